@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernels: the transformer ops the COMPUTE engine executes. Each op works on a
+ * slice of its output given by (ith, nth) so the engine's thread pool can
+ * split it, like ggml's compute params; all threads of one op see the same
+ * arguments. Inputs are contiguous, shapes in ggml order (ne0 innermost).
+ */
+#ifndef KN_OPS_H
+#define KN_OPS_H
+
+#include "kn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** kn_embed - rows @ids[0..n) of @w (@type, rows of @dim) -> out F32 [n][dim] */
+void kn_embed(float *out, const void *w, uint32_t type, int64_t dim, const int32_t *ids,
+	      int64_t n, int ith, int nth);
+/** kn_rmsnorm - out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, for rows r; out may alias x */
+void kn_rmsnorm(float *out, const float *x, const float *w, int64_t dim, int64_t rows,
+		float eps, int ith, int nth);
+/**
+ * kn_matmul - out[c][r] = dot(W row r, a column c) (+ bias[r]) for every r in
+ * the thread's share of rows; @a holds n_cols rows already quantized to
+ * kn_vec_dot_type(type) (kn_row_size bytes each). W is [n_rows][n_in].
+ */
+void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const float *bias,
+	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth);
+/**
+ * kn_rope - rotate x [n][n_head][hd] in place at positions pos[n]; the first
+ * n_rot dims of each head; mode 0: pairs (2i, 2i+1) (llama.cpp NORM), mode 2:
+ * pairs (i, i + n_rot/2) (NEOX). theta_i = pos * freq_scale * base^(-2i/n_rot)
+ * / (freq_factors ? freq_factors[i] : 1).
+ */
+void kn_rope(float *x, const int32_t *pos, int64_t n, int64_t n_head, int64_t hd, int n_rot,
+	     int mode, float freq_base, float freq_scale, const float *freq_factors,
+	     int ith, int nth);
+/** kn_swiglu - out = silu(gate) * up, n elements */
+void kn_swiglu(float *out, const float *gate, const float *up, int64_t n, int ith, int nth);
+/** kn_add - out = a + b, n elements */
+void kn_add(float *out, const float *a, const float *b, int64_t n, int ith, int nth);
+/** kn_moe_route - softmax over each row of logits [n][n_exp], top-k (ties to
+ *  the lower index), weights optionally renormalised to sum 1 */
+void kn_moe_route(float *weights, int32_t *ids, const float *logits, int64_t n, int64_t n_exp,
+		  int k, bool renorm);
+
+/**
+ * struct kn_attn_args - paged attention (see ACCEL_OP_ATTN_* in accel_cmd.h
+ * for the cache layout)
+ */
+struct kn_attn_args {
+	float *out;			/* [n][n_head * hd] */
+	const float *q;			/* [n][n_head][hd] */
+	const float *k, *v;		/* [n][n_kv_head][hd]: written into the cache */
+	uint8_t *cache;			/* byte 0 of the KV pool */
+	uint64_t block_size;		/* bytes per block */
+	const int32_t *block_table;	/* [n_seq][max_blocks] */
+	int64_t max_blocks;
+	const int32_t *pos;		/* [n] */
+	const int32_t *seq;		/* [n] */
+	int64_t n, n_head, n_kv_head, hd;
+	int layer, n_layer, block_tokens;
+	uint32_t cache_type;		/* KN_F32 or KN_F16 */
+	float scale;
+};
+/** kn_attn_store_kv - write k and v of all n tokens into their cache slots */
+void kn_attn_store_kv(const struct kn_attn_args *a, int ith, int nth);
+/** kn_attn - fused causal attention with online softmax over the cache; query
+ *  token t sees positions 0..pos[t] of its sequence. Call after store_kv. */
+void kn_attn(const struct kn_attn_args *a, int ith, int nth);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KN_OPS_H */

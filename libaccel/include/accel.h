@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libaccel: a transformer-ASIC-like device in userspace. Pools of pinned
+ * memory, KV blocks with a prefix index, timeline fences, and command queues
+ * on COPY and COMPUTE engines. Runs on the accelkv driver or, where no module
+ * is loaded (or ACCEL_DEVICE=emu), on an in-process emulation with the same
+ * semantics.
+ *
+ * Conventions: opaque handles; every call returns 0 (or a count) on success
+ * and a negative errno on failure, and never exits; destructors accept NULL;
+ * option structs carry their size (ACCEL_OPTS) so they can grow.
+ */
+#ifndef ACCEL_H
+#define ACCEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct accel_device;
+struct accel_pool;
+struct accel_fence;
+struct accel_queue;
+struct accel_cmd;
+
+/* ------------------------------------------------------------------ logging */
+
+enum accel_log_level {
+	ACCEL_LOG_ERROR = 0,
+	ACCEL_LOG_WARN  = 1,
+	ACCEL_LOG_INFO  = 2,
+	ACCEL_LOG_DEBUG = 3,
+};
+
+/**
+ * accel_log_fn - receives every message of the library (one line, no '\n').
+ * The default prints ERROR and WARN to stderr; set NULL to silence.
+ */
+typedef void (*accel_log_fn)(enum accel_log_level level, const char *msg, void *ctx);
+void accel_set_log(accel_log_fn fn, void *ctx);
+
+/**
+ * ACCEL_OPTS - declare an options struct with its size set and the rest zero:
+ *   struct accel_pool_opts o = ACCEL_OPTS(accel_pool_opts, .size = 1 << 20);
+ * The library rejects (-EINVAL) an opts whose unknown trailing bytes are set.
+ */
+#define ACCEL_OPTS(type, ...) ((struct type){ .sz = sizeof(struct type), __VA_ARGS__ })
+
+/* ------------------------------------------------------------------- device */
+
+/* Capability bits: the same values as ACCELKV_CAP_* in uapi/accelkv.h. */
+#define ACCEL_CAP_POOL			(1ULL << 0)
+#define ACCEL_CAP_KV_BLOCKS		(1ULL << 1)
+#define ACCEL_CAP_PREFIX_INDEX		(1ULL << 2)
+#define ACCEL_CAP_SYNCOBJ_TIMELINE	(1ULL << 3)
+#define ACCEL_CAP_PRIME			(1ULL << 4)
+#define ACCEL_CAP_URING_LOAD		(1ULL << 5)
+#define ACCEL_CAP_URING_STORE		(1ULL << 6)
+#define ACCEL_CAP_URING_SIGNAL		(1ULL << 7)
+#define ACCEL_CAP_HUGEPAGE		(1ULL << 8)
+#define ACCEL_CAP_CROSS_PROCESS		(1ULL << 9)
+
+/**
+ * struct accel_device_info - what accel_device_info() reports
+ * @backend: "emu" or "kernel"
+ * @node: device node path ("" for emu)
+ * @caps: ACCEL_CAP_* bits
+ * @api_version: ACCELKV_API_VERSION of the backend
+ * @max_pool_size: largest pool, bytes
+ * @pinned_bytes: bytes pinned now by this device (kernel: all files)
+ * @pinned_limit: cap on pinned bytes (0 = none besides RLIMIT_MEMLOCK)
+ * @memlock_limit: RLIMIT_MEMLOCK of the process (UINT64_MAX = unlimited)
+ * @cpu_threads: default COMPUTE thread count
+ */
+struct accel_device_info {
+	char backend[16];
+	char node[64];
+	uint64_t caps;
+	uint32_t api_version;
+	uint32_t cpu_threads;
+	uint64_t max_pool_size;
+	uint64_t pinned_bytes;
+	uint64_t pinned_limit;
+	uint64_t memlock_limit;
+};
+
+/**
+ * struct accel_device_stats - counters over all pools of the device
+ */
+struct accel_device_stats {
+	uint32_t pools;
+	uint32_t queues;
+	uint64_t pinned_bytes;
+	uint64_t blocks_total;
+	uint64_t blocks_used;
+	uint64_t blocks_cached;
+	uint64_t blocks_free;
+	uint64_t prefix_queries;
+	uint64_t prefix_hits;
+	uint64_t fences;
+};
+
+/**
+ * accel_device_open - open a device.
+ * @path: NULL to choose by $ACCEL_DEVICE ("emu", or a node path) and else the
+ *	first accelkv node found through libdrm, falling back to "emu";
+ *	"emu" for the emulated device; or a node path such as /dev/accel/accel0.
+ * @out: receives the device.
+ * Returns 0, -ENODEV when @path names a node that is not accelkv, or -errno.
+ */
+int accel_device_open(const char *path, struct accel_device **out);
+void accel_device_close(struct accel_device *dev);
+int accel_device_info(struct accel_device *dev, struct accel_device_info *info);
+int accel_device_stats(struct accel_device *dev, struct accel_device_stats *stats);
+
+/* -------------------------------------------------------------------- pools */
+
+#define ACCEL_POOL_HUGEPAGE	(1U << 0)  /* huge pages where the machine allows */
+#define ACCEL_POOL_KV		(1U << 1)  /* KV block allocator over the pool */
+/*
+ * ACCEL_POOL_PAGEABLE: if pinning is refused (RLIMIT_MEMLOCK), keep the pool
+ * pageable and log a warning instead of failing. Emulated device only; the
+ * kernel backend always pins.
+ */
+#define ACCEL_POOL_PAGEABLE	(1U << 2)
+#define ACCEL_POOL_FLAGS_MASK	(ACCEL_POOL_HUGEPAGE | ACCEL_POOL_KV | ACCEL_POOL_PAGEABLE)
+
+/**
+ * struct accel_pool_opts - pool creation options
+ * @sz: sizeof(struct accel_pool_opts) (use ACCEL_OPTS)
+ * @size: bytes, > 0; rounded up to the page size
+ * @block_size: KV block bytes (a power of two >= 4096) with ACCEL_POOL_KV,
+ *	else 0
+ * @flags: ACCEL_POOL_*
+ */
+struct accel_pool_opts {
+	size_t sz;
+	uint64_t size;
+	uint32_t block_size;
+	uint32_t flags;
+};
+
+/**
+ * struct accel_pool_info - describe a pool (fields as drm_accelkv_pool_info)
+ */
+struct accel_pool_info {
+	uint64_t size;
+	uint32_t block_size;
+	uint32_t num_blocks;
+	uint32_t flags;		/* HUGEPAGE only if obtained; PINNED if pinned */
+	uint32_t blocks_used;
+	uint32_t blocks_cached;
+	uint32_t blocks_free;
+	uint64_t prefix_queries;
+	uint64_t prefix_hits;
+};
+#define ACCEL_POOL_INFO_PINNED	(1U << 16)
+
+/**
+ * accel_pool_create - allocate a pool of pinned memory, mapped in the process.
+ * Errors: -EINVAL (bad size, block size or flags), -EPERM or -ENOMEM when
+ * RLIMIT_MEMLOCK refuses to pin (logged with the limit), -ENOMEM.
+ */
+int accel_pool_create(struct accel_device *dev, const struct accel_pool_opts *opts,
+		      struct accel_pool **out);
+void accel_pool_destroy(struct accel_pool *pool);
+/** accel_pool_ptr - the CPU address of byte 0 of the pool's mapping */
+void *accel_pool_ptr(struct accel_pool *pool);
+uint64_t accel_pool_size(const struct accel_pool *pool);
+int accel_pool_info(struct accel_pool *pool, struct accel_pool_info *info);
+/**
+ * accel_pool_export - export as a file descriptor (a dma-buf on the kernel
+ * backend, a memfd on the emulated one) that accel_pool_import() in any
+ * process turns back into a pool sharing the same memory. The caller owns *fd.
+ */
+int accel_pool_export(struct accel_pool *pool, int *fd);
+int accel_pool_import(struct accel_device *dev, int fd, struct accel_pool **out);
+
+/* ---------------------------------------------------------------- KV blocks */
+
+/**
+ * accel_kv_alloc - take @count blocks, one reference each, all or nothing.
+ * Free blocks go first, then cached (published, unreferenced) blocks in LRU
+ * order, leaving the prefix index. -ENOMEM when not enough are left.
+ */
+int accel_kv_alloc(struct accel_pool *pool, uint32_t count, uint32_t *blocks);
+/** accel_kv_free - drop one reference per block; -ENOENT if one is not held */
+int accel_kv_free(struct accel_pool *pool, uint32_t count, const uint32_t *blocks);
+/** accel_kv_ref - take one more reference per block (share it) */
+int accel_kv_ref(struct accel_pool *pool, uint32_t count, const uint32_t *blocks);
+/**
+ * accel_kv_publish - index held blocks by their chained hashes.
+ * Returns the number of entries entered (an already indexed hash is skipped).
+ */
+int accel_kv_publish(struct accel_pool *pool, uint32_t count, const uint32_t *blocks,
+		     const uint64_t *hashes);
+/**
+ * accel_kv_lookup - the longest run of leading @hashes in the index.
+ * Returns the run length n >= 0; blocks[0..n) hold the block ids, each with a
+ * new reference owned by the caller.
+ */
+int accel_kv_lookup(struct accel_pool *pool, uint32_t count, const uint64_t *hashes,
+		    uint32_t *blocks);
+/**
+ * accel_kv_hash - the chained hash of a block: @tokens of the block with the
+ * hash of the previous block (@prev, 0 for the first block). 64-bit,
+ * deterministic across processes and machines.
+ */
+uint64_t accel_kv_hash(uint64_t prev, const int32_t *tokens, uint32_t count);
+/** accel_kv_block_ptr - CPU address of block @block (no reference check) */
+void *accel_kv_block_ptr(struct accel_pool *pool, uint32_t block);
+
+/* ------------------------------------------------------------------- fences */
+
+/**
+ * Timeline fences: a 64-bit counter that only grows. Waiting for point p
+ * returns once the counter is >= p. Kernel backend: DRM syncobj timelines.
+ */
+int accel_fence_create(struct accel_device *dev, struct accel_fence **out);
+void accel_fence_destroy(struct accel_fence *fence);
+/** accel_fence_signal - move the counter to @point; -EINVAL if @point <= it */
+int accel_fence_signal(struct accel_fence *fence, uint64_t point);
+/**
+ * accel_fence_wait - wait until the counter reaches @point.
+ * @timeout_ns: relative; 0 polls, < 0 waits forever. -ETIME on timeout.
+ */
+int accel_fence_wait(struct accel_fence *fence, uint64_t point, int64_t timeout_ns);
+int accel_fence_query(struct accel_fence *fence, uint64_t *value);
+
+/* ---------------------------------------------------------- queues, engines */
+
+enum accel_engine {
+	ACCEL_ENGINE_COPY    = 0,	/* io_uring: file <-> pool, memory copies */
+	ACCEL_ENGINE_COMPUTE = 1,	/* CPU thread pool over kernels/cpu */
+};
+
+/**
+ * struct accel_queue_opts - queue creation options
+ * @sz: sizeof (ACCEL_OPTS)
+ * @engine: enum accel_engine
+ * @threads: COMPUTE: worker threads (0 = accel_device_info.cpu_threads)
+ * @depth: COPY: io_uring requests in flight (0 = 32)
+ * @chunk: COPY: bytes per read/write request (0 = 1 MiB)
+ * @flags: must be 0
+ */
+struct accel_queue_opts {
+	size_t sz;
+	uint32_t engine;
+	uint32_t threads;
+	uint32_t depth;
+	uint32_t flags;
+	uint64_t chunk;
+};
+
+/** struct accel_fence_point - one point of one fence */
+struct accel_fence_point {
+	struct accel_fence *fence;
+	uint64_t point;
+};
+
+int accel_queue_create(struct accel_device *dev, const struct accel_queue_opts *opts,
+		       struct accel_queue **out);
+/** accel_queue_destroy - waits for submitted work, then frees the queue */
+void accel_queue_destroy(struct accel_queue *queue);
+/**
+ * accel_queue_submit - run @count commands in order once every @waits point
+ * is reached, then signal @signal (may be NULL). Submissions on one queue run
+ * in submission order. The commands are copied; the call returns at once.
+ * Validation errors (-EINVAL: bad opcode, wrong engine, tensor outside its
+ * pool) are returned here and nothing runs. An error while executing stops
+ * the rest of that submission, is kept as the queue's error, and @signal is
+ * still signalled so no waiter hangs.
+ */
+int accel_queue_submit(struct accel_queue *queue, const struct accel_cmd *cmds,
+		       uint32_t count, const struct accel_fence_point *waits,
+		       uint32_t nwaits, const struct accel_fence_point *signal);
+/** accel_queue_wait_idle - wait for all submitted work; returns the queue error */
+int accel_queue_wait_idle(struct accel_queue *queue);
+/** accel_queue_error - first execution error (sticky), 0 if none */
+int accel_queue_error(struct accel_queue *queue);
+/** accel_queue_clear_error - reset the sticky error (returns the old one) */
+int accel_queue_clear_error(struct accel_queue *queue);
+
+/* Test hook (COPY engine, null_blk style): fail the @nth next file request
+ * (1 = the next one) with @err (-EIO), or shorten it (err = 0: short read). */
+int accel_queue_inject_fault(struct accel_queue *queue, uint32_t nth, int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "accel_cmd.h"
+
+#endif /* ACCEL_H */

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libaccel command descriptors: the device's instruction stream. A command is
+ * a fixed-size struct: an opcode, up to ACCEL_CMD_MAX_TENSORS tensor refs
+ * (pool + byte offset + dtype + shape) and scalars. The accel_cmd_prep_*()
+ * builders fill a caller's descriptor and cannot fail; validation happens at
+ * accel_queue_submit().
+ *
+ * Shapes use ggml's order: ne[0] is the innermost (contiguous) dimension.
+ * Tensors are contiguous: a row of ne[0] elements takes kn_row_size(dtype,
+ * ne[0]) bytes and rows follow each other.
+ */
+#ifndef ACCEL_CMD_H
+#define ACCEL_CMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+struct accel_pool;
+
+/* dtypes: the ggml type numbers, so GGUF tensor types pass through unchanged */
+enum accel_dtype {
+	ACCEL_DTYPE_F32  = 0,
+	ACCEL_DTYPE_F16  = 1,
+	ACCEL_DTYPE_Q4_0 = 2,
+	ACCEL_DTYPE_Q4_1 = 3,
+	ACCEL_DTYPE_Q8_0 = 8,
+	ACCEL_DTYPE_Q8_1 = 9,
+	ACCEL_DTYPE_Q4_K = 12,
+	ACCEL_DTYPE_Q5_K = 13,
+	ACCEL_DTYPE_Q6_K = 14,
+	ACCEL_DTYPE_Q8_K = 15,
+	ACCEL_DTYPE_I8   = 24,
+	ACCEL_DTYPE_I16  = 25,
+	ACCEL_DTYPE_I32  = 26,
+	ACCEL_DTYPE_BF16 = 30,
+};
+
+/**
+ * struct accel_tensor - a tensor ref
+ * @pool: the pool holding it; NULL means @offset is a host address (CPU
+ *	engines only: for tests and staging)
+ * @offset: byte offset in @pool
+ * @dtype: enum accel_dtype
+ * @ne: elements per dimension, ne[0] innermost; unused dimensions are 1
+ */
+struct accel_tensor {
+	struct accel_pool *pool;
+	uint64_t offset;
+	uint32_t dtype;
+	uint32_t pad;
+	int64_t ne[4];
+};
+
+enum accel_op {
+	ACCEL_OP_NOP = 0,
+	/* COPY engine */
+	ACCEL_OP_READ_FILE,	/* t0 dst (U8 bytes: ne[0] = length); i0 fd, i1 file offset */
+	ACCEL_OP_WRITE_FILE,	/* t1 src (ne[0] = length); i0 fd, i1 file offset */
+	ACCEL_OP_COPY,		/* t0 dst <- t1 src, ne[0] bytes (dtype I8) */
+	/* COMPUTE engine */
+	ACCEL_OP_EMBED,		/* t0 F32 [dim, n] <- rows of t1 (any dtype) [dim, vocab] at ids t2 I32 [n] */
+	ACCEL_OP_RMSNORM,	/* t0 F32 [dim, n] = t1 [dim, n] / rms * t2 F32 [dim]; f0 eps */
+	ACCEL_OP_MATMUL,	/* t0 F32 [out, n] = t1 F32 [in, n] x t2 W [in, out] (+ t3 bias F32 [out]) */
+	ACCEL_OP_ROPE,		/* t0 F32 [hd, heads, n] rotated in place at positions t1 I32 [n];
+				 * f0 freq_base, f1 freq_scale; i0 n_rot, i1 mode (0 norm, 2 neox);
+				 * t2 optional freq factors F32 [n_rot/2] (llama3 scaling) */
+	ACCEL_OP_ATTN_PREFILL,	/* see below */
+	ACCEL_OP_ATTN_DECODE,	/* see below */
+	ACCEL_OP_SWIGLU,	/* t0 F32 [ff, n] = silu(t1 gate) * t2 up */
+	ACCEL_OP_ADD,		/* t0 F32 = t1 + t2 (same shape; t0 may alias t1) */
+	ACCEL_OP_MOE_ROUTE,	/* t0 F32 [k, n] weights, t1 I32 [k, n] expert ids <- t2 F32 [n_exp, n]
+				 * router logits: softmax, top-k (i0 = k), i1 = 1 renormalise */
+	ACCEL_OP_MOE_FFN,	/* t0 F32 [dim, n] = sum_j w * down_e(silu(gate_e x) * up_e x);
+				 * t1 x F32 [dim, n]; t2 gate_exps [dim, ff, n_exp]; t3 up_exps;
+				 * t4 down_exps [ff, dim, n_exp]; t5 weights F32 [k, n]; t6 ids I32 [k, n] */
+	ACCEL_OP_LOGITS,	/* as MATMUL: t0 F32 [vocab, n] = t1 [dim, n] x t2 output weight */
+	ACCEL_OP_COUNT,
+};
+
+/*
+ * ATTN_PREFILL / ATTN_DECODE: write this step's K and V into the paged cache,
+ * then fused causal attention (online softmax; the score matrix is never
+ * materialised) of each query over every cached position up to its own.
+ *
+ *   t0  out   F32 [hd * n_head, n]
+ *   t1  q     F32 [hd, n_head, n]        (RoPE already applied)
+ *   t2  k     F32 [hd, n_kv_head, n]     (RoPE already applied)
+ *   t3  v     F32 [hd, n_kv_head, n]
+ *   t4  cache the KV pool (only .pool is used)
+ *   t5  block table I32 [max_blocks, n_seq]: block ids of each sequence
+ *   t6  positions I32 [n]: position of each token in its sequence
+ *   t7  seq ids I32 [n]: which row of t5 each token belongs to
+ *   i0  layer, i1 n_layer, i2 tokens per block, i3 cache dtype (F32 or F16)
+ *   f0  scale (1/sqrt(hd))
+ *
+ * Cache layout: block b starts at byte b * block_size of the pool and holds
+ * [n_layer][2 (K then V)][tokens per block][n_kv_head][hd] elements of the
+ * cache dtype. Query head h reads KV head h / (n_head / n_kv_head) (GQA).
+ * PREFILL: tokens of one sequence, causal among themselves. DECODE: one
+ * token per sequence, n sequences (batched decode).
+ */
+
+#define ACCEL_CMD_MAX_TENSORS	8
+#define ACCEL_CMD_MAX_I		6
+#define ACCEL_CMD_MAX_F		4
+
+/**
+ * struct accel_cmd - one command
+ * @op: enum accel_op
+ * @flags: must be 0
+ * @t: tensor refs, as each opcode documents; unused ones zero
+ * @i: integer scalars
+ * @f: float scalars
+ */
+struct accel_cmd {
+	uint32_t op;
+	uint32_t flags;
+	struct accel_tensor t[ACCEL_CMD_MAX_TENSORS];
+	int64_t i[ACCEL_CMD_MAX_I];
+	float f[ACCEL_CMD_MAX_F];
+};
+
+/* ------------------------------------------------------------ prep builders */
+
+static inline struct accel_tensor accel_tensor_make(struct accel_pool *pool, uint64_t offset,
+						    uint32_t dtype, int64_t ne0, int64_t ne1,
+						    int64_t ne2, int64_t ne3)
+{
+	struct accel_tensor t;
+
+	memset(&t, 0, sizeof(t));
+	t.pool = pool;
+	t.offset = offset;
+	t.dtype = dtype;
+	t.ne[0] = ne0;
+	t.ne[1] = ne1 ? ne1 : 1;
+	t.ne[2] = ne2 ? ne2 : 1;
+	t.ne[3] = ne3 ? ne3 : 1;
+	return t;
+}
+
+/* accel_tensor_host - a tensor ref over host memory (pool NULL) */
+static inline struct accel_tensor accel_tensor_host(const void *ptr, uint32_t dtype,
+						    int64_t ne0, int64_t ne1)
+{
+	return accel_tensor_make(NULL, (uint64_t)(uintptr_t)ptr, dtype, ne0, ne1, 1, 1);
+}
+
+static inline void accel_cmd_prep(struct accel_cmd *cmd, enum accel_op op)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->op = op;
+}
+
+static inline void accel_cmd_prep_read_file(struct accel_cmd *cmd, struct accel_tensor dst,
+					    int fd, uint64_t file_offset)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_READ_FILE);
+	cmd->t[0] = dst;
+	cmd->i[0] = fd;
+	cmd->i[1] = (int64_t)file_offset;
+}
+
+static inline void accel_cmd_prep_write_file(struct accel_cmd *cmd, struct accel_tensor src,
+					     int fd, uint64_t file_offset)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_WRITE_FILE);
+	cmd->t[1] = src;
+	cmd->i[0] = fd;
+	cmd->i[1] = (int64_t)file_offset;
+}
+
+static inline void accel_cmd_prep_copy(struct accel_cmd *cmd, struct accel_tensor dst,
+				       struct accel_tensor src)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_COPY);
+	cmd->t[0] = dst;
+	cmd->t[1] = src;
+}
+
+static inline void accel_cmd_prep_embed(struct accel_cmd *cmd, struct accel_tensor dst,
+					struct accel_tensor weight, struct accel_tensor ids)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_EMBED);
+	cmd->t[0] = dst;
+	cmd->t[1] = weight;
+	cmd->t[2] = ids;
+}
+
+static inline void accel_cmd_prep_rmsnorm(struct accel_cmd *cmd, struct accel_tensor dst,
+					  struct accel_tensor x, struct accel_tensor weight,
+					  float eps)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_RMSNORM);
+	cmd->t[0] = dst;
+	cmd->t[1] = x;
+	cmd->t[2] = weight;
+	cmd->f[0] = eps;
+}
+
+/* bias: pass a tensor with ne[0] == 0 for none */
+static inline void accel_cmd_prep_matmul(struct accel_cmd *cmd, struct accel_tensor dst,
+					 struct accel_tensor x, struct accel_tensor w,
+					 struct accel_tensor bias)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_MATMUL);
+	cmd->t[0] = dst;
+	cmd->t[1] = x;
+	cmd->t[2] = w;
+	cmd->t[3] = bias;
+}
+
+static inline void accel_cmd_prep_logits(struct accel_cmd *cmd, struct accel_tensor dst,
+					 struct accel_tensor x, struct accel_tensor w)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_LOGITS);
+	cmd->t[0] = dst;
+	cmd->t[1] = x;
+	cmd->t[2] = w;
+}
+
+/* freq_factors: ne[0] == 0 for none */
+static inline void accel_cmd_prep_rope(struct accel_cmd *cmd, struct accel_tensor x,
+				       struct accel_tensor pos, struct accel_tensor freq_factors,
+				       int n_rot, int mode, float freq_base, float freq_scale)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_ROPE);
+	cmd->t[0] = x;
+	cmd->t[1] = pos;
+	cmd->t[2] = freq_factors;
+	cmd->i[0] = n_rot;
+	cmd->i[1] = mode;
+	cmd->f[0] = freq_base;
+	cmd->f[1] = freq_scale;
+}
+
+static inline void accel_cmd_prep_attn(struct accel_cmd *cmd, enum accel_op op,
+				       struct accel_tensor out, struct accel_tensor q,
+				       struct accel_tensor k, struct accel_tensor v,
+				       struct accel_pool *cache, struct accel_tensor block_table,
+				       struct accel_tensor pos, struct accel_tensor seq,
+				       int layer, int n_layer, int block_tokens, uint32_t cache_dtype,
+				       float scale)
+{
+	accel_cmd_prep(cmd, op);
+	cmd->t[0] = out;
+	cmd->t[1] = q;
+	cmd->t[2] = k;
+	cmd->t[3] = v;
+	cmd->t[4].pool = cache;
+	cmd->t[5] = block_table;
+	cmd->t[6] = pos;
+	cmd->t[7] = seq;
+	cmd->i[0] = layer;
+	cmd->i[1] = n_layer;
+	cmd->i[2] = block_tokens;
+	cmd->i[3] = cache_dtype;
+	cmd->f[0] = scale;
+}
+
+static inline void accel_cmd_prep_swiglu(struct accel_cmd *cmd, struct accel_tensor dst,
+					 struct accel_tensor gate, struct accel_tensor up)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_SWIGLU);
+	cmd->t[0] = dst;
+	cmd->t[1] = gate;
+	cmd->t[2] = up;
+}
+
+static inline void accel_cmd_prep_add(struct accel_cmd *cmd, struct accel_tensor dst,
+				      struct accel_tensor a, struct accel_tensor b)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_ADD);
+	cmd->t[0] = dst;
+	cmd->t[1] = a;
+	cmd->t[2] = b;
+}
+
+static inline void accel_cmd_prep_moe_route(struct accel_cmd *cmd, struct accel_tensor weights,
+					    struct accel_tensor ids, struct accel_tensor logits,
+					    int k, int renorm)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_MOE_ROUTE);
+	cmd->t[0] = weights;
+	cmd->t[1] = ids;
+	cmd->t[2] = logits;
+	cmd->i[0] = k;
+	cmd->i[1] = renorm;
+}
+
+static inline void accel_cmd_prep_moe_ffn(struct accel_cmd *cmd, struct accel_tensor dst,
+					  struct accel_tensor x, struct accel_tensor gate_exps,
+					  struct accel_tensor up_exps, struct accel_tensor down_exps,
+					  struct accel_tensor weights, struct accel_tensor ids)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_MOE_FFN);
+	cmd->t[0] = dst;
+	cmd->t[1] = x;
+	cmd->t[2] = gate_exps;
+	cmd->t[3] = up_exps;
+	cmd->t[4] = down_exps;
+	cmd->t[5] = weights;
+	cmd->t[6] = ids;
+}
+
+#endif /* ACCEL_CMD_H */

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tokenizers from GGUF metadata, as llama.cpp's llama-vocab does it:
+ * "llama" (SentencePiece BPE with scores, byte fallback, dummy prefix space)
+ * and "gpt2" (byte-level BPE with merges and the pre-tokenizer regex named by
+ * tokenizer.ggml.pre, through PCRE2). Special/control tokens, BOS/EOS/EOT.
+ */
+#ifndef RT_TOKENIZER_H
+#define RT_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+struct rt_gguf;
+struct rt_tokenizer;
+
+int rt_tokenizer_load(const struct rt_gguf *g, struct rt_tokenizer **out);
+void rt_tokenizer_free(struct rt_tokenizer *tok);
+
+/**
+ * rt_tokenize - text -> ids, as llama_tokenize(vocab, text, add_special,
+ * parse_special) does: @add_special adds BOS (and EOS) as the model's
+ * metadata asks; @parse_special turns special-token text such as
+ * "<|im_start|>" into its id. Returns the count (may exceed @max: then
+ * nothing beyond @max is written, call again with room) or -errno.
+ */
+int rt_tokenize(const struct rt_tokenizer *tok, const char *text, size_t len,
+		bool add_special, bool parse_special, int32_t *ids, int max);
+/**
+ * rt_token_piece - bytes of one token as llama_token_to_piece(..., special)
+ * gives them (byte tokens are raw bytes; a llama-vocab piece has its U+2581
+ * turned into spaces; control tokens give "" unless @special). Returns the
+ * length (may exceed @len: nothing is written then) or -EINVAL.
+ */
+int rt_token_piece(const struct rt_tokenizer *tok, int32_t id, bool special, char *buf,
+		   size_t len);
+
+/** struct rt_detok - streaming detokenizer: emits only complete UTF-8 */
+struct rt_detok {
+	char pending[8];
+	int n_pending;
+	bool first;		/* strip the leading space after BOS (llama vocab) */
+};
+void rt_detok_init(struct rt_detok *d);
+/** rt_detok_push - append the text of @id to @out (NUL-terminated); returns
+ *  bytes written or -ENOSPC. Incomplete UTF-8 is held until completed;
+ *  invalid sequences become U+FFFD. */
+int rt_detok_push(struct rt_detok *d, const struct rt_tokenizer *tok, int32_t id, char *out,
+		  size_t len);
+
+int32_t rt_tokenizer_n_vocab(const struct rt_tokenizer *tok);
+int32_t rt_tokenizer_bos(const struct rt_tokenizer *tok);	/* -1 if none */
+int32_t rt_tokenizer_eos(const struct rt_tokenizer *tok);
+int32_t rt_tokenizer_eot(const struct rt_tokenizer *tok);	/* end of turn; -1 if none */
+bool rt_tokenizer_add_bos(const struct rt_tokenizer *tok);
+/** rt_tokenizer_is_eog - end of generation: EOS, EOT or another EOG token */
+bool rt_tokenizer_is_eog(const struct rt_tokenizer *tok, int32_t id);
+/** rt_tokenizer_find - id of a token with exactly this text, or -1 */
+int32_t rt_tokenizer_find(const struct rt_tokenizer *tok, const char *text);
+
+#endif /* RT_TOKENIZER_H */

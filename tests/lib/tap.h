@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tiny TAP producer shared by every test program (prove runs them).
+ *   plan(n) / plan_skip_all(reason); ok(cond, fmt, ...); is_int(got, want, name);
+ *   skip(n, reason); diag(fmt, ...); done_testing() returns the exit code.
+ * A skipped test prints "ok N # SKIP reason": prove counts it as a skip.
+ */
+#ifndef TAP_H
+#define TAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+void plan(int n);
+void plan_skip_all(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+bool ok_(bool cond, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+bool is_int_(long long got, long long want, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void skip(int n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void bail_out(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+int done_testing(void);
+int tap_failures(void);
+/* tap_path - "$ACCEL_TOP/<rel>" (or "./<rel>"), in a static buffer per call slot */
+const char *tap_path(const char *rel);
+
+#define ok(cond, ...) ok_(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+#define is_int(got, want, ...) is_int_((long long)(got), (long long)(want), __FILE__, __LINE__, __VA_ARGS__)
+
+#endif /* TAP_H */
