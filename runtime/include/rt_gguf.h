@@ -54,7 +54,7 @@ const char *rt_gguf_path(const struct rt_gguf *g);	/* NULL for open_mem */
 /* ---- metadata */
 int64_t rt_gguf_n_kv(const struct rt_gguf *g);
 const char *rt_gguf_kv_key(const struct rt_gguf *g, int64_t i);
-enum rt_gguf_type rt_gguf_kv_type(const struct rt_gguf *g, int64_t i);
+enum rt_gguf_type rt_gguf_kv_type(const struct rt_gguf *g, int64_t i);	/* -1 if out of range */
 /** rt_gguf_find_key - index of @key or -ENOENT */
 int64_t rt_gguf_find_key(const struct rt_gguf *g, const char *key);
 /* Typed getters: 0, -ENOENT (no such key) or -EINVAL (wrong type; integer
@@ -65,7 +65,9 @@ int rt_gguf_get_f32(const struct rt_gguf *g, const char *key, float *v);
 int rt_gguf_get_bool(const struct rt_gguf *g, const char *key, bool *v);
 int rt_gguf_get_str(const struct rt_gguf *g, const char *key, struct rt_gguf_str *v);
 /** rt_gguf_get_arr - an array's element type, count and raw data (numeric
- *  arrays: little-endian packed values; string arrays: use get_arr_str) */
+ *  arrays: little-endian packed values, 8-byte aligned; bool: one byte each;
+ *  string arrays: @data points to @n struct rt_gguf_str, or use get_arr_str).
+ *  @type, @n and @data may be NULL. get_f32 also accepts an f64 value. */
 int rt_gguf_get_arr(const struct rt_gguf *g, const char *key, enum rt_gguf_type *type,
 		    uint64_t *n, const void **data);
 int rt_gguf_get_arr_str(const struct rt_gguf *g, const char *key, uint64_t i,
