@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernels/cpu private: inline AVX2 helpers shared by the *_avx2.c files
+ * (included only by files compiled with -mavx2 -mfma -mf16c).
+ */
+#ifndef KN_AVX2_H
+#define KN_AVX2_H
+
+#include <immintrin.h>
+#include "kn_internal.h"
+
+static inline float kn_avx2_hsum_ps(__m256 x)
+{
+	__m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+
+	r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+	r = _mm_add_ss(r, _mm_movehdup_ps(r));
+	return _mm_cvtss_f32(r);
+}
+
+static inline int kn_avx2_hsum_epi32(__m256i x)
+{
+	__m128i r = _mm_add_epi32(_mm256_extracti128_si256(x, 1), _mm256_castsi256_si128(x));
+
+	r = _mm_add_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(1, 0, 3, 2)));
+	r = _mm_add_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm_cvtsi128_si32(r);
+}
+
+static inline float kn_avx2_hmax_ps(__m256 x)
+{
+	__m128 r = _mm_max_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+
+	r = _mm_max_ps(r, _mm_movehl_ps(r, r));
+	r = _mm_max_ss(r, _mm_movehdup_ps(r));
+	return _mm_cvtss_f32(r);
+}
+
+/* 16 bytes of nibbles -> 32 bytes: low nibbles first, then high nibbles */
+static inline __m256i kn_avx2_nibbles(const uint8_t *p)
+{
+	__m128i t = _mm_loadu_si128((const __m128i *)p);
+	__m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+
+	return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+/* unsigned bytes x signed bytes -> 8 int32 sums of 4 products */
+static inline __m256i kn_avx2_dot_us8(__m256i ux, __m256i sy)
+{
+	return _mm256_madd_epi16(_mm256_maddubs_epi16(ux, sy), _mm256_set1_epi16(1));
+}
+
+/* signed x signed bytes (neither -128) -> 8 int32 sums of 4 products */
+static inline __m256i kn_avx2_dot_s8(__m256i x, __m256i y)
+{
+	return kn_avx2_dot_us8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+static inline float kn_avx2_h2f(uint16_t h)
+{
+	return _cvtsh_ss(h);
+}
+
+#endif /* KN_AVX2_H */

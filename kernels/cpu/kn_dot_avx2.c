@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: MIT
+/*
+ * AVX2+FMA dot products (same contract as kn_dot.c) and the AVX2 function
+ * table. K-quant dots reduce each super-block to the same exact integers as
+ * the scalar code and apply the scales identically, so they match it bit for
+ * bit; the 32-block and float dots accumulate in vector lanes (tested by NMSE).
+ */
+#include "kn_avx2.h"
+
+/* the scalar tails must round like kn_dot.c: no implicit FMA contraction */
+#pragma GCC optimize("fp-contract=off")
+
+static float kn_avx2_dot_f32(int64_t n, const void *vw, const void *va)
+{
+	const float *w = vw, *a = va;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t i = 0;
+	float sum;
+
+	for (; i + 32 <= n; i += 32) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(a + i + 8), s1);
+		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(a + i + 16), s2);
+		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(a + i + 24), s3);
+	}
+	for (; i + 8 <= n; i += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), s0);
+	sum = kn_avx2_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	for (; i < n; i++)
+		sum += w[i] * a[i];
+	return sum;
+}
+
+static inline __m256 kn_avx2_load_f16(const uint16_t *p)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+static inline __m256 kn_avx2_load_bf16(const uint16_t *p)
+{
+	__m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+
+	return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+static float kn_avx2_dot_f16(int64_t n, const void *vw, const void *va)
+{
+	const uint16_t *w = vw, *a = va;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t i = 0;
+	float sum;
+
+	for (; i + 32 <= n; i += 32) {
+		s0 = _mm256_fmadd_ps(kn_avx2_load_f16(w + i), kn_avx2_load_f16(a + i), s0);
+		s1 = _mm256_fmadd_ps(kn_avx2_load_f16(w + i + 8), kn_avx2_load_f16(a + i + 8), s1);
+		s2 = _mm256_fmadd_ps(kn_avx2_load_f16(w + i + 16), kn_avx2_load_f16(a + i + 16), s2);
+		s3 = _mm256_fmadd_ps(kn_avx2_load_f16(w + i + 24), kn_avx2_load_f16(a + i + 24), s3);
+	}
+	for (; i + 8 <= n; i += 8)
+		s0 = _mm256_fmadd_ps(kn_avx2_load_f16(w + i), kn_avx2_load_f16(a + i), s0);
+	sum = kn_avx2_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	for (; i < n; i++)
+		sum += kn_avx2_h2f(w[i]) * kn_avx2_h2f(a[i]);
+	return sum;
+}
+
+static float kn_avx2_dot_bf16(int64_t n, const void *vw, const void *va)
+{
+	const uint16_t *w = vw, *a = va;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t i = 0;
+	float sum;
+
+	for (; i + 32 <= n; i += 32) {
+		s0 = _mm256_fmadd_ps(kn_avx2_load_bf16(w + i), kn_avx2_load_bf16(a + i), s0);
+		s1 = _mm256_fmadd_ps(kn_avx2_load_bf16(w + i + 8), kn_avx2_load_bf16(a + i + 8), s1);
+		s2 = _mm256_fmadd_ps(kn_avx2_load_bf16(w + i + 16), kn_avx2_load_bf16(a + i + 16), s2);
+		s3 = _mm256_fmadd_ps(kn_avx2_load_bf16(w + i + 24), kn_avx2_load_bf16(a + i + 24), s3);
+	}
+	for (; i + 8 <= n; i += 8)
+		s0 = _mm256_fmadd_ps(kn_avx2_load_bf16(w + i), kn_avx2_load_bf16(a + i), s0);
+	sum = kn_avx2_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	for (; i < n; i++)
+		sum += kn_bf16_to_fp32(w[i]) * kn_bf16_to_fp32(a[i]);
+	return sum;
+}
+
+static float kn_avx2_dot_q4_0(int64_t n, const void *vw, const void *va)
+{
+	const kn_block_q4_0 *w = vw;
+	const kn_block_q8_0 *a = va;
+	const __m256i off = _mm256_set1_epi8(8);
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+	int64_t nb = n / KN_QK4_0, i = 0;
+
+	for (; i + 2 <= nb; i += 2) {
+		__m256i x0 = _mm256_sub_epi8(kn_avx2_nibbles(w[i].qs), off);
+		__m256i x1 = _mm256_sub_epi8(kn_avx2_nibbles(w[i + 1].qs), off);
+		__m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		__m256i y1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
+		__m256 d0 = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
+		__m256 d1 = _mm256_set1_ps(kn_avx2_h2f(w[i + 1].d) * kn_avx2_h2f(a[i + 1].d));
+
+		acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x0, y0)), acc0);
+		acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x1, y1)), acc1);
+	}
+	for (; i < nb; i++) {
+		__m256i x0 = _mm256_sub_epi8(kn_avx2_nibbles(w[i].qs), off);
+		__m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		__m256 d0 = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
+
+		acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x0, y0)), acc0);
+	}
+	return kn_avx2_hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+static float kn_avx2_dot_q4_1(int64_t n, const void *vw, const void *va)
+{
+	const kn_block_q4_1 *w = vw;
+	const kn_block_q8_1 *a = va;
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+	float summs = 0;
+	int64_t nb = n / KN_QK4_1, i = 0;
+
+	for (; i + 2 <= nb; i += 2) {
+		__m256i x0 = kn_avx2_nibbles(w[i].qs);
+		__m256i x1 = kn_avx2_nibbles(w[i + 1].qs);
+		__m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		__m256i y1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
+		__m256 d0 = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
+		__m256 d1 = _mm256_set1_ps(kn_avx2_h2f(w[i + 1].d) * kn_avx2_h2f(a[i + 1].d));
+
+		summs += kn_avx2_h2f(w[i].m) * kn_avx2_h2f(a[i].s) +
+			 kn_avx2_h2f(w[i + 1].m) * kn_avx2_h2f(a[i + 1].s);
+		acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_us8(x0, y0)), acc0);
+		acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(kn_avx2_dot_us8(x1, y1)), acc1);
+	}
+	for (; i < nb; i++) {
+		__m256i x0 = kn_avx2_nibbles(w[i].qs);
+		__m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		__m256 d0 = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
+
+		summs += kn_avx2_h2f(w[i].m) * kn_avx2_h2f(a[i].s);
+		acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_us8(x0, y0)), acc0);
+	}
+	return kn_avx2_hsum_ps(_mm256_add_ps(acc0, acc1)) + summs;
+}
+
+static float kn_avx2_dot_q8_0(int64_t n, const void *vw, const void *va)
+{
+	const kn_block_q8_0 *w = vw;
+	const kn_block_q8_0 *a = va;
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+	int64_t nb = n / KN_QK8_0, i = 0;
+
+	for (; i + 2 <= nb; i += 2) {
+		__m256i x0 = _mm256_loadu_si256((const __m256i *)w[i].qs);
+		__m256i x1 = _mm256_loadu_si256((const __m256i *)w[i + 1].qs);
+		__m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		__m256i y1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
+		__m256 d0 = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
+		__m256 d1 = _mm256_set1_ps(kn_avx2_h2f(w[i + 1].d) * kn_avx2_h2f(a[i + 1].d));
+
+		acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x0, y0)), acc0);
+		acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x1, y1)), acc1);
+	}
+	for (; i < nb; i++) {
+		__m256i x0 = _mm256_loadu_si256((const __m256i *)w[i].qs);
+		__m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		__m256 d0 = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
+
+		acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x0, y0)), acc0);
+	}
+	return kn_avx2_hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+/* the mins term of Q4_K/Q5_K: sum_j m_j * (bsums[2j] + bsums[2j+1]) */
+static inline int kn_avx2_msum(const uint8_t *m, const int16_t *bsums)
+{
+	int msum = 0;
+
+	for (int j = 0; j < 8; j++)
+		msum += m[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+	return msum;
+}
+
+static float kn_avx2_dot_q4_K(int64_t n, const void *vw, const void *va)
+{
+	const kn_block_q4_K *w = vw;
+	const kn_block_q8_K *a = va;
+	const __m256i m4 = _mm256_set1_epi8(0x0F);
+	float sum = 0;
+
+	for (int64_t i = 0; i < n / KN_QK_K; i++) {
+		uint8_t sc[8], m[8];
+		__m256i acc = _mm256_setzero_si256();
+
+		for (int j = 0; j < 8; j++)
+			kn_get_scale_min_k4(j, w[i].scales, &sc[j], &m[j]);
+		for (int j = 0; j < 4; j++) {
+			__m256i q4 = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * j));
+			__m256i q4l = _mm256_and_si256(q4, m4);
+			__m256i q4h = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+			__m256i q8l = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j));
+			__m256i q8h = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32));
+			__m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(q4l, q8l),
+						       _mm256_set1_epi16(sc[2 * j]));
+			__m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(q4h, q8h),
+						       _mm256_set1_epi16(sc[2 * j + 1]));
+
+			acc = _mm256_add_epi32(acc, _mm256_add_epi32(pl, ph));
+		}
+		const int isum = kn_avx2_hsum_epi32(acc);
+		const int msum = kn_avx2_msum(m, a[i].bsums);
+		const float d = kn_avx2_h2f(w[i].d) * a[i].d;
+		const float dmin = kn_avx2_h2f(w[i].dmin) * a[i].d;
+		const float t0 = d * (float)isum, t1 = dmin * (float)msum;
+
+		sum += t0 - t1;
+	}
+	return sum;
+}
+
+static float kn_avx2_dot_q5_K(int64_t n, const void *vw, const void *va)
+{
+	const kn_block_q5_K *w = vw;
+	const kn_block_q8_K *a = va;
+	const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+	float sum = 0;
+
+	for (int64_t i = 0; i < n / KN_QK_K; i++) {
+		uint8_t sc[8], m[8];
+		__m256i acc = _mm256_setzero_si256();
+		const __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
+
+		for (int j = 0; j < 8; j++)
+			kn_get_scale_min_k4(j, w[i].scales, &sc[j], &m[j]);
+		for (int j = 0; j < 4; j++) {
+			__m256i q4 = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * j));
+			__m256i hl = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one);
+			__m256i hh = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one);
+			__m256i q5l = _mm256_or_si256(_mm256_and_si256(q4, m4), _mm256_slli_epi16(hl, 4));
+			__m256i q5h = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
+						      _mm256_slli_epi16(hh, 4));
+			__m256i q8l = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j));
+			__m256i q8h = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32));
+			__m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(q5l, q8l),
+						       _mm256_set1_epi16(sc[2 * j]));
+			__m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(q5h, q8h),
+						       _mm256_set1_epi16(sc[2 * j + 1]));
+
+			acc = _mm256_add_epi32(acc, _mm256_add_epi32(pl, ph));
+		}
+		const int isum = kn_avx2_hsum_epi32(acc);
+		const int msum = kn_avx2_msum(m, a[i].bsums);
+		const float d = kn_avx2_h2f(w[i].d) * a[i].d;
+		const float dmin = kn_avx2_h2f(w[i].dmin) * a[i].d;
+		const float t0 = d * (float)isum, t1 = dmin * (float)msum;
+
+		sum += t0 - t1;
+	}
+	return sum;
+}
+
+static float kn_avx2_dot_q6_K(int64_t n, const void *vw, const void *va)
+{
+	const kn_block_q6_K *w = vw;
+	const kn_block_q8_K *a = va;
+	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+	float sum = 0;
+
+	for (int64_t i = 0; i < n / KN_QK_K; i++) {
+		__m256i acc = _mm256_setzero_si256();
+		int corr = 0;
+
+		for (int h = 0; h < 2; h++) {
+			const uint8_t *ql = w[i].ql + 64 * h;
+			const int8_t *sc = w[i].scales + 8 * h;
+			const int8_t *q8 = a[i].qs + 128 * h;
+			__m256i qh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
+			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+			__m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+			__m256i q[4];
+
+			q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+					       _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+			q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+			q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+			q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+			for (int k = 0; k < 4; k++) {
+				__m256i y = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
+				__m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]),
+							     _mm_set1_epi16(sc[2 * k]));
+
+				acc = _mm256_add_epi32(acc,
+					_mm256_madd_epi16(_mm256_maddubs_epi16(q[k], y), s));
+			}
+		}
+		for (int j = 0; j < 16; j++)
+			corr += w[i].scales[j] * a[i].bsums[j];
+		const int isum = kn_avx2_hsum_epi32(acc) - 32 * corr;
+
+		sum += (kn_avx2_h2f(w[i].d) * a[i].d) * (float)isum;
+	}
+	return sum;
+}
+
+/* quantize/dequantize kernels live in kn_quant_avx2.c */
+void kn_avx2_quant_f16(const float *x, void *y, int64_t n);
+void kn_avx2_dequant_f16(const void *x, float *y, int64_t n);
+void kn_avx2_quant_bf16(const float *x, void *y, int64_t n);
+void kn_avx2_dequant_bf16(const void *x, float *y, int64_t n);
+void kn_avx2_quant_q8_0(const float *x, void *y, int64_t n);
+void kn_avx2_quant_q8_1(const float *x, void *y, int64_t n);
+void kn_avx2_quant_q8_K(const float *x, void *y, int64_t n);
+void kn_avx2_dequant_q4_0(const void *x, float *y, int64_t n);
+void kn_avx2_dequant_q8_0(const void *x, float *y, int64_t n);
+
+static const struct kn_type_fns kn_avx2_fns[KN_TYPE_MAX] = {
+	[KN_F32]  = { NULL, NULL, kn_avx2_dot_f32 },
+	[KN_F16]  = { kn_avx2_quant_f16, kn_avx2_dequant_f16, kn_avx2_dot_f16 },
+	[KN_BF16] = { kn_avx2_quant_bf16, kn_avx2_dequant_bf16, kn_avx2_dot_bf16 },
+	[KN_Q4_0] = { NULL, kn_avx2_dequant_q4_0, kn_avx2_dot_q4_0 },
+	[KN_Q4_1] = { NULL, NULL, kn_avx2_dot_q4_1 },
+	[KN_Q8_0] = { kn_avx2_quant_q8_0, kn_avx2_dequant_q8_0, kn_avx2_dot_q8_0 },
+	[KN_Q8_1] = { kn_avx2_quant_q8_1, NULL, NULL },
+	[KN_Q4_K] = { NULL, NULL, kn_avx2_dot_q4_K },
+	[KN_Q5_K] = { NULL, NULL, kn_avx2_dot_q5_K },
+	[KN_Q6_K] = { NULL, NULL, kn_avx2_dot_q6_K },
+	[KN_Q8_K] = { kn_avx2_quant_q8_K, NULL, NULL },
+};
+
+const struct kn_type_fns *kn_avx2_fns_get(void)
+{
+	return kn_avx2_fns;
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernels/cpu private: the ggml block layouts (byte-for-byte those of
+ * ggml-common.h), the per-ISA function tables, and the scalar helpers that
+ * the scalar (kn_ref_*) and AVX2 (kn_avx2_*) files share. Not installed.
+ */
+#ifndef KN_INTERNAL_H
+#define KN_INTERNAL_H
+
+#include <assert.h>
+#include <stdint.h>
+#include <string.h>
+#include "kn.h"
+
+#define KN_QK4_0	32
+#define KN_QK4_1	32
+#define KN_QK8_0	32
+#define KN_QK8_1	32
+#define KN_QK_K		256
+#define KN_K_SCALE_SIZE	12
+
+typedef struct {
+	uint16_t d;		/* fp16 delta */
+	uint8_t qs[KN_QK4_0 / 2];	/* nibbles: low = elems 0..15, high = 16..31 */
+} kn_block_q4_0;
+
+typedef struct {
+	uint16_t d;		/* fp16 delta */
+	uint16_t m;		/* fp16 min */
+	uint8_t qs[KN_QK4_1 / 2];
+} kn_block_q4_1;
+
+typedef struct {
+	uint16_t d;
+	int8_t qs[KN_QK8_0];
+} kn_block_q8_0;
+
+typedef struct {
+	uint16_t d;		/* fp16 delta */
+	uint16_t s;		/* fp16 d * sum(qs) */
+	int8_t qs[KN_QK8_1];
+} kn_block_q8_1;
+
+typedef struct {
+	uint16_t d;		/* super-block scale for the 6-bit scales */
+	uint16_t dmin;		/* super-block scale for the 6-bit mins */
+	uint8_t scales[KN_K_SCALE_SIZE];	/* 8 scales + 8 mins, 6 bits each */
+	uint8_t qs[KN_QK_K / 2];
+} kn_block_q4_K;
+
+typedef struct {
+	uint16_t d;
+	uint16_t dmin;
+	uint8_t scales[KN_K_SCALE_SIZE];
+	uint8_t qh[KN_QK_K / 8];	/* 5th bit */
+	uint8_t qs[KN_QK_K / 2];	/* low 4 bits */
+} kn_block_q5_K;
+
+typedef struct {
+	uint8_t ql[KN_QK_K / 2];	/* low 4 bits */
+	uint8_t qh[KN_QK_K / 4];	/* high 2 bits */
+	int8_t scales[KN_QK_K / 16];	/* 8-bit scales */
+	uint16_t d;
+} kn_block_q6_K;
+
+typedef struct {
+	float d;
+	int8_t qs[KN_QK_K];
+	int16_t bsums[KN_QK_K / 16];	/* sums of groups of 16 qs */
+} kn_block_q8_K;
+
+_Static_assert(sizeof(kn_block_q4_0) == 18, "q4_0 layout");
+_Static_assert(sizeof(kn_block_q4_1) == 20, "q4_1 layout");
+_Static_assert(sizeof(kn_block_q8_0) == 34, "q8_0 layout");
+_Static_assert(sizeof(kn_block_q8_1) == 36, "q8_1 layout");
+_Static_assert(sizeof(kn_block_q4_K) == 144, "q4_K layout");
+_Static_assert(sizeof(kn_block_q5_K) == 176, "q5_K layout");
+_Static_assert(sizeof(kn_block_q6_K) == 210, "q6_K layout");
+_Static_assert(sizeof(kn_block_q8_K) == 292, "q8_K layout");
+
+typedef void (*kn_quant_fn)(const float *x, void *y, int64_t n);
+typedef void (*kn_dequant_fn)(const void *x, float *y, int64_t n);
+typedef float (*kn_dot_fn)(int64_t n, const void *w, const void *a);
+
+/** struct kn_type_fns - what one ISA provides for one type (NULL: use scalar) */
+struct kn_type_fns {
+	kn_quant_fn quant;
+	kn_dequant_fn dequant;
+	kn_dot_fn dot;		/* weight of this type . activation of kn_vec_dot_type */
+};
+
+/* tables indexed by type; scalar complete for every known type */
+extern const struct kn_type_fns kn_ref_fns[KN_TYPE_MAX];
+/* the AVX2 table is filled in kn_avx2_fns_get() (in an AVX2-compiled file) */
+const struct kn_type_fns *kn_avx2_fns_get(void);
+
+/* resolve for an ISA: entries the ISA lacks fall back to scalar */
+kn_quant_fn kn_quant_fn_get(enum kn_isa isa, uint32_t type);
+kn_dequant_fn kn_dequant_fn_get(enum kn_isa isa, uint32_t type);
+kn_dot_fn kn_dot_fn_get(enum kn_isa isa, uint32_t type);
+
+/* ggml's round-half-to-even via the 1.5*2^23 trick (|x| < 2^22) */
+static inline int kn_nearest_int(float fval)
+{
+	float val = fval + 12582912.f;
+	int32_t i;
+
+	memcpy(&i, &val, sizeof(i));
+	return (i & 0x007fffff) - 0x00400000;
+}
+
+/* the 6-bit scale and min j (0..7) of a Q4_K/Q5_K block */
+static inline void kn_get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
+{
+	if (j < 4) {
+		*d = q[j] & 63;
+		*m = q[j + 4] & 63;
+	} else {
+		*d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+		*m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+	}
+}
+
+/* scalar reference kernels (kn_quant.c, kn_quant_k.c, kn_dot.c) */
+void kn_ref_quant_f32(const float *x, void *y, int64_t n);
+void kn_ref_dequant_f32(const void *x, float *y, int64_t n);
+void kn_ref_quant_f16(const float *x, void *y, int64_t n);
+void kn_ref_dequant_f16(const void *x, float *y, int64_t n);
+void kn_ref_quant_bf16(const float *x, void *y, int64_t n);
+void kn_ref_dequant_bf16(const void *x, float *y, int64_t n);
+void kn_ref_quant_q4_0(const float *x, void *y, int64_t n);
+void kn_ref_dequant_q4_0(const void *x, float *y, int64_t n);
+void kn_ref_quant_q4_1(const float *x, void *y, int64_t n);
+void kn_ref_dequant_q4_1(const void *x, float *y, int64_t n);
+void kn_ref_quant_q8_0(const float *x, void *y, int64_t n);
+void kn_ref_dequant_q8_0(const void *x, float *y, int64_t n);
+void kn_ref_quant_q8_1(const float *x, void *y, int64_t n);
+void kn_ref_dequant_q8_1(const void *x, float *y, int64_t n);
+void kn_ref_quant_q8_K(const float *x, void *y, int64_t n);
+void kn_ref_dequant_q8_K(const void *x, float *y, int64_t n);
+void kn_ref_quant_q4_K(const float *x, void *y, int64_t n);
+void kn_ref_dequant_q4_K(const void *x, float *y, int64_t n);
+void kn_ref_quant_q5_K(const float *x, void *y, int64_t n);
+void kn_ref_dequant_q5_K(const void *x, float *y, int64_t n);
+void kn_ref_quant_q6_K(const float *x, void *y, int64_t n);
+void kn_ref_dequant_q6_K(const void *x, float *y, int64_t n);
+void kn_ref_dequant_i8(const void *x, float *y, int64_t n);
+void kn_ref_dequant_i16(const void *x, float *y, int64_t n);
+void kn_ref_dequant_i32(const void *x, float *y, int64_t n);
+
+float kn_ref_dot_f32(int64_t n, const void *w, const void *a);
+float kn_ref_dot_f16(int64_t n, const void *w, const void *a);
+float kn_ref_dot_bf16(int64_t n, const void *w, const void *a);
+float kn_ref_dot_q4_0(int64_t n, const void *w, const void *a);
+float kn_ref_dot_q4_1(int64_t n, const void *w, const void *a);
+float kn_ref_dot_q8_0(int64_t n, const void *w, const void *a);
+float kn_ref_dot_q4_K(int64_t n, const void *w, const void *a);
+float kn_ref_dot_q5_K(int64_t n, const void *w, const void *a);
+float kn_ref_dot_q6_K(int64_t n, const void *w, const void *a);
+
+static inline float kn_h2f(uint16_t h)
+{
+	return kn_fp16_to_fp32(h);
+}
+
+#endif /* KN_INTERNAL_H */

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Type traits (ggml's block sizes and names), run-time ISA selection, and the
+ * public quantize/dequantize/vec_dot entry points that dispatch to the scalar
+ * reference or the AVX2 tables.
+ */
+#include <errno.h>
+#include "kn_internal.h"
+
+struct kn_trait {
+	const char *name;
+	int64_t blck;
+	size_t bytes;
+};
+
+static const struct kn_trait kn_traits[KN_TYPE_MAX] = {
+	[KN_F32]  = { "f32",  1, 4 },
+	[KN_F16]  = { "f16",  1, 2 },
+	[KN_Q4_0] = { "q4_0", KN_QK4_0, sizeof(kn_block_q4_0) },
+	[KN_Q4_1] = { "q4_1", KN_QK4_1, sizeof(kn_block_q4_1) },
+	[KN_Q8_0] = { "q8_0", KN_QK8_0, sizeof(kn_block_q8_0) },
+	[KN_Q8_1] = { "q8_1", KN_QK8_1, sizeof(kn_block_q8_1) },
+	[KN_Q4_K] = { "q4_K", KN_QK_K, sizeof(kn_block_q4_K) },
+	[KN_Q5_K] = { "q5_K", KN_QK_K, sizeof(kn_block_q5_K) },
+	[KN_Q6_K] = { "q6_K", KN_QK_K, sizeof(kn_block_q6_K) },
+	[KN_Q8_K] = { "q8_K", KN_QK_K, sizeof(kn_block_q8_K) },
+	[KN_I8]   = { "i8",   1, 1 },
+	[KN_I16]  = { "i16",  1, 2 },
+	[KN_I32]  = { "i32",  1, 4 },
+	[KN_BF16] = { "bf16", 1, 2 },
+};
+
+bool kn_type_known(uint32_t type)
+{
+	return type < KN_TYPE_MAX && kn_traits[type].name != NULL;
+}
+
+const char *kn_type_name(uint32_t type)
+{
+	return kn_type_known(type) ? kn_traits[type].name : "?";
+}
+
+int64_t kn_type_block_elems(uint32_t type)
+{
+	return kn_type_known(type) ? kn_traits[type].blck : 0;
+}
+
+size_t kn_type_block_bytes(uint32_t type)
+{
+	return kn_type_known(type) ? kn_traits[type].bytes : 0;
+}
+
+size_t kn_row_size(uint32_t type, int64_t n)
+{
+	if (!kn_type_known(type) || n < 0 || n % kn_traits[type].blck)
+		return 0;
+	return (size_t)(n / kn_traits[type].blck) * kn_traits[type].bytes;
+}
+
+bool kn_type_can_matmul(uint32_t type)
+{
+	switch (type) {
+	case KN_F32: case KN_F16: case KN_BF16:
+	case KN_Q4_0: case KN_Q4_1: case KN_Q8_0:
+	case KN_Q4_K: case KN_Q5_K: case KN_Q6_K:
+		return true;
+	default:
+		return false;
+	}
+}
+
+uint32_t kn_vec_dot_type(uint32_t type)
+{
+	switch (type) {
+	case KN_F32: return KN_F32;
+	case KN_F16: return KN_F16;
+	case KN_BF16: return KN_BF16;
+	case KN_Q4_0: return KN_Q8_0;
+	case KN_Q4_1: return KN_Q8_1;
+	case KN_Q8_0: return KN_Q8_0;
+	case KN_Q4_K: case KN_Q5_K: case KN_Q6_K: return KN_Q8_K;
+	default: return KN_TYPE_MAX;
+	}
+}
+
+/* ------------------------------------------------------------------ ISA */
+
+static int kn_isa_cur = -1;	/* -1: not chosen yet */
+
+static int kn_isa_best_cached = -1;
+
+enum kn_isa kn_isa_best(void)
+{
+	int best = __atomic_load_n(&kn_isa_best_cached, __ATOMIC_RELAXED);
+
+	if (best < 0) {
+		best = KN_ISA_SCALAR;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_cpu_init();
+		if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+		    __builtin_cpu_supports("f16c"))
+			best = KN_ISA_AVX2;
+#endif
+		__atomic_store_n(&kn_isa_best_cached, best, __ATOMIC_RELAXED);
+	}
+	return (enum kn_isa)best;
+}
+
+int kn_isa_set(enum kn_isa isa)
+{
+	if (isa != KN_ISA_SCALAR && isa != KN_ISA_AVX2)
+		return -EINVAL;
+	if (isa == KN_ISA_AVX2 && kn_isa_best() != KN_ISA_AVX2)
+		return -ENOTSUP;
+	__atomic_store_n(&kn_isa_cur, (int)isa, __ATOMIC_RELAXED);
+	return 0;
+}
+
+enum kn_isa kn_isa_get(void)
+{
+	int isa = __atomic_load_n(&kn_isa_cur, __ATOMIC_RELAXED);
+
+	if (isa < 0) {
+		isa = (int)kn_isa_best();
+		__atomic_store_n(&kn_isa_cur, isa, __ATOMIC_RELAXED);
+	}
+	return (enum kn_isa)isa;
+}
+
+static const struct kn_type_fns *kn_fns_for(enum kn_isa isa, uint32_t type)
+{
+	if (isa == KN_ISA_AVX2 && kn_isa_best() == KN_ISA_AVX2)
+		return &kn_avx2_fns_get()[type];
+	return NULL;
+}
+
+kn_quant_fn kn_quant_fn_get(enum kn_isa isa, uint32_t type)
+{
+	const struct kn_type_fns *f;
+
+	if (!kn_type_known(type))
+		return NULL;
+	f = kn_fns_for(isa, type);
+	return f && f->quant ? f->quant : kn_ref_fns[type].quant;
+}
+
+kn_dequant_fn kn_dequant_fn_get(enum kn_isa isa, uint32_t type)
+{
+	const struct kn_type_fns *f;
+
+	if (!kn_type_known(type))
+		return NULL;
+	f = kn_fns_for(isa, type);
+	return f && f->dequant ? f->dequant : kn_ref_fns[type].dequant;
+}
+
+kn_dot_fn kn_dot_fn_get(enum kn_isa isa, uint32_t type)
+{
+	const struct kn_type_fns *f;
+
+	if (!kn_type_can_matmul(type))
+		return NULL;
+	f = kn_fns_for(isa, type);
+	return f && f->dot ? f->dot : kn_ref_fns[type].dot;
+}
+
+/* ------------------------------------------------------ public entries */
+
+int kn_quantize_row_isa(enum kn_isa isa, uint32_t type, const float *x, void *y, int64_t n)
+{
+	kn_quant_fn fn = kn_quant_fn_get(isa, type);
+
+	if (!fn)
+		return -EOPNOTSUPP;
+	if (n < 0 || n % kn_type_block_elems(type))
+		return -EINVAL;
+	fn(x, y, n);
+	return 0;
+}
+
+int kn_dequantize_row_isa(enum kn_isa isa, uint32_t type, const void *x, float *y, int64_t n)
+{
+	kn_dequant_fn fn = kn_dequant_fn_get(isa, type);
+
+	if (!fn)
+		return -EOPNOTSUPP;
+	if (n < 0 || n % kn_type_block_elems(type))
+		return -EINVAL;
+	fn(x, y, n);
+	return 0;
+}
+
+float kn_vec_dot_isa(enum kn_isa isa, uint32_t type, int64_t n, const void *w, const void *a)
+{
+	kn_dot_fn fn = kn_dot_fn_get(isa, type);
+
+	if (!fn || n < 0 || n % kn_type_block_elems(type))
+		return 0.0f;
+	return fn(n, w, a);
+}
+
+int kn_quantize_row(uint32_t type, const float *x, void *y, int64_t n)
+{
+	return kn_quantize_row_isa(kn_isa_get(), type, x, y, n);
+}
+
+int kn_dequantize_row(uint32_t type, const void *x, float *y, int64_t n)
+{
+	return kn_dequantize_row_isa(kn_isa_get(), type, x, y, n);
+}
+
+float kn_vec_dot(uint32_t type, int64_t n, const void *w, const void *a)
+{
+	return kn_vec_dot_isa(kn_isa_get(), type, n, w, a);
+}
