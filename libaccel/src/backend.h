@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libaccel internals: the objects every backend shares (device, pool, fence
+ * handles) and the backend vtable. device.c picks a backend at open time:
+ * emulated (emu_*.c, in-process) or kernel (backend_kernel.c, accelkv ioctls
+ * and DRM syncobjs). Public entry points (pool.c, kv.c, fence.c) check
+ * arguments that do not depend on the backend, then call through the ops.
+ */
+#ifndef ACCEL_BACKEND_H
+#define ACCEL_BACKEND_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "accel.h"
+
+struct accel_backend_ops;
+
+#define accel_container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* a tiny intrusive list, for the device's handle lists */
+struct accel_link {
+	struct accel_link *prev, *next;
+};
+
+static inline void accel_list_init(struct accel_link *h)
+{
+	h->prev = h->next = h;
+}
+
+static inline void accel_list_add(struct accel_link *h, struct accel_link *n)
+{
+	n->next = h;
+	n->prev = h->prev;
+	h->prev->next = n;
+	h->prev = n;
+}
+
+static inline void accel_list_del(struct accel_link *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+
+struct accel_device {
+	const struct accel_backend_ops *ops;
+	void *priv;			/* backend state */
+	char node[64];			/* "" for emu */
+	uint32_t cpu_threads;
+	pthread_mutex_t lock;		/* protects the lists and counters below */
+	struct accel_link pools;
+	struct accel_link fences;
+	struct accel_link queues;
+	uint32_t npools, nfences, nqueues;
+};
+
+/* struct accel_pool - one handle of a pool, owned by its device */
+struct accel_pool {
+	struct accel_device *dev;
+	struct accel_link link;		/* in dev->pools */
+	void *base;			/* CPU mapping of byte 0 */
+	uint64_t size;
+	uint32_t block_size;		/* 0: not a KV pool */
+	uint32_t num_blocks;
+	uint32_t flags;			/* ACCEL_POOL_* asked for */
+	void *priv;			/* backend state */
+};
+
+struct accel_fence {
+	struct accel_device *dev;
+	struct accel_link link;		/* in dev->fences */
+	void *priv;
+};
+
+/*
+ * struct accel_backend_ops - one per backend. Arguments are already checked
+ * for NULL and for what accel.h defines independently of the backend (opts
+ * size and trailing bytes, counts > 0). Every op returns 0 (or a count) or
+ * -errno. The generic layer links/unlinks the handles in the device lists.
+ */
+struct accel_backend_ops {
+	const char *name;			/* "emu", "kernel" */
+	void (*close)(struct accel_device *dev);
+	int (*info)(struct accel_device *dev, struct accel_device_info *info);
+
+	int (*pool_create)(struct accel_device *dev, const struct accel_pool_opts *opts,
+			   struct accel_pool *pool);
+	void (*pool_destroy)(struct accel_pool *pool);
+	int (*pool_info)(struct accel_pool *pool, struct accel_pool_info *info);
+	int (*pool_export)(struct accel_pool *pool, int *fd);
+	int (*pool_import)(struct accel_device *dev, int fd, struct accel_pool *pool);
+
+	int (*kv_alloc)(struct accel_pool *pool, uint32_t count, uint32_t *blocks);
+	int (*kv_free)(struct accel_pool *pool, uint32_t count, const uint32_t *blocks);
+	int (*kv_ref)(struct accel_pool *pool, uint32_t count, const uint32_t *blocks);
+	int (*kv_publish)(struct accel_pool *pool, uint32_t count, const uint32_t *blocks,
+			  const uint64_t *hashes);
+	int (*kv_lookup)(struct accel_pool *pool, uint32_t count, const uint64_t *hashes,
+			 uint32_t *blocks);
+
+	int (*fence_create)(struct accel_device *dev, struct accel_fence *fence);
+	void (*fence_destroy)(struct accel_fence *fence);
+	int (*fence_signal)(struct accel_fence *fence, uint64_t point);
+	int (*fence_wait)(struct accel_fence *fence, uint64_t point, int64_t timeout_ns);
+	int (*fence_query)(struct accel_fence *fence, uint64_t *value);
+};
+
+/* backends: fill dev->ops/priv/node or return -errno (-ENODEV: not theirs) */
+int accel_emu_open(struct accel_device *dev);
+/* backend_kernel.c: @fd is an open node whose driver name is "accelkv" */
+int accel_kernel_open(struct accel_device *dev, int fd, const char *path);
+
+/* log.c */
+void accel_log(enum accel_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define accel_err(...)	accel_log(ACCEL_LOG_ERROR, __VA_ARGS__)
+#define accel_warn(...)	accel_log(ACCEL_LOG_WARN, __VA_ARGS__)
+#define accel_info(...)	accel_log(ACCEL_LOG_INFO, __VA_ARGS__)
+#define accel_dbg(...)	accel_log(ACCEL_LOG_DEBUG, __VA_ARGS__)
+
+/* opts.c: copy an ACCEL_OPTS struct of caller size @sz into @dst (size
+ * @dst_sz, zero-filled); -EINVAL if @sz is too small or unknown tail bytes
+ * are set. @min_sz: bytes the caller must at least provide. */
+int accel_opts_copy(void *dst, size_t dst_sz, const void *src, size_t min_sz);
+
+/* queue.c: device close destroys the queues left */
+struct accel_queue;
+void accel_queue_destroy_all(struct accel_device *dev);
+
+#endif /* ACCEL_BACKEND_H */

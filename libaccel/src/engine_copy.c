@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: MIT
+/*
+ * COPY engine: READ_FILE / WRITE_FILE through io_uring (one ring per queue),
+ * split into `chunk`-byte requests with up to `depth` in flight; short
+ * transfers are continued, a read that meets EOF early fails with -EIO.
+ * O_DIRECT works when the caller's fd has it and the ranges are aligned.
+ * COPY is a memmove. If io_uring is unavailable, plain pread/pwrite.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cpu_exec.h"
+#include "queue.h"
+
+#define ACCEL_COPY_DEPTH	32
+#define ACCEL_COPY_CHUNK	(1ULL << 20)
+
+struct accel_copy_req {
+	uint64_t pos;		/* byte of the transfer this request continues at */
+	uint64_t len;		/* bytes left in this request */
+};
+
+struct accel_copy {
+	struct io_uring ring;
+	int has_ring;
+	uint32_t depth;
+	uint64_t chunk;
+	struct accel_copy_req *reqs;	/* depth slots */
+	uint32_t *free_slots;		/* stack of unused slots */
+};
+
+struct accel_xfer {
+	int write;
+	int fd;
+	uint8_t *buf;
+	uint64_t off;		/* file offset of buf[0] */
+	uint64_t total;
+};
+
+static int accel_copy_init(struct accel_queue *q, const struct accel_queue_opts *o)
+{
+	struct accel_copy *c;
+	int ret;
+
+	if (o->depth > 4096 || (o->chunk && (o->chunk % 4096 || o->chunk > (1ULL << 30))))
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->depth = o->depth ? o->depth : ACCEL_COPY_DEPTH;
+	c->chunk = o->chunk ? o->chunk : ACCEL_COPY_CHUNK;
+	c->reqs = calloc(c->depth, sizeof(*c->reqs));
+	c->free_slots = calloc(c->depth, sizeof(*c->free_slots));
+	if (!c->reqs || !c->free_slots) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	ret = io_uring_queue_init(c->depth, &c->ring, 0);
+	if (ret) {
+		accel_warn("io_uring unavailable (%s): COPY queue uses pread/pwrite",
+			   strerror(-ret));
+	} else {
+		c->has_ring = 1;
+	}
+	q->eng_priv = c;
+	return 0;
+
+err_free:
+	free(c->free_slots);
+	free(c->reqs);
+	free(c);
+	return ret;
+}
+
+static void accel_copy_fini(struct accel_queue *q)
+{
+	struct accel_copy *c = q->eng_priv;
+
+	if (c->has_ring)
+		io_uring_queue_exit(&c->ring);
+	free(c->free_slots);
+	free(c->reqs);
+	free(c);
+}
+
+static int accel_copy_check(struct accel_queue *q, const struct accel_cmd *cmd)
+{
+	(void)q;
+	switch (cmd->op) {
+	case ACCEL_OP_NOP:
+		return 0;
+	case ACCEL_OP_READ_FILE:
+		if (!accel_tensor_bytes(&cmd->t[0]) || cmd->i[0] < 0 || cmd->i[0] > INT32_MAX ||
+		    cmd->i[1] < 0)
+			return -EINVAL;
+		return 0;
+	case ACCEL_OP_WRITE_FILE:
+		if (!accel_tensor_bytes(&cmd->t[1]) || cmd->i[0] < 0 || cmd->i[0] > INT32_MAX ||
+		    cmd->i[1] < 0)
+			return -EINVAL;
+		return 0;
+	case ACCEL_OP_COPY:
+		if (!accel_tensor_bytes(&cmd->t[0]) ||
+		    accel_tensor_bytes(&cmd->t[0]) != accel_tensor_bytes(&cmd->t[1]))
+			return -EINVAL;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* accel_copy_fault - 0 to go on, or the error an injected fault gives */
+static int accel_copy_fault(struct accel_queue *q)
+{
+	int f = accel_queue_take_fault(q);
+
+	return f == 1 ? -EIO : f;	/* a short read at EOF ends as -EIO */
+}
+
+static int accel_copy_sync(struct accel_queue *q, struct accel_copy *c, const struct accel_xfer *x)
+{
+	uint64_t pos = 0;
+
+	while (pos < x->total) {
+		uint64_t len = x->total - pos < c->chunk ? x->total - pos : c->chunk;
+		int ret = accel_copy_fault(q);
+
+		if (ret)
+			return ret;
+		while (len) {
+			ssize_t r = x->write ? pwrite(x->fd, x->buf + pos, len, (off_t)(x->off + pos))
+					     : pread(x->fd, x->buf + pos, len, (off_t)(x->off + pos));
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return -errno;
+			if (r == 0)
+				return -EIO;
+			pos += (uint64_t)r;
+			len -= (uint64_t)r;
+		}
+	}
+	return 0;
+}
+
+static void accel_copy_prep(struct accel_copy *c, const struct accel_xfer *x, uint32_t slot)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);	/* depth slots <= ring */
+	struct accel_copy_req *r = &c->reqs[slot];
+
+	if (x->write)
+		io_uring_prep_write(sqe, x->fd, x->buf + r->pos, (unsigned)r->len, x->off + r->pos);
+	else
+		io_uring_prep_read(sqe, x->fd, x->buf + r->pos, (unsigned)r->len, x->off + r->pos);
+	io_uring_sqe_set_data64(sqe, slot);
+}
+
+static int accel_copy_uring(struct accel_queue *q, struct accel_copy *c, const struct accel_xfer *x)
+{
+	uint64_t next = 0;
+	uint32_t nfree = c->depth, inflight = 0;
+	int err = 0, ret;
+
+	for (uint32_t i = 0; i < c->depth; i++)
+		c->free_slots[i] = i;
+	while (inflight || (!err && next < x->total)) {
+		struct io_uring_cqe *cqe;
+		struct accel_copy_req *r;
+		uint32_t slot;
+		int res;
+
+		while (!err && nfree && next < x->total) {
+			uint64_t len = x->total - next < c->chunk ? x->total - next : c->chunk;
+
+			err = accel_copy_fault(q);
+			if (err)
+				break;
+			slot = c->free_slots[--nfree];
+			c->reqs[slot].pos = next;
+			c->reqs[slot].len = len;
+			accel_copy_prep(c, x, slot);
+			inflight++;
+			next += len;
+		}
+		if (!inflight)
+			break;
+		ret = io_uring_submit_and_wait(&c->ring, 1);
+		if (ret < 0 && ret != -EINTR) {
+			/* nothing we can reap reliably: give up on the ring's state */
+			return ret;
+		}
+		ret = io_uring_wait_cqe(&c->ring, &cqe);
+		if (ret == -EINTR)
+			continue;
+		if (ret)
+			return ret;
+		slot = (uint32_t)io_uring_cqe_get_data64(cqe);
+		res = cqe->res;
+		io_uring_cqe_seen(&c->ring, cqe);
+		r = &c->reqs[slot];
+		if (res == -EAGAIN || res == -EINTR) {
+			if (!err) {
+				accel_copy_prep(c, x, slot);
+				continue;
+			}
+		} else if (res < 0) {
+			if (!err)
+				err = res;
+		} else if (res == 0) {
+			if (!err)
+				err = -EIO;	/* EOF before the length */
+		} else if ((uint64_t)res < r->len) {
+			r->pos += (uint64_t)res;
+			r->len -= (uint64_t)res;
+			if (!err) {
+				accel_copy_prep(c, x, slot);	/* continue the short one */
+				continue;
+			}
+		}
+		inflight--;
+		c->free_slots[nfree++] = slot;
+	}
+	return err;
+}
+
+static int accel_copy_exec(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t n)
+{
+	struct accel_copy *c = q->eng_priv;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct accel_cmd *cmd = &cmds[i];
+		struct accel_xfer x;
+		int ret = 0;
+
+		switch (cmd->op) {
+		case ACCEL_OP_NOP:
+			continue;
+		case ACCEL_OP_COPY:
+			memmove(accel_tensor_data(&cmd->t[0]), accel_tensor_data(&cmd->t[1]),
+				accel_tensor_bytes(&cmd->t[0]));
+			continue;
+		case ACCEL_OP_READ_FILE:
+		case ACCEL_OP_WRITE_FILE: {
+			const struct accel_tensor *t = &cmd->t[cmd->op == ACCEL_OP_READ_FILE ? 0 : 1];
+
+			x.write = cmd->op == ACCEL_OP_WRITE_FILE;
+			x.fd = (int)cmd->i[0];
+			x.off = (uint64_t)cmd->i[1];
+			x.buf = accel_tensor_data(t);
+			x.total = accel_tensor_bytes(t);
+			ret = c->has_ring ? accel_copy_uring(q, c, &x) : accel_copy_sync(q, c, &x);
+			break;
+		}
+		default:
+			ret = -EINVAL;
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+const struct accel_engine_ops accel_engine_copy = {
+	.name = "copy",
+	.init = accel_copy_init,
+	.fini = accel_copy_fini,
+	.check = accel_copy_check,
+	.exec = accel_copy_exec,
+};

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Queues (queue.c) and the engines behind them (engine_compute.c,
+ * engine_copy.c). A queue owns one submission thread that takes
+ * submissions in order: waits on their fence points, runs the commands on
+ * its engine, signals. The engine vtable is the slot for more engines
+ * (a CUDA COMPUTE backend) without touching the queue logic.
+ */
+#ifndef ACCEL_QUEUE_H
+#define ACCEL_QUEUE_H
+
+#include <stdatomic.h>
+#include "backend.h"
+
+struct accel_queue;
+
+struct accel_engine_ops {
+	const char *name;
+	int (*init)(struct accel_queue *q, const struct accel_queue_opts *opts);
+	void (*fini)(struct accel_queue *q);
+	/* check - engine-specific validation of one command at submit time */
+	int (*check)(struct accel_queue *q, const struct accel_cmd *cmd);
+	/* exec - run @n commands in order on the submission thread; stops at
+	 * and returns the first error */
+	int (*exec)(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t n);
+};
+
+struct accel_sub {
+	struct accel_sub *next;
+	uint32_t count, nwaits;
+	struct accel_cmd *cmds;
+	struct accel_fence_point *waits;
+	struct accel_fence_point signal;	/* .fence NULL: none */
+};
+
+struct accel_queue {
+	struct accel_device *dev;
+	struct accel_link link;			/* in dev->queues */
+	const struct accel_engine_ops *eng;
+	void *eng_priv;
+	pthread_t thread;
+	pthread_mutex_t lock;			/* protects head/tail/stop/pending */
+	pthread_cond_t work;			/* head became non-NULL, or stop */
+	pthread_cond_t idle;			/* pending became 0 */
+	struct accel_sub *head, *tail;
+	int stop;
+	_Atomic uint32_t pending;		/* submitted and not finished */
+	_Atomic int error;			/* sticky: first execution error */
+	/* fault injection (COPY): fail the fault_nth-th next file request */
+	_Atomic uint32_t fault_nth;
+	_Atomic int fault_err;
+};
+
+extern const struct accel_engine_ops accel_engine_compute;
+extern const struct accel_engine_ops accel_engine_copy;
+
+/* accel_queue_take_fault - called per file request: the injected error (or
+ * 1 for "short read") if this is the request to fail, else 0 */
+int accel_queue_take_fault(struct accel_queue *q);
+
+#endif /* ACCEL_QUEUE_H */
