@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layer streaming under a memory budget. Placement splits the model into
+ * units (each layer, and the output head) and decides from the budget which
+ * stay resident and how many ring slots the others stream through; the
+ * streamer reads a unit's aligned file range into its slot with the COPY
+ * engine (io_uring, O_DIRECT) while the COMPUTE engine works on the unit
+ * before it, the two ordered by fences only (the host never waits between
+ * layers).
+ */
+#ifndef RT_STREAM_H
+#define RT_STREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/**
+ * struct rt_placement - what placement decided
+ * @budget: the pinned-bytes cap for weights
+ * @n_units: n_layer + 1 (the output head is the last unit)
+ * @resident: per unit, true when it stays in memory
+ * @unit_bytes: per unit, bytes of its 4 KiB-aligned file span
+ * @n_slots: ring slots for streamed units (0 when everything is resident)
+ * @slot_bytes: bytes per slot (the largest streamed unit)
+ * @resident_bytes: bytes of resident units and small global tensors
+ * @embed_resident: token_embd kept in memory (else its rows are read per token)
+ * @embed_bytes: staging bytes for on-demand embedding rows
+ * @min_budget: the smallest budget that can run this model (two slots)
+ * @streamed_bytes_per_pass: bytes read from the file per forward pass
+ */
+struct rt_placement {
+	uint64_t budget;
+	int n_units;
+	bool *resident;
+	uint64_t *unit_bytes;
+	int n_slots;
+	uint64_t slot_bytes;
+	uint64_t resident_bytes;
+	bool embed_resident;
+	uint64_t embed_bytes;
+	uint64_t min_budget;
+	uint64_t streamed_bytes_per_pass;
+};
+
+/**
+ * struct rt_stream_stats - counters since the model was loaded
+ * @bytes_read: bytes streamed from the file
+ * @loads: unit loads issued
+ * @io_ns: time the COPY engine spent on unit loads
+ * @compute_ns: time the COMPUTE engine spent executing
+ * @direct: loads went through O_DIRECT (false: buffered fallback)
+ * @expert_hits, @expert_misses: MoE expert cache
+ */
+struct rt_stream_stats {
+	uint64_t bytes_read;
+	uint64_t loads;
+	uint64_t io_ns;
+	uint64_t compute_ns;
+	bool direct;
+	uint64_t expert_hits;
+	uint64_t expert_misses;
+};
+
+struct rt_model;
+/** rt_stream_stats - counters and the placement of a streaming model
+ *  (-ENOENT when everything is resident); @pl's arrays stay the model's */
+int rt_stream_stats(const struct rt_model *m, struct rt_stream_stats *st, struct rt_placement *pl);
+
+#endif /* RT_STREAM_H */

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Placement: from a pinned-memory budget, which units (layers, output head)
+ * stay resident and how many ring slots stream the rest. Pure arithmetic on
+ * the tensor table; allocates nothing but its own arrays.
+ *
+ * Every streamed byte costs the same disk time per pass, so the choice of
+ * which units stay resident maximises resident bytes (largest first). The
+ * token embedding is needed only by rows, so it is the last to stay resident:
+ * streamed, its rows are read on demand (a few KiB per token).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kn.h"
+#include "rt_error.h"
+#include "rt_gguf.h"
+#include "rt_model.h"
+#include "rt_stream.h"
+#include "model_internal.h"
+
+#define PAGE 4096ULL
+
+static uint64_t span_bytes(uint64_t begin, uint64_t end)
+{
+	uint64_t b = begin & ~(PAGE - 1);
+
+	return (end - b + PAGE - 1) & ~(PAGE - 1);
+}
+
+static uint64_t tensor_span(const struct rt_gguf *g, const char *name)
+{
+	const struct rt_gguf_tensor *gt = rt_gguf_find_tensor(g, name);
+
+	return gt ? span_bytes(gt->offset, gt->offset + gt->size) : 0;
+}
+
+void rt_placement_free(struct rt_placement *p)
+{
+	free(p->resident);
+	free(p->unit_bytes);
+	memset(p, 0, sizeof(*p));
+}
+
+/* the file span of unit u: a layer, or the output head */
+void rt_unit_range(const struct rt_model *m, int u, uint64_t *begin, uint64_t *end)
+{
+	const struct rt_gguf_tensor *gt;
+
+	if (u < m->hp.n_layer) {
+		*begin = m->layers_file[u].file_begin;
+		*end = m->layers_file[u].file_end;
+		return;
+	}
+	gt = rt_gguf_find_tensor(m->gguf, m->hp.tied_output ? "token_embd.weight" : "output.weight");
+	*begin = gt->offset;
+	*end = gt->offset + gt->size;
+}
+
+int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_placement *p)
+{
+	int nu = m->hp.n_layer + 1, *order = NULL;
+	uint64_t globals, embed, embed_stage, max_unit = 0, left, total = 0;
+	const struct rt_gguf_tensor *emb = rt_gguf_find_tensor(m->gguf, "token_embd.weight");
+
+	memset(p, 0, sizeof(*p));
+	p->budget = budget;
+	p->n_units = nu;
+	p->resident = calloc(nu, sizeof(*p->resident));
+	p->unit_bytes = calloc(nu, sizeof(*p->unit_bytes));
+	order = calloc(nu, sizeof(*order));
+	if (!p->resident || !p->unit_bytes || !order) {
+		free(order);
+		rt_placement_free(p);
+		return -ENOMEM;
+	}
+	for (int u = 0; u < nu; u++) {
+		uint64_t b, e;
+
+		rt_unit_range(m, u, &b, &e);
+		p->unit_bytes[u] = span_bytes(b, e);
+		if (p->unit_bytes[u] > max_unit)
+			max_unit = p->unit_bytes[u];
+		total += p->unit_bytes[u];
+		order[u] = u;
+	}
+	/* small tensors always resident: norms of the head, rope factors */
+	globals = tensor_span(m->gguf, "output_norm.weight") +
+		  tensor_span(m->gguf, "rope_freqs.weight");
+	embed = m->hp.tied_output ? 0 : span_bytes(emb->offset, emb->offset + emb->size);
+	/* on-demand rows: an aligned raw read plus the packed row, per batch token */
+	embed_stage = (uint64_t)m->n_batch *
+		      (2 * ((kn_row_size(emb->type, emb->ne[0]) + 2 * PAGE - 1) & ~(PAGE - 1)));
+
+	if (total + embed + globals <= budget) {
+		for (int u = 0; u < nu; u++)
+			p->resident[u] = true;
+		p->embed_resident = true;
+		p->resident_bytes = total + embed + globals;
+		p->min_budget = p->resident_bytes;
+		free(order);
+		return 0;
+	}
+	p->min_budget = 2 * max_unit + globals + embed_stage;
+	if (budget < p->min_budget) {
+		free(order);
+		rt_placement_free(p);
+		return rt_set_error(-ENOMEM, "--mem-budget %llu MiB is too small for this model: streaming "
+				    "needs at least %llu MiB (two slots of its largest layer, %llu MiB each)",
+				    (unsigned long long)(budget >> 20),
+				    (unsigned long long)((p->min_budget + (1 << 20) - 1) >> 20),
+				    (unsigned long long)((max_unit + (1 << 20) - 1) >> 20));
+	}
+	p->n_slots = 2;
+	p->slot_bytes = max_unit;
+	p->embed_bytes = embed_stage;
+	left = budget - 2 * max_unit - globals - p->embed_bytes;
+	/* largest units first */
+	for (int i = 0; i < nu; i++)
+		for (int j = i + 1; j < nu; j++)
+			if (p->unit_bytes[order[j]] > p->unit_bytes[order[i]]) {
+				int t = order[i];
+
+				order[i] = order[j];
+				order[j] = t;
+			}
+	p->resident_bytes = globals;
+	for (int i = 0; i < nu; i++) {
+		int u = order[i];
+
+		if (p->unit_bytes[u] <= left) {
+			p->resident[u] = true;
+			left -= p->unit_bytes[u];
+			p->resident_bytes += p->unit_bytes[u];
+		}
+	}
+	/* a third slot deepens the prefetch when the budget allows */
+	if (left >= max_unit) {
+		p->n_slots = 3;
+		left -= max_unit;
+	}
+	if (!m->hp.tied_output && embed <= left + p->embed_bytes) {
+		left += p->embed_bytes;
+		p->embed_bytes = 0;
+		p->embed_resident = true;
+		p->resident_bytes += embed;
+		left -= embed;
+	}
+	/* the slot size only needs to fit the units that stream */
+	p->slot_bytes = 0;
+	for (int u = 0; u < nu; u++)
+		if (!p->resident[u]) {
+			p->streamed_bytes_per_pass += p->unit_bytes[u];
+			if (p->unit_bytes[u] > p->slot_bytes)
+				p->slot_bytes = p->unit_bytes[u];
+		}
+	if (m->hp.tied_output && p->resident[nu - 1]) {
+		p->embed_resident = true;	/* the head is the embedding */
+		p->embed_bytes = 0;
+	}
+	free(order);
+	return 0;
+}

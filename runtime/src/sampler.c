@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sampling chain (llama.cpp's default order): penalties -> top-k -> top-p ->
+ * min-p -> temperature -> draw. Works on a candidate array sorted once.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "rt_sampler.h"
+
+struct cand {
+	int32_t id;
+	float logit;
+	float p;
+};
+
+struct rt_sampler {
+	struct rt_sampler_params p;
+	int n_vocab;
+	struct cand *c;
+	int32_t *last;		/* ring of the last repeat_last_n tokens */
+	int n_last, i_last;
+	uint64_t rng;
+};
+
+void rt_sampler_defaults(struct rt_sampler_params *p)
+{
+	p->temp = 0.8f;
+	p->top_k = 40;
+	p->top_p = 0.95f;
+	p->min_p = 0.05f;
+	p->repeat_penalty = 1.0f;
+	p->repeat_last_n = 64;
+	p->seed = 0x5eed;
+}
+
+int rt_sampler_create(const struct rt_sampler_params *p, int n_vocab, struct rt_sampler **out)
+{
+	struct rt_sampler *s;
+
+	if (n_vocab <= 0 || p->repeat_last_n < 0 || p->top_p <= 0 || p->repeat_penalty <= 0)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->p = *p;
+	s->n_vocab = n_vocab;
+	s->c = malloc(sizeof(*s->c) * n_vocab);
+	s->last = calloc(p->repeat_last_n + 1, sizeof(*s->last));
+	if (!s->c || !s->last) {
+		rt_sampler_free(s);
+		return -ENOMEM;
+	}
+	s->rng = p->seed ? p->seed : 0x9e3779b97f4a7c15ULL;
+	*out = s;
+	return 0;
+}
+
+void rt_sampler_free(struct rt_sampler *s)
+{
+	if (!s)
+		return;
+	free(s->c);
+	free(s->last);
+	free(s);
+}
+
+void rt_sampler_accept(struct rt_sampler *s, int32_t id)
+{
+	if (!s->p.repeat_last_n)
+		return;
+	s->last[s->i_last] = id;
+	s->i_last = (s->i_last + 1) % s->p.repeat_last_n;
+	if (s->n_last < s->p.repeat_last_n)
+		s->n_last++;
+}
+
+int32_t rt_argmax(const float *x, int n)
+{
+	int32_t best = 0;
+
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->logit != y->logit)
+		return x->logit < y->logit ? 1 : -1;
+	return x->id - y->id;
+}
+
+/* splitmix64 then a double in [0, 1) */
+static double rng_uniform(uint64_t *st)
+{
+	uint64_t z = (*st += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	z ^= z >> 31;
+	return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static void softmax(struct cand *c, int n)
+{
+	double sum = 0;
+	float mx = c[0].logit;
+
+	for (int i = 0; i < n; i++) {
+		c[i].p = expf(c[i].logit - mx);
+		sum += c[i].p;
+	}
+	for (int i = 0; i < n; i++)
+		c[i].p = (float)(c[i].p / sum);
+}
+
+int32_t rt_sampler_sample(struct rt_sampler *s, const float *logits)
+{
+	int n = s->n_vocab;
+	struct cand *c = s->c;
+	double r, acc;
+
+	for (int i = 0; i < n; i++) {
+		c[i].id = i;
+		c[i].logit = logits[i];
+	}
+	/* repetition penalty (llama.cpp: divide positive logits, multiply negative) */
+	if (s->p.repeat_penalty != 1.0f) {
+		for (int j = 0; j < s->n_last; j++) {
+			int32_t id = s->last[j];
+			bool dup = false;
+
+			for (int k = 0; k < j; k++)
+				dup |= s->last[k] == id;
+			if (dup || id < 0 || id >= n)
+				continue;
+			if (c[id].logit > 0)
+				c[id].logit /= s->p.repeat_penalty;
+			else
+				c[id].logit *= s->p.repeat_penalty;
+		}
+	}
+	if (s->p.temp <= 0) {
+		int32_t best = 0;
+
+		for (int i = 1; i < n; i++)
+			if (c[i].logit > c[best].logit)
+				best = i;
+		return best;
+	}
+	qsort(c, n, sizeof(*c), cmp_desc);
+	if (s->p.top_k > 0 && s->p.top_k < n)
+		n = s->p.top_k;
+	softmax(c, n);
+	if (s->p.top_p < 1.0f) {
+		acc = 0;
+		for (int i = 0; i < n; i++) {
+			acc += c[i].p;
+			if (acc >= s->p.top_p) {
+				n = i + 1;
+				break;
+			}
+		}
+	}
+	if (s->p.min_p > 0) {
+		float thr = c[0].p * s->p.min_p;
+		int m = 1;
+
+		while (m < n && c[m].p >= thr)
+			m++;
+		n = m;
+	}
+	for (int i = 0; i < n; i++)
+		c[i].logit /= s->p.temp;
+	softmax(c, n);
+	r = rng_uniform(&s->rng);
+	acc = 0;
+	for (int i = 0; i < n; i++) {
+		acc += c[i].p;
+		if (r < acc)
+			return c[i].id;
+	}
+	return c[n - 1].id;
+}
