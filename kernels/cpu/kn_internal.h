@@ -158,6 +158,16 @@ float kn_ref_dot_q4_K(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q5_K(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q6_K(int64_t n, const void *w, const void *a);
 
+/* kn_split - the thread's share [*s, *e) of n items, contiguous chunks */
+static inline void kn_split(int64_t n, int ith, int nth, int64_t *s, int64_t *e)
+{
+	int64_t per = nth > 0 ? (n + nth - 1) / nth : n;
+	int64_t b = per * ith;
+
+	*s = b < n ? b : n;
+	*e = b + per < n ? b + per : n;
+}
+
 static inline float kn_h2f(uint16_t h)
 {
 	return kn_fp16_to_fp32(h);

@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The transformer ops against naive double-precision references: embed,
+ * rmsnorm, matmul (every weight type, with bias, tiles and thread splits),
+ * rope (NORM and NEOX, freq_scale, freq_factors), swiglu, add, moe_route
+ * (including ties). Threads are simulated by calling each (ith, nth) share.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "tap.h"
+#include "kn_test.h"
+#include "kn_ops.h"
+
+static void test_embed(void)
+{
+	static const uint32_t types[] = { KN_F32, KN_F16, KN_BF16, KN_Q8_0, KN_Q4_K, KN_Q6_K };
+	const int64_t dim = 512, vocab = 11, n = 5;
+	const int32_t ids[5] = { 3, 10, 0, 3, 7 };
+
+	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+		const uint32_t t = types[ti];
+		const size_t rs = kn_row_size(t, dim);
+		float *x = malloc(vocab * dim * sizeof(float)), *out = malloc(n * dim * sizeof(float));
+		float *ref = malloc(dim * sizeof(float));
+		uint8_t *w = malloc(vocab * rs);
+		double err = 0;
+
+		kt_seed(50 + t);
+		kt_fill(x, vocab * dim, 1.0f);
+		for (int64_t r = 0; r < vocab; r++)
+			kn_quantize_row_isa(KN_ISA_SCALAR, t, x + r * dim, w + r * rs, dim);
+		for (int ith = 0; ith < 2; ith++)
+			kn_embed(out, w, t, dim, ids, n, ith, 2);
+		for (int64_t i = 0; i < n; i++) {
+			kn_dequantize_row_isa(KN_ISA_SCALAR, t, w + ids[i] * rs, ref, dim);
+			err += kt_max_abs_diff(out + i * dim, ref, dim);
+		}
+		ok(err == 0, "embed %s: rows are the dequantized weight rows", kn_type_name(t));
+		free(x);
+		free(out);
+		free(ref);
+		free(w);
+	}
+}
+
+static void test_rmsnorm(void)
+{
+	const int64_t dim = 576, rows = 7;
+	float *x = malloc(rows * dim * sizeof(float)), *w = malloc(dim * sizeof(float));
+	float *out = malloc(rows * dim * sizeof(float));
+	double worst = 0;
+
+	kt_seed(3);
+	kt_fill(x, rows * dim, 2.0f);
+	kt_fill(w, dim, 1.0f);
+	for (int ith = 0; ith < 3; ith++)
+		kn_rmsnorm(out, x, w, dim, rows, 1e-5f, ith, 3);
+	for (int64_t r = 0; r < rows; r++) {
+		double ss = 0;
+
+		for (int64_t i = 0; i < dim; i++)
+			ss += (double)x[r * dim + i] * x[r * dim + i];
+		const double sc = 1.0 / sqrt(ss / dim + 1e-5);
+
+		for (int64_t i = 0; i < dim; i++) {
+			double want = x[r * dim + i] * sc * w[i];
+			double e = fabs(out[r * dim + i] - want) / (fabs(want) + 1e-3);
+
+			if (e > worst)
+				worst = e;
+		}
+	}
+	ok(worst < 1e-5, "rmsnorm vs double reference (rel err %.2g)", worst);
+	/* in place */
+	memcpy(out, x, rows * dim * sizeof(float));
+	kn_rmsnorm(out, out, w, dim, rows, 1e-5f, 0, 1);
+	float *o2 = malloc(rows * dim * sizeof(float));
+
+	kn_rmsnorm(o2, x, w, dim, rows, 1e-5f, 0, 1);
+	ok(!memcmp(out, o2, rows * dim * sizeof(float)), "rmsnorm in place == out of place");
+	free(o2);
+	free(x);
+	free(w);
+	free(out);
+}
+
+static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
+{
+	const uint32_t at = kn_vec_dot_type(t);
+	const int64_t n_in = kn_type_block_elems(t) == 256 ? 512 : 96, n_rows = 37;
+	const size_t wrs = kn_row_size(t, n_in), ars = kn_row_size(at, n_in);
+	float *x = malloc(n_rows * n_in * sizeof(float)), *y = malloc(n_cols * n_in * sizeof(float));
+	float *wd = malloc(n_rows * n_in * sizeof(float)), *ad = malloc(n_cols * n_in * sizeof(float));
+	float *bias = malloc(n_rows * sizeof(float)), *out = malloc(n_rows * n_cols * sizeof(float));
+	uint8_t *w = malloc(n_rows * wrs), *a = malloc(n_cols * ars);
+	double worst = 0;
+	int not_dot = 0;
+
+	kt_seed(900 + t + n_cols);
+	kt_fill(x, n_rows * n_in, 1.0f);
+	kt_fill(y, n_cols * n_in, 1.0f);
+	kt_fill(bias, n_rows, 1.0f);
+	for (int64_t r = 0; r < n_rows; r++) {
+		kn_quantize_row(t, x + r * n_in, w + r * wrs, n_in);
+		kn_dequantize_row(t, w + r * wrs, wd + r * n_in, n_in);
+	}
+	for (int64_t c = 0; c < n_cols; c++) {
+		kn_quantize_row(at, y + c * n_in, a + c * ars, n_in);
+		kn_dequantize_row(at, a + c * ars, ad + c * n_in, n_in);
+	}
+	for (int ith = 0; ith < nth; ith++)
+		kn_matmul(out, w, t, a, bias_on ? bias : NULL, n_in, n_rows, n_cols, ith, nth);
+	for (int64_t c = 0; c < n_cols; c++) {
+		for (int64_t r = 0; r < n_rows; r++) {
+			double ref = bias_on ? bias[r] : 0, mag = fabs(ref);
+			float d = kn_vec_dot(t, n_in, w + r * wrs, a + c * ars) + (bias_on ? bias[r] : 0);
+
+			for (int64_t i = 0; i < n_in; i++) {
+				ref += (double)wd[r * n_in + i] * ad[c * n_in + i];
+				mag += fabs((double)wd[r * n_in + i] * ad[c * n_in + i]);
+			}
+			/* Q4_1 uses the stored fp16 s of each block: allow its rounding */
+			double e = fabs(out[c * n_rows + r] - ref) / mag;
+
+			if (e > worst)
+				worst = e;
+			if (memcmp(&d, &out[c * n_rows + r], sizeof(float)))
+				not_dot++;
+		}
+	}
+	ok(worst < (t == KN_Q4_1 ? 5e-4 : 1e-5) && !not_dot,
+	   "matmul %s x %s: %lld cols, %d threads%s (rel err %.2g, %d != vec_dot)", kn_type_name(t),
+	   kn_type_name(at), (long long)n_cols, nth, bias_on ? ", bias" : "", worst, not_dot);
+	free(x);
+	free(y);
+	free(wd);
+	free(ad);
+	free(bias);
+	free(out);
+	free(w);
+	free(a);
+}
+
+/* double reference of ggml's rope for one vector */
+static void rope_ref(double *v, int64_t pos, int n_rot, int mode, double base, double fs,
+		     const float *ff)
+{
+	for (int i = 0; i < n_rot / 2; i++) {
+		double th = pos * fs * pow(base, -2.0 * i / n_rot) / (ff ? ff[i] : 1.0);
+		int a = mode == 2 ? i : 2 * i, b = mode == 2 ? i + n_rot / 2 : 2 * i + 1;
+		double x0 = v[a], x1 = v[b];
+
+		v[a] = x0 * cos(th) - x1 * sin(th);
+		v[b] = x0 * sin(th) + x1 * cos(th);
+	}
+}
+
+static void test_rope(void)
+{
+	const int64_t n = 5, nh = 3, hd = 64;
+	const int32_t pos[5] = { 0, 1, 17, 100, 255 };
+	float ff[32];
+
+	kt_seed(11);
+	for (int i = 0; i < 32; i++)
+		ff[i] = 1.0f + (float)i / 8;
+	for (int mode = 0; mode <= 2; mode += 2) {
+		for (int variant = 0; variant < 3; variant++) {
+			const int n_rot = variant == 2 ? 32 : 64;
+			const float fs = variant == 1 ? 0.25f : 1.0f;
+			const float *f = variant == 1 ? ff : NULL;
+			float *x = malloc(n * nh * hd * sizeof(float));
+			float *x0 = malloc(n * nh * hd * sizeof(float));
+			double worst = 0, v[64];
+			int tail_changed = 0;
+
+			kt_fill(x, n * nh * hd, 1.0f);
+			memcpy(x0, x, n * nh * hd * sizeof(float));
+			for (int ith = 0; ith < 4; ith++)
+				kn_rope(x, pos, n, nh, hd, n_rot, mode, 10000.0f, fs, f, ith, 4);
+			for (int64_t r = 0; r < n * nh; r++) {
+				for (int i = 0; i < hd; i++)
+					v[i] = x0[r * hd + i];
+				rope_ref(v, pos[r / nh], n_rot, mode, 10000.0, fs, f);
+				for (int i = 0; i < hd; i++) {
+					double e = fabs(x[r * hd + i] - v[i]);
+
+					if (e > worst)
+						worst = e;
+					if (i >= n_rot && x[r * hd + i] != x0[r * hd + i])
+						tail_changed++;
+				}
+			}
+			ok(worst < 2e-4 && !tail_changed,
+			   "rope %s n_rot %d freq_scale %g%s vs double (max err %.2g)",
+			   mode ? "neox" : "norm", n_rot, fs, f ? " freq_factors" : "", worst);
+			free(x);
+			free(x0);
+		}
+	}
+	/* NEOX == NORM on a vector whose halves are interleaved (exact) */
+	float a[64], b[64];
+	int32_t p = 123;
+	bool same = true;
+
+	kt_fill(a, 64, 1.0f);
+	for (int i = 0; i < 32; i++) {
+		b[2 * i] = a[i];
+		b[2 * i + 1] = a[i + 32];
+	}
+	kn_rope(a, &p, 1, 1, 64, 64, 2, 500000.0f, 1.0f, NULL, 0, 1);
+	kn_rope(b, &p, 1, 1, 64, 64, 0, 500000.0f, 1.0f, NULL, 0, 1);
+	for (int i = 0; i < 32; i++)
+		same &= a[i] == b[2 * i] && a[i + 32] == b[2 * i + 1];
+	ok(same, "neox rotates (i, i+n/2) exactly as norm rotates (2i, 2i+1)");
+}
+
+static void test_swiglu_add(void)
+{
+	enum { N = 1003 };
+	float g[N], u[N], o[N], s[N];
+	double worst = 0;
+	int bad = 0;
+
+	kt_seed(5);
+	kt_fill(g, N, 4.0f);
+	kt_fill(u, N, 1.0f);
+	g[0] = -100.0f;
+	g[1] = 100.0f;
+	for (int ith = 0; ith < 3; ith++) {
+		kn_swiglu(o, g, u, N, ith, 3);
+		kn_add(s, g, u, N, ith, 3);
+	}
+	for (int i = 0; i < N; i++) {
+		double want = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+		double e = fabs(o[i] - want) / (fabs(want) + 1e-6);
+
+		if (e > worst)
+			worst = e;
+		if (s[i] != g[i] + u[i])
+			bad++;
+	}
+	ok(worst < 1e-5, "swiglu vs double silu(g)*u (rel err %.2g)", worst);
+	is_int(bad, 0, "add");
+}
+
+static void test_moe_route(void)
+{
+	enum { N = 6, E = 8, K = 2 };
+	float logits[N * E], w[N * K];
+	int32_t ids[N * K];
+	int bad = 0;
+
+	kt_seed(9);
+	kt_fill(logits, N * E, 2.0f);
+	/* token 4: a three-way tie for first; token 5: all equal */
+	for (int i = 0; i < E; i++) {
+		logits[4 * E + i] = i == 1 || i == 3 || i == 6 ? 1.5f : -1.0f;
+		logits[5 * E + i] = 0.25f;
+	}
+	for (int renorm = 0; renorm < 2; renorm++) {
+		kn_moe_route(w, ids, logits, N, E, K, renorm);
+		for (int t = 0; t < N; t++) {
+			double p[E], mx = -1e30, sum = 0, sel = 0;
+			int order[E];
+
+			for (int i = 0; i < E; i++)
+				mx = fmax(mx, logits[t * E + i]);
+			for (int i = 0; i < E; i++)
+				sum += p[i] = exp(logits[t * E + i] - mx);
+			/* stable descending order: ties keep the lower index first */
+			for (int i = 0; i < E; i++)
+				order[i] = i;
+			for (int i = 1; i < E; i++)
+				for (int j = i; j > 0 && p[order[j]] > p[order[j - 1]]; j--) {
+					int tmp = order[j];
+
+					order[j] = order[j - 1];
+					order[j - 1] = tmp;
+				}
+			for (int j = 0; j < K; j++)
+				sel += p[order[j]] / sum;
+			for (int j = 0; j < K; j++) {
+				double want = p[order[j]] / sum / (renorm ? sel : 1.0);
+
+				if (ids[t * K + j] != order[j] || fabs(w[t * K + j] - want) > 1e-6)
+					bad++;
+			}
+		}
+		is_int(bad, 0, "moe_route softmax/top-%d%s incl. ties", K, renorm ? "/renorm" : "");
+	}
+	ok(ids[4 * K] == 1 && ids[4 * K + 1] == 3 && ids[5 * K] == 0 && ids[5 * K + 1] == 1,
+	   "moe_route ties go to the lower expert index");
+}
+
+int main(void)
+{
+	static const uint32_t mt[] = { KN_F32, KN_F16, KN_BF16, KN_Q4_0, KN_Q4_1, KN_Q8_0,
+				       KN_Q4_K, KN_Q5_K, KN_Q6_K };
+
+	test_embed();
+	test_rmsnorm();
+	for (size_t i = 0; i < sizeof(mt) / sizeof(mt[0]); i++) {
+		test_matmul_type(mt[i], 1, 3, true);
+		test_matmul_type(mt[i], 70, 4, i % 2);
+	}
+	kn_isa_set(KN_ISA_SCALAR);
+	test_matmul_type(KN_Q4_K, 5, 2, true);
+	kn_isa_set(kn_isa_best());
+	test_rope();
+	test_swiglu_add();
+	test_moe_route();
+	return done_testing();
+}
