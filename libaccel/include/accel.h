@@ -284,6 +284,19 @@ int accel_queue_error(struct accel_queue *queue);
 /** accel_queue_clear_error - reset the sticky error (returns the old one) */
 int accel_queue_clear_error(struct accel_queue *queue);
 
+/**
+ * struct accel_queue_stats - counters since the queue was created
+ * @submissions: submissions finished
+ * @commands: commands executed
+ * @busy_ns: time spent executing commands (not waiting on fences)
+ */
+struct accel_queue_stats {
+	uint64_t submissions;
+	uint64_t commands;
+	uint64_t busy_ns;
+};
+int accel_queue_stats(struct accel_queue *queue, struct accel_queue_stats *stats);
+
 /* Test hook (COPY engine, null_blk style): fail the @nth next file request
  * (1 = the next one) with @err (-EIO), or shorten it (err = 0: short read). */
 int accel_queue_inject_fault(struct accel_queue *queue, uint32_t nth, int err);

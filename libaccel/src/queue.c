@@ -5,6 +5,7 @@
  * waits, the sticky error, and teardown (waits for submitted work).
  */
 #include <errno.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cpu_exec.h"
@@ -27,8 +28,17 @@ static void accel_queue_run(struct accel_queue *q, struct accel_sub *s)
 
 	for (uint32_t i = 0; i < s->nwaits && !ret; i++)
 		ret = accel_fence_wait(s->waits[i].fence, s->waits[i].point, -1);
-	if (!ret && s->count)
+	if (!ret && s->count) {
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		ret = q->eng->exec(q, s->cmds, s->count);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		atomic_fetch_add(&q->busy_ns, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+							   (t1.tv_nsec - t0.tv_nsec)));
+		atomic_fetch_add(&q->n_cmds, s->count);
+	}
+	atomic_fetch_add(&q->n_subs, 1);
 	if (ret) {
 		accel_dbg("queue %s: submission failed: %s", q->eng->name, strerror(-ret));
 		accel_queue_set_error(q, ret);
@@ -274,6 +284,16 @@ int accel_queue_wait_idle(struct accel_queue *q)
 int accel_queue_error(struct accel_queue *q)
 {
 	return q ? atomic_load(&q->error) : -EINVAL;
+}
+
+int accel_queue_stats(struct accel_queue *q, struct accel_queue_stats *st)
+{
+	if (!q || !st)
+		return -EINVAL;
+	st->submissions = atomic_load(&q->n_subs);
+	st->commands = atomic_load(&q->n_cmds);
+	st->busy_ns = atomic_load(&q->busy_ns);
+	return 0;
 }
 
 int accel_queue_clear_error(struct accel_queue *q)

@@ -49,6 +49,10 @@ struct accel_queue {
 	/* fault injection (COPY): fail the fault_nth-th next file request */
 	_Atomic uint32_t fault_nth;
 	_Atomic int fault_err;
+	/* counters for accel_queue_stats (updated by the submission thread) */
+	_Atomic uint64_t busy_ns;
+	_Atomic uint64_t n_cmds;
+	_Atomic uint64_t n_subs;
 };
 
 extern const struct accel_engine_ops accel_engine_compute;
