@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Golden references from llama.cpp (an independent implementation): builds the llama.cpp vendored
+# in the llama-cpp-python sdist and regenerates tests/golden/<model>/*.txt with dump.cpp.
+# With no argument (as `make test` runs it) it only checks, as TAP, that every golden directory
+# still matches the sha256 of the model file it was made from; regeneration is manual (--regen).
+#
+# usage: tests/golden/make-golden.sh            TAP check of the committed goldens
+#        tests/golden/make-golden.sh --regen    download, build llama.cpp, rewrite the goldens
+#        tests/golden/make-golden.sh --dump     rewrite the goldens with the existing build
+#        tests/golden/make-golden.sh --bench    build if needed, run llama-bench on SmolLM2 Q4_1
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+GOLD=$TOP/tests/golden
+WORK=$GOLD/llama.cpp-build            # git-ignored
+PYVER=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
+# The sdist's llama.cpp is a shallow clone, so its build number cannot be computed; this is the
+# release tag of its commit (0c1e57098), looked up by hand. Update it together with PYVER.
+LLAMA_TAG=${LLAMA_TAG:-b11312}
+SRC=$WORK/llama_cpp_python-$PYVER/vendor/llama.cpp
+BLD=$WORK/build                       # accel-bench looks for $BLD/bin/llama-bench
+JOBS=${JOBS:-2}
+
+# dir | repo-relative model | dump flags
+MODELS=(
+	"stories260K|tests/models/stories260K.gguf|--logits"
+	"tiny-llama-dense-f32|tests/models/random/tiny-llama-random-dense-f32.gguf|--logits"
+	"tiny-mixtral-f32|tests/models/random/tiny-mixtral-random-4x2-f32.gguf|--logits"
+	"tiny-mixtral-q8_0|tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf|--logits"
+	"smollm2-135m-q4_1|models/SmolLM2-135M-Instruct.Q4_1.gguf|--chatml"
+)
+
+die() { echo "make-golden: $*" >&2; exit 1; }
+
+check() {
+	local n=0 fail=0 d rel hdr sha
+	echo "1..${#MODELS[@]}"
+	for m in "${MODELS[@]}"; do
+		IFS='|' read -r d rel _ <<<"$m"
+		n=$((n + 1))
+		hdr=$GOLD/$d/greedy.txt
+		if [[ ! -s $hdr || ! -s $GOLD/$d/tokenize.txt ]]; then
+			echo "not ok $n - $d: greedy.txt/tokenize.txt missing"; fail=1; continue
+		fi
+		if [[ ! -f $TOP/$rel ]]; then
+			echo "ok $n # SKIP $rel absent"; continue
+		fi
+		sha=$(sed -n 's/^# model_sha256 //p' "$hdr")
+		if [[ $(sha256sum "$TOP/$rel" | cut -d' ' -f1) == "$sha" ]] && grep -q '^prompt_ids ' "$hdr"; then
+			echo "ok $n - $d goldens match $rel"
+		else
+			echo "not ok $n - $d: $rel changed since its goldens were made (rerun --regen)"; fail=1
+		fi
+	done
+	return $fail
+}
+
+deps() {
+	local need=()
+	command -v cmake >/dev/null || need+=(cmake)
+	command -v g++ >/dev/null || need+=(g++)
+	command -v git >/dev/null || need+=(git)
+	if ((${#need[@]})); then
+		apt-get update && apt-get install -y "${need[@]}"
+	fi
+}
+
+fetch() {
+	mkdir -p "$WORK"
+	if [[ ! -d $SRC ]]; then
+		(cd "$WORK" && pip download --no-deps --no-binary :all: "llama-cpp-python==$PYVER" -d .)
+		tar -C "$WORK" -xzf "$WORK/llama_cpp_python-$PYVER.tar.gz"
+	fi
+	[[ -f $SRC/include/llama.h ]] || die "no vendored llama.cpp in $SRC"
+}
+
+build() {
+	cmake -S "$SRC" -B "$BLD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+		-DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
+		-DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
+	# llama-cli needs the server sources in this llama.cpp; llama-completion is the classic CLI.
+	cmake --build "$BLD" -j"$JOBS" --target llama llama-simple llama-completion llama-bench
+	g++ -O2 -std=c++17 -Wall -Wextra -I"$SRC/include" -I"$SRC/ggml/include" "$GOLD/dump.cpp" \
+		-o "$BLD/bin/golden-dump" -L"$BLD/bin" -lllama -lggml -lggml-base \
+		-Wl,-rpath,"$BLD/bin"
+}
+
+version() {
+	local commit
+	commit=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)
+	echo "$LLAMA_TAG commit $commit (vendored in llama-cpp-python $PYVER), version $(sed -n \
+		's/^set(LLAMA_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\))/\2/p' "$SRC/CMakeLists.txt" |
+		paste -sd.), ggml $(sed -n 's/^set(GGML_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\))/\2/p' \
+		"$SRC/ggml/CMakeLists.txt" | paste -sd.)"
+}
+
+regen() {
+	local ver d rel flags
+	ver=$(version)
+	for m in "${MODELS[@]}"; do
+		IFS='|' read -r d rel flags <<<"$m"
+		if [[ ! -f $TOP/$rel ]]; then
+			echo "make-golden: $rel absent, skipping $d (scripts/fetch-model.sh fetches SmolLM2)" >&2
+			continue
+		fi
+		mkdir -p "$GOLD/$d"
+		# shellcheck disable=SC2086
+		(cd "$TOP" && "$BLD/bin/golden-dump" "$rel" "$GOLD/$d" --label "$rel" --version "$ver" \
+			--sha256 "$(sha256sum "$rel" | cut -d' ' -f1)" $flags)
+		echo "make-golden: wrote $GOLD/$d"
+	done
+}
+
+bench() {
+	local m=$TOP/models/SmolLM2-135M-Instruct.Q4_1.gguf
+	[[ -f $m ]] || die "$m absent (scripts/fetch-model.sh)"
+	"$BLD/bin/llama-bench" -m "$m" -t 2 -p 512 -n 128 -r 3
+}
+
+case "${1:-}" in
+"") check ;;
+--regen) deps; fetch; build; regen ;;
+--dump) [[ -x $BLD/bin/golden-dump ]] || die "no $BLD/bin/golden-dump: run --regen"; regen ;;
+--bench) [[ -x $BLD/bin/llama-bench ]] || { deps; fetch; build; }; bench ;;
+*) die "usage: $0 [--regen|--dump|--bench]" ;;
+esac
