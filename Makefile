@@ -124,6 +124,10 @@ module:
 vmtest vmtest-quick:
 	scripts/vmtest.sh $(if $(filter vmtest-quick,$@),--quick)
 
+# libFuzzer + ASan/UBSan on the GGUF reader; FUZZ_SECONDS defaults to 60.
+fuzz:
+	scripts/fuzz-gguf.sh $(FUZZ_SECONDS)
+
 clean:
 	rm -rf build
 

@@ -292,6 +292,93 @@ static void test_random(void)
 	rt_gguf_close(g);
 }
 
+/* A file whose metadata is several pread windows long (a 300000-string
+ * array whose strings straddle window edges, and a 600 KiB string read in
+ * one go) parses the same through rt_gguf_open as through open_mem. */
+static void put_u64(FILE *f, uint64_t v)
+{
+	fwrite(&v, 8, 1, f);	/* little-endian host: what the tests run on */
+}
+
+static void test_window(void)
+{
+	char tmp[] = "/tmp/test_gguf_win_XXXXXX";
+	struct rt_gguf *g = NULL, *m = NULL;
+	struct rt_gguf_str s1, s2;
+	const uint32_t nstr = 300000, big = 600 * 1024;
+	bool same = true;
+	size_t size = 0;
+	void *buf = NULL;
+	char name[32];
+	FILE *f;
+	int fd;
+
+	fd = mkstemp(tmp);
+	f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (!f) {
+		skip(3, "mkstemp");
+		return;
+	}
+	fwrite("GGUF\3\0\0\0", 8, 1, f);
+	put_u64(f, 1);
+	put_u64(f, 2);
+	put_u64(f, 9);
+	fwrite("x.strings", 9, 1, f);
+	fwrite((uint32_t[]){ RT_GGUF_ARRAY, RT_GGUF_STRING }, 8, 1, f);
+	put_u64(f, nstr);
+	for (uint32_t i = 0; i < nstr; i++) {
+		int n = snprintf(name, sizeof(name), "t%u%.*s", i, (int)(i % 7), "xxxxxxx");
+
+		put_u64(f, (uint64_t)n);
+		fwrite(name, (size_t)n, 1, f);
+	}
+	put_u64(f, 5);
+	fwrite("x.big", 5, 1, f);
+	fwrite((uint32_t[]){ RT_GGUF_STRING }, 4, 1, f);
+	put_u64(f, big);
+	for (uint32_t i = 0; i < big; i++)
+		fputc('a' + i % 26, f);
+	put_u64(f, 1);
+	fwrite("w", 1, 1, f);
+	fwrite((uint32_t[]){ 1 }, 4, 1, f);
+	put_u64(f, 8);
+	fwrite((uint32_t[]){ KN_F32 }, 4, 1, f);
+	put_u64(f, 0);
+	while (ftell(f) % 32)
+		fputc(0, f);
+	for (int i = 0; i < 32; i++)
+		fputc(i, f);
+	if (fclose(f) || !(buf = slurp(tmp, &size))) {
+		skip(3, "writing %s", tmp);
+		goto out;
+	}
+	if (!ok(rt_gguf_open(tmp, &g) == 0 && rt_gguf_open_mem(buf, size, &m) == 0,
+		"%zu-byte file with %u strings opens", size, nstr))
+		diag("%s", rt_last_error());
+	if (!g || !m) {
+		skip(2, "did not open");
+		goto out;
+	}
+	for (uint32_t i = 0; i < nstr && same; i += 1) {
+		int n = snprintf(name, sizeof(name), "t%u%.*s", i, (int)(i % 7), "xxxxxxx");
+
+		same = rt_gguf_get_arr_str(g, "x.strings", i, &s1) == 0 &&
+		       rt_gguf_get_arr_str(m, "x.strings", i, &s2) == 0 && s1.len == (uint64_t)n &&
+		       !strcmp(s1.s, name) && !strcmp(s2.s, name);
+	}
+	ok(same, "all %u strings read back through the pread window", nstr);
+	ok(rt_gguf_get_str(g, "x.big", &s1) == 0 && s1.len == big && s1.s[0] == 'a' &&
+	   s1.s[big - 1] == 'a' + (big - 1) % 26 && rt_gguf_get_str(m, "x.big", &s2) == 0 &&
+	   !memcmp(s1.s, s2.s, big) && rt_gguf_find_tensor(g, "w")->offset == size - 32 &&
+	   rt_gguf_data_offset(g) == rt_gguf_data_offset(m),
+	   "a string longer than the window, and the tensor after it");
+out:
+	rt_gguf_close(g);
+	rt_gguf_close(m);
+	free(buf);
+	unlink(tmp);
+}
+
 static void test_smollm(void)
 {
 	const char *path = tap_path("models/SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -322,6 +409,7 @@ int main(void)
 	test_stories();
 	test_mem_matches_file();
 	test_random();
+	test_window();
 	test_smollm();
 	return done_testing();
 }
