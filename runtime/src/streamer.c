@@ -364,10 +364,17 @@ int rt_stream_forward(struct rt_model *m, const struct rt_batch *b, const float 
 int rt_stream_stats(const struct rt_model *m, struct rt_stream_stats *st,
 		    struct rt_placement *pl)
 {
+	struct accel_queue_stats qs;
+
 	if (!m->stream)
 		return -ENOENT;
-	if (st)
+	if (st) {
 		*st = m->stream->st;
+		if (accel_queue_stats(m->copy, &qs) == 0)
+			st->io_ns = qs.busy_ns;
+		if (accel_queue_stats(m->compute, &qs) == 0)
+			st->compute_ns = qs.busy_ns;
+	}
 	if (pl)
 		*pl = m->stream->pl;	/* arrays stay owned by the model */
 	return 0;
