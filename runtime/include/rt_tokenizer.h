@@ -31,7 +31,8 @@ int rt_tokenize(const struct rt_tokenizer *tok, const char *text, size_t len,
  * rt_token_piece - bytes of one token as llama_token_to_piece(..., special)
  * gives them (byte tokens are raw bytes; a llama-vocab piece has its U+2581
  * turned into spaces; control tokens give "" unless @special). Returns the
- * length (may exceed @len: nothing is written then) or -EINVAL.
+ * length (may exceed @len: nothing is written then) or -EINVAL. Not
+ * NUL-terminated, except that a NUL follows when @len has room for it.
  */
 int rt_token_piece(const struct rt_tokenizer *tok, int32_t id, bool special, char *buf,
 		   size_t len);
@@ -40,7 +41,12 @@ int rt_token_piece(const struct rt_tokenizer *tok, int32_t id, bool special, cha
 struct rt_detok {
 	char pending[8];
 	int n_pending;
-	bool first;		/* strip the leading space after BOS (llama vocab) */
+	bool first;		/* no piece emitted yet: as llama.cpp's detokenize, the
+				 * first piece loses one leading space when the vocab
+				 * adds a dummy prefix (llama), unless that first token
+				 * is BOS (its empty piece uses the turn up). To print a
+				 * continuation like llama.cpp, push the prompt first or
+				 * clear @first. */
 };
 void rt_detok_init(struct rt_detok *d);
 /** rt_detok_push - append the text of @id to @out (NUL-terminated); returns
