@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+/*
+ * accel-mkmodel generator: seeded Gaussian weights (xoshiro256+ and
+ * Box-Muller), made chunk by chunk of rows by worker threads, quantized with
+ * kn_quantize_row, and appended in table order by the calling thread. Each
+ * chunk's stream is seeded from (seed, tensor name, chunk number), so the
+ * file is the same for any thread count and for any --layers prefix.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kn.h"
+#include "rt_error.h"
+#include "mkmodel.h"
+
+#define CHUNK_BYTES	(2u << 20)	/* output bytes per chunk (at least one row) */
+#define SLOTS_PER_THREAD 2
+
+/* ----------------------------------------------------------------- PRNG */
+
+struct rng {
+	uint64_t s[4];
+};
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+/* xoshiro256+: the top bits are what we use */
+static uint64_t rng_next(struct rng *r)
+{
+	uint64_t *s = r->s, res = s[0] + s[3], t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return res;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 0x100000001b3ull;
+	return h;
+}
+
+static void rng_seed(struct rng *r, uint64_t seed, const char *name, uint64_t chunk)
+{
+	uint64_t x = seed ^ fnv1a(name);
+	int i;
+
+	x = splitmix64(&x) ^ chunk;
+	for (i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&x);
+}
+
+/* gauss_fill - n values of N(mean, std^2), Box-Muller on 24-bit uniforms */
+static void gauss_fill(struct rng *r, float *y, int64_t n, float mean, float std)
+{
+	int64_t i;
+
+	for (i = 0; i < n; i += 2) {
+		uint64_t x = rng_next(r);
+		float u1 = (float)((x >> 40) + 1) * 0x1p-24f;	/* (0, 1] */
+		float u2 = (float)((x >> 16) & 0xffffff) * 0x1p-24f;
+		float rad = std * sqrtf(-2.0f * logf(u1)), s, c;
+
+		sincosf(6.283185307f * u2, &s, &c);
+		y[i] = mean + rad * c;
+		if (i + 1 < n)
+			y[i + 1] = mean + rad * s;
+	}
+}
+
+/* ---------------------------------------------------------------- chunks */
+
+struct chunk {
+	int64_t tensor;
+	uint64_t index;		/* chunk number within the tensor */
+	int64_t row0, rows;
+	size_t bytes;
+};
+
+struct slot {
+	uint8_t *buf;
+	uint64_t seq;		/* the chunk this slot holds or awaits */
+	bool ready;
+	int err;
+};
+
+struct gen {
+	struct mk_plan *p;
+	const struct mk_opts *o;
+	struct chunk *chunks;
+	uint64_t n_chunks;
+	struct slot *slots;
+	int n_slots;
+	int64_t max_row;	/* largest ne0 */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* any slot changed state */
+	uint64_t next;		/* next chunk a worker takes */
+	bool stop;
+};
+
+static int plan_chunks(struct gen *g)
+{
+	struct mk_plan *p = g->p;
+	uint64_t n = 0, cap = 0;
+	int64_t t;
+
+	for (t = 0; t < p->n_tensors; t++) {
+		const struct mk_tensor *mt = &p->t[t];
+		size_t row_bytes = kn_row_size(mt->type, mt->ne0);
+		int64_t rows = (int64_t)(rt_gguf_writer_tensor_size(p->w, t) / row_bytes);
+		int64_t per = row_bytes >= CHUNK_BYTES ? 1 : (int64_t)(CHUNK_BYTES / row_bytes);
+		int64_t r;
+		uint64_t k;
+
+		if (mt->ne0 > g->max_row)
+			g->max_row = mt->ne0;
+		for (r = 0, k = 0; r < rows; r += per, k++) {
+			struct chunk *c;
+
+			if (n == cap) {
+				cap = cap ? cap * 2 : 1024;
+				c = realloc(g->chunks, cap * sizeof(*c));
+				if (!c)
+					return rt_set_error(-ENOMEM, "out of memory");
+				g->chunks = c;
+			}
+			c = &g->chunks[n++];
+			c->tensor = t;
+			c->index = k;
+			c->row0 = r;
+			c->rows = rows - r < per ? rows - r : per;
+			c->bytes = (size_t)c->rows * row_bytes;
+		}
+	}
+	g->n_chunks = n;
+	return 0;
+}
+
+/* make_chunk - the rows of chunk @c into @out; @row is max_row floats */
+static int make_chunk(const struct gen *g, const struct chunk *c, uint8_t *out, float *row)
+{
+	const struct mk_tensor *mt = &g->p->t[c->tensor];
+	size_t row_bytes = kn_row_size(mt->type, mt->ne0);
+	struct rng r;
+	int64_t i;
+	int ret;
+
+	rng_seed(&r, g->o->seed, mt->name, c->index);
+	for (i = 0; i < c->rows; i++) {
+		float *y = mt->type == KN_F32 ? (float *)(out + i * row_bytes) : row;
+
+		gauss_fill(&r, y, mt->ne0, mt->mean, mt->std);
+		if (mt->type == KN_F32)
+			continue;
+		ret = kn_quantize_row(mt->type, row, out + i * row_bytes, mt->ne0);
+		if (ret)
+			return rt_set_error(ret, "%s: cannot quantize to %s", mt->name,
+					    kn_type_name(mt->type));
+	}
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct gen *g = arg;
+	float *row = malloc((size_t)g->max_row * sizeof(float));
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->stop && g->next < g->n_chunks) {
+		uint64_t c = g->next++;
+		struct slot *s = &g->slots[c % (uint64_t)g->n_slots];
+		int err;
+
+		while (!g->stop && s->seq != c)
+			pthread_cond_wait(&g->cond, &g->lock);
+		if (g->stop)
+			break;
+		pthread_mutex_unlock(&g->lock);
+		err = row ? make_chunk(g, &g->chunks[c], s->buf, row)
+			  : rt_set_error(-ENOMEM, "out of memory");
+		pthread_mutex_lock(&g->lock);
+		s->err = err;
+		s->ready = true;
+		pthread_cond_broadcast(&g->cond);
+	}
+	pthread_mutex_unlock(&g->lock);
+	free(row);
+	return NULL;
+}
+
+/* drain - the calling thread appends chunk after chunk in order */
+static int drain(struct gen *g, mk_progress_fn progress, void *ctx)
+{
+	uint64_t c, total = rt_gguf_writer_file_size(g->p->w);
+	int ret = 0;
+
+	for (c = 0; c < g->n_chunks && !ret; c++) {
+		struct slot *s = &g->slots[c % (uint64_t)g->n_slots];
+
+		pthread_mutex_lock(&g->lock);
+		while (!(s->seq == c && s->ready))
+			pthread_cond_wait(&g->cond, &g->lock);
+		pthread_mutex_unlock(&g->lock);
+		ret = s->err;
+		if (ret) {
+			/* the worker's message is in its own thread: say it again */
+			const struct mk_tensor *mt = &g->p->t[g->chunks[c].tensor];
+
+			ret = rt_set_error(ret, "%s: cannot make %s data", mt->name,
+					   kn_type_name(mt->type));
+			break;
+		}
+		ret = rt_gguf_writer_append(g->p->w, s->buf, g->chunks[c].bytes);
+		pthread_mutex_lock(&g->lock);
+		s->ready = false;
+		s->seq = c + (uint64_t)g->n_slots;
+		pthread_cond_broadcast(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+		if (!ret && progress)
+			progress(ctx, rt_gguf_writer_bytes_written(g->p->w), total);
+	}
+	return ret;
+}
+
+int mk_generate(struct mk_plan *p, const struct mk_opts *o, const char *path,
+		mk_progress_fn progress, void *ctx)
+{
+	struct gen g = { .p = p, .o = o };
+	int n_threads = o->threads > 0 ? o->threads : 1;
+	pthread_t *tids = NULL;
+	int i, started = 0, ret;
+
+	pthread_mutex_init(&g.lock, NULL);
+	pthread_cond_init(&g.cond, NULL);
+	ret = plan_chunks(&g);
+	if (ret)
+		goto out;
+	g.n_slots = n_threads * SLOTS_PER_THREAD;
+	g.slots = calloc((size_t)g.n_slots, sizeof(*g.slots));
+	tids = calloc((size_t)n_threads, sizeof(*tids));
+	if (!g.slots || !tids) {
+		ret = rt_set_error(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < g.n_slots; i++) {
+		g.slots[i].seq = (uint64_t)i;
+		g.slots[i].buf = malloc(CHUNK_BYTES + (size_t)g.max_row * 4);
+		if (!g.slots[i].buf) {
+			ret = rt_set_error(-ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	ret = rt_gguf_writer_open(p->w, path);
+	if (ret)
+		goto out;
+	for (; started < n_threads; started++) {
+		ret = -pthread_create(&tids[started], NULL, worker, &g);
+		if (ret) {
+			rt_set_error(ret, "cannot start a thread");
+			goto out_join;
+		}
+	}
+	ret = drain(&g, progress, ctx);
+	if (!ret)
+		ret = rt_gguf_writer_finish(p->w, false);
+out_join:
+	pthread_mutex_lock(&g.lock);
+	g.stop = true;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.lock);
+	for (i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+out:
+	for (i = 0; g.slots && i < g.n_slots; i++)
+		free(g.slots[i].buf);
+	free(g.slots);
+	free(tids);
+	free(g.chunks);
+	pthread_cond_destroy(&g.cond);
+	pthread_mutex_destroy(&g.lock);
+	return ret;
+}
