@@ -69,6 +69,11 @@ bool kn_type_can_matmul(uint32_t type)
 	}
 }
 
+bool kn_type_can_dequantize(uint32_t type)
+{
+	return kn_type_known(type) && kn_ref_fns[type].dequant != NULL;
+}
+
 uint32_t kn_vec_dot_type(uint32_t type)
 {
 	switch (type) {

@@ -53,6 +53,8 @@ size_t kn_type_block_bytes(uint32_t type);
 size_t kn_row_size(uint32_t type, int64_t n);
 /** kn_type_can_matmul - a weight type MATMUL accepts (F32 F16 BF16 Q4_0 Q4_1 Q8_0 Q4_K Q5_K Q6_K) */
 bool kn_type_can_matmul(uint32_t type);
+/** kn_type_can_dequantize - kn_dequantize_row supports @type (every known type) */
+bool kn_type_can_dequantize(uint32_t type);
 /** kn_vec_dot_type - the activation type llama.cpp pairs with a weight type:
  *  F32->F32, F16->F16, BF16->BF16, Q4_0->Q8_0, Q4_1->Q8_1, Q8_0->Q8_0,
  *  Q4_K/Q5_K/Q6_K->Q8_K */
