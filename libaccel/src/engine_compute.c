@@ -13,7 +13,8 @@
 #include "futex.h"
 #include "queue.h"
 
-#define ACCEL_SPIN_NS	50000	/* spin this long before sleeping */
+/* spin this long before sleeping on a futex: $ACCEL_SPIN_US overrides */
+#define ACCEL_SPIN_NS_DEFAULT	10000
 #define ACCEL_MAX_THREADS 256
 
 struct accel_barrier {
@@ -44,6 +45,8 @@ struct accel_compute {
 };
 
 /* spin up to ACCEL_SPIN_NS while *word == val; 1 if it changed */
+static uint64_t accel_spin_ns = ACCEL_SPIN_NS_DEFAULT;
+
 static int accel_spin_while(_Atomic uint32_t *word, uint32_t val)
 {
 	uint64_t t0 = 0;
@@ -56,7 +59,7 @@ static int accel_spin_while(_Atomic uint32_t *word, uint32_t val)
 		}
 		if (!t0)
 			t0 = accel_now_ns();
-		else if (accel_now_ns() - t0 > ACCEL_SPIN_NS)
+		else if (accel_now_ns() - t0 > accel_spin_ns)
 			return 0;
 	}
 }
@@ -138,6 +141,8 @@ static int accel_compute_init(struct accel_queue *q, const struct accel_queue_op
 
 	if (o->threads > ACCEL_MAX_THREADS)
 		return -EINVAL;
+	if (getenv("ACCEL_SPIN_US"))
+		accel_spin_ns = strtoull(getenv("ACCEL_SPIN_US"), NULL, 0) * 1000;
 	if (nth < 1)
 		nth = 1;
 	c = calloc(1, sizeof(*c));

@@ -12,7 +12,7 @@
 #include "futex.h"
 #include "queue.h"
 
-#define ACCEL_QUEUE_SPIN_NS	20000	/* stay awake this long for the next submission */
+#define ACCEL_QUEUE_SPIN_NS	10000	/* stay awake this long for the next submission */
 
 static void accel_queue_set_error(struct accel_queue *q, int err)
 {

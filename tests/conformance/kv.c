@@ -107,7 +107,7 @@ static void owners(struct accel_device *dev, struct accel_pool *pool)
 	struct accel_device *dev2 = NULL;
 	struct accel_pool *imp = NULL, *imp2 = NULL;
 	struct accel_pool_info pi;
-	uint32_t mine[2], theirs[3];
+	uint32_t mine[2], theirs[4];
 	int fd = -1;
 
 	if (accel_pool_export(pool, &fd) || accel_pool_import(dev, fd, &imp)) {

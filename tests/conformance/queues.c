@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Conformance: queues and engines. COPY reads a file byte-exact (buffered
+ * and O_DIRECT), writes and copies; fences order a COPY queue before a
+ * COMPUTE queue; injected and real I/O errors end the submission with the
+ * sticky error and the fence still signalled; invalid submissions are
+ * refused with -EINVAL and run nothing.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "conf.h"
+
+#define FILE_LEN ((1 << 20) + 4096 + 123)
+#define POOL_SZ (4 << 20)
+
+static char path[512];
+
+static int make_file(unsigned char *data)
+{
+	const char *dir = getenv("ACCEL_BUILD");
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/accel-queues-XXXXXX", dir ? dir : ".");
+	fd = mkstemp(path);
+	if (fd < 0)
+		bail_out("mkstemp %s: %s", path, strerror(errno));
+	for (int i = 0; i < FILE_LEN; i++)
+		data[i] = (unsigned char)(i * 2654435761u >> 13);
+	if (write(fd, data, FILE_LEN) != FILE_LEN)
+		bail_out("write test file");
+	return fd;
+}
+
+static struct accel_tensor bytes(struct accel_pool *pool, uint64_t off, int64_t n)
+{
+	return accel_tensor_make(pool, off, ACCEL_DTYPE_I8, n, 1, 1, 1);
+}
+
+static int submit1(struct accel_queue *q, const struct accel_cmd *c, struct accel_fence *f,
+		   uint64_t point)
+{
+	struct accel_fence_point sp = { f, point };
+
+	return accel_queue_submit(q, c, c ? 1 : 0, NULL, 0, f ? &sp : NULL);
+}
+
+static void copy_engine(struct accel_device *dev, struct accel_pool *pool, int fd,
+			const unsigned char *data)
+{
+	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY,
+						.depth = 4, .chunk = 65536);
+	unsigned char *p = accel_pool_ptr(pool), *back;
+	struct accel_queue *q = NULL;
+	struct accel_cmd c;
+	int dfd, wfd, ret;
+	char wpath[600];
+
+	is_int(accel_queue_create(dev, &qo, &q), 0, "COPY queue (depth 4, 64 KiB chunks)");
+	if (!q)
+		bail_out("no COPY queue");
+	accel_cmd_prep_read_file(&c, bytes(pool, 4096, FILE_LEN), fd, 0);
+	is_int(submit1(q, &c, NULL, 0), 0, "submit READ_FILE of the whole file");
+	is_int(accel_queue_wait_idle(q), 0, "read completes without error");
+	ok(!memcmp(p + 4096, data, FILE_LEN), "pool holds the file byte-exact");
+	ok(p[4095] == 0 && p[4096 + FILE_LEN] == 0, "no byte written outside the range");
+
+	memset(p, 0, 2 << 20);
+	accel_cmd_prep_read_file(&c, bytes(pool, 0, 1000), fd, 777);
+	submit1(q, &c, NULL, 0);
+	is_int(accel_queue_wait_idle(q), 0, "unaligned read at an offset");
+	ok(!memcmp(p, data + 777, 1000), "... byte-exact");
+
+	dfd = open(path, O_RDONLY | O_DIRECT);
+	if (dfd < 0) {
+		skip(2, "O_DIRECT open refused here (%s)", strerror(errno));
+	} else {
+		memset(p, 0, 2 << 20);
+		accel_cmd_prep_read_file(&c, bytes(pool, 0, 1 << 20), dfd, 4096);
+		submit1(q, &c, NULL, 0);
+		ret = accel_queue_wait_idle(q);
+		accel_queue_clear_error(q);
+		if (ret == -EINVAL) {
+			skip(2, "this filesystem refuses O_DIRECT reads");
+		} else {
+			is_int(ret, 0, "O_DIRECT aligned read");
+			ok(!memcmp(p, data + 4096, 1 << 20), "... byte-exact");
+		}
+		close(dfd);
+	}
+
+	/* WRITE_FILE and COPY */
+	memcpy(p + 8192, data, 300000);
+	snprintf(wpath, sizeof(wpath), "%s.w", path);
+	wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	back = calloc(1, 300000);
+	accel_cmd_prep_write_file(&c, bytes(pool, 8192, 300000), wfd, 10);
+	submit1(q, &c, NULL, 0);
+	is_int(accel_queue_wait_idle(q), 0, "WRITE_FILE");
+	ok(pread(wfd, back, 300000, 10) == 300000 && !memcmp(back, data, 300000),
+	   "file holds the pool bytes");
+	accel_cmd_prep_copy(&c, bytes(pool, 1 << 20, 300000), bytes(pool, 8192, 300000));
+	submit1(q, &c, NULL, 0);
+	accel_cmd_prep_copy(&c, bytes(NULL, 0, 300000), bytes(pool, 8192, 300000));
+	c.t[0] = accel_tensor_host(back, ACCEL_DTYPE_I8, 300000, 1);
+	memset(back, 0, 300000);
+	submit1(q, &c, NULL, 0);
+	is_int(accel_queue_wait_idle(q), 0, "COPY pool -> pool and pool -> host");
+	ok(!memcmp(p + (1 << 20), data, 300000), "pool copy byte-exact");
+	ok(!memcmp(back, data, 300000), "host copy byte-exact");
+	free(back);
+	close(wfd);
+	unlink(wpath);
+	accel_queue_destroy(q);
+}
+
+static void ordering(struct accel_device *dev, struct accel_pool *pool, int fd,
+		     const unsigned char *data)
+{
+	struct accel_queue_opts co = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY);
+	struct accel_queue_opts ko = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE,
+						.threads = 2);
+	struct accel_queue *cq = NULL, *kq = NULL;
+	struct accel_fence *gate = NULL, *loaded = NULL, *done = NULL;
+	struct accel_fence_point wgate = { 0 }, wload = { 0 }, sload, sdone;
+	const float *src = (const float *)data;
+	float *out = (float *)((char *)accel_pool_ptr(pool) + (2 << 20));
+	struct accel_cmd rd, add;
+	int n = 65536, bad = 0;
+	uint64_t v = 0;
+
+	accel_queue_create(dev, &co, &cq);
+	is_int(accel_queue_create(dev, &ko, &kq), 0, "COMPUTE queue with 2 threads");
+	accel_fence_create(dev, &gate);
+	accel_fence_create(dev, &loaded);
+	accel_fence_create(dev, &done);
+	wgate = (struct accel_fence_point){ gate, 1 };
+	sload = (struct accel_fence_point){ loaded, 1 };
+	wload = (struct accel_fence_point){ loaded, 1 };
+	sdone = (struct accel_fence_point){ done, 1 };
+	memset(accel_pool_ptr(pool), 0, POOL_SZ);
+	accel_cmd_prep_read_file(&rd, accel_tensor_make(pool, 0, ACCEL_DTYPE_F32, n, 1, 1, 1), fd, 0);
+	accel_cmd_prep_add(&add, accel_tensor_make(pool, 2 << 20, ACCEL_DTYPE_F32, n, 1, 1, 1),
+			   accel_tensor_make(pool, 0, ACCEL_DTYPE_F32, n, 1, 1, 1),
+			   accel_tensor_make(pool, 0, ACCEL_DTYPE_F32, n, 1, 1, 1));
+	/* the load waits for the gate, so the add is queued well before it */
+	is_int(accel_queue_submit(cq, &rd, 1, &wgate, 1, &sload), 0, "submit the load");
+	is_int(accel_queue_submit(kq, &add, 1, &wload, 1, &sdone), 0, "submit the add after it");
+	usleep(20000);
+	accel_fence_query(done, &v);
+	is_int(v, 0, "the add waits for the load");
+	accel_fence_signal(gate, 1);
+	is_int(accel_fence_wait(done, 1, 5000000000LL), 0, "the add's fence signals");
+	for (int i = 0; i < n; i++) {
+		float want = src[i] + src[i];
+
+		bad += memcmp(&out[i], &want, sizeof(float)) != 0;
+	}
+	is_int(bad, 0, "the add saw the loaded data (2x every float of the file)");
+	accel_queue_destroy(cq);
+	accel_queue_destroy(kq);
+	accel_fence_destroy(gate);
+	accel_fence_destroy(loaded);
+	accel_fence_destroy(done);
+}
+
+static void errors(struct accel_device *dev, struct accel_pool *pool, int fd)
+{
+	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY,
+						.chunk = 65536);
+	struct accel_queue_opts ko = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE,
+						.threads = 1);
+	struct accel_queue *q = NULL, *kq = NULL;
+	struct accel_fence *f = NULL;
+	unsigned char *p = accel_pool_ptr(pool);
+	struct accel_cmd c[2];
+	uint64_t v = 0;
+
+	accel_queue_create(dev, &qo, &q);
+	accel_queue_create(dev, &ko, &kq);
+	accel_fence_create(dev, &f);
+	memset(p, 0, POOL_SZ);
+	p[3 << 20] = 0x77;
+	is_int(accel_queue_inject_fault(q, 3, -EIO), 0, "inject -EIO into the 3rd request");
+	accel_cmd_prep_read_file(&c[0], bytes(pool, 0, 1 << 20), fd, 0);
+	accel_cmd_prep_copy(&c[1], bytes(pool, 2 << 20, 1), bytes(pool, 3 << 20, 1));
+	is_int(accel_queue_submit(q, c, 2, NULL, 0, &(struct accel_fence_point){ f, 1 }), 0,
+	       "submit read + copy");
+	is_int(accel_fence_wait(f, 1, 5000000000LL), 0, "fence signalled despite the error");
+	is_int(accel_queue_wait_idle(q), -EIO, "wait_idle returns the error");
+	is_int(accel_queue_error(q), -EIO, "sticky error -EIO");
+	ok(p[2 << 20] == 0, "rest of the submission skipped");
+	is_int(accel_queue_clear_error(q), -EIO, "clear_error returns the old error");
+	is_int(accel_queue_error(q), 0, "error cleared");
+
+	is_int(accel_queue_inject_fault(q, 1, 0), 0, "inject a short read");
+	submit1(q, &c[0], f, 2);
+	is_int(accel_fence_wait(f, 2, 5000000000LL), 0, "fence signalled");
+	is_int(accel_queue_wait_idle(q), -EIO, "short read ends with -EIO");
+	accel_queue_clear_error(q);
+
+	accel_cmd_prep_read_file(&c[0], bytes(pool, 0, 2 << 20), fd, 0);
+	submit1(q, &c[0], f, 3);
+	is_int(accel_queue_wait_idle(q), -EIO, "EOF before the length: -EIO");
+	accel_fence_query(f, &v);
+	is_int(v, 3, "fence reached the submission's point");
+	accel_queue_clear_error(q);
+	accel_cmd_prep_read_file(&c[0], bytes(pool, 0, 4096), 1000, 0);
+	submit1(q, &c[0], NULL, 0);
+	is_int(accel_queue_wait_idle(q), -EBADF, "read from a closed fd: -EBADF");
+	accel_queue_clear_error(q);
+	is_int(accel_queue_inject_fault(kq, 1, -EIO), -EOPNOTSUPP,
+	       "fault injection on COMPUTE: -EOPNOTSUPP");
+
+	/* validation: -EINVAL and nothing runs (the fence stays) */
+	accel_cmd_prep_copy(&c[0], bytes(pool, 0, 16), bytes(pool, 4096, 16));
+	c[1] = c[0];
+	c[1].op = ACCEL_OP_COUNT;
+	is_int(accel_queue_submit(q, c, 2, NULL, 0, &(struct accel_fence_point){ f, 9 }), -EINVAL,
+	       "unknown opcode: -EINVAL");
+	c[1] = c[0];
+	c[1].flags = 1;
+	is_int(accel_queue_submit(q, c, 2, NULL, 0, NULL), -EINVAL, "command flags: -EINVAL");
+	c[1] = c[0];
+	c[1].t[0] = bytes(pool, POOL_SZ - 8, 16);
+	is_int(accel_queue_submit(q, c, 2, NULL, 0, NULL), -EINVAL, "tensor past the pool end");
+	c[1].t[0] = bytes(pool, UINT64_MAX - 4, 16);
+	is_int(accel_queue_submit(q, c, 2, NULL, 0, NULL), -EINVAL, "tensor offset overflow");
+	c[1] = c[0];
+	c[1].t[1] = bytes(pool, 4096, 17);
+	is_int(accel_queue_submit(q, c, 2, NULL, 0, NULL), -EINVAL, "COPY of unequal sizes");
+	accel_cmd_prep_add(&c[1], accel_tensor_make(pool, 0, ACCEL_DTYPE_F32, 4, 1, 1, 1),
+			   accel_tensor_make(pool, 0, ACCEL_DTYPE_F32, 4, 1, 1, 1),
+			   accel_tensor_make(pool, 0, ACCEL_DTYPE_F32, 4, 1, 1, 1));
+	is_int(accel_queue_submit(q, c, 2, NULL, 0, NULL), -EINVAL,
+	       "COMPUTE op on the COPY queue: -EINVAL");
+	is_int(accel_queue_submit(kq, c, 1, NULL, 0, NULL), -EINVAL,
+	       "COPY op on the COMPUTE queue: -EINVAL");
+	is_int(accel_queue_submit(q, c, 1, NULL, 0, &(struct accel_fence_point){ f, 0 }), -EINVAL,
+	       "signal point 0: -EINVAL");
+	is_int(accel_queue_submit(q, c, 1, &(struct accel_fence_point){ NULL, 1 }, 1, NULL),
+	       -EINVAL, "wait on a NULL fence: -EINVAL");
+	is_int(accel_queue_wait_idle(q), 0, "nothing ran, no error");
+	accel_fence_query(f, &v);
+	is_int(v, 3, "refused submissions signalled nothing");
+	is_int(accel_queue_submit(q, NULL, 0, NULL, 0, &(struct accel_fence_point){ f, 4 }), 0,
+	       "a submission without commands only signals");
+	is_int(accel_fence_wait(f, 4, 5000000000LL), 0, "... and it does");
+	accel_queue_destroy(q);
+	accel_queue_destroy(kq);
+	accel_fence_destroy(f);
+}
+
+static void opts(struct accel_device *dev)
+{
+	struct accel_queue_opts o = ACCEL_OPTS(accel_queue_opts, .engine = 7);
+	struct accel_queue *q = NULL;
+	struct accel_device_stats st;
+	struct {
+		struct accel_queue_opts o;
+		uint32_t tail[2];
+	} big = { ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY), { 0, 1 } };
+
+	is_int(accel_queue_create(dev, &o, &q), -EINVAL, "unknown engine: -EINVAL");
+	o = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY, .flags = 1);
+	is_int(accel_queue_create(dev, &o, &q), -EINVAL, "queue flags: -EINVAL");
+	big.o.sz = sizeof(big);
+	is_int(accel_queue_create(dev, &big.o, &q), -EINVAL, "non-zero unknown opts tail");
+	ok(q == NULL, "no queue on failure");
+	o = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE);
+	is_int(accel_queue_create(dev, &o, &q), 0, "COMPUTE queue with default threads");
+	accel_device_stats(dev, &st);
+	is_int(st.queues, 1, "stats count the queue");
+	/* left for accel_device_close to destroy */
+}
+
+int main(void)
+{
+	struct accel_device *dev = conf_open(NULL);
+	unsigned char *data = malloc(FILE_LEN);
+	struct accel_pool *pool = conf_pool(dev, POOL_SZ, 0, 0);
+	int fd = make_file(data);
+
+	copy_engine(dev, pool, fd, data);
+	ordering(dev, pool, fd, data);
+	errors(dev, pool, fd);
+	opts(dev);
+	accel_device_close(dev);
+	close(fd);
+	unlink(path);
+	free(data);
+	return done_testing();
+}

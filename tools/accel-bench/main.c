@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+/*
+ * accel-bench: micro and macro benchmarks of the stack, one subcommand per
+ * area (table below). Each prints `name: value` lines.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "bench.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+} benches[] = {
+	{ "device", bench_device, "libaccel: KV alloc/free, fence wake, per-command overhead, COPY bandwidth" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: accel-bench SUBCOMMAND [ARGS]\n");
+	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
+		fprintf(f, "  %-10s %s\n", benches[i].name, benches[i].help);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 1;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
+		if (!strcmp(argv[1], benches[i].name))
+			return benches[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "accel-bench: unknown subcommand '%s' (try --help)\n", argv[1]);
+	return 1;
+}
