@@ -129,7 +129,7 @@ static void check_dense(void)
 	struct rt_gguf_str s = { 0 };
 	uint64_t n_tok = 0;
 	double mean = 0, sd = 0;
-	bool all = true, aligned = true;
+	bool all = true, aligned = true, got;
 	float f = 0;
 	size_t i;
 	int64_t t;
@@ -163,13 +163,17 @@ static void check_dense(void)
 		aligned &= rt_gguf_tensor(g, t)->offset % 32 == 0;
 	ok(aligned, "every tensor offset 32-aligned");
 
-	ok(stats(g, "token_embd.weight", &mean, &sd) && fabs(mean) < 0.05 && fabs(sd - 1) < 0.05,
+	got = stats(g, "token_embd.weight", &mean, &sd);
+	ok(got && fabs(mean) < 0.05 && fabs(sd - 1) < 0.05,
 	   "token_embd ~ N(0, 1): mean %.3f std %.3f", mean, sd);
-	ok(stats(g, "blk.0.attn_q.weight", &mean, &sd) && fabs(mean) < 0.01 &&
+	got = stats(g, "blk.0.attn_q.weight", &mean, &sd);
+	ok(got && fabs(mean) < 0.01 &&
 	   fabs(sd - 0.125) < 0.01, "attn_q ~ N(0, 1/sqrt(64)): mean %.4f std %.4f", mean, sd);
-	ok(stats(g, "blk.1.ffn_down.weight", &mean, &sd) && fabs(sd - 1 / sqrt(128)) < 0.01,
+	got = stats(g, "blk.1.ffn_down.weight", &mean, &sd);
+	ok(got && fabs(sd - 1 / sqrt(128)) < 0.01,
 	   "ffn_down std 1/sqrt(ff): %.4f", sd);
-	ok(stats(g, "output_norm.weight", &mean, &sd) && fabs(mean - 1) < 0.05 && sd > 0.05 &&
+	got = stats(g, "output_norm.weight", &mean, &sd);
+	ok(got && fabs(mean - 1) < 0.05 && sd > 0.05 &&
 	   sd < 0.15, "norm ~ 1 + 0.1 N(0,1): mean %.3f std %.3f", mean, sd);
 	rt_gguf_close(g);
 }
