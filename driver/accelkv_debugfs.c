@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * accelkv: the "accelkv_stats" debugfs file: device totals (pools, pinned
+ * bytes and cap, KV blocks used/cached/free, prefix hits) and one line per
+ * pool. Read-only; takes the pools lock, then each pool's kv.lock.
+ */
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+#include <drm/drm_file.h>
+
+#include "accelkv.h"
+#include "accelkv_debugfs.h"
+#include "accelkv_drv.h"
+#include "accelkv_pool.h"
+
+static int accelkv_stats_show(struct seq_file *m, void *unused)
+{
+	struct accelkv_device *adev = m->private;
+	u64 used = 0, cached = 0, free = 0, hits = 0, queries = 0;
+	struct accelkv_pool *pool;
+
+	mutex_lock(&adev->pools_lock);
+	seq_printf(m, "pools %u\n", adev->nr_pools);
+	seq_printf(m, "pinned_bytes %lld\n", atomic64_read(&adev->pinned));
+	seq_printf(m, "pinned_limit %llu\n", adev->pinned_limit);
+	list_for_each_entry(pool, &adev->pools, dev_link) {
+		seq_printf(m, "pool size %zu flags %#x block_size %u",
+			   pool->base.size, pool->flags, pool->block_size);
+		if (pool->flags & ACCELKV_POOL_KV) {
+			mutex_lock(&pool->kv.lock);
+			seq_printf(m, " blocks %u used %u cached %u free %u hits %llu queries %llu",
+				   pool->kv.num_blocks, pool->kv.nr_used,
+				   pool->kv.nr_cached, pool->kv.nr_free,
+				   pool->kv.prefix_hits, pool->kv.prefix_queries);
+			used += pool->kv.nr_used;
+			cached += pool->kv.nr_cached;
+			free += pool->kv.nr_free;
+			hits += pool->kv.prefix_hits;
+			queries += pool->kv.prefix_queries;
+			mutex_unlock(&pool->kv.lock);
+		}
+		seq_puts(m, "\n");
+	}
+	mutex_unlock(&adev->pools_lock);
+	seq_printf(m, "blocks_used %llu\nblocks_cached %llu\nblocks_free %llu\n",
+		   used, cached, free);
+	seq_printf(m, "prefix_hits %llu\nprefix_queries %llu\n", hits, queries);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(accelkv_stats);
+
+void accelkv_debugfs_init(struct drm_minor *minor)
+{
+	debugfs_create_file("accelkv_stats", 0444, minor->debugfs_root,
+			    to_accelkv_dev(minor->dev), &accelkv_stats_fops);
+}

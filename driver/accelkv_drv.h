@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * accelkv: the device (one per module, no hardware) and what every file of
+ * the driver shares about it: limits taken from module parameters at load
+ * time, the pinned-bytes counter and the list of live pools.
+ */
+#ifndef _ACCELKV_DRV_H_
+#define _ACCELKV_DRV_H_
+
+#include <linux/atomic.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <drm/drm_device.h>
+#include <drm/drm_print.h>
+
+#define ACCELKV_DESC	"accelkv pinned pools and KV blocks"
+
+/**
+ * struct accelkv_device - the one accelkv device
+ * @drm: DRM device; parented by a platform device, as vgem does
+ * @pdev: platform device without hardware
+ * @pinned_limit: cap on @pinned bytes (module parameter pinned_limit_mb)
+ * @max_pool_size: largest pool, bytes (module parameter max_pool_mb)
+ * @hugepage: try 2 MiB page blocks for ACCELKV_POOL_HUGEPAGE pools
+ * @pinned: bytes pinned now by all pools
+ * @pools_lock: protects @pools and @nr_pools
+ * @pools: every live pool (struct accelkv_pool.dev_link), for debugfs
+ * @nr_pools: number of entries on @pools
+ */
+struct accelkv_device {
+	struct drm_device drm;
+	struct platform_device *pdev;
+	u64 pinned_limit;
+	u64 max_pool_size;
+	bool hugepage;
+	atomic64_t pinned;
+	struct mutex pools_lock;
+	struct list_head pools;
+	unsigned int nr_pools;
+};
+
+static inline struct accelkv_device *to_accelkv_dev(struct drm_device *drm)
+{
+	return container_of(drm, struct accelkv_device, drm);
+}
+
+#define accelkv_dbg(adev, fmt, ...) \
+	drm_dbg_driver(&(adev)->drm, fmt, ##__VA_ARGS__)
+
+#endif /* _ACCELKV_DRV_H_ */

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * accelkv: io_uring passthrough. LOAD/STORE move a file range to/from pool
+ * pages with a kiocb over a bvec iterator (async direct I/O, as loop.c does);
+ * SIGNAL adds a signalled point to a syncobj timeline. Payloads are copied
+ * with READ_ONCE before validation; a request owns its file and pool refs.
+ */
+#include <linux/bvec.h>
+#include <linux/dma-fence-chain.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <drm/drm_file.h>
+#include <drm/drm_syncobj.h>
+
+#include "accelkv.h"
+#include "accelkv_check.h"
+#include "accelkv_compat.h"
+#include "accelkv_drv.h"
+#include "accelkv_pool.h"
+#include "accelkv_uring.h"
+
+/**
+ * struct accelkv_xfer_req - one LOAD or STORE in flight
+ * @iocb: the kiocb handed to read_iter/write_iter
+ * @ioucmd: the io_uring command to complete
+ * @file: the file read or written (reference held)
+ * @pool: the pool (GEM reference held: the pages outlive the request)
+ * @length: bytes asked
+ * @ret: result of the I/O, set by the completion
+ * @bvec: one entry per pool page touched
+ */
+struct accelkv_xfer_req {
+	struct kiocb iocb;
+	struct io_uring_cmd *ioucmd;
+	struct file *file;
+	struct accelkv_pool *pool;
+	u64 length;
+	long ret;
+	struct bio_vec bvec[];
+};
+
+struct accelkv_uring_pdu {
+	struct accelkv_xfer_req *req;
+};
+
+static struct accelkv_uring_pdu *accelkv_pdu(struct io_uring_cmd *ioucmd)
+{
+	BUILD_BUG_ON(sizeof(struct accelkv_uring_pdu) > sizeof(ioucmd->pdu));
+	return (struct accelkv_uring_pdu *)ioucmd->pdu;
+}
+
+static long accelkv_xfer_result(const struct accelkv_xfer_req *req, long ret)
+{
+	if (ret < 0)
+		return ret;
+	return (u64)ret == req->length ? ret : -EIO;
+}
+
+static void accelkv_xfer_req_free(struct accelkv_xfer_req *req)
+{
+	fput(req->file);
+	drm_gem_object_put(&req->pool->base);
+	kvfree(req);
+}
+
+static void accelkv_xfer_task_done(struct io_uring_cmd *ioucmd,
+				   unsigned int issue_flags)
+{
+	struct accelkv_xfer_req *req = accelkv_pdu(ioucmd)->req;
+	long ret = accelkv_xfer_result(req, req->ret);
+
+	accelkv_xfer_req_free(req);
+	io_uring_cmd_done(ioucmd, ret, 0, issue_flags);
+}
+
+/* May run in interrupt context: defer the rest to the submitter's task. */
+static void accelkv_xfer_complete(struct kiocb *iocb, long ret)
+{
+	struct accelkv_xfer_req *req =
+		container_of(iocb, struct accelkv_xfer_req, iocb);
+
+	req->ret = ret;
+	io_uring_cmd_complete_in_task(req->ioucmd, accelkv_xfer_task_done);
+}
+
+static void accelkv_xfer_snapshot(struct accelkv_uring_xfer *x,
+				  const struct accelkv_uring_xfer *sqe)
+{
+	x->fd = READ_ONCE(sqe->fd);
+	x->handle = READ_ONCE(sqe->handle);
+	x->file_offset = READ_ONCE(sqe->file_offset);
+	x->pool_offset = READ_ONCE(sqe->pool_offset);
+	x->length = READ_ONCE(sqe->length);
+	x->flags = READ_ONCE(sqe->flags);
+	x->pad = READ_ONCE(sqe->pad);
+	x->reserved[0] = READ_ONCE(sqe->reserved[0]);
+	x->reserved[1] = READ_ONCE(sqe->reserved[1]);
+}
+
+static int accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
+			      unsigned int issue_flags, bool load)
+{
+	struct drm_file *dfile = ioucmd->file->private_data;
+	struct accelkv_uring_xfer x;
+	struct accelkv_xfer_req *req;
+	struct accelkv_pool *pool;
+	unsigned long first, nr, i;
+	struct iov_iter iter;
+	struct file *file;
+	u64 off, left;
+	long ret;
+
+	accelkv_xfer_snapshot(&x, accelkv_uring_payload(ioucmd));
+	ret = accelkv_check_xfer(&x);
+	if (ret)
+		return ret;
+	pool = accelkv_pool_lookup(dfile, x.handle);
+	if (!pool)
+		return -ENOENT;
+	ret = accelkv_check_range(x.pool_offset, x.length, pool->base.size);
+	if (ret)
+		goto err_put_pool;
+	file = fget(x.fd);
+	if (!file) {
+		ret = -EBADF;
+		goto err_put_pool;
+	}
+	if (load ? !(file->f_mode & FMODE_READ) || !file->f_op->read_iter :
+		   !(file->f_mode & FMODE_WRITE) || !file->f_op->write_iter) {
+		ret = -EBADF;
+		goto err_fput;
+	}
+
+	first = x.pool_offset >> PAGE_SHIFT;
+	nr = ((x.pool_offset + x.length - 1) >> PAGE_SHIFT) - first + 1;
+	req = kvzalloc(struct_size(req, bvec, nr), GFP_KERNEL);
+	if (!req) {
+		ret = -ENOMEM;
+		goto err_fput;
+	}
+	off = offset_in_page(x.pool_offset);
+	left = x.length;
+	for (i = 0; i < nr; i++) {
+		u32 len = min_t(u64, left, PAGE_SIZE - off);
+
+		bvec_set_page(&req->bvec[i], pool->pages[first + i], len, off);
+		left -= len;
+		off = 0;
+	}
+	req->ioucmd = ioucmd;
+	req->file = file;
+	req->pool = pool;
+	req->length = x.length;
+	accelkv_pdu(ioucmd)->req = req;
+
+	iov_iter_bvec(&iter, load ? ITER_DEST : ITER_SOURCE, req->bvec, nr,
+		      x.length);
+	init_sync_kiocb(&req->iocb, file);
+	req->iocb.ki_pos = x.file_offset;
+	req->iocb.ki_complete = accelkv_xfer_complete;
+	if (x.flags & ACCELKV_XFER_DIRECT) {
+		if (!(file->f_mode & FMODE_CAN_ODIRECT)) {
+			ret = -EINVAL;
+			goto err_free_req;
+		}
+		req->iocb.ki_flags |= IOCB_DIRECT;
+	}
+	/* Submitted inline, do not block: io_uring retries from a worker. */
+	if (issue_flags & IO_URING_F_NONBLOCK)
+		req->iocb.ki_flags |= IOCB_NOWAIT;
+	if (!load)
+		file_start_write(file);
+	ret = load ? file->f_op->read_iter(&req->iocb, &iter) :
+		     file->f_op->write_iter(&req->iocb, &iter);
+	if (!load)
+		file_end_write(file);
+	/* Queued: the completion owns @req now, and may have run already. */
+	if (ret == -EIOCBQUEUED)
+		return -EIOCBQUEUED;
+	ret = accelkv_xfer_result(req, ret);
+
+err_free_req:
+	accelkv_xfer_req_free(req);
+	return ret;
+
+err_fput:
+	fput(file);
+err_put_pool:
+	drm_gem_object_put(&pool->base);
+	return ret;
+}
+
+static int accelkv_uring_signal(struct io_uring_cmd *ioucmd)
+{
+	const struct accelkv_uring_signal *sqe = accelkv_uring_payload(ioucmd);
+	struct drm_file *dfile = ioucmd->file->private_data;
+	struct accelkv_uring_signal s;
+	struct dma_fence_chain *chain;
+	struct drm_syncobj *syncobj;
+	struct dma_fence *fence;
+	int ret;
+
+	s.syncobj = READ_ONCE(sqe->syncobj);
+	s.flags = READ_ONCE(sqe->flags);
+	s.point = READ_ONCE(sqe->point);
+	s.reserved = READ_ONCE(sqe->reserved);
+	ret = accelkv_check_signal(&s);
+	if (ret)
+		return ret;
+	syncobj = drm_syncobj_find(dfile, s.syncobj);
+	if (!syncobj)
+		return -ENOENT;
+	chain = dma_fence_chain_alloc();
+	if (!chain) {
+		drm_syncobj_put(syncobj);
+		return -ENOMEM;
+	}
+	fence = dma_fence_get_stub();
+	drm_syncobj_add_point(syncobj, chain, fence, s.point);
+	dma_fence_put(fence);
+	drm_syncobj_put(syncobj);
+	return 0;
+}
+
+int accelkv_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
+{
+	if (!(issue_flags & IO_URING_F_SQE128))
+		return -EINVAL;
+	switch (ioucmd->cmd_op) {
+	case ACCELKV_URING_CMD_LOAD:
+		return accelkv_uring_xfer(ioucmd, issue_flags, true);
+	case ACCELKV_URING_CMD_STORE:
+		return accelkv_uring_xfer(ioucmd, issue_flags, false);
+	case ACCELKV_URING_CMD_SIGNAL:
+		return accelkv_uring_signal(ioucmd);
+	default:
+		return -EINVAL;
+	}
+}
