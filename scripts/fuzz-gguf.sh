@@ -41,7 +41,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fram
 # The reader and the target get coverage; the kernels (only their type
 # traits are used) come from the normal gcc build, uninstrumented.
 make -s -j2 build/lib/libkn.a >/dev/null
-$CC $inc -O1 -g $san -fsanitize=fuzzer \
+$CC $inc -DRT_GGUF_WINDOW=4096 -O1 -g $san -fsanitize=fuzzer \
 	tests/fuzz/fuzz_gguf.c runtime/src/gguf.c runtime/src/gguf_io.c runtime/src/gguf_get.c \
 	runtime/src/error.c build/lib/libkn.a -lm -o "$out/fuzz_gguf"
 
@@ -107,7 +107,7 @@ prof=$(command -v llvm-profdata || command -v llvm-profdata-14 || true)
 lcov=$(command -v llvm-cov || command -v llvm-cov-14 || true)
 if [ -n "$prof" ] && [ -n "$lcov" ]; then
 	src="runtime/src/gguf.c runtime/src/gguf_io.c runtime/src/gguf_get.c"
-	$CC $inc -O0 -g -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
+	$CC $inc -DRT_GGUF_WINDOW=4096 -O0 -g -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
 		tests/fuzz/fuzz_gguf.c $src runtime/src/error.c build/lib/libkn.a -lm \
 		-o "$out/fuzz_gguf_cov"
 	rm -f "$out"/cov-*.profraw

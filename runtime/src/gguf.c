@@ -259,7 +259,9 @@ static int rd_tensor(struct rt_gguf_parser *p, int64_t i)
 	if (t->ne[0] % blk)
 		return rt_gguf_err(p, -EINVAL, "ne[0] = %" PRId64 " is not a multiple of the %s block "
 			    "size %" PRId64, t->ne[0], kn_type_name(t->type), blk);
+	/* kn_row_size does not check for overflow: do it first */
 	if (__builtin_mul_overflow((uint64_t)(t->ne[0] / blk), (uint64_t)bb, &row_bytes) ||
+	    row_bytes != kn_row_size(t->type, t->ne[0]) ||
 	    __builtin_mul_overflow(row_bytes, rows, &t->size))
 		return rt_gguf_err(p, -EINVAL, "byte size overflows (ne = [%" PRId64 ", %" PRId64 ", %"
 			    PRId64 ", %" PRId64 "], type %s)", t->ne[0], t->ne[1], t->ne[2],
@@ -459,7 +461,8 @@ int rt_gguf_open(const char *path, struct rt_gguf **out)
 		goto out_close;
 	}
 	p.size = (uint64_t)st.st_size;
-	p.win = malloc(RT_GGUF_WINDOW);
+	p.win_cap = p.size < RT_GGUF_WINDOW ? (size_t)p.size : RT_GGUF_WINDOW;
+	p.win = malloc(p.win_cap ? p.win_cap : 1);
 	copy = strdup(path);
 	if (!p.win || !copy) {
 		free(copy);

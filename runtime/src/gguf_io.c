@@ -75,6 +75,7 @@ static int pread_full(struct rt_gguf_parser *p, void *buf, size_t n, uint64_t of
 static int src_read(struct rt_gguf_parser *p, uint64_t off, void *dst, size_t n)
 {
 	uint8_t *d = dst;
+	size_t len;
 	int ret;
 
 	if (p->mem) {
@@ -94,15 +95,15 @@ static int src_read(struct rt_gguf_parser *p, uint64_t off, void *dst, size_t n)
 			n -= k;
 			continue;
 		}
-		if (n >= RT_GGUF_WINDOW)
+		if (n >= p->win_cap)
 			return pread_full(p, d, n, off);
+		len = p->size - off < p->win_cap ? (size_t)(p->size - off) : p->win_cap;
 		p->win_len = 0;
-		ret = pread_full(p, p->win, (size_t)(p->size - off < RT_GGUF_WINDOW ?
-						     p->size - off : RT_GGUF_WINDOW), off);
+		ret = pread_full(p, p->win, len, off);
 		if (ret)
 			return ret;
 		p->win_off = off;
-		p->win_len = p->size - off < RT_GGUF_WINDOW ? p->size - off : RT_GGUF_WINDOW;
+		p->win_len = len;
 	}
 	return 0;
 }

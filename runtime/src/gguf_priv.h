@@ -49,7 +49,9 @@ struct rt_gguf {
 	uint64_t arena_bytes;		/* total handed out, bounded by the file size */
 };
 
+#ifndef RT_GGUF_WINDOW		/* the fuzz build makes it small */
 #define RT_GGUF_WINDOW		(256u * 1024)	/* pread window for files */
+#endif
 
 /* One parse: the byte source (memory, or fd + window), the cursor and what is
  * being read now (prefixed to messages). */
@@ -58,7 +60,8 @@ struct rt_gguf_parser {
 	const char *name;		/* path or "<memory>" */
 	const uint8_t *mem;		/* memory source, or NULL */
 	int fd;				/* file source */
-	uint8_t *win;			/* [RT_GGUF_WINDOW] */
+	uint8_t *win;			/* [win_cap] */
+	size_t win_cap;			/* min(RT_GGUF_WINDOW, file size) */
 	uint64_t win_off;
 	size_t win_len;
 	uint64_t pos;
