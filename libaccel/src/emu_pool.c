@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -68,6 +69,35 @@ static int accel_emu_map(struct accel_emu_core *core, uint64_t size, int huge)
 err_close:
 	close(fd);
 	return ret;
+}
+
+/* accel_emu_thp_mapped - 1 if /proc/self/smaps shows the mapping at @base
+ * backed by PMD-sized (transparent huge) pages */
+static int accel_emu_thp_mapped(void *base)
+{
+	char line[256], want[32];
+	int in = 0, huge = 0;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	if (!f)
+		return 0;
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)base);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long kb;
+		char *sp = strchr(line, ' ');
+
+		if (!sp || sp == line || sp[-1] != ':') {	/* a range line */
+			if (in)
+				break;
+			in = !strncmp(line, want, strlen(want));
+			continue;
+		}
+		if (in && (sscanf(line, "ShmemPmdMapped: %lu", &kb) == 1 ||
+			   sscanf(line, "FilePmdMapped: %lu", &kb) == 1) && kb)
+			huge = 1;
+	}
+	fclose(f);
+	return huge;
 }
 
 /* accel_emu_pin - mlock the core; with @pageable, a refusal only warns */
@@ -179,6 +209,11 @@ int accel_emu_pool_create(struct accel_device *dev, const struct accel_pool_opts
 	ret = accel_emu_pin(core, !!(opts->flags & ACCEL_POOL_PAGEABLE));
 	if (ret)
 		goto err_free;
+	/* MADV_HUGEPAGE is a hint: report huge pages only if the (now
+	 * populated) mapping really has them */
+	if ((opts->flags & ACCEL_POOL_HUGEPAGE) && !(core->info_flags & ACCEL_POOL_HUGEPAGE) &&
+	    (core->info_flags & ACCEL_POOL_INFO_PINNED) && accel_emu_thp_mapped(core->base))
+		core->info_flags |= ACCEL_POOL_HUGEPAGE;
 	if (opts->flags & ACCEL_POOL_KV) {
 		ret = accel_kva_init(&core->kva, (uint32_t)(opts->size / opts->block_size));
 		if (ret)
