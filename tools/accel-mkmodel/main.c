@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -206,6 +207,32 @@ static void check_space(const char *out, uint64_t need)
 		    out, gb(need), (unsigned long long)need, gb(avail), (unsigned long long)avail);
 }
 
+/* An interrupted run leaves no partial file behind (unlink is
+ * async-signal-safe); a non-regular target (/dev/null) is never removed. */
+static const char *volatile partial;
+
+static void on_signal(int sig)
+{
+	if (partial)
+		unlink(partial);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void remove_on_signal(const char *out)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct stat st;
+	size_t i;
+
+	if (!stat(out, &st) && !S_ISREG(st.st_mode))
+		return;
+	partial = out;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 struct progress {
 	bool tty;
 	double t0, last;
@@ -248,6 +275,7 @@ int main(int argc, char **argv)
 		die("%s", rt_last_error());
 	size = rt_gguf_writer_file_size(plan.w);
 	check_space(out, size);
+	remove_on_signal(out);
 	pr.tty = isatty(STDERR_FILENO);
 	pr.t0 = now_s();
 	ret = mk_generate(&plan, &o, out, show, &pr);
@@ -255,6 +283,7 @@ int main(int argc, char **argv)
 		mk_plan_fini(&plan);
 		die("%s", rt_last_error());
 	}
+	partial = NULL;
 	el = now_s() - pr.t0;
 	fprintf(stderr, "accel-mkmodel: wrote %s: %s, %u layers, %s, vocab %u, %lld tensors, "
 		"%.1f M params, %.1f MB in %.1f s (%.0f MB/s)\n", out, o.preset->name, plan.layers,
