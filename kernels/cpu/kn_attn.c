@@ -44,7 +44,13 @@ void kn_attn_store_kv(const struct kn_attn_args *a, int ith, int nth)
 	}
 }
 
-static float kn_attn_dot(const float *q, const uint8_t *k, int64_t hd, bool f16)
+float kn_avx2_attn_dot(const float *q, const void *k, int64_t hd, bool f16);
+void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16);
+
+typedef float (*kn_attn_dot_fn)(const float *q, const void *k, int64_t hd, bool f16);
+typedef void (*kn_attn_axpy_fn)(float *acc, float w, const void *v, int64_t hd, bool f16);
+
+static float kn_attn_dot(const float *q, const void *k, int64_t hd, bool f16)
 {
 	float s = 0;
 
@@ -62,7 +68,7 @@ static float kn_attn_dot(const float *q, const uint8_t *k, int64_t hd, bool f16)
 	return s;
 }
 
-static void kn_attn_axpy(float *acc, float w, const uint8_t *v, int64_t hd, bool f16)
+static void kn_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16)
 {
 	if (f16) {
 		const uint16_t *vh = (const uint16_t *)v;
@@ -78,7 +84,8 @@ static void kn_attn_axpy(float *acc, float w, const uint8_t *v, int64_t hd, bool
 }
 
 /* attention of one query head over positions 0..p of its sequence */
-static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h)
+static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_attn_dot_fn dot,
+			kn_attn_axpy_fn axpy)
 {
 	const bool f16 = a->cache_type == KN_F16;
 	const size_t esz = f16 ? 2 : 4;
@@ -97,7 +104,7 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h)
 		for (int64_t j = j0; j < j1; j++) {
 			const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)(kvh * hd) * esz;
 
-			sc[j - j0] = kn_attn_dot(q, k, hd, f16) * a->scale;
+			sc[j - j0] = dot(q, k, hd, f16) * a->scale;
 			cm = fmaxf(cm, sc[j - j0]);
 		}
 		if (cm > m) {
@@ -113,7 +120,7 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h)
 			const float w = expf(sc[j - j0] - m);
 
 			l += w;
-			kn_attn_axpy(acc, w, v, hd, f16);
+			axpy(acc, w, v, hd, f16);
 		}
 	}
 	const float inv = l > 0 ? 1.0f / l : 0.0f;
@@ -124,11 +131,14 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h)
 
 void kn_attn(const struct kn_attn_args *a, int ith, int nth)
 {
+	const bool avx2 = kn_isa_get() == KN_ISA_AVX2;
+	kn_attn_dot_fn dot = avx2 ? kn_avx2_attn_dot : kn_attn_dot;
+	kn_attn_axpy_fn axpy = avx2 ? kn_avx2_attn_axpy : kn_attn_axpy;
 	int64_t s, e;
 
 	if (a->hd > KN_ATTN_MAX_HD || a->n_kv_head <= 0 || a->n_head % a->n_kv_head)
 		return;
 	kn_split(a->n * a->n_head, ith, nth, &s, &e);
 	for (int64_t r = s; r < e; r++)
-		kn_attn_one(a, r / a->n_head, r % a->n_head);
+		kn_attn_one(a, r / a->n_head, r % a->n_head, dot, axpy);
 }

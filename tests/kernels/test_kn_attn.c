@@ -185,7 +185,16 @@ static void test_cache(uint32_t ct)
 
 int main(void)
 {
-	test_cache(KN_F32);
-	test_cache(KN_F16);
+	/* each ISA's inner loops against the same double reference */
+	for (int isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX2; isa++) {
+		if (kn_isa_set((enum kn_isa)isa)) {
+			skip(6, "no AVX2 on this cpu");
+			continue;
+		}
+		diag("isa %s", isa == KN_ISA_AVX2 ? "avx2" : "scalar");
+		test_cache(KN_F32);
+		test_cache(KN_F16);
+	}
+	kn_isa_set(kn_isa_best());
 	return done_testing();
 }

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+/*
+ * AVX2 inner loops of paged attention: q.k and acc += w * v over one head
+ * (F32 or F16 cache rows). kn_attn.c picks these or its scalar loops.
+ */
+#include "kn_avx2.h"
+
+float kn_avx2_attn_dot(const float *q, const void *k, int64_t hd, bool f16);
+void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16);
+
+static inline __m256 kn_attn_load(const void *p, int64_t i, bool f16)
+{
+	if (f16)
+		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+	return _mm256_loadu_ps((const float *)p + i);
+}
+
+static inline float kn_attn_elem(const void *p, int64_t i, bool f16)
+{
+	return f16 ? kn_avx2_h2f(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+float kn_avx2_attn_dot(const float *q, const void *k, int64_t hd, bool f16)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
+	int64_t i = 0;
+	float s;
+
+	for (; i + 16 <= hd; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kn_attn_load(k, i, f16), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), kn_attn_load(k, i + 8, f16), s1);
+	}
+	for (; i + 8 <= hd; i += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kn_attn_load(k, i, f16), s0);
+	s = kn_avx2_hsum_ps(_mm256_add_ps(s0, s1));
+	for (; i < hd; i++)
+		s += q[i] * kn_attn_elem(k, i, f16);
+	return s;
+}
+
+void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16)
+{
+	const __m256 vw = _mm256_set1_ps(w);
+	int64_t i = 0;
+
+	for (; i + 8 <= hd; i += 8)
+		_mm256_storeu_ps(acc + i, _mm256_fmadd_ps(vw, kn_attn_load(v, i, f16),
+							  _mm256_loadu_ps(acc + i)));
+	for (; i < hd; i++)
+		acc[i] += w * kn_attn_elem(v, i, f16);
+}
