@@ -119,6 +119,70 @@ static void *kv_worker(void *arg)
 
 static struct accel_fence *ping, *pong, *line;
 
+/* queues: two threads submit to one COMPUTE queue, each signalling its own
+ * fence; a COPY queue chains on every point of both */
+#define NSUBS 2000
+
+struct sub_arg {
+	struct accel_queue *q;
+	struct accel_fence *f;
+	int bad;
+};
+
+static void *submitter(void *p)
+{
+	struct sub_arg *a = p;
+	struct accel_cmd c;
+
+	accel_cmd_prep(&c, ACCEL_OP_NOP);
+	for (uint64_t i = 1; i <= NSUBS; i++) {
+		struct accel_fence_point sp = { a->f, i };
+
+		a->bad += accel_queue_submit(a->q, &c, 1, NULL, 0, &sp) != 0;
+	}
+	return NULL;
+}
+
+static void queues(struct accel_device *dev)
+{
+	struct accel_queue_opts ko = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE,
+						.threads = 2);
+	struct accel_queue_opts co = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY);
+	struct accel_queue *kq = NULL, *cq = NULL;
+	struct accel_fence *chain = NULL;
+	struct sub_arg a[2] = { { 0 } };
+	pthread_t th[2];
+	uint64_t v0 = 0, v1 = 0, vc = 0;
+	int bad = 0;
+
+	accel_queue_create(dev, &ko, &kq);
+	accel_queue_create(dev, &co, &cq);
+	accel_fence_create(dev, &chain);
+	for (int i = 0; i < 2; i++) {
+		a[i].q = kq;
+		accel_fence_create(dev, &a[i].f);
+		pthread_create(&th[i], NULL, submitter, &a[i]);
+	}
+	for (uint64_t i = 1; i <= NSUBS; i++) {
+		struct accel_fence_point w[2] = { { a[0].f, i }, { a[1].f, i } };
+		struct accel_fence_point sp = { chain, i };
+
+		bad += accel_queue_submit(cq, NULL, 0, w, 2, &sp) != 0;
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	bad += accel_fence_wait(chain, NSUBS, 20000000000LL) != 0;
+	bad += accel_queue_wait_idle(kq) != 0 || accel_queue_wait_idle(cq) != 0;
+	accel_fence_query(a[0].f, &v0);
+	accel_fence_query(a[1].f, &v1);
+	accel_fence_query(chain, &vc);
+	is_int(bad + a[0].bad + a[1].bad, 0,
+	       "2 threads x %d submissions on one COMPUTE queue, chained on a COPY queue", NSUBS);
+	ok(v0 == NSUBS && v1 == NSUBS && vc == NSUBS, "every fence reached its last point");
+	accel_queue_destroy(kq);
+	accel_queue_destroy(cq);
+}
+
 static void *ponger(void *arg)
 {
 	int *bad = arg;
@@ -195,6 +259,7 @@ int main(void)
 	pthread_join(th[1], NULL);
 	pthread_join(th[2], NULL);
 	is_int(bad + wbad[1] + wbad[2], 0, "2 waiters on a timeline advanced %d times", NOPS);
+	queues(dev);
 	accel_device_close(dev);
 	return done_testing();
 }
