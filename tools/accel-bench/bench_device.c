@@ -305,11 +305,21 @@ static int bench_copy(struct accel_device *dev, uint64_t size, const char *dir)
 	dfd = open(path, O_RDONLY | O_DIRECT);
 	if (dfd < 0 || copy_read(q, pool, dfd, size, &ns)) {
 		printf("copy_read_direct_gbps: n/a\n");
-	} else {
-		printf("copy_read_direct_gbps: %.2f\n", gbps(size, ns));
-		if (!pread_read(p, dfd, size, &ns))
-			printf("pread_direct_gbps: %.2f\n", gbps(size, ns));
+		goto out;
 	}
+	/* alternate, best of 3: whoever reads first warms the host's cache */
+	best_q = best_p = UINT64_MAX;
+	for (int r = 0; r < 3 && !ret; r++) {
+		ret = pread_read(p, dfd, size, &ns);
+		best_p = ns < best_p ? ns : best_p;
+		if (!ret)
+			ret = copy_read(q, pool, dfd, size, &ns);
+		best_q = ns < best_q ? ns : best_q;
+	}
+	if (ret)
+		goto out;
+	printf("copy_read_direct_gbps: %.2f\n", gbps(size, best_q));
+	printf("pread_direct_gbps: %.2f\n", gbps(size, best_p));
 out:
 	if (dfd >= 0)
 		close(dfd);
