@@ -35,6 +35,10 @@
 	"| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n/]*|" S_ "*[\\r\\n]+|" S_ "+(?!" NS ")|" S_ "+"
 #define PAT_PORO " ?[^(" WS "|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+"
 
+/* llama.cpp runs patterns without \p{..} on code points where non-ASCII
+ * whitespace was made U+000B first, so none of it is inside this range */
+#define PAT_CJK "(?:(?!" S_ ")[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}])+"
+
 #define MAX_PATS 5
 
 static const char *const pre_patterns[][MAX_PATS] = {
@@ -45,7 +49,7 @@ static const char *const pre_patterns[][MAX_PATS] = {
 	[RT_PRE_QWEN2] = { PAT_QWEN2 },
 	[RT_PRE_FALCON] = { "[\\p{P}\\$\\+<=>\\^~\\|`]+", PAT_GPT2, "[0-9][0-9][0-9]" },
 	[RT_PRE_DEEPSEEK_CODER] = { "[\\r\\n]", S_ "?\\p{L}+", S_ "?\\p{P}+",
-		"[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+", "\\p{N}" },
+		PAT_CJK, "\\p{N}" },
 	[RT_PRE_TEKKEN] = { PAT_TEKKEN },
 	[RT_PRE_PORO] = { PAT_PORO },
 	[RT_PRE_VIKING] = { PAT_PORO, "\\p{N}" },

@@ -186,12 +186,11 @@ static int detect_specials(struct rt_tokenizer *tok)
 	return 0;
 }
 
-static const struct rt_tokenizer *sort_tok;	/* qsort has no context argument */
-
-static int cmp_special(const void *a, const void *b)
+static int cmp_special(const void *a, const void *b, void *arg)
 {
+	const struct rt_tokenizer *tok = arg;
 	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-	uint32_t lx = sort_tok->tok[x].len, ly = sort_tok->tok[y].len;
+	uint32_t lx = tok->tok[x].len, ly = tok->tok[y].len;
 
 	if (lx != ly)
 		return lx > ly ? -1 : 1;
@@ -213,9 +212,7 @@ static int build_special_cache(struct rt_tokenizer *tok)
 			tok->special[tok->n_special++] = (int32_t)i;
 	/* longest first; equal lengths by id (llama.cpp's std::sort leaves
 	 * them unordered; they cannot match at the same place anyway) */
-	sort_tok = tok;
-	qsort(tok->special, tok->n_special, sizeof(*tok->special), cmp_special);
-	sort_tok = NULL;
+	qsort_r(tok->special, tok->n_special, sizeof(*tok->special), cmp_special, tok);
 	return 0;
 }
 

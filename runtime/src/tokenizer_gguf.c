@@ -11,17 +11,7 @@
 #include "rt_gguf.h"
 #include "tokenizer_internal.h"
 
-struct loaded {
-	const char **tokens;
-	uint32_t *token_len;
-	float *scores;
-	int32_t *types;
-	const char **merges;
-	uint32_t *merge_len;
-	char *model, *pre;
-};
-
-static void loaded_fini(struct loaded *l)
+void rt_tok_loaded_fini(struct rt_tok_loaded *l)
 {
 	free(l->tokens);
 	free(l->token_len);
@@ -31,6 +21,7 @@ static void loaded_fini(struct loaded *l)
 	free(l->merge_len);
 	free(l->model);
 	free(l->pre);
+	memset(l, 0, sizeof(*l));
 }
 
 static int get_strs(const struct rt_gguf *g, const char *key, uint32_t *n_out,
@@ -131,15 +122,12 @@ static void get_flag(const struct rt_gguf *g, const char *key, int *v)
 		*v = b;
 }
 
-int rt_tokenizer_load(const struct rt_gguf *g, struct rt_tokenizer **out)
+int rt_tok_desc_load(const struct rt_gguf *g, struct rt_tok_loaded *lp, struct rt_tok_desc *dp)
 {
-	struct loaded l = { 0 };
+	struct rt_tok_loaded l = { 0 };
 	struct rt_tok_desc d;
 	int err;
 
-	if (!g || !out)
-		return -EINVAL;
-	*out = NULL;
 	rt_tok_desc_init(&d);
 	l.model = dup_str(g, "tokenizer.ggml.model", &err);
 	if (err) {
@@ -193,8 +181,27 @@ int rt_tokenizer_load(const struct rt_gguf *g, struct rt_tokenizer **out)
 	get_flag(g, "tokenizer.ggml.add_bos_token", &d.add_bos);
 	get_flag(g, "tokenizer.ggml.add_eos_token", &d.add_eos);
 	get_flag(g, "tokenizer.ggml.add_space_prefix", &d.add_space_prefix);
-	err = rt_tokenizer_create(&d, out);
+	*lp = l;
+	*dp = d;
+	return 0;
 out:
-	loaded_fini(&l);
+	rt_tok_loaded_fini(&l);
+	return err;
+}
+
+int rt_tokenizer_load(const struct rt_gguf *g, struct rt_tokenizer **out)
+{
+	struct rt_tok_loaded l;
+	struct rt_tok_desc d;
+	int err;
+
+	if (!g || !out)
+		return -EINVAL;
+	*out = NULL;
+	err = rt_tok_desc_load(g, &l, &d);
+	if (err)
+		return err;
+	err = rt_tokenizer_create(&d, out);
+	rt_tok_loaded_fini(&l);
 	return err;
 }

@@ -133,6 +133,21 @@ struct rt_tokenizer {
 
 int rt_tokenizer_create(const struct rt_tok_desc *d, struct rt_tokenizer **out);
 
+/* tokenizer_gguf.c: the description of a GGUF's tokenizer metadata; the
+ * arrays it points to live in @l (and the GGUF) until rt_tok_loaded_fini */
+struct rt_tok_loaded {
+	const char **tokens;
+	uint32_t *token_len;
+	float *scores;
+	int32_t *types;
+	const char **merges;
+	uint32_t *merge_len;
+	char *model, *pre;
+};
+struct rt_gguf;
+int rt_tok_desc_load(const struct rt_gguf *g, struct rt_tok_loaded *l, struct rt_tok_desc *d);
+void rt_tok_loaded_fini(struct rt_tok_loaded *l);
+
 /* ---- tokenizer sessions, each appends to @out */
 /* SPM: @prefix_space puts the dummy-prefix space first; spaces -> U+2581 */
 int rt_tok_spm_encode(const struct rt_tokenizer *tok, const char *text, size_t len,
