@@ -41,14 +41,18 @@ int rt_token_piece(const struct rt_tokenizer *tok, int32_t id, bool special, cha
 struct rt_detok {
 	char pending[8];
 	int n_pending;
-	bool first;		/* no piece emitted yet: as llama.cpp's detokenize, the
-				 * first piece loses one leading space when the vocab
-				 * adds a dummy prefix (llama), unless that first token
-				 * is BOS (its empty piece uses the turn up). To print a
-				 * continuation like llama.cpp, push the prompt first or
-				 * clear @first. */
+	bool first;		/* the next piece starts a sequence: as llama.cpp's
+				 * detokenize, it loses one leading space when the
+				 * vocab adds a dummy prefix (llama), unless that token
+				 * is BOS (its empty piece takes the turn) */
 };
+/** rt_detok_init - for generated continuations: pieces come out exactly as
+ *  llama.cpp's generation prints them (llama_token_to_piece, no strip) */
 void rt_detok_init(struct rt_detok *d);
+/** rt_detok_init_seq - for a whole sequence from its start: the text is
+ *  llama_detokenize(ids, remove_special, unparse_special=false)'s, without
+ *  its clean_spaces pass (gpt2/llama3 vocabs) and with U+FFFD for bad UTF-8 */
+void rt_detok_init_seq(struct rt_detok *d);
 /** rt_detok_push - append the text of @id to @out (NUL-terminated); returns
  *  bytes written or -ENOSPC. Incomplete UTF-8 is held until completed;
  *  invalid sequences become U+FFFD. */

@@ -2,8 +2,8 @@
 /*
  * ids -> text: rt_token_piece (llama_token_to_piece with lstrip 0) and the
  * streaming detokenizer, which emits only complete UTF-8 (held across byte
- * tokens; invalid sequences become U+FFFD) and strips the dummy-prefix
- * space of a stream's first piece unless the stream starts with BOS.
+ * tokens; invalid sequences become U+FFFD); a stream begun with
+ * rt_detok_init_seq also strips the dummy-prefix space as llama_detokenize.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -112,6 +112,11 @@ int rt_token_piece(const struct rt_tokenizer *tok, int32_t id, bool special, cha
 }
 
 void rt_detok_init(struct rt_detok *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void rt_detok_init_seq(struct rt_detok *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->first = true;

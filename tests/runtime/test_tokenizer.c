@@ -148,15 +148,18 @@ static void test_detok(void)
 	int n;
 
 	if (!t) {
-		skip(7, "no vocab");
+		skip(8, "no vocab");
 		return;
 	}
-	rt_detok_init(&d);
+	rt_detok_init_seq(&d);
 	n = rt_detok_push(&d, t, ID_SPHELLO, out, sizeof(out));
-	ok(n == 5 && !strcmp(out, "hello"), "detok_first_piece: dummy-prefix space stripped");
+	ok(n == 5 && !strcmp(out, "hello"), "detok_seq_first_piece: dummy-prefix space stripped");
 	n = rt_detok_push(&d, t, ID_SPWORLD, out, sizeof(out));
 	ok(n == 6 && !strcmp(out, " world"), "detok_later_piece: space kept");
 	rt_detok_init(&d);
+	n = rt_detok_push(&d, t, ID_SPHELLO, out, sizeof(out));
+	ok(n == 6 && !strcmp(out, " hello"), "detok_continuation: first piece as llama.cpp prints it");
+	rt_detok_init_seq(&d);
 	rt_detok_push(&d, t, 1, out, sizeof(out));
 	n = rt_detok_push(&d, t, ID_SPHELLO, out, sizeof(out));
 	ok(n == 6 && !strcmp(out, " hello"), "detok_after_bos: space kept (llama.cpp detokenize)");

@@ -33,7 +33,7 @@ static bool round_trip(const struct rt_tokenizer *t, const char *s)
 
 	if (n <= 0 || n > 512)
 		return false;
-	rt_detok_init(&d);
+	rt_detok_init_seq(&d);
 	for (int i = 0; i < n; i++) {
 		if (ids[i] < 0 || ids[i] >= rt_tokenizer_n_vocab(t))
 			return false;
