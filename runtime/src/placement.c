@@ -89,8 +89,12 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 		  tensor_span(m->gguf, "rope_freqs.weight");
 	embed = m->hp.tied_output ? 0 : span_bytes(emb->offset, emb->offset + emb->size);
 	/* on-demand rows: an aligned raw read plus the packed row, per batch token */
-	embed_stage = (uint64_t)m->n_batch *
-		      (2 * ((kn_row_size(emb->type, emb->ne[0]) + 2 * PAGE - 1) & ~(PAGE - 1)));
+	{
+		uint64_t row = kn_row_size(emb->type, emb->ne[0]);
+
+		embed_stage = (uint64_t)m->n_batch * (((row + 2 * PAGE - 1) & ~(PAGE - 1)) +
+						      ((row + 63) & ~63ULL)) + PAGE;
+	}
 
 	if (total + embed + globals <= budget) {
 		for (int u = 0; u < nu; u++)

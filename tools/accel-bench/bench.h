@@ -7,6 +7,16 @@
 #ifndef ACCEL_BENCH_H
 #define ACCEL_BENCH_H
 
+#include <stdint.h>
+
 int bench_device(int argc, char **argv);
+int bench_kernels_main(int argc, char **argv);
+int bench_decode_main(int argc, char **argv);
+int bench_stream_main(int argc, char **argv);
+
+/* bench_util.c */
+int bench_usage(const char *usage);
+int bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 
 #endif /* ACCEL_BENCH_H */

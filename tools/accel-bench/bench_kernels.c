@@ -13,7 +13,7 @@
 #include "kn.h"
 #include "kn_ops.h"
 
-int bench_kernels_main(int argc, char **argv);
+#include "bench.h"
 
 static double bk_now(void)
 {

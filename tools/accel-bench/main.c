@@ -13,6 +13,9 @@ static const struct {
 	const char *help;
 } benches[] = {
 	{ "device", bench_device, "libaccel: KV alloc/free, fence wake, per-command overhead, COPY bandwidth" },
+	{ "kernels", bench_kernels_main, "kernels: matmul per weight type, scalar vs AVX2" },
+	{ "decode", bench_decode_main, "runtime: prompt and generation tokens/s, vs llama.cpp when built" },
+	{ "stream", bench_stream_main, "streaming under --mem-budget: vs raw O_DIRECT reads, overlap, -np 1/8" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The forward pass against llama.cpp (tests/golden/<model>/, made by
+ * tests/golden/make-golden.sh): greedy token sequences identical, and logits
+ * within 1e-3 of llama.cpp's (F32 KV cache) on the F32 models.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "rt_error.h"
+#include "rt_model.h"
+#include "rt_sampler.h"
+#include "rt_session.h"
+#include "rt_tokenizer.h"
+#include "tap.h"
+
+#define MAX_IDS 4096
+
+struct gcase {
+	char *text;		/* NULL when given as ids */
+	int32_t prompt_ids[64];
+	int n_prompt_ids;
+	int n_predict;
+	int32_t ids[MAX_IDS];
+	int n_ids;
+	int stop_eos;
+};
+
+static char *unhex(const char *h)
+{
+	size_t n = strlen(h) / 2;
+	char *s = malloc(n + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+
+		sscanf(h + 2 * i, "%2x", &v);
+		s[i] = (char)v;
+	}
+	s[n] = '\0';
+	return s;
+}
+
+static int parse_ids(char *p, int32_t *ids, int max)
+{
+	int n = 0;
+	char *save, *t;
+
+	for (t = strtok_r(p, " \n", &save); t && n < max; t = strtok_r(NULL, " \n", &save))
+		ids[n++] = atoi(t);
+	return n;
+}
+
+static int read_greedy(const char *path, char *model, size_t mlen, struct gcase *cs, int max)
+{
+	FILE *f = fopen(path, "r");
+	static char line[1 << 16];
+	int n = -1;
+
+	if (!f)
+		return -errno;
+	model[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "# model ", 8)) {
+			snprintf(model, mlen, "%.1000s", line + 8);
+		} else if (!strncmp(line, "prompt ", 7) && n + 1 < max) {
+			memset(&cs[++n], 0, sizeof(cs[0]));
+			cs[n].text = unhex(line + 7);
+		} else if (!strncmp(line, "prompt_ids ", 11) && n + 1 < max) {
+			memset(&cs[++n], 0, sizeof(cs[0]));
+			cs[n].n_prompt_ids = parse_ids(line + 11, cs[n].prompt_ids, 64);
+		} else if (n >= 0 && !strncmp(line, "n_predict ", 10)) {
+			cs[n].n_predict = atoi(line + 10);
+		} else if (n >= 0 && !strncmp(line, "ids ", 4)) {
+			cs[n].n_ids = parse_ids(line + 4, cs[n].ids, MAX_IDS);
+		} else if (n >= 0 && !strcmp(line, "stop eos")) {
+			cs[n].stop_eos = 1;
+		}
+	}
+	fclose(f);
+	return n + 1;
+}
+
+/* greedy run of one case; returns the number of ids matching the golden */
+static int run_case(struct rt_model *m, struct rt_tokenizer *tok, struct gcase *c, int *n_prompt)
+{
+	int32_t *ids = calloc(MAX_IDS, sizeof(*ids));
+	struct rt_session s;
+	const float *logits;
+	int n, total, match = 0;
+
+	if (c->text) {
+		n = rt_tokenize(tok, c->text, strlen(c->text), true, true, ids, MAX_IDS);
+	} else {
+		n = c->n_prompt_ids;
+		memcpy(ids, c->prompt_ids, sizeof(*ids) * n);
+	}
+	*n_prompt = n;
+	if (n <= 0 || rt_session_init(&s, m, 0) < 0) {
+		free(ids);
+		return -1;
+	}
+	total = n;
+	if (rt_session_feed(&s, ids, n, &logits) < 0) {
+		diag("feed: %s", rt_last_error());
+		goto out;
+	}
+	for (int i = 0; i < c->n_predict && total < MAX_IDS; i++) {
+		int32_t id = rt_argmax(logits, m->hp.n_vocab);
+
+		ids[total++] = id;
+		if (c->stop_eos && rt_tokenizer_is_eog(tok, id))
+			break;
+		if (i + 1 < c->n_predict && rt_session_feed(&s, &id, 1, &logits) < 0) {
+			diag("feed: %s", rt_last_error());
+			break;
+		}
+	}
+	while (match < total && match < c->n_ids && ids[match] == c->ids[match])
+		match++;
+	if (match != c->n_ids || total != c->n_ids)
+		diag("first difference at index %d (prompt %d tokens): ours %d, llama.cpp %d", match, n,
+		     match < total ? ids[match] : -1, match < c->n_ids ? c->ids[match] : -1);
+out:
+	rt_session_fini(&s);
+	free(ids);
+	return match == c->n_ids && total == c->n_ids;
+}
+
+/* logits.txt: first 4 prompt positions, the last, then 3 decode steps */
+static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const char *dir,
+			 struct gcase *c, double tol)
+{
+	char path[4200];
+	FILE *f;
+	static char line[1 << 22];
+	int nv = m->hp.n_vocab, n, pos, checked = 0;
+	float *all = NULL;
+	int32_t ids[512];
+	struct rt_session s;
+	double worst = 0;
+	const float *lg;
+
+	snprintf(path, sizeof(path), "%s/logits.txt", dir);
+	f = fopen(path, "r");
+	if (!f) {
+		skip(1, "no %s", path);
+		return;
+	}
+	n = c->text ? rt_tokenize(tok, c->text, strlen(c->text), true, true, ids, 512) : 0;
+	if (n <= 0 || n > 64 || rt_session_init(&s, m, 0) < 0) {
+		fclose(f);
+		ok(0, "%s: logits: cannot tokenize the first prompt", dir);
+		return;
+	}
+	all = malloc(sizeof(float) * nv * (n + 3));
+	if (rt_session_feed_all_logits(&s, ids, n, all) < 0) {
+		diag("%s", rt_last_error());
+		goto out;
+	}
+	for (int i = 0; i < 3; i++) {
+		int32_t id = c->ids[n + i];
+
+		if (rt_session_feed(&s, &id, 1, &lg) < 0)
+			goto out;
+		memcpy(all + (size_t)nv * (n + i), lg, sizeof(float) * nv);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *end;
+
+		if (strncmp(line, "pos ", 4))
+			continue;
+		pos = (int)strtol(line + 4, &p, 10);
+		if (pos < 0 || pos >= n + 3)
+			continue;
+		for (int i = 0; i < nv; i++) {
+			double want = strtod(p, &end), d;
+
+			if (end == p)
+				break;
+			p = end;
+			d = fabs(want - all[(size_t)nv * pos + i]);
+			if (d > worst)
+				worst = d;
+		}
+		checked++;
+	}
+out:
+	fclose(f);
+	rt_session_fini(&s);
+	free(all);
+	diag("%s: %d logit rows, max |ours - llama.cpp| = %.3g", dir, checked, worst);
+	ok(checked >= 5 && worst <= tol, "%s: logits within %g of llama.cpp (%d rows)", dir, tol,
+	   checked);
+}
+
+int main(void)
+{
+	char gdir[2048];
+	struct dirent **ents;
+	int ndir, models = 0;
+	static struct gcase cases[16];
+
+	/* tap_path's buffers rotate: keep our own copy */
+	snprintf(gdir, sizeof(gdir), "%s", tap_path("tests/golden"));
+	ndir = scandir(gdir, &ents, NULL, alphasort);
+
+	if (ndir < 0)
+		plan_skip_all("no tests/golden directory");
+	for (int d = 0; d < ndir; d++) {
+		char dir[4096], path[4200], model[1024], mpath[2048];
+		struct rt_model_opts mo = { .threads = 2, .n_ctx = 512 };
+		struct rt_tokenizer *tok = NULL;
+		struct rt_model *m = NULL;
+		int nc, np = 0;
+
+		snprintf(dir, sizeof(dir), "%s/%s", gdir, ents[d]->d_name);
+		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
+		free(ents[d]);
+		if (access(path, R_OK))
+			continue;
+		nc = read_greedy(path, model, sizeof(model), cases, 16);
+		snprintf(mpath, sizeof(mpath), "%s", tap_path(model));
+		if (nc <= 0 || access(mpath, R_OK)) {
+			skip(1, "%s: model %s not present (scripts/fetch-model.sh)", dir, model);
+			continue;
+		}
+		models++;
+		if (!ok(rt_model_load(mpath, &mo, &m) == 0, "%s: load", model)) {
+			diag("%s", rt_last_error());
+			continue;
+		}
+		if (!ok(rt_tokenizer_load(m->gguf, &tok) == 0, "%s: tokenizer", model)) {
+			rt_model_free(m);
+			continue;
+		}
+		/* Q4_1 parity with llama.cpp's float details is being worked on */
+		if (strstr(model, "Q4_1"))
+			todo_start("Q4_1 bit-level parity with ggml-cpu in progress");
+		for (int i = 0; i < nc; i++) {
+			int same = run_case(m, tok, &cases[i], &np) == 1;
+
+			ok(same, "%s: case %d (%d prompt tokens, %d predicted): greedy ids identical to "
+			   "llama.cpp", model, i, np, cases[i].n_predict);
+		}
+		todo_end();
+		/* F32 weights: 1e-3; Q8_0 weights quantize activations the same way */
+		check_logits(m, tok, dir, &cases[0], strstr(model, "q8_0") ? 1e-2 : 1e-3);
+		for (int i = 0; i < nc; i++)
+			free(cases[i].text);
+		rt_tokenizer_free(tok);
+		rt_model_free(m);
+	}
+	free(ents);
+	if (!models)
+		diag("no golden model present");
+	return done_testing();
+}

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+/*
+ * accel-bench decode: prompt-processing and generation tokens/s of the
+ * runtime, and llama.cpp's (llama-bench from tests/golden's build, when
+ * present) on the same model in the same run, printed as ratios.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "rt_error.h"
+#include "rt_model.h"
+#include "rt_sampler.h"
+#include "rt_session.h"
+
+#include "bench.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* llama-bench's CSV: find the avg_ts column of the pp and tg rows */
+static int run_llama_bench(const char *bin, const char *model, int threads, int pp, int tg,
+			   double *pp_ts, double *tg_ts)
+{
+	char cmd[8400], line[8192];
+	int col_ts = -1, col_np = -1, col_ng = -1;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' -m '%s' -t %d -p %d -n %d -r 3 -o csv 2>/dev/null", bin,
+		 model, threads, pp, tg);
+	p = popen(cmd, "r");
+	if (!p)
+		return -errno;
+	*pp_ts = *tg_ts = 0;
+	while (fgets(line, sizeof(line), p)) {
+		char *save, *tok = strtok_r(line, ",\n", &save);
+		int col = 0;
+		long np = -1, ng = -1;
+		double ts = 0;
+
+		for (; tok; tok = strtok_r(NULL, ",\n", &save), col++) {
+			if (*tok == '"')
+				tok++;
+			tok[strcspn(tok, "\"")] = '\0';
+			if (col_ts < 0 || col_np < 0 || col_ng < 0) {
+				if (!strcmp(tok, "avg_ts"))
+					col_ts = col;
+				else if (!strcmp(tok, "n_prompt"))
+					col_np = col;
+				else if (!strcmp(tok, "n_gen"))
+					col_ng = col;
+				continue;
+			}
+			if (col == col_ts)
+				ts = atof(tok);
+			else if (col == col_np)
+				np = atol(tok);
+			else if (col == col_ng)
+				ng = atol(tok);
+		}
+		if (np > 0 && ng == 0)
+			*pp_ts = ts;
+		else if (ng > 0 && np == 0)
+			*tg_ts = ts;
+	}
+	pclose(p);
+	return *pp_ts > 0 && *tg_ts > 0 ? 0 : -EIO;
+}
+
+int bench_decode_main(int argc, char **argv)
+{
+	const char *model = NULL, *llama = NULL;
+	int threads = 2, pp = 128, tg = 64, reps = 3, ret;
+	struct rt_model_opts mo = { 0 };
+	struct rt_model *m = NULL;
+	struct rt_session s;
+	const float *logits;
+	double best_pp = 0, best_tg = 0;
+	int32_t *ids;
+	char def[4200];
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-m") && i + 1 < argc)
+			model = argv[++i];
+		else if (!strcmp(argv[i], "-t") && i + 1 < argc)
+			threads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-p") && i + 1 < argc)
+			pp = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
+			tg = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-r") && i + 1 < argc)
+			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--llama-bench") && i + 1 < argc)
+			llama = argv[++i];
+		else
+			return bench_usage("decode -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] "
+					   "[-r REPS] [--llama-bench PATH]");
+	}
+	if (!model || threads <= 0 || pp <= 0 || tg <= 0 || reps <= 0)
+		return bench_usage("decode -m MODEL [-t THREADS] [-p N] [-n N] [-r REPS]");
+	mo.threads = threads;
+	mo.n_ctx = pp + tg + 16;
+	mo.n_batch = pp;
+	ret = rt_model_load(model, &mo, &m);
+	if (ret < 0)
+		return bench_fail("%s", rt_last_error());
+	ids = malloc(sizeof(*ids) * pp);
+	if (!ids)
+		return bench_fail("out of memory");
+	/* deterministic pseudo-random prompt, like llama-bench's */
+	for (int i = 0; i < pp; i++)
+		ids[i] = (int32_t)((i * 2654435761u + 17) % (uint32_t)m->hp.n_vocab);
+	for (int r = 0; r < reps && ret >= 0; r++) {
+		double t0;
+
+		rt_session_init(&s, m, 0);
+		/* distinct first token per rep: no prefix-cache reuse across reps */
+		ids[0] = (int32_t)((r * 7919 + 1) % m->hp.n_vocab);
+		t0 = now_s();
+		ret = rt_session_feed(&s, ids, pp, &logits);
+		if (ret >= 0 && pp / (now_s() - t0) > best_pp)
+			best_pp = pp / (now_s() - t0);
+		t0 = now_s();
+		for (int i = 0; i < tg && ret >= 0; i++) {
+			int32_t id = rt_argmax(logits, m->hp.n_vocab);
+
+			ret = rt_session_feed(&s, &id, 1, &logits);
+		}
+		if (ret >= 0 && tg / (now_s() - t0) > best_tg)
+			best_tg = tg / (now_s() - t0);
+		rt_session_fini(&s);
+	}
+	if (ret < 0) {
+		free(ids);
+		rt_model_free(m);
+		return bench_fail("%s", rt_last_error());
+	}
+	printf("model: %s\n", model);
+	printf("threads: %d\n", threads);
+	printf("pp_tokens: %d\n", pp);
+	printf("tg_tokens: %d\n", tg);
+	printf("accel_pp_tps: %.2f\n", best_pp);
+	printf("accel_tg_tps: %.2f\n", best_tg);
+	if (!llama) {
+		const char *top = getenv("ACCEL_TOP");
+
+		snprintf(def, sizeof(def), "%s/tests/golden/llama.cpp-build/build/bin/llama-bench",
+			 top ? top : ".");
+		llama = def;
+	}
+	if (access(llama, X_OK) == 0) {
+		double lpp = 0, ltg = 0;
+
+		if (run_llama_bench(llama, model, threads, pp, tg, &lpp, &ltg) == 0) {
+			printf("llama_pp_tps: %.2f\n", lpp);
+			printf("llama_tg_tps: %.2f\n", ltg);
+			printf("pp_vs_llama: %.3f\n", best_pp / lpp);
+			printf("tg_vs_llama: %.3f\n", best_tg / ltg);
+		} else {
+			printf("llama: failed to run %s\n", llama);
+		}
+	} else {
+		printf("llama: not built (tests/golden/make-golden.sh builds it)\n");
+	}
+	free(ids);
+	rt_model_free(m);
+	return 0;
+}

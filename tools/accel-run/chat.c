@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+/*
+ * accel-run --chat / --chat-once: the conversation is formatted with the
+ * model's template (rt_chat) and only the text that is new since the last
+ * turn is tokenized and fed, so the KV cache of earlier turns is kept, as
+ * llama.cpp's chat mode does.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "rt_chat.h"
+#include "rt_error.h"
+#include "rt_model.h"
+#include "rt_session.h"
+#include "rt_tokenizer.h"
+#include "run.h"
+
+#define MAX_MSGS 256
+
+static char *format(enum rt_chat_kind kind, const struct rt_chat_msg *msgs, int n, bool add)
+{
+	int len = rt_chat_format(kind, msgs, n, add, NULL, 0);
+	char *s;
+
+	if (len < 0)
+		return NULL;
+	s = malloc(len + 1);
+	if (s)
+		rt_chat_format(kind, msgs, n, add, s, len + 1);
+	return s;
+}
+
+/* one user turn: feed what the template adds, then generate the reply */
+static int turn(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
+		struct rt_session *s, enum rt_chat_kind kind, struct rt_chat_msg *msgs, int *n,
+		size_t *prev_len, struct gen_stats *st)
+{
+	struct run_text reply = { 0 };
+	char *full = format(kind, msgs, *n, true);
+	int32_t *ids = NULL;
+	int nid, ret;
+
+	if (!full)
+		return rt_set_error(-ENOMEM, "cannot format the chat");
+	/* the first turn gets BOS as the model asks; later ones continue */
+	nid = run_tokenize(tok, full + *prev_len, *prev_len == 0, &ids);
+	free(full);
+	if (nid < 0)
+		return nid;
+	ret = run_generate(o, m, tok, s, ids, nid, st, &reply);
+	free(ids);
+	printf("\n");
+	if (ret < 0) {
+		free(reply.buf);
+		return ret;
+	}
+	msgs[*n].role = "assistant";
+	msgs[*n].content = reply.buf ? reply.buf : strdup("");
+	(*n)++;
+	full = format(kind, msgs, *n, false);
+	if (!full)
+		return rt_set_error(-ENOMEM, "cannot format the chat");
+	*prev_len = strlen(full);
+	free(full);
+	/* the end-of-turn token the model emitted is in the KV cache but the
+	 * template writes it as text too: feed the template's closing text */
+	return 0;
+}
+
+int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
+	     struct rt_session *s)
+{
+	enum rt_chat_kind kind = rt_chat_detect_gguf(m->gguf);
+	struct rt_chat_msg msgs[MAX_MSGS];
+	struct gen_stats st = { 0 };
+	size_t prev_len = 0;
+	char line[8192];
+	int n = 0, ret = 0;
+
+	if (kind == RT_CHAT_UNKNOWN) {
+		/* llama.cpp's fallback as well */
+		fprintf(stderr, "accel-run: no known chat template in the model, using chatml\n");
+		kind = RT_CHAT_CHATML;
+	}
+	if (o->chat_once) {
+		if (!o->prompt)
+			return rt_set_error(-EINVAL, "--chat-once needs -p PROMPT");
+		msgs[n].role = "user";
+		msgs[n].content = o->prompt;
+		n++;
+		ret = turn(o, m, tok, s, kind, msgs, &n, &prev_len, &st);
+		if (ret < 0)
+			run_fail(ret, "chat");
+		else
+			run_print_stats(&st);
+		free((char *)msgs[n - 1].content);
+		return ret;
+	}
+	fprintf(stderr, "accel-run: chat (%s template); an empty line or EOF ends it\n",
+		rt_chat_kind_name(kind));
+	if (o->prompt && n + 2 < MAX_MSGS) {
+		msgs[n].role = "system";
+		msgs[n].content = o->prompt;
+		n++;
+	}
+	for (;;) {
+		fprintf(stderr, "> ");
+		if (!fgets(line, sizeof(line), stdin))
+			break;
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			break;
+		if (n + 2 >= MAX_MSGS) {
+			fprintf(stderr, "accel-run: conversation too long\n");
+			break;
+		}
+		msgs[n].role = "user";
+		msgs[n].content = strdup(line);
+		n++;
+		ret = turn(o, m, tok, s, kind, msgs, &n, &prev_len, &st);
+		if (ret < 0) {
+			run_fail(ret, "chat");
+			break;
+		}
+	}
+	run_print_stats(&st);
+	for (int i = 0; i < n; i++)
+		if (!(o->prompt && i == 0))
+			free((char *)msgs[i].content);
+	return ret;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* accel-run: options and the generation driver. */
+#ifndef ACCEL_RUN_H
+#define ACCEL_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "rt_sampler.h"
+
+struct run_opts {
+	const char *model, *prompt, *prompt_file, *device;
+	int n_predict, n_ctx, n_batch, threads, n_parallel;
+	bool ids, chat, chat_once, verbose;
+	uint64_t mem_budget;
+	struct rt_sampler_params sp;
+};
+
+int run_main(const struct run_opts *o);
+
+struct rt_model;
+struct rt_tokenizer;
+struct rt_session;
+
+struct gen_stats {
+	int n_prompt, n_gen;
+	double t_prompt, t_gen;
+};
+
+struct run_text {
+	char *buf;
+	size_t len, cap;
+};
+
+/** run_generate - feed @ids, then sample and print until EOG or -n; the
+ *  printed text is appended to @reply when given */
+int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
+		 struct rt_session *s, const int32_t *ids, int n, struct gen_stats *st,
+		 struct run_text *reply);
+/** run_tokenize - parse_special tokenization into a malloc'd array */
+int run_tokenize(struct rt_tokenizer *tok, const char *text, bool add_special, int32_t **out);
+void run_print_stats(const struct gen_stats *st);
+/** run_fail - print rt_last_error() (or @what: strerror) as one line; returns @ret */
+int run_fail(int ret, const char *what);
+/** run_chat - --chat (interactive) or --chat-once (-p as one user turn) */
+int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
+	     struct rt_session *s);
+
+#endif
