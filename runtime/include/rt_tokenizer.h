@@ -59,6 +59,18 @@ void rt_detok_init_seq(struct rt_detok *d);
 int rt_detok_push(struct rt_detok *d, const struct rt_tokenizer *tok, int32_t id, char *out,
 		  size_t len);
 
+/**
+ * rt_detokenize - ids -> text as llama_detokenize(): @remove_special drops a
+ * leading BOS / trailing EOS the vocab adds, @unparse_special renders
+ * control tokens, the dummy-prefix space is stripped (llama vocab, no BOS),
+ * and gpt2/llama3 vocabs get llama.cpp's clean_spaces pass (" ?" -> "?",
+ * " 's" -> "'s", ...). Bytes are raw (no UTF-8 repair). Returns the length
+ * (may exceed @len: nothing is written then; a NUL follows when it fits)
+ * or -EINVAL.
+ */
+int rt_detokenize(const struct rt_tokenizer *tok, const int32_t *ids, int n,
+		  bool remove_special, bool unparse_special, char *out, size_t len);
+
 int32_t rt_tokenizer_n_vocab(const struct rt_tokenizer *tok);
 int32_t rt_tokenizer_bos(const struct rt_tokenizer *tok);	/* -1 if none */
 int32_t rt_tokenizer_eos(const struct rt_tokenizer *tok);

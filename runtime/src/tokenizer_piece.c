@@ -231,3 +231,99 @@ int rt_detok_push(struct rt_detok *d, const struct rt_tokenizer *tok, int32_t id
 		free(tmp);
 	return (int)o;
 }
+
+/* llama.cpp's clean_spaces passes over the whole text, in place */
+static size_t clean_spaces(char *t, size_t total)
+{
+	size_t n, i;
+
+	/* " ?", " !", " .", " ," lose the space */
+	n = total ? 1 : 0;
+	for (i = 1; i < total; i++) {
+		char x = t[i];
+
+		if (t[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ','))
+			n--;
+		t[n++] = x;
+	}
+	/* " ' " loses both spaces */
+	total = n;
+	n = total ? 1 : 0;
+	for (i = 1; i < total; i++) {
+		char x = t[i];
+
+		if (x == '\'' && i + 1 < total && t[i - 1] == ' ' && t[i + 1] == ' ') {
+			n--;
+			t[++i] = '\0';
+		}
+		t[n++] = x;
+	}
+	/* " 's", " 'm", " 're", " 've" lose the space */
+	total = n;
+	n = total ? 1 : 0;
+	for (i = 1; i < total; i++) {
+		char x = t[i];
+
+		if (t[i - 1] == ' ' && x == '\'' && i + 1 < total) {
+			char x1 = t[i + 1];
+
+			if (x1 == 's' || x1 == 'm')
+				n--;
+			else if (x1 != 't' && x1 != 'd' && i + 2 < total &&
+				 ((x1 == 'r' && t[i + 2] == 'e') || (x1 == 'v' && t[i + 2] == 'e')))
+				n--;
+		}
+		t[n++] = x;
+	}
+	return n;
+}
+
+int rt_detokenize(const struct rt_tokenizer *tok, const int32_t *ids, int n,
+		  bool remove_special, bool unparse_special, char *out, size_t len)
+{
+	bool strip = tok && tok->add_space_prefix;
+	size_t total = 0;
+	char *tmp;
+
+	if (!tok || n < 0 || (n && !ids) || (len && !out))
+		return -EINVAL;
+	for (int i = 0; i < n; i++)
+		if (ids[i] < 0 || (uint32_t)ids[i] >= tok->n_tokens)
+			return -EINVAL;
+	if (remove_special && tok->add_bos && n > 0 && ids[0] == tok->bos) {
+		strip = false;
+		ids++;
+		n--;
+	}
+	if (remove_special && tok->add_eos && n > 0 && ids[n - 1] == tok->eos)
+		n--;
+	for (int i = 0; i < n; i++)
+		total += piece(tok, ids[i], unparse_special, NULL, 0);
+	tmp = malloc(total + 1);
+	if (!tmp)
+		return -ENOMEM;
+	total = 0;
+	for (int i = 0; i < n; i++) {
+		size_t k = piece(tok, ids[i], unparse_special, tmp + total, SIZE_MAX - total);
+
+		if (strip && k && tmp[total] == ' ') {	/* lstrip 1 */
+			memmove(tmp + total, tmp + total + 1, k - 1);
+			k--;
+		}
+		strip = false;
+		total += k;
+	}
+	if (tok->clean_spaces)
+		total = clean_spaces(tmp, total);
+	if (total > INT32_MAX) {
+		free(tmp);
+		return -E2BIG;
+	}
+	if (total <= len) {
+		memcpy(out, tmp, total);
+		if (total < len)
+			out[total] = '\0';
+	}
+	free(tmp);
+	return (int)total;
+}

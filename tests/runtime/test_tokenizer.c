@@ -148,7 +148,7 @@ static void test_detok(void)
 	int n;
 
 	if (!t) {
-		skip(8, "no vocab");
+		skip(12, "no vocab");
 		return;
 	}
 	rt_detok_init_seq(&d);
@@ -173,6 +173,15 @@ static void test_detok(void)
 	ok(n == 4 && !strcmp(out, "\xef\xbf\xbd" "A"), "detok_broken_utf8: U+FFFD then the byte");
 	n = rt_detok_push(&d, t, ID_SPHELLO, out, 4);
 	ok(n == -ENOSPC, "detok_short_buffer: -ENOSPC");
+
+	const int32_t seq[] = { 1, ID_SPHELLO, ID_SPWORLD };
+	n = rt_detokenize(t, seq + 1, 2, true, false, out, sizeof(out));
+	ok(n == 11 && !strcmp(out, "hello world"), "detokenize_no_bos: prefix space stripped");
+	n = rt_detokenize(t, seq, 3, true, false, out, sizeof(out));
+	ok(n == 12 && !strcmp(out, " hello world"), "detokenize_bos_removed: space kept");
+	n = rt_detokenize(t, seq, 3, false, true, out, sizeof(out));
+	ok(n == 15 && !strcmp(out, "<s> hello world"), "detokenize_unparse_special: <s> shown");
+	ok(rt_detokenize(t, seq, 3, false, true, out, 4) == 15, "detokenize_short: full length");
 	rt_tokenizer_free(t);
 }
 
@@ -231,7 +240,7 @@ static void test_bpe(void)
 
 	ok(t != NULL, "bpe: vocab builds");
 	if (!t) {
-		skip(6, "no vocab");
+		skip(7, "no vocab");
 		return;
 	}
 	n = enc(t, "hello world", true, false, ids);
@@ -246,6 +255,9 @@ static void test_bpe(void)
 	ok(n == 14 && ids[1] == '<', "bpe_no_parse_special: text, byte by byte");
 	n = rt_token_piece(t, 264, false, buf, sizeof(buf));
 	ok(n == 6 && !memcmp(buf, " world", 6), "piece_bpe: byte-level text decoded");
+	const int32_t q[] = { 'h', ' ', '?', ' ', '\'', ' ', 'a', ' ', '\'', 's', ' ', '\'', 't' };
+	n = rt_detokenize(t, q, 13, false, false, buf, sizeof(buf));
+	ok(n == 9 && !strcmp(buf, "h?'a's 't"), "detokenize_clean_spaces: llama.cpp's three passes");
 	rt_tokenizer_free(t);
 }
 
