@@ -156,6 +156,9 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 	st->t_gen = now_s() - t0;
 	ret = 0;
 out:
+	/* the sequences' blocks go back (to the prefix cache when published) */
+	for (int i = 0; i < n && i < m->n_seq; i++)
+		rt_kvcache_clear(m->kv, i);
 	for (int i = 0; smp && i < n; i++)
 		rt_sampler_free(smp[i]);
 	free(smp);

@@ -19,6 +19,7 @@ int rt_session_init(struct rt_session *s, struct rt_model *m, int seq)
 		return -EINVAL;
 	s->m = m;
 	s->seq = seq;
+	rt_kvcache_clear(m->kv, seq);	/* a fresh sequence owns no blocks */
 	s->cap = m->n_ctx;
 	s->hist = malloc(sizeof(*s->hist) * s->cap);
 	return s->hist ? 0 : -ENOMEM;

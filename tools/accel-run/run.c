@@ -35,7 +35,7 @@ int run_fail(int ret, const char *what)
 }
 
 /* append to a growing text buffer (the chat keeps the assistant's reply) */
-static int text_append(struct run_text *t, const char *p, size_t n)
+int run_text_append(struct run_text *t, const char *p, size_t n)
 {
 	if (t->len + n + 1 > t->cap) {
 		size_t cap = (t->len + n + 1) * 2;
@@ -93,7 +93,7 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 			ret = rt_detok_push(&dt, tok, id, buf, sizeof(buf));
 			if (ret > 0)
 				fwrite(buf, 1, ret, stdout);
-			if (ret > 0 && reply && (ret = text_append(reply, buf, ret)) < 0)
+			if (ret > 0 && reply && (ret = run_text_append(reply, buf, ret)) < 0)
 				goto out;
 		}
 		fflush(stdout);
@@ -137,7 +137,8 @@ void run_print_stats(const struct gen_stats *st)
 int run_main(const struct run_opts *o)
 {
 	struct rt_model_opts mo = { .threads = o->threads, .n_ctx = o->n_ctx, .n_batch = o->n_batch,
-				    .n_seq = 1, .device = o->device, .mem_budget = o->mem_budget };
+				    .n_seq = o->n_parallel > 1 ? o->n_parallel : 1, .device = o->device,
+				    .mem_budget = o->mem_budget };
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL;
 	struct rt_session s = { 0 };
@@ -169,6 +170,12 @@ int run_main(const struct run_opts *o)
 		goto out;
 	if (o->chat || o->chat_once) {
 		ret = run_chat(o, m, tok, &s);
+		goto out;
+	}
+	if (o->n_parallel > 1 || o->prompt_file) {
+		ret = run_parallel(o, m, tok);
+		if (ret < 0)
+			run_fail(ret, "generate");
 		goto out;
 	}
 	n = run_tokenize(tok, o->prompt, true, &ids);

@@ -39,6 +39,9 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 /** run_tokenize - parse_special tokenization into a malloc'd array */
 int run_tokenize(struct rt_tokenizer *tok, const char *text, bool add_special, int32_t **out);
 void run_print_stats(const struct gen_stats *st);
+int run_text_append(struct run_text *t, const char *p, size_t n);
+/** run_parallel - -np N / -f FILE: prompts decoded N at a time */
+int run_parallel(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok);
 /** run_fail - print rt_last_error() (or @what: strerror) as one line; returns @ret */
 int run_fail(int ret, const char *what);
 /** run_chat - --chat (interactive) or --chat-once (-p as one user turn) */
