@@ -286,6 +286,34 @@ static int load_merges(struct rt_tokenizer *tok, const struct rt_tok_desc *d)
 	return 0;
 }
 
+/* per-model attributes llama.cpp sets by general.name: Phi-3 strips the
+ * whitespace after its special tokens (not after <unk>, <s>, <|endoftext|>) */
+static void model_attrs(struct rt_tokenizer *tok, const char *name)
+{
+	char low[256];
+	size_t i;
+
+	if (!name)
+		return;
+	for (i = 0; name[i] && i < sizeof(low) - 1; i++)
+		low[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+	low[i] = '\0';
+	if (!strstr(low, "phi-3") && !strstr(low, "phi3"))
+		return;
+	for (uint32_t k = 0; k < tok->n_special; k++)
+		tok->tok[tok->special[k]].attr |= RT_TOK_ATTR_RSTRIP;
+	static const char *const keep[] = { "<unk>", "<s>", "<|endoftext|>" };
+	int32_t id = find_text(tok, "</s>");
+
+	if (id >= 0)
+		tok->tok[id].attr |= RT_TOK_ATTR_RSTRIP;
+	for (size_t k = 0; k < 3; k++) {
+		id = find_text(tok, keep[k]);
+		if (id >= 0)
+			tok->tok[id].attr &= ~(uint32_t)RT_TOK_ATTR_RSTRIP;
+	}
+}
+
 static void set_id(int32_t *dst, int64_t v, uint32_t n)
 {
 	if (v >= 0 && (uint64_t)v < n)
@@ -371,6 +399,7 @@ int rt_tokenizer_create(const struct rt_tok_desc *d, struct rt_tokenizer **out)
 	err = build_special_cache(tok);
 	if (err)
 		goto err_free;
+	model_attrs(tok, d->name);
 	for (int b = 0; b < 256; b++) {
 		char hex[8];
 		char raw = (char)b;

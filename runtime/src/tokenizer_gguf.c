@@ -21,6 +21,7 @@ void rt_tok_loaded_fini(struct rt_tok_loaded *l)
 	free(l->merge_len);
 	free(l->model);
 	free(l->pre);
+	free(l->name);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -138,8 +139,12 @@ int rt_tok_desc_load(const struct rt_gguf *g, struct rt_tok_loaded *lp, struct r
 	l.pre = dup_str(g, "tokenizer.ggml.pre", &err);
 	if (err && err != -ENOENT)
 		goto out;
+	l.name = dup_str(g, "general.name", &err);
+	if (err && err != -ENOENT)
+		goto out;
 	d.model = l.model;
 	d.pre = l.pre;
+	d.name = l.name;
 	err = get_strs(g, "tokenizer.ggml.tokens", &d.n_tokens, &l.tokens, &l.token_len);
 	if (err) {
 		if (err == -ENOENT)

@@ -85,6 +85,7 @@ int rt_tok_ids_push(struct rt_tok_ids *ids, int32_t id);
 struct rt_tok_desc {
 	const char *model;		/* "llama" | "gpt2" */
 	const char *pre;		/* tokenizer.ggml.pre or NULL */
+	const char *name;		/* general.name or NULL (per-model attributes) */
 	uint32_t n_tokens;
 	const char *const *tokens;	/* n_tokens strings */
 	const uint32_t *token_len;	/* NULL: strlen */
@@ -142,7 +143,7 @@ struct rt_tok_loaded {
 	int32_t *types;
 	const char **merges;
 	uint32_t *merge_len;
-	char *model, *pre;
+	char *model, *pre, *name;
 };
 struct rt_gguf;
 int rt_tok_desc_load(const struct rt_gguf *g, struct rt_tok_loaded *l, struct rt_tok_desc *d);

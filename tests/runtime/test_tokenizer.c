@@ -31,7 +31,7 @@ static const struct { const char *t; float s; int type; } spm_pieces[] = {
 enum { ID_SP = SPM_P0, ID_H, ID_E, ID_L, ID_O, ID_W, ID_R, ID_D, ID_HE, ID_LL, ID_LLO, ID_HELLO,
        ID_SPHELLO, ID_SPW, ID_OR, ID_SPWOR, ID_LD, ID_SPWORLD, ID_IMEND, ID_USER };
 
-static struct rt_tokenizer *make_spm(int add_space_prefix)
+static struct rt_tokenizer *make_spm(int add_space_prefix, const char *name)
 {
 	static char bytes[256][8];
 	const char *tok[SPM_P0 + 20];
@@ -58,6 +58,7 @@ static struct rt_tokenizer *make_spm(int add_space_prefix)
 	d.scores = score;
 	d.types = type;
 	d.add_space_prefix = add_space_prefix;
+	d.name = name;
 	if (rt_tokenizer_create(&d, &t))
 		return NULL;
 	return t;
@@ -88,13 +89,14 @@ static bool same(const int32_t *got, int n, const int32_t *want, int nw)
 
 static void test_spm(void)
 {
-	struct rt_tokenizer *t = make_spm(-1), *np = make_spm(0);
+	struct rt_tokenizer *t = make_spm(-1, NULL), *np = make_spm(0, NULL);
+	struct rt_tokenizer *phi = make_spm(-1, "Phi-3-mini-4k-instruct");
 	int32_t ids[64];
 	int n;
 
 	ok(t && np, "spm: vocab builds");
 	if (!t || !np) {
-		skip(16, "no vocab");
+		skip(18, "no vocab");
 		return;
 	}
 	n = enc(t, "hello world", true, false, ids);
@@ -115,6 +117,11 @@ static void test_spm(void)
 	n = enc(t, "hello<user>hello", false, false, ids);
 	ok(SAME(ids, n, ID_SPHELLO, ID_USER, ID_SPHELLO),
 	   "spm_user_defined: split even without parse_special");
+	n = enc(phi, "hello<user>  hello", false, false, ids);
+	ok(phi && SAME(ids, n, ID_SPHELLO, ID_USER, ID_SPHELLO),
+	   "spm_phi3_rstrip: spaces after a special token dropped (general.name phi-3)");
+	n = enc(t, "hello<user>  hello", false, false, ids);
+	ok(SAME(ids, n, ID_SPHELLO, ID_USER, ID_SP, ID_SP, ID_SPHELLO), "spm_no_rstrip: the spaces stay otherwise");
 	n = enc(t, "", true, false, ids);
 	ok(SAME(ids, n, 1), "spm_empty: only BOS");
 	n = rt_tokenize(t, "hello world", 11, false, false, ids, 1);
@@ -138,11 +145,12 @@ static void test_spm(void)
 	   "eog_text_token: <|im_end|> typed normal is made control");
 	rt_tokenizer_free(t);
 	rt_tokenizer_free(np);
+	rt_tokenizer_free(phi);
 }
 
 static void test_detok(void)
 {
-	struct rt_tokenizer *t = make_spm(-1);
+	struct rt_tokenizer *t = make_spm(-1, NULL);
 	struct rt_detok d;
 	char out[64];
 	int n;
