@@ -246,15 +246,16 @@ static bool byte_is_direct(unsigned b)
 	return (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
 }
 
+/* the 68 others, in byte order: 0x00-0x20, 0x7f-0xa0, 0xad */
 static uint32_t byte_to_cpt(uint8_t b)
 {
-	unsigned n = 0;
-
 	if (byte_is_direct(b))
 		return b;
-	for (unsigned c = 0; c < b; c++)
-		n += !byte_is_direct(c);
-	return 256 + n;
+	if (b <= 0x20)
+		return 256u + b;
+	if (b <= 0xa0)
+		return 256u + 33 + (b - 0x7fu);
+	return 256u + 67;	/* 0xad */
 }
 
 int rt_tok_byte_to_utf8(uint8_t b, char out[2])
@@ -264,18 +265,13 @@ int rt_tok_byte_to_utf8(uint8_t b, char out[2])
 
 int rt_tok_cpt_to_byte(uint32_t cpt)
 {
-	unsigned n = 0;
-
 	if (cpt < 256)
 		return byte_is_direct(cpt) ? (int)cpt : -1;
-	for (unsigned c = 0; c < 256; c++) {
-		if (byte_is_direct(c))
-			continue;
-		if (cpt == 256 + n)
-			return (int)c;
-		n++;
-	}
-	return -1;
+	if (cpt <= 256 + 32)
+		return (int)(cpt - 256);
+	if (cpt <= 256 + 66)
+		return (int)(cpt - 256 - 33 + 0x7f);
+	return cpt == 256 + 67 ? 0xad : -1;
 }
 
 /* ---- splitting */
