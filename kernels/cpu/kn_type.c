@@ -27,6 +27,7 @@ static const struct kn_trait kn_traits[KN_TYPE_MAX] = {
 	[KN_I8]   = { "i8",   1, 1 },
 	[KN_I16]  = { "i16",  1, 2 },
 	[KN_I32]  = { "i32",  1, 4 },
+	[KN_I64]  = { "i64",  1, 8 },
 	[KN_BF16] = { "bf16", 1, 2 },
 };
 
@@ -149,6 +150,18 @@ kn_quant_fn kn_quant_fn_get(enum kn_isa isa, uint32_t type)
 	return f && f->quant ? f->quant : kn_ref_fns[type].quant;
 }
 
+kn_quant_fn kn_act_fn_get(enum kn_isa isa, uint32_t type)
+{
+	const struct kn_type_fns *f;
+
+	if (!kn_type_known(type))
+		return NULL;
+	if (!kn_ref_fns[type].act)
+		return kn_quant_fn_get(isa, type);
+	f = kn_fns_for(isa, type);
+	return f && f->act ? f->act : kn_ref_fns[type].act;
+}
+
 kn_dequant_fn kn_dequant_fn_get(enum kn_isa isa, uint32_t type)
 {
 	const struct kn_type_fns *f;
@@ -183,6 +196,18 @@ int kn_quantize_row_isa(enum kn_isa isa, uint32_t type, const float *x, void *y,
 	return 0;
 }
 
+int kn_quantize_act_row_isa(enum kn_isa isa, uint32_t type, const float *x, void *y, int64_t n)
+{
+	kn_quant_fn fn = kn_act_fn_get(isa, type);
+
+	if (!fn)
+		return -EOPNOTSUPP;
+	if (n < 0 || n % kn_type_block_elems(type))
+		return -EINVAL;
+	fn(x, y, n);
+	return 0;
+}
+
 int kn_dequantize_row_isa(enum kn_isa isa, uint32_t type, const void *x, float *y, int64_t n)
 {
 	kn_dequant_fn fn = kn_dequant_fn_get(isa, type);
@@ -207,6 +232,11 @@ float kn_vec_dot_isa(enum kn_isa isa, uint32_t type, int64_t n, const void *w, c
 int kn_quantize_row(uint32_t type, const float *x, void *y, int64_t n)
 {
 	return kn_quantize_row_isa(kn_isa_get(), type, x, y, n);
+}
+
+int kn_quantize_act_row(uint32_t type, const float *x, void *y, int64_t n)
+{
+	return kn_quantize_act_row_isa(kn_isa_get(), type, x, y, n);
 }
 
 int kn_dequantize_row(uint32_t type, const void *x, float *y, int64_t n)

@@ -32,6 +32,7 @@ enum kn_type {
 	KN_I8   = 24,
 	KN_I16  = 25,
 	KN_I32  = 26,
+	KN_I64  = 27,
 	KN_BF16 = 30,
 	KN_TYPE_MAX = 40,
 };
@@ -74,6 +75,15 @@ enum kn_isa kn_isa_get(void);
  *  weight types Q4_0 Q4_1 Q8_0 Q4_K Q5_K Q6_K F16 BF16, as llama.cpp's
  *  quantize_row_*_ref would); n a multiple of the block. */
 int kn_quantize_row(uint32_t type, const float *x, void *y, int64_t n);
+/**
+ * kn_quantize_act_row - quantize activations for a dot, as llama.cpp's x86
+ * CPU backend does (its vec_dot_type from_float): Q8_0 and Q8_1 with
+ * d = amax/127, id = 127/amax and round-half-to-even (ggml-cpu x86
+ * quantize_row_q8_0/q8_1, which differ from the *_ref rounding); every other
+ * type as kn_quantize_row. MATMUL uses this; model writers use kn_quantize_row.
+ */
+int kn_quantize_act_row(uint32_t type, const float *x, void *y, int64_t n);
+int kn_quantize_act_row_isa(enum kn_isa isa, uint32_t type, const float *x, void *y, int64_t n);
 /** kn_dequantize_row - x of @type (n elements) -> y F32 */
 int kn_dequantize_row(uint32_t type, const void *x, float *y, int64_t n);
 /** kn_vec_dot - dot of a weight row @w of @type with an activation row @a of

@@ -33,6 +33,7 @@ enum accel_dtype {
 	ACCEL_DTYPE_I8   = 24,
 	ACCEL_DTYPE_I16  = 25,
 	ACCEL_DTYPE_I32  = 26,
+	ACCEL_DTYPE_I64  = 27,
 	ACCEL_DTYPE_BF16 = 30,
 };
 
@@ -73,7 +74,11 @@ enum accel_op {
 				 * router logits: softmax, top-k (i0 = k), i1 = 1 renormalise */
 	ACCEL_OP_MOE_FFN,	/* t0 F32 [dim, n] = sum_j w * down_e(silu(gate_e x) * up_e x);
 				 * t1 x F32 [dim, n]; t2 gate_exps [dim, ff, n_exp]; t3 up_exps;
-				 * t4 down_exps [ff, dim, n_exp]; t5 weights F32 [k, n]; t6 ids I32 [k, n] */
+				 * t4 down_exps [ff, dim, n_exp]; t5 weights F32 [k, n]; t6 ids I32 [k, n];
+				 * t7 optional expert table I64 [3, n_exp]: byte offsets of expert e's
+				 * gate, up, down slices in the pool of t2 (one pool for all three);
+				 * t2..t4 then describe one expert (ne[2] = 1). Lets experts live
+				 * anywhere in an expert cache (MoE streaming). */
 	ACCEL_OP_LOGITS,	/* as MATMUL: t0 F32 [vocab, n] = t1 [dim, n] x t2 output weight */
 	ACCEL_OP_COUNT,
 };
@@ -289,10 +294,12 @@ static inline void accel_cmd_prep_moe_route(struct accel_cmd *cmd, struct accel_
 	cmd->i[1] = renorm;
 }
 
+/* table: ne[0] == 0 for none (experts are the slices of the merged tensors) */
 static inline void accel_cmd_prep_moe_ffn(struct accel_cmd *cmd, struct accel_tensor dst,
 					  struct accel_tensor x, struct accel_tensor gate_exps,
 					  struct accel_tensor up_exps, struct accel_tensor down_exps,
-					  struct accel_tensor weights, struct accel_tensor ids)
+					  struct accel_tensor weights, struct accel_tensor ids,
+					  struct accel_tensor table)
 {
 	accel_cmd_prep(cmd, ACCEL_OP_MOE_FFN);
 	cmd->t[0] = dst;
@@ -302,6 +309,7 @@ static inline void accel_cmd_prep_moe_ffn(struct accel_cmd *cmd, struct accel_te
 	cmd->t[4] = down_exps;
 	cmd->t[5] = weights;
 	cmd->t[6] = ids;
+	cmd->t[7] = table;
 }
 
 #endif /* ACCEL_CMD_H */

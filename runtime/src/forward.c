@@ -164,7 +164,7 @@ static int build_ffn(struct rt_model *m, const struct rt_layer *l, int n)
 		EMIT(m, accel_cmd_prep_moe_route(c_, w, ids, rows(m->router, 0, n),
 						 hp->n_expert_used, 1));
 		EMIT(m, accel_cmd_prep_moe_ffn(c_, xb2, xb, l->gate_exps, l->up_exps, l->down_exps,
-					       w, ids));
+					       w, ids, no_tensor));
 		EMIT(m, accel_cmd_prep_add(c_, rows(m->x, 0, n), rows(m->x, 0, n), xb2));
 		return 0;
 	}

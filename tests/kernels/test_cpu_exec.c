@@ -297,7 +297,7 @@ static void test_moe(int nth, uint32_t wt)
 
 	accel_cmd_prep_moe_ffn(&c, T(o, KN_F32, DIM, N, 1), T(x, KN_F32, DIM, N, 1),
 			       T(gq, wt, DIM, FF, NE), T(uq, wt, DIM, FF, NE), T(dq, wt, FF, DIM, NE),
-			       T(w, KN_F32, K, N, 1), T(ids, KN_I32, K, N, 1));
+			       T(w, KN_F32, K, N, 1), T(ids, KN_I32, K, N, 1), (struct accel_tensor){ 0 });
 	int ret = accel_cpu_check(&c) ?: run(&c, nth);
 
 	for (int t = 0; t < N; t++) {
@@ -464,7 +464,7 @@ static void test_check(void)
 	accel_cmd_prep_moe_ffn(&base, T(f, KN_F32, 256, 2, 1), T(f, KN_F32, 256, 2, 1),
 			       T(q, KN_Q8_0, 256, 64, 4), T(q, KN_Q8_0, 256, 64, 4),
 			       T(q, KN_Q8_0, 64, 256, 4), T(f, KN_F32, 2, 2, 1),
-			       T(i32, KN_I32, 2, 2, 1));
+			       T(i32, KN_I32, 2, 2, 1), (struct accel_tensor){ 0 });
 	c = base; EXPECT(0, "moe_ffn ok");
 	c = base; c.t[4].ne[1] = 128; EXPECT(-EINVAL, "moe_ffn down shape");
 	c = base; c.t[5].ne[0] = c.t[6].ne[0] = 5; EXPECT(-EINVAL, "moe_ffn k > n_exp");
