@@ -3,7 +3,8 @@
  * Rotary position embedding, NORM (adjacent pairs) and NEOX (half-split
  * pairs) modes, computed the way ggml's rope cache does: theta starts at the
  * position and is multiplied by powf(base, -2/n_rot) per pair, in float, so
- * angles match llama.cpp bit for bit (ext_factor 0, mscale 1).
+ * angles match llama.cpp bit for bit (ext_factor 0, mscale 1); the rotation
+ * rounds as its FMA build does.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -52,8 +53,10 @@ void kn_rope(float *x, const int32_t *pos, int64_t n, int64_t n_head, int64_t hd
 			const int b = mode == 2 ? i0 / 2 + n_rot / 2 : i0 + 1;
 			const float x0 = v[a], x1 = v[b];
 
-			v[a] = x0 * c - x1 * sn;
-			v[b] = x0 * sn + x1 * c;
+			/* as llama.cpp's -march=native build contracts
+			 * x0*c - x1*s and x0*s + x1*c: the first product fused */
+			v[a] = fmaf(x0, c, -(x1 * sn));
+			v[b] = fmaf(x0, sn, x1 * c);
 		}
 	}
 }
