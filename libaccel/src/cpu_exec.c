@@ -173,11 +173,19 @@ static int cpu_check_moe_route(const struct accel_cmd *c)
 
 	if (!cpu_t_f32(w) || !cpu_t_i32(ids) || !cpu_t_f32(l) || !cpu_t_same_shape(w, ids))
 		return -EINVAL;
-	if (k <= 0 || k > l->ne[0] || !cpu_t_2d(w, k, l->ne[1]) || l->ne[2] != 1 || l->ne[3] != 1)
+	if (k <= 0 || k > l->ne[0] || l->ne[0] > 256 || !cpu_t_2d(w, k, l->ne[1]) ||
+	    l->ne[2] != 1 || l->ne[3] != 1)
 		return -EINVAL;
 	if (c->i[1] != 0 && c->i[1] != 1)
 		return -EINVAL;
 	return 0;
+}
+
+/* MOE_FFN's expert count: the expert table's rows when t7 is given (experts
+ * scattered in a cache pool; t2..t4 then describe one expert), else ne[2] */
+static int64_t cpu_moe_n_exp(const struct accel_cmd *c)
+{
+	return c->t[7].ne[0] ? c->t[7].ne[1] : c->t[2].ne[2];
 }
 
 static int cpu_check_moe_ffn(const struct accel_cmd *c)
@@ -195,12 +203,17 @@ static int cpu_check_moe_ffn(const struct accel_cmd *c)
 	dim = x->ne[0];
 	n = x->ne[1];
 	ff = g->ne[1];
-	ne = g->ne[2];
+	ne = cpu_moe_n_exp(c);
 	k = wt->ne[0];
+	if (c->t[7].ne[0] && (c->t[7].dtype != ACCEL_DTYPE_I64 || c->t[7].ne[0] != 3 ||
+			      c->t[7].ne[1] < 1 || c->t[7].ne[2] != 1 || c->t[7].ne[3] != 1 ||
+			      g->ne[2] != 1 || d->ne[2] != 1 || !g->pool || g->pool != u->pool ||
+			      g->pool != d->pool))
+		return -EINVAL;
 	if (!cpu_t_2d(x, dim, n) || !cpu_t_same_shape(o, x) || !cpu_t_same_shape(g, u) ||
 	    g->ne[0] != dim || g->ne[3] != 1 || d->ne[0] != ff || d->ne[1] != dim ||
-	    d->ne[2] != ne || d->ne[3] != 1 || !cpu_t_2d(wt, k, n) || !cpu_t_same_shape(wt, ids) ||
-	    k > ne)
+	    d->ne[2] != g->ne[2] || d->ne[3] != 1 || !cpu_t_2d(wt, k, n) ||
+	    !cpu_t_same_shape(wt, ids) || k > ne)
 		return -EINVAL;
 	if (!kn_row_size(kn_vec_dot_type(g->dtype), dim) ||
 	    !kn_row_size(kn_vec_dot_type(u->dtype), dim) ||
@@ -281,16 +294,28 @@ static void cpu_moe_layout(const struct accel_cmd *c, struct cpu_moe_layout *L)
 	L->cols = off;		/* int32 [nk]: (token, slot) columns grouped by expert */
 	off += CPU_ALIGN((size_t)nk * sizeof(int32_t));
 	L->start = off;		/* int64 [n_exp + 1]: each expert's range in cols */
-	off += CPU_ALIGN((size_t)(c->t[2].ne[2] + 1) * sizeof(int64_t));
+	off += CPU_ALIGN((size_t)(cpu_moe_n_exp(c) + 1) * sizeof(int64_t));
 	L->total = off;
+}
+
+/* attention's per-thread work (llama.cpp-exact softmax rows and lanes) */
+static size_t cpu_attn_work_floats(const struct accel_cmd *c)
+{
+	const struct kn_attn_args a = {
+		.max_blocks = c->t[5].ne[0], .block_tokens = (int)c->i[2], .hd = c->t[1].ne[0],
+	};
+
+	return kn_attn_work_floats(&a);
 }
 
 size_t accel_cpu_scratch_size(const struct accel_cmd *cmd, int nth)
 {
-	(void)nth;
 	if (!cmd || accel_cpu_check(cmd))
 		return 0;
 	switch (cmd->op) {
+	case ACCEL_OP_ATTN_PREFILL:
+	case ACCEL_OP_ATTN_DECODE:
+		return (size_t)(nth > 0 ? nth : 1) * cpu_attn_work_floats(cmd) * sizeof(float);
 	case ACCEL_OP_MATMUL:
 	case ACCEL_OP_LOGITS: {
 		const uint32_t vt = kn_vec_dot_type(cmd->t[2].dtype);
@@ -333,7 +358,7 @@ static void cpu_quantize_rows(uint32_t type, const float *x, uint8_t *dst, int64
 	const size_t rs = kn_row_size(type, n_in);
 
 	for (int64_t r = s; r < e; r++)
-		kn_quantize_row(type, x + r * n_in, dst + r * rs, n_in);
+		kn_quantize_act_row(type, x + r * n_in, dst + r * rs, n_in);
 }
 
 static int cpu_exec_embed(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
@@ -418,6 +443,10 @@ static int cpu_exec_attn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	}
 	if (need > block_size)
 		return -EINVAL;
+	if (!ctx->scratch ||
+	    ctx->scratch_size < (size_t)ctx->nth * cpu_attn_work_floats(c) * sizeof(float))
+		return -ENOMEM;
+	a.work = (float *)ctx->scratch;	/* llama.cpp-exact arithmetic */
 	a.block_size = block_size;
 	/* every block a token reads or writes must be in the table and the pool */
 	for (int64_t t = 0; t < a.n; t++) {
@@ -458,7 +487,14 @@ static int cpu_exec_moe_route(const struct accel_cmd *c, struct accel_cpu_ctx *c
  * routed to it: out[col * n_out + r] = dot(W_e row r, activation of col);
  * each W row is read once for all of its expert's columns.
  */
-static void cpu_moe_matmul(float *out, const uint8_t *w, uint32_t type, int64_t n_in,
+/* expert e's weights: slice e of the merged tensor, or where the table says */
+struct cpu_moe_w {
+	const uint8_t *base;		/* merged tensor, or byte 0 of the cache pool */
+	const int64_t *tab;		/* NULL, or [n_exp][3] byte offsets */
+	int which;			/* 0 gate, 1 up, 2 down */
+};
+
+static void cpu_moe_matmul(float *out, const struct cpu_moe_w *w, uint32_t type, int64_t n_in,
 			   int64_t n_out, int64_t n_exp, const int32_t *cols, const int64_t *start,
 			   int64_t k, const uint8_t *a, bool a_per_token, int64_t r0, int64_t r1)
 {
@@ -466,7 +502,8 @@ static void cpu_moe_matmul(float *out, const uint8_t *w, uint32_t type, int64_t 
 	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
 
 	for (int64_t e = 0; e < n_exp; e++) {
-		const uint8_t *we = w + (size_t)e * n_out * wrs;
+		const uint8_t *we = w->tab ? w->base + w->tab[e * 3 + w->which]
+					   : w->base + (size_t)e * n_out * wrs;
 
 		if (start[e] == start[e + 1])
 			continue;
@@ -490,9 +527,12 @@ static void cpu_moe_matmul(float *out, const uint8_t *w, uint32_t type, int64_t 
 static int cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 {
 	const struct accel_tensor *x = &c->t[1], *g = &c->t[2], *u = &c->t[3], *d = &c->t[4];
-	const int64_t dim = x->ne[0], n = x->ne[1], ff = g->ne[1], n_exp = g->ne[2];
+	const int64_t dim = x->ne[0], n = x->ne[1], ff = g->ne[1], n_exp = cpu_moe_n_exp(c);
 	const int64_t k = c->t[5].ne[0], nk = n * k;
 	const int32_t *ids = accel_tensor_data(&c->t[6]);
+	const int64_t *tab = c->t[7].ne[0] ? accel_tensor_data(&c->t[7]) : NULL;
+	struct cpu_moe_w wg = { accel_tensor_data(g), NULL, 0 }, wu = { accel_tensor_data(u), NULL, 1 };
+	struct cpu_moe_w wd = { accel_tensor_data(d), NULL, 2 };
 	const float *wt = accel_tensor_data(&c->t[5]);
 	const uint32_t vd = kn_vec_dot_type(d->dtype);
 	struct cpu_moe_layout L;
@@ -504,6 +544,20 @@ static int cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx
 	for (int64_t i = 0; i < nk; i++)
 		if (ids[i] < 0 || ids[i] >= n_exp)
 			return -EINVAL;
+	if (tab) {
+		/* every routed expert's slices must lie inside the cache pool */
+		const uint64_t psz = accel_pool_size(g->pool);
+		const uint64_t sz[3] = { accel_tensor_bytes(g), accel_tensor_bytes(u),
+					 accel_tensor_bytes(d) };
+
+		for (int64_t i = 0; i < nk; i++)
+			for (int j = 0; j < 3; j++)
+				if (tab[ids[i] * 3 + j] < 0 ||
+				    (uint64_t)tab[ids[i] * 3 + j] + sz[j] > psz)
+					return -EINVAL;
+		wg.base = wu.base = wd.base = accel_pool_ptr(g->pool);
+		wg.tab = wu.tab = wd.tab = tab;
+	}
 
 	uint8_t *sc = ctx->scratch;
 	float *G = (float *)(sc + L.g), *U = (float *)(sc + L.u), *D = (float *)(sc + L.d);
@@ -532,10 +586,8 @@ static int cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx
 
 	/* 2: gate and up rows of the routed experts */
 	cpu_split(ff, ctx, &s, &e);
-	cpu_moe_matmul(G, accel_tensor_data(g), g->dtype, dim, ff, n_exp, cols, start, k,
-		       sc + L.xg, true, s, e);
-	cpu_moe_matmul(U, accel_tensor_data(u), u->dtype, dim, ff, n_exp, cols, start, k,
-		       sc + L.xu, true, s, e);
+	cpu_moe_matmul(G, &wg, g->dtype, dim, ff, n_exp, cols, start, k, sc + L.xg, true, s, e);
+	cpu_moe_matmul(U, &wu, u->dtype, dim, ff, n_exp, cols, start, k, sc + L.xu, true, s, e);
 	cpu_barrier(ctx);
 
 	/* 3: h = silu(gate) * up, quantized for down, one (token, slot) row each */
@@ -547,8 +599,7 @@ static int cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx
 
 	/* 4: down rows */
 	cpu_split(dim, ctx, &s, &e);
-	cpu_moe_matmul(D, accel_tensor_data(d), d->dtype, ff, dim, n_exp, cols, start, k,
-		       sc + L.hq, false, s, e);
+	cpu_moe_matmul(D, &wd, d->dtype, ff, dim, n_exp, cols, start, k, sc + L.hq, false, s, e);
 	cpu_barrier(ctx);
 
 	/* 5: weighted sum over slots, in slot order (ggml_mul then ggml_add chain) */
