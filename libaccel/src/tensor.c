@@ -1,36 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tensor refs: their CPU address and their size in bytes (dtype block
- * geometry as in ggml). Used by queue validation and by the executors.
+ * Tensor refs: their CPU address and their size in bytes (the dtype block
+ * geometry comes from kernels/, ggml's). Used by queue validation and by the executors.
  */
 #include "backend.h"
 #include "cpu_exec.h"
-
-struct accel_dtype_geom {
-	uint16_t blck;		/* elements per block */
-	uint16_t size;		/* bytes per block */
-};
-
-static struct accel_dtype_geom accel_dtype_geom(uint32_t dtype)
-{
-	switch (dtype) {
-	case ACCEL_DTYPE_F32:  return (struct accel_dtype_geom){ 1, 4 };
-	case ACCEL_DTYPE_F16:  return (struct accel_dtype_geom){ 1, 2 };
-	case ACCEL_DTYPE_BF16: return (struct accel_dtype_geom){ 1, 2 };
-	case ACCEL_DTYPE_I8:   return (struct accel_dtype_geom){ 1, 1 };
-	case ACCEL_DTYPE_I16:  return (struct accel_dtype_geom){ 1, 2 };
-	case ACCEL_DTYPE_I32:  return (struct accel_dtype_geom){ 1, 4 };
-	case ACCEL_DTYPE_Q4_0: return (struct accel_dtype_geom){ 32, 18 };
-	case ACCEL_DTYPE_Q4_1: return (struct accel_dtype_geom){ 32, 20 };
-	case ACCEL_DTYPE_Q8_0: return (struct accel_dtype_geom){ 32, 34 };
-	case ACCEL_DTYPE_Q8_1: return (struct accel_dtype_geom){ 32, 36 };
-	case ACCEL_DTYPE_Q4_K: return (struct accel_dtype_geom){ 256, 144 };
-	case ACCEL_DTYPE_Q5_K: return (struct accel_dtype_geom){ 256, 176 };
-	case ACCEL_DTYPE_Q6_K: return (struct accel_dtype_geom){ 256, 210 };
-	case ACCEL_DTYPE_Q8_K: return (struct accel_dtype_geom){ 256, 292 };
-	default:	       return (struct accel_dtype_geom){ 0, 0 };
-	}
-}
+#include "kn.h"
 
 void *accel_tensor_data(const struct accel_tensor *t)
 {
@@ -41,17 +16,15 @@ void *accel_tensor_data(const struct accel_tensor *t)
 
 uint64_t accel_tensor_bytes(const struct accel_tensor *t)
 {
-	struct accel_dtype_geom g = accel_dtype_geom(t->dtype);
 	unsigned __int128 bytes;
 
-	if (!g.blck)
+	if (!kn_type_known(t->dtype))
 		return 0;
 	for (int i = 0; i < 4; i++)
 		if (t->ne[i] <= 0 || t->ne[i] > (INT64_C(1) << 40))
 			return 0;
-	if (t->ne[0] % g.blck)
-		return 0;
-	bytes = (unsigned __int128)(t->ne[0] / g.blck) * g.size;
+	/* the dtype's block geometry is the kernels' (ggml's) */
+	bytes = kn_row_size(t->dtype, t->ne[0]);
 	for (int i = 1; i < 4; i++) {
 		bytes *= (uint64_t)t->ne[i];
 		if (bytes > UINT64_MAX / 2)

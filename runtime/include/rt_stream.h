@@ -26,13 +26,21 @@
  * @embed_resident: token_embd kept in memory (else its rows are read per token)
  * @embed_bytes: staging bytes for on-demand embedding rows
  * @min_budget: the smallest budget that can run this model (two slots)
- * @streamed_bytes_per_pass: bytes read from the file per forward pass
+ * @streamed_bytes_per_pass: bytes read per pass for the units' base (experts
+ *	not counted: those depend on routing)
+ * @unit_stream_bytes: per unit, bytes a streamed use reads: the whole span,
+ *	or for a MoE layer its non-expert tensors (experts stream by expert)
+ * @n_expert_entries: entries of the LRU expert cache (MoE streaming)
+ * @expert_entry_bytes: bytes of one entry (one expert's gate, up, down)
  */
 struct rt_placement {
 	uint64_t budget;
 	int n_units;
 	bool *resident;
 	uint64_t *unit_bytes;
+	uint64_t *unit_stream_bytes;
+	int n_expert_entries;
+	uint64_t expert_entry_bytes;
 	int n_slots;
 	uint64_t slot_bytes;
 	uint64_t resident_bytes;

@@ -149,25 +149,45 @@ static int build_attention(struct rt_model *m, const struct rt_layer *l, int il,
 	return 0;
 }
 
+/* MoE, first half: norm, router logits, softmax top-k (ids land in moe_ids) */
+static int build_moe_route(struct rt_model *m, const struct rt_layer *l, int n)
+{
+	const struct rt_hparams *hp = &m->hp;
+	struct accel_tensor xb = rows(m->xb, 0, n);
+
+	EMIT(m, accel_cmd_prep_rmsnorm(c_, xb, rows(m->x, 0, n), l->ffn_norm, hp->rms_eps));
+	EMIT(m, accel_cmd_prep_matmul(c_, rows(m->router, 0, n), xb, l->gate_inp, no_tensor));
+	EMIT(m, accel_cmd_prep_moe_route(c_, rows(m->moe_w, 0, n), rows(m->moe_ids, 0, n),
+					 rows(m->router, 0, n), hp->n_expert_used, 1));
+	return 0;
+}
+
+/* MoE, second half: the routed experts (merged tensors, or a cache + table) */
+static int build_moe_experts(struct rt_model *m, const struct accel_tensor *gate,
+			     const struct accel_tensor *up, const struct accel_tensor *down,
+			     const struct accel_tensor *table, int n)
+{
+	struct accel_tensor xb2 = rows(m->xb2, 0, n);
+
+	EMIT(m, accel_cmd_prep_moe_ffn(c_, xb2, rows(m->xb, 0, n), *gate, *up, *down,
+				       rows(m->moe_w, 0, n), rows(m->moe_ids, 0, n), *table));
+	EMIT(m, accel_cmd_prep_add(c_, rows(m->x, 0, n), rows(m->x, 0, n), xb2));
+	return 0;
+}
+
 static int build_ffn(struct rt_model *m, const struct rt_layer *l, int n)
 {
 	const struct rt_hparams *hp = &m->hp;
 	struct accel_tensor xb = rows(m->xb, 0, n), hb = rows(m->hb, 0, n);
 	struct accel_tensor hb2 = rows(m->hb2, 0, n);
+	int ret;
 
-	EMIT(m, accel_cmd_prep_rmsnorm(c_, xb, rows(m->x, 0, n), l->ffn_norm, hp->rms_eps));
 	if (hp->n_expert) {
-		struct accel_tensor w = rows(m->moe_w, 0, n), ids = rows(m->moe_ids, 0, n);
-		struct accel_tensor xb2 = rows(m->xb2, 0, n);
-
-		EMIT(m, accel_cmd_prep_matmul(c_, rows(m->router, 0, n), xb, l->gate_inp, no_tensor));
-		EMIT(m, accel_cmd_prep_moe_route(c_, w, ids, rows(m->router, 0, n),
-						 hp->n_expert_used, 1));
-		EMIT(m, accel_cmd_prep_moe_ffn(c_, xb2, xb, l->gate_exps, l->up_exps, l->down_exps,
-					       w, ids, no_tensor));
-		EMIT(m, accel_cmd_prep_add(c_, rows(m->x, 0, n), rows(m->x, 0, n), xb2));
-		return 0;
+		if ((ret = build_moe_route(m, l, n)) < 0)
+			return ret;
+		return build_moe_experts(m, &l->gate_exps, &l->up_exps, &l->down_exps, &no_tensor, n);
 	}
+	EMIT(m, accel_cmd_prep_rmsnorm(c_, xb, rows(m->x, 0, n), l->ffn_norm, hp->rms_eps));
 	EMIT(m, accel_cmd_prep_matmul(c_, hb, xb, l->w_gate, no_tensor));
 	EMIT(m, accel_cmd_prep_matmul(c_, hb2, xb, l->w_up, no_tensor));
 	EMIT(m, accel_cmd_prep_swiglu(c_, hb, hb, hb2));
@@ -256,6 +276,24 @@ int rt_forward_build_layer(struct rt_model *m, int il, int n, bool decode)
 	if ((ret = build_attention(m, &m->layers[il], il, n, decode)) < 0)
 		return ret;
 	return build_ffn(m, &m->layers[il], n);
+}
+
+int rt_forward_build_layer_route(struct rt_model *m, int il, int n, bool decode)
+{
+	int ret;
+
+	m->n_cmds = 0;
+	if ((ret = build_attention(m, &m->layers[il], il, n, decode)) < 0)
+		return ret;
+	return build_moe_route(m, &m->layers[il], n);
+}
+
+int rt_forward_build_moe_experts(struct rt_model *m, const struct accel_tensor *gate,
+				 const struct accel_tensor *up, const struct accel_tensor *down,
+				 const struct accel_tensor *table, int n)
+{
+	m->n_cmds = 0;
+	return build_moe_experts(m, gate, up, down, table, n);
 }
 
 int rt_forward_build_output(struct rt_model *m, const struct rt_batch *b, int *n_out)

@@ -36,6 +36,16 @@ int rt_forward_build_embed(struct rt_model *m, const struct accel_tensor *w,
 			   const struct accel_tensor *ids, int n);
 int rt_forward_build_layer(struct rt_model *m, int il, int n, bool decode);
 int rt_forward_build_output(struct rt_model *m, const struct rt_batch *b, int *n_out);
+/* a MoE layer in two halves: attention + routing, then the routed experts */
+int rt_forward_build_layer_route(struct rt_model *m, int il, int n, bool decode);
+int rt_forward_build_moe_experts(struct rt_model *m, const struct accel_tensor *gate,
+				 const struct accel_tensor *up, const struct accel_tensor *down,
+				 const struct accel_tensor *table, int n);
+/* the 16 weight refs of a layer, in a fixed order; the last 3 are the experts */
+#define RT_LAYER_N_TENSORS 16
+#define RT_LAYER_FIRST_EXPERT 13
+void rt_layer_tensors(struct rt_layer *l, struct accel_tensor **out);
+const char *rt_layer_tensor_name(int i);
 int rt_forward_submit(struct rt_model *m, const struct accel_fence_point *waits, uint32_t nwaits,
 		      const struct accel_fence_point *signal);
 /** wait for m->fence_point and return the logits */
@@ -46,6 +56,7 @@ struct rt_placement;
 int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_placement *p);
 void rt_placement_free(struct rt_placement *p);
 void rt_unit_range(const struct rt_model *m, int u, uint64_t *begin, uint64_t *end);
+uint64_t rt_expert_entry_bytes(const struct rt_model *m);
 
 /* streamer.c */
 int rt_stream_setup(struct rt_model *m, uint64_t budget);

@@ -283,6 +283,25 @@ static int bind_all(struct rt_model *m)
 	&(l)->bk, &(l)->bv, &(l)->ffn_norm, &(l)->w_gate, &(l)->w_up, &(l)->w_down, \
 	&(l)->gate_inp, &(l)->gate_exps, &(l)->up_exps, &(l)->down_exps }
 
+static const char *const layer_tensor_names[RT_LAYER_N_TENSORS] = {
+	"attn_norm.weight", "attn_q.weight", "attn_k.weight", "attn_v.weight",
+	"attn_output.weight", "attn_q.bias", "attn_k.bias", "attn_v.bias", "ffn_norm.weight",
+	"ffn_gate.weight", "ffn_up.weight", "ffn_down.weight", "ffn_gate_inp.weight",
+	"ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight",
+};
+
+void rt_layer_tensors(struct rt_layer *l, struct accel_tensor **out)
+{
+	struct accel_tensor *t[] = LAYER_TENSORS(l);
+
+	memcpy(out, t, sizeof(t));
+}
+
+const char *rt_layer_tensor_name(int i)
+{
+	return i >= 0 && i < RT_LAYER_N_TENSORS ? layer_tensor_names[i] : NULL;
+}
+
 void rt_model_rebind_layer(struct rt_model *m, int il, struct accel_pool *pool,
 			   uint64_t pool_offset)
 {

@@ -39,7 +39,38 @@ void rt_placement_free(struct rt_placement *p)
 {
 	free(p->resident);
 	free(p->unit_bytes);
+	free(p->unit_stream_bytes);
 	memset(p, 0, sizeof(*p));
+}
+
+static uint64_t tensor_nbytes(const struct accel_tensor *t)
+{
+	return kn_row_size(t->dtype, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+}
+
+/* bytes a streamed MoE layer reads: its non-expert tensors, each aligned */
+static uint64_t moe_base_bytes(const struct rt_model *m, int il)
+{
+	struct accel_tensor *t[RT_LAYER_N_TENSORS];
+	uint64_t sum = 0;
+
+	rt_layer_tensors(&m->layers_file[il], t);
+	for (int i = 0; i < RT_LAYER_FIRST_EXPERT; i++)
+		if (t[i]->ne[0])
+			sum += span_bytes(t[i]->offset, t[i]->offset + tensor_nbytes(t[i]));
+	return sum;
+}
+
+/* one expert's three slices, each as an aligned span */
+uint64_t rt_expert_entry_bytes(const struct rt_model *m)
+{
+	const struct rt_layer *l = &m->layers_file[0];
+	uint64_t g = kn_row_size(l->gate_exps.dtype, l->gate_exps.ne[0]) * l->gate_exps.ne[1];
+	uint64_t u = kn_row_size(l->up_exps.dtype, l->up_exps.ne[0]) * l->up_exps.ne[1];
+	uint64_t d = kn_row_size(l->down_exps.dtype, l->down_exps.ne[0]) * l->down_exps.ne[1];
+
+	return ((g + 2 * PAGE - 1) & ~(PAGE - 1)) + ((u + 2 * PAGE - 1) & ~(PAGE - 1)) +
+	       ((d + 2 * PAGE - 1) & ~(PAGE - 1));
 }
 
 /* the file span of unit u: a layer, or the output head */
@@ -68,8 +99,9 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 	p->n_units = nu;
 	p->resident = calloc(nu, sizeof(*p->resident));
 	p->unit_bytes = calloc(nu, sizeof(*p->unit_bytes));
+	p->unit_stream_bytes = calloc(nu, sizeof(*p->unit_stream_bytes));
 	order = calloc(nu, sizeof(*order));
-	if (!p->resident || !p->unit_bytes || !order) {
+	if (!p->resident || !p->unit_bytes || !p->unit_stream_bytes || !order) {
 		free(order);
 		rt_placement_free(p);
 		return -ENOMEM;
@@ -79,8 +111,10 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 
 		rt_unit_range(m, u, &b, &e);
 		p->unit_bytes[u] = span_bytes(b, e);
-		if (p->unit_bytes[u] > max_unit)
-			max_unit = p->unit_bytes[u];
+		p->unit_stream_bytes[u] = m->hp.n_expert && u < m->hp.n_layer ? moe_base_bytes(m, u)
+									     : p->unit_bytes[u];
+		if (p->unit_stream_bytes[u] > max_unit)
+			max_unit = p->unit_stream_bytes[u];
 		total += p->unit_bytes[u];
 		order[u] = u;
 	}
@@ -105,7 +139,15 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 		free(order);
 		return 0;
 	}
-	p->min_budget = 2 * max_unit + globals + embed_stage;
+	/* MoE: an expert cache that holds every expert one batch can route to */
+	if (m->hp.n_expert) {
+		int need = m->hp.n_expert_used * m->n_batch;
+
+		p->expert_entry_bytes = rt_expert_entry_bytes(m);
+		p->n_expert_entries = need < m->hp.n_expert ? need : m->hp.n_expert;
+	}
+	p->min_budget = 2 * max_unit + globals + embed_stage +
+			(uint64_t)p->n_expert_entries * p->expert_entry_bytes;
 	if (budget < p->min_budget) {
 		free(order);
 		rt_placement_free(p);
@@ -118,7 +160,7 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 	p->n_slots = 2;
 	p->slot_bytes = max_unit;
 	p->embed_bytes = embed_stage;
-	left = budget - 2 * max_unit - globals - p->embed_bytes;
+	left = budget - p->min_budget;
 	/* largest units first */
 	for (int i = 0; i < nu; i++)
 		for (int j = i + 1; j < nu; j++)
@@ -150,13 +192,22 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 		p->resident_bytes += embed;
 		left -= embed;
 	}
+	/* what is left caches more experts (a hit saves a read) */
+	if (p->expert_entry_bytes) {
+		uint64_t more = left / p->expert_entry_bytes;
+		uint64_t cap = (uint64_t)m->hp.n_layer * m->hp.n_expert - p->n_expert_entries;
+
+		more = more < cap ? more : cap;
+		p->n_expert_entries += (int)more;
+		left -= more * p->expert_entry_bytes;
+	}
 	/* the slot size only needs to fit the units that stream */
 	p->slot_bytes = 0;
 	for (int u = 0; u < nu; u++)
 		if (!p->resident[u]) {
-			p->streamed_bytes_per_pass += p->unit_bytes[u];
-			if (p->unit_bytes[u] > p->slot_bytes)
-				p->slot_bytes = p->unit_bytes[u];
+			p->streamed_bytes_per_pass += p->unit_stream_bytes[u];
+			if (p->unit_stream_bytes[u] > p->slot_bytes)
+				p->slot_bytes = p->unit_stream_bytes[u];
 		}
 	if (m->hp.tied_output && p->resident[nu - 1]) {
 		p->embed_resident = true;	/* the head is the embedding */

@@ -143,6 +143,13 @@ static void check_model(const char *rel)
 			(unsigned long long)(mo.mem_budget >> 10)))
 			return;
 		ret = rt_stream_stats(m, &st, &pl);
+		if (ret == -ENOENT && pass == 1) {
+			/* tiny MoE files: two slots and a batch's experts already hold it all */
+			skip(8, "%s: no budget between the streaming minimum and the whole model",
+			     rel);
+			rt_model_free(m);
+			continue;
+		}
 		if (ret == 0)
 			for (int u = 0; u < pl.n_units; u++) {
 				n_streamed += !pl.resident[u];
@@ -163,6 +170,10 @@ static void check_model(const char *rel)
 		rt_stream_stats(m, &st, NULL);
 		ok(st.bytes_read > 0 && st.loads > 0, "%s: %llu loads, %llu bytes streamed", rel,
 		   (unsigned long long)st.loads, (unsigned long long)st.bytes_read);
+		if (m->hp.n_expert && pass == 0)
+			ok(st.expert_misses > 0 && st.expert_hits + st.expert_misses >= (uint64_t)N_GEN,
+			   "%s: experts stream by expert: %llu hits, %llu misses", rel,
+			   (unsigned long long)st.expert_hits, (unsigned long long)st.expert_misses);
 		if (st.direct) {
 			double f = cached_fraction(path, rt_gguf_data_offset(m->gguf));
 
