@@ -4,6 +4,7 @@
  * activation row of its kn_vec_dot_type. Quantized dots are ggml's integer
  * math: exact integer sums per (sub-)block, then the block scales in float.
  */
+#include <math.h>
 #include "kn_internal.h"
 
 float kn_ref_dot_f32(int64_t n, const void *vw, const void *va)
@@ -55,39 +56,65 @@ float kn_ref_dot_q4_0(int64_t n, const void *vw, const void *va)
 	return sum;
 }
 
-/* Q4_1 . Q8_1: isum * d_w * d_a + m_w * s_a (s_a = d_a * sum(q_a)) */
+/*
+ * ggml-cpu's x86 hsum_float_8 of 8 float lanes (what the AVX2 dots and
+ * llama.cpp's x86 build reduce with)
+ */
+static float kn_hsum8(const float *v)
+{
+	const float r0 = v[4] + v[0], r1 = v[5] + v[1], r2 = v[6] + v[2], r3 = v[7] + v[3];
+
+	return (r0 + r2) + (r1 + r3);
+}
+
+/*
+ * Q4_1 . Q8_1 and Q8_0 . Q8_0 in llama.cpp's x86 order (bit-identical to the
+ * AVX2 versions): 8 float lanes, lane l of block i gets fma(d_w * d_a,
+ * isum over elements 4l..4l+3, lane); the Q4_1 min term m_w * s_a is
+ * accumulated separately (fused), added after the lane sum.
+ */
 float kn_ref_dot_q4_1(int64_t n, const void *vw, const void *va)
 {
 	const kn_block_q4_1 *w = vw;
 	const kn_block_q8_1 *a = va;
-	float sum = 0;
+	float acc[8] = { 0 }, summs = 0;
 
 	for (int64_t i = 0; i < n / KN_QK4_1; i++) {
-		int isum = 0;
+		const float d = kn_h2f(w[i].d) * kn_h2f(a[i].d);
 
-		for (int j = 0; j < KN_QK4_1 / 2; j++) {
-			isum += (w[i].qs[j] & 0x0F) * a[i].qs[j];
-			isum += (w[i].qs[j] >> 4) * a[i].qs[j + KN_QK4_1 / 2];
+		for (int l = 0; l < 8; l++) {
+			int isum = 0;
+
+			for (int j = 4 * l; j < 4 * l + 4; j++) {
+				const int q = j < 16 ? w[i].qs[j] & 0x0F : w[i].qs[j - 16] >> 4;
+
+				isum += q * a[i].qs[j];
+			}
+			acc[l] = fmaf(d, (float)isum, acc[l]);
 		}
-		sum += (kn_h2f(w[i].d) * kn_h2f(a[i].d)) * isum + kn_h2f(w[i].m) * kn_h2f(a[i].s);
+		summs = fmaf(kn_h2f(w[i].m), kn_h2f(a[i].s), summs);
 	}
-	return sum;
+	return kn_hsum8(acc) + summs;
 }
 
 float kn_ref_dot_q8_0(int64_t n, const void *vw, const void *va)
 {
 	const kn_block_q8_0 *w = vw;
 	const kn_block_q8_0 *a = va;
-	float sum = 0;
+	float acc[8] = { 0 };
 
 	for (int64_t i = 0; i < n / KN_QK8_0; i++) {
-		int isum = 0;
+		const float d = kn_h2f(w[i].d) * kn_h2f(a[i].d);
 
-		for (int j = 0; j < KN_QK8_0; j++)
-			isum += w[i].qs[j] * a[i].qs[j];
-		sum += isum * (kn_h2f(w[i].d) * kn_h2f(a[i].d));
+		for (int l = 0; l < 8; l++) {
+			int isum = 0;
+
+			for (int j = 4 * l; j < 4 * l + 4; j++)
+				isum += w[i].qs[j] * a[i].qs[j];
+			acc[l] = fmaf(d, (float)isum, acc[l]);
+		}
 	}
-	return sum;
+	return kn_hsum8(acc);
 }
 
 /*
