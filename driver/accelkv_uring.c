@@ -116,6 +116,13 @@ static int accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 	ret = accelkv_check_xfer(&x);
 	if (ret)
 		return ret;
+	/*
+	 * Issued inline, we must not block; IOCB_NOWAIT is no answer, since a
+	 * multi-bio direct read can still complete with -EAGAIN. io_uring
+	 * reissues from a worker, which submits and returns at once.
+	 */
+	if (issue_flags & IO_URING_F_NONBLOCK)
+		return -EAGAIN;
 	pool = accelkv_pool_lookup(dfile, x.handle);
 	if (!pool)
 		return -ENOENT;
@@ -167,9 +174,6 @@ static int accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 		}
 		req->iocb.ki_flags |= IOCB_DIRECT;
 	}
-	/* Submitted inline, do not block: io_uring retries from a worker. */
-	if (issue_flags & IO_URING_F_NONBLOCK)
-		req->iocb.ki_flags |= IOCB_NOWAIT;
 	if (!load)
 		file_start_write(file);
 	ret = load ? file->f_op->read_iter(&req->iocb, &iter) :
@@ -226,13 +230,24 @@ static int accelkv_uring_signal(struct io_uring_cmd *ioucmd)
 
 int accelkv_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 {
+	int ret;
+
 	if (!(issue_flags & IO_URING_F_SQE128))
 		return -EINVAL;
 	switch (ioucmd->cmd_op) {
 	case ACCELKV_URING_CMD_LOAD:
-		return accelkv_uring_xfer(ioucmd, issue_flags, true);
 	case ACCELKV_URING_CMD_STORE:
-		return accelkv_uring_xfer(ioucmd, issue_flags, false);
+		ret = accelkv_uring_xfer(ioucmd, issue_flags,
+					 ioucmd->cmd_op == ACCELKV_URING_CMD_LOAD);
+		/*
+		 * A byte count is delivered through io_uring_cmd_done(): a
+		 * positive return is not a completion on every kernel (6.1's
+		 * io-wq path drops it), so only errors are returned directly.
+		 */
+		if (ret < 0)
+			return ret;
+		io_uring_cmd_done(ioucmd, ret, 0, issue_flags);
+		return -EIOCBQUEUED;
 	case ACCELKV_URING_CMD_SIGNAL:
 		return accelkv_uring_signal(ioucmd);
 	default:

@@ -160,7 +160,7 @@ boot() {
 	local tag=$1 kernel=$2 mem=$3 t0 t1
 	rm -f "$VM/$tag/result.log" "$VM/$tag/console.log"
 	t0=$(date +%s.%N)
-	timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m "$mem" -smp 2 \
+	timeout 600 qemu-system-x86_64 -accel tcg -cpu max -m "$mem" -smp 2 \
 		-kernel "$kernel" -initrd "$VM/$tag/initrd.gz" -display none -monitor none \
 		-no-reboot -serial "file:$VM/$tag/console.log" -serial "file:$VM/$tag/result.log" \
 		-drive "file=$DISK,if=virtio,format=raw,cache=none" \
@@ -284,9 +284,15 @@ run_debian() {
 		fi
 	fi
 	build_module "$tag" "$kdir"
-	deps=$(modprobe -d "$img" -S "$kver" --show-depends drm | awk '/^insmod/ {print $2}')
-	local files=""
-	for m in $deps; do files="$files $m"; done
+	# one module name per call (a second name would be taken as a parameter)
+	local files="" m1
+	for m1 in drm virtio_pci virtio_blk; do
+		deps=$(modprobe -d "$img" -S "$kver" --show-depends "$m1" 2>/dev/null |
+			awk '/^insmod/ {print $2}')
+		for m in $deps; do
+			case " $files " in *" $m "*) ;; *) files="$files $m" ;; esac
+		done
+	done
 	# shellcheck disable=SC2086
 	make_initrd "$tag" debian "$SUITES" "pinned_limit_mb=256" $files
 	boot "$tag" "$img/boot/vmlinuz-$kver" 1024

@@ -44,10 +44,10 @@ export ACCEL_TOP=/
 for s in $SUITES; do
 	echo "# suite $s"
 	if [ -x "/tests/$s" ]; then
-		"/tests/$s"
+		timeout 180 "/tests/$s"
 		echo "# exit $s $?"
 	elif [ -f "/tests/$s.sh" ]; then
-		sh "/tests/$s.sh"
+		timeout 180 sh "/tests/$s.sh"
 		echo "# exit $s $?"
 	else
 		echo "1..0 # SKIP $s not built"

@@ -82,6 +82,9 @@ static inline int akv_pool(int fd, uint64_t size, uint32_t block, uint32_t flags
 	};
 	int ret = akv_ioctl(fd, DRM_IOCTL_ACCELKV_POOL_CREATE, &c);
 
+	*handle = 0;
+	if (offset)
+		*offset = 0;
 	if (!ret) {
 		*handle = c.handle;
 		if (offset)

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+/*
+ * KV block semantics through the ioctls: alloc all-or-nothing, ref/free
+ * counting, publish/lookup of chained prefix hashes, LRU eviction of cached
+ * blocks, per-file references released on POOL_DESTROY and on close.
+ */
+#include "akv.h"
+
+static int fd;
+static uint32_t pool;
+
+static struct drm_accelkv_pool_info info(int f, uint32_t h)
+{
+	struct drm_accelkv_pool_info i;
+
+	akv_info(f, h, &i);
+	return i;
+}
+
+static int publish(int f, uint32_t h, uint32_t *ids, uint64_t *hashes, uint32_t n, uint32_t *pub)
+{
+	struct drm_accelkv_kv_publish p = {
+		.handle = h, .count = n, .blocks_ptr = (uintptr_t)ids,
+		.hashes_ptr = (uintptr_t)hashes,
+	};
+	int ret = akv_ioctl(f, DRM_IOCTL_ACCELKV_KV_PUBLISH, &p);
+
+	if (pub)
+		*pub = p.published;
+	return ret;
+}
+
+static int lookup(int f, uint32_t h, uint64_t *hashes, uint32_t n, uint32_t *ids, uint32_t *found)
+{
+	struct drm_accelkv_kv_lookup l = {
+		.handle = h, .count = n, .blocks_ptr = (uintptr_t)ids,
+		.hashes_ptr = (uintptr_t)hashes,
+	};
+	int ret = akv_ioctl(f, DRM_IOCTL_ACCELKV_KV_LOOKUP, &l);
+
+	*found = l.found;
+	return ret;
+}
+
+int main(void)
+{
+	uint32_t a[16], b[16], c[16], found, pub, i, j;
+	uint64_t hs[4] = { 0x1111, 0x2222, 0x3333, 0x4444 };
+	int distinct = 1, fd2;
+
+	fd = akv_open_or_skip();
+	is_int(akv_pool(fd, 16 * 8192, 8192, ACCELKV_POOL_KV, &pool, NULL), 0, "16 x 8K pool");
+	is_int(info(fd, pool).num_blocks, 16, "num_blocks");
+	is_int(info(fd, pool).block_size, 8192, "block_size");
+
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_ALLOC, pool, a, 4), 0, "alloc 4");
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < i; j++)
+			distinct &= a[i] != a[j] && a[i] < 16;
+	ok(distinct, "4 distinct ids in range");
+	is_int(info(fd, pool).blocks_used, 4, "4 used");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_ALLOC, pool, b, 13), -ENOMEM, "13 more: -ENOMEM");
+	is_int(info(fd, pool).blocks_used, 4, "all or nothing");
+
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_REF, pool, a, 1), 0, "ref block a0");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, pool, a, 1), 0, "free a0 once");
+	is_int(info(fd, pool).blocks_used, 4, "a0 still used (one ref left)");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, pool, a, 1), 0, "free a0 again");
+	is_int(info(fd, pool).blocks_used, 3, "a0 free now");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, pool, a, 1), -ENOENT, "third free: -ENOENT");
+
+	/* a1, a2 become a two-block prefix */
+	is_int(publish(fd, pool, a + 1, hs, 2, &pub), 0, "publish a1,a2");
+	is_int(pub, 2, "2 published");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, pool, a + 1, 2), 0, "free a1,a2");
+	is_int(info(fd, pool).blocks_cached, 2, "2 cached");
+	is_int(info(fd, pool).blocks_used, 1, "1 used (a3)");
+	is_int(lookup(fd, pool, hs, 3, b, &found), 0, "lookup 3 hashes");
+	is_int(found, 2, "longest prefix is 2");
+	ok(b[0] == a[1] && b[1] == a[2], "lookup returns the published blocks in order");
+	is_int(info(fd, pool).blocks_used, 3, "lookup took references");
+	is_int(info(fd, pool).prefix_hits, 2, "prefix_hits");
+	is_int(info(fd, pool).prefix_queries, 3, "prefix_queries");
+	is_int(lookup(fd, pool, hs + 1, 1, c, &found), 0, "lookup of a non-leading hash");
+	is_int(found, 1, "hash 2 alone is found");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, pool, c, 1), 0, "drop it");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, pool, b + 1, 1), 0, "release a2 first");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, pool, b, 1), 0, "then a1");
+
+	/* 13 free + 2 cached: allocating 14 evicts the least recently freed (a2) */
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_ALLOC, pool, c, 14), 0, "alloc 14: evicts one");
+	is_int(info(fd, pool).blocks_cached, 1, "1 cached left");
+	is_int(lookup(fd, pool, hs, 2, b, &found), 0, "lookup after eviction");
+	is_int(found, 1, "a1 survives, a2 was evicted");
+	ok(found == 1 && b[0] == a[1], "the survivor is a1");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, pool, b, 1), 0, "release it again");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, pool, c, 14), 0, "free the 14");
+
+	/* a second file shares the pool through PRIME; its refs go with it */
+	fd2 = akv_open();
+	{
+		uint32_t h2;
+		int dmabuf;
+
+		drmPrimeHandleToFD(fd, pool, DRM_CLOEXEC, &dmabuf);
+		is_int(drmPrimeFDToHandle(fd2, dmabuf, &h2), 0, "second file imports the pool");
+		close(dmabuf);
+		is_int(lookup(fd2, h2, hs, 1, b, &found), 0, "second file looks up the prefix");
+		is_int(found, 1, "and finds it");
+		is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, pool, b, 1), -ENOENT,
+		       "the first file cannot free the second's reference");
+		is_int(akv_kv(fd2, DRM_IOCTL_ACCELKV_KV_ALLOC, h2, c, 5), 0, "second file allocs 5");
+		is_int(info(fd, pool).blocks_used, 7, "both files' blocks are used");
+		close(fd2);
+		is_int(info(fd, pool).blocks_used, 1, "close released the second file's 6 refs");
+	}
+	/* POOL_DESTROY drops this file's references too */
+	{
+		int dmabuf;
+		uint32_t h3;
+
+		fd2 = akv_open();
+		drmPrimeHandleToFD(fd, pool, DRM_CLOEXEC, &dmabuf);
+		drmPrimeFDToHandle(fd2, dmabuf, &h3);
+		close(dmabuf);
+		is_int(akv_pool_destroy(fd, pool), 0, "destroy the first file's handle");
+		is_int(info(fd2, h3).blocks_used, 0, "its references went with it");
+		is_int(info(fd2, h3).blocks_cached, 1, "the published block stays cached");
+		close(fd2);
+	}
+	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES), 0, "nothing left pinned");
+	close(fd);
+	return done_testing();
+}

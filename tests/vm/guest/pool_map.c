@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Pools as mapped memory: info fields, zeroed pages, mmap (whole, partial,
+ * out of range), refault after MADV_DONTNEED, pinned-bytes accounting,
+ * huge-page pools, O_DIRECT reads into the mapping (the pages pin like
+ * ordinary memory), PRIME export/import and mmap of the dma-buf.
+ */
+#include "akv.h"
+
+#define MIB (1ULL << 20)
+
+static int fd;
+
+static void *map(uint64_t off, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+static void test_basic(void)
+{
+	uint64_t before = akv_param(fd, ACCELKV_PARAM_PINNED_BYTES), off;
+	struct drm_accelkv_pool_info info;
+	unsigned char *p, *q;
+	uint32_t h;
+	size_t i;
+
+	is_int(akv_pool(fd, MIB, 0, 0, &h, &off), 0, "create a 1 MiB pool");
+	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES) - before, MIB, "1 MiB more pinned");
+	is_int(akv_info(fd, h, &info), 0, "POOL_INFO");
+	is_int(info.size, MIB, "info size");
+	is_int(info.flags, 0, "info flags");
+	is_int(info.block_size, 0, "info block_size of a plain pool");
+	is_int(info.num_blocks, 0, "info num_blocks of a plain pool");
+	is_int(info.mmap_offset, off, "info mmap_offset");
+	p = map(off, MIB);
+	ok(p != NULL, "mmap the whole pool");
+	if (!p)
+		return;
+	ok(all_zero(p, MIB), "new pool is zeroed");
+	for (i = 0; i < MIB; i++)
+		p[i] = (unsigned char)(i * 7 + 3);
+	q = map(off, 8192);
+	ok(q && q[0] == 3 && q[8191] == (unsigned char)(8191 * 7 + 3),
+	   "a shorter second mapping sees the same pages");
+	if (q)
+		munmap(q, 8192);
+	/* DRM looks mmap offsets up exactly: no mapping from inside a pool */
+	ok(map(off + 4096, 8192) == NULL, "mapping from an inner offset is refused");
+	ok(map(off, 2 * MIB) == NULL, "mapping past the end fails");
+	ok(madvise(p, MIB, MADV_DONTNEED) == 0, "MADV_DONTNEED");
+	ok(p[12345] == (unsigned char)(12345 * 7 + 3), "refault after MADV_DONTNEED keeps the data");
+	is_int(akv_pool_destroy(fd, h), 0, "destroy while mapped");
+	ok(p[MIB - 1] == (unsigned char)((MIB - 1) * 7 + 3), "mapping outlives the handle");
+	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES) - before, MIB, "still pinned while mapped");
+	munmap(p, MIB);
+	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES), before, "unpinned after munmap");
+}
+
+static void test_hugepage(void)
+{
+	struct drm_accelkv_pool_info info;
+	uint64_t off;
+	uint32_t h;
+	char *p;
+
+	is_int(akv_pool(fd, 4 * MIB, 0, ACCELKV_POOL_HUGEPAGE, &h, &off), 0, "hugepage pool");
+	akv_info(fd, h, &info);
+	diag("hugepage pool flags %#x (huge pages %s)", info.flags,
+	     info.flags & ACCELKV_POOL_HUGEPAGE ? "obtained" : "not obtained");
+	ok(!(info.flags & ~ACCELKV_POOL_HUGEPAGE), "hugepage pool flags");
+	p = map(off, 4 * MIB);
+	ok(p && all_zero((unsigned char *)p, 4 * MIB), "hugepage pool mapped and zeroed");
+	if (p)
+		munmap(p, 4 * MIB);
+	akv_pool_destroy(fd, h);
+}
+
+static void test_odirect(void)
+{
+	int dfd = open("/dev/vda", O_RDONLY | O_DIRECT);
+	unsigned char *p, *ref;
+	uint64_t off;
+	uint32_t h;
+	ssize_t n;
+
+	if (dfd < 0) {
+		skip(2, "no /dev/vda");
+		return;
+	}
+	akv_pool(fd, 2 * MIB, 0, 0, &h, &off);
+	p = map(off, 2 * MIB);
+	ref = aligned_alloc(4096, MIB);
+	n = p ? pread(dfd, p + 4096, MIB, 3 * MIB) : -1;
+	is_int(n, MIB, "O_DIRECT pread into the pool mapping");
+	pread(dfd, ref, MIB, 3 * MIB);
+	ok(p && memcmp(p + 4096, ref, MIB) == 0, "same bytes as an O_DIRECT read into malloc memory");
+	free(ref);
+	if (p)
+		munmap(p, 2 * MIB);
+	akv_pool_destroy(fd, h);
+	close(dfd);
+}
+
+static void test_prime(void)
+{
+	uint32_t h, h_same, h2;
+	int dmabuf = -1, fd2 = akv_open();
+	struct drm_accelkv_pool_info info;
+	unsigned char *p, *q;
+	uint64_t off;
+
+	akv_pool(fd, 64 * 1024, 4096, ACCELKV_POOL_KV, &h, &off);
+	p = map(off, 64 * 1024);
+	if (p)
+		memset(p, 0x5a, 64 * 1024);
+	is_int(drmPrimeHandleToFD(fd, h, DRM_CLOEXEC | DRM_RDWR, &dmabuf), 0, "PRIME export");
+	is_int(drmPrimeFDToHandle(fd, dmabuf, &h_same), 0, "import in the same file");
+	is_int(h_same, h, "same file: the same handle");
+	is_int(drmPrimeFDToHandle(fd2, dmabuf, &h2), 0, "import in another file");
+	is_int(akv_info(fd2, h2, &info), 0, "POOL_INFO through the imported handle");
+	is_int(info.num_blocks, 16, "importer sees the KV pool");
+	q = mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE, MAP_SHARED, dmabuf, 0);
+	ok(q != MAP_FAILED && q[100] == 0x5a, "mmap of the dma-buf sees the pool");
+	if (q != MAP_FAILED) {
+		q[200] = 0x33;
+		ok(p && p[200] == 0x33, "writes through the dma-buf reach the pool mapping");
+		munmap(q, 64 * 1024);
+	}
+	q = mmap(NULL, 64 * 1024, PROT_READ, MAP_SHARED, fd2, info.mmap_offset);
+	ok(q != MAP_FAILED && q[100] == 0x5a, "mmap through the importer's handle");
+	if (q != MAP_FAILED)
+		munmap(q, 64 * 1024);
+	{
+		struct drm_gem_close gc = { .handle = h2 };
+
+		is_int(akv_ioctl(fd2, DRM_IOCTL_GEM_CLOSE, &gc), 0, "GEM_CLOSE the imported handle");
+	}
+	is_int(akv_info(fd, h, &info), 0, "exporter's handle still valid");
+	close(dmabuf);
+	if (p)
+		munmap(p, 64 * 1024);
+	akv_pool_destroy(fd, h);
+	close(fd2);
+}
+
+int main(void)
+{
+	fd = akv_open_or_skip();
+	test_basic();
+	test_hugepage();
+	test_odirect();
+	test_prime();
+	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES), 0, "nothing left pinned");
+	close(fd);
+	return done_testing();
+}
