@@ -149,7 +149,8 @@ static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const cha
 	snprintf(path, sizeof(path), "%s/logits.txt", dir);
 	f = fopen(path, "r");
 	if (!f) {
-		skip(1, "no %s", path);
+		/* the goldens hold logits for the small-vocab models only */
+		diag("%s: no logits.txt, greedy ids only", dir);
 		return;
 	}
 	n = c->text ? rt_tokenize(tok, c->text, strlen(c->text), true, true, ids, 512) : 0;
