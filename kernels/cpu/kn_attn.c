@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * Paged attention over the KV pool: store this step's K/V into their block
- * slots, then causal attention per (token, head) with an online softmax
- * over the sequence's cached positions, one block at a time; the score
- * matrix is never materialised. Cache layout: see ACCEL_OP_ATTN_* docs.
+ * slots, then causal attention per (token, head) over the sequence's cached
+ * positions, one block at a time; the score matrix is never materialised.
+ * Two arithmetics: an online softmax, or (with a work buffer) llama.cpp's
+ * exactly: a two-pass softmax over the row of scores of one (token, head)
+ * and ggml's AVX-512 lane orders for q.k and p.v. Cache layout: see
+ * ACCEL_OP_ATTN_* docs.
  */
 #include <math.h>
 #include "kn_internal.h"
@@ -129,6 +132,131 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 		out[i] = acc[i] * inv;
 }
 
+/* ------------------------------------------------ llama.cpp-exact path */
+
+void kn_avx2_attn_dot512(float *lanes, const float *q, const void *k, int64_t np, bool f16);
+void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
+
+/* GCC's _mm512_reduce_add_ps order over 16 lanes */
+static float kn_reduce16(const float *v)
+{
+	float t8[8], t4[4];
+
+	for (int i = 0; i < 8; i++)
+		t8[i] = v[8 + i] + v[i];
+	for (int i = 0; i < 4; i++)
+		t4[i] = t8[4 + i] + t8[i];
+	return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}
+
+/* the 4 x 16 accumulators of ggml_vec_dot_f32 (AVX-512) reduced to one */
+static float kn_reduce64(const float *s)
+{
+	float x0[16];
+
+	for (int l = 0; l < 16; l++)
+		x0[l] = (s[l] + s[32 + l]) + (s[16 + l] + s[48 + l]);
+	return kn_reduce16(x0);
+}
+
+static inline float kn_elem(const void *p, int64_t i, bool f16)
+{
+	return f16 ? kn_fp16_to_fp32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+/* ggml_vec_dot_f32 as llama.cpp's AVX-512 build runs it: q.k over hd */
+static float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, bool avx2)
+{
+	const int64_t np = hd & ~(int64_t)63;
+	float lanes[64] = { 0 }, s;
+
+	if (avx2) {
+		kn_avx2_attn_dot512(lanes, q, k, np, f16);
+	} else {
+		for (int64_t i = 0; i < np; i += 64)
+			for (int l = 0; l < 64; l++)
+				lanes[l] = fmaf(kn_elem(k, i + l, f16), q[i + l], lanes[l]);
+	}
+	s = kn_reduce64(lanes);
+	for (int64_t i = np; i < hd; i++)
+		s = fmaf(kn_elem(k, i, f16), q[i], s);
+	return s;
+}
+
+size_t kn_attn_work_floats(const struct kn_attn_args *a)
+{
+	const size_t npos = (size_t)a->max_blocks * (size_t)a->block_tokens;
+
+	/* scores (to a multiple of 64), q rounded for an F16 cache, 64 lane rows */
+	return ((npos + 63) & ~(size_t)63) + (size_t)a->hd + 64 * (size_t)a->hd;
+}
+
+/*
+ * One (token, head): kq = q.k_j (ggml_vec_dot_f32 order); softmax as
+ * ggml_soft_max_f32 (scale, max, ggml_v_expf over chunks of 16 summed as
+ * _mm512_reduce_add_ps into a double, times (float)(1/sum)); out = p.v as
+ * mul_mat(v^T, kq): ggml_vec_dot_f32's 4 x 16 lanes for one query token,
+ * tinyBLAS's 16 lanes when the batch has several (llamafile sgemm).
+ */
+static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h, float *work,
+			      bool avx2)
+{
+	const bool f16 = a->cache_type == KN_F16;
+	const size_t esz = f16 ? 2 : 4;
+	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
+	const int64_t npos = (int64_t)a->pos[t] + 1, nch = (npos + 15) / 16;
+	const int lanes = a->n == 1 ? 64 : 16;
+	const float *q = a->q + (t * a->n_head + h) * hd;
+	float *out = a->out + (t * a->n_head + h) * hd;
+	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 65 * (size_t)hd));
+	float *acc = qh + hd, max = -INFINITY;
+	double sum = 0;
+
+	if (f16) {
+		/* llama.cpp converts q to the F16 cache's dot type first */
+		for (int64_t i = 0; i < hd; i++)
+			qh[i] = kn_fp16_to_fp32(kn_fp32_to_fp16(q[i]));
+		q = qh;
+	}
+	for (int64_t j = 0; j < npos; j++) {
+		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)(kvh * hd) * esz;
+
+		sc[j] = kn_attn_dot_exact(q, k, hd, f16, avx2) * a->scale;
+		max = fmaxf(max, sc[j]);
+	}
+	for (int64_t j = npos; j < nch * 16; j++)
+		sc[j] = -INFINITY;	/* the causal mask */
+	for (int64_t c = 0; c < nch; c++) {
+		for (int l = 0; l < 16; l++)
+			sc[16 * c + l] = kn_ggml_expf(sc[16 * c + l] - max);
+		sum += (double)kn_reduce16(sc + 16 * c);
+	}
+	const float inv = (float)(1.0 / sum);
+
+	memset(acc, 0, (size_t)lanes * hd * sizeof(float));
+	for (int64_t j = 0; j < npos; j++) {
+		const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)(kvh * hd) * esz;
+		float p = sc[j] * inv;
+		float *row = acc + (j % lanes) * hd;
+
+		if (f16)
+			p = kn_fp16_to_fp32(kn_fp32_to_fp16(p));
+		if (avx2) {
+			kn_avx2_attn_fma_row(row, p, v, hd, f16);
+		} else {
+			for (int64_t i = 0; i < hd; i++)
+				row[i] = fmaf(kn_elem(v, i, f16), p, row[i]);
+		}
+	}
+	for (int64_t i = 0; i < hd; i++) {
+		float l64[64];
+
+		for (int l = 0; l < lanes; l++)
+			l64[l] = acc[l * hd + i];
+		out[i] = lanes == 64 ? kn_reduce64(l64) : kn_reduce16(l64);
+	}
+}
+
 void kn_attn(const struct kn_attn_args *a, int ith, int nth)
 {
 	const bool avx2 = kn_isa_get() == KN_ISA_AVX2;
@@ -139,6 +267,13 @@ void kn_attn(const struct kn_attn_args *a, int ith, int nth)
 	if (a->hd > KN_ATTN_MAX_HD || a->n_kv_head <= 0 || a->n_head % a->n_kv_head)
 		return;
 	kn_split(a->n * a->n_head, ith, nth, &s, &e);
+	if (a->work) {
+		float *work = a->work + (size_t)ith * kn_attn_work_floats(a);
+
+		for (int64_t r = s; r < e; r++)
+			kn_attn_one_exact(a, r / a->n_head, r % a->n_head, work, avx2);
+		return;
+	}
 	for (int64_t r = s; r < e; r++)
 		kn_attn_one(a, r / a->n_head, r % a->n_head, dot, axpy);
 }

@@ -3,9 +3,12 @@
  * AVX2 inner loops of paged attention: q.k and acc += w * v over one head
  * (F32 or F16 cache rows). kn_attn.c picks these or its scalar loops.
  */
+#include <math.h>
 #include "kn_avx2.h"
 
 float kn_avx2_attn_dot(const float *q, const void *k, int64_t hd, bool f16);
+void kn_avx2_attn_dot512(float *lanes, const float *q, const void *k, int64_t np, bool f16);
+void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16);
 
 static inline __m256 kn_attn_load(const void *p, int64_t i, bool f16)
@@ -48,4 +51,33 @@ void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16)
 							  _mm256_loadu_ps(acc + i)));
 	for (; i < hd; i++)
 		acc[i] += w * kn_attn_elem(v, i, f16);
+}
+
+/* lanes[l] += k[i + l] * q[i + l] (fused) for 64-element steps: ggml_vec_dot_f32's
+ * four 16-lane AVX-512 accumulators, as eight 8-lane ones */
+void kn_avx2_attn_dot512(float *lanes, const float *q, const void *k, int64_t np, bool f16)
+{
+	__m256 s[8];
+
+	for (int j = 0; j < 8; j++)
+		s[j] = _mm256_loadu_ps(lanes + 8 * j);
+	for (int64_t i = 0; i < np; i += 64)
+		for (int j = 0; j < 8; j++)
+			s[j] = _mm256_fmadd_ps(kn_attn_load(k, i + 8 * j, f16),
+					       _mm256_loadu_ps(q + i + 8 * j), s[j]);
+	for (int j = 0; j < 8; j++)
+		_mm256_storeu_ps(lanes + 8 * j, s[j]);
+}
+
+/* acc[i] = fma(v[i], p, acc[i]) over hd */
+void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16)
+{
+	const __m256 vp = _mm256_set1_ps(p);
+	int64_t i = 0;
+
+	for (; i + 8 <= hd; i += 8)
+		_mm256_storeu_ps(acc + i, _mm256_fmadd_ps(kn_attn_load(v, i, f16), vp,
+							  _mm256_loadu_ps(acc + i)));
+	for (; i < hd; i++)
+		acc[i] = fmaf(kn_attn_elem(v, i, f16), p, acc[i]);
 }

@@ -62,4 +62,45 @@ static inline float kn_avx2_h2f(uint16_t h)
 	return _cvtsh_ss(h);
 }
 
+/* 8 lanes of kn_ggml_expf, bit-identical to it */
+static inline __m256 kn_avx2_ggml_expf(__m256 x)
+{
+	const __m256 r = _mm256_set1_ps(0x1.8p23f);
+	const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+	const __m256 n = _mm256_sub_ps(z, r);
+	const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+					  _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+	const __m256 an = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+
+	/* |n| > 126 (2^n not a normal float) or NaN: the scalar path, lane by lane */
+	if (_mm256_movemask_ps(_mm256_cmp_ps(an, _mm256_set1_ps(126), _CMP_NLE_UQ))) {
+		float v[8];
+
+		_mm256_storeu_ps(v, x);
+		for (int i = 0; i < 8; i++)
+			v[i] = kn_ggml_expf(v[i]);
+		return _mm256_loadu_ps(v);
+	}
+	const __m256 u = _mm256_mul_ps(b, b);
+	const __m256 j = _mm256_fmadd_ps(
+		_mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b,
+						_mm256_set1_ps(0x1.573e2ep-5f)),
+				u,
+				_mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b,
+						_mm256_set1_ps(0x1.fffdb6p-2f))),
+		u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+	/* 2^n as a float: exact for |n| <= 126 */
+	const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n),
+							     _mm256_set1_epi32(127)), 23);
+
+	return _mm256_mul_ps(j, _mm256_castsi256_ps(e));
+}
+
+static inline __m256 kn_avx2_ggml_silu(__m256 x)
+{
+	const __m256 e = kn_avx2_ggml_expf(_mm256_sub_ps(_mm256_setzero_ps(), x));
+
+	return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
 #endif /* KN_AVX2_H */

@@ -5,6 +5,7 @@
  * the scalar code and apply the scales identically, so they match it bit for
  * bit; the 32-block and float dots accumulate in vector lanes (tested by NMSE).
  */
+#include <math.h>
 #include "kn_avx2.h"
 
 /* the scalar tails must round like kn_dot.c: no implicit FMA contraction */
@@ -114,64 +115,43 @@ static float kn_avx2_dot_q4_0(int64_t n, const void *vw, const void *va)
 	return kn_avx2_hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
+/*
+ * Q4_1 and Q8_0 keep llama.cpp's x86 order exactly (one vector accumulator,
+ * blocks in sequence, fmadd per block; Q4_1's min term fused as its GCC
+ * build contracts it), so outputs match its CPU backend bit for bit.
+ */
 static float kn_avx2_dot_q4_1(int64_t n, const void *vw, const void *va)
 {
 	const kn_block_q4_1 *w = vw;
 	const kn_block_q8_1 *a = va;
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+	__m256 acc = _mm256_setzero_ps();
 	float summs = 0;
-	int64_t nb = n / KN_QK4_1, i = 0;
 
-	for (; i + 2 <= nb; i += 2) {
-		__m256i x0 = kn_avx2_nibbles(w[i].qs);
-		__m256i x1 = kn_avx2_nibbles(w[i + 1].qs);
-		__m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		__m256i y1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
-		__m256 d0 = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
-		__m256 d1 = _mm256_set1_ps(kn_avx2_h2f(w[i + 1].d) * kn_avx2_h2f(a[i + 1].d));
+	for (int64_t i = 0; i < n / KN_QK4_1; i++) {
+		const __m256 d = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
+		const __m256i x = kn_avx2_nibbles(w[i].qs);
+		const __m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
 
-		summs += kn_avx2_h2f(w[i].m) * kn_avx2_h2f(a[i].s) +
-			 kn_avx2_h2f(w[i + 1].m) * kn_avx2_h2f(a[i + 1].s);
-		acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_us8(x0, y0)), acc0);
-		acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(kn_avx2_dot_us8(x1, y1)), acc1);
+		summs = fmaf(kn_avx2_h2f(w[i].m), kn_avx2_h2f(a[i].s), summs);
+		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(kn_avx2_dot_us8(x, y)), acc);
 	}
-	for (; i < nb; i++) {
-		__m256i x0 = kn_avx2_nibbles(w[i].qs);
-		__m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		__m256 d0 = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
-
-		summs += kn_avx2_h2f(w[i].m) * kn_avx2_h2f(a[i].s);
-		acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_us8(x0, y0)), acc0);
-	}
-	return kn_avx2_hsum_ps(_mm256_add_ps(acc0, acc1)) + summs;
+	return kn_avx2_hsum_ps(acc) + summs;
 }
 
 static float kn_avx2_dot_q8_0(int64_t n, const void *vw, const void *va)
 {
 	const kn_block_q8_0 *w = vw;
 	const kn_block_q8_0 *a = va;
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-	int64_t nb = n / KN_QK8_0, i = 0;
+	__m256 acc = _mm256_setzero_ps();
 
-	for (; i + 2 <= nb; i += 2) {
-		__m256i x0 = _mm256_loadu_si256((const __m256i *)w[i].qs);
-		__m256i x1 = _mm256_loadu_si256((const __m256i *)w[i + 1].qs);
-		__m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		__m256i y1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
-		__m256 d0 = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
-		__m256 d1 = _mm256_set1_ps(kn_avx2_h2f(w[i + 1].d) * kn_avx2_h2f(a[i + 1].d));
+	for (int64_t i = 0; i < n / KN_QK8_0; i++) {
+		const __m256 d = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
+		const __m256i x = _mm256_loadu_si256((const __m256i *)w[i].qs);
+		const __m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
 
-		acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x0, y0)), acc0);
-		acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x1, y1)), acc1);
+		acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x, y)), acc);
 	}
-	for (; i < nb; i++) {
-		__m256i x0 = _mm256_loadu_si256((const __m256i *)w[i].qs);
-		__m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		__m256 d0 = _mm256_set1_ps(kn_avx2_h2f(w[i].d) * kn_avx2_h2f(a[i].d));
-
-		acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x0, y0)), acc0);
-	}
-	return kn_avx2_hsum_ps(_mm256_add_ps(acc0, acc1));
+	return kn_avx2_hsum_ps(acc);
 }
 
 /* the mins term of Q4_K/Q5_K: sum_j m_j * (bsums[2j] + bsums[2j+1]) */
@@ -315,6 +295,8 @@ void kn_avx2_quant_bf16(const float *x, void *y, int64_t n);
 void kn_avx2_dequant_bf16(const void *x, float *y, int64_t n);
 void kn_avx2_quant_q8_0(const float *x, void *y, int64_t n);
 void kn_avx2_quant_q8_1(const float *x, void *y, int64_t n);
+void kn_avx2_act_q8_0(const float *x, void *y, int64_t n);
+void kn_avx2_act_q8_1(const float *x, void *y, int64_t n);
 void kn_avx2_quant_q8_K(const float *x, void *y, int64_t n);
 void kn_avx2_dequant_q4_0(const void *x, float *y, int64_t n);
 void kn_avx2_dequant_q8_0(const void *x, float *y, int64_t n);
@@ -325,8 +307,8 @@ static const struct kn_type_fns kn_avx2_fns[KN_TYPE_MAX] = {
 	[KN_BF16] = { kn_avx2_quant_bf16, kn_avx2_dequant_bf16, kn_avx2_dot_bf16 },
 	[KN_Q4_0] = { NULL, kn_avx2_dequant_q4_0, kn_avx2_dot_q4_0 },
 	[KN_Q4_1] = { NULL, NULL, kn_avx2_dot_q4_1 },
-	[KN_Q8_0] = { kn_avx2_quant_q8_0, kn_avx2_dequant_q8_0, kn_avx2_dot_q8_0 },
-	[KN_Q8_1] = { kn_avx2_quant_q8_1, NULL, NULL },
+	[KN_Q8_0] = { kn_avx2_quant_q8_0, kn_avx2_dequant_q8_0, kn_avx2_dot_q8_0, kn_avx2_act_q8_0 },
+	[KN_Q8_1] = { kn_avx2_quant_q8_1, NULL, NULL, kn_avx2_act_q8_1 },
 	[KN_Q4_K] = { NULL, NULL, kn_avx2_dot_q4_K },
 	[KN_Q5_K] = { NULL, NULL, kn_avx2_dot_q5_K },
 	[KN_Q6_K] = { NULL, NULL, kn_avx2_dot_q6_K },

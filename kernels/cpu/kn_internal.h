@@ -8,6 +8,7 @@
 #define KN_INTERNAL_H
 
 #include <assert.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include "kn.h"
@@ -87,6 +88,7 @@ struct kn_type_fns {
 	kn_quant_fn quant;
 	kn_dequant_fn dequant;
 	kn_dot_fn dot;		/* weight of this type . activation of kn_vec_dot_type */
+	kn_quant_fn act;	/* activation quantizer if it differs from quant */
 };
 
 /* tables indexed by type; scalar complete for every known type */
@@ -96,6 +98,7 @@ const struct kn_type_fns *kn_avx2_fns_get(void);
 
 /* resolve for an ISA: entries the ISA lacks fall back to scalar */
 kn_quant_fn kn_quant_fn_get(enum kn_isa isa, uint32_t type);
+kn_quant_fn kn_act_fn_get(enum kn_isa isa, uint32_t type);
 kn_dequant_fn kn_dequant_fn_get(enum kn_isa isa, uint32_t type);
 kn_dot_fn kn_dot_fn_get(enum kn_isa isa, uint32_t type);
 
@@ -135,6 +138,8 @@ void kn_ref_dequant_q4_1(const void *x, float *y, int64_t n);
 void kn_ref_quant_q8_0(const float *x, void *y, int64_t n);
 void kn_ref_dequant_q8_0(const void *x, float *y, int64_t n);
 void kn_ref_quant_q8_1(const float *x, void *y, int64_t n);
+void kn_ref_act_q8_0(const float *x, void *y, int64_t n);
+void kn_ref_act_q8_1(const float *x, void *y, int64_t n);
 void kn_ref_dequant_q8_1(const void *x, float *y, int64_t n);
 void kn_ref_quant_q8_K(const float *x, void *y, int64_t n);
 void kn_ref_dequant_q8_K(const void *x, float *y, int64_t n);
@@ -166,6 +171,38 @@ static inline void kn_split(int64_t n, int ith, int nth, int64_t *s, int64_t *e)
 
 	*s = b < n ? b : n;
 	*e = b + per < n ? b + per : n;
+}
+
+/*
+ * kn_ggml_expf - exp(x) computed as ggml's vectorised ggml_v_expf does in
+ * llama.cpp's AVX-512 build (the ARM optimized-routines polynomial, error
+ * < 1.5 ulp; FMAs are fused, 2^n applied exactly as vscalefps does). Used
+ * where llama.cpp uses it (silu in SWIGLU, softmax chunks) so activations
+ * match bit for bit; the AVX2 files have an 8-lane twin.
+ */
+static inline float kn_ggml_expf(float x)
+{
+	const float r = 0x1.8p23f;
+	const float z = fmaf(x, 0x1.715476p+0f, r);
+	const float n = z - r;
+	const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+
+	if (n != n)
+		return n;
+	if (fabsf(n) > 192)
+		return n <= 0 ? 0.0f : __builtin_inff();
+	const float u = b * b;
+	const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+				  fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+			     u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+
+	return ldexpf(j, (int)n);
+}
+
+/* ggml_v_silu: x / (1 + expf(-x)) with kn_ggml_expf */
+static inline float kn_ggml_silu(float x)
+{
+	return x / (1.0f + kn_ggml_expf(0.0f - x));
 }
 
 static inline float kn_h2f(uint16_t h)

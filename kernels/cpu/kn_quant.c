@@ -213,6 +213,50 @@ void kn_ref_quant_q8_1(const float *x, void *vy, int64_t n)
 	}
 }
 
+/*
+ * Activation Q8_0/Q8_1 as ggml-cpu's x86 quantize_row_q8_0/q8_1 (what
+ * llama.cpp runs on an AVX2 machine): id = 127/amax and round half to even.
+ */
+static float kn_act_q8_block(const float *x, int8_t *qs, int *sum)
+{
+	float amax = 0.0f;
+	int s = 0;
+
+	for (int j = 0; j < 32; j++)
+		amax = fmaxf(amax, fabsf(x[j]));
+	const float d = amax / 127.f;
+	const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+
+	for (int j = 0; j < 32; j++) {
+		qs[j] = (int8_t)kn_nearest_int(x[j] * id);
+		s += qs[j];
+	}
+	*sum = s;
+	return d;
+}
+
+void kn_ref_act_q8_0(const float *x, void *vy, int64_t n)
+{
+	kn_block_q8_0 *y = vy;
+	int sum;
+
+	for (int64_t i = 0; i < n / KN_QK8_0; i++, x += KN_QK8_0)
+		y[i].d = kn_fp32_to_fp16(kn_act_q8_block(x, y[i].qs, &sum));
+}
+
+void kn_ref_act_q8_1(const float *x, void *vy, int64_t n)
+{
+	kn_block_q8_1 *y = vy;
+	int sum;
+
+	for (int64_t i = 0; i < n / KN_QK8_1; i++, x += KN_QK8_1) {
+		const float d = kn_act_q8_block(x, y[i].qs, &sum);
+
+		y[i].d = kn_fp32_to_fp16(d);
+		y[i].s = kn_fp32_to_fp16(d * sum);
+	}
+}
+
 void kn_ref_dequant_q8_1(const void *vx, float *y, int64_t n)
 {
 	const kn_block_q8_1 *x = vx;
@@ -231,8 +275,8 @@ const struct kn_type_fns kn_ref_fns[KN_TYPE_MAX] = {
 	[KN_BF16] = { kn_ref_quant_bf16, kn_ref_dequant_bf16, kn_ref_dot_bf16 },
 	[KN_Q4_0] = { kn_ref_quant_q4_0, kn_ref_dequant_q4_0, kn_ref_dot_q4_0 },
 	[KN_Q4_1] = { kn_ref_quant_q4_1, kn_ref_dequant_q4_1, kn_ref_dot_q4_1 },
-	[KN_Q8_0] = { kn_ref_quant_q8_0, kn_ref_dequant_q8_0, kn_ref_dot_q8_0 },
-	[KN_Q8_1] = { kn_ref_quant_q8_1, kn_ref_dequant_q8_1, NULL },
+	[KN_Q8_0] = { kn_ref_quant_q8_0, kn_ref_dequant_q8_0, kn_ref_dot_q8_0, kn_ref_act_q8_0 },
+	[KN_Q8_1] = { kn_ref_quant_q8_1, kn_ref_dequant_q8_1, NULL, kn_ref_act_q8_1 },
 	[KN_Q4_K] = { kn_ref_quant_q4_K, kn_ref_dequant_q4_K, kn_ref_dot_q4_K },
 	[KN_Q5_K] = { kn_ref_quant_q5_K, kn_ref_dequant_q5_K, kn_ref_dot_q5_K },
 	[KN_Q6_K] = { kn_ref_quant_q6_K, kn_ref_dequant_q6_K, kn_ref_dot_q6_K },

@@ -93,8 +93,12 @@ static inline __m256i kn_avx2_pack_i8(__m256i i0, __m256i i1, __m256i i2, __m256
 	return _mm256_permutevar8x32_epi32(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-/* one 32-element Q8_0/Q8_1 block: returns d, writes qs, *sum = sum(qs) */
-static inline float kn_avx2_q8_block(const float *x, int8_t *qs, int *sum)
+/*
+ * one 32-element Q8_0/Q8_1 block: returns d, writes qs, *sum = sum(qs).
+ * act: llama.cpp's x86 activation rounding (id = 127/amax, half to even);
+ * else quantize_row_q8_*_ref's (id = 1/d, roundf).
+ */
+static inline float kn_avx2_q8_block(const float *x, int8_t *qs, int *sum, bool act)
 {
 	const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
 	__m256 v[4], mx;
@@ -106,11 +110,16 @@ static inline float kn_avx2_q8_block(const float *x, int8_t *qs, int *sum)
 			   _mm256_max_ps(_mm256_and_ps(v[2], absm), _mm256_and_ps(v[3], absm)));
 	const float amax = kn_avx2_hmax_ps(mx);
 	const float d = amax / ((1 << 7) - 1);
-	const float id = d ? 1.0f / d : 0.0f;
+	const float id = act ? (amax != 0.0f ? 127.f / amax : 0.0f) : (d ? 1.0f / d : 0.0f);
 	const __m256 vid = _mm256_set1_ps(id);
 
-	for (int k = 0; k < 4; k++)
-		q[k] = _mm256_cvtps_epi32(kn_avx2_roundf(_mm256_mul_ps(v[k], vid)));
+	for (int k = 0; k < 4; k++) {
+		__m256 t = _mm256_mul_ps(v[k], vid);
+
+		t = act ? _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+			: kn_avx2_roundf(t);
+		q[k] = _mm256_cvtps_epi32(t);
+	}
 	if (sum)
 		*sum = kn_avx2_hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]),
 							   _mm256_add_epi32(q[2], q[3])));
@@ -123,7 +132,28 @@ void kn_avx2_quant_q8_0(const float *x, void *vy, int64_t n)
 	kn_block_q8_0 *y = vy;
 
 	for (int64_t i = 0; i < n / KN_QK8_0; i++, x += KN_QK8_0)
-		y[i].d = kn_fp32_to_fp16(kn_avx2_q8_block(x, y[i].qs, NULL));
+		y[i].d = kn_fp32_to_fp16(kn_avx2_q8_block(x, y[i].qs, NULL, false));
+}
+
+void kn_avx2_act_q8_0(const float *x, void *vy, int64_t n)
+{
+	kn_block_q8_0 *y = vy;
+
+	for (int64_t i = 0; i < n / KN_QK8_0; i++, x += KN_QK8_0)
+		y[i].d = kn_fp32_to_fp16(kn_avx2_q8_block(x, y[i].qs, NULL, true));
+}
+
+void kn_avx2_act_q8_1(const float *x, void *vy, int64_t n)
+{
+	kn_block_q8_1 *y = vy;
+
+	for (int64_t i = 0; i < n / KN_QK8_1; i++, x += KN_QK8_1) {
+		int sum;
+		const float d = kn_avx2_q8_block(x, y[i].qs, &sum, true);
+
+		y[i].d = kn_fp32_to_fp16(d);
+		y[i].s = kn_fp32_to_fp16(d * sum);
+	}
 }
 
 void kn_avx2_quant_q8_1(const float *x, void *vy, int64_t n)
@@ -132,7 +162,7 @@ void kn_avx2_quant_q8_1(const float *x, void *vy, int64_t n)
 
 	for (int64_t i = 0; i < n / KN_QK8_1; i++, x += KN_QK8_1) {
 		int sum;
-		const float d = kn_avx2_q8_block(x, y[i].qs, &sum);
+		const float d = kn_avx2_q8_block(x, y[i].qs, &sum, false);
 
 		y[i].d = kn_fp32_to_fp16(d);
 		y[i].s = kn_fp32_to_fp16(sum * d);

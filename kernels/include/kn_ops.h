@@ -36,12 +36,13 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
 void kn_rope(float *x, const int32_t *pos, int64_t n, int64_t n_head, int64_t hd, int n_rot,
 	     int mode, float freq_base, float freq_scale, const float *freq_factors,
 	     int ith, int nth);
-/** kn_swiglu - out = silu(gate) * up, n elements */
+/** kn_swiglu - out = silu(gate) * up, n elements; silu(x) = x / (1 + exp(-x))
+ *  with exp computed as llama.cpp's vectorised ggml_v_expf (bit-exact match) */
 void kn_swiglu(float *out, const float *gate, const float *up, int64_t n, int ith, int nth);
 /** kn_add - out = a + b, n elements */
 void kn_add(float *out, const float *a, const float *b, int64_t n, int ith, int nth);
-/** kn_moe_route - softmax over each row of logits [n][n_exp], top-k (ties to
- *  the lower index), weights optionally renormalised to sum 1 */
+/** kn_moe_route - softmax over each row of logits [n][n_exp <= 256], top-k
+ *  (ties to the lower index), weights optionally renormalised to sum 1 */
 void kn_moe_route(float *weights, int32_t *ids, const float *logits, int64_t n, int64_t n_exp,
 		  int k, bool renorm);
 
@@ -63,11 +64,22 @@ struct kn_attn_args {
 	int layer, n_layer, block_tokens;
 	uint32_t cache_type;		/* KN_F32 or KN_F16 */
 	float scale;
+	/*
+	 * work: NULL for the online softmax; else per-thread scratch of
+	 * kn_attn_work_floats() floats (thread ith uses work + ith * that),
+	 * which selects llama.cpp's exact arithmetic: a two-pass softmax over
+	 * one row of scores with ggml's vectorised exp, and its AVX-512 dot
+	 * product lane orders (bit-identical outputs with an F32 cache).
+	 */
+	float *work;
 };
+/** kn_attn_work_floats - per-thread floats kn_attn needs in exact mode */
+size_t kn_attn_work_floats(const struct kn_attn_args *a);
 /** kn_attn_store_kv - write k and v of all n tokens into their cache slots */
 void kn_attn_store_kv(const struct kn_attn_args *a, int ith, int nth);
-/** kn_attn - fused causal attention with online softmax over the cache; query
- *  token t sees positions 0..pos[t] of its sequence. Call after store_kv. */
+/** kn_attn - fused causal attention over the cache (online softmax, or
+ *  llama.cpp-exact with a->work); query token t sees positions 0..pos[t] of
+ *  its sequence. Call after store_kv. */
 void kn_attn(const struct kn_attn_args *a, int ith, int nth);
 
 #ifdef __cplusplus

@@ -113,7 +113,7 @@ static double run_step(struct kn_attn_args *a, int n, const int32_t *seq, const 
 	return worst;
 }
 
-static void test_cache(uint32_t ct)
+static void test_cache(uint32_t ct, bool exact)
 {
 	const size_t esz = ct == KN_F16 ? 2 : 4;
 	const uint64_t bsize = (uint64_t)NL * 2 * BT * NKV * HD * esz;
@@ -150,6 +150,14 @@ static void test_cache(uint32_t ct)
 	a.block_tokens = BT;
 	a.cache_type = ct;
 	a.scale = 1.0f / sqrtf(HD);
+	/*
+	 * exact mode: llama.cpp's two-pass softmax and lane orders, 5 threads'
+	 * work. With an F16 cache llama.cpp also rounds q and the probabilities
+	 * to fp16 (its dot type), so it is only fp16-accurate.
+	 */
+	const double tol = exact && ct == KN_F16 ? 2e-3 : 2e-5;
+
+	a.work = exact ? malloc(5 * kn_attn_work_floats(&a) * sizeof(float)) : NULL;
 
 	/* prefill each sequence: its tokens in one call */
 	for (int s = 0; s < NSEQ; s++) {
@@ -161,8 +169,8 @@ static void test_cache(uint32_t ct)
 		}
 		worst = fmax(worst, run_step(&a, seq_len[s], seq, pos, 3));
 	}
-	ok(worst < (ct == KN_F16 ? 2e-5 : 2e-5), "%s cache: causal prefill of %d sequences (max err %.2g)",
-	   kn_type_name(ct), NSEQ, worst);
+	ok(worst < tol, "%s cache%s: causal prefill of %d sequences (max err %.2g)",
+	   kn_type_name(ct), exact ? ", exact" : "", NSEQ, worst);
 
 	/* batched decode: one new token per sequence */
 	int32_t dseq[NSEQ], dpos[NSEQ];
@@ -172,15 +180,65 @@ static void test_cache(uint32_t ct)
 		dpos[s] = seq_len[s];
 	}
 	worst = run_step(&a, NSEQ, dseq, dpos, 5);
-	ok(worst < 2e-5, "%s cache: batched decode, GQA %d:%d (max err %.2g)", kn_type_name(ct), NH,
-	   NKV, worst);
+	ok(worst < tol, "%s cache%s: batched decode, GQA %d:%d (max err %.2g)", kn_type_name(ct),
+	   exact ? ", exact" : "", NH, NKV, worst);
+
+	/* one decode token alone (the 64-lane order) */
+	worst = run_step(&a, 1, dseq + 2, dpos + 2, 2);
+	ok(worst < tol, "%s cache%s: single-token decode (max err %.2g)", kn_type_name(ct),
+	   exact ? ", exact" : "", worst);
 
 	for (int b = 0; b < nblocks; b++)
 		for (uint64_t i = 0; i < bsize / 2; i++)	/* layer 0 = first half */
 			if (pool[b * bsize + i] != 0x7f)
 				other_layer_intact = false;
 	ok(other_layer_intact, "%s cache: other layer's slots untouched", kn_type_name(ct));
+	free(a.work);
 	free(pool);
+}
+
+/* exact mode: the scalar (fmaf) and AVX2 paths give the same bits */
+static void test_exact_isa(void)
+{
+	enum { N = 9, H = 4, KVH = 2, D = 80, T = 16, L = 1, MB = 2 };
+	const uint64_t bsize = (uint64_t)L * 2 * T * KVH * D * 4;
+	float *pool = malloc(bsize * MB), *q = malloc(N * H * D * 4), *k = malloc(N * KVH * D * 4);
+	float *v = malloc(N * KVH * D * 4), *o1 = malloc(N * H * D * 4), *o2 = malloc(N * H * D * 4);
+	int32_t table[MB] = { 1, 0 }, pos[N], seq[N] = { 0 };
+	struct kn_attn_args a = {
+		.q = q, .k = k, .v = v, .cache = (uint8_t *)pool, .block_size = bsize,
+		.block_table = table, .max_blocks = MB, .pos = pos, .seq = seq, .n = N,
+		.n_head = H, .n_kv_head = KVH, .hd = D, .layer = 0, .n_layer = L,
+		.block_tokens = T, .cache_type = KN_F32, .scale = 0.11f,
+	};
+
+	if (!kt_have_avx2()) {
+		skip(1, "no AVX2 on this cpu");
+		return;
+	}
+	a.work = malloc(kn_attn_work_floats(&a) * sizeof(float));
+	kt_seed(99);
+	kt_fill(q, N * H * D, 3.0f);
+	kt_fill(k, N * KVH * D, 1.0f);
+	kt_fill(v, N * KVH * D, 1.0f);
+	for (int i = 0; i < N; i++)
+		pos[i] = 13 + i;	/* crosses a block and a 16-lane chunk */
+	memset(pool, 0, bsize * MB);
+	kn_attn_store_kv(&a, 0, 1);
+	kn_isa_set(KN_ISA_SCALAR);
+	a.out = o1;
+	kn_attn(&a, 0, 1);
+	kn_isa_set(KN_ISA_AVX2);
+	a.out = o2;
+	kn_attn(&a, 0, 1);
+	ok(!memcmp(o1, o2, N * H * D * 4), "exact attention: AVX2 == scalar bit for bit (hd %d)", D);
+	free(a.work);
+	free(pool);
+	free(q);
+	free(k);
+	free(v);
+	free(o1);
+	free(o2);
 }
 
 int main(void)
@@ -188,13 +246,16 @@ int main(void)
 	/* each ISA's inner loops against the same double reference */
 	for (int isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX2; isa++) {
 		if (kn_isa_set((enum kn_isa)isa)) {
-			skip(6, "no AVX2 on this cpu");
+			skip(16, "no AVX2 on this cpu");
 			continue;
 		}
 		diag("isa %s", isa == KN_ISA_AVX2 ? "avx2" : "scalar");
-		test_cache(KN_F32);
-		test_cache(KN_F16);
+		test_cache(KN_F32, false);
+		test_cache(KN_F16, false);
+		test_cache(KN_F32, true);
+		test_cache(KN_F16, true);
 	}
+	test_exact_isa();
 	kn_isa_set(kn_isa_best());
 	return done_testing();
 }

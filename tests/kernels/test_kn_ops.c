@@ -227,6 +227,11 @@ static void test_swiglu_add(void)
 	kt_fill(u, N, 1.0f);
 	g[0] = -100.0f;
 	g[1] = 100.0f;
+	g[2] = -88.5f;		/* exp(88.5): 2^n past the normal range, the lane fallback */
+	g[3] = 90.0f;
+	g[4] = -1000.0f;
+	g[5] = 1000.0f;
+	g[6] = 0.0f;
 	for (int ith = 0; ith < 3; ith++) {
 		kn_swiglu(o, g, u, N, ith, 3);
 		kn_add(s, g, u, N, ith, 3);
@@ -241,6 +246,17 @@ static void test_swiglu_add(void)
 			bad++;
 	}
 	ok(worst < 1e-5, "swiglu vs double silu(g)*u (rel err %.2g)", worst);
+	if (kt_have_avx2()) {
+		float o2[N];
+
+		kn_isa_set(KN_ISA_SCALAR);
+		kn_swiglu(o2, g, u, N, 0, 1);
+		kn_isa_set(KN_ISA_AVX2);
+		kn_swiglu(o, g, u, N, 0, 1);
+		ok(!memcmp(o, o2, sizeof(o)), "swiglu: AVX2 == scalar bit for bit");
+	} else {
+		skip(1, "no AVX2 on this cpu");
+	}
 	is_int(bad, 0, "add");
 }
 

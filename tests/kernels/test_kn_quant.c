@@ -144,6 +144,56 @@ static void test_simd(uint32_t type)
 	ok(!bad_d, "%s: AVX2 dequantize == scalar on 24 rows (%d differ)", kn_type_name(type), bad_d);
 }
 
+/*
+ * Activation quantization is llama.cpp's x86 one: id = 127/amax, ties to
+ * even; model writers' (quantize_row_q8_0_ref) rounds ties away from zero.
+ */
+static void test_act_rounding(void)
+{
+	float x[32] = { 0 };
+	int8_t qa[34], qr[34];
+	int bad = 0;
+
+	x[0] = 127.0f;		/* amax 127: id = 1, d = 1 */
+	x[1] = 0.5f;
+	x[2] = 1.5f;
+	x[3] = 2.5f;
+	x[4] = -2.5f;
+	x[5] = -0.5f;
+	x[6] = 3.25f;
+	kn_quantize_act_row_isa(KN_ISA_SCALAR, KN_Q8_0, x, qa, 32);
+	kn_quantize_row_isa(KN_ISA_SCALAR, KN_Q8_0, x, qr, 32);
+	const int8_t want_act[7] = { 127, 0, 2, 2, -2, 0, 3 };
+	const int8_t want_ref[7] = { 127, 1, 2, 3, -3, -1, 3 };
+
+	for (int i = 0; i < 7; i++)
+		bad += qa[2 + i] != want_act[i] || qr[2 + i] != want_ref[i];
+	is_int(bad, 0, "q8_0: activations round half to even, model writers half away from zero");
+	if (!kt_have_avx2()) {
+		skip(1, "no AVX2 on this cpu");
+		return;
+	}
+	int diff = 0;
+
+	for (int r = 0; r < 40; r++) {
+		const uint32_t t = r & 1 ? KN_Q8_1 : KN_Q8_0;
+		const int64_t n = 32 * (1 + 2 * (r % 7));
+		float *v = malloc(n * sizeof(float));
+		uint8_t a[36 * 13], b[36 * 13];
+
+		kt_seed(300 + r);
+		kt_fill(v, n, r % 5 == 0 ? 1e-4f : 3.0f);
+		if (r % 3 == 0)
+			for (int64_t i = 0; i < n; i++)
+				v[i] = (float)(int)(v[i] * 8) / 4;	/* exact .5 ties */
+		kn_quantize_act_row_isa(KN_ISA_SCALAR, t, v, a, n);
+		kn_quantize_act_row_isa(KN_ISA_AVX2, t, v, b, n);
+		diff += memcmp(a, b, kn_row_size(t, n)) != 0;
+		free(v);
+	}
+	is_int(diff, 0, "q8_0/q8_1 activation quantization: AVX2 == scalar on 40 rows");
+}
+
 int main(void)
 {
 	static const uint32_t all[] = { KN_F32, KN_F16, KN_BF16, KN_Q4_0, KN_Q4_1, KN_Q8_0,
@@ -152,6 +202,7 @@ int main(void)
 	for (size_t i = 0; i < sizeof(qcases) / sizeof(qcases[0]); i++)
 		test_round_trip(&qcases[i]);
 	test_invariants();
+	test_act_rounding();
 	ok(kn_quantize_row(KN_Q4_0, NULL, NULL, 31) < 0, "partial block refused");
 	ok(kn_quantize_row(KN_I32, NULL, NULL, 0) < 0, "no quantizer for i32");
 	if (!kt_have_avx2()) {
