@@ -9,6 +9,8 @@
 
 #include <linux/version.h>
 #include <linux/mm.h>
+#include <drm/drm_device.h>
+#include <drm/drm_file.h>
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
 #include <linux/io_uring/cmd.h>
@@ -48,6 +50,19 @@ static inline const void *accelkv_uring_payload(const struct io_uring_cmd *ioucm
 	return io_uring_sqe_cmd(ioucmd->sqe);
 #else
 	return ioucmd->cmd;
+#endif
+}
+
+/*
+ * The device's debugfs directory: drm_device.debugfs_root from 6.7 on (the
+ * only one accel devices have); before, the primary minor's directory.
+ */
+static inline struct dentry *accelkv_debugfs_root(struct drm_device *drm)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+	return drm->debugfs_root;
+#else
+	return drm->primary ? drm->primary->debugfs_root : NULL;
 #endif
 }
 

@@ -2,13 +2,15 @@
 /*
  * accelkv: the "accelkv_stats" debugfs file: device totals (pools, pinned
  * bytes and cap, KV blocks used/cached/free, prefix hits) and one line per
- * pool. Read-only; takes the pools lock, then each pool's kv.lock.
+ * pool. Read-only; takes the pools lock, then each pool's kv.lock. Lives
+ * in the device's debugfs directory (dri/N on 6.1, accel/<dev> on 6.12).
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 #include <drm/drm_file.h>
 
 #include "accelkv.h"
+#include "accelkv_compat.h"
 #include "accelkv_debugfs.h"
 #include "accelkv_drv.h"
 #include "accelkv_pool.h"
@@ -49,8 +51,20 @@ static int accelkv_stats_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(accelkv_stats);
 
-void accelkv_debugfs_init(struct drm_minor *minor)
+/* Called after drm_dev_register(): the device's debugfs directory exists. */
+void accelkv_debugfs_init(struct accelkv_device *adev)
 {
-	debugfs_create_file("accelkv_stats", 0444, minor->debugfs_root,
-			    to_accelkv_dev(minor->dev), &accelkv_stats_fops);
+	struct dentry *root = accelkv_debugfs_root(&adev->drm);
+
+	if (IS_ERR_OR_NULL(root))
+		return;
+	adev->debugfs = debugfs_create_file("accelkv_stats", 0444, root, adev,
+					    &accelkv_stats_fops);
+}
+
+/* Called before drm_dev_unregister(): no reader can reach @adev after. */
+void accelkv_debugfs_fini(struct accelkv_device *adev)
+{
+	debugfs_remove(adev->debugfs);
+	adev->debugfs = NULL;
 }

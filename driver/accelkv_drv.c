@@ -122,7 +122,6 @@ static const struct drm_driver accelkv_driver = {
 	.prime_fd_to_handle = drm_gem_prime_fd_to_handle,
 	.gem_prime_mmap = drm_gem_prime_mmap,
 #endif
-	.debugfs_init = accelkv_debugfs_init,
 	.name = ACCELKV_DRIVER_NAME,
 	.desc = ACCELKV_DESC,
 	.date = "20261130",
@@ -173,6 +172,7 @@ static int __init accelkv_init(void)
 	ret = drm_dev_register(&adev->drm, 0);
 	if (ret)
 		goto err_mutex;
+	accelkv_debugfs_init(adev);
 	accelkv_adev = adev;
 	drm_info(&adev->drm, "pinned cap %llu MiB, largest pool %llu MiB\n",
 		 adev->pinned_limit >> 20, adev->max_pool_size >> 20);
@@ -192,6 +192,7 @@ static void __exit accelkv_exit(void)
 	struct accelkv_device *adev = accelkv_adev;
 	struct platform_device *pdev = adev->pdev;
 
+	accelkv_debugfs_fini(adev);
 	drm_dev_unregister(&adev->drm);
 	mutex_destroy(&adev->pools_lock);
 	devres_release_group(&pdev->dev, NULL);

@@ -26,6 +26,7 @@
  * @pools_lock: protects @pools and @nr_pools
  * @pools: every live pool (struct accelkv_pool.dev_link), for debugfs
  * @nr_pools: number of entries on @pools
+ * @debugfs: the accelkv_stats file
  */
 struct accelkv_device {
 	struct drm_device drm;
@@ -37,6 +38,7 @@ struct accelkv_device {
 	struct mutex pools_lock;
 	struct list_head pools;
 	unsigned int nr_pools;
+	struct dentry *debugfs;
 };
 
 static inline struct accelkv_device *to_accelkv_dev(struct drm_device *drm)

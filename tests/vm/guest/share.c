@@ -17,7 +17,7 @@ int main(void)
 	struct drm_accelkv_pool_info info;
 	uint32_t pool, ids[3];
 	unsigned char *p;
-	int fd, dmabuf, pipefd[2], st;
+	int fd, dmabuf, pipefd[2], back[2], st;
 	pid_t pid;
 	char c;
 
@@ -36,7 +36,7 @@ int main(void)
 		is_int(akv_ioctl(fd, DRM_IOCTL_ACCELKV_KV_PUBLISH, &pub), 0, "parent publishes");
 	}
 	is_int(drmPrimeHandleToFD(fd, pool, DRM_CLOEXEC | DRM_RDWR, &dmabuf), 0, "export");
-	if (pipe(pipefd))
+	if (pipe(pipefd) || pipe(back))
 		bail_out("pipe");
 	fflush(stdout);
 	pid = fork();
@@ -64,7 +64,7 @@ int main(void)
 		if (akv_kv(f, DRM_IOCTL_ACCELKV_KV_ALLOC, h, mine, 4))
 			_exit(14);
 		write(pipefd[1], "x", 1);
-		read(pipefd[0], &c, 1) ;	/* wait for the parent to look */
+		read(back[0], &c, 1);	/* wait for the parent to look */
 		_exit(bad ? 15 : 0);
 	}
 	read(pipefd[0], &c, 1);
@@ -72,9 +72,7 @@ int main(void)
 	is_int(info.blocks_used, 6, "parent sees the child's blocks in use (2 + 4)");
 	is_int(info.prefix_hits, 2, "parent sees the child's prefix hits");
 	ok(p[ids[1] * 4096] == 0x77, "parent sees the child's write");
-	close(pipefd[0]);
-	write(pipefd[1], "y", 1);
-	close(pipefd[1]);
+	write(back[1], "y", 1);
 	waitpid(pid, &st, 0);
 	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "child imported, found, read and wrote");
 	akv_info(fd, pool, &info);
