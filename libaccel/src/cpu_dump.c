@@ -72,8 +72,10 @@ void accel_cpu_dump(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 {
 	if (c->op == ACCEL_OP_NOP || c->op >= ACCEL_OP_COUNT || c->op < ACCEL_OP_EMBED)
 		return;
-	ctx->barrier(ctx);
+	if (ctx->nth > 1)
+		ctx->barrier(ctx);
 	if (ctx->ith == 0)
 		cpu_dump_tensor(atomic_fetch_add(&cpu_dump_seq, 1), cpu_dump_name(c->op), &c->t[0]);
-	ctx->barrier(ctx);
+	if (ctx->nth > 1)
+		ctx->barrier(ctx);
 }
