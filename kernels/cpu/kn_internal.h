@@ -82,6 +82,8 @@ _Static_assert(sizeof(kn_block_q8_K) == 292, "q8_K layout");
 typedef void (*kn_quant_fn)(const float *x, void *y, int64_t n);
 typedef void (*kn_dequant_fn)(const void *x, float *y, int64_t n);
 typedef float (*kn_dot_fn)(int64_t n, const void *w, const void *a);
+/* one weight row . 4 activation rows @astride bytes apart, bit-identical to 4 dots */
+typedef void (*kn_dot4_fn)(int64_t n, const void *w, const void *a, size_t astride, float *out);
 
 /** struct kn_type_fns - what one ISA provides for one type (NULL: use scalar) */
 struct kn_type_fns {
@@ -89,6 +91,7 @@ struct kn_type_fns {
 	kn_dequant_fn dequant;
 	kn_dot_fn dot;		/* weight of this type . activation of kn_vec_dot_type */
 	kn_quant_fn act;	/* activation quantizer if it differs from quant */
+	kn_dot4_fn dot4;	/* optional 4-column dot */
 };
 
 /* tables indexed by type; scalar complete for every known type */
@@ -101,6 +104,7 @@ kn_quant_fn kn_quant_fn_get(enum kn_isa isa, uint32_t type);
 kn_quant_fn kn_act_fn_get(enum kn_isa isa, uint32_t type);
 kn_dequant_fn kn_dequant_fn_get(enum kn_isa isa, uint32_t type);
 kn_dot_fn kn_dot_fn_get(enum kn_isa isa, uint32_t type);
+kn_dot4_fn kn_dot4_fn_get(enum kn_isa isa, uint32_t type);	/* NULL if none */
 
 /* ggml's round-half-to-even via the 1.5*2^23 trick (|x| < 2^22) */
 static inline int kn_nearest_int(float fval)

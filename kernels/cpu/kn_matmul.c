@@ -14,6 +14,7 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
 	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth)
 {
 	kn_dot_fn dot = kn_dot_fn_get(kn_isa_get(), type);
+	kn_dot4_fn dot4 = kn_dot4_fn_get(kn_isa_get(), type);
 	const size_t wrs = kn_row_size(type, n_in);
 	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
 	const uint8_t *wb = w, *ab = a;
@@ -34,7 +35,17 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
 			const uint8_t *wr = wb + r * wrs;
 			const float b = bias ? bias[r] : 0.0f;
 
-			for (int64_t c = c0; c < c1; c++)
+			int64_t c = c0;
+
+			/* 4 columns per pass over the row where the type has it */
+			for (; dot4 && c + 4 <= c1; c += 4) {
+				float o[4];
+
+				dot4(n_in, wr, ab + c * ars, ars, o);
+				for (int k = 0; k < 4; k++)
+					out[(c + k) * n_rows + r] = o[k] + b;
+			}
+			for (; c < c1; c++)
 				out[c * n_rows + r] = dot(n_in, wr, ab + c * ars) + b;
 		}
 	}

@@ -182,6 +182,16 @@ kn_dot_fn kn_dot_fn_get(enum kn_isa isa, uint32_t type)
 	return f && f->dot ? f->dot : kn_ref_fns[type].dot;
 }
 
+kn_dot4_fn kn_dot4_fn_get(enum kn_isa isa, uint32_t type)
+{
+	const struct kn_type_fns *f;
+
+	if (!kn_type_can_matmul(type))
+		return NULL;
+	f = kn_fns_for(isa, type);
+	return f ? f->dot4 : NULL;
+}
+
 /* ------------------------------------------------------ public entries */
 
 int kn_quantize_row_isa(enum kn_isa isa, uint32_t type, const float *x, void *y, int64_t n)
