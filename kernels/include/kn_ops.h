@@ -23,7 +23,9 @@ void kn_rmsnorm(float *out, const float *x, const float *w, int64_t dim, int64_t
 /**
  * kn_matmul - out[c][r] = dot(W row r, a column c) (+ bias[r]) for every r in
  * the thread's share of rows; @a holds n_cols rows already quantized to
- * kn_vec_dot_type(type) (kn_row_size bytes each). W is [n_rows][n_in].
+ * kn_vec_dot_type(type) (kn_row_size bytes each) with kn_quantize_act_row,
+ * as llama.cpp quantizes activations. W is [n_rows][n_in]. Every output is
+ * bit-identical to kn_vec_dot of its row and column, whatever n_cols/nth.
  */
 void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth);
