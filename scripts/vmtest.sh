@@ -175,7 +175,10 @@ TOTAL_PASS=0
 TOTAL_FAIL=0
 FAILED_KERNELS=""
 judge() {
-	local tag=$1 res=$VM/$1/result.log con=$VM/$1/console.log bad=0 out
+	local tag=$1 res=$VM/$1/result.txt con=$VM/$1/console.log bad=0 out
+	# the serial port ends lines with CR LF
+	tr -d '\r' <"$VM/$1/result.log" >"$res" 2>/dev/null || : >"$res"
+
 	if ! grep -q '^# VMTEST-END' "$res" 2>/dev/null; then
 		say "$tag: no end marker; console tail:"
 		tail -30 "$con" 2>/dev/null | sed 's/^/  | /'
@@ -186,11 +189,13 @@ judge() {
 		function flush() {
 			if (suite == "") return
 			if (suite == "kunit") {
-				# leaf cases sit deeper than the suite result lines
-				p = 0; f = 0
-				for (i = 1; i <= n; i++) if (ind[i] > minind) { if (res[i]) p++; else f++ }
-				for (i = 1; i <= n; i++) if (!res[i] && ind[i] == minind) f += 0
-				for (i = 1; i <= n; i++) if (!res[i]) anyfail = 1
+				# KTAP: leaf cases sit deeper than the suite result lines
+				sf = 0
+				for (i = 1; i <= n; i++) {
+					if (ind[i] > minind) { if (res[i]) p++; else f++ }
+					else if (!res[i]) sf++
+				}
+				if (f == 0 && sf > 0) f = sf
 				if (n == 0) f++
 			} else {
 				if (planned < 0 || planned != cnt) f++

@@ -257,7 +257,7 @@ static void accelkv_index_lru_eviction_order(struct kunit *test)
 {
 	/* Success: with no free block, ALLOC evicts the least recently released. */
 	struct kv_fixture *f = test->priv;
-	u32 ids[16], more[14], pub, got, found;
+	u32 ids[16], more[15], pub, got, found;
 	u64 h[2] = { 1, 2 };
 
 	mutex_lock(&f->kv.lock);
@@ -266,7 +266,7 @@ static void accelkv_index_lru_eviction_order(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, accelkv_kv_free(&f->kv, &f->a, &ids[1], 1), 0);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_free(&f->kv, &f->a, &ids[0], 1), 0);
 	KUNIT_EXPECT_EQ(test, f->kv.nr_cached, 2U);
-	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, more, 14), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, more, 15), 0);
 	KUNIT_EXPECT_EQ(test, f->kv.nr_cached, 1U);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, &h[1], 1, &got, &found), 0);
 	KUNIT_EXPECT_EQ(test, found, 0U);
