@@ -10,6 +10,8 @@
  * streamed, its rows are read on demand (a few KiB per token).
  */
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kn.h"
@@ -33,6 +35,24 @@ static uint64_t tensor_span(const struct rt_gguf *g, const char *name)
 	const struct rt_gguf_tensor *gt = rt_gguf_find_tensor(g, name);
 
 	return gt ? span_bytes(gt->offset, gt->offset + gt->size) : 0;
+}
+
+/* bytes as the tools' size arguments write them, rounded up: 12K, 1.5M, 3G */
+static const char *fmt_size(char *buf, uint64_t b)
+{
+	static const char unit[] = "KMGT";
+	double v = (double)b / 1024;
+	int u = 0;
+
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	if (v < 10 && u > 0)
+		snprintf(buf, 32, "%.1f%c", ceil(v * 10) / 10, unit[u]);
+	else
+		snprintf(buf, 32, "%.0f%c", ceil(v), unit[u]);
+	return buf;
 }
 
 void rt_placement_free(struct rt_placement *p)
@@ -149,13 +169,15 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 	p->min_budget = 2 * max_unit + globals + embed_stage +
 			(uint64_t)p->n_expert_entries * p->expert_entry_bytes;
 	if (budget < p->min_budget) {
+		char need[32], have[32], slot[32];
+
+		rt_set_error(-ENOMEM, "--mem-budget %s is too small for this model: streaming needs "
+			     "at least %s (two slots of its largest layer, %s each)",
+			     fmt_size(have, budget), fmt_size(need, p->min_budget),
+			     fmt_size(slot, max_unit));
 		free(order);
 		rt_placement_free(p);
-		return rt_set_error(-ENOMEM, "--mem-budget %llu MiB is too small for this model: streaming "
-				    "needs at least %llu MiB (two slots of its largest layer, %llu MiB each)",
-				    (unsigned long long)(budget >> 20),
-				    (unsigned long long)((p->min_budget + (1 << 20) - 1) >> 20),
-				    (unsigned long long)((max_unit + (1 << 20) - 1) >> 20));
+		return -ENOMEM;
 	}
 	p->n_slots = 2;
 	p->slot_bytes = max_unit;

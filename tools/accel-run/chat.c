@@ -73,7 +73,7 @@ int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *
 {
 	enum rt_chat_kind kind = rt_chat_detect_gguf(m->gguf);
 	struct rt_chat_msg msgs[MAX_MSGS];
-	struct gen_stats st = { 0 };
+	struct gen_stats st = { .load_s = m->load_seconds };
 	size_t prev_len = 0;
 	char line[8192];
 	int n = 0, ret = 0;

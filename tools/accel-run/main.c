@@ -71,6 +71,21 @@ static int parse_float(const char *s, const char *flag, float *out)
 	return 0;
 }
 
+static bool takes_value(const char *a)
+{
+	static const char *const flags[] = {
+		"-m", "--model", "-p", "--prompt", "-f", "--file", "--device", "-n", "--n-predict",
+		"-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-np", "--parallel",
+		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+		"--repeat-last-n", "--mem-budget",
+	};
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (!strcmp(a, flags[i]))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	struct run_opts o;
@@ -101,9 +116,12 @@ int main(int argc, char **argv)
 		} else if (IS("-v") || IS("--verbose")) {
 			o.verbose = true;
 			takes = false;
+		} else if (!takes_value(a)) {
+			fprintf(stderr, "accel-run: %s '%s' (see --help)\n",
+				a[0] == '-' ? "unknown option" : "unexpected argument", a);
+			return 1;
 		} else if (!val) {
-			fprintf(stderr, "accel-run: %s: %s\n", a,
-				a[0] == '-' ? "missing value (see --help)" : "unexpected argument");
+			fprintf(stderr, "accel-run: %s: missing value (see --help)\n", a);
 			return 1;
 		} else if (IS("-m") || IS("--model")) {
 			o.model = val;
@@ -162,9 +180,6 @@ int main(int argc, char **argv)
 				fprintf(stderr, "accel-run: --mem-budget: invalid size '%s'\n", val);
 				return 1;
 			}
-		} else {
-			fprintf(stderr, "accel-run: unknown option '%s' (see --help)\n", a);
-			return 1;
 		}
 		if (takes)
 			i++;

@@ -129,8 +129,8 @@ int run_tokenize(struct rt_tokenizer *tok, const char *text, bool add_special, i
 
 void run_print_stats(const struct gen_stats *st)
 {
-	fprintf(stderr, "accel-run: prompt %d tokens, %.2f tokens/s; generation %d tokens, %.2f tokens/s\n",
-		st->n_prompt, st->t_prompt > 0 ? st->n_prompt / st->t_prompt : 0.0, st->n_gen,
+	fprintf(stderr, "accel-run: load %.3f s; prompt %d tokens, %.2f tokens/s; generation %d tokens, %.2f tokens/s\n",
+		st->load_s, st->n_prompt, st->t_prompt > 0 ? st->n_prompt / st->t_prompt : 0.0, st->n_gen,
 		st->t_gen > 0 ? st->n_gen / st->t_gen : 0.0);
 }
 
@@ -164,7 +164,7 @@ int run_main(const struct run_opts *o)
 	if (!m->direct)
 		fprintf(stderr, "accel-run: warning: %s: O_DIRECT refused, reading through the page cache\n",
 			o->model);
-	fprintf(stderr, "accel-run: load %.3f s\n", m->load_seconds);
+	st.load_s = m->load_seconds;
 	ret = rt_session_init(&s, m, 0);
 	if (ret < 0)
 		goto out;

@@ -22,6 +22,7 @@ struct rt_tokenizer;
 struct rt_session;
 
 struct gen_stats {
+	double load_s;
 	int n_prompt, n_gen;
 	double t_prompt, t_gen;
 };

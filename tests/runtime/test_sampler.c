@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sampling: greedy is argmax (ties to the lowest id); a seed makes draws
+ * reproducible; top-k, top-p and min-p never return a token they cut; the
+ * repetition penalty lowers repeated tokens; draws follow the softmax.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "rt_sampler.h"
+#include "tap.h"
+
+#define NV 64
+
+static void make_logits(float *l)
+{
+	for (int i = 0; i < NV; i++)
+		l[i] = (float)(NV - i) * 0.1f;	/* token 0 best, then 1, ... */
+}
+
+static struct rt_sampler *mk(float temp, int top_k, float top_p, float min_p, float rep,
+			     uint64_t seed)
+{
+	struct rt_sampler_params p;
+	struct rt_sampler *s = NULL;
+
+	rt_sampler_defaults(&p);
+	p.temp = temp;
+	p.top_k = top_k;
+	p.top_p = top_p;
+	p.min_p = min_p;
+	p.repeat_penalty = rep;
+	p.seed = seed;
+	rt_sampler_create(&p, NV, &s);
+	return s;
+}
+
+int main(void)
+{
+	float l[NV];
+	struct rt_sampler *s, *s2;
+	struct rt_sampler_params p;
+	int32_t a[200], b[200];
+	int bad, counts[NV];
+
+	make_logits(l);
+	/* greedy */
+	s = mk(0, 40, 0.95f, 0.05f, 1.0f, 1);
+	is_int(rt_sampler_sample(s, l), 0, "temp 0 is argmax");
+	l[5] = l[0];
+	is_int(rt_sampler_sample(s, l), 0, "ties go to the lowest id");
+	make_logits(l);
+	rt_sampler_free(s);
+	is_int(rt_argmax(l, NV), 0, "rt_argmax");
+
+	/* seeds */
+	s = mk(1.0f, 0, 1.0f, 0, 1.0f, 42);
+	s2 = mk(1.0f, 0, 1.0f, 0, 1.0f, 42);
+	for (int i = 0; i < 200; i++) {
+		a[i] = rt_sampler_sample(s, l);
+		b[i] = rt_sampler_sample(s2, l);
+	}
+	ok(!memcmp(a, b, sizeof(a)), "the same seed gives the same 200 draws");
+	rt_sampler_free(s2);
+	s2 = mk(1.0f, 0, 1.0f, 0, 1.0f, 43);
+	for (int i = 0; i < 200; i++)
+		b[i] = rt_sampler_sample(s2, l);
+	ok(memcmp(a, b, sizeof(a)) != 0, "another seed gives other draws");
+	rt_sampler_free(s);
+	rt_sampler_free(s2);
+
+	/* top-k */
+	s = mk(5.0f, 3, 1.0f, 0, 1.0f, 7);
+	bad = 0;
+	for (int i = 0; i < 2000; i++)
+		bad += rt_sampler_sample(s, l) >= 3;
+	is_int(bad, 0, "top-k 3 never returns a token beyond the best 3 (2000 draws, temp 5)");
+	rt_sampler_free(s);
+
+	/* top-p: with a steep distribution the nucleus is tiny */
+	for (int i = 0; i < NV; i++)
+		l[i] = -(float)i * 3.0f;	/* p0 ~ 0.95 */
+	s = mk(1.0f, 0, 0.9f, 0, 1.0f, 7);
+	bad = 0;
+	for (int i = 0; i < 2000; i++)
+		bad += rt_sampler_sample(s, l) != 0;
+	is_int(bad, 0, "top-p 0.9 keeps only token 0 when it holds 95%% of the mass");
+	rt_sampler_free(s);
+
+	/* min-p: tokens below min_p * p_max are cut */
+	make_logits(l);
+	s = mk(1.0f, 0, 1.0f, 0.5f, 1.0f, 7);
+	bad = 0;
+	for (int i = 0; i < 2000; i++) {
+		int32_t t = rt_sampler_sample(s, l);
+
+		/* p_t / p_0 = exp(l_t - l_0) must be >= 0.5 */
+		bad += expf(l[t] - l[0]) < 0.5f;
+	}
+	is_int(bad, 0, "min-p 0.5 never returns a token under half the best probability");
+	rt_sampler_free(s);
+
+	/* distribution: temp 1, no cuts: frequencies follow softmax (chi-square-ish bound) */
+	for (int i = 0; i < NV; i++)
+		l[i] = i < 4 ? logf((float)(i + 1)) : -1e9f;	/* p = 1,2,3,4 / 10 */
+	s = mk(1.0f, 0, 1.0f, 0, 1.0f, 99);
+	memset(counts, 0, sizeof(counts));
+	for (int i = 0; i < 20000; i++)
+		counts[rt_sampler_sample(s, l)]++;
+	bad = 0;
+	for (int i = 0; i < 4; i++)
+		bad += fabs(counts[i] / 20000.0 - (i + 1) / 10.0) > 0.015;
+	ok(bad == 0, "20000 draws follow p = .1 .2 .3 .4 (got %d %d %d %d)", counts[0], counts[1],
+	   counts[2], counts[3]);
+	rt_sampler_free(s);
+
+	/* repetition penalty: a repeated best token loses to the runner-up */
+	make_logits(l);		/* l0 = 6.4, l1 = 6.3 */
+	s = mk(0, 0, 1.0f, 0, 1.5f, 1);
+	is_int(rt_sampler_sample(s, l), 0, "before any repetition the best token wins");
+	rt_sampler_accept(s, 0);
+	is_int(rt_sampler_sample(s, l), 1, "penalty 1.5 on a seen token: the next one wins");
+	rt_sampler_free(s);
+
+	/* bad parameters */
+	rt_sampler_defaults(&p);
+	p.top_p = 0;
+	s = NULL;
+	is_int(rt_sampler_create(&p, NV, &s), -EINVAL, "top_p 0 refused");
+	rt_sampler_defaults(&p);
+	is_int(rt_sampler_create(&p, 0, &s), -EINVAL, "an empty vocabulary refused");
+	return done_testing();
+}
