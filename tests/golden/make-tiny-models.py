@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Generator of the tiny random-weight GGUFs that check architectures llama.cpp runs and stories260K
+# does not exercise: qwen2 (QKV biases, NEOX rope, rope base 1e6) and llama with Llama 3.1 rope
+# scaling (a rope_freqs.weight tensor). Deterministic: same numpy, same bytes. Manual tool, needs
+# `pip install gguf numpy`; llama.cpp goldens for the files come from make-golden.sh --dump.
+#
+# usage: tests/golden/make-tiny-models.py [outdir]   (default tests/models/random)
+import math
+import os
+import sys
+
+import numpy as np
+from gguf import GGUFReader, GGUFWriter, TokenType
+
+TOP = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+VOCAB_SRC = os.path.join(TOP, "tests/models/stories260K.gguf")
+# attn_q/attn_k std gain of the llama3 file: at 1.0, ignoring rope_freqs moves its logits by only
+# 1.9e-3 at positions 0-7 and changes no greedy id; at 2.0, 8e-3 and the ids part after 5 tokens
+LLAMA3_QK_GAIN = 2.0
+
+
+def read_vocab(path):
+    """stories260K's 512-token sentencepiece ('llama') vocabulary."""
+    r = GGUFReader(path)
+
+    def arr(name):
+        f = r.fields[name]
+        return [f.parts[i] for i in f.data]
+
+    tokens = [bytes(p) for p in arr("tokenizer.ggml.tokens")]
+    scores = [float(p[0]) for p in arr("tokenizer.ggml.scores")]
+    types = [int(p[0]) for p in arr("tokenizer.ggml.token_type")]
+    return tokens, scores, types
+
+
+def add_vocab(w, vocab):
+    tokens, scores, types = vocab
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types([TokenType(t) for t in types])
+    w.add_unk_token_id(0)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_add_bos_token(True)
+
+
+def gauss(rng, shape, std):
+    return (rng.standard_normal(shape) * std).astype(np.float32)
+
+
+def norm_w(rng, n):
+    return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+
+
+def add_common(w, arch, dim, n_layer, n_head, n_kv, ff, ctx, head_dim, base, eps):
+    w.add_name("tiny-%s-random" % arch)
+    w.add_context_length(ctx)
+    w.add_embedding_length(dim)
+    w.add_block_count(n_layer)
+    w.add_feed_forward_length(ff)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_kv)
+    w.add_rope_dimension_count(head_dim)
+    w.add_rope_freq_base(base)
+    w.add_layer_norm_rms_eps(eps)
+
+
+def add_weights(w, rng, dim, n_layer, n_head, n_kv, head_dim, ff, n_vocab, qkv_bias, qk_gain=1.0):
+    """numpy arrays are [out, in], which gguf writes as ggml [in, out] (ne0 = in). qk_gain
+    scales the std of attn_q/attn_k (sharper attention, more weight on small rotations)."""
+    qd, kvd = n_head * head_dim, n_kv * head_dim
+    w.add_tensor("token_embd.weight", gauss(rng, (n_vocab, dim), 1.0))
+    w.add_tensor("output_norm.weight", norm_w(rng, dim))
+    w.add_tensor("output.weight", gauss(rng, (n_vocab, dim), 1 / math.sqrt(dim)))
+    for il in range(n_layer):
+        p = "blk.%d." % il
+        w.add_tensor(p + "attn_norm.weight", norm_w(rng, dim))
+        w.add_tensor(p + "attn_q.weight", gauss(rng, (qd, dim), qk_gain / math.sqrt(dim)))
+        w.add_tensor(p + "attn_k.weight", gauss(rng, (kvd, dim), qk_gain / math.sqrt(dim)))
+        w.add_tensor(p + "attn_v.weight", gauss(rng, (kvd, dim), 1 / math.sqrt(dim)))
+        if qkv_bias:
+            w.add_tensor(p + "attn_q.bias", gauss(rng, (qd,), 0.1))
+            w.add_tensor(p + "attn_k.bias", gauss(rng, (kvd,), 0.1))
+            w.add_tensor(p + "attn_v.bias", gauss(rng, (kvd,), 0.1))
+        w.add_tensor(p + "attn_output.weight", gauss(rng, (dim, qd), 1 / math.sqrt(qd)))
+        w.add_tensor(p + "ffn_norm.weight", norm_w(rng, dim))
+        w.add_tensor(p + "ffn_gate.weight", gauss(rng, (ff, dim), 1 / math.sqrt(dim)))
+        w.add_tensor(p + "ffn_up.weight", gauss(rng, (ff, dim), 1 / math.sqrt(dim)))
+        w.add_tensor(p + "ffn_down.weight", gauss(rng, (dim, ff), 1 / math.sqrt(ff)))
+
+
+def llama3_rope_factors(base, dim, factor=8.0, low=1.0, high=4.0, old_ctx=8192):
+    """Llama 3.1's per-frequency divisors, as llama.cpp's converter computes rope_freqs.weight
+    (float32 frequencies, then python-float arithmetic)."""
+    freqs = 1.0 / (np.float32(base) ** (np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)))
+    low_wl, high_wl = old_ctx / low, old_ctx / high
+    out = []
+    for f in freqs.astype(np.float32):
+        wl = 2 * math.pi / float(f)
+        if wl < high_wl:
+            out.append(1.0)
+        elif wl > low_wl:
+            out.append(factor)
+        else:
+            s = (old_ctx / wl - low) / (high - low)
+            out.append(1 / ((1 - s) / factor + s))
+    return np.array(out, dtype=np.float32)
+
+
+def write(path, w):
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print("wrote %s (%d bytes)" % (path, os.path.getsize(path)))
+
+
+def make_qwen2(out, vocab):
+    dim, n_layer, n_head, n_kv, ff, ctx = 64, 2, 8, 4, 128, 512
+    rng = np.random.default_rng(2025)
+    path = os.path.join(out, "tiny-qwen2-random-f32.gguf")
+    w = GGUFWriter(path, "qwen2")
+    add_common(w, "qwen2", dim, n_layer, n_head, n_kv, ff, ctx, dim // n_head, 1000000.0, 1e-6)
+    add_vocab(w, vocab)
+    add_weights(w, rng, dim, n_layer, n_head, n_kv, dim // n_head, ff, len(vocab[0]), True)
+    write(path, w)
+
+
+def make_llama3(out, vocab):
+    dim, n_layer, n_head, n_kv, ff, ctx, base = 64, 2, 4, 2, 128, 512, 500000.0
+    hd = dim // n_head
+    rng = np.random.default_rng(3131)
+    path = os.path.join(out, "tiny-llama3-ropefreqs-random-f32.gguf")
+    w = GGUFWriter(path, "llama")
+    add_common(w, "llama", dim, n_layer, n_head, n_kv, ff, ctx, hd, base, 1e-5)
+    # the converter writes no rope.scaling.* keys for rope_type llama3, only the tensor
+    add_vocab(w, vocab)
+    w.add_tensor("rope_freqs.weight", llama3_rope_factors(base, hd))
+    add_weights(w, rng, dim, n_layer, n_head, n_kv, hd, ff, len(vocab[0]), False, LLAMA3_QK_GAIN)
+    write(path, w)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "tests/models/random")
+    vocab = read_vocab(VOCAB_SRC)
+    make_qwen2(out, vocab)
+    make_llama3(out, vocab)
+
+
+if __name__ == "__main__":
+    main()
