@@ -7,7 +7,8 @@
 #
 # usage: tests/golden/make-golden.sh            TAP check of the committed goldens
 #        tests/golden/make-golden.sh --regen    download, build llama.cpp, rewrite the goldens
-#        tests/golden/make-golden.sh --dump     rewrite the goldens with the existing build
+#        tests/golden/make-golden.sh --dump [DIR...]  rewrite the goldens (all, or only the named
+#                                               directories) with the existing build
 #        tests/golden/make-golden.sh --bench    build if needed, run llama-bench on SmolLM2 Q4_1
 set -euo pipefail
 
@@ -28,6 +29,8 @@ MODELS=(
 	"tiny-llama-dense-f32|tests/models/random/tiny-llama-random-dense-f32.gguf|--logits"
 	"tiny-mixtral-f32|tests/models/random/tiny-mixtral-random-4x2-f32.gguf|--logits"
 	"tiny-mixtral-q8_0|tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf|--logits"
+	"tiny-qwen2-f32|tests/models/random/tiny-qwen2-random-f32.gguf|--logits"
+	"tiny-llama3-ropefreqs-f32|tests/models/random/tiny-llama3-ropefreqs-random-f32.gguf|--logits"
 	"smollm2-135m-q4_1|models/SmolLM2-135M-Instruct.Q4_1.gguf|--chatml"
 )
 
@@ -95,11 +98,15 @@ version() {
 		"$SRC/ggml/CMakeLists.txt" | paste -sd.)"
 }
 
+# regen [DIR...]: every model, or only those whose golden directory is named
 regen() {
 	local ver d rel flags
 	ver=$(version)
 	for m in "${MODELS[@]}"; do
 		IFS='|' read -r d rel flags <<<"$m"
+		if (($#)) && [[ " $* " != *" $d "* ]]; then
+			continue
+		fi
 		if [[ ! -f $TOP/$rel ]]; then
 			echo "make-golden: $rel absent, skipping $d (scripts/fetch-model.sh fetches SmolLM2)" >&2
 			continue
@@ -121,7 +128,7 @@ bench() {
 case "${1:-}" in
 "") check ;;
 --regen) deps; fetch; build; regen ;;
---dump) [[ -x $BLD/bin/golden-dump ]] || die "no $BLD/bin/golden-dump: run --regen"; regen ;;
+--dump) [[ -x $BLD/bin/golden-dump ]] || die "no $BLD/bin/golden-dump: run --regen"; shift; regen "$@" ;;
 --bench) [[ -x $BLD/bin/llama-bench ]] || { deps; fetch; build; }; bench ;;
-*) die "usage: $0 [--regen|--dump|--bench]" ;;
+*) die "usage: $0 [--regen|--dump [DIR...]|--bench]" ;;
 esac
