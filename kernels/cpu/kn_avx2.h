@@ -62,6 +62,24 @@ static inline float kn_avx2_h2f(uint16_t h)
 	return _cvtsh_ss(h);
 }
 
+/* Q4_K/Q5_K mins: lane k = m[2k] (bsums[4k] + bsums[4k+1]) + m[2k+1] (bsums[4k+2] + bsums[4k+3]) */
+static inline __m128i kn_avx2_mins_prod(const uint8_t *m, const int16_t *bsums)
+{
+	const __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
+	const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+	const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m));
+
+	return _mm_madd_epi16(mins, q8s);	/* lane k: m[2k] q8s[2k] + m[2k+1] q8s[2k+1] */
+}
+
+/* the 8 lanes of 32 * (bsums . scales) that Q6_K subtracts */
+static inline __m256i kn_avx2_q6_corr(const int8_t *scales, const int16_t *bsums)
+{
+	const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)scales));
+
+	return _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), s16), 5);
+}
+
 /* 8 lanes of kn_ggml_expf, bit-identical to it */
 static inline __m256 kn_avx2_ggml_expf(__m256 x)
 {

@@ -118,109 +118,117 @@ float kn_ref_dot_q8_0(int64_t n, const void *vw, const void *va)
 }
 
 /*
- * Q4_K . Q8_K: per super-block, isum = sum_j sc_j * dot(q4 sub-block j, q8)
- * and msum = sum_j m_j * (sum of q8 in sub-block j, from bsums); the block
- * adds d_w*d_a*isum - dmin_w*d_a*msum.
+ * The K-quant dots reproduce llama.cpp's x86 AVX2 arithmetic exactly (its
+ * ggml_vec_dot_q{4,5,6}_K_q8_K): per super-block, integer sums kept in 8
+ * lanes (lane L takes bytes 4L..4L+3 of each 32-quant vector), each lane
+ * scaled into its own float accumulator with a fused multiply-add, the lanes
+ * reduced at the end as hsum_float_8 does; the mins terms as ggml does them.
+ * kn_dot_avx2.c does the same in vector registers.
  */
+/* Q4_K . Q8_K: lanes += sc_j * q4 * q8; 4 min lanes += m * (bsum pairs) */
 float kn_ref_dot_q4_K(int64_t n, const void *vw, const void *va)
 {
 	const kn_block_q4_K *w = vw;
 	const kn_block_q8_K *a = va;
-	float sum = 0;
+	float acc[8] = { 0 }, accm[4] = { 0 };
 
 	for (int64_t i = 0; i < n / KN_QK_K; i++) {
-		const uint8_t *q4 = w[i].qs;
-		const int8_t *q8 = a[i].qs;
-		int isum = 0, msum = 0;
+		const float d = a[i].d * kn_h2f(w[i].d);
+		const float dmin = -a[i].d * kn_h2f(w[i].dmin);
+		uint8_t sc[8], m[8];
+		int lane[8] = { 0 };
 
-		for (int j = 0; j < KN_QK_K / 64; j++, q4 += 32, q8 += 64) {
-			uint8_t sc0, m0, sc1, m1;
-			int s0 = 0, s1 = 0;
+		for (int j = 0; j < 8; j++)
+			kn_get_scale_min_k4(j, w[i].scales, &sc[j], &m[j]);
+		for (int j = 0; j < 4; j++) {
+			const uint8_t *q4 = w[i].qs + 32 * j;
+			const int8_t *q8 = a[i].qs + 64 * j;
 
-			kn_get_scale_min_k4(2 * j, w[i].scales, &sc0, &m0);
-			kn_get_scale_min_k4(2 * j + 1, w[i].scales, &sc1, &m1);
-			for (int l = 0; l < 32; l++) {
-				s0 += (q4[l] & 0xF) * q8[l];
-				s1 += (q4[l] >> 4) * q8[l + 32];
-			}
-			isum += sc0 * s0 + sc1 * s1;
-			msum += m0 * (a[i].bsums[4 * j] + a[i].bsums[4 * j + 1]) +
-				m1 * (a[i].bsums[4 * j + 2] + a[i].bsums[4 * j + 3]);
+			for (int b = 0; b < 32; b++)
+				lane[b / 4] += sc[2 * j] * ((q4[b] & 0xF) * q8[b]) +
+					       sc[2 * j + 1] * ((q4[b] >> 4) * q8[32 + b]);
 		}
-		const float d = kn_h2f(w[i].d) * a[i].d;
-		const float dmin = kn_h2f(w[i].dmin) * a[i].d;
+		for (int l = 0; l < 8; l++)
+			acc[l] = fmaf(d, (float)lane[l], acc[l]);
+		for (int k = 0; k < 4; k++) {
+			const int16_t *bs = a[i].bsums + 4 * k;
+			const int prod = m[2 * k] * (bs[0] + bs[1]) + m[2 * k + 1] * (bs[2] + bs[3]);
 
-		sum += d * (float)isum - dmin * (float)msum;
+			accm[k] = fmaf(dmin, (float)prod, accm[k]);
+		}
 	}
-	return sum;
+	return kn_hsum8(acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]));
 }
 
-/* Q5_K . Q8_K: as Q4_K with a fifth bit from qh */
+/* Q5_K . Q8_K: as Q4_K with the fifth bit; the mins in one fused scalar sum */
 float kn_ref_dot_q5_K(int64_t n, const void *vw, const void *va)
 {
 	const kn_block_q5_K *w = vw;
 	const kn_block_q8_K *a = va;
-	float sum = 0;
+	float acc[8] = { 0 }, summs = 0;
 
 	for (int64_t i = 0; i < n / KN_QK_K; i++) {
-		const uint8_t *ql = w[i].qs, *qh = w[i].qh;
-		const int8_t *q8 = a[i].qs;
-		int isum = 0, msum = 0;
+		const float d = a[i].d * kn_h2f(w[i].d);
+		const float dmin = -a[i].d * kn_h2f(w[i].dmin);
+		const uint8_t *qh = w[i].qh;
+		uint8_t sc[8], m[8];
+		int lane[8] = { 0 }, msum = 0;
 
-		for (int j = 0; j < KN_QK_K / 64; j++, ql += 32, q8 += 64) {
-			uint8_t sc0, m0, sc1, m1;
-			int s0 = 0, s1 = 0;
-
-			kn_get_scale_min_k4(2 * j, w[i].scales, &sc0, &m0);
-			kn_get_scale_min_k4(2 * j + 1, w[i].scales, &sc1, &m1);
-			for (int l = 0; l < 32; l++) {
-				int v0 = (ql[l] & 0xF) | (((qh[l] >> (2 * j)) & 1) << 4);
-				int v1 = (ql[l] >> 4) | (((qh[l] >> (2 * j + 1)) & 1) << 4);
-
-				s0 += v0 * q8[l];
-				s1 += v1 * q8[l + 32];
-			}
-			isum += sc0 * s0 + sc1 * s1;
-			msum += m0 * (a[i].bsums[4 * j] + a[i].bsums[4 * j + 1]) +
-				m1 * (a[i].bsums[4 * j + 2] + a[i].bsums[4 * j + 3]);
+		for (int j = 0; j < 8; j++) {
+			kn_get_scale_min_k4(j, w[i].scales, &sc[j], &m[j]);
+			msum += m[j] * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
 		}
-		const float d = kn_h2f(w[i].d) * a[i].d;
-		const float dmin = kn_h2f(w[i].dmin) * a[i].d;
+		summs = fmaf(dmin, (float)msum, summs);
+		for (int j = 0; j < 4; j++) {
+			const uint8_t *ql = w[i].qs + 32 * j;
+			const int8_t *q8 = a[i].qs + 64 * j;
 
-		sum += d * (float)isum - dmin * (float)msum;
+			for (int b = 0; b < 32; b++) {
+				const int v0 = (ql[b] & 0xF) | (((qh[b] >> (2 * j)) & 1) << 4);
+				const int v1 = (ql[b] >> 4) | (((qh[b] >> (2 * j + 1)) & 1) << 4);
+
+				lane[b / 4] += sc[2 * j] * (v0 * q8[b]) + sc[2 * j + 1] * (v1 * q8[32 + b]);
+			}
+		}
+		for (int l = 0; l < 8; l++)
+			acc[l] = fmaf(d, (float)lane[l], acc[l]);
 	}
-	return sum;
+	return kn_hsum8(acc) + summs;
 }
 
-/* Q6_K . Q8_K: isum = sum over the 16 sub-blocks of sc_j * dot(q6 - 32, q8) */
+/* Q6_K . Q8_K: lanes += sc * q6 * q8 (q6 unsigned), minus 32 * the scaled bsums */
 float kn_ref_dot_q6_K(int64_t n, const void *vw, const void *va)
 {
 	const kn_block_q6_K *w = vw;
 	const kn_block_q8_K *a = va;
-	float sum = 0;
+	float acc[8] = { 0 };
 
 	for (int64_t i = 0; i < n / KN_QK_K; i++) {
-		const uint8_t *ql = w[i].ql, *qh = w[i].qh;
-		const int8_t *sc = w[i].scales, *q8 = a[i].qs;
-		int8_t q[KN_QK_K];
-		int isum = 0;
+		const float d = a[i].d * kn_h2f(w[i].d);
+		const int8_t *sc = w[i].scales;
+		int lane[8] = { 0 };
 
-		for (int b = 0; b < KN_QK_K; b += 128, ql += 64, qh += 32) {
-			for (int l = 0; l < 32; l++) {
-				q[b + l] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
-				q[b + l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
-				q[b + l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-				q[b + l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+		for (int h = 0; h < 2; h++) {
+			const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;
+			const int8_t *q8 = a[i].qs + 128 * h;
+
+			for (int b = 0; b < 32; b++) {
+				const int q0 = (ql[b] & 0xF) | ((qh[b] & 3) << 4);
+				const int q1 = (ql[32 + b] & 0xF) | (((qh[b] >> 2) & 3) << 4);
+				const int q2 = (ql[b] >> 4) | (((qh[b] >> 4) & 3) << 4);
+				const int q3 = (ql[32 + b] >> 4) | (((qh[b] >> 6) & 3) << 4);
+				const int s = b / 16;
+
+				lane[b / 4] += sc[8 * h + s] * (q0 * q8[b]) +
+					       sc[8 * h + 2 + s] * (q1 * q8[32 + b]) +
+					       sc[8 * h + 4 + s] * (q2 * q8[64 + b]) +
+					       sc[8 * h + 6 + s] * (q3 * q8[96 + b]);
 			}
 		}
-		for (int j = 0; j < KN_QK_K / 16; j++) {
-			int s = 0;
-
-			for (int l = 0; l < 16; l++)
-				s += q[16 * j + l] * q8[16 * j + l];
-			isum += sc[j] * s;
+		for (int l = 0; l < 8; l++) {
+			lane[l] -= 32 * (a[i].bsums[2 * l] * sc[2 * l] + a[i].bsums[2 * l + 1] * sc[2 * l + 1]);
+			acc[l] = fmaf(d, (float)lane[l], acc[l]);
 		}
-		sum += (kn_h2f(w[i].d) * a[i].d) * (float)isum;
 	}
-	return sum;
+	return kn_hsum8(acc);
 }

@@ -125,18 +125,28 @@ void kn_avx2_dot4_q4_K(int64_t n, const void *vw, const void *va, size_t as, flo
 	const kn_block_q4_K *w = vw;
 	const kn_block_q8_K *a[4];
 	const __m256i m4 = _mm256_set1_epi8(0x0F);
-	float sum[4] = { 0, 0, 0, 0 };
+	__m256 acc[4];
+	__m128 accm[4];
 
-	for (int c = 0; c < 4; c++)
+	for (int c = 0; c < 4; c++) {
 		a[c] = KN_COL(kn_block_q8_K, va, as, c);
+		acc[c] = _mm256_setzero_ps();
+		accm[c] = _mm_setzero_ps();
+	}
 	for (int64_t i = 0; i < n / KN_QK_K; i++) {
 		uint8_t sc[8], m[8];
-		__m256i acc[4];
+		__m256i sumi[4];
+		const float dw = kn_avx2_h2f(w[i].d), mw = kn_avx2_h2f(w[i].dmin);
 
 		for (int j = 0; j < 8; j++)
 			kn_get_scale_min_k4(j, w[i].scales, &sc[j], &m[j]);
-		for (int c = 0; c < 4; c++)
-			acc[c] = _mm256_setzero_si256();
+		for (int c = 0; c < 4; c++) {
+			const float dmin = -a[c][i].d * mw;
+
+			accm[c] = _mm_fmadd_ps(_mm_set1_ps(dmin),
+					       _mm_cvtepi32_ps(kn_avx2_mins_prod(m, a[c][i].bsums)), accm[c]);
+			sumi[c] = _mm256_setzero_si256();
+		}
 		for (int j = 0; j < 4; j++) {
 			const __m256i q4 = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * j));
 			const __m256i q4l = _mm256_and_si256(q4, m4);
@@ -150,25 +160,19 @@ void kn_avx2_dot4_q4_K(int64_t n, const void *vw, const void *va, size_t as, flo
 				__m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(q4h,
 						_mm256_loadu_si256((const __m256i *)(q8 + 32))), sh);
 
-				acc[c] = _mm256_add_epi32(acc[c], _mm256_add_epi32(pl, ph));
+				sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
 			}
 		}
-		const float dw = kn_avx2_h2f(w[i].d), mw = kn_avx2_h2f(w[i].dmin);
-
-		for (int c = 0; c < 4; c++) {
-			int msum = 0;
-
-			for (int j = 0; j < 8; j++)
-				msum += m[j] * (a[c][i].bsums[2 * j] + a[c][i].bsums[2 * j + 1]);
-			const int isum = kn_avx2_hsum_epi32(acc[c]);
-			const float d = dw * a[c][i].d, dmin = mw * a[c][i].d;
-			const float t0 = d * (float)isum, t1 = dmin * (float)msum;
-
-			sum[c] += t0 - t1;
-		}
+		for (int c = 0; c < 4; c++)
+			acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(a[c][i].d * dw),
+						 _mm256_cvtepi32_ps(sumi[c]), acc[c]);
 	}
-	for (int c = 0; c < 4; c++)
-		out[c] = sum[c];
+	for (int c = 0; c < 4; c++) {
+		__m128 am = _mm_add_ps(accm[c], _mm_movehl_ps(accm[c], accm[c]));
+
+		am = _mm_add_ss(am, _mm_movehdup_ps(am));
+		out[c] = kn_avx2_hsum_ps(acc[c]) + _mm_cvtss_f32(am);
+	}
 }
 
 void kn_avx2_dot4_q6_K(int64_t n, const void *vw, const void *va, size_t as, float *out)
@@ -176,15 +180,18 @@ void kn_avx2_dot4_q6_K(int64_t n, const void *vw, const void *va, size_t as, flo
 	const kn_block_q6_K *w = vw;
 	const kn_block_q8_K *a[4];
 	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-	float sum[4] = { 0, 0, 0, 0 };
+	__m256 acc[4];
 
-	for (int c = 0; c < 4; c++)
+	for (int c = 0; c < 4; c++) {
 		a[c] = KN_COL(kn_block_q8_K, va, as, c);
+		acc[c] = _mm256_setzero_ps();
+	}
 	for (int64_t i = 0; i < n / KN_QK_K; i++) {
-		__m256i acc[4];
+		__m256i sumi[4];
+		const float dw = kn_avx2_h2f(w[i].d);
 
 		for (int c = 0; c < 4; c++)
-			acc[c] = _mm256_setzero_si256();
+			sumi[c] = _mm256_setzero_si256();
 		for (int h = 0; h < 2; h++) {
 			const uint8_t *ql = w[i].ql + 64 * h;
 			const int8_t *sc = w[i].scales + 8 * h;
@@ -209,23 +216,17 @@ void kn_avx2_dot4_q6_K(int64_t n, const void *vw, const void *va, size_t as, flo
 				for (int k = 0; k < 4; k++) {
 					__m256i y = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
 
-					acc[c] = _mm256_add_epi32(acc[c],
+					sumi[c] = _mm256_add_epi32(sumi[c],
 						_mm256_madd_epi16(_mm256_maddubs_epi16(q[k], y), s[k]));
 				}
 			}
 		}
-		const float dw = kn_avx2_h2f(w[i].d);
-
 		for (int c = 0; c < 4; c++) {
-			int corr = 0;
-
-			for (int j = 0; j < 16; j++)
-				corr += w[i].scales[j] * a[c][i].bsums[j];
-			const int isum = kn_avx2_hsum_epi32(acc[c]) - 32 * corr;
-
-			sum[c] += (dw * a[c][i].d) * (float)isum;
+			sumi[c] = _mm256_sub_epi32(sumi[c], kn_avx2_q6_corr(w[i].scales, a[c][i].bsums));
+			acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(a[c][i].d * dw),
+						 _mm256_cvtepi32_ps(sumi[c]), acc[c]);
 		}
 	}
 	for (int c = 0; c < 4; c++)
-		out[c] = sum[c];
+		out[c] = kn_avx2_hsum_ps(acc[c]);
 }

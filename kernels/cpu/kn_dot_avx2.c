@@ -154,29 +154,30 @@ static float kn_avx2_dot_q8_0(int64_t n, const void *vw, const void *va)
 	return kn_avx2_hsum_ps(acc);
 }
 
-/* the mins term of Q4_K/Q5_K: sum_j m_j * (bsums[2j] + bsums[2j+1]) */
-static inline int kn_avx2_msum(const uint8_t *m, const int16_t *bsums)
-{
-	int msum = 0;
-
-	for (int j = 0; j < 8; j++)
-		msum += m[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-	return msum;
-}
-
+/*
+ * K-quants as ggml-cpu's x86 AVX2 vec_dots: per super-block an 8-lane
+ * integer sum, scaled into an 8-lane float accumulator (fmadd), reduced by
+ * hsum at the end; Q4_K's mins in a 4-lane accumulator, Q5_K's in a fused
+ * scalar. Identical to the scalar kn_dot.c versions.
+ */
 static float kn_avx2_dot_q4_K(int64_t n, const void *vw, const void *va)
 {
 	const kn_block_q4_K *w = vw;
 	const kn_block_q8_K *a = va;
 	const __m256i m4 = _mm256_set1_epi8(0x0F);
-	float sum = 0;
+	__m256 acc = _mm256_setzero_ps();
+	__m128 accm = _mm_setzero_ps();
 
 	for (int64_t i = 0; i < n / KN_QK_K; i++) {
+		const float d = a[i].d * kn_avx2_h2f(w[i].d);
+		const float dmin = -a[i].d * kn_avx2_h2f(w[i].dmin);
 		uint8_t sc[8], m[8];
-		__m256i acc = _mm256_setzero_si256();
+		__m256i sumi = _mm256_setzero_si256();
 
 		for (int j = 0; j < 8; j++)
 			kn_get_scale_min_k4(j, w[i].scales, &sc[j], &m[j]);
+		accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(kn_avx2_mins_prod(m, a[i].bsums)),
+				    accm);
 		for (int j = 0; j < 4; j++) {
 			__m256i q4 = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * j));
 			__m256i q4l = _mm256_and_si256(q4, m4);
@@ -188,17 +189,13 @@ static float kn_avx2_dot_q4_K(int64_t n, const void *vw, const void *va)
 			__m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(q4h, q8h),
 						       _mm256_set1_epi16(sc[2 * j + 1]));
 
-			acc = _mm256_add_epi32(acc, _mm256_add_epi32(pl, ph));
+			sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
 		}
-		const int isum = kn_avx2_hsum_epi32(acc);
-		const int msum = kn_avx2_msum(m, a[i].bsums);
-		const float d = kn_avx2_h2f(w[i].d) * a[i].d;
-		const float dmin = kn_avx2_h2f(w[i].dmin) * a[i].d;
-		const float t0 = d * (float)isum, t1 = dmin * (float)msum;
-
-		sum += t0 - t1;
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
 	}
-	return sum;
+	accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+	accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+	return kn_avx2_hsum_ps(acc) + _mm_cvtss_f32(accm);
 }
 
 static float kn_avx2_dot_q5_K(int64_t n, const void *vw, const void *va)
@@ -206,15 +203,23 @@ static float kn_avx2_dot_q5_K(int64_t n, const void *vw, const void *va)
 	const kn_block_q5_K *w = vw;
 	const kn_block_q8_K *a = va;
 	const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-	float sum = 0;
+	__m256 acc = _mm256_setzero_ps();
+	float summs = 0;
 
 	for (int64_t i = 0; i < n / KN_QK_K; i++) {
+		const float d = a[i].d * kn_avx2_h2f(w[i].d);
+		const float dmin = -a[i].d * kn_avx2_h2f(w[i].dmin);
 		uint8_t sc[8], m[8];
-		__m256i acc = _mm256_setzero_si256();
+		__m256i sumi = _mm256_setzero_si256();
 		const __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
 
 		for (int j = 0; j < 8; j++)
 			kn_get_scale_min_k4(j, w[i].scales, &sc[j], &m[j]);
+		__m128i mp = kn_avx2_mins_prod(m, a[i].bsums);
+
+		mp = _mm_add_epi32(mp, _mm_shuffle_epi32(mp, _MM_SHUFFLE(1, 0, 3, 2)));
+		mp = _mm_add_epi32(mp, _mm_shuffle_epi32(mp, _MM_SHUFFLE(2, 3, 0, 1)));
+		summs = fmaf(dmin, (float)_mm_cvtsi128_si32(mp), summs);
 		for (int j = 0; j < 4; j++) {
 			__m256i q4 = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * j));
 			__m256i hl = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one);
@@ -229,17 +234,11 @@ static float kn_avx2_dot_q5_K(int64_t n, const void *vw, const void *va)
 			__m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(q5h, q8h),
 						       _mm256_set1_epi16(sc[2 * j + 1]));
 
-			acc = _mm256_add_epi32(acc, _mm256_add_epi32(pl, ph));
+			sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
 		}
-		const int isum = kn_avx2_hsum_epi32(acc);
-		const int msum = kn_avx2_msum(m, a[i].bsums);
-		const float d = kn_avx2_h2f(w[i].d) * a[i].d;
-		const float dmin = kn_avx2_h2f(w[i].dmin) * a[i].d;
-		const float t0 = d * (float)isum, t1 = dmin * (float)msum;
-
-		sum += t0 - t1;
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
 	}
-	return sum;
+	return kn_avx2_hsum_ps(acc) + summs;
 }
 
 static float kn_avx2_dot_q6_K(int64_t n, const void *vw, const void *va)
@@ -247,11 +246,11 @@ static float kn_avx2_dot_q6_K(int64_t n, const void *vw, const void *va)
 	const kn_block_q6_K *w = vw;
 	const kn_block_q8_K *a = va;
 	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-	float sum = 0;
+	__m256 acc = _mm256_setzero_ps();
 
 	for (int64_t i = 0; i < n / KN_QK_K; i++) {
-		__m256i acc = _mm256_setzero_si256();
-		int corr = 0;
+		const float d = a[i].d * kn_avx2_h2f(w[i].d);
+		__m256i sumi = _mm256_setzero_si256();
 
 		for (int h = 0; h < 2; h++) {
 			const uint8_t *ql = w[i].ql + 64 * h;
@@ -275,17 +274,14 @@ static float kn_avx2_dot_q6_K(int64_t n, const void *vw, const void *va)
 				__m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]),
 							     _mm_set1_epi16(sc[2 * k]));
 
-				acc = _mm256_add_epi32(acc,
+				sumi = _mm256_add_epi32(sumi,
 					_mm256_madd_epi16(_mm256_maddubs_epi16(q[k], y), s));
 			}
 		}
-		for (int j = 0; j < 16; j++)
-			corr += w[i].scales[j] * a[i].bsums[j];
-		const int isum = kn_avx2_hsum_epi32(acc) - 32 * corr;
-
-		sum += (kn_avx2_h2f(w[i].d) * a[i].d) * (float)isum;
+		sumi = _mm256_sub_epi32(sumi, kn_avx2_q6_corr(w[i].scales, a[i].bsums));
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
 	}
-	return sum;
+	return kn_avx2_hsum_ps(acc);
 }
 
 /* quantize/dequantize kernels live in kn_quant_avx2.c */
