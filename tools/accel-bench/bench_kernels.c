@@ -139,7 +139,7 @@ int bench_kernels_main(int argc, char **argv)
 			return 1;
 		}
 	}
-	const double dram = bk_dram_read(quick ? (64u << 20) : (512u << 20));
+	const double dram = bk_dram_read(quick ? (64ull << 20) : (1024ull << 20));
 
 	printf("isa_best: %s\n", kn_isa_best() == KN_ISA_AVX2 ? "avx2" : "scalar");
 	printf("dram_read_GBps: %.2f\n", dram);
@@ -149,7 +149,8 @@ int bench_kernels_main(int argc, char **argv)
 		const int64_t n_in = kn_type_block_elems(t) == 256 ? 1536 : 576;
 		const int64_t n_out = n_in == 576 ? 1536 : 576;
 		const size_t msz = kn_row_size(t, n_in) * n_out;
-		const int cold = (int)((quick ? (64u << 20) : (256u << 20)) / msz) + 1;
+		/* a working set well past the last-level cache (260 MiB on some Xeons) */
+		const int cold = (int)((quick ? (64ull << 20) : (768ull << 20)) / msz) + 1;
 		const char *nm = kn_type_name(t);
 		struct bk_res s, h, c, b;
 
