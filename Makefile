@@ -102,7 +102,7 @@ export ACCEL_TOP   := $(abspath .)
 
 test: all
 	@scripts/fetch-model.sh --quiet || echo "# SmolLM2 not fetched: its tests will skip"
-	prove -j2 --timer --exec '' $$(find $(B)/tests -type f -perm -u+x | sort) $(wildcard tests/cli/*.sh)
+	prove -j2 --timer --exec '' $$(find $(B)/tests -type f -perm -u+x | sort) $(wildcard tests/cli/*.sh) tests/golden/make-golden.sh
 
 check-build: all
 
