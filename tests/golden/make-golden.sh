@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Golden references from llama.cpp (an independent implementation): builds the llama.cpp vendored
 # in the llama-cpp-python sdist and regenerates tests/golden/<model>/*.txt with dump.cpp.
-# With no argument (as `make test` runs it) it only checks, as TAP, that every golden directory
+# With no argument it only checks, as TAP (prove can run it), that every golden directory
 # still matches the sha256 of the model file it was made from; regeneration is manual (--regen).
 #
 # usage: tests/golden/make-golden.sh            TAP check of the committed goldens
