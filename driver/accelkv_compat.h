@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * accelkv: the few kernel API differences between the kernels the driver is
- * built for (Debian 12's 6.1 and 6.12). Everything version-dependent lives
+ * built for (Debian 12's 6.1 and 6.12). Kbuild detects each one in the
+ * kernel's headers (ACCELKV_HAVE_*); everything that depends on them lives
  * here so the other files read as plain current-kernel code.
  */
 #ifndef _ACCELKV_COMPAT_H_
 #define _ACCELKV_COMPAT_H_
 
-#include <linux/version.h>
 #include <linux/mm.h>
 #include <drm/drm_device.h>
 #include <drm/drm_file.h>
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+#ifdef ACCELKV_HAVE_IO_URING_CMD_H
 #include <linux/io_uring/cmd.h>
 #else
 #include <linux/io_uring.h>
@@ -25,18 +25,16 @@
 #define ACCELKV_HAS_ACCEL 0
 #endif
 
-/* Before 6.6 the PRIME hooks had to be set by the driver. */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 6, 0)
-#define ACCELKV_NEEDS_PRIME_HOOKS 1
-#else
-#define ACCELKV_NEEDS_PRIME_HOOKS 0
-#endif
+/*
+ * Before 6.6 the PRIME hooks had to be set by the driver: Kbuild defines
+ * ACCELKV_NEEDS_PRIME_HOOKS where drm_driver still has gem_prime_mmap.
+ */
 
 /* vm_flags became const in 6.3; vm_flags_set() is the only way to set them. */
 static inline void accelkv_vm_flags_set(struct vm_area_struct *vma,
 					unsigned long flags)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#ifdef ACCELKV_HAVE_VM_FLAGS_SET
 	vm_flags_set(vma, flags);
 #else
 	vma->vm_flags |= flags;
@@ -46,7 +44,7 @@ static inline void accelkv_vm_flags_set(struct vm_area_struct *vma,
 /* 6.5 passes the whole SQE to uring_cmd; the payload is its cmd area. */
 static inline const void *accelkv_uring_payload(const struct io_uring_cmd *ioucmd)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#ifdef ACCELKV_HAVE_SQE_CMD
 	return io_uring_sqe_cmd(ioucmd->sqe);
 #else
 	return ioucmd->cmd;
@@ -54,12 +52,12 @@ static inline const void *accelkv_uring_payload(const struct io_uring_cmd *ioucm
 }
 
 /*
- * The device's debugfs directory: drm_device.debugfs_root from 6.7 on (the
- * only one accel devices have); before, the primary minor's directory.
+ * The device's debugfs directory: drm_device.debugfs_root where it exists
+ * (the only one accel devices have); before, the primary minor's directory.
  */
 static inline struct dentry *accelkv_debugfs_root(struct drm_device *drm)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+#ifdef ACCELKV_HAVE_DEV_DEBUGFS_ROOT
 	return drm->debugfs_root;
 #else
 	return drm->primary ? drm->primary->debugfs_root : NULL;

@@ -117,7 +117,7 @@ static const struct drm_driver accelkv_driver = {
 	.ioctls = accelkv_ioctls,
 	.num_ioctls = ARRAY_SIZE(accelkv_ioctls),
 	.fops = &accelkv_fops,
-#if ACCELKV_NEEDS_PRIME_HOOKS
+#ifdef ACCELKV_NEEDS_PRIME_HOOKS
 	.prime_handle_to_fd = drm_gem_prime_handle_to_fd,
 	.prime_fd_to_handle = drm_gem_prime_fd_to_handle,
 	.gem_prime_mmap = drm_gem_prime_mmap,

@@ -35,7 +35,7 @@ struct accelkv_device {
 	u64 max_pool_size;
 	bool hugepage;
 	atomic64_t pinned;
-	struct mutex pools_lock;
+	struct mutex pools_lock; /* protects pools, nr_pools */
 	struct list_head pools;
 	unsigned int nr_pools;
 	struct dentry *debugfs;

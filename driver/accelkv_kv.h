@@ -36,7 +36,7 @@
  * @prefix_queries: hashes asked by lookups
  */
 struct accelkv_kv {
-	struct mutex lock;
+	struct mutex lock; /* see above: all fields and owners */
 	u32 num_blocks;
 	u32 nr_free;
 	u32 nr_cached;
