@@ -105,6 +105,11 @@ struct accel_backend_ops {
 	int (*fence_signal)(struct accel_fence *fence, uint64_t point);
 	int (*fence_wait)(struct accel_fence *fence, uint64_t point, int64_t timeout_ns);
 	int (*fence_query)(struct accel_fence *fence, uint64_t *value);
+
+	/* optional: COPY file<->pool transfer by the backend (kernel: uring
+	 * LOAD/STORE); -EOPNOTSUPP when it cannot, and COPY does it itself */
+	int (*file_xfer)(struct accel_device *dev, int write, int fd, void *buf,
+			 uint64_t off, uint64_t len);
 };
 
 /* backends: fill dev->ops/priv/node or return -errno (-ENODEV: not theirs) */

@@ -1,17 +1,501 @@
 // SPDX-License-Identifier: MIT
 /*
- * Kernel backend slot: talks to the accelkv driver through the ioctls of
- * uapi/accelkv.h and DRM syncobj timelines (libdrm). Not written yet (the
- * driver work owns this file): opening a real accelkv node fails with
- * -ENODEV and a log line, and accel_device_open(NULL) falls back to emu.
+ * Kernel backend: the accelkv driver through uapi/accelkv.h. Each pool handle
+ * is its own open file of the node (so, as on the emulated device, each handle
+ * owns its KV references and closing it releases them); fences are DRM
+ * syncobj timelines on the device's file (libdrm); COPY file<->pool transfers
+ * use the driver's LOAD/STORE uring_cmds on the pool's file.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <xf86drm.h>
+#include "accelkv.h"
 #include "backend.h"
+
+struct accel_kdev {
+	int fd;			/* the node: syncobjs, get-param */
+};
+
+struct accel_kpool {
+	int fd;			/* this handle's own open file of the node */
+	uint32_t handle;	/* GEM handle in @fd */
+	uint64_t map_size;
+};
+
+struct accel_kfence {
+	uint32_t syncobj;
+};
+
+static int accel_k_ioctl(int fd, unsigned long req, void *arg)
+{
+	int ret;
+
+	do {
+		ret = ioctl(fd, req, arg);
+	} while (ret < 0 && (errno == EINTR || errno == EAGAIN));
+	return ret < 0 ? -errno : 0;
+}
+
+static int accel_k_fd(struct accel_device *dev)
+{
+	return ((struct accel_kdev *)dev->priv)->fd;
+}
+
+static int accel_k_param(int fd, uint32_t param, uint64_t *value)
+{
+	struct drm_accelkv_get_param p = { .param = param };
+	int ret = accel_k_ioctl(fd, DRM_IOCTL_ACCELKV_GET_PARAM, &p);
+
+	if (!ret)
+		*value = p.value;
+	return ret;
+}
+
+static void accel_k_close(struct accel_device *dev)
+{
+	struct accel_kdev *kd = dev->priv;
+
+	close(kd->fd);
+	free(kd);
+}
+
+static int accel_k_info(struct accel_device *dev, struct accel_device_info *info)
+{
+	int fd = accel_k_fd(dev);
+	uint64_t v = 0;
+	struct rlimit rl;
+	int ret;
+
+	ret = accel_k_param(fd, ACCELKV_PARAM_CAPABILITIES, &info->caps);
+	if (!ret)
+		ret = accel_k_param(fd, ACCELKV_PARAM_API_VERSION, &v);
+	info->api_version = (uint32_t)v;
+	if (!ret)
+		ret = accel_k_param(fd, ACCELKV_PARAM_MAX_POOL_SIZE, &info->max_pool_size);
+	if (!ret)
+		ret = accel_k_param(fd, ACCELKV_PARAM_PINNED_BYTES, &info->pinned_bytes);
+	if (!ret)
+		ret = accel_k_param(fd, ACCELKV_PARAM_PINNED_LIMIT, &info->pinned_limit);
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
+		info->memlock_limit = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
+	return ret;
+}
+
+/* ------------------------------------------------------------------ pools */
+
+/* accel_k_pool_map - mmap the pool of @kp and fill @pool from POOL_INFO */
+static int accel_k_pool_map(struct accel_pool *pool, struct accel_kpool *kp)
+{
+	struct drm_accelkv_pool_info pi = { .handle = kp->handle };
+	void *p;
+	int ret;
+
+	ret = accel_k_ioctl(kp->fd, DRM_IOCTL_ACCELKV_POOL_INFO, &pi);
+	if (ret)
+		return ret;
+	p = mmap(NULL, pi.size, PROT_READ | PROT_WRITE, MAP_SHARED, kp->fd, (off_t)pi.mmap_offset);
+	if (p == MAP_FAILED)
+		return -errno;
+	kp->map_size = pi.size;
+	pool->base = p;
+	pool->size = pi.size;
+	pool->block_size = pi.block_size;
+	pool->num_blocks = pi.num_blocks;
+	pool->flags = pi.flags & (ACCEL_POOL_HUGEPAGE | ACCEL_POOL_KV);
+	pool->priv = kp;
+	return 0;
+}
+
+static struct accel_kpool *accel_k_pool_open(struct accel_device *dev)
+{
+	struct accel_kpool *kp = calloc(1, sizeof(*kp));
+
+	if (!kp)
+		return NULL;
+	kp->fd = open(dev->node, O_RDWR | O_CLOEXEC);
+	if (kp->fd < 0) {
+		free(kp);
+		return NULL;
+	}
+	return kp;
+}
+
+static void accel_k_pool_close(struct accel_kpool *kp)
+{
+	close(kp->fd);	/* drops the handle and every KV reference it held */
+	free(kp);
+}
+
+static int accel_k_pool_create(struct accel_device *dev, const struct accel_pool_opts *opts,
+			       struct accel_pool *pool)
+{
+	struct drm_accelkv_pool_create c = {
+		.size = opts->size,
+		.block_size = opts->block_size,
+		/* the driver always pins: PAGEABLE has nothing to ask for */
+		.flags = opts->flags & (ACCEL_POOL_HUGEPAGE | ACCEL_POOL_KV),
+	};
+	struct accel_kpool *kp = accel_k_pool_open(dev);
+	int ret;
+
+	if (!kp)
+		return errno ? -errno : -ENOMEM;
+	ret = accel_k_ioctl(kp->fd, DRM_IOCTL_ACCELKV_POOL_CREATE, &c);
+	if (ret) {
+		if (ret == -EPERM) {
+			struct rlimit rl = { 0, 0 };
+
+			getrlimit(RLIMIT_MEMLOCK, &rl);
+			accel_err("cannot pin %llu bytes: RLIMIT_MEMLOCK is %llu bytes "
+				  "(raise it with ulimit -l)", (unsigned long long)opts->size,
+				  (unsigned long long)rl.rlim_cur);
+		}
+		goto err_close;
+	}
+	kp->handle = c.handle;
+	ret = accel_k_pool_map(pool, kp);
+	if (ret)
+		goto err_close;
+	pool->flags = opts->flags;
+	return 0;
+
+err_close:
+	accel_k_pool_close(kp);
+	return ret;
+}
+
+static void accel_k_pool_destroy(struct accel_pool *pool)
+{
+	struct accel_kpool *kp = pool->priv;
+
+	munmap(pool->base, kp->map_size);
+	accel_k_pool_close(kp);
+}
+
+static int accel_k_pool_info(struct accel_pool *pool, struct accel_pool_info *info)
+{
+	struct accel_kpool *kp = pool->priv;
+	struct drm_accelkv_pool_info pi = { .handle = kp->handle };
+	int ret = accel_k_ioctl(kp->fd, DRM_IOCTL_ACCELKV_POOL_INFO, &pi);
+
+	if (ret)
+		return ret;
+	memset(info, 0, sizeof(*info));
+	info->size = pi.size;
+	info->block_size = pi.block_size;
+	info->num_blocks = pi.num_blocks;
+	info->flags = (pool->flags & ~ACCEL_POOL_HUGEPAGE) | (pi.flags & ACCEL_POOL_HUGEPAGE) |
+		      ACCEL_POOL_INFO_PINNED;
+	info->blocks_used = pi.blocks_used;
+	info->blocks_cached = pi.blocks_cached;
+	info->blocks_free = pi.num_blocks - pi.blocks_used - pi.blocks_cached;
+	info->prefix_queries = pi.prefix_queries;
+	info->prefix_hits = pi.prefix_hits;
+	return 0;
+}
+
+static int accel_k_pool_export(struct accel_pool *pool, int *fd)
+{
+	struct accel_kpool *kp = pool->priv;
+
+	return drmPrimeHandleToFD(kp->fd, kp->handle, DRM_CLOEXEC | DRM_RDWR, fd) ? -errno : 0;
+}
+
+static int accel_k_pool_import(struct accel_device *dev, int fd, struct accel_pool *pool)
+{
+	struct accel_kpool *kp = accel_k_pool_open(dev);
+	int ret;
+
+	if (!kp)
+		return errno ? -errno : -ENOMEM;
+	if (drmPrimeFDToHandle(kp->fd, fd, &kp->handle)) {
+		ret = errno == ENOENT || errno == EINVAL ? -EINVAL : -errno;
+		goto err_close;
+	}
+	ret = accel_k_pool_map(pool, kp);
+	if (ret)
+		goto err_close;
+	return 0;
+
+err_close:
+	accel_k_pool_close(kp);
+	return ret;
+}
+
+/* ------------------------------------------------------------------- KV */
+
+static int accel_k_kv_blocks(struct accel_pool *pool, unsigned long req, uint32_t count,
+			     const uint32_t *blocks)
+{
+	struct accel_kpool *kp = pool->priv;
+	struct drm_accelkv_kv_blocks b = {
+		.handle = kp->handle, .count = count, .blocks_ptr = (uintptr_t)blocks,
+	};
+
+	return accel_k_ioctl(kp->fd, req, &b);
+}
+
+static int accel_k_kv_alloc(struct accel_pool *pool, uint32_t count, uint32_t *blocks)
+{
+	return accel_k_kv_blocks(pool, DRM_IOCTL_ACCELKV_KV_ALLOC, count, blocks);
+}
+
+static int accel_k_kv_free(struct accel_pool *pool, uint32_t count, const uint32_t *blocks)
+{
+	return accel_k_kv_blocks(pool, DRM_IOCTL_ACCELKV_KV_FREE, count, blocks);
+}
+
+static int accel_k_kv_ref(struct accel_pool *pool, uint32_t count, const uint32_t *blocks)
+{
+	return accel_k_kv_blocks(pool, DRM_IOCTL_ACCELKV_KV_REF, count, blocks);
+}
+
+static int accel_k_kv_publish(struct accel_pool *pool, uint32_t count, const uint32_t *blocks,
+			      const uint64_t *hashes)
+{
+	struct accel_kpool *kp = pool->priv;
+	struct drm_accelkv_kv_publish p = {
+		.handle = kp->handle, .count = count,
+		.blocks_ptr = (uintptr_t)blocks, .hashes_ptr = (uintptr_t)hashes,
+	};
+	int ret = accel_k_ioctl(kp->fd, DRM_IOCTL_ACCELKV_KV_PUBLISH, &p);
+
+	return ret ? ret : (int)p.published;
+}
+
+static int accel_k_kv_lookup(struct accel_pool *pool, uint32_t count, const uint64_t *hashes,
+			     uint32_t *blocks)
+{
+	struct accel_kpool *kp = pool->priv;
+	struct drm_accelkv_kv_lookup l = {
+		.handle = kp->handle, .count = count,
+		.hashes_ptr = (uintptr_t)hashes, .blocks_ptr = (uintptr_t)blocks,
+	};
+	int ret = accel_k_ioctl(kp->fd, DRM_IOCTL_ACCELKV_KV_LOOKUP, &l);
+
+	return ret ? ret : (int)l.found;
+}
+
+/* ----------------------------------------------------------------- fences */
+
+static int accel_k_fence_create(struct accel_device *dev, struct accel_fence *fence)
+{
+	struct accel_kfence *kf = calloc(1, sizeof(*kf));
+
+	if (!kf)
+		return -ENOMEM;
+	if (drmSyncobjCreate(accel_k_fd(dev), 0, &kf->syncobj)) {
+		int ret = -errno;
+
+		free(kf);
+		return ret;
+	}
+	fence->priv = kf;
+	return 0;
+}
+
+static void accel_k_fence_destroy(struct accel_fence *fence)
+{
+	struct accel_kfence *kf = fence->priv;
+
+	drmSyncobjDestroy(accel_k_fd(fence->dev), kf->syncobj);
+	free(kf);
+}
+
+static int accel_k_fence_query(struct accel_fence *fence, uint64_t *value)
+{
+	struct accel_kfence *kf = fence->priv;
+
+	return drmSyncobjQuery(accel_k_fd(fence->dev), &kf->syncobj, value, 1) ? -errno : 0;
+}
+
+static int accel_k_fence_signal(struct accel_fence *fence, uint64_t point)
+{
+	struct accel_kfence *kf = fence->priv;
+	uint64_t cur;
+	int ret = accel_k_fence_query(fence, &cur);
+
+	if (ret)
+		return ret;
+	if (point <= cur)
+		return -EINVAL;
+	return drmSyncobjTimelineSignal(accel_k_fd(fence->dev), &kf->syncobj, &point, 1) ?
+		-errno : 0;
+}
+
+static int64_t accel_k_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int accel_k_fence_wait(struct accel_fence *fence, uint64_t point, int64_t timeout_ns)
+{
+	struct accel_kfence *kf = fence->priv;
+	int64_t abs = INT64_MAX, now = accel_k_now_ns();
+	int ret;
+
+	if (timeout_ns >= 0)
+		abs = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+	for (;;) {
+		ret = drmSyncobjTimelineWait(accel_k_fd(fence->dev), &kf->syncobj, &point, 1, abs,
+					     DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, NULL) ? -errno : 0;
+		if (ret == -EINTR || ret == -ERESTART)
+			continue;
+		/* the kernel waits in jiffies and may return up to one early */
+		if (ret == -ETIME && timeout_ns > 0 && accel_k_now_ns() < abs)
+			continue;
+		return ret;
+	}
+}
+
+/* -------------------------------------------------------- COPY engine */
+
+#define ACCEL_K_XFER_DEPTH	16
+#define ACCEL_K_XFER_CHUNK	(1ULL << 20)
+
+/* accel_k_pool_of - the pool of @dev whose mapping holds [buf, buf+len) */
+static struct accel_pool *accel_k_pool_of(struct accel_device *dev, const void *buf,
+					  uint64_t len)
+{
+	struct accel_pool *found = NULL;
+	uintptr_t b = (uintptr_t)buf;
+
+	pthread_mutex_lock(&dev->lock);
+	for (struct accel_link *l = dev->pools.next; l != &dev->pools; l = l->next) {
+		struct accel_pool *p = accel_container_of(l, struct accel_pool, link);
+		uintptr_t base = (uintptr_t)p->base;
+
+		if (b >= base && len <= p->size && b - base <= p->size - len) {
+			found = p;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return found;
+}
+
+/*
+ * accel_k_file_xfer - move @len bytes between file @fd at @off and @buf with
+ * the driver's LOAD/STORE, @buf inside one of the device's pools. Returns 0,
+ * -errno, or -EOPNOTSUPP when the driver cannot do it (the caller then
+ * falls back to plain io_uring reads and writes).
+ */
+static int accel_k_file_xfer(struct accel_device *dev, int write, int fd, void *buf,
+			     uint64_t off, uint64_t len)
+{
+	struct accel_pool *pool = accel_k_pool_of(dev, buf, len);
+	struct accelkv_uring_xfer x[ACCEL_K_XFER_DEPTH];
+	uint64_t pool_off, next = 0;
+	uint32_t flags = 0, inflight = 0;
+	struct accel_kpool *kp;
+	struct io_uring ring;
+	int fl, err = 0;
+
+	if (!pool || !len)
+		return -EOPNOTSUPP;
+	kp = pool->priv;
+	pool_off = (uint64_t)((uintptr_t)buf - (uintptr_t)pool->base);
+	fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_DIRECT)) {
+		if ((off | pool_off | len) & 511)
+			return -EOPNOTSUPP;
+		flags = ACCELKV_XFER_DIRECT;
+	}
+	if (io_uring_queue_init(ACCEL_K_XFER_DEPTH, &ring, IORING_SETUP_SQE128))
+		return -EOPNOTSUPP;
+	while (inflight || (!err && next < len)) {
+		struct io_uring_cqe *cqe;
+
+		while (!err && next < len && inflight < ACCEL_K_XFER_DEPTH) {
+			uint64_t n = len - next < ACCEL_K_XFER_CHUNK ? len - next : ACCEL_K_XFER_CHUNK;
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+			struct accelkv_uring_xfer *xx;
+			uint32_t slot = (uint32_t)((next / ACCEL_K_XFER_CHUNK) % ACCEL_K_XFER_DEPTH);
+
+			xx = &x[slot];
+			*xx = (struct accelkv_uring_xfer){
+				.fd = fd, .handle = kp->handle, .file_offset = off + next,
+				.pool_offset = pool_off + next, .length = n, .flags = flags,
+			};
+			io_uring_prep_rw(IORING_OP_URING_CMD, sqe, kp->fd, NULL, 0, 0);
+			sqe->cmd_op = write ? ACCELKV_URING_CMD_STORE : ACCELKV_URING_CMD_LOAD;
+			memcpy(sqe->cmd, xx, sizeof(*xx));
+			io_uring_sqe_set_data64(sqe, n);
+			next += n;
+			inflight++;
+		}
+		if (io_uring_submit_and_wait(&ring, 1) < 0 || io_uring_wait_cqe(&ring, &cqe)) {
+			err = err ? err : -EIO;
+			break;
+		}
+		if (cqe->res < 0 && !err)
+			err = cqe->res;
+		else if (cqe->res >= 0 && (uint64_t)cqe->res != io_uring_cqe_get_data64(cqe) && !err)
+			err = -EIO;
+		io_uring_cqe_seen(&ring, cqe);
+		inflight--;
+	}
+	io_uring_queue_exit(&ring);
+	return err;
+}
+
+static const struct accel_backend_ops accel_kernel_ops = {
+	.name = "kernel",
+	.close = accel_k_close,
+	.info = accel_k_info,
+	.pool_create = accel_k_pool_create,
+	.pool_destroy = accel_k_pool_destroy,
+	.pool_info = accel_k_pool_info,
+	.pool_export = accel_k_pool_export,
+	.pool_import = accel_k_pool_import,
+	.kv_alloc = accel_k_kv_alloc,
+	.kv_free = accel_k_kv_free,
+	.kv_ref = accel_k_kv_ref,
+	.kv_publish = accel_k_kv_publish,
+	.kv_lookup = accel_k_kv_lookup,
+	.fence_create = accel_k_fence_create,
+	.fence_destroy = accel_k_fence_destroy,
+	.fence_signal = accel_k_fence_signal,
+	.fence_wait = accel_k_fence_wait,
+	.fence_query = accel_k_fence_query,
+	.file_xfer = accel_k_file_xfer,
+};
 
 int accel_kernel_open(struct accel_device *dev, int fd, const char *path)
 {
-	(void)dev;
-	(void)fd;
-	accel_err("%s is an accelkv node, but this libaccel has no kernel backend yet", path);
-	return -ENODEV;
+	struct accel_kdev *kd;
+	uint64_t v = 0;
+	int ret;
+
+	ret = accel_k_param(fd, ACCELKV_PARAM_API_VERSION, &v);
+	if (ret) {
+		accel_err("%s: accelkv GET_PARAM failed: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (v < ACCELKV_API_VERSION) {
+		accel_err("%s: accelkv API %llu, need %d", path, (unsigned long long)v,
+			  ACCELKV_API_VERSION);
+		return -ENODEV;
+	}
+	kd = calloc(1, sizeof(*kd));
+	if (!kd)
+		return -ENOMEM;
+	kd->fd = fd;
+	dev->ops = &accel_kernel_ops;
+	dev->priv = kd;
+	snprintf(dev->node, sizeof(dev->node), "%s", path);
+	return 0;
 }

@@ -251,7 +251,13 @@ static int accel_copy_exec(struct accel_queue *q, const struct accel_cmd *cmds, 
 			x.off = (uint64_t)cmd->i[1];
 			x.buf = accel_tensor_data(t);
 			x.total = accel_tensor_bytes(t);
-			ret = c->has_ring ? accel_copy_uring(q, c, &x) : accel_copy_sync(q, c, &x);
+			ret = -EOPNOTSUPP;
+			if (q->dev->ops->file_xfer && !atomic_load(&q->fault_nth))
+				ret = q->dev->ops->file_xfer(q->dev, x.write, x.fd, x.buf, x.off,
+							     x.total);
+			if (ret == -EOPNOTSUPP)
+				ret = c->has_ring ? accel_copy_uring(q, c, &x) :
+						    accel_copy_sync(q, c, &x);
 			break;
 		}
 		default:
