@@ -79,6 +79,8 @@ struct rt_model_opts {
 	int kv_block_tokens;
 	const char *device;
 	uint64_t mem_budget;	/* pinned bytes for weights; 0 = everything resident */
+	int head_chunks;	/* streaming: row chunks of the output head (0 = auto: none
+				 * bigger than a layer; tests force more) */
 };
 
 struct rt_model {
@@ -100,12 +102,13 @@ struct rt_model {
 	struct accel_tensor output_norm;/* F32 [dim] */
 	struct accel_tensor output;	/* [dim, n_vocab] (tok_embd when tied) */
 	struct accel_tensor freq_factors;/* F32 [n_rot/2] or ne[0] == 0 */
+	int head_chunks;		/* streaming: the output head in this many row chunks */
 	struct rt_layer *layers;		/* refs used by the forward pass */
 	struct rt_layer *layers_file;	/* the same with absolute file offsets, no pool */
 
 	/* activations, in the act pool, for n_batch tokens */
 	struct accel_tensor x, xb, xb2, q, k, v, attn, hb, hb2, moe_w, moe_ids, router;
-	struct accel_tensor tokens, pos, seq, block_table, logits;
+	struct accel_tensor tokens, pos, seq, block_table, logits, logits_tmp;
 	int n_ctx, n_batch, n_seq;
 	struct accel_cmd *cmds;		/* command stream being built */
 	uint32_t n_cmds, cap_cmds;

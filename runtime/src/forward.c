@@ -43,7 +43,8 @@ int rt_model_alloc_activations(struct rt_model *m)
 	int64_t ffw = hp->ff, k = hp->n_expert_used > 0 ? hp->n_expert_used : 1;
 	struct accel_tensor *all[] = { &m->x, &m->xb, &m->xb2, &m->q, &m->k, &m->v, &m->attn,
 				       &m->hb, &m->hb2, &m->router, &m->moe_w, &m->moe_ids,
-				       &m->tokens, &m->pos, &m->seq, &m->block_table, &m->logits };
+				       &m->tokens, &m->pos, &m->seq, &m->block_table, &m->logits,
+				       &m->logits_tmp };
 	struct accel_pool_opts po;
 	uint64_t off = 0;
 	int ret;
@@ -65,6 +66,9 @@ int rt_model_alloc_activations(struct rt_model *m)
 	m->seq = act(m, &off, ACCEL_DTYPE_I32, B, 1);
 	m->block_table = act(m, &off, ACCEL_DTYPE_I32, m->kv->max_blocks, m->n_seq);
 	m->logits = act(m, &off, ACCEL_DTYPE_F32, hp->n_vocab, rt_model_max_logits(m));
+	/* chunk-major logits of a streamed, chunked output head */
+	m->logits_tmp = act(m, &off, ACCEL_DTYPE_F32, hp->n_vocab,
+			    m->stream && m->head_chunks > 1 ? rt_model_max_logits(m) : 1);
 
 	po = ACCEL_OPTS(accel_pool_opts, .size = (off + 4095) & ~(uint64_t)4095,
 			.flags = ACCEL_POOL_PAGEABLE);
@@ -300,6 +304,63 @@ int rt_forward_build_output(struct rt_model *m, const struct rt_batch *b, int *n
 {
 	m->n_cmds = 0;
 	return build_output(m, b, n_out);
+}
+
+int rt_forward_build_head_chunk(struct rt_model *m, const struct rt_batch *b, int h,
+				const struct accel_tensor *w, int *n_out)
+{
+	const struct rt_hparams *hp = &m->hp;
+	struct accel_tensor dst;
+	int64_t r0, r1;
+	int out = 0;
+
+	m->n_cmds = 0;
+	for (int r = 0; r < b->n; r++) {
+		if (b->logits && !b->logits[r])
+			continue;
+		/* chunk 0 norms each requested row into compact rows of xb2 */
+		if (h == 0)
+			EMIT(m, accel_cmd_prep_rmsnorm(c_, rows(m->xb2, out, 1), rows(m->x, r, 1),
+						       m->output_norm, hp->rms_eps));
+		out++;
+	}
+	if (out > rt_model_max_logits(m))
+		return rt_set_error(-EINVAL, "%d rows of logits asked, at most %d per call", out,
+				    rt_model_max_logits(m));
+	*n_out = out;
+	if (!out) {
+		EMIT(m, accel_cmd_prep(c_, ACCEL_OP_NOP));
+		return 0;
+	}
+	rt_head_rows(m, h, &r0, &r1);
+	if (out == 1 || m->head_chunks == 1) {
+		/* one row, or one chunk: the chunk-major layout is the final one */
+		dst = accel_tensor_make(m->act, m->logits.offset + (uint64_t)r0 * 4, ACCEL_DTYPE_F32,
+					r1 - r0, out, 1, 1);
+	} else {
+		dst = accel_tensor_make(m->act, m->logits_tmp.offset + (uint64_t)r0 * out * 4,
+					ACCEL_DTYPE_F32, r1 - r0, out, 1, 1);
+	}
+	EMIT(m, accel_cmd_prep_logits(c_, dst, rows(m->xb2, 0, out), *w));
+	return 0;
+}
+
+void rt_forward_head_assemble(struct rt_model *m, int n_out)
+{
+	float *dst = rt_tensor_ptr(&m->logits);
+	const float *tmp = rt_tensor_ptr(&m->logits_tmp);
+	int64_t nv = m->hp.n_vocab;
+
+	if (m->head_chunks <= 1 || n_out <= 1)
+		return;
+	for (int h = 0; h < m->head_chunks; h++) {
+		int64_t r0, r1;
+
+		rt_head_rows(m, h, &r0, &r1);
+		for (int t = 0; t < n_out; t++)
+			memcpy(dst + t * nv + r0, tmp + r0 * n_out + t * (r1 - r0),
+			       sizeof(float) * (r1 - r0));
+	}
 }
 
 int rt_forward_stage(struct rt_model *m, const struct rt_batch *b, bool *decode)

@@ -36,6 +36,12 @@ int rt_forward_build_embed(struct rt_model *m, const struct accel_tensor *w,
 			   const struct accel_tensor *ids, int n);
 int rt_forward_build_layer(struct rt_model *m, int il, int n, bool decode);
 int rt_forward_build_output(struct rt_model *m, const struct rt_batch *b, int *n_out);
+/* the output head in row chunks: chunk 0 also norms the requested rows
+ * (compacted); logits land in place (one row) or chunk-major in logits_tmp,
+ * which rt_forward_head_assemble puts in order after the pass */
+int rt_forward_build_head_chunk(struct rt_model *m, const struct rt_batch *b, int h,
+				const struct accel_tensor *w, int *n_out);
+void rt_forward_head_assemble(struct rt_model *m, int n_out);
 /* a MoE layer in two halves: attention + routing, then the routed experts */
 int rt_forward_build_layer_route(struct rt_model *m, int il, int n, bool decode);
 int rt_forward_build_moe_experts(struct rt_model *m, const struct accel_tensor *gate,
@@ -57,6 +63,8 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 void rt_placement_free(struct rt_placement *p);
 void rt_unit_range(const struct rt_model *m, int u, uint64_t *begin, uint64_t *end);
 uint64_t rt_expert_entry_bytes(const struct rt_model *m);
+/** rows [r0, r1) of the output head in chunk h (units n_layer + h) */
+void rt_head_rows(const struct rt_model *m, int h, int64_t *r0, int64_t *r1);
 
 /* streamer.c */
 int rt_stream_setup(struct rt_model *m, uint64_t budget);

@@ -276,6 +276,24 @@ static int bind_all(struct rt_model *m)
 		if ((ret = bind_layer(m, il)) < 0)
 			return ret;
 	memcpy(m->layers_file, m->layers, sizeof(*m->layers) * hp->n_layer);
+	/*
+	 * Streaming sizes its slot ring for the largest unit; an output head
+	 * bigger than a layer (Llama 3's 128K vocab) is split into row chunks no
+	 * bigger than a layer, so the same budget holds more slots.
+	 */
+	m->head_chunks = 1;
+	if (!m->hp.tied_output) {
+		const struct rt_gguf_tensor *o = rt_gguf_find_tensor(m->gguf, "output.weight");
+		uint64_t max_layer = 0;
+
+		for (int il = 0; il < hp->n_layer; il++)
+			if (m->layers[il].file_end - m->layers[il].file_begin > max_layer)
+				max_layer = m->layers[il].file_end - m->layers[il].file_begin;
+		if (max_layer && o->size > max_layer)
+			m->head_chunks = (int)((o->size + max_layer - 1) / max_layer);
+		if (m->head_chunks > hp->n_vocab)
+			m->head_chunks = hp->n_vocab;
+	}
 	return 0;
 }
 
@@ -450,6 +468,8 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 	/* bind before loading: refuse a bad model before reading gigabytes */
 	if ((ret = bind_all(m)) < 0)
 		goto err;
+	if (opts->head_chunks > 0 && !m->hp.tied_output)
+		m->head_chunks = opts->head_chunks < m->hp.n_vocab ? opts->head_chunks : m->hp.n_vocab;
 	if ((ret = open_model_file(m)) < 0)
 		goto err;
 	if (opts->mem_budget) {

@@ -104,13 +104,27 @@ void rt_unit_range(const struct rt_model *m, int u, uint64_t *begin, uint64_t *e
 		return;
 	}
 	gt = rt_gguf_find_tensor(m->gguf, m->hp.tied_output ? "token_embd.weight" : "output.weight");
-	*begin = gt->offset;
-	*end = gt->offset + gt->size;
+	{
+		int64_t r0, r1;
+		uint64_t row = kn_row_size(gt->type, gt->ne[0]);
+
+		rt_head_rows(m, u - m->hp.n_layer, &r0, &r1);
+		*begin = gt->offset + (uint64_t)r0 * row;
+		*end = gt->offset + (uint64_t)r1 * row;
+	}
+}
+
+void rt_head_rows(const struct rt_model *m, int h, int64_t *r0, int64_t *r1)
+{
+	int64_t per = (m->hp.n_vocab + m->head_chunks - 1) / m->head_chunks;
+
+	*r0 = per * h;
+	*r1 = per * (h + 1) < m->hp.n_vocab ? per * (h + 1) : m->hp.n_vocab;
 }
 
 int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_placement *p)
 {
-	int nu = m->hp.n_layer + 1, *order = NULL;
+	int nu = m->hp.n_layer + m->head_chunks, *order = NULL;
 	uint64_t globals, embed, embed_stage, max_unit = 0, left, total = 0;
 	const struct rt_gguf_tensor *emb = rt_gguf_find_tensor(m->gguf, "token_embd.weight");
 

@@ -45,8 +45,19 @@ struct rt_streamer {
 	int32_t *where;			/* per (layer, expert): its entry, or -1 */
 	uint64_t stamp;
 	struct accel_cmd *xcmds;
+	struct accel_tensor *head;	/* the output head's row chunks, where they are now */
 	struct rt_stream_stats st;
 };
+
+/* the weight ref of head chunk h at pool offset off (its first byte) */
+static struct accel_tensor head_chunk(struct rt_model *m, int h, struct accel_pool *pool,
+				      uint64_t off)
+{
+	int64_t r0, r1;
+
+	rt_head_rows(m, h, &r0, &r1);
+	return accel_tensor_make(pool, off, m->output.dtype, m->output.ne[0], r1 - r0, 1, 1);
+}
 
 #define MAX_PIECES (RT_LAYER_FIRST_EXPERT)
 
@@ -118,7 +129,7 @@ static int setup_resident(struct rt_model *m)
 	const struct rt_gguf_tensor *emb = rt_gguf_find_tensor(m->gguf, "token_embd.weight");
 	struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts, .flags = ACCEL_POOL_HUGEPAGE);
 	uint64_t off = 0, b, e;
-	int ret, head = m->hp.n_layer;
+	int ret, head = m->hp.n_layer, nu = p->n_units;
 
 	po.size = p->resident_bytes + 4 * PAGE;
 	if (p->embed_resident && m->hp.tied_output && !p->resident[head])
@@ -133,7 +144,7 @@ static int setup_resident(struct rt_model *m)
 	if (p->embed_resident && (!m->hp.tied_output || !p->resident[head]))
 		if ((ret = place_tensor(m, &m->tok_embd, "token_embd.weight", &off)) < 0)
 			return ret;
-	for (int u = 0; u <= head; u++) {
+	for (int u = 0; u < nu; u++) {
 		if (!p->resident[u])
 			continue;
 		rt_unit_range(m, u, &b, &e);
@@ -142,10 +153,9 @@ static int setup_resident(struct rt_model *m)
 		if (u < head) {
 			rt_model_rebind_layer(m, u, s->res_pool, off + (b & (PAGE - 1)));
 		} else {
-			m->output.pool = s->res_pool;
-			m->output.offset = off + (b & (PAGE - 1));
-			if (m->hp.tied_output)
-				m->tok_embd = m->output;
+			s->head[u - head] = head_chunk(m, u - head, s->res_pool, off + (b & (PAGE - 1)));
+			if (m->hp.tied_output)	/* one chunk: the embedding itself */
+				m->tok_embd = m->output = s->head[0];
 		}
 		off += span(b, e);
 	}
@@ -237,6 +247,9 @@ int rt_stream_setup(struct rt_model *m, uint64_t budget)
 	for (int u = 0; u < s->pl.n_units; u++)
 		if (!s->pl.resident[u])
 			s->su[s->n_su++] = u;
+	s->head = calloc(m->head_chunks, sizeof(*s->head));
+	if (!s->head)
+		return -ENOMEM;
 	if ((ret = accel_fence_create(m->dev, &s->load_fence)) < 0 ||
 	    (ret = accel_fence_create(m->dev, &s->slot_fence)) < 0)
 		return ret;
@@ -359,8 +372,8 @@ static void bind_slot(struct rt_model *m, int u)
 	} else if (u < m->hp.n_layer) {
 		rt_model_rebind_layer(m, u, s->slot_pool, off + (b & (PAGE - 1)));
 	} else {
-		m->output.pool = s->slot_pool;
-		m->output.offset = off + (b & (PAGE - 1));
+		s->head[u - m->hp.n_layer] = head_chunk(m, u - m->hp.n_layer, s->slot_pool,
+							 off + (b & (PAGE - 1)));
 	}
 }
 
@@ -540,7 +553,7 @@ int rt_stream_forward(struct rt_model *m, const struct rt_batch *b, const float 
 		return ret;
 	if ((ret = submit_embed(m, b)) < 0)
 		return ret;
-	for (int u = 0; u <= head; u++) {
+	for (int u = 0; u < s->pl.n_units; u++) {
 		bool streamed = !s->pl.resident[u];
 
 		if (streamed) {
@@ -554,7 +567,7 @@ int rt_stream_forward(struct rt_model *m, const struct rt_batch *b, const float 
 			}
 		}
 		ret = u < head ? rt_forward_build_layer(m, u, b->n, decode)
-			       : rt_forward_build_output(m, b, &n_out);
+			       : rt_forward_build_head_chunk(m, b, u - head, &s->head[u - head], &n_out);
 		if (ret < 0)
 			return ret;
 		if (!streamed) {
@@ -581,6 +594,7 @@ int rt_stream_forward(struct rt_model *m, const struct rt_batch *b, const float 
 		return rt_set_error(ret, "compute submission refused: %s", strerror(-ret));
 	if ((ret = rt_forward_finish(m, out)) < 0)
 		return ret;
+	rt_forward_head_assemble(m, n_out);
 	ret = accel_queue_error(m->copy);
 	if (ret == 0 && s->copy_embed)
 		ret = accel_queue_error(s->copy_embed);

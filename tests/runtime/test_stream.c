@@ -204,8 +204,61 @@ static void check_model(const char *rel)
 	free(ref.logits);
 }
 
+/* an output head streamed in row chunks (as Llama 3's 128K vocab is) */
+static void check_chunked_head(const char *rel)
+{
+	const char *path = tap_path(rel);
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 64, .n_batch = 2, .head_chunks = 3 };
+	struct rt_model *m;
+	struct rt_placement pl;
+	struct run ref, got;
+	uint64_t minb;
+
+	if (rt_model_load(path, &mo, &m))
+		return;
+	greedy(m, &ref);
+	rt_model_free(m);
+	minb = min_budget(path, &mo);
+	mo.mem_budget = minb;
+	if (!ok(minb && rt_model_load(path, &mo, &m) == 0, "%s: load with a 3-chunk head", rel))
+		return;
+	ok(rt_stream_stats(m, NULL, &pl) == 0 && pl.n_units == m->hp.n_layer + 3 &&
+	   !pl.resident[pl.n_units - 1], "%s: the head streams as 3 units", rel);
+	ok(greedy(m, &got) == 0 && !memcmp(ref.ids, got.ids, sizeof(ref.ids)) &&
+	   !memcmp(ref.logits, got.logits, sizeof(float) * N_GEN * ref.n_vocab),
+	   "%s: chunked head: ids and logits bit-identical to resident", rel);
+	rt_model_free(m);
+	/* several rows of logits at once go through the chunk-major buffer */
+	mo.n_batch = 8;
+	mo.mem_budget = 0;
+	if (rt_model_load(path, &mo, &m) == 0) {
+		float *all = malloc(sizeof(float) * m->hp.n_vocab * N_PROMPT);
+		float *all2 = malloc(sizeof(float) * m->hp.n_vocab * N_PROMPT);
+		struct rt_session s;
+
+		rt_session_init(&s, m, 0);
+		rt_session_feed_all_logits(&s, prompt, N_PROMPT, all);
+		rt_session_fini(&s);
+		rt_model_free(m);
+		mo.mem_budget = min_budget(path, &mo);
+		if (rt_model_load(path, &mo, &m) == 0) {
+			rt_session_init(&s, m, 0);
+			ok(rt_session_feed_all_logits(&s, prompt, N_PROMPT, all2) == 0 &&
+			   !memcmp(all, all2, sizeof(float) * m->hp.n_vocab * N_PROMPT),
+			   "%s: %d rows of logits through a chunked head are identical", rel, N_PROMPT);
+			rt_session_fini(&s);
+			rt_model_free(m);
+		}
+		free(all);
+		free(all2);
+	}
+	free(ref.logits);
+	free(got.logits);
+}
+
 int main(void)
 {
+	check_chunked_head("tests/models/random/tiny-llama-random-dense-f32.gguf");
 	check_model("tests/models/stories260K.gguf");
 	check_model("tests/models/random/tiny-llama-random-dense-f32.gguf");
 	check_model("tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf");

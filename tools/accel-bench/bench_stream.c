@@ -100,7 +100,7 @@ out_fd:
 }
 
 struct run_result {
-	double tps, tok_s, bytes_per_s, overlap;
+	double tps, tok_s, bytes_per_s, overlap, io_frac, compute_frac;
 	struct rt_stream_stats st;
 	bool streamed;
 };
@@ -137,9 +137,9 @@ static int gen_run(const char *path, uint64_t budget, int threads, int np, int n
 		r->st = s1;
 		/* decode steps only: the prompt pass is one more pass over the weights */
 		r->bytes_per_s = (s1.bytes_read - s0.bytes_read) / (gs.t_prompt + gs.t_gen);
-		r->overlap = ((s1.io_ns - s0.io_ns) > (s1.compute_ns - s0.compute_ns)
-			      ? (s1.io_ns - s0.io_ns) : (s1.compute_ns - s0.compute_ns)) / 1e9 /
-			     (gs.t_prompt + gs.t_gen);
+		r->io_frac = (s1.io_ns - s0.io_ns) / 1e9 / (gs.t_prompt + gs.t_gen);
+		r->compute_frac = (s1.compute_ns - s0.compute_ns) / 1e9 / (gs.t_prompt + gs.t_gen);
+		r->overlap = r->io_frac > r->compute_frac ? r->io_frac : r->compute_frac;
 	}
 	if (ret == 0) {
 		r->tps = gs.n_gen / gs.t_gen;
@@ -192,6 +192,8 @@ int bench_stream_main(int argc, char **argv)
 	printf("stream_read_gbps: %.3f\n", r1.bytes_per_s / 1e9);
 	printf("stream_vs_raw: %.3f\n", raw > 0 ? r1.bytes_per_s / 1e9 / raw : 0.0);
 	printf("overlap: %.3f\n", r1.overlap);
+	printf("io_busy: %.3f\n", r1.io_frac);
+	printf("compute_busy: %.3f\n", r1.compute_frac);
 	printf("token_seconds_np1: %.3f\n", r1.tok_s);
 	printf("tokens_per_s_np1: %.3f\n", r1.tps);
 	printf("tokens_per_s_np8: %.3f\n", r8.tps);
