@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
+#include <uapi/linux/fcntl.h>
 #include <drm/drm_file.h>
 #include <drm/drm_syncobj.h>
 
@@ -28,7 +29,12 @@
  * @file: the file read or written (reference held)
  * @pool: the pool (GEM reference held: the pages outlive the request)
  * @length: bytes asked
+ * @file_offset: where in @file
  * @ret: result of the I/O, set by the completion
+ * @load: LOAD (file -> pool) rather than STORE
+ * @nowait: submitted inline with IOCB_NOWAIT; an -EAGAIN is retried
+ * @direct: IOCB_DIRECT asked
+ * @nr: entries in @bvec
  * @bvec: one entry per pool page touched
  */
 struct accelkv_xfer_req {
@@ -37,7 +43,12 @@ struct accelkv_xfer_req {
 	struct file *file;
 	struct accelkv_pool *pool;
 	u64 length;
+	u64 file_offset;
 	long ret;
+	bool load;
+	bool nowait;
+	bool direct;
+	unsigned long nr;
 	struct bio_vec bvec[];
 };
 
@@ -65,12 +76,63 @@ static void accelkv_xfer_req_free(struct accelkv_xfer_req *req)
 	kvfree(req);
 }
 
+static void accelkv_xfer_complete(struct kiocb *iocb, long ret);
+
+/*
+ * An IOCB_NOWAIT attempt that would have blocked, whole or in part: LOAD
+ * and STORE are idempotent, so it is simply done again without NOWAIT.
+ */
+static bool accelkv_xfer_retry(const struct accelkv_xfer_req *req, long ret)
+{
+	return req->nowait &&
+	       (ret == -EAGAIN || (ret >= 0 && (u64)ret < req->length));
+}
+
+/*
+ * Start the I/O: -EIOCBQUEUED once queued (the completion then owns @req
+ * and may already have run), else the synchronous result.
+ */
+static long accelkv_xfer_submit(struct accelkv_xfer_req *req)
+{
+	struct file *file = req->file;
+	struct iov_iter iter;
+	long ret;
+
+	iov_iter_bvec(&iter, req->load ? ITER_DEST : ITER_SOURCE, req->bvec,
+		      req->nr, req->length);
+	init_sync_kiocb(&req->iocb, file);
+	req->iocb.ki_pos = req->file_offset;
+	req->iocb.ki_complete = accelkv_xfer_complete;
+	if (req->direct)
+		req->iocb.ki_flags |= IOCB_DIRECT;
+	if (req->nowait)
+		req->iocb.ki_flags |= IOCB_NOWAIT;
+	if (req->load)
+		return file->f_op->read_iter(&req->iocb, &iter);
+	file_start_write(file);
+	ret = file->f_op->write_iter(&req->iocb, &iter);
+	file_end_write(file);
+	return ret;
+}
+
 static void accelkv_xfer_task_done(struct io_uring_cmd *ioucmd,
 				   unsigned int issue_flags)
 {
 	struct accelkv_xfer_req *req = accelkv_pdu(ioucmd)->req;
-	long ret = accelkv_xfer_result(req, req->ret);
+	long ret = req->ret;
 
+	/*
+	 * An inline IOCB_NOWAIT submission can still fail later with -EAGAIN
+	 * (a multi-bio direct I/O, a busy queue): submit it again, blocking,
+	 * from the submitter's task.
+	 */
+	if (accelkv_xfer_retry(req, ret)) {
+		req->nowait = false;
+		ret = accelkv_xfer_submit(req);
+		if (ret == -EIOCBQUEUED)
+			return;
+	}
+	ret = accelkv_xfer_result(req, ret);
 	accelkv_xfer_req_free(req);
 	io_uring_cmd_done(ioucmd, ret, 0, issue_flags);
 }
@@ -99,15 +161,21 @@ static void accelkv_xfer_snapshot(struct accelkv_uring_xfer *x,
 	x->reserved[1] = READ_ONCE(sqe->reserved[1]);
 }
 
-static int accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
-			      unsigned int issue_flags, bool load)
+static bool accelkv_file_ok(struct file *file, bool load)
+{
+	if (load)
+		return (file->f_mode & FMODE_READ) && file->f_op->read_iter;
+	return (file->f_mode & FMODE_WRITE) && file->f_op->write_iter;
+}
+
+static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
+			       unsigned int issue_flags, bool load)
 {
 	struct drm_file *dfile = ioucmd->file->private_data;
 	struct accelkv_uring_xfer x;
 	struct accelkv_xfer_req *req;
 	struct accelkv_pool *pool;
 	unsigned long first, nr, i;
-	struct iov_iter iter;
 	struct file *file;
 	u64 off, left;
 	long ret;
@@ -116,13 +184,6 @@ static int accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 	ret = accelkv_check_xfer(&x);
 	if (ret)
 		return ret;
-	/*
-	 * Issued inline, we must not block; IOCB_NOWAIT is no answer, since a
-	 * multi-bio direct read can still complete with -EAGAIN. io_uring
-	 * reissues from a worker, which submits and returns at once.
-	 */
-	if (issue_flags & IO_URING_F_NONBLOCK)
-		return -EAGAIN;
 	pool = accelkv_pool_lookup(dfile, x.handle);
 	if (!pool)
 		return -ENOENT;
@@ -134,9 +195,24 @@ static int accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 		ret = -EBADF;
 		goto err_put_pool;
 	}
-	if (load ? !(file->f_mode & FMODE_READ) || !file->f_op->read_iter :
-		   !(file->f_mode & FMODE_WRITE) || !file->f_op->write_iter) {
+	if (!accelkv_file_ok(file, load)) {
 		ret = -EBADF;
+		goto err_fput;
+	}
+	if ((x.flags & ACCELKV_XFER_DIRECT) &&
+	    !(file->f_mode & FMODE_CAN_ODIRECT)) {
+		ret = -EINVAL;
+		goto err_fput;
+	}
+	/*
+	 * Issued inline we must not block: only direct I/O on a file that
+	 * honours IOCB_NOWAIT is tried here; anything else goes back to
+	 * io_uring (-EAGAIN), which reissues it from a worker.
+	 */
+	if ((issue_flags & IO_URING_F_NONBLOCK) &&
+	    (!((x.flags & ACCELKV_XFER_DIRECT) || (file->f_flags & O_DIRECT)) ||
+	     !(file->f_mode & FMODE_NOWAIT))) {
+		ret = -EAGAIN;
 		goto err_fput;
 	}
 
@@ -160,32 +236,22 @@ static int accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 	req->file = file;
 	req->pool = pool;
 	req->length = x.length;
+	req->file_offset = x.file_offset;
+	req->load = load;
+	req->nr = nr;
+	req->direct = x.flags & ACCELKV_XFER_DIRECT;
+	req->nowait = issue_flags & IO_URING_F_NONBLOCK;
 	accelkv_pdu(ioucmd)->req = req;
 
-	iov_iter_bvec(&iter, load ? ITER_DEST : ITER_SOURCE, req->bvec, nr,
-		      x.length);
-	init_sync_kiocb(&req->iocb, file);
-	req->iocb.ki_pos = x.file_offset;
-	req->iocb.ki_complete = accelkv_xfer_complete;
-	if (x.flags & ACCELKV_XFER_DIRECT) {
-		if (!(file->f_mode & FMODE_CAN_ODIRECT)) {
-			ret = -EINVAL;
-			goto err_free_req;
-		}
-		req->iocb.ki_flags |= IOCB_DIRECT;
-	}
-	if (!load)
-		file_start_write(file);
-	ret = load ? file->f_op->read_iter(&req->iocb, &iter) :
-		     file->f_op->write_iter(&req->iocb, &iter);
-	if (!load)
-		file_end_write(file);
+	ret = accelkv_xfer_submit(req);
 	/* Queued: the completion owns @req now, and may have run already. */
 	if (ret == -EIOCBQUEUED)
-		return -EIOCBQUEUED;
-	ret = accelkv_xfer_result(req, ret);
-
-err_free_req:
+		return ret;
+	/* would have blocked inline: io_uring reissues it from a worker */
+	if (accelkv_xfer_retry(req, ret))
+		ret = -EAGAIN;
+	else
+		ret = accelkv_xfer_result(req, ret);
 	accelkv_xfer_req_free(req);
 	return ret;
 
@@ -230,7 +296,7 @@ static int accelkv_uring_signal(struct io_uring_cmd *ioucmd)
 
 int accelkv_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 {
-	int ret;
+	long ret;
 
 	if (!(issue_flags & IO_URING_F_SQE128))
 		return -EINVAL;
@@ -245,7 +311,7 @@ int accelkv_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 		 * io-wq path drops it), so only errors are returned directly.
 		 */
 		if (ret < 0)
-			return ret;
+			return ret;	/* -EIOCBQUEUED, -EAGAIN or an error */
 		io_uring_cmd_done(ioucmd, ret, 0, issue_flags);
 		return -EIOCBQUEUED;
 	case ACCELKV_URING_CMD_SIGNAL:
