@@ -47,6 +47,7 @@ static int accelkv_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "blocks_used %llu\nblocks_cached %llu\nblocks_free %llu\n",
 		   used, cached, free);
 	seq_printf(m, "prefix_hits %llu\nprefix_queries %llu\n", hits, queries);
+	seq_printf(m, "xfer_resubmits %lld\n", atomic64_read(&adev->xfer_resubmits));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(accelkv_stats);

@@ -27,6 +27,7 @@
  * @pools: every live pool (struct accelkv_pool.dev_link), for debugfs
  * @nr_pools: number of entries on @pools
  * @debugfs: the accelkv_stats file
+ * @xfer_resubmits: LOAD/STORE submitted again after a late -EAGAIN
  */
 struct accelkv_device {
 	struct drm_device drm;
@@ -39,6 +40,7 @@ struct accelkv_device {
 	struct list_head pools;
 	unsigned int nr_pools;
 	struct dentry *debugfs;
+	atomic64_t xfer_resubmits;
 };
 
 static inline struct accelkv_device *to_accelkv_dev(struct drm_device *drm)

@@ -22,10 +22,30 @@
 #include "accelkv_pool.h"
 #include "accelkv_uring.h"
 
+/*
+ * Fault injection, as null_blk has: make every Nth LOAD/STORE that was
+ * queued with IOCB_NOWAIT complete with -EAGAIN, so the resubmission path
+ * runs in tests. 0 (the default) injects nothing; writable at run time.
+ */
+static unsigned int inject_eagain;
+module_param(inject_eagain, uint, 0644);
+MODULE_PARM_DESC(inject_eagain,
+		 "Fail every Nth inline-queued LOAD/STORE with -EAGAIN once (testing; default 0: never)");
+
+static atomic_t accelkv_inject_count = ATOMIC_INIT(0);
+
+static bool accelkv_inject_eagain(void)
+{
+	unsigned int n = READ_ONCE(inject_eagain);
+
+	return n && (unsigned int)atomic_inc_return(&accelkv_inject_count) % n == 0;
+}
+
 /**
  * struct accelkv_xfer_req - one LOAD or STORE in flight
  * @iocb: the kiocb handed to read_iter/write_iter
  * @ioucmd: the io_uring command to complete
+ * @adev: the device (statistics)
  * @file: the file read or written (reference held)
  * @pool: the pool (GEM reference held: the pages outlive the request)
  * @length: bytes asked
@@ -40,6 +60,7 @@
 struct accelkv_xfer_req {
 	struct kiocb iocb;
 	struct io_uring_cmd *ioucmd;
+	struct accelkv_device *adev;
 	struct file *file;
 	struct accelkv_pool *pool;
 	u64 length;
@@ -128,6 +149,7 @@ static void accelkv_xfer_task_done(struct io_uring_cmd *ioucmd,
 	 */
 	if (accelkv_xfer_retry(req, ret)) {
 		req->nowait = false;
+		atomic64_inc(&req->adev->xfer_resubmits);
 		ret = accelkv_xfer_submit(req);
 		if (ret == -EIOCBQUEUED)
 			return;
@@ -143,6 +165,8 @@ static void accelkv_xfer_complete(struct kiocb *iocb, long ret)
 	struct accelkv_xfer_req *req =
 		container_of(iocb, struct accelkv_xfer_req, iocb);
 
+	if (req->nowait && accelkv_inject_eagain())
+		ret = -EAGAIN;
 	req->ret = ret;
 	io_uring_cmd_complete_in_task(req->ioucmd, accelkv_xfer_task_done);
 }
@@ -233,6 +257,7 @@ static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 		off = 0;
 	}
 	req->ioucmd = ioucmd;
+	req->adev = to_accelkv_dev(dfile->minor->dev);
 	req->file = file;
 	req->pool = pool;
 	req->length = x.length;

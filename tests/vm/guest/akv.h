@@ -8,6 +8,7 @@
 #define AKV_H
 
 #include <errno.h>
+#include <glob.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -176,6 +177,30 @@ static inline double akv_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A counter of the accelkv_stats debugfs file: value, -1 absent, -2 no file. */
+static inline long long akv_debugfs_value(const char *key)
+{
+	glob_t g;
+	long long v = -1;
+	char line[256];
+	size_t i, n = strlen(key);
+
+	if (glob("/sys/kernel/debug/accel/*/accelkv_stats", 0, NULL, &g) &&
+	    glob("/sys/kernel/debug/dri/*/accelkv_stats", 0, NULL, &g))
+		return -2;
+	for (i = 0; i < g.gl_pathc && v < 0; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "r");
+
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, key, n) && line[n] == ' ')
+				v = atoll(line + n + 1);
+		if (f)
+			fclose(f);
+	}
+	globfree(&g);
+	return v;
 }
 
 #endif /* AKV_H */

@@ -4,36 +4,12 @@
  * held and published, a syncobj, LOADs in flight) and is killed with
  * SIGKILL; pinned bytes must return to zero (get-param and debugfs).
  */
-#include <glob.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include "akv.h"
 
 #define MIB (1ULL << 20)
-
-static long long debugfs_value(const char *key)
-{
-	glob_t g;
-	long long v = -1;
-	char line[256];
-	size_t i, n = strlen(key);
-
-	if (glob("/sys/kernel/debug/accel/*/accelkv_stats", 0, NULL, &g) &&
-	    glob("/sys/kernel/debug/dri/*/accelkv_stats", 0, NULL, &g))
-		return -2;
-	for (i = 0; i < g.gl_pathc && v < 0; i++) {
-		FILE *f = fopen(g.gl_pathv[i], "r");
-
-		while (f && fgets(line, sizeof(line), f))
-			if (!strncmp(line, key, n) && line[n] == ' ')
-				v = atoll(line + n + 1);
-		if (f)
-			fclose(f);
-	}
-	globfree(&g);
-	return v;
-}
 
 int main(void)
 {
@@ -43,7 +19,7 @@ int main(void)
 	char c;
 
 	is_int(base, 0, "nothing pinned at start");
-	is_int(debugfs_value("pinned_bytes"), 0, "debugfs agrees");
+	is_int(akv_debugfs_value("pinned_bytes"), 0, "debugfs agrees");
 	if (pipe(pipefd))
 		bail_out("pipe");
 	fflush(stdout);
@@ -80,8 +56,8 @@ int main(void)
 	}
 	read(pipefd[0], &c, 1);
 	ok(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES) == 32 * MIB, "child pinned 32 MiB");
-	is_int(debugfs_value("pools"), 4, "debugfs counts 4 pools");
-	is_int(debugfs_value("blocks_used"), 4 * 8, "debugfs counts 32 blocks used");
+	is_int(akv_debugfs_value("pools"), 4, "debugfs counts 4 pools");
+	is_int(akv_debugfs_value("blocks_used"), 4 * 8, "debugfs counts 32 blocks used");
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child killed with SIGKILL");
@@ -89,9 +65,9 @@ int main(void)
 	for (i = 0; i < 200 && akv_param(fd, ACCELKV_PARAM_PINNED_BYTES); i++)
 		usleep(10000);
 	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES), 0, "pinned bytes back to zero");
-	is_int(debugfs_value("pinned_bytes"), 0, "debugfs pinned_bytes 0");
-	is_int(debugfs_value("pools"), 0, "debugfs pools 0");
-	is_int(debugfs_value("blocks_used"), 0, "debugfs blocks_used 0");
+	is_int(akv_debugfs_value("pinned_bytes"), 0, "debugfs pinned_bytes 0");
+	is_int(akv_debugfs_value("pools"), 0, "debugfs pools 0");
+	is_int(akv_debugfs_value("blocks_used"), 0, "debugfs blocks_used 0");
 	close(fd);
 	return done_testing();
 }
