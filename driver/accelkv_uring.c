@@ -323,6 +323,9 @@ int accelkv_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 {
 	long ret;
 
+	/* both payloads fit the 80-byte command area of a 128-byte SQE */
+	BUILD_BUG_ON(sizeof(struct accelkv_uring_xfer) > 80);
+	BUILD_BUG_ON(sizeof(struct accelkv_uring_signal) > 80);
 	if (!(issue_flags & IO_URING_F_SQE128))
 		return -EINVAL;
 	switch (ioucmd->cmd_op) {
