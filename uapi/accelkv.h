@@ -87,6 +87,7 @@ extern "C" {
  * @ACCELKV_PARAM_PINNED_LIMIT: cap on pinned bytes (module parameter), bytes
  * @ACCELKV_PARAM_MIN_BLOCK_SIZE: smallest KV block size in bytes
  * @ACCELKV_PARAM_MAX_KV_BLOCKS: most KV blocks in one pool
+ * @ACCELKV_PARAM_COUNT: number of parameters (not a parameter: -EINVAL)
  */
 enum drm_accelkv_param {
 	ACCELKV_PARAM_CAPABILITIES	= 0,
