@@ -301,6 +301,7 @@ void rt_stream_teardown(struct rt_model *m)
 	rt_placement_free(&s->pl);
 	free(s->su);
 	free(s->ecmds);
+	free(s->head);
 	free(s);
 	m->stream = NULL;
 }
