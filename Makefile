@@ -39,6 +39,8 @@ LDLIBS  += -luring -ldrm -lpcre2-8 -lm
 # Files named *_avx2.c hold the AVX2+FMA versions of kernels; they are chosen
 # at run time by CPU feature, so only they get the ISA flags.
 AVX2FLAGS := -mavx2 -mfma -mf16c
+# *_avx512.c: AVX-512 F/BW/VL + VNNI versions, chosen at run time the same way
+AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 
 ACCEL_SRC := $(wildcard libaccel/src/*.c)
 KN_SRC    := $(wildcard kernels/cpu/*.c)
@@ -67,6 +69,10 @@ all: $(BINS) $(TESTS) $(LIBACCEL_SO)
 $(B)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX2FLAGS) -c $< -o $@
+
+$(B)/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512FLAGS) -c $< -o $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -259,7 +259,7 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 
 void kn_attn(const struct kn_attn_args *a, int ith, int nth)
 {
-	const bool avx2 = kn_isa_get() == KN_ISA_AVX2;
+	const bool avx2 = kn_isa_get() >= KN_ISA_AVX2;
 	kn_attn_dot_fn dot = avx2 ? kn_avx2_attn_dot : kn_attn_dot;
 	kn_attn_axpy_fn axpy = avx2 ? kn_avx2_attn_axpy : kn_attn_axpy;
 	int64_t s, e;

@@ -84,6 +84,8 @@ typedef void (*kn_dequant_fn)(const void *x, float *y, int64_t n);
 typedef float (*kn_dot_fn)(int64_t n, const void *w, const void *a);
 /* one weight row . 4 activation rows @astride bytes apart, bit-identical to 4 dots */
 typedef void (*kn_dot4_fn)(int64_t n, const void *w, const void *a, size_t astride, float *out);
+/* 4 weight rows @wstride bytes apart . one activation row, bit-identical to 4 dots */
+typedef void (*kn_rows4_fn)(int64_t n, const void *w, size_t wstride, const void *a, float *out);
 
 /** struct kn_type_fns - what one ISA provides for one type (NULL: use scalar) */
 struct kn_type_fns {
@@ -92,12 +94,15 @@ struct kn_type_fns {
 	kn_dot_fn dot;		/* weight of this type . activation of kn_vec_dot_type */
 	kn_quant_fn act;	/* activation quantizer if it differs from quant */
 	kn_dot4_fn dot4;	/* optional 4-column dot */
+	kn_rows4_fn rows4;	/* optional 4-row dot (decode) */
 };
 
 /* tables indexed by type; scalar complete for every known type */
 extern const struct kn_type_fns kn_ref_fns[KN_TYPE_MAX];
 /* the AVX2 table is filled in kn_avx2_fns_get() (in an AVX2-compiled file) */
 const struct kn_type_fns *kn_avx2_fns_get(void);
+/* the AVX-512 table (kn_dot_avx512.c): NULL entries mean "the AVX2 one" */
+const struct kn_type_fns *kn_avx512_fns_get(void);
 
 /* resolve for an ISA: entries the ISA lacks fall back to scalar */
 kn_quant_fn kn_quant_fn_get(enum kn_isa isa, uint32_t type);
@@ -105,6 +110,7 @@ kn_quant_fn kn_act_fn_get(enum kn_isa isa, uint32_t type);
 kn_dequant_fn kn_dequant_fn_get(enum kn_isa isa, uint32_t type);
 kn_dot_fn kn_dot_fn_get(enum kn_isa isa, uint32_t type);
 kn_dot4_fn kn_dot4_fn_get(enum kn_isa isa, uint32_t type);	/* NULL if none */
+kn_rows4_fn kn_rows4_fn_get(enum kn_isa isa, uint32_t type);	/* NULL if none */
 
 /* ggml's round-half-to-even via the 1.5*2^23 trick (|x| < 2^22) */
 static inline int kn_nearest_int(float fval)

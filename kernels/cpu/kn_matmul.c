@@ -15,6 +15,7 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
 {
 	kn_dot_fn dot = kn_dot_fn_get(kn_isa_get(), type);
 	kn_dot4_fn dot4 = kn_dot4_fn_get(kn_isa_get(), type);
+	kn_rows4_fn rows4 = kn_rows4_fn_get(kn_isa_get(), type);
 	const size_t wrs = kn_row_size(type, n_in);
 	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
 	const uint8_t *wb = w, *ab = a;
@@ -24,7 +25,15 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
 		return;
 	kn_split(n_rows, ith, nth, &r0, &r1);
 	if (n_cols == 1) {
-		for (int64_t r = r0; r < r1; r++)
+		int64_t r = r0;
+
+		/* 4 rows at a time where the type has it: their dot chains overlap */
+		for (; rows4 && r + 4 <= r1; r += 4) {
+			rows4(n_in, wb + r * wrs, wrs, ab, out + r);
+			for (int k = 0; k < 4; k++)
+				out[r + k] += bias ? bias[r + k] : 0.0f;
+		}
+		for (; r < r1; r++)
 			out[r] = dot(n_in, wb + r * wrs, ab) + (bias ? bias[r] : 0.0f);
 		return;
 	}

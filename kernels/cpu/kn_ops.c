@@ -60,7 +60,7 @@ void kn_swiglu(float *out, const float *gate, const float *up, int64_t n, int it
 	int64_t s, e;
 
 	kn_split(n, ith, nth, &s, &e);
-	if (kn_isa_get() == KN_ISA_AVX2) {
+	if (kn_isa_get() >= KN_ISA_AVX2) {
 		kn_avx2_swiglu(out + s, gate + s, up + s, e - s);
 		return;
 	}

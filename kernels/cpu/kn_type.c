@@ -5,6 +5,8 @@
  * reference or the AVX2 tables.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include "kn_internal.h"
 
 struct kn_trait {
@@ -106,6 +108,10 @@ enum kn_isa kn_isa_best(void)
 		if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
 		    __builtin_cpu_supports("f16c"))
 			best = KN_ISA_AVX2;
+		if (best == KN_ISA_AVX2 && __builtin_cpu_supports("avx512f") &&
+		    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+		    __builtin_cpu_supports("avx512vnni") && !getenv("KN_NO_AVX512"))
+			best = KN_ISA_AVX512;
 #endif
 		__atomic_store_n(&kn_isa_best_cached, best, __ATOMIC_RELAXED);
 	}
@@ -114,9 +120,9 @@ enum kn_isa kn_isa_best(void)
 
 int kn_isa_set(enum kn_isa isa)
 {
-	if (isa != KN_ISA_SCALAR && isa != KN_ISA_AVX2)
+	if (isa != KN_ISA_SCALAR && isa != KN_ISA_AVX2 && isa != KN_ISA_AVX512)
 		return -EINVAL;
-	if (isa == KN_ISA_AVX2 && kn_isa_best() != KN_ISA_AVX2)
+	if (isa > kn_isa_best())
 		return -ENOTSUP;
 	__atomic_store_n(&kn_isa_cur, (int)isa, __ATOMIC_RELAXED);
 	return 0;
@@ -133,10 +139,37 @@ enum kn_isa kn_isa_get(void)
 	return (enum kn_isa)isa;
 }
 
+/* AVX-512: its own entries over the AVX2 table's, merged once */
+static struct kn_type_fns kn_avx512_merged[KN_TYPE_MAX];
+static pthread_once_t kn_avx512_once = PTHREAD_ONCE_INIT;
+
+static void kn_avx512_merge(void)
+{
+	const struct kn_type_fns *a2 = kn_avx2_fns_get(), *a5 = kn_avx512_fns_get();
+
+	for (int t = 0; t < KN_TYPE_MAX; t++) {
+		struct kn_type_fns f = a2[t];
+
+		f.quant = a5[t].quant ? a5[t].quant : f.quant;
+		f.dequant = a5[t].dequant ? a5[t].dequant : f.dequant;
+		f.dot = a5[t].dot ? a5[t].dot : f.dot;
+		f.act = a5[t].act ? a5[t].act : f.act;
+		f.dot4 = a5[t].dot4 ? a5[t].dot4 : f.dot4;
+		f.rows4 = a5[t].rows4 ? a5[t].rows4 : f.rows4;
+		kn_avx512_merged[t] = f;
+	}
+}
+
 static const struct kn_type_fns *kn_fns_for(enum kn_isa isa, uint32_t type)
 {
-	if (isa == KN_ISA_AVX2 && kn_isa_best() == KN_ISA_AVX2)
+	if (isa > kn_isa_best())
+		return NULL;
+	if (isa == KN_ISA_AVX2)
 		return &kn_avx2_fns_get()[type];
+	if (isa == KN_ISA_AVX512) {
+		pthread_once(&kn_avx512_once, kn_avx512_merge);
+		return &kn_avx512_merged[type];
+	}
 	return NULL;
 }
 
@@ -190,6 +223,16 @@ kn_dot4_fn kn_dot4_fn_get(enum kn_isa isa, uint32_t type)
 		return NULL;
 	f = kn_fns_for(isa, type);
 	return f ? f->dot4 : NULL;
+}
+
+kn_rows4_fn kn_rows4_fn_get(enum kn_isa isa, uint32_t type)
+{
+	const struct kn_type_fns *f;
+
+	if (!kn_type_can_matmul(type))
+		return NULL;
+	f = kn_fns_for(isa, type);
+	return f ? f->rows4 : NULL;
 }
 
 /* ------------------------------------------------------ public entries */

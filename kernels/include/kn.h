@@ -2,7 +2,8 @@
 /*
  * kernels: pure math over pointers, shapes and dtypes; no I/O, no queues.
  * Every op has a plain scalar C reference (kn_ref_*); SIMD versions (AVX2+FMA,
- * files *_avx2.c) are chosen at run time by CPU feature and tested against it.
+ * files *_avx2.c; AVX-512+VNNI, files *_avx512.c) are chosen at run time by
+ * CPU feature and tested against it.
  *
  * dtypes are the ggml type numbers (enum accel_dtype in accel_cmd.h uses the
  * same values) and the block layouts are exactly llama.cpp's.
@@ -40,6 +41,8 @@ enum kn_type {
 enum kn_isa {
 	KN_ISA_SCALAR = 0,
 	KN_ISA_AVX2   = 1,	/* AVX2 + FMA + F16C */
+	KN_ISA_AVX512 = 2,	/* AVX2 set + AVX-512 F/BW/VL + VNNI (files *_avx512.c);
+				 * ops it lacks run their AVX2 version */
 };
 
 /* ----------------------------------------------------------- type traits */

@@ -72,7 +72,12 @@ static inline double kt_max_abs_diff(const float *a, const float *b, int64_t n)
 
 static inline bool kt_have_avx2(void)
 {
-	return kn_isa_best() == KN_ISA_AVX2;
+	return kn_isa_best() >= KN_ISA_AVX2;
+}
+
+static inline bool kt_have_avx512(void)
+{
+	return kn_isa_best() >= KN_ISA_AVX512;
 }
 
 #endif /* KN_TEST_H */

@@ -53,12 +53,12 @@ static void test_type(uint32_t t)
 {
 	const uint32_t at = kn_vec_dot_type(t);
 	const int64_t blck = kn_type_block_elems(t);
-	static const int64_t nbs_q[] = { 1, 3, 7, 13, 33 };
-	static const int64_t ns_f[] = { 1, 7, 37, 1001, 4101 };
-	double worst_ref = 0, worst_simd = 0;
-	int simd_exact_bad = 0, rows = 0;
+	static const int64_t nbs_q[] = { 1, 3, 7, 13, 33, 48 };
+	static const int64_t ns_f[] = { 1, 7, 37, 1001, 4101, 64 };
+	double worst_ref = 0, worst_simd[2] = { 0, 0 };
+	int simd_exact_bad[2] = { 0, 0 }, rows = 0;
 
-	for (int r = 0; r < 5; r++) {
+	for (int r = 0; r < 6; r++) {
 		for (int rep = 0; rep < 8; rep++, rows++) {
 			const int64_t n = blck == 1 ? ns_f[r] : nbs_q[r] * blck;
 			float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
@@ -84,14 +84,18 @@ static void test_type(uint32_t t)
 
 			if (e > worst_ref || e != e)
 				worst_ref = e != e ? INFINITY : e;
-			if (kt_have_avx2()) {
-				float dv = kn_vec_dot_isa(KN_ISA_AVX2, t, n, w, a);
+			for (int k = 0; k < 2; k++) {
+				const enum kn_isa isa = k ? KN_ISA_AVX512 : KN_ISA_AVX2;
+
+				if (isa > kn_isa_best())
+					continue;
+				float dv = kn_vec_dot_isa(isa, t, n, w, a);
 				double ev = fabs((double)dv - ds) / (mag + 1e-30);
 
-				if (ev > worst_simd || ev != ev)
-					worst_simd = ev != ev ? INFINITY : ev;
+				if (ev > worst_simd[k] || ev != ev)
+					worst_simd[k] = ev != ev ? INFINITY : ev;
 				if (simd_exact(t) && memcmp(&dv, &ds, sizeof(float)))
-					simd_exact_bad++;
+					simd_exact_bad[k]++;
 			}
 			free(x);
 			free(y);
@@ -103,16 +107,20 @@ static void test_type(uint32_t t)
 	}
 	ok(worst_ref < 2e-6, "%s.%s scalar dot == dot of dequantized rows (rel err %.2g, %d rows)",
 	   kn_type_name(t), kn_type_name(at), worst_ref, rows);
-	if (!kt_have_avx2()) {
-		skip(1, "no AVX2 on this cpu");
-		return;
+	for (int k = 0; k < 2; k++) {
+		const char *name = k ? "AVX-512" : "AVX2";
+
+		if ((k ? KN_ISA_AVX512 : KN_ISA_AVX2) > kn_isa_best()) {
+			skip(1, "no %s on this cpu", name);
+			continue;
+		}
+		if (simd_exact(t))
+			ok(!simd_exact_bad[k], "%s %s dot bit-identical to scalar (%d of %d differ)",
+			   kn_type_name(t), name, simd_exact_bad[k], rows);
+		else
+			ok(worst_simd[k] < 2e-6, "%s %s dot == scalar within rounding (rel err %.2g)",
+			   kn_type_name(t), name, worst_simd[k]);
 	}
-	if (simd_exact(t))
-		ok(!simd_exact_bad, "%s AVX2 dot bit-identical to scalar (%d of %d differ)",
-		   kn_type_name(t), simd_exact_bad, rows);
-	else
-		ok(worst_simd < 2e-6, "%s AVX2 dot == scalar within rounding (rel err %.2g)",
-		   kn_type_name(t), worst_simd);
 }
 
 /* ggml layout: Q4_0 low nibbles are elements 0..15, high nibbles 16..31, value q-8 */

@@ -87,7 +87,9 @@ static void test_rmsnorm(void)
 static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
 {
 	const uint32_t at = kn_vec_dot_type(t);
-	const int64_t n_in = kn_type_block_elems(t) == 256 ? 512 : 96, n_rows = 37;
+	/* 35 blocks of 32: two 16-block scale chunks and an odd tail (AVX-512 kernels) */
+	const int64_t n_in = kn_type_block_elems(t) == 256 ? 512 : (nth & 1 ? 96 : 1120);
+	const int64_t n_rows = 37;
 	const size_t wrs = kn_row_size(t, n_in), ars = kn_row_size(at, n_in);
 	float *x = malloc(n_rows * n_in * sizeof(float)), *y = malloc(n_cols * n_in * sizeof(float));
 	float *wd = malloc(n_rows * n_in * sizeof(float)), *ad = malloc(n_cols * n_in * sizeof(float));
@@ -319,6 +321,7 @@ int main(void)
 	for (size_t i = 0; i < sizeof(mt) / sizeof(mt[0]); i++) {
 		test_matmul_type(mt[i], 1, 3, true);
 		test_matmul_type(mt[i], 70, 4, i % 2);
+		test_matmul_type(mt[i], 1, 2, i % 2);
 	}
 	kn_isa_set(KN_ISA_SCALAR);
 	test_matmul_type(KN_Q4_K, 5, 2, true);

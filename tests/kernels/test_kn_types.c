@@ -57,13 +57,17 @@ static void test_isa(void)
 	enum kn_isa best = kn_isa_best();
 
 	ok(kn_isa_set(KN_ISA_SCALAR) == 0 && kn_isa_get() == KN_ISA_SCALAR, "force scalar");
-	if (best == KN_ISA_AVX2)
+	if (best >= KN_ISA_AVX2)
 		ok(kn_isa_set(KN_ISA_AVX2) == 0 && kn_isa_get() == KN_ISA_AVX2, "force avx2");
 	else
 		ok(kn_isa_set(KN_ISA_AVX2) == -ENOTSUP, "avx2 refused on this cpu");
+	if (best >= KN_ISA_AVX512)
+		ok(kn_isa_set(KN_ISA_AVX512) == 0 && kn_isa_get() == KN_ISA_AVX512, "force avx512");
+	else
+		ok(kn_isa_set(KN_ISA_AVX512) == -ENOTSUP, "avx512 refused on this cpu");
 	ok(kn_isa_set((enum kn_isa)7) == -EINVAL, "unknown isa refused");
 	kn_isa_set(best);
-	diag("best isa: %s", best == KN_ISA_AVX2 ? "avx2" : "scalar");
+	diag("best isa: %s", best == KN_ISA_AVX512 ? "avx512" : best == KN_ISA_AVX2 ? "avx2" : "scalar");
 }
 
 static void test_fp16(void)

@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: MIT
+/*
+ * AVX-512 (F/BW/VL + VNNI) dots for Q4_1.Q8_1 and Q8_0.Q8_0, one column and
+ * four: two blocks' integer dots in one 512-bit vpdpbusd (exact, as ggml's
+ * VNNI build computes them), block scales converted 16 at a time, then the
+ * per-block fmadds into one 8-lane accumulator in block order, so results
+ * are bit-identical to kn_dot_avx2.c / kn_dot.c and to llama.cpp's x86 build.
+ */
+#include <math.h>
+#include <immintrin.h>
+#include "kn_avx2.h"
+
+#pragma GCC optimize("fp-contract=off")
+
+const struct kn_type_fns *kn_avx512_fns_get(void);
+
+#define KN_CHUNK	16	/* blocks whose scales are converted at once */
+
+/* fp16 header fields of up to 16 blocks @stride bytes apart: lo/hi 16 bits of the first word */
+static inline __m512i kn_avx512_hdr(const void *base, int stride, int nbk)
+{
+	const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8,
+								 7, 6, 5, 4, 3, 2, 1, 0),
+					       _mm512_set1_epi32(stride));
+	const __mmask16 k = nbk >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nbk) - 1);
+
+	return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), k, idx, base, 1);
+}
+
+static inline __m512 kn_avx512_lo_h2f(__m512i h)
+{
+	return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
+}
+
+static inline __m512 kn_avx512_hi_h2f(__m512i h)
+{
+	return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
+}
+
+/* the 32 nibble bytes of two Q4 blocks: [lo0 hi0 | lo1 hi1] */
+static inline __m512i kn_avx512_nibbles2(const uint8_t *p0, const uint8_t *p1)
+{
+	const __m128i t0 = _mm_loadu_si128((const __m128i *)p0);
+	const __m128i t1 = _mm_loadu_si128((const __m128i *)p1);
+	__m512i z = _mm512_castsi128_si512(t0);
+
+	z = _mm512_inserti32x4(z, _mm_srli_epi16(t0, 4), 1);
+	z = _mm512_inserti32x4(z, t1, 2);
+	z = _mm512_inserti32x4(z, _mm_srli_epi16(t1, 4), 3);
+	return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+}
+
+static inline __m512i kn_avx512_load2(const void *p0, const void *p1)
+{
+	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p0)),
+				  _mm256_loadu_si256((const __m256i *)p1), 1);
+}
+
+/* 256-bit VNNI: unsigned x signed bytes -> 8 int32 sums of 4 (same lanes as kn_avx2_dot_us8) */
+static inline __m256i kn_avx512_dot_us8(__m256i ux, __m256i sy)
+{
+	return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ux, sy);
+}
+
+/* acc += d[0] * lanes 0..7 of p; acc += d[1] * lanes 8..15, in that order */
+static inline __m256 kn_avx512_fma2(__m512i p, const float *d, __m256 acc)
+{
+	const __m512 f = _mm512_cvtepi32_ps(p);
+
+	acc = _mm256_fmadd_ps(_mm256_broadcast_ss(d), _mm512_castps512_ps256(f), acc);
+	return _mm256_fmadd_ps(_mm256_broadcast_ss(d + 1), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)), acc);
+}
+
+static float kn_avx512_dot_q4_1(int64_t n, const void *vw, const void *va)
+{
+	const kn_block_q4_1 *w = vw;
+	const kn_block_q8_1 *a = va;
+	const int64_t nb = n / KN_QK4_1;
+	__m256 acc = _mm256_setzero_ps();
+	float summs = 0;
+	float dd[KN_CHUNK] __attribute__((aligned(64)));
+	float mv[KN_CHUNK] __attribute__((aligned(64)));
+	float sv[KN_CHUNK] __attribute__((aligned(64)));
+
+	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
+		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
+		const __m512i hw = kn_avx512_hdr(w + i0, sizeof(*w), nbk);
+		const __m512i ha = kn_avx512_hdr(a + i0, sizeof(*a), nbk);
+		int j = 0;
+
+		_mm512_store_ps(dd, _mm512_mul_ps(kn_avx512_lo_h2f(hw), kn_avx512_lo_h2f(ha)));
+		_mm512_store_ps(mv, kn_avx512_hi_h2f(hw));
+		_mm512_store_ps(sv, kn_avx512_hi_h2f(ha));
+		for (int k = 0; k < nbk; k++)	/* the min terms, fused, in block order */
+			summs = fmaf(mv[k], sv[k], summs);
+		for (; j + 2 <= nbk; j += 2) {
+			const kn_block_q4_1 *x = w + i0 + j;
+			const kn_block_q8_1 *y = a + i0 + j;
+			const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+							      kn_avx512_nibbles2(x[0].qs, x[1].qs),
+							      kn_avx512_load2(y[0].qs, y[1].qs));
+
+			acc = kn_avx512_fma2(p, dd + j, acc);
+		}
+		if (j < nbk) {
+			const kn_block_q4_1 *x = w + i0 + j;
+			const kn_block_q8_1 *y = a + i0 + j;
+			const __m256i p = kn_avx512_dot_us8(kn_avx2_nibbles(x->qs),
+							    _mm256_loadu_si256((const __m256i *)y->qs));
+
+			acc = _mm256_fmadd_ps(_mm256_broadcast_ss(dd + j), _mm256_cvtepi32_ps(p), acc);
+		}
+	}
+	return kn_avx2_hsum_ps(acc) + summs;
+}
+
+/* |x| and y with x's sign, for signed x signed bytes through vpdpbusd */
+static inline __m512i kn_avx512_dot_s8(__m512i x, __m512i y)
+{
+	const __mmask64 neg = _mm512_movepi8_mask(x);
+
+	return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(x),
+				   _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y));
+}
+
+static inline __m256i kn_avx512_dot_s8_256(__m256i x, __m256i y)
+{
+	return kn_avx512_dot_us8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+static float kn_avx512_dot_q8_0(int64_t n, const void *vw, const void *va)
+{
+	const kn_block_q8_0 *w = vw;
+	const kn_block_q8_0 *a = va;
+	const int64_t nb = n / KN_QK8_0;
+	__m256 acc = _mm256_setzero_ps();
+	float dd[KN_CHUNK] __attribute__((aligned(64)));
+
+	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
+		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
+		const __m512i hw = kn_avx512_hdr(w + i0, sizeof(*w), nbk);
+		const __m512i ha = kn_avx512_hdr(a + i0, sizeof(*a), nbk);
+		int j = 0;
+
+		_mm512_store_ps(dd, _mm512_mul_ps(kn_avx512_lo_h2f(hw), kn_avx512_lo_h2f(ha)));
+		for (; j + 2 <= nbk; j += 2) {
+			const kn_block_q8_0 *x = w + i0 + j;
+			const kn_block_q8_0 *y = a + i0 + j;
+			const __m512i p = kn_avx512_dot_s8(kn_avx512_load2(x[0].qs, x[1].qs),
+							   kn_avx512_load2(y[0].qs, y[1].qs));
+
+			acc = kn_avx512_fma2(p, dd + j, acc);
+		}
+		if (j < nbk) {
+			const kn_block_q8_0 *x = w + i0 + j;
+			const kn_block_q8_0 *y = a + i0 + j;
+			const __m256i p = kn_avx512_dot_s8_256(_mm256_loadu_si256((const __m256i *)x->qs),
+							       _mm256_loadu_si256((const __m256i *)y->qs));
+
+			acc = _mm256_fmadd_ps(_mm256_broadcast_ss(dd + j), _mm256_cvtepi32_ps(p), acc);
+		}
+	}
+	return kn_avx2_hsum_ps(acc);
+}
+
+#define KN_COL(T, a, as, c) ((const T *)((const uint8_t *)(a) + (size_t)(c) * (as)))
+
+/* 4 columns: the weight pair is unpacked once; each column as kn_avx512_dot_q4_1 */
+static void kn_avx512_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, float *out)
+{
+	const kn_block_q4_1 *w = vw;
+	const kn_block_q8_1 *a[4];
+	const int64_t nb = n / KN_QK4_1;
+	__m256 acc[4];
+	float summs[4];
+	float dd[4][KN_CHUNK] __attribute__((aligned(64)));
+
+	for (int c = 0; c < 4; c++) {
+		a[c] = KN_COL(kn_block_q8_1, va, as, c);
+		acc[c] = _mm256_setzero_ps();
+		summs[c] = 0;
+	}
+	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
+		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
+		const __m512i hw = kn_avx512_hdr(w + i0, sizeof(*w), nbk);
+		const __m512 wd = kn_avx512_lo_h2f(hw), wm = kn_avx512_hi_h2f(hw);
+		float mv[KN_CHUNK] __attribute__((aligned(64)));
+		float sv[KN_CHUNK] __attribute__((aligned(64)));
+		int j = 0;
+
+		_mm512_store_ps(mv, wm);
+		for (int c = 0; c < 4; c++) {
+			const __m512i ha = kn_avx512_hdr(a[c] + i0, sizeof(*a[c]), nbk);
+
+			_mm512_store_ps(dd[c], _mm512_mul_ps(wd, kn_avx512_lo_h2f(ha)));
+			_mm512_store_ps(sv, kn_avx512_hi_h2f(ha));
+			for (int k = 0; k < nbk; k++)
+				summs[c] = fmaf(mv[k], sv[k], summs[c]);
+		}
+		for (; j + 2 <= nbk; j += 2) {
+			const kn_block_q4_1 *x = w + i0 + j;
+			const __m512i q = kn_avx512_nibbles2(x[0].qs, x[1].qs);
+
+			for (int c = 0; c < 4; c++) {
+				const kn_block_q8_1 *y = a[c] + i0 + j;
+				const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
+								      kn_avx512_load2(y[0].qs, y[1].qs));
+
+				acc[c] = kn_avx512_fma2(p, dd[c] + j, acc[c]);
+			}
+		}
+		if (j < nbk) {
+			const __m256i q = kn_avx2_nibbles(w[i0 + j].qs);
+
+			for (int c = 0; c < 4; c++) {
+				const __m256i p = kn_avx512_dot_us8(q,
+					_mm256_loadu_si256((const __m256i *)a[c][i0 + j].qs));
+
+				acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[c] + j),
+							 _mm256_cvtepi32_ps(p), acc[c]);
+			}
+		}
+	}
+	for (int c = 0; c < 4; c++)
+		out[c] = kn_avx2_hsum_ps(acc[c]) + summs[c];
+}
+
+static void kn_avx512_dot4_q8_0(int64_t n, const void *vw, const void *va, size_t as, float *out)
+{
+	const kn_block_q8_0 *w = vw;
+	const kn_block_q8_0 *a[4];
+	const int64_t nb = n / KN_QK8_0;
+	__m256 acc[4];
+	float dd[4][KN_CHUNK] __attribute__((aligned(64)));
+
+	for (int c = 0; c < 4; c++) {
+		a[c] = KN_COL(kn_block_q8_0, va, as, c);
+		acc[c] = _mm256_setzero_ps();
+	}
+	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
+		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
+		const __m512 wd = kn_avx512_lo_h2f(kn_avx512_hdr(w + i0, sizeof(*w), nbk));
+		int j = 0;
+
+		for (int c = 0; c < 4; c++)
+			_mm512_store_ps(dd[c], _mm512_mul_ps(wd, kn_avx512_lo_h2f(
+				kn_avx512_hdr(a[c] + i0, sizeof(*a[c]), nbk))));
+		for (; j + 2 <= nbk; j += 2) {
+			const kn_block_q8_0 *x = w + i0 + j;
+			const __m512i xv = kn_avx512_load2(x[0].qs, x[1].qs);
+			const __mmask64 neg = _mm512_movepi8_mask(xv);
+			const __m512i ax = _mm512_abs_epi8(xv);
+
+			for (int c = 0; c < 4; c++) {
+				const kn_block_q8_0 *y = a[c] + i0 + j;
+				const __m512i yv = kn_avx512_load2(y[0].qs, y[1].qs);
+				const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax,
+					_mm512_mask_sub_epi8(yv, neg, _mm512_setzero_si512(), yv));
+
+				acc[c] = kn_avx512_fma2(p, dd[c] + j, acc[c]);
+			}
+		}
+		if (j < nbk) {
+			const __m256i x = _mm256_loadu_si256((const __m256i *)w[i0 + j].qs);
+
+			for (int c = 0; c < 4; c++) {
+				const __m256i p = kn_avx512_dot_s8_256(x,
+					_mm256_loadu_si256((const __m256i *)a[c][i0 + j].qs));
+
+				acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[c] + j),
+							 _mm256_cvtepi32_ps(p), acc[c]);
+			}
+		}
+	}
+	for (int c = 0; c < 4; c++)
+		out[c] = kn_avx2_hsum_ps(acc[c]);
+}
+
+/*
+ * 4 weight rows (@ws bytes apart) . one activation column, for decode: the
+ * 4 rows' fmadd chains interleave (one row's chain is latency-bound), and
+ * the activation blocks and scales are loaded once. Each row sees exactly
+ * the operations of kn_avx512_dot_q4_1 / _q8_0, in the same order.
+ */
+/* the next 4 rows: the caller's next call reads them */
+static inline void kn_avx512_prefetch(const uint8_t *p, size_t bytes)
+{
+	for (size_t o = 0; o < bytes; o += 64)
+		_mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
+#define KN_ROW(T, w, ws, r) ((const T *)((const uint8_t *)(w) + (size_t)(r) * (ws)))
+
+static void kn_avx512_rows4_q4_1(int64_t n, const void *vw, size_t ws, const void *va, float *out)
+{
+	const kn_block_q8_1 *a = va;
+	const kn_block_q4_1 *w[4];
+	const int64_t nb = n / KN_QK4_1;
+	__m256 acc[4];
+	float summs[4];
+	float dd[4][KN_CHUNK] __attribute__((aligned(64)));
+	float mv[4][KN_CHUNK] __attribute__((aligned(64)));
+	float sv[KN_CHUNK] __attribute__((aligned(64)));
+
+	kn_avx512_prefetch((const uint8_t *)vw + 4 * ws, 4 * ws);
+	for (int r = 0; r < 4; r++) {
+		w[r] = KN_ROW(kn_block_q4_1, vw, ws, r);
+		acc[r] = _mm256_setzero_ps();
+		summs[r] = 0;
+	}
+	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
+		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
+		const __m512i ha = kn_avx512_hdr(a + i0, sizeof(*a), nbk);
+		const __m512 ad = kn_avx512_lo_h2f(ha);
+		int j = 0;
+
+		_mm512_store_ps(sv, kn_avx512_hi_h2f(ha));
+		for (int r = 0; r < 4; r++) {
+			const __m512i hw = kn_avx512_hdr(w[r] + i0, sizeof(*w[r]), nbk);
+
+			_mm512_store_ps(dd[r], _mm512_mul_ps(kn_avx512_lo_h2f(hw), ad));
+			_mm512_store_ps(mv[r], kn_avx512_hi_h2f(hw));
+		}
+		{
+			/* four independent fused chains, kept in registers */
+			float s0 = summs[0], s1 = summs[1], s2 = summs[2], s3 = summs[3];
+
+			for (int k = 0; k < nbk; k++) {
+				s0 = fmaf(mv[0][k], sv[k], s0);
+				s1 = fmaf(mv[1][k], sv[k], s1);
+				s2 = fmaf(mv[2][k], sv[k], s2);
+				s3 = fmaf(mv[3][k], sv[k], s3);
+			}
+			summs[0] = s0;
+			summs[1] = s1;
+			summs[2] = s2;
+			summs[3] = s3;
+		}
+		for (; j + 2 <= nbk; j += 2) {
+			const __m512i y = kn_avx512_load2(a[i0 + j].qs, a[i0 + j + 1].qs);
+
+			for (int r = 0; r < 4; r++) {
+				const kn_block_q4_1 *x = w[r] + i0 + j;
+				const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+								      kn_avx512_nibbles2(x[0].qs, x[1].qs), y);
+
+				acc[r] = kn_avx512_fma2(p, dd[r] + j, acc[r]);
+			}
+		}
+		if (j < nbk) {
+			const __m256i y = _mm256_loadu_si256((const __m256i *)a[i0 + j].qs);
+
+			for (int r = 0; r < 4; r++) {
+				const __m256i p = kn_avx512_dot_us8(kn_avx2_nibbles(w[r][i0 + j].qs), y);
+
+				acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[r] + j),
+							 _mm256_cvtepi32_ps(p), acc[r]);
+			}
+		}
+	}
+	for (int r = 0; r < 4; r++)
+		out[r] = kn_avx2_hsum_ps(acc[r]) + summs[r];
+}
+
+static void kn_avx512_rows4_q8_0(int64_t n, const void *vw, size_t ws, const void *va, float *out)
+{
+	const kn_block_q8_0 *a = va;
+	const kn_block_q8_0 *w[4];
+	const int64_t nb = n / KN_QK8_0;
+	__m256 acc[4];
+	float dd[4][KN_CHUNK] __attribute__((aligned(64)));
+
+	kn_avx512_prefetch((const uint8_t *)vw + 4 * ws, 4 * ws);
+	for (int r = 0; r < 4; r++) {
+		w[r] = KN_ROW(kn_block_q8_0, vw, ws, r);
+		acc[r] = _mm256_setzero_ps();
+	}
+	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
+		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
+		const __m512 ad = kn_avx512_lo_h2f(kn_avx512_hdr(a + i0, sizeof(*a), nbk));
+		int j = 0;
+
+		for (int r = 0; r < 4; r++)
+			_mm512_store_ps(dd[r], _mm512_mul_ps(kn_avx512_lo_h2f(
+				kn_avx512_hdr(w[r] + i0, sizeof(*w[r]), nbk)), ad));
+		for (; j + 2 <= nbk; j += 2) {
+			const __m512i y = kn_avx512_load2(a[i0 + j].qs, a[i0 + j + 1].qs);
+
+			for (int r = 0; r < 4; r++) {
+				const kn_block_q8_0 *x = w[r] + i0 + j;
+				const __m512i p = kn_avx512_dot_s8(kn_avx512_load2(x[0].qs, x[1].qs), y);
+
+				acc[r] = kn_avx512_fma2(p, dd[r] + j, acc[r]);
+			}
+		}
+		if (j < nbk) {
+			const __m256i y = _mm256_loadu_si256((const __m256i *)a[i0 + j].qs);
+
+			for (int r = 0; r < 4; r++) {
+				const __m256i p = kn_avx512_dot_s8_256(
+					_mm256_loadu_si256((const __m256i *)w[r][i0 + j].qs), y);
+
+				acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[r] + j),
+							 _mm256_cvtepi32_ps(p), acc[r]);
+			}
+		}
+	}
+	for (int r = 0; r < 4; r++)
+		out[r] = kn_avx2_hsum_ps(acc[r]);
+}
+
+/* entries left NULL fall back to the AVX2 table (then scalar) */
+static const struct kn_type_fns kn_avx512_fns[KN_TYPE_MAX] = {
+	[KN_Q4_1] = { NULL, NULL, kn_avx512_dot_q4_1, NULL, kn_avx512_dot4_q4_1,
+		      kn_avx512_rows4_q4_1 },
+	[KN_Q8_0] = { NULL, NULL, kn_avx512_dot_q8_0, NULL, kn_avx512_dot4_q8_0,
+		      kn_avx512_rows4_q8_0 },
+};
+
+const struct kn_type_fns *kn_avx512_fns_get(void)
+{
+	return kn_avx512_fns;
+}
