@@ -15,76 +15,12 @@ struct bpe_sym {
 	uint32_t off, n;
 };
 
-struct bpe_bigram {
-	int left, right;
-	int32_t rank;
-	uint32_t nl, nr;	/* sizes when queued: a change means stale */
-};
-
-struct bpe_heap {
-	struct bpe_bigram *v;
-	size_t n, cap;
-};
-
-static bool bg_before(const struct bpe_bigram *a, const struct bpe_bigram *b)
-{
-	return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static int heap_push(struct bpe_heap *h, struct bpe_bigram bg)
-{
-	size_t i;
-
-	if (h->n == h->cap) {
-		size_t ncap = h->cap ? h->cap * 2 : 64;
-		struct bpe_bigram *v = realloc(h->v, ncap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		h->v = v;
-		h->cap = ncap;
-	}
-	i = h->n++;
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-
-		if (!bg_before(&bg, &h->v[p]))
-			break;
-		h->v[i] = h->v[p];
-		i = p;
-	}
-	h->v[i] = bg;
-	return 0;
-}
-
-static struct bpe_bigram heap_pop(struct bpe_heap *h)
-{
-	struct bpe_bigram top = h->v[0], last = h->v[--h->n];
-	size_t i = 0;
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && bg_before(&h->v[c + 1], &h->v[c]))
-			c++;
-		if (!bg_before(&h->v[c], &last))
-			break;
-		h->v[i] = h->v[c];
-		i = c;
-	}
-	if (h->n)
-		h->v[i] = last;
-	return top;
-}
-
 struct bpe_work {
 	const struct rt_tokenizer *tok;
 	const char *word;
 	struct bpe_sym *sym;
 	size_t sym_cap;
-	struct bpe_heap heap;
+	struct tok_heap heap;
 	char *key;
 	size_t key_cap;
 };
@@ -92,7 +28,7 @@ struct bpe_work {
 static int add_bigram(struct bpe_work *w, int left, int right)
 {
 	const struct bpe_sym *l, *r;
-	struct bpe_bigram bg;
+	struct tok_bigram bg;
 	int32_t rank;
 
 	if (left < 0 || right < 0)
@@ -108,10 +44,11 @@ static int add_bigram(struct bpe_work *w, int left, int right)
 		return 0;
 	bg.left = left;
 	bg.right = right;
-	bg.rank = rank;
+	bg.prio = -(float)rank;	/* exact: ranks stay far below 2^24 */
+	bg.size = 0;
 	bg.nl = l->n;
 	bg.nr = r->n;
-	return heap_push(&w->heap, bg);
+	return tok_heap_push(&w->heap, bg);
 }
 
 static int emit_sym(const struct rt_tokenizer *tok, const char *s, size_t n,
@@ -176,7 +113,7 @@ static int encode_word(struct bpe_work *w, const char *word, uint32_t len,
 	for (size_t i = 1; i < n_sym && !err; i++)
 		err = add_bigram(w, (int)i - 1, (int)i);
 	while (w->heap.n && !err) {
-		struct bpe_bigram bg = heap_pop(&w->heap);
+		struct tok_bigram bg = tok_heap_pop(&w->heap);
 		struct bpe_sym *l = &w->sym[bg.left], *r = &w->sym[bg.right];
 
 		if (!l->n || !r->n || l->n != bg.nl || r->n != bg.nr)

@@ -16,75 +16,10 @@ struct spm_sym {
 	size_t off, n;
 };
 
-struct spm_bigram {
-	int left, right;
-	float score;
-	size_t size;
-};
-
-struct spm_heap {
-	struct spm_bigram *v;
-	size_t n, cap;
-};
-
-/* a before b: higher score, then the leftmost */
-static bool bg_before(const struct spm_bigram *a, const struct spm_bigram *b)
-{
-	return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static int heap_push(struct spm_heap *h, struct spm_bigram bg)
-{
-	size_t i;
-
-	if (h->n == h->cap) {
-		size_t ncap = h->cap ? h->cap * 2 : 64;
-		struct spm_bigram *v = realloc(h->v, ncap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		h->v = v;
-		h->cap = ncap;
-	}
-	i = h->n++;
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-
-		if (!bg_before(&bg, &h->v[p]))
-			break;
-		h->v[i] = h->v[p];
-		i = p;
-	}
-	h->v[i] = bg;
-	return 0;
-}
-
-static struct spm_bigram heap_pop(struct spm_heap *h)
-{
-	struct spm_bigram top = h->v[0], last = h->v[--h->n];
-	size_t i = 0;
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && bg_before(&h->v[c + 1], &h->v[c]))
-			c++;
-		if (!bg_before(&h->v[c], &last))
-			break;
-		h->v[i] = h->v[c];
-		i = c;
-	}
-	if (h->n)
-		h->v[i] = last;
-	return top;
-}
-
 static int try_add(const struct rt_tokenizer *tok, const char *text, struct spm_sym *sym,
-		   struct spm_heap *h, int left, int right)
+		   struct tok_heap *h, int left, int right)
 {
-	struct spm_bigram bg;
+	struct tok_bigram bg;
 	size_t len;
 	int32_t id;
 
@@ -96,9 +31,10 @@ static int try_add(const struct rt_tokenizer *tok, const char *text, struct spm_
 		return 0;
 	bg.left = left;
 	bg.right = right;
-	bg.score = tok->tok[id].score;
+	bg.prio = tok->tok[id].score;
 	bg.size = len;
-	return heap_push(h, bg);
+	bg.nl = bg.nr = 0;
+	return tok_heap_push(h, bg);
 }
 
 static int emit(const struct rt_tokenizer *tok, const char *s, size_t n, struct rt_tok_ids *out)
@@ -126,7 +62,7 @@ static int emit(const struct rt_tokenizer *tok, const char *s, size_t n, struct 
 int rt_tok_spm_encode(const struct rt_tokenizer *tok, const char *in, size_t in_len,
 		      bool prefix_space, struct rt_tok_ids *out)
 {
-	struct spm_heap heap = { 0 };
+	struct tok_heap heap = { 0 };
 	struct spm_sym *sym = NULL;
 	size_t n_sp = prefix_space, len = 0, n_sym = 0;
 	char *text;
@@ -174,7 +110,7 @@ int rt_tok_spm_encode(const struct rt_tokenizer *tok, const char *in, size_t in_
 		err = try_add(tok, text, sym, &heap, (int)i - 1, (int)i);
 
 	while (heap.n && !err) {
-		struct spm_bigram bg = heap_pop(&heap);
+		struct tok_bigram bg = tok_heap_pop(&heap);
 		struct spm_sym *l = &sym[bg.left], *r = &sym[bg.right];
 
 		/* one side already merged elsewhere: stale */

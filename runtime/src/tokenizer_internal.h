@@ -186,4 +186,20 @@ uint32_t rt_tok_utf8_next(const char *s, size_t len, size_t *adv);
 int rt_tok_utf8_put(uint32_t cpt, char *out);
 size_t rt_tok_utf8_len(uint8_t lead);
 
+/* tok_heap.c: the merge queue of the two BPE encoders */
+struct tok_bigram {
+	int left, right;	/* symbol indices */
+	float prio;		/* higher merges first: SPM the token score, BPE -rank */
+	uint32_t nl, nr;	/* BPE: symbol sizes when queued (a change = stale) */
+	size_t size;		/* SPM: byte length of the merged text */
+};
+
+struct tok_heap {
+	struct tok_bigram *v;
+	size_t n, cap;
+};
+
+int tok_heap_push(struct tok_heap *h, struct tok_bigram bg);
+struct tok_bigram tok_heap_pop(struct tok_heap *h);
+
 #endif /* RT_TOKENIZER_INTERNAL_H */
