@@ -25,7 +25,6 @@ static double now_s(void)
 struct gen {
 	int32_t *tok, *pos, *seq;
 	int8_t *want;
-	int *row_of;		/* logits row of each sequence in the last call */
 };
 
 int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int n,
@@ -46,8 +45,7 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 	g.pos = malloc(sizeof(int32_t) * B);
 	g.seq = malloc(sizeof(int32_t) * B);
 	g.want = malloc(B);
-	g.row_of = malloc(sizeof(int) * (n > 0 ? n : 1));
-	if (!smp || !n_past || !live || !next || !g.tok || !g.pos || !g.seq || !g.want || !g.row_of) {
+	if (!smp || !n_past || !live || !next || !g.tok || !g.pos || !g.seq || !g.want) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -84,8 +82,6 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 			g.pos[c] = j;
 			g.seq[c] = i;
 			g.want[c] = j == n_prompt[i] - 1;
-			if (g.want[c])
-				g.row_of[i] = c;
 			c++;
 			if (++j == n_prompt[i]) {
 				i++;
@@ -169,6 +165,5 @@ out:
 	free(g.pos);
 	free(g.seq);
 	free(g.want);
-	free(g.row_of);
 	return ret;
 }

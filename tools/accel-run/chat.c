@@ -57,14 +57,17 @@ static int turn(const struct run_opts *o, struct rt_model *m, struct rt_tokenize
 	}
 	msgs[*n].role = "assistant";
 	msgs[*n].content = reply.buf ? reply.buf : strdup("");
-	(*n)++;
-	full = format(kind, msgs, *n, false);
+	/*
+	 * What the cache holds now ends with the reply's text (the end-of-turn
+	 * token stopped generation and was not fed): the next turn feeds the
+	 * template from there, the reply's closing tokens included.
+	 */
+	full = format(kind, msgs, *n, true);
 	if (!full)
 		return rt_set_error(-ENOMEM, "cannot format the chat");
-	*prev_len = strlen(full);
+	*prev_len = strlen(full) + strlen(msgs[*n].content);
 	free(full);
-	/* the end-of-turn token the model emitted is in the KV cache but the
-	 * template writes it as text too: feed the template's closing text */
+	(*n)++;
 	return 0;
 }
 
