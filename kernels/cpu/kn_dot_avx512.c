@@ -15,6 +15,9 @@
 const struct kn_type_fns *kn_avx512_fns_get(void);
 
 #define KN_CHUNK	16	/* blocks whose scales are converted at once */
+#ifndef KN_PF_ROWS
+#define KN_PF_ROWS	4	/* rows4 prefetches the rows this far ahead */
+#endif
 
 /* fp16 header fields of up to 16 blocks @stride bytes apart: lo/hi 16 bits of the first word */
 static inline __m512i kn_avx512_hdr(const void *base, int stride, int nbk)
@@ -165,42 +168,44 @@ static float kn_avx512_dot_q8_0(int64_t n, const void *vw, const void *va)
 
 #define KN_COL(T, a, as, c) ((const T *)((const uint8_t *)(a) + (size_t)(c) * (as)))
 
-/* 4 columns: the weight pair is unpacked once; each column as kn_avx512_dot_q4_1 */
+/*
+ * 4 columns: the weight pair is unpacked once; each column as
+ * kn_avx512_dot_q4_1. The min terms' fused chains (block order) run inside
+ * the block loop so their latency hides under the vector work.
+ */
 static void kn_avx512_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, float *out)
 {
 	const kn_block_q4_1 *w = vw;
 	const kn_block_q8_1 *a[4];
 	const int64_t nb = n / KN_QK4_1;
 	__m256 acc[4];
-	float summs[4];
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 	float dd[4][KN_CHUNK] __attribute__((aligned(64)));
+	float mv[KN_CHUNK] __attribute__((aligned(64)));
+	float sv[4][KN_CHUNK] __attribute__((aligned(64)));
 
 	for (int c = 0; c < 4; c++) {
 		a[c] = KN_COL(kn_block_q8_1, va, as, c);
 		acc[c] = _mm256_setzero_ps();
-		summs[c] = 0;
 	}
 	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
 		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
 		const __m512i hw = kn_avx512_hdr(w + i0, sizeof(*w), nbk);
-		const __m512 wd = kn_avx512_lo_h2f(hw), wm = kn_avx512_hi_h2f(hw);
-		float mv[KN_CHUNK] __attribute__((aligned(64)));
-		float sv[KN_CHUNK] __attribute__((aligned(64)));
+		const __m512 wd = kn_avx512_lo_h2f(hw);
 		int j = 0;
 
-		_mm512_store_ps(mv, wm);
+		_mm512_store_ps(mv, kn_avx512_hi_h2f(hw));
 		for (int c = 0; c < 4; c++) {
 			const __m512i ha = kn_avx512_hdr(a[c] + i0, sizeof(*a[c]), nbk);
 
 			_mm512_store_ps(dd[c], _mm512_mul_ps(wd, kn_avx512_lo_h2f(ha)));
-			_mm512_store_ps(sv, kn_avx512_hi_h2f(ha));
-			for (int k = 0; k < nbk; k++)
-				summs[c] = fmaf(mv[k], sv[k], summs[c]);
+			_mm512_store_ps(sv[c], kn_avx512_hi_h2f(ha));
 		}
 		for (; j + 2 <= nbk; j += 2) {
 			const kn_block_q4_1 *x = w + i0 + j;
 			const __m512i q = kn_avx512_nibbles2(x[0].qs, x[1].qs);
 
+			_Pragma("GCC unroll 4")
 			for (int c = 0; c < 4; c++) {
 				const kn_block_q8_1 *y = a[c] + i0 + j;
 				const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
@@ -208,10 +213,15 @@ static void kn_avx512_dot4_q4_1(int64_t n, const void *vw, const void *va, size_
 
 				acc[c] = kn_avx512_fma2(p, dd[c] + j, acc[c]);
 			}
+			s0 = fmaf(mv[j + 1], sv[0][j + 1], fmaf(mv[j], sv[0][j], s0));
+			s1 = fmaf(mv[j + 1], sv[1][j + 1], fmaf(mv[j], sv[1][j], s1));
+			s2 = fmaf(mv[j + 1], sv[2][j + 1], fmaf(mv[j], sv[2][j], s2));
+			s3 = fmaf(mv[j + 1], sv[3][j + 1], fmaf(mv[j], sv[3][j], s3));
 		}
 		if (j < nbk) {
 			const __m256i q = kn_avx2_nibbles(w[i0 + j].qs);
 
+			_Pragma("GCC unroll 4")
 			for (int c = 0; c < 4; c++) {
 				const __m256i p = kn_avx512_dot_us8(q,
 					_mm256_loadu_si256((const __m256i *)a[c][i0 + j].qs));
@@ -219,10 +229,16 @@ static void kn_avx512_dot4_q4_1(int64_t n, const void *vw, const void *va, size_
 				acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[c] + j),
 							 _mm256_cvtepi32_ps(p), acc[c]);
 			}
+			s0 = fmaf(mv[j], sv[0][j], s0);
+			s1 = fmaf(mv[j], sv[1][j], s1);
+			s2 = fmaf(mv[j], sv[2][j], s2);
+			s3 = fmaf(mv[j], sv[3][j], s3);
 		}
 	}
-	for (int c = 0; c < 4; c++)
-		out[c] = kn_avx2_hsum_ps(acc[c]) + summs[c];
+	out[0] = kn_avx2_hsum_ps(acc[0]) + s0;
+	out[1] = kn_avx2_hsum_ps(acc[1]) + s1;
+	out[2] = kn_avx2_hsum_ps(acc[2]) + s2;
+	out[3] = kn_avx2_hsum_ps(acc[3]) + s3;
 }
 
 static void kn_avx512_dot4_q8_0(int64_t n, const void *vw, const void *va, size_t as, float *out)
@@ -251,6 +267,7 @@ static void kn_avx512_dot4_q8_0(int64_t n, const void *vw, const void *va, size_
 			const __mmask64 neg = _mm512_movepi8_mask(xv);
 			const __m512i ax = _mm512_abs_epi8(xv);
 
+			_Pragma("GCC unroll 4")
 			for (int c = 0; c < 4; c++) {
 				const kn_block_q8_0 *y = a[c] + i0 + j;
 				const __m512i yv = kn_avx512_load2(y[0].qs, y[1].qs);
@@ -263,6 +280,7 @@ static void kn_avx512_dot4_q8_0(int64_t n, const void *vw, const void *va, size_
 		if (j < nbk) {
 			const __m256i x = _mm256_loadu_si256((const __m256i *)w[i0 + j].qs);
 
+			_Pragma("GCC unroll 4")
 			for (int c = 0; c < 4; c++) {
 				const __m256i p = kn_avx512_dot_s8_256(x,
 					_mm256_loadu_si256((const __m256i *)a[c][i0 + j].qs));
@@ -297,16 +315,15 @@ static void kn_avx512_rows4_q4_1(int64_t n, const void *vw, size_t ws, const voi
 	const kn_block_q4_1 *w[4];
 	const int64_t nb = n / KN_QK4_1;
 	__m256 acc[4];
-	float summs[4];
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 	float dd[4][KN_CHUNK] __attribute__((aligned(64)));
 	float mv[4][KN_CHUNK] __attribute__((aligned(64)));
 	float sv[KN_CHUNK] __attribute__((aligned(64)));
 
-	kn_avx512_prefetch((const uint8_t *)vw + 4 * ws, 4 * ws);
+	kn_avx512_prefetch((const uint8_t *)vw + KN_PF_ROWS * ws, 4 * ws);
 	for (int r = 0; r < 4; r++) {
 		w[r] = KN_ROW(kn_block_q4_1, vw, ws, r);
 		acc[r] = _mm256_setzero_ps();
-		summs[r] = 0;
 	}
 	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
 		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
@@ -321,24 +338,10 @@ static void kn_avx512_rows4_q4_1(int64_t n, const void *vw, size_t ws, const voi
 			_mm512_store_ps(dd[r], _mm512_mul_ps(kn_avx512_lo_h2f(hw), ad));
 			_mm512_store_ps(mv[r], kn_avx512_hi_h2f(hw));
 		}
-		{
-			/* four independent fused chains, kept in registers */
-			float s0 = summs[0], s1 = summs[1], s2 = summs[2], s3 = summs[3];
-
-			for (int k = 0; k < nbk; k++) {
-				s0 = fmaf(mv[0][k], sv[k], s0);
-				s1 = fmaf(mv[1][k], sv[k], s1);
-				s2 = fmaf(mv[2][k], sv[k], s2);
-				s3 = fmaf(mv[3][k], sv[k], s3);
-			}
-			summs[0] = s0;
-			summs[1] = s1;
-			summs[2] = s2;
-			summs[3] = s3;
-		}
 		for (; j + 2 <= nbk; j += 2) {
 			const __m512i y = kn_avx512_load2(a[i0 + j].qs, a[i0 + j + 1].qs);
 
+			_Pragma("GCC unroll 4")
 			for (int r = 0; r < 4; r++) {
 				const kn_block_q4_1 *x = w[r] + i0 + j;
 				const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
@@ -346,20 +349,32 @@ static void kn_avx512_rows4_q4_1(int64_t n, const void *vw, size_t ws, const voi
 
 				acc[r] = kn_avx512_fma2(p, dd[r] + j, acc[r]);
 			}
+			/* the min terms' fused chains, block order, hidden under the vector work */
+			s0 = fmaf(mv[0][j + 1], sv[j + 1], fmaf(mv[0][j], sv[j], s0));
+			s1 = fmaf(mv[1][j + 1], sv[j + 1], fmaf(mv[1][j], sv[j], s1));
+			s2 = fmaf(mv[2][j + 1], sv[j + 1], fmaf(mv[2][j], sv[j], s2));
+			s3 = fmaf(mv[3][j + 1], sv[j + 1], fmaf(mv[3][j], sv[j], s3));
 		}
 		if (j < nbk) {
 			const __m256i y = _mm256_loadu_si256((const __m256i *)a[i0 + j].qs);
 
+			_Pragma("GCC unroll 4")
 			for (int r = 0; r < 4; r++) {
 				const __m256i p = kn_avx512_dot_us8(kn_avx2_nibbles(w[r][i0 + j].qs), y);
 
 				acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[r] + j),
 							 _mm256_cvtepi32_ps(p), acc[r]);
 			}
+			s0 = fmaf(mv[0][j], sv[j], s0);
+			s1 = fmaf(mv[1][j], sv[j], s1);
+			s2 = fmaf(mv[2][j], sv[j], s2);
+			s3 = fmaf(mv[3][j], sv[j], s3);
 		}
 	}
-	for (int r = 0; r < 4; r++)
-		out[r] = kn_avx2_hsum_ps(acc[r]) + summs[r];
+	out[0] = kn_avx2_hsum_ps(acc[0]) + s0;
+	out[1] = kn_avx2_hsum_ps(acc[1]) + s1;
+	out[2] = kn_avx2_hsum_ps(acc[2]) + s2;
+	out[3] = kn_avx2_hsum_ps(acc[3]) + s3;
 }
 
 static void kn_avx512_rows4_q8_0(int64_t n, const void *vw, size_t ws, const void *va, float *out)
@@ -370,7 +385,7 @@ static void kn_avx512_rows4_q8_0(int64_t n, const void *vw, size_t ws, const voi
 	__m256 acc[4];
 	float dd[4][KN_CHUNK] __attribute__((aligned(64)));
 
-	kn_avx512_prefetch((const uint8_t *)vw + 4 * ws, 4 * ws);
+	kn_avx512_prefetch((const uint8_t *)vw + KN_PF_ROWS * ws, 4 * ws);
 	for (int r = 0; r < 4; r++) {
 		w[r] = KN_ROW(kn_block_q8_0, vw, ws, r);
 		acc[r] = _mm256_setzero_ps();
@@ -386,6 +401,7 @@ static void kn_avx512_rows4_q8_0(int64_t n, const void *vw, size_t ws, const voi
 		for (; j + 2 <= nbk; j += 2) {
 			const __m512i y = kn_avx512_load2(a[i0 + j].qs, a[i0 + j + 1].qs);
 
+			_Pragma("GCC unroll 4")
 			for (int r = 0; r < 4; r++) {
 				const kn_block_q8_0 *x = w[r] + i0 + j;
 				const __m512i p = kn_avx512_dot_s8(kn_avx512_load2(x[0].qs, x[1].qs), y);
@@ -396,6 +412,7 @@ static void kn_avx512_rows4_q8_0(int64_t n, const void *vw, size_t ws, const voi
 		if (j < nbk) {
 			const __m256i y = _mm256_loadu_si256((const __m256i *)a[i0 + j].qs);
 
+			_Pragma("GCC unroll 4")
 			for (int r = 0; r < 4; r++) {
 				const __m256i p = kn_avx512_dot_s8_256(
 					_mm256_loadu_si256((const __m256i *)w[r][i0 + j].qs), y);
