@@ -18,6 +18,9 @@
 #define CPU_ALIGN(x)	(((x) + 63) & ~(size_t)63)
 #define CPU_MAX_HD	1024	/* kn_attn's head-dim limit */
 #define CPU_MAX_ROT	1024	/* kn_rope's n_rot limit */
+/* MATMUL with at most this many activation rows (decode): every thread
+ * quantizes its own copy of them, so the phase needs no barrier */
+#define CPU_MM_PRIVATE_ROWS	4
 
 /* ----------------------------------------------------------- tensor helpers */
 
@@ -319,10 +322,13 @@ size_t accel_cpu_scratch_size(const struct accel_cmd *cmd, int nth)
 	case ACCEL_OP_MATMUL:
 	case ACCEL_OP_LOGITS: {
 		const uint32_t vt = kn_vec_dot_type(cmd->t[2].dtype);
+		const size_t bytes = (size_t)cpu_t_rows(&cmd->t[1]) * kn_row_size(vt, cmd->t[1].ne[0]);
 
 		if (vt == ACCEL_DTYPE_F32)
 			return 0;	/* F32 weights read the activations in place */
-		return (size_t)cpu_t_rows(&cmd->t[1]) * kn_row_size(vt, cmd->t[1].ne[0]);
+		if (nth > 1 && cpu_t_rows(&cmd->t[1]) <= CPU_MM_PRIVATE_ROWS)
+			return (size_t)nth * CPU_ALIGN(bytes);
+		return bytes;
 	}
 	case ACCEL_OP_MOE_FFN: {
 		struct cpu_moe_layout L;
@@ -384,7 +390,16 @@ static int cpu_exec_matmul(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	const void *a = xf;
 	int64_t s, e;
 
-	if (vt != ACCEL_DTYPE_F32) {
+	if (vt != ACCEL_DTYPE_F32 && ctx->nth > 1 && n <= CPU_MM_PRIVATE_ROWS &&
+	    ctx->scratch && ctx->scratch_size >= (size_t)ctx->nth *
+						  CPU_ALIGN((size_t)n * kn_row_size(vt, n_in))) {
+		/* a few rows: each thread its own copy, no barrier (the same bytes) */
+		uint8_t *mine = (uint8_t *)ctx->scratch +
+				(size_t)ctx->ith * CPU_ALIGN((size_t)n * kn_row_size(vt, n_in));
+
+		cpu_quantize_rows(vt, xf, mine, n_in, 0, n);
+		a = mine;
+	} else if (vt != ACCEL_DTYPE_F32) {
 		if (!ctx->scratch || ctx->scratch_size < (size_t)n * kn_row_size(vt, n_in))
 			return -ENOMEM;
 		cpu_split(n, ctx, &s, &e);

@@ -170,9 +170,10 @@ static void test_simple_ops(int nth)
 	free(embq);
 }
 
-static void test_matmul(int nth, uint32_t wt, bool logits)
+/* n <= 4 activation rows (decode) take the barrier-free per-thread quantization */
+static void test_matmul_n(int nth, uint32_t wt, bool logits, int64_t n)
 {
-	const int64_t in = 512, out = 45, n = 5;
+	const int64_t in = 512, out = 45;
 	const uint32_t at = kn_vec_dot_type(wt);
 	float *w = frand(in * out, 1.0f), *x = frand(in * n, 1.0f), *b = frand(out, 1.0f);
 	float *o = malloc(out * n * 4);
@@ -198,8 +199,8 @@ static void test_matmul(int nth, uint32_t wt, bool logits)
 			if (memcmp(&want, &o[j * out + r], 4))
 				bad++;
 		}
-	ok(!ret && !bad, "[%d thr] %s %s: activations quantized to %s, == vec_dot%s (%d differ)",
-	   nth, logits ? "LOGITS" : "MATMUL", kn_type_name(wt), kn_type_name(at),
+	ok(!ret && !bad, "[%d thr] %s %s, %lld rows: activations quantized to %s, == vec_dot%s (%d differ)",
+	   nth, logits ? "LOGITS" : "MATMUL", kn_type_name(wt), (long long)n, kn_type_name(at),
 	   logits ? "" : " + bias", bad);
 	free(w);
 	free(x);
@@ -209,6 +210,11 @@ static void test_matmul(int nth, uint32_t wt, bool logits)
 	free(xq);
 }
 
+static void test_matmul(int nth, uint32_t wt, bool logits)
+{
+	test_matmul_n(nth, wt, logits, 5);
+	test_matmul_n(nth, wt, logits, 1);
+}
 
 /* ATTN_PREFILL per sequence, then a batched ATTN_DECODE, vs direct kernel calls */
 static void test_attn(int nth, uint32_t ct)
