@@ -33,8 +33,14 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
 			for (int k = 0; k < 4; k++)
 				out[r + k] += bias ? bias[r + k] : 0.0f;
 		}
-		for (; r < r1; r++)
+		for (; r < r1; r++) {
+			/* the row 4 ahead: decode streams W once, the hardware prefetcher lags */
+			const uint8_t *pf = wb + (r + 4) * wrs;
+
+			for (size_t o = 0; r + 4 < r1 && o < wrs; o += 64)
+				__builtin_prefetch(pf + o, 0, 3);
 			out[r] = dot(n_in, wb + r * wrs, ab) + (bias ? bias[r] : 0.0f);
+		}
 		return;
 	}
 	for (int64_t c0 = 0; c0 < n_cols; c0 += KN_MM_COL_TILE) {
