@@ -169,24 +169,27 @@ static float kn_avx512_dot_q8_0(int64_t n, const void *vw, const void *va)
 #define KN_COL(T, a, as, c) ((const T *)((const uint8_t *)(a) + (size_t)(c) * (as)))
 
 /*
- * 4 columns: the weight pair is unpacked once; each column as
+ * KN_NC columns (4 or 8): the weight pair is unpacked once; each column as
  * kn_avx512_dot_q4_1. The min terms' fused chains (block order) run inside
  * the block loop so their latency hides under the vector work.
  */
-static void kn_avx512_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, float *out)
+static inline __attribute__((always_inline)) void
+kn_avx512_dotn_q4_1(const int NC, int64_t n, const void *vw, const void *va, size_t as, float *out)
 {
 	const kn_block_q4_1 *w = vw;
-	const kn_block_q8_1 *a[4];
+	const kn_block_q8_1 *a[8];
 	const int64_t nb = n / KN_QK4_1;
-	__m256 acc[4];
-	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-	float dd[4][KN_CHUNK] __attribute__((aligned(64)));
+	__m256 acc[8];
+	float sm[8];
+	float dd[8][KN_CHUNK] __attribute__((aligned(64)));
 	float mv[KN_CHUNK] __attribute__((aligned(64)));
-	float sv[4][KN_CHUNK] __attribute__((aligned(64)));
+	float sv[8][KN_CHUNK] __attribute__((aligned(64)));
 
-	for (int c = 0; c < 4; c++) {
+	_Pragma("GCC unroll 8")
+	for (int c = 0; c < NC; c++) {
 		a[c] = KN_COL(kn_block_q8_1, va, as, c);
 		acc[c] = _mm256_setzero_ps();
+		sm[c] = 0;
 	}
 	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
 		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
@@ -195,7 +198,7 @@ static void kn_avx512_dot4_q4_1(int64_t n, const void *vw, const void *va, size_
 		int j = 0;
 
 		_mm512_store_ps(mv, kn_avx512_hi_h2f(hw));
-		for (int c = 0; c < 4; c++) {
+		for (int c = 0; c < NC; c++) {
 			const __m512i ha = kn_avx512_hdr(a[c] + i0, sizeof(*a[c]), nbk);
 
 			_mm512_store_ps(dd[c], _mm512_mul_ps(wd, kn_avx512_lo_h2f(ha)));
@@ -205,40 +208,43 @@ static void kn_avx512_dot4_q4_1(int64_t n, const void *vw, const void *va, size_
 			const kn_block_q4_1 *x = w + i0 + j;
 			const __m512i q = kn_avx512_nibbles2(x[0].qs, x[1].qs);
 
-			_Pragma("GCC unroll 4")
-			for (int c = 0; c < 4; c++) {
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < NC; c++) {
 				const kn_block_q8_1 *y = a[c] + i0 + j;
 				const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
 								      kn_avx512_load2(y[0].qs, y[1].qs));
 
 				acc[c] = kn_avx512_fma2(p, dd[c] + j, acc[c]);
+				sm[c] = fmaf(mv[j + 1], sv[c][j + 1], fmaf(mv[j], sv[c][j], sm[c]));
 			}
-			s0 = fmaf(mv[j + 1], sv[0][j + 1], fmaf(mv[j], sv[0][j], s0));
-			s1 = fmaf(mv[j + 1], sv[1][j + 1], fmaf(mv[j], sv[1][j], s1));
-			s2 = fmaf(mv[j + 1], sv[2][j + 1], fmaf(mv[j], sv[2][j], s2));
-			s3 = fmaf(mv[j + 1], sv[3][j + 1], fmaf(mv[j], sv[3][j], s3));
 		}
 		if (j < nbk) {
 			const __m256i q = kn_avx2_nibbles(w[i0 + j].qs);
 
-			_Pragma("GCC unroll 4")
-			for (int c = 0; c < 4; c++) {
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < NC; c++) {
 				const __m256i p = kn_avx512_dot_us8(q,
 					_mm256_loadu_si256((const __m256i *)a[c][i0 + j].qs));
 
 				acc[c] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[c] + j),
 							 _mm256_cvtepi32_ps(p), acc[c]);
+				sm[c] = fmaf(mv[j], sv[c][j], sm[c]);
 			}
-			s0 = fmaf(mv[j], sv[0][j], s0);
-			s1 = fmaf(mv[j], sv[1][j], s1);
-			s2 = fmaf(mv[j], sv[2][j], s2);
-			s3 = fmaf(mv[j], sv[3][j], s3);
 		}
 	}
-	out[0] = kn_avx2_hsum_ps(acc[0]) + s0;
-	out[1] = kn_avx2_hsum_ps(acc[1]) + s1;
-	out[2] = kn_avx2_hsum_ps(acc[2]) + s2;
-	out[3] = kn_avx2_hsum_ps(acc[3]) + s3;
+	_Pragma("GCC unroll 8")
+	for (int c = 0; c < NC; c++)
+		out[c] = kn_avx2_hsum_ps(acc[c]) + sm[c];
+}
+
+static void kn_avx512_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, float *out)
+{
+	kn_avx512_dotn_q4_1(4, n, vw, va, as, out);
+}
+
+static void kn_avx512_dot8_q4_1(int64_t n, const void *vw, const void *va, size_t as, float *out)
+{
+	kn_avx512_dotn_q4_1(8, n, vw, va, as, out);
 }
 
 static void kn_avx512_dot4_q8_0(int64_t n, const void *vw, const void *va, size_t as, float *out)
@@ -429,7 +435,7 @@ static void kn_avx512_rows4_q8_0(int64_t n, const void *vw, size_t ws, const voi
 /* entries left NULL fall back to the AVX2 table (then scalar) */
 static const struct kn_type_fns kn_avx512_fns[KN_TYPE_MAX] = {
 	[KN_Q4_1] = { NULL, NULL, kn_avx512_dot_q4_1, NULL, kn_avx512_dot4_q4_1,
-		      kn_avx512_rows4_q4_1 },
+		      kn_avx512_rows4_q4_1, kn_avx512_dot8_q4_1 },
 	[KN_Q8_0] = { NULL, NULL, kn_avx512_dot_q8_0, NULL, kn_avx512_dot4_q8_0,
 		      kn_avx512_rows4_q8_0 },
 };

@@ -95,6 +95,7 @@ struct kn_type_fns {
 	kn_quant_fn act;	/* activation quantizer if it differs from quant */
 	kn_dot4_fn dot4;	/* optional 4-column dot */
 	kn_rows4_fn rows4;	/* optional 4-row dot (decode) */
+	kn_dot4_fn dot8;	/* optional 8-column dot (same shape as dot4, 8 outputs) */
 };
 
 /* tables indexed by type; scalar complete for every known type */
@@ -111,6 +112,7 @@ kn_dequant_fn kn_dequant_fn_get(enum kn_isa isa, uint32_t type);
 kn_dot_fn kn_dot_fn_get(enum kn_isa isa, uint32_t type);
 kn_dot4_fn kn_dot4_fn_get(enum kn_isa isa, uint32_t type);	/* NULL if none */
 kn_rows4_fn kn_rows4_fn_get(enum kn_isa isa, uint32_t type);	/* NULL if none */
+kn_dot4_fn kn_dot8_fn_get(enum kn_isa isa, uint32_t type);	/* NULL if none */
 
 /* ggml's round-half-to-even via the 1.5*2^23 trick (|x| < 2^22) */
 static inline int kn_nearest_int(float fval)

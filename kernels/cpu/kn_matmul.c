@@ -16,6 +16,7 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
 	kn_dot_fn dot = kn_dot_fn_get(kn_isa_get(), type);
 	kn_dot4_fn dot4 = kn_dot4_fn_get(kn_isa_get(), type);
 	kn_rows4_fn rows4 = kn_rows4_fn_get(kn_isa_get(), type);
+	kn_dot4_fn dot8 = kn_dot8_fn_get(kn_isa_get(), type);
 	const size_t wrs = kn_row_size(type, n_in);
 	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
 	const uint8_t *wb = w, *ab = a;
@@ -52,7 +53,14 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
 
 			int64_t c = c0;
 
-			/* 4 columns per pass over the row where the type has it */
+			/* 8, then 4 columns per pass over the row where the type has it */
+			for (; dot8 && c + 8 <= c1; c += 8) {
+				float o[8];
+
+				dot8(n_in, wr, ab + c * ars, ars, o);
+				for (int k = 0; k < 8; k++)
+					out[(c + k) * n_rows + r] = o[k] + b;
+			}
 			for (; dot4 && c + 4 <= c1; c += 4) {
 				float o[4];
 

@@ -156,6 +156,7 @@ static void kn_avx512_merge(void)
 		f.act = a5[t].act ? a5[t].act : f.act;
 		f.dot4 = a5[t].dot4 ? a5[t].dot4 : f.dot4;
 		f.rows4 = a5[t].rows4 ? a5[t].rows4 : f.rows4;
+		f.dot8 = a5[t].dot8 ? a5[t].dot8 : f.dot8;
 		kn_avx512_merged[t] = f;
 	}
 }
@@ -233,6 +234,16 @@ kn_rows4_fn kn_rows4_fn_get(enum kn_isa isa, uint32_t type)
 		return NULL;
 	f = kn_fns_for(isa, type);
 	return f ? f->rows4 : NULL;
+}
+
+kn_dot4_fn kn_dot8_fn_get(enum kn_isa isa, uint32_t type)
+{
+	const struct kn_type_fns *f;
+
+	if (!kn_type_can_matmul(type))
+		return NULL;
+	f = kn_fns_for(isa, type);
+	return f ? f->dot8 : NULL;
 }
 
 /* ------------------------------------------------------ public entries */
