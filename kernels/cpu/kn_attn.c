@@ -183,6 +183,49 @@ static float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f
 	return s;
 }
 
+/*
+ * out[i] = kn_reduce64 (lanes 64) or kn_reduce16 (lanes 16) of acc[l * hd + i]
+ * over l, for 16 i at a time: the same additions in the same order for each
+ * i, over contiguous rows (the compiler vectorizes the inner loops).
+ */
+static inline __attribute__((always_inline)) void
+kn_attn_reduce_blk(float *out, const float *acc, int64_t hd, int lanes, const int m)
+{
+	float v[16][16], t8[8][16], t4[4][16];
+
+	for (int l = 0; l < 16; l++) {
+		const float *r0 = acc + l * hd;
+
+		if (lanes == 64) {
+			const float *r1 = r0 + 16 * hd, *r2 = r0 + 32 * hd, *r3 = r0 + 48 * hd;
+
+			for (int k = 0; k < m; k++)
+				v[l][k] = (r0[k] + r2[k]) + (r1[k] + r3[k]);
+		} else {
+			for (int k = 0; k < m; k++)
+				v[l][k] = r0[k];
+		}
+	}
+	for (int l = 0; l < 8; l++)
+		for (int k = 0; k < m; k++)
+			t8[l][k] = v[8 + l][k] + v[l][k];
+	for (int l = 0; l < 4; l++)
+		for (int k = 0; k < m; k++)
+			t4[l][k] = t8[4 + l][k] + t8[l][k];
+	for (int k = 0; k < m; k++)
+		out[k] = (t4[0][k] + t4[2][k]) + (t4[1][k] + t4[3][k]);
+}
+
+static void kn_attn_reduce_lanes(float *out, const float *acc, int64_t hd, int lanes)
+{
+	int64_t i0 = 0;
+
+	for (; i0 + 16 <= hd; i0 += 16)		/* constant trip counts: vectorized */
+		kn_attn_reduce_blk(out + i0, acc + i0, hd, lanes, 16);
+	if (i0 < hd)
+		kn_attn_reduce_blk(out + i0, acc + i0, hd, lanes, (int)(hd - i0));
+}
+
 size_t kn_attn_work_floats(const struct kn_attn_args *a)
 {
 	const size_t npos = (size_t)a->max_blocks * (size_t)a->block_tokens;
@@ -248,13 +291,7 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 				row[i] = fmaf(kn_elem(v, i, f16), p, row[i]);
 		}
 	}
-	for (int64_t i = 0; i < hd; i++) {
-		float l64[64];
-
-		for (int l = 0; l < lanes; l++)
-			l64[l] = acc[l * hd + i];
-		out[i] = lanes == 64 ? kn_reduce64(l64) : kn_reduce16(l64);
-	}
+	kn_attn_reduce_lanes(out, acc, hd, lanes);
 }
 
 void kn_attn(const struct kn_attn_args *a, int ith, int nth)
