@@ -136,6 +136,7 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 
 void kn_avx2_attn_dot512(float *lanes, const float *q, const void *k, int64_t np, bool f16);
 void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
+void kn_avx2_attn_exp(float *sc, float max, int64_t n);
 
 /* GCC's _mm512_reduce_add_ps order over 16 lanes */
 static float kn_reduce16(const float *v)
@@ -269,8 +270,10 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 	}
 	for (int64_t j = npos; j < nch * 16; j++)
 		sc[j] = -INFINITY;	/* the causal mask */
+	if (avx2)
+		kn_avx2_attn_exp(sc, max, nch * 16);	/* the same bits, 8 lanes at a time */
 	for (int64_t c = 0; c < nch; c++) {
-		for (int l = 0; l < 16; l++)
+		for (int l = 0; !avx2 && l < 16; l++)
 			sc[16 * c + l] = kn_ggml_expf(sc[16 * c + l] - max);
 		sum += (double)kn_reduce16(sc + 16 * c);
 	}

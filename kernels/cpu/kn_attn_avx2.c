@@ -10,6 +10,16 @@ float kn_avx2_attn_dot(const float *q, const void *k, int64_t hd, bool f16);
 void kn_avx2_attn_dot512(float *lanes, const float *q, const void *k, int64_t np, bool f16);
 void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16);
+void kn_avx2_attn_exp(float *sc, float max, int64_t n);
+
+/* sc[i] = kn_ggml_expf(sc[i] - max), n a multiple of 8 (bit-identical twin) */
+void kn_avx2_attn_exp(float *sc, float max, int64_t n)
+{
+	const __m256 m = _mm256_set1_ps(max);
+
+	for (int64_t i = 0; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(sc + i, kn_avx2_ggml_expf(_mm256_sub_ps(_mm256_loadu_ps(sc + i), m)));
+}
 
 static inline __m256 kn_attn_load(const void *p, int64_t i, bool f16)
 {
