@@ -134,9 +134,9 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 
 /* ------------------------------------------------ llama.cpp-exact path */
 
-void kn_avx2_attn_dot512(float *lanes, const float *q, const void *k, int64_t np, bool f16);
 void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_exp(float *sc, float max, int64_t n);
+float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16);
 
 /* GCC's _mm512_reduce_add_ps order over 16 lanes */
 static float kn_reduce16(const float *v)
@@ -172,13 +172,13 @@ static float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f
 	float lanes[64] = { 0 }, s;
 
 	if (avx2) {
-		kn_avx2_attn_dot512(lanes, q, k, np, f16);
+		s = kn_avx2_attn_dot_exact(q, k, np, f16);	/* reduced in registers */
 	} else {
 		for (int64_t i = 0; i < np; i += 64)
 			for (int l = 0; l < 64; l++)
 				lanes[l] = fmaf(kn_elem(k, i + l, f16), q[i + l], lanes[l]);
+		s = kn_reduce64(lanes);
 	}
-	s = kn_reduce64(lanes);
 	for (int64_t i = np; i < hd; i++)
 		s = fmaf(kn_elem(k, i, f16), q[i], s);
 	return s;

@@ -7,10 +7,10 @@
 #include "kn_avx2.h"
 
 float kn_avx2_attn_dot(const float *q, const void *k, int64_t hd, bool f16);
-void kn_avx2_attn_dot512(float *lanes, const float *q, const void *k, int64_t np, bool f16);
 void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_exp(float *sc, float max, int64_t n);
+float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16);
 
 /* sc[i] = kn_ggml_expf(sc[i] - max), n a multiple of 8 (bit-identical twin) */
 void kn_avx2_attn_exp(float *sc, float max, int64_t n)
@@ -63,20 +63,30 @@ void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16)
 		acc[i] += w * kn_attn_elem(v, i, f16);
 }
 
-/* lanes[l] += k[i + l] * q[i + l] (fused) for 64-element steps: ggml_vec_dot_f32's
- * four 16-lane AVX-512 accumulators, as eight 8-lane ones */
-void kn_avx2_attn_dot512(float *lanes, const float *q, const void *k, int64_t np, bool f16)
+/*
+ * ggml_vec_dot_f32's 4 x 16 lanes (AVX-512 build) over np (a multiple of 64),
+ * reduced in registers as kn_attn.c's
+ * kn_reduce64 does it (the 4 x 16 accumulators summed, then GCC's
+ * _mm512_reduce_add_ps order): the same additions per lane
+ */
+float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16)
 {
 	__m256 s[8];
 
 	for (int j = 0; j < 8; j++)
-		s[j] = _mm256_loadu_ps(lanes + 8 * j);
+		s[j] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < np; i += 64)
 		for (int j = 0; j < 8; j++)
 			s[j] = _mm256_fmadd_ps(kn_attn_load(k, i + 8 * j, f16),
 					       _mm256_loadu_ps(q + i + 8 * j), s[j]);
-	for (int j = 0; j < 8; j++)
-		_mm256_storeu_ps(lanes + 8 * j, s[j]);
+
+	const __m256 lo = _mm256_add_ps(_mm256_add_ps(s[0], s[4]), _mm256_add_ps(s[2], s[6]));
+	const __m256 hi = _mm256_add_ps(_mm256_add_ps(s[1], s[5]), _mm256_add_ps(s[3], s[7]));
+	const __m256 t8 = _mm256_add_ps(hi, lo);	/* t8[i] = v[8 + i] + v[i] */
+	const __m128 t4 = _mm_add_ps(_mm256_extractf128_ps(t8, 1), _mm256_castps256_ps128(t8));
+	const __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));	/* t4[0]+t4[2], t4[1]+t4[3] */
+
+	return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
 }
 
 /* acc[i] = fma(v[i], p, acc[i]) over hd */
