@@ -141,7 +141,8 @@ int bench_kernels_main(int argc, char **argv)
 	}
 	const double dram = bk_dram_read(quick ? (64ull << 20) : (1024ull << 20));
 
-	printf("isa_best: %s\n", kn_isa_best() == KN_ISA_AVX2 ? "avx2" : "scalar");
+	printf("isa_best: %s\n", kn_isa_best() == KN_ISA_AVX512 ? "avx512" :
+				  kn_isa_best() == KN_ISA_AVX2 ? "avx2" : "scalar");
 	printf("dram_read_GBps: %.2f\n", dram);
 	/* SmolLM2-135M FFN shapes: up 576 -> 1536 and down 1536 -> 576 */
 	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
