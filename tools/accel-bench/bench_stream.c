@@ -156,7 +156,7 @@ int bench_stream_main(int argc, char **argv)
 	int threads = 2, n_gen = 4, ret;
 	struct run_result r1, r8;
 	struct rusage ru;
-	double raw = 0;
+	double raw = 0, raw_first = 0;
 	bool direct;
 
 	for (int i = 1; i < argc; i++) {
@@ -175,9 +175,18 @@ int bench_stream_main(int argc, char **argv)
 	if (!model || !budget || threads <= 0 || n_gen <= 0)
 		return bench_usage("stream -m MODEL --mem-budget BYTES [-t THREADS] [-n TOKENS]");
 
-	ret = raw_read(model, UINT64_MAX, 1 << 20, 32, &raw, &direct);
+	/*
+	 * Twice: a virtual disk's host may cache what was read before, and the
+	 * passes of the runtime re-read the same bytes; the better of two reads
+	 * is the fair limit to compare with (the first is printed too).
+	 */
+	ret = raw_read(model, UINT64_MAX, 1 << 20, 32, &raw_first, &direct);
+	if (ret == 0)
+		ret = raw_read(model, UINT64_MAX, 1 << 20, 32, &raw, &direct);
 	if (ret < 0)
 		return bench_fail("%s: raw read failed: %s", model, strerror(-ret));
+	if (raw_first > raw)
+		raw = raw_first;
 	ret = gen_run(model, budget, threads, 1, n_gen, &r1);
 	if (ret == 0)
 		ret = gen_run(model, budget, threads, 8, n_gen, &r8);
@@ -188,6 +197,7 @@ int bench_stream_main(int argc, char **argv)
 	printf("budget_mb: %.0f\n", budget / 1048576.0);
 	printf("direct_io: %s\n", direct && r1.st.direct ? "yes" : "no (buffered fallback)");
 	printf("streamed: %s\n", r1.streamed ? "yes" : "no (fits the budget)");
+	printf("raw_read_first_gbps: %.3f\n", raw_first);
 	printf("raw_read_gbps: %.3f\n", raw);
 	printf("stream_read_gbps: %.3f\n", r1.bytes_per_s / 1e9);
 	printf("stream_vs_raw: %.3f\n", raw > 0 ? r1.bytes_per_s / 1e9 / raw : 0.0);
