@@ -54,7 +54,7 @@ struct rt_placement {
  * struct rt_stream_stats - counters since the model was loaded
  * @bytes_read: bytes streamed from the file
  * @loads: unit loads issued
- * @io_ns: time the COPY engine spent on unit loads
+ * @io_ns: time the COPY engine spent on unit and expert loads
  * @compute_ns: time the COMPUTE engine spent executing
  * @direct: loads went through O_DIRECT (false: buffered fallback)
  * @expert_hits, @expert_misses: MoE expert cache

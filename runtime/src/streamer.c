@@ -618,6 +618,9 @@ int rt_stream_stats(const struct rt_model *m, struct rt_stream_stats *st,
 		*st = m->stream->st;
 		if (accel_queue_stats(m->copy, &qs) == 0)
 			st->io_ns = qs.busy_ns;
+		/* expert reads have their own queue (MoE) */
+		if (m->stream->copy_exp && accel_queue_stats(m->stream->copy_exp, &qs) == 0)
+			st->io_ns += qs.busy_ns;
 		if (accel_queue_stats(m->compute, &qs) == 0)
 			st->compute_ns = qs.busy_ns;
 	}
