@@ -22,9 +22,9 @@ void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void bail_out(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 int done_testing(void);
 int tap_failures(void);
-/* todo_start/todo_end - tests between them are TAP TODO: reported, not failing */
-void todo_start(const char *reason);
-void todo_end(void);
+/* tap_slurp - a whole file in a malloc'd buffer (NULL on error) */
+#include <stddef.h>
+void *tap_slurp(const char *path, size_t *size);
 /* tap_path - "$ACCEL_TOP/<rel>" (or "./<rel>"), in a static buffer per call slot */
 const char *tap_path(const char *rel);
 

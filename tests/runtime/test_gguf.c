@@ -18,26 +18,6 @@
 #include "rt_gguf.h"
 #include "tap.h"
 
-static void *slurp(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	void *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*size = (size_t)n;
-	}
-	fclose(f);
-	return buf;
-}
-
 static bool shape_is(const struct rt_gguf_tensor *t, uint32_t type, uint32_t n_dims,
 		     int64_t ne0, int64_t ne1, int64_t ne2)
 {
@@ -211,7 +191,7 @@ static void test_mem_matches_file(void)
 	const char *path = tap_path("tests/models/stories260K.gguf");
 	struct rt_gguf *f = NULL, *m = NULL;
 	size_t size = 0;
-	void *buf = slurp(path, &size);
+	void *buf = tap_slurp(path, &size);
 	bool same = true;
 
 	if (!buf || rt_gguf_open(path, &f) || rt_gguf_open_mem(buf, size, &m)) {
@@ -348,7 +328,7 @@ static void test_window(void)
 		fputc(0, f);
 	for (int i = 0; i < 32; i++)
 		fputc(i, f);
-	if (fclose(f) || !(buf = slurp(tmp, &size))) {
+	if (fclose(f) || !(buf = tap_slurp(tmp, &size))) {
 		skip(3, "writing %s", tmp);
 		goto out;
 	}

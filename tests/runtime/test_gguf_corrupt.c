@@ -448,26 +448,6 @@ static void test_tensors(void)
 
 /* -------------------------------------------------- truncations, flips */
 
-static void *slurp(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	void *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*size = (size_t)n;
-	}
-	fclose(f);
-	return buf;
-}
-
 /* open a copy of @len bytes from its own heap block, so ASan sees overreads */
 static int open_copy(const uint8_t *p, size_t len, struct rt_gguf **g)
 {
@@ -497,7 +477,7 @@ static void test_stories_damage(void)
 	const char *path = tap_path("tests/models/stories260K.gguf");
 	struct rt_gguf *g = NULL;
 	size_t size = 0, n_bad = 0, n_cuts = 0, n_open = 0, n_fail = 0;
-	uint8_t *d = slurp(path, &size);
+	uint8_t *d = tap_slurp(path, &size);
 	char tmp[] = "/tmp/test_gguf_XXXXXX";
 	uint64_t data_off = 14176;
 	uint32_t rng = 12345;
