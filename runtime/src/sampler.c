@@ -95,6 +95,45 @@ static int cmp_desc(const void *a, const void *b)
 	return x->id - y->id;
 }
 
+/* restore the heap below i: the worst candidate (cmp_desc-last) at the root */
+static void sift_worst(struct cand *h, int n, int i)
+{
+	for (;;) {
+		int w = i, l = 2 * i + 1, r = l + 1;
+		struct cand t;
+
+		if (l < n && cmp_desc(&h[l], &h[w]) > 0)
+			w = l;
+		if (r < n && cmp_desc(&h[r], &h[w]) > 0)
+			w = r;
+		if (w == i)
+			return;
+		t = h[i];
+		h[i] = h[w];
+		h[w] = t;
+		i = w;
+	}
+}
+
+/*
+ * Move the k best candidates (cmp_desc order) to c[0..k), unordered: a
+ * binary min-heap of the best so far, whose root is the worst of them.
+ */
+static void select_top(struct cand *c, int n, int k)
+{
+	for (int i = k / 2 - 1; i >= 0; i--)
+		sift_worst(c, k, i);
+	for (int i = k; i < n; i++) {
+		if (cmp_desc(&c[i], &c[0]) < 0) {	/* better than the worst kept */
+			struct cand t = c[0];
+
+			c[0] = c[i];
+			c[i] = t;
+			sift_worst(c, k, 0);
+		}
+	}
+}
+
 /* splitmix64 then a double in [0, 1) */
 static double rng_uniform(uint64_t *st)
 {
@@ -153,9 +192,13 @@ int32_t rt_sampler_sample(struct rt_sampler *s, const float *logits)
 				best = i;
 		return best;
 	}
-	qsort(c, n, sizeof(*c), cmp_desc);
-	if (s->p.top_k > 0 && s->p.top_k < n)
+	if (s->p.top_k > 0 && s->p.top_k < n) {
+		/* only the best k need ordering: select them first (O(n log k)),
+		 * not a sort of the whole vocabulary per token */
+		select_top(c, n, s->p.top_k);
 		n = s->p.top_k;
+	}
+	qsort(c, n, sizeof(*c), cmp_desc);
 	softmax(c, n);
 	if (s->p.top_p < 1.0f) {
 		acc = 0;

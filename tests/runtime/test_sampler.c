@@ -78,6 +78,24 @@ int main(void)
 	is_int(bad, 0, "top-k 3 never returns a token beyond the best 3 (2000 draws, temp 5)");
 	rt_sampler_free(s);
 
+	/* top-k over scrambled logits with ties: exactly the 5 best ids can come out,
+	 * and all of them do (ties broken towards the lower id) */
+	for (int i = 0; i < NV; i++)
+		l[i] = (float)((i * 37) % 16);	/* 15 at i = 3, 19, 35, 51; 14 first at i = 6 */
+	s = mk(50.0f, 5, 1.0f, 0, 1.0f, 11);
+	memset(counts, 0, sizeof(counts));
+	for (int i = 0; i < 4000; i++)
+		counts[rt_sampler_sample(s, l)]++;
+	bad = 0;
+	for (int i = 0; i < NV; i++) {
+		/* the 5 best: the four 15s, then the lowest-id 14 (i = 6) */
+		bool best = l[i] == 15.0f || i == 6;
+
+		bad += best ? counts[i] == 0 : counts[i] != 0;
+	}
+	is_int(bad, 0, "top-k 5 on scrambled logits draws exactly the 5 best ids");
+	rt_sampler_free(s);
+
 	/* top-p: with a steep distribution the nucleus is tiny */
 	for (int i = 0; i < NV; i++)
 		l[i] = -(float)i * 3.0f;	/* p0 ~ 0.95 */
