@@ -29,7 +29,7 @@ endif
 
 OPT     ?= -O2
 DRM_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdrm 2>/dev/null || echo -I/usr/include/libdrm)
-CPPFLAGS += -Iuapi -Ilibaccel/include -Ikernels/include -Iruntime/include -Itests/lib \
+CPPFLAGS += -Iuapi -Ilibaccel/include -Ikernels/include -Iruntime/include -Iruntime/src -Itests/lib \
 	    $(DRM_CFLAGS) -D_GNU_SOURCE
 CFLAGS  += -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -fPIC -pthread -MMD -MP $(SANFLAGS)
@@ -44,7 +44,7 @@ AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 
 ACCEL_SRC := $(wildcard libaccel/src/*.c)
 KN_SRC    := $(wildcard kernels/cpu/*.c)
-RT_SRC    := $(wildcard runtime/src/*.c)
+RT_SRC    := $(wildcard runtime/src/*.c runtime/src/*/*.c)
 TLIB_SRC  := $(wildcard tests/lib/*.c)
 TOOLS     := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c))))
 TOOLS     := $(sort $(TOOLS))

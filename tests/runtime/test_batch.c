@@ -48,7 +48,7 @@ static void alone(struct rt_model *m, int i, int32_t *out)
 	rt_session_init(&s, m, 0);
 	ret = rt_session_feed(&s, prompts[i], n_prompt[i], &lg);
 	for (int j = 0; j < N_GEN && ret >= 0; j++) {
-		out[j] = rt_argmax(lg, m->hp.n_vocab);
+		out[j] = rt_argmax(lg, rt_model_hparams(m)->n_vocab);
 		if (j + 1 < N_GEN)
 			ret = rt_session_feed(&s, &out[j], 1, &lg);
 	}

@@ -111,7 +111,7 @@ static int run_case(struct rt_model *m, struct rt_tokenizer *tok, struct gcase *
 		goto out;
 	}
 	for (int i = 0; i < c->n_predict && total < MAX_IDS; i++) {
-		int32_t id = rt_argmax(logits, m->hp.n_vocab);
+		int32_t id = rt_argmax(logits, rt_model_hparams(m)->n_vocab);
 
 		ids[total++] = id;
 		if (c->stop_eos && rt_tokenizer_is_eog(tok, id))
@@ -139,7 +139,7 @@ static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const cha
 	char path[4200];
 	FILE *f;
 	static char line[1 << 22];
-	int nv = m->hp.n_vocab, n, pos, checked = 0;
+	int nv = rt_model_hparams(m)->n_vocab, n, pos, checked = 0;
 	float *all = NULL;
 	int32_t ids[512];
 	struct rt_session s;
@@ -236,7 +236,7 @@ int main(void)
 			diag("%s", rt_last_error());
 			continue;
 		}
-		if (!ok(rt_tokenizer_load(m->gguf, &tok) == 0, "%s: tokenizer", model)) {
+		if (!ok(rt_tokenizer_load(rt_model_gguf(m), &tok) == 0, "%s: tokenizer", model)) {
 			rt_model_free(m);
 			continue;
 		}

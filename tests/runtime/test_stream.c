@@ -39,7 +39,7 @@ static int greedy(struct rt_model *m, struct run *r)
 	const float *lg;
 	int ret;
 
-	r->n_vocab = m->hp.n_vocab;
+	r->n_vocab = rt_model_hparams(m)->n_vocab;
 	r->logits = malloc(sizeof(float) * N_GEN * r->n_vocab);
 	if ((ret = rt_session_init(&s, m, 0)) < 0)
 		return ret;
@@ -170,12 +170,12 @@ static void check_model(const char *rel)
 		rt_stream_stats(m, &st, NULL);
 		ok(st.bytes_read > 0 && st.loads > 0, "%s: %llu loads, %llu bytes streamed", rel,
 		   (unsigned long long)st.loads, (unsigned long long)st.bytes_read);
-		if (m->hp.n_expert && pass == 0)
+		if (rt_model_hparams(m)->n_expert && pass == 0)
 			ok(st.expert_misses > 0 && st.expert_hits + st.expert_misses >= (uint64_t)N_GEN,
 			   "%s: experts stream by expert: %llu hits, %llu misses", rel,
 			   (unsigned long long)st.expert_hits, (unsigned long long)st.expert_misses);
 		if (st.direct) {
-			double f = cached_fraction(path, rt_gguf_data_offset(m->gguf));
+			double f = cached_fraction(path, rt_gguf_data_offset(rt_model_gguf(m)));
 
 			ok(f >= 0 && f < 0.05, "%s: page cache holds %.1f%% of the tensor data after "
 			   "streaming", rel, f * 100);
@@ -193,7 +193,7 @@ static void check_model(const char *rel)
 		const float *lg;
 
 		rt_session_init(&s, m, 0);
-		accel_queue_inject_fault(m->copy, 3, -EIO);
+		accel_queue_inject_fault(rt_model_copy_queue(m), 3, -EIO);
 		ret = rt_session_feed(&s, prompt, N_PROMPT, &lg);
 		for (int i = 0; i < 4 && ret >= 0; i++)
 			ret = rt_session_feed(&s, &prompt[1], 1, &lg);
@@ -222,7 +222,7 @@ static void check_chunked_head(const char *rel)
 	mo.mem_budget = minb;
 	if (!ok(minb && rt_model_load(path, &mo, &m) == 0, "%s: load with a 3-chunk head", rel))
 		return;
-	ok(rt_stream_stats(m, NULL, &pl) == 0 && pl.n_units == m->hp.n_layer + 3 &&
+	ok(rt_stream_stats(m, NULL, &pl) == 0 && pl.n_units == rt_model_hparams(m)->n_layer + 3 &&
 	   !pl.resident[pl.n_units - 1], "%s: the head streams as 3 units", rel);
 	ok(greedy(m, &got) == 0 && !memcmp(ref.ids, got.ids, sizeof(ref.ids)) &&
 	   !memcmp(ref.logits, got.logits, sizeof(float) * N_GEN * ref.n_vocab),
@@ -232,8 +232,8 @@ static void check_chunked_head(const char *rel)
 	mo.n_batch = 8;
 	mo.mem_budget = 0;
 	if (rt_model_load(path, &mo, &m) == 0) {
-		float *all = malloc(sizeof(float) * m->hp.n_vocab * N_PROMPT);
-		float *all2 = malloc(sizeof(float) * m->hp.n_vocab * N_PROMPT);
+		float *all = malloc(sizeof(float) * rt_model_hparams(m)->n_vocab * N_PROMPT);
+		float *all2 = malloc(sizeof(float) * rt_model_hparams(m)->n_vocab * N_PROMPT);
 		struct rt_session s;
 
 		rt_session_init(&s, m, 0);
@@ -244,7 +244,7 @@ static void check_chunked_head(const char *rel)
 		if (rt_model_load(path, &mo, &m) == 0) {
 			rt_session_init(&s, m, 0);
 			ok(rt_session_feed_all_logits(&s, prompt, N_PROMPT, all2) == 0 &&
-			   !memcmp(all, all2, sizeof(float) * m->hp.n_vocab * N_PROMPT),
+			   !memcmp(all, all2, sizeof(float) * rt_model_hparams(m)->n_vocab * N_PROMPT),
 			   "%s: %d rows of logits through a chunked head are identical", rel, N_PROMPT);
 			rt_session_fini(&s);
 			rt_model_free(m);

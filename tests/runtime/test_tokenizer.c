@@ -14,7 +14,7 @@
 #include "rt_error.h"
 #include "rt_tokenizer.h"
 #include "tap.h"
-#include "../../runtime/src/tokenizer_internal.h"
+#include "../../runtime/src/tokenizer/tokenizer_internal.h"
 
 #define U2581 "\xe2\x96\x81"
 

@@ -14,7 +14,7 @@
 #include "rt_gguf.h"
 #include "rt_tokenizer.h"
 #include "tap.h"
-#include "../../runtime/src/tokenizer_internal.h"
+#include "../../runtime/src/tokenizer/tokenizer_internal.h"
 
 #define MAX_IDS 4096
 

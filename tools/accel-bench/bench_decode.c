@@ -117,20 +117,20 @@ int bench_decode_main(int argc, char **argv)
 		return bench_fail("out of memory");
 	/* deterministic pseudo-random prompt, like llama-bench's */
 	for (int i = 0; i < pp; i++)
-		ids[i] = (int32_t)((i * 2654435761u + 17) % (uint32_t)m->hp.n_vocab);
+		ids[i] = (int32_t)((i * 2654435761u + 17) % (uint32_t)rt_model_hparams(m)->n_vocab);
 	for (int r = 0; r < reps && ret >= 0; r++) {
 		double t0;
 
 		rt_session_init(&s, m, 0);
 		/* distinct first token per rep: no prefix-cache reuse across reps */
-		ids[0] = (int32_t)((r * 7919 + 1) % m->hp.n_vocab);
+		ids[0] = (int32_t)((r * 7919 + 1) % rt_model_hparams(m)->n_vocab);
 		t0 = now_s();
 		ret = rt_session_feed(&s, ids, pp, &logits);
 		if (ret >= 0 && pp / (now_s() - t0) > best_pp)
 			best_pp = pp / (now_s() - t0);
 		t0 = now_s();
 		for (int i = 0; i < tg && ret >= 0; i++) {
-			int32_t id = rt_argmax(logits, m->hp.n_vocab);
+			int32_t id = rt_argmax(logits, rt_model_hparams(m)->n_vocab);
 
 			ret = rt_session_feed(&s, &id, 1, &logits);
 		}

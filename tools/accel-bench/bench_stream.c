@@ -125,7 +125,7 @@ static int gen_run(const char *path, uint64_t budget, int threads, int np, int n
 	sp.temp = 0;
 	for (int i = 0; i < np; i++) {
 		for (int j = 0; j < 8; j++)
-			buf[i][j] = (int32_t)((1 + i * 131 + j * 17) % m->hp.n_vocab);
+			buf[i][j] = (int32_t)((1 + i * 131 + j * 17) % rt_model_hparams(m)->n_vocab);
 		prompts[i] = buf[i];
 		n_prompt[i] = 8;
 	}

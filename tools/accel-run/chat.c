@@ -74,9 +74,9 @@ static int turn(const struct run_opts *o, struct rt_model *m, struct rt_tokenize
 int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
 	     struct rt_session *s)
 {
-	enum rt_chat_kind kind = rt_chat_detect_gguf(m->gguf);
+	enum rt_chat_kind kind = rt_chat_detect_gguf(rt_model_gguf(m));
 	struct rt_chat_msg msgs[MAX_MSGS];
-	struct gen_stats st = { .load_s = m->load_seconds };
+	struct gen_stats st = { .load_s = rt_model_load_seconds(m) };
 	size_t prev_len = 0;
 	char line[8192];
 	int n = 0, ret = 0;

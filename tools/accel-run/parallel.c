@@ -75,7 +75,7 @@ int run_parallel(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 {
 	char **lines = NULL;
 	int n = 0, np = o->n_parallel > 0 ? o->n_parallel : 1, ret = 0;
-	struct gen_stats total = { .load_s = m->load_seconds };
+	struct gen_stats total = { .load_s = rt_model_load_seconds(m) };
 
 	if (o->prompt_file) {
 		n = read_lines(o->prompt_file, &lines);

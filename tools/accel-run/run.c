@@ -60,13 +60,13 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 	struct rt_detok dt;
 	const float *logits;
 	double t0;
-	int ret, limit = o->n_predict < 0 ? m->n_ctx : o->n_predict;
+	int ret, limit = o->n_predict < 0 ? rt_model_n_ctx(m) : o->n_predict;
 	char buf[256];
 
-	if (s->n_past + n > m->n_ctx)
+	if (s->n_past + n > rt_model_n_ctx(m))
 		return rt_set_error(-ENOSPC, "prompt of %d tokens does not fit the context (%d)",
-				    s->n_past + n, m->n_ctx);
-	ret = rt_sampler_create(&o->sp, m->hp.n_vocab, &smp);
+				    s->n_past + n, rt_model_n_ctx(m));
+	ret = rt_sampler_create(&o->sp, rt_model_hparams(m)->n_vocab, &smp);
 	if (ret < 0)
 		return rt_set_error(ret, "bad sampling parameters");
 	for (int i = 0; i < n; i++)
@@ -82,7 +82,7 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 	st->t_prompt += now_s() - t0;
 	st->n_prompt += n;
 	t0 = now_s();
-	for (int i = 0; i < limit && s->n_past < m->n_ctx; i++) {
+	for (int i = 0; i < limit && s->n_past < rt_model_n_ctx(m); i++) {
 		int32_t id = rt_sampler_sample(smp, logits);
 
 		rt_sampler_accept(smp, id);
@@ -99,7 +99,7 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 		fflush(stdout);
 		if (rt_tokenizer_is_eog(tok, id))
 			break;
-		if (i + 1 == limit || s->n_past >= m->n_ctx)
+		if (i + 1 == limit || s->n_past >= rt_model_n_ctx(m))
 			break;
 		ret = rt_session_feed(s, &id, 1, &logits);
 		if (ret < 0)
@@ -153,18 +153,18 @@ int run_main(const struct run_opts *o)
 	ret = rt_model_load(o->model, &mo, &m);
 	if (ret < 0)
 		return run_fail(ret, o->model);
-	ret = rt_tokenizer_load(m->gguf, &tok);
+	ret = rt_tokenizer_load(rt_model_gguf(m), &tok);
 	if (ret < 0) {
 		run_fail(ret, "tokenizer");
 		goto out;
 	}
 	if (o->verbose)
 		fprintf(stderr, "accel-run: %s (%s), %d layers, dim %d, vocab %d, ctx %d\n",
-			m->hp.name, m->hp.arch_name, m->hp.n_layer, m->hp.dim, m->hp.n_vocab, m->n_ctx);
-	if (!m->direct)
+			rt_model_hparams(m)->name, rt_model_hparams(m)->arch_name, rt_model_hparams(m)->n_layer, rt_model_hparams(m)->dim, rt_model_hparams(m)->n_vocab, rt_model_n_ctx(m));
+	if (!rt_model_direct_io(m))
 		fprintf(stderr, "accel-run: warning: %s: O_DIRECT refused, reading through the page cache\n",
 			o->model);
-	st.load_s = m->load_seconds;
+	st.load_s = rt_model_load_seconds(m);
 	ret = rt_session_init(&s, m, 0);
 	if (ret < 0)
 		goto out;

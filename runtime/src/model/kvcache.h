@@ -6,8 +6,8 @@
  * prefix cache: full blocks of a prompt are published under their chained
  * token hashes and found again by later sequences with the same prefix.
  */
-#ifndef RT_KVCACHE_H
-#define RT_KVCACHE_H
+#ifndef RT_MODEL_KVCACHE_H
+#define RT_MODEL_KVCACHE_H
 
 #include <stdint.h>
 #include "accel.h"
@@ -42,4 +42,4 @@ int rt_kvcache_prefix_reuse(struct rt_kvcache *kv, int seq, const int32_t *token
 /** rt_kvcache_prefix_publish - publish the full blocks of @seq holding @tokens */
 int rt_kvcache_prefix_publish(struct rt_kvcache *kv, int seq, const int32_t *tokens, int n);
 
-#endif /* RT_KVCACHE_H */
+#endif /* RT_MODEL_KVCACHE_H */

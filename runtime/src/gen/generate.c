@@ -10,8 +10,8 @@
 #include <time.h>
 #include "rt_error.h"
 #include "rt_generate.h"
-#include "rt_kvcache.h"
-#include "rt_model.h"
+#include "model/kvcache.h"
+#include "model/model.h"
 #include "rt_tokenizer.h"
 
 static double now_s(void)

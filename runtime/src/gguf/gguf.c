@@ -14,7 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kn.h"
+#include "accel.h"
+#include "dtype_compat.h"
 #include "rt_error.h"
 #include "rt_gguf.h"
 #include "gguf_priv.h"
@@ -250,22 +251,22 @@ static int rd_tensor(struct rt_gguf_parser *p, int64_t i)
 	ret = rt_gguf_rd_u32(p, &t->type, "type");
 	if (ret)
 		return ret;
-	if (!kn_type_known(t->type))
+	if (!accel_dtype_name(t->type))
 		return rt_gguf_err(p, -EINVAL, "unknown ggml type %" PRIu32, t->type);
-	blk = kn_type_block_elems(t->type);
-	bb = kn_type_block_bytes(t->type);
+	blk = accel_dtype_block_size(t->type);
+	bb = accel_dtype_block_bytes(t->type);
 	if (blk <= 0 || bb == 0)
 		return rt_gguf_err(p, -EINVAL, "ggml type %" PRIu32 " has no block layout", t->type);
 	if (t->ne[0] % blk)
 		return rt_gguf_err(p, -EINVAL, "ne[0] = %" PRId64 " is not a multiple of the %s block "
-			    "size %" PRId64, t->ne[0], kn_type_name(t->type), blk);
-	/* kn_row_size does not check for overflow: do it first */
+			    "size %" PRId64, t->ne[0], accel_dtype_name(t->type), blk);
+	/* accel_dtype_row_size does not check for overflow: do it first */
 	if (__builtin_mul_overflow((uint64_t)(t->ne[0] / blk), (uint64_t)bb, &row_bytes) ||
-	    row_bytes != kn_row_size(t->type, t->ne[0]) ||
+	    row_bytes != accel_dtype_row_size(t->type, t->ne[0]) ||
 	    __builtin_mul_overflow(row_bytes, rows, &t->size))
 		return rt_gguf_err(p, -EINVAL, "byte size overflows (ne = [%" PRId64 ", %" PRId64 ", %"
 			    PRId64 ", %" PRId64 "], type %s)", t->ne[0], t->ne[1], t->ne[2],
-			    t->ne[3], kn_type_name(t->type));
+			    t->ne[3], accel_dtype_name(t->type));
 	ret = rt_gguf_rd_u64(p, &t->offset, "offset");
 	if (ret)
 		return ret;

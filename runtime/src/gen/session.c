@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "rt_error.h"
-#include "rt_kvcache.h"
-#include "rt_model.h"
-#include "model_internal.h"
+#include "model/kvcache.h"
+#include "model/model.h"
 #include "rt_session.h"
 
 int rt_session_init(struct rt_session *s, struct rt_model *m, int seq)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "rt_error.h"
-#include "rt_kvcache.h"
+#include "kvcache.h"
 
 int rt_kvcache_create(struct accel_device *dev, int n_layer, int n_kv_head, int head_dim,
 		      int n_ctx, int n_seq, int block_tokens, uint32_t cache_dtype,

@@ -14,21 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "kn.h"
+#include "arch/arch.h"
 #include "rt_error.h"
 #include "rt_gguf.h"
-#include "rt_model.h"
-#include "rt_stream.h"
-#include "model_internal.h"
+#include "stream.h"
 
-#define PAGE 4096ULL
-
-static uint64_t span_bytes(uint64_t begin, uint64_t end)
-{
-	uint64_t b = begin & ~(PAGE - 1);
-
-	return (end - b + PAGE - 1) & ~(PAGE - 1);
-}
+#define PAGE RT_PAGE
+#define span_bytes rt_span
 
 static uint64_t tensor_span(const struct rt_gguf *g, const char *name)
 {
@@ -63,21 +55,35 @@ void rt_placement_free(struct rt_placement *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static uint64_t tensor_nbytes(const struct accel_tensor *t)
+int rt_unit_pieces(const struct rt_model *m, int u, uint64_t *b, uint64_t *e)
 {
-	return kn_row_size(t->dtype, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+	struct rt_layer *l = &m->layers_file[u < m->hp.n_layer ? u : 0];
+	int n = 0;
+
+	if (!m->hp.n_expert || u >= m->hp.n_layer) {
+		rt_unit_range(m, u, &b[0], &e[0]);
+		return 1;
+	}
+	for (int r = 0; r < m->arch->n_tensors && n < RT_MAX_PIECES; r++) {
+		const struct accel_tensor *t = rt_layer_tensor(m, l, r);
+
+		if (!t->ne[0] || m->arch->tensors[r].flags & RT_T_EXPERT)
+			continue;
+		b[n] = t->offset;
+		e[n] = t->offset + rt_tensor_nbytes(t);
+		n++;
+	}
+	return n;
 }
 
 /* bytes a streamed MoE layer reads: its non-expert tensors, each aligned */
 static uint64_t moe_base_bytes(const struct rt_model *m, int il)
 {
-	struct accel_tensor *t[RT_LAYER_N_TENSORS];
-	uint64_t sum = 0;
+	uint64_t b[RT_MAX_PIECES], e[RT_MAX_PIECES], sum = 0;
+	int n = rt_unit_pieces(m, il, b, e);
 
-	rt_layer_tensors(&m->layers_file[il], t);
-	for (int i = 0; i < RT_LAYER_FIRST_EXPERT; i++)
-		if (t[i]->ne[0])
-			sum += span_bytes(t[i]->offset, t[i]->offset + tensor_nbytes(t[i]));
+	for (int i = 0; i < n; i++)
+		sum += span_bytes(b[i], e[i]);
 	return sum;
 }
 
@@ -85,9 +91,9 @@ static uint64_t moe_base_bytes(const struct rt_model *m, int il)
 uint64_t rt_expert_entry_bytes(const struct rt_model *m)
 {
 	const struct rt_layer *l = &m->layers_file[0];
-	uint64_t g = kn_row_size(l->gate_exps.dtype, l->gate_exps.ne[0]) * l->gate_exps.ne[1];
-	uint64_t u = kn_row_size(l->up_exps.dtype, l->up_exps.ne[0]) * l->up_exps.ne[1];
-	uint64_t d = kn_row_size(l->down_exps.dtype, l->down_exps.ne[0]) * l->down_exps.ne[1];
+	uint64_t g = accel_dtype_row_size(l->gate_exps.dtype, l->gate_exps.ne[0]) * l->gate_exps.ne[1];
+	uint64_t u = accel_dtype_row_size(l->up_exps.dtype, l->up_exps.ne[0]) * l->up_exps.ne[1];
+	uint64_t d = accel_dtype_row_size(l->down_exps.dtype, l->down_exps.ne[0]) * l->down_exps.ne[1];
 
 	return ((g + 2 * PAGE - 1) & ~(PAGE - 1)) + ((u + 2 * PAGE - 1) & ~(PAGE - 1)) +
 	       ((d + 2 * PAGE - 1) & ~(PAGE - 1));
@@ -106,20 +112,12 @@ void rt_unit_range(const struct rt_model *m, int u, uint64_t *begin, uint64_t *e
 	gt = rt_gguf_find_tensor(m->gguf, m->hp.tied_output ? "token_embd.weight" : "output.weight");
 	{
 		int64_t r0, r1;
-		uint64_t row = kn_row_size(gt->type, gt->ne[0]);
+		uint64_t row = accel_dtype_row_size(gt->type, gt->ne[0]);
 
 		rt_head_rows(m, u - m->hp.n_layer, &r0, &r1);
 		*begin = gt->offset + (uint64_t)r0 * row;
 		*end = gt->offset + (uint64_t)r1 * row;
 	}
-}
-
-void rt_head_rows(const struct rt_model *m, int h, int64_t *r0, int64_t *r1)
-{
-	int64_t per = (m->hp.n_vocab + m->head_chunks - 1) / m->head_chunks;
-
-	*r0 = per * h;
-	*r1 = per * (h + 1) < m->hp.n_vocab ? per * (h + 1) : m->hp.n_vocab;
 }
 
 int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_placement *p)
@@ -158,7 +156,7 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 	embed = m->hp.tied_output ? 0 : span_bytes(emb->offset, emb->offset + emb->size);
 	/* on-demand rows: an aligned raw read plus the packed row, per batch token */
 	{
-		uint64_t row = kn_row_size(emb->type, emb->ne[0]);
+		uint64_t row = accel_dtype_row_size(emb->type, emb->ne[0]);
 
 		embed_stage = (uint64_t)m->n_batch * (((row + 2 * PAGE - 1) & ~(PAGE - 1)) +
 						      ((row + 63) & ~63ULL)) + PAGE;

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The shared blocks layers are built from, read top to bottom like the
+ * reference model: attention (RMSNorm, Q/K/V, optional per-head q/k norm,
+ * RoPE, paged attention, output projection, residual), the dense SwiGLU
+ * feed-forward, routed experts, and the output head. Each command is named
+ * after the intermediate it produces, as llama.cpp names its graph's tensors.
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include "arch/arch.h"
+#include "kvcache.h"
+#include "rt_error.h"
+
+/* rows [r0, r0 + n) of a [ne0, rows] tensor, with ne1 = n */
+static struct accel_tensor rows(struct accel_tensor t, int64_t r0, int64_t n)
+{
+	t.offset += (uint64_t)r0 * accel_dtype_row_size(t.dtype, t.ne[0]);
+	t.ne[1] = n;
+	return t;
+}
+
+/* the same buffer seen as [hd, heads, n] */
+static struct accel_tensor heads(struct accel_tensor t, int64_t hd, int64_t n)
+{
+	int64_t nh = t.ne[0] / hd;
+
+	t.ne[0] = hd;
+	t.ne[1] = nh;
+	t.ne[2] = n;
+	return t;
+}
+
+/* emit one command named @name (layer @il) built by @call on c_ */
+#define EMIT(g, name, il, call) do {					\
+		struct accel_cmd *c_ = rt_exec_emit((g)->ex, name, il);	\
+		if (!c_)						\
+			return -ENOMEM;					\
+		call;							\
+	} while (0)
+
+static const struct accel_tensor no_tensor;
+
+int rt_block_embed(struct rt_graph *g, const struct accel_tensor *w,
+		   const struct accel_tensor *ids)
+{
+	EMIT(g, "inp_embd", -1, accel_cmd_prep_embed(c_, rows(g->m->x, 0, g->n), *w, *ids));
+	return 0;
+}
+
+int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
+{
+	struct rt_model *m = g->m;
+	const struct rt_hparams *hp = &m->hp;
+	const int n = g->n, hd = hp->head_dim;
+	struct accel_tensor xb = rows(m->xb, 0, n), q = rows(m->q, 0, n);
+	struct accel_tensor k = rows(m->k, 0, n), v = rows(m->v, 0, n);
+	struct accel_tensor attn = rows(m->attn, 0, n), x = rows(m->x, 0, n);
+	struct accel_tensor pos = rows(m->pos, 0, 1), seq = rows(m->seq, 0, 1);
+	float scale = 1.0f / sqrtf((float)hd);
+
+	pos.ne[0] = n;
+	seq.ne[0] = n;
+	EMIT(g, "attn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, x, l->attn_norm, hp->rms_eps));
+	EMIT(g, "Qcur", il, accel_cmd_prep_matmul(c_, q, xb, l->wq, l->bq));
+	EMIT(g, "Kcur", il, accel_cmd_prep_matmul(c_, k, xb, l->wk, l->bk));
+	EMIT(g, "Vcur", il, accel_cmd_prep_matmul(c_, v, xb, l->wv, l->bv));
+	/* qwen3: RMSNorm over each head, in place, before RoPE */
+	if (l->q_norm.ne[0])
+		EMIT(g, "Qcur_normed", il, accel_cmd_prep_rmsnorm(c_, heads(q, hd, n),
+				heads(q, hd, n), l->q_norm, hp->rms_eps));
+	if (l->k_norm.ne[0])
+		EMIT(g, "Kcur_normed", il, accel_cmd_prep_rmsnorm(c_, heads(k, hd, n),
+				heads(k, hd, n), l->k_norm, hp->rms_eps));
+	EMIT(g, "Qcur_rope", il, accel_cmd_prep_rope(c_, heads(q, hd, n), pos, m->freq_factors,
+			hp->n_rot, hp->rope_mode, hp->rope_base, hp->rope_scale));
+	EMIT(g, "Kcur_rope", il, accel_cmd_prep_rope(c_, heads(k, hd, n), pos, m->freq_factors,
+			hp->n_rot, hp->rope_mode, hp->rope_base, hp->rope_scale));
+	EMIT(g, "kqv_out", il, accel_cmd_prep_attn(c_, g->decode ? ACCEL_OP_ATTN_DECODE
+								  : ACCEL_OP_ATTN_PREFILL,
+			attn, heads(q, hd, n), heads(k, hd, n), heads(v, hd, n), m->kv->pool,
+			m->block_table, pos, seq, il, hp->n_layer, (int)m->kv->block_tokens,
+			m->kv->cache_dtype, scale));
+	EMIT(g, "attn_out", il, accel_cmd_prep_matmul(c_, xb, attn, l->wo, no_tensor));
+	EMIT(g, "ffn_inp", il, accel_cmd_prep_add(c_, x, x, xb));
+	return 0;
+}
+
+int rt_block_ffn(struct rt_graph *g, const struct rt_layer *l, int il)
+{
+	struct rt_model *m = g->m;
+	const int n = g->n;
+	struct accel_tensor xb = rows(m->xb, 0, n), hb = rows(m->hb, 0, n);
+	struct accel_tensor hb2 = rows(m->hb2, 0, n), x = rows(m->x, 0, n);
+
+	EMIT(g, "ffn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, x, l->ffn_norm, m->hp.rms_eps));
+	EMIT(g, "ffn_gate", il, accel_cmd_prep_matmul(c_, hb, xb, l->w_gate, no_tensor));
+	EMIT(g, "ffn_up", il, accel_cmd_prep_matmul(c_, hb2, xb, l->w_up, no_tensor));
+	EMIT(g, "ffn_swiglu", il, accel_cmd_prep_swiglu(c_, hb, hb, hb2));
+	EMIT(g, "ffn_out", il, accel_cmd_prep_matmul(c_, xb, hb, l->w_down, no_tensor));
+	EMIT(g, "l_out", il, accel_cmd_prep_add(c_, x, x, xb));
+	return 0;
+}
+
+/* norm, router logits, softmax top-k; then the routed experts, wherever the
+ * weights keep them (the hook may wait for the routing to read them) */
+int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
+{
+	struct rt_model *m = g->m;
+	const int n = g->n;
+	struct accel_tensor xb = rows(m->xb, 0, n), xb2 = rows(m->xb2, 0, n);
+	struct accel_tensor x = rows(m->x, 0, n), w = rows(m->moe_w, 0, n);
+	struct accel_tensor ids = rows(m->moe_ids, 0, n);
+	struct rt_experts e;
+	int ret;
+
+	EMIT(g, "ffn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, x, l->ffn_norm, m->hp.rms_eps));
+	EMIT(g, "ffn_moe_logits", il, accel_cmd_prep_matmul(c_, rows(m->router, 0, n), xb,
+							     l->gate_inp, no_tensor));
+	EMIT(g, "ffn_moe_weights", il, accel_cmd_prep_moe_route(c_, w, ids, rows(m->router, 0, n),
+								 m->hp.n_expert_used, 1));
+	if ((ret = m->wops->experts(m, il, n, &e)) < 0)
+		return ret;
+	EMIT(g, "ffn_moe_out", il, accel_cmd_prep_moe_ffn(c_, xb2, xb, e.gate, e.up, e.down, w,
+							   ids, e.table));
+	EMIT(g, "l_out", il, accel_cmd_prep_add(c_, x, x, xb2));
+	return 0;
+}
+
+int rt_block_layer(struct rt_graph *g, const struct rt_layer *l, int il)
+{
+	int ret = rt_block_attn(g, l, il);
+
+	if (ret < 0)
+		return ret;
+	return g->m->hp.n_expert ? rt_block_moe(g, l, il) : rt_block_ffn(g, l, il);
+}
+
+int rt_block_head(struct rt_graph *g, const struct rt_batch *b, int h,
+		  const struct accel_tensor *w, int *n_out)
+{
+	struct rt_model *m = g->m;
+	struct accel_tensor dst;
+	int64_t r0, r1;
+	int out = 0;
+
+	/* chunk 0 norms each run of requested rows into compact rows of xb2 */
+	for (int r = 0; r < b->n;) {
+		int r1_;
+
+		if (b->logits && !b->logits[r]) {
+			r++;
+			continue;
+		}
+		for (r1_ = r + 1; r1_ < b->n && (!b->logits || b->logits[r1_]); r1_++)
+			;
+		if (out + (r1_ - r) > rt_model_max_logits(m))
+			return rt_set_error(-EINVAL, "%d rows of logits asked, at most %d per call",
+					    out + (r1_ - r), rt_model_max_logits(m));
+		if (h == 0)
+			EMIT(g, "result_norm", -1, accel_cmd_prep_rmsnorm(c_, rows(m->xb2, out, r1_ - r),
+					rows(m->x, r, r1_ - r), m->output_norm, m->hp.rms_eps));
+		out += r1_ - r;
+		r = r1_;
+	}
+	*n_out = out;
+	if (!out)
+		return 0;
+	rt_head_rows(m, h, &r0, &r1);
+	if (out == 1 || m->head_chunks == 1) {
+		/* one row, or one chunk: the chunk-major layout is the final one */
+		dst = accel_tensor_make(m->act, m->logits.offset + (uint64_t)r0 * 4, ACCEL_DTYPE_F32,
+					r1 - r0, out, 1, 1);
+	} else {
+		dst = accel_tensor_make(m->act, m->logits_tmp.offset + (uint64_t)r0 * out * 4,
+					ACCEL_DTYPE_F32, r1 - r0, out, 1, 1);
+	}
+	EMIT(g, "result_output", -1, accel_cmd_prep_logits(c_, dst, rows(m->xb2, 0, out), *w));
+	return 0;
+}
+
+void rt_block_head_assemble(struct rt_model *m, int n_out)
+{
+	float *dst = rt_tensor_ptr(&m->logits);
+	const float *tmp = rt_tensor_ptr(&m->logits_tmp);
+	int64_t nv = m->hp.n_vocab;
+
+	if (m->head_chunks <= 1 || n_out <= 1)
+		return;
+	for (int h = 0; h < m->head_chunks; h++) {
+		int64_t r0, r1;
+
+		rt_head_rows(m, h, &r0, &r1);
+		for (int t = 0; t < n_out; t++)
+			memcpy(dst + t * nv + r0, tmp + r0 * n_out + t * (r1 - r0),
+			       sizeof(float) * (r1 - r0));
+	}
+}

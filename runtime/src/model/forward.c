@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The forward pass: one layer loop for every placement of the weights. It
+ * stages the batch, embeds it, builds each layer with its architecture's
+ * builder between the weights' bind and release hooks, then the output
+ * head's chunks, and waits only for the logits. Owns the activation buffers;
+ * the math runs on the COMPUTE engine.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "arch/arch.h"
+#include "kvcache.h"
+#include "rt_error.h"
+
+#define ALIGN64(x) (((x) + 63) & ~(uint64_t)63)
+
+int rt_model_max_logits(const struct rt_model *m)
+{
+	int n = m->n_seq > 64 ? m->n_seq : 64;
+
+	return n < m->n_batch ? n : m->n_batch;
+}
+
+/* a [ne0, rows] buffer in the activation pool */
+static struct accel_tensor act(uint64_t *off, uint32_t dtype, int64_t ne0, int64_t rows)
+{
+	struct accel_tensor t = accel_tensor_make(NULL, *off, dtype, ne0, rows, 1, 1);
+
+	*off += ALIGN64((uint64_t)ne0 * rows * 4);
+	return t;
+}
+
+int rt_model_alloc_activations(struct rt_model *m)
+{
+	const struct rt_hparams *hp = &m->hp;
+	int64_t B = m->n_batch, qd = (int64_t)hp->n_head * hp->head_dim;
+	int64_t kvd = (int64_t)hp->n_kv_head * hp->head_dim;
+	int64_t ffw = hp->ff > hp->ff_exp ? hp->ff : hp->ff_exp;
+	int64_t k = hp->n_expert_used > 0 ? hp->n_expert_used : 1;
+	struct accel_tensor *all[] = { &m->x, &m->xb, &m->xb2, &m->q, &m->k, &m->v, &m->attn,
+				       &m->hb, &m->hb2, &m->router, &m->moe_w, &m->moe_ids,
+				       &m->tokens, &m->pos, &m->seq, &m->block_table, &m->logits,
+				       &m->logits_tmp };
+	struct accel_pool_opts po;
+	uint64_t off = 0;
+	int ret;
+
+	m->x = act(&off, ACCEL_DTYPE_F32, hp->dim, B);
+	m->xb = act(&off, ACCEL_DTYPE_F32, hp->dim, B);
+	m->xb2 = act(&off, ACCEL_DTYPE_F32, hp->dim, B);
+	m->q = act(&off, ACCEL_DTYPE_F32, qd, B);
+	m->k = act(&off, ACCEL_DTYPE_F32, kvd, B);
+	m->v = act(&off, ACCEL_DTYPE_F32, kvd, B);
+	m->attn = act(&off, ACCEL_DTYPE_F32, qd, B);
+	m->hb = act(&off, ACCEL_DTYPE_F32, ffw, B);
+	m->hb2 = act(&off, ACCEL_DTYPE_F32, ffw, B);
+	m->router = act(&off, ACCEL_DTYPE_F32, hp->n_expert > 0 ? hp->n_expert : 1, B);
+	m->moe_w = act(&off, ACCEL_DTYPE_F32, k, B);
+	m->moe_ids = act(&off, ACCEL_DTYPE_I32, k, B);
+	m->tokens = act(&off, ACCEL_DTYPE_I32, B, 1);
+	m->pos = act(&off, ACCEL_DTYPE_I32, B, 1);
+	m->seq = act(&off, ACCEL_DTYPE_I32, B, 1);
+	m->block_table = act(&off, ACCEL_DTYPE_I32, m->kv->max_blocks, m->n_seq);
+	m->logits = act(&off, ACCEL_DTYPE_F32, hp->n_vocab, rt_model_max_logits(m));
+	/* chunk-major logits of a chunked output head */
+	m->logits_tmp = act(&off, ACCEL_DTYPE_F32, hp->n_vocab,
+			    m->head_chunks > 1 ? rt_model_max_logits(m) : 1);
+
+	po = ACCEL_OPTS(accel_pool_opts, .size = (off + 4095) & ~(uint64_t)4095,
+			.flags = ACCEL_POOL_PAGEABLE);
+	ret = accel_pool_create(m->dev, &po, &m->act);
+	if (ret < 0)
+		return rt_set_error(ret, "cannot allocate %llu KiB of activations: %s",
+				    (unsigned long long)(po.size >> 10), strerror(-ret));
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		all[i]->pool = m->act;
+	return 0;
+}
+
+/* host-side staging of the batch's ids and the block tables */
+static int stage_batch(struct rt_model *m, const struct rt_batch *b, bool *decode)
+{
+	int32_t *tok = rt_tensor_ptr(&m->tokens), *pos = rt_tensor_ptr(&m->pos);
+	int32_t *seq = rt_tensor_ptr(&m->seq), *bt = rt_tensor_ptr(&m->block_table);
+	uint32_t seen = 0;
+
+	if (b->n <= 0 || b->n > m->n_batch)
+		return rt_set_error(-EINVAL, "batch of %d tokens (1..%d allowed)", b->n, m->n_batch);
+	*decode = true;
+	for (int i = 0; i < b->n; i++) {
+		int s = b->seq ? b->seq[i] : 0;
+
+		if (b->tokens[i] < 0 || b->tokens[i] >= m->hp.n_vocab)
+			return rt_set_error(-EINVAL, "token id %d out of range (vocab %d)",
+					    b->tokens[i], m->hp.n_vocab);
+		if (s < 0 || s >= m->n_seq || b->pos[i] < 0 ||
+		    b->pos[i] >= m->kv->n_alloc[s] * (int)m->kv->block_tokens)
+			return rt_set_error(-EINVAL, "token %d: sequence %d position %d has no KV room",
+					    i, s, b->pos[i]);
+		if (s < 32 && (seen & (1u << s)))
+			*decode = false;
+		if (s < 32)
+			seen |= 1u << s;
+		else
+			*decode = false;
+		tok[i] = b->tokens[i];
+		pos[i] = b->pos[i];
+		seq[i] = s;
+	}
+	for (int s = 0; s < m->n_seq; s++)
+		for (int j = 0; j < m->kv->max_blocks; j++)
+			bt[(size_t)s * m->kv->max_blocks + j] =
+				j < m->kv->n_alloc[s] ? (int32_t)m->kv->table[(size_t)s * m->kv->max_blocks + j] : 0;
+	return 0;
+}
+
+/* build and submit the whole pass; the weights' hooks cut it where loads order it */
+static int build_pass(struct rt_model *m, const struct rt_batch *b, int *n_out)
+{
+	const int nl = m->hp.n_layer;
+	struct rt_graph g = { .m = m, .ex = &m->ex, .n = b->n };
+	struct accel_tensor w, ids;
+	struct accel_fence_point done;
+	int ret;
+
+	if ((ret = stage_batch(m, b, &g.decode)) < 0 ||
+	    (ret = m->wops->embed(m, b, &w, &ids)) < 0 ||
+	    (ret = rt_block_embed(&g, &w, &ids)) < 0)
+		return ret;
+	for (int il = 0; il < nl; il++) {
+		if ((ret = m->wops->bind(m, il)) < 0)
+			return ret;
+		ret = m->arch->build_layer ? m->arch->build_layer(&g, &m->layers[il], il)
+					   : rt_block_layer(&g, &m->layers[il], il);
+		if (ret < 0 || (ret = m->wops->release(m, il)) < 0)
+			return ret;
+	}
+	for (int h = 0; h < m->head_chunks; h++) {
+		if ((ret = m->wops->bind(m, nl + h)) < 0 ||
+		    (ret = rt_block_head(&g, b, h, &m->head[h], n_out)) < 0 ||
+		    (ret = m->wops->release(m, nl + h)) < 0)
+			return ret;
+	}
+	if ((ret = m->wops->end(m)) < 0)
+		return ret;
+	done.fence = m->fence;
+	done.point = ++m->fence_point;
+	return rt_exec_flush(&m->ex, &done);
+}
+
+int rt_model_forward(struct rt_model *m, const struct rt_batch *b, const float **out)
+{
+	int n_out = 0, ret;
+
+	rt_exec_discard(&m->ex);	/* what a failed pass left unsubmitted */
+	if ((ret = build_pass(m, b, &n_out)) < 0)
+		return ret;
+	ret = accel_fence_wait(m->fence, m->fence_point, -1);
+	if (ret == 0)
+		ret = accel_queue_error(m->compute);
+	if (ret < 0)
+		return rt_set_error(ret, "compute failed: %s", strerror(-ret));
+	rt_block_head_assemble(m, n_out);
+	if ((ret = m->wops->check(m)) < 0)
+		return ret;
+	*out = rt_tensor_ptr(&m->logits);
+	return n_out;
+}

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Model loading: the device, its queues and fences; hyperparameters and the
+ * tensor table checked before a byte of weights is read; then the weights
+ * placed (resident, or streamed under a budget), the KV cache and the
+ * activations. Builds no commands and owns no math. Also the accessors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "arch/arch.h"
+#include "kvcache.h"
+#include "rt_error.h"
+#include "rt_gguf.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int rt_model_prep_read(const struct rt_model *m, struct accel_cmd *cmd, struct accel_pool *pool,
+		       uint64_t pool_off, uint64_t begin, uint64_t end)
+{
+	uint64_t ab = begin & ~(uint64_t)4095, fsize = rt_gguf_file_size(m->gguf);
+	uint64_t de = (end + 4095) & ~(uint64_t)4095;
+	int n = 0;
+
+	if (de > (fsize & ~(uint64_t)4095))
+		de = fsize & ~(uint64_t)4095;
+	if (de > ab)
+		accel_cmd_prep_read_file(&cmd[n++], accel_tensor_make(pool, pool_off, ACCEL_DTYPE_I8,
+					 (int64_t)(de - ab), 1, 1, 1), m->fd_direct, ab);
+	else
+		de = ab;
+	if (end > de)
+		accel_cmd_prep_read_file(&cmd[n++], accel_tensor_make(pool, pool_off + (de - ab),
+					 ACCEL_DTYPE_I8, (int64_t)(end - de), 1, 1, 1), m->fd_buf, de);
+	return n;
+}
+
+int rt_model_read_sync(struct rt_model *m, struct accel_pool *pool, uint64_t pool_off,
+		       uint64_t begin, uint64_t end)
+{
+	struct accel_cmd cmd[2];
+	struct accel_fence_point sig = { m->fence, ++m->fence_point };
+	int n = rt_model_prep_read(m, cmd, pool, pool_off, begin, end), ret;
+
+	ret = accel_queue_submit(m->copy, cmd, (uint32_t)n, NULL, 0, &sig);
+	if (ret == 0)
+		ret = accel_fence_wait(m->fence, sig.point, -1);
+	if (ret == 0)
+		ret = accel_queue_error(m->copy);
+	return ret;
+}
+
+static int open_model_file(struct rt_model *m)
+{
+	const char *path = rt_gguf_path(m->gguf);
+
+	m->fd_buf = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->fd_buf < 0)
+		return rt_set_error(-errno, "%s: %s", path, strerror(errno));
+	m->fd_direct = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+	m->direct = m->fd_direct >= 0;
+	if (m->fd_direct < 0)	/* tmpfs and friends: tools warn on !m->direct */
+		m->fd_direct = m->fd_buf;
+	return 0;
+}
+
+static int open_device(struct rt_model *m, const struct rt_model_opts *opts)
+{
+	struct accel_queue_opts qo;
+	int ret;
+
+	ret = accel_device_open(opts->device, &m->dev);
+	if (ret < 0)
+		return rt_set_error(ret, "cannot open the accel device: %s", strerror(-ret));
+	qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE,
+			.threads = opts->threads > 0 ? (uint32_t)opts->threads : 0);
+	if ((ret = accel_queue_create(m->dev, &qo, &m->compute)) < 0)
+		return rt_set_error(ret, "cannot create the compute queue: %s", strerror(-ret));
+	qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY);
+	if ((ret = accel_queue_create(m->dev, &qo, &m->copy)) < 0)
+		return rt_set_error(ret, "cannot create the copy queue: %s", strerror(-ret));
+	rt_exec_init(&m->ex, m->compute);
+	return accel_fence_create(m->dev, &m->fence);
+}
+
+int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_model **out)
+{
+	struct rt_model_opts def = { 0 };
+	struct rt_model *m;
+	double t0 = now_s();
+	int ret;
+
+	if (!opts)
+		opts = &def;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->fd_direct = m->fd_buf = -1;
+	if ((ret = rt_gguf_open(path, &m->gguf)) < 0 ||
+	    (ret = rt_model_hparams_load(m)) < 0)
+		goto err;
+	m->n_ctx = opts->n_ctx > 0 ? opts->n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
+	m->n_batch = opts->n_batch > 0 ? opts->n_batch : 512;
+	if (m->n_batch > m->n_ctx)
+		m->n_batch = m->n_ctx;
+	m->n_seq = opts->n_seq > 0 ? opts->n_seq : 1;
+	if (m->n_batch < m->n_seq)
+		m->n_batch = m->n_seq;
+	if ((ret = open_device(m, opts)) < 0)
+		goto err;
+	/* bind before loading: refuse a bad model before reading gigabytes */
+	if ((ret = rt_model_bind(m)) < 0)
+		goto err;
+	if (opts->head_chunks > 0 && !m->hp.tied_output)
+		m->head_chunks = opts->head_chunks < m->hp.n_vocab ? opts->head_chunks : m->hp.n_vocab;
+	m->head = calloc(m->head_chunks, sizeof(*m->head));
+	if (!m->head) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	if ((ret = open_model_file(m)) < 0)
+		goto err;
+	if (opts->mem_budget && (ret = rt_stream_setup(m, opts->mem_budget)) < 0)
+		goto err;
+	if (!m->wops) {		/* no budget, or everything fits it */
+		m->head_chunks = 1;
+		if ((ret = rt_weights_resident_setup(m)) < 0)
+			goto err;
+	}
+	ret = rt_kvcache_create(m->dev, m->hp.n_layer, m->hp.n_kv_head, m->hp.head_dim, m->n_ctx,
+				m->n_seq, opts->kv_block_tokens > 0 ? opts->kv_block_tokens : 16,
+				ACCEL_DTYPE_F32, &m->kv);
+	if (ret < 0)
+		goto err;
+	if ((ret = rt_model_alloc_activations(m)) < 0)
+		goto err;
+	m->load_seconds = now_s() - t0;
+	*out = m;
+	return 0;
+err:
+	rt_model_free(m);
+	return ret;
+}
+
+void rt_model_free(struct rt_model *m)
+{
+	if (!m)
+		return;
+	if (m->compute)
+		accel_queue_wait_idle(m->compute);
+	if (m->wops)
+		m->wops->destroy(m);
+	accel_queue_destroy(m->compute);
+	accel_queue_destroy(m->copy);
+	rt_kvcache_destroy(m->kv);
+	accel_pool_destroy(m->act);
+	accel_pool_destroy(m->weights);
+	accel_fence_destroy(m->fence);
+	accel_device_close(m->dev);
+	if (m->fd_direct >= 0 && m->fd_direct != m->fd_buf)
+		close(m->fd_direct);
+	if (m->fd_buf >= 0)
+		close(m->fd_buf);
+	rt_gguf_close(m->gguf);
+	rt_exec_fini(&m->ex);
+	free(m->layers);
+	free(m->layers_file);
+	free(m->head);
+	free(m);
+}
+
+const struct rt_hparams *rt_model_hparams(const struct rt_model *m)
+{
+	return &m->hp;
+}
+
+const struct rt_gguf *rt_model_gguf(const struct rt_model *m)
+{
+	return m->gguf;
+}
+
+int rt_model_n_ctx(const struct rt_model *m)
+{
+	return m->n_ctx;
+}
+
+int rt_model_n_batch(const struct rt_model *m)
+{
+	return m->n_batch;
+}
+
+int rt_model_n_seq(const struct rt_model *m)
+{
+	return m->n_seq;
+}
+
+double rt_model_load_seconds(const struct rt_model *m)
+{
+	return m->load_seconds;
+}
+
+bool rt_model_direct_io(const struct rt_model *m)
+{
+	return m->direct;
+}
+
+struct accel_queue *rt_model_copy_queue(struct rt_model *m)
+{
+	return m->copy;
+}

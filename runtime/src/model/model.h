@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The model's insides, shared by model/ (loading, the layer loop, the shared
+ * blocks), arch/ (tensor tables, layer builders) and stream/ (placement and the
+ * streamed weights). Nothing here is public: tools see rt_model.h only.
+ */
+#ifndef RT_MODEL_MODEL_H
+#define RT_MODEL_MODEL_H
+
+#include "rt_model.h"
+#include "exec.h"
+#include "dtype_compat.h"
+
+struct rt_arch;
+struct rt_kvcache;
+
+/* the weights of one layer; those its architecture lacks have ne[0] == 0 */
+struct rt_layer {
+	struct accel_tensor attn_norm;	/* F32 [dim] */
+	struct accel_tensor wq;		/* [dim, n_head*hd] */
+	struct accel_tensor wk;		/* [dim, n_kv_head*hd] */
+	struct accel_tensor wv;		/* [dim, n_kv_head*hd] */
+	struct accel_tensor wo;		/* [n_head*hd, dim] */
+	struct accel_tensor bq, bk, bv;	/* qwen2 biases, F32 */
+	struct accel_tensor q_norm;	/* qwen3: F32 [hd], RMSNorm of each query head */
+	struct accel_tensor k_norm;	/* qwen3: F32 [hd] */
+	struct accel_tensor ffn_norm;	/* F32 [dim] */
+	struct accel_tensor w_gate;	/* [dim, ff] */
+	struct accel_tensor w_up;	/* [dim, ff] */
+	struct accel_tensor w_down;	/* [ff, dim] */
+	struct accel_tensor gate_inp;	/* MoE router [dim, n_expert] */
+	struct accel_tensor gate_exps;	/* [dim, ff_exp, n_expert] */
+	struct accel_tensor up_exps;	/* [dim, ff_exp, n_expert] */
+	struct accel_tensor down_exps;	/* [ff_exp, dim, n_expert] */
+	uint64_t file_begin, file_end;	/* byte range of the layer's tensors in the file */
+};
+
+/**
+ * struct rt_experts - where MOE_FFN finds a layer's experts
+ * @gate, @up, @down: the merged tensors, or one expert's shape in a cache
+ * @table: unused (merged), or the I64 [3, n_expert] table of byte offsets
+ */
+struct rt_experts {
+	struct accel_tensor gate, up, down, table;
+};
+
+/*
+ * struct rt_weights_ops - where the weights are during a pass. The layer loop
+ * (forward.c) calls bind before it builds unit u (a layer, then the output
+ * head's chunks: units n_layer + h) and release after; both may add fence
+ * waits or flush the command buffer with a signal. Resident weights
+ * (weights_resident.c) do nothing; streamed ones (stream/) read units into
+ * ring slots, embedding rows and experts on demand.
+ */
+struct rt_weights_ops {
+	/* the embedding table and ids to embed the batch from */
+	int (*embed)(struct rt_model *m, const struct rt_batch *b, struct accel_tensor *w,
+		     struct accel_tensor *ids);
+	int (*bind)(struct rt_model *m, int u);
+	/* a MoE layer after its routing commands are built */
+	int (*experts)(struct rt_model *m, int il, int n, struct rt_experts *e);
+	int (*release)(struct rt_model *m, int u);
+	/* the pass is built (before its last flush) */
+	int (*end)(struct rt_model *m);
+	/* the pass completed: errors of the weight reads */
+	int (*check)(struct rt_model *m);
+	void (*destroy)(struct rt_model *m);
+};
+
+struct rt_model {
+	struct rt_hparams hp;
+	const struct rt_arch *arch;
+	struct rt_gguf *gguf;
+	struct accel_device *dev;
+	struct accel_queue *compute;
+	struct accel_queue *copy;
+	struct accel_fence *fence;	/* compute completion timeline */
+	uint64_t fence_point;
+	struct rt_exec ex;		/* the command buffer of the pass being built */
+	const struct rt_weights_ops *wops;
+	void *wpriv;			/* the weights' state (stream/: struct rt_streamer) */
+	struct accel_pool *weights;	/* resident weights: the file's data section */
+	struct accel_pool *act;		/* activations */
+	struct rt_kvcache *kv;
+	int fd_direct, fd_buf;		/* the model file, O_DIRECT (or buffered) and buffered */
+	bool direct;			/* O_DIRECT was granted */
+
+	struct accel_tensor tok_embd;	/* [dim, n_vocab] */
+	struct accel_tensor output_norm;/* F32 [dim] */
+	struct accel_tensor output;	/* [dim, n_vocab] (tok_embd when tied), file offsets */
+	struct accel_tensor freq_factors;/* F32 [n_rot/2] or ne[0] == 0 */
+	int head_chunks;		/* the output head in this many row chunks */
+	struct accel_tensor *head;	/* [head_chunks]: where each chunk is now */
+	struct rt_layer *layers;	/* where each layer's tensors are now */
+	struct rt_layer *layers_file;	/* the same with absolute file offsets, no pool */
+
+	/* activations, in the act pool, for n_batch tokens */
+	struct accel_tensor x, xb, xb2, q, k, v, attn, hb, hb2, moe_w, moe_ids, router;
+	struct accel_tensor tokens, pos, seq, block_table, logits, logits_tmp;
+	int n_ctx, n_batch, n_seq;
+
+	double load_seconds;
+};
+
+/**
+ * struct rt_graph - what a layer builder emits into: the model, its command
+ * buffer, and the batch's shape
+ */
+struct rt_graph {
+	struct rt_model *m;
+	struct rt_exec *ex;
+	int n;			/* tokens in the batch */
+	bool decode;		/* one token per sequence */
+};
+
+/** rt_tensor_ptr - CPU address of a tensor in a host-visible pool */
+static inline void *rt_tensor_ptr(const struct accel_tensor *t)
+{
+	return (uint8_t *)accel_pool_ptr(t->pool) + t->offset;
+}
+
+/** rt_tensor_nbytes - bytes of a contiguous tensor */
+uint64_t rt_tensor_nbytes(const struct accel_tensor *t);
+
+/* bind.c: the tensor table of the architecture applied to the file */
+int rt_model_bind(struct rt_model *m);
+/** rt_layer_tensor - the tensor of layer @l that tensor-table row @row names */
+struct accel_tensor *rt_layer_tensor(const struct rt_model *m, struct rt_layer *l, int row);
+/** point layer @il's refs at @pool, where the layer's bytes start at
+ *  @pool_offset (the layer's file_begin maps there) */
+void rt_model_rebind_layer(struct rt_model *m, int il, struct accel_pool *pool,
+			   uint64_t pool_offset);
+/** rows [r0, r1) of the output head in chunk h (units n_layer + h) */
+void rt_head_rows(const struct rt_model *m, int h, int64_t *r0, int64_t *r1);
+/** the weight ref of head chunk h at pool offset off (its first byte) */
+struct accel_tensor rt_head_chunk(const struct rt_model *m, int h, struct accel_pool *pool,
+				  uint64_t off);
+
+/* hparams.c */
+int rt_model_hparams_load(struct rt_model *m);
+
+/* load.c */
+/** rt_model_prep_read - up to 2 READ_FILE commands bringing file bytes
+ *  [begin, end) to @pool: the 4 KiB-aligned superset through the O_DIRECT fd,
+ *  a tail past the last full page of the file through the buffered one. The
+ *  byte at @begin lands at pool_off + (begin & 4095). Returns the count. */
+int rt_model_prep_read(const struct rt_model *m, struct accel_cmd *cmd, struct accel_pool *pool,
+		       uint64_t pool_off, uint64_t begin, uint64_t end);
+/** rt_model_read_sync - bring file bytes [begin, end) to @pool at @pool_off
+ *  (as rt_model_prep_read places them) and wait: loading only */
+int rt_model_read_sync(struct rt_model *m, struct accel_pool *pool, uint64_t pool_off,
+		       uint64_t begin, uint64_t end);
+
+/* weights_resident.c: every weight in one pool, read at load */
+int rt_weights_resident_setup(struct rt_model *m);
+
+/* blocks.c: the shared blocks the architectures build layers from */
+int rt_block_embed(struct rt_graph *g, const struct accel_tensor *w,
+		   const struct accel_tensor *ids);
+int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il);
+int rt_block_ffn(struct rt_graph *g, const struct rt_layer *l, int il);
+int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il);
+/** the standard decoder layer: attention, then dense or MoE feed-forward */
+int rt_block_layer(struct rt_graph *g, const struct rt_layer *l, int il);
+/* the output head in row chunks: chunk 0 also norms the requested rows
+ * (compacted); logits land in place (one row or one chunk) or chunk-major
+ * in logits_tmp, which rt_block_head_assemble puts in order after the pass */
+int rt_block_head(struct rt_graph *g, const struct rt_batch *b, int h,
+		  const struct accel_tensor *w, int *n_out);
+void rt_block_head_assemble(struct rt_model *m, int n_out);
+
+/* forward.c */
+int rt_model_alloc_activations(struct rt_model *m);
+
+/* stream/: layer streaming under a budget; leaves m->wops unset when
+ * everything fits */
+int rt_stream_setup(struct rt_model *m, uint64_t budget);
+
+#endif /* RT_MODEL_MODEL_H */

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+/*
+ * MoE expert streaming: a streamed MoE layer's slot holds only its
+ * non-expert tensors; after its routing has run, the experts it chose are
+ * made resident in an LRU cache of entries (hits keep their entry, misses
+ * evict the least recently used entry not needed now and are read on a COPY
+ * queue of their own), and MOE_FFN finds them through a table of offsets.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include "rt_error.h"
+#include "stream.h"
+
+int rt_experts_setup(struct rt_model *m)
+{
+	struct rt_streamer *s = rt_streamer(m);
+	struct rt_expert_cache *x = &s->exp;
+	int n_keys = m->hp.n_layer * m->hp.n_expert, ne = s->pl.n_expert_entries;
+	struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts,
+		.size = (uint64_t)ne * s->pl.expert_entry_bytes, .flags = ACCEL_POOL_HUGEPAGE);
+	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY);
+	int ret;
+
+	x->entry_key = malloc(sizeof(*x->entry_key) * ne);
+	x->entry_used = calloc(ne, sizeof(*x->entry_used));
+	x->where = malloc(sizeof(*x->where) * n_keys);
+	x->cmds = calloc((size_t)6 * m->hp.n_expert, sizeof(*x->cmds));
+	if (!x->entry_key || !x->entry_used || !x->where || !x->cmds)
+		return -ENOMEM;
+	for (int i = 0; i < ne; i++)
+		x->entry_key[i] = -1;
+	for (int i = 0; i < n_keys; i++)
+		x->where[i] = -1;
+	ret = accel_pool_create(m->dev, &po, &x->pool);
+	if (ret < 0)
+		return rt_set_error(ret, "cannot pin an expert cache of %d x %llu MiB: %s", ne,
+				    (unsigned long long)(s->pl.expert_entry_bytes >> 20), strerror(-ret));
+	po = ACCEL_OPTS(accel_pool_opts,
+			.size = ((uint64_t)m->hp.n_expert * 24 + RT_PAGE - 1) & ~(RT_PAGE - 1),
+			.flags = ACCEL_POOL_PAGEABLE);
+	if ((ret = accel_pool_create(m->dev, &po, &x->tab_pool)) < 0)
+		return ret;
+	if ((ret = accel_queue_create(m->dev, &qo, &x->copy)) < 0)
+		return rt_set_error(ret, "cannot create the expert copy queue: %s", strerror(-ret));
+	return accel_fence_create(m->dev, &x->fence);
+}
+
+void rt_experts_fini(struct rt_model *m)
+{
+	struct rt_expert_cache *x = &rt_streamer(m)->exp;
+
+	accel_queue_destroy(x->copy);
+	accel_pool_destroy(x->pool);
+	accel_pool_destroy(x->tab_pool);
+	accel_fence_destroy(x->fence);
+	free(x->entry_key);
+	free(x->entry_used);
+	free(x->where);
+	free(x->cmds);
+	memset(x, 0, sizeof(*x));
+}
+
+/* the three slices of expert e of layer il in the file */
+static void expert_slices(const struct rt_model *m, int il, int e, uint64_t *b, uint64_t *len)
+{
+	const struct rt_layer *l = &m->layers_file[il];
+	const struct accel_tensor *t[3] = { &l->gate_exps, &l->up_exps, &l->down_exps };
+
+	for (int j = 0; j < 3; j++) {
+		len[j] = accel_dtype_row_size(t[j]->dtype, t[j]->ne[0]) * (uint64_t)t[j]->ne[1];
+		b[j] = t[j]->offset + (uint64_t)e * len[j];
+	}
+}
+
+/* make every routed expert resident and write the table MOE_FFN reads;
+ * *wait gets the fence point of the reads (point 0: none) */
+static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wait)
+{
+	struct rt_streamer *s = rt_streamer(m);
+	struct rt_expert_cache *x = &s->exp;
+	const int n_exp = m->hp.n_expert, k = m->hp.n_expert_used;
+	const int32_t *ids = rt_tensor_ptr(&m->moe_ids);
+	int64_t *tab = accel_pool_ptr(x->tab_pool);
+	bool need[1024] = { false };
+	int nc = 0, ret;
+
+	x->stamp++;
+	for (int i = 0; i < k * n; i++) {
+		if (ids[i] < 0 || ids[i] >= n_exp)
+			return rt_set_error(-EINVAL, "layer %d: router chose expert %d of %d", il, ids[i],
+					    n_exp);
+		need[ids[i]] = true;
+	}
+	/* hits first, so that no needed entry is taken as a victim */
+	for (int e = 0; e < n_exp; e++) {
+		int ent = x->where[il * n_exp + e];
+
+		if (need[e] && ent >= 0) {
+			x->entry_used[ent] = x->stamp;
+			s->st.expert_hits++;
+		}
+	}
+	for (int e = 0; e < n_exp; e++) {
+		int key = il * n_exp + e, ent = x->where[key], victim = -1;
+		uint64_t b[3], len[3], off;
+
+		if (!need[e])
+			continue;
+		if (ent < 0) {
+			for (int i = 0; i < s->pl.n_expert_entries; i++)
+				if (x->entry_used[i] != x->stamp &&
+				    (victim < 0 || x->entry_used[i] < x->entry_used[victim]))
+					victim = i;
+			if (victim < 0)
+				return rt_set_error(-ENOSPC, "expert cache too small for one batch");
+			if (x->entry_key[victim] >= 0)
+				x->where[x->entry_key[victim]] = -1;
+			x->entry_key[victim] = key;
+			x->entry_used[victim] = x->stamp;
+			x->where[key] = ent = victim;
+			s->st.expert_misses++;
+		}
+		expert_slices(m, il, e, b, len);
+		off = (uint64_t)ent * s->pl.expert_entry_bytes;
+		for (int j = 0; j < 3; j++) {
+			if (ent == victim) {
+				nc += rt_model_prep_read(m, x->cmds + nc, x->pool, off, b[j],
+							 b[j] + len[j]);
+				s->st.bytes_read += rt_span(b[j], b[j] + len[j]);
+			}
+			tab[e * 3 + j] = (int64_t)(off + (b[j] & (RT_PAGE - 1)));
+			off += rt_span(b[j], b[j] + len[j]);
+		}
+	}
+	wait->fence = x->fence;
+	wait->point = 0;
+	if (!nc)
+		return 0;
+	wait->point = ++x->point;
+	ret = accel_queue_submit(x->copy, x->cmds, (uint32_t)nc, NULL, 0, wait);
+	if (ret < 0)
+		return rt_set_error(ret, "expert reads refused: %s", strerror(-ret));
+	return 0;
+}
+
+int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e)
+{
+	struct rt_expert_cache *x = &rt_streamer(m)->exp;
+	const struct rt_layer *l = &m->layers_file[il];
+	struct accel_fence_point done = { m->fence, ++m->fence_point }, xw;
+	int ret;
+
+	/* the host needs the routing to know what to read */
+	if ((ret = rt_exec_flush(&m->ex, &done)) < 0)
+		return ret;
+	ret = accel_fence_wait(m->fence, done.point, -1);
+	if (ret == 0)
+		ret = accel_queue_error(m->compute);
+	if (ret < 0)
+		return rt_set_error(ret, "compute failed: %s", strerror(-ret));
+	if ((ret = fetch(m, il, n, &xw)) < 0)
+		return ret;
+	e->gate = accel_tensor_make(x->pool, 0, l->gate_exps.dtype, l->gate_exps.ne[0],
+				    l->gate_exps.ne[1], 1, 1);
+	e->up = accel_tensor_make(x->pool, 0, l->up_exps.dtype, l->up_exps.ne[0], l->up_exps.ne[1],
+				  1, 1);
+	e->down = accel_tensor_make(x->pool, 0, l->down_exps.dtype, l->down_exps.ne[0],
+				    l->down_exps.ne[1], 1, 1);
+	e->table = accel_tensor_make(x->tab_pool, 0, ACCEL_DTYPE_I64, 3, m->hp.n_expert, 1, 1);
+	return rt_exec_wait(&m->ex, &xw);
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The streamed weights' state, in three parts with a file each: the slot
+ * ring that streamed units are read into (slots.c), embedding rows read on
+ * demand (embed_rows.c) and the LRU cache of MoE experts (experts.c);
+ * streamer.c puts them behind the model's weights hooks.
+ */
+#ifndef RT_STREAM_STREAM_H
+#define RT_STREAM_STREAM_H
+
+#include "model/model.h"
+#include "rt_stream.h"
+
+#define RT_PAGE 4096ULL
+
+/* bytes of the 4 KiB-aligned superset of [b, e) */
+static inline uint64_t rt_span(uint64_t b, uint64_t e)
+{
+	return (e - (b & ~(RT_PAGE - 1)) + RT_PAGE - 1) & ~(RT_PAGE - 1);
+}
+
+/* slots.c: load j -> slot j % K once the compute that last used the slot
+ * signalled slot_fence; the compute of a unit waits on its load's point */
+struct rt_slots {
+	struct accel_pool *pool;	/* n_slots * slot_bytes */
+	struct accel_fence *load_fence;	/* point j + 1: load j landed */
+	struct accel_fence *slot_fence;	/* point c + 1: compute of consumption c done */
+	int *su;			/* streamed units, in pass order */
+	int n_su;
+	uint64_t issued, consumed;
+};
+
+/* embed_rows.c: the rows a batch embeds, read from the file per pass */
+struct rt_embed_rows {
+	struct accel_pool *pool;
+	struct accel_queue *copy;	/* rows must not queue behind unit loads */
+	struct accel_fence *fence;
+	uint64_t point;
+	uint64_t raw_stride, row_bytes, packed_off, ids_off;
+	struct accel_cmd *cmds;
+};
+
+/* experts.c: routed experts in an LRU cache of entries */
+struct rt_expert_cache {
+	struct accel_pool *pool;	/* n_expert_entries * expert_entry_bytes */
+	struct accel_pool *tab_pool;	/* the MOE_FFN expert table, I64 [n_expert][3] */
+	struct accel_queue *copy;	/* expert reads must not queue behind unit loads */
+	struct accel_fence *fence;
+	uint64_t point;
+	int32_t *entry_key;		/* per entry: layer * n_expert + expert, or -1 */
+	uint64_t *entry_used;		/* per entry: LRU stamp */
+	int32_t *where;			/* per (layer, expert): its entry, or -1 */
+	uint64_t stamp;
+	struct accel_cmd *cmds;
+};
+
+struct rt_streamer {
+	struct rt_placement pl;
+	struct accel_pool *res_pool;	/* resident units and small globals */
+	struct rt_slots slots;
+	struct rt_embed_rows embed;	/* unused when the embedding is resident */
+	struct rt_expert_cache exp;	/* unused without MoE streaming */
+	struct rt_stream_stats st;
+};
+
+static inline struct rt_streamer *rt_streamer(const struct rt_model *m)
+{
+	return m->wpriv;
+}
+
+/* placement.c */
+int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_placement *p);
+void rt_placement_free(struct rt_placement *p);
+/** the file span of unit u: a layer, or a chunk of the output head */
+void rt_unit_range(const struct rt_model *m, int u, uint64_t *begin, uint64_t *end);
+/** bytes of one expert's three slices, each as an aligned span */
+uint64_t rt_expert_entry_bytes(const struct rt_model *m);
+/** the file ranges a streamed use of unit u reads, packed in order into its
+ *  slot: the whole unit, or a MoE layer's non-expert tensors; at most
+ *  RT_MAX_PIECES; returns the count */
+#define RT_MAX_PIECES 32
+int rt_unit_pieces(const struct rt_model *m, int u, uint64_t *b, uint64_t *e);
+
+/* slots.c */
+int rt_slots_setup(struct rt_model *m);
+void rt_slots_fini(struct rt_model *m);
+/** issue the loads that may run ahead of the next consumption */
+int rt_slots_prefetch(struct rt_model *m);
+/** point unit u's refs at the slot of the next consumption; the pass's next
+ *  commands wait for its load */
+int rt_slots_bind(struct rt_model *m, int u);
+/** the pass's commands so far use the slot: flush them, releasing it */
+int rt_slots_release(struct rt_model *m);
+
+/* embed_rows.c */
+int rt_embed_rows_setup(struct rt_model *m);
+void rt_embed_rows_fini(struct rt_model *m);
+/** read the batch's rows; *w and *ids describe them, the pass waits for them */
+int rt_embed_rows_read(struct rt_model *m, const struct rt_batch *b, struct accel_tensor *w,
+		       struct accel_tensor *ids);
+
+/* experts.c */
+int rt_experts_setup(struct rt_model *m);
+void rt_experts_fini(struct rt_model *m);
+/** after the routing of layer il is built: run it, make the routed experts
+ *  resident in the cache, and give MOE_FFN's view of them */
+int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e);
+
+#endif /* RT_STREAM_STREAM_H */
