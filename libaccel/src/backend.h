@@ -2,7 +2,7 @@
 /*
  * libaccel internals: the objects every backend shares (device, pool, fence
  * handles) and the backend vtable. device.c picks a backend at open time:
- * emulated (emu_*.c, in-process) or kernel (backend_kernel.c, accelkv ioctls
+ * emulated (emu_*.c, in-process) or DRM (backend_drm.c, accelkv ioctls
  * and DRM syncobjs). Public entry points (pool.c, kv.c, fence.c) check
  * arguments that do not depend on the backend, then call through the ops.
  */
@@ -114,8 +114,8 @@ struct accel_backend_ops {
 
 /* backends: fill dev->ops/priv/node or return -errno (-ENODEV: not theirs) */
 int accel_emu_open(struct accel_device *dev);
-/* backend_kernel.c: @fd is an open node whose driver name is "accelkv" */
-int accel_kernel_open(struct accel_device *dev, int fd, const char *path);
+/* backend_drm.c: @fd is an open node whose driver name is "accelkv" */
+int accel_drm_open(struct accel_device *dev, int fd, const char *path);
 
 /* log.c */
 void accel_log(enum accel_log_level level, const char *fmt, ...)

@@ -43,7 +43,7 @@ static int accel_open_node(struct accel_device *dev, const char *path)
 		close(fd);
 		return -ENODEV;
 	}
-	ret = accel_kernel_open(dev, fd, path);
+	ret = accel_drm_open(dev, fd, path);
 	if (ret) {
 		close(fd);
 		return ret;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Kernel backend: the accelkv driver through uapi/accelkv.h. Each pool handle
+ * DRM backend: the accelkv kernel driver through uapi/accelkv.h. Each pool handle
  * is its own open file of the node (so, as on the emulated device, each handle
  * owns its KV references and closing it releases them); fences are DRM
  * syncobj timelines on the device's file (libdrm); COPY file<->pool transfers
@@ -474,7 +474,7 @@ static const struct accel_backend_ops accel_kernel_ops = {
 	.file_xfer = accel_k_file_xfer,
 };
 
-int accel_kernel_open(struct accel_device *dev, int fd, const char *path)
+int accel_drm_open(struct accel_device *dev, int fd, const char *path)
 {
 	struct accel_kdev *kd;
 	uint64_t v = 0;
