@@ -9,6 +9,8 @@
 #        tests/golden/make-golden.sh --regen    download, build llama.cpp, rewrite the goldens
 #        tests/golden/make-golden.sh --dump [DIR...]  rewrite the goldens (all, or only the named
 #                                               directories) with the existing build
+#        tests/golden/make-golden.sh --build    only download and build llama.cpp, if not built yet
+#                                               (no golden is rewritten)
 #        tests/golden/make-golden.sh --bench    build if needed, run llama-bench on SmolLM2 Q4_1
 set -euo pipefail
 
@@ -89,6 +91,14 @@ build() {
 		-Wl,-rpath,"$BLD/bin"
 }
 
+# built: every binary this script and accel-bench use is there
+built() {
+	local b
+	for b in golden-dump llama-bench llama-simple llama-completion; do
+		[[ -x $BLD/bin/$b ]] || return 1
+	done
+}
+
 version() {
 	local commit
 	commit=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)
@@ -129,6 +139,7 @@ case "${1:-}" in
 "") check ;;
 --regen) deps; fetch; build; regen ;;
 --dump) [[ -x $BLD/bin/golden-dump ]] || die "no $BLD/bin/golden-dump: run --regen"; shift; regen "$@" ;;
+--build) built || { deps; fetch; build; } ;;
 --bench) [[ -x $BLD/bin/llama-bench ]] || { deps; fetch; build; }; bench ;;
-*) die "usage: $0 [--regen|--dump [DIR...]|--bench]" ;;
+*) die "usage: $0 [--regen|--dump [DIR...]|--build|--bench]" ;;
 esac
