@@ -8,6 +8,7 @@
 #define MKMODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rt_gguf.h"
@@ -47,11 +48,16 @@ struct mk_plan {
 struct mk_opts {
 	const struct mk_preset *preset;
 	uint32_t layers;	/* 0: the preset's */
-	uint32_t type;		/* enum kn_type of the 2-D/3-D weights */
+	uint32_t type;		/* enum accel_dtype of the 2-D/3-D weights */
 	uint64_t seed;
 	const char *vocab_from;
 	int threads;
 };
+
+/* dtype.c: row bytes (0 if @n is not a multiple of the block or the dtype
+ * is unknown) and ggml's name ("q4_K"; "?" if unknown) of a dtype */
+size_t mk_dtype_row_size(uint32_t dtype, int64_t n);
+const char *mk_dtype_name(uint32_t dtype);
 
 /** mk_plan_build - metadata, tokenizer (copied from opts->vocab_from) and
  *  tensor table; 0 or -errno with rt_last_error() set */

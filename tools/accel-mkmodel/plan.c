@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kn.h"
+#include "accel_cmd.h"
 #include "rt_error.h"
 #include "mkmodel.h"
 
@@ -46,11 +46,11 @@ const char *mk_preset_names(void)
 static uint32_t file_type(uint32_t type)
 {
 	switch (type) {
-	case KN_F32: return 0;
-	case KN_F16: return 1;
-	case KN_Q4_0: return 2;
-	case KN_Q8_0: return 7;
-	case KN_Q4_K: return 14;	/* Q4_K_S: every weight Q4_K */
+	case ACCEL_DTYPE_F32: return 0;
+	case ACCEL_DTYPE_F16: return 1;
+	case ACCEL_DTYPE_Q4_0: return 2;
+	case ACCEL_DTYPE_Q8_0: return 7;
+	case ACCEL_DTYPE_Q4_K: return 14;	/* Q4_K_S: every weight Q4_K */
 	default: return 0;
 	}
 }
@@ -182,15 +182,15 @@ static int add_tensors(struct mk_plan *p, const struct mk_preset *m, uint32_t wt
 
 	ret = add(p, wt, 2, dim, vocab, 1, 0.0f, 1.0f, "token_embd.weight", 0);
 	for (l = 0; l < p->layers && !ret; l++) {
-		ret = add(p, KN_F32, 1, dim, 1, 1, 1.0f, 0.1f, "blk.%d.attn_norm.weight", l);
+		ret = add(p, ACCEL_DTYPE_F32, 1, dim, 1, 1, 1.0f, 0.1f, "blk.%d.attn_norm.weight", l);
 		ret = ret ?: add(p, wt, 2, dim, dim, 1, 0, sd, "blk.%d.attn_q.weight", l);
 		ret = ret ?: add(p, wt, 2, dim, kv, 1, 0, sd, "blk.%d.attn_k.weight", l);
 		ret = ret ?: add(p, wt, 2, dim, kv, 1, 0, sd, "blk.%d.attn_v.weight", l);
 		ret = ret ?: add(p, wt, 2, dim, dim, 1, 0, sd, "blk.%d.attn_output.weight", l);
-		ret = ret ?: add(p, KN_F32, 1, dim, 1, 1, 1.0f, 0.1f, "blk.%d.ffn_norm.weight", l);
+		ret = ret ?: add(p, ACCEL_DTYPE_F32, 1, dim, 1, 1, 1.0f, 0.1f, "blk.%d.ffn_norm.weight", l);
 		if (ne) {
 			/* the router stays F32, as llama-quantize leaves it */
-			ret = ret ?: add(p, KN_F32, 2, dim, ne, 1, 0, sd, "blk.%d.ffn_gate_inp.weight", l);
+			ret = ret ?: add(p, ACCEL_DTYPE_F32, 2, dim, ne, 1, 0, sd, "blk.%d.ffn_gate_inp.weight", l);
 			ret = ret ?: add(p, wt, 3, dim, ff, ne, 0, sd, "blk.%d.ffn_gate_exps.weight", l);
 			ret = ret ?: add(p, wt, 3, dim, ff, ne, 0, sd, "blk.%d.ffn_up_exps.weight", l);
 			ret = ret ?: add(p, wt, 3, ff, dim, ne, 0, sf, "blk.%d.ffn_down_exps.weight", l);
@@ -200,7 +200,7 @@ static int add_tensors(struct mk_plan *p, const struct mk_preset *m, uint32_t wt
 			ret = ret ?: add(p, wt, 2, ff, dim, 1, 0, sf, "blk.%d.ffn_down.weight", l);
 		}
 	}
-	ret = ret ?: add(p, KN_F32, 1, dim, 1, 1, 1.0f, 0.1f, "output_norm.weight", 0);
+	ret = ret ?: add(p, ACCEL_DTYPE_F32, 1, dim, 1, 1, 1.0f, 0.1f, "output_norm.weight", 0);
 	ret = ret ?: add(p, wt, 2, dim, vocab, 1, 0, sd, "output.weight", 0);
 	return ret;
 }
@@ -213,7 +213,7 @@ static int add_hparams(struct rt_gguf_writer *w, const struct mk_preset *m, uint
 	char name[96];
 	int ret;
 
-	snprintf(name, sizeof(name), "accel-mkmodel %s random %s", m->name, kn_type_name(wt));
+	snprintf(name, sizeof(name), "accel-mkmodel %s random %s", m->name, mk_dtype_name(wt));
 	ret = rt_gguf_writer_set_str(w, "general.architecture", "llama");
 	ret = ret ?: rt_gguf_writer_set_str(w, "general.name", name);
 	ret = ret ?: rt_gguf_writer_set_u32(w, "general.file_type", file_type(wt));
