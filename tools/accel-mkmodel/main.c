@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * accel-mkmodel: write a GGUF of a named model shape (llama-7b, llama-70b,
- * mixtral-8x7b, and tiny test shapes) with seeded random weights. Owns the
- * command line, the free-space check and the progress display.
+ * mixtral-8x7b, qwen3-8b, qwen3-30b-a3b, and tiny test shapes) with seeded
+ * random weights. Owns the command line, the free-space check and the
+ * progress display.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,7 +29,8 @@ static const char usage[] =
 	"usage: accel-mkmodel --preset NAME -o OUT.gguf [--layers N]\n"
 	"                     [--type q4_0|q8_0|q4_k|f16|f32] [--seed S]\n"
 	"                     [--vocab-from FILE.gguf] [--threads N]\n"
-	"  presets: tiny, tiny-moe, small (tests), llama-7b, llama-70b, mixtral-8x7b\n"
+	"  presets: tiny, tiny-moe, small, tiny-qwen3, tiny-qwen3moe (tests), llama-7b,\n"
+	"           llama-70b, mixtral-8x7b, qwen3-8b, qwen3-30b-a3b\n"
 	"  --type     type of the 2-D/3-D weights (norms and the MoE router stay f32;\n"
 	"             default q4_0)\n"
 	"  --seed     PRNG seed (default 1); the same seed gives the same file\n"

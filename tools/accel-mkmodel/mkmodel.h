@@ -14,11 +14,27 @@
 #include "rt_gguf.h"
 #include "rt_gguf_writer.h"
 
+/**
+ * struct mk_preset - a named model shape, with llama.cpp's hyperparameters
+ * @arch: general.architecture and the prefix of the hyperparameter keys:
+ *	"llama" (also Mixtral), "qwen3", "qwen3moe"
+ * @ff: feed_forward_length (the dense FFN's width)
+ * @head_dim: attention.key_length and value_length; 0: dim / heads, and the
+ *	file says rope.dimension_count instead (llama)
+ * @vocab: 0: the tokenizer's size (test presets)
+ * @expert_ff: expert_feed_forward_length; 0: experts are @ff wide and the key
+ *	is not written (Mixtral)
+ * @qk_norm: per-head RMSNorm weights attn_q_norm/attn_k_norm (qwen3)
+ * @ctx: context_length; 0: 4096
+ */
 struct mk_preset {
 	const char *name;
-	uint32_t dim, ff, layers, heads, kv_heads;
-	uint32_t vocab;		/* 0: the tokenizer's size (test presets) */
-	uint32_t experts, experts_used;
+	const char *arch;
+	uint32_t dim, ff, layers, heads, kv_heads, head_dim;
+	uint32_t vocab;
+	uint32_t experts, experts_used, expert_ff;
+	bool qk_norm;
+	uint32_t ctx;
 	float rope_base, rms_eps;
 };
 
