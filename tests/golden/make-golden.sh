@@ -33,6 +33,9 @@ MODELS=(
 	"tiny-mixtral-q8_0|tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf|--logits"
 	"tiny-qwen2-f32|tests/models/random/tiny-qwen2-random-f32.gguf|--logits"
 	"tiny-llama3-ropefreqs-f32|tests/models/random/tiny-llama3-ropefreqs-random-f32.gguf|--logits"
+	"tiny-qwen3-f32|tests/models/random/tiny-qwen3-random-f32.gguf|--logits"
+	"tiny-qwen3moe-f32|tests/models/random/tiny-qwen3moe-random-f32.gguf|--logits"
+	"tiny-qwen3moe-q8_0|tests/models/random/tiny-qwen3moe-random-q8_0.gguf|--logits"
 	"smollm2-135m-q4_1|models/SmolLM2-135M-Instruct.Q4_1.gguf|--chatml"
 )
 
