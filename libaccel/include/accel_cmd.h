@@ -38,6 +38,21 @@ enum accel_dtype {
 };
 
 /**
+ * accel_dtype_quantize - convert @n F32 values to @dtype, as llama.cpp's
+ * reference quantizers (quantize_row_*_ref) do: what model writers use
+ * @dtype: F32 (a copy), F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K, and the
+ *	activation types Q8_1 and Q8_K
+ * @src: @n F32 values
+ * @dst: room for a row of @n elements of @dtype (ggml's block layout)
+ * @n: a multiple of @dtype's block (32 elements, 256 for the K types)
+ *
+ * Return: 0; -EOPNOTSUPP for a dtype with no quantizer (I8..I64, unknown
+ * numbers); -EINVAL if @n is negative or not a multiple of the block, or a
+ * pointer is NULL while @n > 0.
+ */
+int accel_dtype_quantize(uint32_t dtype, const float *src, void *dst, int64_t n);
+
+/**
  * struct accel_tensor - a tensor ref
  * @pool: the pool holding it; NULL means @offset is a host address (CPU
  *	engines only: for tests and staging)

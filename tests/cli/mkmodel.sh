@@ -38,6 +38,14 @@ ok $? "tiny-moe q8_0 writes twice"
 mk --preset tiny-moe --type q8_0 -o "$T/m3.gguf" --seed 4
 [ "$(sha "$T/m1.gguf")" != "$(sha "$T/m3.gguf")" ]; ok $? "tiny-moe: another seed, another sha256"
 
+mk --preset tiny-qwen3moe --type q8_0 -o "$T/q1.gguf" --seed 3 &&
+	mk --preset tiny-qwen3moe --type q8_0 -o "$T/q2.gguf" --seed 3 --threads 1
+ok $? "tiny-qwen3moe q8_0 writes twice"
+[ "$(sha "$T/q1.gguf")" = "$(sha "$T/q2.gguf")" ]; ok $? "tiny-qwen3moe: same seed, same sha256"
+mk --preset tiny-qwen3 --type f16 -o "$T/q3.gguf"; ok $? "tiny-qwen3 f16 writes"
+"$BIN" --preset nope -o "$T/bad.gguf" 2>&1 | grep -q "qwen3-8b, qwen3-30b-a3b"
+ok $? "an unknown preset lists the qwen3 presets"
+
 # bad flags: exit 1, exactly one line on stderr, no file
 bad() {
 	desc=$1; shift

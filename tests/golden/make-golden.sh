@@ -9,6 +9,8 @@
 #        tests/golden/make-golden.sh --regen    download, build llama.cpp, rewrite the goldens
 #        tests/golden/make-golden.sh --dump [DIR...]  rewrite the goldens (all, or only the named
 #                                               directories) with the existing build
+#        tests/golden/make-golden.sh --build    only download and build llama.cpp, if not built yet
+#                                               (no golden is rewritten)
 #        tests/golden/make-golden.sh --bench    build if needed, run llama-bench on SmolLM2 Q4_1
 set -euo pipefail
 
@@ -31,6 +33,9 @@ MODELS=(
 	"tiny-mixtral-q8_0|tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf|--logits"
 	"tiny-qwen2-f32|tests/models/random/tiny-qwen2-random-f32.gguf|--logits"
 	"tiny-llama3-ropefreqs-f32|tests/models/random/tiny-llama3-ropefreqs-random-f32.gguf|--logits"
+	"tiny-qwen3-f32|tests/models/random/tiny-qwen3-random-f32.gguf|--logits"
+	"tiny-qwen3moe-f32|tests/models/random/tiny-qwen3moe-random-f32.gguf|--logits"
+	"tiny-qwen3moe-q8_0|tests/models/random/tiny-qwen3moe-random-q8_0.gguf|--logits"
 	"smollm2-135m-q4_1|models/SmolLM2-135M-Instruct.Q4_1.gguf|--chatml"
 )
 
@@ -89,6 +94,14 @@ build() {
 		-Wl,-rpath,"$BLD/bin"
 }
 
+# built: every binary this script and accel-bench use is there
+built() {
+	local b
+	for b in golden-dump llama-bench llama-simple llama-completion; do
+		[[ -x $BLD/bin/$b ]] || return 1
+	done
+}
+
 version() {
 	local commit
 	commit=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)
@@ -129,6 +142,7 @@ case "${1:-}" in
 "") check ;;
 --regen) deps; fetch; build; regen ;;
 --dump) [[ -x $BLD/bin/golden-dump ]] || die "no $BLD/bin/golden-dump: run --regen"; shift; regen "$@" ;;
+--build) built || { deps; fetch; build; } ;;
 --bench) [[ -x $BLD/bin/llama-bench ]] || { deps; fetch; build; }; bench ;;
-*) die "usage: $0 [--regen|--dump [DIR...]|--bench]" ;;
+*) die "usage: $0 [--regen|--dump [DIR...]|--build|--bench]" ;;
 esac

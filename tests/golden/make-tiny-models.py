@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 # Generator of the tiny random-weight GGUFs that check architectures llama.cpp runs and stories260K
-# does not exercise: qwen2 (QKV biases, NEOX rope, rope base 1e6) and llama with Llama 3.1 rope
-# scaling (a rope_freqs.weight tensor). Deterministic: same numpy, same bytes. Manual tool, needs
+# does not exercise: qwen2 (QKV biases, NEOX rope, rope base 1e6), llama with Llama 3.1 rope
+# scaling (a rope_freqs.weight tensor), qwen3 (per-head RMSNorm of q and k, head_dim from
+# attention.key_length != dim / n_head) and qwen3moe (qwen3 attention, softmax top-k experts of
+# their own width). Deterministic: same numpy, same bytes. Manual tool, needs
 # `pip install gguf numpy`; llama.cpp goldens for the files come from make-golden.sh --dump.
 #
 # usage: tests/golden/make-tiny-models.py [outdir]   (default tests/models/random)
@@ -11,13 +13,17 @@ import os
 import sys
 
 import numpy as np
-from gguf import GGUFReader, GGUFWriter, TokenType
+from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter, TokenType
+from gguf.quants import quantize
 
 TOP = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 VOCAB_SRC = os.path.join(TOP, "tests/models/stories260K.gguf")
 # attn_q/attn_k std gain of the llama3 file: at 1.0, ignoring rope_freqs moves its logits by only
 # 1.9e-3 at positions 0-7 and changes no greedy id; at 2.0, 8e-3 and the ids part after 5 tokens
 LLAMA3_QK_GAIN = 2.0
+# std of the qwen3 attn_q_norm/attn_k_norm weights around 1: wide enough that applying them after
+# RoPE instead of before (the weight does not commute with the rotation) moves the logits
+QK_NORM_STD = 0.5
 
 
 def read_vocab(path):
@@ -54,7 +60,9 @@ def norm_w(rng, n):
     return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
 
 
-def add_common(w, arch, dim, n_layer, n_head, n_kv, ff, ctx, head_dim, base, eps):
+def add_common(w, arch, dim, n_layer, n_head, n_kv, ff, ctx, head_dim, base, eps, rope_dim=True):
+    """rope_dim=False writes no rope.dimension_count, as llama.cpp's qwen3 converter does
+    (llama.cpp then rotates all key_length dims)"""
     w.add_name("tiny-%s-random" % arch)
     w.add_context_length(ctx)
     w.add_embedding_length(dim)
@@ -62,7 +70,8 @@ def add_common(w, arch, dim, n_layer, n_head, n_kv, ff, ctx, head_dim, base, eps
     w.add_feed_forward_length(ff)
     w.add_head_count(n_head)
     w.add_head_count_kv(n_kv)
-    w.add_rope_dimension_count(head_dim)
+    if rope_dim:
+        w.add_rope_dimension_count(head_dim)
     w.add_rope_freq_base(base)
     w.add_layer_norm_rms_eps(eps)
 
@@ -89,6 +98,47 @@ def add_weights(w, rng, dim, n_layer, n_head, n_kv, head_dim, ff, n_vocab, qkv_b
         w.add_tensor(p + "ffn_gate.weight", gauss(rng, (ff, dim), 1 / math.sqrt(dim)))
         w.add_tensor(p + "ffn_up.weight", gauss(rng, (ff, dim), 1 / math.sqrt(dim)))
         w.add_tensor(p + "ffn_down.weight", gauss(rng, (dim, ff), 1 / math.sqrt(ff)))
+
+
+def add_qwen3_weights(w, rng, dim, n_layer, n_head, n_kv, head_dim, n_vocab, n_exp=0, ff=0,
+                      qtype=None):
+    """qwen3 (n_exp 0, dense FFN of width ff) or qwen3moe (n_exp experts of width ff and an F32
+    router). qtype: the type of every 2-D/3-D weight but the router (None: F32), as
+    llama-quantize leaves norms and ffn_gate_inp in F32. Draws the same numbers whatever qtype
+    is, so the Q8_0 file is the F32 file quantized."""
+    qd, kvd = n_head * head_dim, n_kv * head_dim
+
+    def mat(name, a):
+        if qtype is None:
+            w.add_tensor(name, a)
+        else:
+            w.add_tensor(name, quantize(a, qtype), raw_dtype=qtype)
+
+    mat("token_embd.weight", gauss(rng, (n_vocab, dim), 1.0))
+    w.add_tensor("output_norm.weight", norm_w(rng, dim))
+    mat("output.weight", gauss(rng, (n_vocab, dim), 1 / math.sqrt(dim)))
+    for il in range(n_layer):
+        p = "blk.%d." % il
+        w.add_tensor(p + "attn_norm.weight", norm_w(rng, dim))
+        mat(p + "attn_q.weight", gauss(rng, (qd, dim), 1 / math.sqrt(dim)))
+        mat(p + "attn_k.weight", gauss(rng, (kvd, dim), 1 / math.sqrt(dim)))
+        mat(p + "attn_v.weight", gauss(rng, (kvd, dim), 1 / math.sqrt(dim)))
+        w.add_tensor(p + "attn_q_norm.weight", (1.0 + QK_NORM_STD * rng.standard_normal(head_dim))
+                     .astype(np.float32))
+        w.add_tensor(p + "attn_k_norm.weight", (1.0 + QK_NORM_STD * rng.standard_normal(head_dim))
+                     .astype(np.float32))
+        mat(p + "attn_output.weight", gauss(rng, (dim, qd), 1 / math.sqrt(qd)))
+        w.add_tensor(p + "ffn_norm.weight", norm_w(rng, dim))
+        if n_exp:
+            # numpy [n_exp, out, in] = ggml [in, out, n_exp]
+            w.add_tensor(p + "ffn_gate_inp.weight", gauss(rng, (n_exp, dim), 1 / math.sqrt(dim)))
+            mat(p + "ffn_gate_exps.weight", gauss(rng, (n_exp, ff, dim), 1 / math.sqrt(dim)))
+            mat(p + "ffn_up_exps.weight", gauss(rng, (n_exp, ff, dim), 1 / math.sqrt(dim)))
+            mat(p + "ffn_down_exps.weight", gauss(rng, (n_exp, dim, ff), 1 / math.sqrt(ff)))
+        else:
+            mat(p + "ffn_gate.weight", gauss(rng, (ff, dim), 1 / math.sqrt(dim)))
+            mat(p + "ffn_up.weight", gauss(rng, (ff, dim), 1 / math.sqrt(dim)))
+            mat(p + "ffn_down.weight", gauss(rng, (dim, ff), 1 / math.sqrt(ff)))
 
 
 def llama3_rope_factors(base, dim, factor=8.0, low=1.0, high=4.0, old_ctx=8192):
@@ -142,11 +192,64 @@ def make_llama3(out, vocab):
     write(path, w)
 
 
+# qwen3 shapes: head_dim 32 with 4 heads, so q is 128 wide against dim 64 (Qwen3-8B: 32 x 128 =
+# 4096 = dim, but Qwen3-0.6B: 16 x 128 = 2048 against dim 1024); GQA 2:1
+Q3_DIM, Q3_LAYERS, Q3_HEADS, Q3_KV, Q3_HEAD_DIM, Q3_CTX = 64, 2, 4, 2, 32, 512
+
+
+def add_qwen3_hparams(w, arch, ff):
+    # what convert_hf_to_gguf writes for Qwen3: key_length and value_length, no
+    # rope.dimension_count; llama.cpp's qwen3 graph asserts value_length == key_length == n_rot
+    add_common(w, arch, Q3_DIM, Q3_LAYERS, Q3_HEADS, Q3_KV, ff, Q3_CTX, Q3_HEAD_DIM, 1000000.0,
+               1e-6, rope_dim=False)
+    w.add_key_length(Q3_HEAD_DIM)
+    w.add_value_length(Q3_HEAD_DIM)
+
+
+def make_qwen3(out, vocab):
+    ff = 128
+    rng = np.random.default_rng(3003)
+    path = os.path.join(out, "tiny-qwen3-random-f32.gguf")
+    w = GGUFWriter(path, "qwen3")
+    add_qwen3_hparams(w, "qwen3", ff)
+    add_vocab(w, vocab)
+    add_qwen3_weights(w, rng, Q3_DIM, Q3_LAYERS, Q3_HEADS, Q3_KV, Q3_HEAD_DIM, len(vocab[0]),
+                      ff=ff)
+    write(path, w)
+
+
+# qwen3moe: 8 experts, 2 used, expert width 96 (three Q8_0 blocks, unlike dim 64 and q width
+# 128); feed_forward_length 256 is not the expert width, nor llama.cpp's fallback when
+# expert_feed_forward_length is absent (256 / 2 = 128)
+Q3M_EXPERTS, Q3M_USED, Q3M_EXPERT_FF, Q3M_FF = 8, 2, 96, 256
+
+
+def make_qwen3moe(out, vocab, qtype=None):
+    rng = np.random.default_rng(3030)
+    suffix = "f32" if qtype is None else qtype.name.lower()
+    path = os.path.join(out, "tiny-qwen3moe-random-%s.gguf" % suffix)
+    w = GGUFWriter(path, "qwen3moe")
+    add_qwen3_hparams(w, "qwen3moe", Q3M_FF)
+    w.add_expert_count(Q3M_EXPERTS)
+    w.add_expert_used_count(Q3M_USED)
+    w.add_expert_feed_forward_length(Q3M_EXPERT_FF)
+    if qtype is not None:
+        w.add_file_type(7)  # LLAMA_FTYPE_MOSTLY_Q8_0
+        w.add_quantization_version(2)
+    add_vocab(w, vocab)
+    add_qwen3_weights(w, rng, Q3_DIM, Q3_LAYERS, Q3_HEADS, Q3_KV, Q3_HEAD_DIM, len(vocab[0]),
+                      n_exp=Q3M_EXPERTS, ff=Q3M_EXPERT_FF, qtype=qtype)
+    write(path, w)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "tests/models/random")
     vocab = read_vocab(VOCAB_SRC)
     make_qwen2(out, vocab)
     make_llama3(out, vocab)
+    make_qwen3(out, vocab)
+    make_qwen3moe(out, vocab)
+    make_qwen3moe(out, vocab, GGMLQuantizationType.Q8_0)
 
 
 if __name__ == "__main__":

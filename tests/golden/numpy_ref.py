@@ -1,23 +1,34 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-# Cross-check of the llama.cpp goldens with a float64 numpy forward pass (llama arch, dense or
-# Mixtral-style MoE, F32 or Q8_0 weights, dequantized by gguf-py). Compares greedy ids of every
-# greedy.txt case and the logits of logits.txt. Manual tool: needs `pip install gguf numpy`.
+# Cross-check of the llama.cpp goldens with a float64 numpy forward pass: llama (dense or
+# Mixtral-style MoE, rope_freqs), qwen2 (QKV biases, NEOX rope), qwen3 (per-head RMSNorm of q and
+# k before RoPE, head_dim from attention.key_length) and qwen3moe (softmax top-k experts,
+# renormalised weights, expert width from expert_feed_forward_length); F32 or quantized weights,
+# dequantized by gguf-py. Compares greedy ids of every greedy.txt case and the logits of
+# logits.txt. Manual tool: needs `pip install gguf numpy`.
 #
-# usage: tests/golden/numpy_ref.py <model.gguf> <golden-dir> [--max-new N]
+# usage: tests/golden/numpy_ref.py <model.gguf> <golden-dir> [--max-new N] [--ablate WHAT]
+#   --ablate runs a deliberately wrong variant, to measure what a golden catches: no-qk-norm,
+#   qk-norm-after-rope, norm-rope (NORM instead of NEOX), no-bias, no-rope-freqs, no-renorm
+#   (MoE weights not renormalised), scale-dim (1/sqrt(dim/n_head) instead of 1/sqrt(head_dim))
 import sys
 
 import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
 
+NEOX_ARCHS = ("qwen2", "qwen2moe", "qwen3", "qwen3moe")
+ABLATIONS = ("no-qk-norm", "qk-norm-after-rope", "norm-rope", "no-bias", "no-rope-freqs",
+             "no-renorm", "scale-dim")
+
 
 def load(path):
     r = GGUFReader(path)
     kv = {}
     for f in r.fields.values():
-        if f.types and f.name.startswith("llama."):
-            kv[f.name] = f.parts[f.data[0]][0]
+        if f.types and len(f.types) == 1 and f.data:
+            v = f.parts[f.data[0]]
+            kv[f.name] = bytes(v).decode() if f.types[0].name == "STRING" else v[0]
     w = {}
     for t in r.tensors:
         a = dequantize(t.data, t.tensor_type).astype(np.float64)
@@ -27,30 +38,65 @@ def load(path):
 
 
 class Model:
-    def __init__(self, path):
+    def __init__(self, path, ablate=None):
         kv, self.w = load(path)
-        self.n_layer = int(kv["llama.block_count"])
-        self.n_head = int(kv["llama.attention.head_count"])
-        self.n_kv = int(kv["llama.attention.head_count_kv"])
-        self.dim = int(kv["llama.embedding_length"])
-        self.hd = self.dim // self.n_head
-        self.eps = float(kv["llama.attention.layer_norm_rms_epsilon"])
-        self.base = float(kv.get("llama.rope.freq_base", 10000.0))
-        self.n_used = int(kv.get("llama.expert_used_count", 0))
+        self.ablate = ablate
+        self.arch = kv["general.architecture"]
+        a = self.arch + "."
+        self.n_layer = int(kv[a + "block_count"])
+        self.n_head = int(kv[a + "attention.head_count"])
+        self.n_kv = int(kv.get(a + "attention.head_count_kv", self.n_head))
+        self.dim = int(kv[a + "embedding_length"])
+        # llama.cpp: head_dim = key_length, default dim / n_head; n_rot = rope.dimension_count,
+        # default head_dim
+        self.hd = int(kv.get(a + "attention.key_length", self.dim // self.n_head))
+        self.n_rot = int(kv.get(a + "rope.dimension_count", self.hd))
+        self.eps = float(kv[a + "attention.layer_norm_rms_epsilon"])
+        self.base = float(kv.get(a + "rope.freq_base", 10000.0))
+        self.n_used = int(kv.get(a + "expert_used_count", 0))
+        self.neox = self.arch in NEOX_ARCHS and ablate != "norm-rope"
+        self.scale = 1 / np.sqrt(self.dim // self.n_head if ablate == "scale-dim" else self.hd)
+        ff = self.w.get("rope_freqs.weight")
+        self.rope_div = ff if ff is not None and ablate != "no-rope-freqs" else np.ones(self.n_rot // 2)
 
     def rms(self, x, wt):
-        return x / np.sqrt(np.mean(x * x) + self.eps) * wt
+        # over the last axis: a row of dim, or each head of [heads, hd]
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * wt
 
     def rope(self, v, pos):
-        # v: [heads, hd]; NORM rope rotates adjacent pairs (2i, 2i+1)
-        i = np.arange(self.hd // 2)
-        th = pos * self.base ** (-2.0 * i / self.hd)
+        # v: [heads, hd]; the first n_rot dims rotate. NORM rotates adjacent pairs (2i, 2i+1),
+        # NEOX the pairs (i, i + n_rot/2); angle of pair i: pos * base^(-2i/n_rot) / rope_freqs[i]
+        i = np.arange(self.n_rot // 2)
+        th = pos * self.base ** (-2.0 * i / self.n_rot) / self.rope_div
         c, s = np.cos(th), np.sin(th)
-        a, b = v[:, 0::2].copy(), v[:, 1::2].copy()
-        out = np.empty_like(v)
-        out[:, 0::2] = a * c - b * s
-        out[:, 1::2] = a * s + b * c
+        out = v.copy()
+        if self.neox:
+            a, b = v[:, : self.n_rot // 2].copy(), v[:, self.n_rot // 2 : self.n_rot].copy()
+            out[:, : self.n_rot // 2] = a * c - b * s
+            out[:, self.n_rot // 2 : self.n_rot] = a * s + b * c
+        else:
+            a, b = v[:, 0 : self.n_rot : 2].copy(), v[:, 1 : self.n_rot : 2].copy()
+            out[:, 0 : self.n_rot : 2] = a * c - b * s
+            out[:, 1 : self.n_rot : 2] = a * s + b * c
         return out
+
+    def proj(self, p, name, h, heads):
+        """attn_q/k/v of h, [heads, hd], with its bias when the file has one"""
+        y = self.w[p + name + ".weight"] @ h
+        b = self.w.get(p + name + ".bias")
+        if b is not None and self.ablate != "no-bias":
+            y = y + b
+        return y.reshape(heads, self.hd)
+
+    def qk(self, p, name, h, heads, pos):
+        """q or k: projection, qwen3's per-head RMSNorm (when attn_{q,k}_norm exist), RoPE"""
+        v = self.proj(p, name, h, heads)
+        nw = self.w.get(p + name + "_norm.weight")
+        if nw is None or self.ablate == "no-qk-norm":
+            return self.rope(v, pos)
+        if self.ablate == "qk-norm-after-rope":
+            return self.rms(self.rope(v, pos), nw)
+        return self.rope(self.rms(v, nw), pos)
 
     def ffn(self, p, x):
         w = self.w
@@ -58,11 +104,12 @@ class Model:
             g = w[p + "ffn_gate.weight"] @ x
             u = w[p + "ffn_up.weight"] @ x
             return w[p + "ffn_down.weight"] @ (g / (1 + np.exp(-g)) * u)
+        # Mixtral and qwen3moe: softmax over all experts, top-k, weights renormalised to sum 1
         lg = w[p + "ffn_gate_inp.weight"] @ x
         pr = np.exp(lg - lg.max())
         pr /= pr.sum()
         top = np.argsort(-pr, kind="stable")[: self.n_used]
-        ws = pr[top] / pr[top].sum()
+        ws = pr[top] if self.ablate == "no-renorm" else pr[top] / pr[top].sum()
         out = np.zeros_like(x)
         for e, we in zip(top, ws):
             g = w[p + "ffn_gate_exps.weight"][e] @ x
@@ -81,22 +128,23 @@ class Model:
             for l in range(self.n_layer):
                 p = "blk.%d." % l
                 h = self.rms(x, w[p + "attn_norm.weight"])
-                q = self.rope((w[p + "attn_q.weight"] @ h).reshape(self.n_head, hd), pos)
-                k = self.rope((w[p + "attn_k.weight"] @ h).reshape(self.n_kv, hd), pos)
-                v = (w[p + "attn_v.weight"] @ h).reshape(self.n_kv, hd)
+                q = self.qk(p, "attn_q", h, self.n_head, pos)
+                k = self.qk(p, "attn_k", h, self.n_kv, pos)
+                v = self.proj(p, "attn_v", h, self.n_kv)
                 kc[l].append(k)
                 vc[l].append(v)
                 K, V = np.stack(kc[l]), np.stack(vc[l])  # [T, n_kv, hd]
                 att = np.empty((self.n_head, hd))
                 for hh in range(self.n_head):
                     kvh = hh // (self.n_head // self.n_kv)
-                    sc = K[:, kvh, :] @ q[hh] / np.sqrt(hd)
+                    sc = K[:, kvh, :] @ q[hh] * self.scale
                     sc = np.exp(sc - sc.max())
                     sc /= sc.sum()
                     att[hh] = sc @ V[:, kvh, :]
                 x = x + w[p + "attn_output.weight"] @ att.reshape(-1)
                 x = x + self.ffn(p, self.rms(x, w[p + "ffn_norm.weight"]))
-            outs.append(w["output.weight"] @ self.rms(x, w["output_norm.weight"]))
+            out_w = w.get("output.weight", w["token_embd.weight"])  # tied when absent
+            outs.append(out_w @ self.rms(x, w["output_norm.weight"]))
         return outs
 
 
@@ -134,11 +182,23 @@ def prompt_lengths(path):
 
 
 def main():
-    if len(sys.argv) < 3:
-        sys.exit("usage: numpy_ref.py <model.gguf> <golden-dir> [--max-new N]")
-    max_new = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--max-new" else 1 << 30
-    m = Model(sys.argv[1])
-    gdir = sys.argv[2]
+    args = sys.argv[1:]
+    if len(args) < 2:
+        sys.exit("usage: numpy_ref.py <model.gguf> <golden-dir> [--max-new N] [--ablate WHAT]")
+    max_new, ablate = 1 << 30, None
+    opts = args[2:]
+    while opts:
+        if len(opts) < 2 or opts[0] not in ("--max-new", "--ablate"):
+            sys.exit("numpy_ref.py: unknown option %s" % opts[0])
+        if opts[0] == "--max-new":
+            max_new = int(opts[1])
+        elif opts[1] not in ABLATIONS:
+            sys.exit("numpy_ref.py: --ablate wants one of %s" % ", ".join(ABLATIONS))
+        else:
+            ablate = opts[1]
+        opts = opts[2:]
+    m = Model(args[0], ablate)
+    gdir = args[1]
     bad = 0
     plen = prompt_lengths(gdir + "/tokenize.txt")
     for c in parse_greedy(gdir + "/greedy.txt"):

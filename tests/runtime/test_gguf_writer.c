@@ -319,6 +319,40 @@ static void test_copy_kv(void)
 	unlink(tmp("copy.gguf"));
 }
 
+/* the writer's own dtype table (it does not include kn.h) gives the kernels'
+ * row sizes for every type, and refuses the numbers the kernels do not know */
+static void test_types(void)
+{
+	struct rt_gguf_writer *w;
+	int64_t ne[2] = { 512, 3 };
+	int bad = 0, n = 0;
+	char name[16];
+
+	if (rt_gguf_writer_create(&w)) {
+		ok(0, "writer created");
+		return;
+	}
+	for (uint32_t t = 0; t < KN_TYPE_MAX + 2; t++) {
+		uint64_t want = kn_row_size(t, ne[0]) * (uint64_t)ne[1];
+		int64_t idx;
+		bool good;
+
+		snprintf(name, sizeof(name), "t%u", t);
+		idx = rt_gguf_writer_add_tensor(w, name, t, 2, ne);
+		if (kn_type_known(t))
+			good = idx >= 0 && rt_gguf_writer_tensor_size(w, idx) == want;
+		else
+			good = idx == -EINVAL;
+		if (!good) {
+			diag("type %u: %lld", t, (long long)idx);
+			bad++;
+		}
+		n += kn_type_known(t);
+	}
+	ok(!bad, "row sizes of the %d dtypes kn knows are kn_row_size's, others -EINVAL", n);
+	rt_gguf_writer_destroy(w);
+}
+
 static void test_bad_input(void)
 {
 	struct rt_gguf_writer *w;
@@ -480,6 +514,7 @@ int main(void)
 	roundtrip(64, 4096);
 	roundtrip(256, 1);
 	test_copy_kv();
+	test_types();
 	test_bad_input();
 	test_enospc();
 	test_short_write();

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * accel-mkmodel outputs read through rt_gguf: the tiny and tiny-moe presets
- * have llama.cpp's tensor names, ggml shapes and types, the llama.*
- * hyperparameters and a tokenizer the size of token_embd; weights have the
- * intended spread; --layers 1 is a prefix of --layers 2 (seeded per tensor).
+ * accel-mkmodel outputs read through rt_gguf: the tiny, tiny-moe, tiny-qwen3
+ * and tiny-qwen3moe presets have llama.cpp's tensor names, ggml shapes and
+ * types, the <arch>.* hyperparameters its converter writes and a tokenizer
+ * the size of token_embd; weights have the intended spread; --layers 1 is a
+ * prefix of --layers 2 (seeded per tensor).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -207,6 +208,106 @@ static void check_moe(void)
 	rt_gguf_close(g);
 }
 
+/* qwen3: head_dim 32 from key_length (q 128 wide against dim 64), per-head
+ * q/k norms, no rope.dimension_count (llama.cpp's converter writes none) */
+static void check_qwen3(void)
+{
+	static const struct want w[] = {
+		{ "token_embd.weight", KN_Q8_0, 2, { 64, 512 } },
+		{ "output.weight", KN_Q8_0, 2, { 64, 512 } },
+		{ "blk.0.attn_q.weight", KN_Q8_0, 2, { 64, 128 } },
+		{ "blk.0.attn_k.weight", KN_Q8_0, 2, { 64, 64 } },
+		{ "blk.0.attn_v.weight", KN_Q8_0, 2, { 64, 64 } },
+		{ "blk.0.attn_q_norm.weight", KN_F32, 1, { 32 } },
+		{ "blk.1.attn_k_norm.weight", KN_F32, 1, { 32 } },
+		{ "blk.1.attn_output.weight", KN_Q8_0, 2, { 128, 64 } },
+		{ "blk.1.ffn_gate.weight", KN_Q8_0, 2, { 64, 128 } },
+		{ "blk.1.ffn_down.weight", KN_Q8_0, 2, { 128, 64 } },
+	};
+	struct rt_gguf *g = NULL;
+	struct rt_gguf_str s = { 0 };
+	double mean = 0, sd = 0;
+	bool all = true, got;
+	float f = 0;
+	size_t i;
+
+	is_int(mk("qwen3.gguf", "--preset tiny-qwen3 --type q8_0 --seed 5"), 0,
+	       "tiny-qwen3 q8_0 written");
+	if (rt_gguf_open(path("qwen3.gguf"), &g)) {
+		ok(0, "tiny-qwen3 opens with rt_gguf: %s", rt_last_error());
+		return;
+	}
+	ok(!rt_gguf_get_str(g, "general.architecture", &s) && !strcmp(s.s, "qwen3"),
+	   "architecture qwen3");
+	is_int(u32(g, "qwen3.block_count"), 2, "qwen3.block_count");
+	is_int(u32(g, "qwen3.embedding_length"), 64, "qwen3.embedding_length");
+	is_int(u32(g, "qwen3.feed_forward_length"), 128, "qwen3.feed_forward_length");
+	is_int(u32(g, "qwen3.attention.head_count"), 4, "qwen3.attention.head_count");
+	is_int(u32(g, "qwen3.attention.head_count_kv"), 2, "qwen3.attention.head_count_kv");
+	is_int(u32(g, "qwen3.attention.key_length"), 32, "key_length = head_dim");
+	is_int(u32(g, "qwen3.attention.value_length"), 32, "value_length = head_dim");
+	ok(rt_gguf_get_u32(g, "qwen3.rope.dimension_count", &(uint32_t){ 0 }) < 0,
+	   "no rope.dimension_count (llama.cpp rotates key_length dims)");
+	ok(!rt_gguf_get_f32(g, "qwen3.rope.freq_base", &f) && f == 1e6f, "rope base 1e6");
+	ok(!rt_gguf_get_f32(g, "qwen3.attention.layer_norm_rms_epsilon", &f) && f == 1e-6f,
+	   "rms epsilon 1e-6");
+	is_int(u32(g, "qwen3.vocab_size"), 512, "qwen3.vocab_size");
+	ok(!rt_gguf_find_tensor(g, "blk.0.attn_q.bias"), "no QKV biases");
+	is_int(rt_gguf_n_tensors(g), 3 + 11 * 2, "tensor count (9 + 2 norms a layer)");
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		all &= has(g, &w[i]);
+	ok(all, "q [dim, heads * head_dim], o [heads * head_dim, dim], norms [head_dim] F32");
+	got = stats(g, "blk.0.attn_k_norm.weight", &mean, &sd);
+	ok(got && fabs(mean - 1) < 0.1 && sd > 0.03 && sd < 0.2,
+	   "attn_k_norm ~ 1 + 0.1 N(0,1): mean %.3f std %.3f", mean, sd);
+	got = stats(g, "blk.0.attn_output.weight", &mean, &sd);
+	ok(got && fabs(sd - 1 / sqrt(128)) < 0.01, "attn_output std 1/sqrt(heads * head_dim): %.4f",
+	   sd);
+	rt_gguf_close(g);
+}
+
+/* qwen3moe: 8 experts of 96 (expert_feed_forward_length, not the 256 of
+ * feed_forward_length), qwen3 attention */
+static void check_qwen3moe(void)
+{
+	static const struct want w[] = {
+		{ "blk.0.attn_q.weight", KN_Q4_0, 2, { 64, 128 } },
+		{ "blk.0.attn_q_norm.weight", KN_F32, 1, { 32 } },
+		{ "blk.0.ffn_gate_inp.weight", KN_F32, 2, { 64, 8 } },
+		{ "blk.0.ffn_gate_exps.weight", KN_Q4_0, 3, { 64, 96, 8 } },
+		{ "blk.1.ffn_up_exps.weight", KN_Q4_0, 3, { 64, 96, 8 } },
+		{ "blk.1.ffn_down_exps.weight", KN_Q4_0, 3, { 96, 64, 8 } },
+	};
+	struct rt_gguf *g = NULL;
+	struct rt_gguf_str s = { 0 };
+	double mean = 0, sd = 0;
+	bool all = true;
+	size_t i;
+
+	is_int(mk("qwen3moe.gguf", "--preset tiny-qwen3moe --seed 5"), 0,
+	       "tiny-qwen3moe (default q4_0) written");
+	if (rt_gguf_open(path("qwen3moe.gguf"), &g)) {
+		ok(0, "tiny-qwen3moe opens with rt_gguf: %s", rt_last_error());
+		return;
+	}
+	ok(!rt_gguf_get_str(g, "general.architecture", &s) && !strcmp(s.s, "qwen3moe"),
+	   "architecture qwen3moe");
+	is_int(u32(g, "qwen3moe.expert_count"), 8, "qwen3moe.expert_count");
+	is_int(u32(g, "qwen3moe.expert_used_count"), 2, "qwen3moe.expert_used_count");
+	is_int(u32(g, "qwen3moe.expert_feed_forward_length"), 96, "expert_feed_forward_length");
+	is_int(u32(g, "qwen3moe.feed_forward_length"), 256, "feed_forward_length");
+	is_int(u32(g, "qwen3moe.attention.key_length"), 32, "qwen3moe key_length");
+	is_int(rt_gguf_n_tensors(g), 3 + 12 * 2, "tensor count (10 + 2 norms a layer)");
+	ok(!rt_gguf_find_tensor(g, "blk.0.ffn_gate.weight") &&
+	   !rt_gguf_find_tensor(g, "blk.0.ffn_gate_shexp.weight"), "no dense FFN, no shared expert");
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		all &= has(g, &w[i]);
+	ok(all, "expert tensors [.., 96, 8], F32 router, qwen3 attention");
+	ok(stats(g, "blk.1.ffn_down_exps.weight", &mean, &sd) && fabs(sd - 1 / sqrt(96)) < 0.01,
+	   "ffn_down_exps std 1/sqrt(expert ff): %.4f", sd);
+	rt_gguf_close(g);
+}
+
 /* same_bytes - tensor @name has the same bytes in both files */
 static bool same_bytes(const char *a, const char *b, const char *name)
 {
@@ -268,7 +369,8 @@ static void check_layers_prefix(void)
 int main(void)
 {
 	const char *b = getenv("ACCEL_BUILD");
-	const char *names[] = { "tiny.gguf", "moe.gguf", "l1.gguf", "l2.gguf" };
+	const char *names[] = { "tiny.gguf", "moe.gguf", "qwen3.gguf", "qwen3moe.gguf", "l1.gguf",
+				"l2.gguf" };
 	size_t i;
 
 	snprintf(bin, sizeof(bin), "%s/bin/accel-mkmodel", b ? b : "build");
@@ -279,6 +381,8 @@ int main(void)
 		bail_out("mkdtemp: %s", strerror(errno));
 	check_dense();
 	check_moe();
+	check_qwen3();
+	check_qwen3moe();
 	check_layers_prefix();
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		unlink(path(names[i]));

@@ -2,7 +2,7 @@
 /*
  * accel-mkmodel generator: seeded Gaussian weights (xoshiro256** and an
  * inverse-CDF table), made chunk by chunk of rows by worker threads, quantized with
- * kn_quantize_row, and appended in table order by the calling thread. Each
+ * libaccel's accel_dtype_quantize, and appended in table order by the calling thread. Each
  * chunk's stream is seeded from (seed, tensor name, chunk number), so the
  * file is the same for any thread count and for any --layers prefix.
  */
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kn.h"
+#include "accel_cmd.h"
 #include "rt_error.h"
 #include "mkmodel.h"
 
@@ -171,7 +171,7 @@ static int plan_chunks(struct gen *g)
 
 	for (t = 0; t < p->n_tensors; t++) {
 		const struct mk_tensor *mt = &p->t[t];
-		size_t row_bytes = kn_row_size(mt->type, mt->ne0);
+		size_t row_bytes = mk_dtype_row_size(mt->type, mt->ne0);
 		int64_t rows = (int64_t)(rt_gguf_writer_tensor_size(p->w, t) / row_bytes);
 		int64_t per = row_bytes >= CHUNK_BYTES ? 1 : (int64_t)(CHUNK_BYTES / row_bytes);
 		int64_t r;
@@ -205,22 +205,22 @@ static int plan_chunks(struct gen *g)
 static int make_chunk(const struct gen *g, const struct chunk *c, uint8_t *out, float *row)
 {
 	const struct mk_tensor *mt = &g->p->t[c->tensor];
-	size_t row_bytes = kn_row_size(mt->type, mt->ne0);
+	size_t row_bytes = mk_dtype_row_size(mt->type, mt->ne0);
 	struct rng r;
 	int64_t i;
 	int ret;
 
 	rng_seed(&r, g->o->seed, mt->name, c->index);
 	for (i = 0; i < c->rows; i++) {
-		float *y = mt->type == KN_F32 ? (float *)(out + i * row_bytes) : row;
+		float *y = mt->type == ACCEL_DTYPE_F32 ? (float *)(out + i * row_bytes) : row;
 
 		gauss_fill(&r, y, mt->ne0, mt->mean, mt->std);
-		if (mt->type == KN_F32)
+		if (mt->type == ACCEL_DTYPE_F32)
 			continue;
-		ret = kn_quantize_row(mt->type, row, out + i * row_bytes, mt->ne0);
+		ret = accel_dtype_quantize(mt->type, row, out + i * row_bytes, mt->ne0);
 		if (ret)
 			return rt_set_error(ret, "%s: cannot quantize to %s", mt->name,
-					    kn_type_name(mt->type));
+					    mk_dtype_name(mt->type));
 	}
 	return 0;
 }
@@ -272,7 +272,7 @@ static int drain(struct gen *g, mk_progress_fn progress, void *ctx)
 			const struct mk_tensor *mt = &g->p->t[g->chunks[c].tensor];
 
 			ret = rt_set_error(ret, "%s: cannot make %s data", mt->name,
-					   kn_type_name(mt->type));
+					   mk_dtype_name(mt->type));
 			break;
 		}
 		ret = rt_gguf_writer_append(g->p->w, s->buf, g->chunks[c].bytes);

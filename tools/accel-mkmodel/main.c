@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * accel-mkmodel: write a GGUF of a named model shape (llama-7b, llama-70b,
- * mixtral-8x7b, and tiny test shapes) with seeded random weights. Owns the
- * command line, the free-space check and the progress display.
+ * mixtral-8x7b, qwen3-8b, qwen3-30b-a3b, and tiny test shapes) with seeded
+ * random weights. Owns the command line, the free-space check and the
+ * progress display.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kn.h"
+#include "accel_cmd.h"
 #include "rt_error.h"
 #include "mkmodel.h"
 
@@ -28,7 +29,8 @@ static const char usage[] =
 	"usage: accel-mkmodel --preset NAME -o OUT.gguf [--layers N]\n"
 	"                     [--type q4_0|q8_0|q4_k|f16|f32] [--seed S]\n"
 	"                     [--vocab-from FILE.gguf] [--threads N]\n"
-	"  presets: tiny, tiny-moe, small (tests), llama-7b, llama-70b, mixtral-8x7b\n"
+	"  presets: tiny, tiny-moe, small, tiny-qwen3, tiny-qwen3moe (tests), llama-7b,\n"
+	"           llama-70b, mixtral-8x7b, qwen3-8b, qwen3-30b-a3b\n"
 	"  --type     type of the 2-D/3-D weights (norms and the MoE router stay f32;\n"
 	"             default q4_0)\n"
 	"  --seed     PRNG seed (default 1); the same seed gives the same file\n"
@@ -70,8 +72,8 @@ static bool parse_u64(const char *s, uint64_t *v)
 static uint32_t parse_type(const char *s)
 {
 	static const struct { const char *name; uint32_t type; } t[] = {
-		{ "q4_0", KN_Q4_0 }, { "q8_0", KN_Q8_0 }, { "q4_k", KN_Q4_K }, { "q4_K", KN_Q4_K },
-		{ "f16", KN_F16 }, { "f32", KN_F32 },
+		{ "q4_0", ACCEL_DTYPE_Q4_0 }, { "q8_0", ACCEL_DTYPE_Q8_0 }, { "q4_k", ACCEL_DTYPE_Q4_K }, { "q4_K", ACCEL_DTYPE_Q4_K },
+		{ "f16", ACCEL_DTYPE_F16 }, { "f32", ACCEL_DTYPE_F32 },
 	};
 	size_t i;
 
@@ -128,7 +130,7 @@ static void parse(int argc, char **argv, struct mk_opts *o, const char **out)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->type = KN_Q4_0;
+	o->type = ACCEL_DTYPE_Q4_0;
 	o->seed = 1;
 	o->threads = 2;
 	*out = NULL;
@@ -287,7 +289,7 @@ int main(int argc, char **argv)
 	el = now_s() - pr.t0;
 	fprintf(stderr, "accel-mkmodel: wrote %s: %s, %u layers, %s, vocab %u, %lld tensors, "
 		"%.1f M params, %.1f MB in %.1f s (%.0f MB/s)\n", out, o.preset->name, plan.layers,
-		kn_type_name(o.type), plan.vocab, (long long)plan.n_tensors, plan.n_params / 1e6,
+		mk_dtype_name(o.type), plan.vocab, (long long)plan.n_tensors, plan.n_params / 1e6,
 		size / 1e6, el, el > 0 ? size / 1e6 / el : 0.0);
 	mk_plan_fini(&plan);
 	return 0;

@@ -8,16 +8,33 @@
 #define MKMODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rt_gguf.h"
 #include "rt_gguf_writer.h"
 
+/**
+ * struct mk_preset - a named model shape, with llama.cpp's hyperparameters
+ * @arch: general.architecture and the prefix of the hyperparameter keys:
+ *	"llama" (also Mixtral), "qwen3", "qwen3moe"
+ * @ff: feed_forward_length (the dense FFN's width)
+ * @head_dim: attention.key_length and value_length; 0: dim / heads, and the
+ *	file says rope.dimension_count instead (llama)
+ * @vocab: 0: the tokenizer's size (test presets)
+ * @expert_ff: expert_feed_forward_length; 0: experts are @ff wide and the key
+ *	is not written (Mixtral)
+ * @qk_norm: per-head RMSNorm weights attn_q_norm/attn_k_norm (qwen3)
+ * @ctx: context_length; 0: 4096
+ */
 struct mk_preset {
 	const char *name;
-	uint32_t dim, ff, layers, heads, kv_heads;
-	uint32_t vocab;		/* 0: the tokenizer's size (test presets) */
-	uint32_t experts, experts_used;
+	const char *arch;
+	uint32_t dim, ff, layers, heads, kv_heads, head_dim;
+	uint32_t vocab;
+	uint32_t experts, experts_used, expert_ff;
+	bool qk_norm;
+	uint32_t ctx;
 	float rope_base, rms_eps;
 };
 
@@ -47,11 +64,16 @@ struct mk_plan {
 struct mk_opts {
 	const struct mk_preset *preset;
 	uint32_t layers;	/* 0: the preset's */
-	uint32_t type;		/* enum kn_type of the 2-D/3-D weights */
+	uint32_t type;		/* enum accel_dtype of the 2-D/3-D weights */
 	uint64_t seed;
 	const char *vocab_from;
 	int threads;
 };
+
+/* dtype.c: row bytes (0 if @n is not a multiple of the block or the dtype
+ * is unknown) and ggml's name ("q4_K"; "?" if unknown) of a dtype */
+size_t mk_dtype_row_size(uint32_t dtype, int64_t n);
+const char *mk_dtype_name(uint32_t dtype);
 
 /** mk_plan_build - metadata, tokenizer (copied from opts->vocab_from) and
  *  tensor table; 0 or -errno with rt_last_error() set */
