@@ -21,26 +21,6 @@
 
 #define MAX_IDS 4096
 
-/*
- * Golden directories whose architecture the runtime does not load yet: they
- * are skipped, not failed. Every other directory under tests/golden/ with a
- * greedy.txt is tested. The change that teaches the runtime an architecture
- * deletes its lines here (issue 8: qwen3, qwen3moe).
- */
-static const char *const pending[] = {
-	"tiny-qwen3-f32",
-	"tiny-qwen3moe-f32",
-	"tiny-qwen3moe-q8_0",
-};
-
-static bool is_pending(const char *dir)
-{
-	for (size_t i = 0; i < sizeof(pending) / sizeof(pending[0]); i++)
-		if (!strcmp(dir, pending[i]))
-			return true;
-	return false;
-}
-
 struct gcase {
 	char *text;		/* NULL when given as ids */
 	int32_t prompt_ids[64];
@@ -244,11 +224,6 @@ int main(void)
 		snprintf(dir, sizeof(dir), "%s/%s", gdir, ents[d]->d_name);
 		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
 		if (access(path, R_OK)) {
-			free(ents[d]);
-			continue;
-		}
-		if (is_pending(ents[d]->d_name)) {
-			skip(1, "%s: architecture not in the runtime yet", ents[d]->d_name);
 			free(ents[d]);
 			continue;
 		}

@@ -262,5 +262,7 @@ int main(void)
 	check_model("tests/models/stories260K.gguf");
 	check_model("tests/models/random/tiny-llama-random-dense-f32.gguf");
 	check_model("tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf");
+	check_model("tests/models/random/tiny-qwen3-random-f32.gguf");
+	check_model("tests/models/random/tiny-qwen3moe-random-q8_0.gguf");
 	return done_testing();
 }

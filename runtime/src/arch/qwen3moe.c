@@ -18,9 +18,19 @@ static const struct rt_tensor_desc qwen3moe_tensors[] = {
 
 static int qwen3moe_hparams(struct rt_model *m)
 {
-	if (!m->hp.n_expert)
+	struct rt_hparams *hp = &m->hp;
+	uint32_t v;
+
+	if (!hp->n_expert)
 		return rt_set_error(-EINVAL, "%s: qwen3moe without qwen3moe.expert_count",
 				    rt_gguf_path(m->gguf));
+	/* as llama.cpp: without expert_feed_forward_length an expert is
+	 * feed_forward_length / expert_used_count wide */
+	if (rt_gguf_get_u32(m->gguf, "qwen3moe.expert_feed_forward_length", &v) == -ENOENT)
+		hp->ff_exp = hp->ff / hp->n_expert_used;
+	if (hp->ff_exp <= 0)
+		return rt_set_error(-EINVAL, "%s: qwen3moe experts have no width (ff %d, %d used)",
+				    rt_gguf_path(m->gguf), hp->ff, hp->n_expert_used);
 	return 0;
 }
 
