@@ -36,6 +36,28 @@ CFLAGS  += -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += -luring -ldrm -lpcre2-8 -lm
 
+# Quiet by default, as liburing: "  CC      libaccel/src/queue.o"; V=1 prints
+# the full commands, make -s prints nothing.
+ifeq ($(V),1)
+Q        :=
+QUIET_CC  =
+QUIET_AR  =
+QUIET_LD  =
+QUIET_LN  =
+else ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
+Q        := @
+QUIET_CC  = @
+QUIET_AR  = @
+QUIET_LD  = @
+QUIET_LN  = @
+else
+Q        := @
+QUIET_CC  = @printf '  %-7s %s\n' CC $(patsubst $(B)/obj/%,%,$@);
+QUIET_AR  = @printf '  %-7s %s\n' AR $@;
+QUIET_LD  = @printf '  %-7s %s\n' LD $@;
+QUIET_LN  = @printf '  %-7s %s\n' LN $@;
+endif
+
 # Files named *_avx2.c hold the AVX2+FMA versions of kernels; they are chosen
 # at run time by CPU feature, so only they get the ISA flags.
 AVX2FLAGS := -mavx2 -mfma -mf16c
@@ -61,22 +83,25 @@ ALL_LIBS := $(LIBRT) $(LIBACCEL) $(LIBKN)
 
 BINS  := $(addprefix $(B)/bin/,$(TOOLS))
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+# every object `all` builds (tests/cli/build-noop.sh checks they all exist)
+ALL_OBJS := $(call obj,$(ACCEL_SRC) $(KN_SRC) $(RT_SRC) $(TLIB_SRC) $(TEST_SRC) \
+	      $(wildcard $(addsuffix /*.c,$(addprefix tools/,$(TOOLS)))))
 
-.PHONY: all test check-build run model clean module vmtest vmtest-quick fuzz golden
+.PHONY: all test check-build run model clean module vmtest vmtest-quick fuzz golden print-%
 
 all: $(BINS) $(TESTS) $(LIBACCEL_SO)
 
 $(B)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX2FLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX2FLAGS) -c $< -o $@
 
 $(B)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512FLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512FLAGS) -c $< -o $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIBACCEL): $(call obj,$(ACCEL_SRC))
 $(LIBKN): $(call obj,$(KN_SRC))
@@ -84,27 +109,35 @@ $(LIBRT): $(call obj,$(RT_SRC))
 $(LIBTEST): $(call obj,$(TLIB_SRC))
 $(B)/lib/%.a:
 	@mkdir -p $(dir $@)
-	rm -f $@
-	$(if $^,ar rcs $@ $^,ar rcs $@)
+	$(Q)rm -f $@
+	$(QUIET_AR)$(AR) rcs $@ $^
 
 # The shared library exports only the public API (symbol version script).
 $(LIBACCEL_SO): $(call obj,$(ACCEL_SRC) $(KN_SRC)) libaccel/libaccel.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libaccel.so.0 -Wl,--version-script=libaccel/libaccel.map \
+	$(QUIET_LD)$(CC) -shared -Wl,-soname,libaccel.so.0 -Wl,--version-script=libaccel/libaccel.map \
 		$(LDFLAGS) -o $@ $(call obj,$(ACCEL_SRC) $(KN_SRC)) $(LDLIBS)
 
-.SECONDEXPANSION:
-$(B)/bin/%: $$(call obj,$$(wildcard tools/%/*.c)) $(ALL_LIBS)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(call obj,$(wildcard tools/$*/*.c)) $(ALL_LIBS) $(LDLIBS)
+# Objects are never intermediate files (a second `make` does nothing): each
+# program names its objects in an explicit rule, so GNU make neither deletes
+# them after a build nor rebuilds them on the next one.
+define tool_rule
+$(B)/bin/$(1): $(call obj,$(wildcard tools/$(1)/*.c)) $(ALL_LIBS)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
-$(B)/tests/%: $(B)/obj/tests/%.o $(LIBTEST) $(ALL_LIBS)
+$(BINS):
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(ALL_LIBS) $(LDLIBS)
+	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LIBS) $(LDLIBS)
+
+$(TESTS): $(B)/tests/%: $(B)/obj/tests/%.o $(LIBTEST) $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(ALL_LIBS) $(LDLIBS)
 
 # Tests find the build and the models through these variables.
 export ACCEL_BUILD := $(abspath $(B))
 export ACCEL_TOP   := $(abspath .)
+export ACCEL_SANITIZE := $(SANITIZE)
 
 test: all
 	@scripts/fetch-model.sh --quiet || echo "# SmolLM2 not fetched: its tests will skip"
@@ -136,5 +169,10 @@ fuzz:
 
 clean:
 	rm -rf build
+
+# `make -s print-VAR` prints a variable (the tests read the build's lists and
+# flags this way instead of repeating them).
+print-%:
+	@printf '%s\n' '$(strip $($*))'
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
