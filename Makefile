@@ -10,7 +10,7 @@
 #
 # Every directory is picked up by wildcard: a new .c file needs no Makefile
 # change. Layout: libaccel/src -> libaccel.a, kernels/cpu -> libkn.a,
-# runtime/src -> librt.a, tools/<name>/*.c -> build/bin/<name>,
+# runtime/src -> libaccelrt.a, tools/<name>/*.c -> build/bin/<name>,
 # tests/<suite>/*.c -> build/tests/<suite>/<name> (tests/lib is shared code).
 
 CC      ?= cc
@@ -76,7 +76,7 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 LIBACCEL := $(B)/lib/libaccel.a
 LIBKN    := $(B)/lib/libkn.a
-LIBRT    := $(B)/lib/librt.a
+LIBRT    := $(B)/lib/libaccelrt.a
 LIBTEST  := $(B)/lib/libtest.a
 LIBACCEL_SO := $(B)/lib/libaccel.so.0
 ALL_LIBS := $(LIBRT) $(LIBACCEL) $(LIBKN)
