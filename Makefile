@@ -9,9 +9,10 @@
 #   make run          fetch SmolLM2-135M-Instruct and answer a prompt
 #
 # Every directory is picked up by wildcard: a new .c file needs no Makefile
-# change. Layout: libaccel/src -> libaccel.a, kernels/cpu -> libkn.a,
-# runtime/src -> libaccelrt.a, tools/<name>/*.c -> build/bin/<name>,
-# tests/<suite>/*.c -> build/tests/<suite>/<name> (tests/lib is shared code).
+# change. Layout: libaccel/src -> libaccel.a (+ libaccel.so with kernels/),
+# kernels/cpu -> libkn.a, runtime/src/** -> libaccelrt.a, tools/lib ->
+# libacceltools.a, tools/<name>/*.c -> build/bin/<name>, tests/<suite>/*.c
+# -> build/tests/<suite>/<name> (tests/lib is shared code).
 
 CC      ?= cc
 ifeq ($(origin CC),default)
@@ -29,12 +30,46 @@ endif
 
 OPT     ?= -O2
 DRM_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdrm 2>/dev/null || echo -I/usr/include/libdrm)
-CPPFLAGS += -Iuapi -Ilibaccel/include -Ikernels/include -Iruntime/include -Itests/lib \
-	    $(DRM_CFLAGS) -D_GNU_SOURCE
+CPPFLAGS += -D_GNU_SOURCE
 CFLAGS  += -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -fPIC -pthread -MMD -MP $(SANFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += -luring -ldrm -lpcre2-8 -lm
+
+# Layers (DESIGN.md, "dependencies point down only"): each compiles with only
+# the include paths it may use, so a wrong include is a compile error.
+# tests/cli/layers.sh (`make check-layers`) proves it on the real commands.
+KN_CPPFLAGS      := -Ikernels/include
+ACCEL_CPPFLAGS   := -Ilibaccel/include -Ikernels/include -Iuapi $(DRM_CFLAGS)
+RT_CPPFLAGS      := -Iruntime/include -Iruntime/src -Ilibaccel/include
+TOOLS_CPPFLAGS   := -Iruntime/include -Ilibaccel/include -Itools/lib
+TOOLLIB_CPPFLAGS := -Itools/lib
+# accel-bench's `kernels` subcommand is a benchmark of the kernels layer
+# itself (bench_kernels.c calls kn_* directly): the one tool allowed kn.h.
+BENCH_CPPFLAGS   := $(TOOLS_CPPFLAGS) -Ikernels/include
+TEST_CPPFLAGS    := -Iuapi -Ilibaccel/include -Ikernels/include -Iruntime/include \
+		    -Iruntime/src -Itools/lib -Itests/lib $(DRM_CFLAGS)
+
+# TRANSITIONAL (issue 8), to delete once nothing needs it: runtime/src
+# (forward.c, gguf.c, gguf_writer.c, model_load.c, placement.c, streamer.c)
+# and tools/accel-mkmodel still include the kernels' "kn.h"; their includes
+# are being removed. When `git grep 'include "kn' runtime tools/accel-mkmodel`
+# is empty, delete these two variables and their uses in layer_cppflags
+# (tests/cli/layers.sh then checks the runtime and accel-mkmodel like the rest).
+RT_TRANSITIONAL_INC      := -Ikernels/include
+MKMODEL_TRANSITIONAL_INC := -Ikernels/include
+
+# layer_cppflags SOURCE: the include paths of SOURCE's layer
+layer_cppflags = $(strip \
+	$(if $(filter kernels/%,$(1)),$(KN_CPPFLAGS),\
+	$(if $(filter libaccel/%,$(1)),$(ACCEL_CPPFLAGS),\
+	$(if $(filter runtime/%,$(1)),$(RT_CPPFLAGS) $(RT_TRANSITIONAL_INC),\
+	$(if $(filter tools/lib/%,$(1)),$(TOOLLIB_CPPFLAGS),\
+	$(if $(filter tools/accel-bench/%,$(1)),$(BENCH_CPPFLAGS),\
+	$(if $(filter tools/accel-mkmodel/%,$(1)),$(TOOLS_CPPFLAGS) $(MKMODEL_TRANSITIONAL_INC),\
+	$(if $(filter tools/%,$(1)),$(TOOLS_CPPFLAGS),\
+	$(if $(filter tests/%,$(1)),$(TEST_CPPFLAGS),\
+	$(error $(1): no layer in the Makefile's layer_cppflags))))))))))
 
 # Quiet by default, as liburing: "  CC      libaccel/src/queue.o"; V=1 prints
 # the full commands, make -s prints nothing.
@@ -66,9 +101,12 @@ AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 
 ACCEL_SRC := $(wildcard libaccel/src/*.c)
 KN_SRC    := $(wildcard kernels/cpu/*.c)
-RT_SRC    := $(wildcard runtime/src/*.c)
+# the runtime groups its sources in subfolders (runtime/src/gguf/, ...)
+RT_SRC    := $(wildcard runtime/src/*.c runtime/src/*/*.c runtime/src/*/*/*.c)
+TOOLLIB_SRC := $(wildcard tools/lib/*.c)
 TLIB_SRC  := $(wildcard tests/lib/*.c)
-TOOLS     := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c))))
+# tools/<name>/ is a program, except tools/lib (code shared by the tools)
+TOOLS     := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c)))))
 TOOLS     := $(sort $(TOOLS))
 TEST_SRC  := $(filter-out tests/lib/% tests/fuzz/%,$(wildcard tests/*/*.c))
 
@@ -78,35 +116,38 @@ LIBACCEL := $(B)/lib/libaccel.a
 LIBKN    := $(B)/lib/libkn.a
 LIBRT    := $(B)/lib/libaccelrt.a
 LIBTEST  := $(B)/lib/libtest.a
+LIBTOOLS := $(B)/lib/libacceltools.a
 LIBACCEL_SO := $(B)/lib/libaccel.so.0
 ALL_LIBS := $(LIBRT) $(LIBACCEL) $(LIBKN)
 
 BINS  := $(addprefix $(B)/bin/,$(TOOLS))
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 # every object `all` builds (tests/cli/build-noop.sh checks they all exist)
-ALL_OBJS := $(call obj,$(ACCEL_SRC) $(KN_SRC) $(RT_SRC) $(TLIB_SRC) $(TEST_SRC) \
+ALL_OBJS := $(call obj,$(ACCEL_SRC) $(KN_SRC) $(RT_SRC) $(TOOLLIB_SRC) $(TLIB_SRC) $(TEST_SRC) \
 	      $(wildcard $(addsuffix /*.c,$(addprefix tools/,$(TOOLS)))))
 
-.PHONY: all test check-build run model clean module vmtest vmtest-quick fuzz golden print-%
+.PHONY: all test check-build check-layers run model clean module vmtest vmtest-quick fuzz golden \
+	print-%
 
 all: $(BINS) $(TESTS) $(LIBACCEL_SO)
 
 $(B)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
-	$(QUIET_CC)$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX2FLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(call layer_cppflags,$<) $(CPPFLAGS) $(CFLAGS) $(AVX2FLAGS) -c $< -o $@
 
 $(B)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
-	$(QUIET_CC)$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512FLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(call layer_cppflags,$<) $(CPPFLAGS) $(CFLAGS) $(AVX512FLAGS) -c $< -o $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(QUIET_CC)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(call layer_cppflags,$<) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIBACCEL): $(call obj,$(ACCEL_SRC))
 $(LIBKN): $(call obj,$(KN_SRC))
 $(LIBRT): $(call obj,$(RT_SRC))
 $(LIBTEST): $(call obj,$(TLIB_SRC))
+$(LIBTOOLS): $(call obj,$(TOOLLIB_SRC))
 $(B)/lib/%.a:
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@
@@ -122,17 +163,17 @@ $(LIBACCEL_SO): $(call obj,$(ACCEL_SRC) $(KN_SRC)) libaccel/libaccel.map
 # program names its objects in an explicit rule, so GNU make neither deletes
 # them after a build nor rebuilds them on the next one.
 define tool_rule
-$(B)/bin/$(1): $(call obj,$(wildcard tools/$(1)/*.c)) $(ALL_LIBS)
+$(B)/bin/$(1): $(call obj,$(wildcard tools/$(1)/*.c)) $(LIBTOOLS) $(ALL_LIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
 $(BINS):
 	@mkdir -p $(dir $@)
-	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LIBS) $(LDLIBS)
+	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBTOOLS) $(ALL_LIBS) $(LDLIBS)
 
-$(TESTS): $(B)/tests/%: $(B)/obj/tests/%.o $(LIBTEST) $(ALL_LIBS)
+$(TESTS): $(B)/tests/%: $(B)/obj/tests/%.o $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(ALL_LIBS) $(LDLIBS)
+	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS) $(LDLIBS)
 
 # Tests find the build and the models through these variables.
 export ACCEL_BUILD := $(abspath $(B))
@@ -144,6 +185,10 @@ test: all
 	prove -j2 --timer --exec '' $$(find $(B)/tests -type f -perm -u+x | sort) $(wildcard tests/cli/*.sh) tests/golden/make-golden.sh
 
 check-build: all
+
+# each layer's include paths refuse the headers it may not use (also in make test)
+check-layers:
+	@tests/cli/layers.sh
 
 run: 
 	@scripts/setup-deps.sh
