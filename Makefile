@@ -79,18 +79,22 @@ QUIET_CC  =
 QUIET_AR  =
 QUIET_LD  =
 QUIET_LN  =
+msg       =
 else ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
 Q        := @
 QUIET_CC  = @
 QUIET_AR  = @
 QUIET_LD  = @
 QUIET_LN  = @
+msg       =
 else
 Q        := @
 QUIET_CC  = @printf '  %-7s %s\n' CC $(patsubst $(B)/obj/%,%,$@);
 QUIET_AR  = @printf '  %-7s %s\n' AR $@;
 QUIET_LD  = @printf '  %-7s %s\n' LD $@;
 QUIET_LN  = @printf '  %-7s %s\n' LN $@;
+# $(call msg,WHAT,TEXT): a recipe line of its own (empty with V=1 or -s)
+msg       = @printf '  %-7s %s\n' '$(1)' '$(2)'
 endif
 
 # Files named *_avx2.c hold the AVX2+FMA versions of kernels; they are chosen
@@ -117,7 +121,13 @@ LIBKN    := $(B)/lib/libkn.a
 LIBRT    := $(B)/lib/libaccelrt.a
 LIBTEST  := $(B)/lib/libtest.a
 LIBTOOLS := $(B)/lib/libacceltools.a
-LIBACCEL_SO := $(B)/lib/libaccel.so.0
+# libaccel.so.$(LIBACCEL_VERSION), soname libaccel.so.0; the minor version
+# follows the newest node of libaccel.map (LIBACCEL_0.1)
+LIBACCEL_VERSION := 0.1.0
+LIBACCEL_SONAME  := libaccel.so.0
+LIBACCEL_SO      := $(B)/lib/libaccel.so.$(LIBACCEL_VERSION)
+LIBACCEL_LINKS   := $(B)/lib/$(LIBACCEL_SONAME) $(B)/lib/libaccel.so
+ACCEL_LDLIBS     := -luring -ldrm -lm
 ALL_LIBS := $(LIBRT) $(LIBACCEL) $(LIBKN)
 
 BINS  := $(addprefix $(B)/bin/,$(TOOLS))
@@ -127,9 +137,9 @@ ALL_OBJS := $(call obj,$(ACCEL_SRC) $(KN_SRC) $(RT_SRC) $(TOOLLIB_SRC) $(TLIB_SR
 	      $(wildcard $(addsuffix /*.c,$(addprefix tools/,$(TOOLS)))))
 
 .PHONY: all test check-build check-layers run model clean module vmtest vmtest-quick fuzz golden \
-	print-%
+	install uninstall print-%
 
-all: $(BINS) $(TESTS) $(LIBACCEL_SO)
+all: $(BINS) $(TESTS) $(LIBACCEL_SO) $(LIBACCEL_LINKS)
 
 $(B)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
@@ -156,8 +166,15 @@ $(B)/lib/%.a:
 # The shared library exports only the public API (symbol version script).
 $(LIBACCEL_SO): $(call obj,$(ACCEL_SRC) $(KN_SRC)) libaccel/libaccel.map
 	@mkdir -p $(dir $@)
-	$(QUIET_LD)$(CC) -shared -Wl,-soname,libaccel.so.0 -Wl,--version-script=libaccel/libaccel.map \
-		$(LDFLAGS) -o $@ $(call obj,$(ACCEL_SRC) $(KN_SRC)) $(LDLIBS)
+	$(QUIET_LD)$(CC) -shared -Wl,-soname,$(LIBACCEL_SONAME) \
+		-Wl,--version-script=libaccel/libaccel.map -Wl,--no-undefined \
+		$(LDFLAGS) -o $@ $(call obj,$(ACCEL_SRC) $(KN_SRC)) $(ACCEL_LDLIBS)
+
+# the soname link (what programs load) and the development link (-laccel)
+$(B)/lib/$(LIBACCEL_SONAME): $(LIBACCEL_SO)
+	$(QUIET_LN)ln -sf $(notdir $<) $@
+$(B)/lib/libaccel.so: $(B)/lib/$(LIBACCEL_SONAME)
+	$(QUIET_LN)ln -sf $(notdir $<) $@
 
 # Objects are never intermediate files (a second `make` does nothing): each
 # program names its objects in an explicit rule, so GNU make neither deletes
@@ -174,6 +191,59 @@ $(BINS):
 $(TESTS): $(B)/tests/%: $(B)/obj/tests/%.o $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS) $(LDLIBS)
+
+# ---- install, as liburing: DESTDIR, prefix and the GNU directory variables.
+# Installs the tools, libaccel.so (real file, soname and development links),
+# libaccel's public headers in $(includedir)/accel, libaccel.pc and the man
+# pages. It depends only on what it copies: on a built tree it builds nothing
+# (tests/cli/install.sh runs it during make test).
+prefix       ?= /usr/local
+exec_prefix  ?= $(prefix)
+bindir       ?= $(exec_prefix)/bin
+libdir       ?= $(exec_prefix)/lib
+includedir   ?= $(prefix)/include
+datarootdir  ?= $(prefix)/share
+mandir       ?= $(datarootdir)/man
+pkgconfigdir ?= $(libdir)/pkgconfig
+INSTALL      ?= install
+
+ACCEL_HEADERS := $(wildcard libaccel/include/*.h)
+MAN1 := $(wildcard man/*.1)
+MAN3 := $(wildcard man/*.3)
+
+install: $(BINS) $(LIBACCEL_SO) $(ACCEL_HEADERS) libaccel/libaccel.pc.in $(MAN1) $(MAN3)
+	$(call msg,INSTALL,$(DESTDIR)$(bindir): $(TOOLS))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(bindir)
+	$(Q)$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(bindir)
+	$(call msg,INSTALL,$(DESTDIR)$(libdir): $(notdir $(LIBACCEL_SO)) $(LIBACCEL_SONAME) libaccel.so)
+	$(Q)$(INSTALL) -d $(DESTDIR)$(libdir)
+	$(Q)$(INSTALL) -m 755 $(LIBACCEL_SO) $(DESTDIR)$(libdir)
+	$(Q)ln -sf $(notdir $(LIBACCEL_SO)) $(DESTDIR)$(libdir)/$(LIBACCEL_SONAME)
+	$(Q)ln -sf $(LIBACCEL_SONAME) $(DESTDIR)$(libdir)/libaccel.so
+	$(call msg,INSTALL,$(DESTDIR)$(includedir)/accel: $(notdir $(ACCEL_HEADERS)))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(includedir)/accel
+	$(Q)$(INSTALL) -m 644 $(ACCEL_HEADERS) $(DESTDIR)$(includedir)/accel
+	$(call msg,INSTALL,$(DESTDIR)$(pkgconfigdir)/libaccel.pc)
+	$(Q)$(INSTALL) -d $(DESTDIR)$(pkgconfigdir)
+	$(Q)sed -e '/^#/d' -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' \
+		-e 's|@includedir@|$(includedir)|' -e 's|@version@|$(LIBACCEL_VERSION)|' \
+		libaccel/libaccel.pc.in >$(DESTDIR)$(pkgconfigdir)/libaccel.pc
+	$(Q)chmod 644 $(DESTDIR)$(pkgconfigdir)/libaccel.pc
+	$(call msg,INSTALL,$(DESTDIR)$(mandir): $(notdir $(MAN1) $(MAN3)))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3
+	$(Q)$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(mandir)/man1
+	$(Q)$(INSTALL) -m 644 $(MAN3) $(DESTDIR)$(mandir)/man3
+
+# removes exactly what install put there (and $(includedir)/accel once empty)
+uninstall:
+	$(Q)rm -f $(addprefix $(DESTDIR)$(bindir)/,$(TOOLS))
+	$(Q)rm -f $(DESTDIR)$(libdir)/$(notdir $(LIBACCEL_SO)) \
+		$(DESTDIR)$(libdir)/$(LIBACCEL_SONAME) $(DESTDIR)$(libdir)/libaccel.so
+	$(Q)rm -f $(addprefix $(DESTDIR)$(includedir)/accel/,$(notdir $(ACCEL_HEADERS)))
+	$(Q)rmdir $(DESTDIR)$(includedir)/accel 2>/dev/null || true
+	$(Q)rm -f $(DESTDIR)$(pkgconfigdir)/libaccel.pc
+	$(Q)rm -f $(addprefix $(DESTDIR)$(mandir)/man1/,$(notdir $(MAN1))) \
+		$(addprefix $(DESTDIR)$(mandir)/man3/,$(notdir $(MAN3)))
 
 # Tests find the build and the models through these variables.
 export ACCEL_BUILD := $(abspath $(B))
