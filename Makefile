@@ -3,10 +3,15 @@
 # accelkv top-level build. Userspace only here; the kernel module is built by
 # `make module` through Kbuild (see driver/).
 #
-#   make              build libraries (build/lib) and programs (build/bin)
+#   make              build libraries (build/lib) and programs (build/bin);
+#                     quiet ("  CC      runtime/src/chat.o"), V=1 for commands
 #   make test         build and run every TAP test with prove
 #   SANITIZE=1 make test   the same under ASan+UBSan (objects in build/san)
 #   make run          fetch SmolLM2-135M-Instruct and answer a prompt
+#   make install      tools, libaccel.so, headers, libaccel.pc, man pages
+#                     (DESTDIR=, prefix=/usr/local, bindir= libdir= ...);
+#                     make uninstall removes them
+#   make check-layers each layer's include paths refuse what it may not use
 #
 # Every directory is picked up by wildcard: a new .c file needs no Makefile
 # change. Layout: libaccel/src -> libaccel.a (+ libaccel.so with kernels/),
