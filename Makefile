@@ -142,7 +142,7 @@ ALL_OBJS := $(call obj,$(ACCEL_SRC) $(KN_SRC) $(RT_SRC) $(TOOLLIB_SRC) $(TLIB_SR
 	      $(wildcard $(addsuffix /*.c,$(addprefix tools/,$(TOOLS)))))
 
 .PHONY: all test check-build check-layers run model clean module vmtest vmtest-quick fuzz golden \
-	install uninstall print-%
+	install uninstall
 
 all: $(BINS) $(TESTS) $(LIBACCEL_SO) $(LIBACCEL_LINKS)
 
