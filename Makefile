@@ -3,15 +3,21 @@
 # accelkv top-level build. Userspace only here; the kernel module is built by
 # `make module` through Kbuild (see driver/).
 #
-#   make              build libraries (build/lib) and programs (build/bin)
+#   make              build libraries (build/lib) and programs (build/bin);
+#                     quiet ("  CC      runtime/src/chat.o"), V=1 for commands
 #   make test         build and run every TAP test with prove
 #   SANITIZE=1 make test   the same under ASan+UBSan (objects in build/san)
 #   make run          fetch SmolLM2-135M-Instruct and answer a prompt
+#   make install      tools, libaccel.so, headers, libaccel.pc, man pages
+#                     (DESTDIR=, prefix=/usr/local, bindir= libdir= ...);
+#                     make uninstall removes them
+#   make check-layers each layer's include paths refuse what it may not use
 #
 # Every directory is picked up by wildcard: a new .c file needs no Makefile
-# change. Layout: libaccel/src -> libaccel.a, kernels/cpu -> libkn.a,
-# runtime/src -> librt.a, tools/<name>/*.c -> build/bin/<name>,
-# tests/<suite>/*.c -> build/tests/<suite>/<name> (tests/lib is shared code).
+# change. Layout: libaccel/src -> libaccel.a (+ libaccel.so with kernels/),
+# kernels/cpu -> libkn.a, runtime/src/** -> libaccelrt.a, tools/lib ->
+# libacceltools.a, tools/<name>/*.c -> build/bin/<name>, tests/<suite>/*.c
+# -> build/tests/<suite>/<name> (tests/lib is shared code).
 
 CC      ?= cc
 ifeq ($(origin CC),default)
@@ -29,12 +35,72 @@ endif
 
 OPT     ?= -O2
 DRM_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdrm 2>/dev/null || echo -I/usr/include/libdrm)
-CPPFLAGS += -Iuapi -Ilibaccel/include -Ikernels/include -Iruntime/include -Iruntime/src -Itests/lib \
-	    $(DRM_CFLAGS) -D_GNU_SOURCE
+CPPFLAGS += -D_GNU_SOURCE
 CFLAGS  += -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	   -fPIC -pthread -MMD -MP $(SANFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
 LDLIBS  += -luring -ldrm -lpcre2-8 -lm
+
+# Layers (DESIGN.md, "dependencies point down only"): each compiles with only
+# the include paths it may use, so a wrong include is a compile error.
+# tests/cli/layers.sh (`make check-layers`) proves it on the real commands.
+KN_CPPFLAGS      := -Ikernels/include
+ACCEL_CPPFLAGS   := -Ilibaccel/include -Ikernels/include -Iuapi $(DRM_CFLAGS)
+RT_CPPFLAGS      := -Iruntime/include -Iruntime/src -Ilibaccel/include
+TOOLS_CPPFLAGS   := -Iruntime/include -Ilibaccel/include -Itools/lib
+TOOLLIB_CPPFLAGS := -Itools/lib
+# accel-bench's `kernels` subcommand is a benchmark of the kernels layer
+# itself (bench_kernels.c calls kn_* directly): the one tool allowed kn.h.
+BENCH_CPPFLAGS   := $(TOOLS_CPPFLAGS) -Ikernels/include
+TEST_CPPFLAGS    := -Iuapi -Ilibaccel/include -Ikernels/include -Iruntime/include \
+		    -Iruntime/src -Itools/lib -Itests/lib $(DRM_CFLAGS)
+
+# TRANSITIONAL (issue 8), to delete once nothing needs it: runtime/src
+# (forward.c, gguf.c, gguf_writer.c, model_load.c, placement.c, streamer.c)
+# and tools/accel-mkmodel still include the kernels' "kn.h"; their includes
+# are being removed. When `git grep 'include "kn' runtime tools/accel-mkmodel`
+# is empty, delete these two variables and their uses in layer_cppflags
+# (tests/cli/layers.sh then checks the runtime and accel-mkmodel like the rest).
+RT_TRANSITIONAL_INC      := -Ikernels/include
+MKMODEL_TRANSITIONAL_INC := -Ikernels/include
+
+# layer_cppflags SOURCE: the include paths of SOURCE's layer
+layer_cppflags = $(strip \
+	$(if $(filter kernels/%,$(1)),$(KN_CPPFLAGS),\
+	$(if $(filter libaccel/%,$(1)),$(ACCEL_CPPFLAGS),\
+	$(if $(filter runtime/%,$(1)),$(RT_CPPFLAGS) $(RT_TRANSITIONAL_INC),\
+	$(if $(filter tools/lib/%,$(1)),$(TOOLLIB_CPPFLAGS),\
+	$(if $(filter tools/accel-bench/%,$(1)),$(BENCH_CPPFLAGS),\
+	$(if $(filter tools/accel-mkmodel/%,$(1)),$(TOOLS_CPPFLAGS) $(MKMODEL_TRANSITIONAL_INC),\
+	$(if $(filter tools/%,$(1)),$(TOOLS_CPPFLAGS),\
+	$(if $(filter tests/%,$(1)),$(TEST_CPPFLAGS),\
+	$(error $(1): no layer in the Makefile's layer_cppflags))))))))))
+
+# Quiet by default, as liburing: "  CC      libaccel/src/queue.o"; V=1 prints
+# the full commands, make -s prints nothing.
+ifeq ($(V),1)
+Q        :=
+QUIET_CC  =
+QUIET_AR  =
+QUIET_LD  =
+QUIET_LN  =
+msg       =
+else ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
+Q        := @
+QUIET_CC  = @
+QUIET_AR  = @
+QUIET_LD  = @
+QUIET_LN  = @
+msg       =
+else
+Q        := @
+QUIET_CC  = @printf '  %-7s %s\n' CC $(patsubst $(B)/obj/%,%,$@);
+QUIET_AR  = @printf '  %-7s %s\n' AR $@;
+QUIET_LD  = @printf '  %-7s %s\n' LD $@;
+QUIET_LN  = @printf '  %-7s %s\n' LN $@;
+# $(call msg,WHAT,TEXT): a recipe line of its own (empty with V=1 or -s)
+msg       = @printf '  %-7s %s\n' '$(1)' '$(2)'
+endif
 
 # Files named *_avx2.c hold the AVX2+FMA versions of kernels; they are chosen
 # at run time by CPU feature, so only they get the ISA flags.
@@ -44,9 +110,12 @@ AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 
 ACCEL_SRC := $(wildcard libaccel/src/*.c)
 KN_SRC    := $(wildcard kernels/cpu/*.c)
-RT_SRC    := $(wildcard runtime/src/*.c runtime/src/*/*.c)
+# the runtime groups its sources in subfolders (runtime/src/gguf/, ...)
+RT_SRC    := $(wildcard runtime/src/*.c runtime/src/*/*.c runtime/src/*/*/*.c)
+TOOLLIB_SRC := $(wildcard tools/lib/*.c)
 TLIB_SRC  := $(wildcard tests/lib/*.c)
-TOOLS     := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c))))
+# tools/<name>/ is a program, except tools/lib (code shared by the tools)
+TOOLS     := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c)))))
 TOOLS     := $(sort $(TOOLS))
 TEST_SRC  := $(filter-out tests/lib/% tests/fuzz/%,$(wildcard tests/*/*.c))
 
@@ -54,63 +123,147 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 LIBACCEL := $(B)/lib/libaccel.a
 LIBKN    := $(B)/lib/libkn.a
-LIBRT    := $(B)/lib/librt.a
+LIBRT    := $(B)/lib/libaccelrt.a
 LIBTEST  := $(B)/lib/libtest.a
-LIBACCEL_SO := $(B)/lib/libaccel.so.0
+LIBTOOLS := $(B)/lib/libacceltools.a
+# libaccel.so.$(LIBACCEL_VERSION), soname libaccel.so.0; the minor version
+# follows the newest node of libaccel.map (LIBACCEL_0.1)
+LIBACCEL_VERSION := 0.1.0
+LIBACCEL_SONAME  := libaccel.so.0
+LIBACCEL_SO      := $(B)/lib/libaccel.so.$(LIBACCEL_VERSION)
+LIBACCEL_LINKS   := $(B)/lib/$(LIBACCEL_SONAME) $(B)/lib/libaccel.so
+ACCEL_LDLIBS     := -luring -ldrm -lm
 ALL_LIBS := $(LIBRT) $(LIBACCEL) $(LIBKN)
 
 BINS  := $(addprefix $(B)/bin/,$(TOOLS))
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+# every object `all` builds (tests/cli/build-noop.sh checks they all exist)
+ALL_OBJS := $(call obj,$(ACCEL_SRC) $(KN_SRC) $(RT_SRC) $(TOOLLIB_SRC) $(TLIB_SRC) $(TEST_SRC) \
+	      $(wildcard $(addsuffix /*.c,$(addprefix tools/,$(TOOLS)))))
 
-.PHONY: all test check-build run model clean module vmtest vmtest-quick fuzz golden
+.PHONY: all test check-build check-layers run model clean module vmtest vmtest-quick fuzz golden \
+	install uninstall
 
-all: $(BINS) $(TESTS) $(LIBACCEL_SO)
+all: $(BINS) $(TESTS) $(LIBACCEL_SO) $(LIBACCEL_LINKS)
 
 $(B)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX2FLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(call layer_cppflags,$<) $(CPPFLAGS) $(CFLAGS) $(AVX2FLAGS) -c $< -o $@
 
 $(B)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512FLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(call layer_cppflags,$<) $(CPPFLAGS) $(CFLAGS) $(AVX512FLAGS) -c $< -o $@
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(call layer_cppflags,$<) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIBACCEL): $(call obj,$(ACCEL_SRC))
 $(LIBKN): $(call obj,$(KN_SRC))
 $(LIBRT): $(call obj,$(RT_SRC))
 $(LIBTEST): $(call obj,$(TLIB_SRC))
+$(LIBTOOLS): $(call obj,$(TOOLLIB_SRC))
 $(B)/lib/%.a:
 	@mkdir -p $(dir $@)
-	rm -f $@
-	$(if $^,ar rcs $@ $^,ar rcs $@)
+	$(Q)rm -f $@
+	$(QUIET_AR)$(AR) rcs $@ $^
 
 # The shared library exports only the public API (symbol version script).
 $(LIBACCEL_SO): $(call obj,$(ACCEL_SRC) $(KN_SRC)) libaccel/libaccel.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libaccel.so.0 -Wl,--version-script=libaccel/libaccel.map \
-		$(LDFLAGS) -o $@ $(call obj,$(ACCEL_SRC) $(KN_SRC)) $(LDLIBS)
+	$(QUIET_LD)$(CC) -shared -Wl,-soname,$(LIBACCEL_SONAME) \
+		-Wl,--version-script=libaccel/libaccel.map -Wl,--no-undefined \
+		$(LDFLAGS) -o $@ $(call obj,$(ACCEL_SRC) $(KN_SRC)) $(ACCEL_LDLIBS)
 
-.SECONDEXPANSION:
-$(B)/bin/%: $$(call obj,$$(wildcard tools/%/*.c)) $(ALL_LIBS)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(call obj,$(wildcard tools/$*/*.c)) $(ALL_LIBS) $(LDLIBS)
+# the soname link (what programs load) and the development link (-laccel)
+$(B)/lib/$(LIBACCEL_SONAME): $(LIBACCEL_SO)
+	$(QUIET_LN)ln -sf $(notdir $<) $@
+$(B)/lib/libaccel.so: $(B)/lib/$(LIBACCEL_SONAME)
+	$(QUIET_LN)ln -sf $(notdir $<) $@
 
-$(B)/tests/%: $(B)/obj/tests/%.o $(LIBTEST) $(ALL_LIBS)
+# Objects are never intermediate files (a second `make` does nothing): each
+# program names its objects in an explicit rule, so GNU make neither deletes
+# them after a build nor rebuilds them on the next one.
+define tool_rule
+$(B)/bin/$(1): $(call obj,$(wildcard tools/$(1)/*.c)) $(LIBTOOLS) $(ALL_LIBS)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+
+$(BINS):
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(ALL_LIBS) $(LDLIBS)
+	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBTOOLS) $(ALL_LIBS) $(LDLIBS)
+
+$(TESTS): $(B)/tests/%: $(B)/obj/tests/%.o $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS) $(LDLIBS)
+
+# ---- install, as liburing: DESTDIR, prefix and the GNU directory variables.
+# Installs the tools, libaccel.so (real file, soname and development links),
+# libaccel's public headers in $(includedir)/accel, libaccel.pc and the man
+# pages. It depends only on what it copies: on a built tree it builds nothing
+# (tests/cli/install.sh runs it during make test).
+prefix       ?= /usr/local
+exec_prefix  ?= $(prefix)
+bindir       ?= $(exec_prefix)/bin
+libdir       ?= $(exec_prefix)/lib
+includedir   ?= $(prefix)/include
+datarootdir  ?= $(prefix)/share
+mandir       ?= $(datarootdir)/man
+pkgconfigdir ?= $(libdir)/pkgconfig
+INSTALL      ?= install
+
+ACCEL_HEADERS := $(wildcard libaccel/include/*.h)
+MAN1 := $(wildcard man/*.1)
+MAN3 := $(wildcard man/*.3)
+
+install: $(BINS) $(LIBACCEL_SO) $(ACCEL_HEADERS) libaccel/libaccel.pc.in $(MAN1) $(MAN3)
+	$(call msg,INSTALL,$(DESTDIR)$(bindir): $(TOOLS))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(bindir)
+	$(Q)$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(bindir)
+	$(call msg,INSTALL,$(DESTDIR)$(libdir): $(notdir $(LIBACCEL_SO)) $(LIBACCEL_SONAME) libaccel.so)
+	$(Q)$(INSTALL) -d $(DESTDIR)$(libdir)
+	$(Q)$(INSTALL) -m 755 $(LIBACCEL_SO) $(DESTDIR)$(libdir)
+	$(Q)ln -sf $(notdir $(LIBACCEL_SO)) $(DESTDIR)$(libdir)/$(LIBACCEL_SONAME)
+	$(Q)ln -sf $(LIBACCEL_SONAME) $(DESTDIR)$(libdir)/libaccel.so
+	$(call msg,INSTALL,$(DESTDIR)$(includedir)/accel: $(notdir $(ACCEL_HEADERS)))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(includedir)/accel
+	$(Q)$(INSTALL) -m 644 $(ACCEL_HEADERS) $(DESTDIR)$(includedir)/accel
+	$(call msg,INSTALL,$(DESTDIR)$(pkgconfigdir)/libaccel.pc)
+	$(Q)$(INSTALL) -d $(DESTDIR)$(pkgconfigdir)
+	$(Q)sed -e '/^#/d' -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' \
+		-e 's|@includedir@|$(includedir)|' -e 's|@version@|$(LIBACCEL_VERSION)|' \
+		libaccel/libaccel.pc.in >$(DESTDIR)$(pkgconfigdir)/libaccel.pc
+	$(Q)chmod 644 $(DESTDIR)$(pkgconfigdir)/libaccel.pc
+	$(call msg,INSTALL,$(DESTDIR)$(mandir): $(notdir $(MAN1) $(MAN3)))
+	$(Q)$(INSTALL) -d $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man3
+	$(Q)$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(mandir)/man1
+	$(Q)$(INSTALL) -m 644 $(MAN3) $(DESTDIR)$(mandir)/man3
+
+# removes exactly what install put there (and $(includedir)/accel once empty)
+uninstall:
+	$(Q)rm -f $(addprefix $(DESTDIR)$(bindir)/,$(TOOLS))
+	$(Q)rm -f $(DESTDIR)$(libdir)/$(notdir $(LIBACCEL_SO)) \
+		$(DESTDIR)$(libdir)/$(LIBACCEL_SONAME) $(DESTDIR)$(libdir)/libaccel.so
+	$(Q)rm -f $(addprefix $(DESTDIR)$(includedir)/accel/,$(notdir $(ACCEL_HEADERS)))
+	$(Q)rmdir $(DESTDIR)$(includedir)/accel 2>/dev/null || true
+	$(Q)rm -f $(DESTDIR)$(pkgconfigdir)/libaccel.pc
+	$(Q)rm -f $(addprefix $(DESTDIR)$(mandir)/man1/,$(notdir $(MAN1))) \
+		$(addprefix $(DESTDIR)$(mandir)/man3/,$(notdir $(MAN3)))
 
 # Tests find the build and the models through these variables.
 export ACCEL_BUILD := $(abspath $(B))
 export ACCEL_TOP   := $(abspath .)
+export ACCEL_SANITIZE := $(SANITIZE)
 
 test: all
 	@scripts/fetch-model.sh --quiet || echo "# SmolLM2 not fetched: its tests will skip"
 	prove -j2 --timer --exec '' $$(find $(B)/tests -type f -perm -u+x | sort) $(wildcard tests/cli/*.sh) tests/golden/make-golden.sh
 
 check-build: all
+
+# each layer's include paths refuse the headers it may not use (also in make test)
+check-layers:
+	@tests/cli/layers.sh
 
 run: 
 	@scripts/setup-deps.sh
@@ -136,5 +289,10 @@ fuzz:
 
 clean:
 	rm -rf build
+
+# `make -s print-VAR` prints a variable (the tests read the build's lists and
+# flags this way instead of repeating them).
+print-%:
+	@printf '%s\n' '$(strip $($*))'
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

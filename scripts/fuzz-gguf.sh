@@ -6,7 +6,7 @@
 # corpus; dictionary tests/fuzz/gguf.dict. Exits non-zero on a finding (the
 # input is kept in build/fuzz/artifacts/). Installs clang quietly if missing.
 # Afterwards the corpus is kept in build/fuzz/corpus and, if llvm-cov is
-# there, the line coverage of runtime/src/gguf/gguf*.c over it is printed.
+# there, the line coverage of the reader's sources over it is printed.
 set -eu
 
 secs=${1:-60}
@@ -36,14 +36,26 @@ if ! have_fuzzer; then
 fi
 
 mkdir -p "$out/artifacts"
+# the fuzz target is test code: it sees every layer (as the Makefile's tests)
 inc="-Iuapi -Ilibaccel/include -Ikernels/include -Iruntime/include -Iruntime/src -D_GNU_SOURCE -std=gnu11"
+# rt_src NAME...: the runtime's sources by file name, wherever runtime/src
+# groups them (runtime/src/gguf/gguf.c or runtime/src/gguf.c)
+rt_src() {
+	local f p
+	for f in "$@"; do
+		p=$(find runtime/src -name "$f" -type f | head -1)
+		[ -n "$p" ] || { echo "fuzz-gguf: no $f under runtime/src" >&2; exit 2; }
+		printf '%s ' "$p"
+	done
+}
+src=$(rt_src gguf.c gguf_io.c gguf_get.c)
+err_src=$(rt_src error.c)
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 # The reader and the target get coverage; the kernels (only their type
 # traits are used) come from the normal gcc build, uninstrumented.
 make -s -j2 build/lib/libkn.a >/dev/null
 $CC $inc -DRT_GGUF_WINDOW=4096 -O1 -g $san -fsanitize=fuzzer \
-	tests/fuzz/fuzz_gguf.c runtime/src/gguf/gguf.c runtime/src/gguf/gguf_io.c runtime/src/gguf/gguf_get.c \
-	runtime/src/error.c build/lib/libkn.a -lm -o "$out/fuzz_gguf"
+	tests/fuzz/fuzz_gguf.c $src $err_src build/lib/libkn.a -lm -o "$out/fuzz_gguf"
 
 corpus=$(mktemp -d /tmp/fuzz-gguf.XXXXXX)
 trap 'rm -rf "$corpus"' EXIT
@@ -106,9 +118,8 @@ cp -r "$corpus" "$out/corpus"
 prof=$(command -v llvm-profdata || command -v llvm-profdata-14 || true)
 lcov=$(command -v llvm-cov || command -v llvm-cov-14 || true)
 if [ -n "$prof" ] && [ -n "$lcov" ]; then
-	src="runtime/src/gguf/gguf.c runtime/src/gguf/gguf_io.c runtime/src/gguf/gguf_get.c"
 	$CC $inc -DRT_GGUF_WINDOW=4096 -O0 -g -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
-		tests/fuzz/fuzz_gguf.c $src runtime/src/error.c build/lib/libkn.a -lm \
+		tests/fuzz/fuzz_gguf.c $src $err_src build/lib/libkn.a -lm \
 		-o "$out/fuzz_gguf_cov"
 	rm -f "$out"/cov-*.profraw
 	LLVM_PROFILE_FILE="$out/cov-%p.profraw" "$out/fuzz_gguf_cov" -runs=0 \

@@ -88,15 +88,16 @@ build_guest() {
 			done
 		fi
 	fi
+	# accelctl uses libaccel only (and the tools' shared parsers in tools/lib)
 	if ls "$TOP"/tools/accelctl/*.c >/dev/null 2>&1 &&
 		make -C "$TOP" -j2 --no-print-directory build/lib/libaccel.a build/lib/libkn.a \
-			build/lib/librt.a >/dev/null 2>&1; then
+			>/dev/null 2>&1; then
 		rm -f "$GUEST/accelctl"
-		gcc -static -std=gnu11 -O2 -D_GNU_SOURCE -I"$TOP/uapi" -I"$TOP/libaccel/include" \
-			-I"$TOP/kernels/include" -I"$TOP/runtime/include" -I/usr/include/libdrm \
-			-o "$GUEST/accelctl" "$TOP"/tools/accelctl/*.c "$TOP/build/lib/librt.a" \
+		gcc -static -std=gnu11 -O2 -D_GNU_SOURCE -I"$TOP/libaccel/include" \
+			-I"$TOP/runtime/include" -I"$TOP/tools/lib" \
+			-o "$GUEST/accelctl" "$TOP"/tools/accelctl/*.c "$TOP"/tools/lib/*.c \
 			"$TOP/build/lib/libaccel.a" "$TOP/build/lib/libkn.a" \
-			-luring -ldrm -lpcre2-8 -lm -lpthread 2>/dev/null ||
+			-luring -ldrm -lm -lpthread 2>/dev/null ||
 			say "accelctl: static build failed"
 	fi
 }

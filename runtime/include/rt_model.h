@@ -112,7 +112,4 @@ struct rt_batch {
  */
 int rt_model_forward(struct rt_model *m, const struct rt_batch *b, const float **out);
 
-/** rt_parse_size - "1.5G", "512M", "64K", "4096" (binary multiples) -> bytes */
-int rt_parse_size(const char *s, uint64_t *out);
-
 #endif /* RT_MODEL_H */

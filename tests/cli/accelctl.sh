@@ -34,7 +34,7 @@ fails_with() {
 	ok $? "$name"
 }
 
-echo "1..22"
+echo "1..24"
 run info
 ok $? "info succeeds"
 printf '%s\n' "$out" | grep -q '^backend: emu$'
@@ -79,6 +79,10 @@ ok $? "script: stats count the fence"
 fails_with "Invalid argument" "pool create 0: -EINVAL" pool create 0
 fails_with "Invalid argument" "KV block size 1000: -EINVAL" pool create 64K --block-size 1000
 fails_with "bad size" "unparsable size" pool create 12Q
+fails_with "bad size" "negative size (tools/lib parser)" pool create -1M
+run pool create 0.5MiB --block-size 4KiB -- pool info 0
+printf '%s\n' "$out" | grep -q '^size: 524288$' && printf '%s\n' "$out" | grep -q '^num_blocks: 128$'
+ok $? "sizes as tools/lib spells them: 0.5MiB pool of 4KiB blocks"
 fails_with "no pool" "pool info of an unknown pool" pool info 3
 fails_with "No such file or directory" "double free: -ENOENT" \
 	pool create 64K --kv -- kv alloc 0 1 -- kv free 0 0 -- kv free 0 0

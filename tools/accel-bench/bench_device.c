@@ -4,7 +4,7 @@
  * and per op with two threads on one pool), fence signal-to-wake latency of
  * a sleeping waiter, COMPUTE per-command overhead (NOP), and COPY engine
  * read bandwidth of a temp file against plain pread.
- *   accel-bench device [--device emu|PATH] [--size BYTES_MIB] [--dir DIR]
+ *   accel-bench device [--device emu|PATH] [--size SIZE] [--dir DIR]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "accel.h"
+#include "tool_parse.h"
 #include "bench.h"
 
 static uint64_t now_ns(void)
@@ -335,24 +336,27 @@ int bench_device(int argc, char **argv)
 	const char *device = NULL, *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
 	struct accel_device_info info;
 	struct accel_device *dev = NULL;
-	uint64_t mib = 64;
+	uint64_t size = 64 << 20;
 	int ret;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--device") && i + 1 < argc) {
 			device = argv[++i];
 		} else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
-			mib = strtoull(argv[++i], NULL, 0);
+			if (tool_parse_size(argv[++i], &size) < 0)
+				size = 0;	/* refused below with the range */
 		} else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
 			dir = argv[++i];
 		} else {
 			fprintf(stderr, "usage: accel-bench device [--device emu|PATH] "
-				"[--size MIB] [--dir DIR]\n");
+				"[--size SIZE] [--dir DIR]\n");
 			return 1;
 		}
 	}
-	if (!mib || mib > (1 << 20)) {
-		fprintf(stderr, "accel-bench: device: bad --size\n");
+	/* whole MiB: the COPY test file is read in 1 MiB requests */
+	if (size < (1 << 20) || size > (1ULL << 40) || size % (1 << 20)) {
+		fprintf(stderr, "accel-bench: device: --size wants whole MiB from 1M to 1T "
+			"(e.g. 256M)\n");
 		return 1;
 	}
 	accel_set_log(NULL, NULL);
@@ -362,7 +366,7 @@ int bench_device(int argc, char **argv)
 	accel_device_info(dev, &info);
 	printf("backend: %s\n", info.backend);
 	ret = bench_kv(dev) || bench_fence(dev) || bench_compute(dev) ||
-	      bench_copy(dev, mib << 20, dir);
+	      bench_copy(dev, size, dir);
 	accel_device_close(dev);
 	return ret;
 }

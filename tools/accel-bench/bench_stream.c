@@ -19,6 +19,7 @@
 #include "rt_generate.h"
 #include "rt_model.h"
 #include "rt_stream.h"
+#include "tool_parse.h"
 #include "bench.h"
 
 static double now_s(void)
@@ -163,17 +164,17 @@ int bench_stream_main(int argc, char **argv)
 		if (!strcmp(argv[i], "-m") && i + 1 < argc)
 			model = argv[++i];
 		else if (!strcmp(argv[i], "--mem-budget") && i + 1 < argc) {
-			if (rt_parse_size(argv[++i], &budget) < 0)
+			if (tool_parse_size(argv[++i], &budget) < 0)
 				return bench_fail("--mem-budget: invalid size '%s'", argv[i]);
 		} else if (!strcmp(argv[i], "-t") && i + 1 < argc)
 			threads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
 			n_gen = atoi(argv[++i]);
 		else
-			return bench_usage("stream -m MODEL --mem-budget BYTES [-t THREADS] [-n TOKENS]");
+			return bench_usage("stream -m MODEL --mem-budget SIZE [-t THREADS] [-n TOKENS]");
 	}
 	if (!model || !budget || threads <= 0 || n_gen <= 0)
-		return bench_usage("stream -m MODEL --mem-budget BYTES [-t THREADS] [-n TOKENS]");
+		return bench_usage("stream -m MODEL --mem-budget SIZE [-t THREADS] [-n TOKENS]");
 
 	/*
 	 * Twice: a virtual disk's host may cache what was read before, and the

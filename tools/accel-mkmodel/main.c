@@ -22,6 +22,7 @@
 #include "accel_cmd.h"
 #include "rt_error.h"
 #include "mkmodel.h"
+#include "tool_parse.h"
 
 #define DEFAULT_VOCAB "tests/models/stories260K.gguf"
 
@@ -56,17 +57,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static bool parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!s || !*s || *s == '-')
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, 0);
-	return !errno && !*end;
 }
 
 static uint32_t parse_type(const char *s)
@@ -146,7 +136,7 @@ static void parse(int argc, char **argv, struct mk_opts *o, const char **out)
 			*out = optarg;
 			break;
 		case 'l':
-			if (!parse_u64(optarg, &v) || v < 1 || v > 1024)
+			if (tool_parse_u64(optarg, &v) || v < 1 || v > 1024)
 				die("--layers wants a number from 1 to 1024, not '%s'", optarg);
 			o->layers = (uint32_t)v;
 			break;
@@ -154,7 +144,7 @@ static void parse(int argc, char **argv, struct mk_opts *o, const char **out)
 			o->type = parse_type(optarg);
 			break;
 		case 's':
-			if (!parse_u64(optarg, &v))
+			if (tool_parse_u64(optarg, &v))
 				die("--seed wants an unsigned number, not '%s'", optarg);
 			o->seed = v;
 			break;
@@ -162,7 +152,7 @@ static void parse(int argc, char **argv, struct mk_opts *o, const char **out)
 			o->vocab_from = optarg;
 			break;
 		case 'j':
-			if (!parse_u64(optarg, &v) || v < 1 || v > 64)
+			if (tool_parse_u64(optarg, &v) || v < 1 || v > 64)
 				die("--threads wants a number from 1 to 64, not '%s'", optarg);
 			o->threads = (int)v;
 			break;

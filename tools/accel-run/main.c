@@ -16,6 +16,7 @@
 #include "rt_session.h"
 #include "rt_tokenizer.h"
 #include "run.h"
+#include "tool_parse.h"
 
 static void usage(FILE *f)
 {
@@ -36,7 +37,8 @@ static void usage(FILE *f)
 "      --ids              print the whole token id sequence instead of text\n"
 "      --chat             interactive chat with the model's template\n"
 "      --chat-once        format -p as one user turn of the chat template\n"
-"      --mem-budget B     cap pinned weight memory (K/M/G); layers beyond stream\n"
+"      --mem-budget B     cap pinned weight memory (1.5G, 512M: K/M/G/T, powers of\n"
+"                         1024); the layers beyond it stream from the file\n"
 "      --device D         emu or a device node (default: auto)\n"
 "  -h, --help\n");
 }
@@ -176,7 +178,7 @@ int main(int argc, char **argv)
 				return 1;
 			o.sp.repeat_last_n = (int)v;
 		} else if (IS("--mem-budget")) {
-			if (rt_parse_size(val, &o.mem_budget) < 0) {
+			if (tool_parse_size(val, &o.mem_budget) < 0) {
 				fprintf(stderr, "accel-run: --mem-budget: invalid size '%s'\n", val);
 				return 1;
 			}

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include "accel.h"
+#include "tool_parse.h"
 
 #define MAX_OBJS 64
 #define MAX_ARGS 256
@@ -34,7 +35,8 @@ static const char usage[] =
 	"  kv publish POOL ID HASH [ID HASH]... | kv lookup POOL HASH...\n"
 	"  fence create | fence signal F POINT | fence wait F POINT [TIMEOUT_MS]\n"
 	"  fence query F\n"
-	"SIZE takes K, M, G suffixes (powers of 1024).\n";
+	"SIZE: bytes, or with K, M, G, T (powers of 1024): 64K, 1.5G, 512MiB.\n"
+	"Numbers (ids, counts, points, hashes) are decimal or 0x-hexadecimal.\n";
 
 static const char *cur_cmd = "accelctl";
 
@@ -56,49 +58,11 @@ static int fail_errno(const char *what, int err)
 	return fail("%s: %s", what, strerror(-err));
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 0);
-	return errno || *end ? -EINVAL : 0;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	uint64_t v, mul = 1;
-	char *end;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': mul = 1ULL << 10; end++; break;
-	case 'm': case 'M': mul = 1ULL << 20; end++; break;
-	case 'g': case 'G': mul = 1ULL << 30; end++; break;
-	case 't': case 'T': mul = 1ULL << 40; end++; break;
-	}
-	if (*end == 'i' && end[-1] != *s)
-		end++;
-	if (*end == 'b' || *end == 'B')
-		end++;
-	if (*end || (v && mul > UINT64_MAX / v))
-		return -EINVAL;
-	*out = v * mul;
-	return 0;
-}
-
 static int get_pool(struct session *s, const char *arg, struct accel_pool **out)
 {
 	uint64_t n;
 
-	if (parse_u64(arg, &n) || n >= MAX_OBJS || !s->pools[n])
+	if (tool_parse_u64(arg, &n) || n >= MAX_OBJS || !s->pools[n])
 		return fail("no pool '%s'", arg ? arg : "");
 	*out = s->pools[n];
 	return 0;
@@ -108,7 +72,7 @@ static int get_fence(struct session *s, const char *arg, struct accel_fence **ou
 {
 	uint64_t n;
 
-	if (parse_u64(arg, &n) || n >= MAX_OBJS || !s->fences[n])
+	if (tool_parse_u64(arg, &n) || n >= MAX_OBJS || !s->fences[n])
 		return fail("no fence '%s'", arg ? arg : "");
 	*out = s->fences[n];
 	return 0;
@@ -160,7 +124,7 @@ static int cmd_pool(struct session *s, int argc, char **argv)
 		uint64_t bs = 0;
 		int slot;
 
-		if (parse_size(argv[1], &o.size))
+		if (tool_parse_size(argv[1], &o.size))
 			return fail("bad size '%s'", argv[1]);
 		for (int i = 2; i < argc; i++) {
 			if (!strcmp(argv[i], "--kv")) {
@@ -170,7 +134,7 @@ static int cmd_pool(struct session *s, int argc, char **argv)
 			} else if (!strcmp(argv[i], "--pageable")) {
 				o.flags |= ACCEL_POOL_PAGEABLE;
 			} else if (!strcmp(argv[i], "--block-size") && i + 1 < argc) {
-				if (parse_size(argv[++i], &bs) || bs > UINT32_MAX)
+				if (tool_parse_size(argv[++i], &bs) || bs > UINT32_MAX)
 					return fail("bad block size '%s'", argv[i]);
 				o.block_size = (uint32_t)bs;
 			} else {
@@ -228,7 +192,7 @@ static int parse_ids(char **argv, int n, uint32_t *ids)
 	for (int i = 0; i < n; i++) {
 		uint64_t v;
 
-		if (parse_u64(argv[i], &v) || v > UINT32_MAX)
+		if (tool_parse_u64(argv[i], &v) || v > UINT32_MAX)
 			return fail("bad block id '%s'", argv[i]);
 		ids[i] = (uint32_t)v;
 	}
@@ -260,7 +224,7 @@ static int cmd_kv(struct session *s, int argc, char **argv)
 		uint64_t count;
 		uint32_t *out;
 
-		if (parse_u64(argv[2], &count) || count > (1U << 20))
+		if (tool_parse_u64(argv[2], &count) || count > (1U << 20))
 			return fail("bad count '%s'", argv[2]);
 		out = calloc(count ? count : 1, sizeof(*out));
 		if (!out)
@@ -286,7 +250,7 @@ static int cmd_kv(struct session *s, int argc, char **argv)
 		for (int i = 0; i < n / 2; i++) {
 			if (parse_ids(argv + 2 + 2 * i, 1, &ids[i]))
 				return 1;
-			if (parse_u64(argv[3 + 2 * i], &hashes[i]))
+			if (tool_parse_u64(argv[3 + 2 * i], &hashes[i]))
 				return fail("bad hash '%s'", argv[3 + 2 * i]);
 		}
 		ret = accel_kv_publish(pool, (uint32_t)(n / 2), ids, hashes);
@@ -297,7 +261,7 @@ static int cmd_kv(struct session *s, int argc, char **argv)
 	}
 	if (!strcmp(argv[0], "lookup")) {
 		for (int i = 0; i < n; i++)
-			if (parse_u64(argv[2 + i], &hashes[i]))
+			if (tool_parse_u64(argv[2 + i], &hashes[i]))
 				return fail("bad hash '%s'", argv[2 + i]);
 		ret = accel_kv_lookup(pool, (uint32_t)n, hashes, ids);
 		if (ret < 0)
@@ -341,7 +305,7 @@ static int cmd_fence(struct session *s, int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[0], "signal")) {
 		if (get_fence(s, argv[1], &f))
 			return 1;
-		if (parse_u64(argv[2], &point))
+		if (tool_parse_u64(argv[2], &point))
 			return fail("bad point '%s'", argv[2]);
 		ret = accel_fence_signal(f, point);
 		return ret ? fail_errno("accel_fence_signal", ret) : 0;
@@ -351,9 +315,9 @@ static int cmd_fence(struct session *s, int argc, char **argv)
 
 		if (get_fence(s, argv[1], &f))
 			return 1;
-		if (parse_u64(argv[2], &point))
+		if (tool_parse_u64(argv[2], &point))
 			return fail("bad point '%s'", argv[2]);
-		if (argc == 4 && (parse_u64(argv[3], &ms) || ms > INT64_MAX / 1000000))
+		if (argc == 4 && (tool_parse_u64(argv[3], &ms) || ms > INT64_MAX / 1000000))
 			return fail("bad timeout '%s'", argv[3]);
 		ret = accel_fence_wait(f, point, argc == 4 ? (int64_t)ms * 1000000 : -1);
 		return ret ? fail_errno("accel_fence_wait", ret) : 0;

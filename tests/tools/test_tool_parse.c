@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tools/lib: tool_parse_size and tool_parse_u64 on a table of accepted
+ * spellings (each with its exact byte count) and of refused ones (each with
+ * its errno), and *out left alone on every refusal.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include "tap.h"
+#include "tool_parse.h"
+
+#define K (1ULL << 10)
+#define M (1ULL << 20)
+#define G (1ULL << 30)
+#define T (1ULL << 40)
+
+static const struct {
+	const char *s;
+	uint64_t want;
+} sizes_ok[] = {
+	{ "0", 0 }, { "1", 1 }, { "4096", 4096 }, { "007", 7 },
+	{ "64K", 64 * K }, { "64k", 64 * K }, { "64KiB", 64 * K }, { "64KB", 64 * K },
+	{ "64kb", 64 * K }, { "65536B", 64 * K }, { "512M", 512 * M }, { "512MiB", 512 * M },
+	{ "1G", G }, { "1.5G", G + G / 2 }, { "1.5GiB", G + G / 2 }, { "0.5K", 512 },
+	{ "2T", 2 * T }, { "2TiB", 2 * T }, { "1.3K", 1331 },	/* 1331.2: rounds down */
+	{ "0.0000000000000000001T", 0 },			/* past 18 decimals: ignored */
+	{ "18446744073709551615", UINT64_MAX }, { "18446744073709551615B", UINT64_MAX },
+	{ "16777215T", 16777215 * T }, { "17179869183G", 17179869183ULL * G },
+	{ "16777215.5T", 16777215 * T + T / 2 },
+};
+
+static const struct {
+	const char *s;
+	int err;
+} sizes_bad[] = {
+	{ "", -EINVAL }, { "K", -EINVAL }, { "-1", -EINVAL }, { "-1K", -EINVAL },
+	{ "+1", -EINVAL }, { " 1", -EINVAL }, { "1 ", -EINVAL }, { "1 K", -EINVAL },
+	{ "12Q", -EINVAL }, { "1KK", -EINVAL }, { "1KiBx", -EINVAL }, { "1iB", -EINVAL },
+	{ "1Bi", -EINVAL }, { "1.5", -EINVAL }, { "1.5B", -EINVAL }, { "1.", -EINVAL },
+	{ "1.G", -EINVAL }, { ".5G", -EINVAL }, { "1..5G", -EINVAL }, { "1e3", -EINVAL },
+	{ "1E", -EINVAL }, { "0x10", -EINVAL }, { "nan", -EINVAL }, { "inf", -EINVAL },
+	{ "NaN", -EINVAL }, { "infinity", -EINVAL }, { "1,5G", -EINVAL },
+	{ "18446744073709551616", -ERANGE }, { "99999999999999999999999", -ERANGE },
+	{ "16777216T", -ERANGE }, { "17179869184G", -ERANGE }, { "16777215.99999999999T", 0 },
+};
+
+static const struct {
+	const char *s;
+	uint64_t want;
+	int err;
+} u64s[] = {
+	{ "0", 0, 0 }, { "42", 42, 0 }, { "010", 10, 0 }, { "0x10", 16, 0 }, { "0XfF", 255, 0 },
+	{ "18446744073709551615", UINT64_MAX, 0 }, { "0xffffffffffffffff", UINT64_MAX, 0 },
+	{ "18446744073709551616", 0, -ERANGE }, { "0x10000000000000000", 0, -ERANGE },
+	{ "", 0, -EINVAL }, { "-1", 0, -EINVAL }, { "+1", 0, -EINVAL }, { " 1", 0, -EINVAL },
+	{ "1 ", 0, -EINVAL }, { "0x", 0, -EINVAL }, { "0xg", 0, -EINVAL }, { "12a", 0, -EINVAL },
+	{ "1K", 0, -EINVAL }, { "1.0", 0, -EINVAL }, { "x10", 0, -EINVAL },
+};
+
+#define N(a) (int)(sizeof(a) / sizeof((a)[0]))
+
+int main(void)
+{
+	uint64_t v;
+	int i, ret;
+
+	plan(N(sizes_ok) + N(sizes_bad) + N(u64s) + 2);
+	for (i = 0; i < N(sizes_ok); i++) {
+		v = 12345;
+		ret = tool_parse_size(sizes_ok[i].s, &v);
+		ok(ret == 0 && v == sizes_ok[i].want, "size \"%s\" = %llu (got %d, %llu)",
+		   sizes_ok[i].s, (unsigned long long)sizes_ok[i].want, ret, (unsigned long long)v);
+	}
+	for (i = 0; i < N(sizes_bad); i++) {
+		const char *s = sizes_bad[i].s;
+		int want = sizes_bad[i].err;
+
+		if (!want) {	/* the largest fraction below the limit still fits */
+			ok(tool_parse_size(s, &v) == 0 && v < UINT64_MAX && v > 16777215 * T,
+			   "size \"%s\" fits (%llu)", s, (unsigned long long)v);
+			continue;
+		}
+		v = 12345;
+		ret = tool_parse_size(s, &v);
+		ok(ret == want && v == 12345, "size \"%s\": %s, *out untouched (got %d)", s,
+		   want == -ERANGE ? "-ERANGE" : "-EINVAL", ret);
+	}
+	for (i = 0; i < N(u64s); i++) {
+		v = 12345;
+		ret = tool_parse_u64(u64s[i].s, &v);
+		ok(ret == u64s[i].err && v == (ret ? 12345 : u64s[i].want), "u64 \"%s\": %d %llu",
+		   u64s[i].s, ret, (unsigned long long)v);
+	}
+	is_int(tool_parse_size(NULL, &v), -EINVAL, "size NULL: -EINVAL");
+	is_int(tool_parse_u64(NULL, &v), -EINVAL, "u64 NULL: -EINVAL");
+	return done_testing();
+}

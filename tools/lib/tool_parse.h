@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/lib: command-line number parsing shared by every tool (accel-run,
+ * accelctl, accel-bench, accel-mkmodel), so "--mem-budget 1.5G" means the
+ * same bytes everywhere. Pure functions over strings: no I/O, no exit();
+ * 0 or a negative errno, *out written only on success.
+ */
+#ifndef TOOL_PARSE_H
+#define TOOL_PARSE_H
+
+#include <stdint.h>
+
+/**
+ * tool_parse_size - a byte size: "4096", "64K", "512M", "1.5G", "2T".
+ * Units are binary multiples (K = 1024 ... T = 2^40), the letter in either
+ * case, optionally followed by "i" and/or "B": "64KiB", "64KB", "64k" and
+ * "65536B" are the same size. A decimal fraction needs a unit ("1.5G") and
+ * rounds down to a whole byte (digits past the 18th decimal are ignored).
+ * Decimal digits only: no sign, no spaces, no hex, no exponent, no nan/inf.
+ * Returns 0; -EINVAL for an empty string, a sign, anything that is not such
+ * a number or trailing characters; -ERANGE above UINT64_MAX bytes.
+ */
+int tool_parse_size(const char *s, uint64_t *out);
+
+/**
+ * tool_parse_u64 - an unsigned integer: decimal ("42", leading zeros stay
+ * decimal) or hexadecimal with 0x/0X ("0x1f"), the whole string.
+ * Returns 0, -EINVAL (empty, sign, spaces, other characters), -ERANGE.
+ */
+int tool_parse_u64(const char *s, uint64_t *out);
+
+#endif /* TOOL_PARSE_H */
