@@ -301,6 +301,17 @@ int accel_queue_stats(struct accel_queue *queue, struct accel_queue_stats *stats
  * (1 = the next one) with @err (-EIO), or shorten it (err = 0: short read). */
 int accel_queue_inject_fault(struct accel_queue *queue, uint32_t nth, int err);
 
+/* ------------------------------------------------------------- op names */
+
+/**
+ * accel_op_name - the name of an opcode
+ * @op: enum accel_op (accel_cmd.h)
+ *
+ * Return: the op's lower-case name ("matmul", "attn_decode", "read_file"),
+ * static storage; NULL if @op is not an opcode (>= ACCEL_OP_COUNT).
+ */
+const char *accel_op_name(uint32_t op);
+
 #ifdef __cplusplus
 }
 #endif

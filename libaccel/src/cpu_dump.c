@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "cpu_dump.h"
+#include "op_table.h"
 
 static const char *cpu_dump_dir;
 static pthread_once_t cpu_dump_once = PTHREAD_ONCE_INIT;
@@ -27,20 +28,6 @@ bool accel_cpu_dump_enabled(void)
 {
 	pthread_once(&cpu_dump_once, cpu_dump_init);
 	return cpu_dump_dir != NULL;
-}
-
-static const char *cpu_dump_name(uint32_t op)
-{
-	static const char *const names[ACCEL_OP_COUNT] = {
-		[ACCEL_OP_EMBED] = "embed", [ACCEL_OP_RMSNORM] = "rmsnorm",
-		[ACCEL_OP_MATMUL] = "matmul", [ACCEL_OP_ROPE] = "rope",
-		[ACCEL_OP_ATTN_PREFILL] = "attn_prefill", [ACCEL_OP_ATTN_DECODE] = "attn_decode",
-		[ACCEL_OP_SWIGLU] = "swiglu", [ACCEL_OP_ADD] = "add",
-		[ACCEL_OP_MOE_ROUTE] = "moe_route", [ACCEL_OP_MOE_FFN] = "moe_ffn",
-		[ACCEL_OP_LOGITS] = "logits",
-	};
-
-	return op < ACCEL_OP_COUNT && names[op] ? names[op] : "op";
 }
 
 static void cpu_dump_tensor(unsigned seq, const char *name, const struct accel_tensor *t)
@@ -70,12 +57,15 @@ static void cpu_dump_tensor(unsigned seq, const char *name, const struct accel_t
 
 void accel_cpu_dump(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 {
-	if (c->op == ACCEL_OP_NOP || c->op >= ACCEL_OP_COUNT || c->op < ACCEL_OP_EMBED)
+	const struct accel_op_desc *d = accel_op_desc(c->op);
+
+	/* COMPUTE ops with an output: not NOP, not a COPY op */
+	if (!d || c->op == ACCEL_OP_NOP || !(d->engines & ACCEL_OP_ENGINE(ACCEL_ENGINE_COMPUTE)))
 		return;
 	if (ctx->nth > 1)
 		ctx->barrier(ctx);
 	if (ctx->ith == 0)
-		cpu_dump_tensor(atomic_fetch_add(&cpu_dump_seq, 1), cpu_dump_name(c->op), &c->t[0]);
+		cpu_dump_tensor(atomic_fetch_add(&cpu_dump_seq, 1), d->name, &c->t[0]);
 	if (ctx->nth > 1)
 		ctx->barrier(ctx);
 }

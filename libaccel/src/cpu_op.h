@@ -92,11 +92,14 @@ static inline void cpu_quantize_rows(uint32_t type, const float *x, uint8_t *dst
 }
 
 /*
- * Per-op entry points, pointed to by the op table (op_table.c):
+ * Per-op entry points, the op table's CPU column (op_table.c):
  *   check   - shapes, dtypes, scalars at submit time: 0, -EINVAL, -EOPNOTSUPP
  *   exec    - this thread's share of the command: 0 or -errno
  *   scratch - scratch bytes with nth threads (the command already checked)
  */
+
+/* cpu_exec.c: NOP */
+int accel_cpu_exec_nop(const struct accel_cmd *c, struct accel_cpu_ctx *ctx);
 
 /* cpu_op_elementwise.c: EMBED, RMSNORM, ROPE, SWIGLU, ADD */
 int accel_cpu_check_embed(const struct accel_cmd *c);
