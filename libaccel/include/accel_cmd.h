@@ -7,8 +7,8 @@
  * accel_queue_submit().
  *
  * Shapes use ggml's order: ne[0] is the innermost (contiguous) dimension.
- * Tensors are contiguous: a row of ne[0] elements takes kn_row_size(dtype,
- * ne[0]) bytes and rows follow each other.
+ * Tensors are contiguous: a row of ne[0] elements takes
+ * accel_dtype_row_size(dtype, ne[0]) bytes (accel.h) and rows follow each other.
  */
 #ifndef ACCEL_CMD_H
 #define ACCEL_CMD_H

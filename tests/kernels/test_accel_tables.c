@@ -2,12 +2,14 @@
 /*
  * libaccel's tables by number: the op descriptor table (a named row for every
  * enum accel_op, the engines each op may run on, a CPU executor for every
- * COMPUTE op) and accel_op_name, with NULL past the last opcode.
+ * COMPUTE op) and accel_op_name, with NULL past the last opcode; the public
+ * accel_dtype_* answers against the kernels' kn_* for every dtype number.
  */
 #include <ctype.h>
 #include <string.h>
 #include "tap.h"
 #include "accel.h"
+#include "kn.h"
 #include "../../libaccel/src/op_table.h"	/* the descriptor table (not installed) */
 
 #define COPY	ACCEL_OP_ENGINE(ACCEL_ENGINE_COPY)
@@ -120,8 +122,84 @@ static void test_op_table(void)
 	   "no engine runs a non-op, no op runs on a non-engine");
 }
 
+static void test_dtypes(void)
+{
+	static const uint32_t accel_dtypes[] = {
+		ACCEL_DTYPE_F32, ACCEL_DTYPE_F16, ACCEL_DTYPE_Q4_0, ACCEL_DTYPE_Q4_1,
+		ACCEL_DTYPE_Q8_0, ACCEL_DTYPE_Q8_1, ACCEL_DTYPE_Q4_K, ACCEL_DTYPE_Q5_K,
+		ACCEL_DTYPE_Q6_K, ACCEL_DTYPE_Q8_K, ACCEL_DTYPE_I8, ACCEL_DTYPE_I16,
+		ACCEL_DTYPE_I32, ACCEL_DTYPE_I64, ACCEL_DTYPE_BF16,
+	};
+	static const int64_t ne0s[] = { 0, 1, 7, 16, 31, 32, 33, 64, 255, 256, 512, 4096,
+					 576 * 1536, -1, -32, -256 };
+	static const uint32_t far[] = { 1000, 1u << 31, UINT32_MAX - 1, UINT32_MAX };
+	const uint32_t n_far = sizeof(far) / sizeof(far[0]);
+	int bad = 0, known = 0, checked = 0;
+
+	/* every dtype number up to well past the last, and a few far out */
+	for (uint32_t i = 0; i < 2 * KN_TYPE_MAX + n_far; i++) {
+		const uint32_t t = i < 2 * KN_TYPE_MAX ? i : far[i - 2 * KN_TYPE_MAX];
+		const char *name = accel_dtype_name(t);
+
+		for (size_t j = 0; j < sizeof(ne0s) / sizeof(ne0s[0]); j++)
+			if (accel_dtype_row_size(t, ne0s[j]) != kn_row_size(t, ne0s[j])) {
+				diag("dtype %u: row size of %lld is %llu, kernels say %zu", t,
+				     (long long)ne0s[j],
+				     (unsigned long long)accel_dtype_row_size(t, ne0s[j]),
+				     kn_row_size(t, ne0s[j]));
+				bad++;
+			}
+		if (accel_dtype_block_size(t) != (uint64_t)kn_type_block_elems(t) ||
+		    accel_dtype_block_bytes(t) != kn_type_block_bytes(t) ||
+		    accel_dtype_can_matmul(t) != kn_type_can_matmul(t) ||
+		    accel_dtype_can_dequantize(t) != kn_type_can_dequantize(t)) {
+			diag("dtype %u: block %u/%u bytes, matmul %d, dequantize %d differ from kn_*",
+			     t, accel_dtype_block_size(t), accel_dtype_block_bytes(t),
+			     accel_dtype_can_matmul(t), accel_dtype_can_dequantize(t));
+			bad++;
+		}
+		if (kn_type_known(t) ? !name || strcmp(name, kn_type_name(t)) : name != NULL) {
+			diag("dtype %u: name %s, kernels say %s", t, name ? name : "NULL",
+			     kn_type_known(t) ? kn_type_name(t) : "(unknown)");
+			bad++;
+		}
+		if (!kn_type_known(t) && (accel_dtype_block_size(t) || accel_dtype_block_bytes(t) ||
+					  accel_dtype_row_size(t, 32)))
+			bad++;
+		known += kn_type_known(t);
+		checked++;
+	}
+	ok(!bad, "accel_dtype_* agree with kn_* on %d dtype numbers (%d known)", checked, known);
+
+	bad = 0;
+	for (size_t i = 0; i < sizeof(accel_dtypes) / sizeof(accel_dtypes[0]); i++)
+		if (!accel_dtype_name(accel_dtypes[i]) || !accel_dtype_block_size(accel_dtypes[i]))
+			bad++;
+	ok(!bad && known == (int)(sizeof(accel_dtypes) / sizeof(accel_dtypes[0])),
+	   "each of the %zu enum accel_dtype values is a known dtype, and no other",
+	   sizeof(accel_dtypes) / sizeof(accel_dtypes[0]));
+
+	/* a few values written out (ggml-common.h), so both sides cannot drift together */
+	ok(!strcmp(accel_dtype_name(ACCEL_DTYPE_Q4_K) ?: "", "q4_K") &&
+	   !strcmp(accel_dtype_name(ACCEL_DTYPE_Q4_0) ?: "", "q4_0") &&
+	   !strcmp(accel_dtype_name(ACCEL_DTYPE_BF16) ?: "", "bf16") &&
+	   !accel_dtype_name(5) && !accel_dtype_name(UINT32_MAX), "names are ggml's, NULL if unknown");
+	ok(accel_dtype_block_size(ACCEL_DTYPE_Q4_K) == 256 &&
+	   accel_dtype_block_bytes(ACCEL_DTYPE_Q4_K) == 144 &&
+	   accel_dtype_block_size(ACCEL_DTYPE_Q8_0) == 32 &&
+	   accel_dtype_block_bytes(ACCEL_DTYPE_Q8_0) == 34 &&
+	   accel_dtype_block_size(ACCEL_DTYPE_F16) == 1 &&
+	   accel_dtype_block_bytes(ACCEL_DTYPE_F16) == 2, "block geometry of q4_K, q8_0, f16");
+	is_int(accel_dtype_row_size(ACCEL_DTYPE_Q6_K, 576), 0, "row of a partial q6_K block: 0");
+	is_int(accel_dtype_row_size(ACCEL_DTYPE_Q6_K, 1536), 6 * 210, "row of 6 q6_K blocks");
+	ok(accel_dtype_can_matmul(ACCEL_DTYPE_Q5_K) && !accel_dtype_can_matmul(ACCEL_DTYPE_Q8_K) &&
+	   !accel_dtype_can_matmul(ACCEL_DTYPE_I32) && accel_dtype_can_dequantize(ACCEL_DTYPE_Q6_K) &&
+	   !accel_dtype_can_dequantize(7), "matmul and dequantize support of a few dtypes");
+}
+
 int main(void)
 {
 	test_op_table();
+	test_dtypes();
 	return done_testing();
 }
