@@ -12,7 +12,7 @@
 #define ON_COPY		ACCEL_OP_ENGINE(ACCEL_ENGINE_COPY)
 #define ON_COMPUTE	ACCEL_OP_ENGINE(ACCEL_ENGINE_COMPUTE)
 
-static const struct accel_op_desc accel_op_table[] = {
+const struct accel_op_desc accel_op_table[] = {
 	[ACCEL_OP_NOP] = {
 		.name = "nop", .engines = ON_COPY | ON_COMPUTE,
 		.cpu = accel_cpu_exec_nop,
@@ -79,11 +79,6 @@ static const struct accel_op_desc accel_op_table[] = {
  * tests/kernels/test_accel_tables.c catches */
 _Static_assert(sizeof(accel_op_table) / sizeof(accel_op_table[0]) == ACCEL_OP_COUNT,
 	       "accel_op_table needs exactly one row per enum accel_op");
-
-const struct accel_op_desc *accel_op_desc(uint32_t op)
-{
-	return op < ACCEL_OP_COUNT ? &accel_op_table[op] : NULL;
-}
 
 const char *accel_op_name(uint32_t op)
 {
