@@ -2,7 +2,8 @@
 /*
  * The op descriptor table: everything libaccel knows about an opcode, in one
  * row per enum accel_op (op_table.c): its name, the engines that may run it,
- * its argument check and each backend's executor. Nothing else switches on op.
+ * its argument check and each backend's executor. Only the COPY engine's
+ * execution of its three ops still switches on the op number.
  */
 #ifndef ACCEL_OP_TABLE_H
 #define ACCEL_OP_TABLE_H
@@ -25,6 +26,8 @@ struct accel_cpu_ctx;
  * @check: submit-time validation of the command's shapes, dtypes and scalars
  *	(tensor bounds against pools are the queue's): 0, -EINVAL, or
  *	-EOPNOTSUPP for a dtype no kernel handles. NULL: nothing to check.
+ *	Shared by every backend; today it also carries the CPU kernels' limits
+ *	(head dim and n_rot <= 1024), which a second backend must meet too.
  *
  * Backend columns. A COMPUTE op has one executor per COMPUTE backend; a
  * backend without an executor for an op (NULL) answers -EOPNOTSUPP. COPY ops
