@@ -55,26 +55,16 @@ BENCH_CPPFLAGS   := $(TOOLS_CPPFLAGS) -Ikernels/include
 TEST_CPPFLAGS    := -Iuapi -Ilibaccel/include -Ikernels/include -Iruntime/include \
 		    -Iruntime/src -Itools/lib -Itests/lib $(DRM_CFLAGS)
 
-# TRANSITIONAL (issue 8), to delete once nothing needs it: runtime/src
-# (forward.c, gguf.c, gguf_writer.c, model_load.c, placement.c, streamer.c)
-# and tools/accel-mkmodel still include the kernels' "kn.h"; their includes
-# are being removed. When `git grep 'include "kn' runtime tools/accel-mkmodel`
-# is empty, delete these two variables and their uses in layer_cppflags
-# (tests/cli/layers.sh then checks the runtime and accel-mkmodel like the rest).
-RT_TRANSITIONAL_INC      := -Ikernels/include
-MKMODEL_TRANSITIONAL_INC := -Ikernels/include
-
 # layer_cppflags SOURCE: the include paths of SOURCE's layer
 layer_cppflags = $(strip \
 	$(if $(filter kernels/%,$(1)),$(KN_CPPFLAGS),\
 	$(if $(filter libaccel/%,$(1)),$(ACCEL_CPPFLAGS),\
-	$(if $(filter runtime/%,$(1)),$(RT_CPPFLAGS) $(RT_TRANSITIONAL_INC),\
+	$(if $(filter runtime/%,$(1)),$(RT_CPPFLAGS),\
 	$(if $(filter tools/lib/%,$(1)),$(TOOLLIB_CPPFLAGS),\
 	$(if $(filter tools/accel-bench/%,$(1)),$(BENCH_CPPFLAGS),\
-	$(if $(filter tools/accel-mkmodel/%,$(1)),$(TOOLS_CPPFLAGS) $(MKMODEL_TRANSITIONAL_INC),\
 	$(if $(filter tools/%,$(1)),$(TOOLS_CPPFLAGS),\
 	$(if $(filter tests/%,$(1)),$(TEST_CPPFLAGS),\
-	$(error $(1): no layer in the Makefile's layer_cppflags))))))))))
+	$(error $(1): no layer in the Makefile's layer_cppflags)))))))))
 
 # Quiet by default, as liburing: "  CC      libaccel/src/queue.o"; V=1 prints
 # the full commands, make -s prints nothing.
@@ -127,8 +117,8 @@ LIBRT    := $(B)/lib/libaccelrt.a
 LIBTEST  := $(B)/lib/libtest.a
 LIBTOOLS := $(B)/lib/libacceltools.a
 # libaccel.so.$(LIBACCEL_VERSION), soname libaccel.so.0; the minor version
-# follows the newest node of libaccel.map (LIBACCEL_0.1)
-LIBACCEL_VERSION := 0.1.0
+# follows the newest node of libaccel.map (LIBACCEL_0.2)
+LIBACCEL_VERSION := 0.2.0
 LIBACCEL_SONAME  := libaccel.so.0
 LIBACCEL_SO      := $(B)/lib/libaccel.so.$(LIBACCEL_VERSION)
 LIBACCEL_LINKS   := $(B)/lib/$(LIBACCEL_SONAME) $(B)/lib/libaccel.so

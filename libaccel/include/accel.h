@@ -13,6 +13,7 @@
 #ifndef ACCEL_H
 #define ACCEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -300,6 +301,46 @@ int accel_queue_stats(struct accel_queue *queue, struct accel_queue_stats *stats
 /* Test hook (COPY engine, null_blk style): fail the @nth next file request
  * (1 = the next one) with @err (-EIO), or shorten it (err = 0: short read). */
 int accel_queue_inject_fault(struct accel_queue *queue, uint32_t nth, int err);
+
+/* ------------------------------------------------------ ops and dtypes */
+
+/**
+ * accel_op_name - the name of an opcode
+ * @op: enum accel_op (accel_cmd.h)
+ *
+ * Return: the op's lower-case name ("matmul", "attn_decode", "read_file"),
+ * static storage; NULL if @op is not an opcode (>= ACCEL_OP_COUNT).
+ */
+const char *accel_op_name(uint32_t op);
+
+/*
+ * dtypes (enum accel_dtype, accel_cmd.h) are ggml's type numbers with ggml's
+ * block layouts: a row of ne0 elements is ne0 / block_size blocks of
+ * block_bytes each. Every function answers 0 / NULL / false for a number
+ * that is no dtype.
+ */
+
+/**
+ * accel_dtype_row_size - bytes of a row of @ne0 elements of @dtype
+ *
+ * Return: the size in bytes; 0 if @dtype is unknown or @ne0 is negative or
+ * not a whole number of blocks (accel_dtype_block_size()).
+ */
+uint64_t accel_dtype_row_size(uint32_t dtype, int64_t ne0);
+/** accel_dtype_block_size - elements per block (1 for F32, 32 for Q4_0, 256 for Q4_K); 0 if unknown */
+uint32_t accel_dtype_block_size(uint32_t dtype);
+/** accel_dtype_block_bytes - bytes per block (4 for F32, 18 for Q4_0, 144 for Q4_K); 0 if unknown */
+uint32_t accel_dtype_block_bytes(uint32_t dtype);
+/**
+ * accel_dtype_name - ggml's name of @dtype: "f32", "q4_0", "q4_K", "bf16", ...
+ *
+ * Return: static storage; NULL if @dtype is unknown.
+ */
+const char *accel_dtype_name(uint32_t dtype);
+/** accel_dtype_can_matmul - MATMUL, LOGITS and MOE_FFN accept @dtype as weight type */
+bool accel_dtype_can_matmul(uint32_t dtype);
+/** accel_dtype_can_dequantize - EMBED accepts @dtype as table type (it can be read as F32) */
+bool accel_dtype_can_dequantize(uint32_t dtype);
 
 #ifdef __cplusplus
 }

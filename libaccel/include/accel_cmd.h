@@ -7,8 +7,8 @@
  * accel_queue_submit().
  *
  * Shapes use ggml's order: ne[0] is the innermost (contiguous) dimension.
- * Tensors are contiguous: a row of ne[0] elements takes kn_row_size(dtype,
- * ne[0]) bytes and rows follow each other.
+ * Tensors are contiguous: a row of ne[0] elements takes
+ * accel_dtype_row_size(dtype, ne[0]) bytes (accel.h) and rows follow each other.
  */
 #ifndef ACCEL_CMD_H
 #define ACCEL_CMD_H
@@ -132,6 +132,16 @@ enum accel_op {
  * @t: tensor refs, as each opcode documents; unused ones zero
  * @i: integer scalars
  * @f: float scalars
+ * @name: optional name of the intermediate the command produces, as
+ *	llama.cpp's graphs name theirs (cb(cur, "attn_norm", il)): "attn_norm",
+ *	"Qcur", "ffn_out"; NULL for none. Static storage: the queue copies the
+ *	command, not the string. Debug only (ACCEL_DUMP_DIR file names); never
+ *	validated nor interpreted, so it cannot make a submission fail.
+ * @il: the layer index of @name (llama.cpp's il); -1 for an intermediate
+ *	outside the layers ("result_norm"). Unused when @name is NULL.
+ *
+ * Set @name and @il with accel_cmd_name() after a prep builder (which
+ * zeroes the whole command).
  */
 struct accel_cmd {
 	uint32_t op;
@@ -139,6 +149,8 @@ struct accel_cmd {
 	struct accel_tensor t[ACCEL_CMD_MAX_TENSORS];
 	int64_t i[ACCEL_CMD_MAX_I];
 	float f[ACCEL_CMD_MAX_F];
+	const char *name;
+	int32_t il;
 };
 
 /* ------------------------------------------------------------ prep builders */
@@ -167,10 +179,25 @@ static inline struct accel_tensor accel_tensor_host(const void *ptr, uint32_t dt
 	return accel_tensor_make(NULL, (uint64_t)(uintptr_t)ptr, dtype, ne0, ne1, 1, 1);
 }
 
+/* accel_cmd_prep - zero every field (name and il included), set the op */
 static inline void accel_cmd_prep(struct accel_cmd *cmd, enum accel_op op)
 {
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->op = op;
+}
+
+/**
+ * accel_cmd_name - name the intermediate @cmd produces (debug dumps)
+ * @cmd: a prepared command
+ * @name: static string, llama.cpp's name for it ("attn_norm"); NULL for none
+ * @il: layer index, or -1 for a tensor outside the layers
+ *
+ * Call after the accel_cmd_prep_*() builder: it zeroes the command.
+ */
+static inline void accel_cmd_name(struct accel_cmd *cmd, const char *name, int il)
+{
+	cmd->name = name;
+	cmd->il = il;
 }
 
 static inline void accel_cmd_prep_read_file(struct accel_cmd *cmd, struct accel_tensor dst,

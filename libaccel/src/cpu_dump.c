@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * ACCEL_DUMP_DIR debug hook of the CPU executor: writes each COMPUTE
- * command's output tensor(s) as raw bytes, numbered in execution order.
+ * command's output tensor as raw bytes, numbered in execution order and named
+ * after the command's intermediate (accel_cmd.name) or its op.
  * Debug aid only: failures to write are ignored.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "cpu_dump.h"
+#include "op_table.h"
 
 static const char *cpu_dump_dir;
 static pthread_once_t cpu_dump_once = PTHREAD_ONCE_INIT;
@@ -29,21 +32,31 @@ bool accel_cpu_dump_enabled(void)
 	return cpu_dump_dir != NULL;
 }
 
-static const char *cpu_dump_name(uint32_t op)
+/*
+ * the file's tag: the command's intermediate name as llama.cpp forms it
+ * ("attn_norm-3", "result_norm" for il < 0), else the op name; characters a
+ * file name should not hold become '_'
+ */
+static void cpu_dump_tag(char *buf, size_t sz, const struct accel_cmd *c, const char *op_name)
 {
-	static const char *const names[ACCEL_OP_COUNT] = {
-		[ACCEL_OP_EMBED] = "embed", [ACCEL_OP_RMSNORM] = "rmsnorm",
-		[ACCEL_OP_MATMUL] = "matmul", [ACCEL_OP_ROPE] = "rope",
-		[ACCEL_OP_ATTN_PREFILL] = "attn_prefill", [ACCEL_OP_ATTN_DECODE] = "attn_decode",
-		[ACCEL_OP_SWIGLU] = "swiglu", [ACCEL_OP_ADD] = "add",
-		[ACCEL_OP_MOE_ROUTE] = "moe_route", [ACCEL_OP_MOE_FFN] = "moe_ffn",
-		[ACCEL_OP_LOGITS] = "logits",
-	};
+	char il[16] = "";
+	size_t i;
 
-	return op < ACCEL_OP_COUNT && names[op] ? names[op] : "op";
+	if (!c->name || !*c->name) {
+		snprintf(buf, sz, "%s", op_name);
+		return;
+	}
+	if (c->il >= 0)
+		snprintf(il, sizeof(il), "-%d", (int)c->il);
+	for (i = 0; c->name[i] && i < sz - sizeof(il); i++) {
+		const char ch = c->name[i];
+
+		buf[i] = isalnum((unsigned char)ch) || ch == '_' || ch == '-' || ch == '.' ? ch : '_';
+	}
+	snprintf(buf + i, sz - i, "%s", il);
 }
 
-static void cpu_dump_tensor(unsigned seq, const char *name, const struct accel_tensor *t)
+static void cpu_dump_tensor(unsigned seq, const char *tag, const struct accel_tensor *t)
 {
 	char path[4096];
 	uint64_t n = accel_tensor_bytes(t);
@@ -52,7 +65,7 @@ static void cpu_dump_tensor(unsigned seq, const char *name, const struct accel_t
 
 	if (!n || !p)
 		return;
-	snprintf(path, sizeof(path), "%s/%05u_%s_%lldx%lldx%lld.bin", cpu_dump_dir, seq, name,
+	snprintf(path, sizeof(path), "%s/%05u_%s_%lldx%lldx%lld.bin", cpu_dump_dir, seq, tag,
 		 (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2]);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -70,12 +83,19 @@ static void cpu_dump_tensor(unsigned seq, const char *name, const struct accel_t
 
 void accel_cpu_dump(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 {
-	if (c->op == ACCEL_OP_NOP || c->op >= ACCEL_OP_COUNT || c->op < ACCEL_OP_EMBED)
+	const struct accel_op_desc *d = accel_op_desc(c->op);
+
+	/* COMPUTE ops with an output: not NOP, not a COPY op */
+	if (!d || c->op == ACCEL_OP_NOP || !(d->engines & ACCEL_OP_ENGINE(ACCEL_ENGINE_COMPUTE)))
 		return;
 	if (ctx->nth > 1)
 		ctx->barrier(ctx);
-	if (ctx->ith == 0)
-		cpu_dump_tensor(atomic_fetch_add(&cpu_dump_seq, 1), cpu_dump_name(c->op), &c->t[0]);
+	if (ctx->ith == 0) {
+		char tag[128];
+
+		cpu_dump_tag(tag, sizeof(tag), c, d->name);
+		cpu_dump_tensor(atomic_fetch_add(&cpu_dump_seq, 1), tag, &c->t[0]);
+	}
 	if (ctx->nth > 1)
 		ctx->barrier(ctx);
 }

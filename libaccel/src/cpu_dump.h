@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Opt-in debug dump of COMPUTE results (env ACCEL_DUMP_DIR): after each
- * command, thread 0 writes the destination tensor(s) to
- * <dir>/<seq>_<opname>.bin, for bit-wise comparison against another
- * implementation's intermediates. Costs one cached load when unset.
+ * command, thread 0 writes the destination tensor t0 to
+ * <dir>/<seq>_<name>-<il>_<ne0>x<ne1>x<ne2>.bin when the command names its
+ * intermediate (accel_cmd_name(); "_<name>_" when il < 0), else
+ * <dir>/<seq>_<op>_<ne0>x<ne1>x<ne2>.bin: diffed tensor by tensor against
+ * llama.cpp's named intermediates. Costs one cached load when unset.
  */
 #ifndef ACCEL_CPU_DUMP_H
 #define ACCEL_CPU_DUMP_H

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The CPU COMPUTE backend's contract between the engine (thread pool,
- * engine_compute.c) and the op executor (cpu_exec.c, which calls kernels/).
- * The engine runs one command at a time: every worker calls
+ * engine_compute.c) and the op executor (cpu_exec.c and cpu_op_*.c, which
+ * call kernels/). The engine runs one command at a time: every worker calls
  * accel_cpu_exec() with the same command and its own (ith, nth); the
  * executor splits the work and may call ctx->barrier() (all nth threads must
  * reach it) between phases, e.g. quantize activations, then matmul rows.

@@ -201,9 +201,7 @@ static void accel_compute_fini(struct accel_queue *q)
 static int accel_compute_check(struct accel_queue *q, const struct accel_cmd *cmd)
 {
 	(void)q;
-	if (cmd->op != ACCEL_OP_NOP && cmd->op < ACCEL_OP_EMBED)
-		return -EINVAL;		/* a COPY engine op */
-	return accel_cpu_check(cmd);
+	return accel_cpu_check(cmd);	/* rejects ops the op table keeps off COMPUTE */
 }
 
 static int accel_compute_scratch(struct accel_compute *c, size_t need)
@@ -248,6 +246,7 @@ static int accel_compute_exec(struct accel_queue *q, const struct accel_cmd *cmd
 
 const struct accel_engine_ops accel_engine_compute = {
 	.name = "compute",
+	.engine = ACCEL_ENGINE_COMPUTE,
 	.init = accel_compute_init,
 	.fini = accel_compute_fini,
 	.check = accel_compute_check,

@@ -4,7 +4,8 @@
  * split into `chunk`-byte requests with up to `depth` in flight; short
  * transfers are continued, a read that meets EOF early fails with -EIO.
  * O_DIRECT works when the caller's fd has it and the ranges are aligned.
- * COPY is a memmove. If io_uring is unavailable, plain pread/pwrite.
+ * COPY is a memmove. If io_uring is unavailable, plain pread/pwrite. The
+ * ops' submit-time checks are here too, reached through the op table.
  */
 #include <errno.h>
 #include <liburing.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cpu_exec.h"
+#include "op_table.h"
 #include "queue.h"
 
 #define ACCEL_COPY_DEPTH	32
@@ -85,30 +87,39 @@ static void accel_copy_fini(struct accel_queue *q)
 	free(c);
 }
 
+int accel_copy_check_read_file(const struct accel_cmd *cmd)
+{
+	if (!accel_tensor_bytes(&cmd->t[0]) || cmd->i[0] < 0 || cmd->i[0] > INT32_MAX ||
+	    cmd->i[1] < 0)
+		return -EINVAL;
+	return 0;
+}
+
+int accel_copy_check_write_file(const struct accel_cmd *cmd)
+{
+	if (!accel_tensor_bytes(&cmd->t[1]) || cmd->i[0] < 0 || cmd->i[0] > INT32_MAX ||
+	    cmd->i[1] < 0)
+		return -EINVAL;
+	return 0;
+}
+
+int accel_copy_check_copy(const struct accel_cmd *cmd)
+{
+	if (!accel_tensor_bytes(&cmd->t[0]) ||
+	    accel_tensor_bytes(&cmd->t[0]) != accel_tensor_bytes(&cmd->t[1]))
+		return -EINVAL;
+	return 0;
+}
+
+/* the op table has the check of every op this engine runs (NOP: none) */
 static int accel_copy_check(struct accel_queue *q, const struct accel_cmd *cmd)
 {
+	const struct accel_op_desc *d = accel_op_desc(cmd->op);
+
 	(void)q;
-	switch (cmd->op) {
-	case ACCEL_OP_NOP:
-		return 0;
-	case ACCEL_OP_READ_FILE:
-		if (!accel_tensor_bytes(&cmd->t[0]) || cmd->i[0] < 0 || cmd->i[0] > INT32_MAX ||
-		    cmd->i[1] < 0)
-			return -EINVAL;
-		return 0;
-	case ACCEL_OP_WRITE_FILE:
-		if (!accel_tensor_bytes(&cmd->t[1]) || cmd->i[0] < 0 || cmd->i[0] > INT32_MAX ||
-		    cmd->i[1] < 0)
-			return -EINVAL;
-		return 0;
-	case ACCEL_OP_COPY:
-		if (!accel_tensor_bytes(&cmd->t[0]) ||
-		    accel_tensor_bytes(&cmd->t[0]) != accel_tensor_bytes(&cmd->t[1]))
-			return -EINVAL;
-		return 0;
-	default:
+	if (!d || !(d->engines & ACCEL_OP_ENGINE(ACCEL_ENGINE_COPY)))
 		return -EINVAL;
-	}
+	return d->check ? d->check(cmd) : 0;
 }
 
 /* accel_copy_fault - 0 to go on, or the error an injected fault gives */
@@ -271,6 +282,7 @@ static int accel_copy_exec(struct accel_queue *q, const struct accel_cmd *cmds, 
 
 const struct accel_engine_ops accel_engine_copy = {
 	.name = "copy",
+	.engine = ACCEL_ENGINE_COPY,
 	.init = accel_copy_init,
 	.fini = accel_copy_fini,
 	.check = accel_copy_check,

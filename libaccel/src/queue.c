@@ -10,6 +10,7 @@
 #include <string.h>
 #include "cpu_exec.h"
 #include "futex.h"
+#include "op_table.h"
 #include "queue.h"
 
 #define ACCEL_QUEUE_SPIN_NS	10000	/* stay awake this long for the next submission */
@@ -206,13 +207,15 @@ static int accel_cmd_check(struct accel_queue *q, const struct accel_cmd *cmd)
 {
 	int ret;
 
-	if (cmd->flags || cmd->op >= ACCEL_OP_COUNT)
+	if (cmd->flags || !accel_op_desc(cmd->op))
 		return -EINVAL;
 	for (int i = 0; i < ACCEL_CMD_MAX_TENSORS; i++) {
 		ret = accel_tensor_check(q, &cmd->t[i]);
 		if (ret)
 			return ret;
 	}
+	if (!accel_op_on_engine(cmd->op, q->eng->engine))
+		return -EINVAL;		/* an op of another engine */
 	return q->eng->check(q, cmd);
 }
 
@@ -235,8 +238,8 @@ int accel_queue_submit(struct accel_queue *q, const struct accel_cmd *cmds, uint
 	for (uint32_t i = 0; i < count; i++) {
 		ret = accel_cmd_check(q, &cmds[i]);
 		if (ret) {
-			accel_dbg("queue %s: command %u (op %u) rejected: %s", q->eng->name, i,
-				  cmds[i].op, strerror(-ret));
+			accel_dbg("queue %s: command %u (op %u %s) rejected: %s", q->eng->name, i,
+				  cmds[i].op, accel_op_name(cmds[i].op) ?: "?", strerror(-ret));
 			return ret;
 		}
 	}

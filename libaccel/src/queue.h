@@ -16,9 +16,11 @@ struct accel_queue;
 
 struct accel_engine_ops {
 	const char *name;
+	uint32_t engine;	/* enum accel_engine: the op table says which ops it runs */
 	int (*init)(struct accel_queue *q, const struct accel_queue_opts *opts);
 	void (*fini)(struct accel_queue *q);
-	/* check - engine-specific validation of one command at submit time */
+	/* check - validation of one command at submit time; the queue has
+	 * already checked that the op runs on this engine (op table) */
 	int (*check)(struct accel_queue *q, const struct accel_cmd *cmd);
 	/* exec - run @n commands in order on the submission thread; stops at
 	 * and returns the first error */
@@ -57,6 +59,11 @@ struct accel_queue {
 
 extern const struct accel_engine_ops accel_engine_compute;
 extern const struct accel_engine_ops accel_engine_copy;
+
+/* engine_copy.c: the COPY ops' checks, in the op table (op_table.c) */
+int accel_copy_check_read_file(const struct accel_cmd *cmd);
+int accel_copy_check_write_file(const struct accel_cmd *cmd);
+int accel_copy_check_copy(const struct accel_cmd *cmd);
 
 /* accel_queue_take_fault - called per file request: the injected error (or
  * 1 for "short read") if this is the request to fail, else 0 */

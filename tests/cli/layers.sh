@@ -3,21 +3,18 @@
 # The build enforces the layers of DESIGN.md (TAP; `make check-layers`): for
 # each layer, the include paths of its real compile command (make -n -W, never
 # a build) let it reach the headers below it and refuse, with "No such file",
-# the ones it may not use. While the Makefile's RT_TRANSITIONAL_INC and
-# MKMODEL_TRANSITIONAL_INC still give the runtime and accel-mkmodel the
-# kernels' headers, those two refusals are TODO; the runtime's own layer
-# flags (RT_CPPFLAGS) must refuse kn.h all the same.
+# the ones it may not use (the runtime and accel-mkmodel get dtype sizes and
+# quantization from libaccel, never the kernels' kn.h).
 set -u
 top="${ACCEL_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}"
 cc=${CC:-gcc}
 n=0
 fails=0
-ok() { # ok STATUS NAME [TODO-REASON]
+ok() { # ok STATUS NAME
 	n=$((n + 1))
-	local todo=${3:+ # TODO $3}
-	if [ "$1" -eq 0 ]; then echo "ok $n - $2$todo"; else
-		echo "not ok $n - $2$todo"
-		[ -n "$todo" ] || fails=$((fails + 1))
+	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else
+		echo "not ok $n - $2"
+		fails=$((fails + 1))
 	fi
 }
 mk() {	# make in the top directory, outside the calling make's jobserver
@@ -33,10 +30,7 @@ cd "$top" || exit 1
 	read -r B
 	read -r rt_src
 	read -r rt_flags
-	read -r rt_trans
-	read -r mk_trans
-} < <(mk -s print-B print-RT_SRC print-RT_CPPFLAGS print-RT_TRANSITIONAL_INC \
-	print-MKMODEL_TRANSITIONAL_INC)
+} < <(mk -s print-B print-RT_SRC print-RT_CPPFLAGS)
 # flags_of SOURCE: the -I options of SOURCE's compile command in the Makefile
 # (from $cmds: what `make -n -W` would run for every source probed below)
 flags_of() {
@@ -62,14 +56,14 @@ sees() { # LAYER FLAGS HEADER...
 		ok $? "$layer sees \"$h\""
 	done
 }
-blind() { # LAYER FLAGS HEADER...  (TODO reason in $todo, when set)
+blind() { # LAYER FLAGS HEADER...
 	local layer=$1 flags=$2 h rc
 	shift 2
 	for h in "$@"; do
 		probe "$flags" "$h"
 		rc=$?
 		[ $rc -eq 1 ]
-		ok $? "$layer cannot include \"$h\"" "${todo:-}"
+		ok $? "$layer cannot include \"$h\""
 	done
 }
 first() { ls $1 2>/dev/null | head -1; }
@@ -113,19 +107,11 @@ blind libaccel "$f" rt_model.h "$rt_priv" "$kn_priv" tap.h ${tool_h:+"$tool_h"}
 f=$(flags_of "$rt_c")
 sees runtime "$f" rt_model.h rt_gguf.h accel.h "$rt_priv"
 blind runtime "$f" accelkv.h "$accel_priv" "$kn_priv" tap.h ${tool_h:+"$tool_h"}
-todo=${rt_trans:+"RT_TRANSITIONAL_INC ($rt_trans) still gives the runtime kn.h"}
 blind runtime "$f" kn.h kn_ops.h
-todo=
-blind "runtime (RT_CPPFLAGS, its layer flags)" "$rt_flags" kn.h kn_ops.h accelkv.h
-want=$(printf '%s\n' $rt_flags $rt_trans | grep '^-I' | sort | tr '\n' ' ')
+want=$(printf '%s\n' $rt_flags | grep '^-I' | sort | tr '\n' ' ')
 got=$(printf '%s\n' $f | sort | tr '\n' ' ')
 [ "$got" = "$want" ]
-ok $? "runtime compiles with RT_CPPFLAGS${rt_trans:+ + RT_TRANSITIONAL_INC} only ($got)"
-users=$(grep -rl '#include "kn' runtime/src | sort | tr '\n' ' ')
-[ -n "$users" ] && echo "# kn.h still included by: $users"
-if [ -n "$rt_trans" ] && [ -z "$users" ]; then
-	ok 1 "RT_TRANSITIONAL_INC is unused" "delete RT_TRANSITIONAL_INC from the Makefile"
-fi
+ok $? "runtime compiles with its layer flags RT_CPPFLAGS only ($got)"
 
 # tools/lib: code shared by the tools, standalone
 if [ -n "$tlib_c" ]; then
@@ -147,19 +133,10 @@ for t in tools/*/; do
 	case $name in
 	accel-bench)	# benchmarks the kernels layer itself: the one allowance
 		sees "$name" "$f" kn.h kn_ops.h ;;
-	accel-mkmodel)
-		todo=${mk_trans:+"MKMODEL_TRANSITIONAL_INC ($mk_trans) still gives it kn.h"}
-		blind "$name" "$f" kn.h
-		todo= ;;
 	*)
 		blind "$name" "$f" kn.h ;;
 	esac
 done
-users=$(grep -rl '#include "kn' tools/accel-mkmodel 2>/dev/null | sort | tr '\n' ' ')
-[ -n "$users" ] && echo "# kn.h still included by: $users"
-if [ -n "$mk_trans" ] && [ -z "$users" ]; then
-	ok 1 "MKMODEL_TRANSITIONAL_INC is unused" "delete MKMODEL_TRANSITIONAL_INC from the Makefile"
-fi
 
 # tests see every layer (they test internals too)
 if [ -n "$test_c" ]; then

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "accel_cmd.h"
+#include "accel.h"
 #include "rt_error.h"
 #include "mkmodel.h"
 
@@ -171,7 +171,7 @@ static int plan_chunks(struct gen *g)
 
 	for (t = 0; t < p->n_tensors; t++) {
 		const struct mk_tensor *mt = &p->t[t];
-		size_t row_bytes = mk_dtype_row_size(mt->type, mt->ne0);
+		size_t row_bytes = accel_dtype_row_size(mt->type, mt->ne0);
 		int64_t rows = (int64_t)(rt_gguf_writer_tensor_size(p->w, t) / row_bytes);
 		int64_t per = row_bytes >= CHUNK_BYTES ? 1 : (int64_t)(CHUNK_BYTES / row_bytes);
 		int64_t r;
@@ -205,7 +205,7 @@ static int plan_chunks(struct gen *g)
 static int make_chunk(const struct gen *g, const struct chunk *c, uint8_t *out, float *row)
 {
 	const struct mk_tensor *mt = &g->p->t[c->tensor];
-	size_t row_bytes = mk_dtype_row_size(mt->type, mt->ne0);
+	size_t row_bytes = accel_dtype_row_size(mt->type, mt->ne0);
 	struct rng r;
 	int64_t i;
 	int ret;
@@ -220,7 +220,7 @@ static int make_chunk(const struct gen *g, const struct chunk *c, uint8_t *out, 
 		ret = accel_dtype_quantize(mt->type, row, out + i * row_bytes, mt->ne0);
 		if (ret)
 			return rt_set_error(ret, "%s: cannot quantize to %s", mt->name,
-					    mk_dtype_name(mt->type));
+					    accel_dtype_name(mt->type));
 	}
 	return 0;
 }
@@ -272,7 +272,7 @@ static int drain(struct gen *g, mk_progress_fn progress, void *ctx)
 			const struct mk_tensor *mt = &g->p->t[g->chunks[c].tensor];
 
 			ret = rt_set_error(ret, "%s: cannot make %s data", mt->name,
-					   mk_dtype_name(mt->type));
+					   accel_dtype_name(mt->type));
 			break;
 		}
 		ret = rt_gguf_writer_append(g->p->w, s->buf, g->chunks[c].bytes);

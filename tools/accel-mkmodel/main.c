@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "accel_cmd.h"
+#include "accel.h"
 #include "rt_error.h"
 #include "mkmodel.h"
 #include "tool_parse.h"
@@ -279,7 +279,7 @@ int main(int argc, char **argv)
 	el = now_s() - pr.t0;
 	fprintf(stderr, "accel-mkmodel: wrote %s: %s, %u layers, %s, vocab %u, %lld tensors, "
 		"%.1f M params, %.1f MB in %.1f s (%.0f MB/s)\n", out, o.preset->name, plan.layers,
-		mk_dtype_name(o.type), plan.vocab, (long long)plan.n_tensors, plan.n_params / 1e6,
+		accel_dtype_name(o.type), plan.vocab, (long long)plan.n_tensors, plan.n_params / 1e6,
 		size / 1e6, el, el > 0 ? size / 1e6 / el : 0.0);
 	mk_plan_fini(&plan);
 	return 0;

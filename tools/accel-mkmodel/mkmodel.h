@@ -70,11 +70,6 @@ struct mk_opts {
 	int threads;
 };
 
-/* dtype.c: row bytes (0 if @n is not a multiple of the block or the dtype
- * is unknown) and ggml's name ("q4_K"; "?" if unknown) of a dtype */
-size_t mk_dtype_row_size(uint32_t dtype, int64_t n);
-const char *mk_dtype_name(uint32_t dtype);
-
 /** mk_plan_build - metadata, tokenizer (copied from opts->vocab_from) and
  *  tensor table; 0 or -errno with rt_last_error() set */
 int mk_plan_build(const struct mk_opts *o, struct mk_plan *p);

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "accel_cmd.h"
+#include "accel.h"
 #include "rt_error.h"
 #include "mkmodel.h"
 
@@ -277,7 +277,7 @@ static int add_hparams(struct rt_gguf_writer *w, const struct mk_preset *m, uint
 	char name[96];
 	int ret;
 
-	snprintf(name, sizeof(name), "accel-mkmodel %s random %s", m->name, mk_dtype_name(wt));
+	snprintf(name, sizeof(name), "accel-mkmodel %s random %s", m->name, accel_dtype_name(wt));
 	ret = rt_gguf_writer_set_str(w, "general.architecture", a);
 	ret = ret ?: rt_gguf_writer_set_str(w, "general.name", name);
 	ret = ret ?: rt_gguf_writer_set_u32(w, "general.file_type", file_type(wt));

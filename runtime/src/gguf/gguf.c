@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "accel.h"
-#include "dtype_compat.h"
 #include "rt_error.h"
 #include "rt_gguf.h"
 #include "gguf_priv.h"

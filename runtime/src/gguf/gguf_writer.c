@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "accel_cmd.h"
+#include "accel.h"
 #include "rt_error.h"
 #include "rt_gguf_writer.h"
 
@@ -21,39 +21,6 @@
 #define GGUF_VERSION	3u
 #define W_MAX_NAME	64		/* ggml's GGML_MAX_NAME, NUL included */
 #define W_BUF_SIZE	(1u << 20)
-
-/* ggml's block geometry of the tensor types a GGUF may hold: all the writer
- * needs of a dtype (rows are whole blocks), kept here rather than in kn.h */
-static const struct w_type {
-	uint32_t type;
-	int64_t blck;		/* elements per block */
-	uint64_t bytes;		/* bytes per block */
-	const char *name;
-} w_types[] = {
-	{ ACCEL_DTYPE_F32, 1, 4, "f32" },
-	{ ACCEL_DTYPE_F16, 1, 2, "f16" },
-	{ ACCEL_DTYPE_Q4_0, 32, 18, "q4_0" },
-	{ ACCEL_DTYPE_Q4_1, 32, 20, "q4_1" },
-	{ ACCEL_DTYPE_Q8_0, 32, 34, "q8_0" },
-	{ ACCEL_DTYPE_Q8_1, 32, 36, "q8_1" },
-	{ ACCEL_DTYPE_Q4_K, 256, 144, "q4_K" },
-	{ ACCEL_DTYPE_Q5_K, 256, 176, "q5_K" },
-	{ ACCEL_DTYPE_Q6_K, 256, 210, "q6_K" },
-	{ ACCEL_DTYPE_Q8_K, 256, 292, "q8_K" },
-	{ ACCEL_DTYPE_I8, 1, 1, "i8" },
-	{ ACCEL_DTYPE_I16, 1, 2, "i16" },
-	{ ACCEL_DTYPE_I32, 1, 4, "i32" },
-	{ ACCEL_DTYPE_I64, 1, 8, "i64" },
-	{ ACCEL_DTYPE_BF16, 1, 2, "bf16" },
-};
-
-static const struct w_type *w_type_find(uint32_t type)
-{
-	for (size_t i = 0; i < sizeof(w_types) / sizeof(w_types[0]); i++)
-		if (w_types[i].type == type)
-			return &w_types[i];
-	return NULL;
-}
 
 struct w_kv {
 	char *key;
@@ -444,7 +411,7 @@ int rt_gguf_writer_set_alignment(struct rt_gguf_writer *w, uint32_t alignment)
 int64_t rt_gguf_writer_add_tensor(struct rt_gguf_writer *w, const char *name, uint32_t type,
 				  uint32_t n_dims, const int64_t *ne)
 {
-	const struct w_type *wt = w_type_find(type);
+	const char *tname = accel_dtype_name(type);
 	struct w_tensor *t;
 	uint64_t size, rows = 1;
 	int64_t i;
@@ -455,7 +422,7 @@ int64_t rt_gguf_writer_add_tensor(struct rt_gguf_writer *w, const char *name, ui
 	if (!name || !*name || strlen(name) >= W_MAX_NAME)
 		return rt_set_error(-EINVAL, "gguf writer: tensor name must be 1..%d bytes",
 				    W_MAX_NAME - 1);
-	if (!wt)
+	if (!tname)
 		return rt_set_error(-EINVAL, "gguf writer: tensor '%s': unknown type %u", name,
 				    type);
 	if (n_dims < 1 || n_dims > 4 || !ne)
@@ -465,11 +432,11 @@ int64_t rt_gguf_writer_add_tensor(struct rt_gguf_writer *w, const char *name, ui
 		if (ne[d] < 1)
 			return rt_set_error(-EINVAL, "gguf writer: tensor '%s': ne[%u] = %" PRId64,
 					    name, d, ne[d]);
-	size = ne[0] % wt->blck ? 0 : (uint64_t)(ne[0] / wt->blck) * wt->bytes;
+	size = accel_dtype_row_size(type, ne[0]);
 	if (!size)
 		return rt_set_error(-EINVAL, "gguf writer: tensor '%s': ne[0] = %" PRId64
-				    " is not a multiple of %s's block of %" PRId64, name, ne[0],
-				    wt->name, wt->blck);
+				    " is not a multiple of %s's block of %u", name, ne[0],
+				    tname, accel_dtype_block_size(type));
 	for (d = 1; d < n_dims; d++)
 		if (__builtin_mul_overflow(rows, (uint64_t)ne[d], &rows))
 			goto err_big;

@@ -36,7 +36,7 @@ struct accel_cmd *rt_exec_emit(struct rt_exec *ex, const char *name, int il)
 	}
 	c = &ex->cmds[ex->n++];
 	accel_cmd_prep(c, ACCEL_OP_NOP);
-	(void)name; (void)il;	/* MERGE: accel_cmd_name(c, name, il) */
+	accel_cmd_name(c, name, il);
 	return c;
 }
 

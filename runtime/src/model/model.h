@@ -9,7 +9,6 @@
 
 #include "rt_model.h"
 #include "exec.h"
-#include "dtype_compat.h"
 
 struct rt_arch;
 struct rt_kvcache;
