@@ -112,6 +112,13 @@ want=$(printf '%s\n' $rt_flags | grep '^-I' | sort | tr '\n' ' ')
 got=$(printf '%s\n' $f | sort | tr '\n' ' ')
 [ "$got" = "$want" ]
 ok $? "runtime compiles with its layer flags RT_CPPFLAGS only ($got)"
+# and links without them: the runtime's archive calls no kernel directly, so
+# a tool needs only the runtime and libaccel (static or libaccel.so)
+if [ -f "$B/lib/libaccelrt.a" ]; then
+	kn_refs=$(nm -u "$B/lib/libaccelrt.a" 2>/dev/null | grep -c ' kn_')
+	[ "$kn_refs" -eq 0 ]
+	ok $? "libaccelrt.a references no kn_* symbol ($kn_refs)"
+fi
 
 # tools/lib: code shared by the tools, standalone
 if [ -n "$tlib_c" ]; then

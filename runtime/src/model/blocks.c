@@ -32,12 +32,14 @@ static struct accel_tensor heads(struct accel_tensor t, int64_t hd, int64_t n)
 	return t;
 }
 
-/* emit one command named @name (layer @il) built by @call on c_ */
+/* emit one command built by @call on c_, named @name of layer @il (-1: none)
+ * as llama.cpp's cb(cur, name, il) names its tensors */
 #define EMIT(g, name, il, call) do {					\
-		struct accel_cmd *c_ = rt_exec_emit((g)->ex, name, il);	\
+		struct accel_cmd *c_ = rt_exec_emit((g)->ex);		\
 		if (!c_)						\
 			return -ENOMEM;					\
 		call;							\
+		accel_cmd_name(c_, name, il);				\
 	} while (0)
 
 static const struct accel_tensor no_tensor;

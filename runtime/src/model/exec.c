@@ -21,7 +21,7 @@ void rt_exec_fini(struct rt_exec *ex)
 	memset(ex, 0, sizeof(*ex));
 }
 
-struct accel_cmd *rt_exec_emit(struct rt_exec *ex, const char *name, int il)
+struct accel_cmd *rt_exec_emit(struct rt_exec *ex)
 {
 	struct accel_cmd *c;
 
@@ -36,7 +36,6 @@ struct accel_cmd *rt_exec_emit(struct rt_exec *ex, const char *name, int il)
 	}
 	c = &ex->cmds[ex->n++];
 	accel_cmd_prep(c, ACCEL_OP_NOP);
-	accel_cmd_name(c, name, il);
 	return c;
 }
 
@@ -71,7 +70,7 @@ int rt_exec_flush(struct rt_exec *ex, const struct accel_fence_point *signal)
 {
 	if (!ex->n && !signal)
 		return 0;
-	if (!ex->n && !rt_exec_emit(ex, NULL, -1))	/* a NOP carries the signal */
+	if (!ex->n && !rt_exec_emit(ex))	/* a NOP carries the signal */
 		return -ENOMEM;
 	return rt_exec_submit(ex, signal);
 }

@@ -23,9 +23,9 @@ struct rt_exec {
 
 void rt_exec_init(struct rt_exec *ex, struct accel_queue *q);
 void rt_exec_fini(struct rt_exec *ex);
-/** rt_exec_emit - the next command slot, named @name of layer @il (-1: none);
- *  NULL when out of memory */
-struct accel_cmd *rt_exec_emit(struct rt_exec *ex, const char *name, int il);
+/** rt_exec_emit - the next command slot (a NOP until prepared); NULL when
+ *  out of memory */
+struct accel_cmd *rt_exec_emit(struct rt_exec *ex);
 /** rt_exec_wait - commands emitted from now on wait for @p (point 0: no-op);
  *  those already pending are submitted first, without it */
 int rt_exec_wait(struct rt_exec *ex, const struct accel_fence_point *p);
