@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * tools/lib: tool_parse_size and tool_parse_u64 on a table of accepted
- * spellings (each with its exact byte count) and of refused ones (each with
- * its errno), and *out left alone on every refusal.
+ * tools/lib: tool_parse_size, tool_parse_u64, tool_parse_int and
+ * tool_parse_float on a table of accepted spellings (each with its exact
+ * value) and of refused ones (each with its errno), and *out left alone on
+ * every refusal; tool_parse_msg's lines repeat the value as given.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include "tap.h"
@@ -58,6 +60,41 @@ static const struct {
 	{ "1K", 0, -EINVAL }, { "1.0", 0, -EINVAL }, { "x10", 0, -EINVAL },
 };
 
+/* tool_parse_int over [-5, 300] unless the row says "wide" (LLONG range) */
+static const struct {
+	const char *s;
+	long long want;
+	int err;
+	int wide;
+} ints[] = {
+	{ "0", 0, 0, 0 }, { "42", 42, 0, 0 }, { "007", 7, 0, 0 }, { "-1", -1, 0, 0 },
+	{ "-5", -5, 0, 0 }, { "300", 300, 0, 0 }, { "-0", 0, 0, 0 },
+	{ "9223372036854775807", LLONG_MAX, 0, 1 }, { "-9223372036854775808", LLONG_MIN, 0, 1 },
+	{ "9223372036854775808", 0, -ERANGE, 1 }, { "-9223372036854775809", 0, -ERANGE, 1 },
+	{ "99999999999999999999999", 0, -ERANGE, 1 }, { "99999999999999999999999x", 0, -EINVAL, 1 },
+	{ "301", 0, -ERANGE, 0 }, { "-6", 0, -ERANGE, 0 }, { "", 0, -EINVAL, 0 },
+	{ "-", 0, -EINVAL, 0 }, { "+1", 0, -EINVAL, 0 }, { " 1", 0, -EINVAL, 0 },
+	{ "1 ", 0, -EINVAL, 0 }, { "10i", 0, -EINVAL, 0 }, { "0x10", 0, -EINVAL, 0 },
+	{ "1.0", 0, -EINVAL, 0 }, { "1e2", 0, -EINVAL, 0 }, { "--1", 0, -EINVAL, 0 },
+	{ "nan", 0, -EINVAL, 0 },
+};
+
+/* tool_parse_float over [-1, 2] */
+static const struct {
+	const char *s;
+	double want;
+	int err;
+} floats[] = {
+	{ "0", 0, 0 }, { "0.8", 0.8, 0 }, { ".5", 0.5, 0 }, { "1.", 1, 0 }, { "-1", -1, 0 },
+	{ "2", 2, 0 }, { "1e-3", 1e-3, 0 }, { "1E0", 1, 0 }, { "2e+0", 2, 0 }, { "-0.5", -0.5, 0 },
+	{ "2.0001", 0, -ERANGE }, { "-1.5", 0, -ERANGE }, { "1e400", 0, -ERANGE },
+	{ "nan", 0, -EINVAL }, { "NaN", 0, -EINVAL }, { "-nan", 0, -EINVAL }, { "inf", 0, -EINVAL },
+	{ "-inf", 0, -EINVAL }, { "infinity", 0, -EINVAL }, { "0x1p0", 0, -EINVAL },
+	{ "", 0, -EINVAL }, { ".", 0, -EINVAL }, { "-", 0, -EINVAL }, { "+1", 0, -EINVAL },
+	{ " 1", 0, -EINVAL }, { "1 ", 0, -EINVAL }, { "1e", 0, -EINVAL }, { "1e+", 0, -EINVAL },
+	{ "1,5", 0, -EINVAL }, { "0.8x", 0, -EINVAL }, { "1..2", 0, -EINVAL },
+};
+
 #define N(a) (int)(sizeof(a) / sizeof((a)[0]))
 
 int main(void)
@@ -65,7 +102,11 @@ int main(void)
 	uint64_t v;
 	int i, ret;
 
-	plan(N(sizes_ok) + N(sizes_bad) + N(u64s) + 2);
+	char msg[128];
+	long long iv;
+	double dv;
+
+	plan(N(sizes_ok) + N(sizes_bad) + N(u64s) + N(ints) + N(floats) + 6);
 	for (i = 0; i < N(sizes_ok); i++) {
 		v = 12345;
 		ret = tool_parse_size(sizes_ok[i].s, &v);
@@ -92,6 +133,26 @@ int main(void)
 		ok(ret == u64s[i].err && v == (ret ? 12345 : u64s[i].want), "u64 \"%s\": %d %llu",
 		   u64s[i].s, ret, (unsigned long long)v);
 	}
+	for (i = 0; i < N(ints); i++) {
+		long long lo = ints[i].wide ? LLONG_MIN : -5, hi = ints[i].wide ? LLONG_MAX : 300;
+
+		iv = 12345;
+		ret = tool_parse_int(ints[i].s, lo, hi, &iv);
+		ok(ret == ints[i].err && iv == (ret ? 12345 : ints[i].want), "int \"%s\": %d %lld",
+		   ints[i].s, ret, iv);
+	}
+	for (i = 0; i < N(floats); i++) {
+		dv = 12345;
+		ret = tool_parse_float(floats[i].s, -1, 2, &dv);
+		ok(ret == floats[i].err && dv == (ret ? 12345 : floats[i].want),
+		   "float \"%s\": %d %g", floats[i].s, ret, dv);
+	}
+	is_int(tool_parse_int(NULL, 0, 1, &iv), -EINVAL, "int NULL: -EINVAL");
+	is_int(tool_parse_float(NULL, 0, 1, &dv), -EINVAL, "float NULL: -EINVAL");
+	tool_parse_msg(msg, sizeof(msg), "-t", "1000", -ERANGE, "an integer", "1..256");
+	ok(!strcmp(msg, "-t: '1000' is out of range (1..256)"), "msg out of range: %s", msg);
+	tool_parse_msg(msg, sizeof(msg), "--temp", "nan", -EINVAL, "a finite number", NULL);
+	ok(!strcmp(msg, "--temp: 'nan' is not a finite number"), "msg not a number: %s", msg);
 	is_int(tool_parse_size(NULL, &v), -EINVAL, "size NULL: -EINVAL");
 	is_int(tool_parse_u64(NULL, &v), -EINVAL, "u64 NULL: -EINVAL");
 	return done_testing();

@@ -6,7 +6,11 @@
  * every byte count. Integer arithmetic throughout.
  */
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include "tool_parse.h"
 
 static bool is_digit(char c)
@@ -134,4 +138,95 @@ int tool_parse_u64(const char *s, uint64_t *out)
 	}
 	*out = v;
 	return 0;
+}
+
+int tool_parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+	const char *p = s;
+	bool neg = false;
+	uint64_t mag;
+	long long v;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	if (*p == '-') {
+		neg = true;
+		p++;
+	}
+	if (!is_digit(*p))
+		return -EINVAL;
+	ret = digits(&p, &mag);
+	if (ret) {
+		while (is_digit(*p))
+			p++;
+		return *p ? -EINVAL : ret;	/* "99...9a" is not a number */
+	}
+	if (*p)
+		return -EINVAL;
+	if (neg ? mag > (uint64_t)LLONG_MAX + 1 : mag > (uint64_t)LLONG_MAX)
+		return -ERANGE;
+	v = neg ? (long long)(0 - mag) : (long long)mag;
+	if (v < lo || v > hi)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int tool_parse_float(const char *s, double lo, double hi, double *out)
+{
+	const char *p = s;
+	bool any = false;
+	char *end;
+	double v;
+
+	if (!s)
+		return -EINVAL;
+	/* the grammar first: strtod alone takes spaces, '+', hex, nan and inf */
+	if (*p == '-')
+		p++;
+	for (; is_digit(*p); p++)
+		any = true;
+	if (*p == '.')
+		for (p++; is_digit(*p); p++)
+			any = true;
+	if (!any)
+		return -EINVAL;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '-' || *p == '+')
+			p++;
+		if (!is_digit(*p))
+			return -EINVAL;
+		while (is_digit(*p))
+			p++;
+	}
+	if (*p)
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);	/* the tools never call setlocale: '.' is the point */
+	if (end != p)
+		return -EINVAL;
+	if (!isfinite(v))
+		return -ERANGE;
+	if (!(v >= lo && v <= hi))
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+const char *tool_parse_msg(char *buf, unsigned long n, const char *flag, const char *val,
+			   int err, const char *kind, const char *range)
+{
+	if (!val)
+		snprintf(buf, n, "%s: missing value", flag);
+	else if (err == -ERANGE && range)
+		snprintf(buf, n, "%s: '%s' is out of range (%s)", flag, val, range);
+	else if (err == -ERANGE)
+		snprintf(buf, n, "%s: '%s' is too large", flag, val);
+	else if (range)
+		snprintf(buf, n, "%s: '%s' is not %s (%s)", flag, val, kind, range);
+	else
+		snprintf(buf, n, "%s: '%s' is not %s", flag, val, kind);
+	return buf;
 }

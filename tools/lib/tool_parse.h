@@ -29,4 +29,32 @@ int tool_parse_size(const char *s, uint64_t *out);
  */
 int tool_parse_u64(const char *s, uint64_t *out);
 
+/**
+ * tool_parse_int - a decimal integer in [@lo, @hi]: optional '-', then
+ * digits, the whole string ("-1", "42", "007"). No '+', spaces, hex, units.
+ * Returns 0; -EINVAL for anything else; -ERANGE outside [@lo, @hi] (or
+ * beyond what a long long holds).
+ */
+int tool_parse_int(const char *s, long long lo, long long hi, long long *out);
+
+/**
+ * tool_parse_float - a finite decimal number in [@lo, @hi]: optional '-',
+ * digits with an optional fraction ("0.8", ".5", "1."), an optional decimal
+ * exponent ("1e-3"). NaN, inf, hex floats, '+', spaces and trailing
+ * characters are refused.
+ * Returns 0; -EINVAL (not such a number); -ERANGE (outside [@lo, @hi], or
+ * too large for a double).
+ */
+int tool_parse_float(const char *s, double lo, double hi, double *out);
+
+/**
+ * tool_parse_msg - the one-line reason @err (a tool_parse_* result) refuses
+ * @val for @flag, written to @buf: "-t: '1000' is out of range (1..256)".
+ * @kind says what was expected ("an integer", "a number", "a size");
+ * @range is the accepted range as the user would write it, or NULL.
+ * Returns @buf.
+ */
+const char *tool_parse_msg(char *buf, unsigned long n, const char *flag, const char *val,
+			   int err, const char *kind, const char *range);
+
 #endif /* TOOL_PARSE_H */
