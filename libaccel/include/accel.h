@@ -242,11 +242,14 @@ enum accel_engine {
  * struct accel_queue_opts - queue creation options
  * @sz: sizeof (ACCEL_OPTS)
  * @engine: enum accel_engine
- * @threads: COMPUTE: worker threads (0 = accel_device_info.cpu_threads)
+ * @threads: COMPUTE: worker threads (0 = accel_device_info.cpu_threads; at
+ *	most ACCEL_QUEUE_MAX_THREADS, else -EINVAL)
  * @depth: COPY: io_uring requests in flight (0 = 32)
  * @chunk: COPY: bytes per read/write request (0 = 1 MiB)
  * @flags: must be 0
  */
+#define ACCEL_QUEUE_MAX_THREADS 256
+
 struct accel_queue_opts {
 	size_t sz;
 	uint32_t engine;

@@ -21,7 +21,7 @@
  * processes wants less (the spinning core is taken from them): set it there.
  */
 #define ACCEL_SPIN_NS_DEFAULT	200000
-#define ACCEL_MAX_THREADS 256
+#define ACCEL_MAX_THREADS ACCEL_QUEUE_MAX_THREADS
 
 struct accel_barrier {
 	_Atomic uint32_t count;		/* arrived at this phase */

@@ -57,7 +57,14 @@ struct rt_hparams {
  * @mem_budget: pinned bytes for weights; 0 = everything resident
  * @head_chunks: streaming: row chunks of the output head (0 = auto: none
  *	bigger than a layer; tests force more)
+ * @mlock: enum rt_mlock: what a refusal to pin the weights does
  */
+enum rt_mlock {
+	RT_MLOCK_AUTO = 0,	/* pinned where RLIMIT_MEMLOCK allows, else pageable
+				 * (rt_model_unpinned_bytes says how much) */
+	RT_MLOCK_REQUIRE = 1,	/* pinning refused: the load fails (--mlock) */
+};
+
 struct rt_model_opts {
 	int threads;
 	int n_ctx;
@@ -67,6 +74,7 @@ struct rt_model_opts {
 	const char *device;
 	uint64_t mem_budget;
 	int head_chunks;
+	int mlock;
 };
 
 /** rt_model_load - open a GGUF, check its architecture and tensor types
@@ -87,6 +95,9 @@ int rt_model_max_logits(const struct rt_model *m);
 double rt_model_load_seconds(const struct rt_model *m);
 /** false when the file system refused O_DIRECT (reads go through the page cache) */
 bool rt_model_direct_io(const struct rt_model *m);
+/** weight bytes that stay pageable because RLIMIT_MEMLOCK refused to pin
+ *  them (RT_MLOCK_AUTO); 0 when everything is pinned */
+uint64_t rt_model_unpinned_bytes(const struct rt_model *m);
 /** the COPY queue that reads the weights (fault injection in tests) */
 struct accel_queue *rt_model_copy_queue(struct rt_model *m);
 

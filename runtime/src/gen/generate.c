@@ -57,9 +57,11 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 	for (int i = 0; i < n; i++) {
 		struct rt_sampler_params p = *sp;
 
-		if (n_prompt[i] <= 0 || n_prompt[i] + (n_predict > 0 ? n_predict : 0) > m->n_ctx) {
-			ret = rt_set_error(-ENOSPC, "prompt %d: %d tokens + %d to generate do not fit "
-					   "the context (%d)", i, n_prompt[i], n_predict, m->n_ctx);
+		int64_t want = (int64_t)n_prompt[i] + (n_predict > 0 ? n_predict : 0);
+
+		if (n_prompt[i] <= 0 || n_prompt[i] > m->n_ctx) {
+			ret = rt_set_error(-ENOSPC, "prompt %d: %d tokens do not fit the context (%d)",
+					   i, n_prompt[i], m->n_ctx);
 			goto out;
 		}
 		p.seed = sp->seed + (uint64_t)i;
@@ -68,7 +70,8 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 		for (int j = 0; j < n_prompt[i]; j++)
 			rt_sampler_accept(smp[i], prompts[i][j]);
 		rt_kvcache_clear(m->kv, i);
-		if ((ret = rt_kvcache_reserve(m->kv, i, n_prompt[i] + (n_predict > 0 ? n_predict : 0))) < 0)
+		/* generation stops at the context's end: no room reserved past it */
+		if ((ret = rt_kvcache_reserve(m->kv, i, want < m->n_ctx ? (int)want : m->n_ctx)) < 0)
 			goto out;
 	}
 
@@ -127,6 +130,9 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 				goto out;
 			if ((tok && rt_tokenizer_is_eog(tok, next[i])) ||
 			    (n_predict > 0 && step + 1 >= n_predict) || n_past[i] + 1 >= m->n_ctx) {
+				if (!(tok && rt_tokenizer_is_eog(tok, next[i])) &&
+				    !(n_predict > 0 && step + 1 >= n_predict))
+					st->n_ctx_full++;
 				live[i] = 0;
 				n_live--;
 				continue;

@@ -449,7 +449,9 @@ int rt_gguf_open(const char *path, struct rt_gguf **out)
 	int ret;
 
 	*out = NULL;
-	p.fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO nobody writes must not hang (it is refused
+	 * just below as not a regular file); no effect on a regular file's reads */
+	p.fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (p.fd < 0)
 		return rt_set_error(-errno, "%s: %s", path, strerror(errno));
 	if (fstat(p.fd, &st)) {
@@ -457,7 +459,9 @@ int rt_gguf_open(const char *path, struct rt_gguf **out)
 		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = rt_gguf_err(&p, -EINVAL, "not a regular file");
+		ret = rt_gguf_err(&p, -EINVAL, "not a regular file (%s)",
+				  S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+				  S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a socket");
 		goto out_close;
 	}
 	p.size = (uint64_t)st.st_size;

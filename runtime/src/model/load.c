@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "arch/arch.h"
@@ -64,10 +65,16 @@ static int open_model_file(struct rt_model *m)
 {
 	const char *path = rt_gguf_path(m->gguf);
 
-	m->fd_buf = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	/* the path was checked by rt_gguf_open, but may have been replaced since:
+	 * O_NONBLOCK so a FIFO cannot hang the open, then the same check */
+	m->fd_buf = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (m->fd_buf < 0)
 		return rt_set_error(-errno, "%s: %s", path, strerror(errno));
-	m->fd_direct = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+	if (fstat(m->fd_buf, &st) || !S_ISREG(st.st_mode))
+		return rt_set_error(-EINVAL, "%s: not a regular file", path);
+	m->fd_direct = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT | O_NONBLOCK);
 	m->direct = m->fd_direct >= 0;
 	if (m->fd_direct < 0)	/* tmpfs and friends: tools warn on !m->direct */
 		m->fd_direct = m->fd_buf;
@@ -79,9 +86,17 @@ static int open_device(struct rt_model *m, const struct rt_model_opts *opts)
 	struct accel_queue_opts qo;
 	int ret;
 
+	const char *env = getenv("ACCEL_DEVICE");
+
 	ret = accel_device_open(opts->device, &m->dev);
+	/* name what chose the device: the caller's path, or ACCEL_DEVICE */
+	if (ret < 0 && opts->device)
+		return rt_set_error(ret, "accel device %s: %s", opts->device, strerror(-ret));
+	if (ret < 0 && env && *env)
+		return rt_set_error(ret, "accel device %s (from ACCEL_DEVICE): %s", env,
+				    strerror(-ret));
 	if (ret < 0)
-		return rt_set_error(ret, "cannot open the accel device: %s", strerror(-ret));
+		return rt_set_error(ret, "cannot open an accel device: %s", strerror(-ret));
 	qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE,
 			.threads = opts->threads > 0 ? (uint32_t)opts->threads : 0);
 	if ((ret = accel_queue_create(m->dev, &qo, &m->compute)) < 0)
@@ -106,6 +121,7 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 	if (!m)
 		return -ENOMEM;
 	m->fd_direct = m->fd_buf = -1;
+	m->mlock = opts->mlock;
 	if ((ret = rt_gguf_open(path, &m->gguf)) < 0 ||
 	    (ret = rt_model_hparams_load(m)) < 0)
 		goto err;

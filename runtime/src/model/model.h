@@ -83,6 +83,9 @@ struct rt_model {
 	struct rt_kvcache *kv;
 	int fd_direct, fd_buf;		/* the model file, O_DIRECT (or buffered) and buffered */
 	bool direct;			/* O_DIRECT was granted */
+	int mlock;			/* enum rt_mlock (rt_model_pool_create) */
+	uint64_t pinned_bytes;		/* weight pools pinned ... */
+	uint64_t unpinned_bytes;	/* ... and left pageable (RLIMIT_MEMLOCK) */
 
 	struct accel_tensor tok_embd;	/* [dim, n_vocab] */
 	struct accel_tensor output_norm;/* F32 [dim] */
@@ -100,6 +103,14 @@ struct rt_model {
 
 	double load_seconds;
 };
+
+/**
+ * rt_model_pool_create - a pool for weights under m->mlock (pin.c): pinned,
+ * or pageable where RLIMIT_MEMLOCK refuses and the policy allows (counted
+ * in m->unpinned_bytes); @what names it in the error message
+ */
+int rt_model_pool_create(struct rt_model *m, struct accel_pool_opts *po, struct accel_pool **out,
+			 const char *what);
 
 /**
  * struct rt_graph - what a layer builder emits into: the model, its command

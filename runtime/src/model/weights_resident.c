@@ -76,10 +76,9 @@ int rt_weights_resident_setup(struct rt_model *m)
 		.flags = ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PAGEABLE);
 	int ret;
 
-	ret = accel_pool_create(m->dev, &po, &m->weights);
+	ret = rt_model_pool_create(m, &po, &m->weights, "the weights");
 	if (ret < 0)
-		return rt_set_error(ret, "cannot allocate %llu MiB for the weights: %s",
-				    (unsigned long long)(po.size >> 20), strerror(-ret));
+		return ret;
 	ret = rt_model_read_sync(m, m->weights, 0, base, end);
 	if (ret < 0)
 		return rt_set_error(ret, "%s: reading the weights failed: %s", rt_gguf_path(m->gguf),

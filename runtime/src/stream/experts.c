@@ -33,10 +33,9 @@ int rt_experts_setup(struct rt_model *m)
 		x->entry_key[i] = -1;
 	for (int i = 0; i < n_keys; i++)
 		x->where[i] = -1;
-	ret = accel_pool_create(m->dev, &po, &x->pool);
+	ret = rt_model_pool_create(m, &po, &x->pool, "the expert cache");
 	if (ret < 0)
-		return rt_set_error(ret, "cannot pin an expert cache of %d x %llu MiB: %s", ne,
-				    (unsigned long long)(s->pl.expert_entry_bytes >> 20), strerror(-ret));
+		return ret;
 	po = ACCEL_OPTS(accel_pool_opts,
 			.size = ((uint64_t)m->hp.n_expert * 24 + RT_PAGE - 1) & ~(RT_PAGE - 1),
 			.flags = ACCEL_POOL_PAGEABLE);

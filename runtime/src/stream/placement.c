@@ -181,12 +181,22 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 	p->min_budget = 2 * max_unit + globals + embed_stage +
 			(uint64_t)p->n_expert_entries * p->expert_entry_bytes;
 	if (budget < p->min_budget) {
-		char need[32], have[32], slot[32];
+		uint64_t experts = (uint64_t)p->n_expert_entries * p->expert_entry_bytes;
+		uint64_t whole = total + embed + globals;
+		char need[32], have[32], slot[32], glob[32], stage[32], exp[32], all[32];
+		char moe[96] = "";
 
+		if (experts)
+			snprintf(moe, sizeof(moe), ", %s of expert cache (%d experts)",
+				 fmt_size(exp, experts), p->n_expert_entries);
+		/* the parts, and the other way out: a budget that holds it all */
 		rt_set_error(-ENOMEM, "--mem-budget %s is too small for this model: streaming needs "
-			     "at least %s (two slots of its largest layer, %s each)",
+			     "at least %s (2 slots of %s for its largest layer, %s of resident "
+			     "tensors, %s to stage embedding rows for a batch of %d%s); keeping it all "
+			     "resident (no streaming) needs %s",
 			     fmt_size(have, budget), fmt_size(need, p->min_budget),
-			     fmt_size(slot, max_unit));
+			     fmt_size(slot, max_unit), fmt_size(glob, globals),
+			     fmt_size(stage, embed_stage), m->n_batch, moe, fmt_size(all, whole));
 		free(order);
 		rt_placement_free(p);
 		return -ENOMEM;

@@ -31,11 +31,7 @@ int rt_slots_setup(struct rt_model *m)
 		return ret;
 	po = ACCEL_OPTS(accel_pool_opts, .size = s->pl.slot_bytes * s->pl.n_slots,
 			.flags = ACCEL_POOL_HUGEPAGE);
-	ret = accel_pool_create(m->dev, &po, &r->pool);
-	if (ret < 0)
-		return rt_set_error(ret, "cannot pin %d slots of %llu MiB: %s", s->pl.n_slots,
-				    (unsigned long long)(s->pl.slot_bytes >> 20), strerror(-ret));
-	return 0;
+	return rt_model_pool_create(m, &po, &r->pool, "the layer slots");
 }
 
 void rt_slots_fini(struct rt_model *m)

@@ -43,10 +43,9 @@ static int setup_resident(struct rt_model *m)
 	po.size = p->resident_bytes + 4 * RT_PAGE;
 	if (p->embed_resident && m->hp.tied_output && !p->resident[head])
 		po.size += rt_span(emb->offset, emb->offset + emb->size);
-	ret = accel_pool_create(m->dev, &po, &s->res_pool);
+	ret = rt_model_pool_create(m, &po, &s->res_pool, "the resident weights");
 	if (ret < 0)
-		return rt_set_error(ret, "cannot pin %llu MiB of resident weights: %s",
-				    (unsigned long long)(po.size >> 20), strerror(-ret));
+		return ret;
 	if ((ret = place_tensor(m, &m->output_norm, "output_norm.weight", &off)) < 0 ||
 	    (ret = place_tensor(m, &m->freq_factors, "rope_freqs.weight", &off)) < 0)
 		return ret;
