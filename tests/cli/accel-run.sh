@@ -49,7 +49,7 @@ fails_with "trunc.gguf" "a truncated GGUF" -m "$tmp/trunc.gguf" -p hi
 fails_with "context" "prompt longer than the context" -m "$stories" -c 8 \
 	-p "Once upon a time there was a little girl who liked to play in the park every day"
 fails_with "unknown option" "unknown flag" -m "$stories" -p hi --frobnicate
-fails_with "invalid value" "bad number" -m "$stories" -p hi -n abc
+fails_with "-n: .abc. is not an integer" "bad number" -m "$stories" -p hi -n abc
 fails_with "mem-budget" "bad size" -m "$stories" -p hi --mem-budget 12Q
 fails_with "no model" "no -m" -p hi
 fails_with "at least" "budget below two slots" -m "$stories" -p hi --mem-budget 1

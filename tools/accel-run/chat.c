@@ -50,24 +50,33 @@ static int turn(const struct run_opts *o, struct rt_model *m, struct rt_tokenize
 		return nid;
 	ret = run_generate(o, m, tok, s, ids, nid, st, &reply);
 	free(ids);
-	printf("\n");
+	if (ret >= 0)
+		ret = run_write("\n", 1);
 	if (ret < 0) {
 		free(reply.buf);
 		return ret;
 	}
+	if (st->ctx_full) {
+		/* nothing more can be fed: the conversation ends here */
+		free(reply.buf);
+		return -ENOSPC;
+	}
+	if (!reply.buf && !(reply.buf = strdup("")))
+		return rt_set_error(-ENOMEM, "out of memory");
+	/* the reply is the caller's from here (freed with msgs), whatever follows */
 	msgs[*n].role = "assistant";
-	msgs[*n].content = reply.buf ? reply.buf : strdup("");
+	msgs[*n].content = reply.buf;
+	(*n)++;
 	/*
 	 * What the cache holds now ends with the reply's text (the end-of-turn
 	 * token stopped generation and was not fed): the next turn feeds the
 	 * template from there, the reply's closing tokens included.
 	 */
-	full = format(kind, msgs, *n, true);
+	full = format(kind, msgs, *n - 1, true);
 	if (!full)
 		return rt_set_error(-ENOMEM, "cannot format the chat");
-	*prev_len = strlen(full) + strlen(msgs[*n].content);
+	*prev_len = strlen(full) + strlen(msgs[*n - 1].content);
 	free(full);
-	(*n)++;
 	return 0;
 }
 
@@ -78,12 +87,14 @@ int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *
 	struct rt_chat_msg msgs[MAX_MSGS];
 	struct gen_stats st = { .load_s = rt_model_load_seconds(m) };
 	size_t prev_len = 0;
-	char line[8192];
+	char *line = NULL;
+	size_t cap = 0;
 	int n = 0, ret = 0;
 
 	if (kind == RT_CHAT_UNKNOWN) {
-		/* llama.cpp's fallback as well */
-		fprintf(stderr, "accel-run: no known chat template in the model, using chatml\n");
+		/* llama.cpp's fallback as well; --chat's banner names it too */
+		if (o->verbose)
+			fprintf(stderr, "accel-run: no known chat template in the model, using chatml\n");
 		kind = RT_CHAT_CHATML;
 	}
 	if (o->chat_once) {
@@ -93,12 +104,16 @@ int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *
 		msgs[n].content = o->prompt;
 		n++;
 		ret = turn(o, m, tok, s, kind, msgs, &n, &prev_len, &st);
-		if (ret < 0)
+		if (st.ctx_full)
+			run_ctx_full(rt_model_n_ctx(m), 1, 1);
+		else if (ret < 0)
 			run_fail(ret, "chat");
-		else
+		if (ret >= 0 || st.ctx_full)
 			run_print_stats(&st);
-		free((char *)msgs[n - 1].content);
-		return ret;
+		/* msgs[0] is -p's text (argv); only the reply, if any, is ours */
+		for (int i = 1; i < n; i++)
+			free((char *)msgs[i].content);
+		return st.ctx_full ? 0 : ret;
 	}
 	fprintf(stderr, "accel-run: chat (%s template); an empty line or EOF ends it\n",
 		rt_chat_kind_name(kind));
@@ -109,7 +124,7 @@ int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *
 	}
 	for (;;) {
 		fprintf(stderr, "> ");
-		if (!fgets(line, sizeof(line), stdin))
+		if (getline(&line, &cap, stdin) < 0)	/* any length: no line split in two */
 			break;
 		line[strcspn(line, "\n")] = '\0';
 		if (!line[0])
@@ -120,14 +135,24 @@ int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *
 		}
 		msgs[n].role = "user";
 		msgs[n].content = strdup(line);
+		if (!msgs[n].content) {
+			ret = run_fail(rt_set_error(-ENOMEM, "out of memory"), "chat");
+			break;
+		}
 		n++;
 		ret = turn(o, m, tok, s, kind, msgs, &n, &prev_len, &st);
+		if (st.ctx_full) {
+			run_ctx_full(rt_model_n_ctx(m), 1, 1);
+			ret = 0;
+			break;
+		}
 		if (ret < 0) {
 			run_fail(ret, "chat");
 			break;
 		}
 	}
 	run_print_stats(&st);
+	free(line);
 	for (int i = 0; i < n; i++)
 		if (!(o->prompt && i == 0))
 			free((char *)msgs[i].content);

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
+#include "accel.h"
 #include "rt_error.h"
 #include "rt_gguf.h"
 #include "rt_model.h"
@@ -28,49 +31,67 @@ static void usage(FILE *f)
 "  -n, --n-predict N      tokens to generate (default 128; -1 = until EOS/context)\n"
 "  -c, --ctx-size N       context length (default min(train, 4096))\n"
 "  -b, --batch-size N     most tokens per forward pass (default 512)\n"
-"  -t, --threads N        compute threads (default: all CPUs)\n"
-"  -np, --parallel N      sequences decoded together (default 1)\n"
+"  -t, --threads N        compute threads (default: all CPUs; at most 256)\n"
+"  -np, --parallel N      sequences decoded together (default 1, at most 256)\n"
 "      --temp T           temperature (default 0.8; 0 = greedy)\n"
 "      --top-k K          (default 40)   --top-p P (0.95)   --min-p P (0.05)\n"
 "      --repeat-penalty R (default 1.0)  --repeat-last-n N (64)\n"
-"  -s, --seed S           sampling seed\n"
+"  -s, --seed S           sampling seed (default -1: random, printed with -v)\n"
 "      --ids              print the whole token id sequence instead of text\n"
 "      --chat             interactive chat with the model's template\n"
 "      --chat-once        format -p as one user turn of the chat template\n"
 "      --mem-budget B     cap pinned weight memory (1.5G, 512M: K/M/G/T, powers of\n"
 "                         1024); the layers beyond it stream from the file\n"
+"      --mlock            pinning is mandatory: fail where RLIMIT_MEMLOCK refuses it\n"
+"                         (default: fall back to pageable memory with a warning)\n"
+"  -v, --verbose          model, placement and seed on stderr\n"
 "      --device D         emu or a device node (default: auto)\n"
 "  -h, --help\n");
 }
 
-static int parse_int(const char *s, const char *flag, long lo, long hi, long *out)
+/* the strict parsers of tools/lib; one line naming the flag and the value */
+static int flag_int(const char *flag, const char *val, long long lo, long long hi, int *out)
 {
-	char *end;
-	long v;
+	char range[64], msg[256];
+	long long v;
+	int ret;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "accel-run: %s: invalid value '%s' (%ld..%ld)\n", flag, s, lo, hi);
-		return -1;
+	snprintf(range, sizeof(range), "%lld..%lld", lo, hi);
+	ret = tool_parse_int(val, lo, hi, &v);
+	if (ret) {
+		fprintf(stderr, "accel-run: %s\n",
+			tool_parse_msg(msg, sizeof(msg), flag, val, ret, "an integer", range));
+		return ret;
 	}
-	*out = v;
+	*out = (int)v;
 	return 0;
 }
 
-static int parse_float(const char *s, const char *flag, float *out)
+/* a finite float in [lo, hi]; @range as the user reads it */
+static int flag_float(const char *flag, const char *val, double lo, double hi,
+		      const char *range, float *out)
 {
-	char *end;
-	float v;
+	char msg[256];
+	double v;
+	int ret = tool_parse_float(val, lo, hi, &v);
 
-	errno = 0;
-	v = strtof(s, &end);
-	if (errno || end == s || *end) {
-		fprintf(stderr, "accel-run: %s: invalid number '%s'\n", flag, s);
-		return -1;
+	if (ret) {
+		fprintf(stderr, "accel-run: %s\n",
+			tool_parse_msg(msg, sizeof(msg), flag, val, ret, "a finite number", range));
+		return ret;
 	}
-	*out = v;
+	*out = (float)v;
 	return 0;
+}
+
+/* a seed nobody chose: -s -1 and no -s (llama.cpp's LLAMA_DEFAULT_SEED) */
+static uint64_t random_seed(void)
+{
+	uint32_t v;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
+		v = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
+	return v;
 }
 
 static bool takes_value(const char *a)
@@ -91,12 +112,10 @@ static bool takes_value(const char *a)
 int main(int argc, char **argv)
 {
 	struct run_opts o;
-	long v;
 
 	memset(&o, 0, sizeof(o));
 	rt_sampler_defaults(&o.sp);
 	o.n_predict = 128;
-	o.sp.seed = (uint64_t)time(NULL);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -114,6 +133,9 @@ int main(int argc, char **argv)
 			takes = false;
 		} else if (IS("--chat-once")) {
 			o.chat_once = true;
+			takes = false;
+		} else if (IS("--mlock")) {
+			o.mlock = true;
 			takes = false;
 		} else if (IS("-v") || IS("--verbose")) {
 			o.verbose = true;
@@ -134,52 +156,72 @@ int main(int argc, char **argv)
 		} else if (IS("--device")) {
 			o.device = val;
 		} else if (IS("-n") || IS("--n-predict")) {
-			if (parse_int(val, a, -1, 1 << 24, &v))
+			if (flag_int(a, val, -1, 1 << 24, &o.n_predict))
 				return 1;
-			o.n_predict = (int)v;
 		} else if (IS("-c") || IS("--ctx-size")) {
-			if (parse_int(val, a, 0, 1 << 20, &v))
+			if (flag_int(a, val, 0, 1 << 20, &o.n_ctx))
 				return 1;
-			o.n_ctx = (int)v;
 		} else if (IS("-b") || IS("--batch-size")) {
-			if (parse_int(val, a, 1, 1 << 16, &v))
+			if (flag_int(a, val, 1, 1 << 16, &o.n_batch))
 				return 1;
-			o.n_batch = (int)v;
 		} else if (IS("-t") || IS("--threads")) {
-			if (parse_int(val, a, 1, 1024, &v))
+			/* the COMPUTE engine's own limit, refused here rather than at load */
+			if (flag_int(a, val, 1, ACCEL_QUEUE_MAX_THREADS, &o.threads))
 				return 1;
-			o.threads = (int)v;
 		} else if (IS("-np") || IS("--parallel")) {
-			if (parse_int(val, a, 1, 256, &v))
+			if (flag_int(a, val, 1, RUN_MAX_PARALLEL, &o.n_parallel))
 				return 1;
-			o.n_parallel = (int)v;
 		} else if (IS("-s") || IS("--seed")) {
-			if (parse_int(val, a, 0, 0x7fffffffL, &v))
+			/* llama.cpp's seeds are 32-bit; -1 = a random one */
+			long long sv;
+			int ret = tool_parse_int(val, -1, 0xffffffffLL, &sv);
+			char msg[256];
+
+			if (ret) {
+				fprintf(stderr, "accel-run: %s\n",
+					tool_parse_msg(msg, sizeof(msg), a, val, ret, "an integer",
+						       "-1..4294967295, -1 = random"));
 				return 1;
-			o.sp.seed = (uint64_t)v;
+			}
+			o.sp.seed = (uint64_t)(sv < 0 ? 0 : sv);
+			o.seed_given = sv >= 0;
 		} else if (IS("--temp")) {
-			if (parse_float(val, a, &o.sp.temp))
+			if (flag_float(a, val, 0, 100, "0..100, 0 = greedy", &o.sp.temp))
 				return 1;
 		} else if (IS("--top-k")) {
-			if (parse_int(val, a, 0, 1 << 24, &v))
+			if (flag_int(a, val, 0, 1 << 24, &o.sp.top_k))
 				return 1;
-			o.sp.top_k = (int)v;
 		} else if (IS("--top-p")) {
-			if (parse_float(val, a, &o.sp.top_p))
+			if (flag_float(a, val, 0, 1, "above 0, at most 1", &o.sp.top_p))
 				return 1;
+			if (o.sp.top_p <= 0) {
+				fprintf(stderr, "accel-run: %s: '%s' is out of range (above 0, at most 1)\n",
+					a, val);
+				return 1;
+			}
 		} else if (IS("--min-p")) {
-			if (parse_float(val, a, &o.sp.min_p))
+			if (flag_float(a, val, 0, 1, "0..1", &o.sp.min_p))
 				return 1;
 		} else if (IS("--repeat-penalty")) {
-			if (parse_float(val, a, &o.sp.repeat_penalty))
+			if (flag_float(a, val, 0, 100, "above 0, at most 100; 1 = off",
+				       &o.sp.repeat_penalty))
 				return 1;
+			if (o.sp.repeat_penalty <= 0) {
+				fprintf(stderr, "accel-run: %s: '%s' is out of range (above 0, at most 100; 1 = off)\n",
+					a, val);
+				return 1;
+			}
 		} else if (IS("--repeat-last-n")) {
-			if (parse_int(val, a, 0, 1 << 16, &v))
+			if (flag_int(a, val, 0, 1 << 16, &o.sp.repeat_last_n))
 				return 1;
-			o.sp.repeat_last_n = (int)v;
 		} else if (IS("--mem-budget")) {
-			if (tool_parse_size(val, &o.mem_budget) < 0) {
-				fprintf(stderr, "accel-run: --mem-budget: invalid size '%s'\n", val);
+			char msg[256];
+			int ret = tool_parse_size(val, &o.mem_budget);
+
+			if (ret) {
+				fprintf(stderr, "accel-run: %s\n",
+					tool_parse_msg(msg, sizeof(msg), a, val, ret, "a size",
+						       "bytes or K/M/G/T: 512M, 1.5G"));
 				return 1;
 			}
 		}
@@ -191,10 +233,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "accel-run: no model given (-m FILE)\n");
 		return 1;
 	}
-	if (o.sp.top_p <= 0 || o.sp.top_p > 1 || o.sp.min_p < 0 || o.sp.min_p > 1 ||
-	    o.sp.repeat_penalty <= 0) {
-		fprintf(stderr, "accel-run: sampling values out of range\n");
+	/* two sources of prompts: refused rather than one silently ignored */
+	if (o.prompt && o.prompt_file && !o.chat) {
+		fprintf(stderr, "accel-run: -p and -f both give the prompt: use one\n");
 		return 1;
 	}
+	if ((o.chat || o.chat_once) && (o.prompt_file || o.n_parallel > 1)) {
+		fprintf(stderr, "accel-run: %s works on one conversation: not with %s\n",
+			o.chat ? "--chat" : "--chat-once", o.prompt_file ? "-f" : "-np");
+		return 1;
+	}
+	if (o.chat && o.chat_once) {
+		fprintf(stderr, "accel-run: --chat and --chat-once: use one\n");
+		return 1;
+	}
+	if (!o.seed_given)
+		o.sp.seed = random_seed();
 	return run_main(&o) < 0 ? 1 : 0;
 }

@@ -7,11 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include "accel.h"
 #include "rt_error.h"
 #include "rt_model.h"
 #include "rt_sampler.h"
 #include "rt_session.h"
+#include "rt_stream.h"
 #include "rt_tokenizer.h"
 #include "run.h"
 
@@ -52,28 +55,76 @@ int run_text_append(struct run_text *t, const char *p, size_t n)
 	return 0;
 }
 
+/* grow @t to hold at least @need bytes */
+static int text_reserve(struct run_text *t, size_t need)
+{
+	char *b;
+
+	if (t->cap >= need)
+		return 0;
+	b = realloc(t->buf, need);
+	if (!b)
+		return rt_set_error(-ENOMEM, "out of memory");
+	t->buf = b;
+	t->cap = need;
+	return 0;
+}
+
+int run_detok(struct rt_detok *dt, struct rt_tokenizer *tok, int32_t id, struct run_text *t)
+{
+	int ret = text_reserve(t, 256);
+
+	/* a piece may be any length (a vocab of long tokens): grow until it fits;
+	 * rt_detok_push leaves its state alone when it refuses with -ENOSPC */
+	while (!ret) {
+		ret = rt_detok_push(dt, tok, id, t->buf, t->cap);
+		if (ret != -ENOSPC)
+			break;
+		ret = t->cap > (1u << 30) ? rt_set_error(-E2BIG, "token %d: text too long", id)
+					   : text_reserve(t, t->cap * 2);
+	}
+	if (ret < 0 && !*rt_last_error())
+		rt_set_error(ret, "token %d: %s", id, strerror(-ret));
+	return ret;
+}
+
+int run_write(const void *p, size_t n)
+{
+	if ((n && fwrite(p, 1, n, stdout) != n) || fflush(stdout)) {
+		int err = errno ? errno : EIO;
+
+		return rt_set_error(-err, "cannot write the output (stdout): %s", strerror(err));
+	}
+	return 0;
+}
+
 int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
 		 struct rt_session *s, const int32_t *ids, int n, struct gen_stats *st,
 		 struct run_text *reply)
 {
+	struct run_text piece = { 0 };
 	struct rt_sampler *smp;
 	struct rt_detok dt;
 	const float *logits;
 	double t0;
-	int ret, limit = o->n_predict < 0 ? rt_model_n_ctx(m) : o->n_predict;
-	char buf[256];
+	int ret, n_ctx = rt_model_n_ctx(m), limit = o->n_predict < 0 ? n_ctx : o->n_predict;
+	char num[32];
 
-	if (s->n_past + n > rt_model_n_ctx(m))
+	if (s->n_past + n > n_ctx)
 		return rt_set_error(-ENOSPC, "prompt of %d tokens does not fit the context (%d)",
-				    s->n_past + n, rt_model_n_ctx(m));
+				    s->n_past + n, n_ctx);
 	ret = rt_sampler_create(&o->sp, rt_model_hparams(m)->n_vocab, &smp);
 	if (ret < 0)
 		return rt_set_error(ret, "bad sampling parameters");
 	for (int i = 0; i < n; i++)
 		rt_sampler_accept(smp, ids[i]);
 	if (o->ids)
-		for (int i = 0; i < n; i++)
-			printf("%s%d", s->n_past + i ? " " : "", ids[i]);
+		for (int i = 0; i < n; i++) {
+			int l = snprintf(num, sizeof(num), "%s%d", s->n_past + i ? " " : "", ids[i]);
+
+			if ((ret = run_write(num, (size_t)l)) < 0)
+				goto out;
+		}
 	rt_detok_init(&dt);
 	t0 = now_s();
 	ret = rt_session_feed(s, ids, n, &logits);
@@ -82,25 +133,32 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 	st->t_prompt += now_s() - t0;
 	st->n_prompt += n;
 	t0 = now_s();
-	for (int i = 0; i < limit && s->n_past < rt_model_n_ctx(m); i++) {
+	/* as rt_generate_parallel (-f, -np): a sampled token is printed; it is fed
+	 * only when there is room for the one after it */
+	for (int i = 0; i < limit; i++) {
 		int32_t id = rt_sampler_sample(smp, logits);
 
 		rt_sampler_accept(smp, id);
 		st->n_gen++;
 		if (o->ids) {
-			printf(" %d", id);
+			int l = snprintf(num, sizeof(num), " %d", id);
+
+			ret = run_write(num, (size_t)l);
 		} else if (!rt_tokenizer_is_eog(tok, id)) {
-			ret = rt_detok_push(&dt, tok, id, buf, sizeof(buf));
+			ret = run_detok(&dt, tok, id, &piece);
+			if (ret > 0 && reply && run_text_append(reply, piece.buf, (size_t)ret) < 0)
+				ret = rt_set_error(-ENOMEM, "out of memory");
 			if (ret > 0)
-				fwrite(buf, 1, ret, stdout);
-			if (ret > 0 && reply && (ret = run_text_append(reply, buf, ret)) < 0)
-				goto out;
+				ret = run_write(piece.buf, (size_t)ret);
 		}
-		fflush(stdout);
-		if (rt_tokenizer_is_eog(tok, id))
+		if (ret < 0)
+			goto out;
+		if (rt_tokenizer_is_eog(tok, id) || i + 1 == limit)
 			break;
-		if (i + 1 == limit || s->n_past >= rt_model_n_ctx(m))
+		if (s->n_past + 1 >= n_ctx) {
+			st->ctx_full = true;
 			break;
+		}
 		ret = rt_session_feed(s, &id, 1, &logits);
 		if (ret < 0)
 			goto out;
@@ -108,8 +166,19 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 	st->t_gen += now_s() - t0;
 	ret = 0;
 out:
+	free(piece.buf);
 	rt_sampler_free(smp);
 	return ret;
+}
+
+void run_ctx_full(int n_ctx, int n_stopped, int n_seqs)
+{
+	if (n_seqs > 1)
+		fprintf(stderr, "accel-run: %d of %d prompts stopped at the context limit (%d tokens; -c sets it)\n",
+			n_stopped, n_seqs, n_ctx);
+	else
+		fprintf(stderr, "accel-run: generation stopped: the context is full (%d tokens; -c sets it)\n",
+			n_ctx);
 }
 
 int run_tokenize(struct rt_tokenizer *tok, const char *text, bool add_special, int32_t **out)
@@ -134,11 +203,42 @@ void run_print_stats(const struct gen_stats *st)
 		st->t_gen > 0 ? st->n_gen / st->t_gen : 0.0);
 }
 
+/* libaccel's own lines: the runtime's error says the same in the tool's
+ * words, so they are shown only with -v (one line per failure) */
+static void log_cb(enum accel_log_level level, const char *msg, void *ctx)
+{
+	const struct run_opts *o = ctx;
+
+	if (o->verbose && level <= ACCEL_LOG_INFO)
+		fprintf(stderr, "accel-run: libaccel: %s\n", msg);
+}
+
+/* the one line of what RLIMIT_MEMLOCK cost: the run goes on, pageable */
+static void warn_unpinned(const struct run_opts *o, struct rt_model *m)
+{
+	uint64_t b = rt_model_unpinned_bytes(m);
+	struct rlimit rl;
+	char lim[32];
+
+	if (!b || !(o->mem_budget || o->mlock))
+		return;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		snprintf(lim, sizeof(lim), "unlimited");
+	else
+		snprintf(lim, sizeof(lim), "%llu KiB", (unsigned long long)(rl.rlim_cur >> 10));
+	fprintf(stderr, "accel-run: warning: RLIMIT_MEMLOCK (%s) refused to pin %llu KiB of weights: "
+		"they stay pageable and may be swapped out (reads still bypass the page cache); "
+		"raise the limit with ulimit -l, memlock in /etc/security/limits.conf or "
+		"CAP_IPC_LOCK, or use --mlock to make pinning mandatory\n",
+		lim, (unsigned long long)(b >> 10));
+}
+
 int run_main(const struct run_opts *o)
 {
 	struct rt_model_opts mo = { .threads = o->threads, .n_ctx = o->n_ctx, .n_batch = o->n_batch,
 				    .n_seq = o->n_parallel > 1 ? o->n_parallel : 1, .device = o->device,
-				    .mem_budget = o->mem_budget };
+				    .mem_budget = o->mem_budget,
+				    .mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO };
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL;
 	struct rt_session s = { 0 };
@@ -150,9 +250,11 @@ int run_main(const struct run_opts *o)
 		fprintf(stderr, "accel-run: no prompt given (-p TEXT, -f FILE or --chat)\n");
 		return -EINVAL;
 	}
+	accel_set_log(log_cb, (void *)o);
 	ret = rt_model_load(o->model, &mo, &m);
 	if (ret < 0)
 		return run_fail(ret, o->model);
+	warn_unpinned(o, m);
 	ret = rt_tokenizer_load(rt_model_gguf(m), &tok);
 	if (ret < 0) {
 		run_fail(ret, "tokenizer");
@@ -161,6 +263,30 @@ int run_main(const struct run_opts *o)
 	if (o->verbose)
 		fprintf(stderr, "accel-run: %s (%s), %d layers, dim %d, vocab %d, ctx %d\n",
 			rt_model_hparams(m)->name, rt_model_hparams(m)->arch_name, rt_model_hparams(m)->n_layer, rt_model_hparams(m)->dim, rt_model_hparams(m)->n_vocab, rt_model_n_ctx(m));
+	if (o->verbose) {
+		struct rt_placement pl;
+
+		if (rt_stream_stats(m, NULL, &pl) == 0) {
+			int nres = 0;
+
+			for (int u = 0; u < pl.n_units; u++)
+				nres += pl.resident[u];
+			fprintf(stderr, "accel-run: placement: streaming under --mem-budget %llu KiB: "
+				"%d of %d units resident (%llu KiB), %d slots of %llu KiB, "
+				"embedding %s, %d expert cache entries of %llu KiB, %llu KiB read per pass\n",
+				(unsigned long long)(pl.budget >> 10), nres, pl.n_units,
+				(unsigned long long)(pl.resident_bytes >> 10), pl.n_slots,
+				(unsigned long long)(pl.slot_bytes >> 10),
+				pl.embed_resident ? "resident" : "rows read on demand",
+				pl.n_expert_entries, (unsigned long long)(pl.expert_entry_bytes >> 10),
+				(unsigned long long)(pl.streamed_bytes_per_pass >> 10));
+		} else {
+			fprintf(stderr, "accel-run: placement: every weight resident, nothing streams%s\n",
+				o->mem_budget ? " (the whole model fits --mem-budget)" : "");
+		}
+		fprintf(stderr, "accel-run: seed %llu%s\n", (unsigned long long)o->sp.seed,
+			o->seed_given ? "" : " (random; -s sets it)");
+	}
 	if (!rt_model_direct_io(m))
 		fprintf(stderr, "accel-run: warning: %s: O_DIRECT refused, reading through the page cache\n",
 			o->model);
@@ -184,11 +310,14 @@ int run_main(const struct run_opts *o)
 		goto out;
 	}
 	ret = run_generate(o, m, tok, &s, ids, n, &st, NULL);
-	printf("\n");
+	if (ret >= 0)
+		ret = run_write("\n", 1);
 	if (ret < 0) {
 		run_fail(ret, "generate");
 		goto out;
 	}
+	if (st.ctx_full)
+		run_ctx_full(rt_model_n_ctx(m), 1, 1);
 	run_print_stats(&st);
 out:
 	free(ids);

@@ -7,10 +7,15 @@
 #include <stdint.h>
 #include "rt_sampler.h"
 
+/* -np: the most sequences one group decodes together */
+#define RUN_MAX_PARALLEL 256
+
 struct run_opts {
 	const char *model, *prompt, *prompt_file, *device;
 	int n_predict, n_ctx, n_batch, threads, n_parallel;
 	bool ids, chat, chat_once, verbose;
+	bool mlock;		/* --mlock: pinning refused is an error */
+	bool seed_given;	/* -s N: else a random seed (printed with -v) */
 	uint64_t mem_budget;
 	struct rt_sampler_params sp;
 };
@@ -25,6 +30,7 @@ struct gen_stats {
 	double load_s;
 	int n_prompt, n_gen;
 	double t_prompt, t_gen;
+	bool ctx_full;		/* generation stopped at the context's end */
 };
 
 struct run_text {
@@ -40,6 +46,15 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 /** run_tokenize - parse_special tokenization into a malloc'd array */
 int run_tokenize(struct rt_tokenizer *tok, const char *text, bool add_special, int32_t **out);
 void run_print_stats(const struct gen_stats *st);
+struct rt_detok;
+/** run_detok - the text of token @id, whatever its length, into @t's buffer
+ *  (grown as needed); returns its length or a negative errno (error set) */
+int run_detok(struct rt_detok *dt, struct rt_tokenizer *tok, int32_t id, struct run_text *t);
+/** run_write - @n bytes to stdout, flushed; a write error (a full disk) is
+ *  -errno with the error set */
+int run_write(const void *p, size_t n);
+/** run_ctx_full - the one stderr line: generation stopped at the context */
+void run_ctx_full(int n_ctx, int n_stopped, int n_seqs);
 int run_text_append(struct run_text *t, const char *p, size_t n);
 /** run_parallel - -np N / -f FILE: prompts decoded N at a time */
 int run_parallel(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok);
