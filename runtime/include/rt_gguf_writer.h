@@ -71,10 +71,16 @@ uint64_t rt_gguf_writer_file_size(const struct rt_gguf_writer *w);
 
 /* ---- streaming the file */
 
-/** rt_gguf_writer_open - create/truncate @path and write the header, the
+/** rt_gguf_writer_open - start the file for @path and write the header, the
  *  metadata, the tensor table and the padding up to the data section. After
- *  this, keys and tensors can no longer be added. */
+ *  this, keys and tensors can no longer be added. The bytes go to a
+ *  temporary file beside @path that finish renames over it (an existing
+ *  non-regular @path, such as /dev/null, is written in place). */
 int rt_gguf_writer_open(struct rt_gguf_writer *w, const char *path);
+/** rt_gguf_writer_temp_path - the temporary file being written, NULL when
+ *  none exists (in place, not open, finished or failed): what a signal
+ *  handler unlinks */
+const char *rt_gguf_writer_temp_path(const struct rt_gguf_writer *w);
 /** rt_gguf_writer_append - the next @n bytes of tensor data, in table order;
  *  a chunk may span tensors (padding between them is inserted). More bytes
  *  than the table holds -> -EINVAL. On any failure the file is removed. */
@@ -82,8 +88,9 @@ int rt_gguf_writer_append(struct rt_gguf_writer *w, const void *data, size_t n);
 /** rt_gguf_writer_bytes_written - bytes of the file written so far */
 uint64_t rt_gguf_writer_bytes_written(const struct rt_gguf_writer *w);
 /** rt_gguf_writer_finish - check every tensor byte was appended, flush and
- *  close the file (with fsync if @sync). Incomplete data -> -EINVAL and the
- *  file is removed. */
+ *  close the file (with fsync if @sync) and rename it over the target.
+ *  Incomplete data -> -EINVAL and the temporary file is removed; the old
+ *  target is untouched on every failure. */
 int rt_gguf_writer_finish(struct rt_gguf_writer *w, bool sync);
 
 #endif /* RT_GGUF_WRITER_H */

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 #
 # accel-mkmodel from the command line: the same seed gives the same bytes,
-# another seed other bytes, bad flags one error line and exit 1, and a file
-# that cannot fit is refused up front with the numbers and never created.
+# another seed other bytes, bad flags one error line and exit 1, a file that
+# cannot fit is refused up front with the numbers and never created, and an
+# interrupted or failed run leaves the old file as it was.
 TOP=${ACCEL_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${ACCEL_BUILD:-$TOP/build}/bin/accel-mkmodel
 T=$(mktemp -d /tmp/mkmodel.XXXXXX)
@@ -79,16 +80,47 @@ if [ "$avail" -lt "$need" ]; then
 else
 	skip "more than $need bytes free: cannot provoke the free-space refusal"
 fi
-# an interrupted run removes its partial file
+# files are written atomically: a temporary file beside the target, renamed
+# at the end; an interrupted or failed run leaves the old file's bytes and no
+# temporary file
+cp "$T/c.gguf" "$T/int.gguf"
+old=$(sha "$T/int.gguf")
 "$BIN" --preset llama-7b --layers 8 -o "$T/int.gguf" 2>/dev/null &
 pid=$!
 i=0
-while [ ! -s "$T/int.gguf" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-seen=0; [ -s "$T/int.gguf" ] && seen=1
+tmpf() { ls -A "$T" | grep -c '^\.int\.gguf\.'; }
+while [ "$(tmpf)" -eq 0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+sleep 0.2
+seen=$(tmpf)
 kill -INT $pid 2>/dev/null
-wait $pid
+wait $pid 2>/dev/null
 rc=$?
-[ $seen -eq 1 ] && [ $rc -ne 0 ] && [ ! -e "$T/int.gguf" ]
-ok $? "SIGINT mid-write removes the partial file (seen=$seen rc=$rc)"
+[ "$seen" -eq 1 ] && [ $rc -ne 0 ] && [ "$(sha "$T/int.gguf")" = "$old" ] && [ "$(tmpf)" -eq 0 ]
+ok $? "SIGINT mid-write: the old file's bytes stay, no temporary file (seen=$seen rc=$rc)"
+"$BIN" --preset llama-7b --layers 8 -o "$T/int.gguf" 2>/dev/null &
+pid=$!
+i=0
+while [ "$(tmpf)" -eq 0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+kill -TERM $pid 2>/dev/null
+wait $pid 2>/dev/null
+rc=$?
+[ $rc -ne 0 ] && [ "$(sha "$T/int.gguf")" = "$old" ] && [ "$(tmpf)" -eq 0 ]
+ok $? "SIGTERM mid-write: the same (rc=$rc)"
+# a write that fails (RLIMIT_FSIZE: 64 KiB) keeps the old file as well
+(ulimit -f 64; trap '' XFSZ; exec "$BIN" --preset tiny --seed 9 -o "$T/int.gguf") 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l < "$T/err")" -eq 1 ] && [ "$(sha "$T/int.gguf")" = "$old" ] &&
+	[ "$(tmpf)" -eq 0 ]
+ok $? "a failed write: exit 1, one line, the old file's bytes, no temporary file ($(cat "$T/err"))"
+chmod 600 "$T/int.gguf"
+mk --preset tiny --seed 7 -o "$T/int.gguf"
+rc=$?
+[ $rc -eq 0 ] && [ "$(sha "$T/int.gguf")" = "$(sha "$T/a.gguf")" ] && [ "$(tmpf)" -eq 0 ] &&
+	[ "$(stat -c %a "$T/int.gguf")" = 600 ]
+ok $? "a finished write replaces the file, keeps its mode and leaves no temporary file"
+mk --preset tiny -o /dev/null
+ok $? "/dev/null is written in place"
+[ -c /dev/null ]
+ok $? "... and stays a device"
 echo "1..$n"
 [ $fails -eq 0 ]

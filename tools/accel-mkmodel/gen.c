@@ -287,6 +287,9 @@ static int drain(struct gen *g, mk_progress_fn progress, void *ctx)
 	return ret;
 }
 
+char mk_partial[PATH_MAX + 32];
+volatile sig_atomic_t mk_partial_set;
+
 int mk_generate(struct mk_plan *p, const struct mk_opts *o, const char *path,
 		mk_progress_fn progress, void *ctx)
 {
@@ -319,6 +322,11 @@ int mk_generate(struct mk_plan *p, const struct mk_opts *o, const char *path,
 	ret = rt_gguf_writer_open(p->w, path);
 	if (ret)
 		goto out;
+	if (rt_gguf_writer_temp_path(p->w) &&
+	    strlen(rt_gguf_writer_temp_path(p->w)) < sizeof(mk_partial)) {
+		strcpy(mk_partial, rt_gguf_writer_temp_path(p->w));
+		mk_partial_set = 1;
+	}
 	for (; started < n_threads; started++) {
 		ret = -pthread_create(&tids[started], NULL, worker, &g);
 		if (ret) {
@@ -329,6 +337,8 @@ int mk_generate(struct mk_plan *p, const struct mk_opts *o, const char *path,
 	ret = drain(&g, progress, ctx);
 	if (!ret)
 		ret = rt_gguf_writer_finish(p->w, false);
+	/* renamed (or removed on failure): nothing left for a handler to remove */
+	mk_partial_set = 0;
 out_join:
 	pthread_mutex_lock(&g.lock);
 	g.stop = true;

@@ -192,35 +192,31 @@ static void check_space(const char *out, uint64_t need)
 	if (statvfs(dirname(dir), &vfs))
 		die("%s: cannot check free space: %s", out, strerror(errno));
 	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-	if (!stat(out, &st) && S_ISREG(st.st_mode))
-		avail += (uint64_t)st.st_size;	/* the old file is truncated first */
+	/* the old file stays until the new one replaces it: no credit for it */
+	if (!stat(out, &st) && !S_ISREG(st.st_mode))
+		return;		/* /dev/null and friends: written in place */
 	if (need > avail)
 		die("%s needs %.2f GB (%llu bytes) but only %.2f GB (%llu bytes) are free there",
 		    out, gb(need), (unsigned long long)need, gb(avail), (unsigned long long)avail);
 }
 
-/* An interrupted run leaves no partial file behind (unlink is
- * async-signal-safe); a non-regular target (/dev/null) is never removed. */
-static const char *volatile partial;
-
+/* An interrupted run leaves no partial file behind and the old file as it
+ * was: the writer's temporary file is removed (unlink is async-signal-safe),
+ * the target is never touched before the final rename. */
 static void on_signal(int sig)
 {
-	if (partial)
-		unlink(partial);
+	if (mk_partial_set)
+		unlink(mk_partial);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
 
-static void remove_on_signal(const char *out)
+static void remove_on_signal(void)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 	struct sigaction sa = { .sa_handler = on_signal };
-	struct stat st;
 	size_t i;
 
-	if (!stat(out, &st) && !S_ISREG(st.st_mode))
-		return;
-	partial = out;
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &sa, NULL);
 }
@@ -267,7 +263,7 @@ int main(int argc, char **argv)
 		die("%s", rt_last_error());
 	size = rt_gguf_writer_file_size(plan.w);
 	check_space(out, size);
-	remove_on_signal(out);
+	remove_on_signal();
 	pr.tty = isatty(STDERR_FILENO);
 	pr.t0 = now_s();
 	ret = mk_generate(&plan, &o, out, show, &pr);
@@ -275,7 +271,6 @@ int main(int argc, char **argv)
 		mk_plan_fini(&plan);
 		die("%s", rt_last_error());
 	}
-	partial = NULL;
 	el = now_s() - pr.t0;
 	fprintf(stderr, "accel-mkmodel: wrote %s: %s, %u layers, %s, vocab %u, %lld tensors, "
 		"%.1f M params, %.1f MB in %.1f s (%.0f MB/s)\n", out, o.preset->name, plan.layers,

@@ -7,6 +7,8 @@
 #ifndef MKMODEL_H
 #define MKMODEL_H
 
+#include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,7 +82,11 @@ void mk_plan_fini(struct mk_plan *p);
 typedef void (*mk_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 /** mk_generate - open @path, stream every tensor (seeded, deterministic for
- *  any thread count), finish; 0 or -errno (partial file removed) */
+ *  any thread count), finish; 0 or -errno (the temporary file removed, the
+ *  old @path untouched). While the temporary file exists its name is in
+ *  mk_partial and mk_partial_set is 1, for a signal handler to unlink. */
+extern char mk_partial[PATH_MAX + 32];
+extern volatile sig_atomic_t mk_partial_set;
 int mk_generate(struct mk_plan *p, const struct mk_opts *o, const char *path,
 		mk_progress_fn progress, void *ctx);
 

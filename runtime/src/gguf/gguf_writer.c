@@ -2,11 +2,15 @@
 /*
  * GGUF v3 writer: metadata serialized as it is set, a tensor table with
  * aligned offsets, and a streaming append path with one small output buffer,
- * so no tensor is ever held whole. On a failed write the partial file is
- * closed and removed (only if it is a regular file the writer created).
+ * so no tensor is ever held whole. Written atomically: the bytes go to a
+ * temporary file in the target's directory (O_EXCL, mkostemp) renamed over
+ * the target at finish, so a failed or interrupted write leaves the old
+ * file untouched and the temporary one removed. A target that exists and is
+ * not a regular file (/dev/null, a FIFO) is written in place, never removed.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +51,8 @@ struct rt_gguf_writer {
 
 	/* streaming state (after _open) */
 	int fd;
-	bool is_reg;		/* unlink on failure only if a regular file */
+	bool is_reg;		/* a regular file: written to tmp, renamed */
+	char *tmp;		/* the temporary file while it exists, else NULL */
 	bool opened, failed, finished;
 	char *path;
 	uint8_t *buf;
@@ -138,8 +143,11 @@ static int fail(struct rt_gguf_writer *w, int err)
 	if (w->fd >= 0) {
 		close(w->fd);
 		w->fd = -1;
-		if (w->is_reg && w->path)
-			unlink(w->path);
+	}
+	if (w->tmp) {
+		unlink(w->tmp);
+		free(w->tmp);
+		w->tmp = NULL;
 	}
 	w->failed = true;
 	return err;
@@ -151,7 +159,7 @@ void rt_gguf_writer_destroy(struct rt_gguf_writer *w)
 
 	if (!w)
 		return;
-	if (w->fd >= 0)
+	if (w->fd >= 0 || w->tmp)
 		fail(w, 0);
 	for (i = 0; i < w->n_kv; i++) {
 		free(w->kv[i].key);
@@ -574,11 +582,65 @@ static int put_zeros(struct rt_gguf_writer *w, uint64_t n)
 	return ret;
 }
 
+/*
+ * open_target - the temporary file beside @path (".NAME.XXXXXX", created
+ * O_EXCL with the mode the target has, or would get from open(0644) under
+ * the umask), or @path itself when it exists and is not a regular file.
+ */
+static int open_target(struct rt_gguf_writer *w, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+	struct stat st;
+	mode_t mode, mask;
+	int ret;
+
+	if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+		w->fd = open(path, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+		if (w->fd < 0) {
+			ret = -errno;
+			return rt_set_error(ret, "%s: cannot open: %s", path, strerror(-ret));
+		}
+		return 0;
+	}
+	if (!stat(path, &st)) {
+		mode = st.st_mode & 07777;
+	} else {
+		mask = umask(022);	/* read it: the writer opens before threads start */
+		umask(mask);
+		mode = 0644 & ~mask;
+	}
+	w->tmp = malloc(strlen(path) + 16);
+	if (!w->tmp)
+		return rt_set_error(-ENOMEM, "gguf writer: out of memory");
+	memcpy(w->tmp, path, dlen);
+	sprintf(w->tmp + dlen, ".%s.XXXXXX", path + dlen);
+	w->fd = mkostemp(w->tmp, O_CLOEXEC);
+	if (w->fd < 0) {
+		ret = -errno;
+		free(w->tmp);
+		w->tmp = NULL;
+		return rt_set_error(ret, "%s: cannot create a file beside it: %s", path,
+				    strerror(-ret));
+	}
+	w->is_reg = true;
+	if (fchmod(w->fd, mode)) {
+		ret = -errno;
+		rt_set_error(ret, "%s: chmod: %s", w->tmp, strerror(-ret));
+		return fail(w, ret);
+	}
+	return 0;
+}
+
+const char *rt_gguf_writer_temp_path(const struct rt_gguf_writer *w)
+{
+	return w->tmp;
+}
+
 int rt_gguf_writer_open(struct rt_gguf_writer *w, const char *path)
 {
 	struct sbuf b = { 0 };
 	uint64_t meta;
-	struct stat st;
 	int64_t i;
 	uint32_t d;
 	int ret;
@@ -594,13 +656,11 @@ int rt_gguf_writer_open(struct rt_gguf_writer *w, const char *path)
 		return rt_set_error(-ENOMEM, "gguf writer: out of memory");
 	}
 	w->opened = true;
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
-		ret = -errno;
+	ret = open_target(w, path);
+	if (ret) {
 		w->failed = true;
-		return rt_set_error(ret, "%s: cannot create: %s", path, strerror(-ret));
+		return ret;
 	}
-	w->is_reg = !fstat(w->fd, &st) && S_ISREG(st.st_mode);
 	w->file_size = rt_gguf_writer_file_size(w);
 	meta = meta_size(w);
 
@@ -700,13 +760,20 @@ int rt_gguf_writer_finish(struct rt_gguf_writer *w, bool sync)
 	if (close(w->fd)) {
 		ret = -errno;
 		w->fd = -1;
-		rt_set_error(ret, "%s: close: %s", w->path, strerror(-ret));
-		if (w->is_reg)
-			unlink(w->path);
-		w->failed = true;
-		return ret;
+		rt_set_error(ret, "%s: close: %s; the partial file was removed", w->path,
+			     strerror(-ret));
+		return fail(w, ret);
 	}
 	w->fd = -1;
+	/* the one step that replaces the old file: all of it or nothing */
+	if (w->tmp && rename(w->tmp, w->path)) {
+		ret = -errno;
+		rt_set_error(ret, "%s: rename from %s: %s; the old file is untouched", w->path,
+			     w->tmp, strerror(-ret));
+		return fail(w, ret);
+	}
+	free(w->tmp);
+	w->tmp = NULL;
 	w->finished = true;
 	return 0;
 }
