@@ -34,7 +34,7 @@ fails_with() {
 	ok $? "$name"
 }
 
-echo "1..24"
+echo "1..31"
 run info
 ok $? "info succeeds"
 printf '%s\n' "$out" | grep -q '^backend: emu$'
@@ -78,8 +78,8 @@ ok $? "script: stats count the fence"
 
 fails_with "Invalid argument" "pool create 0: -EINVAL" pool create 0
 fails_with "Invalid argument" "KV block size 1000: -EINVAL" pool create 64K --block-size 1000
-fails_with "bad size" "unparsable size" pool create 12Q
-fails_with "bad size" "negative size (tools/lib parser)" pool create -1M
+fails_with "SIZE: '12Q' is not a size" "unparsable size" pool create 12Q
+fails_with "SIZE: '-1M' is not a size" "negative size (tools/lib parser)" pool create -1M
 run pool create 0.5MiB --block-size 4KiB -- pool info 0
 printf '%s\n' "$out" | grep -q '^size: 524288$' && printf '%s\n' "$out" | grep -q '^num_blocks: 128$'
 ok $? "sizes as tools/lib spells them: 0.5MiB pool of 4KiB blocks"
@@ -92,7 +92,17 @@ fails_with "Operation not supported" "kv on a plain pool: -EOPNOTSUPP" \
 	pool create 64K -- kv alloc 0 1
 fails_with "Invalid argument" "non-increasing fence signal: -EINVAL" \
 	fence create -- fence signal 0 5 -- fence signal 0 5
-fails_with "Timer expired" "fence wait timeout: -ETIME" fence create -- fence wait 0 1 10
+fails_with "point 1 not signalled (value 0) and nothing can signal it on the emulated device" \
+	"fence wait on the emulated device: refused at once, not a wait" fence create -- fence wait 0 1 10
+fails_with "nothing can signal it" "fence wait without a timeout: the same, no hang" \
+	fence create -- fence wait 0 1
+run fence create -- fence signal 0 3 -- fence wait 0 2 -- fence wait 0 3 5
+ok $? "fence wait on a signalled point returns at once"
+fails_with "COUNT: '10i' is not a number" "trailing garbage refused (10i)" pool create 64K --kv -- kv alloc 0 10i
+fails_with "TIMEOUT_MS: '5x' is not a number" "a bad timeout names itself" \
+	fence create -- fence wait 0 1 5x
+fails_with "block-size: missing value" "a flag without its value says so" pool create 64K --block-size
+fails_with "POINT: '-1' is not a number" "a negative point refused" fence create -- fence signal 0 -1
 fails_with "unknown command" "unknown command" frobnicate
 run --device /dev/null info
 [ "$rc" -eq 1 ] && printf '%s' "$err" | grep -q "No such device"

@@ -8,6 +8,7 @@
 #define ACCEL_BENCH_H
 
 #include <stdint.h>
+#include "accel.h"
 
 int bench_device(int argc, char **argv);
 int bench_kernels_main(int argc, char **argv);
@@ -17,6 +18,12 @@ int bench_stream_main(int argc, char **argv);
 /* bench_util.c */
 int bench_usage(const char *usage);
 int bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** bench_int, bench_size - tools/lib's strict parsers; on a refusal the one
+ *  line (flag and value as given) is printed and 1 returned */
+int bench_int(const char *flag, const char *val, long long lo, long long hi, int *out);
+int bench_size(const char *flag, const char *val, uint64_t *out);
+/* -t: the COMPUTE engine's limit */
+#define BENCH_MAX_THREADS ACCEL_QUEUE_MAX_THREADS
 
 
 #endif /* ACCEL_BENCH_H */

@@ -88,21 +88,24 @@ int bench_decode_main(int argc, char **argv)
 	char def[4200];
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-m") && i + 1 < argc)
-			model = argv[++i];
-		else if (!strcmp(argv[i], "-t") && i + 1 < argc)
-			threads = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "-p") && i + 1 < argc)
-			pp = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
-			tg = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "-r") && i + 1 < argc)
-			reps = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--llama-bench") && i + 1 < argc)
-			llama = argv[++i];
-		else
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "-m") && strcmp(a, "-t") && strcmp(a, "-p") && strcmp(a, "-n") &&
+		    strcmp(a, "-r") && strcmp(a, "--llama-bench"))
 			return bench_usage("decode -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] "
 					   "[-r REPS] [--llama-bench PATH]");
+		if (!v)
+			return bench_fail("decode: %s: missing value", a);
+		i++;
+		if (!strcmp(a, "-m"))
+			model = v;
+		else if (!strcmp(a, "--llama-bench"))
+			llama = v;
+		else if (!strcmp(a, "-t") ? bench_int(a, v, 1, BENCH_MAX_THREADS, &threads) :
+			 !strcmp(a, "-p") ? bench_int(a, v, 1, 1 << 16, &pp) :
+			 !strcmp(a, "-n") ? bench_int(a, v, 1, 1 << 16, &tg) :
+			 bench_int(a, v, 1, 1000, &reps))
+			return 1;
 	}
 	if (!model || threads <= 0 || pp <= 0 || tg <= 0 || reps <= 0)
 		return bench_usage("decode -m MODEL [-t THREADS] [-p N] [-n N] [-r REPS]");

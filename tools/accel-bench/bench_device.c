@@ -337,14 +337,16 @@ int bench_device(int argc, char **argv)
 	struct accel_device_info info;
 	struct accel_device *dev = NULL;
 	uint64_t size = 64 << 20;
+	const char *size_arg = "64M";
 	int ret;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--device") && i + 1 < argc) {
 			device = argv[++i];
 		} else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
-			if (tool_parse_size(argv[++i], &size) < 0)
-				size = 0;	/* refused below with the range */
+			size_arg = argv[i + 1];
+			if (bench_size("--size", argv[++i], &size))
+				return 1;
 		} else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
 			dir = argv[++i];
 		} else {
@@ -355,8 +357,8 @@ int bench_device(int argc, char **argv)
 	}
 	/* whole MiB: the COPY test file is read in 1 MiB requests */
 	if (size < (1 << 20) || size > (1ULL << 40) || size % (1 << 20)) {
-		fprintf(stderr, "accel-bench: device: --size wants whole MiB from 1M to 1T "
-			"(e.g. 256M)\n");
+		fprintf(stderr, "accel-bench: device: --size: '%s' is not whole MiB from 1M to 1T "
+			"(e.g. 256M)\n", size_arg);
 		return 1;
 	}
 	accel_set_log(NULL, NULL);

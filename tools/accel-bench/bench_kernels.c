@@ -133,7 +133,11 @@ int bench_kernels_main(int argc, char **argv)
 			quick = true;
 			min_time = 0.05;
 		} else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
-			batch = atoll(argv[++i]);
+			int b;
+
+			if (bench_int("--batch", argv[++i], 1, 4096, &b))
+				return 1;
+			batch = b;
 		} else {
 			fprintf(stderr, "usage: %s [--quick] [--batch N]\n", argv[0]);
 			return 1;

@@ -161,17 +161,19 @@ int bench_stream_main(int argc, char **argv)
 	bool direct;
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-m") && i + 1 < argc)
-			model = argv[++i];
-		else if (!strcmp(argv[i], "--mem-budget") && i + 1 < argc) {
-			if (tool_parse_size(argv[++i], &budget) < 0)
-				return bench_fail("--mem-budget: invalid size '%s'", argv[i]);
-		} else if (!strcmp(argv[i], "-t") && i + 1 < argc)
-			threads = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
-			n_gen = atoi(argv[++i]);
-		else
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "-m") && strcmp(a, "--mem-budget") && strcmp(a, "-t") && strcmp(a, "-n"))
 			return bench_usage("stream -m MODEL --mem-budget SIZE [-t THREADS] [-n TOKENS]");
+		if (!v)
+			return bench_fail("stream: %s: missing value", a);
+		i++;
+		if (!strcmp(a, "-m"))
+			model = v;
+		else if (!strcmp(a, "--mem-budget") ? bench_size(a, v, &budget) :
+			 !strcmp(a, "-t") ? bench_int(a, v, 1, BENCH_MAX_THREADS, &threads) :
+			 bench_int(a, v, 1, 1 << 16, &n_gen))
+			return 1;
 	}
 	if (!model || !budget || threads <= 0 || n_gen <= 0)
 		return bench_usage("stream -m MODEL --mem-budget SIZE [-t THREADS] [-n TOKENS]");

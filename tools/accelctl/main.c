@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct session {
 	struct accel_pool *pools[MAX_OBJS];
 	struct accel_fence *fences[MAX_OBJS];
 	int npools, nfences;
+	bool emu;		/* the emulated device: no other process shares it */
 };
 
 static const char usage[] =
@@ -56,6 +58,40 @@ static int fail(const char *fmt, ...)
 static int fail_errno(const char *what, int err)
 {
 	return fail("%s: %s", what, strerror(-err));
+}
+
+/* num - a u64 argument through the strict parser: "10i" or "-1" refused with
+ * the value as given and what it was meant to be */
+static int num(const char *what, const char *arg, uint64_t max, uint64_t *out)
+{
+	char msg[256], range[48];
+	uint64_t v;
+	int ret = tool_parse_u64(arg, &v);
+
+	snprintf(range, sizeof(range), "0..%llu", (unsigned long long)max);
+	if (!ret && v > max)
+		ret = -ERANGE;
+	if (ret)
+		return fail("%s", tool_parse_msg(msg, sizeof(msg), what, arg, ret,
+						 "a number (decimal or 0x-hex)", range));
+	*out = v;
+	return 0;
+}
+
+/* size - a size argument (64K, 1.5G) through the strict parser */
+static int size(const char *what, const char *arg, uint64_t max, uint64_t *out)
+{
+	char msg[256];
+	uint64_t v;
+	int ret = tool_parse_size(arg, &v);
+
+	if (!ret && v > max)
+		ret = -ERANGE;
+	if (ret)
+		return fail("%s", tool_parse_msg(msg, sizeof(msg), what, arg, ret,
+						 "a size (bytes, or K/M/G/T: 64K, 1.5G)", NULL));
+	*out = v;
+	return 0;
 }
 
 static int get_pool(struct session *s, const char *arg, struct accel_pool **out)
@@ -124,8 +160,8 @@ static int cmd_pool(struct session *s, int argc, char **argv)
 		uint64_t bs = 0;
 		int slot;
 
-		if (tool_parse_size(argv[1], &o.size))
-			return fail("bad size '%s'", argv[1]);
+		if (size("SIZE", argv[1], UINT64_MAX, &o.size))
+			return 1;
 		for (int i = 2; i < argc; i++) {
 			if (!strcmp(argv[i], "--kv")) {
 				o.flags |= ACCEL_POOL_KV;
@@ -133,9 +169,11 @@ static int cmd_pool(struct session *s, int argc, char **argv)
 				o.flags |= ACCEL_POOL_HUGEPAGE;
 			} else if (!strcmp(argv[i], "--pageable")) {
 				o.flags |= ACCEL_POOL_PAGEABLE;
-			} else if (!strcmp(argv[i], "--block-size") && i + 1 < argc) {
-				if (tool_parse_size(argv[++i], &bs) || bs > UINT32_MAX)
-					return fail("bad block size '%s'", argv[i]);
+			} else if (!strcmp(argv[i], "--block-size")) {
+				if (i + 1 == argc)
+					return fail("--block-size: missing value");
+				if (size("--block-size", argv[++i], UINT32_MAX, &bs))
+					return 1;
 				o.block_size = (uint32_t)bs;
 			} else {
 				return fail("unknown option '%s'", argv[i]);
@@ -192,8 +230,8 @@ static int parse_ids(char **argv, int n, uint32_t *ids)
 	for (int i = 0; i < n; i++) {
 		uint64_t v;
 
-		if (tool_parse_u64(argv[i], &v) || v > UINT32_MAX)
-			return fail("bad block id '%s'", argv[i]);
+		if (num("block id", argv[i], UINT32_MAX, &v))
+			return 1;
 		ids[i] = (uint32_t)v;
 	}
 	return 0;
@@ -224,8 +262,8 @@ static int cmd_kv(struct session *s, int argc, char **argv)
 		uint64_t count;
 		uint32_t *out;
 
-		if (tool_parse_u64(argv[2], &count) || count > (1U << 20))
-			return fail("bad count '%s'", argv[2]);
+		if (num("COUNT", argv[2], 1U << 20, &count))
+			return 1;
 		out = calloc(count ? count : 1, sizeof(*out));
 		if (!out)
 			return fail_errno("calloc", -ENOMEM);
@@ -250,8 +288,8 @@ static int cmd_kv(struct session *s, int argc, char **argv)
 		for (int i = 0; i < n / 2; i++) {
 			if (parse_ids(argv + 2 + 2 * i, 1, &ids[i]))
 				return 1;
-			if (tool_parse_u64(argv[3 + 2 * i], &hashes[i]))
-				return fail("bad hash '%s'", argv[3 + 2 * i]);
+			if (num("HASH", argv[3 + 2 * i], UINT64_MAX, &hashes[i]))
+				return 1;
 		}
 		ret = accel_kv_publish(pool, (uint32_t)(n / 2), ids, hashes);
 		if (ret < 0)
@@ -261,8 +299,8 @@ static int cmd_kv(struct session *s, int argc, char **argv)
 	}
 	if (!strcmp(argv[0], "lookup")) {
 		for (int i = 0; i < n; i++)
-			if (tool_parse_u64(argv[2 + i], &hashes[i]))
-				return fail("bad hash '%s'", argv[2 + i]);
+			if (num("HASH", argv[2 + i], UINT64_MAX, &hashes[i]))
+				return 1;
 		ret = accel_kv_lookup(pool, (uint32_t)n, hashes, ids);
 		if (ret < 0)
 			return fail_errno("accel_kv_lookup", ret);
@@ -305,8 +343,8 @@ static int cmd_fence(struct session *s, int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[0], "signal")) {
 		if (get_fence(s, argv[1], &f))
 			return 1;
-		if (tool_parse_u64(argv[2], &point))
-			return fail("bad point '%s'", argv[2]);
+		if (num("POINT", argv[2], UINT64_MAX, &point))
+			return 1;
 		ret = accel_fence_signal(f, point);
 		return ret ? fail_errno("accel_fence_signal", ret) : 0;
 	}
@@ -315,11 +353,25 @@ static int cmd_fence(struct session *s, int argc, char **argv)
 
 		if (get_fence(s, argv[1], &f))
 			return 1;
-		if (tool_parse_u64(argv[2], &point))
-			return fail("bad point '%s'", argv[2]);
-		if (argc == 4 && (tool_parse_u64(argv[3], &ms) || ms > INT64_MAX / 1000000))
-			return fail("bad timeout '%s'", argv[3]);
+		if (num("POINT", argv[2], UINT64_MAX, &point))
+			return 1;
+		if (argc == 4 && num("TIMEOUT_MS", argv[3], INT64_MAX / 1000000, &ms))
+			return 1;
+		/*
+		 * The emulated device lives in this process and runs one command at
+		 * a time: a point not reached now never will be, so say so rather
+		 * than wait (forever without a timeout).
+		 */
+		if (s->emu && !accel_fence_query(f, &v) && v < point)
+			return fail("fence %s: point %llu not signalled (value %llu) and nothing "
+				    "can signal it on the emulated device (fence signal %s %llu first)",
+				    argv[1], (unsigned long long)point, (unsigned long long)v,
+				    argv[1], (unsigned long long)point);
 		ret = accel_fence_wait(f, point, argc == 4 ? (int64_t)ms * 1000000 : -1);
+		if ((ret == -ETIME || ret == -ETIMEDOUT) && !accel_fence_query(f, &v))
+			return fail("fence %s: point %llu not signalled after %llu ms (value %llu)",
+				    argv[1], (unsigned long long)point, (unsigned long long)ms,
+				    (unsigned long long)v);
 		return ret ? fail_errno("accel_fence_wait", ret) : 0;
 	}
 	return fail("usage: fence create | signal F POINT | wait F POINT [MS] | query F");
@@ -346,14 +398,15 @@ static int run_cmd(struct session *s, int argc, char **argv)
 static int run_script(struct session *s, const char *path)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	char line[4096];
+	char *line = NULL;
+	size_t cap = 0;
 	int ret = 0;
 
 	if (!f) {
 		cur_cmd = "-f";
 		return fail("%s: %s", path, strerror(errno));
 	}
-	while (!ret && fgets(line, sizeof(line), f)) {
+	while (!ret && getline(&line, &cap, f) >= 0) {	/* any length: never split */
 		char *argv[MAX_ARGS], *save = NULL, *tok;
 		int argc = 0;
 
@@ -364,6 +417,7 @@ static int run_script(struct session *s, const char *path)
 		ret = run_cmd(s, argc, argv);
 		fflush(stdout);
 	}
+	free(line);
 	if (f != stdin)
 		fclose(f);
 	return ret;
@@ -387,10 +441,15 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(usage, stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
-			device = argv[++i];
-		} else if (!strcmp(argv[i], "-f") && i + 1 < argc) {
-			script = argv[++i];
+		} else if (!strcmp(argv[i], "--device") || !strcmp(argv[i], "-f")) {
+			if (i + 1 == argc) {
+				fprintf(stderr, "accelctl: %s: missing value (try --help)\n", argv[i]);
+				return 1;
+			}
+			if (argv[i][1] == 'f')
+				script = argv[++i];
+			else
+				device = argv[++i];
 		} else {
 			fprintf(stderr, "accelctl: unknown option '%s' (try --help)\n", argv[i]);
 			return 1;
@@ -403,9 +462,22 @@ int main(int argc, char **argv)
 	accel_set_log(log_cb, NULL);
 	ret = accel_device_open(device, &s.dev);
 	if (ret) {
-		fprintf(stderr, "accelctl: open %s: %s\n", device ? device : "device",
-			strerror(-ret));
+		const char *env = getenv("ACCEL_DEVICE");
+
+		/* name what chose the device: --device, ACCEL_DEVICE, or the search */
+		if (device)
+			fprintf(stderr, "accelctl: --device %s: %s\n", device, strerror(-ret));
+		else if (env && *env)
+			fprintf(stderr, "accelctl: ACCEL_DEVICE=%s: %s\n", env, strerror(-ret));
+		else
+			fprintf(stderr, "accelctl: no accel device could be opened: %s\n",
+				strerror(-ret));
 		return 1;
+	}
+	{
+		struct accel_device_info di;
+
+		s.emu = !accel_device_info(s.dev, &di) && !strcmp(di.backend, "emu");
 	}
 	ret = 0;
 	if (script)
