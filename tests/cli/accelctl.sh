@@ -34,7 +34,7 @@ fails_with() {
 	ok $? "$name"
 }
 
-echo "1..31"
+echo "1..30"
 run info
 ok $? "info succeeds"
 printf '%s\n' "$out" | grep -q '^backend: emu$'

@@ -186,7 +186,8 @@ int main(int argc, char **argv)
 			o.sp.seed = (uint64_t)(sv < 0 ? 0 : sv);
 			o.seed_given = sv >= 0;
 		} else if (IS("--temp")) {
-			if (flag_float(a, val, 0, 100, "0..100, 0 = greedy", &o.sp.temp))
+			if (flag_float(a, val, -100, 100, "-100..100, 0 or below = greedy",
+				       &o.sp.temp))
 				return 1;
 		} else if (IS("--top-k")) {
 			if (flag_int(a, val, 0, 1 << 24, &o.sp.top_k))
