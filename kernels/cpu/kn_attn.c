@@ -5,8 +5,9 @@
  * positions, one block at a time; the score matrix is never materialised.
  * Two arithmetics: an online softmax, or (with a work buffer) llama.cpp's
  * exactly: a two-pass softmax over the row of scores of one (token, head)
- * and ggml's AVX-512 lane orders for q.k and p.v. Cache layout: see
- * ACCEL_OP_ATTN_* docs.
+ * and the lane orders, exp and reductions of llama.cpp's build for the
+ * current ISA (AVX-512, AVX2, or the generic build on the scalar path) for
+ * q.k and p.v. Cache layout: see ACCEL_OP_ATTN_* docs.
  */
 #include <math.h>
 #include "kn_internal.h"
@@ -135,19 +136,21 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 /* ------------------------------------------------ llama.cpp-exact path */
 
 void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
-void kn_avx2_attn_exp(float *sc, float max, int64_t n);
+void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8);
 float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16);
+float kn_avx2_attn_dot_exact32(const float *q, const void *k, int64_t np, bool f16);
 
-/* GCC's _mm512_reduce_add_ps order over 16 lanes */
-static float kn_reduce16(const float *v)
+/* the 4 x 8 accumulators of ggml_vec_dot_f32 (AVX2): pairwise, then halves,
+ * then two horizontal adds */
+static float kn_reduce32(const float *s)
 {
-	float t8[8], t4[4];
+	float v[8], t0[4];
 
-	for (int i = 0; i < 8; i++)
-		t8[i] = v[8 + i] + v[i];
+	for (int l = 0; l < 8; l++)
+		v[l] = (s[l] + s[16 + l]) + (s[8 + l] + s[24 + l]);
 	for (int i = 0; i < 4; i++)
-		t4[i] = t8[4 + i] + t8[i];
-	return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+		t0[i] = v[i] + v[4 + i];
+	return (t0[0] + t0[1]) + (t0[2] + t0[3]);
 }
 
 /* the 4 x 16 accumulators of ggml_vec_dot_f32 (AVX-512) reduced to one */
@@ -165,19 +168,22 @@ static inline float kn_elem(const void *p, int64_t i, bool f16)
 	return f16 ? kn_fp16_to_fp32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
-/* ggml_vec_dot_f32 as llama.cpp's AVX-512 build runs it: q.k over hd */
-static float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, bool avx2)
+/* ggml_vec_dot_f32 as llama.cpp's AVX-512 (64 lanes) or AVX2 (32 lanes)
+ * build runs it: q.k over hd */
+static float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, bool avx2,
+			       int L)
 {
-	const int64_t np = hd & ~(int64_t)63;
+	const int64_t np = hd & ~(int64_t)(L - 1);
 	float lanes[64] = { 0 }, s;
 
-	if (avx2) {
-		s = kn_avx2_attn_dot_exact(q, k, np, f16);	/* reduced in registers */
+	if (avx2) {	/* reduced in registers */
+		s = L == 64 ? kn_avx2_attn_dot_exact(q, k, np, f16)
+			    : kn_avx2_attn_dot_exact32(q, k, np, f16);
 	} else {
-		for (int64_t i = 0; i < np; i += 64)
-			for (int l = 0; l < 64; l++)
+		for (int64_t i = 0; i < np; i += L)
+			for (int l = 0; l < L; l++)
 				lanes[l] = fmaf(kn_elem(k, i + l, f16), q[i + l], lanes[l]);
-		s = kn_reduce64(lanes);
+		s = L == 64 ? kn_reduce64(lanes) : kn_reduce32(lanes);
 	}
 	for (int64_t i = np; i < hd; i++)
 		s = fmaf(kn_elem(k, i, f16), q[i], s);
@@ -185,14 +191,42 @@ static float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f
 }
 
 /*
- * out[i] = kn_reduce64 (lanes 64) or kn_reduce16 (lanes 16) of acc[l * hd + i]
- * over l, for 16 i at a time: the same additions in the same order for each
- * i, over contiguous rows (the compiler vectorizes the inner loops).
+ * out[i] = kn_reduce64 (lanes 64), kn_reduce16 (16), kn_reduce32 (32) or
+ * kn_reduce8 (8) of acc[l * hd + i] over l, for 16 i at a time: the same
+ * additions in the same order for each i, over contiguous rows (the compiler
+ * vectorizes the inner loops).
  */
 static inline __attribute__((always_inline)) void
 kn_attn_reduce_blk(float *out, const float *acc, int64_t hd, int lanes, const int m)
 {
 	float v[16][16], t8[8][16], t4[4][16];
+
+	if (lanes == 32 || lanes == 8) {	/* AVX2: 8 lanes */
+		for (int l = 0; l < 8; l++) {
+			const float *r0 = acc + l * hd;
+
+			if (lanes == 32) {
+				const float *r1 = r0 + 8 * hd, *r2 = r0 + 16 * hd, *r3 = r0 + 24 * hd;
+
+				for (int k = 0; k < m; k++)
+					v[l][k] = (r0[k] + r2[k]) + (r1[k] + r3[k]);
+			} else {
+				for (int k = 0; k < m; k++)
+					v[l][k] = r0[k];
+			}
+		}
+		for (int i = 0; i < 4; i++)
+			for (int k = 0; k < m; k++)
+				t4[i][k] = v[4 + i][k] + v[i][k];
+		if (lanes == 32) {	/* two hadds */
+			for (int k = 0; k < m; k++)
+				out[k] = (t4[0][k] + t4[1][k]) + (t4[2][k] + t4[3][k]);
+		} else {		/* movehl, then movehdup */
+			for (int k = 0; k < m; k++)
+				out[k] = (t4[0][k] + t4[2][k]) + (t4[1][k] + t4[3][k]);
+		}
+		return;
+	}
 
 	for (int l = 0; l < 16; l++) {
 		const float *r0 = acc + l * hd;
@@ -237,19 +271,21 @@ size_t kn_attn_work_floats(const struct kn_attn_args *a)
 
 /*
  * One (token, head): kq = q.k_j (ggml_vec_dot_f32 order); softmax as
- * ggml_soft_max_f32 (scale, max, ggml_v_expf over chunks of 16 summed as
- * _mm512_reduce_add_ps into a double, times (float)(1/sum)); out = p.v as
- * mul_mat(v^T, kq): ggml_vec_dot_f32's 4 x 16 lanes for one query token,
- * tinyBLAS's 16 lanes when the batch has several (llamafile sgemm).
+ * ggml_soft_max_f32 (scale, max, ggml_v_expf over chunks of W summed as one
+ * register into a double, times (float)(1/sum)); out = p.v as mul_mat(v^T,
+ * kq): ggml_vec_dot_f32's 4 x W lanes for one query token, tinyBLAS's W
+ * lanes when the batch has several (llamafile sgemm). W is 16 in llama.cpp's
+ * AVX-512 build, 8 in its AVX2 build (@exp8: with that build's exp too).
  */
 static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h, float *work,
-			      bool avx2)
+			      bool avx2, bool exp8)
 {
 	const bool f16 = a->cache_type == KN_F16;
 	const size_t esz = f16 ? 2 : 4;
+	const int W = exp8 ? 8 : 16;
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
-	const int64_t npos = (int64_t)a->pos[t] + 1, nch = (npos + 15) / 16;
-	const int lanes = a->n == 1 ? 64 : 16;
+	const int64_t npos = (int64_t)a->pos[t] + 1, nch = (npos + W - 1) / W;
+	const int lanes = a->n == 1 ? 4 * W : W;
 	const float *q = a->q + (t * a->n_head + h) * hd;
 	float *out = a->out + (t * a->n_head + h) * hd;
 	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 65 * (size_t)hd));
@@ -265,17 +301,18 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 	for (int64_t j = 0; j < npos; j++) {
 		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)(kvh * hd) * esz;
 
-		sc[j] = kn_attn_dot_exact(q, k, hd, f16, avx2) * a->scale;
+		sc[j] = kn_attn_dot_exact(q, k, hd, f16, avx2, 4 * W) * a->scale;
 		max = fmaxf(max, sc[j]);
 	}
-	for (int64_t j = npos; j < nch * 16; j++)
+	for (int64_t j = npos; j < nch * W; j++)
 		sc[j] = -INFINITY;	/* the causal mask */
 	if (avx2)
-		kn_avx2_attn_exp(sc, max, nch * 16);	/* the same bits, 8 lanes at a time */
+		kn_avx2_attn_exp(sc, max, nch * W, exp8);	/* the same bits, 8 lanes at a time */
 	for (int64_t c = 0; c < nch; c++) {
-		for (int l = 0; !avx2 && l < 16; l++)
-			sc[16 * c + l] = kn_ggml_expf(sc[16 * c + l] - max);
-		sum += (double)kn_reduce16(sc + 16 * c);
+		for (int l = 0; !avx2 && l < W; l++)
+			sc[W * c + l] = exp8 ? kn_ggml_expf8(sc[W * c + l] - max)
+					     : kn_ggml_expf(sc[W * c + l] - max);
+		sum += (double)(exp8 ? kn_reduce8(sc + W * c) : kn_reduce16(sc + W * c));
 	}
 	const float inv = (float)(1.0 / sum);
 
@@ -297,9 +334,64 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 	kn_attn_reduce_lanes(out, acc, hd, lanes);
 }
 
+/*
+ * One (token, head) as llama.cpp's generic (no SIMD) build: q.k and p.v as
+ * ggml_vec_dot_f32's scalar loop (float products summed in double), the
+ * softmax with libm expf and a double sum.
+ */
+static void kn_attn_one_generic(const struct kn_attn_args *a, int64_t t, int64_t h, float *work)
+{
+	const bool f16 = a->cache_type == KN_F16;
+	const size_t esz = f16 ? 2 : 4;
+	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
+	const int64_t npos = (int64_t)a->pos[t] + 1;
+	const float *q = a->q + (t * a->n_head + h) * hd;
+	float *out = a->out + (t * a->n_head + h) * hd;
+	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 65 * (size_t)hd));
+	float max = -INFINITY;
+	double sum = 0;
+
+	if (f16) {
+		for (int64_t i = 0; i < hd; i++)
+			qh[i] = kn_fp16_to_fp32(kn_fp32_to_fp16(q[i]));
+		q = qh;
+	}
+	for (int64_t j = 0; j < npos; j++) {
+		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)(kvh * hd) * esz;
+		double d = 0;
+
+		for (int64_t i = 0; i < hd; i++)
+			d += (double)(kn_elem(k, i, f16) * q[i]);
+		sc[j] = (float)d * a->scale;
+		max = fmaxf(max, sc[j]);
+	}
+	for (int64_t j = 0; j < npos; j++) {
+		sc[j] = expf(sc[j] - max);
+		sum += (double)sc[j];
+	}
+	const float inv = (float)(1.0 / sum);
+
+	for (int64_t j = 0; j < npos; j++) {
+		sc[j] *= inv;
+		if (f16)
+			sc[j] = kn_fp16_to_fp32(kn_fp32_to_fp16(sc[j]));
+	}
+	for (int64_t i = 0; i < hd; i++) {
+		double d = 0;
+
+		for (int64_t j = 0; j < npos; j++) {
+			const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)(kvh * hd) * esz;
+
+			d += (double)(kn_elem(v, i, f16) * sc[j]);
+		}
+		out[i] = (float)d;
+	}
+}
+
 void kn_attn(const struct kn_attn_args *a, int ith, int nth)
 {
-	const bool avx2 = kn_isa_get() >= KN_ISA_AVX2;
+	const enum kn_isa isa = kn_isa_get();
+	const bool avx2 = kn_isa_simd() && isa >= KN_ISA_AVX2;
 	kn_attn_dot_fn dot = avx2 ? kn_avx2_attn_dot : kn_attn_dot;
 	kn_attn_axpy_fn axpy = avx2 ? kn_avx2_attn_axpy : kn_attn_axpy;
 	int64_t s, e;
@@ -310,8 +402,13 @@ void kn_attn(const struct kn_attn_args *a, int ith, int nth)
 	if (a->work) {
 		float *work = a->work + (size_t)ith * kn_attn_work_floats(a);
 
-		for (int64_t r = s; r < e; r++)
-			kn_attn_one_exact(a, r / a->n_head, r % a->n_head, work, avx2);
+		for (int64_t r = s; r < e; r++) {
+			if (isa == KN_ISA_SCALAR)
+				kn_attn_one_generic(a, r / a->n_head, r % a->n_head, work);
+			else
+				kn_attn_one_exact(a, r / a->n_head, r % a->n_head, work, avx2,
+						  isa == KN_ISA_AVX2);
+		}
 		return;
 	}
 	for (int64_t r = s; r < e; r++)

@@ -9,16 +9,21 @@
 float kn_avx2_attn_dot(const float *q, const void *k, int64_t hd, bool f16);
 void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16);
-void kn_avx2_attn_exp(float *sc, float max, int64_t n);
+void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8);
 float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16);
+float kn_avx2_attn_dot_exact32(const float *q, const void *k, int64_t np, bool f16);
 
-/* sc[i] = kn_ggml_expf(sc[i] - max), n a multiple of 8 (bit-identical twin) */
-void kn_avx2_attn_exp(float *sc, float max, int64_t n)
+/* sc[i] = kn_ggml_expf(sc[i] - max) (AVX-512 build's exp) or kn_ggml_expf8
+ * (AVX2 build's), n a multiple of 8 (bit-identical twins) */
+void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8)
 {
 	const __m256 m = _mm256_set1_ps(max);
 
-	for (int64_t i = 0; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(sc + i, kn_avx2_ggml_expf(_mm256_sub_ps(_mm256_loadu_ps(sc + i), m)));
+	for (int64_t i = 0; i + 8 <= n; i += 8) {
+		const __m256 x = _mm256_sub_ps(_mm256_loadu_ps(sc + i), m);
+
+		_mm256_storeu_ps(sc + i, exp8 ? kn_avx2_ggml_expf8(x) : kn_avx2_ggml_expf(x));
+	}
 }
 
 static inline __m256 kn_attn_load(const void *p, int64_t i, bool f16)
@@ -87,6 +92,29 @@ float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16
 	const __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));	/* t4[0]+t4[2], t4[1]+t4[3] */
 
 	return _mm_cvtss_f32(_mm_add_ss(t2, _mm_movehdup_ps(t2)));
+}
+
+/*
+ * ggml_vec_dot_f32's 4 x 8 lanes (AVX2 build) over np (a multiple of 32),
+ * reduced as that build's GGML_F32_VEC_REDUCE: the accumulators pairwise,
+ * the two halves of the register, then two horizontal adds (kn_reduce32)
+ */
+float kn_avx2_attn_dot_exact32(const float *q, const void *k, int64_t np, bool f16)
+{
+	__m256 s[4];
+
+	for (int j = 0; j < 4; j++)
+		s[j] = _mm256_setzero_ps();
+	for (int64_t i = 0; i < np; i += 32)
+		for (int j = 0; j < 4; j++)
+			s[j] = _mm256_fmadd_ps(kn_attn_load(k, i + 8 * j, f16),
+					       _mm256_loadu_ps(q + i + 8 * j), s[j]);
+
+	const __m256 x0 = _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3]));
+	const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps(x0, 1));
+	const __m128 t1 = _mm_hadd_ps(t0, t0);
+
+	return _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
 }
 
 /* acc[i] = fma(v[i], p, acc[i]) over hd */

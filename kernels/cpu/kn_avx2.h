@@ -121,4 +121,43 @@ static inline __m256 kn_avx2_ggml_silu(__m256 x)
 	return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
+/* 8 lanes of kn_ggml_expf8 (llama.cpp's AVX2 exp), bit-identical to it */
+static inline __m256 kn_avx2_ggml_expf8(__m256 x)
+{
+	const __m256 r = _mm256_set1_ps(0x1.8p23f);
+	const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+	const __m256 n = _mm256_sub_ps(z, r);
+	const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+					  _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+	const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+	const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(0x3f800000)));
+	const __m256 an = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+	const __m256 u = _mm256_mul_ps(b, b);
+	const __m256 j = _mm256_fmadd_ps(
+		_mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b,
+						_mm256_set1_ps(0x1.573e2ep-5f)),
+				u,
+				_mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b,
+						_mm256_set1_ps(0x1.fffdb6p-2f))),
+		u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+
+	/* |n| > 126: rare (exp under 2^-126 or over 2^126): lane by lane */
+	if (_mm256_movemask_ps(_mm256_cmp_ps(an, _mm256_set1_ps(126), _CMP_GT_OQ))) {
+		float v[8];
+
+		_mm256_storeu_ps(v, x);
+		for (int i = 0; i < 8; i++)
+			v[i] = kn_ggml_expf8(v[i]);
+		return _mm256_loadu_ps(v);
+	}
+	return _mm256_fmadd_ps(j, k, k);
+}
+
+static inline __m256 kn_avx2_ggml_silu8(__m256 x)
+{
+	const __m256 e = kn_avx2_ggml_expf8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+
+	return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
 #endif /* KN_AVX2_H */

@@ -211,10 +211,92 @@ static inline float kn_ggml_expf(float x)
 	return ldexpf(j, (int)n);
 }
 
-/* ggml_v_silu: x / (1 + expf(-x)) with kn_ggml_expf */
+static inline uint32_t kn_f2u(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	return u;
+}
+
+static inline float kn_u2f(uint32_t u)
+{
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+/*
+ * kn_ggml_expf8 - exp(x) as llama.cpp's AVX2 build computes ggml_v_expf, one
+ * lane: the same polynomial as kn_ggml_expf, but its linear term is a plain
+ * product and 2^n is applied as k + j * k in one FMA, with k built from z's
+ * exponent bits; |n| > 126 is rescaled through two factors. Differs from the
+ * AVX-512 result by an ulp in ~10% of values, which is enough to change
+ * greedy text after a Q8 activation quantization.
+ */
+static inline float kn_ggml_expf8(float x)
+{
+	const float r = 0x1.8p23f;
+	const float z = fmaf(x, 0x1.715476p+0f, r);
+	const float n = z - r;
+	const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+	const uint32_t e = kn_f2u(z) << 23;
+	const float k = kn_u2f(e + kn_f2u(1.0f));
+	const float u = b * b;
+	const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+				  fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+			     u, 0x1.ffffecp-1f * b);
+
+	if (!(fabsf(n) > 126.0f))	/* ordered compare: NaN takes this path */
+		return fmaf(j, k, k);
+	const uint32_t g = n <= 0.0f ? 0x82000000u : 0;
+	const float s1 = kn_u2f(g + 0x7f000000u);
+
+	if (fabsf(n) > 192.0f)
+		return s1 * s1;
+	return fmaf(kn_u2f(e - g), j, kn_u2f(e - g)) * s1;
+}
+
+/* ggml_v_silu: x / (1 + expf(-x)) with kn_ggml_expf (AVX-512 build) */
 static inline float kn_ggml_silu(float x)
 {
 	return x / (1.0f + kn_ggml_expf(0.0f - x));
+}
+
+/* the same with the AVX2 build's exp */
+static inline float kn_ggml_silu8(float x)
+{
+	return x / (1.0f + kn_ggml_expf8(0.0f - x));
+}
+
+/* GCC's _mm512_reduce_add_ps order over 16 lanes (llama.cpp's AVX-512 sums) */
+static inline float kn_reduce16(const float *v)
+{
+	float t8[8], t4[4];
+
+	for (int i = 0; i < 8; i++)
+		t8[i] = v[8 + i] + v[i];
+	for (int i = 0; i < 4; i++)
+		t4[i] = t8[4 + i] + t8[i];
+	return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}
+
+/* 8 lanes as llama.cpp's AVX2 build sums a register outside vec_dot (its
+ * softmax chunks, tinyBLAS's hsum): high half + low half, then pairs */
+static inline float kn_reduce8(const float *v)
+{
+	float t4[4];
+
+	for (int i = 0; i < 4; i++)
+		t4[i] = v[4 + i] + v[i];
+	return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}
+
+/* the generic build's (and every build's row tail): libm expf */
+static inline float kn_silu_libm(float x)
+{
+	return x / (1.0f + expf(-x));
 }
 
 static inline float kn_h2f(uint16_t h)

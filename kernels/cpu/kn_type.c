@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include "kn_internal.h"
 
 struct kn_trait {
@@ -128,12 +129,37 @@ int kn_isa_set(enum kn_isa isa)
 	return 0;
 }
 
+static bool kn_twins;
+
+void kn_isa_scalar_twins(bool on)
+{
+	__atomic_store_n(&kn_twins, on, __ATOMIC_RELAXED);
+}
+
+bool kn_isa_simd(void)
+{
+	return kn_isa_best() >= KN_ISA_AVX2 && !__atomic_load_n(&kn_twins, __ATOMIC_RELAXED);
+}
+
+/* KN_ISA=scalar|avx2|avx512 caps the ISA the kernels start with (as llama.cpp
+ * built for that ISA computes; an ISA the CPU lacks means its best) */
+static int kn_isa_env(int best)
+{
+	static const char *const names[] = { "scalar", "avx2", "avx512" };
+	const char *e = getenv("KN_ISA");
+
+	for (int i = 0; e && i < 3; i++)
+		if (!strcmp(e, names[i]))
+			return i < best ? i : best;
+	return best;
+}
+
 enum kn_isa kn_isa_get(void)
 {
 	int isa = __atomic_load_n(&kn_isa_cur, __ATOMIC_RELAXED);
 
 	if (isa < 0) {
-		isa = (int)kn_isa_best();
+		isa = kn_isa_env((int)kn_isa_best());
 		__atomic_store_n(&kn_isa_cur, isa, __ATOMIC_RELAXED);
 	}
 	return (enum kn_isa)isa;

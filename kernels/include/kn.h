@@ -71,6 +71,11 @@ enum kn_isa kn_isa_best(void);
 /** kn_isa_set - force an ISA (tests, benchmarks); returns -ENOTSUP if the CPU lacks it */
 int kn_isa_set(enum kn_isa isa);
 enum kn_isa kn_isa_get(void);
+/** kn_isa_scalar_twins - tests: compute the current ISA's arithmetic (its
+ *  exp, lane orders, reductions) through the scalar twins of its SIMD code */
+void kn_isa_scalar_twins(bool on);
+/** kn_isa_simd - whether the SIMD code runs (AVX2 present, twins not forced) */
+bool kn_isa_simd(void);
 
 /* ----------------------------------------------------- quantize / dot */
 

@@ -38,9 +38,11 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
 void kn_rope(float *x, const int32_t *pos, int64_t n, int64_t n_head, int64_t hd, int n_rot,
 	     int mode, float freq_base, float freq_scale, const float *freq_factors,
 	     int ith, int nth);
-/** kn_swiglu - out = silu(gate) * up, n elements; silu(x) = x / (1 + exp(-x))
- *  with exp computed as llama.cpp's vectorised ggml_v_expf (bit-exact match) */
-void kn_swiglu(float *out, const float *gate, const float *up, int64_t n, int ith, int nth);
+/** kn_swiglu - out = silu(gate) * up, n elements in rows of @row (0: one
+ *  row); silu(x) = x / (1 + exp(-x)) with exp as llama.cpp's build for the
+ *  current ISA computes it (kn_isa_get(): AVX-512, AVX2 or generic) */
+void kn_swiglu(float *out, const float *gate, const float *up, int64_t n, int64_t row, int ith,
+	       int nth);
 /** kn_add - out = a + b, n elements */
 void kn_add(float *out, const float *a, const float *b, int64_t n, int ith, int nth);
 /** kn_moe_route - softmax over each row of logits [n][n_exp <= 256], top-k

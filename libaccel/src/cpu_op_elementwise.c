@@ -107,7 +107,7 @@ int accel_cpu_exec_swiglu(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	const int64_t n = cpu_t_nel(&c->t[0]);
 
 	kn_swiglu(accel_tensor_data(&c->t[0]), accel_tensor_data(&c->t[1]),
-		  accel_tensor_data(&c->t[2]), n, ctx->ith, ctx->nth);
+		  accel_tensor_data(&c->t[2]), n, c->t[0].ne[0], ctx->ith, ctx->nth);
 	return 0;
 }
 

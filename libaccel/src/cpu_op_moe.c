@@ -235,7 +235,7 @@ int accel_cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	/* 3: h = silu(gate) * up, quantized for down, one (token, slot) row each */
 	cpu_split(nk, ctx, &s, &e);
 	for (int64_t r = s; r < e; r++)
-		kn_swiglu(G + r * ff, G + r * ff, U + r * ff, ff, 0, 1);
+		kn_swiglu(G + r * ff, G + r * ff, U + r * ff, ff, ff, 0, 1);
 	cpu_quantize_rows(vd, G, sc + L.hq, ff, s, e);
 	cpu_barrier(ctx);
 

@@ -5,6 +5,12 @@
 # With no argument it only checks, as TAP (prove can run it), that every golden directory
 # still matches the sha256 of the model file it was made from; regeneration is manual (--regen).
 #
+# Goldens depend on the instruction set llama.cpp was built for (its exp, lane orders and
+# reductions differ between its AVX2 and AVX-512 builds): tokenize.txt sits in
+# tests/golden/<model>/, greedy.txt and logits.txt in tests/golden/<model>/<isa>/ (avx512:
+# GGML_NATIVE=ON on an AVX-512 machine; avx2: GGML_NATIVE=OFF, AVX2+FMA+F16C, AVX-512 off).
+# GOLDEN_ISA=avx2|avx512 (default avx512) picks the build and the directory written.
+#
 # usage: tests/golden/make-golden.sh            TAP check of the committed goldens
 #        tests/golden/make-golden.sh --regen    download, build llama.cpp, rewrite the goldens
 #        tests/golden/make-golden.sh --dump [DIR...]  rewrite the goldens (all, or only the named
@@ -22,7 +28,17 @@ PYVER=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 # release tag of its commit (0c1e57098), looked up by hand. Update it together with PYVER.
 LLAMA_TAG=${LLAMA_TAG:-b11312}
 SRC=$WORK/llama_cpp_python-$PYVER/vendor/llama.cpp
-BLD=$WORK/build                       # accel-bench looks for $BLD/bin/llama-bench
+ISA=${GOLDEN_ISA:-avx512}
+case $ISA in
+avx512) BLD=$WORK/build               # accel-bench looks for $BLD/bin/llama-bench
+	ISA_FLAGS=(-DGGML_NATIVE=ON)
+	ISA_LINE="llama.cpp built with GGML_NATIVE=ON on an AVX-512 (F, BW, VL, VNNI, BF16) machine" ;;
+avx2)	BLD=$WORK/build-avx2
+	ISA_FLAGS=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+		-DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF)
+	ISA_LINE="llama.cpp built with GGML_NATIVE=OFF, AVX2+FMA+F16C+BMI2, AVX-512 off" ;;
+*)	echo "make-golden: GOLDEN_ISA must be avx2 or avx512" >&2; exit 1 ;;
+esac
 JOBS=${JOBS:-2}
 
 # dir | repo-relative model | dump flags
@@ -42,24 +58,34 @@ MODELS=(
 die() { echo "make-golden: $*" >&2; exit 1; }
 
 check() {
-	local n=0 fail=0 d rel hdr sha
+	local n=0 fail=0 d rel hdr sha isa found
 	echo "1..${#MODELS[@]}"
 	for m in "${MODELS[@]}"; do
 		IFS='|' read -r d rel _ <<<"$m"
 		n=$((n + 1))
-		hdr=$GOLD/$d/greedy.txt
-		if [[ ! -s $hdr || ! -s $GOLD/$d/tokenize.txt ]]; then
-			echo "not ok $n - $d: greedy.txt/tokenize.txt missing"; fail=1; continue
+		if [[ ! -s $GOLD/$d/tokenize.txt ]]; then
+			echo "not ok $n - $d: tokenize.txt missing"; fail=1; continue
 		fi
 		if [[ ! -f $TOP/$rel ]]; then
 			echo "ok $n # SKIP $rel absent"; continue
 		fi
-		sha=$(sed -n 's/^# model_sha256 //p' "$hdr")
-		if [[ $(sha256sum "$TOP/$rel" | cut -d' ' -f1) == "$sha" ]] && grep -q '^prompt_ids ' "$hdr"; then
-			echo "ok $n - $d goldens match $rel"
-		else
-			echo "not ok $n - $d: $rel changed since its goldens were made (rerun --regen)"; fail=1
-		fi
+		sha=$(sha256sum "$TOP/$rel" | cut -d' ' -f1)
+		found=""
+		for hdr in "$GOLD/$d"/*/greedy.txt; do
+			[[ -s $hdr ]] || continue
+			isa=$(basename "$(dirname "$hdr")")
+			if [[ $(sed -n 's/^# model_sha256 //p' "$hdr") != "$sha" ]] ||
+			   ! grep -q '^prompt_ids ' "$hdr" || ! grep -q "^# isa $isa:" "$hdr"; then
+				found="stale:$isa"; break
+			fi
+			found="$found $isa"
+		done
+		case $found in
+		"") echo "not ok $n - $d: no <isa>/greedy.txt"; fail=1 ;;
+		stale:*) echo "not ok $n - $d: ${found#stale:} goldens do not match $rel (rerun --regen)"
+			 fail=1 ;;
+		*) echo "ok $n - $d goldens ($found ) match $rel" ;;
+		esac
 	done
 	return $fail
 }
@@ -84,7 +110,7 @@ fetch() {
 }
 
 build() {
-	cmake -S "$SRC" -B "$BLD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+	cmake -S "$SRC" -B "$BLD" -DCMAKE_BUILD_TYPE=Release "${ISA_FLAGS[@]}" -DLLAMA_CURL=OFF \
 		-DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
 		-DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
 	# llama-cli needs the server sources in this llama.cpp; llama-completion is the classic CLI.
@@ -113,7 +139,7 @@ version() {
 
 # regen [DIR...]: every model, or only those whose golden directory is named
 regen() {
-	local ver d rel flags
+	local ver d rel flags tmp f
 	ver=$(version)
 	for m in "${MODELS[@]}"; do
 		IFS='|' read -r d rel flags <<<"$m"
@@ -124,11 +150,22 @@ regen() {
 			echo "make-golden: $rel absent, skipping $d (scripts/fetch-model.sh fetches SmolLM2)" >&2
 			continue
 		fi
-		mkdir -p "$GOLD/$d"
+		tmp=$(mktemp -d)
 		# shellcheck disable=SC2086
-		(cd "$TOP" && "$BLD/bin/golden-dump" "$rel" "$GOLD/$d" --label "$rel" --version "$ver" \
+		(cd "$TOP" && "$BLD/bin/golden-dump" "$rel" "$tmp" --label "$rel" --version "$ver" \
 			--sha256 "$(sha256sum "$rel" | cut -d' ' -f1)" $flags)
-		echo "make-golden: wrote $GOLD/$d"
+		mkdir -p "$GOLD/$d/$ISA"
+		# tokenization does not depend on the ISA: one file, the same from every build
+		if [[ -f $GOLD/$d/tokenize.txt ]] && ! cmp -s "$tmp/tokenize.txt" "$GOLD/$d/tokenize.txt"; then
+			die "$d: $ISA's tokenize.txt differs from the committed one"
+		fi
+		mv "$tmp/tokenize.txt" "$GOLD/$d/tokenize.txt"
+		for f in greedy.txt logits.txt; do
+			[[ -f $tmp/$f ]] || continue
+			sed "2i # isa $ISA: $ISA_LINE" "$tmp/$f" >"$GOLD/$d/$ISA/$f"
+		done
+		rm -rf "$tmp"
+		echo "make-golden: wrote $GOLD/$d/$ISA"
 	done
 }
 

@@ -124,7 +124,7 @@ static void test_simple_ops(int nth)
 	accel_cmd_prep_swiglu(&c, T(o, KN_F32, D, N, 1), T(x, KN_F32, D, N, 1),
 			      T(y, KN_F32, D, N, 1));
 	ret = accel_cpu_check(&c) ?: run(&c, nth);
-	kn_swiglu(r, x, y, D * N, 0, 1);
+	kn_swiglu(r, x, y, D * N, D, 0, 1);
 	ok(!ret && !memcmp(o, r, D * N * 4), "[%d thr] SWIGLU == kn_swiglu", nth);
 
 	memcpy(o, x, D * N * 4);
@@ -315,14 +315,13 @@ static void test_moe(int nth, uint32_t wt)
 
 		for (int j = 0; j < K; j++) {
 			const int e = ids[t * K + j];
-			float h[FF];
+			float h[FF], gv[FF], uv[FF];
 
 			for (int r = 0; r < FF; r++) {
-				float gv = kn_vec_dot(wt, DIM, gq + ((size_t)e * FF + r) * wrs, xq);
-				float uv = kn_vec_dot(wt, DIM, uq + ((size_t)e * FF + r) * wrs, xq);
-
-				kn_swiglu(&h[r], &gv, &uv, 1, 0, 1);
+				gv[r] = kn_vec_dot(wt, DIM, gq + ((size_t)e * FF + r) * wrs, xq);
+				uv[r] = kn_vec_dot(wt, DIM, uq + ((size_t)e * FF + r) * wrs, xq);
 			}
+			kn_swiglu(h, gv, uv, FF, FF, 0, 1);	/* one row, as MOE_FFN */
 			uint8_t *hq = qrows(at, h, FF, 1);
 
 			for (int r = 0; r < DIM; r++)

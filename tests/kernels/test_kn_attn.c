@@ -197,7 +197,7 @@ static void test_cache(uint32_t ct, bool exact)
 	free(pool);
 }
 
-/* exact mode: the scalar (fmaf) and AVX2 paths give the same bits */
+/* exact mode: per ISA, the SIMD code and its scalar twins give the same bits */
 static void test_exact_isa(void)
 {
 	enum { N = 9, H = 4, KVH = 2, D = 80, T = 16, L = 1, MB = 2 };
@@ -225,13 +225,30 @@ static void test_exact_isa(void)
 		pos[i] = 13 + i;	/* crosses a block and a 16-lane chunk */
 	memset(pool, 0, bsize * MB);
 	kn_attn_store_kv(&a, 0, 1);
-	kn_isa_set(KN_ISA_SCALAR);
-	a.out = o1;
-	kn_attn(&a, 0, 1);
-	kn_isa_set(KN_ISA_AVX2);
-	a.out = o2;
-	kn_attn(&a, 0, 1);
-	ok(!memcmp(o1, o2, N * H * D * 4), "exact attention: AVX2 == scalar bit for bit (hd %d)", D);
+	/* each ISA's arithmetic (llama.cpp's AVX2 or AVX-512 build): its SIMD code
+	 * and its scalar twins, for decode (n 1: vec_dot lanes) and prefill */
+	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
+		const char *name = isa == KN_ISA_AVX2 ? "avx2" : "avx512";
+
+		if (kn_isa_set((enum kn_isa)isa) < 0) {
+			skip(2, "no %s on this cpu", name);
+			continue;
+		}
+		for (int n = 1; n <= N; n += N - 1) {
+			a.n = n;
+			kn_isa_scalar_twins(true);
+			a.out = o1;
+			kn_attn(&a, 0, 1);
+			kn_isa_scalar_twins(false);
+			a.out = o2;
+			kn_attn(&a, 0, 1);
+			ok(!memcmp(o1, o2, (size_t)n * H * D * 4),
+			   "exact attention [%s, %d tokens]: SIMD == scalar twins bit for bit (hd %d)",
+			   name, n, D);
+		}
+	}
+	a.n = N;
+	kn_isa_set(kn_isa_best());
 	free(a.work);
 	free(pool);
 	free(q);

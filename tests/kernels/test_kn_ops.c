@@ -10,6 +10,7 @@
 #include "tap.h"
 #include "kn_test.h"
 #include "kn_ops.h"
+#include "../../kernels/cpu/kn_internal.h"	/* the exp twins */
 
 static void test_embed(void)
 {
@@ -235,7 +236,7 @@ static void test_swiglu_add(void)
 	g[5] = 1000.0f;
 	g[6] = 0.0f;
 	for (int ith = 0; ith < 3; ith++) {
-		kn_swiglu(o, g, u, N, ith, 3);
+		kn_swiglu(o, g, u, N, N, ith, 3);
 		kn_add(s, g, u, N, ith, 3);
 	}
 	for (int i = 0; i < N; i++) {
@@ -248,17 +249,35 @@ static void test_swiglu_add(void)
 			bad++;
 	}
 	ok(worst < 1e-5, "swiglu vs double silu(g)*u (rel err %.2g)", worst);
-	if (kt_have_avx2()) {
-		float o2[N];
+	/*
+	 * Each ISA computes as llama.cpp's build for it: its vectorised exp over
+	 * the row's first multiple of 16 (AVX-512) or 8 (AVX2), libm expf on the
+	 * tail and everywhere in the generic build; rows of 100 in 3 threads.
+	 */
+	for (int isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX512; isa++) {
+		const int64_t row = 100, w = isa == KN_ISA_AVX512 ? 16 : isa == KN_ISA_AVX2 ? 8 : 0;
+		const char *name = isa == KN_ISA_AVX512 ? "avx512" : isa == KN_ISA_AVX2 ? "avx2" : "generic";
+		int diff = 0;
 
-		kn_isa_set(KN_ISA_SCALAR);
-		kn_swiglu(o2, g, u, N, 0, 1);
-		kn_isa_set(KN_ISA_AVX2);
-		kn_swiglu(o, g, u, N, 0, 1);
-		ok(!memcmp(o, o2, sizeof(o)), "swiglu: AVX2 == scalar bit for bit");
-	} else {
-		skip(1, "no AVX2 on this cpu");
+		if (kn_isa_set((enum kn_isa)isa) < 0) {
+			skip(1, "no %s on this cpu", name);
+			continue;
+		}
+		for (int ith = 0; ith < 3; ith++)
+			kn_swiglu(o, g, u, N, row, ith, 3);
+		for (int i = 0; i < N; i++) {
+			const int64_t col = i % row;
+			float want;
+
+			if (w && col < row - row % w)
+				want = (w == 8 ? kn_ggml_silu8(g[i]) : kn_ggml_silu(g[i])) * u[i];
+			else
+				want = kn_silu_libm(g[i]) * u[i];
+			diff += memcmp(&want, &o[i], sizeof(want)) != 0;
+		}
+		is_int(diff, 0, "swiglu [%s]: llama.cpp's exp per row region, bit for bit", name);
 	}
+	kn_isa_set(kn_isa_best());
 	is_int(bad, 0, "add");
 }
 

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The forward pass against llama.cpp (tests/golden/<model>/, made by
+ * The forward pass against llama.cpp (tests/golden/<model>/<isa>/, made by
  * tests/golden/make-golden.sh): greedy token sequences identical, and logits
- * within 1e-3 of llama.cpp's (F32 KV cache) on the F32 models.
+ * within 1e-3 of llama.cpp's (F32 KV cache) on the F32 models, with the
+ * kernels of each instruction set this CPU has against llama.cpp built for
+ * the same one (their exp, lane orders and reductions differ).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include "rt_sampler.h"
 #include "rt_session.h"
 #include "rt_tokenizer.h"
+#include "kn.h"
 #include "tap.h"
 
 #define MAX_IDS 4096
@@ -201,19 +204,19 @@ out:
 	   checked);
 }
 
-int main(void)
+/* the goldens of @isa for every model directory; returns the models run */
+static int check_isa(const char *gdir, enum kn_isa isa, const char *isa_name)
 {
-	char gdir[2048];
+	static struct gcase cases[16];
 	struct dirent **ents;
 	int ndir, models = 0;
-	static struct gcase cases[16];
 
-	/* tap_path's buffers rotate: keep our own copy */
-	snprintf(gdir, sizeof(gdir), "%s", tap_path("tests/golden"));
 	ndir = scandir(gdir, &ents, NULL, alphasort);
-
 	if (ndir < 0)
-		plan_skip_all("no tests/golden directory");
+		bail_out("no tests/golden directory");
+	if (kn_isa_set(isa) < 0)
+		bail_out("cannot force the %s kernels", isa_name);
+	diag("%s kernels against llama.cpp's %s build", isa_name, isa_name);
 	for (int d = 0; d < ndir; d++) {
 		char dir[4096], path[4200], model[1024], mpath[2048];
 		struct rt_model_opts mo = { .threads = 2, .n_ctx = 512 };
@@ -222,8 +225,15 @@ int main(void)
 		int nc, np = 0;
 
 		snprintf(dir, sizeof(dir), "%s/%s", gdir, ents[d]->d_name);
+		snprintf(path, sizeof(path), "%s/tokenize.txt", dir);
+		if (ents[d]->d_name[0] == '.' || access(path, R_OK)) {
+			free(ents[d]);
+			continue;
+		}
+		/* every model has goldens of every ISA whose kernels we run */
+		snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, ents[d]->d_name, isa_name);
 		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
-		if (access(path, R_OK)) {
+		if (!ok(access(path, R_OK) == 0, "%s: %s goldens exist", ents[d]->d_name, isa_name)) {
 			free(ents[d]);
 			continue;
 		}
@@ -246,8 +256,8 @@ int main(void)
 		for (int i = 0; i < nc; i++) {
 			int same = run_case(m, tok, &cases[i], &np) == 1;
 
-			ok(same, "%s: case %d (%d prompt tokens, %d predicted): greedy ids identical to "
-			   "llama.cpp", model, i, np, cases[i].n_predict);
+			ok(same, "%s [%s]: case %d (%d prompt tokens, %d predicted): greedy ids "
+			   "identical to llama.cpp", model, isa_name, i, np, cases[i].n_predict);
 		}
 		/* F32 weights: 1e-3; Q8_0 weights quantize activations the same way */
 		check_logits(m, tok, dir, &cases[0], strstr(model, "q8_0") ? 1e-2 : 1e-3);
@@ -257,6 +267,29 @@ int main(void)
 		rt_model_free(m);
 	}
 	free(ents);
+	return models;
+}
+
+int main(void)
+{
+	static const struct {
+		enum kn_isa isa;
+		const char *name;
+	} isas[] = { { KN_ISA_AVX2, "avx2" }, { KN_ISA_AVX512, "avx512" } };
+	char gdir[2048];
+	int models = 0, runs = 0;
+
+	/* tap_path's buffers rotate: keep our own copy */
+	snprintf(gdir, sizeof(gdir), "%s", tap_path("tests/golden"));
+	/* bit-exact goldens exist per x86 ISA: run every one this CPU has */
+	for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
+		if (kn_isa_best() < isas[i].isa)
+			continue;
+		models += check_isa(gdir, isas[i].isa, isas[i].name);
+		runs++;
+	}
+	if (!runs)
+		plan_skip_all("no AVX2: the goldens are llama.cpp's AVX2 and AVX-512 results");
 	if (!models)
 		diag("no golden model present");
 	return done_testing();
