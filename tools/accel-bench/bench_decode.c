@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "kn.h"	/* the ISA the kernels run (accel-bench may see the kernels) */
 #include "rt_error.h"
 #include "rt_model.h"
 #include "rt_sampler.h"
@@ -34,8 +35,9 @@ static int run_llama_bench(const char *bin, const char *model, int threads, int 
 	int col_ts = -1, col_np = -1, col_ng = -1;
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "'%s' -m '%s' -t %d -p %d -n %d -r 3 -o csv 2>/dev/null", bin,
-		 model, threads, pp, tg);
+	/* our KV settings: an F32 cache, attention without flash-attention order */
+	snprintf(cmd, sizeof(cmd), "'%s' -m '%s' -t %d -p %d -n %d -r 3 -ctk f32 -ctv f32 -fa off "
+		 "-o csv 2>/dev/null", bin, model, threads, pp, tg);
 	p = popen(cmd, "r");
 	if (!p)
 		return -errno;
@@ -86,6 +88,8 @@ int bench_decode_main(int argc, char **argv)
 	double best_pp = 0, best_tg = 0;
 	int32_t *ids;
 	char def[4200];
+	const char *isa = kn_isa_get() == KN_ISA_AVX512 ? "avx512" :
+			  kn_isa_get() == KN_ISA_AVX2 ? "avx2" : "scalar";
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -147,6 +151,8 @@ int bench_decode_main(int argc, char **argv)
 		return bench_fail("%s", rt_last_error());
 	}
 	printf("model: %s\n", model);
+	printf("isa: %s\n", isa);
+	printf("kv: f32, flash-attention off (llama-bench run with the same)\n");
 	printf("threads: %d\n", threads);
 	printf("pp_tokens: %d\n", pp);
 	printf("tg_tokens: %d\n", tg);
@@ -155,8 +161,9 @@ int bench_decode_main(int argc, char **argv)
 	if (!llama) {
 		const char *top = getenv("ACCEL_TOP");
 
-		snprintf(def, sizeof(def), "%s/tests/golden/llama.cpp-build/build/bin/llama-bench",
-			 top ? top : ".");
+		/* llama.cpp built for the ISA our kernels run (make-golden.sh's builds) */
+		snprintf(def, sizeof(def), "%s/tests/golden/llama.cpp-build/%s/bin/llama-bench",
+			 top ? top : ".", kn_isa_get() == KN_ISA_AVX512 ? "build" : "build-avx2");
 		llama = def;
 	}
 	if (access(llama, X_OK) == 0) {
