@@ -118,12 +118,15 @@ build() {
 	g++ -O2 -std=c++17 -Wall -Wextra -I"$SRC/include" -I"$SRC/ggml/include" "$GOLD/dump.cpp" \
 		-o "$BLD/bin/golden-dump" -L"$BLD/bin" -lllama -lggml -lggml-base \
 		-Wl,-rpath,"$BLD/bin"
+	g++ -O2 -std=c++17 -Wall -Wextra -I"$SRC/include" -I"$SRC/ggml/include" "$GOLD/tensors.cpp" \
+		-o "$BLD/bin/golden-tensors" -L"$BLD/bin" -lllama -lggml -lggml-base \
+		-Wl,-rpath,"$BLD/bin"
 }
 
 # built: every binary this script and accel-bench use is there
 built() {
 	local b
-	for b in golden-dump llama-bench llama-simple llama-completion; do
+	for b in golden-dump golden-tensors llama-bench llama-simple llama-completion; do
 		[[ -x $BLD/bin/$b ]] || return 1
 	done
 }
