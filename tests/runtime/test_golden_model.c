@@ -138,7 +138,7 @@ out:
 
 /* logits.txt: first 4 prompt positions, the last, then 3 decode steps */
 static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const char *dir,
-			 struct gcase *c, double tol)
+			 struct gcase *c, double tol, double nmse_max)
 {
 	char path[4200];
 	FILE *f;
@@ -147,7 +147,7 @@ static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const cha
 	float *all = NULL;
 	int32_t ids[512];
 	struct rt_session s;
-	double worst = 0;
+	double worst = 0, nmse = 0;
 	const float *lg;
 
 	snprintf(path, sizeof(path), "%s/logits.txt", dir);
@@ -180,6 +180,8 @@ static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const cha
 
 		if (strncmp(line, "pos ", 4))
 			continue;
+		double err = 0, ref = 0;
+
 		pos = (int)strtol(line + 4, &p, 10);
 		if (pos < 0 || pos >= n + 3)
 			continue;
@@ -192,16 +194,56 @@ static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const cha
 			d = fabs(want - all[(size_t)nv * pos + i]);
 			if (d > worst)
 				worst = d;
+			err += d * d;
+			ref += want * want;
 		}
+		/* normalised mean squared error of the row (ggml test-backend-ops' measure) */
+		if (ref > 0 && err / ref > nmse)
+			nmse = err / ref;
 		checked++;
 	}
 out:
 	fclose(f);
 	rt_session_fini(&s);
 	free(all);
-	diag("%s: %d logit rows, max |ours - llama.cpp| = %.3g", dir, checked, worst);
-	ok(checked >= 5 && worst <= tol, "%s: logits within %g of llama.cpp (%d rows)", dir, tol,
-	   checked);
+	diag("%s: %d logit rows, max |ours - llama.cpp| = %.3g, max NMSE %.3g", dir, checked, worst,
+	     nmse);
+	if (nmse_max > 0)
+		ok(checked >= 5 && nmse <= nmse_max, "%s: logits NMSE %.3g <= %g (%d rows)", dir, nmse,
+		   nmse_max, checked);
+	else
+		ok(checked >= 5 && worst <= tol, "%s: logits within %g of llama.cpp (%d rows)", dir,
+		   tol, checked);
+}
+
+/*
+ * Teacher forcing: the prompt, then llama.cpp's generated ids fed one at a
+ * time as it generated them (decode arithmetic, not prefill's), our argmax
+ * after each compared with the id llama.cpp chose next. Adds to *agree and
+ * *total.
+ */
+static void teacher_forced(struct rt_model *m, struct rt_tokenizer *tok, const struct gcase *c,
+			   int *agree, int *total)
+{
+	const int nv = rt_model_hparams(m)->n_vocab;
+	int32_t pids[512];
+	struct rt_session s;
+	const float *lg;
+	int np;
+
+	np = c->text ? rt_tokenize(tok, c->text, strlen(c->text), true, true, pids, 512)
+		     : c->n_prompt_ids;
+	if (np <= 0 || np >= c->n_ids || rt_session_init(&s, m, 0) < 0)
+		return;
+	if (rt_session_feed(&s, c->ids, np, &lg) == 0) {
+		for (int p = np; p < c->n_ids; p++) {
+			*agree += rt_argmax(lg, nv) == c->ids[p];
+			(*total)++;
+			if (p + 1 < c->n_ids && rt_session_feed(&s, &c->ids[p], 1, &lg) < 0)
+				break;
+		}
+	}
+	rt_session_fini(&s);
 }
 
 /* the goldens of @isa for every model directory; returns the models run */
@@ -260,7 +302,70 @@ static int check_isa(const char *gdir, enum kn_isa isa, const char *isa_name)
 			   "identical to llama.cpp", model, isa_name, i, np, cases[i].n_predict);
 		}
 		/* F32 weights: 1e-3; Q8_0 weights quantize activations the same way */
-		check_logits(m, tok, dir, &cases[0], strstr(model, "q8_0") ? 1e-2 : 1e-3);
+		check_logits(m, tok, dir, &cases[0], strstr(model, "q8_0") ? 1e-2 : 1e-3, 0);
+		for (int i = 0; i < nc; i++)
+			free(cases[i].text);
+		rt_tokenizer_free(tok);
+		rt_model_free(m);
+	}
+	free(ents);
+	return models;
+}
+
+/*
+ * The ISA-independent check, for kernels no llama.cpp build matches bit for bit
+ * (here: the scalar path, as llama.cpp's generic build computes, against the
+ * AVX-512 goldens; on other CPUs the same bounds hold): teacher-forced top-1
+ * agreement over the generated positions, and the logits' NMSE per row <=
+ * 1e-6. The agreement bound is 95%, from measured facts: llama.cpp's own AVX2
+ * build (our AVX2 kernels are it, bit for bit) agrees with its AVX-512 build
+ * on 259 of SmolLM2's 264 positions (98.1%: near-ties) and on 127 of the
+ * first two cases' 128; our generic arithmetic on 123 of those 128 (96.1%);
+ * on every position of the tiny models. The scalar kernels are slow: models
+ * with a large vocabulary run their first 2 cases.
+ */
+static int check_tolerance(const char *gdir, enum kn_isa isa, const char *isa_name,
+			   const char *ref_isa)
+{
+	static struct gcase cases[16];
+	struct dirent **ents;
+	int ndir, models = 0;
+
+	ndir = scandir(gdir, &ents, NULL, alphasort);
+	if (ndir < 0)
+		bail_out("no tests/golden directory");
+	if (kn_isa_set(isa) < 0)
+		bail_out("cannot force the %s kernels", isa_name);
+	diag("%s kernels against llama.cpp's %s build, within tolerances", isa_name, ref_isa);
+	for (int d = 0; d < ndir; d++) {
+		char dir[4096], path[4200], model[1024], mpath[2048];
+		struct rt_model_opts mo = { .threads = 2, .n_ctx = 512 };
+		struct rt_tokenizer *tok = NULL;
+		struct rt_model *m = NULL;
+		int nc, agree = 0, total = 0;
+
+		snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, ents[d]->d_name, ref_isa);
+		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
+		free(ents[d]);
+		if (access(path, R_OK))
+			continue;
+		nc = read_greedy(path, model, sizeof(model), cases, 16);
+		snprintf(mpath, sizeof(mpath), "%s", tap_path(model));
+		if (nc <= 0 || access(mpath, R_OK)) {
+			skip(1, "%s: model %s not present (scripts/fetch-model.sh)", dir, model);
+			continue;
+		}
+		models++;
+		if (!ok(rt_model_load(mpath, &mo, &m) == 0, "%s [%s]: load", model, isa_name) ||
+		    !ok(rt_tokenizer_load(rt_model_gguf(m), &tok) == 0, "%s: tokenizer", model)) {
+			rt_model_free(m);
+			continue;
+		}
+		for (int i = 0; i < nc && (i < 2 || rt_model_hparams(m)->n_vocab <= 4096); i++)
+			teacher_forced(m, tok, &cases[i], &agree, &total);
+		ok(total >= 64 && agree >= 0.95 * total, "%s [%s]: teacher-forced top-1 agreement "
+		   "with llama.cpp %d/%d (>= 95%%)", model, isa_name, agree, total);
+		check_logits(m, tok, dir, &cases[0], 0, 1e-6);
 		for (int i = 0; i < nc; i++)
 			free(cases[i].text);
 		rt_tokenizer_free(tok);
@@ -288,8 +393,9 @@ int main(void)
 		models += check_isa(gdir, isas[i].isa, isas[i].name);
 		runs++;
 	}
-	if (!runs)
-		plan_skip_all("no AVX2: the goldens are llama.cpp's AVX2 and AVX-512 results");
+	/* every CPU: the generic arithmetic within tolerances of the AVX-512 build */
+	models += check_tolerance(gdir, KN_ISA_SCALAR, "scalar", "avx512");
+	runs++;
 	if (!models)
 		diag("no golden model present");
 	return done_testing();
