@@ -312,15 +312,18 @@ int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,
 	ret = drm_gem_create_mmap_offset(&pool->base);
 	if (ret)
 		goto err_put;
+	args->mmap_offset = drm_vma_node_offset_addr(&pool->base.vma_node);
 	ret = drm_gem_handle_create(file, &pool->base, &handle);
 	if (ret)
 		goto err_put;
-	drm_gem_object_put(&pool->base);
-
+	/*
+	 * Another thread of this file may close the handle the moment it
+	 * exists: only our own reference keeps @pool alive, so it goes last.
+	 */
 	args->handle = handle;
-	args->mmap_offset = drm_vma_node_offset_addr(&pool->base.vma_node);
 	accelkv_dbg(adev, "pool %u: %llu bytes, %u blocks, flags %#x\n",
 		    handle, args->size, num_blocks, pool->flags);
+	drm_gem_object_put(&pool->base);
 	return 0;
 
 err_put:

@@ -267,7 +267,7 @@ judge() {
 	[ "$f" = 0 ] || FAILED_KERNELS="$FAILED_KERNELS $tag"
 }
 
-SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak accelctl_session}"
+SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session}"
 conformance_suites() {	# one suite per conformance program (a missing build fails)
 	local f
 	for f in "$TOP"/tests/conformance/*.c; do
