@@ -23,6 +23,7 @@ int accelkv_kv_init(struct accelkv_kv *kv, u32 num_blocks)
 	if (!num_blocks)
 		return -EINVAL;
 	kv->num_blocks = num_blocks;
+	kv->max_refs = ACCELKV_KV_MAX_REFS;
 	kv->hash_bits = max_t(unsigned int, 4, order_base_2(num_blocks));
 	kv->free_stack = kvmalloc_array(num_blocks, sizeof(u32), GFP_KERNEL);
 	kv->refs = kvcalloc(num_blocks, sizeof(u32), GFP_KERNEL);
@@ -191,6 +192,7 @@ static int kv_owner_get(struct accelkv_kv_owner *owner, u32 b)
 	u32 c = accelkv_kv_owner_count(owner, b);
 	int ret;
 
+	/* c <= the block's count < max_refs <= INT_MAX: c + 1 cannot wrap */
 	ret = xa_err(xa_store(&owner->refs, b, xa_mk_value(c + 1), GFP_KERNEL));
 	if (!ret)
 		owner->nr_refs++;
@@ -206,6 +208,34 @@ static void kv_owner_put(struct accelkv_kv_owner *owner, u32 b)
 	else
 		kv_owner_set(owner, b, c - 1);
 	owner->nr_refs--;
+}
+
+/*
+ * One more reference on a block that already has one or is cached, for
+ * @owner: -EOVERFLOW at kv->max_refs (refcount semantics: refuse, never
+ * wrap), -ENOMEM if the owner's entry cannot be stored.
+ */
+static int kv_get(struct accelkv_kv *kv, struct accelkv_kv_owner *owner, u32 b)
+{
+	int ret;
+
+	if (kv->refs[b] >= kv->max_refs)
+		return -EOVERFLOW;
+	ret = kv_owner_get(owner, b);
+	if (ret)
+		return ret;
+	kv_take_ref(kv, b);
+	return 0;
+}
+
+/* Undo kv_get() on @ids[0..@n-1], last first. */
+static void kv_put_n(struct accelkv_kv *kv, struct accelkv_kv_owner *owner,
+		     const u32 *ids, u32 n)
+{
+	while (n--) {
+		kv_owner_put(owner, ids[n]);
+		kv_drop_refs(kv, ids[n], 1);
+	}
 }
 
 void accelkv_kv_owner_release(struct accelkv_kv *kv,
@@ -299,20 +329,22 @@ int accelkv_kv_ref(struct accelkv_kv *kv, struct accelkv_kv_owner *owner,
 {
 	u32 i;
 
+	int ret;
+
 	lockdep_assert_held(&kv->lock);
 	if (!count)
 		return -EINVAL;
-	for (i = 0; i < count; i++) {
+	for (i = 0; i < count; i++)
 		if (ids[i] >= kv->num_blocks ||
 		    !accelkv_kv_owner_count(owner, ids[i]))
 			return -ENOENT;
-		if (kv->refs[ids[i]] > U32_MAX - count)
-			return -EINVAL;
-	}
 	for (i = 0; i < count; i++) {
-		/* The owner already holds the block: a replace, cannot fail. */
-		kv_owner_get(owner, ids[i]);
-		kv_take_ref(kv, ids[i]);
+		/* The owner already holds the block: only the limit can fail. */
+		ret = kv_get(kv, owner, ids[i]);
+		if (ret) {
+			kv_put_n(kv, owner, ids, i);
+			return ret;
+		}
 	}
 	return 0;
 }
@@ -386,20 +418,14 @@ int accelkv_kv_lookup(struct accelkv_kv *kv, struct accelkv_kv_owner *owner,
 		ids[n] = b;
 	}
 	for (i = 0; i < n; i++) {
-		ret = kv_owner_get(owner, ids[i]);
-		if (ret)
-			goto err_unref;
-		kv_take_ref(kv, ids[i]);
+		ret = kv_get(kv, owner, ids[i]);
+		if (ret) {
+			kv_put_n(kv, owner, ids, i);
+			return ret;
+		}
 	}
 	kv->prefix_queries += count;
 	kv->prefix_hits += n;
 	*found = n;
 	return 0;
-
-err_unref:
-	while (i--) {
-		kv_owner_put(owner, ids[i]);
-		kv_drop_refs(kv, ids[i], 1);
-	}
-	return ret;
 }

@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
 #include <linux/slab.h>
@@ -23,6 +24,16 @@
 
 /* A 2 MiB block on x86-64: the order of a PMD-sized page. */
 #define ACCELKV_HUGE_ORDER	(PMD_SHIFT - PAGE_SHIFT)
+
+/*
+ * Most references one KV block may hold (KV_REF and KV_LOOKUP beyond it
+ * fail with -EOVERFLOW). Tests lower it to reach the limit in a few calls;
+ * read when a pool is created.
+ */
+static unsigned int kv_max_refs = ACCELKV_KV_MAX_REFS;
+module_param(kv_max_refs, uint, 0644);
+MODULE_PARM_DESC(kv_max_refs,
+		 "Most references one KV block may hold, 1..2^31-1 (default 2^31-1; read at pool creation)");
 
 /**
  * struct accelkv_pool_owner - KV references of one file in one pool
@@ -300,6 +311,8 @@ int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,
 		ret = accelkv_kv_init(&pool->kv, num_blocks);
 		if (ret)
 			goto err_free_pages;
+		pool->kv.max_refs = clamp_t(u32, READ_ONCE(kv_max_refs), 1,
+					    ACCELKV_KV_MAX_REFS);
 	}
 
 	drm_gem_private_object_init(drm, &pool->base, args->size);

@@ -22,6 +22,8 @@
  *   -EOPNOTSUPP the pool was not created with the flag the call needs
  *               (e.g. KV calls on a pool without ACCELKV_POOL_KV)
  *   -EBADF      a file descriptor in a uring_cmd payload is not open
+ *   -EOVERFLOW  KV_REF/KV_LOOKUP would take a block past its reference limit
+ *               (2^31 - 1, lower with the kv_max_refs module parameter)
  *   -EIO        a LOAD/STORE read or wrote fewer bytes than asked
  */
 #ifndef _UAPI_ACCELKV_H_

@@ -295,11 +295,58 @@ static void accelkv_index_collisions_in_bucket(struct kunit *test)
 	}
 }
 
+static void accelkv_index_lookup_refuses_at_limit(struct kunit *test)
+{
+	/* Success: LOOKUP and REF stop at max_refs with -EOVERFLOW, all or nothing. */
+	struct kv_fixture *f = test->priv;
+	u64 h[3] = { 42, 42, 42 };
+	u32 id, got[3], found, pub;
+
+	mutex_lock(&f->kv.lock);
+	f->kv.max_refs = 4;
+	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, &id, 1), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, &id, h, 1, &pub), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 2, got, &found), 0);
+	KUNIT_EXPECT_EQ(test, found, 2U);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 2, got, &found),
+			-EOVERFLOW);
+	KUNIT_EXPECT_EQ(test, f->kv.refs[id], 3U);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_owner_count(&f->b, id), 2U);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_ref(&f->kv, &f->a, (u32[]){ id, id }, 2),
+			-EOVERFLOW);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_owner_count(&f->a, id), 1U);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_ref(&f->kv, &f->a, &id, 1), 0);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 1, got, &found),
+			-EOVERFLOW);
+	KUNIT_EXPECT_EQ(test, f->kv.refs[id], 4U);
+	kv_check_invariants(test, &f->kv, (struct accelkv_kv_owner *[]){ &f->a, &f->b }, 2);
+}
+
+static void accelkv_index_lookup_never_wraps(struct kunit *test)
+{
+	/* Success: a block's 32-bit count near its top is refused, never wrapped. */
+	struct kv_fixture *f = test->priv;
+	u64 h[2] = { 7, 7 };
+	u32 id, got[2], found = 0, pub;
+
+	mutex_lock(&f->kv.lock);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, &id, 1), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, &id, h, 1, &pub), 0);
+	f->kv.refs[id] = U32_MAX - 1;	/* as if 2^32 - 2 lookups had run */
+	KUNIT_EXPECT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 2, got, &found),
+			-EOVERFLOW);
+	KUNIT_EXPECT_EQ(test, f->kv.refs[id], U32_MAX - 1);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_owner_count(&f->b, id), 0U);
+	f->kv.refs[id] = 1;
+}
+
 static struct kunit_case accelkv_index_cases[] = {
 	KUNIT_CASE(accelkv_index_publish_lookup_prefix),
 	KUNIT_CASE(accelkv_index_republish_rules),
 	KUNIT_CASE(accelkv_index_lru_eviction_order),
 	KUNIT_CASE(accelkv_index_collisions_in_bucket),
+	KUNIT_CASE(accelkv_index_lookup_refuses_at_limit),
+	KUNIT_CASE(accelkv_index_lookup_never_wraps),
 	{}
 };
 
