@@ -39,33 +39,39 @@ MODULE_PARM_DESC(kv_max_refs,
  * struct accelkv_pool_owner - KV references of one file in one pool
  * @link: entry on accelkv_pool.owners
  * @file: the file, used as a key only
+ * @handles: handles @file holds on the pool (GEM_OPEN of a flink name or a
+ *	PRIME import gives a second one); the references go with the last
  * @kv: the references
+ *
+ * Created by the GEM open hook with a file's first handle and destroyed by
+ * the close hook with its last, so no KV ioctl can create one for a file
+ * whose handle is already gone: it finds none and fails with -ENOENT.
  */
 struct accelkv_pool_owner {
 	struct list_head link;
 	struct drm_file *file;
+	unsigned int handles;
 	struct accelkv_kv_owner kv;
 };
 
-struct accelkv_kv_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
-						   struct drm_file *file,
-						   bool create)
+static struct accelkv_pool_owner *
+accelkv_pool_owner_find_locked(struct accelkv_pool *pool, struct drm_file *file)
 {
 	struct accelkv_pool_owner *o;
 
 	lockdep_assert_held(&pool->kv.lock);
 	list_for_each_entry(o, &pool->owners, link)
 		if (o->file == file)
-			return &o->kv;
-	if (!create)
-		return NULL;
-	o = kzalloc(sizeof(*o), GFP_KERNEL);
-	if (!o)
-		return ERR_PTR(-ENOMEM);
-	o->file = file;
-	accelkv_kv_owner_init(&o->kv);
-	list_add_tail(&o->link, &pool->owners);
-	return &o->kv;
+			return o;
+	return NULL;
+}
+
+struct accelkv_kv_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
+						   struct drm_file *file)
+{
+	struct accelkv_pool_owner *o = accelkv_pool_owner_find_locked(pool, file);
+
+	return o ? &o->kv : NULL;
 }
 
 static void accelkv_pool_owner_destroy_locked(struct accelkv_pool *pool,
@@ -185,6 +191,35 @@ static void accelkv_pool_free(struct drm_gem_object *obj)
 	kfree(pool);
 }
 
+/* @file gets a handle on the pool (POOL_CREATE, PRIME import, GEM_OPEN). */
+static int accelkv_pool_open(struct drm_gem_object *obj, struct drm_file *file)
+{
+	struct accelkv_pool *pool = to_accelkv_pool(obj);
+	struct accelkv_pool_owner *o;
+	int ret = 0;
+
+	if (!(pool->flags & ACCELKV_POOL_KV))
+		return 0;
+	mutex_lock(&pool->kv.lock);
+	o = accelkv_pool_owner_find_locked(pool, file);
+	if (o) {
+		o->handles++;
+		goto out_unlock;
+	}
+	o = kzalloc(sizeof(*o), GFP_KERNEL);
+	if (!o) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	o->file = file;
+	o->handles = 1;
+	accelkv_kv_owner_init(&o->kv);
+	list_add_tail(&o->link, &pool->owners);
+out_unlock:
+	mutex_unlock(&pool->kv.lock);
+	return ret;
+}
+
 /* A handle of @file goes away (GEM_CLOSE, POOL_DESTROY or file close). */
 static void accelkv_pool_close(struct drm_gem_object *obj,
 			       struct drm_file *file)
@@ -195,12 +230,10 @@ static void accelkv_pool_close(struct drm_gem_object *obj,
 	if (!(pool->flags & ACCELKV_POOL_KV))
 		return;
 	mutex_lock(&pool->kv.lock);
-	list_for_each_entry(o, &pool->owners, link) {
-		if (o->file == file) {
-			accelkv_pool_owner_destroy_locked(pool, o);
-			break;
-		}
-	}
+	o = accelkv_pool_owner_find_locked(pool, file);
+	/* open and close pair up per handle: the last one drops the refs */
+	if (o && !--o->handles)
+		accelkv_pool_owner_destroy_locked(pool, o);
 	mutex_unlock(&pool->kv.lock);
 }
 
@@ -259,6 +292,7 @@ static const struct vm_operations_struct accelkv_pool_vm_ops = {
 
 static const struct drm_gem_object_funcs accelkv_pool_funcs = {
 	.free = accelkv_pool_free,
+	.open = accelkv_pool_open,
 	.close = accelkv_pool_close,
 	.get_sg_table = accelkv_pool_get_sg_table,
 	.mmap = accelkv_pool_mmap,

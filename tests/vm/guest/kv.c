@@ -90,6 +90,38 @@ static void test_ref_limit(void)
 	is_int(akv_pool_destroy(fd, h), 0, "destroy the pool");
 }
 
+/*
+ * Two handles of one pool in one file (GEM_OPEN of a flink name, on the 6.1
+ * primary node): closing one used to drop the file's KV references while
+ * the other stayed open. They now go with the last handle.
+ */
+static void test_second_handle(void)
+{
+	int c = open("/dev/dri/card0", O_RDWR | O_CLOEXEC);
+	struct drm_gem_flink fl = { 0 };
+	struct drm_gem_open op = { 0 };
+	struct drm_gem_close cl = { 0 };
+	uint32_t h, id;
+
+	if (c < 0) {
+		skip(6, "no primary node (accel device): no flink");
+		return;
+	}
+	is_int(akv_pool(c, 4 * 4096, 4096, ACCELKV_POOL_KV, &h, NULL), 0, "pool on card0");
+	fl.handle = h;
+	is_int(akv_ioctl(c, DRM_IOCTL_GEM_FLINK, &fl), 0, "flink");
+	op.name = fl.name;
+	is_int(akv_ioctl(c, DRM_IOCTL_GEM_OPEN, &op), 0, "GEM_OPEN: a second handle");
+	is_int(akv_kv(c, DRM_IOCTL_ACCELKV_KV_ALLOC, h, &id, 1), 0, "alloc through the first");
+	cl.handle = op.handle;
+	akv_ioctl(c, DRM_IOCTL_GEM_CLOSE, &cl);
+	is_int(info(c, h).blocks_used, 1, "closing the second keeps the file's reference");
+	is_int(akv_kv(c, DRM_IOCTL_ACCELKV_KV_FREE, h, &id, 1), 0, "which it can still free");
+	cl.handle = h;
+	akv_ioctl(c, DRM_IOCTL_GEM_CLOSE, &cl);
+	close(c);
+}
+
 int main(void)
 {
 	uint32_t a[16], b[16], c[16], found, pub, i, j;
@@ -177,6 +209,7 @@ int main(void)
 		close(fd2);
 	}
 	test_ref_limit();
+	test_second_handle();
 	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES), 0, "nothing left pinned");
 	close(fd);
 	return done_testing();
