@@ -114,6 +114,24 @@ int accelkv_check_range(u64 offset, u64 length, u64 size)
 	return 0;
 }
 
+/*
+ * The CQE result of a LOAD/STORE from what the I/O returned: the length, or
+ * a negative errno user space can see. Kernel-internal codes (512 and up,
+ * include/linux/errno.h) never reach a CQE: the restart ones become -EINTR
+ * (a uring_cmd is not restarted), the others -EIO; a short transfer is -EIO.
+ */
+long accelkv_check_xfer_result(long ret, u64 length)
+{
+	if (ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
+	    ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK)
+		return -EINTR;
+	if (ret <= -ERESTARTSYS)
+		return -EIO;
+	if (ret < 0)
+		return ret;
+	return (u64)ret == length ? ret : -EIO;
+}
+
 int accelkv_check_signal(const struct accelkv_uring_signal *sig)
 {
 	if (sig->flags || sig->reserved || !sig->point)

@@ -25,6 +25,9 @@
  *   -EOVERFLOW  KV_REF/KV_LOOKUP would take a block past its reference limit
  *               (2^31 - 1, lower with the kv_max_refs module parameter)
  *   -EIO        a LOAD/STORE read or wrote fewer bytes than asked
+ *   -ESPIPE     a LOAD/STORE file without positional I/O (pipe, socket)
+ *   -EINTR      a LOAD/STORE interrupted; -ECANCELED: its task exited
+ *               before a retry (STORE to an O_APPEND file: -EINVAL)
  */
 #ifndef _UAPI_ACCELKV_H_
 #define _UAPI_ACCELKV_H_

@@ -447,10 +447,27 @@ static void accelkv_check_small_structs(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, accelkv_check_pool_info(&pi), -EINVAL);
 }
 
+static void accelkv_check_xfer_result_errnos(struct kunit *test)
+{
+	/* Success: no kernel-internal errno and no short count reaches a CQE. */
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(4096, 4096), 4096L);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(4095, 4096), (long)-EIO);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(0, 4096), (long)-EIO);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ENOSPC, 4096), (long)-ENOSPC);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ERESTARTSYS, 1), (long)-EINTR);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ERESTARTNOINTR, 1), (long)-EINTR);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ERESTARTNOHAND, 1), (long)-EINTR);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ERESTART_RESTARTBLOCK, 1),
+			(long)-EINTR);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-EIOCBQUEUED, 1), (long)-EIO);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ENOIOCTLCMD, 1), (long)-EIO);
+}
+
 static struct kunit_case accelkv_check_cases[] = {
 	KUNIT_CASE(accelkv_check_pool_create_fields),
 	KUNIT_CASE(accelkv_check_xfer_overflow),
 	KUNIT_CASE(accelkv_check_small_structs),
+	KUNIT_CASE(accelkv_check_xfer_result_errnos),
 	{}
 };
 
