@@ -6,6 +6,7 @@
  */
 #include <linux/errno.h>
 #include <linux/log2.h>
+#include <linux/mm.h>
 #include <linux/overflow.h>
 
 #include "accelkv_check.h"
@@ -25,8 +26,9 @@ int accelkv_check_pool_create(const struct drm_accelkv_pool_create *args,
 	if (args->pad || args->reserved ||
 	    (args->flags & ~ACCELKV_POOL_FLAGS_MASK))
 		return -EINVAL;
+	/* whole pages of the running kernel, not only of 4 KiB */
 	if (!args->size || args->size % ACCELKV_MIN_BLOCK_SIZE ||
-	    args->size > max_pool_size)
+	    !PAGE_ALIGNED(args->size) || args->size > max_pool_size)
 		return -EINVAL;
 	if (!(args->flags & ACCELKV_POOL_KV)) {
 		if (args->block_size)

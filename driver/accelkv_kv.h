@@ -10,6 +10,7 @@
 #include <linux/limits.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/siphash.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
 
@@ -34,6 +35,7 @@
  * @lru_head: least recently released cached block (evicted first)
  * @lru_tail: most recently released cached block
  * @hash_bits: log2 of the number of index buckets
+ * @hash_key: random key of the bucket hash (user space picks the hashes)
  * @buckets: prefix index buckets
  * @hnode: index node of each block
  * @prefix_hits: blocks found by lookups
@@ -56,6 +58,7 @@ struct accelkv_kv {
 	u32 lru_head;
 	u32 lru_tail;
 	unsigned int hash_bits;
+	siphash_key_t hash_key;
 	struct hlist_head *buckets;
 	struct hlist_node *hnode;
 	u64 prefix_hits;

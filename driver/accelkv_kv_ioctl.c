@@ -36,7 +36,7 @@ static struct accelkv_pool *accelkv_kv_pool_get(struct drm_file *file,
 
 static void *accelkv_copy_in(u64 uptr, u32 count, size_t elem)
 {
-	void *buf = kvmalloc_array(count, elem, GFP_KERNEL);
+	void *buf = kvmalloc_array(count, elem, GFP_KERNEL_ACCOUNT);
 
 	if (!buf)
 		return ERR_PTR(-ENOMEM);
@@ -84,7 +84,7 @@ int accelkv_kv_alloc_ioctl(struct drm_device *drm, void *data,
 		ret = -EFAULT;
 		goto out_put;
 	}
-	ids = kvmalloc_array(args->count, sizeof(u32), GFP_KERNEL);
+	ids = kvmalloc_array(args->count, sizeof(u32), GFP_KERNEL_ACCOUNT);
 	if (!ids) {
 		ret = -ENOMEM;
 		goto out_put;
@@ -219,7 +219,7 @@ int accelkv_kv_lookup_ioctl(struct drm_device *drm, void *data,
 		ret = -EFAULT;
 		goto out_free;
 	}
-	ids = kvmalloc_array(args->count, sizeof(u32), GFP_KERNEL);
+	ids = kvmalloc_array(args->count, sizeof(u32), GFP_KERNEL_ACCOUNT);
 	if (!ids) {
 		ret = -ENOMEM;
 		goto out_free;

@@ -83,6 +83,16 @@ static void accelkv_pool_owner_destroy_locked(struct accelkv_pool *pool,
 	kfree(o);
 }
 
+/*
+ * Fault injection for the unwind of POOL_CREATE, as null_blk has knobs:
+ * 1 fails the page array's allocation, 2 a page allocation half-way
+ * through. 0 (the default) injects nothing; writable at run time.
+ */
+static unsigned int fail_pool_alloc;
+module_param(fail_pool_alloc, uint, 0644);
+MODULE_PARM_DESC(fail_pool_alloc,
+		 "Fail POOL_CREATE's page array (1) or a page (2) allocation (testing; default 0: never)");
+
 /* ----------------------------------------------------- pinned accounting */
 
 static int accelkv_pool_charge(struct accelkv_device *adev,
@@ -121,6 +131,8 @@ static void accelkv_pool_free_pages(struct accelkv_pool *pool)
 {
 	unsigned long i;
 
+	if (!pool->pages)	/* the array itself could not be allocated */
+		return;
 	for (i = 0; i < pool->npages && pool->pages[i]; i++)
 		__free_page(pool->pages[i]);
 	kvfree(pool->pages);
@@ -129,13 +141,16 @@ static void accelkv_pool_free_pages(struct accelkv_pool *pool)
 
 static int accelkv_pool_alloc_pages(struct accelkv_pool *pool, bool huge)
 {
-	const gfp_t gfp = GFP_HIGHUSER | __GFP_ZERO;
+	/* pinned pages and their array are charged to the creator's memcg */
+	const gfp_t gfp = GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT;
 	const unsigned long nr_huge = 1UL << ACCELKV_HUGE_ORDER;
+	unsigned int fail = READ_ONCE(fail_pool_alloc);
 	bool all_huge = huge;
 	struct page *page;
 	unsigned long i = 0, j;
 
-	pool->pages = kvcalloc(pool->npages, sizeof(*pool->pages), GFP_KERNEL);
+	pool->pages = fail == 1 ? NULL :
+		kvcalloc(pool->npages, sizeof(*pool->pages), GFP_KERNEL_ACCOUNT);
 	if (!pool->pages)
 		return -ENOMEM;
 	while (i < pool->npages) {
@@ -151,7 +166,8 @@ static int accelkv_pool_alloc_pages(struct accelkv_pool *pool, bool huge)
 				pool->pages[i++] = page + j;
 		} else {
 			all_huge = false;
-			page = alloc_page(gfp);
+			page = fail == 2 && i >= pool->npages / 2 ? NULL :
+				alloc_page(gfp);
 			if (!page)
 				return -ENOMEM;
 			pool->pages[i++] = page;
@@ -206,7 +222,7 @@ static int accelkv_pool_open(struct drm_gem_object *obj, struct drm_file *file)
 		o->handles++;
 		goto out_unlock;
 	}
-	o = kzalloc(sizeof(*o), GFP_KERNEL);
+	o = kzalloc(sizeof(*o), GFP_KERNEL_ACCOUNT);
 	if (!o) {
 		ret = -ENOMEM;
 		goto out_unlock;
@@ -322,7 +338,7 @@ int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,
 	if (ret)
 		return ret;
 
-	pool = kzalloc(sizeof(*pool), GFP_KERNEL);
+	pool = kzalloc(sizeof(*pool), GFP_KERNEL_ACCOUNT);
 	if (!pool)
 		return -ENOMEM;
 	pool->base.funcs = &accelkv_pool_funcs;

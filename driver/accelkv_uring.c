@@ -10,6 +10,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/fsnotify.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <linux/workqueue.h>
@@ -338,9 +339,10 @@ static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 		goto err_fput;
 	}
 
-	first = x.pool_offset >> PAGE_SHIFT;
+	/* in range (accelkv_check_range); clamped under speculation too */
+	first = array_index_nospec(x.pool_offset >> PAGE_SHIFT, pool->npages);
 	nr = ((x.pool_offset + x.length - 1) >> PAGE_SHIFT) - first + 1;
-	req = kvzalloc(struct_size(req, bvec, nr), GFP_KERNEL);
+	req = kvzalloc(struct_size(req, bvec, nr), GFP_KERNEL_ACCOUNT);
 	if (!req) {
 		ret = -ENOMEM;
 		goto err_fput;

@@ -5,6 +5,7 @@
  * module (only for kernels with CONFIG_KUNIT: the vmtest debug kernel).
  */
 #include <kunit/test.h>
+#include <linux/hash.h>
 #include <linux/prandom.h>
 
 #include "../accelkv_kv.c"
@@ -340,6 +341,34 @@ static void accelkv_index_lookup_never_wraps(struct kunit *test)
 	f->kv.refs[id] = 1;
 }
 
+static void accelkv_index_flood_spreads(struct kunit *test)
+{
+	/*
+	 * Success: 16 user hashes that an unkeyed hash_64() puts in one bucket
+	 * land in different buckets of the keyed index (no chain of 8 or more).
+	 */
+	struct kv_fixture *f = test->priv;
+	u32 ids[16], pub, i, longest = 0;
+	u64 h[16], x;
+	struct hlist_node *n;
+
+	for (i = 0, x = 1; i < 16; x++)
+		if (hash_64(x, f->kv.hash_bits) == 0)
+			h[i++] = x;
+	mutex_lock(&f->kv.lock);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, ids, 16), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, ids, h, 16, &pub), 0);
+	KUNIT_EXPECT_EQ(test, pub, 16U);
+	for (i = 0; i < 1U << f->kv.hash_bits; i++) {
+		u32 len = 0;
+
+		hlist_for_each(n, &f->kv.buckets[i])
+			len++;
+		longest = max(longest, len);
+	}
+	KUNIT_EXPECT_LT(test, longest, 8U);
+}
+
 static struct kunit_case accelkv_index_cases[] = {
 	KUNIT_CASE(accelkv_index_publish_lookup_prefix),
 	KUNIT_CASE(accelkv_index_republish_rules),
@@ -347,6 +376,7 @@ static struct kunit_case accelkv_index_cases[] = {
 	KUNIT_CASE(accelkv_index_collisions_in_bucket),
 	KUNIT_CASE(accelkv_index_lookup_refuses_at_limit),
 	KUNIT_CASE(accelkv_index_lookup_never_wraps),
+	KUNIT_CASE(accelkv_index_flood_spreads),
 	{}
 };
 
