@@ -15,6 +15,7 @@
 
 static int fd;
 static atomic_int stop;
+static atomic_int calls;	/* LOOKUPs the racer has made this round */
 
 static int gem_close(int f, uint32_t handle)
 {
@@ -94,6 +95,7 @@ static void *kv_racer(void *arg)
 		l.found = 0;
 		if (akv_ioctl(r->f, DRM_IOCTL_ACCELKV_KV_LOOKUP, &l) == 0 && l.found)
 			akv_kv(r->f, DRM_IOCTL_ACCELKV_KV_FREE, r->h, r->ids, l.found);
+		atomic_fetch_add(&calls, 1);
 	}
 	return NULL;
 }
@@ -131,8 +133,12 @@ static void test_close_vs_kv(void)
 		if (r.f < 0 || drmPrimeFDToHandle(r.f, dmabuf, &r.h))
 			bail_out("second file");
 		atomic_store(&stop, 0);
+		atomic_store(&calls, 0);
 		if (pthread_create(&t, NULL, kv_racer, &r))
 			bail_out("pthread_create");
+		/* close at a varying point of a LOOKUP, once they are running */
+		while (!atomic_load(&calls) && akv_now() - t0 < 2 * RACE_SECONDS)
+			usleep(100);
 		usleep(rounds % 7 * 300);
 		gem_close(r.f, r.h);
 		atomic_store(&stop, 1);
