@@ -6,6 +6,7 @@
  * with READ_ONCE before validation; a request owns its file and pool refs.
  */
 #include <linux/bvec.h>
+#include <linux/cred.h>
 #include <linux/dma-fence-chain.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -53,6 +54,7 @@ static struct workqueue_struct *accelkv_xfer_wq;
  * @work: the blocking resubmission, on accelkv_xfer_wq
  * @ioucmd: the io_uring command to complete
  * @adev: the device (statistics)
+ * @cred: the submitter's credentials, for a resubmission from a kworker
  * @file: the file read or written (reference held)
  * @pool: the pool (GEM reference held: the pages outlive the request)
  * @length: bytes asked
@@ -72,6 +74,7 @@ struct accelkv_xfer_req {
 	struct work_struct work;
 	struct io_uring_cmd *ioucmd;
 	struct accelkv_device *adev;
+	const struct cred *cred;
 	struct file *file;
 	struct accelkv_pool *pool;
 	u64 length;
@@ -132,6 +135,7 @@ static void accelkv_xfer_end_write(struct accelkv_xfer_req *req)
 static void accelkv_xfer_req_free(struct accelkv_xfer_req *req)
 {
 	accelkv_xfer_end_write(req);
+	put_cred(req->cred);
 	fput(req->file);
 	drm_gem_object_put(&req->pool->base);
 	kvfree(req);
@@ -196,9 +200,13 @@ static void accelkv_xfer_resubmit_work(struct work_struct *work)
 {
 	struct accelkv_xfer_req *req =
 		container_of(work, struct accelkv_xfer_req, work);
+	const struct cred *old;
 	long ret;
 
+	/* the permission hooks judge the submitter, as in an io-wq worker */
+	old = override_creds(req->cred);
 	ret = accelkv_xfer_submit(req);
+	revert_creds(old);
 	if (ret == -EIOCBQUEUED)
 		return;
 	/* the submission sent the fsnotify event, if any */
@@ -358,6 +366,7 @@ static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 	}
 	req->ioucmd = ioucmd;
 	req->adev = to_accelkv_dev(dfile->minor->dev);
+	req->cred = get_current_cred();
 	req->file = file;
 	req->pool = pool;
 	req->length = x.length;
