@@ -220,26 +220,37 @@ static void test_memcg(void)
 	const char *cg = "/sys/fs/cgroup/akv";
 	char pid[32];
 	long long before, after;
+	uint64_t off;
 	uint32_t h;
+	void *p;
 
 	mkdir("/sys/fs/cgroup", 0755);
 	mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL);
 	if (write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory") ||
 	    (mkdir(cg, 0755) && errno != EEXIST)) {
-		skip(2, "no cgroup v2 memory controller");
+		skip(4, "no cgroup v2 memory controller");
 		return;
 	}
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	if (write_file("/sys/fs/cgroup/akv/cgroup.procs", pid)) {
-		skip(2, "cannot join the cgroup");
+		skip(4, "cannot join the cgroup");
 		return;
 	}
 	before = memcg_current(cg);
-	is_int(akv_pool(fd, 16 * MIB, 0, 0, &h, NULL), 0, "16 MiB pool inside the cgroup");
+	is_int(akv_pool(fd, 16 * MIB, 0, 0, &h, &off), 0, "16 MiB pool inside the cgroup");
 	after = memcg_current(cg);
 	ok(after - before >= (long long)(16 * MIB), "memory.current grew by the pool (%lld -> %lld)",
 	   before, after);
+	/* charged pages mapped and unmapped inside the cgroup */
+	p = map(off, 16 * MIB);
+	ok(p != NULL, "mapped inside the cgroup");
+	if (p) {
+		memset(p, 0x5a, 16 * MIB);
+		munmap(p, 16 * MIB);
+	}
 	akv_pool_destroy(fd, h);
+	ok(memcg_current(cg) < before + (long long)(4 * MIB),
+	   "destroyed: the charge went back (%lld)", memcg_current(cg));
 	write_file("/sys/fs/cgroup/cgroup.procs", pid);
 }
 
