@@ -108,11 +108,12 @@ build_module() {	# build_module TAG KDIR [make args...] -> $VM/TAG/src/driver/*.
 	local tag=$1 kdir=$2 src=$VM/$1/src log=$VM/$1/module.log
 	shift 2
 	mkdir -p "$src"
-	# M= builds in place: one copy of the sources per kernel
-	rm -rf "$src/driver" "$src/uapi"
-	cp -r "$TOP/driver" "$TOP/uapi" "$src/"
+	# M= builds in place: one copy of the sources per kernel, built from
+	# the top-level Kbuild as DKMS and packagers do
+	rm -rf "$src/driver" "$src/uapi" "$src/Kbuild"
+	cp -r "$TOP/Kbuild" "$TOP/driver" "$TOP/uapi" "$src/"
 	rm -f "$src"/driver/*.o "$src"/driver/*.ko "$src"/driver/tests/*.o
-	if ! make -C "$kdir" M="$src/driver" W=1 CONFIG_DEBUG_INFO_BTF_MODULES= "$@" modules \
+	if ! make -C "$kdir" M="$src" W=1 CONFIG_DEBUG_INFO_BTF_MODULES= "$@" modules \
 		>"$log" 2>&1; then
 		cat "$log" >&2
 		die "module build failed for $tag"
