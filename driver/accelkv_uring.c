@@ -180,7 +180,9 @@ static long accelkv_xfer_submit(struct accelkv_xfer_req *req)
 		req->iocb.ki_flags |= IOCB_NOWAIT;
 	if (req->load)
 		return vfs_iocb_iter_read(file, &req->iocb, &iter);
-	if (!(file->f_mode & FMODE_CAN_WRITE))
+	/* O_APPEND may have been set with fcntl() since accelkv_file_check() */
+	if (!(file->f_mode & FMODE_CAN_WRITE) ||
+	    (req->iocb.ki_flags & IOCB_APPEND))
 		return -EINVAL;
 	ret = rw_verify_area(WRITE, file, &req->iocb.ki_pos, req->length);
 	if (ret < 0)
