@@ -268,7 +268,7 @@ model:
 # Kernel module (issue: driver). KDIR may point at any kernel build tree.
 KDIR ?= /lib/modules/$(shell uname -r)/build
 module:
-	$(MAKE) -C $(KDIR) M=$(abspath driver) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
 vmtest vmtest-quick:
 	scripts/vmtest.sh $(if $(filter vmtest-quick,$@),--quick)

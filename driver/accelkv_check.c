@@ -6,6 +6,7 @@
  */
 #include <linux/errno.h>
 #include <linux/log2.h>
+#include <linux/mm.h>
 #include <linux/overflow.h>
 
 #include "accelkv_check.h"
@@ -25,8 +26,9 @@ int accelkv_check_pool_create(const struct drm_accelkv_pool_create *args,
 	if (args->pad || args->reserved ||
 	    (args->flags & ~ACCELKV_POOL_FLAGS_MASK))
 		return -EINVAL;
+	/* whole pages of the running kernel, not only of 4 KiB */
 	if (!args->size || args->size % ACCELKV_MIN_BLOCK_SIZE ||
-	    args->size > max_pool_size)
+	    !PAGE_ALIGNED(args->size) || args->size > max_pool_size)
 		return -EINVAL;
 	if (!(args->flags & ACCELKV_POOL_KV)) {
 		if (args->block_size)
@@ -112,6 +114,24 @@ int accelkv_check_range(u64 offset, u64 length, u64 size)
 	if (check_add_overflow(offset, length, &end) || end > size)
 		return -EINVAL;
 	return 0;
+}
+
+/*
+ * The CQE result of a LOAD/STORE from what the I/O returned: the length, or
+ * a negative errno user space can see. Kernel-internal codes (512 and up,
+ * include/linux/errno.h) never reach a CQE: the restart ones become -EINTR
+ * (a uring_cmd is not restarted), the others -EIO; a short transfer is -EIO.
+ */
+long accelkv_check_xfer_result(long ret, u64 length)
+{
+	if (ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
+	    ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK)
+		return -EINTR;
+	if (ret <= -ERESTARTSYS)
+		return -EIO;
+	if (ret < 0)
+		return ret;
+	return (u64)ret == length ? ret : -EIO;
 }
 
 int accelkv_check_signal(const struct accelkv_uring_signal *sig)

@@ -3,6 +3,7 @@
  * accelkv: validation of every ioctl and uring_cmd argument struct, as pure
  * functions of the struct and the limits (KUnit-tested). They return 0 or
  * -EINVAL; handles, pointers and fds are checked later by the callers.
+ * accelkv_check_xfer_result() maps a LOAD/STORE result to its CQE value.
  */
 #ifndef _ACCELKV_CHECK_H_
 #define _ACCELKV_CHECK_H_
@@ -20,6 +21,7 @@ int accelkv_check_kv_publish(const struct drm_accelkv_kv_publish *args);
 int accelkv_check_kv_lookup(const struct drm_accelkv_kv_lookup *args);
 int accelkv_check_xfer(const struct accelkv_uring_xfer *xfer);
 int accelkv_check_range(u64 offset, u64 length, u64 size);
+long accelkv_check_xfer_result(long ret, u64 length);
 int accelkv_check_signal(const struct accelkv_uring_signal *sig);
 
 #endif /* _ACCELKV_CHECK_H_ */

@@ -9,6 +9,7 @@
 #define _ACCELKV_COMPAT_H_
 
 #include <linux/mm.h>
+#include <linux/sched.h>
 #include <drm/drm_device.h>
 #include <drm/drm_file.h>
 
@@ -49,6 +50,21 @@ static inline const void *accelkv_uring_payload(const struct io_uring_cmd *ioucm
 #else
 	return ioucmd->cmd;
 #endif
+}
+
+/*
+ * Whether a uring_cmd task-work callback runs for a task that is gone: 6.12
+ * says so with IO_URING_F_TASK_DEAD; before, io_uring ran such work from its
+ * fallback kworker (with the ring lock held), so anything but the submitting
+ * task counts as gone. Either way nothing may block or start I/O there.
+ */
+static inline bool accelkv_uring_task_dead(unsigned int issue_flags)
+{
+#ifdef ACCELKV_HAVE_TASK_DEAD
+	if (issue_flags & IO_URING_F_TASK_DEAD)
+		return true;
+#endif
+	return current->flags & (PF_EXITING | PF_KTHREAD);
 }
 
 /*

@@ -147,9 +147,14 @@ static int __init accelkv_init(void)
 	struct accelkv_device *adev;
 	int ret;
 
+	ret = accelkv_uring_init();
+	if (ret)
+		return ret;
 	pdev = platform_device_register_simple(ACCELKV_DRIVER_NAME, -1, NULL, 0);
-	if (IS_ERR(pdev))
-		return PTR_ERR(pdev);
+	if (IS_ERR(pdev)) {
+		ret = PTR_ERR(pdev);
+		goto err_uring;
+	}
 	if (!devres_open_group(&pdev->dev, NULL, GFP_KERNEL)) {
 		ret = -ENOMEM;
 		goto err_unregister;
@@ -184,6 +189,8 @@ err_release:
 	devres_release_group(&pdev->dev, NULL);
 err_unregister:
 	platform_device_unregister(pdev);
+err_uring:
+	accelkv_uring_fini();
 	return ret;
 }
 
@@ -197,6 +204,7 @@ static void __exit accelkv_exit(void)
 	mutex_destroy(&adev->pools_lock);
 	devres_release_group(&pdev->dev, NULL);
 	platform_device_unregister(pdev);
+	accelkv_uring_fini();
 }
 
 module_init(accelkv_init);

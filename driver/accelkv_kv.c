@@ -7,9 +7,12 @@
  */
 #include <linux/bitmap.h>
 #include <linux/errno.h>
-#include <linux/hash.h>
 #include <linux/log2.h>
 #include <linux/lockdep.h>
+#include <linux/nospec.h>
+#include <linux/random.h>
+#include <linux/sched.h>
+#include <linux/siphash.h>
 #include <linux/slab.h>
 
 #include "accelkv_kv.h"
@@ -23,17 +26,19 @@ int accelkv_kv_init(struct accelkv_kv *kv, u32 num_blocks)
 	if (!num_blocks)
 		return -EINVAL;
 	kv->num_blocks = num_blocks;
+	kv->max_refs = ACCELKV_KV_MAX_REFS;
+	get_random_bytes(&kv->hash_key, sizeof(kv->hash_key));
 	kv->hash_bits = max_t(unsigned int, 4, order_base_2(num_blocks));
-	kv->free_stack = kvmalloc_array(num_blocks, sizeof(u32), GFP_KERNEL);
-	kv->refs = kvcalloc(num_blocks, sizeof(u32), GFP_KERNEL);
-	kv->hash = kvcalloc(num_blocks, sizeof(u64), GFP_KERNEL);
-	kv->published = bitmap_zalloc(num_blocks, GFP_KERNEL);
-	kv->pending = bitmap_zalloc(num_blocks, GFP_KERNEL);
-	kv->lru_prev = kvmalloc_array(num_blocks, sizeof(u32), GFP_KERNEL);
-	kv->lru_next = kvmalloc_array(num_blocks, sizeof(u32), GFP_KERNEL);
+	kv->free_stack = kvmalloc_array(num_blocks, sizeof(u32), GFP_KERNEL_ACCOUNT);
+	kv->refs = kvcalloc(num_blocks, sizeof(u32), GFP_KERNEL_ACCOUNT);
+	kv->hash = kvcalloc(num_blocks, sizeof(u64), GFP_KERNEL_ACCOUNT);
+	kv->published = bitmap_zalloc(num_blocks, GFP_KERNEL_ACCOUNT);
+	kv->pending = bitmap_zalloc(num_blocks, GFP_KERNEL_ACCOUNT);
+	kv->lru_prev = kvmalloc_array(num_blocks, sizeof(u32), GFP_KERNEL_ACCOUNT);
+	kv->lru_next = kvmalloc_array(num_blocks, sizeof(u32), GFP_KERNEL_ACCOUNT);
 	kv->buckets = kvcalloc(1U << kv->hash_bits, sizeof(*kv->buckets),
-			       GFP_KERNEL);
-	kv->hnode = kvcalloc(num_blocks, sizeof(*kv->hnode), GFP_KERNEL);
+			       GFP_KERNEL_ACCOUNT);
+	kv->hnode = kvcalloc(num_blocks, sizeof(*kv->hnode), GFP_KERNEL_ACCOUNT);
 	if (!kv->free_stack || !kv->refs || !kv->hash || !kv->published ||
 	    !kv->pending || !kv->lru_prev || !kv->lru_next || !kv->buckets ||
 	    !kv->hnode) {
@@ -109,9 +114,15 @@ static void kv_lru_remove(struct accelkv_kv *kv, u32 b)
 
 /* --------------------------------------------------------- prefix index */
 
+/*
+ * The hashes are chosen by user space: keyed with the pool's random key, so
+ * no caller can aim many of them at one bucket and make every lookup of the
+ * pool's users walk a long chain under kv->lock.
+ */
 static struct hlist_head *kv_bucket(struct accelkv_kv *kv, u64 hash)
 {
-	return &kv->buckets[hash_64(hash, kv->hash_bits)];
+	return &kv->buckets[siphash_1u64(hash, &kv->hash_key) >>
+			    (64 - kv->hash_bits)];
 }
 
 static u32 kv_index_find(struct accelkv_kv *kv, u64 hash)
@@ -155,6 +166,7 @@ static void kv_take_ref(struct accelkv_kv *kv, u32 b)
 
 static void kv_drop_refs(struct accelkv_kv *kv, u32 b, u32 n)
 {
+	b = array_index_nospec(b, kv->num_blocks);	/* ids come from users */
 	kv->refs[b] -= n;
 	if (kv->refs[b])
 		return;
@@ -183,7 +195,7 @@ u32 accelkv_kv_owner_count(struct accelkv_kv_owner *owner, u32 block)
 /* Replaces an existing entry: never allocates, never fails. */
 static void kv_owner_set(struct accelkv_kv_owner *owner, u32 b, u32 count)
 {
-	xa_store(&owner->refs, b, xa_mk_value(count), GFP_KERNEL);
+	xa_store(&owner->refs, b, xa_mk_value(count), GFP_KERNEL_ACCOUNT);
 }
 
 static int kv_owner_get(struct accelkv_kv_owner *owner, u32 b)
@@ -191,7 +203,8 @@ static int kv_owner_get(struct accelkv_kv_owner *owner, u32 b)
 	u32 c = accelkv_kv_owner_count(owner, b);
 	int ret;
 
-	ret = xa_err(xa_store(&owner->refs, b, xa_mk_value(c + 1), GFP_KERNEL));
+	/* c <= the block's count < max_refs <= INT_MAX: c + 1 cannot wrap */
+	ret = xa_err(xa_store(&owner->refs, b, xa_mk_value(c + 1), GFP_KERNEL_ACCOUNT));
 	if (!ret)
 		owner->nr_refs++;
 	return ret;
@@ -208,6 +221,35 @@ static void kv_owner_put(struct accelkv_kv_owner *owner, u32 b)
 	owner->nr_refs--;
 }
 
+/*
+ * One more reference on a block that already has one or is cached, for
+ * @owner: -EOVERFLOW at kv->max_refs (refcount semantics: refuse, never
+ * wrap), -ENOMEM if the owner's entry cannot be stored.
+ */
+static int kv_get(struct accelkv_kv *kv, struct accelkv_kv_owner *owner, u32 b)
+{
+	int ret;
+
+	b = array_index_nospec(b, kv->num_blocks);
+	if (kv->refs[b] >= kv->max_refs)
+		return -EOVERFLOW;
+	ret = kv_owner_get(owner, b);
+	if (ret)
+		return ret;
+	kv_take_ref(kv, b);
+	return 0;
+}
+
+/* Undo kv_get() on @ids[0..@n-1], last first. */
+static void kv_put_n(struct accelkv_kv *kv, struct accelkv_kv_owner *owner,
+		     const u32 *ids, u32 n)
+{
+	while (n--) {
+		kv_owner_put(owner, ids[n]);
+		kv_drop_refs(kv, ids[n], 1);
+	}
+}
+
 void accelkv_kv_owner_release(struct accelkv_kv *kv,
 			      struct accelkv_kv_owner *owner)
 {
@@ -215,8 +257,10 @@ void accelkv_kv_owner_release(struct accelkv_kv *kv,
 	void *entry;
 
 	lockdep_assert_held(&kv->lock);
-	xa_for_each(&owner->refs, b, entry)
+	xa_for_each(&owner->refs, b, entry) {
 		kv_drop_refs(kv, b, xa_to_value(entry));
+		cond_resched();
+	}
 	xa_destroy(&owner->refs);
 	owner->nr_refs = 0;
 }
@@ -278,6 +322,7 @@ int accelkv_kv_free(struct accelkv_kv *kv, struct accelkv_kv_owner *owner,
 		if (!c)
 			goto err_restore;
 		kv_owner_set(owner, ids[i], c - 1);
+		cond_resched();
 	}
 	for (i = 0; i < count; i++) {
 		if (!accelkv_kv_owner_count(owner, ids[i]))
@@ -299,20 +344,23 @@ int accelkv_kv_ref(struct accelkv_kv *kv, struct accelkv_kv_owner *owner,
 {
 	u32 i;
 
+	int ret;
+
 	lockdep_assert_held(&kv->lock);
 	if (!count)
 		return -EINVAL;
-	for (i = 0; i < count; i++) {
+	for (i = 0; i < count; i++)
 		if (ids[i] >= kv->num_blocks ||
 		    !accelkv_kv_owner_count(owner, ids[i]))
 			return -ENOENT;
-		if (kv->refs[ids[i]] > U32_MAX - count)
-			return -EINVAL;
-	}
 	for (i = 0; i < count; i++) {
-		/* The owner already holds the block: a replace, cannot fail. */
-		kv_owner_get(owner, ids[i]);
-		kv_take_ref(kv, ids[i]);
+		/* The owner already holds the block: only the limit can fail. */
+		ret = kv_get(kv, owner, ids[i]);
+		if (ret) {
+			kv_put_n(kv, owner, ids, i);
+			return ret;
+		}
+		cond_resched();
 	}
 	return 0;
 }
@@ -334,6 +382,7 @@ int accelkv_kv_publish(struct accelkv_kv *kv, struct accelkv_kv_owner *owner,
 			ret = -ENOENT;
 			break;
 		}
+		b = array_index_nospec(b, kv->num_blocks);
 		if (test_bit(b, kv->published) || test_bit(b, kv->pending)) {
 			if (kv->hash[b] != hashes[i]) {
 				ret = -EINVAL;
@@ -346,7 +395,7 @@ int accelkv_kv_publish(struct accelkv_kv *kv, struct accelkv_kv_owner *owner,
 	}
 	if (ret) {
 		while (i--) {
-			b = ids[i];
+			b = array_index_nospec(ids[i], kv->num_blocks);
 			if (test_bit(b, kv->pending)) {
 				__clear_bit(b, kv->pending);
 				kv->hash[b] = 0;
@@ -355,7 +404,8 @@ int accelkv_kv_publish(struct accelkv_kv *kv, struct accelkv_kv_owner *owner,
 		return ret;
 	}
 	for (i = 0; i < count; i++) {
-		b = ids[i];
+		cond_resched();
+		b = array_index_nospec(ids[i], kv->num_blocks);
 		if (!test_bit(b, kv->pending))
 			continue;	/* already published, or listed before */
 		__clear_bit(b, kv->pending);
@@ -380,26 +430,21 @@ int accelkv_kv_lookup(struct accelkv_kv *kv, struct accelkv_kv_owner *owner,
 	if (!count)
 		return -EINVAL;
 	for (n = 0; n < count; n++) {
+		cond_resched();
 		b = kv_index_find(kv, hashes[n]);
 		if (b == ACCELKV_KV_NIL)
 			break;
 		ids[n] = b;
 	}
 	for (i = 0; i < n; i++) {
-		ret = kv_owner_get(owner, ids[i]);
-		if (ret)
-			goto err_unref;
-		kv_take_ref(kv, ids[i]);
+		ret = kv_get(kv, owner, ids[i]);
+		if (ret) {
+			kv_put_n(kv, owner, ids, i);
+			return ret;
+		}
 	}
 	kv->prefix_queries += count;
 	kv->prefix_hits += n;
 	*found = n;
 	return 0;
-
-err_unref:
-	while (i--) {
-		kv_owner_put(owner, ids[i]);
-		kv_drop_refs(kv, ids[i], 1);
-	}
-	return ret;
 }

@@ -7,8 +7,10 @@
 #ifndef _ACCELKV_KV_H_
 #define _ACCELKV_KV_H_
 
+#include <linux/limits.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/siphash.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
 
@@ -16,6 +18,9 @@
  * struct accelkv_kv - block states and the prefix index of one pool
  * @lock: protects every field below and every owner of this pool
  * @num_blocks: blocks in the pool
+ * @max_refs: most references one block may hold, all owners together
+ *	(1..ACCELKV_KV_MAX_REFS); a call that would pass it fails with
+ *	-EOVERFLOW, so no count ever wraps
  * @nr_free: blocks on @free_stack (no reference, not published)
  * @nr_cached: published blocks without a reference, on the LRU list
  * @nr_used: blocks with at least one reference
@@ -30,6 +35,7 @@
  * @lru_head: least recently released cached block (evicted first)
  * @lru_tail: most recently released cached block
  * @hash_bits: log2 of the number of index buckets
+ * @hash_key: random key of the bucket hash (user space picks the hashes)
  * @buckets: prefix index buckets
  * @hnode: index node of each block
  * @prefix_hits: blocks found by lookups
@@ -38,6 +44,7 @@
 struct accelkv_kv {
 	struct mutex lock; /* see above: all fields and owners */
 	u32 num_blocks;
+	u32 max_refs;
 	u32 nr_free;
 	u32 nr_cached;
 	u32 nr_used;
@@ -51,6 +58,7 @@ struct accelkv_kv {
 	u32 lru_head;
 	u32 lru_tail;
 	unsigned int hash_bits;
+	siphash_key_t hash_key;
 	struct hlist_head *buckets;
 	struct hlist_node *hnode;
 	u64 prefix_hits;
@@ -59,10 +67,14 @@ struct accelkv_kv {
 
 #define ACCELKV_KV_NIL	U32_MAX
 
+/* Default and ceiling of accelkv_kv.max_refs: refcount_t's range. */
+#define ACCELKV_KV_MAX_REFS	((u32)INT_MAX)
+
 /**
  * struct accelkv_kv_owner - the references one owner (an open file) holds
- * @refs: block id -> number of references, as xa_mk_value()
- * @nr_refs: total references held
+ * @refs: block id -> number of references, as xa_mk_value(); never more
+ *	than the block's accelkv_kv.refs, so bounded by accelkv_kv.max_refs
+ * @nr_refs: total references held (at most num_blocks * max_refs < 2^51)
  */
 struct accelkv_kv_owner {
 	struct xarray refs;

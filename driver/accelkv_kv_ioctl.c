@@ -36,7 +36,7 @@ static struct accelkv_pool *accelkv_kv_pool_get(struct drm_file *file,
 
 static void *accelkv_copy_in(u64 uptr, u32 count, size_t elem)
 {
-	void *buf = kvmalloc_array(count, elem, GFP_KERNEL);
+	void *buf = kvmalloc_array(count, elem, GFP_KERNEL_ACCOUNT);
 
 	if (!buf)
 		return ERR_PTR(-ENOMEM);
@@ -56,7 +56,7 @@ static void accelkv_kv_undo(struct accelkv_pool *pool, struct drm_file *file,
 	if (!count)
 		return;
 	mutex_lock(&pool->kv.lock);
-	owner = accelkv_pool_owner_locked(pool, file, false);
+	owner = accelkv_pool_owner_locked(pool, file);
 	if (owner)
 		accelkv_kv_free(&pool->kv, owner, ids, count);
 	mutex_unlock(&pool->kv.lock);
@@ -84,14 +84,15 @@ int accelkv_kv_alloc_ioctl(struct drm_device *drm, void *data,
 		ret = -EFAULT;
 		goto out_put;
 	}
-	ids = kvmalloc_array(args->count, sizeof(u32), GFP_KERNEL);
+	ids = kvmalloc_array(args->count, sizeof(u32), GFP_KERNEL_ACCOUNT);
 	if (!ids) {
 		ret = -ENOMEM;
 		goto out_put;
 	}
 	mutex_lock(&pool->kv.lock);
-	owner = accelkv_pool_owner_locked(pool, file, true);
-	ret = IS_ERR(owner) ? PTR_ERR(owner) :
+	/* none if the handle was closed since the lookup */
+	owner = accelkv_pool_owner_locked(pool, file);
+	ret = !owner ? -ENOENT :
 		accelkv_kv_alloc(&pool->kv, owner, ids, args->count);
 	mutex_unlock(&pool->kv.lock);
 	if (!ret && copy_to_user(u64_to_uptr(args->blocks_ptr), ids, bytes)) {
@@ -124,7 +125,7 @@ static int accelkv_kv_free_or_ref(struct drm_file *file,
 		goto out_put;
 	}
 	mutex_lock(&pool->kv.lock);
-	owner = accelkv_pool_owner_locked(pool, file, false);
+	owner = accelkv_pool_owner_locked(pool, file);
 	if (!owner)
 		ret = -ENOENT;
 	else if (ref)
@@ -177,7 +178,7 @@ int accelkv_kv_publish_ioctl(struct drm_device *drm, void *data,
 		goto out_free;
 	}
 	mutex_lock(&pool->kv.lock);
-	owner = accelkv_pool_owner_locked(pool, file, false);
+	owner = accelkv_pool_owner_locked(pool, file);
 	ret = !owner ? -ENOENT :
 		accelkv_kv_publish(&pool->kv, owner, ids, hashes, args->count,
 				   &published);
@@ -218,14 +219,14 @@ int accelkv_kv_lookup_ioctl(struct drm_device *drm, void *data,
 		ret = -EFAULT;
 		goto out_free;
 	}
-	ids = kvmalloc_array(args->count, sizeof(u32), GFP_KERNEL);
+	ids = kvmalloc_array(args->count, sizeof(u32), GFP_KERNEL_ACCOUNT);
 	if (!ids) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
 	mutex_lock(&pool->kv.lock);
-	owner = accelkv_pool_owner_locked(pool, file, true);
-	ret = IS_ERR(owner) ? PTR_ERR(owner) :
+	owner = accelkv_pool_owner_locked(pool, file);
+	ret = !owner ? -ENOENT :
 		accelkv_kv_lookup(&pool->kv, owner, hashes, args->count, ids,
 				  &found);
 	mutex_unlock(&pool->kv.lock);

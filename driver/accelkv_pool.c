@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
 #include <linux/slab.h>
@@ -24,37 +25,53 @@
 /* A 2 MiB block on x86-64: the order of a PMD-sized page. */
 #define ACCELKV_HUGE_ORDER	(PMD_SHIFT - PAGE_SHIFT)
 
+/*
+ * Most references one KV block may hold (KV_REF and KV_LOOKUP beyond it
+ * fail with -EOVERFLOW). Tests lower it to reach the limit in a few calls;
+ * read when a pool is created.
+ */
+static unsigned int kv_max_refs = ACCELKV_KV_MAX_REFS;
+module_param(kv_max_refs, uint, 0644);
+MODULE_PARM_DESC(kv_max_refs,
+		 "Most references one KV block may hold, 1..2^31-1 (default 2^31-1; read at pool creation)");
+
 /**
  * struct accelkv_pool_owner - KV references of one file in one pool
  * @link: entry on accelkv_pool.owners
  * @file: the file, used as a key only
+ * @handles: handles @file holds on the pool (GEM_OPEN of a flink name or a
+ *	PRIME import gives a second one); the references go with the last
  * @kv: the references
+ *
+ * Created by the GEM open hook with a file's first handle and destroyed by
+ * the close hook with its last, so no KV ioctl can create one for a file
+ * whose handle is already gone: it finds none and fails with -ENOENT.
  */
 struct accelkv_pool_owner {
 	struct list_head link;
 	struct drm_file *file;
+	unsigned int handles;
 	struct accelkv_kv_owner kv;
 };
 
-struct accelkv_kv_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
-						   struct drm_file *file,
-						   bool create)
+static struct accelkv_pool_owner *
+accelkv_pool_owner_find_locked(struct accelkv_pool *pool, struct drm_file *file)
 {
 	struct accelkv_pool_owner *o;
 
 	lockdep_assert_held(&pool->kv.lock);
 	list_for_each_entry(o, &pool->owners, link)
 		if (o->file == file)
-			return &o->kv;
-	if (!create)
-		return NULL;
-	o = kzalloc(sizeof(*o), GFP_KERNEL);
-	if (!o)
-		return ERR_PTR(-ENOMEM);
-	o->file = file;
-	accelkv_kv_owner_init(&o->kv);
-	list_add_tail(&o->link, &pool->owners);
-	return &o->kv;
+			return o;
+	return NULL;
+}
+
+struct accelkv_kv_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
+						   struct drm_file *file)
+{
+	struct accelkv_pool_owner *o = accelkv_pool_owner_find_locked(pool, file);
+
+	return o ? &o->kv : NULL;
 }
 
 static void accelkv_pool_owner_destroy_locked(struct accelkv_pool *pool,
@@ -65,6 +82,16 @@ static void accelkv_pool_owner_destroy_locked(struct accelkv_pool *pool,
 	list_del(&o->link);
 	kfree(o);
 }
+
+/*
+ * Fault injection for the unwind of POOL_CREATE, as null_blk has knobs:
+ * 1 fails the page array's allocation, 2 a page allocation half-way
+ * through. 0 (the default) injects nothing; writable at run time.
+ */
+static unsigned int fail_pool_alloc;
+module_param(fail_pool_alloc, uint, 0644);
+MODULE_PARM_DESC(fail_pool_alloc,
+		 "Fail POOL_CREATE's page array (1) or a page (2) allocation (testing; default 0: never)");
 
 /* ----------------------------------------------------- pinned accounting */
 
@@ -104,6 +131,8 @@ static void accelkv_pool_free_pages(struct accelkv_pool *pool)
 {
 	unsigned long i;
 
+	if (!pool->pages)	/* the array itself could not be allocated */
+		return;
 	for (i = 0; i < pool->npages && pool->pages[i]; i++)
 		__free_page(pool->pages[i]);
 	kvfree(pool->pages);
@@ -112,13 +141,16 @@ static void accelkv_pool_free_pages(struct accelkv_pool *pool)
 
 static int accelkv_pool_alloc_pages(struct accelkv_pool *pool, bool huge)
 {
-	const gfp_t gfp = GFP_HIGHUSER | __GFP_ZERO;
+	/* pinned pages and their array are charged to the creator's memcg */
+	const gfp_t gfp = GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT;
 	const unsigned long nr_huge = 1UL << ACCELKV_HUGE_ORDER;
+	unsigned int fail = READ_ONCE(fail_pool_alloc);
 	bool all_huge = huge;
 	struct page *page;
 	unsigned long i = 0, j;
 
-	pool->pages = kvcalloc(pool->npages, sizeof(*pool->pages), GFP_KERNEL);
+	pool->pages = fail == 1 ? NULL :
+		kvcalloc(pool->npages, sizeof(*pool->pages), GFP_KERNEL_ACCOUNT);
 	if (!pool->pages)
 		return -ENOMEM;
 	while (i < pool->npages) {
@@ -134,7 +166,8 @@ static int accelkv_pool_alloc_pages(struct accelkv_pool *pool, bool huge)
 				pool->pages[i++] = page + j;
 		} else {
 			all_huge = false;
-			page = alloc_page(gfp);
+			page = fail == 2 && i >= pool->npages / 2 ? NULL :
+				alloc_page(gfp);
 			if (!page)
 				return -ENOMEM;
 			pool->pages[i++] = page;
@@ -174,6 +207,35 @@ static void accelkv_pool_free(struct drm_gem_object *obj)
 	kfree(pool);
 }
 
+/* @file gets a handle on the pool (POOL_CREATE, PRIME import, GEM_OPEN). */
+static int accelkv_pool_open(struct drm_gem_object *obj, struct drm_file *file)
+{
+	struct accelkv_pool *pool = to_accelkv_pool(obj);
+	struct accelkv_pool_owner *o;
+	int ret = 0;
+
+	if (!(pool->flags & ACCELKV_POOL_KV))
+		return 0;
+	mutex_lock(&pool->kv.lock);
+	o = accelkv_pool_owner_find_locked(pool, file);
+	if (o) {
+		o->handles++;
+		goto out_unlock;
+	}
+	o = kzalloc(sizeof(*o), GFP_KERNEL_ACCOUNT);
+	if (!o) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	o->file = file;
+	o->handles = 1;
+	accelkv_kv_owner_init(&o->kv);
+	list_add_tail(&o->link, &pool->owners);
+out_unlock:
+	mutex_unlock(&pool->kv.lock);
+	return ret;
+}
+
 /* A handle of @file goes away (GEM_CLOSE, POOL_DESTROY or file close). */
 static void accelkv_pool_close(struct drm_gem_object *obj,
 			       struct drm_file *file)
@@ -184,12 +246,10 @@ static void accelkv_pool_close(struct drm_gem_object *obj,
 	if (!(pool->flags & ACCELKV_POOL_KV))
 		return;
 	mutex_lock(&pool->kv.lock);
-	list_for_each_entry(o, &pool->owners, link) {
-		if (o->file == file) {
-			accelkv_pool_owner_destroy_locked(pool, o);
-			break;
-		}
-	}
+	o = accelkv_pool_owner_find_locked(pool, file);
+	/* open and close pair up per handle: the last one drops the refs */
+	if (o && !--o->handles)
+		accelkv_pool_owner_destroy_locked(pool, o);
 	mutex_unlock(&pool->kv.lock);
 }
 
@@ -248,6 +308,7 @@ static const struct vm_operations_struct accelkv_pool_vm_ops = {
 
 static const struct drm_gem_object_funcs accelkv_pool_funcs = {
 	.free = accelkv_pool_free,
+	.open = accelkv_pool_open,
 	.close = accelkv_pool_close,
 	.get_sg_table = accelkv_pool_get_sg_table,
 	.mmap = accelkv_pool_mmap,
@@ -277,7 +338,7 @@ int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,
 	if (ret)
 		return ret;
 
-	pool = kzalloc(sizeof(*pool), GFP_KERNEL);
+	pool = kzalloc(sizeof(*pool), GFP_KERNEL_ACCOUNT);
 	if (!pool)
 		return -ENOMEM;
 	pool->base.funcs = &accelkv_pool_funcs;
@@ -300,6 +361,8 @@ int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,
 		ret = accelkv_kv_init(&pool->kv, num_blocks);
 		if (ret)
 			goto err_free_pages;
+		pool->kv.max_refs = clamp_t(u32, READ_ONCE(kv_max_refs), 1,
+					    ACCELKV_KV_MAX_REFS);
 	}
 
 	drm_gem_private_object_init(drm, &pool->base, args->size);
@@ -312,15 +375,18 @@ int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,
 	ret = drm_gem_create_mmap_offset(&pool->base);
 	if (ret)
 		goto err_put;
+	args->mmap_offset = drm_vma_node_offset_addr(&pool->base.vma_node);
 	ret = drm_gem_handle_create(file, &pool->base, &handle);
 	if (ret)
 		goto err_put;
-	drm_gem_object_put(&pool->base);
-
+	/*
+	 * Another thread of this file may close the handle the moment it
+	 * exists: only our own reference keeps @pool alive, so it goes last.
+	 */
 	args->handle = handle;
-	args->mmap_offset = drm_vma_node_offset_addr(&pool->base.vma_node);
 	accelkv_dbg(adev, "pool %u: %llu bytes, %u blocks, flags %#x\n",
 		    handle, args->size, num_blocks, pool->flags);
+	drm_gem_object_put(&pool->base);
 	return 0;
 
 err_put:

@@ -23,8 +23,8 @@ struct user_struct;
  * @block_size: KV block size in bytes, 0 for a non-KV pool
  * @user: user charged for @npages pinned pages (RLIMIT_MEMLOCK)
  * @kv: allocator and prefix index (ACCELKV_POOL_KV pools only)
- * @owners: struct accelkv_pool_owner of every file holding KV references,
- *	protected by @kv.lock
+ * @owners: struct accelkv_pool_owner of every file holding a handle of a
+ *	KV pool, protected by @kv.lock
  * @dev_link: entry on accelkv_device.pools, protected by its pools_lock
  */
 struct accelkv_pool {
@@ -46,8 +46,7 @@ static inline struct accelkv_pool *to_accelkv_pool(struct drm_gem_object *obj)
 
 struct accelkv_pool *accelkv_pool_lookup(struct drm_file *file, u32 handle);
 struct accelkv_kv_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
-						   struct drm_file *file,
-						   bool create);
+						   struct drm_file *file);
 
 int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,
 			      struct drm_file *file);

@@ -6,11 +6,15 @@
  * with READ_ONCE before validation; a request owns its file and pool refs.
  */
 #include <linux/bvec.h>
+#include <linux/cred.h>
 #include <linux/dma-fence-chain.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/fsnotify.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
 #include <uapi/linux/fcntl.h>
 #include <drm/drm_file.h>
 #include <drm/drm_syncobj.h>
@@ -41,11 +45,16 @@ static bool accelkv_inject_eagain(void)
 	return n && (unsigned int)atomic_inc_return(&accelkv_inject_count) % n == 0;
 }
 
+/* Blocking resubmissions: never from io_uring's task work (see task_done). */
+static struct workqueue_struct *accelkv_xfer_wq;
+
 /**
  * struct accelkv_xfer_req - one LOAD or STORE in flight
  * @iocb: the kiocb handed to read_iter/write_iter
+ * @work: the blocking resubmission, on accelkv_xfer_wq
  * @ioucmd: the io_uring command to complete
  * @adev: the device (statistics)
+ * @cred: the submitter's credentials, for a resubmission from a kworker
  * @file: the file read or written (reference held)
  * @pool: the pool (GEM reference held: the pages outlive the request)
  * @length: bytes asked
@@ -54,13 +63,18 @@ static bool accelkv_inject_eagain(void)
  * @load: LOAD (file -> pool) rather than STORE
  * @nowait: submitted inline with IOCB_NOWAIT; an -EAGAIN is retried
  * @direct: IOCB_DIRECT asked
+ * @queued: @ret came from the kiocb completion (no fsnotify event yet)
+ * @write_started: freeze protection held on the file's superblock, from
+ *	the first submission of a STORE to a regular file until it is freed
  * @nr: entries in @bvec
  * @bvec: one entry per pool page touched
  */
 struct accelkv_xfer_req {
 	struct kiocb iocb;
+	struct work_struct work;
 	struct io_uring_cmd *ioucmd;
 	struct accelkv_device *adev;
+	const struct cred *cred;
 	struct file *file;
 	struct accelkv_pool *pool;
 	u64 length;
@@ -69,6 +83,8 @@ struct accelkv_xfer_req {
 	bool load;
 	bool nowait;
 	bool direct;
+	bool queued;
+	bool write_started;
 	unsigned long nr;
 	struct bio_vec bvec[];
 };
@@ -83,15 +99,43 @@ static struct accelkv_uring_pdu *accelkv_pdu(struct io_uring_cmd *ioucmd)
 	return (struct accelkv_uring_pdu *)ioucmd->pdu;
 }
 
-static long accelkv_xfer_result(const struct accelkv_xfer_req *req, long ret)
+/*
+ * Freeze protection for a STORE to a regular file, as io_uring and aio take
+ * it: held from submission to completion, which may run in another task,
+ * so lockdep is told it was released here and acquired there.
+ */
+static bool accelkv_xfer_start_write(struct accelkv_xfer_req *req, bool nowait)
 {
-	if (ret < 0)
-		return ret;
-	return (u64)ret == req->length ? ret : -EIO;
+	struct inode *inode = file_inode(req->file);
+
+	if (req->load || !S_ISREG(inode->i_mode))
+		return true;
+	if (nowait) {
+		if (!sb_start_write_trylock(inode->i_sb))
+			return false;
+	} else {
+		sb_start_write(inode->i_sb);
+	}
+	__sb_writers_release(inode->i_sb, SB_FREEZE_WRITE);
+	req->write_started = true;
+	return true;
+}
+
+static void accelkv_xfer_end_write(struct accelkv_xfer_req *req)
+{
+	struct super_block *sb = file_inode(req->file)->i_sb;
+
+	if (!req->write_started)
+		return;
+	__sb_writers_acquired(sb, SB_FREEZE_WRITE);
+	sb_end_write(sb);
+	req->write_started = false;
 }
 
 static void accelkv_xfer_req_free(struct accelkv_xfer_req *req)
 {
+	accelkv_xfer_end_write(req);
+	put_cred(req->cred);
 	fput(req->file);
 	drm_gem_object_put(&req->pool->base);
 	kvfree(req);
@@ -101,7 +145,8 @@ static void accelkv_xfer_complete(struct kiocb *iocb, long ret);
 
 /*
  * An IOCB_NOWAIT attempt that would have blocked, whole or in part: LOAD
- * and STORE are idempotent, so it is simply done again without NOWAIT.
+ * and STORE are idempotent (STORE refuses O_APPEND files, where a replay
+ * would append twice), so it is simply done again without NOWAIT.
  */
 static bool accelkv_xfer_retry(const struct accelkv_xfer_req *req, long ret)
 {
@@ -111,7 +156,12 @@ static bool accelkv_xfer_retry(const struct accelkv_xfer_req *req, long ret)
 
 /*
  * Start the I/O: -EIOCBQUEUED once queued (the completion then owns @req
- * and may already have run), else the synchronous result.
+ * and may already have run), else the synchronous result. LOAD goes through
+ * vfs_iocb_iter_read(); STORE does what vfs_iocb_iter_write() does, but
+ * keeps the freeze protection of @req (vfs_iocb_iter_write() takes its own
+ * from 6.6 on, and would hold it past -EIOCBQUEUED only for its caller to
+ * drop). Both run the LSM and fanotify permission checks (rw_verify_area)
+ * and send fsnotify events for what completes here.
  */
 static long accelkv_xfer_submit(struct accelkv_xfer_req *req)
 {
@@ -129,11 +179,42 @@ static long accelkv_xfer_submit(struct accelkv_xfer_req *req)
 	if (req->nowait)
 		req->iocb.ki_flags |= IOCB_NOWAIT;
 	if (req->load)
-		return file->f_op->read_iter(&req->iocb, &iter);
-	file_start_write(file);
+		return vfs_iocb_iter_read(file, &req->iocb, &iter);
+	/* O_APPEND may have been set with fcntl() since accelkv_file_check() */
+	if (!(file->f_mode & FMODE_CAN_WRITE) ||
+	    (req->iocb.ki_flags & IOCB_APPEND))
+		return -EINVAL;
+	ret = rw_verify_area(WRITE, file, &req->iocb.ki_pos, req->length);
+	if (ret < 0)
+		return ret;
+	req->iocb.ki_flags |= IOCB_WRITE;
 	ret = file->f_op->write_iter(&req->iocb, &iter);
-	file_end_write(file);
+	if (ret > 0)
+		fsnotify_modify(file);
 	return ret;
+}
+
+static void accelkv_xfer_task_done(struct io_uring_cmd *ioucmd,
+				   unsigned int issue_flags);
+
+/* The blocking resubmission, in a kworker of accelkv_xfer_wq. */
+static void accelkv_xfer_resubmit_work(struct work_struct *work)
+{
+	struct accelkv_xfer_req *req =
+		container_of(work, struct accelkv_xfer_req, work);
+	const struct cred *old;
+	long ret;
+
+	/* the permission hooks judge the submitter, as in an io-wq worker */
+	old = override_creds(req->cred);
+	ret = accelkv_xfer_submit(req);
+	revert_creds(old);
+	if (ret == -EIOCBQUEUED)
+		return;
+	/* the submission sent the fsnotify event, if any */
+	req->ret = ret;
+	req->queued = false;
+	io_uring_cmd_complete_in_task(req->ioucmd, accelkv_xfer_task_done);
 }
 
 static void accelkv_xfer_task_done(struct io_uring_cmd *ioucmd,
@@ -144,17 +225,28 @@ static void accelkv_xfer_task_done(struct io_uring_cmd *ioucmd,
 
 	/*
 	 * An inline IOCB_NOWAIT submission can still fail later with -EAGAIN
-	 * (a multi-bio direct I/O, a busy queue): submit it again, blocking,
-	 * from the submitter's task.
+	 * (a multi-bio direct I/O, a busy queue): submit it again, blocking.
+	 * Not here: this may be io_uring's fallback worker holding the ring
+	 * lock, or the task may be exiting. A live task's request goes to a
+	 * kworker; a dead task's is cancelled.
 	 */
 	if (accelkv_xfer_retry(req, ret)) {
-		req->nowait = false;
-		atomic64_inc(&req->adev->xfer_resubmits);
-		ret = accelkv_xfer_submit(req);
-		if (ret == -EIOCBQUEUED)
+		if (accelkv_uring_task_dead(issue_flags)) {
+			ret = -ECANCELED;
+		} else {
+			req->nowait = false;
+			atomic64_inc(&req->adev->xfer_resubmits);
+			INIT_WORK(&req->work, accelkv_xfer_resubmit_work);
+			queue_work(accelkv_xfer_wq, &req->work);
 			return;
+		}
+	} else if (req->queued && ret > 0) {
+		if (req->load)
+			fsnotify_access(req->file);
+		else
+			fsnotify_modify(req->file);
 	}
-	ret = accelkv_xfer_result(req, ret);
+	ret = accelkv_check_xfer_result(ret, req->length);
 	accelkv_xfer_req_free(req);
 	io_uring_cmd_done(ioucmd, ret, 0, issue_flags);
 }
@@ -168,6 +260,7 @@ static void accelkv_xfer_complete(struct kiocb *iocb, long ret)
 	if (req->nowait && accelkv_inject_eagain())
 		ret = -EAGAIN;
 	req->ret = ret;
+	req->queued = true;
 	io_uring_cmd_complete_in_task(req->ioucmd, accelkv_xfer_task_done);
 }
 
@@ -185,11 +278,28 @@ static void accelkv_xfer_snapshot(struct accelkv_uring_xfer *x,
 	x->reserved[1] = READ_ONCE(sqe->reserved[1]);
 }
 
-static bool accelkv_file_ok(struct file *file, bool load)
+/*
+ * The file must be open for the direction (-EBADF), positional I/O must make
+ * sense on it (-ESPIPE for pipes, sockets and other streams, as pread and
+ * pwrite answer), and a STORE must not append: O_APPEND ignores the offset,
+ * and a retried short STORE would append its start again (-EINVAL).
+ */
+static int accelkv_file_check(struct file *file, bool load)
 {
-	if (load)
-		return (file->f_mode & FMODE_READ) && file->f_op->read_iter;
-	return (file->f_mode & FMODE_WRITE) && file->f_op->write_iter;
+	if (load) {
+		if (!(file->f_mode & FMODE_READ) || !file->f_op->read_iter)
+			return -EBADF;
+		if (!(file->f_mode & FMODE_PREAD))
+			return -ESPIPE;
+		return 0;
+	}
+	if (!(file->f_mode & FMODE_WRITE) || !file->f_op->write_iter)
+		return -EBADF;
+	if (!(file->f_mode & FMODE_PWRITE))
+		return -ESPIPE;
+	if (file->f_flags & O_APPEND)
+		return -EINVAL;
+	return 0;
 }
 
 static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
@@ -219,10 +329,9 @@ static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 		ret = -EBADF;
 		goto err_put_pool;
 	}
-	if (!accelkv_file_ok(file, load)) {
-		ret = -EBADF;
+	ret = accelkv_file_check(file, load);
+	if (ret)
 		goto err_fput;
-	}
 	if ((x.flags & ACCELKV_XFER_DIRECT) &&
 	    !(file->f_mode & FMODE_CAN_ODIRECT)) {
 		ret = -EINVAL;
@@ -240,9 +349,10 @@ static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 		goto err_fput;
 	}
 
-	first = x.pool_offset >> PAGE_SHIFT;
+	/* in range (accelkv_check_range); clamped under speculation too */
+	first = array_index_nospec(x.pool_offset >> PAGE_SHIFT, pool->npages);
 	nr = ((x.pool_offset + x.length - 1) >> PAGE_SHIFT) - first + 1;
-	req = kvzalloc(struct_size(req, bvec, nr), GFP_KERNEL);
+	req = kvzalloc(struct_size(req, bvec, nr), GFP_KERNEL_ACCOUNT);
 	if (!req) {
 		ret = -ENOMEM;
 		goto err_fput;
@@ -258,6 +368,7 @@ static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 	}
 	req->ioucmd = ioucmd;
 	req->adev = to_accelkv_dev(dfile->minor->dev);
+	req->cred = get_current_cred();
 	req->file = file;
 	req->pool = pool;
 	req->length = x.length;
@@ -268,6 +379,10 @@ static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 	req->nowait = issue_flags & IO_URING_F_NONBLOCK;
 	accelkv_pdu(ioucmd)->req = req;
 
+	if (!accelkv_xfer_start_write(req, req->nowait)) {
+		ret = -EAGAIN;	/* frozen: io_uring reissues it, blocking */
+		goto err_free_req;
+	}
 	ret = accelkv_xfer_submit(req);
 	/* Queued: the completion owns @req now, and may have run already. */
 	if (ret == -EIOCBQUEUED)
@@ -276,7 +391,11 @@ static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 	if (accelkv_xfer_retry(req, ret))
 		ret = -EAGAIN;
 	else
-		ret = accelkv_xfer_result(req, ret);
+		ret = accelkv_check_xfer_result(ret, req->length);
+	accelkv_xfer_req_free(req);
+	return ret;
+
+err_free_req:
 	accelkv_xfer_req_free(req);
 	return ret;
 
@@ -317,6 +436,18 @@ static int accelkv_uring_signal(struct io_uring_cmd *ioucmd)
 	dma_fence_put(fence);
 	drm_syncobj_put(syncobj);
 	return 0;
+}
+
+int accelkv_uring_init(void)
+{
+	accelkv_xfer_wq = alloc_workqueue("accelkv_xfer", WQ_UNBOUND, 0);
+	return accelkv_xfer_wq ? 0 : -ENOMEM;
+}
+
+/* After the device is gone: no request is left to queue work. */
+void accelkv_uring_fini(void)
+{
+	destroy_workqueue(accelkv_xfer_wq);
 }
 
 int accelkv_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)

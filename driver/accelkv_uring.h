@@ -7,6 +7,8 @@
 
 struct io_uring_cmd;
 
+int accelkv_uring_init(void);
+void accelkv_uring_fini(void);
 int accelkv_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags);
 
 #endif /* _ACCELKV_URING_H_ */

@@ -22,7 +22,12 @@
  *   -EOPNOTSUPP the pool was not created with the flag the call needs
  *               (e.g. KV calls on a pool without ACCELKV_POOL_KV)
  *   -EBADF      a file descriptor in a uring_cmd payload is not open
+ *   -EOVERFLOW  KV_REF/KV_LOOKUP would take a block past its reference limit
+ *               (2^31 - 1, lower with the kv_max_refs module parameter)
  *   -EIO        a LOAD/STORE read or wrote fewer bytes than asked
+ *   -ESPIPE     a LOAD/STORE file without positional I/O (pipe, socket)
+ *   -EINTR      a LOAD/STORE interrupted; -ECANCELED: its task exited
+ *               before a retry (STORE to an O_APPEND file: -EINVAL)
  */
 #ifndef _UAPI_ACCELKV_H_
 #define _UAPI_ACCELKV_H_

@@ -5,6 +5,7 @@
  * module (only for kernels with CONFIG_KUNIT: the vmtest debug kernel).
  */
 #include <kunit/test.h>
+#include <linux/hash.h>
 #include <linux/prandom.h>
 
 #include "../accelkv_kv.c"
@@ -295,11 +296,87 @@ static void accelkv_index_collisions_in_bucket(struct kunit *test)
 	}
 }
 
+static void accelkv_index_lookup_refuses_at_limit(struct kunit *test)
+{
+	/* Success: LOOKUP and REF stop at max_refs with -EOVERFLOW, all or nothing. */
+	struct kv_fixture *f = test->priv;
+	u64 h[3] = { 42, 42, 42 };
+	u32 id, got[3], found, pub;
+
+	mutex_lock(&f->kv.lock);
+	f->kv.max_refs = 4;
+	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, &id, 1), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, &id, h, 1, &pub), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 2, got, &found), 0);
+	KUNIT_EXPECT_EQ(test, found, 2U);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 2, got, &found),
+			-EOVERFLOW);
+	KUNIT_EXPECT_EQ(test, f->kv.refs[id], 3U);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_owner_count(&f->b, id), 2U);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_ref(&f->kv, &f->a, (u32[]){ id, id }, 2),
+			-EOVERFLOW);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_owner_count(&f->a, id), 1U);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_ref(&f->kv, &f->a, &id, 1), 0);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 1, got, &found),
+			-EOVERFLOW);
+	KUNIT_EXPECT_EQ(test, f->kv.refs[id], 4U);
+	kv_check_invariants(test, &f->kv, (struct accelkv_kv_owner *[]){ &f->a, &f->b }, 2);
+}
+
+static void accelkv_index_lookup_never_wraps(struct kunit *test)
+{
+	/* Success: a block's 32-bit count near its top is refused, never wrapped. */
+	struct kv_fixture *f = test->priv;
+	u64 h[2] = { 7, 7 };
+	u32 id, got[2], found = 0, pub;
+
+	mutex_lock(&f->kv.lock);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, &id, 1), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, &id, h, 1, &pub), 0);
+	f->kv.refs[id] = U32_MAX - 1;	/* as if 2^32 - 2 lookups had run */
+	KUNIT_EXPECT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 2, got, &found),
+			-EOVERFLOW);
+	KUNIT_EXPECT_EQ(test, f->kv.refs[id], U32_MAX - 1);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_owner_count(&f->b, id), 0U);
+	f->kv.refs[id] = 1;
+}
+
+static void accelkv_index_flood_spreads(struct kunit *test)
+{
+	/*
+	 * Success: 16 user hashes that an unkeyed hash_64() puts in one bucket
+	 * land in different buckets of the keyed index (no chain of 8 or more).
+	 */
+	struct kv_fixture *f = test->priv;
+	u32 ids[16], pub, i, longest = 0;
+	u64 h[16], x;
+	struct hlist_node *n;
+
+	for (i = 0, x = 1; i < 16; x++)
+		if (hash_64(x, f->kv.hash_bits) == 0)
+			h[i++] = x;
+	mutex_lock(&f->kv.lock);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, ids, 16), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, ids, h, 16, &pub), 0);
+	KUNIT_EXPECT_EQ(test, pub, 16U);
+	for (i = 0; i < 1U << f->kv.hash_bits; i++) {
+		u32 len = 0;
+
+		hlist_for_each(n, &f->kv.buckets[i])
+			len++;
+		longest = max(longest, len);
+	}
+	KUNIT_EXPECT_LT(test, longest, 8U);
+}
+
 static struct kunit_case accelkv_index_cases[] = {
 	KUNIT_CASE(accelkv_index_publish_lookup_prefix),
 	KUNIT_CASE(accelkv_index_republish_rules),
 	KUNIT_CASE(accelkv_index_lru_eviction_order),
 	KUNIT_CASE(accelkv_index_collisions_in_bucket),
+	KUNIT_CASE(accelkv_index_lookup_refuses_at_limit),
+	KUNIT_CASE(accelkv_index_lookup_never_wraps),
+	KUNIT_CASE(accelkv_index_flood_spreads),
 	{}
 };
 
@@ -400,10 +477,27 @@ static void accelkv_check_small_structs(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, accelkv_check_pool_info(&pi), -EINVAL);
 }
 
+static void accelkv_check_xfer_result_errnos(struct kunit *test)
+{
+	/* Success: no kernel-internal errno and no short count reaches a CQE. */
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(4096, 4096), 4096L);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(4095, 4096), (long)-EIO);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(0, 4096), (long)-EIO);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ENOSPC, 4096), (long)-ENOSPC);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ERESTARTSYS, 1), (long)-EINTR);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ERESTARTNOINTR, 1), (long)-EINTR);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ERESTARTNOHAND, 1), (long)-EINTR);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ERESTART_RESTARTBLOCK, 1),
+			(long)-EINTR);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-EIOCBQUEUED, 1), (long)-EIO);
+	KUNIT_EXPECT_EQ(test, accelkv_check_xfer_result(-ENOIOCTLCMD, 1), (long)-EIO);
+}
+
 static struct kunit_case accelkv_check_cases[] = {
 	KUNIT_CASE(accelkv_check_pool_create_fields),
 	KUNIT_CASE(accelkv_check_xfer_overflow),
 	KUNIT_CASE(accelkv_check_small_structs),
+	KUNIT_CASE(accelkv_check_xfer_result_errnos),
 	{}
 };
 

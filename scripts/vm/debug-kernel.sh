@@ -44,7 +44,7 @@ log=$D/build.log
 			grep -q "^$l\$" "$OBJ/.config" || { echo "debug-kernel: $l did not stick"; exit 1; }
 		fi
 	done
-	nice make -C "$D/src" O="$OBJ" ARCH=x86_64 -j"${JOBS:-3}" bzImage modules
+	nice make -C "$D/src" O="$OBJ" ARCH=x86_64 -j"${JOBS:-2}" bzImage modules
 	make -C "$D/src" O="$OBJ" ARCH=x86_64 modules_prepare
 } >"$log" 2>&1 || { echo "debug-kernel: build failed, see $log" >&2; tail -20 "$log" >&2; exit 1; }
 echo "$want" >"$stamp"

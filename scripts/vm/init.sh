@@ -16,6 +16,17 @@ exec >/dev/ttyS1 2>&1
 export PATH=/tests:/bin:/sbin:/usr/bin:/usr/sbin
 t0=$(cut -d' ' -f1 /proc/uptime)
 echo "# vmtest kernel $(uname -r) ($KIND)"
+
+# Races and lock tests mean nothing on one CPU: the guest must see $CPUS.
+echo "# suite cpus"
+echo "1..1"
+ncpu=$(grep -c '^processor' /proc/cpuinfo)
+if [ "$ncpu" -ge "${CPUS:-2}" ]; then
+	echo "ok 1 - the guest runs on $ncpu CPUs"
+else
+	echo "not ok 1 - the guest runs on $ncpu CPUs, not ${CPUS:-2}"
+fi
+echo "# exit cpus 0"
 [ -e /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
 
 for m in $(cat /modules.list); do
@@ -39,7 +50,9 @@ for n in /dev/accel/accel0 /dev/dri/renderD128; do
 	[ -e "$n" ] && { dev=$n; break; }
 done
 echo "# device ${dev:-none}"
-export ACCEL_DEVICE=$dev
+# No node means a failed suite, never libaccel's fallback to the emulation.
+export ACCEL_DEVICE=${dev:-/dev/accelkv-missing}
+export ACCEL_VMTEST=1
 export ACCEL_TOP=/
 for s in $SUITES; do
 	echo "# suite $s"

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "accel.h"
 #include "tap.h"
@@ -32,6 +33,13 @@ static inline struct accel_device *conf_open(struct accel_device_info *info)
 		bail_out("accel_device_open: %s", strerror(-ret));
 	if (info && accel_device_info(dev, info))
 		bail_out("accel_device_info failed");
+	/* in the VM these suites test the driver, never the emulation */
+	if (getenv("ACCEL_VMTEST")) {
+		struct accel_device_info vi;
+
+		if (accel_device_info(dev, &vi) || !strcmp(vi.backend, "emu"))
+			bail_out("ACCEL_VMTEST: the device is the emulation, not accelkv");
+	}
 	return dev;
 }
 

@@ -42,6 +42,86 @@ static int lookup(int f, uint32_t h, uint64_t *hashes, uint32_t n, uint32_t *ids
 	return ret;
 }
 
+/* Write @val to a module parameter; 0 or -errno. */
+static int set_param(const char *name, const char *val)
+{
+	char path[128];
+	int k, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/module/accelkv/parameters/%s", name);
+	k = open(path, O_WRONLY);
+	if (k < 0)
+		return -errno;
+	if (write(k, val, strlen(val)) < 0)
+		ret = -errno;
+	close(k);
+	return ret;
+}
+
+/*
+ * References are bounded (kv_max_refs, lowered to 1000 for this pool):
+ * LOOKUP and REF past it fail with -EOVERFLOW and change nothing, where a
+ * LOOKUP used to count on until the 32-bit count wrapped.
+ */
+static void test_ref_limit(void)
+{
+	static uint64_t hs[1000];
+	static uint32_t ids[1000];
+	uint32_t h, id, found = 0, i;
+
+	is_int(set_param("kv_max_refs", "1000"), 0, "kv_max_refs knob set to 1000");
+	is_int(akv_pool(fd, 4 * 4096, 4096, ACCELKV_POOL_KV, &h, NULL), 0, "pool with the limit");
+	set_param("kv_max_refs", "2147483647");
+	for (i = 0; i < 1000; i++)
+		hs[i] = 0xabc;
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_ALLOC, h, &id, 1), 0, "alloc a block");
+	is_int(publish(fd, h, &id, hs, 1, NULL), 0, "publish it");
+	is_int(lookup(fd, h, hs, 999, ids, &found), 0, "999 lookups in one call");
+	is_int(found, 999, "all found: 1000 references");
+	is_int(lookup(fd, h, hs, 1, ids, &found), -EOVERFLOW, "one more LOOKUP: -EOVERFLOW");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_REF, h, &id, 1), -EOVERFLOW,
+	       "one more REF: -EOVERFLOW");
+	for (i = 0; i < 1000; i++)
+		ids[i] = id;
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, h, ids, 1000), 0, "free all 1000");
+	is_int(info(fd, h).blocks_used, 0, "nothing used");
+	is_int(info(fd, h).blocks_cached, 1, "the block is cached");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, h, ids, 1), -ENOENT, "no reference left");
+	is_int(akv_pool_destroy(fd, h), 0, "destroy the pool");
+}
+
+/*
+ * Two handles of one pool in one file (GEM_OPEN of a flink name, on the 6.1
+ * primary node): closing one used to drop the file's KV references while
+ * the other stayed open. They now go with the last handle.
+ */
+static void test_second_handle(void)
+{
+	int c = open("/dev/dri/card0", O_RDWR | O_CLOEXEC);
+	struct drm_gem_flink fl = { 0 };
+	struct drm_gem_open op = { 0 };
+	struct drm_gem_close cl = { 0 };
+	uint32_t h, id;
+
+	if (c < 0) {
+		skip(6, "no primary node (accel device): no flink");
+		return;
+	}
+	is_int(akv_pool(c, 4 * 4096, 4096, ACCELKV_POOL_KV, &h, NULL), 0, "pool on card0");
+	fl.handle = h;
+	is_int(akv_ioctl(c, DRM_IOCTL_GEM_FLINK, &fl), 0, "flink");
+	op.name = fl.name;
+	is_int(akv_ioctl(c, DRM_IOCTL_GEM_OPEN, &op), 0, "GEM_OPEN: a second handle");
+	is_int(akv_kv(c, DRM_IOCTL_ACCELKV_KV_ALLOC, h, &id, 1), 0, "alloc through the first");
+	cl.handle = op.handle;
+	akv_ioctl(c, DRM_IOCTL_GEM_CLOSE, &cl);
+	is_int(info(c, h).blocks_used, 1, "closing the second keeps the file's reference");
+	is_int(akv_kv(c, DRM_IOCTL_ACCELKV_KV_FREE, h, &id, 1), 0, "which it can still free");
+	cl.handle = h;
+	akv_ioctl(c, DRM_IOCTL_GEM_CLOSE, &cl);
+	close(c);
+}
+
 int main(void)
 {
 	uint32_t a[16], b[16], c[16], found, pub, i, j;
@@ -128,6 +208,8 @@ int main(void)
 		is_int(info(fd2, h3).blocks_cached, 1, "the published block stays cached");
 		close(fd2);
 	}
+	test_ref_limit();
+	test_second_handle();
 	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES), 0, "nothing left pinned");
 	close(fd);
 	return done_testing();

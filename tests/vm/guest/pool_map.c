@@ -5,6 +5,9 @@
  * huge-page pools, O_DIRECT reads into the mapping (the pages pin like
  * ordinary memory), PRIME export/import and mmap of the dma-buf.
  */
+#include <sys/mount.h>
+#include <sys/stat.h>
+
 #include "akv.h"
 
 #define MIB (1ULL << 20)
@@ -155,9 +158,107 @@ static void test_prime(void)
 	close(fd2);
 }
 
+static int write_file(const char *path, const char *val)
+{
+	int k = open(path, O_WRONLY), ret = 0;
+
+	if (k < 0)
+		return -errno;
+	if (write(k, val, strlen(val)) < 0)
+		ret = -errno;
+	close(k);
+	return ret;
+}
+
+/*
+ * POOL_CREATE's unwind after a failed allocation (fail_pool_alloc knob): the
+ * page array (it used to dereference the NULL array: an oops) or a page
+ * half-way; nothing may stay pinned or counted.
+ */
+static void test_alloc_failure(void)
+{
+	const char *knob = "/sys/module/accelkv/parameters/fail_pool_alloc";
+	uint32_t h;
+
+	is_int(write_file(knob, "1"), 0, "fail_pool_alloc=1: the page array");
+	is_int(akv_pool(fd, 4 * MIB, 4096, ACCELKV_POOL_KV, &h, NULL), -ENOMEM,
+	       "POOL_CREATE: -ENOMEM");
+	write_file(knob, "2");
+	is_int(akv_pool(fd, 4 * MIB, 0, 0, &h, NULL), -ENOMEM, "a page half-way: -ENOMEM");
+	write_file(knob, "0");
+	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES), 0, "nothing pinned after");
+	is_int(akv_debugfs_value("pools"), 0, "no pool counted");
+	is_int(akv_pool(fd, 4 * MIB, 0, 0, &h, NULL), 0, "then POOL_CREATE works");
+	akv_pool_destroy(fd, h);
+}
+
+/* memory.current of the cgroup @dir, or -1. */
+static long long memcg_current(const char *dir)
+{
+	char path[256], buf[64];
+	int k, n;
+
+	snprintf(path, sizeof(path), "%s/memory.current", dir);
+	k = open(path, O_RDONLY);
+	if (k < 0)
+		return -1;
+	n = read(k, buf, sizeof(buf) - 1);
+	close(k);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return atoll(buf);
+}
+
+/*
+ * Pinned pool pages are charged to the creator's memory cgroup (they used
+ * not to be: a container could pin past its memory.max). Needs cgroup v2
+ * with the memory controller (Debian's kernels, not the debug kernel).
+ */
+static void test_memcg(void)
+{
+	const char *cg = "/sys/fs/cgroup/akv";
+	char pid[32];
+	long long before, after;
+	uint64_t off;
+	uint32_t h;
+	void *p;
+
+	mkdir("/sys/fs/cgroup", 0755);
+	mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL);
+	if (write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory") ||
+	    (mkdir(cg, 0755) && errno != EEXIST)) {
+		skip(4, "no cgroup v2 memory controller");
+		return;
+	}
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (write_file("/sys/fs/cgroup/akv/cgroup.procs", pid)) {
+		skip(4, "cannot join the cgroup");
+		return;
+	}
+	before = memcg_current(cg);
+	is_int(akv_pool(fd, 16 * MIB, 0, 0, &h, &off), 0, "16 MiB pool inside the cgroup");
+	after = memcg_current(cg);
+	ok(after - before >= (long long)(16 * MIB), "memory.current grew by the pool (%lld -> %lld)",
+	   before, after);
+	/* charged pages mapped and unmapped inside the cgroup */
+	p = map(off, 16 * MIB);
+	ok(p != NULL, "mapped inside the cgroup");
+	if (p) {
+		memset(p, 0x5a, 16 * MIB);
+		munmap(p, 16 * MIB);
+	}
+	akv_pool_destroy(fd, h);
+	ok(memcg_current(cg) < before + (long long)(4 * MIB),
+	   "destroyed: the charge went back (%lld)", memcg_current(cg));
+	write_file("/sys/fs/cgroup/cgroup.procs", pid);
+}
+
 int main(void)
 {
 	fd = akv_open_or_skip();
+	test_alloc_failure();
+	test_memcg();
 	test_basic();
 	test_hugepage();
 	test_odirect();

@@ -6,6 +6,9 @@
  * throughput against userspace io_uring O_DIRECT reads into the mapping, and
  * commands in flight while every fd is closed.
  */
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
 #include "akv.h"
 
 #define MIB (1ULL << 20)
@@ -269,6 +272,121 @@ static void test_inject_eagain(void)
 	free(ref);
 }
 
+/*
+ * What the VFS checks for read(2)/write(2) applies to LOAD and STORE: no
+ * positional I/O on a pipe (-ESPIPE; a pipe used to be read like a file),
+ * no STORE to an O_APPEND file (-EINVAL: it ignores the offset, and a retry
+ * would append twice; it used to succeed).
+ */
+static void test_vfs_rules(void)
+{
+	int p[2], app = open("/tmp/append", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	char buf[4096];
+	struct stat st;
+
+	memset(buf, 7, sizeof(buf));
+	if (pipe(p) || app < 0)
+		bail_out("pipe or open");
+	write(p[1], buf, sizeof(buf));
+	XCASE(ACCELKV_URING_CMD_LOAD, (x.fd = p[0], x.flags = 0), -ESPIPE);
+	XCASE(ACCELKV_URING_CMD_STORE, (x.fd = p[1], x.flags = 0), -ESPIPE);
+	XCASE(ACCELKV_URING_CMD_STORE, (x.fd = app, x.flags = 0), -EINVAL);
+	fstat(app, &st);
+	is_int(st.st_size, 0, "nothing appended");
+	close(p[0]);
+	close(p[1]);
+	close(app);
+}
+
+/* Wait up to a second for an inotify event with @mask on @in. */
+static int got_event(int in, uint32_t mask)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	double t0 = akv_now();
+	ssize_t n, i;
+
+	while (akv_now() - t0 < 1.0) {
+		n = read(in, buf, sizeof(buf));
+		for (i = 0; n > 0 && i < n;) {
+			struct inotify_event *e = (struct inotify_event *)(buf + i);
+
+			if (e->mask & mask)
+				return 1;
+			i += sizeof(*e) + e->len;
+		}
+		usleep(1000);
+	}
+	return 0;
+}
+
+/*
+ * LOAD sends IN_ACCESS and STORE IN_MODIFY, buffered (completed where they
+ * are issued) and direct (completed by the kiocb callback), as read(2) and
+ * write(2) do; they used to send none.
+ */
+static void test_fsnotify(void)
+{
+	int in = inotify_init1(IN_NONBLOCK), f = open("/tmp/notify", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	char buf[8192];
+
+	memset(buf, 3, sizeof(buf));
+	write(f, buf, sizeof(buf));
+	if (in < 0 && errno == ENOSYS) {
+		skip(6, "no inotify in this kernel (the debug kernel)");
+		close(f);
+		return;
+	}
+	if (in < 0 || inotify_add_watch(in, "/tmp/notify", IN_ACCESS | IN_MODIFY) < 0 ||
+	    inotify_add_watch(in, "/dev/vda", IN_ACCESS) < 0)
+		bail_out("inotify");
+	got_event(in, ~0U);	/* drain */
+	is_int(akv_load(&ring, fd, f, pool, 0, 0, 4096, 0), 4096, "buffered LOAD");
+	ok(got_event(in, IN_ACCESS), "buffered LOAD: IN_ACCESS");
+	{
+		struct accelkv_uring_xfer x = xfer(4096, 0, 4096);
+
+		x.fd = f;
+		x.flags = 0;
+		is_int(akv_cmd_sync(&ring, fd, ACCELKV_URING_CMD_STORE, &x, sizeof(x)), 4096,
+		       "buffered STORE");
+	}
+	ok(got_event(in, IN_MODIFY), "buffered STORE: IN_MODIFY");
+	is_int(akv_load(&ring, fd, vda, pool, 0, 0, MIB, ACCELKV_XFER_DIRECT), MIB, "direct LOAD");
+	ok(got_event(in, IN_ACCESS), "direct LOAD: IN_ACCESS");
+	close(in);
+	close(f);
+}
+
+/* The blocking resubmission of a STORE (a kworker's, since the fix). */
+static void test_inject_eagain_store(void)
+{
+	const char *knob = "/sys/module/accelkv/parameters/inject_eagain";
+	unsigned char *ref = aligned_alloc(4096, MIB);
+	int k = open(knob, O_WRONLY), wfd = open("/dev/vda", O_RDWR | O_DIRECT);
+	long long before = akv_debugfs_value("xfer_resubmits");
+	uint64_t i;
+
+	if (k < 0 || wfd < 0)
+		bail_out("knob or /dev/vda");
+	for (i = 0; i < MIB; i++)
+		map[60 * MIB + i] = (unsigned char)(i * 7 + 1);
+	write(k, "1", 1);
+	{
+		struct accelkv_uring_xfer x = xfer(44 * MIB, 60 * MIB, MIB);
+
+		x.fd = wfd;
+		is_int(akv_cmd_sync(&ring, fd, ACCELKV_URING_CMD_STORE, &x, sizeof(x)), MIB,
+		       "STORE completed despite the injected -EAGAIN");
+	}
+	write(k, "0", 1);
+	close(k);
+	pread(vda, ref, MIB, 44 * MIB);
+	ok(memcmp(ref, map + 60 * MIB, MIB) == 0, "resubmitted STORE wrote the bytes");
+	ok(akv_debugfs_value("xfer_resubmits") > before, "it was resubmitted");
+	close(wfd);
+	free(ref);
+}
+
 /* Close everything with LOADs in flight: they complete, nothing breaks. */
 static void test_close_in_flight(void)
 {
@@ -320,6 +438,9 @@ int main(void)
 	test_signal_linked();
 	test_throughput();
 	test_inject_eagain();
+	test_inject_eagain_store();
+	test_vfs_rules();
+	test_fsnotify();
 	test_close_in_flight();
 	munmap(map, POOL_SIZE);
 	akv_pool_destroy(fd, pool);
