@@ -246,70 +246,22 @@ static void teacher_forced(struct rt_model *m, struct rt_tokenizer *tok, const s
 	rt_session_fini(&s);
 }
 
-/* the goldens of @isa for every model directory; returns the models run */
-static int check_isa(const char *gdir, enum kn_isa isa, const char *isa_name)
+typedef void (*golden_fn)(struct rt_model *m, struct rt_tokenizer *tok, const char *dir,
+			  const char *model, struct gcase *cases, int nc, const char *isa_name);
+
+/* bit for bit: greedy ids identical, logits within 1e-3 (F32 weights; Q8_0 1e-2) */
+static void check_exact(struct rt_model *m, struct rt_tokenizer *tok, const char *dir,
+			const char *model, struct gcase *cases, int nc, const char *isa_name)
 {
-	static struct gcase cases[16];
-	struct dirent **ents;
-	int ndir, models = 0;
+	int np = 0;
 
-	ndir = scandir(gdir, &ents, NULL, alphasort);
-	if (ndir < 0)
-		bail_out("no tests/golden directory");
-	if (kn_isa_set(isa) < 0)
-		bail_out("cannot force the %s kernels", isa_name);
-	diag("%s kernels against llama.cpp's %s build", isa_name, isa_name);
-	for (int d = 0; d < ndir; d++) {
-		char dir[4096], path[4200], model[1024], mpath[2048];
-		struct rt_model_opts mo = { .threads = 2, .n_ctx = 512 };
-		struct rt_tokenizer *tok = NULL;
-		struct rt_model *m = NULL;
-		int nc, np = 0;
+	for (int i = 0; i < nc; i++) {
+		int same = run_case(m, tok, &cases[i], &np) == 1;
 
-		snprintf(dir, sizeof(dir), "%s/%s", gdir, ents[d]->d_name);
-		snprintf(path, sizeof(path), "%s/tokenize.txt", dir);
-		if (ents[d]->d_name[0] == '.' || access(path, R_OK)) {
-			free(ents[d]);
-			continue;
-		}
-		/* every model has goldens of every ISA whose kernels we run */
-		snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, ents[d]->d_name, isa_name);
-		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
-		if (!ok(access(path, R_OK) == 0, "%s: %s goldens exist", ents[d]->d_name, isa_name)) {
-			free(ents[d]);
-			continue;
-		}
-		free(ents[d]);
-		nc = read_greedy(path, model, sizeof(model), cases, 16);
-		snprintf(mpath, sizeof(mpath), "%s", tap_path(model));
-		if (nc <= 0 || access(mpath, R_OK)) {
-			skip(1, "%s: model %s not present (scripts/fetch-model.sh)", dir, model);
-			continue;
-		}
-		models++;
-		if (!ok(rt_model_load(mpath, &mo, &m) == 0, "%s: load", model)) {
-			diag("%s", rt_last_error());
-			continue;
-		}
-		if (!ok(rt_tokenizer_load(rt_model_gguf(m), &tok) == 0, "%s: tokenizer", model)) {
-			rt_model_free(m);
-			continue;
-		}
-		for (int i = 0; i < nc; i++) {
-			int same = run_case(m, tok, &cases[i], &np) == 1;
-
-			ok(same, "%s [%s]: case %d (%d prompt tokens, %d predicted): greedy ids "
-			   "identical to llama.cpp", model, isa_name, i, np, cases[i].n_predict);
-		}
-		/* F32 weights: 1e-3; Q8_0 weights quantize activations the same way */
-		check_logits(m, tok, dir, &cases[0], strstr(model, "q8_0") ? 1e-2 : 1e-3, 0);
-		for (int i = 0; i < nc; i++)
-			free(cases[i].text);
-		rt_tokenizer_free(tok);
-		rt_model_free(m);
+		ok(same, "%s [%s]: case %d (%d prompt tokens, %d predicted): greedy ids "
+		   "identical to llama.cpp", model, isa_name, i, np, cases[i].n_predict);
 	}
-	free(ents);
-	return models;
+	check_logits(m, tok, dir, &cases[0], strstr(model, "q8_0") ? 1e-2 : 1e-3, 0);
 }
 
 /*
@@ -324,8 +276,24 @@ static int check_isa(const char *gdir, enum kn_isa isa, const char *isa_name)
  * on every position of the tiny models. The scalar kernels are slow: models
  * with a large vocabulary run their first 2 cases.
  */
-static int check_tolerance(const char *gdir, enum kn_isa isa, const char *isa_name,
-			   const char *ref_isa)
+static void check_tolerance(struct rt_model *m, struct rt_tokenizer *tok, const char *dir,
+			    const char *model, struct gcase *cases, int nc, const char *isa_name)
+{
+	int agree = 0, total = 0;
+
+	for (int i = 0; i < nc && (i < 2 || rt_model_hparams(m)->n_vocab <= 4096); i++)
+		teacher_forced(m, tok, &cases[i], &agree, &total);
+	ok(total >= 64 && agree >= 0.95 * total, "%s [%s]: teacher-forced top-1 agreement "
+	   "with llama.cpp %d/%d (>= 95%%)", model, isa_name, agree, total);
+	check_logits(m, tok, dir, &cases[0], 0, 1e-6);
+}
+
+/*
+ * @fn on every golden model with the @isa kernels, against the goldens of
+ * llama.cpp's @ref build (every model has them); returns the models run
+ */
+static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, const char *ref,
+		       golden_fn fn)
 {
 	static struct gcase cases[16];
 	struct dirent **ents;
@@ -336,19 +304,28 @@ static int check_tolerance(const char *gdir, enum kn_isa isa, const char *isa_na
 		bail_out("no tests/golden directory");
 	if (kn_isa_set(isa) < 0)
 		bail_out("cannot force the %s kernels", isa_name);
-	diag("%s kernels against llama.cpp's %s build, within tolerances", isa_name, ref_isa);
+	diag("%s kernels against llama.cpp's %s build%s", isa_name, ref,
+	     fn == check_exact ? "" : ", within tolerances");
 	for (int d = 0; d < ndir; d++) {
 		char dir[4096], path[4200], model[1024], mpath[2048];
 		struct rt_model_opts mo = { .threads = 2, .n_ctx = 512 };
 		struct rt_tokenizer *tok = NULL;
 		struct rt_model *m = NULL;
-		int nc, agree = 0, total = 0;
+		int nc;
 
-		snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, ents[d]->d_name, ref_isa);
-		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
-		free(ents[d]);
-		if (access(path, R_OK))
+		snprintf(dir, sizeof(dir), "%s/%s", gdir, ents[d]->d_name);
+		snprintf(path, sizeof(path), "%s/tokenize.txt", dir);
+		if (ents[d]->d_name[0] == '.' || access(path, R_OK)) {
+			free(ents[d]);
 			continue;
+		}
+		snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, ents[d]->d_name, ref);
+		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
+		if (!ok(access(path, R_OK) == 0, "%s: %s goldens exist", ents[d]->d_name, ref)) {
+			free(ents[d]);
+			continue;
+		}
+		free(ents[d]);
 		nc = read_greedy(path, model, sizeof(model), cases, 16);
 		snprintf(mpath, sizeof(mpath), "%s", tap_path(model));
 		if (nc <= 0 || access(mpath, R_OK)) {
@@ -356,16 +333,12 @@ static int check_tolerance(const char *gdir, enum kn_isa isa, const char *isa_na
 			continue;
 		}
 		models++;
-		if (!ok(rt_model_load(mpath, &mo, &m) == 0, "%s [%s]: load", model, isa_name) ||
-		    !ok(rt_tokenizer_load(rt_model_gguf(m), &tok) == 0, "%s: tokenizer", model)) {
-			rt_model_free(m);
+		if (!ok(rt_model_load(mpath, &mo, &m) == 0, "%s [%s]: load", model, isa_name)) {
+			diag("%s", rt_last_error());
 			continue;
 		}
-		for (int i = 0; i < nc && (i < 2 || rt_model_hparams(m)->n_vocab <= 4096); i++)
-			teacher_forced(m, tok, &cases[i], &agree, &total);
-		ok(total >= 64 && agree >= 0.95 * total, "%s [%s]: teacher-forced top-1 agreement "
-		   "with llama.cpp %d/%d (>= 95%%)", model, isa_name, agree, total);
-		check_logits(m, tok, dir, &cases[0], 0, 1e-6);
+		if (ok(rt_tokenizer_load(rt_model_gguf(m), &tok) == 0, "%s: tokenizer", model))
+			fn(m, tok, dir, model, cases, nc, isa_name);
 		for (int i = 0; i < nc; i++)
 			free(cases[i].text);
 		rt_tokenizer_free(tok);
@@ -390,11 +363,11 @@ int main(void)
 	for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
 		if (kn_isa_best() < isas[i].isa)
 			continue;
-		models += check_isa(gdir, isas[i].isa, isas[i].name);
+		models += run_goldens(gdir, isas[i].isa, isas[i].name, isas[i].name, check_exact);
 		runs++;
 	}
 	/* every CPU: the generic arithmetic within tolerances of the AVX-512 build */
-	models += check_tolerance(gdir, KN_ISA_SCALAR, "scalar", "avx512");
+	models += run_goldens(gdir, KN_ISA_SCALAR, "scalar", "avx512", check_tolerance);
 	runs++;
 	if (!models)
 		diag("no golden model present");
