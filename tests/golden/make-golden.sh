@@ -52,6 +52,8 @@ MODELS=(
 	"tiny-qwen3-f32|tests/models/random/tiny-qwen3-random-f32.gguf|--logits"
 	"tiny-qwen3moe-f32|tests/models/random/tiny-qwen3moe-random-f32.gguf|--logits"
 	"tiny-qwen3moe-q8_0|tests/models/random/tiny-qwen3moe-random-q8_0.gguf|--logits"
+	"small-q5_k|tests/models/random/small-random-q5_k.gguf|--logits"
+	"small-q6_k|tests/models/random/small-random-q6_k.gguf|--logits"
 	"smollm2-135m-q4_1|models/SmolLM2-135M-Instruct.Q4_1.gguf|--chatml"
 )
 
