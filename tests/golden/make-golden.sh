@@ -49,6 +49,7 @@ MODELS=(
 	"tiny-mixtral-q8_0|tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf|--logits"
 	"tiny-qwen2-f32|tests/models/random/tiny-qwen2-random-f32.gguf|--logits"
 	"tiny-llama3-ropefreqs-f32|tests/models/random/tiny-llama3-ropefreqs-random-f32.gguf|--logits"
+	"tiny-llama-ropelinear-f32|tests/models/random/tiny-llama-ropelinear-random-f32.gguf|--logits"
 	"tiny-qwen3-f32|tests/models/random/tiny-qwen3-random-f32.gguf|--logits"
 	"tiny-qwen3moe-f32|tests/models/random/tiny-qwen3moe-random-f32.gguf|--logits"
 	"tiny-qwen3moe-q8_0|tests/models/random/tiny-qwen3moe-random-q8_0.gguf|--logits"

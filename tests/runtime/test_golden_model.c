@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "rt_error.h"
+#include "rt_gguf.h"
 #include "rt_model.h"
 #include "rt_sampler.h"
 #include "rt_session.h"
@@ -204,6 +205,77 @@ out:
 	   checked);
 }
 
+/*
+ * run_patched - the greedy cases on a copy of @mpath whose key @key is renamed
+ * (last byte 'X', so the runtime no longer sees it); returns how many cases
+ * still give llama.cpp's ids, or -1 if the copy cannot be made or loaded
+ */
+static int run_patched(const char *mpath, const char *key, struct gcase *cs, int nc)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 512 };
+	char tmp[] = "/tmp/golden_rope.XXXXXX";
+	struct rt_tokenizer *tok = NULL;
+	struct rt_model *m = NULL;
+	size_t size, klen = strlen(key);
+	char *buf = tap_slurp(mpath, &size), *hit;
+	int fd, same = -1, np;
+
+	hit = buf ? memmem(buf, size, key, klen) : NULL;
+	if (!hit || memmem(hit + 1, size - (hit + 1 - buf), key, klen)) {
+		free(buf);
+		return -1;
+	}
+	hit[klen - 1] = 'X';
+	fd = mkstemp(tmp);
+	if (fd < 0 || write(fd, buf, size) != (ssize_t)size) {
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		free(buf);
+		return -1;
+	}
+	close(fd);
+	free(buf);
+	if (rt_model_load(tmp, &mo, &m) == 0 && rt_tokenizer_load(rt_model_gguf(m), &tok) == 0) {
+		same = 0;
+		for (int i = 0; i < nc; i++)
+			same += run_case(m, tok, &cs[i], &np) == 1;
+	}
+	rt_tokenizer_free(tok);
+	rt_model_free(m);
+	unlink(tmp);
+	return same;
+}
+
+/*
+ * Linear RoPE scaling is applied, as llama.cpp applies it: freq_scale is
+ * 1 / rope.scaling.factor; without the factor the greedy ids part from
+ * llama.cpp's, without rope.scaling.type (llama.cpp reads the factor whatever
+ * the type) they do not.
+ */
+static void check_rope_scaling(struct rt_model *m, const char *mpath, struct gcase *cs, int nc)
+{
+	const struct rt_hparams *hp = rt_model_hparams(m);
+	char key[96], tkey[96];
+	float f;
+	int same;
+
+	snprintf(key, sizeof(key), "%s.rope.scaling.factor", hp->arch_name);
+	snprintf(tkey, sizeof(tkey), "%s.rope.scaling.type", hp->arch_name);
+	if (rt_gguf_get_f32(rt_model_gguf(m), key, &f) < 0 || f <= 1.0f)
+		return;
+	ok(hp->rope_scale == 1.0f / f, "%s: rope freq_scale %g = 1 / rope.scaling.factor %g",
+	   mpath, hp->rope_scale, f);
+	same = run_patched(mpath, key, cs, nc);
+	ok(same >= 0 && same < nc, "%s without %s: greedy ids part from llama.cpp's in %d of %d "
+	   "cases (the scaling is applied)", mpath, key, nc - same, nc);
+	if (rt_gguf_find_key(rt_model_gguf(m), tkey) >= 0) {
+		same = run_patched(mpath, tkey, cs, nc);
+		is_int(same, nc, "%s without %s: the factor still applies, as in llama.cpp",
+		       mpath, tkey);
+	}
+}
+
 /* the goldens of @isa for every model directory; returns the models run */
 static int check_isa(const char *gdir, enum kn_isa isa, const char *isa_name)
 {
@@ -261,6 +333,7 @@ static int check_isa(const char *gdir, enum kn_isa isa, const char *isa_name)
 		}
 		/* F32 weights: 1e-3; Q8_0 weights quantize activations the same way */
 		check_logits(m, tok, dir, &cases[0], strstr(model, "q8_0") ? 1e-2 : 1e-3);
+		check_rope_scaling(m, mpath, cases, nc);
 		for (int i = 0; i < nc; i++)
 			free(cases[i].text);
 		rt_tokenizer_free(tok);
