@@ -70,7 +70,13 @@ check() {
 			echo "not ok $n - $d: tokenize.txt missing"; fail=1; continue
 		fi
 		if [[ ! -f $TOP/$rel ]]; then
-			echo "ok $n # SKIP $rel absent"; continue
+			# CI (ACCEL_REQUIRE_REFS=1) must not pass without the reference
+			if [[ ${ACCEL_REQUIRE_REFS:-} == 1 ]]; then
+				echo "not ok $n - $d: $rel absent (ACCEL_REQUIRE_REFS=1)"; fail=1
+			else
+				echo "ok $n # SKIP $rel absent"
+			fi
+			continue
 		fi
 		sha=$(sha256sum "$TOP/$rel" | cut -d' ' -f1)
 		found=""

@@ -24,6 +24,9 @@
 #include "tap.h"
 
 #define MAX_IDS 4096
+/* directories in tests/golden with a tokenize.txt (make-golden.sh's MODELS):
+ * a lost directory fails here instead of shrinking the test */
+#define N_GOLDEN_DIRS 13
 
 struct gcase {
 	char *text;		/* NULL when given as ids */
@@ -281,7 +284,7 @@ static int check_isa(const char *gdir, enum kn_isa isa, const char *isa_name)
 {
 	static struct gcase cases[16];
 	struct dirent **ents;
-	int ndir, models = 0;
+	int ndir, models = 0, dirs = 0;
 
 	ndir = scandir(gdir, &ents, NULL, alphasort);
 	if (ndir < 0)
@@ -302,6 +305,7 @@ static int check_isa(const char *gdir, enum kn_isa isa, const char *isa_name)
 			free(ents[d]);
 			continue;
 		}
+		dirs++;
 		/* every model has goldens of every ISA whose kernels we run */
 		snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, ents[d]->d_name, isa_name);
 		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
@@ -312,8 +316,9 @@ static int check_isa(const char *gdir, enum kn_isa isa, const char *isa_name)
 		free(ents[d]);
 		nc = read_greedy(path, model, sizeof(model), cases, 16);
 		snprintf(mpath, sizeof(mpath), "%s", tap_path(model));
+		ok(nc >= 4, "%s: %d greedy cases (the 3 prompts and the ids case at least)", dir, nc);
 		if (nc <= 0 || access(mpath, R_OK)) {
-			skip(1, "%s: model %s not present (scripts/fetch-model.sh)", dir, model);
+			skip_ref(1, "%s: model %s not present (scripts/fetch-model.sh)", dir, model);
 			continue;
 		}
 		models++;
@@ -340,6 +345,7 @@ static int check_isa(const char *gdir, enum kn_isa isa, const char *isa_name)
 		rt_model_free(m);
 	}
 	free(ents);
+	is_int(dirs, N_GOLDEN_DIRS, "%s: every golden directory found", isa_name);
 	return models;
 }
 
