@@ -244,6 +244,10 @@ uninstall:
 export ACCEL_BUILD := $(abspath $(B))
 export ACCEL_TOP   := $(abspath .)
 export ACCEL_SANITIZE := $(SANITIZE)
+# the Python that has gguf-py and numpy: scripts/setup-deps.sh --test puts them in
+# build/pyenv where the system Python refuses pip (PEP 668); else python3's own
+ACCEL_PYTHON ?= $(if $(wildcard build/pyenv/bin/python3),$(abspath build/pyenv/bin/python3),python3)
+export ACCEL_PYTHON
 
 test: all
 	@scripts/fetch-model.sh --quiet || echo "# SmolLM2 not fetched: its tests will skip"

@@ -2,32 +2,58 @@
 # SPDX-License-Identifier: MIT
 # Install the Debian packages the userspace build and tests need, if missing.
 # Idempotent and quiet: prints one line when it installs something.
-# --test: also the Python packages some tests compare against (gguf-py).
+# --test: also the Python packages some tests compare against (gguf-py, numpy).
+#   They go where python3 takes them; where pip refuses (Debian 12's system
+#   Python is "externally managed", PEP 668), into a virtual environment,
+#   build/pyenv, which the Makefile then hands to the tests as $ACCEL_PYTHON.
+# ACCEL_SETUP_PYTHON (default python3) and ACCEL_PYENV (default build/pyenv)
+# override the interpreter and the environment's directory.
 set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
 want_py=0
 [ "${1:-}" = "--test" ] && want_py=1
+py=${ACCEL_SETUP_PYTHON:-python3}
+pyenv=${ACCEL_PYENV:-$top/build/pyenv}
 pkgs="build-essential pkg-config liburing-dev libdrm-dev libpcre2-dev python3 python3-pip"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 command -v prove >/dev/null 2>&1 || missing="$missing perl"
-pydeps() {
-	[ $want_py = 1 ] || return 0
-	# gguf-py (llama.cpp's own Python package) is the second opinion the
-	# kernels' dequantization tests compare against; without it they skip
-	python3 -c 'import gguf, numpy' 2>/dev/null && return 0
-	python3 -m pip install -q gguf numpy >/dev/null 2>&1 ||
-		echo "setup-deps: pip install gguf numpy failed: the gguf-py tests will skip"
-}
-if [ -z "$missing" ]; then
-	pydeps
-	exit 0
-fi
-echo "setup-deps: installing$missing"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+apt_install() {
+	echo "setup-deps: installing $*"
+	$SUDO apt-get update -qq >/dev/null
+	$SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+have_refs() { "$1" -c 'import gguf, numpy' >/dev/null 2>&1; }
+pydeps() {
+	[ $want_py = 1 ] || return 0
+	# gguf-py (llama.cpp's own Python package) is the second opinion the
+	# kernels' dequantization tests compare against; CI (ACCEL_REQUIRE_REFS=1)
+	# fails without it
+	have_refs "$pyenv/bin/python3" && return 0
+	have_refs "$py" && return 0
+	if "$py" -m pip install -q gguf numpy >/dev/null 2>&1 && have_refs "$py"; then
+		return 0
+	fi
+	# PEP 668 (or no pip for this interpreter): a virtual environment
+	if ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+		apt_install python3-venv
+	fi
+	if "$py" -m venv "$pyenv" &&
+	   "$pyenv/bin/python3" -m pip install -q gguf numpy >/dev/null 2>&1 &&
+	   have_refs "$pyenv/bin/python3"; then
+		echo "setup-deps: gguf-py and numpy installed in $pyenv"
+		return 0
+	fi
+	echo "setup-deps: cannot install gguf numpy (pip and $pyenv failed): the gguf-py tests will skip" >&2
+	return 1
+}
+if [ -n "$missing" ]; then
+	# shellcheck disable=SC2086
+	apt_install $missing
+fi
 pydeps

@@ -49,9 +49,12 @@ MODELS=(
 	"tiny-mixtral-q8_0|tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf|--logits"
 	"tiny-qwen2-f32|tests/models/random/tiny-qwen2-random-f32.gguf|--logits"
 	"tiny-llama3-ropefreqs-f32|tests/models/random/tiny-llama3-ropefreqs-random-f32.gguf|--logits"
+	"tiny-llama-ropelinear-f32|tests/models/random/tiny-llama-ropelinear-random-f32.gguf|--logits"
 	"tiny-qwen3-f32|tests/models/random/tiny-qwen3-random-f32.gguf|--logits"
 	"tiny-qwen3moe-f32|tests/models/random/tiny-qwen3moe-random-f32.gguf|--logits"
 	"tiny-qwen3moe-q8_0|tests/models/random/tiny-qwen3moe-random-q8_0.gguf|--logits"
+	"small-q5_k|tests/models/random/small-random-q5_k.gguf|--logits"
+	"small-q6_k|tests/models/random/small-random-q6_k.gguf|--logits"
 	"smollm2-135m-q4_1|models/SmolLM2-135M-Instruct.Q4_1.gguf|--chatml"
 )
 
@@ -67,7 +70,13 @@ check() {
 			echo "not ok $n - $d: tokenize.txt missing"; fail=1; continue
 		fi
 		if [[ ! -f $TOP/$rel ]]; then
-			echo "ok $n # SKIP $rel absent"; continue
+			# CI (ACCEL_REQUIRE_REFS=1) must not pass without the reference
+			if [[ ${ACCEL_REQUIRE_REFS:-} == 1 ]]; then
+				echo "not ok $n - $d: $rel absent (ACCEL_REQUIRE_REFS=1)"; fail=1
+			else
+				echo "ok $n # SKIP $rel absent"
+			fi
+			continue
 		fi
 		sha=$(sha256sum "$TOP/$rel" | cut -d' ' -f1)
 		found=""

@@ -7,13 +7,16 @@
 # their own width). Deterministic: same numpy, same bytes. Manual tool, needs
 # `pip install gguf numpy`; llama.cpp goldens for the files come from make-golden.sh --dump.
 #
+# llama with linear RoPE scaling (rope.scaling.type "linear", rope.scaling.factor 4: positions
+# divided by 4, as llama.cpp's freq_scale).
+#
 # usage: tests/golden/make-tiny-models.py [outdir]   (default tests/models/random)
 import math
 import os
 import sys
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter, TokenType
+from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter, RopeScalingType, TokenType
 from gguf.quants import quantize
 
 TOP = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -192,6 +195,26 @@ def make_llama3(out, vocab):
     write(path, w)
 
 
+# linear RoPE scaling factor of the tiny-llama-ropelinear file: llama.cpp's freq_scale = 1/4
+ROPE_LINEAR_FACTOR = 4.0
+
+
+def make_llama_rope_linear(out, vocab):
+    dim, n_layer, n_head, n_kv, ff, ctx, base = 64, 2, 4, 2, 128, 512, 10000.0
+    hd = dim // n_head
+    rng = np.random.default_rng(4044)
+    path = os.path.join(out, "tiny-llama-ropelinear-random-f32.gguf")
+    w = GGUFWriter(path, "llama")
+    add_common(w, "llama", dim, n_layer, n_head, n_kv, ff, ctx, hd, base, 1e-5)
+    # what convert_hf_to_gguf writes for rope_scaling {"type": "linear", "factor": 4}
+    w.add_rope_scaling_type(RopeScalingType.LINEAR)
+    w.add_rope_scaling_factor(ROPE_LINEAR_FACTOR)
+    add_vocab(w, vocab)
+    # sharper attention (as the llama3 file) so that the rotation decides greedy ids
+    add_weights(w, rng, dim, n_layer, n_head, n_kv, hd, ff, len(vocab[0]), False, LLAMA3_QK_GAIN)
+    write(path, w)
+
+
 # qwen3 shapes: head_dim 32 with 4 heads, so q is 128 wide against dim 64 (Qwen3-8B: 32 x 128 =
 # 4096 = dim, but Qwen3-0.6B: 16 x 128 = 2048 against dim 1024); GQA 2:1
 Q3_DIM, Q3_LAYERS, Q3_HEADS, Q3_KV, Q3_HEAD_DIM, Q3_CTX = 64, 2, 4, 2, 32, 512
@@ -250,6 +273,7 @@ def main():
     make_qwen3(out, vocab)
     make_qwen3moe(out, vocab)
     make_qwen3moe(out, vocab, GGMLQuantizationType.Q8_0)
+    make_llama_rope_linear(out, vocab)
 
 
 if __name__ == "__main__":

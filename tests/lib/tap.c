@@ -104,6 +104,65 @@ void bail_out(const char *fmt, ...)
 	exit(1);
 }
 
+bool tap_refs_required(void)
+{
+	const char *e = getenv("ACCEL_REQUIRE_REFS");
+
+	return e && !strcmp(e, "1");
+}
+
+void plan_skip_ref(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!tap_refs_required()) {
+		printf("1..0 # SKIP ");
+	} else {
+		tap_failed++;
+		printf("1..1\nnot ok 1 - independent reference missing (ACCEL_REQUIRE_REFS=1): ");
+	}
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	exit(tap_failed ? 1 : 0);
+}
+
+void skip_ref(int n, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!tap_refs_required()) {
+		va_start(ap, fmt);
+		while (n-- > 0) {
+			va_list aq;
+
+			va_copy(aq, ap);
+			printf("ok %d # SKIP ", ++tap_n);
+			vprintf(fmt, aq);
+			printf("\n");
+			va_end(aq);
+		}
+		va_end(ap);
+		fflush(stdout);
+		return;
+	}
+	va_start(ap, fmt);
+	while (n-- > 0) {
+		va_list aq;
+
+		va_copy(aq, ap);
+		tap_failed++;
+		printf("not ok %d - independent reference missing (ACCEL_REQUIRE_REFS=1): ", ++tap_n);
+		vprintf(fmt, aq);
+		printf("\n");
+		va_end(aq);
+	}
+	va_end(ap);
+	fflush(stdout);
+}
+
 int tap_failures(void)
 {
 	return tap_failed;

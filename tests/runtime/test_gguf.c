@@ -3,7 +3,9 @@
  * GGUF reader on the real test models: header facts, hyperparameters, the
  * vocabulary arrays and the tensor table of stories260K and the random
  * llama/Mixtral files (facts from /work/shared/models/README.md, cross-checked
- * with llama.cpp's gguf-py), plus typed-getter error paths and open_mem.
+ * with llama.cpp's gguf-py), plus typed-getter error paths and open_mem, and
+ * the integer getters' range checks on keys of every integer type (files made
+ * with rt_gguf_writer).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include "kn.h"
 #include "rt_error.h"
 #include "rt_gguf.h"
+#include "rt_gguf_writer.h"
 #include "tap.h"
 
 static bool shape_is(const struct rt_gguf_tensor *t, uint32_t type, uint32_t n_dims,
@@ -384,12 +387,140 @@ static void test_smollm(void)
 	rt_gguf_close(g);
 }
 
+/* one integer key per case: the getter's answer and value for each */
+struct int_case {
+	const char *key;
+	enum rt_gguf_type type;
+	int64_t sv;		/* the value, signed types */
+	uint64_t uv;		/* the value, unsigned types */
+	int u32_ret;		/* rt_gguf_get_u32: 0 or -EINVAL */
+	uint32_t u32;
+	int i64_ret;		/* rt_gguf_get_i64 */
+	int64_t i64;
+};
+
+static const struct int_case int_cases[] = {
+	{ "u8.max", RT_GGUF_UINT8, 0, UINT8_MAX, 0, UINT8_MAX, 0, UINT8_MAX },
+	{ "i8.neg", RT_GGUF_INT8, INT8_MIN, 0, -EINVAL, 0, 0, INT8_MIN },
+	{ "i8.pos", RT_GGUF_INT8, INT8_MAX, 0, 0, INT8_MAX, 0, INT8_MAX },
+	{ "u16.max", RT_GGUF_UINT16, 0, UINT16_MAX, 0, UINT16_MAX, 0, UINT16_MAX },
+	{ "i16.neg", RT_GGUF_INT16, -1, 0, -EINVAL, 0, 0, -1 },
+	{ "u32.max", RT_GGUF_UINT32, 0, UINT32_MAX, 0, UINT32_MAX, 0, UINT32_MAX },
+	{ "i32.neg", RT_GGUF_INT32, INT32_MIN, 0, -EINVAL, 0, 0, INT32_MIN },
+	{ "i32.max", RT_GGUF_INT32, INT32_MAX, 0, 0, INT32_MAX, 0, INT32_MAX },
+	{ "u64.u32max", RT_GGUF_UINT64, 0, UINT32_MAX, 0, UINT32_MAX, 0, UINT32_MAX },
+	{ "u64.over_u32", RT_GGUF_UINT64, 0, (uint64_t)UINT32_MAX + 1, -EINVAL, 0, 0,
+	  (int64_t)UINT32_MAX + 1 },
+	{ "u64.i64max", RT_GGUF_UINT64, 0, INT64_MAX, -EINVAL, 0, 0, INT64_MAX },
+	{ "u64.over_i64", RT_GGUF_UINT64, 0, (uint64_t)INT64_MAX + 1, -EINVAL, 0, -EINVAL, 0 },
+	{ "u64.max", RT_GGUF_UINT64, 0, UINT64_MAX, -EINVAL, 0, -EINVAL, 0 },
+	{ "i64.u32max", RT_GGUF_INT64, UINT32_MAX, 0, 0, UINT32_MAX, 0, UINT32_MAX },
+	{ "i64.over_u32", RT_GGUF_INT64, (int64_t)UINT32_MAX + 1, 0, -EINVAL, 0, 0,
+	  (int64_t)UINT32_MAX + 1 },
+	{ "i64.neg1", RT_GGUF_INT64, -1, 0, -EINVAL, 0, 0, -1 },
+	{ "i64.min", RT_GGUF_INT64, INT64_MIN, 0, -EINVAL, 0, 0, INT64_MIN },
+	{ "i64.max", RT_GGUF_INT64, INT64_MAX, 0, -EINVAL, 0, 0, INT64_MAX },
+};
+#define N_INT_CASES ((int)(sizeof(int_cases) / sizeof(int_cases[0])))
+/* tests run by test_int_ranges */
+#define INT_RANGE_TESTS (1 + 4 * N_INT_CASES + 6)
+
+static int set_int(struct rt_gguf_writer *w, const struct int_case *c)
+{
+	switch (c->type) {
+	case RT_GGUF_UINT8: return rt_gguf_writer_set_u8(w, c->key, (uint8_t)c->uv);
+	case RT_GGUF_INT8: return rt_gguf_writer_set_i8(w, c->key, (int8_t)c->sv);
+	case RT_GGUF_UINT16: return rt_gguf_writer_set_u16(w, c->key, (uint16_t)c->uv);
+	case RT_GGUF_INT16: return rt_gguf_writer_set_i16(w, c->key, (int16_t)c->sv);
+	case RT_GGUF_UINT32: return rt_gguf_writer_set_u32(w, c->key, (uint32_t)c->uv);
+	case RT_GGUF_INT32: return rt_gguf_writer_set_i32(w, c->key, (int32_t)c->sv);
+	case RT_GGUF_UINT64: return rt_gguf_writer_set_u64(w, c->key, c->uv);
+	case RT_GGUF_INT64: return rt_gguf_writer_set_i64(w, c->key, c->sv);
+	default: return -EINVAL;
+	}
+}
+
+/*
+ * rt_gguf_get_u32 and rt_gguf_get_i64 take an integer of any width and
+ * signedness and refuse what does not fit (negative into u32, over 2^32-1,
+ * over INT64_MAX) with -EINVAL, leaving the output untouched; floats,
+ * strings and bools are refused; a missing key is -ENOENT.
+ */
+static void test_int_ranges(void)
+{
+	char path[] = "/tmp/test_gguf_ints.XXXXXX";
+	struct rt_gguf_writer *w = NULL;
+	struct rt_gguf *g = NULL;
+	int fd = mkstemp(path), ret;
+	uint32_t u32;
+	int64_t i64;
+
+	if (fd >= 0)
+		close(fd);
+	ret = fd < 0 ? -errno : rt_gguf_writer_create(&w);
+	for (int i = 0; i < N_INT_CASES && !ret; i++)
+		ret = set_int(w, &int_cases[i]);
+	if (!ret)
+		ret = rt_gguf_writer_set_f32(w, "f32.one", 1.0f);
+	if (!ret)
+		ret = rt_gguf_writer_set_str(w, "str.seven", "7");
+	if (!ret)
+		ret = rt_gguf_writer_set_bool(w, "bool.true", true);
+	if (!ret)
+		ret = rt_gguf_writer_open(w, path);
+	if (!ret)
+		ret = rt_gguf_writer_finish(w, false);
+	rt_gguf_writer_destroy(w);
+	if (!ret)
+		ret = rt_gguf_open(path, &g);
+	if (!ok(ret == 0, "a GGUF with %d integer keys of every type: written and read back",
+		N_INT_CASES)) {
+		diag("%s", rt_last_error());
+		skip(INT_RANGE_TESTS - 1, "no file");
+		unlink(path);
+		return;
+	}
+	for (int i = 0; i < N_INT_CASES; i++) {
+		const struct int_case *c = &int_cases[i];
+		int64_t ki = rt_gguf_find_key(g, c->key);
+
+		is_int(ki >= 0 ? (int)rt_gguf_kv_type(g, ki) : -1, c->type, "%s: stored as type %d",
+		       c->key, (int)c->type);
+		u32 = 0x5a5a5a5a;
+		ret = rt_gguf_get_u32(g, c->key, &u32);
+		ok(ret == c->u32_ret && u32 == (c->u32_ret ? 0x5a5a5a5au : c->u32),
+		   "%s: get_u32 -> %d, %" PRIu32 " (want %d%s)", c->key, ret, u32, c->u32_ret,
+		   c->u32_ret ? ", output untouched" : "");
+		if (c->u32_ret)
+			ok(strstr(rt_last_error(), c->key) && strstr(rt_last_error(), "does not fit"),
+			   "%s: the u32 error names the key: %s", c->key, rt_last_error());
+		else
+			ok(1, "%s: fits in u32", c->key);
+		i64 = 0x5a5a;
+		ret = rt_gguf_get_i64(g, c->key, &i64);
+		ok(ret == c->i64_ret && i64 == (c->i64_ret ? 0x5a5a : c->i64),
+		   "%s: get_i64 -> %d, %" PRId64 " (want %d)", c->key, ret, i64, c->i64_ret);
+	}
+	u32 = 7;
+	is_int(rt_gguf_get_u32(g, "f32.one", &u32), -EINVAL, "get_u32 on a float32 key: -EINVAL");
+	is_int(rt_gguf_get_u32(g, "str.seven", &u32), -EINVAL, "get_u32 on a string key: -EINVAL");
+	is_int(rt_gguf_get_i64(g, "bool.true", &i64), -EINVAL, "get_i64 on a bool key: -EINVAL");
+	is_int(u32, 7, "refused getters leave the output untouched");
+	is_int(rt_gguf_get_u32(g, "no.such.key", &u32), -ENOENT, "get_u32 on a missing key: -ENOENT");
+	is_int(rt_gguf_get_i64(g, "no.such.key", &i64), -ENOENT, "get_i64 on a missing key: -ENOENT");
+	rt_gguf_close(g);
+	unlink(path);
+}
+
 int main(void)
 {
+	/* 65 on the models (SmolLM2's own tests skip as a group when absent) */
+	plan(65 + INT_RANGE_TESTS);
 	test_stories();
 	test_mem_matches_file();
 	test_random();
 	test_window();
 	test_smollm();
+	test_int_ranges();
 	return done_testing();
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "rt_error.h"
+#include "rt_gguf.h"
 #include "rt_model.h"
 #include "rt_sampler.h"
 #include "rt_session.h"
@@ -23,6 +24,9 @@
 #include "tap.h"
 
 #define MAX_IDS 4096
+/* directories in tests/golden with a tokenize.txt (make-golden.sh's MODELS):
+ * a lost directory fails here instead of shrinking the test */
+#define N_GOLDEN_DIRS 13
 
 struct gcase {
 	char *text;		/* NULL when given as ids */
@@ -217,6 +221,77 @@ out:
 }
 
 /*
+ * run_patched - the greedy cases on a copy of @mpath whose key @key is renamed
+ * (last byte 'X', so the runtime no longer sees it); returns how many cases
+ * still give llama.cpp's ids, or -1 if the copy cannot be made or loaded
+ */
+static int run_patched(const char *mpath, const char *key, struct gcase *cs, int nc)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 512 };
+	char tmp[] = "/tmp/golden_rope.XXXXXX";
+	struct rt_tokenizer *tok = NULL;
+	struct rt_model *m = NULL;
+	size_t size, klen = strlen(key);
+	char *buf = tap_slurp(mpath, &size), *hit;
+	int fd, same = -1, np;
+
+	hit = buf ? memmem(buf, size, key, klen) : NULL;
+	if (!hit || memmem(hit + 1, size - (hit + 1 - buf), key, klen)) {
+		free(buf);
+		return -1;
+	}
+	hit[klen - 1] = 'X';
+	fd = mkstemp(tmp);
+	if (fd < 0 || write(fd, buf, size) != (ssize_t)size) {
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		free(buf);
+		return -1;
+	}
+	close(fd);
+	free(buf);
+	if (rt_model_load(tmp, &mo, &m) == 0 && rt_tokenizer_load(rt_model_gguf(m), &tok) == 0) {
+		same = 0;
+		for (int i = 0; i < nc; i++)
+			same += run_case(m, tok, &cs[i], &np) == 1;
+	}
+	rt_tokenizer_free(tok);
+	rt_model_free(m);
+	unlink(tmp);
+	return same;
+}
+
+/*
+ * Linear RoPE scaling is applied, as llama.cpp applies it: freq_scale is
+ * 1 / rope.scaling.factor; without the factor the greedy ids part from
+ * llama.cpp's, without rope.scaling.type (llama.cpp reads the factor whatever
+ * the type) they do not.
+ */
+static void check_rope_scaling(struct rt_model *m, const char *mpath, struct gcase *cs, int nc)
+{
+	const struct rt_hparams *hp = rt_model_hparams(m);
+	char key[96], tkey[96];
+	float f;
+	int same;
+
+	snprintf(key, sizeof(key), "%s.rope.scaling.factor", hp->arch_name);
+	snprintf(tkey, sizeof(tkey), "%s.rope.scaling.type", hp->arch_name);
+	if (rt_gguf_get_f32(rt_model_gguf(m), key, &f) < 0 || f <= 1.0f)
+		return;
+	ok(hp->rope_scale == 1.0f / f, "%s: rope freq_scale %g = 1 / rope.scaling.factor %g",
+	   mpath, hp->rope_scale, f);
+	same = run_patched(mpath, key, cs, nc);
+	ok(same >= 0 && same < nc, "%s without %s: greedy ids part from llama.cpp's in %d of %d "
+	   "cases (the scaling is applied)", mpath, key, nc - same, nc);
+	if (rt_gguf_find_key(rt_model_gguf(m), tkey) >= 0) {
+		same = run_patched(mpath, tkey, cs, nc);
+		is_int(same, nc, "%s without %s: the factor still applies, as in llama.cpp",
+		       mpath, tkey);
+	}
+}
+
+/*
  * Teacher forcing: the prompt, then llama.cpp's generated ids fed one at a
  * time as it generated them (decode arithmetic, not prefill's), our argmax
  * after each compared with the id llama.cpp chose next. Adds to *agree and
@@ -247,11 +322,13 @@ static void teacher_forced(struct rt_model *m, struct rt_tokenizer *tok, const s
 }
 
 typedef void (*golden_fn)(struct rt_model *m, struct rt_tokenizer *tok, const char *dir,
-			  const char *model, struct gcase *cases, int nc, const char *isa_name);
+			  const char *mpath, const char *model, struct gcase *cases, int nc,
+			  const char *isa_name);
 
 /* bit for bit: greedy ids identical, logits within 1e-3 (F32 weights; Q8_0 1e-2) */
 static void check_exact(struct rt_model *m, struct rt_tokenizer *tok, const char *dir,
-			const char *model, struct gcase *cases, int nc, const char *isa_name)
+			const char *mpath, const char *model, struct gcase *cases, int nc,
+			const char *isa_name)
 {
 	int np = 0;
 
@@ -262,6 +339,7 @@ static void check_exact(struct rt_model *m, struct rt_tokenizer *tok, const char
 		   "identical to llama.cpp", model, isa_name, i, np, cases[i].n_predict);
 	}
 	check_logits(m, tok, dir, &cases[0], strstr(model, "q8_0") ? 1e-2 : 1e-3, 0);
+	check_rope_scaling(m, mpath, cases, nc);
 }
 
 /*
@@ -277,7 +355,8 @@ static void check_exact(struct rt_model *m, struct rt_tokenizer *tok, const char
  * with a large vocabulary run their first 2 cases.
  */
 static void check_tolerance(struct rt_model *m, struct rt_tokenizer *tok, const char *dir,
-			    const char *model, struct gcase *cases, int nc, const char *isa_name)
+			    const char *mpath, const char *model, struct gcase *cases, int nc,
+			    const char *isa_name)
 {
 	int agree = 0, total = 0;
 
@@ -297,7 +376,7 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 {
 	static struct gcase cases[16];
 	struct dirent **ents;
-	int ndir, models = 0;
+	int ndir, models = 0, dirs = 0;
 
 	ndir = scandir(gdir, &ents, NULL, alphasort);
 	if (ndir < 0)
@@ -319,6 +398,8 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 			free(ents[d]);
 			continue;
 		}
+		dirs++;
+		/* every model has goldens of the reference build */
 		snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, ents[d]->d_name, ref);
 		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
 		if (!ok(access(path, R_OK) == 0, "%s: %s goldens exist", ents[d]->d_name, ref)) {
@@ -328,8 +409,9 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 		free(ents[d]);
 		nc = read_greedy(path, model, sizeof(model), cases, 16);
 		snprintf(mpath, sizeof(mpath), "%s", tap_path(model));
+		ok(nc >= 4, "%s: %d greedy cases (the 3 prompts and the ids case at least)", dir, nc);
 		if (nc <= 0 || access(mpath, R_OK)) {
-			skip(1, "%s: model %s not present (scripts/fetch-model.sh)", dir, model);
+			skip_ref(1, "%s: model %s not present (scripts/fetch-model.sh)", dir, model);
 			continue;
 		}
 		models++;
@@ -338,13 +420,14 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 			continue;
 		}
 		if (ok(rt_tokenizer_load(rt_model_gguf(m), &tok) == 0, "%s: tokenizer", model))
-			fn(m, tok, dir, model, cases, nc, isa_name);
+			fn(m, tok, dir, mpath, model, cases, nc, isa_name);
 		for (int i = 0; i < nc; i++)
 			free(cases[i].text);
 		rt_tokenizer_free(tok);
 		rt_model_free(m);
 	}
 	free(ents);
+	is_int(dirs, N_GOLDEN_DIRS, "%s: every golden directory found", isa_name);
 	return models;
 }
 

@@ -83,6 +83,8 @@ static uint32_t file_type(uint32_t type)
 	case ACCEL_DTYPE_Q4_0: return 2;
 	case ACCEL_DTYPE_Q8_0: return 7;
 	case ACCEL_DTYPE_Q4_K: return 14;	/* Q4_K_S: every weight Q4_K */
+	case ACCEL_DTYPE_Q5_K: return 16;	/* Q5_K_S */
+	case ACCEL_DTYPE_Q6_K: return 18;	/* Q6_K */
 	default: return 0;
 	}
 }

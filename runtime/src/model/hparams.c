@@ -44,24 +44,28 @@ static float get_f32(const struct rt_gguf *g, const char *arch, const char *key,
 	return rt_gguf_get_f32(g, k, &v) == 0 ? v : def;
 }
 
+/*
+ * rope_scaling - freq_scale as llama.cpp sets it: 1 / <arch>.rope.scaling.factor
+ * (or the older <arch>.rope.scale_linear) whatever rope.scaling.type says,
+ * absent or "none" included (llama_model::load_hparams reads the factor
+ * before it looks at the type); types other than linear/none/llama3 refused.
+ */
 static int rope_scaling(struct rt_model *m)
 {
 	struct rt_hparams *hp = &m->hp;
 	struct rt_gguf_str s;
 	char k[128];
+	float f;
 
-	hp->rope_scale = 1.0f;
+	f = get_f32(m->gguf, hp->arch_name, "rope.scaling.factor", 0.0f);
+	if (f == 0.0f)
+		f = get_f32(m->gguf, hp->arch_name, "rope.scale_linear", 0.0f);
+	hp->rope_scale = f > 0 ? 1.0f / f : 1.0f;
 	snprintf(k, sizeof(k), "%s.rope.scaling.type", hp->arch_name);
 	if (rt_gguf_get_str(m->gguf, k, &s) < 0)
 		return 0;
-	if (!strcmp(s.s, "linear")) {
-		float f = get_f32(m->gguf, hp->arch_name, "rope.scaling.factor", 1.0f);
-
-		if (f > 0)
-			hp->rope_scale = 1.0f / f;
-		return 0;
-	}
-	if (strcmp(s.s, "none") && strcmp(s.s, "llama3"))	/* llama3: rope_freqs.weight */
+	if (strcmp(s.s, "linear") && strcmp(s.s, "none") &&
+	    strcmp(s.s, "llama3"))	/* llama3: rope_freqs.weight */
 		return rt_set_error(-EOPNOTSUPP, "%s: rope scaling '%s' is not supported",
 				    rt_gguf_path(m->gguf), s.s);
 	return 0;
