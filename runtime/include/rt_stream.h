@@ -54,7 +54,9 @@ struct rt_placement {
  * struct rt_stream_stats - counters since the model was loaded
  * @bytes_read: bytes streamed from the file
  * @loads: unit loads issued
- * @io_ns: time the COPY engine spent on unit and expert loads
+ * @io_ns: time the COPY queue of unit loads was busy
+ * @expert_io_ns: time the expert COPY queue was busy (MoE streaming); it runs
+ *	concurrently with the unit loads, so the two are not added
  * @compute_ns: time the COMPUTE engine spent executing
  * @direct: loads went through O_DIRECT (false: buffered fallback)
  * @expert_hits, @expert_misses: MoE expert cache
@@ -63,6 +65,7 @@ struct rt_stream_stats {
 	uint64_t bytes_read;
 	uint64_t loads;
 	uint64_t io_ns;
+	uint64_t expert_io_ns;
 	uint64_t compute_ns;
 	bool direct;
 	uint64_t expert_hits;

@@ -188,9 +188,9 @@ int rt_stream_stats(const struct rt_model *m, struct rt_stream_stats *st,
 		*st = s->st;
 		if (accel_queue_stats(m->copy, &qs) == 0)
 			st->io_ns = qs.busy_ns;
-		/* expert reads have their own queue (MoE) */
+		/* expert reads have their own queue (MoE), busy at the same time */
 		if (s->exp.copy && accel_queue_stats(s->exp.copy, &qs) == 0)
-			st->io_ns += qs.busy_ns;
+			st->expert_io_ns = qs.busy_ns;
 		if (accel_queue_stats(m->compute, &qs) == 0)
 			st->compute_ns = qs.busy_ns;
 	}
