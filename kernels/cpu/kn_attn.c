@@ -199,40 +199,16 @@ static float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f
 static inline __attribute__((always_inline)) void
 kn_attn_reduce_blk(float *out, const float *acc, int64_t hd, int lanes, const int m)
 {
+	/* one register of W lanes (AVX2 8, AVX-512 16); vec_dot's 4 registers first
+	 * fold pairwise into it (lanes == 4 W), tinyBLAS has just the one */
+	const int W = lanes == 32 || lanes == 8 ? 8 : 16;
 	float v[16][16], t8[8][16], t4[4][16];
 
-	if (lanes == 32 || lanes == 8) {	/* AVX2: 8 lanes */
-		for (int l = 0; l < 8; l++) {
-			const float *r0 = acc + l * hd;
-
-			if (lanes == 32) {
-				const float *r1 = r0 + 8 * hd, *r2 = r0 + 16 * hd, *r3 = r0 + 24 * hd;
-
-				for (int k = 0; k < m; k++)
-					v[l][k] = (r0[k] + r2[k]) + (r1[k] + r3[k]);
-			} else {
-				for (int k = 0; k < m; k++)
-					v[l][k] = r0[k];
-			}
-		}
-		for (int i = 0; i < 4; i++)
-			for (int k = 0; k < m; k++)
-				t4[i][k] = v[4 + i][k] + v[i][k];
-		if (lanes == 32) {	/* two hadds */
-			for (int k = 0; k < m; k++)
-				out[k] = (t4[0][k] + t4[1][k]) + (t4[2][k] + t4[3][k]);
-		} else {		/* movehl, then movehdup */
-			for (int k = 0; k < m; k++)
-				out[k] = (t4[0][k] + t4[2][k]) + (t4[1][k] + t4[3][k]);
-		}
-		return;
-	}
-
-	for (int l = 0; l < 16; l++) {
+	for (int l = 0; l < W; l++) {
 		const float *r0 = acc + l * hd;
 
-		if (lanes == 64) {
-			const float *r1 = r0 + 16 * hd, *r2 = r0 + 32 * hd, *r3 = r0 + 48 * hd;
+		if (lanes == 4 * W) {
+			const float *r1 = r0 + W * hd, *r2 = r0 + 2 * W * hd, *r3 = r0 + 3 * W * hd;
 
 			for (int k = 0; k < m; k++)
 				v[l][k] = (r0[k] + r2[k]) + (r1[k] + r3[k]);
@@ -241,14 +217,25 @@ kn_attn_reduce_blk(float *out, const float *acc, int64_t hd, int lanes, const in
 				v[l][k] = r0[k];
 		}
 	}
-	for (int l = 0; l < 8; l++)
+	if (W == 16) {		/* GCC's _mm512_reduce_add_ps: halves down to 4 */
+		for (int l = 0; l < 8; l++)
+			for (int k = 0; k < m; k++)
+				t8[l][k] = v[8 + l][k] + v[l][k];
+		for (int l = 0; l < 4; l++)
+			for (int k = 0; k < m; k++)
+				t4[l][k] = t8[4 + l][k] + t8[l][k];
+	} else {		/* the high 128 bits onto the low */
+		for (int l = 0; l < 4; l++)
+			for (int k = 0; k < m; k++)
+				t4[l][k] = v[4 + l][k] + v[l][k];
+	}
+	if (lanes == 32) {	/* AVX2 vec_dot: two hadds */
 		for (int k = 0; k < m; k++)
-			t8[l][k] = v[8 + l][k] + v[l][k];
-	for (int l = 0; l < 4; l++)
+			out[k] = (t4[0][k] + t4[1][k]) + (t4[2][k] + t4[3][k]);
+	} else {		/* movehl, then movehdup (and the AVX-512 reduce's end) */
 		for (int k = 0; k < m; k++)
-			t4[l][k] = t8[4 + l][k] + t8[l][k];
-	for (int k = 0; k < m; k++)
-		out[k] = (t4[0][k] + t4[2][k]) + (t4[1][k] + t4[3][k]);
+			out[k] = (t4[0][k] + t4[2][k]) + (t4[1][k] + t4[3][k]);
+	}
 }
 
 static void kn_attn_reduce_lanes(float *out, const float *acc, int64_t hd, int lanes)

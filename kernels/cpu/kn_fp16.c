@@ -4,24 +4,7 @@
  * round-to-nearest-even (what F16C's vcvtps2ph does), bf16 rounds to nearest
  * even and keeps NaNs quiet. The AVX2 files use F16C for whole rows.
  */
-#include <string.h>
-#include "kn.h"
-
-static inline uint32_t f2u(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	return u;
-}
-
-static inline float u2f(uint32_t u)
-{
-	float f;
-
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
+#include "kn_internal.h"
 
 float kn_fp16_to_fp32(uint16_t h)
 {
@@ -30,10 +13,10 @@ float kn_fp16_to_fp32(uint16_t h)
 	uint32_t m = h & 0x3ff;
 
 	if (e == 0x1f)
-		return u2f(s | 0x7f800000 | (m << 13));
+		return kn_u2f(s | 0x7f800000 | (m << 13));
 	if (e == 0) {
 		if (m == 0)
-			return u2f(s);
+			return kn_u2f(s);
 		/* subnormal: value m * 2^-24, exact in float */
 		e = 113;
 		while (!(m & 0x400)) {
@@ -41,14 +24,14 @@ float kn_fp16_to_fp32(uint16_t h)
 			e--;
 		}
 		m &= 0x3ff;
-		return u2f(s | (e << 23) | (m << 13));
+		return kn_u2f(s | (e << 23) | (m << 13));
 	}
-	return u2f(s | ((e + 112) << 23) | (m << 13));
+	return kn_u2f(s | ((e + 112) << 23) | (m << 13));
 }
 
 uint16_t kn_fp32_to_fp16(float f)
 {
-	uint32_t x = f2u(f);
+	uint32_t x = kn_f2u(f);
 	uint16_t s = (x >> 16) & 0x8000;
 	uint32_t r, rem, half;
 
@@ -80,12 +63,12 @@ uint16_t kn_fp32_to_fp16(float f)
 
 float kn_bf16_to_fp32(uint16_t h)
 {
-	return u2f((uint32_t)h << 16);
+	return kn_u2f((uint32_t)h << 16);
 }
 
 uint16_t kn_fp32_to_bf16(float f)
 {
-	uint32_t u = f2u(f);
+	uint32_t u = kn_f2u(f);
 
 	if ((u & 0x7fffffff) > 0x7f800000)
 		return (u >> 16) | 64;		/* NaN: force quiet */
