@@ -90,7 +90,12 @@ struct rt_arch {
 	int (*build_layer)(struct rt_graph *g, const struct rt_layer *l, int il);
 };
 
-#define RT_ARCH_TENSORS(t) .tensors = (t), .n_tensors = (int)(sizeof(t) / sizeof((t)[0]))
+/* the most rows a table may have: streaming packs a layer's tensors in at
+ * most this many pieces (RT_MAX_PIECES); a bigger table does not compile */
+#define RT_ARCH_MAX_TENSORS 32
+#define RT_ARCH_TENSORS(t) .tensors = (t), \
+	.n_tensors = (int)(sizeof(t) / sizeof((t)[0]) + \
+			   0 * sizeof(char[sizeof(t) / sizeof((t)[0]) <= RT_ARCH_MAX_TENSORS ? 1 : -1]))
 
 /* registry.c */
 const struct rt_arch *rt_arch_find(const char *name);

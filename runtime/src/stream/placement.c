@@ -64,7 +64,7 @@ int rt_unit_pieces(const struct rt_model *m, int u, uint64_t *b, uint64_t *e)
 		rt_unit_range(m, u, &b[0], &e[0]);
 		return 1;
 	}
-	for (int r = 0; r < m->arch->n_tensors && n < RT_MAX_PIECES; r++) {
+	for (int r = 0; r < m->arch->n_tensors; r++) {	/* <= RT_MAX_PIECES rows */
 		const struct accel_tensor *t = rt_layer_tensor(m, l, r);
 
 		if (!t->ne[0] || m->arch->tensors[r].flags & RT_T_EXPERT)

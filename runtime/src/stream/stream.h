@@ -8,6 +8,7 @@
 #ifndef RT_STREAM_STREAM_H
 #define RT_STREAM_STREAM_H
 
+#include "arch/arch.h"
 #include "model/model.h"
 #include "rt_stream.h"
 
@@ -78,7 +79,7 @@ uint64_t rt_expert_entry_bytes(const struct rt_model *m);
 /** the file ranges a streamed use of unit u reads, packed in order into its
  *  slot: the whole unit, or a MoE layer's non-expert tensors; at most
  *  RT_MAX_PIECES; returns the count */
-#define RT_MAX_PIECES 32
+#define RT_MAX_PIECES RT_ARCH_MAX_TENSORS
 int rt_unit_pieces(const struct rt_model *m, int u, uint64_t *b, uint64_t *e);
 
 /* slots.c */
