@@ -155,8 +155,12 @@ done
 
 # --- memory locking as an ordinary user (RLIMIT_MEMLOCK 256 KiB < the pools)
 # Must run: as root switch to nobody; not root and no switch = a failure.
+# the user runs a copy of the tool from $tmp (755): the checkout may be
+# private to root (a clone in a mktemp -d directory is)
 cp "$stories" "$tmp/m.gguf"
+cp "$bdir/$R" "$tmp/$R"
 chmod 644 "$tmp/m.gguf"
+chmod 755 "$tmp/$R"
 asuser() { # asuser CMD...: run as an unprivileged user with ulimit -l 256
 	if [ "$(id -u)" -ne 0 ]; then
 		bash -c 'ulimit -l 256 && exec "$@"' _ "$@"
@@ -167,12 +171,12 @@ asuser() { # asuser CMD...: run as an unprivileged user with ulimit -l 256
 		runuser -u nobody -- bash -c 'ulimit -l 256 && exec "$@"' _ "$@"
 	fi
 }
-ref=$("$bdir/$R" -m "$tmp/m.gguf" -p "Once upon a time" -n 8 --temp 0 --ids -t 2 -b 4 2>/dev/null)
+ref=$("$tmp/$R" -m "$tmp/m.gguf" -p "Once upon a time" -n 8 --temp 0 --ids -t 2 -b 4 2>/dev/null)
 asuser id -u >"$tmp/uid" 2>&1
 uid=$(cat "$tmp/uid")
 [ -n "$uid" ] && [ "$uid" != 0 ]
 ok $? "switched to an unprivileged user (uid $uid)"
-out=$(asuser "$bdir/$R" -m "$tmp/m.gguf" -p "Once upon a time" -n 8 --temp 0 --ids -t 2 -b 4 \
+out=$(asuser "$tmp/$R" -m "$tmp/m.gguf" -p "Once upon a time" -n 8 --temp 0 --ids -t 2 -b 4 \
 	--mem-budget 600K 2>"$tmp/err")
 rc=$?
 [ $rc -eq 0 ] && [ -n "$ref" ] && [ "$out" = "$ref" ] &&
@@ -181,7 +185,7 @@ rc=$?
 	! grep -q "libaccel" "$tmp/err"
 ok $? "non-root --mem-budget streams with pageable memory: resident ids, one warning line (rc $rc)"
 [ $rc -eq 0 ] || sed 's/^/#   /' "$tmp/err"
-asuser "$bdir/$R" -m "$tmp/m.gguf" -p "Once" -n 2 -t 2 -b 4 --mem-budget 600K --mlock \
+asuser "$tmp/$R" -m "$tmp/m.gguf" -p "Once" -n 2 -t 2 -b 4 --mem-budget 600K --mlock \
 	>/dev/null 2>"$tmp/err"
 rc=$?
 [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
