@@ -53,7 +53,7 @@ TOOLLIB_CPPFLAGS := -Itools/lib
 # itself (bench_kernels.c calls kn_* directly): the one tool allowed kn.h.
 BENCH_CPPFLAGS   := $(TOOLS_CPPFLAGS) -Ikernels/include
 TEST_CPPFLAGS    := -Iuapi -Ilibaccel/include -Ikernels/include -Iruntime/include \
-		    -Iruntime/src -Itools/lib -Itests/lib $(DRM_CFLAGS)
+		    -Iruntime/src -Itools/lib -Itests/lib -Ikernels/cuda $(DRM_CFLAGS)
 
 # layer_cppflags SOURCE: the include paths of SOURCE's layer
 layer_cppflags = $(strip \
@@ -143,6 +143,10 @@ $(B)/obj/%_avx2.o: %_avx2.c
 $(B)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(QUIET_CC)$(CC) $(call layer_cppflags,$<) $(CPPFLAGS) $(CFLAGS) $(AVX512FLAGS) -c $< -o $@
+
+# the CUDA backend's shared math, compiled for the host: no contraction may
+# fuse a product the CPU references round on their own (nvcc's side uses __fmul_rn)
+$(B)/obj/tests/kernels/test_kn_cuda_quant.o: CFLAGS += -ffp-contract=off
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
