@@ -107,7 +107,8 @@ TLIB_SRC  := $(wildcard tests/lib/*.c)
 # tools/<name>/ is a program, except tools/lib (code shared by the tools)
 TOOLS     := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c)))))
 TOOLS     := $(sort $(TOOLS))
-TEST_SRC  := $(filter-out tests/lib/% tests/fuzz/%,$(wildcard tests/*/*.c))
+# tests/gpu needs a CUDA device: `make cuda` builds it, tests/gpu/run.sh runs it
+TEST_SRC  := $(filter-out tests/lib/% tests/fuzz/% tests/gpu/%,$(wildcard tests/*/*.c))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -132,7 +133,7 @@ ALL_OBJS := $(call obj,$(ACCEL_SRC) $(KN_SRC) $(RT_SRC) $(TOOLLIB_SRC) $(TLIB_SR
 	      $(wildcard $(addsuffix /*.c,$(addprefix tools/,$(TOOLS)))))
 
 .PHONY: all test check-build check-layers run model clean module vmtest vmtest-quick fuzz golden \
-	install uninstall
+	install uninstall cuda
 
 all: $(BINS) $(TESTS) $(LIBACCEL_SO) $(LIBACCEL_LINKS)
 
@@ -190,6 +191,40 @@ $(BINS):
 $(TESTS): $(B)/tests/%: $(B)/obj/tests/%.o $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS) $(LDLIBS)
+
+# ---- CUDA (kernels/cuda): never part of `all` (CI has no nvcc). `make cuda`
+# builds libkn_cuda.a for sm_80 and sm_90 plus PTX for later GPUs, and the
+# GPU op tests (build/gpu/, run by tests/gpu/run.sh on a GPU machine).
+# tests/cli/cuda-build.sh runs it in `make test` wherever nvcc exists.
+NVCC       ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc),nvcc)
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+	      -gencode arch=compute_90,code=compute_90
+NVCCFLAGS  ?= -std=c++17 -O3 -g -lineinfo $(CUDA_ARCH) -Werror all-warnings \
+	      -Xcompiler -fPIC,-Wall,-Wextra,-Wno-unused-parameter
+CU_SRC     := $(wildcard kernels/cuda/*.cu)
+CU_OBJ     := $(patsubst %.cu,$(B)/obj/%.o,$(CU_SRC))
+LIBKN_CUDA := $(B)/lib/libkn_cuda.a
+GPU_TEST_SRC := $(wildcard tests/gpu/*.c)
+GPU_TESTS  := $(patsubst tests/gpu/%.c,$(B)/gpu/%,$(GPU_TEST_SRC))
+CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+
+cuda: $(LIBKN_CUDA) $(GPU_TESTS)
+
+$(B)/obj/kernels/cuda/%.o: kernels/cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(call msg,NVCC,$(patsubst $(B)/obj/%,%,$@))
+	$(Q)$(NVCC) $(KN_CPPFLAGS) -Ikernels/cuda $(NVCCFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBKN_CUDA): $(CU_OBJ)
+
+$(B)/obj/tests/gpu/%.o: tests/gpu/%.c
+	@mkdir -p $(dir $@)
+	$(QUIET_CC)$(CC) $(TEST_CPPFLAGS) -Itests/kernels -I$(CUDA_HOME)/include $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/gpu/%: $(B)/obj/tests/gpu/%.o $(LIBKN_CUDA) $(LIBTEST) $(LIBKN)
+	@mkdir -p $(dir $@)
+	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $< $(LIBKN_CUDA) $(LIBTEST) $(LIBKN) $(CUDA_LDLIBS) -lm
 
 # ---- install, as liburing: DESTDIR, prefix and the GNU directory variables.
 # Installs the tools, libaccel.so (real file, soname and development links),
