@@ -207,9 +207,23 @@ CU_OBJ     := $(patsubst %.cu,$(B)/obj/%.o,$(CU_SRC))
 LIBKN_CUDA := $(B)/lib/libkn_cuda.a
 GPU_TEST_SRC := $(wildcard tests/gpu/*.c)
 GPU_TESTS  := $(patsubst tests/gpu/%.c,$(B)/gpu/%,$(GPU_TEST_SRC))
+# named as targets of `cuda`, so make never deletes them as intermediate files
+GPU_TEST_OBJ := $(call obj,$(GPU_TEST_SRC))
 CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 
-cuda: $(LIBKN_CUDA) $(GPU_TESTS)
+# libaccel's memory domains on the GPU (libaccel/cuda/): C over the CUDA
+# runtime, with libaccel's include paths plus CUDA's
+ACCEL_CUDA_SRC := $(wildcard libaccel/cuda/*.c)
+LIBACCEL_CUDA  := $(B)/lib/libaccel_cuda.a
+
+cuda: $(LIBKN_CUDA) $(LIBACCEL_CUDA) $(GPU_TEST_OBJ) $(GPU_TESTS)
+
+$(B)/obj/libaccel/cuda/%.o: libaccel/cuda/%.c
+	@mkdir -p $(dir $@)
+	$(QUIET_CC)$(CC) $(ACCEL_CPPFLAGS) -Ilibaccel/cuda -I$(CUDA_HOME)/include $(CPPFLAGS) \
+		$(CFLAGS) -c $< -o $@
+
+$(LIBACCEL_CUDA): $(call obj,$(ACCEL_CUDA_SRC))
 
 $(B)/obj/kernels/cuda/%.o: kernels/cuda/%.cu
 	@mkdir -p $(dir $@)

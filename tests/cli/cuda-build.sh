@@ -4,7 +4,8 @@
 # libkn_cuda.a (every kernels/cuda/*.cu with -Werror, for sm_80, sm_90 and
 # PTX) and the GPU op tests, so a broken .cu cannot land unnoticed on a
 # machine without a GPU. Each object carries device code, the archive defines
-# every entry kn_cuda.h declares, and a second `make cuda` has nothing to do.
+# every entry kn_cuda.h declares (libaccel_cuda.a every one of
+# libaccel/cuda/cuda_domain.h), and a second `make cuda` has nothing to do.
 # Running the kernels needs a GPU: tests/gpu/run.sh. Without nvcc (CI) it
 # skips, saying so.
 set -u
@@ -28,13 +29,14 @@ if ! command -v "$nvcc" >/dev/null 2>&1; then
 	echo "1..0 # SKIP no nvcc ($nvcc): the CUDA build is checked where the toolkit exists"
 	exit 0
 fi
-echo "1..6"
+echo "1..7"
 {
 	read -r B
 	read -r cu_objs
 	read -r lib
 	read -r gpu_tests
-} < <(mk -s print-B print-CU_OBJ print-LIBKN_CUDA print-GPU_TESTS)
+	read -r alib
+} < <(mk -s print-B print-CU_OBJ print-LIBKN_CUDA print-GPU_TESTS print-LIBACCEL_CUDA)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -59,6 +61,14 @@ absent=$(comm -23 <(printf '%s\n' "$want") <(printf '%s\n' "$have"))
 ok $? "$lib defines all $(printf '%s\n' "$want" | wc -l) entries of kn_cuda.h"
 [ -z "$absent" ] || printf '# missing: %s\n' $absent
 
+want=$(grep -oE '^(int|void|void \*) \*?accel_(cuda|vram)_[a-z0-9_]+' libaccel/cuda/cuda_domain.h |
+	grep -oE 'accel_[a-z0-9_]+' | sort)
+have=$(nm -g --defined-only "$alib" 2>/dev/null | awk '$2 == "T" {print $3}' | sort)
+absent=$(comm -23 <(printf '%s\n' "$want") <(printf '%s\n' "$have"))
+[ -n "$want" ] && [ -z "$absent" ]
+ok $? "$alib (memory domains: VRAM pools, host registration, copies, fence bridges) defines all $(printf '%s\n' "$want" | wc -l) entries of cuda_domain.h"
+[ -z "$absent" ] || printf '# missing: %s\n' $absent
+
 exported=$(nm -g --defined-only "$lib" 2>/dev/null | awk '$2 == "T" {print $3}' | grep -v '^kn_cu' | grep -v '^_' | head -5)
 [ -z "$exported" ]
 ok $? "the archive exports nothing but kn_cuda_* / kn_cu_* functions"
@@ -69,7 +79,7 @@ for t in $gpu_tests; do
 	[ -x "$t" ] || all_x=1
 done
 [ -n "$gpu_tests" ] && [ $all_x -eq 0 ]
-ok $? "the GPU op tests are linked: $gpu_tests"
+ok $? "the GPU programs (op tests, benchmarks) are linked: $gpu_tests"
 
 mk -q cuda
 rc=$?

@@ -3,8 +3,9 @@
 # The GPU session's one script (DESIGN.md: a lent H100/H200, 15 minutes of
 # device time, nvcc 13, no liburing/libdrm/PCRE2 there): build the CUDA
 # kernels and their op tests with nvcc, run the op tests (TAP: every op
-# against the CPU kernels), optionally under compute-sanitizer, and keep the
-# logs in $OUT (the device tool's output folder; build/gpu-out elsewhere).
+# against the CPU kernels) and the kernels' benchmarks (build/gpu/bench_cuda:
+# bandwidth and throughput as ratios to the device's), optionally the tests
+# under compute-sanitizer, and keep the logs in $OUT (the device tool's output folder; build/gpu-out elsewhere).
 #
 #   tests/gpu/run.sh              build + op tests (about 2 minutes on 16 cores)
 #   tests/gpu/run.sh --memcheck   the same, then compute-sanitizer memcheck and racecheck
@@ -43,6 +44,9 @@ echo "# $(stamp) op tests"
 timeout 300 build/gpu/test_backend_ops 2>&1 | tee "$out/test_backend_ops.tap"
 rc=${PIPESTATUS[0]}
 echo "# $(stamp) op tests: exit $rc"
+
+echo "# $(stamp) benchmarks"
+timeout 120 build/gpu/bench_cuda 2>&1 | tee "$out/bench.txt"
 
 if [ $memcheck -eq 1 ] && command -v compute-sanitizer >/dev/null; then
 	for tool in memcheck racecheck; do
