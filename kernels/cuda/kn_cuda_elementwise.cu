@@ -45,8 +45,10 @@ int kn_cuda_embed(struct kn_cuda_ctx *ctx, float *out, const void *w, uint32_t t
 
 	if (!ctx || n < 0 || dim <= 0 || n_vocab <= 0 || n > INT32_MAX)
 		return -EINVAL;
-	if (!rs || !kn_cu_type_matmul(type))
-		return kn_cu_block_elems(type) ? -EINVAL : -EOPNOTSUPP;
+	if (!kn_cu_type_matmul(type))
+		return -EOPNOTSUPP;
+	if (!rs)
+		return -EINVAL;
 	if (!n)
 		return 0;
 	switch (type) {

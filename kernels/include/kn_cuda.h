@@ -43,7 +43,8 @@ void kn_cuda_ctx_destroy(struct kn_cuda_ctx *ctx);
 int kn_cuda_ctx_sync(struct kn_cuda_ctx *ctx);
 size_t kn_cuda_ctx_scratch_size(const struct kn_cuda_ctx *ctx);
 
-/** kn_cuda_embed - rows @ids[0..n) of @w (@type, rows of @dim, @n_vocab rows) -> out F32 */
+/** kn_cuda_embed - rows @ids[0..n) of @w (@type: a MATMUL weight type; rows of
+ *  @dim, @n_vocab rows) -> out F32, bit-identical to kn_embed */
 int kn_cuda_embed(struct kn_cuda_ctx *ctx, float *out, const void *w, uint32_t type, int64_t dim,
 		  int64_t n_vocab, const int32_t *ids, int64_t n);
 /** kn_cuda_rmsnorm - as kn_rmsnorm (w may be NULL; out may alias x) */

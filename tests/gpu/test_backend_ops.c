@@ -7,6 +7,8 @@
  * arithmetic (embedding rows, the K/V bytes stored in the cache, greedy ids,
  * routed expert ids). Built by `make cuda`, run by tests/gpu/run.sh on a GPU
  * machine; it needs a CUDA device and says so (TAP bail out) without one.
+ * Arguments: op groups to run (embed rows rope argmax matmul attn moe_route
+ * moe_ffn errors); none: all.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -592,29 +594,72 @@ static void test_errors(void)
 	free(w);
 }
 
-int main(void)
+/* the op groups, selectable by name on the command line (all by default):
+ * after a kernel fault the context is lost, so a session can rerun the rest */
+struct group {
+	const char *name;
+	int tests;
+	void (*run)(void);
+};
+
+static void run_attn(void)
 {
-	int ndev = 0;
+	for (int i = 0; i < N_ATTN; i++)
+		test_attn_case(&attn_cases[i]);
+}
+
+static const struct group groups[] = {
+	{ "embed", 2 * N_MM, test_embed },
+	{ "rows", 3 * 3, test_rows },		/* rmsnorm, swiglu, add */
+	{ "rope", 8, test_rope },
+	{ "argmax", 1, test_argmax },
+	{ "matmul", N_MM * 6 + 6, test_matmul },	/* + 6 unaligned quantized */
+	{ "attn", 2 * N_ATTN, run_attn },
+	{ "moe_route", 2 * 6, test_moe_route },
+	{ "moe_ffn", 12, test_moe_ffn },
+	{ "errors", 4, test_errors },
+};
+#define N_GROUPS	(int)(sizeof(groups) / sizeof(groups[0]))
+
+static bool wanted(const struct group *g, int argc, char **argv)
+{
+	if (argc < 2)
+		return true;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], g->name))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	int ndev = 0, n = 0;
 	struct cudaDeviceProp prop;
 
+	for (int i = 1; i < argc; i++) {
+		int known = 0;
+
+		for (int g = 0; g < N_GROUPS; g++)
+			known |= !strcmp(argv[i], groups[g].name);
+		if (!known) {
+			fprintf(stderr, "test_backend_ops: unknown group %s (embed rows rope argmax "
+				"matmul attn moe_route moe_ffn errors)\n", argv[i]);
+			return 2;
+		}
+	}
 	if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev < 1)
 		bail_out("no CUDA device: run this on a GPU machine (tests/gpu/run.sh)");
 	cudaGetDeviceProperties(&prop, 0);
-	plan(2 * N_MM + 3 * 3 + 8 + 1 + N_MM * 6 + 3 * 2 + 2 * N_ATTN + 2 * 6 + 12 + 4);
+	for (int g = 0; g < N_GROUPS; g++)
+		n += wanted(&groups[g], argc, argv) ? groups[g].tests : 0;
+	plan(n);
 	diag("device: %s (sm_%d%d)", prop.name, prop.major, prop.minor);
 	kt_seed(2026);
 	if (kn_cuda_ctx_create(&ctx, NULL, (size_t)512 << 20))
 		bail_out("kn_cuda_ctx_create failed");
-	test_embed();
-	test_rows();
-	test_rope();
-	test_argmax();
-	test_matmul();
-	for (int i = 0; i < N_ATTN; i++)
-		test_attn_case(&attn_cases[i]);
-	test_moe_route();
-	test_moe_ffn();
-	test_errors();
+	for (int g = 0; g < N_GROUPS; g++)
+		if (wanted(&groups[g], argc, argv))
+			groups[g].run();
 	kn_cuda_ctx_destroy(ctx);
 	return done_testing();
 }
