@@ -97,11 +97,11 @@ static __device__ __forceinline__ float kn_cu_cache_elem(const uint8_t *row, int
 /* grid (n_head, n, splits), 4 warps; lane holds dims lane + 32 i of q and acc */
 template <int KD>
 __global__ void __launch_bounds__(128) kn_cu_attn_split_kernel(const kn_cu_attn_p a, float *part,
-								int split_len)
+								int split_len, int64_t t_base)
 {
 	__shared__ float s_m[4], s_l[4], s_acc[4][32 * KD];
 	const int h = blockIdx.x, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-	const int64_t t = blockIdx.y, group = a.n_head / a.n_kv_head, kvh = h / group;
+	const int64_t t = t_base + blockIdx.y, group = a.n_head / a.n_kv_head, kvh = h / group;
 	const int32_t s = a.seq[t];
 	const int64_t npos = (int64_t)a.pos[t] + 1;
 	const int64_t p0 = (int64_t)blockIdx.z * split_len;
@@ -194,9 +194,10 @@ __global__ void __launch_bounds__(128) kn_cu_attn_split_kernel(const kn_cu_attn_
 }
 
 /* grid (n_head, n): the splits' (max, sum, acc) merged into the output */
-__global__ void kn_cu_attn_combine_kernel(const kn_cu_attn_p a, const float *part, int n_split)
+__global__ void kn_cu_attn_combine_kernel(const kn_cu_attn_p a, const float *part, int n_split,
+					  int64_t t_base)
 {
-	const int64_t h = blockIdx.x, t = blockIdx.y;
+	const int64_t h = blockIdx.x, t = t_base + blockIdx.y;
 	const float *pp = part + (t * a.n_head + h) * n_split * (a.hd + 2);
 	float mx = -INFINITY;
 
@@ -527,21 +528,27 @@ int kn_cuda_attn(struct kn_cuda_ctx *ctx, const struct kn_attn_args *a, int64_t 
 	ns = kn_cu_attn_splits(a, &len);
 	if (ctx->scratch_size < kn_cuda_attn_scratch(a, prefill))
 		return -ENOMEM;
-	const dim3 grid((unsigned)a->n_head, (unsigned)a->n, (unsigned)ns);
 	float *part = (float *)ctx->scratch;
 
-	if (a->hd <= 32)
-		kn_cu_attn_split_kernel<1><<<grid, 128, 0, ctx->stream>>>(p, part, len);
-	else if (a->hd <= 64)
-		kn_cu_attn_split_kernel<2><<<grid, 128, 0, ctx->stream>>>(p, part, len);
-	else if (a->hd <= 128)
-		kn_cu_attn_split_kernel<4><<<grid, 128, 0, ctx->stream>>>(p, part, len);
-	else
-		kn_cu_attn_split_kernel<8><<<grid, 128, 0, ctx->stream>>>(p, part, len);
-	ret = kn_cu_status();
-	if (ret || ns == 1)
-		return ret;
-	kn_cu_attn_combine_kernel<<<dim3((unsigned)a->n_head, (unsigned)a->n), 128, 0,
-				    ctx->stream>>>(p, part, ns);
-	return kn_cu_status();
+	/* grid.y holds at most 65535 tokens: launch in slices */
+	for (int64_t t0 = 0; !ret && t0 < a->n; t0 += 65535) {
+		const unsigned nt = (unsigned)(a->n - t0 < 65535 ? a->n - t0 : 65535);
+		const dim3 grid((unsigned)a->n_head, nt, (unsigned)ns);
+
+		if (a->hd <= 32)
+			kn_cu_attn_split_kernel<1><<<grid, 128, 0, ctx->stream>>>(p, part, len, t0);
+		else if (a->hd <= 64)
+			kn_cu_attn_split_kernel<2><<<grid, 128, 0, ctx->stream>>>(p, part, len, t0);
+		else if (a->hd <= 128)
+			kn_cu_attn_split_kernel<4><<<grid, 128, 0, ctx->stream>>>(p, part, len, t0);
+		else
+			kn_cu_attn_split_kernel<8><<<grid, 128, 0, ctx->stream>>>(p, part, len, t0);
+		ret = kn_cu_status();
+		if (!ret && ns > 1) {
+			kn_cu_attn_combine_kernel<<<dim3((unsigned)a->n_head, nt), 128, 0,
+						    ctx->stream>>>(p, part, ns, t0);
+			ret = kn_cu_status();
+		}
+	}
+	return ret;
 }

@@ -98,7 +98,9 @@ int kn_cuda_moe_route(struct kn_cuda_ctx *ctx, float *weights, int32_t *ids, con
 /**
  * struct kn_cuda_moe_args - ACCEL_OP_MOE_FFN on device pointers: experts in
  * merged tensors (@tab NULL: expert e at @gate + e * its bytes) or anywhere
- * in @base at the byte offsets @tab [n_exp][3] (gate, up, down)
+ * in @base at the byte offsets @tab [n_exp][3] (gate, up, down). Up to
+ * KN_CUDA_MMV_MAX_COLS tokens: the grouped quantized GEMV (the CPU's
+ * activation quantization); more: a grouped GEMM on FP16 tensor cores.
  */
 struct kn_cuda_moe_args {
 	float *out;			/* [n][dim] */

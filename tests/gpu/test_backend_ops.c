@@ -499,7 +499,8 @@ static void test_moe_ffn(void)
 			const uint32_t t = types[ti];
 			const int64_t n = ns[ni], dim = 256, ff = 512, ne = 8;
 			const int k = 2;
-			const bool cached = ni == 1;	/* experts scattered in one pool */
+			/* experts scattered in one pool, for decode and prefill */
+			const bool cached = (ni + ti) % 2 == 1;
 			const size_t gb = kn_row_size(t, dim) * ff, db = kn_row_size(t, ff) * dim;
 			uint8_t *g = rand_rows(t, dim, ff * ne, 0.3f), *u = rand_rows(t, dim, ff * ne, 0.3f);
 			uint8_t *d = rand_rows(t, ff, dim * ne, 0.3f);
@@ -549,8 +550,10 @@ static void test_moe_ffn(void)
 			get_dev(got, m.out, n * dim * 4);
 			snprintf(name, sizeof(name), "moe_ffn %s %lld tokens top-%d%s (ret %d)",
 				 kn_type_name(t), (long long)n, k, cached ? " expert table" : "", ret);
-			/* silu's exp differs by an ulp: a Q8 rounding of h may flip */
-			check(name, got, ref, n * dim, ret ? -1.0 : t == KN_F32 ? 1e-10 : 1e-6);
+			/* decode: silu's exp differs by an ulp, a Q8 rounding of h may
+			 * flip; prefill (> 8 tokens): FP16 tensor-core tiles */
+			check(name, got, ref, n * dim, ret ? -1.0 : n > KN_CUDA_MMV_MAX_COLS ? 5e-4 :
+			      t == KN_F32 ? 1e-10 : 1e-6);
 			cudaFree(m.out);
 			cudaFree((void *)m.x);
 			cudaFree((void *)m.weights);
