@@ -2,12 +2,14 @@
 /*
  * ATTN_PREFILL and ATTN_DECODE on the GPU over the paged KV cache (layout in
  * accel_cmd.h): a store kernel writes this step's K/V into their blocks, then
- *  - prefill, hd 64/128: FlashAttention-2 tiles (64 queries x 64 keys, one
- *    warp per 16 query rows) on FP16 tensor cores (WMMA), online softmax in
+ *  - prefill, hd 64/128: FlashAttention-2 tiles (64 query rows x 64 keys,
+ *    one warp per 16 rows) on FP16 tensor cores (WMMA), online softmax in
  *    FP32, the output accumulator in shared memory; K/V tiles gathered from
- *    their blocks with 16-byte loads; GQA maps query head h to KV head
- *    h / (n_head / n_kv_head). A tile may hold tokens of several sequences:
- *    it runs once per sequence, masking the others' rows.
+ *    their blocks with 16-byte loads. GQA: query head h reads KV head
+ *    h / (n_head / n_kv_head), and a tile's rows are (token, head) pairs of
+ *    one KV head's group, so each K/V tile is loaded once for the group. A
+ *    tile may hold tokens of several sequences: it runs once per sequence,
+ *    masking the others' rows.
  *  - decode (and prefill of other head dims): paged attention split over
  *    the sequence (KN_CU_ATTN_SPLIT positions per block), one warp per key
  *    with coalesced row loads, online softmax per warp, the splits combined
@@ -257,7 +259,11 @@ static __device__ __forceinline__ uint4 kn_cu_load8h(const uint8_t *p, bool f16)
 	return r;
 }
 
-/* grid (query tiles, n_head), 4 warps: warp w owns query rows 16w..16w+15 */
+/*
+ * grid (row tiles, n_kv_head), 4 warps: warp w owns rows 16w..16w+15. A row
+ * is a (token, query head of this KV head's group) pair, the group's heads
+ * next to each other, so one K/V tile serves the whole GQA group.
+ */
 template <int HD>
 __global__ void __launch_bounds__(128) kn_cu_fa_kernel(const kn_cu_attn_p a)
 {
@@ -271,20 +277,20 @@ __global__ void __launch_bounds__(128) kn_cu_fa_kernel(const kn_cu_attn_p a)
 	int *sPos = (int *)(sL + BR), *sSeq = sPos + BR, *sDone = sSeq + BR, *sKok = sDone + BR;
 	int *sCur = sKok + BC;
 	const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-	const int64_t t0 = (int64_t)blockIdx.x * BR, h = blockIdx.y;
-	const int64_t kvh = h / (a.n_head / a.n_kv_head);
+	const int64_t kvh = blockIdx.y, group = a.n_head / a.n_kv_head;
+	const int64_t g0 = (int64_t)blockIdx.x * BR;	/* first row: token g0 / group */
 	const size_t esz = a.f16 ? 2 : 4;
 
 	for (int i = tid; i < BR * HD; i += blockDim.x) {
 		const int r = i / HD, d = i % HD;
-		const int64_t t = t0 + r;
+		const int64_t t = (g0 + r) / group, h = kvh * group + (g0 + r) % group;
 
 		sQ[r * LDH + d] = __float2half_rn(t < a.n ? a.q[(t * a.n_head + h) * HD + d] : 0.0f);
 	}
 	for (int i = tid; i < BR * LDO; i += blockDim.x)
 		sO[i] = 0.0f;
 	for (int r = tid; r < BR; r += blockDim.x) {
-		const int64_t t = t0 + r;
+		const int64_t t = (g0 + r) / group;
 		bool ok = t < a.n;
 
 		sPos[r] = ok ? a.pos[t] : -1;
@@ -423,7 +429,7 @@ __global__ void __launch_bounds__(128) kn_cu_fa_kernel(const kn_cu_attn_p a)
 	}
 	for (int i = tid; i < BR * HD; i += blockDim.x) {
 		const int r = i / HD, d = i % HD;
-		const int64_t t = t0 + r;
+		const int64_t t = (g0 + r) / group, h = kvh * group + (g0 + r) % group;
 
 		if (t < a.n)
 			a.out[(t * a.n_head + h) * HD + d] = sL[r] > 0.0f ? sO[r * LDO + d] / sL[r] : 0.0f;
@@ -474,7 +480,8 @@ static int kn_cu_fa_launch(struct kn_cuda_ctx *ctx, const kn_cu_attn_p &p)
 	if (cudaFuncSetAttribute(kn_cu_fa_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
 				 (int)smem) != cudaSuccess)
 		return -EIO;
-	kn_cu_fa_kernel<HD><<<dim3(kn_cu_blocks(p.n, kn_cu_fa<HD>::BR), (unsigned)p.n_head), 128,
+	kn_cu_fa_kernel<HD><<<dim3(kn_cu_blocks(p.n * (p.n_head / p.n_kv_head), kn_cu_fa<HD>::BR),
+				   (unsigned)p.n_kv_head), 128,
 			      smem, ctx->stream>>>(p);
 	return kn_cu_status();
 }
@@ -492,7 +499,8 @@ int kn_cuda_attn(struct kn_cuda_ctx *ctx, const struct kn_attn_args *a, int64_t 
 		return -EINVAL;
 	if (a->hd > KN_CU_ATTN_MAX_HD)
 		return -EOPNOTSUPP;
-	if (a->n > INT32_MAX || a->n_head > 65535)
+	if (a->n > INT32_MAX || a->n_head > 65535 ||
+	    a->n * (a->n_head / a->n_kv_head) / 64 >= INT32_MAX)
 		return -EINVAL;
 	if (!a->n)
 		return 0;
