@@ -40,32 +40,102 @@ template <int T> struct kn_cu_qt {
 
 /* ------------------------------------------------ activation quantization */
 
+/*
+ * One warp per block, element j on lane j % 32 (coalesced loads and byte
+ * stores): the same bytes as kn_cu_act_q8_block / kn_cu_act_q8_K (the CPU's
+ * quantizers, kn_cuda_quant.cuh): amax is a max (exact in any order), the
+ * sums are integers, and Q8_K's signed maximum is the first element of the
+ * largest magnitude, kept by breaking ties on the index.
+ */
 template <int AT>
-__global__ void kn_cu_quant_act_kernel(const float *x, uint8_t *y, int64_t n_in, int64_t rows,
-				       size_t ars)
+__global__ void __launch_bounds__(128) kn_cu_quant_act_kernel(const float *x, uint8_t *y,
+							       int64_t n_in, int64_t rows,
+							       size_t ars)
 {
 	constexpr int be = AT == KN_CU_Q8_K ? KN_CU_QK_K : KN_CU_QK;
 	constexpr int xbs = AT == KN_CU_Q8_K ? 292 : AT == KN_CU_Q8_1 ? 36 : 34;
+	const int lane = threadIdx.x % 32;
 	const int64_t nb = n_in / be;
-	const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+	const int64_t wi = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
 
-	if (i >= rows * nb)
+	if (wi >= rows * nb)
 		return;
-	const int64_t r = i / nb, b = i % nb;
+	const int64_t r = wi / nb, b = wi % nb;
 	const float *xs = x + r * n_in + b * be;
 	uint8_t *p = y + r * ars + b * xbs;
 
-	if (AT == KN_CU_Q8_K) {
-		kn_cu_act_q8_K(xs, (kn_cu_q8_K *)p);
-	} else {
-		uint16_t d, s;
+	if (AT != KN_CU_Q8_K) {
+		const float v = xs[lane];
+		float amax = fmaxf(0.0f, fabsf(v));	/* a NaN counts as 0, as in fmaxf's chain */
 
-		kn_cu_act_q8_block(xs, &d, AT == KN_CU_Q8_1 ? &s : NULL,
-				   (int8_t *)(p + (AT == KN_CU_Q8_1 ? 4 : 2)));
-		((uint16_t *)p)[0] = d;
-		if (AT == KN_CU_Q8_1)
-			((uint16_t *)p)[1] = s;
+		amax = kn_cu_warp_max(amax);
+		const float d = amax / 127.f;
+		const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+		const int q = kn_cu_nearest_int(__fmul_rn(v, id));
+		int sum = q;
+
+#pragma unroll
+		for (int o = 16; o > 0; o >>= 1)
+			sum += __shfl_xor_sync(0xffffffffu, sum, o);
+		p[(AT == KN_CU_Q8_1 ? 4 : 2) + lane] = (uint8_t)(int8_t)q;
+		if (lane == 0) {
+			((uint16_t *)p)[0] = kn_cu_f2h(d);
+			if (AT == KN_CU_Q8_1)
+				((uint16_t *)p)[1] = kn_cu_f2h(__fmul_rn(d, (float)sum));
+		}
+		return;
 	}
+	kn_cu_q8_K *blk = (kn_cu_q8_K *)p;
+	float v[8], amax = 0.0f, mx = 0.0f;
+	int at = INT32_MAX;
+
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		v[i] = xs[lane + 32 * i];
+		if (fabsf(v[i]) > amax) {	/* strict: the first of equal magnitudes */
+			amax = fabsf(v[i]);
+			mx = v[i];
+			at = lane + 32 * i;
+		}
+	}
+#pragma unroll
+	for (int o = 16; o > 0; o >>= 1) {
+		const float oa = __shfl_xor_sync(0xffffffffu, amax, o);
+		const float om = __shfl_xor_sync(0xffffffffu, mx, o);
+		const int oi = __shfl_xor_sync(0xffffffffu, at, o);
+
+		if (oa > amax || (oa == amax && oi < at)) {
+			amax = oa;
+			mx = om;
+			at = oi;
+		}
+	}
+	if (!amax) {
+		for (int i = 0; i < 8; i++)
+			blk->qs[lane + 32 * i] = 0;
+		if (lane < 16)
+			blk->bsums[lane] = 0;
+		if (lane == 0)
+			blk->d = 0.0f;
+		return;
+	}
+	const float iscale = -127.f / mx;
+
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		const int q = min(127, kn_cu_nearest_int(__fmul_rn(iscale, v[i])));
+		int s = q;
+
+		blk->qs[lane + 32 * i] = (int8_t)q;
+		/* group 2i + lane / 16: the 16 lanes of a half warp */
+#pragma unroll
+		for (int o = 8; o > 0; o >>= 1)
+			s += __shfl_xor_sync(0xffffffffu, s, o);
+		if (lane % 16 == 0)
+			blk->bsums[2 * i + lane / 16] = (int16_t)s;
+	}
+	if (lane == 0)
+		blk->d = 1 / iscale;
 }
 
 int kn_cu_quantize_act(struct kn_cuda_ctx *ctx, uint32_t type, const float *x, void *y,
@@ -78,23 +148,35 @@ int kn_cu_quantize_act(struct kn_cuda_ctx *ctx, uint32_t type, const float *x, v
 		return -EINVAL;
 	if (!blocks)
 		return 0;
-	switch (type) {
+	if (blocks / 4 >= INT32_MAX)
+		return -EINVAL;
+	switch (type) {	/* 4 warps per block, a warp per quantization block */
 	case KN_CU_Q8_0:
-		kn_cu_quant_act_kernel<KN_CU_Q8_0><<<kn_cu_blocks(blocks, 128), 128, 0, ctx->stream>>>(
+		kn_cu_quant_act_kernel<KN_CU_Q8_0><<<kn_cu_blocks(blocks, 4), 128, 0, ctx->stream>>>(
 			x, (uint8_t *)y, n_in, rows, ars);
 		break;
 	case KN_CU_Q8_1:
-		kn_cu_quant_act_kernel<KN_CU_Q8_1><<<kn_cu_blocks(blocks, 128), 128, 0, ctx->stream>>>(
+		kn_cu_quant_act_kernel<KN_CU_Q8_1><<<kn_cu_blocks(blocks, 4), 128, 0, ctx->stream>>>(
 			x, (uint8_t *)y, n_in, rows, ars);
 		break;
 	case KN_CU_Q8_K:
-		kn_cu_quant_act_kernel<KN_CU_Q8_K><<<kn_cu_blocks(blocks, 64), 64, 0, ctx->stream>>>(
+		kn_cu_quant_act_kernel<KN_CU_Q8_K><<<kn_cu_blocks(blocks, 4), 128, 0, ctx->stream>>>(
 			x, (uint8_t *)y, n_in, rows, ars);
 		break;
 	default:
 		return -EINVAL;
 	}
 	return kn_cu_status();
+}
+
+int kn_cuda_quantize_act(struct kn_cuda_ctx *ctx, uint32_t type, const float *x, void *y,
+			 int64_t n_in, int64_t rows)
+{
+	if (!ctx || n_in <= 0 || rows < 0)
+		return -EINVAL;
+	if (type != KN_CU_Q8_0 && type != KN_CU_Q8_1 && type != KN_CU_Q8_K)
+		return -EOPNOTSUPP;
+	return kn_cu_quantize_act(ctx, type, x, y, n_in, rows);
 }
 
 /* ------------------------------------------------------------------- GEMV */

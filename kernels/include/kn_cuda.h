@@ -64,6 +64,12 @@ int kn_cuda_add(struct kn_cuda_ctx *ctx, float *out, const float *a, const float
 int kn_cuda_argmax(struct kn_cuda_ctx *ctx, int32_t *ids, const float *logits, int64_t n_vocab,
 		   int64_t n);
 
+/** kn_cuda_quantize_act - @rows rows of @n_in F32 activations -> @type (Q8_0,
+ *  Q8_1, Q8_K): the bytes kn_quantize_act_row writes (what MATMUL feeds its
+ *  quantized dots; one quantization can serve several products of one input) */
+int kn_cuda_quantize_act(struct kn_cuda_ctx *ctx, uint32_t type, const float *x, void *y,
+			 int64_t n_in, int64_t rows);
+
 /**
  * kn_cuda_matmul - out[c][r] = dot(W row r, x row c) (+ bias[r]); W
  * [n_rows][n_in] of @type (F32 F16 BF16 Q4_0 Q4_1 Q8_0 Q4_K Q5_K Q6_K), x F32

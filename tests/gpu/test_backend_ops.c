@@ -7,8 +7,8 @@
  * arithmetic (embedding rows, the K/V bytes stored in the cache, greedy ids,
  * routed expert ids). Built by `make cuda`, run by tests/gpu/run.sh on a GPU
  * machine; it needs a CUDA device and says so (TAP bail out) without one.
- * Arguments: op groups to run (embed rows rope argmax matmul attn moe_route
- * moe_ffn errors); none: all.
+ * Arguments: op groups to run (embed rows rope argmax quant matmul attn
+ * moe_route moe_ffn errors); none: all.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -204,6 +204,39 @@ static void test_argmax(void)
 	cudaFree(dl);
 	cudaFree(dids);
 	free(l);
+}
+
+/* the activation quantizers: the CPU's bytes, ties and zero blocks included
+ * (not NaNs: the GPU's arithmetic returns the canonical NaN, x86 the input's) */
+static void test_quant(void)
+{
+	static const uint32_t types[] = { KN_Q8_0, KN_Q8_1, KN_Q8_K };
+
+	for (int i = 0; i < 3; i++) {
+		const uint32_t t = types[i];
+		const int64_t n_in = 1024, rows = 7;
+		const size_t rs = kn_row_size(t, n_in);
+		float *x = rand_f(n_in * rows, 3.0f);
+		uint8_t *ref = malloc(rs * rows), *got = malloc(rs * rows);
+
+		for (int64_t j = 0; j < n_in; j++)
+			x[n_in + j] = (float)(j % 9) - 4.0f;	/* ties: +-4 at many places */
+		memset(x + 2 * n_in, 0, 256 * sizeof(float));	/* zero blocks */
+		for (int64_t r = 0; r < rows; r++)
+			kn_quantize_act_row(t, x + r * n_in, ref + r * rs, n_in);
+		float *dx = dup_dev(x, n_in * rows * 4);
+		uint8_t *dy = dup_dev(NULL, rs * rows);
+		const int ret = kn_cuda_quantize_act(ctx, t, dx, dy, n_in, rows);
+
+		get_dev(got, dy, rs * rows);
+		ok(!ret && !memcmp(got, ref, rs * rows), "quantize activations %s: %lld rows "
+		   "byte-identical to the CPU's (ret %d)", kn_type_name(t), (long long)rows, ret);
+		cudaFree(dx);
+		cudaFree(dy);
+		free(x);
+		free(ref);
+		free(got);
+	}
 }
 
 /* ----------------------------------------------------------------- MATMUL */
@@ -616,6 +649,7 @@ static const struct group groups[] = {
 	{ "rows", 3 * 3, test_rows },		/* rmsnorm, swiglu, add */
 	{ "rope", 8, test_rope },
 	{ "argmax", 1, test_argmax },
+	{ "quant", 3, test_quant },
 	{ "matmul", N_MM * 6 + 6, test_matmul },	/* + 6 unaligned quantized */
 	{ "attn", 2 * N_ATTN, run_attn },
 	{ "moe_route", 2 * 6, test_moe_route },
@@ -646,7 +680,7 @@ int main(int argc, char **argv)
 			known |= !strcmp(argv[i], groups[g].name);
 		if (!known) {
 			fprintf(stderr, "test_backend_ops: unknown group %s (embed rows rope argmax "
-				"matmul attn moe_route moe_ffn errors)\n", argv[i]);
+				"quant matmul attn moe_route moe_ffn errors)\n", argv[i]);
 			return 2;
 		}
 	}
