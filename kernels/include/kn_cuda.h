@@ -6,10 +6,11 @@
  * unless it says so). Built only by `make cuda` into libkn_cuda.a; plain C so
  * libaccel's CUDA backend can include it without CUDA headers.
  *
- * Numerics: quantized MATMUL decodes quantize the activations on the GPU
- * exactly as the CPU does (kn_cuda_quant.cuh, tested bit for bit on the CPU)
- * and sum each block's integers exactly; only the float sums across blocks
- * run in another order. Prefill products go through FP16 (BF16 for BF16
+ * Numerics: quantized MATMUL decodes quantize the activations on the GPU to
+ * the CPU's bytes (kn_cuda_quant.cuh's quantizers, tested bit for bit on the
+ * CPU, computed a warp per block on the GPU) and dot each block with the
+ * header's block dot (the CPU's integers and scaling); only the float sums
+ * across blocks run in another order. Prefill products go through FP16 (BF16 for BF16
  * weights) tiles and cuBLAS with FP32 accumulation, attention through FP16
  * tensor-core tiles: tolerance-checked against the CPU executor (tests/gpu).
  *
