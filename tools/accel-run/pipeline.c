@@ -38,6 +38,8 @@ int pipeline_main(const struct run_opts *o)
 #else
 
 #include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #define PP_MAX_RANKS 256
 enum { PP_FWD = 1, PP_CLEAR, PP_END, PP_REPLY };
@@ -250,6 +252,26 @@ static void pp_out_send(struct pp *p, size_t len)
 
 	if (MPI_Isend(o->buf, (int)len, MPI_BYTE, 1, TAG_FWD, MPI_COMM_WORLD, &o->req) != MPI_SUCCESS)
 		pp_abort(p, rt_set_error(-EIO, "MPI_Isend to rank 1 failed"), "send");
+}
+
+/*
+ * Messages above the eager limit (a few KiB on shared memory) move only while
+ * both sides are inside MPI calls, and a rank spends its time computing: the
+ * hidden state it just sent would wait for its next call, serialising the
+ * stages (measured: bubble 0.50 at 2 ranks with 2 micro-batches). A thread
+ * that enters MPI every 100 us keeps the transfers moving during compute.
+ */
+static atomic_bool progress_stop;
+
+static void *progress_thread(void *arg)
+{
+	int flag;
+
+	while (!atomic_load(&progress_stop)) {
+		MPI_Iprobe(MPI_ANY_SOURCE, 999, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+	}
+	return NULL;
 }
 
 static int stage(struct pp *p, const struct rt_batch *b, const float *x, const float **out)
@@ -736,6 +758,9 @@ static int agree(struct pp *p, const struct run_opts *o, struct pp_info *all)
 int pipeline_main(const struct run_opts *o)
 {
 	struct pp p = { .timeout = o->pp_timeout > 0 ? o->pp_timeout : 600 };
+	pthread_t progress;
+	bool have_progress = false;
+	int provided = 0;
 	struct pp_info *all;
 	struct gen_stats tot = { 0 };
 	struct rt_stream_stats ss;
@@ -743,7 +768,7 @@ int pipeline_main(const struct run_opts *o)
 	bool weighted = true;
 	int ret;
 
-	if (MPI_Init(NULL, NULL) != MPI_SUCCESS) {
+	if (MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
 		fprintf(stderr, "accel-run: MPI_Init failed\n");
 		return -EIO;
 	}
@@ -823,6 +848,9 @@ int pipeline_main(const struct run_opts *o)
 	memset(&ss, 0, sizeof(ss));
 	rt_stream_stats(p.m, &ss, NULL);
 	mine[2] = (double)ss.bytes_read;
+	/* without MPI_THREAD_MULTIPLE, transfers move at the ranks' own calls only */
+	if (provided >= MPI_THREAD_MULTIPLE)
+		have_progress = pthread_create(&progress, NULL, progress_thread, NULL) == 0;
 	wall = now_s();
 	if (p.rank == 0) {
 		tot.load_s = rt_model_load_seconds(p.m);
@@ -840,6 +868,10 @@ int pipeline_main(const struct run_opts *o)
 		worker(&p);
 	}
 	wall = now_s() - wall;
+	if (have_progress) {
+		atomic_store(&progress_stop, true);
+		pthread_join(progress, NULL);
+	}
 	memset(&ss, 0, sizeof(ss));
 	rt_stream_stats(p.m, &ss, NULL);
 	mine[0] = p.busy;
