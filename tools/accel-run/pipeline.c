@@ -378,6 +378,8 @@ struct pp_group {
 	bool *prefilled;		/* per micro-batch */
 	double t0, t_first;
 	struct run_text piece;
+	int32_t *btok, *bpos, *bseq;	/* a batch being built: n_batch each */
+	int8_t *bwant;
 };
 
 /* stage 0 on @b, then the hidden state to rank 1; remember whose rows come back */
@@ -428,8 +430,8 @@ static void send_fwd(struct pp_group *g, int mb, const struct rt_batch *b, bool 
 static void submit_round(struct pp_group *g, int mb)
 {
 	struct pp *p = g->p;
-	int32_t tok[p->n_batch], pos[p->n_batch], seq[p->n_batch];
-	int8_t want[p->n_batch];
+	int32_t *tok = g->btok, *pos = g->bpos, *seq = g->bseq;
+	int8_t *want = g->bwant;
 	int c = 0, prefill = 0;
 
 	for (int i = g->mb0[mb]; i < g->mb0[mb + 1]; i++)
@@ -696,7 +698,11 @@ static void front(struct pp *p, const struct run_opts *o, struct gen_stats *tot)
 	g.sq = calloc(np, sizeof(*g.sq));
 	g.mb0 = calloc(p->size + 1, sizeof(*g.mb0));
 	g.prefilled = calloc(p->size, sizeof(*g.prefilled));
-	if (!g.sq || !g.mb0 || !g.prefilled)
+	g.btok = malloc(sizeof(int32_t) * p->n_batch);
+	g.bpos = malloc(sizeof(int32_t) * p->n_batch);
+	g.bseq = malloc(sizeof(int32_t) * p->n_batch);
+	g.bwant = malloc(p->n_batch);
+	if (!g.sq || !g.mb0 || !g.prefilled || !g.btok || !g.bpos || !g.bseq || !g.bwant)
 		pp_abort(p, -ENOMEM, "out of memory");
 	for (int base = 0; base < n; base += np) {
 		g.n = n - base < np ? n - base : np;
@@ -715,6 +721,10 @@ static void front(struct pp *p, const struct run_opts *o, struct gen_stats *tot)
 	free(g.sq);
 	free(g.mb0);
 	free(g.prefilled);
+	free(g.btok);
+	free(g.bpos);
+	free(g.bseq);
+	free(g.bwant);
 	free(g.fifo);
 	free(g.piece.buf);
 	rt_tokenizer_free(g.tok);
