@@ -27,7 +27,7 @@ if [ -n "$why" ]; then
 fi
 tmp=$(mktemp -d "${ACCEL_BUILD:-$top/build}/pipeline.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-echo "1..21"
+echo "1..22"
 n=0
 # alive PIDS...: how many of them still run after up to 10 s (zombies do not
 # count: mpirun's children are reaped by whoever inherits them)
@@ -114,6 +114,16 @@ same "6-layer MoE streamed (--mem-budget 250K), 2 ranks: ids as one process" 2 "
 ok $? "both MoE ranks streamed (experts by routing)"
 same "6-layer MoE streamed (--mem-budget 250K), 3 ranks, one resident: ids as one process" 3 \
 	"$tmp/m1" -m "$moe6" -p "Once upon a time" -b 1 -n 16 $g --mem-budget 250K
+
+# a rank with four times the budget takes more of the layers (both resident)
+timeout -k 5 120 $MPIRUN -np 1 "$run_bin" -m "$stories" -p "Once upon a time" -n 24 $g \
+	--mem-budget 100M -v : -np 1 "$run_bin" -m "$stories" -p "Once upon a time" -n 24 $g \
+	--mem-budget 400M -v >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 0 ] && cmp -s "$tmp/s1" "$tmp/out" &&
+	grep -q "rank 0 of 2 .*: layers 0\.\.[01], embedding, resident" "$tmp/err" &&
+	grep -q "rank 1 of 2 .*: layers [12]\.\.4, output head, resident" "$tmp/err"
+ok $? "--mem-budget 100M and 400M: rank 1 takes more layers, ids as one process"
 
 # failures: one clear line, every rank gone, within the timeout
 cp "$stories" "$tmp/other.gguf"

@@ -35,6 +35,8 @@ struct rec {
 
 static int rec_add(struct rec *r, const float *lg, int n)
 {
+	if (n == 0)		/* a prefill batch without a last prompt token */
+		return 0;
 	if (r->n_rows + n > r->cap) {
 		int cap = (r->n_rows + n) * 2;
 		float *p = realloc(r->rows, sizeof(float) * r->n_vocab * cap);
