@@ -126,6 +126,15 @@ LIBACCEL_LINKS   := $(B)/lib/$(LIBACCEL_SONAME) $(B)/lib/libaccel.so
 ACCEL_LDLIBS     := -luring -ldrm -lm
 ALL_LIBS := $(LIBRT) $(LIBACCEL) $(LIBKN)
 
+# Open MPI (libopenmpi-dev): accel-run's pipeline over ranks (pipeline.c) is
+# compiled in where it is found; without it, accel-run under mpirun says so
+MPI_CFLAGS := $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell $(PKG_CONFIG) --libs ompi-c 2>/dev/null)
+ifneq ($(MPI_LIBS),)
+$(call obj,tools/accel-run/pipeline.c): CPPFLAGS += $(MPI_CFLAGS) -DACCEL_HAVE_MPI
+$(B)/bin/accel-run: LDLIBS += $(MPI_LIBS)
+endif
+
 BINS  := $(addprefix $(B)/bin/,$(TOOLS))
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 # every object `all` builds (tests/cli/build-noop.sh checks they all exist)

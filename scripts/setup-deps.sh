@@ -14,7 +14,8 @@ want_py=0
 [ "${1:-}" = "--test" ] && want_py=1
 py=${ACCEL_SETUP_PYTHON:-python3}
 pyenv=${ACCEL_PYENV:-$top/build/pyenv}
-pkgs="build-essential pkg-config liburing-dev libdrm-dev libpcre2-dev python3 python3-pip"
+# openmpi-bin + libopenmpi-dev: accel-run's pipeline over MPI ranks and its tests
+pkgs="build-essential pkg-config liburing-dev libdrm-dev libpcre2-dev python3 python3-pip openmpi-bin libopenmpi-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -58,6 +58,11 @@ struct rt_hparams {
  * @head_chunks: streaming: row chunks of the output head (0 = auto: none
  *	bigger than a layer; tests force more)
  * @mlock: enum rt_mlock: what a refusal to pin the weights does
+ * @layer_first, @layer_end: a pipeline stage: the model runs layers
+ *	[layer_first, layer_end) only (0, 0 = all): it loads, pins or streams
+ *	only their weights (and, under @mem_budget, places only them) and keeps
+ *	only their KV cache; the stage that starts at layer 0 embeds, the one
+ *	that ends at the last layer computes the output head
  */
 enum rt_mlock {
 	RT_MLOCK_AUTO = 0,	/* pinned where RLIMIT_MEMLOCK allows, else pageable
@@ -75,6 +80,8 @@ struct rt_model_opts {
 	uint64_t mem_budget;
 	int head_chunks;
 	int mlock;
+	int layer_first;
+	int layer_end;
 };
 
 /** rt_model_load - open a GGUF, check its architecture and tensor types
@@ -122,5 +129,37 @@ struct rt_batch {
  * the number of rows.
  */
 int rt_model_forward(struct rt_model *m, const struct rt_batch *b, const float **out);
+
+/**
+ * rt_model_forward_stage - the batch through this model's layer range (a
+ * pipeline stage, rt_model_opts.layer_first/layer_end). The hidden state comes
+ * from the embedding of @b's tokens when the range starts at layer 0, else from
+ * @x_in: @b->n rows of dim F32 (another stage's output). When the range ends at
+ * the last layer, *out points at the logits and the return is as
+ * rt_model_forward's; else *out points at the hidden state after the range's
+ * last layer, @b->n rows of dim F32, and the return is @b->n. Valid until the
+ * next call. Every stage needs the whole batch (positions, sequences, logits
+ * flags); the KV cache must hold room as for rt_model_forward.
+ */
+int rt_model_forward_stage(struct rt_model *m, const struct rt_batch *b, const float *x_in,
+			   const float **out);
+/** rt_model_layers - the layer range [*first, *end) this model runs */
+void rt_model_layers(const struct rt_model *m, int *first, int *end);
+
+/** rt_model_kv_reserve - KV room for positions [0, n_pos) of sequence @seq
+ *  (callers that drive rt_model_forward themselves: a pipeline stage) */
+int rt_model_kv_reserve(struct rt_model *m, int seq, int n_pos);
+/** rt_model_kv_clear - give back every KV block of sequence @seq */
+int rt_model_kv_clear(struct rt_model *m, int seq);
+
+/**
+ * rt_model_split - contiguous layer ranges for @n pipeline stages of the model
+ * in @path, balanced by weight bytes (the output head counts for the last
+ * stage): stage r gets a share of the bytes proportional to @weight[r] (NULL:
+ * equal shares; a rank with a bigger memory budget takes more). On success
+ * stage r runs layers [first[r], first[r + 1]); @first has n + 1 entries.
+ * -EINVAL when the model has fewer layers than stages.
+ */
+int rt_model_split(const char *path, int n, const double *weight, int *first);
 
 #endif /* RT_MODEL_H */

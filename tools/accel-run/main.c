@@ -46,6 +46,8 @@ static void usage(FILE *f)
 "                         (default: fall back to pageable memory with a warning)\n"
 "  -v, --verbose          model, placement and seed on stderr\n"
 "      --device D         emu or a device node (default: auto)\n"
+"      --pp-timeout S     under mpirun (pipeline over ranks): seconds a rank waits\n"
+"                         for a peer before the job ends (default 600)\n"
 "  -h, --help\n");
 }
 
@@ -100,7 +102,7 @@ static bool takes_value(const char *a)
 		"-m", "--model", "-p", "--prompt", "-f", "--file", "--device", "-n", "--n-predict",
 		"-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-np", "--parallel",
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-		"--repeat-last-n", "--mem-budget",
+		"--repeat-last-n", "--mem-budget", "--pp-timeout",
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -215,6 +217,12 @@ int main(int argc, char **argv)
 		} else if (IS("--repeat-last-n")) {
 			if (flag_int(a, val, 0, 1 << 16, &o.sp.repeat_last_n))
 				return 1;
+		} else if (IS("--pp-timeout")) {
+			float t;
+
+			if (flag_float(a, val, 1, 86400, "1..86400 seconds", &t))
+				return 1;
+			o.pp_timeout = t;
 		} else if (IS("--mem-budget")) {
 			char msg[256];
 			int ret = tool_parse_size(val, &o.mem_budget);
@@ -250,5 +258,8 @@ int main(int argc, char **argv)
 	}
 	if (!o.seed_given)
 		o.sp.seed = random_seed();
+	/* started by mpirun: layers split over the ranks (pipeline.c) */
+	if (getenv("OMPI_COMM_WORLD_SIZE"))
+		return pipeline_main(&o) < 0 ? 1 : 0;
 	return run_main(&o) < 0 ? 1 : 0;
 }

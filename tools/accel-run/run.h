@@ -18,9 +18,12 @@ struct run_opts {
 	bool seed_given;	/* -s N: else a random seed (printed with -v) */
 	uint64_t mem_budget;
 	struct rt_sampler_params sp;
+	double pp_timeout;	/* --pp-timeout: seconds a pipeline rank waits for a peer */
 };
 
 int run_main(const struct run_opts *o);
+/** pipeline_main - under mpirun (pipeline.c): this rank's part of the run */
+int pipeline_main(const struct run_opts *o);
 
 struct rt_model;
 struct rt_tokenizer;

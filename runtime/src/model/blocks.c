@@ -82,7 +82,7 @@ int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
 	EMIT(g, "kqv_out", il, accel_cmd_prep_attn(c_, g->decode ? ACCEL_OP_ATTN_DECODE
 								  : ACCEL_OP_ATTN_PREFILL,
 			attn, heads(q, hd, n), heads(k, hd, n), heads(v, hd, n), m->kv->pool,
-			m->block_table, pos, seq, il, hp->n_layer, (int)m->kv->block_tokens,
+			m->block_table, pos, seq, il - m->l0, m->l1 - m->l0, (int)m->kv->block_tokens,
 			m->kv->cache_dtype, scale));
 	EMIT(g, "attn_out", il, accel_cmd_prep_matmul(c_, xb, attn, l->wo, no_tensor));
 	EMIT(g, "ffn_inp", il, accel_cmd_prep_add(c_, x, x, xb));

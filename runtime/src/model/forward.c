@@ -115,20 +115,31 @@ static int stage_batch(struct rt_model *m, const struct rt_batch *b, bool *decod
 	return 0;
 }
 
-/* build and submit the whole pass; the weights' hooks cut it where loads order it */
-static int build_pass(struct rt_model *m, const struct rt_batch *b, int *n_out)
+/* build and submit the pass over this model's layers; the weights' hooks cut
+ * it where loads order it. A stage that does not start at layer 0 takes its
+ * hidden state from @x_in; one that does not end at the last layer has no head. */
+static int build_pass(struct rt_model *m, const struct rt_batch *b, const float *x_in,
+		      int *n_out)
 {
-	const int nl = m->hp.n_layer;
 	struct rt_graph g = { .m = m, .ex = &m->ex, .n = b->n };
 	struct accel_tensor w, ids;
 	struct accel_fence_point done;
 	int ret;
 
-	if ((ret = stage_batch(m, b, &g.decode)) < 0 ||
-	    (ret = m->wops->embed(m, b, &w, &ids)) < 0 ||
-	    (ret = rt_block_embed(&g, &w, &ids)) < 0)
+	if ((ret = stage_batch(m, b, &g.decode)) < 0)
 		return ret;
-	for (int il = 0; il < nl; il++) {
+	if (m->embeds) {
+		if ((ret = m->wops->embed(m, b, &w, &ids)) < 0 ||
+		    (ret = rt_block_embed(&g, &w, &ids)) < 0)
+			return ret;
+	} else {
+		if (!x_in)
+			return rt_set_error(-EINVAL, "layers %d..%d need the hidden state of the "
+					    "stage before them", m->l0, m->l1 - 1);
+		/* the previous pass completed (forward waits): x is free */
+		memcpy(rt_tensor_ptr(&m->x), x_in, sizeof(float) * (size_t)m->hp.dim * b->n);
+	}
+	for (int il = m->l0; il < m->l1; il++) {
 		if ((ret = m->wops->bind(m, il)) < 0)
 			return ret;
 		ret = m->arch->build_layer ? m->arch->build_layer(&g, &m->layers[il], il)
@@ -136,10 +147,12 @@ static int build_pass(struct rt_model *m, const struct rt_batch *b, int *n_out)
 		if (ret < 0 || (ret = m->wops->release(m, il)) < 0)
 			return ret;
 	}
-	for (int h = 0; h < m->head_chunks; h++) {
-		if ((ret = m->wops->bind(m, nl + h)) < 0 ||
+	for (int h = 0; m->has_head && h < m->head_chunks; h++) {
+		int u = m->hp.n_layer + h;
+
+		if ((ret = m->wops->bind(m, u)) < 0 ||
 		    (ret = rt_block_head(&g, b, h, &m->head[h], n_out)) < 0 ||
-		    (ret = m->wops->release(m, nl + h)) < 0)
+		    (ret = m->wops->release(m, u)) < 0)
 			return ret;
 	}
 	if ((ret = m->wops->end(m)) < 0)
@@ -149,21 +162,34 @@ static int build_pass(struct rt_model *m, const struct rt_batch *b, int *n_out)
 	return rt_exec_flush(&m->ex, &done);
 }
 
-int rt_model_forward(struct rt_model *m, const struct rt_batch *b, const float **out)
+int rt_model_forward_stage(struct rt_model *m, const struct rt_batch *b, const float *x_in,
+			   const float **out)
 {
 	int n_out = 0, ret;
 
 	rt_exec_discard(&m->ex);	/* what a failed pass left unsubmitted */
-	if ((ret = build_pass(m, b, &n_out)) < 0)
+	if ((ret = build_pass(m, b, x_in, &n_out)) < 0)
 		return ret;
 	ret = accel_fence_wait(m->fence, m->fence_point, -1);
 	if (ret == 0)
 		ret = accel_queue_error(m->compute);
 	if (ret < 0)
 		return rt_set_error(ret, "compute failed: %s", strerror(-ret));
-	rt_block_head_assemble(m, n_out);
 	if ((ret = m->wops->check(m)) < 0)
 		return ret;
+	if (!m->has_head) {
+		*out = rt_tensor_ptr(&m->x);
+		return b->n;
+	}
+	rt_block_head_assemble(m, n_out);
 	*out = rt_tensor_ptr(&m->logits);
 	return n_out;
+}
+
+int rt_model_forward(struct rt_model *m, const struct rt_batch *b, const float **out)
+{
+	if (!m->embeds || !m->has_head)
+		return rt_set_error(-EINVAL, "a model of layers %d..%d runs stages "
+				    "(rt_model_forward_stage), not whole passes", m->l0, m->l1 - 1);
+	return rt_model_forward_stage(m, b, NULL, out);
 }

@@ -137,6 +137,15 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 	/* bind before loading: refuse a bad model before reading gigabytes */
 	if ((ret = rt_model_bind(m)) < 0)
 		goto err;
+	m->l0 = opts->layer_first;
+	m->l1 = opts->layer_end ? opts->layer_end : m->hp.n_layer;
+	if (m->l0 < 0 || m->l0 >= m->l1 || m->l1 > m->hp.n_layer) {
+		ret = rt_set_error(-EINVAL, "layer range %d..%d: the model has layers 0..%d",
+				   m->l0, m->l1 - 1, m->hp.n_layer - 1);
+		goto err;
+	}
+	m->embeds = m->l0 == 0;
+	m->has_head = m->l1 == m->hp.n_layer;
 	if (opts->head_chunks > 0 && !m->hp.tied_output)
 		m->head_chunks = opts->head_chunks < m->hp.n_vocab ? opts->head_chunks : m->hp.n_vocab;
 	m->head = calloc(m->head_chunks, sizeof(*m->head));
@@ -153,7 +162,7 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 		if ((ret = rt_weights_resident_setup(m)) < 0)
 			goto err;
 	}
-	ret = rt_kvcache_create(m->dev, m->hp.n_layer, m->hp.n_kv_head, m->hp.head_dim, m->n_ctx,
+	ret = rt_kvcache_create(m->dev, m->l1 - m->l0, m->hp.n_kv_head, m->hp.head_dim, m->n_ctx,
 				m->n_seq, opts->kv_block_tokens > 0 ? opts->kv_block_tokens : 16,
 				ACCEL_DTYPE_F32, &m->kv);
 	if (ret < 0)
@@ -233,4 +242,20 @@ bool rt_model_direct_io(const struct rt_model *m)
 struct accel_queue *rt_model_copy_queue(struct rt_model *m)
 {
 	return m->copy;
+}
+
+void rt_model_layers(const struct rt_model *m, int *first, int *end)
+{
+	*first = m->l0;
+	*end = m->l1;
+}
+
+int rt_model_kv_reserve(struct rt_model *m, int seq, int n_pos)
+{
+	return rt_kvcache_reserve(m->kv, seq, n_pos);
+}
+
+int rt_model_kv_clear(struct rt_model *m, int seq)
+{
+	return rt_kvcache_clear(m->kv, seq);
 }

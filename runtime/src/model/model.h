@@ -100,9 +100,20 @@ struct rt_model {
 	struct accel_tensor x, xb, xb2, q, k, v, attn, hb, hb2, moe_w, moe_ids, router;
 	struct accel_tensor tokens, pos, seq, block_table, logits, logits_tmp;
 	int n_ctx, n_batch, n_seq;
+	/* the layers this model runs (a pipeline stage; all by default) */
+	int l0, l1;
+	bool embeds;			/* l0 == 0: the batch's tokens are embedded here */
+	bool has_head;			/* l1 == n_layer: the output head runs here */
 
 	double load_seconds;
 };
+
+/** rt_model_unit_used - unit u (a layer, or a chunk of the output head) is in
+ *  this model's range: only those are loaded, placed and streamed */
+static inline bool rt_model_unit_used(const struct rt_model *m, int u)
+{
+	return u < m->hp.n_layer ? u >= m->l0 && u < m->l1 : m->has_head;
+}
 
 /**
  * rt_model_pool_create - a pool for weights under m->mlock (pin.c): pinned,

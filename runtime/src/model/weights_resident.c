@@ -2,9 +2,11 @@
 /*
  * Resident weights: the file's tensor data read once into one pool by the
  * COPY engine; every ref points into it and the pass's hooks have nothing to
- * do, so a resident pass is one submission.
+ * do, so a resident pass is one submission. A pipeline stage reads only its
+ * layers and the globals it uses, each at its own place in the pool.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include "arch/arch.h"
 #include "rt_error.h"
@@ -66,6 +68,86 @@ static void rebind_globals(struct rt_model *m, struct accel_pool *pool, uint64_t
 	}
 }
 
+/* the span of GGUF tensor @name read into @pool at *off; *t points at it */
+static int read_global(struct rt_model *m, struct accel_tensor *t, const char *name,
+		       uint64_t *off)
+{
+	const struct rt_gguf_tensor *gt = rt_gguf_find_tensor(m->gguf, name);
+	uint64_t b, e;
+	int ret;
+
+	if (!gt)
+		return 0;
+	b = gt->offset;
+	e = gt->offset + gt->size;
+	ret = rt_model_read_sync(m, m->weights, *off, b, e);
+	if (ret < 0)
+		return ret;
+	t->pool = m->weights;
+	t->offset = *off + (b & 4095);
+	*off += (e - (b & ~(uint64_t)4095) + 4095) & ~(uint64_t)4095;
+	return 0;
+}
+
+static uint64_t span_of(const struct rt_model *m, const char *name)
+{
+	const struct rt_gguf_tensor *gt = rt_gguf_find_tensor(m->gguf, name);
+
+	return gt ? (gt->offset + gt->size - (gt->offset & ~(uint64_t)4095) + 4095) &
+		    ~(uint64_t)4095 : 0;
+}
+
+/* a stage's weights: its layers, rope factors, the embedding where it embeds,
+ * the output norm and head where it has the head */
+static int resident_range(struct rt_model *m)
+{
+	bool tied = m->hp.tied_output;
+	bool emb = m->embeds || (m->has_head && tied);
+	struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts,
+		.flags = ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PAGEABLE);
+	uint64_t size = span_of(m, "rope_freqs.weight"), off = 0;
+	int ret;
+
+	if (emb)
+		size += span_of(m, "token_embd.weight");
+	if (m->has_head)
+		size += span_of(m, "output_norm.weight") +
+			(tied ? 0 : span_of(m, "output.weight"));
+	for (int il = m->l0; il < m->l1; il++) {
+		const struct rt_layer *l = &m->layers_file[il];
+
+		size += (l->file_end - (l->file_begin & ~(uint64_t)4095) + 4095) & ~(uint64_t)4095;
+	}
+	po.size = size;
+	ret = rt_model_pool_create(m, &po, &m->weights, "the weights");
+	if (ret < 0)
+		return ret;
+	if ((ret = read_global(m, &m->freq_factors, "rope_freqs.weight", &off)) < 0 ||
+	    (emb && (ret = read_global(m, &m->tok_embd, "token_embd.weight", &off)) < 0))
+		goto err;
+	if (m->has_head &&
+	    ((ret = read_global(m, &m->output_norm, "output_norm.weight", &off)) < 0 ||
+	     (!tied && (ret = read_global(m, &m->output, "output.weight", &off)) < 0)))
+		goto err;
+	if (tied)
+		m->output = m->tok_embd;
+	for (int il = m->l0; il < m->l1; il++) {
+		const struct rt_layer *l = &m->layers_file[il];
+
+		ret = rt_model_read_sync(m, m->weights, off, l->file_begin, l->file_end);
+		if (ret < 0)
+			goto err;
+		rt_model_rebind_layer(m, il, m->weights, off + (l->file_begin & 4095));
+		off += (l->file_end - (l->file_begin & ~(uint64_t)4095) + 4095) & ~(uint64_t)4095;
+	}
+	m->head[0] = m->output;
+	m->wops = &resident_ops;
+	return 0;
+err:
+	return rt_set_error(ret, "%s: reading the weights failed: %s", rt_gguf_path(m->gguf),
+			    strerror(-ret));
+}
+
 int rt_weights_resident_setup(struct rt_model *m)
 {
 	/* the weights pool mirrors the file from this 4 KiB-aligned offset */
@@ -76,6 +158,8 @@ int rt_weights_resident_setup(struct rt_model *m)
 		.flags = ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PAGEABLE);
 	int ret;
 
+	if (!m->embeds || !m->has_head)
+		return resident_range(m);
 	ret = rt_model_pool_create(m, &po, &m->weights, "the weights");
 	if (ret < 0)
 		return ret;

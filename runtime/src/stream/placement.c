@@ -7,10 +7,13 @@
  * Every streamed byte costs the same disk time per pass, so the choice of
  * which units stay resident maximises resident bytes (largest first). The
  * token embedding is needed only by rows, so it is the last to stay resident:
- * streamed, its rows are read on demand (a few KiB per token).
+ * streamed, its rows are read on demand (a few KiB per token). A pipeline
+ * stage places only its own units (the others count as resident and empty)
+ * and the embedding only where it embeds.
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +128,8 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 	int nu = m->hp.n_layer + m->head_chunks, *order = NULL;
 	uint64_t globals, embed, embed_stage, max_unit = 0, left, total = 0;
 	const struct rt_gguf_tensor *emb = rt_gguf_find_tensor(m->gguf, "token_embd.weight");
+	/* the embedding apart from the head: untied, or the head is another stage's */
+	bool emb_apart = m->embeds && !(m->hp.tied_output && m->has_head);
 
 	memset(p, 0, sizeof(*p));
 	p->budget = budget;
@@ -141,6 +146,9 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 	for (int u = 0; u < nu; u++) {
 		uint64_t b, e;
 
+		order[u] = u;
+		if (!rt_model_unit_used(m, u))
+			continue;	/* another stage's: no bytes, never streamed */
 		rt_unit_range(m, u, &b, &e);
 		p->unit_bytes[u] = span_bytes(b, e);
 		p->unit_stream_bytes[u] = m->hp.n_expert && u < m->hp.n_layer ? moe_base_bytes(m, u)
@@ -148,18 +156,18 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 		if (p->unit_stream_bytes[u] > max_unit)
 			max_unit = p->unit_stream_bytes[u];
 		total += p->unit_bytes[u];
-		order[u] = u;
 	}
 	/* small tensors always resident: norms of the head, rope factors */
 	globals = tensor_span(m->gguf, "output_norm.weight") +
 		  tensor_span(m->gguf, "rope_freqs.weight");
-	embed = m->hp.tied_output ? 0 : span_bytes(emb->offset, emb->offset + emb->size);
+	embed = emb_apart ? span_bytes(emb->offset, emb->offset + emb->size) : 0;
 	/* on-demand rows: an aligned raw read plus the packed row, per batch token */
 	{
 		uint64_t row = accel_dtype_row_size(emb->type, emb->ne[0]);
 
-		embed_stage = (uint64_t)m->n_batch * (((row + 2 * PAGE - 1) & ~(PAGE - 1)) +
-						      ((row + 63) & ~63ULL)) + PAGE;
+		embed_stage = !m->embeds ? 0 :
+			(uint64_t)m->n_batch * (((row + 2 * PAGE - 1) & ~(PAGE - 1)) +
+						((row + 63) & ~63ULL)) + PAGE;
 	}
 
 	if (total + embed + globals <= budget) {
@@ -229,7 +237,11 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 		p->n_slots = 3;
 		left -= max_unit;
 	}
-	if (!m->hp.tied_output && embed <= left + p->embed_bytes) {
+	if (!m->embeds) {		/* nothing to embed here */
+		left += p->embed_bytes;
+		p->embed_bytes = 0;
+		p->embed_resident = true;
+	} else if (emb_apart && embed <= left + p->embed_bytes) {
 		left += p->embed_bytes;
 		p->embed_bytes = 0;
 		p->embed_resident = true;
@@ -253,7 +265,7 @@ int rt_placement_plan(const struct rt_model *m, uint64_t budget, struct rt_place
 			if (p->unit_stream_bytes[u] > p->slot_bytes)
 				p->slot_bytes = p->unit_stream_bytes[u];
 		}
-	if (m->hp.tied_output && p->resident[nu - 1]) {
+	if (m->hp.tied_output && m->has_head && p->resident[nu - 1]) {
 		p->embed_resident = true;	/* the head is the embedding */
 		p->embed_bytes = 0;
 	}

@@ -41,7 +41,8 @@ static int setup_resident(struct rt_model *m)
 	int ret, head = m->hp.n_layer, nu = p->n_units;
 
 	po.size = p->resident_bytes + 4 * RT_PAGE;
-	if (p->embed_resident && m->hp.tied_output && !p->resident[head])
+	if (p->embed_resident && m->embeds && m->hp.tied_output && m->has_head &&
+	    !p->resident[head])
 		po.size += rt_span(emb->offset, emb->offset + emb->size);
 	ret = rt_model_pool_create(m, &po, &s->res_pool, "the resident weights");
 	if (ret < 0)
@@ -49,11 +50,12 @@ static int setup_resident(struct rt_model *m)
 	if ((ret = place_tensor(m, &m->output_norm, "output_norm.weight", &off)) < 0 ||
 	    (ret = place_tensor(m, &m->freq_factors, "rope_freqs.weight", &off)) < 0)
 		return ret;
-	if (p->embed_resident && (!m->hp.tied_output || !p->resident[head]))
+	if (p->embed_resident && m->embeds &&
+	    (!m->hp.tied_output || !m->has_head || !p->resident[head]))
 		if ((ret = place_tensor(m, &m->tok_embd, "token_embd.weight", &off)) < 0)
 			return ret;
 	for (int u = 0; u < nu; u++) {
-		if (!p->resident[u])
+		if (!p->resident[u] || !rt_model_unit_used(m, u))
 			continue;
 		rt_unit_range(m, u, &b, &e);
 		if ((ret = rt_model_read_sync(m, s->res_pool, off, b, e)) < 0)
