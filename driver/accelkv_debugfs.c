@@ -31,14 +31,14 @@ static int accelkv_stats_show(struct seq_file *m, void *unused)
 		if (pool->flags & ACCELKV_POOL_KV) {
 			mutex_lock(&pool->kv.lock);
 			seq_printf(m, " blocks %u used %u cached %u free %u hits %llu queries %llu",
-				   pool->kv.num_blocks, pool->kv.nr_used,
-				   pool->kv.nr_cached, pool->kv.nr_free,
-				   pool->kv.prefix_hits, pool->kv.prefix_queries);
-			used += pool->kv.nr_used;
-			cached += pool->kv.nr_cached;
-			free += pool->kv.nr_free;
-			hits += pool->kv.prefix_hits;
-			queries += pool->kv.prefix_queries;
+				   pool->kv.core.num_blocks, pool->kv.core.nr_used,
+				   pool->kv.core.nr_cached, pool->kv.core.nr_free,
+				   pool->kv.core.prefix_hits, pool->kv.core.prefix_queries);
+			used += pool->kv.core.nr_used;
+			cached += pool->kv.core.nr_cached;
+			free += pool->kv.core.nr_free;
+			hits += pool->kv.core.prefix_hits;
+			queries += pool->kv.core.prefix_queries;
 			mutex_unlock(&pool->kv.lock);
 		}
 		seq_puts(m, "\n");

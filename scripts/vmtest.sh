@@ -110,9 +110,9 @@ build_module() {	# build_module TAG KDIR [make args...] -> $VM/TAG/src/driver/*.
 	mkdir -p "$src"
 	# M= builds in place: one copy of the sources per kernel, built from
 	# the top-level Kbuild as DKMS and packagers do
-	rm -rf "$src/driver" "$src/uapi" "$src/Kbuild"
-	cp -r "$TOP/Kbuild" "$TOP/driver" "$TOP/uapi" "$src/"
-	rm -f "$src"/driver/*.o "$src"/driver/*.ko "$src"/driver/tests/*.o
+	rm -rf "$src/driver" "$src/uapi" "$src/kvcore" "$src/Kbuild"
+	cp -r "$TOP/Kbuild" "$TOP/driver" "$TOP/uapi" "$TOP/kvcore" "$src/"
+	rm -f "$src"/driver/*.o "$src"/driver/*.ko "$src"/driver/tests/*.o "$src"/kvcore/*.o
 	if ! make -C "$kdir" M="$src" W=1 CONFIG_DEBUG_INFO_BTF_MODULES= "$@" modules \
 		>"$log" 2>&1; then
 		cat "$log" >&2
