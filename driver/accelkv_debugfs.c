@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * accelkv: the "accelkv_stats" debugfs file: device totals (pools, pinned
- * bytes and cap, KV blocks used/cached/free, prefix hits) and one line per
+ * bytes and cap, KV blocks used/cached/free, prefix hits, bytes moved by
+ * LOAD and STORE) and one line per
  * pool. Read-only; takes the pools lock, then each pool's kv.lock. Lives
  * in the device's debugfs directory (dri/N on 6.1, accel/<dev> on 6.12).
  */
@@ -48,6 +49,8 @@ static int accelkv_stats_show(struct seq_file *m, void *unused)
 		   used, cached, free);
 	seq_printf(m, "prefix_hits %llu\nprefix_queries %llu\n", hits, queries);
 	seq_printf(m, "xfer_resubmits %lld\n", atomic64_read(&adev->xfer_resubmits));
+	seq_printf(m, "load_bytes %lld\nstore_bytes %lld\n",
+		   atomic64_read(&adev->load_bytes), atomic64_read(&adev->store_bytes));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(accelkv_stats);

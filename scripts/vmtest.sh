@@ -89,6 +89,17 @@ build_guest() {
 			done
 		fi
 	fi
+	# accel-run, static: the runtime on the driver (suite runtime)
+	if make -C "$TOP" -j2 --no-print-directory build/lib/libaccel.a build/lib/libkn.a \
+		build/lib/libaccelrt.a build/lib/libacceltools.a >/dev/null 2>&1; then
+		rm -f "$GUEST/accel-run"
+		gcc -static -std=gnu11 -O2 -D_GNU_SOURCE -I"$TOP/libaccel/include" \
+			-I"$TOP/runtime/include" -I"$TOP/tools/lib" \
+			-o "$GUEST/accel-run" "$TOP"/tools/accel-run/*.c "$TOP/build/lib/libacceltools.a" \
+			"$TOP/build/lib/libaccelrt.a" "$TOP/build/lib/libaccel.a" "$TOP/build/lib/libkn.a" \
+			-luring -ldrm -lpcre2-8 -lm -lpthread 2>/dev/null ||
+			say "accel-run: static build failed"
+	fi
 	# accelctl uses libaccel only (and the tools' shared parsers in tools/lib)
 	if ls "$TOP"/tools/accelctl/*.c >/dev/null 2>&1 &&
 		make -C "$TOP" -j2 --no-print-directory build/lib/libaccel.a build/lib/libkn.a \
@@ -154,6 +165,42 @@ make_initrd() {
 	(cd "$st" && find . | cpio -o -H newc --quiet | gzip -1) >"$VM/$tag/initrd.gz"
 }
 
+# ------------------------------------------------------ runtime models
+# The runtime suite's disk (ext4, /dev/vdb in the guest): stories260K and an
+# accel-mkmodel model, with the greedy ids the emulated device prints for
+# them on this host, resident and streamed at the smallest budget the tool
+# accepts (no layer resident: every one goes through the driver's LOAD).
+# Both sides force the scalar kernels: the guest CPU (TCG) has no AVX-512.
+MODELS=$VM/models.img
+RT_PROMPT="Once upon a time"
+make_models() {
+	local fs=$VM/rt/fs m min run_emu
+	make -C "$TOP" -j2 --no-print-directory build/bin/accel-run build/bin/accel-mkmodel \
+		>/dev/null 2>&1 || die "building accel-run for the host references"
+	rm -rf "$VM/rt" "$MODELS"
+	mkdir -p "$fs"
+	cp "$TOP/tests/models/stories260K.gguf" "$fs/stories.gguf"
+	"$TOP/build/bin/accel-mkmodel" --preset small --type q4_0 --seed 7 -o "$fs/small.gguf" \
+		>/dev/null 2>&1 || die "accel-mkmodel small"
+	run_emu() { ACCEL_DEVICE=emu KN_ISA=scalar "$TOP/build/bin/accel-run" "$@"; }
+	for m in stories small; do
+		run_emu -m "$fs/$m.gguf" -b 4 -p "$RT_PROMPT" -n 12 --temp 0 --ids -t 2 \
+			>"$fs/$m.resident.ids" 2>/dev/null || die "host run of $m"
+		# refused (exit 1) with the minimum in its message
+		min=$({ run_emu -m "$fs/$m.gguf" -b 4 -p hi --mem-budget 1K 2>&1 || true; } |
+			sed -n 's/.*needs at least \([0-9.]*[KMG]\).*/\1/p')
+		[ -n "$min" ] || die "no minimum budget stated for $m"
+		echo "$min" >"$fs/$m.budget"
+		run_emu -m "$fs/$m.gguf" -b 4 -p "$RT_PROMPT" -n 12 --temp 0 --ids -t 2 \
+			--mem-budget "$min" >"$fs/$m.streamed.ids" 2>/dev/null || die "host streamed run of $m"
+		cmp -s "$fs/$m.resident.ids" "$fs/$m.streamed.ids" ||
+			die "$m: streamed ids differ from resident ones on the host"
+	done
+	echo "$RT_PROMPT" >"$fs/prompt"
+	mkdir -p "$fs/scratch"
+	mke2fs -q -t ext4 -F -d "$fs" "$MODELS" 64M || die "mke2fs of the models disk"
+}
+
 # ------------------------------------------------------------------ boot
 DISK=$VM/disk.img
 VM_CPUS=2	# races need two CPUs the guest really uses
@@ -175,6 +222,7 @@ boot() {
 		-kernel "$kernel" -initrd "$VM/$tag/initrd.gz" -display none -monitor none \
 		-no-reboot -serial "file:$VM/$tag/console.log" -serial "file:$VM/$tag/result.log" \
 		-drive "file=$DISK,if=virtio,format=raw,cache=none" \
+		-drive "file=$MODELS,if=virtio,format=raw,cache=none" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init" \
 		>"$VM/$tag/qemu.log" 2>&1 || true
 	t1=$(date +%s.%N)
@@ -268,7 +316,7 @@ judge() {
 	[ "$f" = 0 ] || FAILED_KERNELS="$FAILED_KERNELS $tag"
 }
 
-SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session}"
+SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session runtime}"
 conformance_suites() {	# one suite per conformance program (a missing build fails)
 	local f
 	for f in "$TOP"/tests/conformance/*.c; do
@@ -309,7 +357,7 @@ run_debian() {
 	build_module "$tag" "$kdir"
 	# one module name per call (a second name would be taken as a parameter)
 	local files="" m1
-	for m1 in drm virtio_pci virtio_blk; do
+	for m1 in drm virtio_pci virtio_blk ext4; do
 		deps=$(modprobe -d "$img" -S "$kver" --show-depends "$m1" 2>/dev/null |
 			awk '/^insmod/ {print $2}')
 		for m in $deps; do
@@ -330,7 +378,10 @@ run_debug() {
 	build_module "$tag" "$obj"
 	# conformance-stress times fence waits (20 s for 6000 syncobj points):
 	# KASAN under TCG is ~10x slower, so it runs on the Debian kernels only
-	make_initrd "$tag" debug "${SUITES/ conformance-stress/}" "pinned_limit_mb=256"
+	# runtime needs ext4 (a module of the Debian kernels only) and runs
+	# whole models: under KASAN and TCG that would take minutes
+	local dsuites=${SUITES/ conformance-stress/}
+	make_initrd "$tag" debug "${dsuites/ runtime/}" "pinned_limit_mb=256"
 	boot "$tag" "$obj/arch/x86/boot/bzImage" 1024
 	judge "$tag" || true
 }
@@ -338,6 +389,7 @@ run_debug() {
 build_guest
 [ -n "${VMTEST_SUITES:-}" ] || SUITES="$SUITES$(conformance_suites)"
 make_disk
+make_models
 K61=$(dpkg-query -W -f='${Depends}' linux-headers-amd64 2>/dev/null | sed 's/^linux-headers-//; s/[ ,].*//')
 K612=$(dep_of linux-headers-6.12-amd64 linux-headers- | sed 's/^linux-headers-//')
 [ -n "$K61" ] || die "cannot find the 6.1 kernel version"
@@ -348,5 +400,6 @@ say "kernels: $K61 $K612$([ $QUICK = 1 ] || echo ' debug')"
 if [ $QUICK = 0 ] && { [ -z "$ONLY" ] || [ "$ONLY" = debug ]; }; then
 	run_debug
 fi
+say "suites: cpus kunit $SUITES"
 say "overall: $TOTAL_PASS passed, $TOTAL_FAIL failed ($(($(date +%s) - T_START)) s)"
 [ "$TOTAL_FAIL" = 0 ] || { say "failed:$FAILED_KERNELS"; exit 1; }
