@@ -173,6 +173,7 @@ make_initrd() {
 # Both sides force the scalar kernels: the guest CPU (TCG) has no AVX-512.
 MODELS=$VM/models.img
 RT_PROMPT="Once upon a time"
+RT_SYS="Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her mom. One day, she saw a big red ball under a tree."
 make_models() {
 	local fs=$VM/rt/fs m min run_emu
 	make -C "$TOP" -j2 --no-print-directory build/bin/accel-run build/bin/accel-mkmodel \
@@ -197,6 +198,14 @@ make_models() {
 			die "$m: streamed ids differ from resident ones on the host"
 	done
 	echo "$RT_PROMPT" >"$fs/prompt"
+	# prefix_share: a system prompt, two endings; ids computed in full here
+	echo "$RT_SYS" >"$fs/share.sys"
+	echo "Lily wanted to" >"$fs/share.a"
+	echo "The ball was" >"$fs/share.b"
+	for m in a b; do
+		run_emu -m "$fs/stories.gguf" -c 256 -b 4 -p "$RT_SYS $(cat "$fs/share.$m")" -n 12 \
+			--temp 0 --ids -t 2 >"$fs/share.$m.ids" 2>/dev/null || die "host run share.$m"
+	done
 	mkdir -p "$fs/scratch"
 	mke2fs -q -t ext4 -F -d "$fs" "$MODELS" 64M || die "mke2fs of the models disk"
 }
@@ -316,7 +325,7 @@ judge() {
 	[ "$f" = 0 ] || FAILED_KERNELS="$FAILED_KERNELS $tag"
 }
 
-SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session runtime}"
+SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session runtime prefix_share}"
 conformance_suites() {	# one suite per conformance program (a missing build fails)
 	local f
 	for f in "$TOP"/tests/conformance/*.c; do
@@ -378,10 +387,11 @@ run_debug() {
 	build_module "$tag" "$obj"
 	# conformance-stress times fence waits (20 s for 6000 syncobj points):
 	# KASAN under TCG is ~10x slower, so it runs on the Debian kernels only
-	# runtime needs ext4 (a module of the Debian kernels only) and runs
-	# whole models: under KASAN and TCG that would take minutes
+	# runtime and prefix_share need ext4 (a module of the Debian kernels
+	# only) and run whole models: under KASAN and TCG that takes minutes
 	local dsuites=${SUITES/ conformance-stress/}
-	make_initrd "$tag" debug "${dsuites/ runtime/}" "pinned_limit_mb=256"
+	dsuites=${dsuites/ runtime/}
+	make_initrd "$tag" debug "${dsuites/ prefix_share/}" "pinned_limit_mb=256"
 	boot "$tag" "$obj/arch/x86/boot/bzImage" 1024
 	judge "$tag" || true
 }

@@ -58,6 +58,10 @@ struct rt_hparams {
  * @head_chunks: streaming: row chunks of the output head (0 = auto: none
  *	bigger than a layer; tests force more)
  * @mlock: enum rt_mlock: what a refusal to pin the weights does
+ * @kv_pool_fd: a KV pool exported by another process (accel_pool_export):
+ *	the KV cache uses it, sharing its prefix index across processes;
+ *	0 = none (a pool is never fd 0, 1 or 2); needs
+ *	ACCEL_CAP_CROSS_PROCESS (the driver)
  */
 enum rt_mlock {
 	RT_MLOCK_AUTO = 0,	/* pinned where RLIMIT_MEMLOCK allows, else pageable
@@ -75,6 +79,7 @@ struct rt_model_opts {
 	uint64_t mem_budget;
 	int head_chunks;
 	int mlock;
+	int kv_pool_fd;
 };
 
 /** rt_model_load - open a GGUF, check its architecture and tensor types

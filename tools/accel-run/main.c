@@ -46,6 +46,9 @@ static void usage(FILE *f)
 "                         (default: fall back to pageable memory with a warning)\n"
 "  -v, --verbose          model, placement and seed on stderr\n"
 "      --device D         emu or a device node (default: auto)\n"
+"      --kv-pool-fd N     KV cache in the KV pool another process exported as fd N\n"
+"                         (a dma-buf of the driver): prompt prefixes it published\n"
+"                         are reused, not computed again\n"
 "  -h, --help\n");
 }
 
@@ -100,7 +103,7 @@ static bool takes_value(const char *a)
 		"-m", "--model", "-p", "--prompt", "-f", "--file", "--device", "-n", "--n-predict",
 		"-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-np", "--parallel",
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-		"--repeat-last-n", "--mem-budget",
+		"--repeat-last-n", "--mem-budget", "--kv-pool-fd",
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -214,6 +217,10 @@ int main(int argc, char **argv)
 			}
 		} else if (IS("--repeat-last-n")) {
 			if (flag_int(a, val, 0, 1 << 16, &o.sp.repeat_last_n))
+				return 1;
+		} else if (IS("--kv-pool-fd")) {
+			/* 0, 1 and 2 are stdio, never a pool */
+			if (flag_int(a, val, 3, 1 << 20, &o.kv_pool_fd))
 				return 1;
 		} else if (IS("--mem-budget")) {
 			char msg[256];
