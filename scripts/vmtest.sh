@@ -151,6 +151,14 @@ make_initrd() {
 		esac
 		echo "deps/$(basename "${m%.xz}")" >>"$st/modules.list"
 	done
+	# modules a suite loads itself, with its own parameters (freeze: null_blk)
+	mkdir -p "$st/opt"
+	for m in ${OPT_KO:-}; do
+		case $m in
+		*.xz) xz -dc "$m" >"$st/opt/$(basename "$m" .xz)" ;;
+		*) cp "$m" "$st/opt/" ;;
+		esac
+	done
 	cp "$VM/$tag/src/driver/accelkv.ko" "$st/"
 	[ -f "$VM/$tag/src/driver/tests/accelkv_kunit.ko" ] &&
 		cp "$VM/$tag/src/driver/tests/accelkv_kunit.ko" "$st/"
@@ -325,7 +333,7 @@ judge() {
 	[ "$f" = 0 ] || FAILED_KERNELS="$FAILED_KERNELS $tag"
 }
 
-SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session runtime prefix_share}"
+SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session runtime prefix_share freeze}"
 conformance_suites() {	# one suite per conformance program (a missing build fails)
 	local f
 	for f in "$TOP"/tests/conformance/*.c; do
@@ -373,8 +381,11 @@ run_debian() {
 			case " $files " in *" $m "*) ;; *) files="$files $m" ;; esac
 		done
 	done
+	OPT_KO=$(modprobe -d "$img" -S "$kver" --show-depends null_blk 2>/dev/null |
+		awk '/^insmod/ {print $2}')
 	# shellcheck disable=SC2086
 	make_initrd "$tag" debian "$SUITES" "pinned_limit_mb=256" $files
+	OPT_KO=""
 	boot "$tag" "$img/boot/vmlinuz-$kver" 1024
 	judge "$tag" || true
 }
@@ -387,11 +398,13 @@ run_debug() {
 	build_module "$tag" "$obj"
 	# conformance-stress times fence waits (20 s for 6000 syncobj points):
 	# KASAN under TCG is ~10x slower, so it runs on the Debian kernels only
-	# runtime and prefix_share need ext4 (a module of the Debian kernels
-	# only) and run whole models: under KASAN and TCG that takes minutes
+	# runtime, prefix_share and freeze need ext4 and null_blk (modules of
+	# the Debian kernels only); the first two run whole models: under KASAN
+	# and TCG that would take minutes
 	local dsuites=${SUITES/ conformance-stress/}
 	dsuites=${dsuites/ runtime/}
-	make_initrd "$tag" debug "${dsuites/ prefix_share/}" "pinned_limit_mb=256"
+	dsuites=${dsuites/ prefix_share/}
+	make_initrd "$tag" debug "${dsuites/ freeze/}" "pinned_limit_mb=256"
 	boot "$tag" "$obj/arch/x86/boot/bzImage" 1024
 	judge "$tag" || true
 }
