@@ -45,26 +45,30 @@ LDLIBS  += -luring -ldrm -lpcre2-8 -lm
 # the include paths it may use, so a wrong include is a compile error.
 # tests/cli/layers.sh (`make check-layers`) proves it on the real commands.
 KN_CPPFLAGS      := -Ikernels/include
-ACCEL_CPPFLAGS   := -Ilibaccel/include -Ikernels/include -Iuapi $(DRM_CFLAGS)
+ACCEL_CPPFLAGS   := -Ilibaccel/include -Ikernels/include -Iuapi -Ikvcore $(DRM_CFLAGS)
+# kvcore/: the KV allocator and prefix index, one source for accelkv.ko and
+# libaccel (its environment header picks the host): it may include nothing
+KVCORE_CPPFLAGS  :=
 RT_CPPFLAGS      := -Iruntime/include -Iruntime/src -Ilibaccel/include
 TOOLS_CPPFLAGS   := -Iruntime/include -Ilibaccel/include -Itools/lib
 TOOLLIB_CPPFLAGS := -Itools/lib
 # accel-bench's `kernels` subcommand is a benchmark of the kernels layer
 # itself (bench_kernels.c calls kn_* directly): the one tool allowed kn.h.
 BENCH_CPPFLAGS   := $(TOOLS_CPPFLAGS) -Ikernels/include
-TEST_CPPFLAGS    := -Iuapi -Ilibaccel/include -Ikernels/include -Iruntime/include \
+TEST_CPPFLAGS    := -Iuapi -Ikvcore -Ilibaccel/include -Ikernels/include -Iruntime/include \
 		    -Iruntime/src -Itools/lib -Itests/lib -Ikernels/cuda $(DRM_CFLAGS)
 
 # layer_cppflags SOURCE: the include paths of SOURCE's layer
 layer_cppflags = $(strip \
 	$(if $(filter kernels/%,$(1)),$(KN_CPPFLAGS),\
+	$(if $(filter kvcore/%,$(1)),$(KVCORE_CPPFLAGS),\
 	$(if $(filter libaccel/%,$(1)),$(ACCEL_CPPFLAGS),\
 	$(if $(filter runtime/%,$(1)),$(RT_CPPFLAGS),\
 	$(if $(filter tools/lib/%,$(1)),$(TOOLLIB_CPPFLAGS),\
 	$(if $(filter tools/accel-bench/%,$(1)),$(BENCH_CPPFLAGS),\
 	$(if $(filter tools/%,$(1)),$(TOOLS_CPPFLAGS),\
 	$(if $(filter tests/%,$(1)),$(TEST_CPPFLAGS),\
-	$(error $(1): no layer in the Makefile's layer_cppflags)))))))))
+	$(error $(1): no layer in the Makefile's layer_cppflags))))))))))
 
 # Quiet by default, as liburing: "  CC      libaccel/src/queue.o"; V=1 prints
 # the full commands, make -s prints nothing.
@@ -98,7 +102,8 @@ AVX2FLAGS := -mavx2 -mfma -mf16c
 # *_avx512.c: AVX-512 F/BW/VL + VNNI versions, chosen at run time the same way
 AVX512FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 
-ACCEL_SRC := $(wildcard libaccel/src/*.c)
+# libaccel includes kvcore's allocator (the emulated device's KV blocks)
+ACCEL_SRC := $(wildcard libaccel/src/*.c) $(wildcard kvcore/*.c)
 KN_SRC    := $(wildcard kernels/cpu/*.c)
 # the runtime groups its sources in subfolders (runtime/src/gguf/, ...)
 RT_SRC    := $(wildcard runtime/src/*.c runtime/src/*/*.c runtime/src/*/*/*.c)

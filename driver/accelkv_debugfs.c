@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * accelkv: the "accelkv_stats" debugfs file: device totals (pools, pinned
- * bytes and cap, KV blocks used/cached/free, prefix hits) and one line per
+ * bytes and cap, KV blocks used/cached/free, prefix hits, bytes moved by
+ * LOAD and STORE) and one line per
  * pool. Read-only; takes the pools lock, then each pool's kv.lock. Lives
  * in the device's debugfs directory (dri/N on 6.1, accel/<dev> on 6.12).
  */
@@ -31,14 +32,14 @@ static int accelkv_stats_show(struct seq_file *m, void *unused)
 		if (pool->flags & ACCELKV_POOL_KV) {
 			mutex_lock(&pool->kv.lock);
 			seq_printf(m, " blocks %u used %u cached %u free %u hits %llu queries %llu",
-				   pool->kv.num_blocks, pool->kv.nr_used,
-				   pool->kv.nr_cached, pool->kv.nr_free,
-				   pool->kv.prefix_hits, pool->kv.prefix_queries);
-			used += pool->kv.nr_used;
-			cached += pool->kv.nr_cached;
-			free += pool->kv.nr_free;
-			hits += pool->kv.prefix_hits;
-			queries += pool->kv.prefix_queries;
+				   pool->kv.core.num_blocks, pool->kv.core.nr_used,
+				   pool->kv.core.nr_cached, pool->kv.core.nr_free,
+				   pool->kv.core.prefix_hits, pool->kv.core.prefix_queries);
+			used += pool->kv.core.nr_used;
+			cached += pool->kv.core.nr_cached;
+			free += pool->kv.core.nr_free;
+			hits += pool->kv.core.prefix_hits;
+			queries += pool->kv.core.prefix_queries;
 			mutex_unlock(&pool->kv.lock);
 		}
 		seq_puts(m, "\n");
@@ -48,6 +49,8 @@ static int accelkv_stats_show(struct seq_file *m, void *unused)
 		   used, cached, free);
 	seq_printf(m, "prefix_hits %llu\nprefix_queries %llu\n", hits, queries);
 	seq_printf(m, "xfer_resubmits %lld\n", atomic64_read(&adev->xfer_resubmits));
+	seq_printf(m, "load_bytes %lld\nstore_bytes %lld\n",
+		   atomic64_read(&adev->load_bytes), atomic64_read(&adev->store_bytes));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(accelkv_stats);

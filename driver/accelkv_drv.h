@@ -28,6 +28,8 @@
  * @nr_pools: number of entries on @pools
  * @debugfs: the accelkv_stats file
  * @xfer_resubmits: LOAD/STORE submitted again after a late -EAGAIN
+ * @load_bytes: bytes LOAD delivered into pools (completed requests)
+ * @store_bytes: bytes STORE wrote from pools (completed requests)
  */
 struct accelkv_device {
 	struct drm_device drm;
@@ -41,6 +43,8 @@ struct accelkv_device {
 	unsigned int nr_pools;
 	struct dentry *debugfs;
 	atomic64_t xfer_resubmits;
+	atomic64_t load_bytes;
+	atomic64_t store_bytes;
 };
 
 static inline struct accelkv_device *to_accelkv_dev(struct drm_device *drm)

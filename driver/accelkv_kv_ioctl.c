@@ -51,7 +51,7 @@ static void *accelkv_copy_in(u64 uptr, u32 count, size_t elem)
 static void accelkv_kv_undo(struct accelkv_pool *pool, struct drm_file *file,
 			    const u32 *ids, u32 count)
 {
-	struct accelkv_kv_owner *owner;
+	struct accelkv_kvcore_owner *owner;
 
 	if (!count)
 		return;
@@ -66,7 +66,7 @@ int accelkv_kv_alloc_ioctl(struct drm_device *drm, void *data,
 			   struct drm_file *file)
 {
 	struct drm_accelkv_kv_blocks *args = data;
-	struct accelkv_kv_owner *owner;
+	struct accelkv_kvcore_owner *owner;
 	struct accelkv_pool *pool;
 	size_t bytes;
 	u32 *ids;
@@ -108,7 +108,7 @@ out_put:
 static int accelkv_kv_free_or_ref(struct drm_file *file,
 				  struct drm_accelkv_kv_blocks *args, bool ref)
 {
-	struct accelkv_kv_owner *owner;
+	struct accelkv_kvcore_owner *owner;
 	struct accelkv_pool *pool;
 	u32 *ids;
 	int ret;
@@ -155,7 +155,7 @@ int accelkv_kv_publish_ioctl(struct drm_device *drm, void *data,
 			     struct drm_file *file)
 {
 	struct drm_accelkv_kv_publish *args = data;
-	struct accelkv_kv_owner *owner;
+	struct accelkv_kvcore_owner *owner;
 	struct accelkv_pool *pool;
 	u64 *hashes = NULL;
 	u32 *ids, published = 0;
@@ -197,7 +197,7 @@ int accelkv_kv_lookup_ioctl(struct drm_device *drm, void *data,
 			    struct drm_file *file)
 {
 	struct drm_accelkv_kv_lookup *args = data;
-	struct accelkv_kv_owner *owner;
+	struct accelkv_kvcore_owner *owner;
 	struct accelkv_pool *pool;
 	u32 *ids, found = 0;
 	u64 *hashes;

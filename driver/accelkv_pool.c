@@ -51,7 +51,7 @@ struct accelkv_pool_owner {
 	struct list_head link;
 	struct drm_file *file;
 	unsigned int handles;
-	struct accelkv_kv_owner kv;
+	struct accelkv_kvcore_owner kv;
 };
 
 static struct accelkv_pool_owner *
@@ -66,7 +66,7 @@ accelkv_pool_owner_find_locked(struct accelkv_pool *pool, struct drm_file *file)
 	return NULL;
 }
 
-struct accelkv_kv_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
+struct accelkv_kvcore_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
 						   struct drm_file *file)
 {
 	struct accelkv_pool_owner *o = accelkv_pool_owner_find_locked(pool, file);
@@ -229,7 +229,7 @@ static int accelkv_pool_open(struct drm_gem_object *obj, struct drm_file *file)
 	}
 	o->file = file;
 	o->handles = 1;
-	accelkv_kv_owner_init(&o->kv);
+	accelkv_kvcore_owner_init(&o->kv);
 	list_add_tail(&o->link, &pool->owners);
 out_unlock:
 	mutex_unlock(&pool->kv.lock);
@@ -358,11 +358,10 @@ int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,
 	if (ret)
 		goto err_free_pages;
 	if (num_blocks) {
-		ret = accelkv_kv_init(&pool->kv, num_blocks);
+		ret = accelkv_kv_init(&pool->kv, num_blocks,
+				      READ_ONCE(kv_max_refs));
 		if (ret)
 			goto err_free_pages;
-		pool->kv.max_refs = clamp_t(u32, READ_ONCE(kv_max_refs), 1,
-					    ACCELKV_KV_MAX_REFS);
 	}
 
 	drm_gem_private_object_init(drm, &pool->base, args->size);
@@ -427,11 +426,11 @@ int accelkv_pool_info_ioctl(struct drm_device *drm, void *data,
 	args->prefix_queries = 0;
 	if (pool->flags & ACCELKV_POOL_KV) {
 		mutex_lock(&pool->kv.lock);
-		args->num_blocks = pool->kv.num_blocks;
-		args->blocks_used = pool->kv.nr_used;
-		args->blocks_cached = pool->kv.nr_cached;
-		args->prefix_hits = pool->kv.prefix_hits;
-		args->prefix_queries = pool->kv.prefix_queries;
+		args->num_blocks = pool->kv.core.num_blocks;
+		args->blocks_used = pool->kv.core.nr_used;
+		args->blocks_cached = pool->kv.core.nr_cached;
+		args->prefix_hits = pool->kv.core.prefix_hits;
+		args->prefix_queries = pool->kv.core.prefix_queries;
 		mutex_unlock(&pool->kv.lock);
 	}
 	drm_gem_object_put(&pool->base);

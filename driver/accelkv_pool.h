@@ -45,7 +45,7 @@ static inline struct accelkv_pool *to_accelkv_pool(struct drm_gem_object *obj)
 }
 
 struct accelkv_pool *accelkv_pool_lookup(struct drm_file *file, u32 handle);
-struct accelkv_kv_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
+struct accelkv_kvcore_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
 						   struct drm_file *file);
 
 int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,

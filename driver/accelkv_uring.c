@@ -143,6 +143,16 @@ static void accelkv_xfer_req_free(struct accelkv_xfer_req *req)
 
 static void accelkv_xfer_complete(struct kiocb *iocb, long ret);
 
+/* The CQE result of @req: no internal errno, no short count; bytes counted. */
+static long accelkv_xfer_result(struct accelkv_xfer_req *req, long ret)
+{
+	ret = accelkv_check_xfer_result(ret, req->length);
+	if (ret > 0)
+		atomic64_add(ret, req->load ? &req->adev->load_bytes :
+					      &req->adev->store_bytes);
+	return ret;
+}
+
 /*
  * An IOCB_NOWAIT attempt that would have blocked, whole or in part: LOAD
  * and STORE are idempotent (STORE refuses O_APPEND files, where a replay
@@ -246,7 +256,7 @@ static void accelkv_xfer_task_done(struct io_uring_cmd *ioucmd,
 		else
 			fsnotify_modify(req->file);
 	}
-	ret = accelkv_check_xfer_result(ret, req->length);
+	ret = accelkv_xfer_result(req, ret);
 	accelkv_xfer_req_free(req);
 	io_uring_cmd_done(ioucmd, ret, 0, issue_flags);
 }
@@ -391,7 +401,7 @@ static long accelkv_uring_xfer(struct io_uring_cmd *ioucmd,
 	if (accelkv_xfer_retry(req, ret))
 		ret = -EAGAIN;
 	else
-		ret = accelkv_check_xfer_result(ret, req->length);
+		ret = accelkv_xfer_result(req, ret);
 	accelkv_xfer_req_free(req);
 	return ret;
 

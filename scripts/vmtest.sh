@@ -89,6 +89,17 @@ build_guest() {
 			done
 		fi
 	fi
+	# accel-run, static: the runtime on the driver (suite runtime)
+	if make -C "$TOP" -j2 --no-print-directory build/lib/libaccel.a build/lib/libkn.a \
+		build/lib/libaccelrt.a build/lib/libacceltools.a >/dev/null 2>&1; then
+		rm -f "$GUEST/accel-run"
+		gcc -static -std=gnu11 -O2 -D_GNU_SOURCE -I"$TOP/libaccel/include" \
+			-I"$TOP/runtime/include" -I"$TOP/tools/lib" \
+			-o "$GUEST/accel-run" "$TOP"/tools/accel-run/*.c "$TOP/build/lib/libacceltools.a" \
+			"$TOP/build/lib/libaccelrt.a" "$TOP/build/lib/libaccel.a" "$TOP/build/lib/libkn.a" \
+			-luring -ldrm -lpcre2-8 -lm -lpthread 2>/dev/null ||
+			say "accel-run: static build failed"
+	fi
 	# accelctl uses libaccel only (and the tools' shared parsers in tools/lib)
 	if ls "$TOP"/tools/accelctl/*.c >/dev/null 2>&1 &&
 		make -C "$TOP" -j2 --no-print-directory build/lib/libaccel.a build/lib/libkn.a \
@@ -110,9 +121,9 @@ build_module() {	# build_module TAG KDIR [make args...] -> $VM/TAG/src/driver/*.
 	mkdir -p "$src"
 	# M= builds in place: one copy of the sources per kernel, built from
 	# the top-level Kbuild as DKMS and packagers do
-	rm -rf "$src/driver" "$src/uapi" "$src/Kbuild"
-	cp -r "$TOP/Kbuild" "$TOP/driver" "$TOP/uapi" "$src/"
-	rm -f "$src"/driver/*.o "$src"/driver/*.ko "$src"/driver/tests/*.o
+	rm -rf "$src/driver" "$src/uapi" "$src/kvcore" "$src/Kbuild"
+	cp -r "$TOP/Kbuild" "$TOP/driver" "$TOP/uapi" "$TOP/kvcore" "$src/"
+	rm -f "$src"/driver/*.o "$src"/driver/*.ko "$src"/driver/tests/*.o "$src"/kvcore/*.o
 	if ! make -C "$kdir" M="$src" W=1 CONFIG_DEBUG_INFO_BTF_MODULES= "$@" modules \
 		>"$log" 2>&1; then
 		cat "$log" >&2
@@ -140,6 +151,14 @@ make_initrd() {
 		esac
 		echo "deps/$(basename "${m%.xz}")" >>"$st/modules.list"
 	done
+	# modules a suite loads itself, with its own parameters (freeze: null_blk)
+	mkdir -p "$st/opt"
+	for m in ${OPT_KO:-}; do
+		case $m in
+		*.xz) xz -dc "$m" >"$st/opt/$(basename "$m" .xz)" ;;
+		*) cp "$m" "$st/opt/" ;;
+		esac
+	done
 	cp "$VM/$tag/src/driver/accelkv.ko" "$st/"
 	[ -f "$VM/$tag/src/driver/tests/accelkv_kunit.ko" ] &&
 		cp "$VM/$tag/src/driver/tests/accelkv_kunit.ko" "$st/"
@@ -152,6 +171,51 @@ make_initrd() {
 	ACCELKV_PARAMS="$params"
 	CONF
 	(cd "$st" && find . | cpio -o -H newc --quiet | gzip -1) >"$VM/$tag/initrd.gz"
+}
+
+# ------------------------------------------------------ runtime models
+# The runtime suite's disk (ext4, /dev/vdb in the guest): stories260K and an
+# accel-mkmodel model, with the greedy ids the emulated device prints for
+# them on this host, resident and streamed at the smallest budget the tool
+# accepts (no layer resident: every one goes through the driver's LOAD).
+# Both sides force the scalar kernels: the guest CPU (TCG) has no AVX-512.
+MODELS=$VM/models.img
+RT_PROMPT="Once upon a time"
+RT_SYS="Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her mom. One day, she saw a big red ball under a tree."
+make_models() {
+	local fs=$VM/rt/fs m min run_emu
+	make -C "$TOP" -j2 --no-print-directory build/bin/accel-run build/bin/accel-mkmodel \
+		>/dev/null 2>&1 || die "building accel-run for the host references"
+	rm -rf "$VM/rt" "$MODELS"
+	mkdir -p "$fs"
+	cp "$TOP/tests/models/stories260K.gguf" "$fs/stories.gguf"
+	"$TOP/build/bin/accel-mkmodel" --preset small --type q4_0 --seed 7 -o "$fs/small.gguf" \
+		>/dev/null 2>&1 || die "accel-mkmodel small"
+	run_emu() { ACCEL_DEVICE=emu KN_ISA=scalar "$TOP/build/bin/accel-run" "$@"; }
+	for m in stories small; do
+		run_emu -m "$fs/$m.gguf" -b 4 -p "$RT_PROMPT" -n 12 --temp 0 --ids -t 2 \
+			>"$fs/$m.resident.ids" 2>/dev/null || die "host run of $m"
+		# refused (exit 1) with the minimum in its message
+		min=$({ run_emu -m "$fs/$m.gguf" -b 4 -p hi --mem-budget 1K 2>&1 || true; } |
+			sed -n 's/.*needs at least \([0-9.]*[KMG]\).*/\1/p')
+		[ -n "$min" ] || die "no minimum budget stated for $m"
+		echo "$min" >"$fs/$m.budget"
+		run_emu -m "$fs/$m.gguf" -b 4 -p "$RT_PROMPT" -n 12 --temp 0 --ids -t 2 \
+			--mem-budget "$min" >"$fs/$m.streamed.ids" 2>/dev/null || die "host streamed run of $m"
+		cmp -s "$fs/$m.resident.ids" "$fs/$m.streamed.ids" ||
+			die "$m: streamed ids differ from resident ones on the host"
+	done
+	echo "$RT_PROMPT" >"$fs/prompt"
+	# prefix_share: a system prompt, two endings; ids computed in full here
+	echo "$RT_SYS" >"$fs/share.sys"
+	echo "Lily wanted to" >"$fs/share.a"
+	echo "The ball was" >"$fs/share.b"
+	for m in a b; do
+		run_emu -m "$fs/stories.gguf" -c 256 -b 4 -p "$RT_SYS $(cat "$fs/share.$m")" -n 12 \
+			--temp 0 --ids -t 2 >"$fs/share.$m.ids" 2>/dev/null || die "host run share.$m"
+	done
+	mkdir -p "$fs/scratch"
+	mke2fs -q -t ext4 -F -d "$fs" "$MODELS" 64M || die "mke2fs of the models disk"
 }
 
 # ------------------------------------------------------------------ boot
@@ -175,6 +239,7 @@ boot() {
 		-kernel "$kernel" -initrd "$VM/$tag/initrd.gz" -display none -monitor none \
 		-no-reboot -serial "file:$VM/$tag/console.log" -serial "file:$VM/$tag/result.log" \
 		-drive "file=$DISK,if=virtio,format=raw,cache=none" \
+		-drive "file=$MODELS,if=virtio,format=raw,cache=none" \
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init" \
 		>"$VM/$tag/qemu.log" 2>&1 || true
 	t1=$(date +%s.%N)
@@ -184,6 +249,7 @@ boot() {
 # judge TAG: print per-suite counts; add to totals; return 1 on failure
 TOTAL_PASS=0
 TOTAL_FAIL=0
+RAN=""	# per kernel, the suites its guest started (for the summary)
 FAILED_KERNELS=""
 judge() {
 	local tag=$1 res=$VM/$1/result.txt con=$VM/$1/console.log bad=0 out
@@ -262,13 +328,15 @@ judge() {
 		bad=1
 	fi
 	[ "$bad" = 1 ] && f=$((f + 1))
+	RAN="$RAN
+vmtest: $tag ran:$(sed -n 's/^# suite \([^ ]*\).*/ \1/p' "$res" | tr -d '\n')"
 	say "$tag: $p passed, $f failed (boot to result ${BOOT_SECS}s)"
 	TOTAL_PASS=$((TOTAL_PASS + p))
 	TOTAL_FAIL=$((TOTAL_FAIL + f))
 	[ "$f" = 0 ] || FAILED_KERNELS="$FAILED_KERNELS $tag"
 }
 
-SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session}"
+SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session runtime prefix_share freeze}"
 conformance_suites() {	# one suite per conformance program (a missing build fails)
 	local f
 	for f in "$TOP"/tests/conformance/*.c; do
@@ -309,15 +377,18 @@ run_debian() {
 	build_module "$tag" "$kdir"
 	# one module name per call (a second name would be taken as a parameter)
 	local files="" m1
-	for m1 in drm virtio_pci virtio_blk; do
+	for m1 in drm virtio_pci virtio_blk ext4; do
 		deps=$(modprobe -d "$img" -S "$kver" --show-depends "$m1" 2>/dev/null |
 			awk '/^insmod/ {print $2}')
 		for m in $deps; do
 			case " $files " in *" $m "*) ;; *) files="$files $m" ;; esac
 		done
 	done
+	OPT_KO=$(modprobe -d "$img" -S "$kver" --show-depends null_blk 2>/dev/null |
+		awk '/^insmod/ {print $2}')
 	# shellcheck disable=SC2086
 	make_initrd "$tag" debian "$SUITES" "pinned_limit_mb=256" $files
+	OPT_KO=""
 	boot "$tag" "$img/boot/vmlinuz-$kver" 1024
 	judge "$tag" || true
 }
@@ -330,7 +401,13 @@ run_debug() {
 	build_module "$tag" "$obj"
 	# conformance-stress times fence waits (20 s for 6000 syncobj points):
 	# KASAN under TCG is ~10x slower, so it runs on the Debian kernels only
-	make_initrd "$tag" debug "${SUITES/ conformance-stress/}" "pinned_limit_mb=256"
+	# runtime, prefix_share and freeze need ext4 and null_blk (modules of
+	# the Debian kernels only); the first two run whole models: under KASAN
+	# and TCG that would take minutes
+	local dsuites=${SUITES/ conformance-stress/}
+	dsuites=${dsuites/ runtime/}
+	dsuites=${dsuites/ prefix_share/}
+	make_initrd "$tag" debug "${dsuites/ freeze/}" "pinned_limit_mb=256"
 	boot "$tag" "$obj/arch/x86/boot/bzImage" 1024
 	judge "$tag" || true
 }
@@ -338,6 +415,7 @@ run_debug() {
 build_guest
 [ -n "${VMTEST_SUITES:-}" ] || SUITES="$SUITES$(conformance_suites)"
 make_disk
+make_models
 K61=$(dpkg-query -W -f='${Depends}' linux-headers-amd64 2>/dev/null | sed 's/^linux-headers-//; s/[ ,].*//')
 K612=$(dep_of linux-headers-6.12-amd64 linux-headers- | sed 's/^linux-headers-//')
 [ -n "$K61" ] || die "cannot find the 6.1 kernel version"
@@ -348,5 +426,6 @@ say "kernels: $K61 $K612$([ $QUICK = 1 ] || echo ' debug')"
 if [ $QUICK = 0 ] && { [ -z "$ONLY" ] || [ "$ONLY" = debug ]; }; then
 	run_debug
 fi
+echo "${RAN#?}"
 say "overall: $TOTAL_PASS passed, $TOTAL_FAIL failed ($(($(date +%s) - T_START)) s)"
 [ "$TOTAL_FAIL" = 0 ] || { say "failed:$FAILED_KERNELS"; exit 1; }

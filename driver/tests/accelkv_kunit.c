@@ -3,17 +3,21 @@
  * accelkv KUnit suites: the KV allocator, the prefix index and the argument
  * validation helpers, built from their pure-logic sources into one test
  * module (only for kernels with CONFIG_KUNIT: the vmtest debug kernel).
+ * The allocator is kvcore (../../kvcore/accelkv_kvcore.c), the very source
+ * libaccel's emulation runs and tests/unit/accel_kvcore.c tests in user
+ * space; here it runs with the kernel's environment under the driver's lock.
  */
 #include <kunit/test.h>
 #include <linux/hash.h>
 #include <linux/prandom.h>
 
+#include "../../kvcore/accelkv_kvcore.c"
 #include "../accelkv_kv.c"
 #include "../accelkv_check.c"
 
 struct kv_fixture {
 	struct accelkv_kv kv;
-	struct accelkv_kv_owner a, b;
+	struct accelkv_kvcore_owner a, b;
 };
 
 static int kv_init(struct kunit *test, u32 blocks)
@@ -21,9 +25,9 @@ static int kv_init(struct kunit *test, u32 blocks)
 	struct kv_fixture *f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
 
 	KUNIT_ASSERT_NOT_NULL(test, f);
-	KUNIT_ASSERT_EQ(test, accelkv_kv_init(&f->kv, blocks), 0);
-	accelkv_kv_owner_init(&f->a);
-	accelkv_kv_owner_init(&f->b);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_init(&f->kv, blocks, ACCELKV_KV_MAX_REFS), 0);
+	accelkv_kvcore_owner_init(&f->a);
+	accelkv_kvcore_owner_init(&f->b);
 	test->priv = f;
 	return 0;
 }
@@ -39,7 +43,7 @@ static void kv_exit(struct kunit *test)
 		mutex_lock(&f->kv.lock);
 	accelkv_kv_owner_release(&f->kv, &f->a);
 	accelkv_kv_owner_release(&f->kv, &f->b);
-	KUNIT_EXPECT_EQ(test, f->kv.nr_used, 0U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_used, 0U);
 	mutex_unlock(&f->kv.lock);
 	accelkv_kv_fini(&f->kv);
 }
@@ -49,26 +53,31 @@ static int kv_case_init(struct kunit *test)
 	return kv_init(test, 16);
 }
 
-/* Block states always partition the pool; references add up per owner. */
+/*
+ * Block states always partition the pool, kvcore's own walk of its lists
+ * agrees, and references add up per owner.
+ */
 static void kv_check_invariants(struct kunit *test, struct accelkv_kv *kv,
-				struct accelkv_kv_owner **owners, int n)
+				struct accelkv_kvcore_owner **owners, int n)
 {
+	struct accelkv_kvcore *c = &kv->core;
 	u64 refs = 0, owned = 0;
 	u32 i, used = 0, cached = 0;
 	int o;
 
-	for (i = 0; i < kv->num_blocks; i++) {
-		refs += kv->refs[i];
-		used += kv->refs[i] > 0;
-		cached += !kv->refs[i] && test_bit(i, kv->published);
+	for (i = 0; i < c->num_blocks; i++) {
+		refs += c->refs[i];
+		used += c->refs[i] > 0;
+		cached += !c->refs[i] && (c->flags[i] & ACCELKV_KVCORE_PUBLISHED);
 	}
 	for (o = 0; o < n; o++)
 		owned += owners[o]->nr_refs;
-	KUNIT_EXPECT_EQ(test, kv->nr_used, used);
-	KUNIT_EXPECT_EQ(test, kv->nr_cached, cached);
-	KUNIT_EXPECT_EQ(test, kv->nr_free + kv->nr_cached + kv->nr_used,
-			kv->num_blocks);
+	KUNIT_EXPECT_EQ(test, c->nr_used, used);
+	KUNIT_EXPECT_EQ(test, c->nr_cached, cached);
+	KUNIT_EXPECT_EQ(test, c->nr_free + c->nr_cached + c->nr_used,
+			c->num_blocks);
 	KUNIT_EXPECT_EQ(test, refs, owned);
+	KUNIT_EXPECT_EQ(test, accelkv_kvcore_check(c), 0);
 }
 
 static void accelkv_kv_alloc_all_or_nothing(struct kunit *test)
@@ -79,14 +88,14 @@ static void accelkv_kv_alloc_all_or_nothing(struct kunit *test)
 
 	mutex_lock(&f->kv.lock);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, ids, 17), -ENOMEM);
-	KUNIT_EXPECT_EQ(test, f->kv.nr_free, 16U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_free, 16U);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, ids, 16), 0);
 	for (i = 0; i < 16; i++)
 		seen |= 1U << ids[i];
 	KUNIT_EXPECT_EQ(test, seen, 0xffffU);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, ids, 1), -ENOMEM);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, ids, 0), -EINVAL);
-	KUNIT_EXPECT_EQ(test, f->kv.nr_used, 16U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_used, 16U);
 }
 
 static void accelkv_kv_free_checks_every_id(struct kunit *test)
@@ -103,15 +112,15 @@ static void accelkv_kv_free_checks_every_id(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, accelkv_kv_free(&f->kv, &f->a, bad, 3), -ENOENT);
 	bad[2] = ids[0];
 	KUNIT_EXPECT_EQ(test, accelkv_kv_free(&f->kv, &f->a, bad, 3), -ENOENT);
-	KUNIT_EXPECT_EQ(test, f->kv.nr_used, 2U);
-	KUNIT_EXPECT_EQ(test, accelkv_kv_owner_count(&f->a, ids[0]), 1U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_used, 2U);
+	KUNIT_EXPECT_EQ(test, accelkv_kvcore_owner_count(&f->a, ids[0]), 1U);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_free(&f->kv, &f->b, ids, 1), -ENOENT);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_ref(&f->kv, &f->a, ids, 1), 0);
 	bad[1] = ids[0];
 	KUNIT_EXPECT_EQ(test, accelkv_kv_free(&f->kv, &f->a, bad, 2), 0);
-	KUNIT_EXPECT_EQ(test, f->kv.nr_used, 1U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_used, 1U);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_free(&f->kv, &f->a, &ids[1], 1), 0);
-	KUNIT_EXPECT_EQ(test, f->kv.nr_free, 16U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_free, 16U);
 }
 
 static void accelkv_kv_ref_requires_ownership(struct kunit *test)
@@ -125,7 +134,7 @@ static void accelkv_kv_ref_requires_ownership(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, accelkv_kv_ref(&f->kv, &f->b, &id, 1), -ENOENT);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_ref(&f->kv, &f->a, &big, 1), -ENOENT);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_ref(&f->kv, &f->a, &id, 1), 0);
-	KUNIT_EXPECT_EQ(test, f->kv.refs[id], 2U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.refs[id], 2U);
 }
 
 static void accelkv_kv_owner_release_drops_all(struct kunit *test)
@@ -138,15 +147,15 @@ static void accelkv_kv_owner_release_drops_all(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->b, ids, 8), 0);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_ref(&f->kv, &f->b, ids, 8), 0);
 	accelkv_kv_owner_release(&f->kv, &f->b);
-	KUNIT_EXPECT_EQ(test, f->kv.nr_free, 16U);
-	accelkv_kv_owner_init(&f->b);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_free, 16U);
+	accelkv_kvcore_owner_init(&f->b);
 }
 
 static void accelkv_kv_torture_random(struct kunit *test)
 {
 	/* Success: 4000 seeded random ops on 37 blocks keep every invariant. */
 	struct kv_fixture *f = test->priv;
-	struct accelkv_kv_owner *owners[2] = { &f->a, &f->b };
+	struct accelkv_kvcore_owner *owners[2] = { &f->a, &f->b };
 	struct rnd_state rnd;
 	u32 ids[37], n, i, pub;
 	u64 hashes[37];
@@ -155,11 +164,11 @@ static void accelkv_kv_torture_random(struct kunit *test)
 	mutex_lock(&f->kv.lock);
 	mutex_unlock(&f->kv.lock);
 	accelkv_kv_fini(&f->kv);
-	KUNIT_ASSERT_EQ(test, accelkv_kv_init(&f->kv, 37), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_init(&f->kv, 37, ACCELKV_KV_MAX_REFS), 0);
 	mutex_lock(&f->kv.lock);
 	prandom_seed_state(&rnd, 42);
 	for (step = 0; step < 4000; step++) {
-		struct accelkv_kv_owner *o = owners[prandom_u32_state(&rnd) & 1];
+		struct accelkv_kvcore_owner *o = owners[prandom_u32_state(&rnd) & 1];
 
 		n = 1 + prandom_u32_state(&rnd) % 5;
 		switch (prandom_u32_state(&rnd) % 5) {
@@ -222,9 +231,9 @@ static void accelkv_index_publish_lookup_prefix(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, found, 2U);
 	KUNIT_EXPECT_EQ(test, got[0], ids[0]);
 	KUNIT_EXPECT_EQ(test, got[1], ids[1]);
-	KUNIT_EXPECT_EQ(test, f->kv.refs[ids[0]], 2U);
-	KUNIT_EXPECT_EQ(test, f->kv.prefix_hits, 2ULL);
-	KUNIT_EXPECT_EQ(test, f->kv.prefix_queries, 3ULL);
+	KUNIT_EXPECT_EQ(test, f->kv.core.refs[ids[0]], 2U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.prefix_hits, 2ULL);
+	KUNIT_EXPECT_EQ(test, f->kv.core.prefix_queries, 3ULL);
 	h[0] = 99;
 	KUNIT_ASSERT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 3, got, &found), 0);
 	KUNIT_EXPECT_EQ(test, found, 0U);
@@ -249,8 +258,8 @@ static void accelkv_index_republish_rules(struct kunit *test)
 	two[0] = ids[1];
 	two[1] = ids[1];
 	KUNIT_EXPECT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, two, hh, 2, &pub), -EINVAL);
-	KUNIT_EXPECT_FALSE(test, test_bit(ids[1], f->kv.published));
-	KUNIT_EXPECT_FALSE(test, test_bit(ids[1], f->kv.pending));
+	KUNIT_EXPECT_FALSE(test, f->kv.core.flags[ids[1]] & ACCELKV_KVCORE_PUBLISHED);
+	KUNIT_EXPECT_FALSE(test, f->kv.core.flags[ids[1]] & ACCELKV_KVCORE_PENDING);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_publish(&f->kv, &f->b, ids, &h, 1, &pub), -ENOENT);
 }
 
@@ -266,9 +275,9 @@ static void accelkv_index_lru_eviction_order(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, ids, h, 2, &pub), 0);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_free(&f->kv, &f->a, &ids[1], 1), 0);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_free(&f->kv, &f->a, &ids[0], 1), 0);
-	KUNIT_EXPECT_EQ(test, f->kv.nr_cached, 2U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_cached, 2U);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, more, 15), 0);
-	KUNIT_EXPECT_EQ(test, f->kv.nr_cached, 1U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_cached, 1U);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, &h[1], 1, &got, &found), 0);
 	KUNIT_EXPECT_EQ(test, found, 0U);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, &h[0], 1, &got, &found), 0);
@@ -304,23 +313,23 @@ static void accelkv_index_lookup_refuses_at_limit(struct kunit *test)
 	u32 id, got[3], found, pub;
 
 	mutex_lock(&f->kv.lock);
-	f->kv.max_refs = 4;
+	f->kv.core.max_refs = 4;
 	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, &id, 1), 0);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, &id, h, 1, &pub), 0);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 2, got, &found), 0);
 	KUNIT_EXPECT_EQ(test, found, 2U);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 2, got, &found),
 			-EOVERFLOW);
-	KUNIT_EXPECT_EQ(test, f->kv.refs[id], 3U);
-	KUNIT_EXPECT_EQ(test, accelkv_kv_owner_count(&f->b, id), 2U);
+	KUNIT_EXPECT_EQ(test, f->kv.core.refs[id], 3U);
+	KUNIT_EXPECT_EQ(test, accelkv_kvcore_owner_count(&f->b, id), 2U);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_ref(&f->kv, &f->a, (u32[]){ id, id }, 2),
 			-EOVERFLOW);
-	KUNIT_EXPECT_EQ(test, accelkv_kv_owner_count(&f->a, id), 1U);
+	KUNIT_EXPECT_EQ(test, accelkv_kvcore_owner_count(&f->a, id), 1U);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_ref(&f->kv, &f->a, &id, 1), 0);
 	KUNIT_EXPECT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 1, got, &found),
 			-EOVERFLOW);
-	KUNIT_EXPECT_EQ(test, f->kv.refs[id], 4U);
-	kv_check_invariants(test, &f->kv, (struct accelkv_kv_owner *[]){ &f->a, &f->b }, 2);
+	KUNIT_EXPECT_EQ(test, f->kv.core.refs[id], 4U);
+	kv_check_invariants(test, &f->kv, (struct accelkv_kvcore_owner *[]){ &f->a, &f->b }, 2);
 }
 
 static void accelkv_index_lookup_never_wraps(struct kunit *test)
@@ -333,12 +342,12 @@ static void accelkv_index_lookup_never_wraps(struct kunit *test)
 	mutex_lock(&f->kv.lock);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, &id, 1), 0);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, &id, h, 1, &pub), 0);
-	f->kv.refs[id] = U32_MAX - 1;	/* as if 2^32 - 2 lookups had run */
+	f->kv.core.refs[id] = U32_MAX - 1;	/* as if 2^32 - 2 lookups had run */
 	KUNIT_EXPECT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, h, 2, got, &found),
 			-EOVERFLOW);
-	KUNIT_EXPECT_EQ(test, f->kv.refs[id], U32_MAX - 1);
-	KUNIT_EXPECT_EQ(test, accelkv_kv_owner_count(&f->b, id), 0U);
-	f->kv.refs[id] = 1;
+	KUNIT_EXPECT_EQ(test, f->kv.core.refs[id], U32_MAX - 1);
+	KUNIT_EXPECT_EQ(test, accelkv_kvcore_owner_count(&f->b, id), 0U);
+	f->kv.core.refs[id] = 1;
 }
 
 static void accelkv_index_flood_spreads(struct kunit *test)
@@ -348,25 +357,39 @@ static void accelkv_index_flood_spreads(struct kunit *test)
 	 * land in different buckets of the keyed index (no chain of 8 or more).
 	 */
 	struct kv_fixture *f = test->priv;
-	u32 ids[16], pub, i, longest = 0;
+	u32 ids[16], pub, i, b, longest = 0;
 	u64 h[16], x;
-	struct hlist_node *n;
 
 	for (i = 0, x = 1; i < 16; x++)
-		if (hash_64(x, f->kv.hash_bits) == 0)
+		if (hash_64(x, f->kv.core.hash_bits) == 0)
 			h[i++] = x;
 	mutex_lock(&f->kv.lock);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, ids, 16), 0);
 	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, ids, h, 16, &pub), 0);
 	KUNIT_EXPECT_EQ(test, pub, 16U);
-	for (i = 0; i < 1U << f->kv.hash_bits; i++) {
+	for (i = 0; i < 1U << f->kv.core.hash_bits; i++) {
 		u32 len = 0;
 
-		hlist_for_each(n, &f->kv.buckets[i])
+		for (b = f->kv.core.buckets[i]; b != ACCELKV_KVCORE_NIL;
+		     b = f->kv.core.hnext[b])
 			len++;
 		longest = max(longest, len);
 	}
 	KUNIT_EXPECT_LT(test, longest, 8U);
+}
+
+static void accelkv_index_siphash_reference(struct kunit *test)
+{
+	/*
+	 * Success: the environment's bucket hash is SipHash-2-4 (the reference
+	 * vector for key 00..0f, message 00..07), the value tests/unit checks
+	 * for the userspace environment: both sides index alike.
+	 */
+	struct kvcore_hash_key key = { .sip = {{ 0x0706050403020100ULL,
+						 0x0f0e0d0c0b0a0908ULL }} };
+
+	KUNIT_EXPECT_EQ(test, kvcore_siphash_u64(0x0706050403020100ULL, &key),
+			0x93f5f5799a932462ULL);
 }
 
 static struct kunit_case accelkv_index_cases[] = {
@@ -377,6 +400,7 @@ static struct kunit_case accelkv_index_cases[] = {
 	KUNIT_CASE(accelkv_index_lookup_refuses_at_limit),
 	KUNIT_CASE(accelkv_index_lookup_never_wraps),
 	KUNIT_CASE(accelkv_index_flood_spreads),
+	KUNIT_CASE(accelkv_index_siphash_reference),
 	{}
 };
 

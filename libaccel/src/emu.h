@@ -9,7 +9,7 @@
 
 #include <sys/types.h>
 #include "backend.h"
-#include "kv_alloc.h"
+#include "accelkv_kvcore.h"
 
 struct accel_emu_core {
 	struct accel_link link;		/* in the process-wide registry */
@@ -22,13 +22,13 @@ struct accel_emu_core {
 	uint32_t block_size, num_blocks;
 	uint32_t flags;			/* ACCEL_POOL_* asked */
 	uint32_t info_flags;		/* HUGEPAGE if obtained, ACCEL_POOL_INFO_PINNED */
-	pthread_mutex_t lock;		/* protects kva */
-	struct accel_kv_alloc kva;	/* valid if block_size */
+	pthread_mutex_t lock;		/* protects kv and every handle's owner */
+	struct accelkv_kvcore kv;	/* kvcore, as in the driver; valid if block_size */
 };
 
 struct accel_emu_pool {
 	struct accel_emu_core *core;
-	struct accel_kv_owner owner;	/* this handle's references; core->lock */
+	struct accelkv_kvcore_owner owner; /* this handle's references; core->lock */
 };
 
 extern const struct accel_backend_ops accel_emu_ops;

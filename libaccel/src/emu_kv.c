@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Emulated KV calls: the pool core's allocator (kv_alloc.c) under the core's
- * mutex, with this handle as the owner of the references.
+ * Emulated KV calls: kvcore (kvcore/accelkv_kvcore.c, the allocator and
+ * prefix index the driver runs too) under the pool core's mutex, with this
+ * handle as the owner of the references. kvcore reports PUBLISH and LOOKUP
+ * counts through pointers, as the ioctls do; accel.h returns them.
  */
 #include "emu.h"
 
@@ -13,7 +15,7 @@ static struct accel_emu_core *accel_emu_kv_lock(struct accel_pool *pool)
 	return ep->core;
 }
 
-static inline struct accel_kv_owner *accel_emu_owner(struct accel_pool *pool)
+static inline struct accelkv_kvcore_owner *accel_emu_owner(struct accel_pool *pool)
 {
 	return &((struct accel_emu_pool *)pool->priv)->owner;
 }
@@ -21,7 +23,7 @@ static inline struct accel_kv_owner *accel_emu_owner(struct accel_pool *pool)
 int accel_emu_kv_alloc(struct accel_pool *pool, uint32_t count, uint32_t *blocks)
 {
 	struct accel_emu_core *c = accel_emu_kv_lock(pool);
-	int ret = accel_kva_alloc(&c->kva, accel_emu_owner(pool), count, blocks);
+	int ret = accelkv_kvcore_alloc(&c->kv, accel_emu_owner(pool), blocks, count);
 
 	pthread_mutex_unlock(&c->lock);
 	return ret;
@@ -30,7 +32,7 @@ int accel_emu_kv_alloc(struct accel_pool *pool, uint32_t count, uint32_t *blocks
 int accel_emu_kv_free(struct accel_pool *pool, uint32_t count, const uint32_t *blocks)
 {
 	struct accel_emu_core *c = accel_emu_kv_lock(pool);
-	int ret = accel_kva_free(&c->kva, accel_emu_owner(pool), count, blocks);
+	int ret = accelkv_kvcore_free(&c->kv, accel_emu_owner(pool), blocks, count);
 
 	pthread_mutex_unlock(&c->lock);
 	return ret;
@@ -39,7 +41,7 @@ int accel_emu_kv_free(struct accel_pool *pool, uint32_t count, const uint32_t *b
 int accel_emu_kv_ref(struct accel_pool *pool, uint32_t count, const uint32_t *blocks)
 {
 	struct accel_emu_core *c = accel_emu_kv_lock(pool);
-	int ret = accel_kva_ref(&c->kva, accel_emu_owner(pool), count, blocks);
+	int ret = accelkv_kvcore_ref(&c->kv, accel_emu_owner(pool), blocks, count);
 
 	pthread_mutex_unlock(&c->lock);
 	return ret;
@@ -49,18 +51,22 @@ int accel_emu_kv_publish(struct accel_pool *pool, uint32_t count, const uint32_t
 			 const uint64_t *hashes)
 {
 	struct accel_emu_core *c = accel_emu_kv_lock(pool);
-	int ret = accel_kva_publish(&c->kva, accel_emu_owner(pool), count, blocks, hashes);
+	uint32_t published = 0;
+	int ret = accelkv_kvcore_publish(&c->kv, accel_emu_owner(pool), blocks, hashes, count,
+					 &published);
 
 	pthread_mutex_unlock(&c->lock);
-	return ret;
+	return ret ? ret : (int)published;
 }
 
 int accel_emu_kv_lookup(struct accel_pool *pool, uint32_t count, const uint64_t *hashes,
 			uint32_t *blocks)
 {
 	struct accel_emu_core *c = accel_emu_kv_lock(pool);
-	int ret = accel_kva_lookup(&c->kva, accel_emu_owner(pool), count, hashes, blocks);
+	uint32_t found = 0;
+	int ret = accelkv_kvcore_lookup(&c->kv, accel_emu_owner(pool), hashes, count, blocks,
+					&found);
 
 	pthread_mutex_unlock(&c->lock);
-	return ret;
+	return ret ? ret : (int)found;
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "accelkv.h"
 #include "emu.h"
 
 #define ACCEL_HUGE_SIZE	(2ULL << 20)
@@ -153,7 +154,7 @@ static struct accel_emu_core *accel_emu_core_new(void)
 static void accel_emu_core_free(struct accel_emu_core *core)
 {
 	if (core->block_size)
-		accel_kva_fini(&core->kva);
+		accelkv_kvcore_fini(&core->kv);
 	if (core->base)
 		munmap(core->base, core->size);
 	if (core->memfd >= 0)
@@ -182,6 +183,7 @@ static int accel_emu_handle_new(struct accel_pool *pool, struct accel_emu_core *
 	if (!ep)
 		return -ENOMEM;
 	ep->core = core;
+	accelkv_kvcore_owner_init(&ep->owner);
 	pool->priv = ep;
 	pool->base = core->base;
 	pool->size = core->size;
@@ -215,11 +217,14 @@ int accel_emu_pool_create(struct accel_device *dev, const struct accel_pool_opts
 	    (core->info_flags & ACCEL_POOL_INFO_PINNED) && accel_emu_thp_mapped(core->base))
 		core->info_flags |= ACCEL_POOL_HUGEPAGE;
 	if (opts->flags & ACCEL_POOL_KV) {
-		ret = accel_kva_init(&core->kva, (uint32_t)(opts->size / opts->block_size));
+		ret = -EINVAL;
+		if (opts->size / opts->block_size > ACCELKV_MAX_KV_BLOCKS)
+			goto err_free;
+		ret = accelkv_kvcore_init(&core->kv, (uint32_t)(opts->size / opts->block_size));
 		if (ret)
 			goto err_free;
 		core->block_size = opts->block_size;
-		core->num_blocks = core->kva.nblocks;
+		core->num_blocks = core->kv.num_blocks;
 	}
 	ret = accel_emu_handle_new(pool, core);
 	if (ret)
@@ -240,7 +245,7 @@ void accel_emu_pool_destroy(struct accel_pool *pool)
 
 	if (core->block_size) {
 		pthread_mutex_lock(&core->lock);
-		accel_kva_owner_release(&core->kva, &ep->owner);
+		accelkv_kvcore_owner_release(&core->kv, &ep->owner);
 		pthread_mutex_unlock(&core->lock);
 	}
 	free(ep);
@@ -265,11 +270,11 @@ int accel_emu_pool_info(struct accel_pool *pool, struct accel_pool_info *info)
 	info->flags = (core->flags & ~ACCEL_POOL_HUGEPAGE) | core->info_flags;
 	if (core->block_size) {
 		pthread_mutex_lock(&core->lock);
-		info->blocks_used = core->kva.nused;
-		info->blocks_cached = core->kva.ncached;
-		info->blocks_free = core->kva.nfree;
-		info->prefix_queries = core->kva.queries;
-		info->prefix_hits = core->kva.hits;
+		info->blocks_used = core->kv.nr_used;
+		info->blocks_cached = core->kv.nr_cached;
+		info->blocks_free = core->kv.nr_free;
+		info->prefix_queries = core->kv.prefix_queries;
+		info->prefix_hits = core->kv.prefix_hits;
 		pthread_mutex_unlock(&core->lock);
 	}
 	return 0;

@@ -63,6 +63,10 @@ struct rt_hparams {
  *	only their weights (and, under @mem_budget, places only them) and keeps
  *	only their KV cache; the stage that starts at layer 0 embeds, the one
  *	that ends at the last layer computes the output head
+ * @kv_pool_fd: a KV pool exported by another process (accel_pool_export):
+ *	the KV cache uses it, sharing its prefix index across processes;
+ *	0 = none (a pool is never fd 0, 1 or 2); needs
+ *	ACCEL_CAP_CROSS_PROCESS (the driver)
  */
 enum rt_mlock {
 	RT_MLOCK_AUTO = 0,	/* pinned where RLIMIT_MEMLOCK allows, else pageable
@@ -82,6 +86,7 @@ struct rt_model_opts {
 	int mlock;
 	int layer_first;
 	int layer_end;
+	int kv_pool_fd;
 };
 
 /** rt_model_load - open a GGUF, check its architecture and tensor types

@@ -53,6 +53,10 @@ fails_with "-n: .abc. is not an integer" "bad number" -m "$stories" -p hi -n abc
 fails_with "mem-budget" "bad size" -m "$stories" -p hi --mem-budget 12Q
 fails_with "no model" "no -m" -p hi
 fails_with "at least" "budget below two slots" -m "$stories" -p hi --mem-budget 1
+fails_with "kv-pool-fd: .2. is out of range" "--kv-pool-fd on stdio" -m "$stories" -p hi \
+	--kv-pool-fd 2
+fails_with "shares no KV state across processes" "--kv-pool-fd on the emulated device" \
+	-m "$stories" -p hi --device emu --kv-pool-fd 5
 
 # --- greedy ids equal llama.cpp's (first case of the golden file) built for
 # the ISA the kernels pick here (kn_isa_best: AVX-512 F/BW/VL/VNNI, else AVX2)

@@ -85,7 +85,8 @@ for t in tools/*/; do
 	[ "$t" = tools/lib/ ] || tool_cs="$tool_cs $(first "$t*.c")"
 done
 test_c=$(first 'tests/unit/*.c')
-srcs="$kn_c $accel_c $rt_c $tlib_c $tool_cs $test_c"
+kvc_c=$(first 'kvcore/*.c')
+srcs="$kn_c $kvc_c $accel_c $rt_c $tlib_c $tool_cs $test_c"
 args=
 for c in $srcs; do
 	args="$args -W $c $B/obj/${c%.c}.o"
@@ -97,16 +98,25 @@ f=$(flags_of "$kn_c")
 sees kernels "$f" kn.h kn_ops.h
 blind kernels "$f" accel.h accelkv.h rt_model.h tap.h ${tool_h:+"$tool_h"}
 
-# libaccel: kernels and the uapi below it; nothing above
+# kvcore: the KV allocator the driver and libaccel both compile; it
+# includes only its own environment headers (kernel C and userspace C)
+if [ -n "$kvc_c" ]; then
+	f=$(flags_of "$kvc_c")
+	[ -z "$f" ]
+	ok $? "kvcore compiles with no include path (\"$f\")"
+	blind kvcore "$f" accel.h accelkv.h kn.h rt_model.h "$accel_priv" tap.h
+fi
+
+# libaccel: kernels, the uapi and kvcore below it; nothing above
 f=$(flags_of "$accel_c")
-sees libaccel "$f" accel.h accel_cmd.h accelkv.h kn.h
+sees libaccel "$f" accel.h accel_cmd.h accelkv.h accelkv_kvcore.h kn.h
 blind libaccel "$f" rt_model.h "$rt_priv" "$kn_priv" tap.h ${tool_h:+"$tool_h"}
 
 # runtime: libaccel's API and its own headers (runtime/src for the private
 # headers of its subfolders); never the kernels, ioctls or libaccel internals
 f=$(flags_of "$rt_c")
 sees runtime "$f" rt_model.h rt_gguf.h accel.h "$rt_priv"
-blind runtime "$f" accelkv.h "$accel_priv" "$kn_priv" tap.h ${tool_h:+"$tool_h"}
+blind runtime "$f" accelkv.h accelkv_kvcore.h "$accel_priv" "$kn_priv" tap.h ${tool_h:+"$tool_h"}
 blind runtime "$f" kn.h kn_ops.h
 want=$(printf '%s\n' $rt_flags | grep '^-I' | sort | tr '\n' ' ')
 got=$(printf '%s\n' $f | sort | tr '\n' ' ')

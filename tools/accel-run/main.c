@@ -48,6 +48,9 @@ static void usage(FILE *f)
 "      --device D         emu or a device node (default: auto)\n"
 "      --pp-timeout S     under mpirun (pipeline over ranks): seconds a rank waits\n"
 "                         for a peer before the job ends (default 600)\n"
+"      --kv-pool-fd N     KV cache in the KV pool another process exported as fd N\n"
+"                         (a dma-buf of the driver): prompt prefixes it published\n"
+"                         are reused, not computed again\n"
 "  -h, --help\n");
 }
 
@@ -102,7 +105,7 @@ static bool takes_value(const char *a)
 		"-m", "--model", "-p", "--prompt", "-f", "--file", "--device", "-n", "--n-predict",
 		"-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-np", "--parallel",
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-		"--repeat-last-n", "--mem-budget", "--pp-timeout",
+		"--repeat-last-n", "--mem-budget", "--pp-timeout", "--kv-pool-fd",
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -223,6 +226,10 @@ int main(int argc, char **argv)
 			if (flag_float(a, val, 1, 86400, "1..86400 seconds", &t))
 				return 1;
 			o.pp_timeout = t;
+		} else if (IS("--kv-pool-fd")) {
+			/* 0, 1 and 2 are stdio, never a pool */
+			if (flag_int(a, val, 3, 1 << 20, &o.kv_pool_fd))
+				return 1;
 		} else if (IS("--mem-budget")) {
 			char msg[256];
 			int ret = tool_parse_size(val, &o.mem_budget);

@@ -237,7 +237,7 @@ int run_main(const struct run_opts *o)
 {
 	struct rt_model_opts mo = { .threads = o->threads, .n_ctx = o->n_ctx, .n_batch = o->n_batch,
 				    .n_seq = o->n_parallel > 1 ? o->n_parallel : 1, .device = o->device,
-				    .mem_budget = o->mem_budget,
+				    .mem_budget = o->mem_budget, .kv_pool_fd = o->kv_pool_fd,
 				    .mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO };
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL;
@@ -318,6 +318,9 @@ int run_main(const struct run_opts *o)
 	}
 	if (st.ctx_full)
 		run_ctx_full(rt_model_n_ctx(m), 1, 1);
+	if (o->verbose)
+		fprintf(stderr, "accel-run: prefix cache: %d of %d prompt tokens reused\n",
+			s.n_reused, n);
 	run_print_stats(&st);
 out:
 	free(ids);

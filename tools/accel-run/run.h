@@ -17,6 +17,7 @@ struct run_opts {
 	bool mlock;		/* --mlock: pinning refused is an error */
 	bool seed_given;	/* -s N: else a random seed (printed with -v) */
 	uint64_t mem_budget;
+	int kv_pool_fd;		/* --kv-pool-fd N: a shared KV pool (0 = none) */
 	struct rt_sampler_params sp;
 	double pp_timeout;	/* --pp-timeout: seconds a pipeline rank waits for a peer */
 };

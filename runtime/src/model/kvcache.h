@@ -28,6 +28,14 @@ int rt_kvcache_create(struct accel_device *dev, int n_layer, int n_kv_head, int 
 		      int n_ctx, int n_seq, int block_tokens, uint32_t cache_dtype,
 		      struct rt_kvcache **out);
 void rt_kvcache_destroy(struct rt_kvcache *kv);
+/**
+ * rt_kvcache_adopt_pool - (kvshare.c) use the KV pool exported as @fd by
+ * another process instead of the cache's own, so that prefix blocks are
+ * shared across processes; it needs at least n_blocks blocks of at least
+ * block_bytes. 0 or -errno (-EOPNOTSUPP on a device without
+ * ACCEL_CAP_CROSS_PROCESS); the cache keeps its own pool on failure.
+ */
+int rt_kvcache_adopt_pool(struct rt_kvcache *kv, struct accel_device *dev, int fd);
 /** rt_kvcache_reserve - make positions [0, n_pos) of @seq backed by blocks */
 int rt_kvcache_reserve(struct rt_kvcache *kv, int seq, int n_pos);
 /** rt_kvcache_clear - give back every block of @seq */

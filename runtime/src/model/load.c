@@ -167,6 +167,8 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 				ACCEL_DTYPE_F32, &m->kv);
 	if (ret < 0)
 		goto err;
+	if (opts->kv_pool_fd > 2 && (ret = rt_kvcache_adopt_pool(m->kv, m->dev, opts->kv_pool_fd)) < 0)
+		goto err;
 	if ((ret = rt_model_alloc_activations(m)) < 0)
 		goto err;
 	m->load_seconds = now_s() - t0;
