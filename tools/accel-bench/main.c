@@ -16,6 +16,7 @@ static const struct {
 	{ "kernels", bench_kernels_main, "kernels: matmul per weight type, scalar vs AVX2" },
 	{ "decode", bench_decode_main, "runtime: prompt and generation tokens/s, vs llama.cpp when built" },
 	{ "stream", bench_stream_main, "streaming under --mem-budget: vs raw O_DIRECT reads, overlap, -np 1/8" },
+	{ "serve", bench_serve_main, "the serving scheduler: tokens/s, TTFT, ITL at 1/4/16 clients; prefix cache" },
 };
 
 static void usage(FILE *f)
