@@ -107,6 +107,8 @@ TLIB_SRC  := $(wildcard tests/lib/*.c)
 # tools/<name>/ is a program, except tools/lib (code shared by the tools)
 TOOLS     := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c)))))
 TOOLS     := $(sort $(TOOLS))
+# uninstall removes every tool, built here or not
+ALL_TOOLS := $(TOOLS)
 # accel-serve speaks HTTP through libmicrohttpd and JSON through json-c
 # (scripts/setup-deps.sh installs them; CI has them): without them it is
 # left out of the build with one line saying why, and its test fails where
@@ -245,7 +247,7 @@ install: $(BINS) $(LIBACCEL_SO) $(ACCEL_HEADERS) libaccel/libaccel.pc.in $(MAN1)
 
 # removes exactly what install put there (and $(includedir)/accel once empty)
 uninstall:
-	$(Q)rm -f $(addprefix $(DESTDIR)$(bindir)/,$(TOOLS))
+	$(Q)rm -f $(addprefix $(DESTDIR)$(bindir)/,$(ALL_TOOLS))
 	$(Q)rm -f $(DESTDIR)$(libdir)/$(notdir $(LIBACCEL_SO)) \
 		$(DESTDIR)$(libdir)/$(LIBACCEL_SONAME) $(DESTDIR)$(libdir)/libaccel.so
 	$(Q)rm -f $(addprefix $(DESTDIR)$(includedir)/accel/,$(notdir $(ACCEL_HEADERS)))

@@ -39,8 +39,9 @@ enum rt_sched_finish {
 /**
  * rt_sched_token_fn - a request's event: a generated token @id (>= 0) with
  * @finish RUNNING, or the end (@id -1, @finish why). Called on the
- * scheduler's thread during rt_sched_step; return < 0 to cancel the request
- * (its end event follows at once).
+ * scheduler's thread during rt_sched_step (it may call rt_sched_cached and
+ * nothing else of rt_sched); return < 0 to cancel the request (its end
+ * event follows at once).
  */
 typedef int (*rt_sched_token_fn)(void *arg, int32_t id, enum rt_sched_finish finish);
 
@@ -114,5 +115,9 @@ int rt_sched_pending(const struct rt_sched *s);
  */
 int rt_sched_step(struct rt_sched *s);
 void rt_sched_get_stats(const struct rt_sched *s, struct rt_sched_stats *st);
+/** rt_sched_cached - prompt tokens request @id took from the prefix cache
+ *  (0 while it waits); -ENOENT when it is not known. Callable from its
+ *  token callback, unlike the other functions. */
+int rt_sched_cached(const struct rt_sched *s, int64_t id);
 
 #endif /* RT_SCHED_H */

@@ -24,6 +24,7 @@ struct sreq {
 	int n_prompt, cap;
 	int n_past;		/* positions in the KV cache */
 	int n_pub;		/* full blocks published so far */
+	int n_cached;		/* prompt positions from the prefix cache */
 	int max_tokens, n_gen;
 	int32_t next;		/* sampled, to feed at n_past (SREQ_DECODE) */
 	int seq;		/* KV sequence while running, else -1 */
@@ -208,7 +209,7 @@ int64_t rt_sched_add(struct rt_sched *s, const struct rt_sched_req *q)
 	return r->id;
 }
 
-static struct sreq *find(struct rt_sched *s, int64_t id)
+static struct sreq *find(const struct rt_sched *s, int64_t id)
 {
 	for (int i = 0; i < s->n_running; i++)
 		if (s->order[i]->id == id)
@@ -261,6 +262,7 @@ static void admit(struct rt_sched *s)
 		if (got < 0)
 			got = 0;	/* no reuse: computed again */
 		r->n_past = got;
+		r->n_cached = got;
 		r->n_pub = got / (int)kv->block_tokens;
 		if (got) {
 			s->st.n_cached_tokens += (uint64_t)got;
@@ -432,4 +434,11 @@ void rt_sched_get_stats(const struct rt_sched *s, struct rt_sched_stats *st)
 		st->kv_blocks_used = (int)pi.blocks_used;
 		st->kv_blocks_cached = (int)pi.blocks_cached;
 	}
+}
+
+int rt_sched_cached(const struct rt_sched *s, int64_t id)
+{
+	const struct sreq *r = find(s, id);
+
+	return r ? r->n_cached : -ENOENT;
 }
