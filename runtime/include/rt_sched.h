@@ -50,11 +50,16 @@ typedef int (*rt_sched_token_fn)(void *arg, int32_t id, enum rt_sched_finish fin
  * @max_seqs: most sequences running at once (<= the model's n_seq; 0 = n_seq)
  * @token_budget: most tokens per step (<= the model's n_batch; 0 = n_batch)
  * @max_waiting: most requests waiting for a slot (0 = unlimited)
+ * @cache_dir: the prefix cache's disk tier (NULL: none): every published
+ *	block is also kept as a file there, found again by hash by a later
+ *	request of this process or of another one (a restart); files of
+ *	another model, truncated or corrupt ones are ignored
  */
 struct rt_sched_opts {
 	int max_seqs;
 	int token_budget;
 	int max_waiting;
+	const char *cache_dir;
 };
 
 /**
@@ -84,6 +89,8 @@ struct rt_sched_stats {
 	uint64_t n_cached_tokens;	/* prompt tokens taken from the prefix cache */
 	uint64_t n_gen_tokens;
 	uint64_t n_prefix_hits;		/* requests that reused at least one block */
+	uint64_t n_disk_loaded;		/* blocks read from the cache directory */
+	uint64_t n_disk_stored;		/* blocks written there */
 	uint64_t n_steps;		/* forward passes */
 	uint64_t n_step_tokens;		/* tokens in them */
 	int n_running, n_waiting;

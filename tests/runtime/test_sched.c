@@ -8,11 +8,20 @@
  *   small token budget, give exactly the greedy (and seeded sampled) ids of
  *   each prompt run alone through rt_session, as accel-run runs it;
  * - a repeated prompt reuses its cached prefix with the same output;
- * - cancellation gives the KV blocks back at once; limits are refused.
+ * - cancellation gives the KV blocks back at once; limits are refused;
+ * - the disk tier: a new process (a fresh model and scheduler) on the same
+ *   directory takes the blocks from their files with the same output; a
+ *   corrupt or truncated file is ignored (and removed), another model's
+ *   files are never used.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "accel.h"
 #include "kn.h"
 #include "model/kvcache.h"
 #include "model/model.h"
@@ -323,6 +332,126 @@ static void scheduler(void)
 	rt_model_free(m);
 }
 
+/* ---- part 3: the cache directory across "restarts" */
+
+/* the file of block @b of @p in @dir (found by its hash suffix) */
+static int block_file(const char *dir, const int32_t *p, int b, char *path, size_t len)
+{
+	uint64_t h = 0;
+	char suffix[40];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int found = -ENOENT;
+
+	for (int i = 0; i <= b; i++)
+		h = accel_kv_hash(h, p + i * 16, 16);
+	snprintf(suffix, sizeof(suffix), "-%016llx.kv", (unsigned long long)h);
+	while (d && (de = readdir(d)))
+		if (strlen(de->d_name) > strlen(suffix) &&
+		    !strcmp(de->d_name + strlen(de->d_name) - strlen(suffix), suffix)) {
+			snprintf(path, len, "%s/%s", dir, de->d_name);
+			found = 0;
+		}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* one "process": load @model, run @p with the cache directory @dir */
+static int run_disk(const char *model, const char *dir, const int32_t *p, int n,
+		    struct out *o, struct rt_sched_stats *st)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_batch = 16, .n_seq = 2 };
+	struct rt_sched_opts so = { .cache_dir = dir };
+	struct rt_sched_req q = { .prompt = p, .n_prompt = n, .max_tokens = N_GEN,
+				  .fn = on_token, .arg = o };
+	struct rt_sched *s;
+	struct rt_model *m;
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	ret = rt_model_load(tap_path(model), &mo, &m);
+	if (ret < 0)
+		return ret;
+	ret = rt_sched_create(m, NULL, &so, &s);
+	if (ret == 0) {
+		rt_sampler_defaults(&q.sp);
+		q.sp.temp = 0;
+		ret = (int)rt_sched_add(s, &q);
+		if (ret > 0)
+			ret = run_all(s);
+		rt_sched_get_stats(s, st);
+		rt_sched_destroy(s);
+	}
+	rt_model_free(m);
+	return ret < 0 ? ret : 0;
+}
+
+static void disk_tier(void)
+{
+	static const char *const stories = "tests/models/stories260K.gguf";
+	char dir[] = "/tmp/test_sched.XXXXXX", f0[4200], f1[4200];
+	struct rt_sched_stats st;
+	struct out a, b;
+	int32_t p[40];
+	int fd, ret;
+
+	p[0] = 1;
+	for (int j = 1; j < 40; j++)
+		p[j] = 3 + (j * 29) % 500;
+	if (!mkdtemp(dir)) {
+		skip(8, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	ret = run_disk(stories, dir, p, 40, &a, &st);
+	ok(ret == 0 && a.n == N_GEN && st.n_disk_stored >= 2 &&
+	   st.n_disk_loaded == 0, "first process: %llu blocks written to the directory",
+	   (unsigned long long)st.n_disk_stored);
+	ret = run_disk(stories, dir, p, 40, &b, &st);
+	ok(ret == 0 && st.n_disk_loaded == 2 &&
+	   st.n_cached_tokens == 32 && b.n == N_GEN && !memcmp(a.ids, b.ids, sizeof(a.ids)),
+	   "a restart: %d blocks from their files, the same output",
+	   (int)st.n_disk_loaded);
+	/* one byte of block 1's data flipped: block 0 only */
+	ok(block_file(dir, p, 0, f0, sizeof(f0)) == 0 && block_file(dir, p, 1, f1, sizeof(f1)) == 0,
+	   "the blocks' files are named by their hashes");
+	fd = open(f1, O_RDWR);
+	if (fd >= 0) {
+		char c;
+
+		(void)!pread(fd, &c, 1, 4096 + 1000);
+		c ^= 0x40;
+		(void)!pwrite(fd, &c, 1, 4096 + 1000);
+		close(fd);
+	}
+	ret = run_disk(stories, dir, p, 40, &b, &st);
+	ok(ret == 0 && st.n_disk_loaded == 1 &&
+	   !memcmp(a.ids, b.ids, sizeof(a.ids)),
+	   "a corrupt block file is detected by its checksum: %llu block used, the same output",
+	   (unsigned long long)st.n_disk_loaded);
+	ok(access(f1, F_OK) == 0, "the corrupt file was replaced by a sound one");
+	/* block 0 truncated: nothing used */
+	ret = truncate(f0, 4096 + 100) ? -errno : run_disk(stories, dir, p, 40, &b, &st);
+	ok(ret == 0 &&
+	   st.n_disk_loaded == 0 && !memcmp(a.ids, b.ids, sizeof(a.ids)),
+	   "a truncated block file is ignored: the prompt computed again, the same output");
+	/* another model with the same vocabulary: never the other's files */
+	ret = run_disk("tests/models/random/tiny-llama-random-dense-f32.gguf", dir, p, 40, &b, &st);
+	ok(ret == 0 &&
+	   st.n_disk_loaded == 0 && st.n_disk_stored >= 2,
+	   "another model on the same directory uses none of its files (%llu of its own)",
+	   (unsigned long long)st.n_disk_stored);
+	ret = run_disk(stories, dir, p, 40, &b, &st);
+	ok(ret == 0 && st.n_disk_loaded == 2 &&
+	   !memcmp(a.ids, b.ids, sizeof(a.ids)), "and the first model's files are still found");
+	{
+		char cmd[64];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		(void)!system(cmd);
+	}
+}
+
 int main(void)
 {
 	static const char *const models[] = {
@@ -335,11 +464,12 @@ int main(void)
 		enum kn_isa isa;
 	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
 
-	plan(3 * 3 * 4 + 15);
+	plan(3 * 3 * 4 + 15 + 8);
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < 3; j++)
 			invariance(models[i], isas[j].name, isas[j].isa);
 	kn_isa_set(kn_isa_best());
 	scheduler();
+	disk_tier();
 	return done_testing();
 }

@@ -267,7 +267,7 @@ int engine_start(const struct serve_opts *o, struct rt_model *m, struct rt_token
 		 struct engine **out)
 {
 	struct rt_sched_opts so = { .max_seqs = o->n_parallel, .token_budget = o->n_batch,
-				    .max_waiting = o->max_queue };
+				    .max_waiting = o->max_queue, .cache_dir = o->kv_cache_dir };
 	struct engine *e = calloc(1, sizeof(*e));
 	int ret;
 
@@ -442,6 +442,10 @@ char *engine_metrics(struct engine *e)
 	       "requests that reused cached prompt blocks", NULL, e->st.n_prefix_hits);
 	metric(&t, "accel_prefix_cache_cached_tokens_total", "counter",
 	       "prompt tokens taken from the prefix cache", NULL, e->cached_tokens);
+	metric(&t, "accel_kv_disk_blocks_loaded_total", "counter",
+	       "prefix blocks read from --kv-cache-dir", NULL, e->st.n_disk_loaded);
+	metric(&t, "accel_kv_disk_blocks_stored_total", "counter",
+	       "prefix blocks written to --kv-cache-dir", NULL, e->st.n_disk_stored);
 	metric(&t, "accel_requests_running", "gauge", "sequences in the batch", NULL,
 	       (unsigned long long)e->st.n_running);
 	metric(&t, "accel_requests_waiting", "gauge", "requests waiting for a sequence", NULL,

@@ -34,6 +34,9 @@ static void usage(FILE *f)
 "                         layers stream from the file\n"
 "      --api-key KEY      require \"Authorization: Bearer KEY\" (all but /health)\n"
 "      --max-body B       largest request body (default 1M; 413 beyond)\n"
+"      --kv-cache-dir DIR\n"
+"                         the prefix cache's disk tier: published KV blocks kept\n"
+"                         as files there, reused after a restart or by another server\n"
 "      --queue N          most requests waiting for a sequence (default 64; 503 beyond)\n"
 "      --timeout S        close a connection idle or stalled this long (default 30)\n"
 "      --alias NAME       the model's id in the API (default: its file's name)\n"
@@ -84,7 +87,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 	static const char *const valued[] = {
 		"-m", "--model", "--host", "--port", "-np", "--parallel", "-c", "--ctx-size",
 		"-b", "--batch-size", "-n", "--n-predict", "-t", "--threads", "--mem-budget",
-		"--api-key", "--max-body", "--queue", "--timeout", "--alias", "--device",
+		"--api-key", "--kv-cache-dir", "--max-body", "--queue", "--timeout", "--alias", "--device",
 	};
 
 	for (int i = 1; i < argc; i++) {
@@ -115,6 +118,8 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 			o->host = val;
 		} else if (IS("--api-key")) {
 			o->api_key = val;
+		} else if (IS("--kv-cache-dir")) {
+			o->kv_cache_dir = val;
 		} else if (IS("--alias")) {
 			o->alias = val;
 		} else if (IS("--device")) {

@@ -20,6 +20,7 @@
 
 struct serve_opts {
 	const char *model, *host, *api_key, *device, *alias;
+	const char *kv_cache_dir;	/* --kv-cache-dir: the prefix cache's disk tier */
 	int port, n_parallel, n_ctx, n_batch, threads;
 	int n_predict;			/* -n: max_tokens when a request gives none */
 	int max_queue;			/* --queue: most requests waiting */

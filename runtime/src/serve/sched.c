@@ -14,6 +14,7 @@
 #include "rt_error.h"
 #include "rt_sched.h"
 #include "rt_tokenizer.h"
+#include "serve/kvdisk.h"
 
 enum sreq_state { SREQ_WAITING, SREQ_PREFILL, SREQ_DECODE };
 
@@ -25,6 +26,7 @@ struct sreq {
 	int n_past;		/* positions in the KV cache */
 	int n_pub;		/* full blocks published so far */
 	int n_cached;		/* prompt positions from the prefix cache */
+	int n_disk;		/* full blocks known to have a file */
 	int max_tokens, n_gen;
 	int32_t next;		/* sampled, to feed at n_past (SREQ_DECODE) */
 	int seq;		/* KV sequence while running, else -1 */
@@ -49,6 +51,7 @@ struct rt_sched {
 	int8_t *bwant;
 	struct sreq **brow;		/* [budget]: the request of each logits row */
 	struct rt_sched_stats st;
+	struct rt_kvdisk *disk;		/* the cache directory, or NULL */
 };
 
 int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
@@ -89,6 +92,14 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 	if (!s->slot || !s->order || !s->btok || !s->bpos || !s->bseq || !s->bwant || !s->brow) {
 		rt_sched_destroy(s);
 		return -ENOMEM;
+	}
+	if (opts->cache_dir) {
+		int ret = rt_kvdisk_open(m, opts->cache_dir, &s->disk);
+
+		if (ret < 0) {
+			rt_sched_destroy(s);
+			return ret;
+		}
 	}
 	*out = s;
 	return 0;
@@ -153,6 +164,7 @@ void rt_sched_destroy(struct rt_sched *s)
 	free(s->bseq);
 	free(s->bwant);
 	free(s->brow);
+	rt_kvdisk_close(s->disk);
 	free(s);
 }
 
@@ -261,9 +273,17 @@ static void admit(struct rt_sched *s)
 				      : 0;
 		if (got < 0)
 			got = 0;	/* no reuse: computed again */
+		r->n_pub = got / (int)kv->block_tokens;	/* those are in the index */
+		/* then the blocks the cache directory has, within the same limit */
+		if (s->disk && r->n_prompt > 2) {
+			int bt = (int)kv->block_tokens, have = got / bt;
+			int nb = rt_kvdisk_load(s->disk, seq, r->tokens, have, (r->n_prompt - 2) / bt);
+
+			s->st.n_disk_loaded += (uint64_t)(nb - have);
+			got = nb * bt;
+		}
 		r->n_past = got;
 		r->n_cached = got;
-		r->n_pub = got / (int)kv->block_tokens;
 		if (got) {
 			s->st.n_cached_tokens += (uint64_t)got;
 			s->st.n_prefix_hits++;
@@ -302,9 +322,19 @@ static void publish(struct rt_sched *s, struct sreq *r)
 {
 	struct rt_kvcache *kv = s->m->kv;
 
-	if (r->n_past / (int)kv->block_tokens > r->n_pub &&
-	    rt_kvcache_prefix_publish(kv, r->seq, r->tokens, r->n_past) == 0)
-		r->n_pub = r->n_past / (int)kv->block_tokens;
+	int full = r->n_past / (int)kv->block_tokens;
+
+	if (full > r->n_pub && rt_kvcache_prefix_publish(kv, r->seq, r->tokens, r->n_past) == 0)
+		r->n_pub = full;
+	/* the disk tier: a file for each full block that has none (a failed
+	 * write only loses the file, never the request) */
+	if (s->disk && full > r->n_disk) {
+		int ret = rt_kvdisk_store(s->disk, r->seq, r->tokens, r->n_disk, full);
+
+		if (ret > 0)
+			s->st.n_disk_stored += (uint64_t)ret;
+		r->n_disk = full;
+	}
 }
 
 /* a sampled token of @r: deliver it, then decide whether @r goes on */
