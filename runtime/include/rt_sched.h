@@ -50,6 +50,11 @@ typedef int (*rt_sched_token_fn)(void *arg, int32_t id, enum rt_sched_finish fin
  * @max_seqs: most sequences running at once (<= the model's n_seq; 0 = n_seq)
  * @token_budget: most tokens per step (<= the model's n_batch; 0 = n_batch)
  * @max_waiting: most requests waiting for a slot (0 = unlimited)
+ * @max_kv_blocks: most KV blocks the running sequences hold together (0:
+ *	as many as the pool has); when a step needs more (or the pool runs
+ *	out), the newest running sequence is preempted: its blocks are swapped
+ *	out to host memory through the COPY engine and swapped back when it
+ *	resumes, first in line, with no recomputation and the same output
  * @cache_dir: the prefix cache's disk tier (NULL: none): every published
  *	block is also kept as a file there, found again by hash by a later
  *	request of this process or of another one (a restart); files of
@@ -59,6 +64,7 @@ struct rt_sched_opts {
 	int max_seqs;
 	int token_budget;
 	int max_waiting;
+	int max_kv_blocks;
 	const char *cache_dir;
 };
 
@@ -91,9 +97,12 @@ struct rt_sched_stats {
 	uint64_t n_prefix_hits;		/* requests that reused at least one block */
 	uint64_t n_disk_loaded;		/* blocks read from the cache directory */
 	uint64_t n_disk_stored;		/* blocks written there */
+	uint64_t n_preempted;		/* sequences swapped out */
+	uint64_t n_resumed;		/* and swapped back in */
 	uint64_t n_steps;		/* forward passes */
 	uint64_t n_step_tokens;		/* tokens in them */
 	int n_running, n_waiting;
+	int n_swapped;			/* waiting with their blocks in host memory */
 	int kv_blocks_total, kv_blocks_used;	/* used: held by sequences */
 	int kv_blocks_cached;		/* published, held by no sequence */
 };

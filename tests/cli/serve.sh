@@ -36,7 +36,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-echo "1..50"
+echo "1..53"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -290,6 +290,17 @@ ok $? "after a restart: the same text, the prompt's blocks cached"
 l=$(metric accel_kv_disk_blocks_loaded_total)
 [ "${l:-0}" -ge 2 ]
 ok $? "/metrics: $l blocks read from the cache directory"
+
+# ---- memory pressure: 4 sequences in 3 KV blocks, the newest swapped out and back
+start swap -m "$stories" -np 4 -b 16 -c 256 --kv-blocks 3
+ok $? "a server with --kv-blocks 3"
+"$py" "$top/tests/cli/serve_client.py" load "$url" none 4 2 "$run" "$stories" > "$tmp/swapload"
+grep -q "^PASS load: .* greedy responses equal" "$tmp/swapload" &&
+	[ "$(grep -c '^FAIL' "$tmp/swapload")" = 0 ]
+ok $? "4 clients x 2 requests under swapping: all equal accel-run --temp 0"
+p=$(metric accel_preemptions_total)
+idle_blocks && [ "${p:-0}" -ge 1 ]
+ok $? "$p sequences were preempted and swapped back; blocks back to 0"
 
 # ---- SmolLM2 through the openai package (its chat template)
 start smol -m "$smol" -np 2 -c 512

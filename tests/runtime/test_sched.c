@@ -12,7 +12,9 @@
  * - the disk tier: a new process (a fresh model and scheduler) on the same
  *   directory takes the blocks from their files with the same output; a
  *   corrupt or truncated file is ignored (and removed), another model's
- *   files are never used.
+ *   files are never used;
+ * - memory pressure: sequences preempted under a small block budget are
+ *   swapped out and back with exactly the output of their runs alone.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -452,6 +454,60 @@ static void disk_tier(void)
 	}
 }
 
+/* ---- part 4: memory pressure: preempted sequences swapped out and back */
+
+static void swapping(void)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_batch = 16, .n_seq = 4 };
+	struct rt_sched_opts so = { .max_seqs = 4, .token_budget = 16, .max_kv_blocks = 5 };
+	static int32_t prompts[5][24];
+	struct rt_sched_req q = { 0 };
+	struct rt_sched_stats st;
+	struct out outs[5];
+	struct rt_sched *s;
+	struct rt_model *m;
+	int32_t ref[N_GEN];
+	int same = 0, ret;
+
+	if (!ok(rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) == 0,
+		"swap: load")) {
+		skip(3, "no model");
+		return;
+	}
+	rt_sched_create(m, NULL, &so, &s);
+	memset(outs, 0, sizeof(outs));
+	rt_sampler_defaults(&q.sp);
+	q.sp.temp = 0;
+	q.fn = on_token;
+	q.max_tokens = N_GEN;
+	for (int i = 0; i < 5; i++) {
+		prompts[i][0] = 1;
+		for (int j = 1; j < 24; j++)
+			prompts[i][j] = 3 + (i * 53 + j * 17) % 500;
+		q.prompt = prompts[i];
+		q.n_prompt = 20 + i;
+		q.arg = &outs[i];
+		rt_sched_add(s, &q);
+	}
+	ret = run_all(s);
+	rt_sched_get_stats(s, &st);
+	for (int i = 0; i < 5; i++) {
+		struct rt_sampler_params sp;
+
+		rt_sampler_defaults(&sp);
+		sp.temp = 0;
+		alone(m, prompts[i], 20 + i, &sp, ref);
+		same += outs[i].n == N_GEN && !memcmp(outs[i].ids, ref, sizeof(ref));
+	}
+	ok(ret > 0 && st.n_preempted >= 1 && st.n_resumed == st.n_preempted && st.n_swapped == 0,
+	   "5 requests in 5 KV blocks: %llu preemptions, each swapped back in",
+	   (unsigned long long)st.n_preempted);
+	ok(same == 5, "%d of 5 identical to their runs alone (swapped, not recomputed)", same);
+	ok(st.kv_blocks_used == 0, "every block back (%d used)", st.kv_blocks_used);
+	rt_sched_destroy(s);
+	rt_model_free(m);
+}
+
 int main(void)
 {
 	static const char *const models[] = {
@@ -464,12 +520,13 @@ int main(void)
 		enum kn_isa isa;
 	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
 
-	plan(3 * 3 * 4 + 15 + 8);
+	plan(3 * 3 * 4 + 15 + 8 + 4);
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < 3; j++)
 			invariance(models[i], isas[j].name, isas[j].isa);
 	kn_isa_set(kn_isa_best());
 	scheduler();
 	disk_tier();
+	swapping();
 	return done_testing();
 }

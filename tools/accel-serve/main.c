@@ -37,6 +37,8 @@ static void usage(FILE *f)
 "      --kv-cache-dir DIR\n"
 "                         the prefix cache's disk tier: published KV blocks kept\n"
 "                         as files there, reused after a restart or by another server\n"
+"      --kv-blocks N      most KV blocks the running sequences hold (default: the\n"
+"                         pool's); beyond it the newest is swapped out to host memory\n"
 "      --queue N          most requests waiting for a sequence (default 64; 503 beyond)\n"
 "      --timeout S        close a connection idle or stalled this long (default 30)\n"
 "      --alias NAME       the model's id in the API (default: its file's name)\n"
@@ -87,7 +89,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 	static const char *const valued[] = {
 		"-m", "--model", "--host", "--port", "-np", "--parallel", "-c", "--ctx-size",
 		"-b", "--batch-size", "-n", "--n-predict", "-t", "--threads", "--mem-budget",
-		"--api-key", "--kv-cache-dir", "--max-body", "--queue", "--timeout", "--alias", "--device",
+		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--alias", "--device",
 	};
 
 	for (int i = 1; i < argc; i++) {
@@ -141,6 +143,9 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 				return -EINVAL;
 		} else if (IS("-t") || IS("--threads")) {
 			if (flag_int(a, val, 1, ACCEL_QUEUE_MAX_THREADS, &o->threads))
+				return -EINVAL;
+		} else if (IS("--kv-blocks")) {
+			if (flag_int(a, val, 1, 1 << 24, &o->kv_blocks))
 				return -EINVAL;
 		} else if (IS("--queue")) {
 			if (flag_int(a, val, 1, 1 << 20, &o->max_queue))

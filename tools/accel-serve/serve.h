@@ -24,6 +24,7 @@ struct serve_opts {
 	int port, n_parallel, n_ctx, n_batch, threads;
 	int n_predict;			/* -n: max_tokens when a request gives none */
 	int max_queue;			/* --queue: most requests waiting */
+	int kv_blocks;			/* --kv-blocks: most KV blocks in use (0: the pool) */
 	uint64_t max_body;		/* --max-body: bytes */
 	int timeout_s;			/* --timeout: an idle or stalled connection */
 	uint64_t mem_budget;

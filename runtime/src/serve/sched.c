@@ -15,6 +15,7 @@
 #include "rt_sched.h"
 #include "rt_tokenizer.h"
 #include "serve/kvdisk.h"
+#include "serve/swap.h"
 
 enum sreq_state { SREQ_WAITING, SREQ_PREFILL, SREQ_DECODE };
 
@@ -27,6 +28,10 @@ struct sreq {
 	int n_pub;		/* full blocks published so far */
 	int n_cached;		/* prompt positions from the prefix cache */
 	int n_disk;		/* full blocks known to have a file */
+	void *swap;		/* preempted: its blocks' bytes in host memory */
+	int n_swap;		/* how many blocks */
+	enum sreq_state resume;	/* the state to go on in */
+	int take;		/* tokens of this step */
 	int max_tokens, n_gen;
 	int32_t next;		/* sampled, to feed at n_past (SREQ_DECODE) */
 	int seq;		/* KV sequence while running, else -1 */
@@ -39,7 +44,7 @@ struct sreq {
 struct rt_sched {
 	struct rt_model *m;
 	const struct rt_tokenizer *tok;
-	int max_seqs, budget, max_waiting;
+	int max_seqs, budget, max_waiting, max_blocks;
 	int64_t next_id;
 	struct sreq **slot;		/* [n_seq]: the request running in each sequence */
 	struct sreq **order;		/* [max_seqs]: running requests, oldest first */
@@ -80,6 +85,7 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 	if (s->max_seqs > rt_model_max_logits(m))
 		s->max_seqs = rt_model_max_logits(m);
 	s->max_waiting = opts->max_waiting;
+	s->max_blocks = opts->max_kv_blocks;
 	s->next_id = 1;
 	B = s->budget;
 	s->slot = calloc(m->n_seq, sizeof(*s->slot));
@@ -107,6 +113,7 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 
 static void sreq_free(struct sreq *r)
 {
+	free(r->swap);
 	rt_sampler_free(r->smp);
 	free(r->tokens);
 	free(r);
@@ -139,6 +146,7 @@ static void finish(struct rt_sched *s, struct sreq *r, enum rt_sched_finish why)
 			if (s->wtail == r)
 				s->wtail = prev;
 			s->n_waiting--;
+			s->st.n_swapped -= r->swap != NULL;
 		}
 	}
 	if (why == RT_SCHED_CANCELLED)
@@ -247,7 +255,33 @@ int rt_sched_pending(const struct rt_sched *s)
 	return s->n_running + s->n_waiting;
 }
 
-/* waiting requests into free sequences, each taking its cached prefix */
+/* blocks the running sequences hold */
+static int held(const struct rt_sched *s)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->n_running; i++)
+		n += s->m->kv->n_alloc[s->order[i]->seq];
+	return n;
+}
+
+/* a preempted request back in its sequence: its blocks, bit for bit */
+static int resume(struct rt_sched *s, struct sreq *r, int seq)
+{
+	int ret = rt_swap_in(s->m, seq, r->swap, r->n_swap);
+
+	if (ret < 0)
+		return ret;
+	r->swap = NULL;
+	r->state = r->resume;
+	r->n_pub = 0;		/* new block ids: published again */
+	s->st.n_resumed++;
+	s->st.n_swapped--;
+	return 0;
+}
+
+/* waiting requests into free sequences: a preempted one gets its blocks
+ * back, a new one takes its cached prefix */
 static void admit(struct rt_sched *s)
 {
 	struct rt_kvcache *kv = s->m->kv;
@@ -256,14 +290,24 @@ static void admit(struct rt_sched *s)
 		struct sreq *r = s->whead;
 		int seq = 0, got;
 
+		/* under a block budget, only what fits (the oldest go on first) */
+		if (s->max_blocks && held(s) + (r->swap ? r->n_swap : 0) + 1 > s->max_blocks)
+			break;
 		while (s->slot[seq])
 			seq++;
+		rt_kvcache_clear(kv, seq);
+		if (r->swap && resume(s, r, seq) < 0)
+			break;		/* no room yet: it stays first in line */
 		s->whead = r->wnext;
 		if (!s->whead)
 			s->wtail = NULL;
 		r->wnext = NULL;
 		s->n_waiting--;
-		rt_kvcache_clear(kv, seq);
+		r->seq = seq;
+		s->slot[seq] = r;
+		s->order[s->n_running++] = r;
+		if (r->state != SREQ_WAITING)
+			continue;	/* resumed */
 		/*
 		 * Leave at least two prompt tokens to run: a lone one would be
 		 * computed as a decode step (other attention lanes) where
@@ -288,10 +332,71 @@ static void admit(struct rt_sched *s)
 			s->st.n_cached_tokens += (uint64_t)got;
 			s->st.n_prefix_hits++;
 		}
-		r->seq = seq;
 		r->state = SREQ_PREFILL;
-		s->slot[seq] = r;
-		s->order[s->n_running++] = r;
+	}
+}
+
+/* preempt @r: its blocks to host memory, its sequence free, first in line */
+static int preempt(struct rt_sched *s, struct sreq *r)
+{
+	int n = rt_swap_out(s->m, r->seq, &r->swap), i = 0;
+
+	if (n < 0)
+		return n;
+	r->n_swap = n;
+	r->resume = r->state;
+	r->state = SREQ_WAITING;
+	r->take = 0;
+	s->slot[r->seq] = NULL;
+	r->seq = -1;
+	while (s->order[i] != r)
+		i++;
+	memmove(s->order + i, s->order + i + 1, sizeof(*s->order) * (s->n_running - i - 1));
+	s->n_running--;
+	r->wnext = s->whead;
+	s->whead = r;
+	if (!s->wtail)
+		s->wtail = r;
+	s->n_waiting++;
+	if (r->swap) {
+		s->st.n_swapped++;
+		s->st.n_preempted++;
+	} else {
+		r->state = SREQ_WAITING;	/* it held nothing: starts afresh */
+	}
+	return 0;
+}
+
+/*
+ * Blocks for positions [0, n_pos) of @r: when the budget or the pool says
+ * no, the newest running sequence is preempted, until it fits. Returns 0,
+ * -EAGAIN when @r itself was preempted, or -errno.
+ */
+static int grow(struct rt_sched *s, struct sreq *r, int n_pos)
+{
+	struct rt_kvcache *kv = s->m->kv;
+
+	for (;;) {
+		int need = (n_pos + (int)kv->block_tokens - 1) / (int)kv->block_tokens;
+		int extra = need - kv->n_alloc[r->seq], ret = 0;
+		struct sreq *victim;
+
+		if (extra <= 0)
+			return 0;
+		if (!s->max_blocks || held(s) + extra <= s->max_blocks) {
+			ret = rt_kvcache_reserve(kv, r->seq, n_pos);
+			if (ret != -ENOMEM)
+				return ret;
+		}
+		victim = s->order[s->n_running - 1];
+		if (victim == r && s->n_running == 1)
+			return rt_set_error(-ENOSPC, "KV blocks: one sequence needs %d, %d allowed",
+					    need, s->max_blocks);
+		ret = preempt(s, victim);
+		if (ret < 0)
+			return ret;
+		if (victim == r)
+			return -EAGAIN;
 	}
 }
 
@@ -364,7 +469,6 @@ static void deliver(struct rt_sched *s, struct sreq *r, const float *logits)
 
 int rt_sched_step(struct rt_sched *s)
 {
-	struct rt_kvcache *kv = s->m->kv;
 	const int nv = s->m->hp.n_vocab;
 	struct sreq *run[s->max_seqs > 0 ? s->max_seqs : 1];
 	int n = 0, n_rows = 0, n_run, ret;
@@ -382,40 +486,55 @@ int rt_sched_step(struct rt_sched *s)
 		}
 		i++;
 	}
+	/*
+	 * What each sequence runs this step, and its blocks: decode tokens first
+	 * (a running sequence never waits for a prompt), then prompt chunks,
+	 * oldest first, in what is left of the budget. Growing may preempt the
+	 * newest sequences (never one already given its blocks: those are
+	 * older), so rows are added only once every sequence has its blocks.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < s->n_running; i++) {
+			struct sreq *r = s->order[i];
+			int want;
+
+			if (r->state != (pass ? SREQ_PREFILL : SREQ_DECODE))
+				continue;
+			r->take = 0;
+			want = pass ? chunk_len(r, s->budget - n) : 1;
+			if (want <= 0)
+				continue;
+			ret = grow(s, r, r->n_past + want);
+			if (ret == -EAGAIN) {
+				i--;	/* @r left the running list */
+				continue;
+			}
+			if (ret < 0) {
+				finish(s, r, RT_SCHED_ERROR);
+				i--;
+				continue;
+			}
+			r->take = want;
+			n += want;
+		}
+	}
+	n = 0;
 	n_run = s->n_running;
 	memcpy(run, s->order, sizeof(*run) * n_run);
-	/* decode tokens first: a running sequence never waits for a prompt */
 	for (int i = 0; i < n_run; i++) {
 		struct sreq *r = run[i];
 
-		if (r->state != SREQ_DECODE)
+		if (r->state != SREQ_DECODE || !r->take)
 			continue;
-		ret = rt_kvcache_reserve(kv, r->seq, r->n_past + 1);
-		if (ret < 0) {
-			finish(s, r, RT_SCHED_ERROR);
-			run[i] = NULL;
-			continue;
-		}
 		s->brow[n_rows++] = r;
 		n = add_row(s, n, r, r->next, r->n_past, true);
 	}
-	/* then prompt chunks, oldest request first, in what is left of the budget */
-	for (int i = 0; i < n_run && n < s->budget; i++) {
+	for (int i = 0; i < n_run; i++) {
 		struct sreq *r = run[i];
-		int c;
 
-		if (!r || r->state != SREQ_PREFILL)
+		if (r->state != SREQ_PREFILL || !r->take)
 			continue;
-		c = chunk_len(r, s->budget - n);
-		if (c <= 0)
-			continue;
-		ret = rt_kvcache_reserve(kv, r->seq, r->n_past + c);
-		if (ret < 0) {
-			finish(s, r, RT_SCHED_ERROR);
-			run[i] = NULL;
-			continue;
-		}
-		for (int j = 0; j < c; j++) {
+		for (int j = 0; j < r->take; j++) {
 			bool last = r->n_past + j == r->n_prompt - 1;
 
 			n = add_row(s, n, r, r->tokens[r->n_past + j], r->n_past + j, last);
