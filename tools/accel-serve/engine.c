@@ -297,31 +297,53 @@ int engine_start(const struct serve_opts *o, struct rt_model *m, struct rt_token
 	return 0;
 }
 
+/* the shutdown's refusal: a job that arrives after it ends at once */
+static void refuse(struct job *j)
+{
+	pthread_mutex_lock(&j->mu);
+	j->state = JOB_DONE;
+	j->status = 503;
+	snprintf(j->err, sizeof(j->err), "the server is shutting down");
+	pthread_mutex_unlock(&j->mu);
+	notify(j);
+	job_put(j);
+}
+
 void engine_stop(struct engine *e)
 {
-	if (!e)
+	struct job *in, *cancels;
+
+	if (!e || !e->started)
 		return;
 	pthread_mutex_lock(&e->mu);
 	e->stop = true;
 	pthread_cond_signal(&e->cv);
 	pthread_mutex_unlock(&e->mu);
 	pthread_join(e->th, NULL);
+	e->started = false;
 	/* whatever is left ends now (cancelled; waiting clients are told) */
 	rt_sched_destroy(e->s);
-	for (struct job *j = e->inbox, *nx; j; j = nx) {
+	e->s = NULL;
+	pthread_mutex_lock(&e->mu);
+	in = e->inbox;
+	cancels = e->cancels;
+	e->inbox = e->inbox_tail = e->cancels = NULL;
+	pthread_mutex_unlock(&e->mu);
+	for (struct job *j = in, *nx; j; j = nx) {
 		nx = j->next;
-		pthread_mutex_lock(&j->mu);
-		j->state = JOB_DONE;
-		j->status = 503;
-		snprintf(j->err, sizeof(j->err), "the server is shutting down");
-		pthread_mutex_unlock(&j->mu);
-		notify(j);
-		job_put(j);
+		refuse(j);
 	}
-	for (struct job *j = e->cancels, *nx; j; j = nx) {
+	for (struct job *j = cancels, *nx; j; j = nx) {
 		nx = j->cnext;
 		job_put(j);
 	}
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	engine_stop(e);
 	pthread_cond_destroy(&e->cv);
 	pthread_mutex_destroy(&e->mu);
 	free(e);
@@ -333,6 +355,11 @@ void engine_submit(struct engine *e, struct job *j)
 	j->refs++;		/* the engine's */
 	pthread_mutex_unlock(&j->mu);
 	pthread_mutex_lock(&e->mu);
+	if (e->stop) {
+		pthread_mutex_unlock(&e->mu);
+		refuse(j);
+		return;
+	}
 	j->next = NULL;
 	if (e->inbox_tail)
 		e->inbox_tail->next = j;
@@ -355,6 +382,11 @@ void engine_cancel(struct engine *e, struct job *j)
 	pthread_mutex_unlock(&j->mu);
 	/* a job still in the inbox is dropped by start_job (cancel is set) */
 	pthread_mutex_lock(&e->mu);
+	if (e->stop) {
+		pthread_mutex_unlock(&e->mu);
+		job_put(j);
+		return;
+	}
 	j->cnext = e->cancels;
 	e->cancels = j;
 	pthread_cond_signal(&e->cv);

@@ -227,8 +227,11 @@ int main(int argc, char **argv)
 	fprintf(stderr, "accel-serve: %s: stopping\n", strsignal(sig));
 	ret = 0;
 out:
-	http_stop(h);
+	/* the jobs end first, so no connection thread waits on one; then the
+	 * connections; the engine's memory last (they may still touch it) */
 	engine_stop(e);
+	http_stop(h);
+	engine_free(e);
 	rt_tokenizer_free(tok);
 	rt_model_free(m);
 	return ret < 0 ? 1 : 0;

@@ -83,7 +83,11 @@ struct engine;
  */
 int engine_start(const struct serve_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
 		 struct engine **out);
+/** engine_stop - the engine thread ends, every job with it (clients are
+ *  woken); later submissions are refused with 503 */
 void engine_stop(struct engine *e);
+/** engine_free - after the HTTP side is gone */
+void engine_free(struct engine *e);
 /** engine_submit - hand a job over (a reference goes with it); 503 cases
  *  end the job with its status */
 void engine_submit(struct engine *e, struct job *j);
