@@ -36,7 +36,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-echo "1..53"
+echo "1..56"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -301,6 +301,18 @@ ok $? "4 clients x 2 requests under swapping: all equal accel-run --temp 0"
 p=$(metric accel_preemptions_total)
 idle_blocks && [ "${p:-0}" -ge 1 ]
 ok $? "$p sequences were preempted and swapped back; blocks back to 0"
+
+# ---- streamed weights (--mem-budget): one pass over the layers per step, same answers
+start streamed -m "$stories" -np 4 -b 16 -c 256 --mem-budget 600K
+ok $? "a server streaming its layers under --mem-budget 600K"
+"$py" "$top/tests/cli/serve_client.py" load "$url" none 4 2 "$run" "$stories" > "$tmp/streamload"
+grep -q "^PASS load: .* greedy responses equal" "$tmp/streamload" &&
+	[ "$(grep -c '^FAIL' "$tmp/streamload")" = 0 ]
+ok $? "4 clients x 2 requests, streamed: all equal accel-run --temp 0 (resident)"
+bs=$(metric accel_bytes_streamed_total)
+st=$(metric accel_steps_total)
+[ "${bs:-0}" -gt 0 ] && [ "${st:-0}" -gt 0 ]
+ok $? "/metrics: $bs weight bytes streamed in $st steps"
 
 # ---- SmolLM2 through the openai package (its chat template)
 start smol -m "$smol" -np 2 -c 512
