@@ -68,7 +68,7 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 	if (!m || !opts)
 		return -EINVAL;
 	if (opts->max_seqs < 0 || opts->max_seqs > m->n_seq || opts->token_budget < 0 ||
-	    opts->token_budget > m->n_batch || opts->max_waiting < 0)
+	    opts->token_budget > m->n_batch || opts->max_waiting < 0 || opts->max_kv_blocks < 0)
 		return rt_set_error(-EINVAL, "scheduler: %d sequences (1..%d), budget %d (1..%d)",
 				    opts->max_seqs, m->n_seq, opts->token_budget, m->n_batch);
 	s = calloc(1, sizeof(*s));
@@ -78,6 +78,12 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 	s->tok = tok;
 	s->max_seqs = opts->max_seqs ? opts->max_seqs : m->n_seq;
 	s->budget = opts->token_budget ? opts->token_budget : m->n_batch;
+	if (s->budget < 2) {
+		/* a prompt moves two tokens at a time at least (chunk_len) */
+		B = s->budget;
+		free(s);
+		return rt_set_error(-EINVAL, "scheduler: a step budget of %d tokens (2 at least)", B);
+	}
 	/* every running sequence's decode token fits one step */
 	if (s->max_seqs > s->budget)
 		s->max_seqs = s->budget;
@@ -290,8 +296,10 @@ static void admit(struct rt_sched *s)
 		struct sreq *r = s->whead;
 		int seq = 0, got;
 
-		/* under a block budget, only what fits (the oldest go on first) */
-		if (s->max_blocks && held(s) + (r->swap ? r->n_swap : 0) + 1 > s->max_blocks)
+		/* under a block budget, only what fits (the oldest go on first);
+		 * alone, it goes in whatever it needs (grow says if it cannot) */
+		if (s->max_blocks && s->n_running &&
+		    held(s) + (r->swap ? r->n_swap : 0) + 1 > s->max_blocks)
 			break;
 		while (s->slot[seq])
 			seq++;
