@@ -382,13 +382,18 @@ int bench_serve_main(int argc, char **argv)
 	double rate[3];
 	uint64_t budget = 0;
 	int n_gen = 32;
+	bool big_only = false;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
 			return bench_usage("accel-bench serve [-m SMOLLM2.gguf] [-t N] [-n TOKENS] "
-					   "[--big MODEL.gguf --mem-budget B]");
+					   "[--big MODEL.gguf --mem-budget B [--big-only]]");
+		if (!strcmp(a, "--big-only")) {
+			big_only = true;
+			continue;
+		}
 		if (!v)
 			return bench_fail("%s: missing value (see --help)", a);
 		if (!strcmp(a, "-m")) {
@@ -411,10 +416,14 @@ int bench_serve_main(int argc, char **argv)
 	}
 	if (big && !budget)
 		return bench_fail("--big needs --mem-budget (a budget that makes it stream)");
+	if (big_only && !big)
+		return bench_fail("--big-only needs --big MODEL");
 	la.model = model;
-	printf("serve_model: %s\n", model);
-	if (bench_clients(&la, "serve", n_gen, true, rate) || bench_prefix(&la))
-		return 1;
+	if (!big_only) {
+		printf("serve_model: %s\n", model);
+		if (bench_clients(&la, "serve", n_gen, true, rate) || bench_prefix(&la))
+			return 1;
+	}
 	if (big) {
 		struct load_args lb = { .model = big, .threads = la.threads, .n_ctx = 64,
 					.n_seq = 16, .budget = budget };
