@@ -112,6 +112,20 @@ TLIB_SRC  := $(wildcard tests/lib/*.c)
 # tools/<name>/ is a program, except tools/lib (code shared by the tools)
 TOOLS     := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c)))))
 TOOLS     := $(sort $(TOOLS))
+# uninstall removes every tool, built here or not
+ALL_TOOLS := $(TOOLS)
+# accel-serve speaks HTTP through libmicrohttpd and JSON through json-c
+# (scripts/setup-deps.sh installs them; CI has them): without them it is
+# left out of the build with one line saying why, and its test fails where
+# ACCEL_REQUIRE_REFS=1 (CI) rather than skip
+SERVE_LIBS := $(shell $(PKG_CONFIG) --exists libmicrohttpd json-c 2>/dev/null && \
+		$(PKG_CONFIG) --libs libmicrohttpd json-c)
+ifeq ($(SERVE_LIBS),)
+TOOLS     := $(filter-out accel-serve,$(TOOLS))
+ifeq ($(filter clean print-%,$(MAKECMDGOALS)),)
+$(info accel-serve: not built: libmicrohttpd-dev and libjson-c-dev are missing (scripts/setup-deps.sh installs them))
+endif
+endif
 # tests/gpu needs a CUDA device: `make cuda` builds it, tests/gpu/run.sh runs it
 TEST_SRC  := $(filter-out tests/lib/% tests/fuzz/% tests/gpu/%,$(wildcard tests/*/*.c))
 
@@ -197,6 +211,8 @@ define tool_rule
 $(B)/bin/$(1): $(call obj,$(wildcard tools/$(1)/*.c)) $(LIBTOOLS) $(ALL_LIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+
+$(B)/bin/accel-serve: LDLIBS += $(SERVE_LIBS)
 
 $(BINS):
 	@mkdir -p $(dir $@)
@@ -298,7 +314,7 @@ install: $(BINS) $(LIBACCEL_SO) $(ACCEL_HEADERS) libaccel/libaccel.pc.in $(MAN1)
 
 # removes exactly what install put there (and $(includedir)/accel once empty)
 uninstall:
-	$(Q)rm -f $(addprefix $(DESTDIR)$(bindir)/,$(TOOLS))
+	$(Q)rm -f $(addprefix $(DESTDIR)$(bindir)/,$(ALL_TOOLS))
 	$(Q)rm -f $(DESTDIR)$(libdir)/$(notdir $(LIBACCEL_SO)) \
 		$(DESTDIR)$(libdir)/$(LIBACCEL_SONAME) $(DESTDIR)$(libdir)/libaccel.so
 	$(Q)rm -f $(addprefix $(DESTDIR)$(includedir)/accel/,$(notdir $(ACCEL_HEADERS)))

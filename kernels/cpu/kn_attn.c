@@ -257,11 +257,34 @@ size_t kn_attn_work_floats(const struct kn_attn_args *a)
 }
 
 /*
+ * The lanes of p.v for token t: llama.cpp's vec_dot (4 W) when the query is
+ * the only token of its sequence in the batch (a decode step), tinyBLAS's W
+ * when its sequence has several (a prompt chunk). Decided per sequence, not
+ * per batch, so a token's arithmetic never depends on the other sequences
+ * batched with it (the scheduler's batch invariance): one sequence alone is
+ * exactly llama.cpp's single-sequence path.
+ */
+static bool kn_attn_lone(const struct kn_attn_args *a, int64_t t)
+{
+	const int32_t s = a->seq[t];
+
+	if (a->n == 1)
+		return true;
+	/* a prompt's tokens are usually neighbours: look there first */
+	if ((t > 0 && a->seq[t - 1] == s) || (t + 1 < a->n && a->seq[t + 1] == s))
+		return false;
+	for (int64_t i = 0; i < a->n; i++)
+		if (i != t && a->seq[i] == s)
+			return false;
+	return true;
+}
+
+/*
  * One (token, head): kq = q.k_j (ggml_vec_dot_f32 order); softmax as
  * ggml_soft_max_f32 (scale, max, ggml_v_expf over chunks of W summed as one
  * register into a double, times (float)(1/sum)); out = p.v as mul_mat(v^T,
- * kq): ggml_vec_dot_f32's 4 x W lanes for one query token, tinyBLAS's W
- * lanes when the batch has several (llamafile sgemm). W is 16 in llama.cpp's
+ * kq): ggml_vec_dot_f32's 4 x W lanes for one query token of its sequence,
+ * tinyBLAS's W lanes when the sequence has several (llamafile sgemm). W is 16 in llama.cpp's
  * AVX-512 build, 8 in its AVX2 build (@exp8: with that build's exp too).
  */
 static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h, float *work,
@@ -272,7 +295,7 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 	const int W = exp8 ? 8 : 16;
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
 	const int64_t npos = (int64_t)a->pos[t] + 1, nch = (npos + W - 1) / W;
-	const int lanes = a->n == 1 ? 4 * W : W;
+	const int lanes = kn_attn_lone(a, t) ? 4 * W : W;
 	const float *q = a->q + (t * a->n_head + h) * hd;
 	float *out = a->out + (t * a->n_head + h) * hd;
 	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 65 * (size_t)hd));

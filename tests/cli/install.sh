@@ -61,7 +61,7 @@ ok $? "its soname is libaccel.so.0 ($soname)"
 [ -f "$root/usr/include/accel/accel.h" ] && [ -f "$root/usr/include/accel/accel_cmd.h" ]
 ok $? "headers in /usr/include/accel"
 all=0
-for m in accel-run.1 accelctl.1 accel-bench.1 accel-mkmodel.1; do
+for m in accel-run.1 accel-serve.1 accelctl.1 accel-bench.1 accel-mkmodel.1; do
 	[ -f "$root/usr/share/man/man1/$m" ] || { all=1; echo "# no man1/$m"; }
 done
 [ -f "$root/usr/share/man/man3/libaccel.3" ] || all=1

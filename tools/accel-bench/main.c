@@ -17,6 +17,7 @@ static const struct {
 	{ "decode", bench_decode_main, "runtime: prompt and generation tokens/s, vs llama.cpp when built" },
 	{ "stream", bench_stream_main, "streaming under --mem-budget: vs raw O_DIRECT reads, overlap, -np 1/8" },
 	{ "pipeline", bench_pipeline_main, "1 rank streaming vs 2 MPI ranks each half resident: tokens/s, bytes/token, bubble" },
+	{ "serve", bench_serve_main, "the serving scheduler: tokens/s, TTFT, ITL at 1/4/16 clients; prefix cache" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The prefix cache's disk tier (LMCache's idea): published KV blocks kept as
+ * files named by their chained hash, so a restarted process, or a second one
+ * on the same directory, reuses them. Written and read through the COPY
+ * engine (the driver's LOAD/STORE where the module is loaded). A file whose
+ * size, header, model fingerprint or checksum is wrong is ignored.
+ */
+#ifndef RT_SERVE_KVDISK_H
+#define RT_SERVE_KVDISK_H
+
+#include <stdint.h>
+
+struct rt_model;
+struct rt_kvdisk;
+
+int rt_kvdisk_open(struct rt_model *m, const char *dir, struct rt_kvdisk **out);
+void rt_kvdisk_close(struct rt_kvdisk *d);
+/** rt_kvdisk_store - write the full blocks [from, n_blk) of @seq, whose
+ *  tokens are @tokens, that have no file yet; returns blocks written */
+int rt_kvdisk_store(struct rt_kvdisk *d, int seq, const int32_t *tokens, int from, int n_blk);
+/**
+ * rt_kvdisk_load - @seq holds blocks [0, have) of @tokens: bring the next
+ * ones, up to @max_blk, from their files while they are there and sound.
+ * Returns the number of blocks @seq holds now (>= @have).
+ */
+int rt_kvdisk_load(struct rt_kvdisk *d, int seq, const int32_t *tokens, int have, int max_blk);
+
+#endif /* RT_SERVE_KVDISK_H */

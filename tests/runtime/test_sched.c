@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The serving scheduler (rt_sched) and the batch invariance it rests on:
+ * - a token's logits are bit-identical whatever else shares its forward
+ *   pass (decode rows of other sequences, another sequence's prompt chunk),
+ *   on every ISA's kernels, for F32, K-quant and Q8_0 MoE models;
+ * - requests joining and leaving between steps, prompts cut in chunks by a
+ *   small token budget, give exactly the greedy (and seeded sampled) ids of
+ *   each prompt run alone through rt_session, as accel-run runs it;
+ * - a repeated prompt reuses its cached prefix with the same output;
+ * - cancellation gives the KV blocks back at once; limits are refused;
+ * - the disk tier: a new process (a fresh model and scheduler) on the same
+ *   directory takes the blocks from their files with the same output; a
+ *   corrupt or truncated file is ignored (and removed), another model's
+ *   files are never used;
+ * - memory pressure: sequences preempted under a small block budget are
+ *   swapped out and back with exactly the output of their runs alone.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "accel.h"
+#include "kn.h"
+#include "model/kvcache.h"
+#include "model/model.h"
+#include "rt_error.h"
+#include "rt_model.h"
+#include "rt_sampler.h"
+#include "rt_sched.h"
+#include "rt_session.h"
+#include "tap.h"
+
+#define N_GEN 12
+#define MAXP 48
+
+/* ---- part 1: logits rows against the same rows computed alone */
+
+static const int32_t pa[] = { 1, 403, 407, 261, 378, 300, 301 };
+static const int32_t pb[] = { 1, 291, 376, 400, 385, 328, 432, 317, 263 };
+
+/* prefill @p into @seq; returns the last row's logits (copied) */
+static float *prefill(struct rt_model *m, int seq, const int32_t *p, int n)
+{
+	const int nv = rt_model_hparams(m)->n_vocab;
+	struct rt_session s;
+	const float *lg;
+	float *out = malloc(sizeof(float) * nv);
+
+	rt_session_init(&s, m, seq);
+	if (rt_session_feed(&s, p, n, &lg) < 0) {
+		free(out);
+		return NULL;
+	}
+	memcpy(out, lg, sizeof(float) * nv);
+	/* keep the blocks: the session's memory goes, the cache stays */
+	free(s.hist);
+	return out;
+}
+
+static int forward(struct rt_model *m, int n, const int32_t *tok, const int32_t *pos,
+		   const int32_t *seq, const int8_t *want, const float **lg)
+{
+	struct rt_batch b = { n, tok, pos, seq, want };
+
+	for (int i = 0; i < n; i++)
+		if (rt_kvcache_reserve(m->kv, seq[i], pos[i] + 1) < 0)
+			return -ENOSPC;
+	return rt_model_forward(m, &b, lg);
+}
+
+static void invariance(const char *model, const char *isa_name, enum kn_isa isa)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 64, .n_batch = 32, .n_seq = 3 };
+	const int na = sizeof(pa) / sizeof(pa[0]), nb = sizeof(pb) / sizeof(pb[0]);
+	struct rt_model *m;
+	float *ref_dec, *ref_pb, *ref_dec_b, *tmp;
+	const float *lg;
+	size_t row;
+	int ret;
+
+	if (kn_isa_set(isa) < 0) {
+		skip(4, "no %s on this cpu", isa_name);
+		return;
+	}
+	if (!ok(rt_model_load(tap_path(model), &mo, &m) == 0, "%s [%s]: load", model, isa_name)) {
+		diag("%s", rt_last_error());
+		skip(3, "no model");
+		return;
+	}
+	row = sizeof(float) * rt_model_hparams(m)->n_vocab;
+	/* alone: A's prompt then one decode token; B's prompt; B's decode token */
+	tmp = prefill(m, 0, pa, na);
+	free(tmp);
+	ref_dec = malloc(row);
+	{
+		int32_t t = 5, p = na, s = 0;
+		int8_t w = 1;
+
+		ret = forward(m, 1, &t, &p, &s, &w, &lg);
+		memcpy(ref_dec, lg, row);
+	}
+	ref_pb = prefill(m, 1, pb, nb);
+	ref_dec_b = malloc(row);
+	{
+		int32_t t = 7, p = nb, s = 1;
+		int8_t w = 1;
+
+		ret |= forward(m, 1, &t, &p, &s, &w, &lg);
+		memcpy(ref_dec_b, lg, row);
+	}
+	ok(ret >= 0 && ref_pb, "%s [%s]: alone", model, isa_name);
+	/* A's decode token in the pass of B's whole prompt (and a third one's) */
+	rt_kvcache_clear(m->kv, 1);
+	{
+		int32_t tok[1 + 9 + 2], pos[12], seq[12];
+		int8_t want[12] = { 0 };
+		int n = 0;
+
+		tok[n] = 5, pos[n] = na, seq[n] = 0, want[n++] = 1;
+		for (int i = 0; i < nb; i++)
+			tok[n] = pb[i], pos[n] = i, seq[n] = 1, want[n++] = i == nb - 1;
+		tok[n] = 1, pos[n] = 0, seq[n] = 2, want[n++] = 0;
+		tok[n] = 291, pos[n] = 1, seq[n] = 2, want[n++] = 1;
+		rt_kvcache_clear(m->kv, 2);
+		ret = forward(m, n, tok, pos, seq, want, &lg);
+		ok(ret == 3 && !memcmp(lg, ref_dec, row) && !memcmp(lg + row / 4, ref_pb, row),
+		   "%s [%s]: a decode row beside two prompt chunks: both rows bit-identical to alone",
+		   model, isa_name);
+	}
+	/* A's and B's decode tokens together (the state as after their runs alone) */
+	{
+		int32_t tok[2] = { 5, 7 }, pos[2] = { na, nb }, seq[2] = { 0, 1 };
+		int8_t want[2] = { 1, 1 };
+
+		ret = forward(m, 2, tok, pos, seq, want, &lg);
+		ok(ret == 2 && !memcmp(lg, ref_dec, row) && !memcmp(lg + row / 4, ref_dec_b, row),
+		   "%s [%s]: two decode rows in one pass: bit-identical to each alone", model,
+		   isa_name);
+	}
+	free(ref_dec);
+	free(ref_pb);
+	free(ref_dec_b);
+	rt_model_free(m);
+}
+
+/* ---- part 2: the scheduler against rt_session */
+
+struct out {
+	int32_t ids[N_GEN + 1];
+	int n;
+	enum rt_sched_finish why;
+	int cancel_after;	/* > 0: ask to cancel after this many tokens */
+};
+
+static int on_token(void *arg, int32_t id, enum rt_sched_finish why)
+{
+	struct out *o = arg;
+
+	if (id < 0) {
+		o->why = why;
+		return 0;
+	}
+	if (o->n <= N_GEN)
+		o->ids[o->n++] = id;
+	return o->cancel_after && o->n >= o->cancel_after ? -ECANCELED : 0;
+}
+
+/* what accel-run does with one prompt: feed it, sample, feed, ... */
+static int alone(struct rt_model *m, const int32_t *p, int n, const struct rt_sampler_params *sp,
+		 int32_t *out)
+{
+	struct rt_sampler *smp;
+	struct rt_session s;
+	const float *lg;
+	int ret, k = 0;
+
+	rt_sampler_create(sp, rt_model_hparams(m)->n_vocab, &smp);
+	for (int i = 0; i < n; i++)
+		rt_sampler_accept(smp, p[i]);
+	rt_session_init(&s, m, 0);
+	ret = rt_session_feed(&s, p, n, &lg);
+	while (ret >= 0 && k < N_GEN) {
+		out[k] = rt_sampler_sample(smp, lg);
+		rt_sampler_accept(smp, out[k]);
+		if (++k < N_GEN)
+			ret = rt_session_feed(&s, &out[k - 1], 1, &lg);
+	}
+	rt_session_fini(&s);
+	rt_sampler_free(smp);
+	return k;
+}
+
+static int run_all(struct rt_sched *s)
+{
+	int ret = 0, steps = 0;
+
+	while (rt_sched_pending(s) && ret >= 0 && steps++ < 10000)
+		ret = rt_sched_step(s);
+	return ret < 0 ? ret : steps;
+}
+
+#define N_REQ 7
+
+static void scheduler(void)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_batch = 16, .n_seq = 4 };
+	struct rt_sched_opts so = { .max_seqs = 4, .token_budget = 16, .max_waiting = 8 };
+	static int32_t prompts[N_REQ][MAXP];
+	static const int lens[N_REQ] = { 2, 40, 7, 23, 5, 34, 12 };
+	struct rt_sched_req q = { 0 };
+	struct out outs[N_REQ], o2, oc;
+	struct rt_sched_stats st;
+	struct rt_sched *s;
+	struct rt_model *m;
+	int32_t ref[N_GEN];
+	int ret, same = 0, blocks_idle;
+
+	if (!ok(rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) == 0, "load")) {
+		diag("%s", rt_last_error());
+		return;
+	}
+	for (int i = 0; i < N_REQ; i++) {
+		prompts[i][0] = 1;
+		for (int j = 1; j < lens[i]; j++)
+			prompts[i][j] = 3 + (i * 37 + j * 11) % 500;
+	}
+	ok(rt_sched_create(m, NULL, &so, &s) == 0, "scheduler created");
+	rt_sched_get_stats(s, &st);
+	blocks_idle = st.kv_blocks_used;
+	memset(outs, 0, sizeof(outs));
+	rt_sampler_defaults(&q.sp);
+	q.fn = on_token;
+	q.max_tokens = N_GEN;
+	/* three now, the rest while those run: joins between steps */
+	for (int i = 0; i < N_REQ; i++) {
+		q.sp.temp = i == 4 ? 0.8f : 0.0f;	/* one seeded sampled request */
+		q.sp.seed = 1234;
+		q.prompt = prompts[i];
+		q.n_prompt = lens[i];
+		q.arg = &outs[i];
+		ret = (int)rt_sched_add(s, &q);
+		if (ret <= 0)
+			diag("add %d: %d %s", i, ret, rt_last_error());
+		if (i == 2)
+			for (int k = 0; k < 3; k++)
+				rt_sched_step(s);
+	}
+	ret = run_all(s);
+	ok(ret > 0, "all requests ran: %d steps", ret);
+	for (int i = 0; i < N_REQ; i++) {
+		struct rt_sampler_params sp;
+
+		rt_sampler_defaults(&sp);
+		sp.temp = i == 4 ? 0.8f : 0.0f;
+		sp.seed = 1234;
+		alone(m, prompts[i], lens[i], &sp, ref);
+		same += outs[i].n == N_GEN && outs[i].why == RT_SCHED_LENGTH &&
+			!memcmp(outs[i].ids, ref, sizeof(ref));
+		if (outs[i].n != N_GEN || memcmp(outs[i].ids, ref, sizeof(ref)))
+			diag("request %d (%d prompt tokens): %d tokens, finish %d", i, lens[i],
+			     outs[i].n, outs[i].why);
+	}
+	ok(same == N_REQ, "%d of %d requests (greedy and seeded) identical to their runs alone",
+	   same, N_REQ);
+	rt_sched_get_stats(s, &st);
+	ok(st.n_requests == N_REQ && st.n_finished == N_REQ && st.n_gen_tokens == N_REQ * N_GEN,
+	   "counters: %llu requests, %llu finished, %llu tokens",
+	   (unsigned long long)st.n_requests, (unsigned long long)st.n_finished,
+	   (unsigned long long)st.n_gen_tokens);
+	ok(st.n_step_tokens <= st.n_steps * 16, "no step over the budget: %llu tokens in %llu steps",
+	   (unsigned long long)st.n_step_tokens, (unsigned long long)st.n_steps);
+	ok(st.kv_blocks_used == blocks_idle, "KV blocks back to idle (%d used)", st.kv_blocks_used);
+
+	/* the 40-token prompt again: its cached blocks skip prefill, same output */
+	memset(&o2, 0, sizeof(o2));
+	q.sp.temp = 0;
+	q.prompt = prompts[1];
+	q.n_prompt = lens[1];
+	q.arg = &o2;
+	rt_sched_add(s, &q);
+	run_all(s);
+	rt_sched_get_stats(s, &st);
+	ok(st.n_cached_tokens >= 32 && o2.n == N_GEN && !memcmp(o2.ids, outs[1].ids, sizeof(ref)),
+	   "a repeated prompt: %llu cached tokens, the same output",
+	   (unsigned long long)st.n_cached_tokens);
+
+	/* cancelled by its callback and by rt_sched_cancel: blocks back at once */
+	memset(&oc, 0, sizeof(oc));
+	oc.cancel_after = 2;
+	q.arg = &oc;
+	q.prompt = prompts[3];
+	q.n_prompt = lens[3];
+	rt_sched_add(s, &q);
+	run_all(s);
+	ok(oc.n == 2 && oc.why == RT_SCHED_CANCELLED, "callback cancel after 2 tokens (%d, %d)",
+	   oc.n, oc.why);
+	memset(&oc, 0, sizeof(oc));
+	{
+		int64_t id = rt_sched_add(s, &q);
+
+		rt_sched_step(s);
+		rt_sched_get_stats(s, &st);
+		ret = st.kv_blocks_used;
+		ok(rt_sched_cancel(s, id) == 0 && oc.why == RT_SCHED_CANCELLED &&
+		   rt_sched_cancel(s, id) == -ENOENT, "rt_sched_cancel ends it once");
+	}
+	rt_sched_get_stats(s, &st);
+	ok(ret > blocks_idle && st.kv_blocks_used == blocks_idle && st.n_running == 0,
+	   "its %d blocks returned at once", ret - blocks_idle);
+
+	/* limits */
+	{
+		static int32_t big[129];
+
+		for (int i = 0; i < 129; i++)
+			big[i] = 1;
+		q.prompt = big;
+		q.n_prompt = 129;
+		ok(rt_sched_add(s, &q) == -E2BIG, "a prompt over the context: -E2BIG");
+		q.n_prompt = 4;
+		for (int i = 0; i < 8; i++)
+			rt_sched_add(s, &q);
+		ok(rt_sched_add(s, &q) == -EBUSY, "a ninth waiting request: -EBUSY");
+		big[1] = 100000;
+		rt_sched_destroy(s);
+		ok(rt_sched_create(m, NULL, &so, &s) == 0, "created again");
+		ok(rt_sched_add(s, &q) == -EINVAL, "a token id outside the vocabulary: -EINVAL");
+	}
+	rt_sched_destroy(s);
+	rt_model_free(m);
+}
+
+/* ---- part 3: the cache directory across "restarts" */
+
+/* the file of block @b of @p in @dir (found by its hash suffix) */
+static int block_file(const char *dir, const int32_t *p, int b, char *path, size_t len)
+{
+	uint64_t h = 0;
+	char suffix[40];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int found = -ENOENT;
+
+	for (int i = 0; i <= b; i++)
+		h = accel_kv_hash(h, p + i * 16, 16);
+	snprintf(suffix, sizeof(suffix), "-%016llx.kv", (unsigned long long)h);
+	while (d && (de = readdir(d)))
+		if (strlen(de->d_name) > strlen(suffix) &&
+		    !strcmp(de->d_name + strlen(de->d_name) - strlen(suffix), suffix)) {
+			snprintf(path, len, "%s/%s", dir, de->d_name);
+			found = 0;
+		}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* one "process": load @model, run @p with the cache directory @dir */
+static int run_disk(const char *model, const char *dir, const int32_t *p, int n,
+		    struct out *o, struct rt_sched_stats *st)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_batch = 16, .n_seq = 2 };
+	struct rt_sched_opts so = { .cache_dir = dir };
+	struct rt_sched_req q = { .prompt = p, .n_prompt = n, .max_tokens = N_GEN,
+				  .fn = on_token, .arg = o };
+	struct rt_sched *s;
+	struct rt_model *m;
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	ret = rt_model_load(tap_path(model), &mo, &m);
+	if (ret < 0)
+		return ret;
+	ret = rt_sched_create(m, NULL, &so, &s);
+	if (ret == 0) {
+		rt_sampler_defaults(&q.sp);
+		q.sp.temp = 0;
+		ret = (int)rt_sched_add(s, &q);
+		if (ret > 0)
+			ret = run_all(s);
+		rt_sched_get_stats(s, st);
+		rt_sched_destroy(s);
+	}
+	rt_model_free(m);
+	return ret < 0 ? ret : 0;
+}
+
+static void disk_tier(void)
+{
+	static const char *const stories = "tests/models/stories260K.gguf";
+	char dir[] = "/tmp/test_sched.XXXXXX", f0[4200], f1[4200];
+	struct rt_sched_stats st;
+	struct out a, b;
+	int32_t p[40];
+	int fd, ret;
+
+	p[0] = 1;
+	for (int j = 1; j < 40; j++)
+		p[j] = 3 + (j * 29) % 500;
+	if (!mkdtemp(dir)) {
+		skip(8, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	ret = run_disk(stories, dir, p, 40, &a, &st);
+	ok(ret == 0 && a.n == N_GEN && st.n_disk_stored >= 2 &&
+	   st.n_disk_loaded == 0, "first process: %llu blocks written to the directory",
+	   (unsigned long long)st.n_disk_stored);
+	ret = run_disk(stories, dir, p, 40, &b, &st);
+	ok(ret == 0 && st.n_disk_loaded == 2 &&
+	   st.n_cached_tokens == 32 && b.n == N_GEN && !memcmp(a.ids, b.ids, sizeof(a.ids)),
+	   "a restart: %d blocks from their files, the same output",
+	   (int)st.n_disk_loaded);
+	/* one byte of block 1's data flipped: block 0 only */
+	ok(block_file(dir, p, 0, f0, sizeof(f0)) == 0 && block_file(dir, p, 1, f1, sizeof(f1)) == 0,
+	   "the blocks' files are named by their hashes");
+	fd = open(f1, O_RDWR);
+	if (fd >= 0) {
+		char c;
+
+		(void)!pread(fd, &c, 1, 4096 + 1000);
+		c ^= 0x40;
+		(void)!pwrite(fd, &c, 1, 4096 + 1000);
+		close(fd);
+	}
+	ret = run_disk(stories, dir, p, 40, &b, &st);
+	ok(ret == 0 && st.n_disk_loaded == 1 &&
+	   !memcmp(a.ids, b.ids, sizeof(a.ids)),
+	   "a corrupt block file is detected by its checksum: %llu block used, the same output",
+	   (unsigned long long)st.n_disk_loaded);
+	ok(access(f1, F_OK) == 0, "the corrupt file was replaced by a sound one");
+	/* block 0 truncated: nothing used */
+	ret = truncate(f0, 4096 + 100) ? -errno : run_disk(stories, dir, p, 40, &b, &st);
+	ok(ret == 0 &&
+	   st.n_disk_loaded == 0 && !memcmp(a.ids, b.ids, sizeof(a.ids)),
+	   "a truncated block file is ignored: the prompt computed again, the same output");
+	/* another model with the same vocabulary: never the other's files */
+	ret = run_disk("tests/models/random/tiny-llama-random-dense-f32.gguf", dir, p, 40, &b, &st);
+	ok(ret == 0 &&
+	   st.n_disk_loaded == 0 && st.n_disk_stored >= 2,
+	   "another model on the same directory uses none of its files (%llu of its own)",
+	   (unsigned long long)st.n_disk_stored);
+	ret = run_disk(stories, dir, p, 40, &b, &st);
+	ok(ret == 0 && st.n_disk_loaded == 2 &&
+	   !memcmp(a.ids, b.ids, sizeof(a.ids)), "and the first model's files are still found");
+	{
+		char cmd[64];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		(void)!system(cmd);
+	}
+}
+
+/* ---- part 4: memory pressure: preempted sequences swapped out and back */
+
+static void swapping(void)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_batch = 16, .n_seq = 4 };
+	struct rt_sched_opts so = { .max_seqs = 4, .token_budget = 16, .max_kv_blocks = 5 };
+	static int32_t prompts[5][24];
+	struct rt_sched_req q = { 0 };
+	struct rt_sched_stats st;
+	struct out outs[5];
+	struct rt_sched *s;
+	struct rt_model *m;
+	int32_t ref[N_GEN];
+	int same = 0, ret;
+
+	if (!ok(rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) == 0,
+		"swap: load")) {
+		skip(3, "no model");
+		return;
+	}
+	rt_sched_create(m, NULL, &so, &s);
+	memset(outs, 0, sizeof(outs));
+	rt_sampler_defaults(&q.sp);
+	q.sp.temp = 0;
+	q.fn = on_token;
+	q.max_tokens = N_GEN;
+	for (int i = 0; i < 5; i++) {
+		prompts[i][0] = 1;
+		for (int j = 1; j < 24; j++)
+			prompts[i][j] = 3 + (i * 53 + j * 17) % 500;
+		q.prompt = prompts[i];
+		q.n_prompt = 20 + i;
+		q.arg = &outs[i];
+		rt_sched_add(s, &q);
+	}
+	ret = run_all(s);
+	rt_sched_get_stats(s, &st);
+	for (int i = 0; i < 5; i++) {
+		struct rt_sampler_params sp;
+
+		rt_sampler_defaults(&sp);
+		sp.temp = 0;
+		alone(m, prompts[i], 20 + i, &sp, ref);
+		same += outs[i].n == N_GEN && !memcmp(outs[i].ids, ref, sizeof(ref));
+	}
+	ok(ret > 0 && st.n_preempted >= 1 && st.n_resumed == st.n_preempted && st.n_swapped == 0,
+	   "5 requests in 5 KV blocks: %llu preemptions, each swapped back in",
+	   (unsigned long long)st.n_preempted);
+	ok(same == 5, "%d of 5 identical to their runs alone (swapped, not recomputed)", same);
+	ok(st.kv_blocks_used == 0, "every block back (%d used)", st.kv_blocks_used);
+	rt_sched_destroy(s);
+	rt_model_free(m);
+}
+
+int main(void)
+{
+	static const char *const models[] = {
+		"tests/models/stories260K.gguf",
+		"tests/models/random/small-random-q5_k.gguf",
+		"tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf",
+	};
+	static const struct {
+		const char *name;
+		enum kn_isa isa;
+	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
+
+	plan(3 * 3 * 4 + 15 + 8 + 4);
+	for (size_t i = 0; i < 3; i++)
+		for (size_t j = 0; j < 3; j++)
+			invariance(models[i], isas[j].name, isas[j].isa);
+	kn_isa_set(kn_isa_best());
+	scheduler();
+	disk_tier();
+	swapping();
+	return done_testing();
+}
