@@ -17,6 +17,7 @@
 #include "rt_model.h"
 #include "rt_sampler.h"
 #include "rt_session.h"
+#include "rt_spec.h"
 #include "rt_tokenizer.h"
 #include "run.h"
 #include "tool_parse.h"
@@ -42,6 +43,12 @@ static void usage(FILE *f)
 "      --chat-once        format -p as one user turn of the chat template\n"
 "      --mem-budget B     cap pinned weight memory (1.5G, 512M: K/M/G/T, powers of\n"
 "                         1024); the layers beyond it stream from the file\n"
+"      --draft-model FILE speculative decoding: a small model with the same\n"
+"                         vocabulary drafts, the model verifies (resident)\n"
+"      --lookup N         speculative decoding without a second model: drafts\n"
+"                         from the latest earlier match of the last N tokens\n"
+"      --draft K          most tokens drafted per model pass (default 8, fewer\n"
+"                         when -b leaves less room)\n"
 "      --mlock            pinning is mandatory: fail where RLIMIT_MEMLOCK refuses it\n"
 "                         (default: fall back to pageable memory with a warning)\n"
 "  -v, --verbose          model, placement and seed on stderr\n"
@@ -100,7 +107,7 @@ static bool takes_value(const char *a)
 		"-m", "--model", "-p", "--prompt", "-f", "--file", "--device", "-n", "--n-predict",
 		"-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-np", "--parallel",
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-		"--repeat-last-n", "--mem-budget",
+		"--repeat-last-n", "--mem-budget", "--draft-model", "--lookup", "--draft",
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -215,6 +222,14 @@ int main(int argc, char **argv)
 		} else if (IS("--repeat-last-n")) {
 			if (flag_int(a, val, 0, 1 << 16, &o.sp.repeat_last_n))
 				return 1;
+		} else if (IS("--draft-model")) {
+			o.draft_model = val;
+		} else if (IS("--lookup")) {
+			if (flag_int(a, val, 1, 64, &o.lookup))
+				return 1;
+		} else if (IS("--draft")) {
+			if (flag_int(a, val, 1, RT_SPEC_MAX_DRAFT, &o.n_draft))
+				return 1;
 		} else if (IS("--mem-budget")) {
 			char msg[256];
 			int ret = tool_parse_size(val, &o.mem_budget);
@@ -242,6 +257,15 @@ int main(int argc, char **argv)
 	if ((o.chat || o.chat_once) && (o.prompt_file || o.n_parallel > 1)) {
 		fprintf(stderr, "accel-run: %s works on one conversation: not with %s\n",
 			o.chat ? "--chat" : "--chat-once", o.prompt_file ? "-f" : "-np");
+		return 1;
+	}
+	if ((o.draft_model || o.lookup) && (o.prompt_file || o.n_parallel > 1)) {
+		fprintf(stderr, "accel-run: %s speeds up one sequence: not with %s\n",
+			o.draft_model ? "--draft-model" : "--lookup", o.prompt_file ? "-f" : "-np");
+		return 1;
+	}
+	if (o.draft_model && o.lookup) {
+		fprintf(stderr, "accel-run: --draft-model and --lookup both draft: use one\n");
 		return 1;
 	}
 	if (o.chat && o.chat_once) {

@@ -18,6 +18,10 @@ struct run_opts {
 	bool seed_given;	/* -s N: else a random seed (printed with -v) */
 	uint64_t mem_budget;
 	struct rt_sampler_params sp;
+	/* speculative decoding: --draft-model FILE or --lookup N, --draft K */
+	const char *draft_model;
+	int lookup, n_draft;
+	struct rt_session *draft;	/* the draft model's session (run_main) */
 };
 
 int run_main(const struct run_opts *o);
@@ -31,6 +35,7 @@ struct gen_stats {
 	int n_prompt, n_gen;
 	double t_prompt, t_gen;
 	bool ctx_full;		/* generation stopped at the context's end */
+	int n_passes, n_drafted, n_accepted;	/* speculation */
 };
 
 struct run_text {
