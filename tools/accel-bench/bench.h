@@ -14,6 +14,7 @@ int bench_device(int argc, char **argv);
 int bench_kernels_main(int argc, char **argv);
 int bench_decode_main(int argc, char **argv);
 int bench_stream_main(int argc, char **argv);
+int bench_spec_main(int argc, char **argv);
 
 /* bench_util.c */
 int bench_usage(const char *usage);
