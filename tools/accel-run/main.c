@@ -49,6 +49,8 @@ static void usage(FILE *f)
 "                         from the latest earlier match of the last N tokens\n"
 "      --draft K          most tokens drafted per model pass (default 8, fewer\n"
 "                         when -b leaves less room)\n"
+"      --trace FILE       every command of every queue as a span: trace-event\n"
+"                         JSON for chrome://tracing or Perfetto (as ACCEL_TRACE)\n"
 "      --mlock            pinning is mandatory: fail where RLIMIT_MEMLOCK refuses it\n"
 "                         (default: fall back to pageable memory with a warning)\n"
 "  -v, --verbose          model, placement and seed on stderr\n"
@@ -107,7 +109,7 @@ static bool takes_value(const char *a)
 		"-m", "--model", "-p", "--prompt", "-f", "--file", "--device", "-n", "--n-predict",
 		"-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-np", "--parallel",
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-		"--repeat-last-n", "--mem-budget", "--draft-model", "--lookup", "--draft",
+		"--repeat-last-n", "--mem-budget", "--draft-model", "--lookup", "--draft", "--trace",
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -222,6 +224,8 @@ int main(int argc, char **argv)
 		} else if (IS("--repeat-last-n")) {
 			if (flag_int(a, val, 0, 1 << 16, &o.sp.repeat_last_n))
 				return 1;
+		} else if (IS("--trace")) {
+			o.trace = val;
 		} else if (IS("--draft-model")) {
 			o.draft_model = val;
 		} else if (IS("--lookup")) {
@@ -274,5 +278,19 @@ int main(int argc, char **argv)
 	}
 	if (!o.seed_given)
 		o.sp.seed = random_seed();
+	if (o.trace) {
+		int ret = accel_trace_start(o.trace);
+
+		if (ret < 0) {
+			fprintf(stderr, "accel-run: --trace %s: %s\n", o.trace, strerror(-ret));
+			return 1;
+		}
+		ret = run_main(&o);
+		if (accel_trace_stop() < 0) {
+			fprintf(stderr, "accel-run: --trace %s: the trace could not be written\n", o.trace);
+			return 1;
+		}
+		return ret < 0 ? 1 : 0;
+	}
 	return run_main(&o) < 0 ? 1 : 0;
 }

@@ -20,6 +20,7 @@ struct run_opts {
 	struct rt_sampler_params sp;
 	/* speculative decoding: --draft-model FILE or --lookup N, --draft K */
 	const char *draft_model;
+	const char *trace;	/* --trace FILE */
 	int lookup, n_draft;
 	struct rt_session *draft;	/* the draft model's session (run_main) */
 };
