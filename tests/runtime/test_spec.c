@@ -377,6 +377,44 @@ static void check_rule(void)
 	rt_sampler_free(s);
 }
 
+/* the distribution the rule compares is the one the sampler draws from (2 tests) */
+static void check_probs(void)
+{
+	static const float lg[V] = { 1.0f, 3.0f, 2.5f, -1.0f, 0.5f, 2.9f };
+	struct rt_sampler_params sp;
+	struct rt_sampler *s, *s2;
+	float p[V], sum = 0;
+	int cnt[V] = { 0 }, nz = 0;
+	double pd[V];
+
+	rt_sampler_defaults(&sp);
+	sp.top_k = 3;
+	sp.min_p = 0;
+	sp.top_p = 1.0f;
+	sp.seed = 7;
+	rt_sampler_create(&sp, V, &s);
+	rt_sampler_create(&sp, V, &s2);
+	rt_sampler_probs(s, lg, p);
+	for (int i = 0; i < V; i++) {
+		nz += p[i] > 0;
+		sum += p[i];
+		pd[i] = p[i];
+	}
+	for (int t = 0; t < TRIALS; t++)
+		cnt[rt_sampler_sample(s2, lg)]++;
+	ok(nz == 3 && fabsf(sum - 1) < 1e-6f && chi2(cnt, pd, V, TRIALS) < CHI2_MAX,
+	   "rt_sampler_probs (top-k 3, temp 0.8): 3 tokens, sum 1, what rt_sampler_sample draws "
+	   "(chi2 %.1f)", chi2(cnt, pd, V, TRIALS));
+	rt_sampler_free(s);
+	rt_sampler_free(s2);
+	sp.temp = 0;
+	rt_sampler_create(&sp, V, &s);
+	rt_sampler_probs(s, lg, p);
+	ok(p[1] == 1.0f && p[5] == 0 && rt_sampler_sample(s, lg) == 1,
+	   "greedy: one-hot at the argmax");
+	rt_sampler_free(s);
+}
+
 /* 3 tests */
 static void check_lookup(void)
 {
@@ -421,8 +459,9 @@ static void check_vocab(void)
 
 int main(void)
 {
-	plan(4 + 3 + 1 + 3 + (1 + 2 * 8) + 6 * (1 + 2 * 6));
+	plan(4 + 2 + 3 + 1 + 3 + (1 + 2 * 8) + 6 * (1 + 2 * 6));
 	check_rule();
+	check_probs();
 	check_lookup();
 	check_vocab();
 	check_prefix_after_rollback();
