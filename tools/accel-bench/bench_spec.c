@@ -131,8 +131,8 @@ out:
 int bench_spec_main(int argc, char **argv)
 {
 	static const char usage[] = "spec -m MODEL [--mem-budget SIZE] [--draft-model FILE] "
-				    "[--lookup N] [--draft K] [-t THREADS] [-n TOKENS]";
-	const char *model = NULL, *draft = NULL;
+				    "[--lookup N] [--draft K] [-t THREADS] [-n TOKENS] [--trace FILE]";
+	const char *model = NULL, *draft = NULL, *trace = NULL;
 	uint64_t budget = 0;
 	int threads = 2, n_gen = 32, lookup = 3, k = 8, ret, nv;
 	struct rt_model *m = NULL, *dm = NULL;
@@ -145,7 +145,7 @@ int bench_spec_main(int argc, char **argv)
 
 		if (strcmp(a, "-m") && strcmp(a, "--mem-budget") && strcmp(a, "-t") &&
 		    strcmp(a, "-n") && strcmp(a, "--draft-model") && strcmp(a, "--lookup") &&
-		    strcmp(a, "--draft"))
+		    strcmp(a, "--draft") && strcmp(a, "--trace"))
 			return bench_usage(usage);
 		if (!v)
 			return bench_fail("spec: %s: missing value", a);
@@ -154,6 +154,8 @@ int bench_spec_main(int argc, char **argv)
 			model = v;
 		else if (!strcmp(a, "--draft-model"))
 			draft = v;
+		else if (!strcmp(a, "--trace"))
+			trace = v;
 		else if (!strcmp(a, "--mem-budget") ? bench_size(a, v, &budget) :
 			 !strcmp(a, "-t") ? bench_int(a, v, 1, BENCH_MAX_THREADS, &threads) :
 			 !strcmp(a, "--lookup") ? bench_int(a, v, 1, 64, &lookup) :
@@ -163,6 +165,8 @@ int bench_spec_main(int argc, char **argv)
 	}
 	if (!model)
 		return bench_usage(usage);
+	if (trace && (ret = accel_trace_start(trace)) < 0)
+		return bench_fail("--trace %s: %s", trace, strerror(-ret));
 	{
 		/* the rewrite prompt: prompt, continuation, prompt; then n_gen more */
 		struct rt_model_opts mo = { .threads = threads, .n_batch = BENCH_SPEC_BATCH,
@@ -192,16 +196,21 @@ int bench_spec_main(int argc, char **argv)
 		goto out;
 	}
 	k = k < rt_model_max_logits(m) - 1 ? k : rt_model_max_logits(m) - 1;
+	accel_trace_mark("plain");
 	ret = plain(m, prompt, N_PROMPT, n_gen, &pa);
 	memcpy(rew, prompt, sizeof(prompt));
 	memcpy(rew + N_PROMPT, pa.ids, sizeof(int32_t) * n_gen);
 	memcpy(rew + N_PROMPT + n_gen, prompt, sizeof(prompt));
+	accel_trace_mark("spec_lookup_plain");
 	if (ret == 0)
 		ret = spec(m, NULL, lookup, k, prompt, N_PROMPT, n_gen, &la);
+	accel_trace_mark("plain_rewrite");
 	if (ret == 0)
 		ret = plain(m, rew, 2 * N_PROMPT + n_gen, n_gen, &pr);
+	accel_trace_mark("spec_lookup_rewrite");
 	if (ret == 0)
 		ret = spec(m, NULL, lookup, k, rew, 2 * N_PROMPT + n_gen, n_gen, &lr);
+	accel_trace_mark("spec_draft");
 	if (ret == 0 && dm)
 		ret = spec(m, dm, 0, k, prompt, N_PROMPT, n_gen, &da);
 	if (ret < 0) {
@@ -233,6 +242,8 @@ int bench_spec_main(int argc, char **argv)
 		       pr.bytes_per_tok > 0 ? lr.bytes_per_tok / pr.bytes_per_tok : 0.0);
 	ret = same ? 0 : 1;
 out:
+	if (trace && accel_trace_stop() < 0)
+		ret = bench_fail("--trace %s: the trace could not be written", trace);
 	free(rew);
 	free(pa.ids);
 	free(la.ids);
