@@ -30,10 +30,15 @@ struct rt_tokenizer;
  * @lookup: n-gram lookup: the longest n-gram matched against the history
  *	(shorter ones are tried down to 1); 0 = off. Used when no draft session
  *	is given to rt_spec_generate.
+ * @p_min: draft model: stop drafting at a token whose probability under the
+ *	draft's own softmax (temperature 1) is below this (llama.cpp's
+ *	--draft-p-min): a draft it doubts is rarely accepted and costs a row of
+ *	the verification pass. 0 = off. The output does not depend on it.
  */
 struct rt_spec_params {
 	int n_draft;
 	int lookup;
+	float p_min;
 };
 
 /**

@@ -87,10 +87,12 @@ static int plain(struct rt_model *m, struct ids *o, int n_gen, float *all)
 	return ret < 0 ? ret : 0;
 }
 
+static float p_min;	/* rt_spec_params.p_min of spec() */
+
 static int spec(struct rt_model *m, struct rt_model *dm, int lookup, int k, float temp,
 		int n_gen, struct ids *o, struct rt_spec_stats *st)
 {
-	struct rt_spec_params p = { .n_draft = k, .lookup = lookup };
+	struct rt_spec_params p = { .n_draft = k, .lookup = lookup, .p_min = p_min };
 	struct rt_sampler_params sp;
 	struct rt_session s, ds = { 0 };
 	int ret;
@@ -308,6 +310,33 @@ static void check_prefix_after_rollback(void)
 	rt_model_free(m);
 }
 
+/* --draft-p-min: a draft model stops at tokens it doubts; the output stays
+ * plain decoding's (2 tests) */
+static void check_p_min(void)
+{
+	struct rt_model_opts mo = opts(0);
+	struct rt_model *m = NULL, *dm = NULL;
+	struct rt_spec_stats st0, st1;
+	struct ids ref, got;
+	int ret;
+
+	ret = rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m);
+	ret = ret ? ret : rt_model_load(tap_path("tests/models/random/tiny-llama-random-dense-f32.gguf"),
+					&mo, &dm);
+	ret = ret ? ret : plain(m, &ref, N_GEN, NULL);
+	ret = ret ? ret : spec(m, dm, 0, kcap(5), 0, N_GEN, &got, &st0);
+	p_min = 0.75f;
+	ret = ret ? ret : spec(m, dm, 0, kcap(5), 0, N_GEN, &got, &st1);
+	p_min = 0;
+	ok(ret == 0 && got.n == ref.n && !memcmp(got.v, ref.v, sizeof(int32_t) * ref.n),
+	   "p_min 0.75: ids identical to plain greedy");
+	ok(ret == 0 && st1.n_drafted < st0.n_drafted,
+	   "p_min 0.75: %d tokens drafted (%d without), %d accepted", st1.n_drafted, st0.n_drafted,
+	   st1.n_accepted);
+	rt_model_free(dm);
+	rt_model_free(m);
+}
+
 /* chi-square of @cnt against @p over @n categories, @trials draws */
 static double chi2(const int *cnt, const double *p, int n, int trials)
 {
@@ -459,12 +488,13 @@ static void check_vocab(void)
 
 int main(void)
 {
-	plan(4 + 2 + 3 + 1 + 3 + (1 + 2 * 8) + 6 * (1 + 2 * 6));
+	plan(4 + 2 + 3 + 1 + 3 + 2 + (1 + 2 * 8) + 6 * (1 + 2 * 6));
 	check_rule();
 	check_probs();
 	check_lookup();
 	check_vocab();
 	check_prefix_after_rollback();
+	check_p_min();
 	check_model("tests/models/stories260K.gguf", "tests/models/random/tiny-llama-random-dense-f32.gguf",
 		    false);
 	check_model("tests/models/random/tiny-llama-random-dense-f32.gguf", NULL, false);

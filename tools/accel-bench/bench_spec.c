@@ -99,7 +99,8 @@ static int collect(int seq, int32_t id, void *arg)
 static int spec(struct rt_model *m, struct rt_model *dm, int lookup, int k, const int32_t *p,
 		int np, int n_gen, struct res *r)
 {
-	struct rt_spec_params sp = { .n_draft = k, .lookup = lookup };
+	/* accel-run's default --draft-p-min */
+	struct rt_spec_params sp = { .n_draft = k, .lookup = lookup, .p_min = dm ? 0.75f : 0 };
 	struct rt_sampler_params smp;
 	struct rt_spec_stats st;
 	struct rt_session s, ds = { 0 };
@@ -224,6 +225,8 @@ int bench_spec_main(int argc, char **argv)
 	printf("streamed: %s\n", streamed(m) ? "yes" : "no (resident)");
 	printf("tokens: %d\n", n_gen);
 	printf("draft_max: %d\n", k);
+	if (dm)
+		printf("draft_p_min: 0.75\n");
 	printf("spec_greedy_identical: %s\n", same ? "yes" : "NO");
 	printf("tokens_per_s_plain: %.3f\n", pa.tps);
 	printf("spec_tokens_per_pass_lookup_rewrite: %.3f\n", lr.per_pass);

@@ -49,6 +49,8 @@ static void usage(FILE *f)
 "                         from the latest earlier match of the last N tokens\n"
 "      --draft K          most tokens drafted per model pass (default 8, fewer\n"
 "                         when -b leaves less room)\n"
+"      --draft-p-min P    stop a draft at a token the draft model gives less\n"
+"                         than P (default 0.75; 0 = never)\n"
 "      --trace FILE       every command of every queue as a span: trace-event\n"
 "                         JSON for chrome://tracing or Perfetto (as ACCEL_TRACE)\n"
 "      --mlock            pinning is mandatory: fail where RLIMIT_MEMLOCK refuses it\n"
@@ -109,7 +111,7 @@ static bool takes_value(const char *a)
 		"-m", "--model", "-p", "--prompt", "-f", "--file", "--device", "-n", "--n-predict",
 		"-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-np", "--parallel",
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-		"--repeat-last-n", "--mem-budget", "--draft-model", "--lookup", "--draft", "--trace",
+		"--repeat-last-n", "--mem-budget", "--draft-model", "--lookup", "--draft", "--trace", "--draft-p-min",
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	rt_sampler_defaults(&o.sp);
 	o.n_predict = 128;
+	o.draft_p_min = 0.75f;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -230,6 +233,9 @@ int main(int argc, char **argv)
 			o.draft_model = val;
 		} else if (IS("--lookup")) {
 			if (flag_int(a, val, 1, 64, &o.lookup))
+				return 1;
+		} else if (IS("--draft-p-min")) {
+			if (flag_float(a, val, 0, 1, "0..1", &o.draft_p_min))
 				return 1;
 		} else if (IS("--draft")) {
 			if (flag_int(a, val, 1, RT_SPEC_MAX_DRAFT, &o.n_draft))

@@ -133,7 +133,8 @@ static int run_generate_spec(const struct run_opts *o, struct rt_tokenizer *tok,
 			     struct run_text *reply)
 {
 	struct spec_out so = { .o = o, .tok = tok, .reply = reply };
-	struct rt_spec_params p = { .n_draft = o->n_draft, .lookup = o->lookup };
+	struct rt_spec_params p = { .n_draft = o->n_draft, .lookup = o->lookup,
+				    .p_min = o->draft_p_min };
 	struct rt_spec_stats ss;
 	int ret;
 

@@ -22,6 +22,7 @@ struct run_opts {
 	const char *draft_model;
 	const char *trace;	/* --trace FILE */
 	int lookup, n_draft;
+	float draft_p_min;	/* --draft-p-min */
 	struct rt_session *draft;	/* the draft model's session (run_main) */
 };
 

@@ -6,6 +6,7 @@
  * rule), roll both KV caches back to what was kept. No text handling here.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -125,6 +126,19 @@ static int emit(struct spec *sc, int32_t id)
 	return (sc->tok && rt_tokenizer_is_eog(sc->tok, id)) || sc->st->n_gen >= sc->limit;
 }
 
+/* softmax(@lg)[@id] at temperature 1 */
+static float softmax_at(const float *lg, int n, int32_t id)
+{
+	float mx = lg[0];
+	double sum = 0;
+
+	for (int i = 1; i < n; i++)
+		mx = lg[i] > mx ? lg[i] : mx;
+	for (int i = 0; i < n; i++)
+		sum += expf(lg[i] - mx);
+	return (float)(expf(lg[id] - mx) / sum);
+}
+
 /* the draft session brought to the target's history plus @t, then up to @k
  * tokens drawn from it (their distributions in sc->q); returns how many */
 static int draft_model(struct spec *sc, int32_t t, int k, int32_t *d)
@@ -150,6 +164,8 @@ static int draft_model(struct spec *sc, int32_t t, int k, int32_t *d)
 		d[i] = rt_sampler_draw(sc->dsmp, q);
 		if (d[i] < 0)
 			return d[i];
+		if (sc->p->p_min > 0 && softmax_at(lg, sc->nv, d[i]) < sc->p->p_min)
+			return i;	/* the draft doubts it: not worth a row */
 		if (i + 1 == k)
 			break;
 		if ((ret = rt_session_feed_draft(ds, &d[i], 1, &lg, NULL)) < 0)
@@ -261,8 +277,10 @@ int rt_spec_generate(struct rt_session *s, struct rt_session *ds, const struct r
 	sc.nv = rt_model_hparams(s->m)->n_vocab;
 	sc.limit = n_predict < 0 ? n_ctx : n_predict;
 	if (p->n_draft < 1 || p->n_draft > RT_SPEC_MAX_DRAFT ||
-	    p->n_draft + 1 > rt_model_max_logits(s->m) || p->lookup < 0)
-		return rt_set_error(-EINVAL, "draft of %d tokens: 1..%d allowed with this batch size",
+	    p->n_draft + 1 > rt_model_max_logits(s->m) || p->lookup < 0 || !(p->p_min >= 0) ||
+	    p->p_min > 1)
+		return rt_set_error(-EINVAL, "draft of %d tokens: 1..%d allowed with this batch size "
+				    "(and p_min in 0..1)",
 				    p->n_draft, rt_model_max_logits(s->m) - 1 < RT_SPEC_MAX_DRAFT ?
 				    rt_model_max_logits(s->m) - 1 : RT_SPEC_MAX_DRAFT);
 	if (!ds && !p->lookup)
