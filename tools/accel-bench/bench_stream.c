@@ -154,8 +154,6 @@ static int gen_run(const char *path, uint64_t budget, int threads, int np, int n
 	ret = rt_generate_parallel(m, NULL, np, (const int32_t *const *)prompts, n_prompt, n_gen,
 				   &sp, NULL, NULL, &gs);
 	t1 = accel_trace_mark(np == 1 ? "np1_end" : "np8_end");
-	if (ret == 0 && r->streamed)
-		ret = busy_fracs(t0, t1, r);
 	if (ret == 0 && r->streamed) {
 		rt_stream_stats(m, &s1, NULL);
 		r->st = s1;
@@ -167,6 +165,10 @@ static int gen_run(const char *path, uint64_t budget, int threads, int np, int n
 		r->tok_s = gs.n_steps ? gs.t_gen / gs.n_steps : 0;
 	}
 	rt_model_free(m);
+	/* after the free: its queues have drained, so a read the streamer issued
+	 * before t1 and that ended after it has its span too */
+	if (ret == 0 && r->streamed)
+		ret = busy_fracs(t0, t1, r);
 	return ret;
 }
 
