@@ -295,7 +295,7 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 	const int W = exp8 ? 8 : 16;
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
 	const int64_t npos = (int64_t)a->pos[t] + 1, nch = (npos + W - 1) / W;
-	const int lanes = kn_attn_lone(a, t) ? 4 * W : W;
+	const int lanes = a->row_invariant || kn_attn_lone(a, t) ? 4 * W : W;
 	const float *q = a->q + (t * a->n_head + h) * hd;
 	float *out = a->out + (t * a->n_head + h) * hd;
 	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 65 * (size_t)hd));

@@ -76,6 +76,9 @@ struct kn_attn_args {
 	 * product lane orders (bit-identical outputs with an F32 cache).
 	 */
 	float *work;
+	/* exact mode: every query row with the p.v lanes of a batch of one
+	 * (llama.cpp's arithmetic for n == 1), whatever n is */
+	bool row_invariant;
 };
 /** kn_attn_work_floats - per-thread floats kn_attn needs in exact mode */
 size_t kn_attn_work_floats(const struct kn_attn_args *a);

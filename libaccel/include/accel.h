@@ -301,6 +301,35 @@ struct accel_queue_stats {
 };
 int accel_queue_stats(struct accel_queue *queue, struct accel_queue_stats *stats);
 
+/* ------------------------------------------------------------------ tracing */
+
+/*
+ * Every command of every queue as a span: start and end on the
+ * accel_trace_now_ns() clock, queue, op, the intermediate it produces and its
+ * layer, bytes (moved by a transfer, written by an op), the fence points its
+ * submission waited on and signalled; fence waits as spans of their own.
+ * Written as trace-event JSON (chrome://tracing, Perfetto). Process-wide;
+ * ACCEL_TRACE=FILE traces from the first device opened to the last closed.
+ */
+/** accel_trace_start - start recording; @path: the JSON file accel_trace_stop
+ *  writes (created now, so a bad path fails here), NULL: in memory only.
+ *  -EBUSY when already recording */
+int accel_trace_start(const char *path);
+/** accel_trace_stop - stop, write the file (when a path was given), forget
+ *  the spans; -ENODATA when not recording */
+int accel_trace_stop(void);
+/** accel_trace_now_ns - the spans' clock (CLOCK_MONOTONIC, ns) */
+uint64_t accel_trace_now_ns(void);
+/** accel_trace_mark - an instant event named @name (a static string) at
+ *  the returned accel_trace_now_ns() time */
+uint64_t accel_trace_mark(const char *name);
+/**
+ * accel_trace_busy - time in [@t0, @t1) when at least one queue of @engine
+ * ran a command: the union of their spans, so it never exceeds t1 - t0
+ * (two COPY queues reading at once count once). -ENODATA when not recording.
+ */
+int accel_trace_busy(uint32_t engine, uint64_t t0, uint64_t t1, uint64_t *busy_ns);
+
 /* Test hook (COPY engine, null_blk style): fail the @nth next file request
  * (1 = the next one) with @err (-EIO), or shorten it (err = 0: short read). */
 int accel_queue_inject_fault(struct accel_queue *queue, uint32_t nth, int err);

@@ -112,6 +112,9 @@ enum accel_op {
  *   t6  positions I32 [n]: position of each token in its sequence
  *   t7  seq ids I32 [n]: which row of t5 each token belongs to
  *   i0  layer, i1 n_layer, i2 tokens per block, i3 cache dtype (F32 or F16)
+ *   i5  flags: ACCEL_ATTN_ROW_INVARIANT = every query with the arithmetic of
+ *       a batch of one (llama.cpp's p.v lane order differs between one query
+ *       and several: speculative verification needs the one-token logits)
  *   f0  scale (1/sqrt(hd))
  *
  * Cache layout: block b starts at byte b * block_size of the pool and holds
@@ -120,6 +123,8 @@ enum accel_op {
  * PREFILL: tokens of one sequence, causal among themselves. DECODE: one
  * token per sequence, n sequences (batched decode).
  */
+
+#define ACCEL_ATTN_ROW_INVARIANT	(1u << 1)	/* ATTN_* i5: one-query arithmetic per row */
 
 #define ACCEL_CMD_MAX_TENSORS	8
 #define ACCEL_CMD_MAX_I		6

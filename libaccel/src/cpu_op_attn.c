@@ -36,7 +36,7 @@ int accel_cpu_check_attn(const struct accel_cmd *c)
 	    btok > (1 << 20) || nkv * hd > (INT64_C(1) << 24) ||
 	    (ct != ACCEL_DTYPE_F32 && ct != ACCEL_DTYPE_F16))
 		return -EINVAL;
-	if (!isfinite(c->f[0]))
+	if (!isfinite(c->f[0]) || (c->i[5] & ~(int64_t)ACCEL_ATTN_ROW_INVARIANT))
 		return -EINVAL;
 	if (!cache->pool && (cache->dtype != ACCEL_DTYPE_I8 || !cache->offset || cache->ne[0] <= 0))
 		return -EINVAL;		/* a host cache: I8 [bytes] at a host address */
@@ -80,6 +80,7 @@ int accel_cpu_exec_attn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 		.n = q->ne[2], .n_head = q->ne[1], .n_kv_head = k->ne[1], .hd = q->ne[0],
 		.layer = (int)c->i[0], .n_layer = (int)c->i[1], .block_tokens = (int)c->i[2],
 		.cache_type = (uint32_t)c->i[3], .scale = c->f[0],
+		.row_invariant = (c->i[5] & ACCEL_ATTN_ROW_INVARIANT) != 0,
 	};
 
 	if (cache->pool) {

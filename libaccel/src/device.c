@@ -14,6 +14,7 @@
 #include <xf86drm.h>
 #include "accelkv.h"
 #include "backend.h"
+#include "trace.h"
 
 /* accel_node_is_accelkv - 1 if @fd is a DRM node of the accelkv driver */
 static int accel_node_is_accelkv(int fd)
@@ -104,6 +105,7 @@ int accel_device_open(const char *path, struct accel_device **out)
 	}
 	if (ret)
 		goto err_free;
+	accel_trace_env_open();
 	*out = dev;
 	return 0;
 
@@ -131,6 +133,7 @@ void accel_device_close(struct accel_device *dev)
 	dev->ops->close(dev);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
+	accel_trace_env_close();	/* the last device: the file is written */
 }
 
 int accel_device_info(struct accel_device *dev, struct accel_device_info *info)

@@ -12,6 +12,7 @@
 #include "futex.h"
 #include "op_table.h"
 #include "queue.h"
+#include "trace.h"
 
 #define ACCEL_QUEUE_SPIN_NS	10000	/* stay awake this long for the next submission */
 
@@ -23,13 +24,37 @@ static void accel_queue_set_error(struct accel_queue *q, int err)
 		atomic_compare_exchange_strong(&q->error, &zero, err);
 }
 
+/* tracing: one command at a time, each a span */
+static int accel_queue_exec_traced(struct accel_queue *q, struct accel_sub *s)
+{
+	int ret = 0;
+
+	for (uint32_t i = 0; i < s->count && !ret; i++) {
+		uint64_t t0 = accel_now_ns(), t1;
+
+		ret = q->eng->exec(q, &s->cmds[i], 1);
+		t1 = accel_now_ns();
+		atomic_fetch_add(&q->busy_ns, t1 - t0);
+		accel_trace_cmd(q, &s->cmds[i], t0, t1, i == 0 ? s : NULL,
+				i + 1 == s->count ? &s->signal : NULL);
+	}
+	atomic_fetch_add(&q->n_cmds, s->count);
+	return ret;
+}
+
 static void accel_queue_run(struct accel_queue *q, struct accel_sub *s)
 {
+	const bool traced = accel_trace_on();
+	uint64_t tw = traced && s->nwaits ? accel_now_ns() : 0;
 	int ret = 0;
 
 	for (uint32_t i = 0; i < s->nwaits && !ret; i++)
 		ret = accel_fence_wait(s->waits[i].fence, s->waits[i].point, -1);
-	if (!ret && s->count) {
+	if (tw)
+		accel_trace_wait(q, s, tw, accel_now_ns());
+	if (!ret && s->count && traced) {
+		ret = accel_queue_exec_traced(q, s);
+	} else if (!ret && s->count) {
 		struct timespec t0, t1;
 
 		clock_gettime(CLOCK_MONOTONIC, &t0);

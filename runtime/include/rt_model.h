@@ -118,6 +118,8 @@ struct accel_queue *rt_model_copy_queue(struct rt_model *m);
  * @n: number of tokens (<= n_batch)
  * @tokens, @pos, @seq: per token: id, position in its sequence, sequence id
  * @logits: per token: 1 to compute its logits (rows of the output in order)
+ * @flags: RT_BATCH_* (0: llama.cpp's arithmetic, which for attention differs
+ *	between a batch of one token and a larger one)
  */
 struct rt_batch {
 	int n;
@@ -125,7 +127,12 @@ struct rt_batch {
 	const int32_t *pos;
 	const int32_t *seq;
 	const int8_t *logits;
+	int flags;
 };
+
+/* every row exactly as a batch of that one token computes it (speculative
+ * verification: the logits plain decoding would give) */
+#define RT_BATCH_ROW_INVARIANT 1
 
 /**
  * rt_model_forward - run the batch; the KV cache must already hold room for

@@ -29,6 +29,20 @@ void rt_sampler_free(struct rt_sampler *s);
 void rt_sampler_accept(struct rt_sampler *s, int32_t id);
 /** rt_sampler_sample - choose the next token from @logits (n_vocab floats) */
 int32_t rt_sampler_sample(struct rt_sampler *s, const float *logits);
+/**
+ * rt_sampler_probs - the distribution rt_sampler_sample would draw from for
+ * @logits (after penalties, top-k, top-p, min-p and temperature; one-hot at
+ * the argmax when greedy), dense into @probs [n_vocab]. Draws nothing.
+ */
+void rt_sampler_probs(struct rt_sampler *s, const float *logits, float *probs);
+/** rt_sampler_uniform - the next number of the sampler's seeded stream, [0, 1) */
+double rt_sampler_uniform(struct rt_sampler *s);
+/** rt_sampler_draw - draw from @probs [n_vocab] (non-negative, normalized
+ *  here) with the sampler's stream; -EINVAL when every entry is zero */
+int32_t rt_sampler_draw(struct rt_sampler *s, const float *probs);
+int rt_sampler_n_vocab(const struct rt_sampler *s);
+/** rt_sampler_greedy - temperature <= 0: the argmax, no draw */
+bool rt_sampler_greedy(const struct rt_sampler *s);
 /** rt_argmax - index of the largest value, lowest index on ties */
 int32_t rt_argmax(const float *x, int n);
 

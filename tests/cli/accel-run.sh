@@ -4,7 +4,8 @@
 # exit 1; --ids greedy output equals llama.cpp's golden sequence; streamed runs
 # (--mem-budget at the minimum the tool itself states) print the same ids as
 # resident runs, on the shared models and on accel-mkmodel outputs; -np
-# batches give the same ids as single runs.
+# batches give the same ids as single runs; speculative decoding (--lookup,
+# --draft-model) prints the same greedy ids.
 set -u
 top="${ACCEL_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}"
 bdir="${ACCEL_BUILD:-$top/build}/bin"
@@ -68,6 +69,34 @@ want=$(grep -m1 '^ids ' "$top/tests/golden/stories260K/$golden_isa/greedy.txt" |
 run -m "$stories" -p "Once upon a time" -n 64 --temp 0 --ids -t 2
 [ "$rc" -eq 0 ] && [ "$out" = "$want" ]
 ok $? "stories260K --ids --temp 0 equals llama.cpp's 69 ids"
+
+# --- speculative decoding: greedy ids unchanged (llama.cpp's), the
+# acceptance on stderr; a draft model drafting for itself is always right
+spec_same() { # NAME ARGS...
+	local name=$1
+	shift
+	run -m "$stories" -p "Once upon a time" -n 64 --temp 0 --ids -t 2 "$@"
+	[ "$rc" -eq 0 ] && [ "$out" = "$want" ] &&
+		printf '%s' "$err" | grep -q '^accel-run: speculation: [0-9]* of [0-9]* drafted'
+	ok $? "$name: llama.cpp's 69 ids, acceptance reported"
+}
+spec_same "--lookup 3" --lookup 3
+spec_same "--draft-model itself --draft 6" --draft-model "$stories" --draft 6
+printf '%s' "$err" | grep -q 'accepted (100.0%)'
+ok $? "--draft-model itself: every draft accepted"
+spec_same "--draft-model tiny random llama" --draft-model "$top/tests/models/random/tiny-llama-random-dense-f32.gguf" --draft 3
+spec_same "--lookup 2 streamed at 512K" --lookup 2 --mem-budget 512K -b 8
+fails_with "lookup: .0. is out of range" "--lookup 0" -m "$stories" -p hi --lookup 0
+fails_with "use one" "--draft-model with --lookup" -m "$stories" -p hi --lookup 2 --draft-model "$stories"
+fails_with "not with -np" "--lookup with -np" -m "$stories" -p hi --lookup 2 -np 2
+fails_with "missing.gguf" "missing draft model" -m "$stories" -p hi --draft-model "$tmp/missing.gguf"
+smol="$top/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ -f "$smol" ]; then
+	fails_with "same vocabulary" "a draft model with another vocabulary" -m "$smol" -p hi --draft-model "$stories"
+else
+	n=$((n + 1))
+	echo "ok $n # SKIP SmolLM2 not fetched (scripts/fetch-model.sh)"
+fi
 
 # --- streamed equals resident, at the minimum budget the tool states
 same_streamed() { # MODEL NAME

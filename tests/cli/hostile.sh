@@ -125,6 +125,13 @@ fails_one $B "--mem-budget: '1Q' is not a size" "stream --mem-budget 1Q" stream 
 fails_one $B "--batch: 'x' is not an integer" "kernels --batch x" kernels --batch x
 fails_one $B "missing.gguf" "decode: a missing model" decode -m "$tmp/missing.gguf" -t 2
 fails_one $B "too small" "stream: a budget below the minimum" stream -m "$stories" --mem-budget 1K
+fails_one $B "missing.gguf" "spec: a missing draft model" spec -m "$stories" --draft-model "$tmp/missing.gguf"
+fails_one $B "--draft: '0' is out of range" "spec --draft 0" spec -m "$stories" --draft 0
+# spec's greedy ids checked against plain decoding's (not its timings)
+"$bdir/$B" spec -m "$stories" --draft-model "$stories" --mem-budget 768K -n 12 -t 1 >"$tmp/out" 2>&1
+[ $? -eq 0 ] && grep -q '^spec_greedy_identical: yes' "$tmp/out" && grep -q '^streamed: yes' "$tmp/out" &&
+	grep -q '^spec_acceptance_draft: 1.000' "$tmp/out"
+ok $? "spec: streamed, greedy ids identical, the model as its own draft accepted every time"
 M=accel-mkmodel
 fails_one $M "layers" "--layers 10i" --preset tiny --layers 10i -o "$tmp/x.gguf"
 fails_one $M "none.gguf: No such file" "--vocab-from a missing file" --preset tiny --vocab-from "$tmp/none.gguf" -o "$tmp/x.gguf"

@@ -246,6 +246,32 @@ static void test_exact_isa(void)
 			   "exact attention [%s, %d tokens]: SIMD == scalar twins bit for bit (hd %d)",
 			   name, n, D);
 		}
+		/* row_invariant (speculative verification): every row of a batch
+		 * exactly as that token alone, SIMD and scalar twins alike */
+		for (int twins = 0; twins < 2; twins++) {
+			bool same = true;
+
+			kn_isa_scalar_twins(twins);
+			a.n = N;
+			a.row_invariant = true;
+			a.out = o1;
+			kn_attn(&a, 0, 1);
+			a.row_invariant = false;
+			for (int t = 0; t < N; t++) {
+				struct kn_attn_args one = a;
+
+				one.n = 1;
+				one.q = q + (size_t)t * H * D;
+				one.pos = pos + t;
+				one.seq = seq + t;
+				one.out = o2;
+				kn_attn(&one, 0, 1);
+				same &= !memcmp(o1 + (size_t)t * H * D, o2, (size_t)H * D * 4);
+			}
+			ok(same, "exact attention [%s%s, %d tokens, row_invariant]: each row bit-identical "
+			   "to its token alone", name, twins ? " scalar twins" : "", N);
+		}
+		kn_isa_scalar_twins(false);
 	}
 	a.n = N;
 	kn_isa_set(kn_isa_best());

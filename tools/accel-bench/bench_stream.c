@@ -101,10 +101,28 @@ out_fd:
 }
 
 struct run_result {
-	double tps, tok_s, bytes_per_s, overlap, io_frac, expert_io_frac, compute_frac;
+	double tps, tok_s, bytes_per_s, overlap, io_frac, compute_frac;
 	struct rt_stream_stats st;
 	bool streamed;
 };
+
+/* busy fractions of [t0, t1) from the trace's spans: the union over each
+ * engine's queues (unit loads and expert reads on two COPY queues count
+ * once), so none exceeds 1 */
+static int busy_fracs(uint64_t t0, uint64_t t1, struct run_result *r)
+{
+	uint64_t io, comp;
+	int ret;
+
+	if ((ret = accel_trace_busy(ACCEL_ENGINE_COPY, t0, t1, &io)) < 0 ||
+	    (ret = accel_trace_busy(ACCEL_ENGINE_COMPUTE, t0, t1, &comp)) < 0)
+		return ret;
+	r->io_frac = (double)io / (double)(t1 - t0);
+	r->compute_frac = (double)comp / (double)(t1 - t0);
+	/* the busiest engine's share of the wall time: 1 when it never waits */
+	r->overlap = r->io_frac > r->compute_frac ? r->io_frac : r->compute_frac;
+	return 0;
+}
 
 static int gen_run(const char *path, uint64_t budget, int threads, int np, int n_gen,
 		   struct run_result *r)
@@ -117,6 +135,7 @@ static int gen_run(const char *path, uint64_t budget, int threads, int np, int n
 	struct rt_model *m;
 	int32_t *prompts[64], buf[64][8];
 	int n_prompt[64], ret;
+	uint64_t t0, t1;
 
 	memset(r, 0, sizeof(*r));
 	ret = rt_model_load(path, &mo, &m);
@@ -131,34 +150,31 @@ static int gen_run(const char *path, uint64_t budget, int threads, int np, int n
 		n_prompt[i] = 8;
 	}
 	r->streamed = rt_stream_stats(m, &s0, NULL) == 0;
+	t0 = accel_trace_mark(np == 1 ? "np1_begin" : "np8_begin");
 	ret = rt_generate_parallel(m, NULL, np, (const int32_t *const *)prompts, n_prompt, n_gen,
 				   &sp, NULL, NULL, &gs);
+	t1 = accel_trace_mark(np == 1 ? "np1_end" : "np8_end");
 	if (ret == 0 && r->streamed) {
 		rt_stream_stats(m, &s1, NULL);
 		r->st = s1;
 		/* decode steps only: the prompt pass is one more pass over the weights */
 		r->bytes_per_s = (s1.bytes_read - s0.bytes_read) / (gs.t_prompt + gs.t_gen);
-		r->io_frac = (s1.io_ns - s0.io_ns) / 1e9 / (gs.t_prompt + gs.t_gen);
-		r->expert_io_frac = (s1.expert_io_ns - s0.expert_io_ns) / 1e9 /
-				    (gs.t_prompt + gs.t_gen);
-		r->compute_frac = (s1.compute_ns - s0.compute_ns) / 1e9 / (gs.t_prompt + gs.t_gen);
-		/* the busiest engine's share of the wall time: 1 when it never waits (each
-		 * queue's busy time is at most the wall time; the two COPY queues overlap) */
-		r->overlap = r->io_frac > r->compute_frac ? r->io_frac : r->compute_frac;
-		if (r->expert_io_frac > r->overlap)
-			r->overlap = r->expert_io_frac;
 	}
 	if (ret == 0) {
 		r->tps = gs.n_gen / gs.t_gen;
 		r->tok_s = gs.n_steps ? gs.t_gen / gs.n_steps : 0;
 	}
 	rt_model_free(m);
+	/* after the free: its queues have drained, so a read the streamer issued
+	 * before t1 and that ended after it has its span too */
+	if (ret == 0 && r->streamed)
+		ret = busy_fracs(t0, t1, r);
 	return ret;
 }
 
 int bench_stream_main(int argc, char **argv)
 {
-	const char *model = NULL;
+	const char *model = NULL, *trace = NULL;
 	uint64_t budget = 0;
 	int threads = 2, n_gen = 4, ret;
 	struct run_result r1, r8;
@@ -169,20 +185,25 @@ int bench_stream_main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (strcmp(a, "-m") && strcmp(a, "--mem-budget") && strcmp(a, "-t") && strcmp(a, "-n"))
-			return bench_usage("stream -m MODEL --mem-budget SIZE [-t THREADS] [-n TOKENS]");
+		if (strcmp(a, "-m") && strcmp(a, "--mem-budget") && strcmp(a, "-t") && strcmp(a, "-n") &&
+		    strcmp(a, "--trace"))
+			return bench_usage("stream -m MODEL --mem-budget SIZE [-t THREADS] [-n TOKENS] "
+					   "[--trace FILE]");
 		if (!v)
 			return bench_fail("stream: %s: missing value", a);
 		i++;
 		if (!strcmp(a, "-m"))
 			model = v;
+		else if (!strcmp(a, "--trace"))
+			trace = v;
 		else if (!strcmp(a, "--mem-budget") ? bench_size(a, v, &budget) :
 			 !strcmp(a, "-t") ? bench_int(a, v, 1, BENCH_MAX_THREADS, &threads) :
 			 bench_int(a, v, 1, 1 << 16, &n_gen))
 			return 1;
 	}
 	if (!model || !budget || threads <= 0 || n_gen <= 0)
-		return bench_usage("stream -m MODEL --mem-budget SIZE [-t THREADS] [-n TOKENS]");
+		return bench_usage("stream -m MODEL --mem-budget SIZE [-t THREADS] [-n TOKENS] "
+				   "[--trace FILE]");
 
 	/*
 	 * Twice: a virtual disk's host may cache what was read before, and the
@@ -196,11 +217,20 @@ int bench_stream_main(int argc, char **argv)
 		return bench_fail("%s: raw read failed: %s", model, strerror(-ret));
 	if (raw_first > raw)
 		raw = raw_first;
+	/* the busy fractions come from the spans: recorded in memory, or into
+	 * --trace FILE (the same spans); ACCEL_TRACE names it as well */
+	if (!trace && getenv("ACCEL_TRACE") && *getenv("ACCEL_TRACE"))
+		trace = getenv("ACCEL_TRACE");
+	ret = accel_trace_start(trace);
+	if (ret < 0)
+		return bench_fail("%s: %s", trace ? trace : "trace", strerror(-ret));
 	ret = gen_run(model, budget, threads, 1, n_gen, &r1);
 	if (ret == 0)
 		ret = gen_run(model, budget, threads, 8, n_gen, &r8);
+	if (accel_trace_stop() < 0 && ret == 0)
+		return bench_fail("--trace %s: the trace could not be written", trace);
 	if (ret < 0)
-		return bench_fail("%s", rt_last_error());
+		return bench_fail("%s", *rt_last_error() ? rt_last_error() : strerror(-ret));
 	getrusage(RUSAGE_SELF, &ru);
 	printf("model: %s\n", model);
 	printf("budget_mb: %.0f\n", budget / 1048576.0);
@@ -210,11 +240,9 @@ int bench_stream_main(int argc, char **argv)
 	printf("raw_read_gbps: %.3f\n", raw);
 	printf("stream_read_gbps: %.3f\n", r1.bytes_per_s / 1e9);
 	printf("stream_vs_raw: %.3f\n", raw > 0 ? r1.bytes_per_s / 1e9 / raw : 0.0);
-	printf("overlap: %.3f\n", r1.overlap);
-	printf("io_busy: %.3f\n", r1.io_frac);
-	if (r1.st.expert_hits + r1.st.expert_misses)
-		printf("expert_io_busy: %.3f\n", r1.expert_io_frac);
-	printf("compute_busy: %.3f\n", r1.compute_frac);
+	printf("overlap: %.4f\n", r1.overlap);
+	printf("io_busy: %.4f\n", r1.io_frac);
+	printf("compute_busy: %.4f\n", r1.compute_frac);
 	printf("token_seconds_np1: %.3f\n", r1.tok_s);
 	printf("tokens_per_s_np1: %.3f\n", r1.tps);
 	printf("tokens_per_s_np8: %.3f\n", r8.tps);

@@ -15,6 +15,7 @@ static const struct {
 	{ "device", bench_device, "libaccel: KV alloc/free, fence wake, per-command overhead, COPY bandwidth" },
 	{ "kernels", bench_kernels_main, "kernels: matmul per weight type, scalar vs AVX2" },
 	{ "decode", bench_decode_main, "runtime: prompt and generation tokens/s, vs llama.cpp when built" },
+	{ "spec", bench_spec_main, "speculative decoding (n-gram lookup, draft model) vs plain, streamed or resident" },
 	{ "stream", bench_stream_main, "streaming under --mem-budget: vs raw O_DIRECT reads, overlap, -np 1/8" },
 	{ "pipeline", bench_pipeline_main, "1 rank streaming vs 2 MPI ranks each half resident: tokens/s, bytes/token, bubble" },
 	{ "serve", bench_serve_main, "the serving scheduler: tokens/s, TTFT, ITL at 1/4/16 clients; prefix cache" },

@@ -17,6 +17,7 @@
 #include "rt_model.h"
 #include "rt_sampler.h"
 #include "rt_session.h"
+#include "rt_spec.h"
 #include "rt_tokenizer.h"
 #include "run.h"
 #include "tool_parse.h"
@@ -42,6 +43,16 @@ static void usage(FILE *f)
 "      --chat-once        format -p as one user turn of the chat template\n"
 "      --mem-budget B     cap pinned weight memory (1.5G, 512M: K/M/G/T, powers of\n"
 "                         1024); the layers beyond it stream from the file\n"
+"      --draft-model FILE speculative decoding: a small model with the same\n"
+"                         vocabulary drafts, the model verifies (resident)\n"
+"      --lookup N         speculative decoding without a second model: drafts\n"
+"                         from the latest earlier match of the last N tokens\n"
+"      --draft K          most tokens drafted per model pass (default 8, fewer\n"
+"                         when -b leaves less room)\n"
+"      --draft-p-min P    stop a draft at a token the draft model gives less\n"
+"                         than P (default 0.75; 0 = never)\n"
+"      --trace FILE       every command of every queue as a span: trace-event\n"
+"                         JSON for chrome://tracing or Perfetto (as ACCEL_TRACE)\n"
 "      --mlock            pinning is mandatory: fail where RLIMIT_MEMLOCK refuses it\n"
 "                         (default: fall back to pageable memory with a warning)\n"
 "  -v, --verbose          model, placement and seed on stderr\n"
@@ -105,7 +116,8 @@ static bool takes_value(const char *a)
 		"-m", "--model", "-p", "--prompt", "-f", "--file", "--device", "-n", "--n-predict",
 		"-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-np", "--parallel",
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-		"--repeat-last-n", "--mem-budget", "--pp-timeout", "--kv-pool-fd",
+		"--repeat-last-n", "--mem-budget", "--pp-timeout", "--kv-pool-fd", "--draft-model",
+		"--lookup", "--draft", "--trace", "--draft-p-min",
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -121,6 +133,7 @@ int main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	rt_sampler_defaults(&o.sp);
 	o.n_predict = 128;
+	o.draft_p_min = 0.75f;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -230,6 +243,19 @@ int main(int argc, char **argv)
 			/* 0, 1 and 2 are stdio, never a pool */
 			if (flag_int(a, val, 3, 1 << 20, &o.kv_pool_fd))
 				return 1;
+		} else if (IS("--trace")) {
+			o.trace = val;
+		} else if (IS("--draft-model")) {
+			o.draft_model = val;
+		} else if (IS("--lookup")) {
+			if (flag_int(a, val, 1, 64, &o.lookup))
+				return 1;
+		} else if (IS("--draft-p-min")) {
+			if (flag_float(a, val, 0, 1, "0..1", &o.draft_p_min))
+				return 1;
+		} else if (IS("--draft")) {
+			if (flag_int(a, val, 1, RT_SPEC_MAX_DRAFT, &o.n_draft))
+				return 1;
 		} else if (IS("--mem-budget")) {
 			char msg[256];
 			int ret = tool_parse_size(val, &o.mem_budget);
@@ -259,6 +285,15 @@ int main(int argc, char **argv)
 			o.chat ? "--chat" : "--chat-once", o.prompt_file ? "-f" : "-np");
 		return 1;
 	}
+	if ((o.draft_model || o.lookup) && (o.prompt_file || o.n_parallel > 1)) {
+		fprintf(stderr, "accel-run: %s speeds up one sequence: not with %s\n",
+			o.draft_model ? "--draft-model" : "--lookup", o.prompt_file ? "-f" : "-np");
+		return 1;
+	}
+	if (o.draft_model && o.lookup) {
+		fprintf(stderr, "accel-run: --draft-model and --lookup both draft: use one\n");
+		return 1;
+	}
 	if (o.chat && o.chat_once) {
 		fprintf(stderr, "accel-run: --chat and --chat-once: use one\n");
 		return 1;
@@ -266,7 +301,26 @@ int main(int argc, char **argv)
 	if (!o.seed_given)
 		o.sp.seed = random_seed();
 	/* started by mpirun: layers split over the ranks (pipeline.c) */
-	if (getenv("OMPI_COMM_WORLD_SIZE"))
+	if (getenv("OMPI_COMM_WORLD_SIZE")) {
+		if (o.draft_model || o.lookup || o.trace) {
+			fprintf(stderr, "accel-run: --draft-model, --lookup and --trace are not supported under mpirun\n");
+			return 1;
+		}
 		return pipeline_main(&o) < 0 ? 1 : 0;
+	}
+	if (o.trace) {
+		int ret = accel_trace_start(o.trace);
+
+		if (ret < 0) {
+			fprintf(stderr, "accel-run: --trace %s: %s\n", o.trace, strerror(-ret));
+			return 1;
+		}
+		ret = run_main(&o);
+		if (accel_trace_stop() < 0) {
+			fprintf(stderr, "accel-run: --trace %s: the trace could not be written\n", o.trace);
+			return 1;
+		}
+		return ret < 0 ? 1 : 0;
+	}
 	return run_main(&o) < 0 ? 1 : 0;
 }

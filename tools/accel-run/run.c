@@ -14,6 +14,7 @@
 #include "rt_model.h"
 #include "rt_sampler.h"
 #include "rt_session.h"
+#include "rt_spec.h"
 #include "rt_stream.h"
 #include "rt_tokenizer.h"
 #include "run.h"
@@ -98,6 +99,60 @@ int run_write(const void *p, size_t n)
 	return 0;
 }
 
+struct spec_out {
+	const struct run_opts *o;
+	struct rt_tokenizer *tok;
+	struct rt_detok dt;
+	struct run_text piece, *reply;
+};
+
+/* a token of speculative generation: printed as plain decoding prints it */
+static int spec_token(int seq, int32_t id, void *arg)
+{
+	struct spec_out *so = arg;
+	char num[32];
+	int ret = 0;
+
+	(void)seq;
+	if (so->o->ids) {
+		int l = snprintf(num, sizeof(num), " %d", id);
+
+		ret = run_write(num, (size_t)l);
+	} else if (!rt_tokenizer_is_eog(so->tok, id)) {
+		ret = run_detok(&so->dt, so->tok, id, &so->piece);
+		if (ret > 0 && so->reply && run_text_append(so->reply, so->piece.buf, (size_t)ret) < 0)
+			ret = rt_set_error(-ENOMEM, "out of memory");
+		if (ret > 0)
+			ret = run_write(so->piece.buf, (size_t)ret);
+	}
+	return ret < 0 ? ret : 0;
+}
+
+static int run_generate_spec(const struct run_opts *o, struct rt_tokenizer *tok,
+			     struct rt_session *s, const int32_t *ids, int n, struct gen_stats *st,
+			     struct run_text *reply)
+{
+	struct spec_out so = { .o = o, .tok = tok, .reply = reply };
+	struct rt_spec_params p = { .n_draft = o->n_draft, .lookup = o->lookup,
+				    .p_min = o->draft_p_min };
+	struct rt_spec_stats ss;
+	int ret;
+
+	rt_detok_init(&so.dt);
+	ret = rt_spec_generate(s, o->draft, &p, &o->sp, ids, n, o->n_predict, tok, spec_token, &so,
+			       &ss);
+	free(so.piece.buf);
+	st->n_prompt += n;
+	st->n_gen += ss.n_gen;
+	st->t_prompt += ss.t_prompt;
+	st->t_gen += ss.t_gen;
+	st->ctx_full |= ss.ctx_full;
+	st->n_passes += ss.n_passes;
+	st->n_drafted += ss.n_drafted;
+	st->n_accepted += ss.n_accepted;
+	return ret;
+}
+
 int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
 		 struct rt_session *s, const int32_t *ids, int n, struct gen_stats *st,
 		 struct run_text *reply)
@@ -125,6 +180,10 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 			if ((ret = run_write(num, (size_t)l)) < 0)
 				goto out;
 		}
+	if (o->draft || o->lookup) {
+		ret = run_generate_spec(o, tok, s, ids, n, st, reply);
+		goto out;
+	}
 	rt_detok_init(&dt);
 	t0 = now_s();
 	ret = rt_session_feed(s, ids, n, &logits);
@@ -201,6 +260,11 @@ void run_print_stats(const struct gen_stats *st)
 	fprintf(stderr, "accel-run: load %.3f s; prompt %d tokens, %.2f tokens/s; generation %d tokens, %.2f tokens/s\n",
 		st->load_s, st->n_prompt, st->t_prompt > 0 ? st->n_prompt / st->t_prompt : 0.0, st->n_gen,
 		st->t_gen > 0 ? st->n_gen / st->t_gen : 0.0);
+	if (st->n_passes)
+		fprintf(stderr, "accel-run: speculation: %d of %d drafted tokens accepted (%.1f%%), "
+			"%.2f tokens per target pass\n", st->n_accepted, st->n_drafted,
+			st->n_drafted ? 100.0 * st->n_accepted / st->n_drafted : 0.0,
+			(double)(st->n_gen - 1) / st->n_passes);
 }
 
 /* libaccel's own lines: the runtime's error says the same in the tool's
@@ -240,8 +304,9 @@ int run_main(const struct run_opts *o)
 				    .mem_budget = o->mem_budget, .kv_pool_fd = o->kv_pool_fd,
 				    .mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO };
 	struct rt_tokenizer *tok = NULL;
-	struct rt_model *m = NULL;
-	struct rt_session s = { 0 };
+	struct rt_model *m = NULL, *dm = NULL;
+	struct rt_session s = { 0 }, ds = { 0 };
+	struct run_opts ro = *o;
 	struct gen_stats st = { 0 };
 	int32_t *ids = NULL;
 	int n, ret;
@@ -294,6 +359,24 @@ int run_main(const struct run_opts *o)
 	ret = rt_session_init(&s, m, 0);
 	if (ret < 0)
 		goto out;
+	if (!ro.n_draft) {	/* 8, or what one pass can verify */
+		ro.n_draft = rt_model_max_logits(m) - 1 < 8 ? rt_model_max_logits(m) - 1 : 8;
+		o = &ro;
+	}
+	if (o->draft_model) {
+		/* resident, with the target's context and batch */
+		struct rt_model_opts dmo = { .threads = o->threads, .n_ctx = rt_model_n_ctx(m),
+					     .n_batch = o->n_batch, .device = o->device };
+
+		ret = rt_model_load(o->draft_model, &dmo, &dm);
+		if (ret < 0 || (ret = rt_spec_check_vocab(m, dm)) < 0 ||
+		    (ret = rt_session_init(&ds, dm, 0)) < 0) {
+			run_fail(ret, o->draft_model);
+			goto out;
+		}
+		ro.draft = &ds;
+		o = &ro;
+	}
 	if (o->chat || o->chat_once) {
 		ret = run_chat(o, m, tok, &s);
 		goto out;
@@ -324,6 +407,8 @@ int run_main(const struct run_opts *o)
 	run_print_stats(&st);
 out:
 	free(ids);
+	rt_session_fini(&ds);
+	rt_model_free(dm);
 	rt_session_fini(&s);
 	rt_tokenizer_free(tok);
 	rt_model_free(m);

@@ -20,6 +20,12 @@ struct run_opts {
 	int kv_pool_fd;		/* --kv-pool-fd N: a shared KV pool (0 = none) */
 	struct rt_sampler_params sp;
 	double pp_timeout;	/* --pp-timeout: seconds a pipeline rank waits for a peer */
+	/* speculative decoding: --draft-model FILE or --lookup N, --draft K */
+	const char *draft_model;
+	const char *trace;	/* --trace FILE */
+	int lookup, n_draft;
+	float draft_p_min;	/* --draft-p-min */
+	struct rt_session *draft;	/* the draft model's session (run_main) */
 };
 
 int run_main(const struct run_opts *o);
@@ -35,6 +41,7 @@ struct gen_stats {
 	int n_prompt, n_gen;
 	double t_prompt, t_gen;
 	bool ctx_full;		/* generation stopped at the context's end */
+	int n_passes, n_drafted, n_accepted;	/* speculation */
 };
 
 struct run_text {

@@ -158,11 +158,15 @@ static void softmax(struct cand *c, int n)
 		c[i].p = (float)(c[i].p / sum);
 }
 
-int32_t rt_sampler_sample(struct rt_sampler *s, const float *logits)
+/*
+ * The chain up to the draw: c[0..n) are the surviving candidates with their
+ * final probabilities; greedy (temp <= 0) leaves the one argmax with p = 1.
+ */
+static int chain(struct rt_sampler *s, const float *logits)
 {
 	int n = s->n_vocab;
 	struct cand *c = s->c;
-	double r, acc;
+	double acc;
 
 	for (int i = 0; i < n; i++) {
 		c[i].id = i;
@@ -190,7 +194,9 @@ int32_t rt_sampler_sample(struct rt_sampler *s, const float *logits)
 		for (int i = 1; i < n; i++)
 			if (c[i].logit > c[best].logit)
 				best = i;
-		return best;
+		c[0] = c[best];
+		c[0].p = 1.0f;
+		return 1;
 	}
 	if (s->p.top_k > 0 && s->p.top_k < n) {
 		/* only the best k need ordering: select them first (O(n log k)),
@@ -221,6 +227,17 @@ int32_t rt_sampler_sample(struct rt_sampler *s, const float *logits)
 	for (int i = 0; i < n; i++)
 		c[i].logit /= s->p.temp;
 	softmax(c, n);
+	return n;
+}
+
+int32_t rt_sampler_sample(struct rt_sampler *s, const float *logits)
+{
+	int n = chain(s, logits);
+	struct cand *c = s->c;
+	double r, acc;
+
+	if (s->p.temp <= 0)
+		return c[0].id;
 	r = rng_uniform(&s->rng);
 	acc = 0;
 	for (int i = 0; i < n; i++) {
@@ -229,4 +246,49 @@ int32_t rt_sampler_sample(struct rt_sampler *s, const float *logits)
 			return c[i].id;
 	}
 	return c[n - 1].id;
+}
+
+void rt_sampler_probs(struct rt_sampler *s, const float *logits, float *probs)
+{
+	int n = chain(s, logits);
+
+	memset(probs, 0, sizeof(*probs) * s->n_vocab);
+	for (int i = 0; i < n; i++)
+		probs[s->c[i].id] = s->c[i].p;
+}
+
+double rt_sampler_uniform(struct rt_sampler *s)
+{
+	return rng_uniform(&s->rng);
+}
+
+int32_t rt_sampler_draw(struct rt_sampler *s, const float *probs)
+{
+	double sum = 0, r, acc = 0;
+	int32_t last = -1;
+
+	for (int i = 0; i < s->n_vocab; i++)
+		sum += probs[i];
+	if (!(sum > 0))
+		return -EINVAL;
+	r = rng_uniform(&s->rng) * sum;
+	for (int i = 0; i < s->n_vocab; i++) {
+		if (probs[i] <= 0)
+			continue;
+		acc += probs[i];
+		last = i;
+		if (r < acc)
+			return i;
+	}
+	return last;	/* rounding: the last token with any probability */
+}
+
+int rt_sampler_n_vocab(const struct rt_sampler *s)
+{
+	return s->n_vocab;
+}
+
+bool rt_sampler_greedy(const struct rt_sampler *s)
+{
+	return s->p.temp <= 0;
 }

@@ -121,7 +121,8 @@ static int stage_batch(struct rt_model *m, const struct rt_batch *b, bool *decod
 static int build_pass(struct rt_model *m, const struct rt_batch *b, const float *x_in,
 		      int *n_out)
 {
-	struct rt_graph g = { .m = m, .ex = &m->ex, .n = b->n };
+	struct rt_graph g = { .m = m, .ex = &m->ex, .n = b->n,
+			      .row_invariant = (b->flags & RT_BATCH_ROW_INVARIANT) != 0 };
 	struct accel_tensor w, ids;
 	struct accel_fence_point done;
 	int ret;

@@ -132,6 +132,7 @@ struct rt_graph {
 	struct rt_exec *ex;
 	int n;			/* tokens in the batch */
 	bool decode;		/* one token per sequence */
+	bool row_invariant;	/* RT_BATCH_ROW_INVARIANT */
 };
 
 /** rt_tensor_ptr - CPU address of a tensor in a host-visible pool */

@@ -125,8 +125,12 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 		off = (uint64_t)ent * s->pl.expert_entry_bytes;
 		for (int j = 0; j < 3; j++) {
 			if (ent == victim) {
+				int c0 = nc;
+
 				nc += rt_model_prep_read(m, x->cmds + nc, x->pool, off, b[j],
 							 b[j] + len[j]);
+				while (c0 < nc)
+					accel_cmd_name(&x->cmds[c0++], "expert_weights", il);
 				s->st.bytes_read += rt_span(b[j], b[j] + len[j]);
 			}
 			tab[e * 3 + j] = (int64_t)(off + (b[j] & (RT_PAGE - 1)));

@@ -71,6 +71,10 @@ static int issue_load(struct rt_model *m, uint64_t j)
 		off += rt_span(b[i], e[i]);
 		bytes += rt_span(b[i], e[i]);
 	}
+	/* named for traces: a layer, or a chunk of the output head */
+	for (int i = 0; i < n; i++)
+		accel_cmd_name(&cmd[i], u < m->hp.n_layer ? "layer_weights" : "output_weights",
+			       u < m->hp.n_layer ? u : u - m->hp.n_layer);
 	ret = accel_queue_submit(m->copy, cmd, (uint32_t)n, j >= (uint64_t)k ? &wait : NULL,
 				 j >= (uint64_t)k ? 1 : 0, &sig);
 	if (ret < 0)
