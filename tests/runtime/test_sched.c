@@ -64,7 +64,7 @@ static float *prefill(struct rt_model *m, int seq, const int32_t *p, int n)
 static int forward(struct rt_model *m, int n, const int32_t *tok, const int32_t *pos,
 		   const int32_t *seq, const int8_t *want, const float **lg)
 {
-	struct rt_batch b = { n, tok, pos, seq, want };
+	struct rt_batch b = { .n = n, .tokens = tok, .pos = pos, .seq = seq, .logits = want };
 
 	for (int i = 0; i < n; i++)
 		if (rt_kvcache_reserve(m->kv, seq[i], pos[i] + 1) < 0)

@@ -86,7 +86,8 @@ static int schedule(struct rt_model **st, int ns, struct rec *r)
 	}
 	for (int c = 0; c < n; c += 4) {
 		int k = n - c < 4 ? n - c : 4;
-		struct rt_batch b = { k, tok + c, pos + c, seq + c, want + c };
+		struct rt_batch b = { .n = k, .tokens = tok + c, .pos = pos + c,
+				      .seq = seq + c, .logits = want + c };
 
 		if ((ret = chain(st, ns, &b, &lg)) < 0)
 			return ret;
@@ -97,7 +98,7 @@ static int schedule(struct rt_model **st, int ns, struct rec *r)
 				next[seq[c + i]] = rt_argmax(lg + (size_t)r->n_vocab * o++, r->n_vocab);
 	}
 	for (int step = 0; step < N_STEPS; step++) {
-		struct rt_batch b = { 2, tok, pos, seq, want };
+		struct rt_batch b = { .n = 2, .tokens = tok, .pos = pos, .seq = seq, .logits = want };
 
 		for (int q = 0; q < 2; q++) {
 			r->ids[q][step] = next[q];
@@ -249,7 +250,7 @@ static void check_refusals(void)
 	struct rt_model *m = NULL;
 	int32_t tok = 1, pos = 0, seq = 0;
 	int8_t want = 1;
-	struct rt_batch b = { 1, &tok, &pos, &seq, &want };
+	struct rt_batch b = { .n = 1, .tokens = &tok, .pos = &pos, .seq = &seq, .logits = &want };
 	const float *out;
 	int first[4], l0 = -1, l1 = -1;
 	double w[3] = { 1, 1, 4 };

@@ -187,8 +187,8 @@ static void batch_of(void *msg, struct rt_batch *b, int8_t *want)
 
 	for (int i = 0; i < n; i++)
 		want[i] = (int8_t)w[i];
-	*b = (struct rt_batch){ n, fwd_ids(msg, n, 0), fwd_ids(msg, n, 1), fwd_ids(msg, n, 2),
-				want };
+	*b = (struct rt_batch){ .n = n, .tokens = fwd_ids(msg, n, 0), .pos = fwd_ids(msg, n, 1),
+				.seq = fwd_ids(msg, n, 2), .logits = want };
 }
 
 static size_t fwd_bytes(const struct pp *p, int n)
@@ -448,7 +448,8 @@ static void submit_round(struct pp_group *g, int mb)
 				c++;
 				s->sent++;
 				if (c == p->n_batch) {
-					struct rt_batch b = { c, tok, pos, seq, want };
+					struct rt_batch b = { .n = c, .tokens = tok, .pos = pos, .seq = seq,
+							.logits = want };
 					bool more = s->sent < s->n_prompt || i + 1 < g->mb0[mb + 1];
 
 					send_fwd(g, mb, &b, !more);
@@ -470,7 +471,7 @@ static void submit_round(struct pp_group *g, int mb)
 		}
 	}
 	if (c) {
-		struct rt_batch b = { c, tok, pos, seq, want };
+		struct rt_batch b = { .n = c, .tokens = tok, .pos = pos, .seq = seq, .logits = want };
 
 		send_fwd(g, mb, &b, true);
 	}
