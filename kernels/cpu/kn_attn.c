@@ -7,26 +7,27 @@
  * exactly: a two-pass softmax over the row of scores of one (token, head)
  * and the lane orders, exp and reductions of llama.cpp's build for the
  * current ISA (AVX-512, AVX2, or the generic build on the scalar path) for
- * q.k and p.v. Cache layout: see ACCEL_OP_ATTN_* docs.
+ * q.k and p.v; or llama.cpp's flash attention (kn_attn_flash.c). K and V
+ * each F32, F16 or Q8_0. Cache layout: see ACCEL_OP_ATTN_* docs.
  */
 #include <math.h>
+#include "kn_attn.h"
 #include "kn_internal.h"
-#include "kn_ops.h"
 
-#define KN_ATTN_MAX_HD	1024
 #define KN_ATTN_CHUNK	64	/* scores computed per online-softmax step */
 
-/* element pointer helpers over the cache */
-static inline uint8_t *kn_attn_slot(const struct kn_attn_args *a, int32_t seq, int64_t p,
-				    int kv)
+/* the K (kv 0) or V (kv 1) row of all KV heads at position p of seq: a
+ * block holds [n_layer][K rows][V rows] of block_tokens rows each */
+uint8_t *kn_attn_slot(const struct kn_attn_args *a, int32_t seq, int64_t p, int kv)
 {
-	const size_t esz = a->cache_type == KN_F16 ? 2 : 4;
 	const int64_t bt = a->block_tokens;
 	const int64_t row = a->n_kv_head * a->hd;
+	const size_t rk = kn_row_size(a->k_type, row), rv = kn_row_size(a->v_type, row);
 	const int32_t blk = a->block_table[(int64_t)seq * a->max_blocks + p / bt];
-	const int64_t elem = (((int64_t)a->layer * 2 + kv) * bt + p % bt) * row;
+	const size_t off = (size_t)a->layer * (size_t)bt * (rk + rv) +
+			   (kv ? (size_t)bt * rk + (size_t)(p % bt) * rv : (size_t)(p % bt) * rk);
 
-	return a->cache + (uint64_t)blk * a->block_size + (size_t)elem * esz;
+	return a->cache + (uint64_t)blk * a->block_size + off;
 }
 
 void kn_attn_store_kv(const struct kn_attn_args *a, int ith, int nth)
@@ -38,12 +39,16 @@ void kn_attn_store_kv(const struct kn_attn_args *a, int ith, int nth)
 	for (int64_t t = s; t < e; t++) {
 		for (int kv = 0; kv < 2; kv++) {
 			const float *src = (kv ? a->v : a->k) + t * row;
+			const uint32_t type = kv ? a->v_type : a->k_type;
 			uint8_t *dst = kn_attn_slot(a, a->seq[t], a->pos[t], kv);
 
-			if (a->cache_type == KN_F16)
-				kn_quantize_row(KN_F16, src, dst, row);
-			else
+			/* as llama.cpp's set_rows: the ISA's from_float */
+			if (type == KN_F32)
 				memcpy(dst, src, (size_t)row * sizeof(float));
+			else if (type == KN_Q8_0)
+				kn_quantize_act_row(KN_Q8_0, src, dst, row);
+			else
+				kn_quantize_row(KN_F16, src, dst, row);
 		}
 	}
 }
@@ -87,17 +92,25 @@ static void kn_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f1
 	}
 }
 
+/* one head's row as F32: the cache row itself, or dequantized into buf */
+static const float *kn_attn_row_f32(uint32_t type, const uint8_t *p, float *buf, int64_t hd)
+{
+	if (type == KN_F32)
+		return (const float *)p;
+	kn_dequantize_row(type, p, buf, hd);
+	return buf;
+}
+
 /* attention of one query head over positions 0..p of its sequence */
 static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_attn_dot_fn dot,
 			kn_attn_axpy_fn axpy)
 {
-	const bool f16 = a->cache_type == KN_F16;
-	const size_t esz = f16 ? 2 : 4;
 	const int64_t hd = a->hd, group = a->n_head / a->n_kv_head, kvh = h / group;
+	const size_t hk = kn_row_size(a->k_type, hd), hv = kn_row_size(a->v_type, hd);
 	const float *q = a->q + (t * a->n_head + h) * hd;
 	float *out = a->out + (t * a->n_head + h) * hd;
 	const int64_t npos = (int64_t)a->pos[t] + 1;
-	float acc[KN_ATTN_MAX_HD], sc[KN_ATTN_CHUNK];
+	float acc[KN_ATTN_MAX_HD], sc[KN_ATTN_CHUNK], row[KN_ATTN_MAX_HD];
 	float m = -INFINITY, l = 0;
 
 	memset(acc, 0, (size_t)hd * sizeof(float));
@@ -106,9 +119,10 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 		float cm = -INFINITY;
 
 		for (int64_t j = j0; j < j1; j++) {
-			const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)(kvh * hd) * esz;
+			const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
 
-			sc[j - j0] = dot(q, k, hd, f16) * a->scale;
+			sc[j - j0] = dot(q, kn_attn_row_f32(a->k_type, k, row, hd), hd, false) *
+				     a->scale;
 			cm = fmaxf(cm, sc[j - j0]);
 		}
 		if (cm > m) {
@@ -120,11 +134,11 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 			m = cm;
 		}
 		for (int64_t j = j0; j < j1; j++) {
-			const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)(kvh * hd) * esz;
+			const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)kvh * hv;
 			const float w = expf(sc[j - j0] - m);
 
 			l += w;
-			axpy(acc, w, v, hd, f16);
+			axpy(acc, w, kn_attn_row_f32(a->v_type, v, row, hd), hd, false);
 		}
 	}
 	const float inv = l > 0 ? 1.0f / l : 0.0f;
@@ -135,7 +149,6 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 
 /* ------------------------------------------------ llama.cpp-exact path */
 
-void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8);
 float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16);
 float kn_avx2_attn_dot_exact32(const float *q, const void *k, int64_t np, bool f16);
@@ -170,8 +183,7 @@ static inline float kn_elem(const void *p, int64_t i, bool f16)
 
 /* ggml_vec_dot_f32 as llama.cpp's AVX-512 (64 lanes) or AVX2 (32 lanes)
  * build runs it: q.k over hd */
-static float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, bool avx2,
-			       int L)
+float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, bool avx2, int L)
 {
 	const int64_t np = hd & ~(int64_t)(L - 1);
 	float lanes[64] = { 0 }, s;
@@ -267,8 +279,9 @@ size_t kn_attn_work_floats(const struct kn_attn_args *a)
 static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h, float *work,
 			      bool avx2, bool exp8)
 {
-	const bool f16 = a->cache_type == KN_F16;
-	const size_t esz = f16 ? 2 : 4;
+	const bool kf16 = a->k_type == KN_F16, vf16 = a->v_type == KN_F16;
+	const bool kq8 = a->k_type == KN_Q8_0;
+	const size_t hk = kn_row_size(a->k_type, a->hd), hv = kn_row_size(a->v_type, a->hd);
 	const int W = exp8 ? 8 : 16;
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
 	const int64_t npos = (int64_t)a->pos[t] + 1, nch = (npos + W - 1) / W;
@@ -279,16 +292,20 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 	float *acc = qh + hd, max = -INFINITY;
 	double sum = 0;
 
-	if (f16) {
+	if (kf16) {
 		/* llama.cpp converts q to the F16 cache's dot type first */
 		for (int64_t i = 0; i < hd; i++)
 			qh[i] = kn_fp16_to_fp32(kn_fp32_to_fp16(q[i]));
 		q = qh;
+	} else if (kq8) {
+		/* ... or quantizes it to Q8_0 (ggml_vec_dot_q8_0_q8_0 follows) */
+		kn_quantize_act_row(KN_Q8_0, q, qh, hd);
 	}
 	for (int64_t j = 0; j < npos; j++) {
-		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)(kvh * hd) * esz;
+		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
 
-		sc[j] = kn_attn_dot_exact(q, k, hd, f16, avx2, 4 * W) * a->scale;
+		sc[j] = (kq8 ? kn_vec_dot(KN_Q8_0, hd, k, qh)
+			     : kn_attn_dot_exact(q, k, hd, kf16, avx2, 4 * W)) * a->scale;
 		max = fmaxf(max, sc[j]);
 	}
 	for (int64_t j = npos; j < nch * W; j++)
@@ -305,17 +322,17 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 
 	memset(acc, 0, (size_t)lanes * hd * sizeof(float));
 	for (int64_t j = 0; j < npos; j++) {
-		const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)(kvh * hd) * esz;
+		const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)kvh * hv;
 		float p = sc[j] * inv;
 		float *row = acc + (j % lanes) * hd;
 
-		if (f16)
+		if (vf16)
 			p = kn_fp16_to_fp32(kn_fp32_to_fp16(p));
 		if (avx2) {
-			kn_avx2_attn_fma_row(row, p, v, hd, f16);
+			kn_avx2_attn_fma_row(row, p, v, hd, vf16);
 		} else {
 			for (int64_t i = 0; i < hd; i++)
-				row[i] = fmaf(kn_elem(v, i, f16), p, row[i]);
+				row[i] = fmaf(kn_elem(v, i, vf16), p, row[i]);
 		}
 	}
 	kn_attn_reduce_lanes(out, acc, hd, lanes);
@@ -328,8 +345,9 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
  */
 static void kn_attn_one_generic(const struct kn_attn_args *a, int64_t t, int64_t h, float *work)
 {
-	const bool f16 = a->cache_type == KN_F16;
-	const size_t esz = f16 ? 2 : 4;
+	const bool kf16 = a->k_type == KN_F16, vf16 = a->v_type == KN_F16;
+	const bool kq8 = a->k_type == KN_Q8_0;
+	const size_t hk = kn_row_size(a->k_type, a->hd), hv = kn_row_size(a->v_type, a->hd);
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
 	const int64_t npos = (int64_t)a->pos[t] + 1;
 	const float *q = a->q + (t * a->n_head + h) * hd;
@@ -338,17 +356,23 @@ static void kn_attn_one_generic(const struct kn_attn_args *a, int64_t t, int64_t
 	float max = -INFINITY;
 	double sum = 0;
 
-	if (f16) {
+	if (kf16) {
 		for (int64_t i = 0; i < hd; i++)
 			qh[i] = kn_fp16_to_fp32(kn_fp32_to_fp16(q[i]));
 		q = qh;
+	} else if (kq8) {
+		kn_quantize_act_row(KN_Q8_0, q, qh, hd);
 	}
 	for (int64_t j = 0; j < npos; j++) {
-		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)(kvh * hd) * esz;
+		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
 		double d = 0;
 
-		for (int64_t i = 0; i < hd; i++)
-			d += (double)(kn_elem(k, i, f16) * q[i]);
+		if (kq8) {
+			d = kn_vec_dot(KN_Q8_0, hd, k, qh);
+		} else {
+			for (int64_t i = 0; i < hd; i++)
+				d += (double)(kn_elem(k, i, kf16) * q[i]);
+		}
 		sc[j] = (float)d * a->scale;
 		max = fmaxf(max, sc[j]);
 	}
@@ -360,19 +384,35 @@ static void kn_attn_one_generic(const struct kn_attn_args *a, int64_t t, int64_t
 
 	for (int64_t j = 0; j < npos; j++) {
 		sc[j] *= inv;
-		if (f16)
+		if (vf16)
 			sc[j] = kn_fp16_to_fp32(kn_fp32_to_fp16(sc[j]));
 	}
 	for (int64_t i = 0; i < hd; i++) {
 		double d = 0;
 
 		for (int64_t j = 0; j < npos; j++) {
-			const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)(kvh * hd) * esz;
+			const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)kvh * hv;
 
-			d += (double)(kn_elem(v, i, f16) * sc[j]);
+			d += (double)(kn_elem(v, i, vf16) * sc[j]);
 		}
 		out[i] = (float)d;
 	}
+}
+
+/* the types and geometry kn_attn computes (else it writes nothing) */
+bool kn_attn_types_ok(const struct kn_attn_args *a)
+{
+	const uint32_t kt = a->k_type, vt = a->v_type;
+
+	if (a->hd <= 0 || a->hd > KN_ATTN_MAX_HD || a->n_kv_head <= 0 || a->n_head % a->n_kv_head)
+		return false;
+	if ((kt != KN_F32 && kt != KN_F16 && kt != KN_Q8_0) ||
+	    (vt != KN_F32 && vt != KN_F16 && vt != KN_Q8_0))
+		return false;
+	if ((kt == KN_Q8_0 || vt == KN_Q8_0) && a->hd % 32)
+		return false;		/* Q8_0 blocks do not cross heads */
+	/* llama.cpp: a quantized V cache requires flash attention */
+	return !(vt == KN_Q8_0 && !a->flash);
 }
 
 void kn_attn(const struct kn_attn_args *a, int ith, int nth)
@@ -383,14 +423,16 @@ void kn_attn(const struct kn_attn_args *a, int ith, int nth)
 	kn_attn_axpy_fn axpy = avx2 ? kn_avx2_attn_axpy : kn_attn_axpy;
 	int64_t s, e;
 
-	if (a->hd > KN_ATTN_MAX_HD || a->n_kv_head <= 0 || a->n_head % a->n_kv_head)
+	if (!kn_attn_types_ok(a))
 		return;
 	kn_split(a->n * a->n_head, ith, nth, &s, &e);
 	if (a->work) {
 		float *work = a->work + (size_t)ith * kn_attn_work_floats(a);
 
 		for (int64_t r = s; r < e; r++) {
-			if (isa == KN_ISA_SCALAR)
+			if (a->flash)
+				kn_attn_one_flash(a, r / a->n_head, r % a->n_head, work);
+			else if (isa == KN_ISA_SCALAR)
 				kn_attn_one_generic(a, r / a->n_head, r % a->n_head, work);
 			else
 				kn_attn_one_exact(a, r / a->n_head, r % a->n_head, work, avx2,

@@ -4,10 +4,10 @@
  * (F32 or F16 cache rows). kn_attn.c picks these or its scalar loops.
  */
 #include <math.h>
+#include "kn_attn.h"
 #include "kn_avx2.h"
 
 float kn_avx2_attn_dot(const float *q, const void *k, int64_t hd, bool f16);
-void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8);
 float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16);
@@ -128,4 +128,36 @@ void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f
 							  _mm256_loadu_ps(acc + i)));
 	for (; i < hd; i++)
 		acc[i] = fmaf(kn_attn_elem(v, i, f16), p, acc[i]);
+}
+
+/* y = f16(f32(y) * v) (ggml_vec_scale_f16; round to nearest even) */
+void kn_avx2_attn_scale_f16(uint16_t *y, float v, int64_t n)
+{
+	const __m256 vv = _mm256_set1_ps(v);
+	int64_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
+
+		_mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_mul_ps(a, vv), 0));
+	}
+	for (; i < n; i++)
+		y[i] = _cvtss_sh(_cvtsh_ss(y[i]) * v, 0);
+}
+
+/* y = f16(fma(f32(x), v, f32(y))) (ggml_vec_mad_f16 in an FMA build) */
+void kn_avx2_attn_mad_f16(uint16_t *y, const uint16_t *x, float v, int64_t n)
+{
+	const __m256 vv = _mm256_set1_ps(v);
+	int64_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
+		const __m256 b = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+
+		_mm_storeu_si128((__m128i *)(y + i),
+				 _mm256_cvtps_ph(_mm256_fmadd_ps(b, vv, a), 0));
+	}
+	for (; i < n; i++)
+		y[i] = _cvtss_sh(fmaf(_cvtsh_ss(x[i]), v, _cvtsh_ss(y[i])), 0);
 }

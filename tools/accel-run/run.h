@@ -17,6 +17,8 @@ struct run_opts {
 	bool mlock;		/* --mlock: pinning refused is an error */
 	bool seed_given;	/* -s N: else a random seed (printed with -v) */
 	uint64_t mem_budget;
+	int type_k, type_v;	/* -ctk/-ctv: enum rt_kv_type (0: f16) */
+	int flash_attn;		/* -fa: enum rt_flash_attn (0: auto) */
 	struct rt_sampler_params sp;
 };
 
