@@ -42,13 +42,26 @@ void kn_attn_store_kv(const struct kn_attn_args *a, int ith, int nth)
 			const uint32_t type = kv ? a->v_type : a->k_type;
 			uint8_t *dst = kn_attn_slot(a, a->seq[t], a->pos[t], kv);
 
+			const int64_t nrot = kn_attn_rot(a, kv);
+
 			/* as llama.cpp's set_rows: the ISA's from_float */
-			if (type == KN_F32)
+			if (type == KN_F32) {
 				memcpy(dst, src, (size_t)row * sizeof(float));
-			else if (type == KN_Q8_0)
+			} else if (type == KN_Q8_0 && nrot) {
+				/* rotated first, head by head (row % hd == 0) */
+				const size_t hb = kn_row_size(KN_Q8_0, a->hd);
+				float tmp[KN_ATTN_MAX_HD];
+
+				for (int64_t h = 0; h < a->n_kv_head; h++) {
+					memcpy(tmp, src + h * a->hd, (size_t)a->hd * sizeof(float));
+					kn_attn_fwht(tmp, a->hd, nrot);
+					kn_quantize_act_row(KN_Q8_0, tmp, dst + (size_t)h * hb, a->hd);
+				}
+			} else if (type == KN_Q8_0) {
 				kn_quantize_act_row(KN_Q8_0, src, dst, row);
-			else
+			} else {
 				kn_quantize_row(KN_F16, src, dst, row);
+			}
 		}
 	}
 }
@@ -107,10 +120,10 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 {
 	const int64_t hd = a->hd, group = a->n_head / a->n_kv_head, kvh = h / group;
 	const size_t hk = kn_row_size(a->k_type, hd), hv = kn_row_size(a->v_type, hd);
-	const float *q = a->q + (t * a->n_head + h) * hd;
+	float acc[KN_ATTN_MAX_HD], sc[KN_ATTN_CHUNK], row[KN_ATTN_MAX_HD], qr[KN_ATTN_MAX_HD];
+	const float *q = kn_attn_q(a, t, h, qr);
 	float *out = a->out + (t * a->n_head + h) * hd;
 	const int64_t npos = (int64_t)a->pos[t] + 1;
-	float acc[KN_ATTN_MAX_HD], sc[KN_ATTN_CHUNK], row[KN_ATTN_MAX_HD];
 	float m = -INFINITY, l = 0;
 
 	memset(acc, 0, (size_t)hd * sizeof(float));
@@ -264,8 +277,9 @@ size_t kn_attn_work_floats(const struct kn_attn_args *a)
 {
 	const size_t npos = (size_t)a->max_blocks * (size_t)a->block_tokens;
 
-	/* scores (to a multiple of 64), q rounded for an F16 cache, 64 lane rows */
-	return ((npos + 63) & ~(size_t)63) + (size_t)a->hd + 64 * (size_t)a->hd;
+	/* scores (to a multiple of 64), q rounded for an F16 cache, 64 lane rows,
+	 * q rotated (a Q8_0 K) */
+	return ((npos + 63) & ~(size_t)63) + (size_t)a->hd + 64 * (size_t)a->hd + (size_t)a->hd;
 }
 
 /*
@@ -286,9 +300,9 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
 	const int64_t npos = (int64_t)a->pos[t] + 1, nch = (npos + W - 1) / W;
 	const int lanes = a->n == 1 ? 4 * W : W;
-	const float *q = a->q + (t * a->n_head + h) * hd;
+	const float *q = kn_attn_q(a, t, h, work + kn_attn_work_floats(a) - hd);
 	float *out = a->out + (t * a->n_head + h) * hd;
-	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 65 * (size_t)hd));
+	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 66 * (size_t)hd));
 	float *acc = qh + hd, max = -INFINITY;
 	double sum = 0;
 
@@ -350,9 +364,9 @@ static void kn_attn_one_generic(const struct kn_attn_args *a, int64_t t, int64_t
 	const size_t hk = kn_row_size(a->k_type, a->hd), hv = kn_row_size(a->v_type, a->hd);
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
 	const int64_t npos = (int64_t)a->pos[t] + 1;
-	const float *q = a->q + (t * a->n_head + h) * hd;
+	const float *q = kn_attn_q(a, t, h, work + kn_attn_work_floats(a) - hd);
 	float *out = a->out + (t * a->n_head + h) * hd;
-	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 65 * (size_t)hd));
+	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 66 * (size_t)hd));
 	float max = -INFINITY;
 	double sum = 0;
 
@@ -399,6 +413,63 @@ static void kn_attn_one_generic(const struct kn_attn_args *a, int64_t t, int64_t
 	}
 }
 
+/*
+ * llama.cpp rotates what a quantized cache holds (llama_kv_cache: attn_rot_k,
+ * attn_rot_v, head sizes divisible by 64): q and k by an orthonormal
+ * Walsh-Hadamard matrix of the largest power of two (>= 64) dividing hd, v by
+ * one of 64 and the output back by it; returns that size, 0 for none
+ */
+int64_t kn_attn_rot(const struct kn_attn_args *a, int kv)
+{
+	int64_t n = 64;
+
+	if ((kv ? a->v_type : a->k_type) != KN_Q8_0 || a->hd % 64)
+		return 0;
+	if (kv)
+		return 64;
+	while (a->hd % (n * 2) == 0)
+		n *= 2;
+	return n;
+}
+
+/* x (hd) in chunks of n: ggml_compute_forward_fwht, x * 1/sqrt(n), then the
+ * butterflies (u + v, u - v) of spans 1, 2, 4, ... (exact per element in
+ * every build: its FMA by -1 is a subtraction) */
+void kn_attn_fwht(float *x, int64_t hd, int64_t n)
+{
+	const float scale = 1.0f / sqrtf((float)n);
+
+	for (int64_t c = 0; c < hd; c += n) {
+		float *y = x + c;
+
+		for (int64_t j = 0; j < n; j++)
+			y[j] *= scale;
+		for (int64_t len = 1; len < n; len <<= 1) {
+			for (int64_t i = 0; i < n; i += 2 * len) {
+				for (int64_t j = 0; j < len; j++) {
+					const float u = y[i + j], v = y[i + len + j];
+
+					y[i + j] = u + v;
+					y[i + len + j] = u - v;
+				}
+			}
+		}
+	}
+}
+
+/* the query row of (t, h), rotated into @buf (hd floats) for a Q8_0 K */
+const float *kn_attn_q(const struct kn_attn_args *a, int64_t t, int64_t h, float *buf)
+{
+	const float *q = a->q + (t * a->n_head + h) * a->hd;
+	const int64_t n = kn_attn_rot(a, 0);
+
+	if (!n)
+		return q;
+	memcpy(buf, q, (size_t)a->hd * sizeof(float));
+	kn_attn_fwht(buf, a->hd, n);
+	return buf;
+}
+
 /* the types and geometry kn_attn computes (else it writes nothing) */
 bool kn_attn_types_ok(const struct kn_attn_args *a)
 {
@@ -415,22 +486,24 @@ bool kn_attn_types_ok(const struct kn_attn_args *a)
 	return !(vt == KN_Q8_0 && !a->flash);
 }
 
-void kn_attn(const struct kn_attn_args *a, int ith, int nth)
+/* the (token, head) rows [s, e) of thread ith */
+static void kn_attn_heads(const struct kn_attn_args *a, int64_t s, int64_t e, int ith)
 {
 	const enum kn_isa isa = kn_isa_get();
 	const bool avx2 = kn_isa_simd() && isa >= KN_ISA_AVX2;
 	kn_attn_dot_fn dot = avx2 ? kn_avx2_attn_dot : kn_attn_dot;
 	kn_attn_axpy_fn axpy = avx2 ? kn_avx2_attn_axpy : kn_attn_axpy;
-	int64_t s, e;
+	/* llama.cpp's tiled flash kernel: a batch of >= 64 tokens, F16/F32 K and V */
+	const bool tiled = a->flash && a->n >= 64 && a->k_type != KN_Q8_0 &&
+			   a->v_type != KN_Q8_0;
 
-	if (!kn_attn_types_ok(a))
-		return;
-	kn_split(a->n * a->n_head, ith, nth, &s, &e);
 	if (a->work) {
 		float *work = a->work + (size_t)ith * kn_attn_work_floats(a);
 
 		for (int64_t r = s; r < e; r++) {
-			if (a->flash)
+			if (tiled)
+				kn_attn_one_flash_tiled(a, r / a->n_head, r % a->n_head, work);
+			else if (a->flash)
 				kn_attn_one_flash(a, r / a->n_head, r % a->n_head, work);
 			else if (isa == KN_ISA_SCALAR)
 				kn_attn_one_generic(a, r / a->n_head, r % a->n_head, work);
@@ -442,4 +515,17 @@ void kn_attn(const struct kn_attn_args *a, int ith, int nth)
 	}
 	for (int64_t r = s; r < e; r++)
 		kn_attn_one(a, r / a->n_head, r % a->n_head, dot, axpy);
+}
+
+void kn_attn(const struct kn_attn_args *a, int ith, int nth)
+{
+	int64_t s, e;
+
+	if (!kn_attn_types_ok(a))
+		return;
+	kn_split(a->n * a->n_head, ith, nth, &s, &e);
+	kn_attn_heads(a, s, e, ith);
+	if (kn_attn_rot(a, 1))	/* llama.cpp rotates the output back (H H = I) */
+		for (int64_t r = s; r < e; r++)
+			kn_attn_fwht(a->out + r * a->hd, a->hd, 64);
 }

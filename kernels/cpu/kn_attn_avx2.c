@@ -161,3 +161,28 @@ void kn_avx2_attn_mad_f16(uint16_t *y, const uint16_t *x, float v, int64_t n)
 	for (; i < n; i++)
 		y[i] = _cvtss_sh(fmaf(_cvtsh_ss(x[i]), v, _cvtsh_ss(y[i])), 0);
 }
+
+/* kq[tk] = fma chain over hd of k_tk[i] * q[i] from 0 (simd_gemm's order for
+ * one output), 8 rows at a time, one row per lane */
+void kn_avx2_attn_kq_chain(float *kq, const float *q, const uint8_t *const *krows, int n,
+			   int64_t hd)
+{
+	for (int t0 = 0; t0 < n; t0 += 8) {
+		const uint16_t *r[8];
+		__m256 acc = _mm256_setzero_ps();
+		float o[8];
+
+		for (int l = 0; l < 8; l++)
+			r[l] = (const uint16_t *)krows[t0 + l < n ? t0 + l : t0];
+		for (int64_t i = 0; i < hd; i++) {
+			const __m128i h = _mm_setr_epi16((short)r[0][i], (short)r[1][i], (short)r[2][i],
+							 (short)r[3][i], (short)r[4][i], (short)r[5][i],
+							 (short)r[6][i], (short)r[7][i]);
+
+			acc = _mm256_fmadd_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(q[i]), acc);
+		}
+		_mm256_storeu_ps(o, acc);
+		for (int l = 0; l < 8 && t0 + l < n; l++)
+			kq[t0 + l] = o[l];
+	}
+}

@@ -12,10 +12,14 @@
  * F32 K and V to F16 before its flash-attention op. Only the cache positions
  * 0..pos of the query's sequence are visited, as llama.cpp skips masked ones.
  *
- * Not reproduced (other kernels in llama.cpp): its tiled path (a batch of
- * >= 64 query tokens with F16 K and V) and its split-KV decode (>= 512 cache
- * cells with F16 K and V: partial sums per thread, so its bits depend on
- * its thread count).
+ * A batch of >= 64 query tokens with F16 (or F32) K and V takes llama.cpp's
+ * tiled kernel instead (ggml_compute_forward_flash_attn_ext_tiled): F32 q,
+ * K read as F32, tiles of 64 cache cells, each score a sequential FMA chain
+ * over hd (simd_gemm), the tile's softmax with ggml's vectorised exp summed
+ * per register into a double, V added by FMA chains in F32.
+ *
+ * Not reproduced: llama.cpp's split-KV decode (>= 512 cache cells with F16 K
+ * and V: partial sums per thread, so its bits depend on its thread count).
  */
 #include <math.h>
 #include "kn_attn.h"
@@ -93,10 +97,10 @@ void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float
 	const int64_t npos = (int64_t)a->pos[t] + 1, hp = kn_flash_hp(hd, isa);
 	const bool kq8 = a->k_type == KN_Q8_0, vq8 = a->v_type == KN_Q8_0;
 	const size_t hk = kn_row_size(a->k_type, hd), hv = kn_row_size(a->v_type, hd);
-	const float *q = a->q + (t * a->n_head + h) * hd;
+	const float *q = kn_attn_q(a, t, h, work + kn_attn_work_floats(a) - hd);
 	float *out = a->out + (t * a->n_head + h) * hd;
-	/* 6 hd floats of the 65 hd kn_attn_work_floats keeps past the scores */
-	float *vkq = work + (kn_attn_work_floats(a) - 65 * (size_t)hd);
+	/* 6 hd floats of the 66 hd kn_attn_work_floats keeps past the scores */
+	float *vkq = work + (kn_attn_work_floats(a) - 66 * (size_t)hd);
 	float *v32 = vkq + hd, *qf = v32 + hd;
 	uint16_t *vkq16 = (uint16_t *)(qf + hd), *k16 = vkq16 + hd, *v16 = k16 + hd;
 	void *qq = qf + 5 * hd / 2 + 1;	/* Q8_0 q: 34 bytes per 32 */
@@ -164,6 +168,112 @@ void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float
 	if (!vq8)
 		for (int64_t i = 0; i < hd; i++)
 			vkq[i] = kn_fp16_to_fp32(vkq16[i]);
+	const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+
+	for (int64_t i = 0; i < hd; i++)
+		out[i] = vkq[i] * inv;
+}
+
+#define KN_FLASH_TILE	64	/* GGML_FA_TILE_KV */
+
+/*
+ * One (token, head) as ggml_compute_forward_flash_attn_ext_tiled computes
+ * it: for each tile of 64 cache cells, kq = q.k by FMA over hd (F32 q, K
+ * F16 -> F32) times scale, -inf past the causal edge; M and S rescaled by
+ * libm expf on a new maximum; the tile's exps by the ISA's ggml_v_expf and
+ * their sum per register (16 lanes AVX-512, 8 AVX2) in double, added to S;
+ * V accumulated by FMA in F32 in tile order.
+ */
+void kn_attn_one_flash_tiled(const struct kn_attn_args *a, int64_t t, int64_t h, float *work)
+{
+	const enum kn_isa isa = kn_isa_get();
+	const bool generic = isa == KN_ISA_SCALAR, simd = !generic && kn_isa_simd();
+	const bool exp8 = isa == KN_ISA_AVX2;
+	const int W = exp8 ? 8 : 16;
+	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
+	const int64_t npos = (int64_t)a->pos[t] + 1;
+	const bool kf32 = a->k_type == KN_F32, vf32 = a->v_type == KN_F32;
+	const size_t hk = kn_row_size(a->k_type, hd), hv = kn_row_size(a->v_type, hd);
+	const float *q = kn_attn_q(a, t, h, work + kn_attn_work_floats(a) - hd);
+	float *out = a->out + (t * a->n_head + h) * hd;
+	float *vkq = work + (kn_attn_work_floats(a) - 66 * (size_t)hd);
+	float *vrow = vkq + hd, *kq = vrow + hd;	/* kq: 64 floats, within 65 hd */
+	uint16_t *h16 = (uint16_t *)(kq + KN_FLASH_TILE);
+	const uint8_t *krows[KN_FLASH_TILE];
+	float S = 0.0f, M = -INFINITY;
+
+	memset(vkq, 0, (size_t)hd * sizeof(float));
+	for (int64_t j0 = 0; j0 < npos; j0 += KN_FLASH_TILE) {
+		const int n = npos - j0 < KN_FLASH_TILE ? (int)(npos - j0) : KN_FLASH_TILE;
+		float tmax = -INFINITY;
+		double sum = 0;
+
+		for (int tk = 0; tk < n; tk++) {
+			const uint8_t *kp = kn_attn_slot(a, a->seq[t], j0 + tk, 0) + (size_t)kvh * hk;
+
+			/* llama.cpp casts an F32 K to F16 first */
+			if (kf32) {
+				kn_quantize_row(KN_F16, (const float *)kp, h16 + (size_t)tk * hd, hd);
+				kp = (const uint8_t *)(h16 + (size_t)tk * hd);
+			}
+			krows[tk] = kp;
+		}
+		if (simd) {
+			kn_avx2_attn_kq_chain(kq, q, krows, n, hd);
+		} else {
+			for (int tk = 0; tk < n; tk++) {
+				const uint16_t *k = (const uint16_t *)krows[tk];
+				float acc = 0.0f;
+
+				for (int64_t i = 0; i < hd; i++)
+					acc = generic ? acc + q[i] * kn_fp16_to_fp32(k[i])
+						      : fmaf(kn_fp16_to_fp32(k[i]), q[i], acc);
+				kq[tk] = acc;
+			}
+		}
+		for (int tk = 0; tk < KN_FLASH_TILE; tk++) {
+			kq[tk] = tk < n ? kq[tk] * a->scale : -INFINITY;
+			tmax = kq[tk] > tmax ? kq[tk] : tmax;
+		}
+		const float Mnew = fmaxf(M, tmax);
+
+		if (Mnew > M) {
+			const float ms = expf(M - Mnew);
+
+			for (int64_t i = 0; i < hd; i++)
+				vkq[i] *= ms;
+			S *= ms;
+		}
+		M = Mnew;
+		for (int c = 0; c < KN_FLASH_TILE; c += W) {
+			for (int l = 0; l < W; l++)
+				kq[c + l] = generic ? expf(kq[c + l] - M)
+					   : exp8 ? kn_ggml_expf8(kq[c + l] - M)
+						  : kn_ggml_expf(kq[c + l] - M);
+			if (generic)
+				for (int l = 0; l < W; l++)
+					sum += (double)kq[c + l];
+			else
+				sum += (double)(exp8 ? kn_reduce8(kq + c) : kn_reduce16(kq + c));
+		}
+		S = (float)((double)S + sum);
+		for (int tk = 0; tk < n; tk++) {
+			const uint8_t *vp = kn_attn_slot(a, a->seq[t], j0 + tk, 1) + (size_t)kvh * hv;
+			const uint16_t *v16 = (const uint16_t *)vp;
+
+			if (vf32) {	/* cast to F16, then read as F32 */
+				kn_quantize_row(KN_F16, (const float *)vp, h16, hd);
+				v16 = h16;
+			}
+			if (simd) {
+				kn_avx2_attn_fma_row(vkq, kq[tk], v16, hd, true);
+				continue;
+			}
+			for (int64_t i = 0; i < hd; i++)
+				vkq[i] = generic ? vkq[i] + kq[tk] * kn_fp16_to_fp32(v16[i])
+					       : fmaf(kn_fp16_to_fp32(v16[i]), kq[tk], vkq[i]);
+		}
+	}
 	const float inv = S == 0.0f ? 0.0f : 1.0f / S;
 
 	for (int64_t i = 0; i < hd; i++)
