@@ -216,6 +216,35 @@ float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, boo
 }
 
 /*
+ * q.k with an F16 K, as llama.cpp's mul_mat(k, q) computes it (q converted to
+ * F16 first): where W (16 AVX-512, 8 AVX2) divides hd, llamafile's tinyBLAS
+ * (one FMA chain per lane over hd / W steps, then the register's horizontal
+ * sum); else ggml_vec_dot_f16 (4 x W lanes, the leftovers in double)
+ */
+static float kn_attn_dot_f16(const float *q, const uint16_t *k, int64_t hd, bool avx2, int W)
+{
+	float lanes[16] = { 0 };
+	int64_t np;
+	double d;
+
+	if (hd % W == 0) {
+		if (avx2) {
+			kn_avx2_attn_dot_lanes(lanes, q, k, hd, W);
+		} else {
+			for (int64_t i = 0; i < hd; i += W)
+				for (int l = 0; l < W; l++)
+					lanes[l] = fmaf(kn_fp16_to_fp32(k[i + l]), q[i + l], lanes[l]);
+		}
+		return W == 16 ? kn_reduce16(lanes) : kn_reduce8(lanes);
+	}
+	np = hd & ~(int64_t)(4 * W - 1);
+	d = np ? (double)kn_attn_dot_exact(q, k, np, true, avx2, 4 * W) : 0.0;
+	for (int64_t i = np; i < hd; i++)
+		d += (double)(kn_fp16_to_fp32(k[i]) * q[i]);
+	return (float)d;
+}
+
+/*
  * out[i] = kn_reduce64 (lanes 64), kn_reduce16 (16), kn_reduce32 (32) or
  * kn_reduce8 (8) of acc[l * hd + i] over l, for 16 i at a time: the same
  * additions in the same order for each i, over contiguous rows (the compiler
@@ -319,7 +348,8 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
 
 		sc[j] = (kq8 ? kn_vec_dot(KN_Q8_0, hd, k, qh)
-			     : kn_attn_dot_exact(q, k, hd, kf16, avx2, 4 * W)) * a->scale;
+			     : kf16 ? kn_attn_dot_f16(q, (const uint16_t *)k, hd, avx2, W)
+				    : kn_attn_dot_exact(q, k, hd, false, avx2, 4 * W)) * a->scale;
 		max = fmaxf(max, sc[j]);
 	}
 	for (int64_t j = npos; j < nch * W; j++)

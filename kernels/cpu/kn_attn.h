@@ -37,6 +37,9 @@ void kn_avx2_attn_mad_f16(uint16_t *y, const uint16_t *x, float v, int64_t n);
  * the n <= 64 F16 rows krows[tk] (8 rows a time, one per lane) */
 void kn_avx2_attn_kq_chain(float *kq, const float *q, const uint8_t *const *krows, int n,
 			   int64_t hd);
+/* lanes[l] = the FMA chain of k[i] * q[i] over i = l, l + W, ... < hd (W 8
+ * or 16 lanes; k F16) */
+void kn_avx2_attn_dot_lanes(float *lanes, const float *q, const uint16_t *k, int64_t hd, int W);
 /* acc[i] = fma(v[i], p, acc[i]) over hd, v F32 or F16 */
 void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 

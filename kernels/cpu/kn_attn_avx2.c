@@ -186,3 +186,19 @@ void kn_avx2_attn_kq_chain(float *kq, const float *q, const uint8_t *const *krow
 			kq[t0 + l] = o[l];
 	}
 }
+
+/* W (8 or 16) lanes of FMA chains over hd (a multiple of W), F16 k */
+void kn_avx2_attn_dot_lanes(float *lanes, const float *q, const uint16_t *k, int64_t hd, int W)
+{
+	__m256 a0 = _mm256_setzero_ps(), a1 = a0;
+
+	for (int64_t i = 0; i < hd; i += W) {
+		a0 = _mm256_fmadd_ps(kn_attn_load(k, i, true), _mm256_loadu_ps(q + i), a0);
+		if (W == 16)
+			a1 = _mm256_fmadd_ps(kn_attn_load(k, i + 8, true), _mm256_loadu_ps(q + i + 8),
+					     a1);
+	}
+	_mm256_storeu_ps(lanes, a0);
+	if (W == 16)
+		_mm256_storeu_ps(lanes + 8, a1);
+}
