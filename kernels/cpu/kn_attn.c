@@ -217,17 +217,19 @@ float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, boo
 
 /*
  * q.k with an F16 K, as llama.cpp's mul_mat(k, q) computes it (q converted to
- * F16 first): where W (16 AVX-512, 8 AVX2) divides hd, llamafile's tinyBLAS
- * (one FMA chain per lane over hd / W steps, then the register's horizontal
- * sum); else ggml_vec_dot_f16 (4 x W lanes, the leftovers in double)
+ * F16 first): for a batch of @n >= 2 tokens where W (16 AVX-512, 8 AVX2)
+ * divides hd, llamafile's tinyBLAS (one FMA chain per lane over hd / W steps,
+ * then the register's horizontal sum; llamafile_sgemm refuses n < 2); else
+ * ggml_vec_dot_f16 (4 x W lanes, the leftovers in double)
  */
-static float kn_attn_dot_f16(const float *q, const uint16_t *k, int64_t hd, bool avx2, int W)
+static float kn_attn_dot_f16(const float *q, const uint16_t *k, int64_t hd, bool avx2, int W,
+			     int64_t n)
 {
 	float lanes[16] = { 0 };
 	int64_t np;
 	double d;
 
-	if (hd % W == 0) {
+	if (n >= 2 && hd % W == 0) {
 		if (avx2) {
 			kn_avx2_attn_dot_lanes(lanes, q, k, hd, W);
 		} else {
@@ -348,7 +350,7 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
 
 		sc[j] = (kq8 ? kn_vec_dot(KN_Q8_0, hd, k, qh)
-			     : kf16 ? kn_attn_dot_f16(q, (const uint16_t *)k, hd, avx2, W)
+			     : kf16 ? kn_attn_dot_f16(q, (const uint16_t *)k, hd, avx2, W, a->n)
 				    : kn_attn_dot_exact(q, k, hd, false, avx2, 4 * W)) * a->scale;
 		max = fmaxf(max, sc[j]);
 	}
