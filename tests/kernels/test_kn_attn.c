@@ -276,6 +276,68 @@ static void test_exact_isa(void)
 	free(o2);
 }
 
+/*
+ * The same with F16 K and V over a 66-token prefill: flash attention takes
+ * llama.cpp's tiled kernel (>= 64 tokens: FMA chains across 8 rows a lane),
+ * the softmax-then-matmul path tinyBLAS's F16 score lanes (>= 2 tokens)
+ */
+static void test_exact_isa_f16(void)
+{
+	enum { N = 66, H = 4, KVH = 2, D = 64, T = 16, MB = 5 };
+	const uint64_t bsize = (uint64_t)T * 2 * KVH * D * 2;
+	uint8_t *pool = calloc(MB, bsize);
+	float *q = malloc(N * H * D * 4), *k = malloc(N * KVH * D * 4), *v = malloc(N * KVH * D * 4);
+	float *o1 = malloc(N * H * D * 4), *o2 = malloc(N * H * D * 4);
+	int32_t table[MB] = { 3, 0, 4, 1, 2 }, pos[N], seq[N] = { 0 };
+	struct kn_attn_args a = {
+		.q = q, .k = k, .v = v, .cache = pool, .block_size = bsize, .block_table = table,
+		.max_blocks = MB, .pos = pos, .seq = seq, .n = N, .n_head = H, .n_kv_head = KVH,
+		.hd = D, .layer = 0, .n_layer = 1, .block_tokens = T, .k_type = KN_F16,
+		.v_type = KN_F16, .scale = 0.125f,
+	};
+
+	if (!kt_have_avx2()) {
+		skip(4, "no AVX2 on this cpu");
+		return;
+	}
+	a.work = malloc(kn_attn_work_floats(&a) * sizeof(float));
+	kt_seed(7);
+	kt_fill(q, N * H * D, 3.0f);
+	kt_fill(k, N * KVH * D, 1.0f);
+	kt_fill(v, N * KVH * D, 1.0f);
+	for (int i = 0; i < N; i++)
+		pos[i] = i;
+	kn_attn_store_kv(&a, 0, 1);
+	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
+		const char *name = isa == KN_ISA_AVX2 ? "avx2" : "avx512";
+
+		if (kn_isa_set((enum kn_isa)isa) < 0) {
+			skip(2, "no %s on this cpu", name);
+			continue;
+		}
+		for (int fl = 0; fl < 2; fl++) {
+			a.flash = fl;
+			kn_isa_scalar_twins(true);
+			a.out = o1;
+			kn_attn(&a, 0, 1);
+			kn_isa_scalar_twins(false);
+			a.out = o2;
+			kn_attn(&a, 0, 1);
+			ok(!memcmp(o1, o2, (size_t)N * H * D * 4),
+			   "exact %s [%s, %d tokens, F16 K and V]: SIMD == scalar twins bit for bit",
+			   fl ? "tiled flash attention" : "attention (tinyBLAS scores)", name, N);
+		}
+	}
+	kn_isa_set(kn_isa_best());
+	free(a.work);
+	free(pool);
+	free(q);
+	free(k);
+	free(v);
+	free(o1);
+	free(o2);
+}
+
 int main(void)
 {
 	/* each ISA's inner loops against the same double reference */
@@ -299,6 +361,7 @@ int main(void)
 		test_cache(KN_Q8_0, KN_F16, true, true);
 	}
 	test_exact_isa();
+	test_exact_isa_f16();
 	kn_isa_set(kn_isa_best());
 	return done_testing();
 }
