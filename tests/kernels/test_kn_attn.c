@@ -226,7 +226,7 @@ static void test_exact_isa(void)
 	};
 
 	if (!kt_have_avx2()) {
-		skip(1, "no AVX2 on this cpu");
+		skip(8, "no AVX2 on this cpu");
 		return;
 	}
 	a.work = malloc(kn_attn_work_floats(&a) * sizeof(float));
@@ -340,6 +340,8 @@ static void test_exact_isa_f16(void)
 
 int main(void)
 {
+	/* 12 caches x 4 per ISA path (scalar, AVX2), 2 ISAs x 4 + 2 x 2 twins */
+	plan(2 * 48 + 8 + 4);
 	/* each ISA's inner loops against the same double reference */
 	for (int isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX2; isa++) {
 		if (kn_isa_set((enum kn_isa)isa)) {
