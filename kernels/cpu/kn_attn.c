@@ -7,26 +7,27 @@
  * exactly: a two-pass softmax over the row of scores of one (token, head)
  * and the lane orders, exp and reductions of llama.cpp's build for the
  * current ISA (AVX-512, AVX2, or the generic build on the scalar path) for
- * q.k and p.v. Cache layout: see ACCEL_OP_ATTN_* docs.
+ * q.k and p.v; or llama.cpp's flash attention (kn_attn_flash.c). K and V
+ * each F32, F16 or Q8_0. Cache layout: see ACCEL_OP_ATTN_* docs.
  */
 #include <math.h>
+#include "kn_attn.h"
 #include "kn_internal.h"
-#include "kn_ops.h"
 
-#define KN_ATTN_MAX_HD	1024
 #define KN_ATTN_CHUNK	64	/* scores computed per online-softmax step */
 
-/* element pointer helpers over the cache */
-static inline uint8_t *kn_attn_slot(const struct kn_attn_args *a, int32_t seq, int64_t p,
-				    int kv)
+/* the K (kv 0) or V (kv 1) row of all KV heads at position p of seq: a
+ * block holds [n_layer][K rows][V rows] of block_tokens rows each */
+uint8_t *kn_attn_slot(const struct kn_attn_args *a, int32_t seq, int64_t p, int kv)
 {
-	const size_t esz = a->cache_type == KN_F16 ? 2 : 4;
 	const int64_t bt = a->block_tokens;
 	const int64_t row = a->n_kv_head * a->hd;
+	const size_t rk = kn_row_size(a->k_type, row), rv = kn_row_size(a->v_type, row);
 	const int32_t blk = a->block_table[(int64_t)seq * a->max_blocks + p / bt];
-	const int64_t elem = (((int64_t)a->layer * 2 + kv) * bt + p % bt) * row;
+	const size_t off = (size_t)a->layer * (size_t)bt * (rk + rv) +
+			   (kv ? (size_t)bt * rk + (size_t)(p % bt) * rv : (size_t)(p % bt) * rk);
 
-	return a->cache + (uint64_t)blk * a->block_size + (size_t)elem * esz;
+	return a->cache + (uint64_t)blk * a->block_size + off;
 }
 
 void kn_attn_store_kv(const struct kn_attn_args *a, int ith, int nth)
@@ -38,12 +39,29 @@ void kn_attn_store_kv(const struct kn_attn_args *a, int ith, int nth)
 	for (int64_t t = s; t < e; t++) {
 		for (int kv = 0; kv < 2; kv++) {
 			const float *src = (kv ? a->v : a->k) + t * row;
+			const uint32_t type = kv ? a->v_type : a->k_type;
 			uint8_t *dst = kn_attn_slot(a, a->seq[t], a->pos[t], kv);
 
-			if (a->cache_type == KN_F16)
-				kn_quantize_row(KN_F16, src, dst, row);
-			else
+			const int64_t nrot = kn_attn_rot(a, kv);
+
+			/* as llama.cpp's set_rows: the ISA's from_float */
+			if (type == KN_F32) {
 				memcpy(dst, src, (size_t)row * sizeof(float));
+			} else if (type == KN_Q8_0 && nrot) {
+				/* rotated first, head by head (row % hd == 0) */
+				const size_t hb = kn_row_size(KN_Q8_0, a->hd);
+				float tmp[KN_ATTN_MAX_HD];
+
+				for (int64_t h = 0; h < a->n_kv_head; h++) {
+					memcpy(tmp, src + h * a->hd, (size_t)a->hd * sizeof(float));
+					kn_attn_fwht(tmp, a->hd, nrot);
+					kn_quantize_act_row(KN_Q8_0, tmp, dst + (size_t)h * hb, a->hd);
+				}
+			} else if (type == KN_Q8_0) {
+				kn_quantize_act_row(KN_Q8_0, src, dst, row);
+			} else {
+				kn_quantize_row(KN_F16, src, dst, row);
+			}
 		}
 	}
 }
@@ -87,17 +105,25 @@ static void kn_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f1
 	}
 }
 
+/* one head's row as F32: the cache row itself, or dequantized into buf */
+static const float *kn_attn_row_f32(uint32_t type, const uint8_t *p, float *buf, int64_t hd)
+{
+	if (type == KN_F32)
+		return (const float *)p;
+	kn_dequantize_row(type, p, buf, hd);
+	return buf;
+}
+
 /* attention of one query head over positions 0..p of its sequence */
 static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_attn_dot_fn dot,
 			kn_attn_axpy_fn axpy)
 {
-	const bool f16 = a->cache_type == KN_F16;
-	const size_t esz = f16 ? 2 : 4;
 	const int64_t hd = a->hd, group = a->n_head / a->n_kv_head, kvh = h / group;
-	const float *q = a->q + (t * a->n_head + h) * hd;
+	const size_t hk = kn_row_size(a->k_type, hd), hv = kn_row_size(a->v_type, hd);
+	float acc[KN_ATTN_MAX_HD], sc[KN_ATTN_CHUNK], row[KN_ATTN_MAX_HD], qr[KN_ATTN_MAX_HD];
+	const float *q = kn_attn_q(a, t, h, qr);
 	float *out = a->out + (t * a->n_head + h) * hd;
 	const int64_t npos = (int64_t)a->pos[t] + 1;
-	float acc[KN_ATTN_MAX_HD], sc[KN_ATTN_CHUNK];
 	float m = -INFINITY, l = 0;
 
 	memset(acc, 0, (size_t)hd * sizeof(float));
@@ -106,9 +132,10 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 		float cm = -INFINITY;
 
 		for (int64_t j = j0; j < j1; j++) {
-			const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)(kvh * hd) * esz;
+			const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
 
-			sc[j - j0] = dot(q, k, hd, f16) * a->scale;
+			sc[j - j0] = dot(q, kn_attn_row_f32(a->k_type, k, row, hd), hd, false) *
+				     a->scale;
 			cm = fmaxf(cm, sc[j - j0]);
 		}
 		if (cm > m) {
@@ -120,11 +147,11 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 			m = cm;
 		}
 		for (int64_t j = j0; j < j1; j++) {
-			const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)(kvh * hd) * esz;
+			const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)kvh * hv;
 			const float w = expf(sc[j - j0] - m);
 
 			l += w;
-			axpy(acc, w, v, hd, f16);
+			axpy(acc, w, kn_attn_row_f32(a->v_type, v, row, hd), hd, false);
 		}
 	}
 	const float inv = l > 0 ? 1.0f / l : 0.0f;
@@ -135,7 +162,6 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 
 /* ------------------------------------------------ llama.cpp-exact path */
 
-void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8);
 float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16);
 float kn_avx2_attn_dot_exact32(const float *q, const void *k, int64_t np, bool f16);
@@ -170,8 +196,7 @@ static inline float kn_elem(const void *p, int64_t i, bool f16)
 
 /* ggml_vec_dot_f32 as llama.cpp's AVX-512 (64 lanes) or AVX2 (32 lanes)
  * build runs it: q.k over hd */
-static float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, bool avx2,
-			       int L)
+float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, bool avx2, int L)
 {
 	const int64_t np = hd & ~(int64_t)(L - 1);
 	float lanes[64] = { 0 }, s;
@@ -188,6 +213,37 @@ static float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f
 	for (int64_t i = np; i < hd; i++)
 		s = fmaf(kn_elem(k, i, f16), q[i], s);
 	return s;
+}
+
+/*
+ * q.k with an F16 K, as llama.cpp's mul_mat(k, q) computes it (q converted to
+ * F16 first): for a batch of @n >= 2 tokens where W (16 AVX-512, 8 AVX2)
+ * divides hd, llamafile's tinyBLAS (one FMA chain per lane over hd / W steps,
+ * then the register's horizontal sum; llamafile_sgemm refuses n < 2); else
+ * ggml_vec_dot_f16 (4 x W lanes, the leftovers in double)
+ */
+static float kn_attn_dot_f16(const float *q, const uint16_t *k, int64_t hd, bool avx2, int W,
+			     int64_t n)
+{
+	float lanes[16] = { 0 };
+	int64_t np;
+	double d;
+
+	if (n >= 2 && hd % W == 0) {
+		if (avx2) {
+			kn_avx2_attn_dot_lanes(lanes, q, k, hd, W);
+		} else {
+			for (int64_t i = 0; i < hd; i += W)
+				for (int l = 0; l < W; l++)
+					lanes[l] = fmaf(kn_fp16_to_fp32(k[i + l]), q[i + l], lanes[l]);
+		}
+		return W == 16 ? kn_reduce16(lanes) : kn_reduce8(lanes);
+	}
+	np = hd & ~(int64_t)(4 * W - 1);
+	d = np ? (double)kn_attn_dot_exact(q, k, np, true, avx2, 4 * W) : 0.0;
+	for (int64_t i = np; i < hd; i++)
+		d += (double)(kn_fp16_to_fp32(k[i]) * q[i]);
+	return (float)d;
 }
 
 /*
@@ -252,8 +308,9 @@ size_t kn_attn_work_floats(const struct kn_attn_args *a)
 {
 	const size_t npos = (size_t)a->max_blocks * (size_t)a->block_tokens;
 
-	/* scores (to a multiple of 64), q rounded for an F16 cache, 64 lane rows */
-	return ((npos + 63) & ~(size_t)63) + (size_t)a->hd + 64 * (size_t)a->hd;
+	/* scores (to a multiple of 64), q rounded for an F16 cache, 64 lane rows,
+	 * q rotated (a Q8_0 K) */
+	return ((npos + 63) & ~(size_t)63) + (size_t)a->hd + 64 * (size_t)a->hd + (size_t)a->hd;
 }
 
 /*
@@ -290,28 +347,34 @@ static bool kn_attn_lone(const struct kn_attn_args *a, int64_t t)
 static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h, float *work,
 			      bool avx2, bool exp8)
 {
-	const bool f16 = a->cache_type == KN_F16;
-	const size_t esz = f16 ? 2 : 4;
+	const bool kf16 = a->k_type == KN_F16, vf16 = a->v_type == KN_F16;
+	const bool kq8 = a->k_type == KN_Q8_0;
+	const size_t hk = kn_row_size(a->k_type, a->hd), hv = kn_row_size(a->v_type, a->hd);
 	const int W = exp8 ? 8 : 16;
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
 	const int64_t npos = (int64_t)a->pos[t] + 1, nch = (npos + W - 1) / W;
 	const int lanes = a->row_invariant || kn_attn_lone(a, t) ? 4 * W : W;
-	const float *q = a->q + (t * a->n_head + h) * hd;
+	const float *q = kn_attn_q(a, t, h, work + kn_attn_work_floats(a) - hd);
 	float *out = a->out + (t * a->n_head + h) * hd;
-	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 65 * (size_t)hd));
+	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 66 * (size_t)hd));
 	float *acc = qh + hd, max = -INFINITY;
 	double sum = 0;
 
-	if (f16) {
+	if (kf16) {
 		/* llama.cpp converts q to the F16 cache's dot type first */
 		for (int64_t i = 0; i < hd; i++)
 			qh[i] = kn_fp16_to_fp32(kn_fp32_to_fp16(q[i]));
 		q = qh;
+	} else if (kq8) {
+		/* ... or quantizes it to Q8_0 (ggml_vec_dot_q8_0_q8_0 follows) */
+		kn_quantize_act_row(KN_Q8_0, q, qh, hd);
 	}
 	for (int64_t j = 0; j < npos; j++) {
-		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)(kvh * hd) * esz;
+		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
 
-		sc[j] = kn_attn_dot_exact(q, k, hd, f16, avx2, 4 * W) * a->scale;
+		sc[j] = (kq8 ? kn_vec_dot(KN_Q8_0, hd, k, qh)
+			     : kf16 ? kn_attn_dot_f16(q, (const uint16_t *)k, hd, avx2, W, a->n)
+				    : kn_attn_dot_exact(q, k, hd, false, avx2, 4 * W)) * a->scale;
 		max = fmaxf(max, sc[j]);
 	}
 	for (int64_t j = npos; j < nch * W; j++)
@@ -328,17 +391,17 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 
 	memset(acc, 0, (size_t)lanes * hd * sizeof(float));
 	for (int64_t j = 0; j < npos; j++) {
-		const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)(kvh * hd) * esz;
+		const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)kvh * hv;
 		float p = sc[j] * inv;
 		float *row = acc + (j % lanes) * hd;
 
-		if (f16)
+		if (vf16)
 			p = kn_fp16_to_fp32(kn_fp32_to_fp16(p));
 		if (avx2) {
-			kn_avx2_attn_fma_row(row, p, v, hd, f16);
+			kn_avx2_attn_fma_row(row, p, v, hd, vf16);
 		} else {
 			for (int64_t i = 0; i < hd; i++)
-				row[i] = fmaf(kn_elem(v, i, f16), p, row[i]);
+				row[i] = fmaf(kn_elem(v, i, vf16), p, row[i]);
 		}
 	}
 	kn_attn_reduce_lanes(out, acc, hd, lanes);
@@ -351,27 +414,34 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
  */
 static void kn_attn_one_generic(const struct kn_attn_args *a, int64_t t, int64_t h, float *work)
 {
-	const bool f16 = a->cache_type == KN_F16;
-	const size_t esz = f16 ? 2 : 4;
+	const bool kf16 = a->k_type == KN_F16, vf16 = a->v_type == KN_F16;
+	const bool kq8 = a->k_type == KN_Q8_0;
+	const size_t hk = kn_row_size(a->k_type, a->hd), hv = kn_row_size(a->v_type, a->hd);
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
 	const int64_t npos = (int64_t)a->pos[t] + 1;
-	const float *q = a->q + (t * a->n_head + h) * hd;
+	const float *q = kn_attn_q(a, t, h, work + kn_attn_work_floats(a) - hd);
 	float *out = a->out + (t * a->n_head + h) * hd;
-	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 65 * (size_t)hd));
+	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 66 * (size_t)hd));
 	float max = -INFINITY;
 	double sum = 0;
 
-	if (f16) {
+	if (kf16) {
 		for (int64_t i = 0; i < hd; i++)
 			qh[i] = kn_fp16_to_fp32(kn_fp32_to_fp16(q[i]));
 		q = qh;
+	} else if (kq8) {
+		kn_quantize_act_row(KN_Q8_0, q, qh, hd);
 	}
 	for (int64_t j = 0; j < npos; j++) {
-		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)(kvh * hd) * esz;
+		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
 		double d = 0;
 
-		for (int64_t i = 0; i < hd; i++)
-			d += (double)(kn_elem(k, i, f16) * q[i]);
+		if (kq8) {
+			d = kn_vec_dot(KN_Q8_0, hd, k, qh);
+		} else {
+			for (int64_t i = 0; i < hd; i++)
+				d += (double)(kn_elem(k, i, kf16) * q[i]);
+		}
 		sc[j] = (float)d * a->scale;
 		max = fmaxf(max, sc[j]);
 	}
@@ -383,37 +453,131 @@ static void kn_attn_one_generic(const struct kn_attn_args *a, int64_t t, int64_t
 
 	for (int64_t j = 0; j < npos; j++) {
 		sc[j] *= inv;
-		if (f16)
+		if (vf16)
 			sc[j] = kn_fp16_to_fp32(kn_fp32_to_fp16(sc[j]));
 	}
 	for (int64_t i = 0; i < hd; i++) {
 		double d = 0;
 
 		for (int64_t j = 0; j < npos; j++) {
-			const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)(kvh * hd) * esz;
+			const uint8_t *v = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)kvh * hv;
 
-			d += (double)(kn_elem(v, i, f16) * sc[j]);
+			d += (double)(kn_elem(v, i, vf16) * sc[j]);
 		}
 		out[i] = (float)d;
 	}
 }
 
-void kn_attn(const struct kn_attn_args *a, int ith, int nth)
+/*
+ * llama.cpp rotates what a quantized cache holds (llama_kv_cache: attn_rot_k,
+ * attn_rot_v, head sizes divisible by 64): q and k by an orthonormal
+ * Walsh-Hadamard matrix of the largest power of two (>= 64) dividing hd, v by
+ * one of 64 and the output back by it; returns that size, 0 for none
+ */
+int64_t kn_attn_rot(const struct kn_attn_args *a, int kv)
+{
+	int64_t n = 64;
+
+	if ((kv ? a->v_type : a->k_type) != KN_Q8_0 || a->hd % 64)
+		return 0;
+	if (kv)
+		return 64;
+	while (a->hd % (n * 2) == 0)
+		n *= 2;
+	return n;
+}
+
+/* x (hd) in chunks of n: ggml_compute_forward_fwht, x * 1/sqrt(n), then the
+ * butterflies (u + v, u - v) of spans 1, 2, 4, ... (exact per element in
+ * every build: its FMA by -1 is a subtraction) */
+void kn_attn_fwht(float *x, int64_t hd, int64_t n)
+{
+	const float scale = 1.0f / sqrtf((float)n);
+
+	for (int64_t c = 0; c < hd; c += n) {
+		float *y = x + c;
+
+		for (int64_t j = 0; j < n; j++)
+			y[j] *= scale;
+		for (int64_t len = 1; len < n; len <<= 1) {
+			for (int64_t i = 0; i < n; i += 2 * len) {
+				for (int64_t j = 0; j < len; j++) {
+					const float u = y[i + j], v = y[i + len + j];
+
+					y[i + j] = u + v;
+					y[i + len + j] = u - v;
+				}
+			}
+		}
+	}
+}
+
+/* the query row of (t, h), rotated into @buf (hd floats) for a Q8_0 K */
+const float *kn_attn_q(const struct kn_attn_args *a, int64_t t, int64_t h, float *buf)
+{
+	const float *q = a->q + (t * a->n_head + h) * a->hd;
+	const int64_t n = kn_attn_rot(a, 0);
+
+	if (!n)
+		return q;
+	memcpy(buf, q, (size_t)a->hd * sizeof(float));
+	kn_attn_fwht(buf, a->hd, n);
+	return buf;
+}
+
+/* the types and geometry kn_attn computes (else it writes nothing) */
+bool kn_attn_types_ok(const struct kn_attn_args *a)
+{
+	const uint32_t kt = a->k_type, vt = a->v_type;
+
+	if (a->hd <= 0 || a->hd > KN_ATTN_MAX_HD || a->n_kv_head <= 0 || a->n_head % a->n_kv_head)
+		return false;
+	if ((kt != KN_F32 && kt != KN_F16 && kt != KN_Q8_0) ||
+	    (vt != KN_F32 && vt != KN_F16 && vt != KN_Q8_0))
+		return false;
+	if ((kt == KN_Q8_0 || vt == KN_Q8_0) && a->hd % 32)
+		return false;		/* Q8_0 blocks do not cross heads */
+	/* llama.cpp: a quantized V cache requires flash attention */
+	return !(vt == KN_Q8_0 && !a->flash);
+}
+
+/*
+ * llama.cpp runs its tiled flash kernel on a batch of >= 64 tokens with F16
+ * or F32 K and V. Here the count is of the token's own sequence in the batch
+ * (as kn_attn_lone decides the non-flash lanes), so a decode row beside
+ * another request's long prompt chunk keeps its arithmetic; a row-invariant
+ * batch (speculative verification) never tiles.
+ */
+static bool kn_attn_tiled(const struct kn_attn_args *a, int64_t t)
+{
+	int64_t c = 0;
+
+	if (!a->flash || a->row_invariant || a->n < 64 || a->k_type == KN_Q8_0 ||
+	    a->v_type == KN_Q8_0)
+		return false;
+	for (int64_t i = 0; i < a->n; i++)
+		if (a->seq[i] == a->seq[t] && ++c >= 64)
+			return true;
+	return false;
+}
+
+/* the (token, head) rows [s, e) of thread ith */
+static void kn_attn_heads(const struct kn_attn_args *a, int64_t s, int64_t e, int ith)
 {
 	const enum kn_isa isa = kn_isa_get();
 	const bool avx2 = kn_isa_simd() && isa >= KN_ISA_AVX2;
 	kn_attn_dot_fn dot = avx2 ? kn_avx2_attn_dot : kn_attn_dot;
 	kn_attn_axpy_fn axpy = avx2 ? kn_avx2_attn_axpy : kn_attn_axpy;
-	int64_t s, e;
 
-	if (a->hd > KN_ATTN_MAX_HD || a->n_kv_head <= 0 || a->n_head % a->n_kv_head)
-		return;
-	kn_split(a->n * a->n_head, ith, nth, &s, &e);
 	if (a->work) {
 		float *work = a->work + (size_t)ith * kn_attn_work_floats(a);
 
 		for (int64_t r = s; r < e; r++) {
-			if (isa == KN_ISA_SCALAR)
+			if (kn_attn_tiled(a, r / a->n_head))
+				kn_attn_one_flash_tiled(a, r / a->n_head, r % a->n_head, work);
+			else if (a->flash)
+				kn_attn_one_flash(a, r / a->n_head, r % a->n_head, work);
+			else if (isa == KN_ISA_SCALAR)
 				kn_attn_one_generic(a, r / a->n_head, r % a->n_head, work);
 			else
 				kn_attn_one_exact(a, r / a->n_head, r % a->n_head, work, avx2,
@@ -423,4 +587,17 @@ void kn_attn(const struct kn_attn_args *a, int ith, int nth)
 	}
 	for (int64_t r = s; r < e; r++)
 		kn_attn_one(a, r / a->n_head, r % a->n_head, dot, axpy);
+}
+
+void kn_attn(const struct kn_attn_args *a, int ith, int nth)
+{
+	int64_t s, e;
+
+	if (!kn_attn_types_ok(a))
+		return;
+	kn_split(a->n * a->n_head, ith, nth, &s, &e);
+	kn_attn_heads(a, s, e, ith);
+	if (kn_attn_rot(a, 1))	/* llama.cpp rotates the output back (H H = I) */
+		for (int64_t r = s; r < e; r++)
+			kn_attn_fwht(a->out + r * a->hd, a->hd, 64);
 }

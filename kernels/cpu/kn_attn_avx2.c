@@ -4,10 +4,10 @@
  * (F32 or F16 cache rows). kn_attn.c picks these or its scalar loops.
  */
 #include <math.h>
+#include "kn_attn.h"
 #include "kn_avx2.h"
 
 float kn_avx2_attn_dot(const float *q, const void *k, int64_t hd, bool f16);
-void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_axpy(float *acc, float w, const void *v, int64_t hd, bool f16);
 void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8);
 float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16);
@@ -128,4 +128,77 @@ void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f
 							  _mm256_loadu_ps(acc + i)));
 	for (; i < hd; i++)
 		acc[i] = fmaf(kn_attn_elem(v, i, f16), p, acc[i]);
+}
+
+/* y = f16(f32(y) * v) (ggml_vec_scale_f16; round to nearest even) */
+void kn_avx2_attn_scale_f16(uint16_t *y, float v, int64_t n)
+{
+	const __m256 vv = _mm256_set1_ps(v);
+	int64_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
+
+		_mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_mul_ps(a, vv), 0));
+	}
+	for (; i < n; i++)
+		y[i] = _cvtss_sh(_cvtsh_ss(y[i]) * v, 0);
+}
+
+/* y = f16(fma(f32(x), v, f32(y))) (ggml_vec_mad_f16 in an FMA build) */
+void kn_avx2_attn_mad_f16(uint16_t *y, const uint16_t *x, float v, int64_t n)
+{
+	const __m256 vv = _mm256_set1_ps(v);
+	int64_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
+		const __m256 b = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+
+		_mm_storeu_si128((__m128i *)(y + i),
+				 _mm256_cvtps_ph(_mm256_fmadd_ps(b, vv, a), 0));
+	}
+	for (; i < n; i++)
+		y[i] = _cvtss_sh(fmaf(_cvtsh_ss(x[i]), v, _cvtsh_ss(y[i])), 0);
+}
+
+/* kq[tk] = fma chain over hd of k_tk[i] * q[i] from 0 (simd_gemm's order for
+ * one output), 8 rows at a time, one row per lane */
+void kn_avx2_attn_kq_chain(float *kq, const float *q, const uint8_t *const *krows, int n,
+			   int64_t hd)
+{
+	for (int t0 = 0; t0 < n; t0 += 8) {
+		const uint16_t *r[8];
+		__m256 acc = _mm256_setzero_ps();
+		float o[8];
+
+		for (int l = 0; l < 8; l++)
+			r[l] = (const uint16_t *)krows[t0 + l < n ? t0 + l : t0];
+		for (int64_t i = 0; i < hd; i++) {
+			const __m128i h = _mm_setr_epi16((short)r[0][i], (short)r[1][i], (short)r[2][i],
+							 (short)r[3][i], (short)r[4][i], (short)r[5][i],
+							 (short)r[6][i], (short)r[7][i]);
+
+			acc = _mm256_fmadd_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(q[i]), acc);
+		}
+		_mm256_storeu_ps(o, acc);
+		for (int l = 0; l < 8 && t0 + l < n; l++)
+			kq[t0 + l] = o[l];
+	}
+}
+
+/* W (8 or 16) lanes of FMA chains over hd (a multiple of W), F16 k */
+void kn_avx2_attn_dot_lanes(float *lanes, const float *q, const uint16_t *k, int64_t hd, int W)
+{
+	__m256 a0 = _mm256_setzero_ps(), a1 = a0;
+
+	for (int64_t i = 0; i < hd; i += W) {
+		a0 = _mm256_fmadd_ps(kn_attn_load(k, i, true), _mm256_loadu_ps(q + i), a0);
+		if (W == 16)
+			a1 = _mm256_fmadd_ps(kn_attn_load(k, i + 8, true), _mm256_loadu_ps(q + i + 8),
+					     a1);
+	}
+	_mm256_storeu_ps(lanes, a0);
+	if (W == 16)
+		_mm256_storeu_ps(lanes + 8, a1);
 }

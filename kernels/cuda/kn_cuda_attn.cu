@@ -494,9 +494,11 @@ int kn_cuda_attn(struct kn_cuda_ctx *ctx, const struct kn_attn_args *a, int64_t 
 
 	if (!ctx || !a || a->n < 0 || a->n_head <= 0 || a->n_kv_head <= 0 || a->hd <= 0 ||
 	    a->n_head % a->n_kv_head || a->block_tokens <= 0 || a->layer < 0 ||
-	    a->layer >= a->n_layer || n_seq <= 0 || cache_blocks <= 0 || a->max_blocks <= 0 ||
-	    (a->cache_type != KN_CU_F32 && a->cache_type != KN_CU_F16))
+	    a->layer >= a->n_layer || n_seq <= 0 || cache_blocks <= 0 || a->max_blocks <= 0)
 		return -EINVAL;
+	/* F32 or F16 caches, K and V of one type; Q8_0 caches are CPU-only so far */
+	if ((a->k_type != KN_CU_F32 && a->k_type != KN_CU_F16) || a->v_type != a->k_type)
+		return -EOPNOTSUPP;
 	if (a->hd > KN_CU_ATTN_MAX_HD)
 		return -EOPNOTSUPP;
 	if (a->n > INT32_MAX || a->n_head > 65535 ||
@@ -522,7 +524,7 @@ int kn_cuda_attn(struct kn_cuda_ctx *ctx, const struct kn_attn_args *a, int64_t 
 	p.hd = a->hd;
 	p.layer = a->layer;
 	p.btok = a->block_tokens;
-	p.f16 = a->cache_type == KN_CU_F16;
+	p.f16 = a->k_type == KN_CU_F16;
 	p.scale = a->scale;
 	p.err = ctx->err;
 

@@ -66,7 +66,9 @@ struct kn_attn_args {
 	const int32_t *seq;		/* [n] */
 	int64_t n, n_head, n_kv_head, hd;
 	int layer, n_layer, block_tokens;
-	uint32_t cache_type;		/* KN_F32 or KN_F16 */
+	uint32_t k_type, v_type;	/* KN_F32, KN_F16 or KN_Q8_0 (hd a multiple of 32);
+					 * a quantized V needs @flash */
+	bool flash;			/* llama.cpp's flash attention (with work) */
 	float scale;
 	/*
 	 * work: NULL for the online softmax; else per-thread scratch of
@@ -74,6 +76,10 @@ struct kn_attn_args {
 	 * which selects llama.cpp's exact arithmetic: a two-pass softmax over
 	 * one row of scores with ggml's vectorised exp, and its AVX-512 dot
 	 * product lane orders (bit-identical outputs with an F32 cache).
+	 * With @flash: ggml_compute_forward_flash_attn_ext_f16's one-row
+	 * arithmetic instead (an online softmax with libm expf, q in the K
+	 * cache's dot type, V accumulated in F16 for an F16 V cache; F32
+	 * caches read as F16, as llama.cpp casts them).
 	 */
 	float *work;
 	/* exact mode: every query row with the p.v lanes of a batch of one

@@ -111,20 +111,30 @@ enum accel_op {
  *   t5  block table I32 [max_blocks, n_seq]: block ids of each sequence
  *   t6  positions I32 [n]: position of each token in its sequence
  *   t7  seq ids I32 [n]: which row of t5 each token belongs to
- *   i0  layer, i1 n_layer, i2 tokens per block, i3 cache dtype (F32 or F16)
- *   i5  flags: ACCEL_ATTN_ROW_INVARIANT = every query with the arithmetic of
- *       a batch of one (llama.cpp's p.v lane order differs between one query
- *       and several: speculative verification needs the one-token logits)
+ *   i0  layer, i1 n_layer, i2 tokens per block
+ *   i3  K cache dtype, i4 V cache dtype: F32, F16 or Q8_0 (Q8_0: hd a
+ *       multiple of 32; a Q8_0 V needs ACCEL_ATTN_FLASH, as in llama.cpp)
+ *   i5  flags: ACCEL_ATTN_FLASH = llama.cpp's flash-attention arithmetic
+ *       (ggml_flash_attn_ext on the CPU) instead of its softmax-then-matmul
+ *       graph (ggml_soft_max_ext, then mul_mat by V); ACCEL_ATTN_ROW_INVARIANT
+ *       = every query with the arithmetic of a batch of one (llama.cpp's
+ *       order differs between one query and several: speculative
+ *       verification needs the one-token logits); other bits must be 0
  *   f0  scale (1/sqrt(hd))
  *
- * Cache layout: block b starts at byte b * block_size of the pool and holds
- * [n_layer][2 (K then V)][tokens per block][n_kv_head][hd] elements of the
- * cache dtype. Query head h reads KV head h / (n_head / n_kv_head) (GQA).
+ * Cache layout: block b starts at byte b * block_size of the pool and holds,
+ * per layer, the K rows then the V rows of its tokens: [n_layer][tokens per
+ * block][K row] then [tokens per block][V row] within each layer, a row being
+ * [n_kv_head][hd] elements of its dtype (ggml's block_q8_0 for Q8_0: a row
+ * of a head is hd / 32 blocks of an F16 scale and 32 int8).
+ * Query head h reads KV head h / (n_head / n_kv_head) (GQA).
  * PREFILL: tokens of one sequence, causal among themselves. DECODE: one
  * token per sequence, n sequences (batched decode).
  */
 
+#define ACCEL_ATTN_FLASH	(1u << 0)	/* ATTN_* i5: flash-attention arithmetic */
 #define ACCEL_ATTN_ROW_INVARIANT	(1u << 1)	/* ATTN_* i5: one-query arithmetic per row */
+#define ACCEL_ATTN_FLAGS_MASK	(ACCEL_ATTN_FLASH | ACCEL_ATTN_ROW_INVARIANT)
 
 #define ACCEL_CMD_MAX_TENSORS	8
 #define ACCEL_CMD_MAX_I		6
@@ -292,8 +302,8 @@ static inline void accel_cmd_prep_attn(struct accel_cmd *cmd, enum accel_op op,
 				       struct accel_tensor k, struct accel_tensor v,
 				       struct accel_pool *cache, struct accel_tensor block_table,
 				       struct accel_tensor pos, struct accel_tensor seq,
-				       int layer, int n_layer, int block_tokens, uint32_t cache_dtype,
-				       float scale)
+				       int layer, int n_layer, int block_tokens, uint32_t k_dtype,
+				       uint32_t v_dtype, uint32_t flags, float scale)
 {
 	accel_cmd_prep(cmd, op);
 	cmd->t[0] = out;
@@ -307,7 +317,9 @@ static inline void accel_cmd_prep_attn(struct accel_cmd *cmd, enum accel_op op,
 	cmd->i[0] = layer;
 	cmd->i[1] = n_layer;
 	cmd->i[2] = block_tokens;
-	cmd->i[3] = cache_dtype;
+	cmd->i[3] = k_dtype;
+	cmd->i[4] = v_dtype;
+	cmd->i[5] = flags;
 	cmd->f[0] = scale;
 }
 

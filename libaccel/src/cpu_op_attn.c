@@ -2,7 +2,8 @@
 /*
  * CPU executor, ATTN_PREFILL and ATTN_DECODE (layout in accel_cmd.h): bounds
  * of every block a token touches, then two phases: store this step's K/V in
- * the paged cache, barrier, fused attention (kn_attn, llama.cpp-exact).
+ * the paged cache, barrier, fused attention (kn_attn, llama.cpp-exact:
+ * its flash-attention kernel or its softmax-then-matmul graph, per i5).
  */
 #include <errno.h>
 #include <math.h>
@@ -11,12 +12,18 @@
 
 #define CPU_MAX_HD	1024	/* kn_attn's head-dim limit */
 
+static bool cpu_attn_dtype_ok(int64_t t)
+{
+	return t == ACCEL_DTYPE_F32 || t == ACCEL_DTYPE_F16 || t == ACCEL_DTYPE_Q8_0;
+}
+
 int accel_cpu_check_attn(const struct accel_cmd *c)
 {
 	const struct accel_tensor *o = &c->t[0], *q = &c->t[1], *k = &c->t[2], *v = &c->t[3];
 	const struct accel_tensor *cache = &c->t[4], *bt = &c->t[5], *pos = &c->t[6];
 	const struct accel_tensor *seq = &c->t[7];
-	const int64_t layer = c->i[0], n_layer = c->i[1], btok = c->i[2], ct = c->i[3];
+	const int64_t layer = c->i[0], n_layer = c->i[1], btok = c->i[2];
+	const int64_t kt = c->i[3], vt = c->i[4], flags = c->i[5];
 	int64_t hd, nh, nkv, n;
 
 	if (!cpu_t_f32(o) || !cpu_t_f32(q) || !cpu_t_f32(k) || !cpu_t_f32(v) ||
@@ -33,10 +40,15 @@ int accel_cpu_check_attn(const struct accel_cmd *c)
 	if (hd > CPU_MAX_HD || nh % nkv)
 		return -EINVAL;
 	if (n_layer <= 0 || n_layer > 65536 || layer < 0 || layer >= n_layer || btok <= 0 ||
-	    btok > (1 << 20) || nkv * hd > (INT64_C(1) << 24) ||
-	    (ct != ACCEL_DTYPE_F32 && ct != ACCEL_DTYPE_F16))
+	    btok > (1 << 20) || nkv * hd > (INT64_C(1) << 24) || !cpu_attn_dtype_ok(kt) ||
+	    !cpu_attn_dtype_ok(vt) || (flags & ~(int64_t)ACCEL_ATTN_FLAGS_MASK))
 		return -EINVAL;
-	if (!isfinite(c->f[0]) || (c->i[5] & ~(int64_t)ACCEL_ATTN_ROW_INVARIANT))
+	/* Q8_0 blocks of 32 stay within a head; a quantized V needs flash
+	 * attention (llama.cpp refuses it otherwise) */
+	if (((kt == ACCEL_DTYPE_Q8_0 || vt == ACCEL_DTYPE_Q8_0) && hd % 32) ||
+	    (vt == ACCEL_DTYPE_Q8_0 && !(flags & ACCEL_ATTN_FLASH)))
+		return -EINVAL;
+	if (!isfinite(c->f[0]))
 		return -EINVAL;
 	if (!cache->pool && (cache->dtype != ACCEL_DTYPE_I8 || !cache->offset || cache->ne[0] <= 0))
 		return -EINVAL;		/* a host cache: I8 [bytes] at a host address */
@@ -62,10 +74,11 @@ int accel_cpu_exec_attn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 {
 	const struct accel_tensor *q = &c->t[1], *k = &c->t[2], *cache = &c->t[4];
 	const struct accel_tensor *bt = &c->t[5];
-	const size_t esz = c->i[3] == ACCEL_DTYPE_F16 ? 2 : 4;
-	/* bounded by check: n_layer <= 2^16, tokens <= 2^20, row <= 2^24, esz <= 4 */
-	const unsigned __int128 need128 = (unsigned __int128)c->i[1] * 2 * (uint64_t)c->i[2] *
-					  (uint64_t)(k->ne[1] * k->ne[0]) * esz;
+	const int64_t row = k->ne[1] * k->ne[0];
+	/* bounded by check: n_layer <= 2^16, tokens <= 2^20, row <= 2^24 of <= 4 bytes */
+	const uint64_t rows = accel_dtype_row_size((uint32_t)c->i[3], row) +
+			      accel_dtype_row_size((uint32_t)c->i[4], row);
+	const unsigned __int128 need128 = (unsigned __int128)c->i[1] * (uint64_t)c->i[2] * rows;
 	const uint64_t need = need128 > UINT64_MAX ? UINT64_MAX : (uint64_t)need128;
 	uint64_t cache_bytes, block_size;
 	struct kn_attn_args a = {
@@ -79,7 +92,8 @@ int accel_cpu_exec_attn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 		.seq = accel_tensor_data(&c->t[7]),
 		.n = q->ne[2], .n_head = q->ne[1], .n_kv_head = k->ne[1], .hd = q->ne[0],
 		.layer = (int)c->i[0], .n_layer = (int)c->i[1], .block_tokens = (int)c->i[2],
-		.cache_type = (uint32_t)c->i[3], .scale = c->f[0],
+		.k_type = (uint32_t)c->i[3], .v_type = (uint32_t)c->i[4],
+		.flash = (c->i[5] & ACCEL_ATTN_FLASH) != 0, .scale = c->f[0],
 		.row_invariant = (c->i[5] & ACCEL_ATTN_ROW_INVARIANT) != 0,
 	};
 

@@ -67,11 +67,30 @@ struct rt_hparams {
  *	the KV cache uses it, sharing its prefix index across processes;
  *	0 = none (a pool is never fd 0, 1 or 2); needs
  *	ACCEL_CAP_CROSS_PROCESS (the driver)
+ * @type_k, @type_v: enum rt_kv_type of the KV cache's K and V (llama.cpp's
+ *	-ctk/-ctv; 0 = its default, F16)
+ * @flash_attn: enum rt_flash_attn (llama.cpp's -fa; 0 = auto, on for the CPU)
  */
 enum rt_mlock {
 	RT_MLOCK_AUTO = 0,	/* pinned where RLIMIT_MEMLOCK allows, else pageable
 				 * (rt_model_unpinned_bytes says how much) */
 	RT_MLOCK_REQUIRE = 1,	/* pinning refused: the load fails (--mlock) */
+};
+
+/* KV cache element types, as llama.cpp's -ctk/-ctv name them */
+enum rt_kv_type {
+	RT_KV_DEFAULT = 0,	/* F16, llama.cpp's default */
+	RT_KV_F32 = 1,
+	RT_KV_F16 = 2,
+	RT_KV_Q8_0 = 3,		/* ggml's block_q8_0; head_dim a multiple of 32 */
+};
+
+/* flash attention, as llama.cpp's -fa: its kernel's arithmetic (an online
+ * softmax) instead of softmax then a matmul by V; a Q8_0 V cache needs it */
+enum rt_flash_attn {
+	RT_FA_AUTO = 0,		/* on (llama.cpp: on where the backend has it; the CPU has) */
+	RT_FA_ON = 1,
+	RT_FA_OFF = 2,
 };
 
 struct rt_model_opts {
@@ -87,7 +106,33 @@ struct rt_model_opts {
 	int layer_first;
 	int layer_end;
 	int kv_pool_fd;
+	int type_k;
+	int type_v;
+	int flash_attn;
 };
+
+/** rt_kv_type_parse - "f32", "f16", "q8_0" (llama.cpp's names) -> enum
+ *  rt_kv_type; -EINVAL for anything else */
+int rt_kv_type_parse(const char *s);
+/** rt_kv_type_name - "f32", "f16", "q8_0"; "?" if unknown (DEFAULT: "f16") */
+const char *rt_kv_type_name(int type);
+/** rt_flash_attn_parse - llama.cpp's spellings: on|enabled|true|1,
+ *  off|disabled|false|0, auto|-1 -> enum rt_flash_attn; -EINVAL otherwise */
+int rt_flash_attn_parse(const char *s);
+
+/**
+ * struct rt_kv_info - the KV cache a loaded model uses (defaults resolved)
+ * @type_k, @type_v: enum rt_kv_type, never RT_KV_DEFAULT
+ * @flash_attn: true when attention runs llama.cpp's flash-attention arithmetic
+ * @bytes_per_token: K and V bytes of one position over all layers
+ */
+struct rt_kv_info {
+	int type_k;
+	int type_v;
+	bool flash_attn;
+	uint64_t bytes_per_token;
+};
+void rt_model_kv_info(const struct rt_model *m, struct rt_kv_info *out);
 
 /** rt_model_load - open a GGUF, check its architecture and tensor types
  *  (unknown ones refused with a message naming them), load the weights */

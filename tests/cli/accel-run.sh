@@ -4,8 +4,9 @@
 # exit 1; --ids greedy output equals llama.cpp's golden sequence; streamed runs
 # (--mem-budget at the minimum the tool itself states) print the same ids as
 # resident runs, on the shared models and on accel-mkmodel outputs; -np
-# batches give the same ids as single runs; speculative decoding (--lookup,
-# --draft-model) prints the same greedy ids.
+# batches give the same ids as single runs; -ctk/-ctv/-fa as llama.cpp takes
+# and refuses them, its defaults (F16, flash attention) giving its ids;
+# speculative decoding (--lookup, --draft-model) prints the same greedy ids.
 set -u
 top="${ACCEL_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}"
 bdir="${ACCEL_BUILD:-$top/build}/bin"
@@ -65,17 +66,47 @@ golden_isa=avx2
 f=$(grep -m1 '^flags' /proc/cpuinfo)
 case "$f" in *avx512f*) case "$f" in *avx512bw*) case "$f" in *avx512vl*) case "$f" in
 	*avx512_vnni*|*avx512vnni*) golden_isa=avx512 ;; esac ;; esac ;; esac ;; esac
+# (those goldens: F32 K and V, no flash attention)
+f32kv="-ctk f32 -ctv f32 -fa off"
 want=$(grep -m1 '^ids ' "$top/tests/golden/stories260K/$golden_isa/greedy.txt" | cut -d' ' -f2-)
-run -m "$stories" -p "Once upon a time" -n 64 --temp 0 --ids -t 2
+# shellcheck disable=SC2086
+run -m "$stories" -p "Once upon a time" -n 64 --temp 0 --ids -t 2 $f32kv
 [ "$rc" -eq 0 ] && [ "$out" = "$want" ]
-ok $? "stories260K --ids --temp 0 equals llama.cpp's 69 ids"
+ok $? "stories260K --ids --temp 0 $f32kv equals llama.cpp's 69 ids"
+
+# --- KV cache settings: llama.cpp's spellings, refusals and defaults
+fails_with "-ctk: 'q4_0' is not a cache type" "-ctk q4_0 refused" -m "$stories" -p hi -ctk q4_0
+fails_with "--flash-attn: 'maybe' is not on, off or auto" "-fa maybe refused" -m "$stories" \
+	-p hi --flash-attn maybe
+fails_with "quantized V cache requires flash_attn" "-ctv q8_0 -fa off refused, as llama.cpp" \
+	-m "$stories" -p hi -ctv q8_0 -fa off
+fails_with "head size divisible by its block of 32 (head_dim 8)" "-ctk q8_0 on head_dim 8" \
+	-m "$stories" -p hi --cache-type-k q8_0
+run -h
+for f in -ctk --cache-type-k -ctv --cache-type-v -fa --flash-attn; do
+	printf '%s\n' "$out" | grep -q -- " $f[ ,]"
+	ok $? "-h shows $f"
+done
+qwen3="$top/tests/models/random/tiny-qwen3-random-f32.gguf"
+want3=$(grep -m1 '^ids ' "$top/tests/golden/tiny-qwen3-f32/$golden_isa/kv-f16-f16-faon/greedy.txt" |
+	cut -d' ' -f2-)
+run -m "$qwen3" -p "Once upon a time" -n 64 --temp 0 --ids -t 2 -v
+[ "$rc" -eq 0 ] && [ -n "$want3" ] && [ "$out" = "$want3" ] &&
+	printf '%s' "$err" | grep -q "KV cache K f16 V f16 (512 bytes per token), flash attention on"
+ok $? "tiny-qwen3 defaults (f16 f16, -fa auto = on) give llama.cpp's ids at its defaults"
+want3=$(grep -m1 '^ids ' "$top/tests/golden/tiny-qwen3-f32/$golden_isa/kv-q8_0-q8_0-faon/greedy.txt" |
+	cut -d' ' -f2-)
+run -m "$qwen3" -p "Once upon a time" -n 64 --temp 0 --ids -t 2 -ctk q8_0 -ctv q8_0 -fa 1
+[ "$rc" -eq 0 ] && [ -n "$want3" ] && [ "$out" = "$want3" ]
+ok $? "tiny-qwen3 -ctk q8_0 -ctv q8_0 -fa 1: llama.cpp's ids with those settings"
 
 # --- speculative decoding: greedy ids unchanged (llama.cpp's), the
 # acceptance on stderr; a draft model drafting for itself is always right
 spec_same() { # NAME ARGS...
 	local name=$1
 	shift
-	run -m "$stories" -p "Once upon a time" -n 64 --temp 0 --ids -t 2 "$@"
+	# shellcheck disable=SC2086
+	run -m "$stories" -p "Once upon a time" -n 64 --temp 0 --ids -t 2 $f32kv "$@"
 	[ "$rc" -eq 0 ] && [ "$out" = "$want" ] &&
 		printf '%s' "$err" | grep -q '^accel-run: speculation: [0-9]* of [0-9]* drafted'
 	ok $? "$name: llama.cpp's 69 ids, acceptance reported"
@@ -86,6 +117,12 @@ printf '%s' "$err" | grep -q 'accepted (100.0%)'
 ok $? "--draft-model itself: every draft accepted"
 spec_same "--draft-model tiny random llama" --draft-model "$top/tests/models/random/tiny-llama-random-dense-f32.gguf" --draft 3
 spec_same "--lookup 2 streamed at 512K" --lookup 2 --mem-budget 512K -b 8
+# at the default KV settings (F16, flash attention) too: the ids of plain decoding
+run -m "$stories" -p "Once upon a time" -n 64 --temp 0 --ids -t 2
+ref=$out
+run -m "$stories" -p "Once upon a time" -n 64 --temp 0 --ids -t 2 --lookup 3
+[ "$rc" -eq 0 ] && [ -n "$ref" ] && [ "$out" = "$ref" ]
+ok $? "--lookup 3 at the default KV settings: the ids of plain decoding"
 fails_with "lookup: .0. is out of range" "--lookup 0" -m "$stories" -p hi --lookup 0
 fails_with "use one" "--draft-model with --lookup" -m "$stories" -p hi --lookup 2 --draft-model "$stories"
 fails_with "not with -np" "--lookup with -np" -m "$stories" -p hi --lookup 2 -np 2
@@ -99,22 +136,27 @@ else
 fi
 
 # --- streamed equals resident, at the minimum budget the tool states
-same_streamed() { # MODEL NAME
+same_streamed() { # MODEL NAME [KV FLAGS...]
 	local model=$1 name=$2 min ref
-	run -m "$model" -b 4 -p "Once upon a time" -n 12 --temp 0 --ids -t 2
+	shift 2
+	run -m "$model" -b 4 -p "Once upon a time" -n 12 --temp 0 --ids -t 2 "$@"
 	ref=$out
-	run -m "$model" -b 4 -p hi --mem-budget 1K
+	run -m "$model" -b 4 -p hi --mem-budget 1K "$@"
 	min=$(printf '%s' "$err" | sed -n 's/.*needs at least \([0-9.]*[KMG]\).*/\1/p')
 	if [ -z "$min" ]; then
 		ok 1 "$name: the tool states a minimum budget ($err)"
 		return
 	fi
-	run -m "$model" -b 4 -p "Once upon a time" -n 12 --temp 0 --ids -t 2 --mem-budget "$min"
+	run -m "$model" -b 4 -p "Once upon a time" -n 12 --temp 0 --ids -t 2 --mem-budget "$min" "$@"
 	[ "$rc" -eq 0 ] && [ -n "$ref" ] && [ "$out" = "$ref" ]
 	ok $? "$name: streamed at the stated minimum ($min) prints the resident ids"
 }
 same_streamed "$stories" "stories260K"
 same_streamed "$moe" "tiny-mixtral q8_0 (experts stream)"
+qmoe="$top/tests/models/random/tiny-qwen3moe-random-q8_0.gguf"
+same_streamed "$qmoe" "tiny-qwen3moe q8_0, KV f32 no flash" -ctk f32 -ctv f32 -fa off
+same_streamed "$qmoe" "tiny-qwen3moe q8_0, KV q8_0 flash" -ctk q8_0 -ctv q8_0 -fa on
+same_streamed "$qmoe" "tiny-qwen3moe q8_0, KV q8_0 K, f16 V, no flash" -ctk q8_0 -fa off
 if "$mk_bin" --preset small --type q4_0 --seed 7 -o "$tmp/small-q4_0.gguf" >/dev/null 2>&1; then
 	same_streamed "$tmp/small-q4_0.gguf" "accel-mkmodel small q4_0"
 else
@@ -149,7 +191,9 @@ if [ -d "$shm" ] && cp "$stories" "$shm/accelkv-test-$$.gguf" 2>/dev/null; then
 		echo "ok $((n + 1)) # SKIP $shm accepts O_DIRECT on this kernel: no fallback to see"
 		n=$((n + 1))
 	else
-		run -m "$shm/accelkv-test-$$.gguf" -p "Once upon a time" -n 64 --temp 0 --ids -t 2
+		# shellcheck disable=SC2086
+		run -m "$shm/accelkv-test-$$.gguf" -p "Once upon a time" -n 64 --temp 0 --ids -t 2 \
+			$f32kv
 		[ "$rc" -eq 0 ] && [ "$out" = "$want" ] &&
 			[ "$(printf '%s\n' "$err" | grep -c 'O_DIRECT refused')" -eq 1 ]
 		ok $? "tmpfs model: one O_DIRECT warning, same ids"

@@ -36,7 +36,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-echo "1..56"
+echo "1..59"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -313,6 +313,21 @@ bs=$(metric accel_bytes_streamed_total)
 st=$(metric accel_steps_total)
 [ "${bs:-0}" -gt 0 ] && [ "${st:-0}" -gt 0 ]
 ok $? "/metrics: $bs weight bytes streamed in $st steps"
+
+# ---- KV cache settings as accel-run's (-ctk/-ctv/-fa): same text with the same settings
+if "$serve" -m "$stories" -ctv f16 -ctk q4_0 2>"$tmp/ctk.err"; then false; else
+	[ "$(wc -l < "$tmp/ctk.err")" = 1 ] && grep -q "'q4_0' is not a cache type" "$tmp/ctk.err"; fi
+ok $? "-ctk q4_0 refused with one line"
+p="Once upon a time"
+start kvf32 -m "$stories" -np 2 -c 256 -ctk f32 -ctv f32 -fa off
+ok $? "accel-serve -ctk f32 -ctv f32 -fa off"
+want=$("$run" -m "$stories" -p "$p" -n 24 --temp 0 -t 2 -ctk f32 -ctv f32 -fa off 2>/dev/null; echo x)
+want=${want%$'\n'x}
+got=$(curl -s -d "{\"prompt\":\"$p\",\"max_tokens\":24,\"temperature\":0}" \
+	"$url/v1/completions" | jtext; echo x)
+got=${got%x}
+[ -n "$got" ] && [ "$got" = "$want" ]
+ok $? "F32 cache without flash attention: accel-run's text with the same flags"
 
 # ---- SmolLM2 through the openai package (its chat template)
 start smol -m "$smol" -np 2 -c 512

@@ -4,7 +4,9 @@
 // only by tests/golden/make-golden.sh against the vendored llama.cpp; not part of the make build.
 //
 // usage: dump <model.gguf> <out-dir> --label <repo-relative path> --version <text> --sha256 <hex>
-//             [--logits] [--chatml] [--n-predict N]
+//             [--logits] [--chatml] [--n-predict N] [--type-k T] [--type-v T] [--fa on|off]
+// T is f32, f16 or q8_0; the defaults (F32 K and V, flash attention off) are what the goldens
+// directly under <isa>/ hold; the kv-<K>-<V>-fa<on|off>/ directories the other settings.
 
 #include "llama.h"
 
@@ -26,7 +28,28 @@ struct opts {
 	bool logits = false;
 	bool chatml = false;
 	int n_predict = 64;
+	ggml_type type_k = GGML_TYPE_F32;
+	ggml_type type_v = GGML_TYPE_F32;
+	bool fa = false;
 };
+
+bool parse_type(const char *s, ggml_type &t)
+{
+	if (!strcmp(s, "f32"))
+		t = GGML_TYPE_F32;
+	else if (!strcmp(s, "f16"))
+		t = GGML_TYPE_F16;
+	else if (!strcmp(s, "q8_0"))
+		t = GGML_TYPE_Q8_0;
+	else
+		return false;
+	return true;
+}
+
+bool kv_default(const opts &o)
+{
+	return o.type_k == GGML_TYPE_F32 && o.type_v == GGML_TYPE_F32 && !o.fa;
+}
 
 struct tok_case {
 	const char *text;
@@ -187,9 +210,9 @@ int run_greedy(const opts &o, llama_model *model, const std::vector<llama_token>
 	cp.n_seq_max = 1;
 	cp.n_threads = 2;
 	cp.n_threads_batch = 2;
-	cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-	cp.type_k = GGML_TYPE_F32;
-	cp.type_v = GGML_TYPE_F32;
+	cp.flash_attn_type = o.fa ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+	cp.type_k = o.type_k;
+	cp.type_v = o.type_v;
 	cp.no_perf = true;
 	llama_context *ctx = llama_init_from_model(model, cp);
 	if (!ctx) {
@@ -265,8 +288,13 @@ int dump_greedy(const opts &o, llama_model *model)
 	fprintf(gf, "# add_bos %d add_eos %d (model metadata; prompts tokenized with add_special 1, "
 		    "parse_special 1)\n",
 		llama_vocab_get_add_bos(vocab), llama_vocab_get_add_eos(vocab));
-	fprintf(gf, "# greedy, n_ctx 512, F32 KV cache, no flash attention, 2 threads; ids = prompt "
-		    "tokens then generated tokens; 'stop eos' = stopped at an end-of-generation token\n");
+	if (kv_default(o))
+		fprintf(gf, "# greedy, n_ctx 512, F32 KV cache, no flash attention, 2 threads; ids = prompt "
+			    "tokens then generated tokens; 'stop eos' = stopped at an end-of-generation token\n");
+	else
+		fprintf(gf, "# greedy, n_ctx 512, KV cache K %s V %s, flash attention %s, 2 threads; ids = "
+			    "prompt tokens then generated tokens; 'stop eos' = stopped at an end-of-generation "
+			    "token\n", ggml_type_name(o.type_k), ggml_type_name(o.type_v), o.fa ? "on" : "off");
 	if (o.logits) {
 		lf = open_out(o, "logits.txt");
 		if (!lf)
@@ -339,6 +367,12 @@ int parse_args(int argc, char **argv, opts &o)
 			o.logits = true;
 		else if (!strcmp(a, "--chatml"))
 			o.chatml = true;
+		else if (!strcmp(a, "--type-k") && has_val && parse_type(argv[i + 1], o.type_k))
+			i++;
+		else if (!strcmp(a, "--type-v") && has_val && parse_type(argv[i + 1], o.type_v))
+			i++;
+		else if (!strcmp(a, "--fa") && has_val && (!strcmp(argv[i + 1], "on") || !strcmp(argv[i + 1], "off")))
+			o.fa = !strcmp(argv[++i], "on");
 		else if (a[0] != '-' && pos == 0 && ++pos)
 			o.model = a;
 		else if (a[0] != '-' && pos == 1 && ++pos)
@@ -360,7 +394,8 @@ int main(int argc, char **argv)
 	opts o;
 	if (parse_args(argc, argv, o)) {
 		fprintf(stderr, "usage: dump <model.gguf> <out-dir> --label <path> --version <text> "
-				"--sha256 <hex> [--logits] [--chatml] [--n-predict N]\n");
+				"--sha256 <hex> [--logits] [--chatml] [--n-predict N] [--type-k f32|f16|q8_0] "
+				"[--type-v f32|f16|q8_0] [--fa on|off]\n");
 		return 1;
 	}
 	llama_log_set(quiet_log, nullptr);
@@ -372,7 +407,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dump: cannot load %s\n", o.model);
 		return 1;
 	}
-	int rc = dump_tokenize(o, llama_model_get_vocab(model));
+	// with other KV settings only greedy.txt and logits.txt: tokenize.txt does not depend on them
+	int rc = kv_default(o) ? dump_tokenize(o, llama_model_get_vocab(model)) : 0;
 	if (!rc)
 		rc = dump_greedy(o, model);
 	llama_model_free(model);

@@ -18,6 +18,11 @@
 #        tests/golden/make-golden.sh --build    only download and build llama.cpp, if not built yet
 #                                               (no golden is rewritten)
 #        tests/golden/make-golden.sh --bench    build if needed, run llama-bench on SmolLM2 Q4_1
+#        tests/golden/make-golden.sh --kv [DIR...]  the KV_MODELS' goldens at every KV cache
+#                                               setting llama.cpp accepts (-ctk/-ctv/-fa) into
+#                                               <dir>/<isa>/kv-<K>-<V>-fa<on|off>/
+# GOLDEN_DUMP=path runs that golden-dump instead of the build's (--kv, --dump); --kv builds it
+# from dump.cpp there when dump.cpp is newer.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,6 +45,32 @@ avx2)	BLD=$WORK/build-avx2
 *)	echo "make-golden: GOLDEN_ISA must be avx2 or avx512" >&2; exit 1 ;;
 esac
 JOBS=${JOBS:-2}
+DUMP=${GOLDEN_DUMP:-$BLD/bin/golden-dump}
+
+# the goldens at other KV cache settings: dir | head_dim % 32 == 0 (q8_0 allowed) | only these
+# settings (K-V-fa; empty: all). SmolLM2 takes ~90 s a setting: the defaults (f16 f16, flash on),
+# f16 without flash, q8_0 both ways, f32 with flash (llama.cpp casts it to F16), q8_0 K without
+KV_MODELS=(
+	"smollm2-135m-q4_1|q8|f16-f16-faon f16-f16-faoff q8_0-q8_0-faon f32-f32-faon q8_0-f16-faoff"
+	"tiny-qwen3-f32|q8"
+	"tiny-qwen3moe-q8_0|q8"
+	"tiny-llama-dense-f32|"
+)
+# every -ctk/-ctv/-fa llama.cpp accepts: a quantized V needs flash attention, and q8_0 (block
+# 32) a head size it divides; f32/f32/off is the directory <isa>/ itself
+kv_combos() {
+	local q8=$1 k v fa types=(f32 f16)
+	[[ -n $q8 ]] && types+=(q8_0)
+	for k in "${types[@]}"; do
+		for v in "${types[@]}"; do
+			for fa in off on; do
+				[[ $k/$v/$fa == f32/f32/off ]] && continue
+				[[ $v == q8_0 && $fa == off ]] && continue
+				echo "$k $v $fa"
+			done
+		done
+	done
+}
 
 # dir | repo-relative model | dump flags
 MODELS=(
@@ -80,9 +111,11 @@ check() {
 		fi
 		sha=$(sha256sum "$TOP/$rel" | cut -d' ' -f1)
 		found=""
-		for hdr in "$GOLD/$d"/*/greedy.txt; do
+		for hdr in "$GOLD/$d"/*/greedy.txt "$GOLD/$d"/*/kv-*/greedy.txt; do
 			[[ -s $hdr ]] || continue
-			isa=$(basename "$(dirname "$hdr")")
+			isa=$(dirname "$hdr")
+			[[ $isa == */kv-* ]] && isa=$(dirname "$isa")
+			isa=$(basename "$isa")
 			if [[ $(sed -n 's/^# model_sha256 //p' "$hdr") != "$sha" ]] ||
 			   ! grep -q '^prompt_ids ' "$hdr" || ! grep -q "^# isa $isa:" "$hdr"; then
 				found="stale:$isa"; break
@@ -164,7 +197,7 @@ regen() {
 		fi
 		tmp=$(mktemp -d)
 		# shellcheck disable=SC2086
-		(cd "$TOP" && "$BLD/bin/golden-dump" "$rel" "$tmp" --label "$rel" --version "$ver" \
+		(cd "$TOP" && "$DUMP" "$rel" "$tmp" --label "$rel" --version "$ver" \
 			--sha256 "$(sha256sum "$rel" | cut -d' ' -f1)" $flags)
 		mkdir -p "$GOLD/$d/$ISA"
 		# tokenization does not depend on the ISA: one file, the same from every build
@@ -181,6 +214,42 @@ regen() {
 	done
 }
 
+# kv [DIR...]: the KV_MODELS (all, or the named ones) at every other KV setting
+kv() {
+	local ver d q8 only rel flags tmp f k v fa out sha
+	ver=$(version)
+	if [[ ! -x $DUMP || $GOLD/dump.cpp -nt $DUMP ]]; then
+		g++ -O2 -std=c++17 -Wall -Wextra -I"$SRC/include" -I"$SRC/ggml/include" "$GOLD/dump.cpp" \
+			-o "$DUMP" -L"$BLD/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$BLD/bin"
+	fi
+	for e in "${KV_MODELS[@]}"; do
+		IFS='|' read -r d q8 only <<<"$e"
+		if (($#)) && [[ " $* " != *" $d "* ]]; then
+			continue
+		fi
+		for m in "${MODELS[@]}"; do
+			[[ ${m%%|*} == "$d" ]] && IFS='|' read -r _ rel flags <<<"$m"
+		done
+		[[ -f $TOP/$rel ]] || { echo "make-golden: $rel absent, skipping $d" >&2; continue; }
+		sha=$(sha256sum "$TOP/$rel" | cut -d' ' -f1)
+		while read -r k v fa; do
+			[[ -z $only || " $only " == *" $k-$v-fa$fa "* ]] || continue
+			tmp=$(mktemp -d)
+			# shellcheck disable=SC2086
+			(cd "$TOP" && "$DUMP" "$rel" "$tmp" --label "$rel" --version "$ver" --sha256 "$sha" \
+				$flags --type-k "$k" --type-v "$v" --fa "$fa")
+			out=$GOLD/$d/$ISA/kv-$k-$v-fa$fa
+			mkdir -p "$out"
+			for f in greedy.txt logits.txt; do
+				[[ -f $tmp/$f ]] || continue
+				sed "2i # isa $ISA: $ISA_LINE" "$tmp/$f" >"$out/$f"
+			done
+			rm -rf "$tmp"
+			echo "make-golden: wrote $out"
+		done < <(kv_combos "$q8")
+	done
+}
+
 bench() {
 	local m=$TOP/models/SmolLM2-135M-Instruct.Q4_1.gguf
 	[[ -f $m ]] || die "$m absent (scripts/fetch-model.sh)"
@@ -190,8 +259,9 @@ bench() {
 case "${1:-}" in
 "") check ;;
 --regen) deps; fetch; build; regen ;;
---dump) [[ -x $BLD/bin/golden-dump ]] || die "no $BLD/bin/golden-dump: run --regen"; shift; regen "$@" ;;
+--dump) [[ -x $DUMP ]] || die "no $DUMP: run --regen"; shift; regen "$@" ;;
+--kv) [[ -d $BLD/bin ]] || die "no $BLD/bin: run --build"; shift; kv "$@" ;;
 --build) built || { deps; fetch; build; } ;;
 --bench) [[ -x $BLD/bin/llama-bench ]] || { deps; fetch; build; }; bench ;;
-*) die "usage: $0 [--regen|--dump [DIR...]|--build|--bench]" ;;
+*) die "usage: $0 [--regen|--dump [DIR...]|--kv [DIR...]|--build|--bench]" ;;
 esac

@@ -5,7 +5,8 @@
 // built by make-golden.sh next to golden-dump.
 //
 // usage: golden-tensors <model.gguf> <out-dir> <token id>...   (one batch, F32 KV cache,
-//        no flash attention, 2 threads: the goldens' settings)
+//        no flash attention, 2 threads: the goldens' settings; GOLDEN_KV=f16-f16-faon etc.
+//        for another KV setting)
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -75,6 +76,19 @@ int main(int argc, char **argv)
 	cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
 	cp.type_k = GGML_TYPE_F32;
 	cp.type_v = GGML_TYPE_F32;
+	// GOLDEN_KV=<k>-<v>-fa<on|off> (f32, f16, q8_0): another KV setting, as make-golden.sh --kv
+	if (const char *kv = getenv("GOLDEN_KV")) {
+		char k[8] = "", v[8] = "", fa[8] = "";
+		auto type = [](const char *t) {
+			return !strcmp(t, "q8_0") ? GGML_TYPE_Q8_0 : !strcmp(t, "f16") ? GGML_TYPE_F16 : GGML_TYPE_F32;
+		};
+		if (sscanf(kv, "%7[^-]-%7[^-]-fa%7s", k, v, fa) == 3) {
+			cp.type_k = type(k);
+			cp.type_v = type(v);
+			cp.flash_attn_type = !strcmp(fa, "on") ? LLAMA_FLASH_ATTN_TYPE_ENABLED
+							       : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+		}
+	}
 	cp.cb_eval = on_tensor;
 	cp.cb_eval_user_data = &st;
 	llama_context *ctx = llama_init_from_model(model, cp);

@@ -144,7 +144,7 @@ int main(void)
 		.out = ao, .q = q, .k = kv, .v = kv, .cache = cache, .block_size = bsz,
 		.block_table = bt, .max_blocks = nblk, .pos = pos, .seq = seq, .n = 1,
 		.n_head = nh, .n_kv_head = nkv, .hd = hd, .layer = 0, .n_layer = 1,
-		.block_tokens = (int)btok, .cache_type = KN_F16, .scale = 1.0f / sqrtf(128.0f),
+		.block_tokens = (int)btok, .k_type = KN_F16, .v_type = KN_F16, .scale = 1.0f / sqrtf(128.0f),
 	};
 
 	hpos[0] = (int32_t)(ctxlen - 1);

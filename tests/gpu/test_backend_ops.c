@@ -330,7 +330,7 @@ static void attn_run(const struct attn_case *c, bool prefill, uint8_t *cache, ui
 		.out = ref, .q = q, .k = k, .v = v, .cache = cache, .block_size = bsz,
 		.block_table = bt, .max_blocks = max_blocks, .pos = pos, .seq = seq, .n = n,
 		.n_head = c->n_head, .n_kv_head = c->n_kv_head, .hd = c->hd, .layer = 1,
-		.n_layer = 2, .block_tokens = btok, .cache_type = c->cache_type,
+		.n_layer = 2, .block_tokens = btok, .k_type = c->cache_type, .v_type = c->cache_type,
 		.scale = 1.0f / sqrtf((float)c->hd),
 	};
 	struct kn_attn_args d = a;

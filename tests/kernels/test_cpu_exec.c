@@ -217,11 +217,11 @@ static void test_matmul(int nth, uint32_t wt, bool logits)
 }
 
 /* ATTN_PREFILL per sequence, then a batched ATTN_DECODE, vs direct kernel calls */
-static void test_attn(int nth, uint32_t ct)
+static void test_attn(int nth, uint32_t kt, uint32_t vt, bool flash)
 {
 	enum { NH = 4, NKV = 2, HD = 32, BT = 8, NL = 3, LAYER = 2, MAXB = 4, NSEQ = 2, NB = 8 };
-	const size_t esz = ct == KN_F16 ? 2 : 4;
-	const uint64_t bsz = (uint64_t)NL * 2 * BT * NKV * HD * esz;
+	const uint64_t bsz = (uint64_t)NL * BT * (kn_row_size(kt, NKV * HD) +
+						  kn_row_size(vt, NKV * HD));
 	uint8_t *cache = calloc(NB, bsz), *cache2 = calloc(NB, bsz);
 	int32_t table[NSEQ * MAXB] = { 5, 2, 7, 0, 1, 6, 3, 4 };
 	const int len[NSEQ] = { 20, 7 };
@@ -245,7 +245,8 @@ static void test_attn(int nth, uint32_t ct)
 				    T(o, KN_F32, HD * NH, n, 1), T(q, KN_F32, HD, NH, n),
 				    T(k, KN_F32, HD, NKV, n), T(v, KN_F32, HD, NKV, n), NULL,
 				    T(table, KN_I32, MAXB, NSEQ, 1), T(pos, KN_I32, n, 1, 1),
-				    T(seq, KN_I32, n, 1, 1), LAYER, NL, BT, ct, 1.0f / sqrtf(HD));
+				    T(seq, KN_I32, n, 1, 1), LAYER, NL, BT, kt, vt,
+				    flash ? ACCEL_ATTN_FLASH : 0, 1.0f / sqrtf(HD));
 		c.t[4] = T(cache, KN_I8, (int64_t)(NB * bsz), 1, 1);
 		if (accel_cpu_check(&c) || run(&c, nth))
 			fails++;
@@ -254,7 +255,8 @@ static void test_attn(int nth, uint32_t ct)
 			.out = o2, .q = q, .k = k, .v = v, .cache = cache2, .block_size = bsz,
 			.block_table = table, .max_blocks = MAXB, .pos = pos, .seq = seq, .n = n,
 			.n_head = NH, .n_kv_head = NKV, .hd = HD, .layer = LAYER, .n_layer = NL,
-			.block_tokens = BT, .cache_type = ct, .scale = 1.0f / sqrtf(HD),
+			.block_tokens = BT, .k_type = kt, .v_type = vt, .flash = flash,
+			.scale = 1.0f / sqrtf(HD),
 		};
 		float *work = malloc(kn_attn_work_floats(&a) * sizeof(float));
 
@@ -282,8 +284,8 @@ static void test_attn(int nth, uint32_t ct)
 		free(o2);
 	}
 	ok(!fails && !bad && !memcmp(cache, cache2, NB * bsz),
-	   "[%d thr] ATTN_PREFILL x%d + ATTN_DECODE, %s cache == kernels (%d differ)", nth, NSEQ,
-	   kn_type_name(ct), bad);
+	   "[%d thr] ATTN_PREFILL x%d + ATTN_DECODE, K %s V %s%s == kernels (%d differ)", nth,
+	   NSEQ, kn_type_name(kt), kn_type_name(vt), flash ? " flash" : "", bad);
 	free(cache);
 	free(cache2);
 }
@@ -444,12 +446,20 @@ static void test_check(void)
 	accel_cmd_prep_attn(&base, ACCEL_OP_ATTN_DECODE, T(f, KN_F32, 256, 2, 1),
 			    T(f, KN_F32, 64, 4, 2), T(f, KN_F32, 64, 2, 2), T(f, KN_F32, 64, 2, 2),
 			    NULL, T(i32, KN_I32, 8, 2, 1), T(i32, KN_I32, 2, 1, 1),
-			    T(i32, KN_I32, 2, 1, 1), 0, 2, 16, KN_F16, 0.125f);
+			    T(i32, KN_I32, 2, 1, 1), 0, 2, 16, KN_F16, KN_F16, 0, 0.125f);
 	base.t[4] = T(q, KN_I8, sizeof(q), 1, 1);
 	c = base; EXPECT(0, "attn ok");
 	c = base; c.t[2].ne[1] = c.t[3].ne[1] = 3; EXPECT(-EINVAL, "attn heads % kv heads");
 	c = base; c.i[0] = 2; EXPECT(-EINVAL, "attn layer >= n_layer");
 	c = base; c.i[3] = KN_BF16; EXPECT(-EINVAL, "attn bf16 cache");
+	c = base; c.i[4] = KN_Q4_0; EXPECT(-EINVAL, "attn q4_0 V cache");
+	c = base; c.i[3] = KN_Q8_0; EXPECT(0, "attn q8_0 K cache");
+	c = base; c.i[4] = KN_Q8_0; EXPECT(-EINVAL, "attn q8_0 V cache without flash");
+	c = base; c.i[4] = KN_Q8_0; c.i[5] = ACCEL_ATTN_FLASH; EXPECT(0, "attn q8_0 V flash");
+	c = base; c.i[5] = 4; EXPECT(-EINVAL, "attn unknown flag");
+	c = base; c.i[5] = ACCEL_ATTN_ROW_INVARIANT; EXPECT(0, "attn row-invariant flag");
+	c = base; c.i[3] = KN_Q8_0; c.t[1].ne[0] = c.t[2].ne[0] = c.t[3].ne[0] = 48;
+	c.t[0].ne[0] = 192; EXPECT(-EINVAL, "attn q8_0 with hd % 32");
 	c = base; c.i[2] = 0; EXPECT(-EINVAL, "attn 0 tokens per block");
 	c = base; c.t[3].ne[0] = 32; EXPECT(-EINVAL, "attn v shape");
 	c = base; c.t[0].ne[0] = 128; EXPECT(-EINVAL, "attn out shape");
@@ -494,8 +504,14 @@ int main(void)
 		test_matmul(nth, KN_Q4_1, false);
 		test_matmul(nth, KN_F32, true);
 		test_matmul(nth, KN_Q6_K, true);
-		test_attn(nth, KN_F16);
-		test_attn(nth, KN_F32);
+		test_attn(nth, KN_F16, KN_F16, false);
+		test_attn(nth, KN_F32, KN_F32, false);
+		test_attn(nth, KN_Q8_0, KN_F16, false);
+		test_attn(nth, KN_F32, KN_F16, false);
+		test_attn(nth, KN_F16, KN_F16, true);
+		test_attn(nth, KN_F32, KN_F32, true);
+		test_attn(nth, KN_Q8_0, KN_Q8_0, true);
+		test_attn(nth, KN_F16, KN_Q8_0, true);
 		test_moe(nth, KN_Q8_0);
 		test_moe(nth, KN_F32);
 	}

@@ -2,9 +2,13 @@
 /*
  * Batched decoding: N sequences generated together (one forward pass per step,
  * mixed prefill of every prompt) give exactly the greedy ids of each sequence
- * run alone, resident and under a streaming budget; bad arguments are refused.
+ * run alone, resident and under a streaming budget, with every KV cache type
+ * (-ctk/-ctv) and flash attention on and off; a prompt whose blocks another
+ * session published reuses them (prefix cache) and gives the same ids;
+ * bad arguments are refused.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "rt_error.h"
@@ -55,10 +59,11 @@ static void alone(struct rt_model *m, int i, int32_t *out)
 	rt_session_fini(&s);
 }
 
-static void check(const char *what, uint64_t budget)
+static void check(const char *what, const char *model, uint64_t budget, int tk, int tv, int fa)
 {
 	struct rt_model_opts mo = { .threads = 2, .n_ctx = 64, .n_batch = 16, .n_seq = N_SEQ,
-				    .mem_budget = budget };
+				    .mem_budget = budget, .type_k = tk, .type_v = tv,
+				    .flash_attn = fa };
 	struct rt_sampler_params sp;
 	struct rt_gen_stats st;
 	struct rt_model *m;
@@ -69,8 +74,7 @@ static void check(const char *what, uint64_t budget)
 	memset(&g, 0, sizeof(g));
 	rt_sampler_defaults(&sp);
 	sp.temp = 0;
-	if (!ok(rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) == 0, "%s: load",
-		what)) {
+	if (!ok(rt_model_load(tap_path(model), &mo, &m) == 0, "%s: load", what)) {
 		diag("%s", rt_last_error());
 		return;
 	}
@@ -88,9 +92,72 @@ static void check(const char *what, uint64_t budget)
 	rt_model_free(m);
 }
 
+/* a 40-token prompt twice: the second session takes the first one's
+ * published blocks (2 of 16 tokens) and generates the same ids */
+static void prefix(const char *what, const char *model, int tk, int tv, int fa)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_seq = 2, .type_k = tk,
+				    .type_v = tv, .flash_attn = fa };
+	int32_t prompt[40], out[2][N_GEN];
+	struct rt_session s;
+	struct rt_model *m;
+	const float *lg;
+	int reused = -1, ret = 0;
+
+	for (int i = 0; i < 40; i++)
+		prompt[i] = 1 + (i * 37) % 500;
+	if (!ok(rt_model_load(tap_path(model), &mo, &m) == 0, "%s: load", what)) {
+		diag("%s", rt_last_error());
+		return;
+	}
+	for (int r = 0; r < 2; r++) {
+		rt_session_init(&s, m, r);
+		ret = rt_session_feed(&s, prompt, 40, &lg);
+		for (int j = 0; j < N_GEN && ret >= 0; j++) {
+			out[r][j] = rt_argmax(lg, rt_model_hparams(m)->n_vocab);
+			if (j + 1 < N_GEN)
+				ret = rt_session_feed(&s, &out[r][j], 1, &lg);
+		}
+		if (r)
+			reused = s.n_reused;
+		rt_session_fini(&s);
+	}
+	ok(ret >= 0 && reused == 32 && !memcmp(out[0], out[1], sizeof(out[0])),
+	   "%s: prefix cache: %d of 40 positions reused, the same %d ids", what, reused, N_GEN);
+	rt_model_free(m);
+}
+
 int main(void)
 {
-	check("resident", 0);
-	check("streamed", 600 << 10);
+	static const char *const stories = "tests/models/stories260K.gguf";
+	static const char *const qmoe = "tests/models/random/tiny-qwen3moe-random-q8_0.gguf";
+	/* -ctk -ctv -fa: llama.cpp's defaults (0), and every type, K and V apart */
+	static const struct {
+		const char *name;
+		int tk, tv, fa;
+	} kv[] = {
+		{ "f32 f32 off", RT_KV_F32, RT_KV_F32, RT_FA_OFF },
+		{ "defaults (f16 f16, flash)", 0, 0, 0 },
+		{ "f16 f16 off", RT_KV_F16, RT_KV_F16, RT_FA_OFF },
+		{ "q8_0 q8_0 on", RT_KV_Q8_0, RT_KV_Q8_0, RT_FA_ON },
+		{ "q8_0 f32 off", RT_KV_Q8_0, RT_KV_F32, RT_FA_OFF },
+		{ "f32 q8_0 on", RT_KV_F32, RT_KV_Q8_0, RT_FA_ON },
+	};
+	char what[128];
+
+	plan(4 * (N_SEQ + 4) + 6 * (N_SEQ + 4 + 2));
+	/* stories260K (head_dim 8: no q8_0): resident and streamed */
+	for (int i = 0; i < 2; i++) {
+		snprintf(what, sizeof(what), "stories260K resident, %s", kv[i].name);
+		check(what, stories, 0, kv[i].tk, kv[i].tv, kv[i].fa);
+		snprintf(what, sizeof(what), "stories260K streamed, %s", kv[i].name);
+		check(what, stories, 600 << 10, kv[i].tk, kv[i].tv, kv[i].fa);
+	}
+	/* tiny Qwen3-MoE Q8_0 (head_dim 32): every type */
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+		snprintf(what, sizeof(what), "qwen3moe q8_0, %s", kv[i].name);
+		check(what, qmoe, 0, kv[i].tk, kv[i].tv, kv[i].fa);
+		prefix(what, qmoe, kv[i].tk, kv[i].tv, kv[i].fa);
+	}
 	return done_testing();
 }

@@ -4,7 +4,9 @@
  * tests/golden/make-golden.sh): greedy token sequences identical, and logits
  * within 1e-3 of llama.cpp's (F32 KV cache) on the F32 models, with the
  * kernels of each instruction set this CPU has against llama.cpp built for
- * the same one (their exp, lane orders and reductions differ).
+ * the same one (their exp, lane orders and reductions differ). The same at
+ * llama.cpp's other KV cache settings (<isa>/kv-<K>-<V>-fa<on|off>/: -ctk,
+ * -ctv, -fa), which load or are refused as llama.cpp's rules say.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +29,8 @@
 /* directories in tests/golden with a tokenize.txt (make-golden.sh's MODELS):
  * a lost directory fails here instead of shrinking the test */
 #define N_GOLDEN_DIRS 13
+/* kv-* directories per ISA (make-golden.sh --kv's KV_MODELS): 5 + 14 + 14 + 7 */
+#define N_KV_SETTINGS 40
 
 struct gcase {
 	char *text;		/* NULL when given as ids */
@@ -227,7 +231,8 @@ out:
  */
 static int run_patched(const char *mpath, const char *key, struct gcase *cs, int nc)
 {
-	struct rt_model_opts mo = { .threads = 2, .n_ctx = 512 };
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 512, .type_k = RT_KV_F32,
+				    .type_v = RT_KV_F32, .flash_attn = RT_FA_OFF };
 	char tmp[] = "/tmp/golden_rope.XXXXXX";
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL;
@@ -367,6 +372,111 @@ static void check_tolerance(struct rt_model *m, struct rt_tokenizer *tok, const 
 	check_logits(m, tok, dir, &cases[0], 0, 1e-6);
 }
 
+/* llama.cpp's rules for a KV setting (llama_init_from_model): a Q8_0 V needs
+ * flash attention, Q8_0 needs head_dim % 32 == 0 */
+static bool kv_accepted(int tk, int tv, int fa, int head_dim)
+{
+	if (tv == RT_KV_Q8_0 && fa == RT_FA_OFF)
+		return false;
+	return !((tk == RT_KV_Q8_0 || tv == RT_KV_Q8_0) && head_dim % 32);
+}
+
+/*
+ * The goldens of @dir/kv-<K>-<V>-fa<on|off>/ (make-golden.sh --kv): the model
+ * loaded with that -ctk/-ctv/-fa, @fn's checks against them; then, on the
+ * small models, every setting is loaded or refused as llama.cpp does.
+ * Returns the settings run.
+ */
+static int run_kv_goldens(const char *dir, const char *mpath, const char *model,
+			  const char *isa_name, golden_fn fn)
+{
+	static struct gcase cases[16];
+	struct dirent **ents;
+	int n, ran = 0, refused = 0, match = 0, hd = 0;
+	bool big = false;
+
+	n = scandir(dir, &ents, NULL, alphasort);
+	for (int e = 0; e < n; e++) {
+		char kdir[4400], path[4500], ks[8], vs[8], fs[8], name[300];
+		struct rt_model_opts mo = { .threads = 2, .n_ctx = 512 };
+		struct rt_tokenizer *tok = NULL;
+		struct rt_model *m = NULL;
+		int nc;
+
+		snprintf(name, sizeof(name), "%s", ents[e]->d_name);
+		free(ents[e]);
+		/* kv-f16-q8_0-faon */
+		if (strncmp(name, "kv-", 3) || sscanf(name + 3, "%7[^-]-%7[^-]-fa%7s", ks, vs, fs) != 3)
+			continue;
+		mo.type_k = rt_kv_type_parse(ks);
+		mo.type_v = rt_kv_type_parse(vs);
+		mo.flash_attn = rt_flash_attn_parse(fs);
+		snprintf(kdir, sizeof(kdir), "%s/%s", dir, name);
+		snprintf(path, sizeof(path), "%s/greedy.txt", kdir);
+		/* the scalar path: the defaults (F16, flash) on the small-vocabulary models */
+		if (fn != check_exact && (strcmp(name, "kv-f16-f16-faon") || strstr(model, "SmolLM")))
+			continue;
+		nc = read_greedy(path, name, sizeof(name), cases, 16);
+		if (!ok(nc >= 4 && mo.type_k > 0 && mo.type_v > 0 && mo.flash_attn > 0,
+			"%s: %d greedy cases", kdir, nc))
+			continue;
+		if (!ok(rt_model_load(mpath, &mo, &m) == 0, "%s [%s] -ctk %s -ctv %s -fa %s: load",
+			model, isa_name, ks, vs, fs)) {
+			diag("%s", rt_last_error());
+			continue;
+		}
+		diag("-ctk %s -ctv %s -fa %s", ks, vs, fs);
+		hd = rt_model_hparams(m)->head_dim;
+		big = rt_model_hparams(m)->n_vocab > 4096;
+		/* a large vocabulary is slow: its first case (64 tokens) and the
+		 * ChatML one (it stops at <|im_end|>), not all five */
+		if (big && nc > 3) {
+			free(cases[1].text);
+			free(cases[2].text);
+			cases[1] = cases[3];
+			for (int i = 4; i < nc; i++)
+				free(cases[i].text);
+			nc = 2;
+		}
+		if (ok(rt_tokenizer_load(rt_model_gguf(m), &tok) == 0, "%s: tokenizer", model))
+			fn(m, tok, kdir, mpath, model, cases, nc, isa_name);
+		for (int i = 0; i < nc; i++)
+			free(cases[i].text);
+		rt_tokenizer_free(tok);
+		rt_model_free(m);
+		ran++;
+	}
+	if (n >= 0)
+		free(ents);
+	if (!ran || fn != check_exact || big)
+		return ran;
+	/* every setting llama.cpp refuses is refused; every other one loads (the
+	 * small models: tiny-qwen3's head_dim 32 and tiny-llama's 8 cover the rules) */
+	for (int tk = RT_KV_F32; tk <= RT_KV_Q8_0; tk++) {
+		for (int tv = RT_KV_F32; tv <= RT_KV_Q8_0; tv++) {
+			for (int fa = RT_FA_ON; fa <= RT_FA_OFF; fa++) {
+				struct rt_model_opts mo = { .threads = 1, .n_ctx = 64, .type_k = tk,
+							    .type_v = tv, .flash_attn = fa };
+				struct rt_model *m = NULL;
+				const bool want = kv_accepted(tk, tv, fa, hd);
+				const bool got = rt_model_load(mpath, &mo, &m) == 0;
+
+				rt_model_free(m);
+				refused += !want;
+				match += want == got;
+				if (want != got)
+					diag("%s: -ctk %s -ctv %s -fa %s: %s, llama.cpp %s", model,
+					     rt_kv_type_name(tk), rt_kv_type_name(tv),
+					     fa == RT_FA_ON ? "on" : "off", got ? "loads" : "refused",
+					     want ? "accepts" : "refuses");
+			}
+		}
+	}
+	ok(match == 18, "%s: the 18 -ctk/-ctv/-fa settings load or are refused (%d) as llama.cpp's "
+	   "rules (head_dim %d)", model, refused, hd);
+	return ran;
+}
+
 /*
  * @fn on every golden model with the @isa kernels, against the goldens of
  * llama.cpp's @ref build (every model has them); returns the models run
@@ -376,7 +486,7 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 {
 	static struct gcase cases[16];
 	struct dirent **ents;
-	int ndir, models = 0, dirs = 0;
+	int ndir, models = 0, dirs = 0, kv_settings = 0;
 
 	ndir = scandir(gdir, &ents, NULL, alphasort);
 	if (ndir < 0)
@@ -387,7 +497,9 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 	     fn == check_exact ? "" : ", within tolerances");
 	for (int d = 0; d < ndir; d++) {
 		char dir[4096], path[4200], model[1024], mpath[2048];
-		struct rt_model_opts mo = { .threads = 2, .n_ctx = 512 };
+		/* the goldens directly under <isa>/: F32 K and V, no flash attention */
+		struct rt_model_opts mo = { .threads = 2, .n_ctx = 512, .type_k = RT_KV_F32,
+					    .type_v = RT_KV_F32, .flash_attn = RT_FA_OFF };
 		struct rt_tokenizer *tok = NULL;
 		struct rt_model *m = NULL;
 		int nc;
@@ -399,6 +511,11 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 			continue;
 		}
 		dirs++;
+		/* GOLDEN_ONLY=dir: that model alone (by hand; the directory count then fails) */
+		if (getenv("GOLDEN_ONLY") && strcmp(getenv("GOLDEN_ONLY"), ents[d]->d_name)) {
+			free(ents[d]);
+			continue;
+		}
 		/* every model has goldens of the reference build */
 		snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, ents[d]->d_name, ref);
 		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
@@ -425,9 +542,14 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 			free(cases[i].text);
 		rt_tokenizer_free(tok);
 		rt_model_free(m);
+		kv_settings += run_kv_goldens(dir, mpath, model, isa_name, fn);
 	}
 	free(ents);
 	is_int(dirs, N_GOLDEN_DIRS, "%s: every golden directory found", isa_name);
+	diag("%s: %d KV cache settings besides F32/F32/no flash", isa_name, kv_settings);
+	if (fn == check_exact)
+		ok(kv_settings >= N_KV_SETTINGS, "%s: every KV cache setting ran (%d >= %d)", isa_name,
+		   kv_settings, N_KV_SETTINGS);
 	return models;
 }
 

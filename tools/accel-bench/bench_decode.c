@@ -2,7 +2,9 @@
 /*
  * accel-bench decode: prompt-processing and generation tokens/s of the
  * runtime, and llama.cpp's (llama-bench from tests/golden's build, when
- * present) on the same model in the same run, printed as ratios.
+ * present) on the same model in the same run, printed as ratios; both
+ * with the same KV cache settings (-ctk/-ctv/-fa, llama.cpp's defaults:
+ * f16, f16, auto).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -29,15 +31,16 @@ static double now_s(void)
 
 /* llama-bench's CSV: find the avg_ts column of the pp and tg rows */
 static int run_llama_bench(const char *bin, const char *model, int threads, int pp, int tg,
-			   double *pp_ts, double *tg_ts)
+			   const struct rt_kv_info *kv, double *pp_ts, double *tg_ts)
 {
 	char cmd[8400], line[8192];
 	int col_ts = -1, col_np = -1, col_ng = -1;
 	FILE *p;
 
-	/* our KV settings: an F32 cache, attention without flash-attention order */
-	snprintf(cmd, sizeof(cmd), "'%s' -m '%s' -t %d -p %d -n %d -r 3 -ctk f32 -ctv f32 -fa off "
-		 "-o csv 2>/dev/null", bin, model, threads, pp, tg);
+	/* our KV settings, resolved (-fa auto is on for both) */
+	snprintf(cmd, sizeof(cmd), "'%s' -m '%s' -t %d -p %d -n %d -r 3 -ctk %s -ctv %s -fa %s "
+		 "-o csv 2>/dev/null", bin, model, threads, pp, tg, rt_kv_type_name(kv->type_k),
+		 rt_kv_type_name(kv->type_v), kv->flash_attn ? "on" : "off");
 	p = popen(cmd, "r");
 	if (!p)
 		return -errno;
@@ -90,18 +93,35 @@ int bench_decode_main(int argc, char **argv)
 	char def[4200];
 	const char *isa = kn_isa_get() == KN_ISA_AVX512 ? "avx512" :
 			  kn_isa_get() == KN_ISA_AVX2 ? "avx2" : "scalar";
+	struct rt_kv_info kv;
+	static const char *const usage = "decode -m MODEL [-t THREADS] [-p PROMPT_TOKENS] "
+		"[-n GEN_TOKENS] [-r REPS] [-ctk f32|f16|q8_0] [-ctv f32|f16|q8_0] "
+		"[-fa on|off|auto] [--llama-bench PATH]";
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
+		const bool ctk = !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k");
+		const bool ctv = !strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v");
+		const bool fa = !strcmp(a, "-fa") || !strcmp(a, "--flash-attn");
+
 		if (strcmp(a, "-m") && strcmp(a, "-t") && strcmp(a, "-p") && strcmp(a, "-n") &&
-		    strcmp(a, "-r") && strcmp(a, "--llama-bench"))
-			return bench_usage("decode -m MODEL [-t THREADS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] "
-					   "[-r REPS] [--llama-bench PATH]");
+		    strcmp(a, "-r") && strcmp(a, "--llama-bench") && !ctk && !ctv && !fa)
+			return bench_usage(usage);
 		if (!v)
 			return bench_fail("decode: %s: missing value", a);
 		i++;
-		if (!strcmp(a, "-m"))
+		if (ctk || ctv) {
+			int t = rt_kv_type_parse(v);
+
+			if (t < 0)
+				return bench_fail("decode: %s: '%s' is not a cache type (f32, f16, q8_0)",
+						  a, v);
+			*(ctk ? &mo.type_k : &mo.type_v) = t;
+		} else if (fa) {
+			if ((mo.flash_attn = rt_flash_attn_parse(v)) < 0)
+				return bench_fail("decode: %s: '%s' is not on, off or auto", a, v);
+		} else if (!strcmp(a, "-m"))
 			model = v;
 		else if (!strcmp(a, "--llama-bench"))
 			llama = v;
@@ -112,13 +132,14 @@ int bench_decode_main(int argc, char **argv)
 			return 1;
 	}
 	if (!model || threads <= 0 || pp <= 0 || tg <= 0 || reps <= 0)
-		return bench_usage("decode -m MODEL [-t THREADS] [-p N] [-n N] [-r REPS]");
+		return bench_usage(usage);
 	mo.threads = threads;
 	mo.n_ctx = pp + tg + 16;
 	mo.n_batch = pp;
 	ret = rt_model_load(model, &mo, &m);
 	if (ret < 0)
 		return bench_fail("%s", rt_last_error());
+	rt_model_kv_info(m, &kv);
 	ids = malloc(sizeof(*ids) * pp);
 	if (!ids)
 		return bench_fail("out of memory");
@@ -152,7 +173,9 @@ int bench_decode_main(int argc, char **argv)
 	}
 	printf("model: %s\n", model);
 	printf("isa: %s\n", isa);
-	printf("kv: f32, flash-attention off (llama-bench run with the same)\n");
+	printf("kv: -ctk %s -ctv %s -fa %s (llama-bench run with the same)\n",
+	       rt_kv_type_name(kv.type_k), rt_kv_type_name(kv.type_v), kv.flash_attn ? "on" : "off");
+	printf("kv_bytes_per_token: %llu\n", (unsigned long long)kv.bytes_per_token);
 	printf("threads: %d\n", threads);
 	printf("pp_tokens: %d\n", pp);
 	printf("tg_tokens: %d\n", tg);
@@ -169,7 +192,7 @@ int bench_decode_main(int argc, char **argv)
 	if (access(llama, X_OK) == 0) {
 		double lpp = 0, ltg = 0;
 
-		if (run_llama_bench(llama, model, threads, pp, tg, &lpp, &ltg) == 0) {
+		if (run_llama_bench(llama, model, threads, pp, tg, &kv, &lpp, &ltg) == 0) {
 			printf("llama_pp_tps: %.2f\n", lpp);
 			printf("llama_tg_tps: %.2f\n", ltg);
 			printf("pp_vs_llama: %.3f\n", best_pp / lpp);

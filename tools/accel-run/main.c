@@ -55,6 +55,10 @@ static void usage(FILE *f)
 "                         JSON for chrome://tracing or Perfetto (as ACCEL_TRACE)\n"
 "      --mlock            pinning is mandatory: fail where RLIMIT_MEMLOCK refuses it\n"
 "                         (default: fall back to pageable memory with a warning)\n"
+"  -ctk, --cache-type-k T KV cache type of K: f32, f16, q8_0 (default f16)\n"
+"  -ctv, --cache-type-v T KV cache type of V: f32, f16, q8_0 (default f16; q8_0\n"
+"                         needs flash attention)\n"
+"  -fa, --flash-attn FA   on, off or auto (default auto: on, as llama.cpp on a CPU)\n"
 "  -v, --verbose          model, placement and seed on stderr\n"
 "      --device D         emu or a device node (default: auto)\n"
 "      --pp-timeout S     under mpirun (pipeline over ranks): seconds a rank waits\n"
@@ -117,7 +121,8 @@ static bool takes_value(const char *a)
 		"-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-np", "--parallel",
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
 		"--repeat-last-n", "--mem-budget", "--pp-timeout", "--kv-pool-fd", "--draft-model",
-		"--lookup", "--draft", "--trace", "--draft-p-min",
+		"--lookup", "--draft", "--trace", "--draft-p-min", "-ctk", "--cache-type-k", "-ctv",
+		"--cache-type-v", "-fa", "--flash-attn",
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -256,6 +261,23 @@ int main(int argc, char **argv)
 		} else if (IS("--draft")) {
 			if (flag_int(a, val, 1, RT_SPEC_MAX_DRAFT, &o.n_draft))
 				return 1;
+		} else if (IS("-ctk") || IS("--cache-type-k") || IS("-ctv") || IS("--cache-type-v")) {
+			int t = rt_kv_type_parse(val);
+
+			if (t < 0) {
+				fprintf(stderr, "accel-run: %s: '%s' is not a cache type (f32, f16, q8_0)\n",
+					a, val);
+				return 1;
+			}
+			*(IS("-ctk") || IS("--cache-type-k") ? &o.type_k : &o.type_v) = t;
+		} else if (IS("-fa") || IS("--flash-attn")) {
+			int fa = rt_flash_attn_parse(val);
+
+			if (fa < 0) {
+				fprintf(stderr, "accel-run: %s: '%s' is not on, off or auto\n", a, val);
+				return 1;
+			}
+			o.flash_attn = fa;
 		} else if (IS("--mem-budget")) {
 			char msg[256];
 			int ret = tool_parse_size(val, &o.mem_budget);

@@ -302,7 +302,9 @@ int run_main(const struct run_opts *o)
 	struct rt_model_opts mo = { .threads = o->threads, .n_ctx = o->n_ctx, .n_batch = o->n_batch,
 				    .n_seq = o->n_parallel > 1 ? o->n_parallel : 1, .device = o->device,
 				    .mem_budget = o->mem_budget, .kv_pool_fd = o->kv_pool_fd,
-				    .mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO };
+				    .mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO,
+				    .type_k = o->type_k, .type_v = o->type_v,
+				    .flash_attn = o->flash_attn };
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL, *dm = NULL;
 	struct rt_session s = { 0 }, ds = { 0 };
@@ -349,6 +351,12 @@ int run_main(const struct run_opts *o)
 			fprintf(stderr, "accel-run: placement: every weight resident, nothing streams%s\n",
 				o->mem_budget ? " (the whole model fits --mem-budget)" : "");
 		}
+		struct rt_kv_info kvi;
+
+		rt_model_kv_info(m, &kvi);
+		fprintf(stderr, "accel-run: KV cache K %s V %s (%llu bytes per token), flash "
+			"attention %s\n", rt_kv_type_name(kvi.type_k), rt_kv_type_name(kvi.type_v),
+			(unsigned long long)kvi.bytes_per_token, kvi.flash_attn ? "on" : "off");
 		fprintf(stderr, "accel-run: seed %llu%s\n", (unsigned long long)o->sp.seed,
 			o->seed_given ? "" : " (random; -s sets it)");
 	}
@@ -366,7 +374,9 @@ int run_main(const struct run_opts *o)
 	if (o->draft_model) {
 		/* resident, with the target's context and batch */
 		struct rt_model_opts dmo = { .threads = o->threads, .n_ctx = rt_model_n_ctx(m),
-					     .n_batch = o->n_batch, .device = o->device };
+					     .n_batch = o->n_batch, .device = o->device,
+					     .type_k = o->type_k, .type_v = o->type_v,
+					     .flash_attn = o->flash_attn };
 
 		ret = rt_model_load(o->draft_model, &dmo, &dm);
 		if (ret < 0 || (ret = rt_spec_check_vocab(m, dm)) < 0 ||

@@ -18,6 +18,8 @@ struct run_opts {
 	bool seed_given;	/* -s N: else a random seed (printed with -v) */
 	uint64_t mem_budget;
 	int kv_pool_fd;		/* --kv-pool-fd N: a shared KV pool (0 = none) */
+	int type_k, type_v;	/* -ctk/-ctv: enum rt_kv_type (0: f16) */
+	int flash_attn;		/* -fa: enum rt_flash_attn (0: auto) */
 	struct rt_sampler_params sp;
 	double pp_timeout;	/* --pp-timeout: seconds a pipeline rank waits for a peer */
 	/* speculative decoding: --draft-model FILE or --lookup N, --draft K */

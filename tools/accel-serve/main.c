@@ -32,6 +32,10 @@ static void usage(FILE *f)
 "  -t, --threads N        compute threads (default: all CPUs)\n"
 "      --mem-budget B     cap pinned weight memory (512M, 1.5G); beyond it the\n"
 "                         layers stream from the file\n"
+"  -ctk, --cache-type-k T KV cache type of K: f32, f16, q8_0 (default f16)\n"
+"  -ctv, --cache-type-v T KV cache type of V: f32, f16, q8_0 (default f16; q8_0\n"
+"                         needs flash attention)\n"
+"  -fa, --flash-attn FA   on, off or auto (default auto: on, as llama.cpp on a CPU)\n"
 "      --api-key KEY      require \"Authorization: Bearer KEY\" (all but /health)\n"
 "      --max-body B       largest request body (default 1M; 413 beyond)\n"
 "      --kv-cache-dir DIR\n"
@@ -90,6 +94,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		"-m", "--model", "--host", "--port", "-np", "--parallel", "-c", "--ctx-size",
 		"-b", "--batch-size", "-n", "--n-predict", "-t", "--threads", "--mem-budget",
 		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--alias", "--device",
+		"-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "-fa", "--flash-attn",
 	};
 
 	for (int i = 1; i < argc; i++) {
@@ -153,6 +158,23 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		} else if (IS("--timeout")) {
 			if (flag_int(a, val, 1, 86400, &o->timeout_s))
 				return -EINVAL;
+		} else if (IS("-ctk") || IS("--cache-type-k") || IS("-ctv") || IS("--cache-type-v")) {
+			int t = rt_kv_type_parse(val);
+
+			if (t < 0) {
+				fprintf(stderr, "accel-serve: %s: '%s' is not a cache type (f32, f16, q8_0)\n",
+					a, val);
+				return -EINVAL;
+			}
+			*(IS("-ctk") || IS("--cache-type-k") ? &o->type_k : &o->type_v) = t;
+		} else if (IS("-fa") || IS("--flash-attn")) {
+			int fa = rt_flash_attn_parse(val);
+
+			if (fa < 0) {
+				fprintf(stderr, "accel-serve: %s: '%s' is not on, off or auto\n", a, val);
+				return -EINVAL;
+			}
+			o->flash_attn = fa;
 		} else if (IS("--mem-budget")) {
 			if (flag_size(a, val, &o->mem_budget))
 				return -EINVAL;
@@ -198,7 +220,8 @@ int main(int argc, char **argv)
 	accel_set_log(log_cb, &o);
 	mo = (struct rt_model_opts){ .threads = o.threads, .n_ctx = o.n_ctx, .n_batch = o.n_batch,
 				     .n_seq = o.n_parallel, .device = o.device,
-				     .mem_budget = o.mem_budget };
+				     .mem_budget = o.mem_budget, .type_k = o.type_k,
+				     .type_v = o.type_v, .flash_attn = o.flash_attn };
 	ret = rt_model_load(o.model, &mo, &m);
 	if (ret < 0) {
 		fprintf(stderr, "accel-serve: %s\n", *rt_last_error() ? rt_last_error() : strerror(-ret));

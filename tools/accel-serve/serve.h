@@ -28,6 +28,8 @@ struct serve_opts {
 	uint64_t max_body;		/* --max-body: bytes */
 	int timeout_s;			/* --timeout: an idle or stalled connection */
 	uint64_t mem_budget;
+	int type_k, type_v;		/* -ctk/-ctv: enum rt_kv_type (0: f16) */
+	int flash_attn;			/* -fa: enum rt_flash_attn (0: auto) */
 	bool verbose;
 };
 

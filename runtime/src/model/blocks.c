@@ -83,7 +83,7 @@ int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
 								  : ACCEL_OP_ATTN_PREFILL,
 			attn, heads(q, hd, n), heads(k, hd, n), heads(v, hd, n), m->kv->pool,
 			m->block_table, pos, seq, il - m->l0, m->l1 - m->l0, (int)m->kv->block_tokens,
-			m->kv->cache_dtype, scale);
+			m->kv->k_dtype, m->kv->v_dtype, m->kv->flash ? ACCEL_ATTN_FLASH : 0, scale);
 	     c_->i[5] |= g->row_invariant ? ACCEL_ATTN_ROW_INVARIANT : 0);
 	EMIT(g, "attn_out", il, accel_cmd_prep_matmul(c_, xb, attn, l->wo, no_tensor));
 	EMIT(g, "ffn_inp", il, accel_cmd_prep_add(c_, x, x, xb));

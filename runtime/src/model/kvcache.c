@@ -8,30 +8,103 @@
 #include <stdlib.h>
 #include <string.h>
 #include "rt_error.h"
+#include "rt_model.h"
 #include "kvcache.h"
 
+static const struct {
+	const char *name;
+	uint32_t dtype;
+} kv_types[] = {
+	[RT_KV_F32] = { "f32", ACCEL_DTYPE_F32 },
+	[RT_KV_F16] = { "f16", ACCEL_DTYPE_F16 },
+	[RT_KV_Q8_0] = { "q8_0", ACCEL_DTYPE_Q8_0 },
+};
+
+int rt_kv_type_parse(const char *s)
+{
+	for (int t = RT_KV_F32; t <= RT_KV_Q8_0; t++)
+		if (s && !strcmp(s, kv_types[t].name))
+			return t;
+	return -EINVAL;
+}
+
+const char *rt_kv_type_name(int type)
+{
+	if (type == RT_KV_DEFAULT)
+		type = RT_KV_F16;
+	return type >= RT_KV_F32 && type <= RT_KV_Q8_0 ? kv_types[type].name : "?";
+}
+
+int rt_flash_attn_parse(const char *s)
+{
+	static const char *const on[] = { "on", "enabled", "true", "1" };
+	static const char *const off[] = { "off", "disabled", "false", "0" };
+
+	for (size_t i = 0; s && i < 4; i++) {
+		if (!strcmp(s, on[i]))
+			return RT_FA_ON;
+		if (!strcmp(s, off[i]))
+			return RT_FA_OFF;
+	}
+	if (s && (!strcmp(s, "auto") || !strcmp(s, "-1")))
+		return RT_FA_AUTO;
+	return -EINVAL;
+}
+
+int rt_kvcache_cfg_resolve(int type_k, int type_v, int flash_attn, int head_dim,
+			   struct rt_kvcache_cfg *cfg)
+{
+	if (type_k == RT_KV_DEFAULT)
+		type_k = RT_KV_F16;
+	if (type_v == RT_KV_DEFAULT)
+		type_v = RT_KV_F16;
+	if (type_k < RT_KV_F32 || type_k > RT_KV_Q8_0 || type_v < RT_KV_F32 || type_v > RT_KV_Q8_0)
+		return rt_set_error(-EINVAL, "kv cache: unknown cache type (f32, f16, q8_0)");
+	if (flash_attn < RT_FA_AUTO || flash_attn > RT_FA_OFF)
+		return rt_set_error(-EINVAL, "kv cache: flash attention must be on, off or auto");
+	/* llama.cpp: auto is on wherever the device runs flash attention
+	 * (every CPU); a quantized V turns auto on and refuses off */
+	if (type_v == RT_KV_Q8_0 && flash_attn == RT_FA_OFF)
+		return rt_set_error(-EINVAL, "quantized V cache requires flash_attn to be enabled "
+				    "(-ctv q8_0 needs -fa on or auto)");
+	if ((type_k == RT_KV_Q8_0 || type_v == RT_KV_Q8_0) && head_dim % 32)
+		return rt_set_error(-EINVAL, "kv cache: q8_0 needs a head size divisible by its "
+				    "block of 32 (head_dim %d)", head_dim);
+	cfg->k_dtype = kv_types[type_k].dtype;
+	cfg->v_dtype = kv_types[type_v].dtype;
+	cfg->flash = flash_attn != RT_FA_OFF;
+	return 0;
+}
+
 int rt_kvcache_create(struct accel_device *dev, int n_layer, int n_kv_head, int head_dim,
-		      int n_ctx, int n_seq, int block_tokens, uint32_t cache_dtype,
+		      int n_ctx, int n_seq, int block_tokens, const struct rt_kvcache_cfg *cfg,
 		      struct rt_kvcache **out)
 {
 	struct rt_kvcache *kv;
 	struct accel_pool_opts po;
-	uint64_t elt = cache_dtype == ACCEL_DTYPE_F16 ? 2 : 4;
-	uint64_t bytes, bs = 4096;
+	uint64_t row, bytes, bs = 4096;
 	int ret;
 
 	if (n_layer <= 0 || n_kv_head <= 0 || head_dim <= 0 || n_ctx <= 0 || n_seq <= 0 ||
 	    block_tokens <= 0)
 		return rt_set_error(-EINVAL, "kv cache: bad geometry");
+	/* a K row and a V row of one position and layer (Q8_0: 34 bytes per 32) */
+	row = accel_dtype_row_size(cfg->k_dtype, (int64_t)n_kv_head * head_dim) +
+	      accel_dtype_row_size(cfg->v_dtype, (int64_t)n_kv_head * head_dim);
+	if (!row)
+		return rt_set_error(-EINVAL, "kv cache: bad cache type");
 	kv = calloc(1, sizeof(*kv));
 	if (!kv)
 		return -ENOMEM;
-	bytes = (uint64_t)n_layer * 2 * block_tokens * n_kv_head * head_dim * elt;
+	bytes = (uint64_t)n_layer * block_tokens * row;
 	while (bs < bytes)	/* KV pools want power-of-two blocks */
 		bs <<= 1;
 	kv->block_tokens = block_tokens;
 	kv->block_bytes = bs;
-	kv->cache_dtype = cache_dtype;
+	kv->k_dtype = cfg->k_dtype;
+	kv->v_dtype = cfg->v_dtype;
+	kv->flash = cfg->flash;
+	kv->bytes_per_token = (uint64_t)n_layer * row;
 	kv->n_seq = n_seq;
 	kv->max_blocks = (n_ctx + block_tokens - 1) / block_tokens;
 	/* every sequence can fill its context, plus room for cached prefixes */

@@ -9,6 +9,7 @@
 #ifndef RT_MODEL_KVCACHE_H
 #define RT_MODEL_KVCACHE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "accel.h"
 
@@ -17,15 +18,34 @@ struct rt_kvcache {
 	uint32_t block_tokens;
 	uint64_t block_bytes;
 	uint32_t n_blocks;
-	uint32_t cache_dtype;		/* ACCEL_DTYPE_F32 or F16 */
+	uint32_t k_dtype, v_dtype;	/* ACCEL_DTYPE_F32, F16 or Q8_0 */
+	bool flash;			/* ATTN commands with ACCEL_ATTN_FLASH */
+	uint64_t bytes_per_token;	/* K + V of one position, all layers */
 	int n_seq;
 	int max_blocks;			/* per sequence: ceil(n_ctx / block_tokens) */
 	uint32_t *table;		/* [n_seq][max_blocks] */
 	int *n_alloc;			/* blocks held per sequence */
 };
 
+/**
+ * struct rt_kvcache_cfg - what the cache holds: llama.cpp's rules applied
+ * to rt_model_opts by rt_kvcache_cfg_resolve
+ */
+struct rt_kvcache_cfg {
+	uint32_t k_dtype, v_dtype;	/* ACCEL_DTYPE_* */
+	bool flash;
+};
+
+/**
+ * rt_kvcache_cfg_resolve - defaults and checks as llama.cpp's
+ * llama_init_from_model: F16 K and V, flash attention auto = on; a Q8_0 V
+ * turns auto on and is refused with -fa off; Q8_0 needs head_dim % 32 == 0.
+ * Returns 0 or -EINVAL with the error message set.
+ */
+int rt_kvcache_cfg_resolve(int type_k, int type_v, int flash_attn, int head_dim,
+			   struct rt_kvcache_cfg *cfg);
 int rt_kvcache_create(struct accel_device *dev, int n_layer, int n_kv_head, int head_dim,
-		      int n_ctx, int n_seq, int block_tokens, uint32_t cache_dtype,
+		      int n_ctx, int n_seq, int block_tokens, const struct rt_kvcache_cfg *cfg,
 		      struct rt_kvcache **out);
 void rt_kvcache_destroy(struct rt_kvcache *kv);
 /**

@@ -111,6 +111,7 @@ static int open_device(struct rt_model *m, const struct rt_model_opts *opts)
 int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_model **out)
 {
 	struct rt_model_opts def = { 0 };
+	struct rt_kvcache_cfg kvcfg;
 	struct rt_model *m;
 	double t0 = now_s();
 	int ret;
@@ -132,6 +133,10 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 	m->n_seq = opts->n_seq > 0 ? opts->n_seq : 1;
 	if (m->n_batch < m->n_seq)
 		m->n_batch = m->n_seq;
+	/* KV settings as llama.cpp resolves them, before reading any weight */
+	if ((ret = rt_kvcache_cfg_resolve(opts->type_k, opts->type_v, opts->flash_attn,
+					  m->hp.head_dim, &kvcfg)) < 0)
+		goto err;
 	if ((ret = open_device(m, opts)) < 0)
 		goto err;
 	/* bind before loading: refuse a bad model before reading gigabytes */
@@ -164,7 +169,7 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 	}
 	ret = rt_kvcache_create(m->dev, m->l1 - m->l0, m->hp.n_kv_head, m->hp.head_dim, m->n_ctx,
 				m->n_seq, opts->kv_block_tokens > 0 ? opts->kv_block_tokens : 16,
-				ACCEL_DTYPE_F32, &m->kv);
+				&kvcfg, &m->kv);
 	if (ret < 0)
 		goto err;
 	if (opts->kv_pool_fd > 2 && (ret = rt_kvcache_adopt_pool(m->kv, m->dev, opts->kv_pool_fd)) < 0)
@@ -239,6 +244,20 @@ double rt_model_load_seconds(const struct rt_model *m)
 bool rt_model_direct_io(const struct rt_model *m)
 {
 	return m->direct;
+}
+
+void rt_model_kv_info(const struct rt_model *m, struct rt_kv_info *out)
+{
+	const uint32_t t[2] = { m->kv->k_dtype, m->kv->v_dtype };
+	int r[2];
+
+	for (int i = 0; i < 2; i++)
+		r[i] = t[i] == ACCEL_DTYPE_F32 ? RT_KV_F32 : t[i] == ACCEL_DTYPE_Q8_0 ? RT_KV_Q8_0
+										 : RT_KV_F16;
+	out->type_k = r[0];
+	out->type_v = r[1];
+	out->flash_attn = m->kv->flash;
+	out->bytes_per_token = m->kv->bytes_per_token;
 }
 
 struct accel_queue *rt_model_copy_queue(struct rt_model *m)

@@ -71,7 +71,7 @@ static uint64_t fingerprint(const struct rt_model *m)
 	const int32_t ints[] = { hp->n_vocab, hp->dim, hp->n_layer, hp->n_head, hp->n_kv_head,
 				 hp->head_dim, hp->ff, hp->ff_exp, hp->n_expert, hp->n_rot,
 				 hp->rope_mode, (int32_t)m->kv->block_tokens,
-				 (int32_t)m->kv->cache_dtype };
+				 (int32_t)m->kv->k_dtype, (int32_t)m->kv->v_dtype, m->kv->flash };
 	const float fl[] = { hp->rope_base, hp->rope_scale, hp->rms_eps };
 	const char *path = rt_gguf_path(m->gguf);
 	uint64_t h = 0xcbf29ce484222325ULL, size = 0;

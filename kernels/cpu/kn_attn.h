@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to paged attention: the cache addressing and the pieces shared by
+ * kn_attn.c (softmax-then-matmul, llama.cpp's non-flash graph) and
+ * kn_attn_flash.c (llama.cpp's flash-attention kernel).
+ */
+#ifndef KN_ATTN_H
+#define KN_ATTN_H
+
+#include "kn_ops.h"
+
+#define KN_ATTN_MAX_HD	1024
+
+/* the K (kv 0) or V (kv 1) row of every KV head at position p of seq */
+uint8_t *kn_attn_slot(const struct kn_attn_args *a, int32_t seq, int64_t p, int kv);
+/* q.k over hd in ggml_vec_dot_f32's lane order of L lanes (64: AVX-512
+ * build, 32: AVX2 build); @avx2: the SIMD code, else its scalar twin; the
+ * hd % L leftovers are added by fmaf */
+float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, bool avx2, int L);
+bool kn_attn_types_ok(const struct kn_attn_args *a);
+/* the Walsh-Hadamard size llama.cpp rotates a Q8_0 K (kv 0) or V (kv 1)
+ * with, 0 for none; the rotation of x (hd) in chunks of n; the query row
+ * of (t, h), rotated into buf where K is */
+int64_t kn_attn_rot(const struct kn_attn_args *a, int kv);
+void kn_attn_fwht(float *x, int64_t hd, int64_t n);
+const float *kn_attn_q(const struct kn_attn_args *a, int64_t t, int64_t h, float *buf);
+/* one (token, head) with llama.cpp's flash-attention arithmetic */
+void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float *work);
+/* the same with llama.cpp's tiled kernel (>= 64 query tokens, F16/F32 K and V) */
+void kn_attn_one_flash_tiled(const struct kn_attn_args *a, int64_t t, int64_t h, float *work);
+
+/* AVX2 loops of the flash path (kn_attn_avx2.c): elementwise, so the same
+ * bits as the scalar loops: y = f16(f32(y) * v); y = f16(fma(f32(x), v, f32(y))) */
+void kn_avx2_attn_scale_f16(uint16_t *y, float v, int64_t n);
+void kn_avx2_attn_mad_f16(uint16_t *y, const uint16_t *x, float v, int64_t n);
+/* kq[tk] = the FMA chain fma(k_tk[i], q[i], acc) over i < hd, from 0, for
+ * the n <= 64 F16 rows krows[tk] (8 rows a time, one per lane) */
+void kn_avx2_attn_kq_chain(float *kq, const float *q, const uint8_t *const *krows, int n,
+			   int64_t hd);
+/* lanes[l] = the FMA chain of k[i] * q[i] over i = l, l + W, ... < hd (W 8
+ * or 16 lanes; k F16) */
+void kn_avx2_attn_dot_lanes(float *lanes, const float *q, const uint16_t *k, int64_t hd, int W);
+/* acc[i] = fma(v[i], p, acc[i]) over hd, v F32 or F16 */
+void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
+
+#endif /* KN_ATTN_H */
