@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,6 +297,7 @@ int mk_generate(struct mk_plan *p, const struct mk_opts *o, const char *path,
 	struct gen g = { .p = p, .o = o };
 	int n_threads = o->threads > 0 ? o->threads : 1;
 	pthread_t *tids = NULL;
+	sigset_t block, saved;
 	int i, started = 0, ret;
 
 	pthread_once(&gauss_once, gauss_init);
@@ -319,14 +321,23 @@ int mk_generate(struct mk_plan *p, const struct mk_opts *o, const char *path,
 			goto out;
 		}
 	}
+	/* the temporary file is created and published to the signal handler
+	 * with the signals that remove it held: one arriving in between would
+	 * leave the file behind (seen under load: SIGTERM right after creation) */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &saved);
 	ret = rt_gguf_writer_open(p->w, path);
-	if (ret)
-		goto out;
-	if (rt_gguf_writer_temp_path(p->w) &&
+	if (!ret && rt_gguf_writer_temp_path(p->w) &&
 	    strlen(rt_gguf_writer_temp_path(p->w)) < sizeof(mk_partial)) {
 		strcpy(mk_partial, rt_gguf_writer_temp_path(p->w));
 		mk_partial_set = 1;
 	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	if (ret)
+		goto out;
 	for (; started < n_threads; started++) {
 		ret = -pthread_create(&tids[started], NULL, worker, &g);
 		if (ret) {
