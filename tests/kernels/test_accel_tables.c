@@ -199,6 +199,7 @@ static void test_dtypes(void)
 
 int main(void)
 {
+	plan(7 + 7);	/* op table 7, dtypes 7: no test is conditional */
 	test_op_table();
 	test_dtypes();
 	return done_testing();

@@ -495,25 +495,42 @@ static void test_check(void)
 	ok(!bad, "accel_cpu_check: %d commands, each rejected (or accepted) as specified", n);
 }
 
+#define ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define SIMPLE_OPS_TESTS 8	/* test_simple_ops: one per op, EMBED twice */
+
+static const int nths[] = { 1, 3 };
+static const struct { uint32_t wt; bool logits; } mm_cases[] = {
+	{ KN_Q4_K, false }, { KN_Q4_1, false }, { KN_F32, true }, { KN_Q6_K, true },
+};
+static const struct { uint32_t kt, vt; bool flash; } attn_cases[] = {
+	{ KN_F16, KN_F16, false }, { KN_F32, KN_F32, false }, { KN_Q8_0, KN_F16, false },
+	{ KN_F32, KN_F16, false }, { KN_F16, KN_F16, true }, { KN_F32, KN_F32, true },
+	{ KN_Q8_0, KN_Q8_0, true }, { KN_F16, KN_Q8_0, true },
+};
+static const uint32_t moe_types[] = { KN_Q8_0, KN_F32 };
+
 int main(void)
 {
+	int moe_tests = 0;
+
+	/* test_moe: 2, and 1 more against double for f32 weights */
+	for (int i = 0; i < ARRAY_LEN(moe_types); i++)
+		moe_tests += 2 + (moe_types[i] == KN_F32);
+	/* per thread count: simple ops, 2 matmuls (5 and 1 rows) per case, 3 per
+	 * attention case, the MoE tests; then test_check 1 */
+	plan(ARRAY_LEN(nths) * (SIMPLE_OPS_TESTS + 2 * ARRAY_LEN(mm_cases) +
+				3 * ARRAY_LEN(attn_cases) + moe_tests) + 1);
 	kt_seed(42);
-	for (int nth = 1; nth <= 3; nth += 2) {
+	for (int ni = 0; ni < ARRAY_LEN(nths); ni++) {
+		const int nth = nths[ni];
+
 		test_simple_ops(nth);
-		test_matmul(nth, KN_Q4_K, false);
-		test_matmul(nth, KN_Q4_1, false);
-		test_matmul(nth, KN_F32, true);
-		test_matmul(nth, KN_Q6_K, true);
-		test_attn(nth, KN_F16, KN_F16, false);
-		test_attn(nth, KN_F32, KN_F32, false);
-		test_attn(nth, KN_Q8_0, KN_F16, false);
-		test_attn(nth, KN_F32, KN_F16, false);
-		test_attn(nth, KN_F16, KN_F16, true);
-		test_attn(nth, KN_F32, KN_F32, true);
-		test_attn(nth, KN_Q8_0, KN_Q8_0, true);
-		test_attn(nth, KN_F16, KN_Q8_0, true);
-		test_moe(nth, KN_Q8_0);
-		test_moe(nth, KN_F32);
+		for (int i = 0; i < ARRAY_LEN(mm_cases); i++)
+			test_matmul(nth, mm_cases[i].wt, mm_cases[i].logits);
+		for (int i = 0; i < ARRAY_LEN(attn_cases); i++)
+			test_attn(nth, attn_cases[i].kt, attn_cases[i].vt, attn_cases[i].flash);
+		for (int i = 0; i < ARRAY_LEN(moe_types); i++)
+			test_moe(nth, moe_types[i]);
 	}
 	test_check();
 	return done_testing();

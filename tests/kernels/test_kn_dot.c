@@ -13,6 +13,7 @@
 
 static const uint32_t wtypes[] = { KN_F32, KN_F16, KN_BF16, KN_Q4_0, KN_Q4_1, KN_Q8_0,
 				   KN_Q4_K, KN_Q5_K, KN_Q6_K };
+#define N_WTYPES ((int)(sizeof(wtypes) / sizeof(wtypes[0])))
 
 static bool is_k(uint32_t t)
 {
@@ -148,7 +149,9 @@ static void test_q4_0_layout(void)
 
 int main(void)
 {
-	for (size_t i = 0; i < sizeof(wtypes) / sizeof(wtypes[0]); i++)
+	/* per type: scalar vs reference, AVX2 and AVX-512 vs scalar (or a skip each) */
+	plan(3 * N_WTYPES + 2);
+	for (int i = 0; i < N_WTYPES; i++)
 		test_type(wtypes[i]);
 	test_q4_0_layout();
 	ok(kn_vec_dot(KN_Q8_K, 256, NULL, NULL) == 0.0f, "no dot for an activation-only type");

@@ -12,13 +12,23 @@
 #include "kn_ops.h"
 #include "../../kernels/cpu/kn_internal.h"	/* the exp twins */
 
+#define ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const uint32_t embed_types[] = { KN_F32, KN_F16, KN_BF16, KN_Q8_0, KN_Q4_K, KN_Q6_K };
+/* matmul weight types, 3 shapes each */
+static const uint32_t mt[] = { KN_F32, KN_F16, KN_BF16, KN_Q4_0, KN_Q4_1, KN_Q8_0,
+			       KN_Q4_K, KN_Q5_K, KN_Q6_K };
+#define ROPE_MODES 2		/* norm (0) and neox (2) */
+#define ROPE_VARIANTS 3
+#define N_ISAS (KN_ISA_AVX512 - KN_ISA_SCALAR + 1)
+
 static void test_embed(void)
 {
-	static const uint32_t types[] = { KN_F32, KN_F16, KN_BF16, KN_Q8_0, KN_Q4_K, KN_Q6_K };
+	const uint32_t *types = embed_types;
 	const int64_t dim = 512, vocab = 11, n = 5;
 	const int32_t ids[5] = { 3, 10, 0, 3, 7 };
 
-	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++) {
+	for (int ti = 0; ti < ARRAY_LEN(embed_types); ti++) {
 		const uint32_t t = types[ti];
 		const size_t rs = kn_row_size(t, dim);
 		float *x = malloc(vocab * dim * sizeof(float)), *out = malloc(n * dim * sizeof(float));
@@ -167,8 +177,8 @@ static void test_rope(void)
 	kt_seed(11);
 	for (int i = 0; i < 32; i++)
 		ff[i] = 1.0f + (float)i / 8;
-	for (int mode = 0; mode <= 2; mode += 2) {
-		for (int variant = 0; variant < 3; variant++) {
+	for (int mode = 0; mode < 2 * ROPE_MODES; mode += 2) {
+		for (int variant = 0; variant < ROPE_VARIANTS; variant++) {
 			const int n_rot = variant == 2 ? 32 : 64;
 			const float fs = variant == 1 ? 0.25f : 1.0f;
 			const float *f = variant == 1 ? ff : NULL;
@@ -332,12 +342,14 @@ static void test_moe_route(void)
 
 int main(void)
 {
-	static const uint32_t mt[] = { KN_F32, KN_F16, KN_BF16, KN_Q4_0, KN_Q4_1, KN_Q8_0,
-				       KN_Q4_K, KN_Q5_K, KN_Q6_K };
-
+	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
+	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
+	 * moe_route 2 + 1 */
+	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
+	     1 + N_ISAS + 1 + 2 + 1);
 	test_embed();
 	test_rmsnorm();
-	for (size_t i = 0; i < sizeof(mt) / sizeof(mt[0]); i++) {
+	for (int i = 0; i < ARRAY_LEN(mt); i++) {
 		test_matmul_type(mt[i], 1, 3, true);
 		test_matmul_type(mt[i], 70, 4, i % 2);
 		test_matmul_type(mt[i], 1, 2, i % 2);

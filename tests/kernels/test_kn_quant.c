@@ -199,6 +199,10 @@ int main(void)
 	static const uint32_t all[] = { KN_F32, KN_F16, KN_BF16, KN_Q4_0, KN_Q4_1, KN_Q8_0,
 					KN_Q8_1, KN_Q4_K, KN_Q5_K, KN_Q6_K, KN_Q8_K };
 
+	/* 3 round trips per case, invariants 2, activation rounding 2, refusals 2,
+	 * AVX2 quantize and dequantize per type (skipped without AVX2) */
+	plan(3 * (int)(sizeof(qcases) / sizeof(qcases[0])) + 2 + 2 + 2 +
+	     2 * (int)(sizeof(all) / sizeof(all[0])));
 	for (size_t i = 0; i < sizeof(qcases) / sizeof(qcases[0]); i++)
 		test_round_trip(&qcases[i]);
 	test_invariants();

@@ -166,6 +166,8 @@ static void test_bf16(void)
 
 int main(void)
 {
+	/* traits 7, ISA selection 4, fp16 5, bf16 4 (the SIMD twins skip their 1) */
+	plan(7 + 4 + 5 + 4);
 	test_traits();
 	test_isa();
 	test_fp16();

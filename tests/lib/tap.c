@@ -168,6 +168,11 @@ int tap_failures(void)
 	return tap_failed;
 }
 
+int tap_count(void)
+{
+	return tap_n;
+}
+
 int done_testing(void)
 {
 	if (tap_planned < 0)

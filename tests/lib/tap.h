@@ -35,6 +35,8 @@ bool tap_refs_required(void);
 void plan_skip_ref(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void skip_ref(int n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tap_failures(void);
+/* tap_count - tests printed so far (ok, not ok, skipped): to pad a cut-short path */
+int tap_count(void);
 /* tap_slurp - a whole file in a malloc'd buffer (NULL on error) */
 #include <stddef.h>
 void *tap_slurp(const char *path, size_t *size);

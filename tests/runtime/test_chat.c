@@ -151,6 +151,8 @@ static void test_smollm(void)
 
 int main(void)
 {
+	/* detect 9, format 11 templates + 3 errors, SmolLM2 2 (or 2 skipped) */
+	plan(9 + 11 + 3 + 2);
 	test_detect();
 	test_format();
 	test_smollm();

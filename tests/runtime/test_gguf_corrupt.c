@@ -349,39 +349,41 @@ static void kv_bad(struct buf *b)
 	}
 }
 
+/* one -EINVAL test per case, kv_bad() writes case kv_case's bad key */
+static const struct {
+	const char *needle, *what;
+	uint64_t nkv;
+} meta_cases[] = {
+	{ "key 0: key length 18446744073709551615 beyond end of file", "key length 2^64-1", 1 },
+	{ "key length 0 (must be 1..65535)", "empty key", 1 },
+	{ "key 'general.name': string value length 4611686018427387904 beyond end of file",
+	  "huge string length", 1 },
+	{ "key 'general.name': value type 13 is not a GGUF type", "value type 13", 1 },
+	{ "key 'x.arr': array element type 99 is not a GGUF type", "array type 99", 1 },
+	{ "key 'x.arr': nested arrays are not supported", "nested array", 1 },
+	{ "key 'x.arr': array of 2305843009213693952 u64 elements is larger than the rest",
+	  "huge array count", 1 },
+	{ "key 'x.arr': string 1 length 18446744073709551608 beyond end of file",
+	  "huge string in an array", 1 },
+	{ "key 'x.flag': bool value 2", "bool 2", 1 },
+	{ "key 'general.name': duplicate key", "duplicate key", 2 },
+	{ "key 'general.alignment': alignment 48 is not a power of two", "alignment 48", 1 },
+	{ "key 'general.alignment': type string (expected u32)", "alignment string", 1 },
+	{ "key 'general.alignment': alignment 0 is not a power of two", "alignment 0", 1 },
+	{ "key 0: key 'a' contains a NUL byte", "NUL in key", 1 },
+	{ "key 0: key length 70000 (must be 1..65535)", "key of 70000 bytes", 1 },
+	{ "key 'x.flags': bool element 2 is 7", "bool array", 1 },
+};
+#define N_META_CASES (sizeof(meta_cases) / sizeof(meta_cases[0]))
+
 static void test_metadata(void)
 {
-	static const struct {
-		const char *needle, *what;
-		uint64_t nkv;
-	} cases[] = {
-		{ "key 0: key length 18446744073709551615 beyond end of file", "key length 2^64-1", 1 },
-		{ "key length 0 (must be 1..65535)", "empty key", 1 },
-		{ "key 'general.name': string value length 4611686018427387904 beyond end of file",
-		  "huge string length", 1 },
-		{ "key 'general.name': value type 13 is not a GGUF type", "value type 13", 1 },
-		{ "key 'x.arr': array element type 99 is not a GGUF type", "array type 99", 1 },
-		{ "key 'x.arr': nested arrays are not supported", "nested array", 1 },
-		{ "key 'x.arr': array of 2305843009213693952 u64 elements is larger than the rest",
-		  "huge array count", 1 },
-		{ "key 'x.arr': string 1 length 18446744073709551608 beyond end of file",
-		  "huge string in an array", 1 },
-		{ "key 'x.flag': bool value 2", "bool 2", 1 },
-		{ "key 'general.name': duplicate key", "duplicate key", 2 },
-		{ "key 'general.alignment': alignment 48 is not a power of two", "alignment 48", 1 },
-		{ "key 'general.alignment': type string (expected u32)", "alignment string", 1 },
-		{ "key 'general.alignment': alignment 0 is not a power of two", "alignment 0", 1 },
-		{ "key 0: key 'a' contains a NUL byte", "NUL in key", 1 },
-		{ "key 0: key length 70000 (must be 1..65535)", "key of 70000 bytes", 1 },
-		{ "key 'x.flags': bool element 2 is 7", "bool array", 1 },
-	};
-
-	for (kv_case = 0; kv_case < sizeof(cases) / sizeof(cases[0]); kv_case++) {
+	for (kv_case = 0; kv_case < N_META_CASES; kv_case++) {
 		struct spec s = { .t = good_t, .nt = 3, .kv_fn = kv_bad,
-				  .nkv = cases[kv_case].nkv, .data_bytes = 240 };
+				  .nkv = meta_cases[kv_case].nkv, .data_bytes = 240 };
 		struct buf b = build(&s);
 
-		expect(&b, -EINVAL, cases[kv_case].needle, cases[kv_case].what);
+		expect(&b, -EINVAL, meta_cases[kv_case].needle, meta_cases[kv_case].what);
 		free(b.p);
 	}
 	/* huge string length in the real position of a default key's value */
@@ -588,6 +590,9 @@ static void test_stories_damage(void)
 
 int main(void)
 {
+	/* synthetic 3, header 12, metadata one per case + 1, tensors 17 mutations
+	 * + 1, stories260K damage 10 (its skips stand for their tests) */
+	plan(3 + 12 + (int)N_META_CASES + 1 + 17 + 1 + 10);
 	test_synthetic_valid();
 	test_header();
 	test_metadata();

@@ -478,6 +478,165 @@ static int run_kv_goldens(const char *dir, const char *mpath, const char *model,
 }
 
 /*
+ * The plan, counted from the same files the checks read, before any test:
+ * a golden directory's count assumes every load succeeds; a path cut short
+ * by a failure skips the rest of its directory's count (pad_to).
+ */
+struct model_facts {
+	bool big;		/* n_vocab > 4096 (token_embd's rows) */
+	int rope_tests;		/* check_rope_scaling's: 0, 2 or 3 */
+};
+
+static struct model_facts model_facts(const char *mpath)
+{
+	struct model_facts mf = { 0 };
+	const struct rt_gguf_tensor *emb;
+	struct rt_gguf_str arch;
+	struct rt_gguf *g = NULL;
+	char key[96];
+	float f;
+
+	if (rt_gguf_open(mpath, &g))
+		return mf;
+	emb = rt_gguf_find_tensor(g, "token_embd.weight");
+	mf.big = emb && emb->ne[1] > 4096;
+	if (!rt_gguf_get_str(g, "general.architecture", &arch)) {
+		snprintf(key, sizeof(key), "%s.rope.scaling.factor", arch.s);
+		if (rt_gguf_get_f32(g, key, &f) == 0 && f > 1.0f) {
+			mf.rope_tests = 2;
+			snprintf(key, sizeof(key), "%s.rope.scaling.type", arch.s);
+			mf.rope_tests += rt_gguf_find_key(g, key) >= 0;
+		}
+	}
+	rt_gguf_close(g);
+	return mf;
+}
+
+static bool readable(const char *dir, const char *file)
+{
+	char path[4600];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return access(path, R_OK) == 0;
+}
+
+/* the tests of @fn (after load and tokenizer) on @nc cases with goldens in @dir */
+static int fn_tests(golden_fn fn, const char *dir, int nc, const struct model_facts *mf)
+{
+	int n = readable(dir, "logits.txt");	/* check_logits: 1 when the file exists */
+
+	if (fn == check_exact)
+		return n + nc + mf->rope_tests;
+	return n + 1;
+}
+
+static int n_greedy(const char *path, char *model, size_t mlen)
+{
+	static struct gcase cases[16];
+	int nc = read_greedy(path, model, mlen, cases, 16);
+
+	for (int i = 0; i < nc; i++)
+		free(cases[i].text);
+	return nc;
+}
+
+/* run_kv_goldens' tests for @dir, when every model loads */
+static int kv_tests(const char *dir, const char *model, golden_fn fn,
+		    const struct model_facts *mf)
+{
+	struct dirent **ents;
+	int n, tests = 0, ran = 0;
+
+	n = scandir(dir, &ents, NULL, alphasort);
+	for (int e = 0; e < n; e++) {
+		char kdir[4400], path[4500], ks[8], vs[8], fs[8], name[300];
+		int nc;
+
+		snprintf(name, sizeof(name), "%s", ents[e]->d_name);
+		free(ents[e]);
+		if (strncmp(name, "kv-", 3) || sscanf(name + 3, "%7[^-]-%7[^-]-fa%7s", ks, vs, fs) != 3)
+			continue;
+		if (fn != check_exact && (strcmp(name, "kv-f16-f16-faon") || strstr(model, "SmolLM")))
+			continue;
+		snprintf(kdir, sizeof(kdir), "%s/%s", dir, name);
+		snprintf(path, sizeof(path), "%s/greedy.txt", kdir);
+		nc = n_greedy(path, name, sizeof(name));
+		tests++;	/* the greedy cases */
+		if (!(nc >= 4 && rt_kv_type_parse(ks) > 0 && rt_kv_type_parse(vs) > 0 &&
+		      rt_flash_attn_parse(fs) > 0))
+			continue;
+		if (mf->big && nc > 3)
+			nc = 2;
+		tests += 2 + fn_tests(fn, kdir, nc, mf);	/* load, tokenizer, fn */
+		ran++;
+	}
+	if (n >= 0)
+		free(ents);
+	return tests + (ran && fn == check_exact && !mf->big);	/* the 18 settings */
+}
+
+/* run_goldens' tests for the golden directory @name, when every model loads */
+static int dir_tests(const char *gdir, const char *name, const char *ref, golden_fn fn)
+{
+	char dir[4096], path[4200], model[1024], mpath[2048];
+	struct model_facts mf;
+	int nc;
+
+	snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, name, ref);
+	snprintf(path, sizeof(path), "%s/greedy.txt", dir);
+	if (access(path, R_OK))
+		return 1;		/* the goldens exist (fails) */
+	nc = n_greedy(path, model, sizeof(model));
+	snprintf(mpath, sizeof(mpath), "%s", tap_path(model));
+	if (nc <= 0 || access(mpath, R_OK))
+		return 3;		/* exist, the cases, the model (skipped) */
+	mf = model_facts(mpath);
+	return 2 + 2 + fn_tests(fn, dir, nc, &mf) + kv_tests(dir, model, fn, &mf);
+}
+
+/* the golden directories run_goldens walks: a tokenize.txt, GOLDEN_ONLY */
+static bool golden_dir(const char *gdir, const char *name, bool *only_skip)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s/tokenize.txt", gdir, name);
+	if (name[0] == '.' || access(path, R_OK))
+		return false;
+	*only_skip = getenv("GOLDEN_ONLY") && strcmp(getenv("GOLDEN_ONLY"), name);
+	return true;
+}
+
+/* run_goldens' tests */
+static int isa_tests(const char *gdir, const char *ref, golden_fn fn)
+{
+	struct dirent **ents;
+	int n, tests = 1 + (fn == check_exact);	/* directories found, KV settings ran */
+
+	n = scandir(gdir, &ents, NULL, alphasort);
+	for (int d = 0; d < n; d++) {
+		bool only_skip;
+
+		if (golden_dir(gdir, ents[d]->d_name, &only_skip) && !only_skip)
+			tests += dir_tests(gdir, ents[d]->d_name, ref, fn);
+		free(ents[d]);
+	}
+	if (n >= 0)
+		free(ents);
+	return tests;
+}
+
+/* skip what a path cut short by a failure left of its @want tests */
+static void pad_to(int start, int want, const char *what)
+{
+	int done = tap_count() - start;
+
+	if (done < want)
+		skip(want - done, "%s: not run after the failure above", what);
+	else if (done > want)
+		diag("%s: %d tests where %d were counted", what, done, want);
+}
+
+/*
  * @fn on every golden model with the @isa kernels, against the goldens of
  * llama.cpp's @ref build (every model has them); returns the models run
  */
@@ -502,7 +661,8 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 					    .type_v = RT_KV_F32, .flash_attn = RT_FA_OFF };
 		struct rt_tokenizer *tok = NULL;
 		struct rt_model *m = NULL;
-		int nc;
+		char name[256];
+		int nc, want, start;
 
 		snprintf(dir, sizeof(dir), "%s/%s", gdir, ents[d]->d_name);
 		snprintf(path, sizeof(path), "%s/tokenize.txt", dir);
@@ -516,25 +676,26 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 			free(ents[d]);
 			continue;
 		}
-		/* every model has goldens of the reference build */
-		snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, ents[d]->d_name, ref);
-		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
-		if (!ok(access(path, R_OK) == 0, "%s: %s goldens exist", ents[d]->d_name, ref)) {
-			free(ents[d]);
-			continue;
-		}
+		snprintf(name, sizeof(name), "%s", ents[d]->d_name);
 		free(ents[d]);
+		want = dir_tests(gdir, name, ref, fn);
+		start = tap_count();
+		/* every model has goldens of the reference build */
+		snprintf(dir, sizeof(dir), "%s/%s/%s", gdir, name, ref);
+		snprintf(path, sizeof(path), "%s/greedy.txt", dir);
+		if (!ok(access(path, R_OK) == 0, "%s: %s goldens exist", name, ref))
+			goto next;
 		nc = read_greedy(path, model, sizeof(model), cases, 16);
 		snprintf(mpath, sizeof(mpath), "%s", tap_path(model));
 		ok(nc >= 4, "%s: %d greedy cases (the 3 prompts and the ids case at least)", dir, nc);
 		if (nc <= 0 || access(mpath, R_OK)) {
 			skip_ref(1, "%s: model %s not present (scripts/fetch-model.sh)", dir, model);
-			continue;
+			goto next;
 		}
 		models++;
 		if (!ok(rt_model_load(mpath, &mo, &m) == 0, "%s [%s]: load", model, isa_name)) {
 			diag("%s", rt_last_error());
-			continue;
+			goto next;
 		}
 		if (ok(rt_tokenizer_load(rt_model_gguf(m), &tok) == 0, "%s: tokenizer", model))
 			fn(m, tok, dir, mpath, model, cases, nc, isa_name);
@@ -543,6 +704,8 @@ static int run_goldens(const char *gdir, enum kn_isa isa, const char *isa_name, 
 		rt_tokenizer_free(tok);
 		rt_model_free(m);
 		kv_settings += run_kv_goldens(dir, mpath, model, isa_name, fn);
+next:
+		pad_to(start, want, name);
 	}
 	free(ents);
 	is_int(dirs, N_GOLDEN_DIRS, "%s: every golden directory found", isa_name);
@@ -560,14 +723,23 @@ int main(void)
 		const char *name;
 	} isas[] = { { KN_ISA_AVX2, "avx2" }, { KN_ISA_AVX512, "avx512" } };
 	char gdir[2048];
-	int models = 0, runs = 0;
+	int models = 0, runs = 0, planned[sizeof(isas) / sizeof(isas[0])], total;
 
 	/* tap_path's buffers rotate: keep our own copy */
 	snprintf(gdir, sizeof(gdir), "%s", tap_path("tests/golden"));
+	/* each ISA's tests (skipped where the CPU lacks it), then the scalar ones */
+	total = isa_tests(gdir, "avx512", check_tolerance);
+	for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
+		planned[i] = isa_tests(gdir, isas[i].name, check_exact);
+		total += planned[i];
+	}
+	plan(total);
 	/* bit-exact goldens exist per x86 ISA: run every one this CPU has */
 	for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
-		if (kn_isa_best() < isas[i].isa)
+		if (kn_isa_best() < isas[i].isa) {
+			skip(planned[i], "no %s on this cpu", isas[i].name);
 			continue;
+		}
 		models += run_goldens(gdir, isas[i].isa, isas[i].name, isas[i].name, check_exact);
 		runs++;
 	}

@@ -23,6 +23,9 @@ static const char *const tricky[] = {
 	"I'm you're we'll it's DON'T", "<s> and </s> as text", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82",
 };
 #define N_TRICKY (int)(sizeof(tricky) / sizeof(tricky[0]))
+/* per model: the tokenizer loads, 9 facts, a round trip per tricky string */
+#define STORIES_TESTS (1 + 9 + N_TRICKY)
+#define SMOLLM_TESTS (1 + 9 + N_TRICKY)
 
 static bool round_trip(const struct rt_tokenizer *t, const char *s)
 {
@@ -69,7 +72,7 @@ static void test_stories(void)
 	int n;
 
 	if (!ok(t != NULL, "stories260K: tokenizer loads")) {
-		skip(9 + N_TRICKY, "no tokenizer");
+		skip(STORIES_TESTS - 1, "no tokenizer");
 		return;
 	}
 	is_int(rt_tokenizer_n_vocab(t), 512, "stories260K: 512 tokens");
@@ -109,13 +112,13 @@ static void test_smollm(void)
 	FILE *f = fopen(tap_path(rel), "rb");
 
 	if (!f) {
-		skip(10 + N_TRICKY, "%s absent (scripts/fetch-model.sh)", rel);
+		skip(SMOLLM_TESTS, "%s absent (scripts/fetch-model.sh)", rel);
 		return;
 	}
 	fclose(f);
 	t = open_tok(rel, &g);
 	if (!ok(t != NULL, "smollm2: tokenizer loads")) {
-		skip(9 + N_TRICKY, "no tokenizer");
+		skip(SMOLLM_TESTS - 1, "no tokenizer");
 		return;
 	}
 	is_int(rt_tokenizer_n_vocab(t), 49152, "smollm2: 49152 tokens");
@@ -150,6 +153,7 @@ static void test_smollm(void)
 
 int main(void)
 {
+	plan(STORIES_TESTS + SMOLLM_TESTS);
 	test_stories();
 	test_smollm();
 	return done_testing();

@@ -30,6 +30,18 @@ static bool read_line(FILE *f, char *buf, size_t len)
 	return true;
 }
 
+/* the tests the golden file makes: one per '# pre' line and per case, and the
+ * summary; read in a first pass so that the plan comes before any test */
+static int count_tests(FILE *f, char *line, size_t len)
+{
+	int n = 1;
+
+	while (read_line(f, line, len))
+		n += !strncmp(line, "# pre ", 6) || !strncmp(line, "text", 4);
+	rewind(f);
+	return n;
+}
+
 static size_t unhex(const char *h, char *out, size_t cap, bool *bad)
 {
 	size_t n = 0;
@@ -83,6 +95,7 @@ int main(void)
 		bail_out("tests/runtime/tokenizer_pre_golden.txt missing");
 	if (rt_gguf_open(tap_path(model), &g))
 		plan_skip_all("%s absent (scripts/fetch-model.sh)", model);
+	plan(count_tests(f, line, sizeof(line)));
 	if (rt_tok_desc_load(g, &l, &d))
 		bail_out("SmolLM2 tokenizer metadata: %s", rt_last_error());
 	while (read_line(f, line, sizeof(line))) {

@@ -304,6 +304,7 @@ static void index_rules(void)
 
 int main(void)
 {
+	plan(50 + 18 + 3);	/* rules, index_rules, torture: no test is conditional */
 	rules();
 	index_rules();
 	torture();
