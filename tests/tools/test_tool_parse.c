@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include "tap.h"
 #include "tool_parse.h"
+#include "tool_text.h"
 
 #define K (1ULL << 10)
 #define M (1ULL << 20)
@@ -106,7 +108,7 @@ int main(void)
 	long long iv;
 	double dv;
 
-	plan(N(sizes_ok) + N(sizes_bad) + N(u64s) + N(ints) + N(floats) + 6);
+	plan(N(sizes_ok) + N(sizes_bad) + N(u64s) + N(ints) + N(floats) + 6 + 4);
 	for (i = 0; i < N(sizes_ok); i++) {
 		v = 12345;
 		ret = tool_parse_size(sizes_ok[i].s, &v);
@@ -155,5 +157,19 @@ int main(void)
 	ok(!strcmp(msg, "--temp: 'nan' is not a finite number"), "msg not a number: %s", msg);
 	is_int(tool_parse_size(NULL, &v), -EINVAL, "size NULL: -EINVAL");
 	is_int(tool_parse_u64(NULL, &v), -EINVAL, "u64 NULL: -EINVAL");
+	{
+		struct tool_text t = { 0 };
+		int out = 7;
+
+		ok(!tool_flag_int("prog", "-n", "12", 1, 64, &out) && out == 12, "flag_int 12");
+		out = 7;
+		ok(tool_flag_int("prog", "-n", "65", 1, 64, &out) == -ERANGE && out == 7,
+		   "flag_int 65 refused, out untouched (stderr has its line)");
+		ok(!tool_text_append(&t, "ab", 2) && !tool_text_append(&t, "cde", 3) &&
+		   t.len == 5 && !strcmp(t.buf, "abcde"), "text: appended and NUL-terminated");
+		ok(!tool_text_append(&t, "", 0) && t.len == 5 && !strcmp(t.buf, "abcde"),
+		   "text: an empty append changes nothing");
+		free(t.buf);
+	}
 	return done_testing();
 }

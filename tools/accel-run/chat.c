@@ -36,7 +36,7 @@ static int turn(const struct run_opts *o, struct rt_model *m, struct rt_tokenize
 		struct rt_session *s, enum rt_chat_kind kind, struct rt_chat_msg *msgs, int *n,
 		size_t *prev_len, struct gen_stats *st)
 {
-	struct run_text reply = { 0 };
+	struct tool_text reply = { 0 };
 	char *full = format(kind, msgs, *n, true);
 	int32_t *ids = NULL;
 	int nid, ret;

@@ -72,19 +72,7 @@ static void usage(FILE *f)
 /* the strict parsers of tools/lib; one line naming the flag and the value */
 static int flag_int(const char *flag, const char *val, long long lo, long long hi, int *out)
 {
-	char range[64], msg[256];
-	long long v;
-	int ret;
-
-	snprintf(range, sizeof(range), "%lld..%lld", lo, hi);
-	ret = tool_parse_int(val, lo, hi, &v);
-	if (ret) {
-		fprintf(stderr, "accel-run: %s\n",
-			tool_parse_msg(msg, sizeof(msg), flag, val, ret, "an integer", range));
-		return ret;
-	}
-	*out = (int)v;
-	return 0;
+	return tool_flag_int("accel-run", flag, val, lo, hi, out);
 }
 
 /* a finite float in [lo, hi]; @range as the user reads it */

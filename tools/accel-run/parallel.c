@@ -17,9 +17,9 @@
 struct par {
 	struct rt_tokenizer *tok;
 	const struct run_opts *o;
-	struct run_text *text;		/* per sequence */
+	struct tool_text *text;		/* per sequence */
 	struct rt_detok *dt;
-	struct run_text *piece;		/* one token's text */
+	struct tool_text *piece;		/* one token's text */
 	int base;			/* index of the first prompt of this group */
 };
 
@@ -31,12 +31,12 @@ static int on_token(int seq, int32_t id, void *arg)
 
 	if (p->o->ids) {
 		n = snprintf(buf, sizeof(buf), " %d", id);
-		return run_text_append(&p->text[seq], buf, (size_t)n);
+		return tool_text_append(&p->text[seq], buf, (size_t)n);
 	}
 	if (rt_tokenizer_is_eog(p->tok, id))
 		return 0;
 	n = run_detok(&p->dt[seq], p->tok, id, p->piece);
-	return n > 0 ? run_text_append(&p->text[seq], p->piece->buf, (size_t)n) : n;
+	return n > 0 ? tool_text_append(&p->text[seq], p->piece->buf, (size_t)n) : n;
 }
 
 static int read_lines(const char *path, char ***out)
@@ -94,7 +94,7 @@ int run_parallel(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 	char **lines = NULL;
 	int n = 0, np = o->n_parallel > 0 ? o->n_parallel : 1, ret = 0, n_full = 0;
 	struct gen_stats total = { .load_s = rt_model_load_seconds(m) };
-	struct run_text piece = { 0 };
+	struct tool_text piece = { 0 };
 
 	if (o->prompt_file) {
 		n = read_lines(o->prompt_file, &lines);
@@ -112,7 +112,7 @@ int run_parallel(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 		int k = n - g < np ? n - g : np;
 		int32_t *ids[RUN_MAX_PARALLEL];
 		int nid[RUN_MAX_PARALLEL];
-		struct run_text text[RUN_MAX_PARALLEL];
+		struct tool_text text[RUN_MAX_PARALLEL];
 		struct rt_detok dt[RUN_MAX_PARALLEL];
 		struct par p = { tok, o, text, dt, &piece, g };
 		struct rt_gen_stats st = { 0 };
@@ -132,7 +132,7 @@ int run_parallel(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 					char b[16];
 					int l = snprintf(b, sizeof(b), "%s%d", j ? " " : "", ids[i][j]);
 
-					ret = run_text_append(&text[i], b, (size_t)l);
+					ret = tool_text_append(&text[i], b, (size_t)l);
 				}
 		}
 		if (ret < 0) {

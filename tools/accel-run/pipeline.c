@@ -361,7 +361,7 @@ struct pp_seq {
 	int32_t next;
 	bool live;
 	struct rt_sampler *smp;
-	struct run_text text;
+	struct tool_text text;
 	struct rt_detok dt;
 };
 
@@ -377,7 +377,7 @@ struct pp_group {
 	int n_prefilled;		/* micro-batches past their prefill */
 	bool *prefilled;		/* per micro-batch */
 	double t0, t_first;
-	struct run_text piece;
+	struct tool_text piece;
 	int32_t *btok, *bpos, *bseq;	/* a batch being built: n_batch each */
 	int8_t *bwant;
 };
@@ -497,11 +497,11 @@ static bool advance(struct pp_group *g, int mb)
 			char b[16];
 			int l = snprintf(b, sizeof(b), " %d", s->next);
 
-			ret = run_text_append(&s->text, b, (size_t)l);
+			ret = tool_text_append(&s->text, b, (size_t)l);
 		} else if (!eog) {
 			ret = run_detok(&s->dt, g->tok, s->next, &g->piece);
 			if (ret > 0)
-				ret = run_text_append(&s->text, g->piece.buf, (size_t)ret);
+				ret = tool_text_append(&s->text, g->piece.buf, (size_t)ret);
 		} else {
 			ret = 0;
 		}
@@ -578,7 +578,7 @@ static void run_group(struct pp_group *g, char **lines)
 				char b[16];
 				int l = snprintf(b, sizeof(b), "%s%d", j ? " " : "", s->ids[j]);
 
-				if (run_text_append(&s->text, b, (size_t)l) < 0)
+				if (tool_text_append(&s->text, b, (size_t)l) < 0)
 					pp_abort(p, -ENOMEM, "out of memory");
 			}
 	}

@@ -38,26 +38,8 @@ int run_fail(int ret, const char *what)
 	return ret;
 }
 
-/* append to a growing text buffer (the chat keeps the assistant's reply) */
-int run_text_append(struct run_text *t, const char *p, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = (t->len + n + 1) * 2;
-		char *b = realloc(t->buf, cap);
-
-		if (!b)
-			return -ENOMEM;
-		t->buf = b;
-		t->cap = cap;
-	}
-	memcpy(t->buf + t->len, p, n);
-	t->len += n;
-	t->buf[t->len] = '\0';
-	return 0;
-}
-
 /* grow @t to hold at least @need bytes */
-static int text_reserve(struct run_text *t, size_t need)
+static int text_reserve(struct tool_text *t, size_t need)
 {
 	char *b;
 
@@ -71,7 +53,7 @@ static int text_reserve(struct run_text *t, size_t need)
 	return 0;
 }
 
-int run_detok(struct rt_detok *dt, struct rt_tokenizer *tok, int32_t id, struct run_text *t)
+int run_detok(struct rt_detok *dt, struct rt_tokenizer *tok, int32_t id, struct tool_text *t)
 {
 	int ret = text_reserve(t, 256);
 
@@ -103,7 +85,7 @@ struct spec_out {
 	const struct run_opts *o;
 	struct rt_tokenizer *tok;
 	struct rt_detok dt;
-	struct run_text piece, *reply;
+	struct tool_text piece, *reply;
 };
 
 /* a token of speculative generation: printed as plain decoding prints it */
@@ -120,7 +102,7 @@ static int spec_token(int seq, int32_t id, void *arg)
 		ret = run_write(num, (size_t)l);
 	} else if (!rt_tokenizer_is_eog(so->tok, id)) {
 		ret = run_detok(&so->dt, so->tok, id, &so->piece);
-		if (ret > 0 && so->reply && run_text_append(so->reply, so->piece.buf, (size_t)ret) < 0)
+		if (ret > 0 && so->reply && tool_text_append(so->reply, so->piece.buf, (size_t)ret) < 0)
 			ret = rt_set_error(-ENOMEM, "out of memory");
 		if (ret > 0)
 			ret = run_write(so->piece.buf, (size_t)ret);
@@ -130,7 +112,7 @@ static int spec_token(int seq, int32_t id, void *arg)
 
 static int run_generate_spec(const struct run_opts *o, struct rt_tokenizer *tok,
 			     struct rt_session *s, const int32_t *ids, int n, struct gen_stats *st,
-			     struct run_text *reply)
+			     struct tool_text *reply)
 {
 	struct spec_out so = { .o = o, .tok = tok, .reply = reply };
 	struct rt_spec_params p = { .n_draft = o->n_draft, .lookup = o->lookup,
@@ -155,9 +137,9 @@ static int run_generate_spec(const struct run_opts *o, struct rt_tokenizer *tok,
 
 int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
 		 struct rt_session *s, const int32_t *ids, int n, struct gen_stats *st,
-		 struct run_text *reply)
+		 struct tool_text *reply)
 {
-	struct run_text piece = { 0 };
+	struct tool_text piece = { 0 };
 	struct rt_sampler *smp;
 	struct rt_detok dt;
 	const float *logits;
@@ -205,7 +187,7 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 			ret = run_write(num, (size_t)l);
 		} else if (!rt_tokenizer_is_eog(tok, id)) {
 			ret = run_detok(&dt, tok, id, &piece);
-			if (ret > 0 && reply && run_text_append(reply, piece.buf, (size_t)ret) < 0)
+			if (ret > 0 && reply && tool_text_append(reply, piece.buf, (size_t)ret) < 0)
 				ret = rt_set_error(-ENOMEM, "out of memory");
 			if (ret > 0)
 				ret = run_write(piece.buf, (size_t)ret);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "rt_sampler.h"
+#include "tool_text.h"
 
 /* -np: the most sequences one group decodes together */
 #define RUN_MAX_PARALLEL 256
@@ -46,29 +47,23 @@ struct gen_stats {
 	int n_passes, n_drafted, n_accepted;	/* speculation */
 };
 
-struct run_text {
-	char *buf;
-	size_t len, cap;
-};
-
 /** run_generate - feed @ids, then sample and print until EOG or -n; the
  *  printed text is appended to @reply when given */
 int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
 		 struct rt_session *s, const int32_t *ids, int n, struct gen_stats *st,
-		 struct run_text *reply);
+		 struct tool_text *reply);
 /** run_tokenize - parse_special tokenization into a malloc'd array */
 int run_tokenize(struct rt_tokenizer *tok, const char *text, bool add_special, int32_t **out);
 void run_print_stats(const struct gen_stats *st);
 struct rt_detok;
 /** run_detok - the text of token @id, whatever its length, into @t's buffer
  *  (grown as needed); returns its length or a negative errno (error set) */
-int run_detok(struct rt_detok *dt, struct rt_tokenizer *tok, int32_t id, struct run_text *t);
+int run_detok(struct rt_detok *dt, struct rt_tokenizer *tok, int32_t id, struct tool_text *t);
 /** run_write - @n bytes to stdout, flushed; a write error (a full disk) is
  *  -errno with the error set */
 int run_write(const void *p, size_t n);
 /** run_ctx_full - the one stderr line: generation stopped at the context */
 void run_ctx_full(int n_ctx, int n_stopped, int n_seqs);
-int run_text_append(struct run_text *t, const char *p, size_t n);
 /** run_parallel - -np N / -f FILE: prompts decoded N at a time */
 int run_parallel(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok);
 /** run_fail - print rt_last_error() (or @what: strerror) as one line; returns @ret */

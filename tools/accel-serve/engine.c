@@ -122,7 +122,7 @@ static int on_token(void *arg, int32_t id, enum rt_sched_finish why)
 			size_t from = j->text.len > j->max_stop_len ? j->text.len - j->max_stop_len : 0;
 			size_t at = 0;
 
-			if (serve_text_append(&j->text, piece, (size_t)n) < 0) {
+			if (tool_text_append(&j->text, piece, (size_t)n) < 0) {
 				ret = -ENOMEM;
 			} else if (j->n_stop && find_stop(j, from, &at)) {
 				j->text.len = at;
@@ -418,7 +418,7 @@ struct rt_model *engine_model(struct engine *e)
 	return e->m;
 }
 
-static void hist_print(struct serve_text *t, const char *name, const char *help,
+static void hist_print(struct tool_text *t, const char *name, const char *help,
 		       const struct hist *h, const double *le, size_t n)
 {
 	char line[256];
@@ -426,7 +426,7 @@ static void hist_print(struct serve_text *t, const char *name, const char *help,
 	int l;
 
 	l = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-	serve_text_append(t, line, (size_t)l);
+	tool_text_append(t, line, (size_t)l);
 	for (size_t i = 0; i <= n; i++) {
 		cum += h->count[i];
 		if (i < n)
@@ -435,27 +435,27 @@ static void hist_print(struct serve_text *t, const char *name, const char *help,
 		else
 			l = snprintf(line, sizeof(line), "%s_bucket{le=\"+Inf\"} %llu\n", name,
 				     (unsigned long long)cum);
-		serve_text_append(t, line, (size_t)l);
+		tool_text_append(t, line, (size_t)l);
 	}
 	l = snprintf(line, sizeof(line), "%s_sum %.6f\n%s_count %llu\n", name, h->sum, name,
 		     (unsigned long long)h->n);
-	serve_text_append(t, line, (size_t)l);
+	tool_text_append(t, line, (size_t)l);
 }
 
-static void metric(struct serve_text *t, const char *name, const char *type, const char *help,
+static void metric(struct tool_text *t, const char *name, const char *type, const char *help,
 		   const char *labels, unsigned long long v)
 {
 	char line[512];
 	int l = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s%s %llu\n", name, help,
 			 name, type, name, labels ? labels : "", v);
 
-	serve_text_append(t, line, (size_t)l);
+	tool_text_append(t, line, (size_t)l);
 }
 
 char *engine_metrics(struct engine *e)
 {
 	static const char *const codes[] = { "400", "401", "404", "413", "503", "other" };
-	struct serve_text t = { 0 };
+	struct tool_text t = { 0 };
 	char line[256];
 
 	pthread_mutex_lock(&e->mu);
@@ -465,7 +465,7 @@ char *engine_metrics(struct engine *e)
 		int l = snprintf(line, sizeof(line), "accel_requests_total{status=\"%s\"} %llu\n",
 				 codes[i], (unsigned long long)e->req_err[i]);
 
-		serve_text_append(&t, line, (size_t)l);
+		tool_text_append(&t, line, (size_t)l);
 	}
 	metric(&t, "accel_prompt_tokens_total", "counter", "prompt tokens of accepted requests",
 	       NULL, e->prompt_tokens);

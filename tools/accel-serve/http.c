@@ -33,7 +33,7 @@ enum route { R_NONE, R_HEALTH, R_MODELS, R_METRICS, R_COMPLETIONS, R_CHAT };
 struct conn {
 	struct http *h;
 	enum route route;
-	struct serve_text body;
+	struct tool_text body;
 	bool too_big;
 };
 
@@ -43,7 +43,7 @@ struct sse {
 	struct job *j;
 	int fd;
 	char id[48];
-	struct serve_text out;		/* formatted events not yet taken by MHD */
+	struct tool_text out;		/* formatted events not yet taken by MHD */
 	size_t out_off;
 	bool done;
 };
@@ -119,9 +119,9 @@ static void sse_append(struct sse *s, char *json)
 {
 	if (!json)
 		return;
-	serve_text_append(&s->out, "data: ", 6);
-	serve_text_append(&s->out, json, strlen(json));
-	serve_text_append(&s->out, "\n\n", 2);
+	tool_text_append(&s->out, "data: ", 6);
+	tool_text_append(&s->out, json, strlen(json));
+	tool_text_append(&s->out, "\n\n", 2);
 	free(json);
 }
 
@@ -159,7 +159,7 @@ static int sse_fill(struct sse *s)
 				sse_append(s, api_chunk_json(j, s->h->model, s->id, s->h->created,
 							     NULL, 0, NULL, true));
 		}
-		serve_text_append(&s->out, "data: [DONE]\n\n", 14);
+		tool_text_append(&s->out, "data: [DONE]\n\n", 14);
 		s->done = true;
 	}
 	pthread_mutex_unlock(&j->mu);
@@ -326,7 +326,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (*upload_size) {
 		if (cc->too_big || cc->body.len + *upload_size > h->o->max_body)
 			cc->too_big = true;
-		else if (serve_text_append(&cc->body, upload, *upload_size) < 0)
+		else if (tool_text_append(&cc->body, upload, *upload_size) < 0)
 			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;

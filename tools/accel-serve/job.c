@@ -20,23 +20,6 @@ double serve_now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int serve_text_append(struct serve_text *t, const char *p, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = (t->len + n + 1) * 2;
-		char *b = realloc(t->buf, cap);
-
-		if (!b)
-			return -ENOMEM;
-		t->buf = b;
-		t->cap = cap;
-	}
-	memcpy(t->buf + t->len, p, n);
-	t->len += n;
-	t->buf[t->len] = '\0';
-	return 0;
-}
-
 struct job *job_new(void)
 {
 	struct job *j = calloc(1, sizeof(*j));

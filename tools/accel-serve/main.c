@@ -53,19 +53,7 @@ static void usage(FILE *f)
 
 static int flag_int(const char *flag, const char *val, long long lo, long long hi, int *out)
 {
-	char range[64], msg[256];
-	long long v;
-	int ret;
-
-	snprintf(range, sizeof(range), "%lld..%lld", lo, hi);
-	ret = tool_parse_int(val, lo, hi, &v);
-	if (ret) {
-		fprintf(stderr, "accel-serve: %s\n",
-			tool_parse_msg(msg, sizeof(msg), flag, val, ret, "an integer", range));
-		return ret;
-	}
-	*out = (int)v;
-	return 0;
+	return tool_flag_int("accel-serve", flag, val, lo, hi, out);
 }
 
 static int flag_size(const char *flag, const char *val, uint64_t *out)

@@ -14,6 +14,7 @@
 #include "rt_sampler.h"
 #include "rt_sched.h"
 #include "rt_tokenizer.h"
+#include "tool_text.h"
 
 #define SERVE_MAX_STOP	4
 #define SERVE_MAX_PARALLEL 256
@@ -32,13 +33,6 @@ struct serve_opts {
 	int flash_attn;			/* -fa: enum rt_flash_attn (0: auto) */
 	bool verbose;
 };
-
-struct serve_text {
-	char *buf;
-	size_t len, cap;
-};
-
-int serve_text_append(struct serve_text *t, const char *p, size_t n);
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
@@ -65,7 +59,7 @@ struct job {
 	enum job_state state;
 	bool cancel;			/* the client left: the engine cancels it */
 	int64_t sched_id;
-	struct serve_text text;		/* generated text (stop strings cut off) */
+	struct tool_text text;		/* generated text (stop strings cut off) */
 	size_t sent;			/* bytes of @text already streamed */
 	int n_gen, n_cached;
 	const char *finish;		/* "stop", "length", or NULL while running */

@@ -230,3 +230,21 @@ const char *tool_parse_msg(char *buf, unsigned long n, const char *flag, const c
 		snprintf(buf, n, "%s: '%s' is not %s", flag, val, kind);
 	return buf;
 }
+
+int tool_flag_int(const char *prog, const char *flag, const char *val, long long lo,
+		  long long hi, int *out)
+{
+	char range[64], msg[256];
+	long long v;
+	int ret;
+
+	snprintf(range, sizeof(range), "%lld..%lld", lo, hi);
+	ret = tool_parse_int(val, lo, hi, &v);
+	if (ret) {
+		fprintf(stderr, "%s: %s\n",
+			prog, tool_parse_msg(msg, sizeof(msg), flag, val, ret, "an integer", range));
+		return ret;
+	}
+	*out = (int)v;
+	return 0;
+}

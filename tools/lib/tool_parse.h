@@ -57,4 +57,12 @@ int tool_parse_float(const char *s, double lo, double hi, double *out);
 const char *tool_parse_msg(char *buf, unsigned long n, const char *flag, const char *val,
 			   int err, const char *kind, const char *range);
 
+/**
+ * tool_flag_int - parse @val of @flag as an integer in [@lo, @hi] into @out;
+ * on a refusal print "PROG: <tool_parse_msg>" on stderr (one line) and
+ * return its negative errno
+ */
+int tool_flag_int(const char *prog, const char *flag, const char *val, long long lo,
+		  long long hi, int *out);
+
 #endif /* TOOL_PARSE_H */
