@@ -11,6 +11,11 @@
 
 #define NB 16
 #define BS 4096
+/* tests per section: owners' skips stand for the tests of their paths */
+#define BASICS_TESTS 23
+#define LRU_TESTS 20
+#define OWNERS_TESTS 10
+#define OWNERS_DEV2_TESTS 3
 
 static struct accel_pool_info info_of(struct accel_pool *pool)
 {
@@ -111,12 +116,12 @@ static void owners(struct accel_device *dev, struct accel_pool *pool)
 	int fd = -1;
 
 	if (accel_pool_export(pool, &fd) || accel_pool_import(dev, fd, &imp)) {
-		skip(9, "export/import not available");
+		skip(OWNERS_TESTS, "export/import not available");
 		goto out;
 	}
 	pi = info_of(imp);
 	if (pi.num_blocks != NB) {
-		skip(9, "imported pool has no KV allocator");
+		skip(OWNERS_TESTS, "imported pool has no KV allocator");
 		goto out;
 	}
 	is_int(accel_kv_alloc(pool, 2, mine), 0, "alloc through the first handle");
@@ -130,7 +135,7 @@ static void owners(struct accel_device *dev, struct accel_pool *pool)
 	pi = info_of(pool);
 	is_int(pi.blocks_used, 2, "destroying a handle released its blocks");
 	if (accel_device_open(NULL, &dev2) || accel_pool_import(dev2, fd, &imp2)) {
-		skip(3, "second device not available");
+		skip(OWNERS_DEV2_TESTS, "second device not available");
 		goto out_free;
 	}
 	is_int(accel_kv_alloc(imp2, 4, theirs), 0, "alloc through a second device");
@@ -156,6 +161,7 @@ int main(void)
 
 	if (!(info.caps & ACCEL_CAP_KV_BLOCKS))
 		plan_skip_all("device has no ACCEL_CAP_KV_BLOCKS");
+	plan(BASICS_TESTS + LRU_TESTS + OWNERS_TESTS);
 	pool = conf_pool(dev, NB * BS, BS, ACCEL_POOL_KV);
 	basics(pool);
 	lru(pool);

@@ -281,6 +281,9 @@ int main(void)
 	struct accel_pool *pool = conf_pool(dev, POOL_SZ, 0, 0);
 	int fd = make_file(data);
 
+	/* copy_engine 14 (its O_DIRECT skips stand for their 2), ordering 6,
+	 * errors 28, opts 6 */
+	plan(14 + 6 + 28 + 6);
 	copy_engine(dev, pool, fd, data);
 	ordering(dev, pool, fd, data);
 	errors(dev, pool, fd);

@@ -222,6 +222,7 @@ int main(void)
 
 	if (!(info.caps & ACCEL_CAP_PREFIX_INDEX))
 		plan_skip_all("no ACCEL_CAP_PREFIX_INDEX");
+	plan(5 + 2 + 2);	/* KV threads 5, fence rounds 2, queues() 2 */
 	pool = conf_pool(dev, NB * BS, BS, ACCEL_POOL_KV);
 	for (int i = 0; i < NTHREADS; i++) {
 		t[i] = (struct kv_thread){ .id = i };

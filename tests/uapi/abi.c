@@ -57,6 +57,7 @@ _Static_assert(ACCELKV_XFER_FLAGS_MASK == 1, "xfer flags");
 
 int main(void)
 {
+	plan(4);
 	/* the ioctl numbers encode the struct sizes: a size change changes them */
 	is_int(_IOC_SIZE(DRM_IOCTL_ACCELKV_POOL_CREATE), 40, "POOL_CREATE ioctl carries 40 bytes");
 	is_int(_IOC_SIZE(DRM_IOCTL_ACCELKV_POOL_INFO), 64, "POOL_INFO ioctl carries 64 bytes");
