@@ -18,6 +18,7 @@ int main(void)
 	pid_t pid;
 	char c;
 
+	plan(10);
 	is_int(base, 0, "nothing pinned at start");
 	is_int(akv_debugfs_value("pinned_bytes"), 0, "debugfs agrees");
 	if (pipe(pipefd))

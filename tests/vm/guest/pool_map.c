@@ -257,6 +257,7 @@ static void test_memcg(void)
 int main(void)
 {
 	fd = akv_open_or_skip();
+	plan(46);
 	test_alloc_failure();
 	test_memcg();
 	test_basic();

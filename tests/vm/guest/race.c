@@ -166,6 +166,7 @@ static void test_close_vs_kv(void)
 int main(void)
 {
 	fd = akv_open_or_skip();
+	plan(17);
 	test_create_vs_close();
 	test_close_vs_kv();
 	close(fd);

@@ -22,6 +22,7 @@ int main(void)
 	char c;
 
 	fd = akv_open_or_skip();
+	plan(10);
 	is_int(akv_pool(fd, SZ, 4096, ACCELKV_POOL_KV, &pool, &off), 0, "parent creates a KV pool");
 	p = mmap(NULL, SZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
 	if (p == MAP_FAILED)

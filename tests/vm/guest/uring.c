@@ -426,6 +426,7 @@ int main(void)
 	vda = open("/dev/vda", O_RDONLY | O_DIRECT);
 	if (vda < 0)
 		plan_skip_all("no /dev/vda");
+	plan(65);
 	if (akv_ring(&ring, 64))
 		bail_out("io_uring with SQE128");
 	if (akv_pool(fd, POOL_SIZE, 0, 0, &pool, &off))
