@@ -210,7 +210,20 @@ float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, boo
 				lanes[l] = fmaf(kn_elem(k, i + l, f16), q[i + l], lanes[l]);
 		s = L == 64 ? kn_reduce64(lanes) : kn_reduce32(lanes);
 	}
-	for (int64_t i = np; i < hd; i++)
+	/* the tail as GCC compiled vec_dot's scalar loop: W- and then one
+	 * W/2-wide group of rounded products summed in order, the rest fused */
+	const int W = L / 4;
+	int64_t i = np;
+
+	for (; hd - i >= W; i += W)
+		for (int l = 0; l < W; l++)
+			s += kn_elem(k, i + l, f16) * q[i + l];
+	if (hd - i >= W / 2) {
+		for (int l = 0; l < W / 2; l++)
+			s += kn_elem(k, i + l, f16) * q[i + l];
+		i += W / 2;
+	}
+	for (; i < hd; i++)
 		s = fmaf(kn_elem(k, i, f16), q[i], s);
 	return s;
 }

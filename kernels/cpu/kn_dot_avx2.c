@@ -11,25 +11,70 @@
 /* the scalar tails must round like kn_dot.c: no implicit FMA contraction */
 #pragma GCC optimize("fp-contract=off")
 
+/*
+ * ggml_vec_dot_f32 of llama.cpp's AVX2 build: four 8-lane FMA chains over
+ * 32-float steps, folded (0+2, 1+3, then 0+1), low + high half, two hadds;
+ * the tail as GCC compiled its scalar loop there: 8, then 4 products rounded
+ * before their in-order sum, the last 0-3 fused (checked against the build's
+ * own libggml-cpu.so for n = 1..520).
+ */
 static float kn_avx2_dot_f32(int64_t n, const void *vw, const void *va)
 {
 	const float *w = vw, *a = va;
+	const int64_t np = n & ~(int64_t)31;
 	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-	int64_t i = 0;
+	__m128 t;
 	float sum;
+	int64_t i;
 
-	for (; i + 32 <= n; i += 32) {
+	for (i = 0; i < np; i += 32) {
 		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), s0);
 		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(a + i + 8), s1);
 		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(a + i + 16), s2);
 		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(a + i + 24), s3);
 	}
-	for (; i + 8 <= n; i += 8)
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), s0);
-	sum = kn_avx2_hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	s0 = _mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3));
+	t = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+	t = _mm_hadd_ps(t, t);
+	sum = _mm_cvtss_f32(_mm_hadd_ps(t, t));
+	for (; n - i >= 8; i += 8)
+		for (int l = 0; l < 8; l++)
+			sum += w[i + l] * a[i + l];
+	if (n - i >= 4) {
+		for (int l = 0; l < 4; l++)
+			sum += w[i + l] * a[i + l];
+		i += 4;
+	}
 	for (; i < n; i++)
-		sum += w[i] * a[i];
+		sum = fmaf(w[i], a[i], sum);
 	return sum;
+}
+
+/*
+ * llamafile's tinyBLAS (llama.cpp's F32 x F32 matmul of two or more columns,
+ * AVX2 build): one 8-lane FMA chain per output over the whole row, then the
+ * register's horizontal sum (high + low half, then pairs). Callers check
+ * kn_sgemm_applies(): n a multiple of 8.
+ */
+static void kn_avx2_sgemm_f32(int64_t n, const float *w, const float *a, size_t astride,
+			      int ncols, float *out)
+{
+	__m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+			  _mm256_setzero_ps() };
+
+	for (int64_t i = 0; i < n; i += 8) {
+		const __m256 x = _mm256_loadu_ps(w + i);
+
+		for (int c = 0; c < ncols; c++)
+			acc[c] = _mm256_fmadd_ps(x, _mm256_loadu_ps(a + c * astride + i), acc[c]);
+	}
+	for (int c = 0; c < ncols; c++)
+		out[c] = kn_avx2_hsum_ps(acc[c]);
+}
+
+kn_sgemm_fn kn_avx2_sgemm_get(void)
+{
+	return kn_avx2_sgemm_f32;
 }
 
 static inline __m256 kn_avx2_load_f16(const uint16_t *p)

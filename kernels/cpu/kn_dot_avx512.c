@@ -432,8 +432,77 @@ static void kn_avx512_rows4_q8_0(int64_t n, const void *vw, size_t ws, const voi
 		out[r] = kn_avx2_hsum_ps(acc[r]);
 }
 
+/* GCC's _mm512_reduce_add_ps, with which llama.cpp's AVX-512 build sums a register */
+static inline float kn_avx512_hsum_ps(__m512 x)
+{
+	__m256 h = _mm256_add_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)),
+				 _mm512_castps512_ps256(x));
+	__m128 q = _mm_add_ps(_mm256_extractf128_ps(h, 1), _mm256_castps256_ps128(h));
+
+	q = _mm_add_ps(q, _mm_shuffle_ps(q, q, _MM_SHUFFLE(1, 0, 3, 2)));
+	return _mm_cvtss_f32(q) + _mm_cvtss_f32(_mm_movehdup_ps(q));
+}
+
+/*
+ * ggml_vec_dot_f32 of llama.cpp's AVX-512 build: four 16-lane FMA chains over
+ * 64-float steps, folded (0+2, 1+3, then 0+1), then _mm512_reduce_add_ps;
+ * the tail as GCC compiled its scalar loop there: 16- and then one 8-wide
+ * group of products rounded before their in-order sum, the last 0-7 fused
+ * (checked against the build's own libggml-cpu.so for n = 1..520).
+ */
+static float kn_avx512_dot_f32(int64_t n, const void *vw, const void *va)
+{
+	const float *w = vw, *a = va;
+	const int64_t np = n & ~(int64_t)63;
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	float sum;
+	int64_t i;
+
+	for (i = 0; i < np; i += 64) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(a + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(a + i + 16), s1);
+		s2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(a + i + 32), s2);
+		s3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(a + i + 48), s3);
+	}
+	sum = kn_avx512_hsum_ps(_mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+	for (; n - i >= 16; i += 16)
+		for (int l = 0; l < 16; l++)
+			sum += w[i + l] * a[i + l];
+	if (n - i >= 8) {
+		for (int l = 0; l < 8; l++)
+			sum += w[i + l] * a[i + l];
+		i += 8;
+	}
+	for (; i < n; i++)
+		sum = fmaf(w[i], a[i], sum);
+	return sum;
+}
+
+/* tinyBLAS of the AVX-512 build: a 16-lane FMA chain per output, then its reduce_add */
+static void kn_avx512_sgemm_f32(int64_t n, const float *w, const float *a, size_t astride,
+				int ncols, float *out)
+{
+	__m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+			  _mm512_setzero_ps() };
+
+	for (int64_t i = 0; i < n; i += 16) {
+		const __m512 x = _mm512_loadu_ps(w + i);
+
+		for (int c = 0; c < ncols; c++)
+			acc[c] = _mm512_fmadd_ps(x, _mm512_loadu_ps(a + c * astride + i), acc[c]);
+	}
+	for (int c = 0; c < ncols; c++)
+		out[c] = kn_avx512_hsum_ps(acc[c]);
+}
+
+kn_sgemm_fn kn_avx512_sgemm_get(void)
+{
+	return kn_avx512_sgemm_f32;
+}
+
 /* entries left NULL fall back to the AVX2 table (then scalar) */
 static const struct kn_type_fns kn_avx512_fns[KN_TYPE_MAX] = {
+	[KN_F32]  = { NULL, NULL, kn_avx512_dot_f32 },
 	[KN_Q4_1] = { NULL, NULL, kn_avx512_dot_q4_1, NULL, kn_avx512_dot4_q4_1,
 		      kn_avx512_rows4_q4_1, kn_avx512_dot8_q4_1 },
 	[KN_Q8_0] = { NULL, NULL, kn_avx512_dot_q8_0, NULL, kn_avx512_dot4_q8_0,

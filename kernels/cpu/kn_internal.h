@@ -87,6 +87,16 @@ typedef void (*kn_dot4_fn)(int64_t n, const void *w, const void *a, size_t astri
 /* 4 weight rows @wstride bytes apart . one activation row, bit-identical to 4 dots */
 typedef void (*kn_rows4_fn)(int64_t n, const void *w, size_t wstride, const void *a, float *out);
 
+/*
+ * F32 x F32 products of two or more columns in llamafile tinyBLAS's order (up
+ * to 4 columns of astride floats); kn_sgemm_fn_get(isa) gives the ISA's,
+ * NULL where llama.cpp's build of that ISA has none (the generic build).
+ */
+typedef void (*kn_sgemm_fn)(int64_t n, const float *w, const float *a, size_t astride, int ncols,
+			    float *out);
+kn_sgemm_fn kn_avx2_sgemm_get(void);
+kn_sgemm_fn kn_avx512_sgemm_get(void);
+
 /** struct kn_type_fns - what one ISA provides for one type (NULL: use scalar) */
 struct kn_type_fns {
 	kn_quant_fn quant;

@@ -10,13 +10,94 @@
 
 #define KN_MM_COL_TILE	64	/* activation rows kept hot per pass */
 
+/*
+ * F32 weights follow llama.cpp's ggml_compute_forward_mul_mat: two or more
+ * columns go to llamafile_sgemm, which takes them where the row count is a
+ * multiple of 4 and the row length of its register width (16 floats on
+ * AVX-512, 8 on AVX2); everything else, decode included, is ggml_vec_dot_f32
+ * per output (the ISA's dot). The generic build has no sgemm.
+ */
+static kn_sgemm_fn kn_sgemm_get(uint32_t type, int64_t n_in, int64_t n_rows)
+{
+	const enum kn_isa isa = kn_isa_get();
+	kn_sgemm_fn fn = NULL;
+	int64_t w = 0;
+
+	if (type != KN_F32 || n_rows % 4)
+		return NULL;
+	if (isa == KN_ISA_AVX512) {
+		fn = kn_avx512_sgemm_get();
+		w = 16;
+	} else if (isa == KN_ISA_AVX2) {
+		fn = kn_avx2_sgemm_get();
+		w = 8;
+	}
+	return fn && n_in % w == 0 ? fn : NULL;
+}
+
+/* whether column c's sequence has another column in the batch */
+static bool kn_col_shared(const int32_t *seq, int64_t n_cols, int64_t c)
+{
+	if (!seq)
+		return n_cols > 1;
+	/* a prompt's columns are usually neighbours: look there first */
+	if ((c > 0 && seq[c - 1] == seq[c]) || (c + 1 < n_cols && seq[c + 1] == seq[c]))
+		return true;
+	for (int64_t i = 0; i < n_cols; i++)
+		if (i != c && seq[i] == seq[c])
+			return true;
+	return false;
+}
+
+/* F32: each column in tinyBLAS's order (its sequence has several) or vec_dot's, rows [r0, r1) */
+static void kn_matmul_f32(kn_sgemm_fn sgemm, kn_dot_fn dot, const int32_t *seq, float *out,
+			  const float *w, const float *a, const float *bias, int64_t n_in,
+			  int64_t n_rows, int64_t n_cols, int64_t r0, int64_t r1)
+{
+	for (int64_t c0 = 0; c0 < n_cols; c0 += KN_MM_COL_TILE) {
+		const int64_t c1 = c0 + KN_MM_COL_TILE < n_cols ? c0 + KN_MM_COL_TILE : n_cols;
+		bool tb[KN_MM_COL_TILE];
+
+		for (int64_t c = c0; c < c1; c++)
+			tb[c - c0] = kn_col_shared(seq, n_cols, c);
+		for (int64_t r = r0; r < r1; r++) {
+			const float *wr = w + r * n_in, b = bias ? bias[r] : 0.0f;
+
+			for (int64_t c = c0; c < c1;) {
+				float o[4];
+				int nc = 0;
+
+				if (!tb[c - c0]) {
+					out[c * n_rows + r] = dot(n_in, wr, a + c * n_in) + b;
+					c++;
+					continue;
+				}
+				while (nc < 4 && c + nc < c1 && tb[c + nc - c0])
+					nc++;
+				sgemm(n_in, wr, a + c * n_in, (size_t)n_in, nc, o);
+				for (int k = 0; k < nc; k++)
+					out[(c + k) * n_rows + r] = o[k] + b;
+				c += nc;
+			}
+		}
+	}
+}
+
 void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth)
+{
+	kn_matmul_seq(out, w, type, a, bias, n_in, n_rows, n_cols, NULL, false, ith, nth);
+}
+
+void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, const float *bias,
+		   int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,
+		   bool row_invariant, int ith, int nth)
 {
 	kn_dot_fn dot = kn_dot_fn_get(kn_isa_get(), type);
 	kn_dot4_fn dot4 = kn_dot4_fn_get(kn_isa_get(), type);
 	kn_rows4_fn rows4 = kn_rows4_fn_get(kn_isa_get(), type);
 	kn_dot4_fn dot8 = kn_dot8_fn_get(kn_isa_get(), type);
+	kn_sgemm_fn sgemm = row_invariant || n_cols < 2 ? NULL : kn_sgemm_get(type, n_in, n_rows);
 	const size_t wrs = kn_row_size(type, n_in);
 	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
 	const uint8_t *wb = w, *ab = a;
@@ -25,6 +106,12 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
 	if (!dot || !wrs || !ars)
 		return;
 	kn_split(n_rows, ith, nth, &r0, &r1);
+	if (sgemm) {
+		kn_matmul_f32(sgemm, dot, seq, out, w, a, bias, n_in, n_rows, n_cols, r0, r1);
+		return;
+	}
+	if (type == KN_F32)	/* ggml_vec_dot_f32 per output: no multi-row/column forms */
+		rows4 = NULL, dot4 = dot8 = NULL;
 	if (n_cols == 1) {
 		int64_t r = r0;
 

@@ -25,10 +25,22 @@ void kn_rmsnorm(float *out, const float *x, const float *w, int64_t dim, int64_t
  * the thread's share of rows; @a holds n_cols rows already quantized to
  * kn_vec_dot_type(type) (kn_row_size bytes each) with kn_quantize_act_row,
  * as llama.cpp quantizes activations. W is [n_rows][n_in]. Every output is
- * bit-identical to kn_vec_dot of its row and column, whatever n_cols/nth.
+ * bit-identical to kn_vec_dot of its row and column, whatever n_cols/nth,
+ * except F32 weights with two or more columns: those take llamafile tinyBLAS's
+ * order where llama.cpp's mul_mat does (n_rows a multiple of 4, n_in of the
+ * ISA's register width: 16 floats on AVX-512, 8 on AVX2; never on scalar).
  */
 void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth);
+/**
+ * kn_matmul_seq - kn_matmul where @seq (NULL: the whole batch is one) gives
+ * each column's sequence: an F32 column takes tinyBLAS's order only when its
+ * sequence has several columns, so no column depends on other sequences;
+ * @row_invariant: every column as kn_vec_dot (a batch of one).
+ */
+void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, const float *bias,
+		   int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,
+		   bool row_invariant, int ith, int nth);
 /**
  * kn_rope - rotate x [n][n_head][hd] in place at positions pos[n]; the first
  * n_rot dims of each head; mode 0: pairs (2i, 2i+1) (llama.cpp NORM), mode 2:

@@ -77,7 +77,8 @@ enum accel_op {
 	/* COMPUTE engine */
 	ACCEL_OP_EMBED,		/* t0 F32 [dim, n] <- rows of t1 (any dtype) [dim, vocab] at ids t2 I32 [n] */
 	ACCEL_OP_RMSNORM,	/* t0 F32 [dim, n] = t1 [dim, n] / rms * t2 F32 [dim]; f0 eps */
-	ACCEL_OP_MATMUL,	/* t0 F32 [out, n] = t1 F32 [in, n] x t2 W [in, out] (+ t3 bias F32 [out]) */
+	ACCEL_OP_MATMUL,	/* t0 F32 [out, n] = t1 F32 [in, n] x t2 W [in, out] (+ t3 bias F32 [out]);
+				 * t4 seq I32 [n] optional, i0 flags (accel_cmd_matmul_rows) */
 	ACCEL_OP_ROPE,		/* t0 F32 [hd, heads, n] rotated in place at positions t1 I32 [n];
 				 * f0 freq_base, f1 freq_scale; i0 n_rot, i1 mode (0 norm, 2 neox);
 				 * t2 optional freq factors F32 [n_rot/2] (llama3 scaling) */
@@ -94,7 +95,8 @@ enum accel_op {
 				 * gate, up, down slices in the pool of t2 (one pool for all three);
 				 * t2..t4 then describe one expert (ne[2] = 1). Lets experts live
 				 * anywhere in an expert cache (MoE streaming). */
-	ACCEL_OP_LOGITS,	/* as MATMUL: t0 F32 [vocab, n] = t1 [dim, n] x t2 output weight */
+	ACCEL_OP_LOGITS,	/* as MATMUL: t0 F32 [vocab, n] = t1 [dim, n] x t2 output weight;
+				 * t4, i0 as MATMUL */
 	ACCEL_OP_COUNT,
 };
 
@@ -271,6 +273,32 @@ static inline void accel_cmd_prep_matmul(struct accel_cmd *cmd, struct accel_ten
 	cmd->t[1] = x;
 	cmd->t[2] = w;
 	cmd->t[3] = bias;
+}
+
+/*
+ * MATMUL and LOGITS with F32 weights compute as llama.cpp's mul_mat does, which
+ * sums differently for one activation column (ggml_vec_dot_f32) and for
+ * several (llamafile's tinyBLAS). By default the whole batch decides, as in
+ * llama.cpp; with t4 (the sequence of each column) a column takes tinyBLAS's
+ * order only when its sequence has several columns in the batch, so its
+ * result never depends on the other sequences batched with it; with
+ * ACCEL_MATMUL_ROW_INVARIANT every column has the one-column arithmetic.
+ * Other weight types compute each column alike whatever the batch.
+ */
+#define ACCEL_MATMUL_ROW_INVARIANT	(1u << 0)	/* MATMUL/LOGITS i0 */
+#define ACCEL_MATMUL_FLAGS_MASK		ACCEL_MATMUL_ROW_INVARIANT
+
+/**
+ * accel_cmd_matmul_rows - how a prepared MATMUL or LOGITS groups its columns
+ * @cmd: the command
+ * @seq: I32 [n]: the sequence of each activation column; ne[0] == 0 for none
+ * @flags: 0 or ACCEL_MATMUL_ROW_INVARIANT
+ */
+static inline void accel_cmd_matmul_rows(struct accel_cmd *cmd, struct accel_tensor seq,
+					 uint32_t flags)
+{
+	cmd->t[4] = seq;
+	cmd->i[0] = flags;
 }
 
 static inline void accel_cmd_prep_logits(struct accel_cmd *cmd, struct accel_tensor dst,

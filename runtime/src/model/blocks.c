@@ -44,6 +44,24 @@ static struct accel_tensor heads(struct accel_tensor t, int64_t hd, int64_t n)
 
 static const struct accel_tensor no_tensor;
 
+/* the sequence of each of the batch's rows (I32 [n]) */
+static struct accel_tensor batch_seq(const struct rt_graph *g)
+{
+	struct accel_tensor seq = rows(g->m->seq, 0, 1);
+
+	seq.ne[0] = g->n;
+	return seq;
+}
+
+/* a MATMUL whose F32 arithmetic is decided per sequence (accel_cmd_matmul_rows):
+ * a row's result never depends on the other sequences batched with it */
+static void prep_mm(struct accel_cmd *c, const struct rt_graph *g, struct accel_tensor dst,
+		    struct accel_tensor x, struct accel_tensor w, struct accel_tensor bias)
+{
+	accel_cmd_prep_matmul(c, dst, x, w, bias);
+	accel_cmd_matmul_rows(c, batch_seq(g), g->row_invariant ? ACCEL_MATMUL_ROW_INVARIANT : 0);
+}
+
 int rt_block_embed(struct rt_graph *g, const struct accel_tensor *w,
 		   const struct accel_tensor *ids)
 {
@@ -65,9 +83,9 @@ int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
 	pos.ne[0] = n;
 	seq.ne[0] = n;
 	EMIT(g, "attn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, x, l->attn_norm, hp->rms_eps));
-	EMIT(g, "Qcur", il, accel_cmd_prep_matmul(c_, q, xb, l->wq, l->bq));
-	EMIT(g, "Kcur", il, accel_cmd_prep_matmul(c_, k, xb, l->wk, l->bk));
-	EMIT(g, "Vcur", il, accel_cmd_prep_matmul(c_, v, xb, l->wv, l->bv));
+	EMIT(g, "Qcur", il, prep_mm(c_, g, q, xb, l->wq, l->bq));
+	EMIT(g, "Kcur", il, prep_mm(c_, g, k, xb, l->wk, l->bk));
+	EMIT(g, "Vcur", il, prep_mm(c_, g, v, xb, l->wv, l->bv));
 	/* qwen3: RMSNorm over each head, in place, before RoPE */
 	if (l->q_norm.ne[0])
 		EMIT(g, "Qcur_normed", il, accel_cmd_prep_rmsnorm(c_, heads(q, hd, n),
@@ -85,7 +103,7 @@ int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
 			m->block_table, pos, seq, il - m->l0, m->l1 - m->l0, (int)m->kv->block_tokens,
 			m->kv->k_dtype, m->kv->v_dtype, m->kv->flash ? ACCEL_ATTN_FLASH : 0, scale);
 	     c_->i[5] |= g->row_invariant ? ACCEL_ATTN_ROW_INVARIANT : 0);
-	EMIT(g, "attn_out", il, accel_cmd_prep_matmul(c_, xb, attn, l->wo, no_tensor));
+	EMIT(g, "attn_out", il, prep_mm(c_, g, xb, attn, l->wo, no_tensor));
 	EMIT(g, "ffn_inp", il, accel_cmd_prep_add(c_, x, x, xb));
 	return 0;
 }
@@ -98,10 +116,10 @@ int rt_block_ffn(struct rt_graph *g, const struct rt_layer *l, int il)
 	struct accel_tensor hb2 = rows(m->hb2, 0, n), x = rows(m->x, 0, n);
 
 	EMIT(g, "ffn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, x, l->ffn_norm, m->hp.rms_eps));
-	EMIT(g, "ffn_gate", il, accel_cmd_prep_matmul(c_, hb, xb, l->w_gate, no_tensor));
-	EMIT(g, "ffn_up", il, accel_cmd_prep_matmul(c_, hb2, xb, l->w_up, no_tensor));
+	EMIT(g, "ffn_gate", il, prep_mm(c_, g, hb, xb, l->w_gate, no_tensor));
+	EMIT(g, "ffn_up", il, prep_mm(c_, g, hb2, xb, l->w_up, no_tensor));
 	EMIT(g, "ffn_swiglu", il, accel_cmd_prep_swiglu(c_, hb, hb, hb2));
-	EMIT(g, "ffn_out", il, accel_cmd_prep_matmul(c_, xb, hb, l->w_down, no_tensor));
+	EMIT(g, "ffn_out", il, prep_mm(c_, g, xb, hb, l->w_down, no_tensor));
 	EMIT(g, "l_out", il, accel_cmd_prep_add(c_, x, x, xb));
 	return 0;
 }
@@ -119,7 +137,7 @@ int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
 	int ret;
 
 	EMIT(g, "ffn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, x, l->ffn_norm, m->hp.rms_eps));
-	EMIT(g, "ffn_moe_logits", il, accel_cmd_prep_matmul(c_, rows(m->router, 0, n), xb,
+	EMIT(g, "ffn_moe_logits", il, prep_mm(c_, g, rows(m->router, 0, n), xb,
 							     l->gate_inp, no_tensor));
 	EMIT(g, "ffn_moe_weights", il, accel_cmd_prep_moe_route(c_, w, ids, rows(m->router, 0, n),
 								 m->hp.n_expert_used, 1));
@@ -138,6 +156,24 @@ int rt_block_layer(struct rt_graph *g, const struct rt_layer *l, int il)
 	if (ret < 0)
 		return ret;
 	return g->m->hp.n_expert ? rt_block_moe(g, l, il) : rt_block_ffn(g, l, il);
+}
+
+/* whether every logits row is its sequence's only one (a decode step of each,
+ * a prompt's last token): then each row takes the one-row arithmetic, as a
+ * batch of that sequence alone would (the rows are compacted, so LOGITS is
+ * given the answer instead of the sequences) */
+static bool head_lone(const struct rt_graph *g, const struct rt_batch *b)
+{
+	if (g->row_invariant)
+		return true;
+	for (int r = 0; r < b->n; r++) {
+		if (b->logits && !b->logits[r])
+			continue;
+		for (int i = r + 1; i < b->n; i++)
+			if ((!b->logits || b->logits[i]) && (b->seq ? b->seq[i] == b->seq[r] : true))
+				return false;
+	}
+	return true;
 }
 
 int rt_block_head(struct rt_graph *g, const struct rt_batch *b, int h,
@@ -179,7 +215,9 @@ int rt_block_head(struct rt_graph *g, const struct rt_batch *b, int h,
 		dst = accel_tensor_make(m->act, m->logits_tmp.offset + (uint64_t)r0 * out * 4,
 					ACCEL_DTYPE_F32, r1 - r0, out, 1, 1);
 	}
-	EMIT(g, "result_output", -1, accel_cmd_prep_logits(c_, dst, rows(m->xb2, 0, out), *w));
+	EMIT(g, "result_output", -1, (accel_cmd_prep_logits(c_, dst, rows(m->xb2, 0, out), *w),
+	     accel_cmd_matmul_rows(c_, no_tensor, head_lone(g, b) ? ACCEL_MATMUL_ROW_INVARIANT
+								   : 0)));
 	return 0;
 }
 
