@@ -53,13 +53,36 @@ static struct accel_tensor batch_seq(const struct rt_graph *g)
 	return seq;
 }
 
+/* whether every logits row is its sequence's only one (a decode step of each,
+ * a prompt's last token): then each row takes the one-row arithmetic, as a
+ * batch of that sequence alone would (the rows are compacted, so LOGITS is
+ * given the answer instead of the sequences) */
+static bool head_lone(const struct rt_graph *g, const struct rt_batch *b)
+{
+	if (g->row_invariant)
+		return true;
+	for (int r = 0; r < b->n; r++) {
+		if (b->logits && !b->logits[r])
+			continue;
+		for (int i = r + 1; i < b->n; i++)
+			if ((!b->logits || b->logits[i]) && (b->seq ? b->seq[i] == b->seq[r] : true))
+				return false;
+	}
+	return true;
+}
+
 /* a MATMUL whose F32 arithmetic is decided per sequence (accel_cmd_matmul_rows):
  * a row's result never depends on the other sequences batched with it */
 static void prep_mm(struct accel_cmd *c, const struct rt_graph *g, struct accel_tensor dst,
 		    struct accel_tensor x, struct accel_tensor w, struct accel_tensor bias)
 {
 	accel_cmd_prep_matmul(c, dst, x, w, bias);
-	accel_cmd_matmul_rows(c, batch_seq(g), g->row_invariant ? ACCEL_MATMUL_ROW_INVARIANT : 0);
+	if (g->compact)		/* the logits rows: as the head decides them */
+		accel_cmd_matmul_rows(c, no_tensor, head_lone(g, g->b) ?
+					  ACCEL_MATMUL_ROW_INVARIANT : 0);
+	else
+		accel_cmd_matmul_rows(c, batch_seq(g), g->row_invariant ?
+					  ACCEL_MATMUL_ROW_INVARIANT : 0);
 }
 
 int rt_block_embed(struct rt_graph *g, const struct accel_tensor *w,
@@ -67,6 +90,53 @@ int rt_block_embed(struct rt_graph *g, const struct accel_tensor *w,
 {
 	EMIT(g, "inp_embd", -1, accel_cmd_prep_embed(c_, rows(g->m->x, 0, g->n), *w, *ids));
 	return 0;
+}
+
+/* rows of the batch whose logits are asked for */
+static int n_logits(const struct rt_batch *b)
+{
+	int n = 0;
+
+	for (int r = 0; r < b->n; r++)
+		n += !b->logits || b->logits[r];
+	return n;
+}
+
+/*
+ * The last layer past attention, as llama.cpp builds it (inp_out_ids): only
+ * the rows whose logits are asked for go on, gathered into rows 0.. of
+ * x_out with the residual add; the feed-forward then runs on those rows
+ * alone (g->n) and writes them to rows 0.. of x, which the head reads.
+ */
+static int ffn_inp_compact(struct rt_graph *g, int il)
+{
+	struct rt_model *m = g->m;
+	const struct rt_batch *b = g->b;
+	int out = 0;
+
+	for (int r = 0; r < b->n;) {
+		int e;
+
+		if (b->logits && !b->logits[r]) {
+			r++;
+			continue;
+		}
+		for (e = r + 1; e < b->n && (!b->logits || b->logits[e]); e++)
+			;
+		EMIT(g, "ffn_inp", il, accel_cmd_prep_add(c_, rows(m->x_out, out, e - r),
+				rows(m->x, r, e - r), rows(m->xb, r, e - r)));
+		out += e - r;
+		r = e;
+	}
+	g->n = out;
+	g->compact = true;
+	return 0;
+}
+
+/* the residual stream the feed-forward reads: x, or x_out past the compaction */
+static struct accel_tensor ffn_res(const struct rt_graph *g)
+{
+	return rows(g->compact ? g->m->x_out : g->m->x, 0, g->n);
 }
 
 int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
@@ -104,6 +174,8 @@ int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
 			m->kv->k_dtype, m->kv->v_dtype, m->kv->flash ? ACCEL_ATTN_FLASH : 0, scale);
 	     c_->i[5] |= g->row_invariant ? ACCEL_ATTN_ROW_INVARIANT : 0);
 	EMIT(g, "attn_out", il, prep_mm(c_, g, xb, attn, l->wo, no_tensor));
+	if (il == hp->n_layer - 1 && m->has_head && n_logits(g->b) < n)
+		return ffn_inp_compact(g, il);
 	EMIT(g, "ffn_inp", il, accel_cmd_prep_add(c_, x, x, xb));
 	return 0;
 }
@@ -113,14 +185,14 @@ int rt_block_ffn(struct rt_graph *g, const struct rt_layer *l, int il)
 	struct rt_model *m = g->m;
 	const int n = g->n;
 	struct accel_tensor xb = rows(m->xb, 0, n), hb = rows(m->hb, 0, n);
-	struct accel_tensor hb2 = rows(m->hb2, 0, n), x = rows(m->x, 0, n);
+	struct accel_tensor hb2 = rows(m->hb2, 0, n), x = rows(m->x, 0, n), res = ffn_res(g);
 
-	EMIT(g, "ffn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, x, l->ffn_norm, m->hp.rms_eps));
+	EMIT(g, "ffn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, res, l->ffn_norm, m->hp.rms_eps));
 	EMIT(g, "ffn_gate", il, prep_mm(c_, g, hb, xb, l->w_gate, no_tensor));
 	EMIT(g, "ffn_up", il, prep_mm(c_, g, hb2, xb, l->w_up, no_tensor));
 	EMIT(g, "ffn_swiglu", il, accel_cmd_prep_swiglu(c_, hb, hb, hb2));
 	EMIT(g, "ffn_out", il, prep_mm(c_, g, xb, hb, l->w_down, no_tensor));
-	EMIT(g, "l_out", il, accel_cmd_prep_add(c_, x, x, xb));
+	EMIT(g, "l_out", il, accel_cmd_prep_add(c_, x, res, xb));
 	return 0;
 }
 
@@ -132,11 +204,11 @@ int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
 	const int n = g->n;
 	struct accel_tensor xb = rows(m->xb, 0, n), xb2 = rows(m->xb2, 0, n);
 	struct accel_tensor x = rows(m->x, 0, n), w = rows(m->moe_w, 0, n);
-	struct accel_tensor ids = rows(m->moe_ids, 0, n);
+	struct accel_tensor ids = rows(m->moe_ids, 0, n), res = ffn_res(g);
 	struct rt_experts e;
 	int ret;
 
-	EMIT(g, "ffn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, x, l->ffn_norm, m->hp.rms_eps));
+	EMIT(g, "ffn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, res, l->ffn_norm, m->hp.rms_eps));
 	EMIT(g, "ffn_moe_logits", il, prep_mm(c_, g, rows(m->router, 0, n), xb,
 							     l->gate_inp, no_tensor));
 	EMIT(g, "ffn_moe_weights", il, accel_cmd_prep_moe_route(c_, w, ids, rows(m->router, 0, n),
@@ -145,7 +217,7 @@ int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
 		return ret;
 	EMIT(g, "ffn_moe_out", il, accel_cmd_prep_moe_ffn(c_, xb2, xb, e.gate, e.up, e.down, w,
 							   ids, e.table));
-	EMIT(g, "l_out", il, accel_cmd_prep_add(c_, x, x, xb2));
+	EMIT(g, "l_out", il, accel_cmd_prep_add(c_, x, res, xb2));
 	return 0;
 }
 
@@ -156,24 +228,6 @@ int rt_block_layer(struct rt_graph *g, const struct rt_layer *l, int il)
 	if (ret < 0)
 		return ret;
 	return g->m->hp.n_expert ? rt_block_moe(g, l, il) : rt_block_ffn(g, l, il);
-}
-
-/* whether every logits row is its sequence's only one (a decode step of each,
- * a prompt's last token): then each row takes the one-row arithmetic, as a
- * batch of that sequence alone would (the rows are compacted, so LOGITS is
- * given the answer instead of the sequences) */
-static bool head_lone(const struct rt_graph *g, const struct rt_batch *b)
-{
-	if (g->row_invariant)
-		return true;
-	for (int r = 0; r < b->n; r++) {
-		if (b->logits && !b->logits[r])
-			continue;
-		for (int i = r + 1; i < b->n; i++)
-			if ((!b->logits || b->logits[i]) && (b->seq ? b->seq[i] == b->seq[r] : true))
-				return false;
-	}
-	return true;
 }
 
 int rt_block_head(struct rt_graph *g, const struct rt_batch *b, int h,
@@ -197,9 +251,11 @@ int rt_block_head(struct rt_graph *g, const struct rt_batch *b, int h,
 		if (out + (r1_ - r) > rt_model_max_logits(m))
 			return rt_set_error(-EINVAL, "%d rows of logits asked, at most %d per call",
 					    out + (r1_ - r), rt_model_max_logits(m));
+		/* past a compacted last layer, x holds the logits rows first */
 		if (h == 0)
 			EMIT(g, "result_norm", -1, accel_cmd_prep_rmsnorm(c_, rows(m->xb2, out, r1_ - r),
-					rows(m->x, r, r1_ - r), m->output_norm, m->hp.rms_eps));
+					rows(m->x, g->compact ? out : r, r1_ - r), m->output_norm,
+					m->hp.rms_eps));
 		out += r1_ - r;
 		r = r1_;
 	}

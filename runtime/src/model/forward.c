@@ -38,7 +38,7 @@ int rt_model_alloc_activations(struct rt_model *m)
 	int64_t kvd = (int64_t)hp->n_kv_head * hp->head_dim;
 	int64_t ffw = hp->ff > hp->ff_exp ? hp->ff : hp->ff_exp;
 	int64_t k = hp->n_expert_used > 0 ? hp->n_expert_used : 1;
-	struct accel_tensor *all[] = { &m->x, &m->xb, &m->xb2, &m->q, &m->k, &m->v, &m->attn,
+	struct accel_tensor *all[] = { &m->x, &m->x_out, &m->xb, &m->xb2, &m->q, &m->k, &m->v, &m->attn,
 				       &m->hb, &m->hb2, &m->router, &m->moe_w, &m->moe_ids,
 				       &m->tokens, &m->pos, &m->seq, &m->block_table, &m->logits,
 				       &m->logits_tmp };
@@ -47,6 +47,7 @@ int rt_model_alloc_activations(struct rt_model *m)
 	int ret;
 
 	m->x = act(&off, ACCEL_DTYPE_F32, hp->dim, B);
+	m->x_out = act(&off, ACCEL_DTYPE_F32, hp->dim, B);
 	m->xb = act(&off, ACCEL_DTYPE_F32, hp->dim, B);
 	m->xb2 = act(&off, ACCEL_DTYPE_F32, hp->dim, B);
 	m->q = act(&off, ACCEL_DTYPE_F32, qd, B);
@@ -121,7 +122,7 @@ static int stage_batch(struct rt_model *m, const struct rt_batch *b, bool *decod
 static int build_pass(struct rt_model *m, const struct rt_batch *b, const float *x_in,
 		      int *n_out)
 {
-	struct rt_graph g = { .m = m, .ex = &m->ex, .n = b->n,
+	struct rt_graph g = { .m = m, .ex = &m->ex, .n = b->n, .b = b,
 			      .row_invariant = (b->flags & RT_BATCH_ROW_INVARIANT) != 0 };
 	struct accel_tensor w, ids;
 	struct accel_fence_point done;

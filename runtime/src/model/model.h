@@ -98,6 +98,7 @@ struct rt_model {
 
 	/* activations, in the act pool, for n_batch tokens */
 	struct accel_tensor x, xb, xb2, q, k, v, attn, hb, hb2, moe_w, moe_ids, router;
+	struct accel_tensor x_out;	/* the last layer's residual, logits rows only */
 	struct accel_tensor tokens, pos, seq, block_table, logits, logits_tmp;
 	int n_ctx, n_batch, n_seq;
 	/* the layers this model runs (a pipeline stage; all by default) */
@@ -133,6 +134,8 @@ struct rt_graph {
 	int n;			/* tokens in the batch */
 	bool decode;		/* one token per sequence */
 	bool row_invariant;	/* RT_BATCH_ROW_INVARIANT */
+	const struct rt_batch *b;
+	bool compact;		/* the last layer kept only the logits rows, rows 0..n-1 of x */
 };
 
 /** rt_tensor_ptr - CPU address of a tensor in a host-visible pool */
