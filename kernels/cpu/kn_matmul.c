@@ -86,18 +86,18 @@ static void kn_matmul_f32(kn_sgemm_fn sgemm, kn_dot_fn dot, const int32_t *seq, 
 void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth)
 {
-	kn_matmul_seq(out, w, type, a, bias, n_in, n_rows, n_cols, NULL, false, ith, nth);
+	kn_matmul_seq(out, w, type, a, bias, n_in, n_rows, n_cols, NULL, false, n_rows, ith, nth);
 }
 
 void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 		   int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,
-		   bool row_invariant, int ith, int nth)
+		   bool row_invariant, int64_t mat_rows, int ith, int nth)
 {
 	kn_dot_fn dot = kn_dot_fn_get(kn_isa_get(), type);
 	kn_dot4_fn dot4 = kn_dot4_fn_get(kn_isa_get(), type);
 	kn_rows4_fn rows4 = kn_rows4_fn_get(kn_isa_get(), type);
 	kn_dot4_fn dot8 = kn_dot8_fn_get(kn_isa_get(), type);
-	kn_sgemm_fn sgemm = row_invariant || n_cols < 2 ? NULL : kn_sgemm_get(type, n_in, n_rows);
+	kn_sgemm_fn sgemm = row_invariant || n_cols < 2 ? NULL : kn_sgemm_get(type, n_in, mat_rows);
 	const size_t wrs = kn_row_size(type, n_in);
 	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
 	const uint8_t *wb = w, *ab = a;

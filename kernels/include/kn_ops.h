@@ -36,11 +36,12 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
  * kn_matmul_seq - kn_matmul where @seq (NULL: the whole batch is one) gives
  * each column's sequence: an F32 column takes tinyBLAS's order only when its
  * sequence has several columns, so no column depends on other sequences;
- * @row_invariant: every column as kn_vec_dot (a batch of one).
+ * @row_invariant: every column as kn_vec_dot (a batch of one); @mat_rows: the
+ * row count of the whole matrix W is a slice of (llama.cpp's rule reads it).
  */
 void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 		   int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,
-		   bool row_invariant, int ith, int nth);
+		   bool row_invariant, int64_t mat_rows, int ith, int nth);
 /**
  * kn_rope - rotate x [n][n_head][hd] in place at positions pos[n]; the first
  * n_rot dims of each head; mode 0: pairs (2i, 2i+1) (llama.cpp NORM), mode 2:

@@ -283,6 +283,9 @@ static inline void accel_cmd_prep_matmul(struct accel_cmd *cmd, struct accel_ten
  * order only when its sequence has several columns in the batch, so its
  * result never depends on the other sequences batched with it; with
  * ACCEL_MATMUL_ROW_INVARIANT every column has the one-column arithmetic.
+ * llama.cpp's choice also looks at the weight's row count: a command that
+ * computes a slice of a larger matrix (a chunk of a streamed output head)
+ * gives the whole matrix's row count in i1 (0: the weight's own).
  * Other weight types compute each column alike whatever the batch.
  */
 #define ACCEL_MATMUL_ROW_INVARIANT	(1u << 0)	/* MATMUL/LOGITS i0 */
@@ -293,12 +296,14 @@ static inline void accel_cmd_prep_matmul(struct accel_cmd *cmd, struct accel_ten
  * @cmd: the command
  * @seq: I32 [n]: the sequence of each activation column; ne[0] == 0 for none
  * @flags: 0 or ACCEL_MATMUL_ROW_INVARIANT
+ * @mat_rows: rows of the whole matrix @cmd computes a slice of; 0: the weight's
  */
 static inline void accel_cmd_matmul_rows(struct accel_cmd *cmd, struct accel_tensor seq,
-					 uint32_t flags)
+					 uint32_t flags, int64_t mat_rows)
 {
 	cmd->t[4] = seq;
 	cmd->i[0] = flags;
+	cmd->i[1] = mat_rows;
 }
 
 static inline void accel_cmd_prep_logits(struct accel_cmd *cmd, struct accel_tensor dst,

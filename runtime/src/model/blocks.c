@@ -79,10 +79,10 @@ static void prep_mm(struct accel_cmd *c, const struct rt_graph *g, struct accel_
 	accel_cmd_prep_matmul(c, dst, x, w, bias);
 	if (g->compact)		/* the logits rows: as the head decides them */
 		accel_cmd_matmul_rows(c, no_tensor, head_lone(g, g->b) ?
-					  ACCEL_MATMUL_ROW_INVARIANT : 0);
+				      ACCEL_MATMUL_ROW_INVARIANT : 0, 0);
 	else
 		accel_cmd_matmul_rows(c, batch_seq(g), g->row_invariant ?
-					  ACCEL_MATMUL_ROW_INVARIANT : 0);
+				      ACCEL_MATMUL_ROW_INVARIANT : 0, 0);
 }
 
 int rt_block_embed(struct rt_graph *g, const struct accel_tensor *w,
@@ -227,6 +227,8 @@ int rt_block_layer(struct rt_graph *g, const struct rt_layer *l, int il)
 
 	if (ret < 0)
 		return ret;
+	if (!g->n)	/* a compacted last layer that no logits row needs */
+		return 0;
 	return g->m->hp.n_expert ? rt_block_moe(g, l, il) : rt_block_ffn(g, l, il);
 }
 
@@ -273,7 +275,7 @@ int rt_block_head(struct rt_graph *g, const struct rt_batch *b, int h,
 	}
 	EMIT(g, "result_output", -1, (accel_cmd_prep_logits(c_, dst, rows(m->xb2, 0, out), *w),
 	     accel_cmd_matmul_rows(c_, no_tensor, head_lone(g, b) ? ACCEL_MATMUL_ROW_INVARIANT
-								   : 0)));
+								   : 0, m->hp.n_vocab)));
 	return 0;
 }
 
