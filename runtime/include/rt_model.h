@@ -187,6 +187,9 @@ bool rt_model_direct_io(const struct rt_model *m);
 /** weight bytes that stay pageable because RLIMIT_MEMLOCK refused to pin
  *  them (RT_MLOCK_AUTO); 0 when everything is pinned */
 uint64_t rt_model_unpinned_bytes(const struct rt_model *m);
+/** bytes of the weights' pools: resident weights, the slot ring, the expert
+ *  cache (what --mem-budget caps; the KV pool is not counted) */
+uint64_t rt_model_weight_bytes(const struct rt_model *m);
 /** the COPY queue that reads the weights (fault injection in tests) */
 struct accel_queue *rt_model_copy_queue(struct rt_model *m);
 
