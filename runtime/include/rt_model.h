@@ -108,7 +108,8 @@ enum rt_ctx_mode {
 				 * rounded up to whole blocks per sequence */
 	RT_CTX_UNIFIED = 2,	/* llama.cpp's -kvu (and vLLM): n_ctx in total, each
 				 * sequence up to n_ctx while blocks last; the pool holds
-				 * n_ctx: a sequence that finds no block fails (-ENOSPC) */
+				 * n_ctx: a sequence that finds no block fails (-ENOMEM,
+				 * "KV cache full") */
 };
 
 struct rt_model_opts {

@@ -4,7 +4,7 @@
  * sequences (split n_ctx / n_seq, or unified: each up to n_ctx while blocks
  * last), blocks are exact (whole 4 KiB pages, not powers of two), taken from
  * one pool as positions come and given back the moment a sequence ends; a
- * full pool fails with -ENOSPC and a message, never a crash, and leaves no
+ * full pool fails with -ENOMEM and a message, never a crash, and leaves no
  * block held. Batched greedy ids do not depend on the pool's layout.
  */
 #include <errno.h>
@@ -195,7 +195,7 @@ static void on_demand(int tk, const char *name)
 /*
  * Unified -c 64 (4 blocks) for 2 sequences: one sequence alone may use all
  * 64 positions; two prompts of 30 tokens take 2 blocks each and the first
- * token past position 31 finds none: -ENOSPC with a message, every block
+ * token past position 31 finds none: -ENOMEM with a message, every block
  * back, and the model still serves a later call.
  */
 static void exhaustion(void)
@@ -228,7 +228,7 @@ static void exhaustion(void)
 	ok(ret == 0 && st.n_gen == 64 - 5, "one sequence alone fills the 64 positions (%d tokens)",
 	   st.n_gen);
 	ret = rt_generate_parallel(m, NULL, 2, pr, np, 8, &sp, NULL, NULL, &st);
-	is_int(ret, -ENOSPC, "two 30-token prompts need a 5th block at position 32: -ENOSPC");
+	is_int(ret, -ENOMEM, "two 30-token prompts need a 5th block at position 32: -ENOMEM");
 	ok(strstr(rt_last_error(), "KV cache full") != NULL, "message: %s", rt_last_error());
 	is_int(pool_used(m), 0, "the failed call gave every block back");
 	ret = rt_generate_parallel(m, NULL, 2, pr, np, 2, &sp, NULL, NULL, &st);

@@ -182,8 +182,9 @@ int rt_kvcache_reserve(struct rt_kvcache *kv, int seq, int n_pos)
 		return 0;
 	row = kv->table + (size_t)seq * kv->max_blocks;
 	ret = accel_kv_alloc(kv->pool, (uint32_t)(need - kv->n_alloc[seq]), row + kv->n_alloc[seq]);
-	if (ret == -ENOMEM)	/* every block is held by a sequence: no cached one to evict */
-		return rt_set_error(-ENOSPC, "KV cache full: sequence %d needs %d blocks for %d "
+	if (ret == -ENOMEM)	/* every block is held by a sequence: no cached one to evict
+				 * (-ENOMEM stays: the scheduler preempts on it) */
+		return rt_set_error(-ENOMEM, "KV cache full: sequence %d needs %d blocks for %d "
 				    "positions and the pool's %u blocks of %d positions are all "
 				    "held (a larger -c holds more)", seq, need, n_pos, kv->n_blocks,
 				    (int)kv->block_tokens);

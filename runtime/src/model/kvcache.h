@@ -52,7 +52,7 @@ int rt_kvcache_cfg_resolve(int type_k, int type_v, int flash_attn, int head_dim,
  * @block_tokens: positions per block
  * @kv_tokens: positions the pool holds for all sequences together, rounded
  *	up to whole blocks (llama.cpp's -c); blocks are taken on demand and a
- *	sequence that finds none left fails with -ENOSPC. 0: room for every
+ *	sequence that finds none left fails with -ENOMEM. 0: room for every
  *	sequence's whole context plus half a context of cached prefixes.
  */
 struct rt_kvcache_geom {
@@ -80,9 +80,9 @@ void rt_kvcache_destroy(struct rt_kvcache *kv);
 int rt_kvcache_adopt_pool(struct rt_kvcache *kv, struct accel_device *dev, int fd);
 /**
  * rt_kvcache_reserve - make positions [0, n_pos) of @seq backed by blocks,
- * taking only the blocks it lacks. -ENOSPC past the sequence's context, or
- * when the pool has no block left (every one held by a sequence), with the
- * error message set; the blocks it had stay.
+ * taking only the blocks it lacks. -ENOSPC past the sequence's context,
+ * -ENOMEM when the pool has no block left (every one held by a sequence:
+ * "KV cache full"), with the error message set; the blocks it had stay.
  */
 int rt_kvcache_reserve(struct rt_kvcache *kv, int seq, int n_pos);
 /** rt_kvcache_clear - give back every block of @seq */
