@@ -119,6 +119,7 @@ static int open_device(struct rt_model *m, const struct rt_model_opts *opts)
  */
 static int ctx_split(struct rt_model *m, int mode, int n_ctx, int block_tokens)
 {
+	int64_t total;
 	int per;
 
 	switch (mode) {
@@ -132,9 +133,10 @@ static int ctx_split(struct rt_model *m, int mode, int n_ctx, int block_tokens)
 			return rt_set_error(-EINVAL, "a context of %d positions cannot be split "
 					    "between %d sequences", n_ctx, m->n_seq);
 		m->n_ctx = per;
-		if ((int64_t)(per + block_tokens - 1) / block_tokens * block_tokens * m->n_seq > INT_MAX)
+		total = ((int64_t)per + block_tokens - 1) / block_tokens * block_tokens * m->n_seq;
+		if (total > INT_MAX)
 			return rt_set_error(-EINVAL, "context %d too large", n_ctx);
-		m->kv_tokens = (per + block_tokens - 1) / block_tokens * block_tokens * m->n_seq;
+		m->kv_tokens = (int)total;
 		return 0;
 	case RT_CTX_UNIFIED:
 		m->n_ctx = n_ctx;
