@@ -5,7 +5,6 @@
  * non-zero pad/reserved. Pure functions, no side effects.
  */
 #include <linux/errno.h>
-#include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
 
@@ -36,8 +35,9 @@ int accelkv_check_pool_create(const struct drm_accelkv_pool_create *args,
 		*num_blocks = 0;
 		return 0;
 	}
+	/* whole 4 KiB units: every block stays aligned for O_DIRECT (uapi doc) */
 	if (args->block_size < ACCELKV_MIN_BLOCK_SIZE ||
-	    !is_power_of_2(args->block_size) ||
+	    args->block_size % ACCELKV_MIN_BLOCK_SIZE ||
 	    args->size % args->block_size)
 		return -EINVAL;
 	n = args->size / args->block_size;

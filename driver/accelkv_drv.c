@@ -59,7 +59,7 @@ static int accelkv_get_param_ioctl(struct drm_device *drm, void *data,
 			ACCELKV_CAP_PREFIX_INDEX | ACCELKV_CAP_SYNCOBJ_TIMELINE |
 			ACCELKV_CAP_PRIME | ACCELKV_CAP_URING_LOAD |
 			ACCELKV_CAP_URING_STORE | ACCELKV_CAP_URING_SIGNAL |
-			ACCELKV_CAP_CROSS_PROCESS;
+			ACCELKV_CAP_CROSS_PROCESS | ACCELKV_CAP_PAGE_BLOCKS;
 		if (adev->hugepage)
 			args->value |= ACCELKV_CAP_HUGEPAGE;
 		break;

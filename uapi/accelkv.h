@@ -118,6 +118,7 @@ enum drm_accelkv_param {
 #define ACCELKV_CAP_URING_SIGNAL	(1ULL << 7) /* uring_cmd SIGNAL */
 #define ACCELKV_CAP_HUGEPAGE		(1ULL << 8) /* ACCELKV_POOL_HUGEPAGE honoured */
 #define ACCELKV_CAP_CROSS_PROCESS	(1ULL << 9) /* KV state shared across processes */
+#define ACCELKV_CAP_PAGE_BLOCKS		(1ULL << 10) /* KV block_size: any multiple of 4096 */
 
 /**
  * struct drm_accelkv_get_param - query one device parameter
@@ -139,7 +140,10 @@ struct drm_accelkv_get_param {
 #define ACCELKV_POOL_KV		(1U << 1)
 #define ACCELKV_POOL_FLAGS_MASK	(ACCELKV_POOL_HUGEPAGE | ACCELKV_POOL_KV)
 
-/** ACCELKV_MIN_BLOCK_SIZE - smallest block size, bytes (one page) */
+/**
+ * ACCELKV_MIN_BLOCK_SIZE - smallest KV block size, bytes (one 4 KiB page); every
+ * KV block size is a multiple of it
+ */
 #define ACCELKV_MIN_BLOCK_SIZE	4096U
 /** ACCELKV_MAX_KV_BLOCKS - most blocks a pool may hold */
 #define ACCELKV_MAX_KV_BLOCKS	(1U << 20)
@@ -148,8 +152,17 @@ struct drm_accelkv_get_param {
  * struct drm_accelkv_pool_create - create a pool of pinned host memory
  * @size: In. Pool size in bytes; non-zero, a multiple of 4096 and of
  *	@block_size, at most ACCELKV_PARAM_MAX_POOL_SIZE.
- * @block_size: In. KV block size in bytes: a power of two >= 4096 when
- *	ACCELKV_POOL_KV is set, else 0 (the pool is one block).
+ * @block_size: In. KV block size in bytes when ACCELKV_POOL_KV is set: a
+ *	non-zero multiple of ACCELKV_MIN_BLOCK_SIZE (4096), else 0 (the pool is
+ *	one block). Drivers without ACCELKV_CAP_PAGE_BLOCKS accept only powers
+ *	of two; every power of two >= 4096 is still accepted. Why 4096 and not
+ *	one byte: block i starts at i * @block_size in the mapping and in the
+ *	LOAD/STORE ranges of a block, and O_DIRECT needs buffer addresses,
+ *	file offsets and lengths aligned to the file's logical block size (512
+ *	or 4096 bytes on the disks this is for); a multiple of 4096 keeps every
+ *	block of every pool aligned for any of them, and wastes less than one
+ *	page per block (a 16-token block of a 30-layer F16 cache is 90 pages
+ *	exactly, where a power of two stored 720 KiB of F32 in 1 MiB).
  * @flags: In. ACCELKV_POOL_* flags.
  * @handle: Out. GEM handle of the pool, valid in this file only.
  * @pad: In. Must be zero.

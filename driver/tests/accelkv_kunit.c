@@ -435,7 +435,15 @@ static void accelkv_check_pool_create_fields(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, accelkv_check_pool_create(&a, 1 << 30, &nb), -EINVAL);
 	a = ok; a.reserved = 1;
 	KUNIT_EXPECT_EQ(test, accelkv_check_pool_create(&a, 1 << 30, &nb), -EINVAL);
-	a = ok; a.block_size = 12288;
+	/* a multiple of 4096 that is no power of two: 256 blocks of 3 pages */
+	a = ok; a.size = 256 * 12288; a.block_size = 12288;
+	KUNIT_EXPECT_EQ(test, accelkv_check_pool_create(&a, 1 << 30, &nb), 0);
+	KUNIT_EXPECT_EQ(test, nb, 256U);
+	a = ok; a.block_size = 4096 + 512;
+	KUNIT_EXPECT_EQ(test, accelkv_check_pool_create(&a, 1 << 30, &nb), -EINVAL);
+	a = ok; a.size = 3 * 12290; a.block_size = 12290;
+	KUNIT_EXPECT_EQ(test, accelkv_check_pool_create(&a, 1 << 30, &nb), -EINVAL);
+	a = ok; a.block_size = 12288;	/* 1 MiB is no multiple of 12288 */
 	KUNIT_EXPECT_EQ(test, accelkv_check_pool_create(&a, 1 << 30, &nb), -EINVAL);
 	a = ok; a.block_size = 2048;
 	KUNIT_EXPECT_EQ(test, accelkv_check_pool_create(&a, 1 << 30, &nb), -EINVAL);

@@ -63,6 +63,7 @@ void accel_set_log(accel_log_fn fn, void *ctx);
 #define ACCEL_CAP_URING_SIGNAL		(1ULL << 7)
 #define ACCEL_CAP_HUGEPAGE		(1ULL << 8)
 #define ACCEL_CAP_CROSS_PROCESS		(1ULL << 9)
+#define ACCEL_CAP_PAGE_BLOCKS		(1ULL << 10)	/* KV block sizes: any multiple of 4096 */
 
 /**
  * struct accel_device_info - what accel_device_info() reports
@@ -133,8 +134,9 @@ int accel_device_stats(struct accel_device *dev, struct accel_device_stats *stat
  * struct accel_pool_opts - pool creation options
  * @sz: sizeof(struct accel_pool_opts) (use ACCEL_OPTS)
  * @size: bytes, > 0; rounded up to the page size
- * @block_size: KV block bytes (a power of two >= 4096) with ACCEL_POOL_KV,
- *	else 0
+ * @block_size: KV block bytes with ACCEL_POOL_KV, else 0: a multiple of 4096
+ *	(the emulation and drivers with ACCEL_CAP_PAGE_BLOCKS), a power of two
+ *	>= 4096 on older drivers
  * @flags: ACCEL_POOL_*
  */
 struct accel_pool_opts {

@@ -30,7 +30,7 @@ static int accel_pool_check_opts(struct accel_device *dev, struct accel_pool_opt
 	if (o->flags & ACCEL_POOL_KV) {
 		uint32_t bs = o->block_size;
 
-		if (bs < ACCELKV_MIN_BLOCK_SIZE || (bs & (bs - 1)))
+		if (bs < ACCELKV_MIN_BLOCK_SIZE || bs % ACCELKV_MIN_BLOCK_SIZE)
 			return -EINVAL;
 		if (o->size % bs || o->size / bs > ACCELKV_MAX_KV_BLOCKS)
 			return -EINVAL;

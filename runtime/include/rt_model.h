@@ -49,7 +49,8 @@ struct rt_hparams {
 /**
  * struct rt_model_opts - loading options
  * @threads: COMPUTE threads (0 = all CPUs)
- * @n_ctx: context length (tokens; 0 = min(n_ctx_train, 4096))
+ * @n_ctx: context length (tokens; 0 = min(n_ctx_train, 4096)): per sequence,
+ *	or shared by all of them (@ctx_mode)
  * @n_batch: most tokens per forward call (0 = 512)
  * @n_seq: most sequences decoded together (0 = 1)
  * @kv_block_tokens: tokens per KV block (0 = 16)
@@ -70,6 +71,8 @@ struct rt_hparams {
  * @type_k, @type_v: enum rt_kv_type of the KV cache's K and V (llama.cpp's
  *	-ctk/-ctv; 0 = its default, F16)
  * @flash_attn: enum rt_flash_attn (llama.cpp's -fa; 0 = auto, on for the CPU)
+ * @ctx_mode: enum rt_ctx_mode: what @n_ctx counts when @n_seq sequences
+ *	share the KV cache (0 = per sequence)
  */
 enum rt_mlock {
 	RT_MLOCK_AUTO = 0,	/* pinned where RLIMIT_MEMLOCK allows, else pageable
@@ -93,6 +96,22 @@ enum rt_flash_attn {
 	RT_FA_OFF = 2,
 };
 
+/*
+ * how @n_ctx and @n_seq size the KV cache. A KV pool's blocks are taken on
+ * demand and given back when a sequence is cleared, whatever the mode.
+ */
+enum rt_ctx_mode {
+	RT_CTX_PER_SEQ = 0,	/* n_ctx per sequence; the pool holds every sequence's
+				 * whole context plus half a context of cached prefixes */
+	RT_CTX_SPLIT = 1,	/* llama.cpp's -c with -np: n_ctx in total, each sequence
+				 * n_ctx / n_seq (< 1 refused); the pool holds n_ctx,
+				 * rounded up to whole blocks per sequence */
+	RT_CTX_UNIFIED = 2,	/* llama.cpp's -kvu (and vLLM): n_ctx in total, each
+				 * sequence up to n_ctx while blocks last; the pool holds
+				 * n_ctx: a sequence that finds no block fails (-ENOMEM,
+				 * "KV cache full") */
+};
+
 struct rt_model_opts {
 	int threads;
 	int n_ctx;
@@ -109,6 +128,7 @@ struct rt_model_opts {
 	int type_k;
 	int type_v;
 	int flash_attn;
+	int ctx_mode;
 };
 
 /** rt_kv_type_parse - "f32", "f16", "q8_0" (llama.cpp's names) -> enum
@@ -125,12 +145,25 @@ int rt_flash_attn_parse(const char *s);
  * @type_k, @type_v: enum rt_kv_type, never RT_KV_DEFAULT
  * @flash_attn: true when attention runs llama.cpp's flash-attention arithmetic
  * @bytes_per_token: K and V bytes of one position over all layers
+ * @n_ctx_seq: most positions of one sequence (rt_model_n_ctx)
+ * @n_seq: sequences
+ * @block_tokens: positions per KV block
+ * @block_bytes: bytes of a block (whole 4 KiB pages, or a power of two on a
+ *	driver without ACCEL_CAP_PAGE_BLOCKS)
+ * @n_blocks: blocks of the pool, shared by all sequences
+ * @pool_bytes: the pool (pinned where the device pins)
  */
 struct rt_kv_info {
 	int type_k;
 	int type_v;
 	bool flash_attn;
 	uint64_t bytes_per_token;
+	int n_ctx_seq;
+	int n_seq;
+	int block_tokens;
+	uint64_t block_bytes;
+	uint32_t n_blocks;
+	uint64_t pool_bytes;
 };
 void rt_model_kv_info(const struct rt_model *m, struct rt_kv_info *out);
 
@@ -155,6 +188,9 @@ bool rt_model_direct_io(const struct rt_model *m);
 /** weight bytes that stay pageable because RLIMIT_MEMLOCK refused to pin
  *  them (RT_MLOCK_AUTO); 0 when everything is pinned */
 uint64_t rt_model_unpinned_bytes(const struct rt_model *m);
+/** bytes of the weights' pools: resident weights, the slot ring, the expert
+ *  cache (what --mem-budget caps; the KV pool is not counted) */
+uint64_t rt_model_weight_bytes(const struct rt_model *m);
 /** the COPY queue that reads the weights (fault injection in tests) */
 struct accel_queue *rt_model_copy_queue(struct rt_model *m);
 

@@ -183,6 +183,22 @@ run -m "$stories" -p "The little dog" -n 16 --temp 0 --ids -t 2
 [ "$both" = "$(printf '%s\n%s' "$one" "$out")" ]
 ok $? "-np 2 -f prints each prompt's single-run ids"
 
+# --- -c is the total of the -np sequences (llama.cpp's meaning): each gets
+# -c / -np; the pool holds -c positions in exact blocks taken on demand
+run -m "$stories" -f "$tmp/prompts.txt" -np 2 -c 256 -n 16 --temp 0 --ids -t 2 -v
+[ "$rc" -eq 0 ] && [ "$out" = "$both" ] && printf '%s\n' "$err" |
+	grep -q "KV pool: 16 blocks of 16 tokens, [0-9]* bytes each, [0-9]* KiB for 2 sequences of up to 128 positions$"
+ok $? "-c 256 -np 2: one pool of 16 blocks, 128 positions per sequence, the same ids"
+fails_with "cannot be split between 4 sequences" "-c 3 -np 4 refused" -m "$stories" \
+	-f "$tmp/prompts.txt" -np 4 -c 3
+# -kvu: every sequence may use all of -c while blocks last
+run -m "$stories" -f "$tmp/prompts.txt" -np 2 -c 64 -kvu -n 16 --temp 0 --ids -t 2 -v
+[ "$rc" -eq 0 ] && [ "$out" = "$both" ] &&
+	printf '%s\n' "$err" | grep -q "KV pool: 4 blocks .* 2 sequences of up to 64 positions (unified"
+ok $? "-kvu -c 64 -np 2: 4 blocks shared, each sequence up to 64, the same ids"
+fails_with "KV cache full: sequence . needs 2 blocks for 17 positions" "-kvu -c 32 -np 2: the pool runs out, one line" \
+	-m "$stories" -f "$tmp/prompts.txt" -np 2 -c 32 -kvu -n 40 --temp 0 -t 2
+
 # --- O_DIRECT refused (tmpfs on kernels before 6.6): one warning, same output
 shm=/dev/shm
 if [ -d "$shm" ] && cp "$stories" "$shm/accelkv-test-$$.gguf" 2>/dev/null; then

@@ -144,7 +144,7 @@ rc=$?
 ok $? "a rank whose load fails ends the job with its one line (exit $rc)"
 
 # a rank killed mid-run: mpirun ends the others; nothing is left running
-long="-m $stories -f $tmp/p8.txt -np 8 -c 512 -n 480 --temp 0 -t 1 -v"
+long="-m $stories -f $tmp/p8.txt -np 8 -c 4096 -n 480 --temp 0 -t 1 -v"
 timeout -k 5 120 $MPIRUN -np 3 "$run_bin" $long >"$tmp/out" 2>"$tmp/err" &
 job=$!
 pids=""

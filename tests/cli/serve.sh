@@ -36,7 +36,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-echo "1..59"
+echo "1..61"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -87,7 +87,7 @@ idle_blocks() {
 jtext() { "$py" -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["text"], end="")'; }
 
 # ---- stories260K: the protocol, the errors, the load test
-start stories -m "$stories" -np 16 -b 16 -c 256 --api-key "$KEY" --max-body 4K --timeout 2
+start stories -m "$stories" -np 16 -b 16 -c 4096 --api-key "$KEY" --max-body 4K --timeout 2
 ok $? "accel-serve listens on a free port"
 code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$url/health")
 [ "$code" = 200 ] && grep -q '"ok"' "$tmp/body"
@@ -267,7 +267,7 @@ grep -l '"code":503' "$tmp"/q[0-9] >/dev/null
 ok $? "the 503 carries an OpenAI error object"
 
 # ---- --kv-cache-dir: a restarted server takes the prompt's blocks from their files
-start disk1 -m "$stories" -np 2 -c 256 --kv-cache-dir "$tmp/kvc"
+start disk1 -m "$stories" -np 2 -c 512 --kv-cache-dir "$tmp/kvc"
 curl -s -d "{\"prompt\":\"$lp\",\"max_tokens\":4,\"temperature\":0}" "$url/v1/completions" \
 	> "$tmp/d1.json"
 set -- $pids
@@ -277,7 +277,7 @@ wait "$last"
 pids="${pids% $last}"
 ls "$tmp/kvc" | grep -q '\.kv$'
 ok $? "a server with --kv-cache-dir leaves its blocks in files ($(ls "$tmp/kvc" | wc -l))"
-start disk2 -m "$stories" -np 2 -c 256 --kv-cache-dir "$tmp/kvc"
+start disk2 -m "$stories" -np 2 -c 512 --kv-cache-dir "$tmp/kvc"
 curl -s -d "{\"prompt\":\"$lp\",\"max_tokens\":4,\"temperature\":0}" "$url/v1/completions" \
 	> "$tmp/d2.json"
 "$py" -c '
@@ -292,7 +292,7 @@ l=$(metric accel_kv_disk_blocks_loaded_total)
 ok $? "/metrics: $l blocks read from the cache directory"
 
 # ---- memory pressure: 4 sequences in 3 KV blocks, the newest swapped out and back
-start swap -m "$stories" -np 4 -b 16 -c 256 --kv-blocks 3
+start swap -m "$stories" -np 4 -b 16 -c 1024 --kv-blocks 3
 ok $? "a server with --kv-blocks 3"
 "$py" "$top/tests/cli/serve_client.py" load "$url" none 4 2 "$run" "$stories" > "$tmp/swapload"
 grep -q "^PASS load: .* greedy responses equal" "$tmp/swapload" &&
@@ -302,8 +302,32 @@ p=$(metric accel_preemptions_total)
 idle_blocks && [ "${p:-0}" -ge 1 ]
 ok $? "$p sequences were preempted and swapped back; blocks back to 0"
 
+# ---- -kvu: 4 sequences share one pool of -c 64 (4 blocks), each may use all
+# 64 positions; 4 requests of 47 need 12 blocks: the newest wait preempted
+start kvu -m "$stories" -np 4 -c 64 -kvu
+ok $? "a server with -np 4 -c 64 -kvu"
+cpids=""
+for i in 1 2 3 4; do
+	curl -s "$url/v1/completions" -d "{\"prompt\":\"Once upon a time $i\",\"max_tokens\":40,\"temperature\":0}" \
+		> "$tmp/kvu$i.json" &
+	cpids="$cpids $!"
+done
+# shellcheck disable=SC2086
+wait $cpids
+all=0
+for i in 1 2 3 4; do
+	w=$("$run" -m "$stories" -p "Once upon a time $i" -n 40 --temp 0 -t 2 2>/dev/null; echo x)
+	w=${w%$'\n'x}
+	g=$(jtext < "$tmp/kvu$i.json"; echo x)
+	g=${g%x}
+	[ "$g" = "$w" ] || { all=1; echo "# request $i: got '$g', accel-run '$w'"; }
+done
+p=$(metric accel_preemptions_total)
+[ "$all" = 0 ] && idle_blocks && [ "${p:-0}" -ge 1 ]
+ok $? "4 requests over a 4-block unified pool: accel-run's text, $p preemptions, blocks back"
+
 # ---- streamed weights (--mem-budget): one pass over the layers per step, same answers
-start streamed -m "$stories" -np 4 -b 16 -c 256 --mem-budget 600K
+start streamed -m "$stories" -np 4 -b 16 -c 1024 --mem-budget 600K
 ok $? "a server streaming its layers under --mem-budget 600K"
 "$py" "$top/tests/cli/serve_client.py" load "$url" none 4 2 "$run" "$stories" > "$tmp/streamload"
 grep -q "^PASS load: .* greedy responses equal" "$tmp/streamload" &&
@@ -319,7 +343,7 @@ if "$serve" -m "$stories" -ctv f16 -ctk q4_0 2>"$tmp/ctk.err"; then false; else
 	[ "$(wc -l < "$tmp/ctk.err")" = 1 ] && grep -q "'q4_0' is not a cache type" "$tmp/ctk.err"; fi
 ok $? "-ctk q4_0 refused with one line"
 p="Once upon a time"
-start kvf32 -m "$stories" -np 2 -c 256 -ctk f32 -ctv f32 -fa off
+start kvf32 -m "$stories" -np 2 -c 512 -ctk f32 -ctv f32 -fa off
 ok $? "accel-serve -ctk f32 -ctv f32 -fa off"
 want=$("$run" -m "$stories" -p "$p" -n 24 --temp 0 -t 2 -ctk f32 -ctv f32 -fa off 2>/dev/null; echo x)
 want=${want%$'\n'x}
@@ -330,7 +354,7 @@ got=${got%x}
 ok $? "F32 cache without flash attention: accel-run's text with the same flags"
 
 # ---- SmolLM2 through the openai package (its chat template)
-start smol -m "$smol" -np 2 -c 512
+start smol -m "$smol" -np 2 -c 1024
 ok $? "accel-serve on SmolLM2-135M"
 "$py" "$top/tests/cli/serve_client.py" openai "$url" "$run" "$smol" > "$tmp/oa" 2>"$tmp/oa.err"
 tail -n 3 "$tmp/oa.err" | sed 's/^/# /'

@@ -55,9 +55,12 @@ static void bad_opts(struct accel_device *dev, const struct accel_device_info *i
 	is_int(try_create(dev, &o), -EINVAL, "KV without block size");
 	o = ACCEL_OPTS(accel_pool_opts, .size = 65536, .block_size = 2048, .flags = ACCEL_POOL_KV);
 	is_int(try_create(dev, &o), -EINVAL, "KV block size below 4096");
-	o = ACCEL_OPTS(accel_pool_opts, .size = 3 * 12288, .block_size = 12288,
+	o = ACCEL_OPTS(accel_pool_opts, .size = 3 * 12288, .block_size = 12290,
 		       .flags = ACCEL_POOL_KV);
-	is_int(try_create(dev, &o), -EINVAL, "KV block size not a power of two");
+	is_int(try_create(dev, &o), -EINVAL, "KV block size not a multiple of 4096");
+	o = ACCEL_OPTS(accel_pool_opts, .size = 65536, .block_size = 4096 + 512,
+		       .flags = ACCEL_POOL_KV);
+	is_int(try_create(dev, &o), -EINVAL, "KV block size 4608 (512-aligned only)");
 	o = ACCEL_OPTS(accel_pool_opts, .size = 12288, .block_size = 8192, .flags = ACCEL_POOL_KV);
 	is_int(try_create(dev, &o), -EINVAL, "KV size not a multiple of the block size");
 	o = ACCEL_OPTS(accel_pool_opts, .size = 65536, .block_size = 4096);
@@ -92,7 +95,9 @@ static int check(const unsigned char *p, size_t n, unsigned seed)
 static void basic(struct accel_device *dev)
 {
 	struct accel_pool_info pi;
+	struct accel_device_info di;
 	struct accel_device_stats st;
+	uint32_t blk[8];
 	struct accel_pool *pool = conf_pool(dev, 1 << 20, 0, 0);
 	unsigned char *p = accel_pool_ptr(pool);
 
@@ -124,6 +129,40 @@ static void basic(struct accel_device *dev)
 	is_int(pi.num_blocks, 64, "KV pool: size / block_size blocks");
 	is_int(pi.blocks_free, 64, "KV pool: all blocks free");
 	ok(pi.flags & ACCEL_POOL_KV, "info.flags has ACCEL_POOL_KV");
+	accel_pool_destroy(pool);
+
+	/* exact block sizes: any multiple of 4096 (SmolLM2's 16-token F16 block
+	 * is 90 pages), block b at b * block_size, the last one ending the pool */
+	ok(accel_device_info(dev, &di) == 0 && (di.caps & ACCEL_CAP_PAGE_BLOCKS),
+	   "device has ACCEL_CAP_PAGE_BLOCKS");
+	pool = conf_pool(dev, 7 * 90 * 4096, 90 * 4096, ACCEL_POOL_KV);
+	is_int(accel_pool_info(pool, &pi), 0, "90-page KV pool info");
+	is_int(pi.block_size, 90 * 4096, "info.block_size is the 368640 bytes asked");
+	is_int(pi.num_blocks, 7, "7 blocks of 90 pages");
+	is_int(accel_kv_alloc(pool, 7, blk), 0, "all 7 blocks allocated");
+	is_int(accel_kv_alloc(pool, 1, blk + 7), -ENOMEM, "an 8th block: -ENOMEM");
+	{
+		int distinct = 1, inside = 1;
+
+		for (int i = 0; i < 7; i++) {
+			inside &= blk[i] < 7;
+			for (int j = 0; j < i; j++)
+				distinct &= blk[i] != blk[j];
+		}
+		ok(distinct && inside, "the 7 block ids are distinct and below num_blocks");
+	}
+	p = accel_pool_ptr(pool);
+	for (int i = 0; i < 7; i++)
+		memset(p + (uint64_t)blk[i] * 90 * 4096, 0xA0 + blk[i], 90 * 4096);
+	ok(p[90 * 4096 - 1] == 0xA0 && p[90 * 4096] == 0xA1 && p[7 * 90 * 4096 - 1] == 0xA6,
+	   "blocks are adjacent 368640-byte ranges covering the pool");
+	is_int(accel_kv_free(pool, 7, blk), 0, "the 7 blocks freed");
+	is_int(accel_pool_info(pool, &pi), 0, "info after free");
+	is_int(pi.blocks_free, 7, "all 7 free again");
+	accel_pool_destroy(pool);
+	pool = conf_pool(dev, 5 * 12288, 12288, ACCEL_POOL_KV);
+	is_int(accel_pool_info(pool, &pi), 0, "3-page KV pool info");
+	is_int(pi.num_blocks, 5, "5 blocks of 3 pages");
 	accel_pool_destroy(pool);
 
 	pool = conf_pool(dev, 2 << 20, 0, ACCEL_POOL_HUGEPAGE);

@@ -30,7 +30,10 @@ static void usage(FILE *f)
 "  -p, --prompt TEXT      prompt\n"
 "  -f, --file FILE        prompts, one per line (with -np: decoded together)\n"
 "  -n, --n-predict N      tokens to generate (default 128; -1 = until EOS/context)\n"
-"  -c, --ctx-size N       context length (default min(train, 4096))\n"
+"  -c, --ctx-size N       context length shared by the -np sequences, as llama.cpp:\n"
+"                         each gets N / np (default min(train, 4096))\n"
+"  -kvu, --kv-unified     every sequence may use all of -c while KV blocks last\n"
+"                         (one shared pool; a sequence that finds none fails)\n"
 "  -b, --batch-size N     most tokens per forward pass (default 512)\n"
 "  -t, --threads N        compute threads (default: all CPUs; at most 256)\n"
 "  -np, --parallel N      sequences decoded together (default 1, at most 256)\n"
@@ -144,6 +147,12 @@ int main(int argc, char **argv)
 			takes = false;
 		} else if (IS("--chat-once")) {
 			o.chat_once = true;
+			takes = false;
+		} else if (IS("-kvu") || IS("--kv-unified")) {
+			o.kv_unified = true;
+			takes = false;
+		} else if (IS("-no-kvu") || IS("--no-kv-unified")) {
+			o.kv_unified = false;
 			takes = false;
 		} else if (IS("--mlock")) {
 			o.mlock = true;

@@ -515,7 +515,7 @@ static bool advance(struct pp_group *g, int mb)
 			continue;
 		}
 		s->step++;
-		if (o->n_predict < 0 && (ret = rt_model_kv_reserve(g->p->m, i, s->past + 1)) < 0)
+		if ((ret = rt_model_kv_reserve(g->p->m, i, s->past + 1)) < 0)
 			pp_abort(g->p, ret, "kv cache");
 		any = true;
 	}
@@ -552,7 +552,6 @@ static void run_group(struct pp_group *g, char **lines)
 	for (int i = 0; i < g->n; i++) {
 		struct pp_seq *s = &g->sq[i];
 		struct rt_sampler_params sp = o->sp;
-		int64_t want;
 
 		memset(s, 0, sizeof(*s));
 		s->n_prompt = run_tokenize(g->tok, lines[i], true, &s->ids);
@@ -561,8 +560,8 @@ static void run_group(struct pp_group *g, char **lines)
 		if (s->n_prompt == 0 || s->n_prompt > n_ctx)
 			pp_abort(p, rt_set_error(-ENOSPC, "prompt %d: %d tokens do not fit the "
 						 "context (%d)", i, s->n_prompt, n_ctx), "prompt");
-		want = (int64_t)s->n_prompt + (o->n_predict > 0 ? o->n_predict : 0);
-		if ((ret = rt_model_kv_reserve(p->m, i, want < n_ctx ? (int)want : n_ctx)) < 0)
+		/* blocks on demand, as rt_generate_parallel: the prompt's now */
+		if ((ret = rt_model_kv_reserve(p->m, i, s->n_prompt)) < 0)
 			pp_abort(p, ret, "kv cache");
 		sp.seed = o->sp.seed + (uint64_t)i;
 		if ((ret = rt_sampler_create(&sp, nv, &s->smp)) < 0)
@@ -790,10 +789,13 @@ int pipeline_main(const struct run_opts *o)
 		return run_main(o);
 	}
 	if (o->chat || o->chat_once || (!o->prompt && !o->prompt_file) ||
-	    p.size > PP_MAX_RANKS) {
+	    p.size > PP_MAX_RANKS || o->kv_unified) {
+		/* -kvu: a sequence's blocks go back on every rank only at the
+		 * group's end here, so later ranks would run out before rank 0 */
 		if (p.rank == 0)
 			fprintf(stderr, "accel-run: under mpirun: %s\n", p.size > PP_MAX_RANKS ?
-				"at most 256 ranks" : "-p or -f prompts only (no --chat)");
+				"at most 256 ranks" : o->kv_unified ? "no --kv-unified (each "
+				"sequence keeps its -c / -np share)" : "-p or -f prompts only (no --chat)");
 		MPI_Finalize();
 		return -EINVAL;
 	}
@@ -821,6 +823,7 @@ int pipeline_main(const struct run_opts *o)
 			.mem_budget = o->mem_budget,
 			.mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO,
 			.type_k = o->type_k, .type_v = o->type_v, .flash_attn = o->flash_attn,
+			.ctx_mode = RT_CTX_SPLIT,
 			.layer_first = p.first[p.rank], .layer_end = p.first[p.rank + 1] };
 
 		if ((ret = rt_model_load(o->model, &mo, &p.m)) < 0)

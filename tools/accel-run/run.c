@@ -286,7 +286,8 @@ int run_main(const struct run_opts *o)
 				    .mem_budget = o->mem_budget, .kv_pool_fd = o->kv_pool_fd,
 				    .mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO,
 				    .type_k = o->type_k, .type_v = o->type_v,
-				    .flash_attn = o->flash_attn };
+				    .flash_attn = o->flash_attn,
+				    .ctx_mode = o->kv_unified ? RT_CTX_UNIFIED : RT_CTX_SPLIT };
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL, *dm = NULL;
 	struct rt_session s = { 0 }, ds = { 0 };
@@ -339,6 +340,11 @@ int run_main(const struct run_opts *o)
 		fprintf(stderr, "accel-run: KV cache K %s V %s (%llu bytes per token), flash "
 			"attention %s\n", rt_kv_type_name(kvi.type_k), rt_kv_type_name(kvi.type_v),
 			(unsigned long long)kvi.bytes_per_token, kvi.flash_attn ? "on" : "off");
+		fprintf(stderr, "accel-run: KV pool: %u blocks of %d tokens, %llu bytes each, "
+			"%llu KiB for %d sequence%s of up to %d positions%s\n", kvi.n_blocks,
+			kvi.block_tokens, (unsigned long long)kvi.block_bytes,
+			(unsigned long long)(kvi.pool_bytes >> 10), kvi.n_seq, kvi.n_seq > 1 ? "s" : "",
+			kvi.n_ctx_seq, o->kv_unified ? " (unified: while blocks last)" : "");
 		fprintf(stderr, "accel-run: seed %llu%s\n", (unsigned long long)o->sp.seed,
 			o->seed_given ? "" : " (random; -s sets it)");
 	}

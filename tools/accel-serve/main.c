@@ -24,7 +24,9 @@ static void usage(FILE *f)
 "      --host H           address to listen on (default 127.0.0.1)\n"
 "      --port N           TCP port (default 8080; 0 = any free one, printed)\n"
 "  -np, --parallel N      most sequences decoded at once (default 4, at most 256)\n"
-"  -c, --ctx-size N       context length of each sequence (default min(train, 4096))\n"
+"  -c, --ctx-size N       context shared by the -np sequences, as llama-server: each\n"
+"                         gets N / np (default min(train, 4096))\n"
+"  -kvu, --kv-unified     every sequence may use all of -c while KV blocks last\n"
 "  -b, --batch-size N     token budget of one step: decode tokens plus prompt\n"
 "                         chunks (default 512)\n"
 "  -n, --n-predict N      max_tokens of a request that gives none (default -1:\n"
@@ -95,6 +97,10 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		if (IS("-h") || IS("--help")) {
 			usage(stdout);
 			exit(0);
+		} else if (IS("-kvu") || IS("--kv-unified")) {
+			o->kv_unified = true;
+		} else if (IS("-no-kvu") || IS("--no-kv-unified")) {
+			o->kv_unified = false;
 		} else if (IS("-v") || IS("--verbose")) {
 			o->verbose = true;
 			continue;
@@ -209,7 +215,8 @@ int main(int argc, char **argv)
 	mo = (struct rt_model_opts){ .threads = o.threads, .n_ctx = o.n_ctx, .n_batch = o.n_batch,
 				     .n_seq = o.n_parallel, .device = o.device,
 				     .mem_budget = o.mem_budget, .type_k = o.type_k,
-				     .type_v = o.type_v, .flash_attn = o.flash_attn };
+				     .type_v = o.type_v, .flash_attn = o.flash_attn,
+				     .ctx_mode = o.kv_unified ? RT_CTX_UNIFIED : RT_CTX_SPLIT };
 	ret = rt_model_load(o.model, &mo, &m);
 	if (ret < 0) {
 		fprintf(stderr, "accel-serve: %s\n", *rt_last_error() ? rt_last_error() : strerror(-ret));

@@ -32,6 +32,7 @@ struct serve_opts {
 	int type_k, type_v;		/* -ctk/-ctv: enum rt_kv_type (0: f16) */
 	int flash_attn;			/* -fa: enum rt_flash_attn (0: auto) */
 	bool verbose;
+	bool kv_unified;		/* -kvu: each sequence may use all of -c */
 };
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };

@@ -57,8 +57,6 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 	for (int i = 0; i < n; i++) {
 		struct rt_sampler_params p = *sp;
 
-		int64_t want = (int64_t)n_prompt[i] + (n_predict > 0 ? n_predict : 0);
-
 		if (n_prompt[i] <= 0 || n_prompt[i] > m->n_ctx) {
 			ret = rt_set_error(-ENOSPC, "prompt %d: %d tokens do not fit the context (%d)",
 					   i, n_prompt[i], m->n_ctx);
@@ -70,8 +68,9 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 		for (int j = 0; j < n_prompt[i]; j++)
 			rt_sampler_accept(smp[i], prompts[i][j]);
 		rt_kvcache_clear(m->kv, i);
-		/* generation stops at the context's end: no room reserved past it */
-		if ((ret = rt_kvcache_reserve(m->kv, i, want < m->n_ctx ? (int)want : m->n_ctx)) < 0)
+		/* blocks on demand: the prompt's now, one more per block_tokens
+		 * generated tokens, all of them back when the sequence ends */
+		if ((ret = rt_kvcache_reserve(m->kv, i, n_prompt[i])) < 0)
 			goto out;
 	}
 
@@ -135,9 +134,11 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 					st->n_ctx_full++;
 				live[i] = 0;
 				n_live--;
+				/* its blocks go back now, for the sequences still running */
+				rt_kvcache_clear(m->kv, i);
 				continue;
 			}
-			if (n_predict < 0 && (ret = rt_kvcache_reserve(m->kv, i, n_past[i] + 1)) < 0)
+			if ((ret = rt_kvcache_reserve(m->kv, i, n_past[i] + 1)) < 0)
 				goto out;
 			g.tok[c] = next[i];
 			g.pos[c] = n_past[i]++;

@@ -5,6 +5,7 @@
  * Owns no math: the ATTN commands read and write the blocks.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "rt_error.h"
@@ -76,41 +77,64 @@ int rt_kvcache_cfg_resolve(int type_k, int type_v, int flash_attn, int head_dim,
 	return 0;
 }
 
-int rt_kvcache_create(struct accel_device *dev, int n_layer, int n_kv_head, int head_dim,
-		      int n_ctx, int n_seq, int block_tokens, const struct rt_kvcache_cfg *cfg,
-		      struct rt_kvcache **out)
+uint64_t rt_kvcache_block_bytes(uint64_t bytes_per_token, int block_tokens, bool page_blocks)
 {
+	uint64_t bytes = bytes_per_token * (uint64_t)block_tokens, bs = 4096;
+
+	if (page_blocks)	/* whole 4 KiB units: the uapi's rule (O_DIRECT alignment) */
+		return (bytes + 4095) / 4096 * 4096;
+	while (bs < bytes)	/* drivers without ACCEL_CAP_PAGE_BLOCKS */
+		bs <<= 1;
+	return bs;
+}
+
+int rt_kvcache_create(struct accel_device *dev, const struct rt_kvcache_geom *g,
+		      const struct rt_kvcache_cfg *cfg, struct rt_kvcache **out)
+{
+	struct accel_device_info di;
 	struct rt_kvcache *kv;
 	struct accel_pool_opts po;
-	uint64_t row, bytes, bs = 4096;
+	uint64_t row, bs, n_blocks;
 	int ret;
 
-	if (n_layer <= 0 || n_kv_head <= 0 || head_dim <= 0 || n_ctx <= 0 || n_seq <= 0 ||
-	    block_tokens <= 0)
+	if (g->n_layer <= 0 || g->n_kv_head <= 0 || g->head_dim <= 0 || g->n_ctx <= 0 ||
+	    g->n_seq <= 0 || g->block_tokens <= 0 || g->kv_tokens < 0)
 		return rt_set_error(-EINVAL, "kv cache: bad geometry");
 	/* a K row and a V row of one position and layer (Q8_0: 34 bytes per 32) */
-	row = accel_dtype_row_size(cfg->k_dtype, (int64_t)n_kv_head * head_dim) +
-	      accel_dtype_row_size(cfg->v_dtype, (int64_t)n_kv_head * head_dim);
+	row = accel_dtype_row_size(cfg->k_dtype, (int64_t)g->n_kv_head * g->head_dim) +
+	      accel_dtype_row_size(cfg->v_dtype, (int64_t)g->n_kv_head * g->head_dim);
 	if (!row)
 		return rt_set_error(-EINVAL, "kv cache: bad cache type");
+	if ((ret = accel_device_info(dev, &di)) < 0)
+		return rt_set_error(ret, "kv cache: device info: %s", strerror(-ret));
+	bs = rt_kvcache_block_bytes((uint64_t)g->n_layer * row, g->block_tokens,
+				    !!(di.caps & ACCEL_CAP_PAGE_BLOCKS));
+	if (bs > UINT32_MAX)
+		return rt_set_error(-EINVAL, "kv cache: a block of %d tokens is %llu bytes (> 4 GiB)",
+				    g->block_tokens, (unsigned long long)bs);
 	kv = calloc(1, sizeof(*kv));
 	if (!kv)
 		return -ENOMEM;
-	bytes = (uint64_t)n_layer * block_tokens * row;
-	while (bs < bytes)	/* KV pools want power-of-two blocks */
-		bs <<= 1;
-	kv->block_tokens = block_tokens;
+	kv->block_tokens = g->block_tokens;
 	kv->block_bytes = bs;
 	kv->k_dtype = cfg->k_dtype;
 	kv->v_dtype = cfg->v_dtype;
 	kv->flash = cfg->flash;
-	kv->bytes_per_token = (uint64_t)n_layer * row;
-	kv->n_seq = n_seq;
-	kv->max_blocks = (n_ctx + block_tokens - 1) / block_tokens;
-	/* every sequence can fill its context, plus room for cached prefixes */
-	kv->n_blocks = (uint32_t)kv->max_blocks * n_seq + (uint32_t)kv->max_blocks / 2 + 1;
-	kv->table = calloc((size_t)n_seq * kv->max_blocks, sizeof(*kv->table));
-	kv->n_alloc = calloc(n_seq, sizeof(*kv->n_alloc));
+	kv->bytes_per_token = (uint64_t)g->n_layer * row;
+	kv->n_seq = g->n_seq;
+	kv->max_blocks = (g->n_ctx + g->block_tokens - 1) / g->block_tokens;
+	if (g->kv_tokens)	/* one pool of kv_tokens positions, shared */
+		n_blocks = ((uint64_t)g->kv_tokens + g->block_tokens - 1) / g->block_tokens;
+	else	/* every sequence can fill its context, plus room for cached prefixes */
+		n_blocks = (uint64_t)kv->max_blocks * g->n_seq + kv->max_blocks / 2 + 1;
+	if (n_blocks > UINT32_MAX / 2) {	/* the device refuses far fewer */
+		ret = rt_set_error(-EINVAL, "kv cache: %llu blocks of %d tokens",
+				   (unsigned long long)n_blocks, g->block_tokens);
+		goto err_free;
+	}
+	kv->n_blocks = (uint32_t)n_blocks;
+	kv->table = calloc((size_t)g->n_seq * kv->max_blocks, sizeof(*kv->table));
+	kv->n_alloc = calloc(g->n_seq, sizeof(*kv->n_alloc));
 	if (!kv->table || !kv->n_alloc) {
 		ret = -ENOMEM;
 		goto err_free;
@@ -158,8 +182,15 @@ int rt_kvcache_reserve(struct rt_kvcache *kv, int seq, int n_pos)
 		return 0;
 	row = kv->table + (size_t)seq * kv->max_blocks;
 	ret = accel_kv_alloc(kv->pool, (uint32_t)(need - kv->n_alloc[seq]), row + kv->n_alloc[seq]);
+	if (ret == -ENOMEM)	/* every block is held by a sequence: no cached one to evict
+				 * (-ENOMEM stays: the scheduler preempts on it) */
+		return rt_set_error(-ENOMEM, "KV cache full: sequence %d needs %d blocks for %d "
+				    "positions and the pool's %u blocks of %d positions are all "
+				    "held (a larger -c holds more)", seq, need, n_pos, kv->n_blocks,
+				    (int)kv->block_tokens);
 	if (ret < 0)
-		return rt_set_error(ret, "kv cache: out of blocks (%d wanted)", need);
+		return rt_set_error(ret, "kv cache: out of blocks (%d wanted): %s", need,
+				    strerror(-ret));
 	kv->n_alloc[seq] = need;
 	return 0;
 }

@@ -44,9 +44,31 @@ struct rt_kvcache_cfg {
  */
 int rt_kvcache_cfg_resolve(int type_k, int type_v, int flash_attn, int head_dim,
 			   struct rt_kvcache_cfg *cfg);
-int rt_kvcache_create(struct accel_device *dev, int n_layer, int n_kv_head, int head_dim,
-		      int n_ctx, int n_seq, int block_tokens, const struct rt_kvcache_cfg *cfg,
-		      struct rt_kvcache **out);
+/**
+ * struct rt_kvcache_geom - the cache's shape
+ * @n_layer, @n_kv_head, @head_dim: what one position holds
+ * @n_ctx: most positions of one sequence
+ * @n_seq: sequences
+ * @block_tokens: positions per block
+ * @kv_tokens: positions the pool holds for all sequences together, rounded
+ *	up to whole blocks (llama.cpp's -c); blocks are taken on demand and a
+ *	sequence that finds none left fails with -ENOMEM. 0: room for every
+ *	sequence's whole context plus half a context of cached prefixes.
+ */
+struct rt_kvcache_geom {
+	int n_layer, n_kv_head, head_dim;
+	int n_ctx, n_seq, block_tokens;
+	int kv_tokens;
+};
+
+/**
+ * rt_kvcache_block_bytes - bytes of a block of @block_tokens positions:
+ * exact up to whole 4 KiB pages where the device takes any multiple of
+ * 4096 (@page_blocks: ACCEL_CAP_PAGE_BLOCKS), else the next power of two
+ */
+uint64_t rt_kvcache_block_bytes(uint64_t bytes_per_token, int block_tokens, bool page_blocks);
+int rt_kvcache_create(struct accel_device *dev, const struct rt_kvcache_geom *g,
+		      const struct rt_kvcache_cfg *cfg, struct rt_kvcache **out);
 void rt_kvcache_destroy(struct rt_kvcache *kv);
 /**
  * rt_kvcache_adopt_pool - (kvshare.c) use the KV pool exported as @fd by
@@ -56,7 +78,12 @@ void rt_kvcache_destroy(struct rt_kvcache *kv);
  * ACCEL_CAP_CROSS_PROCESS); the cache keeps its own pool on failure.
  */
 int rt_kvcache_adopt_pool(struct rt_kvcache *kv, struct accel_device *dev, int fd);
-/** rt_kvcache_reserve - make positions [0, n_pos) of @seq backed by blocks */
+/**
+ * rt_kvcache_reserve - make positions [0, n_pos) of @seq backed by blocks,
+ * taking only the blocks it lacks. -ENOSPC past the sequence's context,
+ * -ENOMEM when the pool has no block left (every one held by a sequence:
+ * "KV cache full"), with the error message set; the blocks it had stay.
+ */
 int rt_kvcache_reserve(struct rt_kvcache *kv, int seq, int n_pos);
 /** rt_kvcache_clear - give back every block of @seq */
 int rt_kvcache_clear(struct rt_kvcache *kv, int seq);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,13 +109,51 @@ static int open_device(struct rt_model *m, const struct rt_model_opts *opts)
 	return accel_fence_create(m->dev, &m->fence);
 }
 
+/*
+ * -c and -np as llama.cpp's llama_context reads them (b11312,
+ * src/llama-context.cpp): unified, every sequence may use the whole n_ctx
+ * of one shared cache; split, each gets n_ctx / n_seq (llama.cpp also pads
+ * that to 256 cells, a granularity of its ring of cells that blocks on
+ * demand do not need). The pool holds n_ctx positions: per sequence whole
+ * blocks when split, so every sequence can always fill its share.
+ */
+static int ctx_split(struct rt_model *m, int mode, int n_ctx, int block_tokens)
+{
+	int64_t total;
+	int per;
+
+	switch (mode) {
+	case RT_CTX_PER_SEQ:
+		m->n_ctx = n_ctx;
+		m->kv_tokens = 0;
+		return 0;
+	case RT_CTX_SPLIT:
+		per = n_ctx / m->n_seq;
+		if (per < 1)
+			return rt_set_error(-EINVAL, "a context of %d positions cannot be split "
+					    "between %d sequences", n_ctx, m->n_seq);
+		m->n_ctx = per;
+		total = ((int64_t)per + block_tokens - 1) / block_tokens * block_tokens * m->n_seq;
+		if (total > INT_MAX)
+			return rt_set_error(-EINVAL, "context %d too large", n_ctx);
+		m->kv_tokens = (int)total;
+		return 0;
+	case RT_CTX_UNIFIED:
+		m->n_ctx = n_ctx;
+		m->kv_tokens = n_ctx;
+		return 0;
+	}
+	return rt_set_error(-EINVAL, "unknown context mode %d", mode);
+}
+
 int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_model **out)
 {
 	struct rt_model_opts def = { 0 };
 	struct rt_kvcache_cfg kvcfg;
+	struct rt_kvcache_geom geom;
 	struct rt_model *m;
 	double t0 = now_s();
-	int ret;
+	int ret, n_ctx;
 
 	if (!opts)
 		opts = &def;
@@ -126,11 +165,16 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 	if ((ret = rt_gguf_open(path, &m->gguf)) < 0 ||
 	    (ret = rt_model_hparams_load(m)) < 0)
 		goto err;
-	m->n_ctx = opts->n_ctx > 0 ? opts->n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
-	m->n_batch = opts->n_batch > 0 ? opts->n_batch : 512;
-	if (m->n_batch > m->n_ctx)
-		m->n_batch = m->n_ctx;
+	n_ctx = opts->n_ctx > 0 ? opts->n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
 	m->n_seq = opts->n_seq > 0 ? opts->n_seq : 1;
+	if ((ret = ctx_split(m, opts->ctx_mode, n_ctx, opts->kv_block_tokens > 0 ?
+			     opts->kv_block_tokens : 16)) < 0)
+		goto err;
+	m->n_batch = opts->n_batch > 0 ? opts->n_batch : 512;
+	if (m->n_batch > n_ctx)	/* llama.cpp: at most n_ctx, the total */
+		m->n_batch = n_ctx;
+	if (m->n_batch < m->n_seq)
+		m->n_batch = m->n_seq;
 	if (m->n_batch < m->n_seq)
 		m->n_batch = m->n_seq;
 	/* KV settings as llama.cpp resolves them, before reading any weight */
@@ -167,9 +211,12 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 		if ((ret = rt_weights_resident_setup(m)) < 0)
 			goto err;
 	}
-	ret = rt_kvcache_create(m->dev, m->l1 - m->l0, m->hp.n_kv_head, m->hp.head_dim, m->n_ctx,
-				m->n_seq, opts->kv_block_tokens > 0 ? opts->kv_block_tokens : 16,
-				&kvcfg, &m->kv);
+	geom = (struct rt_kvcache_geom){
+		.n_layer = m->l1 - m->l0, .n_kv_head = m->hp.n_kv_head, .head_dim = m->hp.head_dim,
+		.n_ctx = m->n_ctx, .n_seq = m->n_seq, .kv_tokens = m->kv_tokens,
+		.block_tokens = opts->kv_block_tokens > 0 ? opts->kv_block_tokens : 16,
+	};
+	ret = rt_kvcache_create(m->dev, &geom, &kvcfg, &m->kv);
 	if (ret < 0)
 		goto err;
 	if (opts->kv_pool_fd > 2 && (ret = rt_kvcache_adopt_pool(m->kv, m->dev, opts->kv_pool_fd)) < 0)
@@ -258,6 +305,12 @@ void rt_model_kv_info(const struct rt_model *m, struct rt_kv_info *out)
 	out->type_v = r[1];
 	out->flash_attn = m->kv->flash;
 	out->bytes_per_token = m->kv->bytes_per_token;
+	out->n_ctx_seq = m->n_ctx;
+	out->n_seq = m->n_seq;
+	out->block_tokens = (int)m->kv->block_tokens;
+	out->block_bytes = m->kv->block_bytes;
+	out->n_blocks = m->kv->n_blocks;
+	out->pool_bytes = (uint64_t)m->kv->n_blocks * m->kv->block_bytes;
 }
 
 struct accel_queue *rt_model_copy_queue(struct rt_model *m)

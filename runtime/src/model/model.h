@@ -100,7 +100,8 @@ struct rt_model {
 	struct accel_tensor x, xb, xb2, q, k, v, attn, hb, hb2, moe_w, moe_ids, router;
 	struct accel_tensor x_out;	/* the last layer's residual, logits rows only */
 	struct accel_tensor tokens, pos, seq, block_table, logits, logits_tmp;
-	int n_ctx, n_batch, n_seq;
+	int n_ctx, n_batch, n_seq;	/* n_ctx: positions of one sequence */
+	int kv_tokens;			/* positions of the shared KV pool (0: per sequence) */
 	/* the layers this model runs (a pipeline stage; all by default) */
 	int l0, l1;
 	bool embeds;			/* l0 == 0: the batch's tokens are embedded here */

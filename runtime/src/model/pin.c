@@ -59,3 +59,8 @@ uint64_t rt_model_unpinned_bytes(const struct rt_model *m)
 {
 	return m->unpinned_bytes;
 }
+
+uint64_t rt_model_weight_bytes(const struct rt_model *m)
+{
+	return m->pinned_bytes + m->unpinned_bytes;
+}

@@ -110,7 +110,9 @@ static void test_pool_create(void)
 	CASE(DRM_IOCTL_ACCELKV_POOL_CREATE, pc_t, a.reserved = 1, -EINVAL);
 	CASE(DRM_IOCTL_ACCELKV_POOL_CREATE, pc_t, a.block_size = 0, -EINVAL);
 	CASE(DRM_IOCTL_ACCELKV_POOL_CREATE, pc_t, a.block_size = 2048, -EINVAL);
-	CASE(DRM_IOCTL_ACCELKV_POOL_CREATE, pc_t, a.block_size = 12288, -EINVAL);
+	CASE(DRM_IOCTL_ACCELKV_POOL_CREATE, pc_t, a.block_size = 12288, -EINVAL);	/* 64K % 12K */
+	CASE(DRM_IOCTL_ACCELKV_POOL_CREATE, pc_t, (a.size = 3 * 12290, a.block_size = 12290), -EINVAL);
+	CASE(DRM_IOCTL_ACCELKV_POOL_CREATE, pc_t, (a.size = 8 * 4608, a.block_size = 4608), -EINVAL);
 	CASE(DRM_IOCTL_ACCELKV_POOL_CREATE, pc_t, a.block_size = 1U << 31, -EINVAL);
 	CASE(DRM_IOCTL_ACCELKV_POOL_CREATE, pc_t, (a.size = 12288, a.block_size = 8192), -EINVAL);
 	CASE(DRM_IOCTL_ACCELKV_POOL_CREATE, pc_t, (a.flags = 0, a.block_size = 4096), -EINVAL);

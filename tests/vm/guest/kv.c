@@ -122,6 +122,28 @@ static void test_second_handle(void)
 	close(c);
 }
 
+/* exact block sizes: any multiple of 4096, here SmolLM2's 90-page F16 block */
+static void test_page_blocks(void)
+{
+	uint32_t h, a[6];
+	int distinct = 1;
+
+	ok(akv_param(fd, ACCELKV_PARAM_CAPABILITIES) & ACCELKV_CAP_PAGE_BLOCKS,
+	   "ACCELKV_CAP_PAGE_BLOCKS is reported");
+	is_int(akv_pool(fd, 5 * 368640, 368640, ACCELKV_POOL_KV, &h, NULL), 0,
+	       "5 x 368640-byte KV pool (90 pages, no power of two)");
+	is_int(info(fd, h).block_size, 368640, "block_size kept exact");
+	is_int(info(fd, h).num_blocks, 5, "5 blocks");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_ALLOC, h, a, 5), 0, "alloc all 5");
+	for (int i = 0; i < 5; i++)
+		for (int j = 0; j < i; j++)
+			distinct &= a[i] != a[j] && a[i] < 5;
+	ok(distinct, "5 distinct ids below 5");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_ALLOC, h, a + 5, 1), -ENOMEM, "a 6th: -ENOMEM");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, h, a, 5), 0, "free the 5");
+	is_int(akv_pool_destroy(fd, h), 0, "destroy the pool");
+}
+
 int main(void)
 {
 	uint32_t a[16], b[16], c[16], found, pub, i, j;
@@ -211,6 +233,7 @@ int main(void)
 	}
 	test_ref_limit();
 	test_second_handle();
+	test_page_blocks();
 	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES), 0, "nothing left pinned");
 	close(fd);
 	return done_testing();
