@@ -15,6 +15,7 @@
 #include "accel.h"
 
 struct accel_backend_ops;
+struct accel_gpu_dev;
 
 #define accel_container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
@@ -54,6 +55,7 @@ struct accel_device {
 	struct accel_link fences;
 	struct accel_link queues;
 	uint32_t npools, nfences, nqueues;
+	struct accel_gpu_dev *gpu;	/* attached GPU (gpu.h), NULL: none */
 };
 
 /* struct accel_pool - one handle of a pool, owned by its device */

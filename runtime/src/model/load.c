@@ -97,6 +97,8 @@ static int open_device(struct rt_model *m, const struct rt_model_opts *opts)
 				    strerror(-ret));
 	if (ret < 0)
 		return rt_set_error(ret, "cannot open an accel device: %s", strerror(-ret));
+	if (opts->gpu && (ret = rt_model_gpu_attach(m, opts)) < 0)
+		return ret;
 	qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE,
 			.threads = opts->threads > 0 ? (uint32_t)opts->threads : 0);
 	if ((ret = accel_queue_create(m->dev, &qo, &m->compute)) < 0)

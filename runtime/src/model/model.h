@@ -193,6 +193,8 @@ void rt_block_head_assemble(struct rt_model *m, int n_out);
 
 /* forward.c */
 int rt_model_alloc_activations(struct rt_model *m);
+/* gpu/gpu.c: attach opts->gpu_device to m->dev (accel_gpu_attach) */
+int rt_model_gpu_attach(struct rt_model *m, const struct rt_model_opts *opts);
 
 /* stream/: layer streaming under a budget; leaves m->wops unset when
  * everything fits */
