@@ -247,8 +247,14 @@ enum accel_engine {
  *	most ACCEL_QUEUE_MAX_THREADS, else -EINVAL)
  * @depth: COPY: io_uring requests in flight (0 = 32)
  * @chunk: COPY: bytes per read/write request (0 = 1 MiB)
- * @flags: must be 0
+ * @flags: ACCEL_QUEUE_GPU: the engine of the attached GPU (accel_gpu_attach;
+ *	-ENODEV without one): COMPUTE runs the commands on the GPU over the VRAM
+ *	twins of their pools (accel_pool_gpu_mirror; a tensor in a pool without
+ *	one, or at a host address, is refused at submit), COPY runs UPLOAD and
+ *	DOWNLOAD only. A submission signals once the GPU has finished it.
  */
+#define ACCEL_QUEUE_GPU		(1U << 0)
+#define ACCEL_QUEUE_FLAGS_MASK	ACCEL_QUEUE_GPU
 #define ACCEL_QUEUE_MAX_THREADS 256
 
 struct accel_queue_opts {
@@ -419,6 +425,21 @@ struct accel_gpu_props {
 
 /** accel_gpu_props - what the attached GPU is; -ENODEV if none is attached */
 int accel_gpu_props(struct accel_device *dev, struct accel_gpu_props *props);
+
+/**
+ * accel_pool_gpu_mirror - give @pool a twin in the attached GPU's memory
+ * @pool: a host pool (KV pools included: their allocator and prefix index
+ *	stay on the host, their blocks' bytes live in the twin)
+ *
+ * The twin has the pool's size; a command on a GPU queue that names the
+ * pool reads and writes the twin at the same offset, and the host mapping is
+ * registered for DMA (UPLOAD and DOWNLOAD move bytes between the two). The
+ * twin lives until the pool is destroyed.
+ *
+ * Return: 0; -ENODEV no GPU is attached; -EEXIST it has one already;
+ * -ENOMEM the GPU's memory is short; -EIO.
+ */
+int accel_pool_gpu_mirror(struct accel_pool *pool);
 
 #ifdef __cplusplus
 }

@@ -68,6 +68,7 @@ struct accel_pool {
 	uint32_t num_blocks;
 	uint32_t flags;			/* ACCEL_POOL_* asked for */
 	void *priv;			/* backend state */
+	void *vram;			/* the VRAM twin (engine_gpu.c), NULL: none */
 };
 
 struct accel_fence {
@@ -131,6 +132,9 @@ void accel_log(enum accel_log_level level, const char *fmt, ...)
  * @dst_sz, zero-filled); -EINVAL if @sz is too small or unknown tail bytes
  * are set. @min_sz: bytes the caller must at least provide. */
 int accel_opts_copy(void *dst, size_t dst_sz, const void *src, size_t min_sz);
+
+/* engine_gpu.c: free @pool's VRAM twin, if any (pool destroy) */
+void accel_pool_gpu_release(struct accel_pool *pool);
 
 /* queue.c: device close destroys the queues left */
 struct accel_queue;
