@@ -189,6 +189,8 @@ static int gpu_copy(struct accel_gpu *g, enum accel_gpu_stream st, void *dst, co
 	struct accel_cuda_xfer x = { .dst = dst, .src = src, .len = len };
 	struct cudaPointerAttributes a;
 
+	if (cudaSetDevice(g->ordinal) != cudaSuccess)	/* per thread: the queue's */
+		return -EIO;
 	if (st == ACCEL_GPU_DOWNLOAD) {
 		x.dir = ACCEL_CUDA_D2H;
 	} else if (st == ACCEL_GPU_UPLOAD) {
@@ -276,7 +278,7 @@ static int gpu_sync(struct accel_gpu *g, enum accel_gpu_stream st)
 	cudaStream_t s = gpu_stream(g, st);
 	int ret;
 
-	if (!s)
+	if (!s || cudaSetDevice(g->ordinal) != cudaSuccess)
 		return -EINVAL;
 	if (st == ACCEL_GPU_COMPUTE)
 		return kn_cuda_ctx_sync(g->kn);	/* also the kernels' error flag */

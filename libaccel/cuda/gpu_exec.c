@@ -162,6 +162,9 @@ int gpu_exec(struct accel_gpu *g, const struct accel_cmd *c,
 {
 	const struct accel_tensor *t = c->t;
 
+	/* the current device is per thread, and this is the queue's thread */
+	if (cudaSetDevice(g->ordinal) != cudaSuccess)
+		return -EIO;
 	switch (c->op) {
 	case ACCEL_OP_NOP:
 		return 0;
