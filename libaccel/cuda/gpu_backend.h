@@ -13,7 +13,7 @@
 #include "gpu_abi.h"
 #include "kn_cuda.h"
 
-#define GPU_MAX_GRAPHS	8
+#define GPU_MAX_GRAPHS	ACCEL_GPU_GRAPH_SLOTS
 
 struct accel_gpu {
 	const struct accel_gpu_host *host;

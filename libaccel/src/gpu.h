@@ -7,6 +7,7 @@
 #ifndef ACCEL_GPU_H
 #define ACCEL_GPU_H
 
+#include <stdatomic.h>
 #include "backend.h"
 #include "gpu_abi.h"
 
@@ -16,6 +17,7 @@ struct accel_gpu_dev {
 	int ordinal;
 	struct accel_gpu_info info;	/* refreshed by accel_gpu_props */
 	char lib[512];			/* the object loaded */
+	_Atomic uint32_t graph_slots_used;	/* handed to COMPUTE queues */
 };
 
 /** accel_gpu_detach - device close, after its queues and pools are gone */

@@ -29,6 +29,9 @@
 
 struct accel_gpu;	/* the backend's state for one device */
 
+/* graph slots a backend keeps per device (graph_begin's @slot < this) */
+#define ACCEL_GPU_GRAPH_SLOTS	8
+
 /* the streams of a device, in the backend: kernels, host->device, device->host */
 enum accel_gpu_stream {
 	ACCEL_GPU_COMPUTE = 0,
@@ -103,7 +106,8 @@ struct accel_gpu_buf {
  * @check: can the backend run @cmd (after the op table's checks)?
  * @exec: queue @cmd on the compute stream; @bufs[i] says where t[i] lies
  * @graph_begin / @graph_end: capture what @exec queues from begin to end as
- *	graph @slot (decode: one per step shape) / @graph_launch replays it; the
+ *	graph @slot (< ACCEL_GPU_GRAPH_SLOTS; decode: one per step shape; capture runs nothing, and
+ *	a failed capture leaves the slot as it was) / @graph_launch replays it; the
  *	tensors' contents (positions, block tables) may change between
  *	launches, their addresses may not. Optional: NULL, or -EOPNOTSUPP.
  */

@@ -8,13 +8,15 @@
  * Where a GPU attaches (a GPU machine): ADD, RMSNORM and a Q4_0 MATMUL run on
  * the GPU queue over VRAM twins, with UPLOAD before and DOWNLOAD after, and
  * agree with the same commands on the CPU queue (ADD exactly, the others
- * within NMSE 1e-6), and the submission's fence point is signalled.
+ * within NMSE 1e-6), and the submission's fence point is signalled; the
+ * same submission three more times with new inputs uploaded each time (from
+ * the second on the engine replays it as a CUDA graph) follows the inputs.
  */
 #include <math.h>
 #include <unistd.h>
 #include "conf.h"
 
-#define GPU_TESTS	6
+#define GPU_TESTS	7
 #define DIM		256
 #define ROWS		4
 #define OUT		64
@@ -131,6 +133,38 @@ static void test_on_gpu(struct accel_device *dev)
 	   "RMSNORM on the GPU: NMSE %.3g", nmse((float *)(base + l.norm.offset), ref_norm, DIM * ROWS));
 	ok(nmse((float *)(base + l.mm.offset), ref_mm, OUT * ROWS) < 1e-6,
 	   "Q4_0 MATMUL on the GPU: NMSE %.3g", nmse((float *)(base + l.mm.offset), ref_mm, OUT * ROWS));
+
+	/* the same submission again with new inputs: recorded, then captured
+	 * and launched, then replayed; each round against a fresh CPU run */
+	int bad = 0;
+
+	for (int r = 0; r < 3 && !ret; r++) {
+		for (int i = 0; i < DIM * ROWS * 2; i++)
+			x[i] = rnd(&s);
+		if (run_ops(cpu, &l))
+			bail_out("the CPU reference failed");
+		memcpy(ref_mm, base + l.mm.offset, sizeof(ref_mm));
+		memset(base + l.mm.offset, 0, sizeof(ref_mm));
+		accel_cmd_prep_upload(&c, accel_tensor_make(p, 0, ACCEL_DTYPE_I8,
+							   DIM * ROWS * 2 * 4, 1, 1, 1));
+		ret = accel_queue_submit(gx, &c, 1, NULL, 0, NULL);
+		if (!ret)
+			ret = accel_queue_wait_idle(gx);
+		if (!ret)
+			ret = run_ops(gc, &l);
+		accel_cmd_prep_download(&c, l.mm);
+		if (!ret)
+			ret = accel_queue_submit(gx, &c, 1, NULL, 0, NULL);
+		if (!ret)
+			ret = accel_queue_wait_idle(gx);
+		if (ret || nmse((float *)(base + l.mm.offset), ref_mm, OUT * ROWS) >= 1e-6) {
+			diag("round %d: %d, NMSE %.3g", r, ret,
+			     nmse((float *)(base + l.mm.offset), ref_mm, OUT * ROWS));
+			bad++;
+		}
+	}
+	ok(!ret && !bad, "the same submission with new inputs, three rounds (graph capture, "
+	   "replay): each as the CPU computes it");
 	accel_queue_destroy(gx);
 	accel_queue_destroy(gc);
 	accel_queue_destroy(cpu);
