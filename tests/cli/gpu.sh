@@ -23,7 +23,7 @@ if [ ! -x "$run_bin" ] || [ ! -x "$bench_bin" ] || [ ! -f "$model" ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..11"
+echo "1..13"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -51,6 +51,11 @@ ACCEL_GPU_LIB="$tmp/none/libaccel-cuda.so.1" one_line accel-run "no CUDA backend
 ACCEL_GPU_LIB="$tmp/none/libaccel-cuda.so.1" one_line accel-bench "no CUDA backend" \
 	"accel-bench decode --gpu without the backend object: one line, exit 1" \
 	"$bench_bin" decode -m "$model" -p 8 -n 2 -r 1 --gpu
+
+ACCEL_GPU_LIB="$tmp/none/libaccel-cuda.so.1" "$bench_bin" gpu >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q '^accel-bench: gpu: no CUDA backend' "$tmp/err"
+ok $? "accel-bench gpu without the backend object: one line, exit 1"
 
 # 3: the object is there but does not load (as when its CUDA libraries are missing)
 printf 'not an ELF object\n' >"$tmp/libaccel-cuda.so.1"
@@ -90,7 +95,7 @@ ok $? "accel-run and accel-bench link no CUDA library"
 
 # 8-11: the real backend, where make built it (nvcc present)
 if [ ! -f "$so" ]; then
-	for t in 8 9 10 11; do
+	for t in 9 10 11 12 13; do
 		skip "$so not built (no nvcc: make builds it where the CUDA toolkit is)"
 	done
 	exit 0
@@ -115,4 +120,13 @@ else
 	one_line accel-bench "no usable CUDA device" \
 		"accel-bench decode --gpu on a machine without a GPU: one line" \
 		"$bench_bin" decode -m "$model" -p 8 -n 2 -r 1 --gpu
+fi
+if nvidia-smi -L >/dev/null 2>&1; then
+	skip "a GPU is present: the no-device refusal cannot be shown here"
+else
+	"$bench_bin" gpu >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+		grep -q '^accel-bench: gpu: no usable CUDA device' "$tmp/err"
+	ok $? "accel-bench gpu on a machine without a GPU: one line, exit 1"
 fi

@@ -77,7 +77,7 @@ export ACCEL_BUILD="$B" ACCEL_TOP="$top" ACCEL_DEVICE=emu
 export ACCEL_GPU_LIB="$B/lib/libaccel-cuda.so.1"
 m=tests/models/stories260K.gguf
 
-step test_backend_ops 150 "$B/gpu/test_backend_ops"
+step test_backend_ops 120 "$B/gpu/test_backend_ops"
 step conformance_gpu 60 "$B/tests/conformance/gpu"
 step test_gpu_model 100 "$B/tests/runtime/test_gpu_model"
 
@@ -93,8 +93,10 @@ echo "# greedy ids GPU == CPU: $([ $s -eq 0 ] && echo yes || echo NO)"
 echo "# $(stamp) benchmarks"
 timeout 45 "$B/gpu/bench_cuda" >"$out/bench.txt" 2>&1
 cat "$out/bench.txt"
+timeout 60 "$B/bin/accel-bench" gpu >"$out/accel-bench-gpu.txt" 2>&1
+cat "$out/accel-bench-gpu.txt"
 for dev in cpu gpu; do
-	timeout 45 "$B/bin/accel-bench" decode -m "$m" -t 8 -p 128 -n 64 -r 2 \
+	timeout 40 "$B/bin/accel-bench" decode -m "$m" -t 8 -p 128 -n 64 -r 2 \
 		$([ $dev = gpu ] && echo --gpu) >"$out/decode-$dev.txt" 2>&1
 	sed "s/^/decode.$dev./" "$out/decode-$dev.txt" | grep -E 'tps|gpu:|rror'
 done

@@ -18,6 +18,7 @@ static const struct {
 	{ "spec", bench_spec_main, "speculative decoding (n-gram lookup, draft model) vs plain, streamed or resident" },
 	{ "stream", bench_stream_main, "streaming under --mem-budget: vs raw O_DIRECT reads, overlap, -np 1/8" },
 	{ "pipeline", bench_pipeline_main, "1 rank streaming vs 2 MPI ranks each half resident: tokens/s, bytes/token, bubble" },
+	{ "gpu", bench_gpu_main, "the CUDA GPU through libaccel: H2D/D2H, GEMV per weight type vs HBM peak, copy/compute overlap" },
 	{ "serve", bench_serve_main, "the serving scheduler: tokens/s, TTFT, ITL at 1/4/16 clients; prefix cache" },
 };
 
