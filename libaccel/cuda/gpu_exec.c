@@ -36,6 +36,10 @@ int gpu_exec_check(struct accel_gpu *g, const struct accel_cmd *c)
 	switch (c->op) {
 	case ACCEL_OP_ATTN_PREFILL:
 	case ACCEL_OP_ATTN_DECODE:
+		/* kn_cuda_attn: F32 or F16 caches, K and V of one type (Q8_0
+		 * caches are CPU-only so far) */
+		if ((c->i[3] != ACCEL_DTYPE_F32 && c->i[3] != ACCEL_DTYPE_F16) || c->i[4] != c->i[3])
+			return -EOPNOTSUPP;
 		return c->t[1].ne[0] > GPU_MAX_HD ? -EOPNOTSUPP : 0;
 	case ACCEL_OP_MOE_ROUTE:
 		return c->t[2].ne[0] > GPU_MAX_EXP ? -EOPNOTSUPP : 0;

@@ -28,6 +28,10 @@ int rt_model_gpu_attach(struct rt_model *m, const struct rt_model_opts *opts)
 	if (opts->mem_budget)
 		return rt_set_error(-EOPNOTSUPP, "--gpu with --mem-budget: streaming layers "
 				    "through VRAM is not built yet (the model must fit the GPU)");
+	if (opts->type_k == RT_KV_Q8_0 || opts->type_v == RT_KV_Q8_0 ||
+	    (opts->type_k ? opts->type_k : RT_KV_F16) != (opts->type_v ? opts->type_v : RT_KV_F16))
+		return rt_set_error(-EOPNOTSUPP, "--gpu: the GPU's attention takes F32 or F16 "
+				    "caches with K and V of one type (-ctk/-ctv)");
 	if (opts->layer_first || opts->layer_end || opts->kv_pool_fd > 2)
 		return rt_set_error(-EOPNOTSUPP, "--gpu: pipeline stages and shared KV pools "
 				    "do not run on the GPU yet");
