@@ -10,6 +10,9 @@
 #                       libraries the GPU machine lacks, so only on ours)
 #   --memcheck          also the op tests under compute-sanitizer memcheck
 #                       and racecheck (adds up to 4 minutes)
+#   --big               also decode tokens/s of an accel-mkmodel llama-7b
+#                       Q4_0 model resident on the GPU against the CPU (the
+#                       file, 3.8 GB, in $TMPDIR; adds up to 4 minutes)
 #
 # Steps, each with its own timeout so the whole stays under 8 minutes:
 # device; the op tests (every CUDA op against the CPU kernels, TAP); the
@@ -24,12 +27,14 @@ set -u
 top="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${OUT:-$top/build/gpu-out}"
 memcheck=0
+big=0
 bundle=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--memcheck) memcheck=1 ;;
+	--big) big=1 ;;
 	--bundle) bundle=${2:-}; shift ;;
-	*) echo "run.sh: unknown option $1 (--bundle FILE, --memcheck)" >&2; exit 2 ;;
+	*) echo "run.sh: unknown option $1 (--bundle FILE, --memcheck, --big)" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -100,6 +105,22 @@ for dev in cpu gpu; do
 		$([ $dev = gpu ] && echo --gpu) >"$out/decode-$dev.txt" 2>&1
 	sed "s/^/decode.$dev./" "$out/decode-$dev.txt" | grep -E 'tps|gpu:|rror'
 done
+
+if [ $big -eq 1 ]; then
+	echo "# $(stamp) llama-7b Q4_0 (accel-mkmodel), resident: decode on the GPU and the CPU"
+	l7=$(mktemp -d)/llama-7b-q4_0.gguf
+	if timeout 120 "$B/bin/accel-mkmodel" --preset llama-7b --type q4_0 --threads "$(nproc)" \
+		-o "$l7" >"$out/mkmodel.log" 2>&1; then
+		for dev in gpu cpu; do
+			timeout 100 "$B/bin/accel-bench" decode -m "$l7" -t "$(nproc)" -p 64 -n 16 -r 1 \
+				$([ $dev = gpu ] && echo --gpu) >"$out/decode7b-$dev.txt" 2>&1
+			sed "s/^/decode7b.$dev./" "$out/decode7b-$dev.txt" | grep -E 'tps|rror'
+		done
+	else
+		tail -2 "$out/mkmodel.log"
+	fi
+	rm -f "$l7"
+fi
 
 if [ $memcheck -eq 1 ] && command -v compute-sanitizer >/dev/null; then
 	for tool in memcheck racecheck; do
