@@ -59,8 +59,8 @@ int gpu_exec_check(struct accel_gpu *g, const struct accel_cmd *c)
 }
 
 /* the kernels' scratch holds at least @bytes: a larger context replaces the
- * old one between commands (never inside a graph capture: the captured
- * kernels keep the old scratch's address) */
+ * old one between commands (never inside a graph capture), and the graphs
+ * captured over the old one are dropped */
 static int gpu_scratch_ensure(struct accel_gpu *g, size_t bytes)
 {
 	struct kn_cuda_ctx *kn;
@@ -81,6 +81,9 @@ static int gpu_scratch_ensure(struct accel_gpu *g, size_t bytes)
 		return ret;
 	kn_cuda_ctx_destroy(g->kn);
 	g->kn = kn;
+	/* captured graphs hold the old scratch and error flag: gone with them
+	 * (launching an emptied slot fails, and libaccel runs the commands) */
+	gpu_graphs_destroy(g);
 	gpu_log(g, ACCEL_LOG_DEBUG, "kernel scratch grown to %zu MiB", bytes >> 20);
 	return 0;
 }

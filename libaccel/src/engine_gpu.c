@@ -185,7 +185,15 @@ static int accel_gpu_try_graph(struct accel_gpu_dev *g, struct accel_gpu_queue *
 		if (accel_gpu_same(e->cmds, e->n, cmds, n)) {
 			e->used = gq->tick;
 			*ret = g->ops->graph_launch(g->gpu, e->slot);
-			return 1;
+			if (!*ret)
+				return 1;
+			/* the backend dropped it (its scratch grew): nothing was
+			 * launched; forget it and run the commands */
+			free(e->cmds);
+			e->cmds = NULL;
+			e->n = 0;
+			*ret = 0;
+			return 0;
 		}
 		if (!lru || !e->cmds || (lru->cmds && e->used < lru->used))
 			lru = e;

@@ -106,10 +106,12 @@ struct accel_gpu_buf {
  * @check: can the backend run @cmd (after the op table's checks)?
  * @exec: queue @cmd on the compute stream; @bufs[i] says where t[i] lies
  * @graph_begin / @graph_end: capture what @exec queues from begin to end as
- *	graph @slot (< ACCEL_GPU_GRAPH_SLOTS; decode: one per step shape; capture runs nothing, and
- *	a failed capture leaves the slot as it was) / @graph_launch replays it; the
- *	tensors' contents (positions, block tables) may change between
- *	launches, their addresses may not. Optional: NULL, or -EOPNOTSUPP.
+ *	graph @slot (< ACCEL_GPU_GRAPH_SLOTS; decode: one per step shape;
+ *	capture runs nothing, and a failed capture leaves the slot as it was)
+ *	/ @graph_launch replays it; the tensors' contents (positions, block tables) may change between
+ *	launches, their addresses may not. The backend may drop its graphs (its
+ *	scratch grew): a launch of an emptied slot fails with -EINVAL and runs
+ *	nothing. Optional: NULL, or -EOPNOTSUPP.
  */
 struct accel_gpu_ops {
 	uint32_t abi_version;
