@@ -222,14 +222,20 @@ $(TESTS): $(B)/tests/%: $(B)/obj/tests/%.o $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS) $(LDLIBS)
 
-# ---- CUDA (kernels/cuda): never part of `all` (CI has no nvcc). `make cuda`
-# builds libkn_cuda.a for sm_80 and sm_90 plus PTX for later GPUs, and the
-# GPU op tests (build/gpu/, run by tests/gpu/run.sh on a GPU machine).
-# tests/cli/cuda-build.sh runs it in `make test` wherever nvcc exists.
+# ---- CUDA (kernels/cuda, libaccel/cuda). Where nvcc is installed, `make`
+# (`all`) also builds the GPU backend, build/lib/libaccel-cuda.so.1, that
+# libaccel dlopens on --gpu (libaccel/src/gpu_abi.h); elsewhere (CI) it is
+# left out and --gpu says so. CUDA=0 leaves it out anyway. `make cuda`
+# builds the static archives and the GPU op tests (build/gpu/, run by
+# tests/gpu/run.sh on a GPU machine); tests/cli/cuda-build.sh runs it in
+# `make test` wherever nvcc exists. SASS for sm_80 (A100), sm_86, sm_89
+# (Ada) and sm_90 (H100/H200), PTX of compute_90 for later GPUs.
 NVCC       ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc),nvcc)
 CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-CUDA_ARCH  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+CUDA_ARCH  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
+	      -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
 	      -gencode arch=compute_90,code=compute_90
+CUDA       ?= $(if $(shell command -v $(NVCC) 2>/dev/null),1,0)
 NVCCFLAGS  ?= -std=c++17 -O3 -g -lineinfo $(CUDA_ARCH) -Werror all-warnings \
 	      -Xcompiler -fPIC,-Wall,-Wextra,-Wno-unused-parameter
 CU_SRC     := $(wildcard kernels/cuda/*.cu)
@@ -246,14 +252,31 @@ CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcud
 ACCEL_CUDA_SRC := $(wildcard libaccel/cuda/*.c)
 LIBACCEL_CUDA  := $(B)/lib/libaccel_cuda.a
 
-cuda: $(LIBKN_CUDA) $(LIBACCEL_CUDA) $(GPU_TEST_OBJ) $(GPU_TESTS)
+cuda: $(LIBKN_CUDA) $(LIBACCEL_CUDA) $(LIBACCEL_GPU) $(GPU_TEST_OBJ) $(GPU_TESTS)
 
 $(B)/obj/libaccel/cuda/%.o: libaccel/cuda/%.c
 	@mkdir -p $(dir $@)
-	$(QUIET_CC)$(CC) $(ACCEL_CPPFLAGS) -Ilibaccel/cuda -I$(CUDA_HOME)/include $(CPPFLAGS) \
-		$(CFLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(ACCEL_CPPFLAGS) -Ilibaccel/src -Ilibaccel/cuda -I$(CUDA_HOME)/include \
+		$(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIBACCEL_CUDA): $(call obj,$(ACCEL_CUDA_SRC))
+
+# The GPU backend libaccel dlopens: libaccel/cuda + kernels/cuda (+ the CPU
+# kernels' type tables), CUDA's runtime linked statically (as cuBLAS carries
+# its own), so on a GPU machine it needs only the driver and cuBLAS. It
+# exports accel_gpu_entry alone (libaccel-cuda.map).
+LIBACCEL_GPU_NAME := libaccel-cuda.so.1
+LIBACCEL_GPU := $(B)/lib/$(LIBACCEL_GPU_NAME)
+GPU_LDLIBS   := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static \
+		-ldl -lrt -lstdc++ -lm
+$(LIBACCEL_GPU): $(call obj,$(ACCEL_CUDA_SRC)) $(CU_OBJ) $(LIBKN) libaccel/cuda/libaccel-cuda.map
+	@mkdir -p $(dir $@)
+	$(QUIET_LD)$(CC) -shared -Wl,-soname,$(LIBACCEL_GPU_NAME) \
+		-Wl,--version-script=libaccel/cuda/libaccel-cuda.map -Wl,--no-undefined \
+		$(LDFLAGS) -o $@ $(call obj,$(ACCEL_CUDA_SRC)) $(CU_OBJ) $(LIBKN) $(GPU_LDLIBS)
+ifeq ($(CUDA),1)
+all: $(LIBACCEL_GPU)
+endif
 
 $(B)/obj/kernels/cuda/%.o: kernels/cuda/%.cu
 	@mkdir -p $(dir $@)
@@ -289,7 +312,10 @@ ACCEL_HEADERS := $(wildcard libaccel/include/*.h)
 MAN1 := $(wildcard man/*.1)
 MAN3 := $(wildcard man/*.3)
 
-install: $(BINS) $(LIBACCEL_SO) $(ACCEL_HEADERS) libaccel/libaccel.pc.in $(MAN1) $(MAN3)
+# the GPU backend where it is built (nvcc present), beside libaccel.so: where
+# libaccel looks for it (next to itself, then the linker's path)
+INSTALL_GPU := $(if $(filter 1,$(CUDA)),$(LIBACCEL_GPU))
+install: $(BINS) $(LIBACCEL_SO) $(INSTALL_GPU) $(ACCEL_HEADERS) libaccel/libaccel.pc.in $(MAN1) $(MAN3)
 	$(call msg,INSTALL,$(DESTDIR)$(bindir): $(TOOLS))
 	$(Q)$(INSTALL) -d $(DESTDIR)$(bindir)
 	$(Q)$(INSTALL) -m 755 $(BINS) $(DESTDIR)$(bindir)
@@ -298,6 +324,10 @@ install: $(BINS) $(LIBACCEL_SO) $(ACCEL_HEADERS) libaccel/libaccel.pc.in $(MAN1)
 	$(Q)$(INSTALL) -m 755 $(LIBACCEL_SO) $(DESTDIR)$(libdir)
 	$(Q)ln -sf $(notdir $(LIBACCEL_SO)) $(DESTDIR)$(libdir)/$(LIBACCEL_SONAME)
 	$(Q)ln -sf $(LIBACCEL_SONAME) $(DESTDIR)$(libdir)/libaccel.so
+ifneq ($(INSTALL_GPU),)
+	$(call msg,INSTALL,$(DESTDIR)$(libdir): $(LIBACCEL_GPU_NAME))
+	$(Q)$(INSTALL) -m 755 $(INSTALL_GPU) $(DESTDIR)$(libdir)
+endif
 	$(call msg,INSTALL,$(DESTDIR)$(includedir)/accel: $(notdir $(ACCEL_HEADERS)))
 	$(Q)$(INSTALL) -d $(DESTDIR)$(includedir)/accel
 	$(Q)$(INSTALL) -m 644 $(ACCEL_HEADERS) $(DESTDIR)$(includedir)/accel
@@ -316,7 +346,8 @@ install: $(BINS) $(LIBACCEL_SO) $(ACCEL_HEADERS) libaccel/libaccel.pc.in $(MAN1)
 uninstall:
 	$(Q)rm -f $(addprefix $(DESTDIR)$(bindir)/,$(ALL_TOOLS))
 	$(Q)rm -f $(DESTDIR)$(libdir)/$(notdir $(LIBACCEL_SO)) \
-		$(DESTDIR)$(libdir)/$(LIBACCEL_SONAME) $(DESTDIR)$(libdir)/libaccel.so
+		$(DESTDIR)$(libdir)/$(LIBACCEL_SONAME) $(DESTDIR)$(libdir)/libaccel.so \
+		$(DESTDIR)$(libdir)/$(LIBACCEL_GPU_NAME)
 	$(Q)rm -f $(addprefix $(DESTDIR)$(includedir)/accel/,$(notdir $(ACCEL_HEADERS)))
 	$(Q)rmdir $(DESTDIR)$(includedir)/accel 2>/dev/null || true
 	$(Q)rm -f $(DESTDIR)$(pkgconfigdir)/libaccel.pc

@@ -12,9 +12,9 @@
  * Fences, both directions:
  *  - GPU -> timeline: cudaLaunchHostFunc after the work signals the point
  *    (the callback makes no CUDA call, as CUDA requires).
- *  - timeline -> GPU: the submitting thread waits for the point before it
- *    queues the copy (libaccel's queues run on their own worker threads, so
- *    this blocks a worker, never the caller). A wait inside the stream
+ *  - timeline -> GPU: the submitting queue's thread waits for the point
+ *    before it queues the copy (libaccel's queues run on their own threads,
+ *    so this blocks a queue, never the caller). A wait inside the stream
  *    (cuStreamWaitValue64 on the emulated timeline's registered word) would
  *    spare that thread; it needs the driver API and the fence's address.
  *  - GPU -> GPU: events recorded on one stream, waited on another.
@@ -24,10 +24,9 @@
 #include <cuda_runtime_api.h>
 #include "cuda_domain.h"
 
-#define ACCEL_CUDA_WAIT_NS	(INT64_C(60) * 1000000000)	/* a load that never lands */
-
 struct accel_cuda_domain {
 	int device;
+	accel_cuda_signal_fn signal;
 	cudaStream_t compute, upload, download;
 };
 
@@ -52,18 +51,20 @@ static int accel_cuda_err(cudaError_t e)
 	}
 }
 
-int accel_cuda_domain_open(int device, struct accel_cuda_domain **out)
+int accel_cuda_domain_open(int device, accel_cuda_signal_fn signal,
+			   struct accel_cuda_domain **out)
 {
 	struct accel_cuda_domain *d;
 	int ret;
 
-	if (!out || device < 0)
+	if (!out || device < 0 || !signal)
 		return -EINVAL;
 	*out = NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->device = device;
+	d->signal = signal;
 	ret = accel_cuda_err(cudaSetDevice(device));
 	if (ret)
 		goto err_free;
@@ -145,23 +146,23 @@ void accel_vram_pool_destroy(struct accel_vram_pool *p)
 	free(p);
 }
 
-int accel_cuda_host_register(struct accel_pool *pool)
+void *accel_cuda_domain_copy_stream(struct accel_cuda_domain *d, int download)
 {
-	void *base = pool ? accel_pool_ptr(pool) : NULL;
-
-	if (!base)
-		return -EINVAL;
-	return accel_cuda_err(cudaHostRegister(base, accel_pool_size(pool),
-					       cudaHostRegisterPortable));
+	return d ? (void *)(download ? d->download : d->upload) : NULL;
 }
 
-int accel_cuda_host_unregister(struct accel_pool *pool)
+int accel_cuda_host_register(void *p, uint64_t len)
 {
-	void *base = pool ? accel_pool_ptr(pool) : NULL;
-
-	if (!base)
+	if (!p || !len)
 		return -EINVAL;
-	return accel_cuda_err(cudaHostUnregister(base));
+	return accel_cuda_err(cudaHostRegister(p, len, cudaHostRegisterPortable));
+}
+
+int accel_cuda_host_unregister(void *p)
+{
+	if (!p)
+		return -EINVAL;
+	return accel_cuda_err(cudaHostUnregister(p));
 }
 
 /* a host side must lie in registered (pinned) memory: else the copy would be
@@ -177,6 +178,7 @@ static int accel_cuda_host_ok(const void *p, uint64_t len)
 }
 
 struct accel_cuda_sig {
+	accel_cuda_signal_fn signal;
 	struct accel_fence *fence;
 	uint64_t point;
 };
@@ -188,17 +190,19 @@ static void CUDART_CB accel_cuda_sig_cb(void *arg)
 {
 	struct accel_cuda_sig *s = arg;
 
-	accel_fence_signal(s->fence, s->point);
+	s->signal(s->fence, s->point);
 	free(s);
 }
 
-static int accel_cuda_signal_on(cudaStream_t st, struct accel_fence *fence, uint64_t point)
+static int accel_cuda_signal_on(struct accel_cuda_domain *d, cudaStream_t st,
+				struct accel_fence *fence, uint64_t point)
 {
 	struct accel_cuda_sig *s = malloc(sizeof(*s));
 	int ret;
 
 	if (!s)
 		return -ENOMEM;
+	s->signal = d->signal;
 	s->fence = fence;
 	s->point = point;
 	ret = accel_cuda_err(cudaLaunchHostFunc(st, accel_cuda_sig_cb, s));
@@ -253,11 +257,6 @@ int accel_cuda_copy(struct accel_cuda_domain *d, const struct accel_cuda_xfer *x
 	ret = accel_cuda_err(cudaSetDevice(d->device));
 	if (ret)
 		return ret;
-	if (x->wait) {
-		ret = accel_fence_wait(x->wait, x->wait_point, ACCEL_CUDA_WAIT_NS);
-		if (ret)
-			return ret;
-	}
 	if (x->after_compute) {
 		ret = accel_cuda_stream_after(st, d->compute);
 		if (ret)
@@ -265,7 +264,7 @@ int accel_cuda_copy(struct accel_cuda_domain *d, const struct accel_cuda_xfer *x
 	}
 	ret = accel_cuda_err(cudaMemcpyAsync(x->dst, x->src, x->len, kind, st));
 	if (!ret && x->signal)
-		ret = accel_cuda_signal_on(st, x->signal, x->signal_point);
+		ret = accel_cuda_signal_on(d, st, x->signal, x->signal_point);
 	return ret;
 }
 
@@ -286,5 +285,5 @@ int accel_cuda_compute_signal(struct accel_cuda_domain *d, struct accel_fence *f
 {
 	if (!d || !fence)
 		return -EINVAL;
-	return accel_cuda_signal_on(d->compute, fence, point);
+	return accel_cuda_signal_on(d, d->compute, fence, point);
 }

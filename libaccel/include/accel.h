@@ -64,6 +64,7 @@ void accel_set_log(accel_log_fn fn, void *ctx);
 #define ACCEL_CAP_HUGEPAGE		(1ULL << 8)
 #define ACCEL_CAP_CROSS_PROCESS		(1ULL << 9)
 #define ACCEL_CAP_PAGE_BLOCKS		(1ULL << 10)	/* KV block sizes: any multiple of 4096 */
+#define ACCEL_CAP_GPU			(1ULL << 11) /* a GPU is attached (accel_gpu_attach) */
 
 /**
  * struct accel_device_info - what accel_device_info() reports
@@ -248,8 +249,14 @@ enum accel_engine {
  *	most ACCEL_QUEUE_MAX_THREADS, else -EINVAL)
  * @depth: COPY: io_uring requests in flight (0 = 32)
  * @chunk: COPY: bytes per read/write request (0 = 1 MiB)
- * @flags: must be 0
+ * @flags: ACCEL_QUEUE_GPU: the engine of the attached GPU (accel_gpu_attach;
+ *	-ENODEV without one): COMPUTE runs the commands on the GPU over the VRAM
+ *	twins of their pools (accel_pool_gpu_mirror; a tensor in a pool without
+ *	one, or at a host address, is refused at submit), COPY runs UPLOAD and
+ *	DOWNLOAD only. A submission signals once the GPU has finished it.
  */
+#define ACCEL_QUEUE_GPU		(1U << 0)
+#define ACCEL_QUEUE_FLAGS_MASK	ACCEL_QUEUE_GPU
 #define ACCEL_QUEUE_MAX_THREADS 256
 
 struct accel_queue_opts {
@@ -375,6 +382,66 @@ const char *accel_dtype_name(uint32_t dtype);
 bool accel_dtype_can_matmul(uint32_t dtype);
 /** accel_dtype_can_dequantize - EMBED accepts @dtype as table type (it can be read as F32) */
 bool accel_dtype_can_dequantize(uint32_t dtype);
+
+/* --------------------------------------------------------------------- GPU */
+
+/**
+ * accel_gpu_attach - attach CUDA GPU @ordinal to @dev
+ * @dev: an open device (its pools stay host pools; VRAM pools and the GPU's
+ *	engines come with the GPU)
+ * @ordinal: the GPU's CUDA ordinal (0: the first)
+ * @why: on failure, one line saying why (may be NULL)
+ * @why_len: bytes at @why
+ *
+ * The GPU backend is a shared object of its own, libaccel-cuda.so.1, loaded
+ * with dlopen on the first call: $ACCEL_GPU_LIB if set, else beside the code
+ * holding libaccel or in its ../lib, else the dynamic linker's path. Programs
+ * that never call this never load CUDA.
+ *
+ * Return: 0; -ENOENT the backend is not found; -ELIBBAD it does not load (its
+ * CUDA libraries are missing) or speaks another ABI; -ENODEV no usable CUDA
+ * device (none, no driver, or @ordinal beyond them); -EBUSY one is attached
+ * already; -EINVAL; -ENOMEM.
+ */
+int accel_gpu_attach(struct accel_device *dev, int ordinal, char *why, size_t why_len);
+
+/**
+ * struct accel_gpu_props - the attached GPU
+ * @name: "NVIDIA H100 80GB HBM3"
+ * @lib: the backend object loaded (a path, or the bare name the linker found)
+ * @ordinal: CUDA ordinal
+ * @cc_major, @cc_minor: compute capability (9, 0 for sm_90)
+ * @mem_total, @mem_free: device memory now, bytes
+ * @mem_bw: peak memory bandwidth, bytes/s (0 if unknown)
+ * @runtime_version, @driver_version: CUDA's numbers (13000 for 13.0)
+ */
+struct accel_gpu_props {
+	char name[96];
+	char lib[512];
+	uint32_t ordinal;
+	uint32_t cc_major, cc_minor;
+	uint32_t runtime_version, driver_version;
+	uint32_t pad;
+	uint64_t mem_total, mem_free, mem_bw;
+};
+
+/** accel_gpu_props - what the attached GPU is; -ENODEV if none is attached */
+int accel_gpu_props(struct accel_device *dev, struct accel_gpu_props *props);
+
+/**
+ * accel_pool_gpu_mirror - give @pool a twin in the attached GPU's memory
+ * @pool: a host pool (KV pools included: their allocator and prefix index
+ *	stay on the host, their blocks' bytes live in the twin)
+ *
+ * The twin has the pool's size; a command on a GPU queue that names the
+ * pool reads and writes the twin at the same offset, and the host mapping is
+ * registered for DMA (UPLOAD and DOWNLOAD move bytes between the two). The
+ * twin lives until the pool is destroyed.
+ *
+ * Return: 0; -ENODEV no GPU is attached; -EEXIST it has one already;
+ * -ENOMEM the GPU's memory is short; -EIO.
+ */
+int accel_pool_gpu_mirror(struct accel_pool *pool);
 
 #ifdef __cplusplus
 }

@@ -96,7 +96,11 @@ enum accel_op {
 				 * t2..t4 then describe one expert (ne[2] = 1). Lets experts live
 				 * anywhere in an expert cache (MoE streaming). */
 	ACCEL_OP_LOGITS,	/* as MATMUL: t0 F32 [vocab, n] = t1 [dim, n] x t2 output weight;
-				 * t4, i0 as MATMUL */
+				 * t4, i0, i1 as MATMUL */
+	/* COPY engine of an attached GPU (a queue with ACCEL_QUEUE_GPU) */
+	ACCEL_OP_UPLOAD,	/* t0 (any dtype: its bytes) of a pool: host mapping -> the pool's
+				 * VRAM twin at the same offset (accel_pool_gpu_mirror) */
+	ACCEL_OP_DOWNLOAD,	/* t0 of a pool: VRAM twin -> host mapping (logits, KV offload) */
 	ACCEL_OP_COUNT,
 };
 
@@ -241,6 +245,19 @@ static inline void accel_cmd_prep_copy(struct accel_cmd *cmd, struct accel_tenso
 	accel_cmd_prep(cmd, ACCEL_OP_COPY);
 	cmd->t[0] = dst;
 	cmd->t[1] = src;
+}
+
+/* UPLOAD / DOWNLOAD: @t's bytes between its pool's host mapping and VRAM twin */
+static inline void accel_cmd_prep_upload(struct accel_cmd *cmd, struct accel_tensor t)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_UPLOAD);
+	cmd->t[0] = t;
+}
+
+static inline void accel_cmd_prep_download(struct accel_cmd *cmd, struct accel_tensor t)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_DOWNLOAD);
+	cmd->t[0] = t;
 }
 
 static inline void accel_cmd_prep_embed(struct accel_cmd *cmd, struct accel_tensor dst,

@@ -15,6 +15,7 @@
 #include "accel.h"
 
 struct accel_backend_ops;
+struct accel_gpu_dev;
 
 #define accel_container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
@@ -54,6 +55,7 @@ struct accel_device {
 	struct accel_link fences;
 	struct accel_link queues;
 	uint32_t npools, nfences, nqueues;
+	struct accel_gpu_dev *gpu;	/* attached GPU (gpu.h), NULL: none */
 };
 
 /* struct accel_pool - one handle of a pool, owned by its device */
@@ -66,6 +68,7 @@ struct accel_pool {
 	uint32_t num_blocks;
 	uint32_t flags;			/* ACCEL_POOL_* asked for */
 	void *priv;			/* backend state */
+	void *vram;			/* the VRAM twin (engine_gpu.c), NULL: none */
 };
 
 struct accel_fence {
@@ -129,6 +132,9 @@ void accel_log(enum accel_log_level level, const char *fmt, ...)
  * @dst_sz, zero-filled); -EINVAL if @sz is too small or unknown tail bytes
  * are set. @min_sz: bytes the caller must at least provide. */
 int accel_opts_copy(void *dst, size_t dst_sz, const void *src, size_t min_sz);
+
+/* engine_gpu.c: free @pool's VRAM twin, if any (pool destroy) */
+void accel_pool_gpu_release(struct accel_pool *pool);
 
 /* queue.c: device close destroys the queues left */
 struct accel_queue;

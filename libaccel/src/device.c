@@ -14,6 +14,7 @@
 #include <xf86drm.h>
 #include "accelkv.h"
 #include "backend.h"
+#include "gpu.h"
 #include "trace.h"
 
 /* accel_node_is_accelkv - 1 if @fd is a DRM node of the accelkv driver */
@@ -130,6 +131,7 @@ void accel_device_close(struct accel_device *dev)
 
 		accel_fence_destroy(accel_container_of(l, struct accel_fence, link));
 	}
+	accel_gpu_detach(dev);
 	dev->ops->close(dev);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev);
@@ -138,13 +140,18 @@ void accel_device_close(struct accel_device *dev)
 
 int accel_device_info(struct accel_device *dev, struct accel_device_info *info)
 {
+	int ret;
+
 	if (!dev || !info)
 		return -EINVAL;
 	memset(info, 0, sizeof(*info));
 	snprintf(info->backend, sizeof(info->backend), "%s", dev->ops->name);
 	snprintf(info->node, sizeof(info->node), "%s", dev->node);
 	info->cpu_threads = dev->cpu_threads;
-	return dev->ops->info(dev, info);
+	ret = dev->ops->info(dev, info);
+	if (!ret && dev->gpu)
+		info->caps |= ACCEL_CAP_GPU;
+	return ret;
 }
 
 int accel_device_stats(struct accel_device *dev, struct accel_device_stats *st)

@@ -119,6 +119,8 @@ static int accel_copy_check(struct accel_queue *q, const struct accel_cmd *cmd)
 	(void)q;
 	if (!d || !(d->engines & ACCEL_OP_ENGINE(ACCEL_ENGINE_COPY)))
 		return -EINVAL;
+	if (cmd->op == ACCEL_OP_UPLOAD || cmd->op == ACCEL_OP_DOWNLOAD)
+		return -EOPNOTSUPP;	/* a GPU's COPY queue runs them (ACCEL_QUEUE_GPU) */
 	return d->check ? d->check(cmd) : 0;
 }
 

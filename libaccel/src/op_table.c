@@ -72,6 +72,13 @@ const struct accel_op_desc accel_op_table[] = {
 		.name = "logits", .engines = ON_COMPUTE, .check = accel_cpu_check_logits,
 		.cpu = accel_cpu_exec_matmul, .cpu_scratch = accel_cpu_scratch_matmul,
 	},
+	/* COPY engine of a GPU: engine_gpu.c runs them; a host COPY queue refuses them */
+	[ACCEL_OP_UPLOAD] = {
+		.name = "upload", .engines = ON_COPY, .check = accel_gpu_check_xfer,
+	},
+	[ACCEL_OP_DOWNLOAD] = {
+		.name = "download", .engines = ON_COPY, .check = accel_gpu_check_xfer,
+	},
 };
 
 /* a row per opcode: a new enum value without a row (or a row past the enum)

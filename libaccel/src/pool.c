@@ -97,6 +97,7 @@ void accel_pool_destroy(struct accel_pool *pool)
 	accel_list_del(&pool->link);
 	dev->npools--;
 	pthread_mutex_unlock(&dev->lock);
+	accel_pool_gpu_release(pool);
 	dev->ops->pool_destroy(pool);
 	free(pool);
 }

@@ -134,17 +134,18 @@ int accel_queue_create(struct accel_device *dev, const struct accel_queue_opts *
 			      offsetof(struct accel_queue_opts, engine) + sizeof(o.engine));
 	if (ret)
 		return ret;
-	if (o.flags)
+	if (o.flags & ~ACCEL_QUEUE_FLAGS_MASK)
 		return -EINVAL;
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	switch (o.engine) {
 	case ACCEL_ENGINE_COPY:
-		q->eng = &accel_engine_copy;
+		q->eng = o.flags & ACCEL_QUEUE_GPU ? &accel_engine_gpu_copy : &accel_engine_copy;
 		break;
 	case ACCEL_ENGINE_COMPUTE:
-		q->eng = &accel_engine_compute;
+		q->eng = o.flags & ACCEL_QUEUE_GPU ? &accel_engine_gpu_compute :
+						     &accel_engine_compute;
 		break;
 	default:
 		free(q);

@@ -59,6 +59,11 @@ struct accel_queue {
 
 extern const struct accel_engine_ops accel_engine_compute;
 extern const struct accel_engine_ops accel_engine_copy;
+/* engine_gpu.c: the engines of an attached GPU (ACCEL_QUEUE_GPU) */
+extern const struct accel_engine_ops accel_engine_gpu_compute;
+extern const struct accel_engine_ops accel_engine_gpu_copy;
+/* UPLOAD / DOWNLOAD: a byte range of a pool with a VRAM twin */
+int accel_gpu_check_xfer(const struct accel_cmd *cmd);
 
 /* engine_copy.c: the COPY ops' checks, in the op table (op_table.c) */
 int accel_copy_check_read_file(const struct accel_cmd *cmd);

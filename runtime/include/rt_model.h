@@ -73,6 +73,10 @@ struct rt_hparams {
  * @flash_attn: enum rt_flash_attn (llama.cpp's -fa; 0 = auto, on for the CPU)
  * @ctx_mode: enum rt_ctx_mode: what @n_ctx counts when @n_seq sequences
  *	share the KV cache (0 = per sequence)
+ * @gpu: 1 = run on CUDA GPU @gpu_device (accel_gpu_attach: the backend
+ *	libaccel-cuda.so.1 is loaded then, never otherwise); a load without a
+ *	usable GPU fails with the reason in rt_last_error()
+ * @gpu_device: the GPU's CUDA ordinal
  */
 enum rt_mlock {
 	RT_MLOCK_AUTO = 0,	/* pinned where RLIMIT_MEMLOCK allows, else pageable
@@ -129,6 +133,8 @@ struct rt_model_opts {
 	int type_v;
 	int flash_attn;
 	int ctx_mode;
+	int gpu;
+	int gpu_device;
 };
 
 /** rt_kv_type_parse - "f32", "f16", "q8_0" (llama.cpp's names) -> enum

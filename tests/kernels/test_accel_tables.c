@@ -36,6 +36,8 @@ static const struct {
 	{ ACCEL_OP_MOE_ROUTE, "moe_route", COMPUTE },
 	{ ACCEL_OP_MOE_FFN, "moe_ffn", COMPUTE },
 	{ ACCEL_OP_LOGITS, "logits", COMPUTE },
+	{ ACCEL_OP_UPLOAD, "upload", COPY },
+	{ ACCEL_OP_DOWNLOAD, "download", COPY },
 };
 
 static bool name_ok(const char *s)

@@ -96,7 +96,7 @@ int bench_decode_main(int argc, char **argv)
 	struct rt_kv_info kv;
 	static const char *const usage = "decode -m MODEL [-t THREADS] [-p PROMPT_TOKENS] "
 		"[-n GEN_TOKENS] [-r REPS] [-ctk f32|f16|q8_0] [-ctv f32|f16|q8_0] "
-		"[-fa on|off|auto] [--llama-bench PATH]";
+		"[-fa on|off|auto] [--llama-bench PATH] [--gpu]";
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -104,6 +104,11 @@ int bench_decode_main(int argc, char **argv)
 		const bool ctk = !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k");
 		const bool ctv = !strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v");
 		const bool fa = !strcmp(a, "-fa") || !strcmp(a, "--flash-attn");
+
+		if (!strcmp(a, "--gpu")) {
+			mo.gpu = 1;	/* the model on CUDA GPU 0 */
+			continue;
+		}
 
 		if (strcmp(a, "-m") && strcmp(a, "-t") && strcmp(a, "-p") && strcmp(a, "-n") &&
 		    strcmp(a, "-r") && strcmp(a, "--llama-bench") && !ctk && !ctv && !fa)
@@ -173,6 +178,7 @@ int bench_decode_main(int argc, char **argv)
 	}
 	printf("model: %s\n", model);
 	printf("isa: %s\n", isa);
+	printf("gpu: %s\n", mo.gpu ? "yes" : "no");
 	printf("kv: -ctk %s -ctv %s -fa %s (llama-bench run with the same)\n",
 	       rt_kv_type_name(kv.type_k), rt_kv_type_name(kv.type_v), kv.flash_attn ? "on" : "off");
 	printf("kv_bytes_per_token: %llu\n", (unsigned long long)kv.bytes_per_token);

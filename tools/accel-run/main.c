@@ -56,6 +56,8 @@ static void usage(FILE *f)
 "                         than P (default 0.75; 0 = never)\n"
 "      --trace FILE       every command of every queue as a span: trace-event\n"
 "                         JSON for chrome://tracing or Perfetto (as ACCEL_TRACE)\n"
+"      --gpu              run on the first CUDA GPU (the backend libaccel-cuda.so.1,\n"
+"                         loaded only then; CUDA_VISIBLE_DEVICES picks the GPU)\n"
 "      --mlock            pinning is mandatory: fail where RLIMIT_MEMLOCK refuses it\n"
 "                         (default: fall back to pageable memory with a warning)\n"
 "  -ctk, --cache-type-k T KV cache type of K: f32, f16, q8_0 (default f16)\n"
@@ -156,6 +158,8 @@ int main(int argc, char **argv)
 			takes = false;
 		} else if (IS("--mlock")) {
 			o.mlock = true;
+		} else if (IS("--gpu")) {
+			o.gpu = true;
 			takes = false;
 		} else if (IS("-v") || IS("--verbose")) {
 			o.verbose = true;

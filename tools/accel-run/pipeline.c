@@ -778,6 +778,12 @@ int pipeline_main(const struct run_opts *o)
 	bool weighted = true;
 	int ret;
 
+	if (o->gpu) {
+		fprintf(stderr, "accel-run: --gpu does not run under mpirun yet (the pipeline's "
+			"stages are CPU only)\n");
+		return -EOPNOTSUPP;
+	}
+
 	if (MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
 		fprintf(stderr, "accel-run: MPI_Init failed\n");
 		return -EIO;

@@ -286,7 +286,7 @@ int run_main(const struct run_opts *o)
 				    .mem_budget = o->mem_budget, .kv_pool_fd = o->kv_pool_fd,
 				    .mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO,
 				    .type_k = o->type_k, .type_v = o->type_v,
-				    .flash_attn = o->flash_attn,
+				    .flash_attn = o->flash_attn, .gpu = o->gpu,
 				    .ctx_mode = o->kv_unified ? RT_CTX_UNIFIED : RT_CTX_SPLIT };
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL, *dm = NULL;

@@ -17,6 +17,7 @@ struct run_opts {
 	bool ids, chat, chat_once, verbose;
 	bool mlock;		/* --mlock: pinning refused is an error */
 	bool kv_unified;	/* -kvu: each sequence may use all of -c */
+	bool gpu;		/* --gpu: on CUDA GPU 0 */
 	bool seed_given;	/* -s N: else a random seed (printed with -v) */
 	uint64_t mem_budget;
 	int kv_pool_fd;		/* --kv-pool-fd N: a shared KV pool (0 = none) */

@@ -128,7 +128,7 @@ static int build_pass(struct rt_model *m, const struct rt_batch *b, const float 
 	struct accel_fence_point done;
 	int ret;
 
-	if ((ret = stage_batch(m, b, &g.decode)) < 0)
+	if ((ret = stage_batch(m, b, &g.decode)) < 0 || (ret = rt_model_gpu_stage_in(m)) < 0)
 		return ret;
 	if (m->embeds) {
 		if ((ret = m->wops->embed(m, b, &w, &ids)) < 0 ||
@@ -177,7 +177,7 @@ int rt_model_forward_stage(struct rt_model *m, const struct rt_batch *b, const f
 		ret = accel_queue_error(m->compute);
 	if (ret < 0)
 		return rt_set_error(ret, "compute failed: %s", strerror(-ret));
-	if ((ret = m->wops->check(m)) < 0)
+	if ((ret = m->wops->check(m)) < 0 || (ret = rt_model_gpu_stage_out(m)) < 0)
 		return ret;
 	if (!m->has_head) {
 		*out = rt_tensor_ptr(&m->x);

@@ -98,8 +98,11 @@ static int open_device(struct rt_model *m, const struct rt_model_opts *opts)
 				    strerror(-ret));
 	if (ret < 0)
 		return rt_set_error(ret, "cannot open an accel device: %s", strerror(-ret));
+	if (opts->gpu && (ret = rt_model_gpu_attach(m, opts)) < 0)
+		return ret;
 	qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE,
-			.threads = opts->threads > 0 ? (uint32_t)opts->threads : 0);
+			.threads = opts->threads > 0 ? (uint32_t)opts->threads : 0,
+			.flags = m->gpu_copy ? ACCEL_QUEUE_GPU : 0);
 	if ((ret = accel_queue_create(m->dev, &qo, &m->compute)) < 0)
 		return rt_set_error(ret, "cannot create the compute queue: %s", strerror(-ret));
 	qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY);
@@ -221,7 +224,7 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 		goto err;
 	if (opts->kv_pool_fd > 2 && (ret = rt_kvcache_adopt_pool(m->kv, m->dev, opts->kv_pool_fd)) < 0)
 		goto err;
-	if ((ret = rt_model_alloc_activations(m)) < 0)
+	if ((ret = rt_model_alloc_activations(m)) < 0 || (ret = rt_model_gpu_place(m)) < 0)
 		goto err;
 	m->load_seconds = now_s() - t0;
 	*out = m;
@@ -241,6 +244,7 @@ void rt_model_free(struct rt_model *m)
 		m->wops->destroy(m);
 	accel_queue_destroy(m->compute);
 	accel_queue_destroy(m->copy);
+	accel_queue_destroy(m->gpu_copy);
 	rt_kvcache_destroy(m->kv);
 	accel_pool_destroy(m->act);
 	accel_pool_destroy(m->weights);

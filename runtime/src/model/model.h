@@ -73,6 +73,7 @@ struct rt_model {
 	struct accel_device *dev;
 	struct accel_queue *compute;
 	struct accel_queue *copy;
+	struct accel_queue *gpu_copy;	/* --gpu: host <-> VRAM twins (gpu/gpu.c); NULL: CPU */
 	struct accel_fence *fence;	/* compute completion timeline */
 	uint64_t fence_point;
 	struct rt_exec ex;		/* the command buffer of the pass being built */
@@ -197,6 +198,14 @@ void rt_block_head_assemble(struct rt_model *m, int n_out);
 
 /* forward.c */
 int rt_model_alloc_activations(struct rt_model *m);
+/* gpu/gpu.c (--gpu): attach opts->gpu_device to m->dev and create
+ * m->gpu_copy; give the weights, KV cache and activations VRAM twins and
+ * upload the weights; move a pass's inputs up and its logits down. Each is a
+ * no-op without a GPU. */
+int rt_model_gpu_attach(struct rt_model *m, const struct rt_model_opts *opts);
+int rt_model_gpu_place(struct rt_model *m);
+int rt_model_gpu_stage_in(struct rt_model *m);
+int rt_model_gpu_stage_out(struct rt_model *m);
 
 /* stream/: layer streaming under a budget; leaves m->wops unset when
  * everything fits */

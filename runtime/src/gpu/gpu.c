@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The model on a GPU (rt_model_opts.gpu), resident: attach the GPU to the
+ * model's device (accel_gpu_attach loads the CUDA backend; the runtime never
+ * sees CUDA), give the weights, the KV cache and the activations VRAM twins
+ * (accel_pool_gpu_mirror: the commands keep naming the same pools, the GPU
+ * queue reads the twins), upload the weights once, and per pass move the
+ * batch's ids, positions and block tables up and the logits down on a GPU
+ * COPY queue. The layer loop and its commands are the CPU's, unchanged.
+ * Streaming through VRAM slots (--vram-budget) is not built yet: with a
+ * --mem-budget, layer ranges or a shared KV pool --gpu is refused.
+ */
+#include <errno.h>
+#include <string.h>
+#include "model/kvcache.h"
+#include "model/model.h"
+#include "rt_error.h"
+
+int rt_model_gpu_attach(struct rt_model *m, const struct rt_model_opts *opts)
+{
+	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY,
+						.flags = ACCEL_QUEUE_GPU);
+	char why[400];
+	int ret;
+
+	if (opts->gpu_device < 0)
+		return rt_set_error(-EINVAL, "--gpu: GPU %d: no such ordinal", opts->gpu_device);
+	if (opts->mem_budget)
+		return rt_set_error(-EOPNOTSUPP, "--gpu with --mem-budget: streaming layers "
+				    "through VRAM is not built yet (the model must fit the GPU)");
+	if (opts->type_k == RT_KV_Q8_0 || opts->type_v == RT_KV_Q8_0 ||
+	    (opts->type_k ? opts->type_k : RT_KV_F16) != (opts->type_v ? opts->type_v : RT_KV_F16))
+		return rt_set_error(-EOPNOTSUPP, "--gpu: the GPU's attention takes F32 or F16 "
+				    "caches with K and V of one type (-ctk/-ctv)");
+	if (opts->layer_first || opts->layer_end || opts->kv_pool_fd > 2)
+		return rt_set_error(-EOPNOTSUPP, "--gpu: pipeline stages and shared KV pools "
+				    "do not run on the GPU yet");
+	ret = accel_gpu_attach(m->dev, opts->gpu_device, why, sizeof(why));
+	if (ret < 0)
+		return rt_set_error(ret, "--gpu: %s", why[0] ? why : strerror(-ret));
+	ret = accel_queue_create(m->dev, &qo, &m->gpu_copy);
+	if (ret < 0)
+		return rt_set_error(ret, "--gpu: cannot create the GPU's copy queue: %s",
+				    strerror(-ret));
+	return 0;
+}
+
+/* a synchronous UPLOAD or DOWNLOAD of bytes [off, off + len) of @pool */
+static int gpu_xfer(struct rt_model *m, bool up, struct accel_pool *pool, uint64_t off,
+		    uint64_t len)
+{
+	struct accel_cmd c;
+	struct accel_tensor t = accel_tensor_make(pool, off, ACCEL_DTYPE_I8, (int64_t)len, 1, 1, 1);
+	int ret;
+
+	if (up)
+		accel_cmd_prep_upload(&c, t);
+	else
+		accel_cmd_prep_download(&c, t);
+	ret = accel_queue_submit(m->gpu_copy, &c, 1, NULL, 0, NULL);
+	if (ret == 0)
+		ret = accel_queue_wait_idle(m->gpu_copy);
+	if (ret < 0)
+		accel_queue_clear_error(m->gpu_copy);
+	return ret;
+}
+
+int rt_model_gpu_place(struct rt_model *m)
+{
+	struct accel_pool *pools[] = { m->weights, m->kv->pool, m->act };
+	static const char *const what[] = { "the weights", "the KV cache", "the activations" };
+	int ret;
+
+	if (!m->gpu_copy)
+		return 0;
+	for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++) {
+		if (!pools[i])
+			return rt_set_error(-EINVAL, "--gpu: %s are not in a pool", what[i]);
+		ret = accel_pool_gpu_mirror(pools[i]);
+		if (ret < 0)
+			return rt_set_error(ret, "--gpu: %s (%llu MiB) do not fit the GPU: %s",
+					    what[i],
+					    (unsigned long long)(accel_pool_size(pools[i]) >> 20),
+					    strerror(-ret));
+	}
+	ret = gpu_xfer(m, true, m->weights, 0, accel_pool_size(m->weights));
+	if (ret < 0)
+		return rt_set_error(ret, "--gpu: uploading the weights failed: %s", strerror(-ret));
+	return 0;
+}
+
+/* the ids, positions, sequence ids and block tables stage_batch wrote: one
+ * range of the activation pool (forward.c lays them out in a row) */
+int rt_model_gpu_stage_in(struct rt_model *m)
+{
+	uint64_t end = m->block_table.offset +
+		       (uint64_t)m->block_table.ne[0] * (uint64_t)m->block_table.ne[1] * 4;
+	int ret;
+
+	if (!m->gpu_copy)
+		return 0;
+	ret = gpu_xfer(m, true, m->act, m->tokens.offset, end - m->tokens.offset);
+	return ret < 0 ? rt_set_error(ret, "--gpu: uploading the batch failed: %s",
+				      strerror(-ret)) : 0;
+}
+
+/* the logits (and the chunked head's staging rows): one range, after them */
+int rt_model_gpu_stage_out(struct rt_model *m)
+{
+	uint64_t end = m->logits_tmp.offset +
+		       (uint64_t)m->logits_tmp.ne[0] * (uint64_t)m->logits_tmp.ne[1] * 4;
+	int ret;
+
+	if (!m->gpu_copy)
+		return 0;
+	ret = gpu_xfer(m, false, m->act, m->logits.offset, end - m->logits.offset);
+	return ret < 0 ? rt_set_error(ret, "--gpu: downloading the logits failed: %s",
+				      strerror(-ret)) : 0;
+}
