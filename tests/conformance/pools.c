@@ -298,9 +298,9 @@ int main(void)
 	struct accel_device_info info;
 	struct accel_device *dev = conf_open(&info), *nd = NULL;
 
-	/* main 5, basic 23, bad_opts 14, memlock 3, sharing 10: each skip() stands
+	/* main 5, basic 36, bad_opts 15, memlock 3, sharing 10: each skip() stands
 	 * for the tests of its path, so the count is fixed */
-	plan(5 + 23 + 14 + 3 + 10);
+	plan(5 + 36 + 15 + 3 + 10);
 	diag("backend %s node '%s' caps %#llx", info.backend, info.node,
 	     (unsigned long long)info.caps);
 	ok(info.caps & ACCEL_CAP_POOL, "device has ACCEL_CAP_POOL");

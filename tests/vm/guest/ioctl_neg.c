@@ -304,7 +304,7 @@ int main(void)
 	int fd2;
 
 	fd = akv_open_or_skip();
-	plan(122);
+	plan(124);
 	fd2 = akv_open();
 	if (akv_pool(fd, 65536, 4096, ACCELKV_POOL_KV, &kvpool, NULL) ||
 	    akv_pool(fd, 8192, 0, 0, &plain, NULL))

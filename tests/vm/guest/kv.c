@@ -151,7 +151,7 @@ int main(void)
 	int distinct = 1, fd2;
 
 	fd = akv_open_or_skip();
-	plan(67);
+	plan(76);
 	is_int(akv_pool(fd, 16 * 8192, 8192, ACCELKV_POOL_KV, &pool, NULL), 0, "16 x 8K pool");
 	is_int(info(fd, pool).num_blocks, 16, "num_blocks");
 	is_int(info(fd, pool).block_size, 8192, "block_size");
