@@ -70,6 +70,8 @@ struct rt_hparams {
  * @type_k, @type_v: enum rt_kv_type of the KV cache's K and V (llama.cpp's
  *	-ctk/-ctv; 0 = its default, F16)
  * @flash_attn: enum rt_flash_attn (llama.cpp's -fa; 0 = auto, on for the CPU)
+ * @moe_prefetch: enum rt_moe_prefetch: a streamed MoE layer's predicted
+ *	experts are read before its routing finishes (0 = on)
  */
 enum rt_mlock {
 	RT_MLOCK_AUTO = 0,	/* pinned where RLIMIT_MEMLOCK allows, else pageable
@@ -93,6 +95,13 @@ enum rt_flash_attn {
 	RT_FA_OFF = 2,
 };
 
+/* MoE streaming: read the experts a layer is predicted to route to (those its
+ * previous routing chose) before its routing has run; results never change */
+enum rt_moe_prefetch {
+	RT_MOE_PREFETCH_ON = 0,
+	RT_MOE_PREFETCH_OFF = 1,
+};
+
 struct rt_model_opts {
 	int threads;
 	int n_ctx;
@@ -109,6 +118,7 @@ struct rt_model_opts {
 	int type_k;
 	int type_v;
 	int flash_attn;
+	int moe_prefetch;
 };
 
 /** rt_kv_type_parse - "f32", "f16", "q8_0" (llama.cpp's names) -> enum

@@ -3,7 +3,9 @@
  * accel-bench stream: in one run, the raw O_DIRECT sequential read bandwidth
  * of the model file (liburing, the streamer's request size and queue depth)
  * and the runtime's streamed bytes/s while generating under a memory budget,
- * with the I/O-compute overlap, peak RSS and tokens/s at -np 1 and -np 8.
+ * with the I/O-compute overlap, peak RSS and tokens/s at -np 1 and -np 8;
+ * for a model whose experts stream, -np 1 once more without expert
+ * prediction (moe_overlap against moe_overlap_no_prefetch).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -125,10 +127,11 @@ static int busy_fracs(uint64_t t0, uint64_t t1, struct run_result *r)
 }
 
 static int gen_run(const char *path, uint64_t budget, int threads, int np, int n_gen,
-		   struct run_result *r)
+		   int moe_prefetch, struct run_result *r)
 {
 	struct rt_model_opts mo = { .threads = threads, .n_ctx = 64 + n_gen, .n_batch = 64,
-				    .n_seq = np, .mem_budget = budget };
+				    .n_seq = np, .mem_budget = budget,
+				    .moe_prefetch = moe_prefetch };
 	struct rt_sampler_params sp;
 	struct rt_stream_stats s0, s1;
 	struct rt_gen_stats gs;
@@ -150,10 +153,12 @@ static int gen_run(const char *path, uint64_t budget, int threads, int np, int n
 		n_prompt[i] = 8;
 	}
 	r->streamed = rt_stream_stats(m, &s0, NULL) == 0;
-	t0 = accel_trace_mark(np == 1 ? "np1_begin" : "np8_begin");
+	t0 = accel_trace_mark(np > 1 ? "np8_begin" : moe_prefetch ? "np1_noprefetch_begin"
+								  : "np1_begin");
 	ret = rt_generate_parallel(m, NULL, np, (const int32_t *const *)prompts, n_prompt, n_gen,
 				   &sp, NULL, NULL, &gs);
-	t1 = accel_trace_mark(np == 1 ? "np1_end" : "np8_end");
+	t1 = accel_trace_mark(np > 1 ? "np8_end" : moe_prefetch ? "np1_noprefetch_end"
+								: "np1_end");
 	if (ret == 0 && r->streamed) {
 		rt_stream_stats(m, &s1, NULL);
 		r->st = s1;
@@ -177,7 +182,8 @@ int bench_stream_main(int argc, char **argv)
 	const char *model = NULL, *trace = NULL;
 	uint64_t budget = 0;
 	int threads = 2, n_gen = 4, ret;
-	struct run_result r1, r8;
+	struct run_result r1, r8, r0;
+	bool moe;
 	struct rusage ru;
 	double raw = 0, raw_first = 0;
 	bool direct;
@@ -224,9 +230,13 @@ int bench_stream_main(int argc, char **argv)
 	ret = accel_trace_start(trace);
 	if (ret < 0)
 		return bench_fail("%s: %s", trace ? trace : "trace", strerror(-ret));
-	ret = gen_run(model, budget, threads, 1, n_gen, &r1);
+	ret = gen_run(model, budget, threads, 1, n_gen, RT_MOE_PREFETCH_ON, &r1);
 	if (ret == 0)
-		ret = gen_run(model, budget, threads, 8, n_gen, &r8);
+		ret = gen_run(model, budget, threads, 8, n_gen, RT_MOE_PREFETCH_ON, &r8);
+	/* streamed experts: the same tokens without prediction, for the ratio */
+	moe = r1.st.expert_hits + r1.st.expert_misses > 0;
+	if (ret == 0 && moe)
+		ret = gen_run(model, budget, threads, 1, n_gen, RT_MOE_PREFETCH_OFF, &r0);
 	if (accel_trace_stop() < 0 && ret == 0)
 		return bench_fail("--trace %s: the trace could not be written", trace);
 	if (ret < 0)
@@ -248,8 +258,23 @@ int bench_stream_main(int argc, char **argv)
 	printf("tokens_per_s_np8: %.3f\n", r8.tps);
 	printf("np8_vs_np1: %.2f\n", r1.tps > 0 ? r8.tps / r1.tps : 0.0);
 	printf("peak_rss_mb: %.0f\n", ru.ru_maxrss / 1024.0);
-	if (r1.st.expert_hits + r1.st.expert_misses)
-		printf("expert_hit_rate: %.3f\n", (double)r1.st.expert_hits /
-		       (double)(r1.st.expert_hits + r1.st.expert_misses));
+	if (moe) {
+		const struct rt_stream_stats *a = &r1.st, *b = &r0.st;
+
+		/* overlap with and without reading predicted experts early */
+		printf("moe_overlap: %.4f\n", r1.overlap);
+		printf("moe_overlap_no_prefetch: %.4f\n", r0.overlap);
+		printf("expert_predict_hit: %.3f\n", a->expert_predicted ?
+		       (double)a->expert_predict_hits / (double)a->expert_predicted : 0.0);
+		printf("expert_predicted: %llu\n", (unsigned long long)a->expert_predicted);
+		printf("expert_prefetch_mb: %.1f\n", a->expert_prefetch_bytes / 1048576.0);
+		printf("expert_wasted_mb: %.1f\n", a->expert_wasted_bytes / 1048576.0);
+		printf("expert_hit_rate: %.3f\n", (double)a->expert_hits /
+		       (double)(a->expert_hits + a->expert_misses));
+		printf("expert_hit_rate_no_prefetch: %.3f\n", (double)b->expert_hits /
+		       (double)(b->expert_hits + b->expert_misses));
+		printf("tokens_per_s_np1_no_prefetch: %.3f\n", r0.tps);
+		printf("prefetch_speedup_np1: %.2f\n", r0.tps > 0 ? r1.tps / r0.tps : 0.0);
+	}
 	return 0;
 }

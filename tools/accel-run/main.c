@@ -53,6 +53,9 @@ static void usage(FILE *f)
 "                         than P (default 0.75; 0 = never)\n"
 "      --trace FILE       every command of every queue as a span: trace-event\n"
 "                         JSON for chrome://tracing or Perfetto (as ACCEL_TRACE)\n"
+"      --moe-prefetch on|off  streamed MoE: read the experts a layer is predicted\n"
+"                         to route to (its previous routing's) before the routing\n"
+"                         finishes (default on; the output is the same)\n"
 "      --mlock            pinning is mandatory: fail where RLIMIT_MEMLOCK refuses it\n"
 "                         (default: fall back to pageable memory with a warning)\n"
 "  -ctk, --cache-type-k T KV cache type of K: f32, f16, q8_0 (default f16)\n"
@@ -110,7 +113,7 @@ static bool takes_value(const char *a)
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
 		"--repeat-last-n", "--mem-budget", "--pp-timeout", "--kv-pool-fd", "--draft-model",
 		"--lookup", "--draft", "--trace", "--draft-p-min", "-ctk", "--cache-type-k", "-ctv",
-		"--cache-type-v", "-fa", "--flash-attn",
+		"--cache-type-v", "-fa", "--flash-attn", "--moe-prefetch",
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -266,6 +269,12 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			o.flash_attn = fa;
+		} else if (IS("--moe-prefetch")) {
+			if (strcmp(val, "on") && strcmp(val, "off")) {
+				fprintf(stderr, "accel-run: %s: '%s' is not on or off\n", a, val);
+				return 1;
+			}
+			o.moe_prefetch = strcmp(val, "on") ? RT_MOE_PREFETCH_OFF : RT_MOE_PREFETCH_ON;
 		} else if (IS("--mem-budget")) {
 			char msg[256];
 			int ret = tool_parse_size(val, &o.mem_budget);

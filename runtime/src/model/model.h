@@ -86,6 +86,7 @@ struct rt_model {
 	int mlock;			/* enum rt_mlock (rt_model_pool_create) */
 	uint64_t pinned_bytes;		/* weight pools pinned ... */
 	uint64_t unpinned_bytes;	/* ... and left pageable (RLIMIT_MEMLOCK) */
+	bool moe_prefetch;		/* streamed experts read ahead of routing */
 
 	struct accel_tensor tok_embd;	/* [dim, n_vocab] */
 	struct accel_tensor output_norm;/* F32 [dim] */
