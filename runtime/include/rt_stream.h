@@ -63,8 +63,10 @@ struct rt_placement {
  *	it (read early by a prediction, or kept from an earlier use) and read
  *	after the routing (the COMPUTE engine waits for those)
  * @expert_predicted: (layer, expert) pairs predicted before their layer's
- *	routing ran: the experts that layer's previous routing chose (the
- *	previous token's), read early on a prefetch queue when not cached
+ *	routing ran, read early on a prefetch queue when not cached
+ * @expert_pregated: of those, predicted by pre-gating: the layer before's
+ *	normed hidden state routed through the layer's router (the next layer
+ *	of one that streams); the others from the layer's previous routing
  * @expert_predict_hits: predictions the routing then chose
  * @expert_predict_missed: routed experts that were not predicted
  * @expert_prefetch_bytes: bytes read for predictions (included in @bytes_read)
@@ -86,6 +88,7 @@ struct rt_stream_stats {
 	uint64_t expert_hits;
 	uint64_t expert_misses;
 	uint64_t expert_predicted;
+	uint64_t expert_pregated;
 	uint64_t expert_predict_hits;
 	uint64_t expert_predict_missed;
 	uint64_t expert_prefetch_bytes;

@@ -115,7 +115,8 @@ static void check_model(const char *rel)
 		ok(0, "%s: load with prefetch off: %s", rel, rt_last_error());
 		memset(&off, 0, sizeof(off));
 	}
-	ok(off.expert_predicted == 0 && off.expert_prefetch_bytes == 0 && off.expert_misses > 0,
+	ok(off.expert_predicted == 0 && off.expert_pregated == 0 &&
+	   off.expert_prefetch_bytes == 0 && off.expert_misses > 0,
 	   "%s: prefetch off: nothing predicted, %llu misses", rel,
 	   (unsigned long long)off.expert_misses);
 
@@ -130,11 +131,14 @@ static void check_model(const char *rel)
 	   "%s: prefetch on: ids and logits bit-identical to resident and to prefetch off", rel);
 	rt_stream_stats(m, &on, NULL);
 	routed = on.expert_hits + on.expert_misses;
+	/* both predictors: pre-gated (layer 1 from layer 0), previous routing */
 	ok(pl.n_expert_entries < n_layer * n_expert && on.expert_misses > 0 &&
-	   on.expert_predicted > 0 && on.expert_prefetch_bytes > 0,
-	   "%s: %d entries for %d experts: %llu predicted, %llu KiB prefetched, %llu misses",
-	   rel, pl.n_expert_entries, n_layer * n_expert,
-	   (unsigned long long)on.expert_predicted, (unsigned long long)(on.expert_prefetch_bytes >> 10),
+	   on.expert_pregated > 0 && on.expert_pregated < on.expert_predicted &&
+	   on.expert_prefetch_bytes > 0,
+	   "%s: %d entries for %d experts: %llu predicted (%llu pre-gated), %llu KiB prefetched, "
+	   "%llu misses", rel, pl.n_expert_entries, n_layer * n_expert,
+	   (unsigned long long)on.expert_predicted, (unsigned long long)on.expert_pregated,
+	   (unsigned long long)(on.expert_prefetch_bytes >> 10),
 	   (unsigned long long)on.expert_misses);
 	ok(on.expert_predict_hits + on.expert_predict_missed == routed &&
 	   on.expert_predict_hits <= on.expert_predicted &&

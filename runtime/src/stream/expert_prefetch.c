@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * MoE expert prefetch: the experts a streamed MoE layer will route to are
- * predicted before its routing has run (those the layer's previous routing
- * chose: the previous token's, as llama.cpp's expert cache work and
- * MoE-Infinity exploit) and read into entries of the expert cache on a COPY
- * queue of their own, while the layers before compute. A prediction only
+ * predicted before its routing has run and read into entries of the expert
+ * cache on a COPY queue of their own, while the layers before compute. The
+ * next layer's from this layer's normed hidden state routed through the next
+ * layer's router (pre-gating, as Pre-gated MoE does; the routers of streamed
+ * layers are kept for it), the one after from that layer's previous routing
+ * (the previous token's, the locality llama.cpp's expert cache work and
+ * MoE-Infinity exploit). A prediction only
  * changes what is read early: the routing decides what MOE_FFN uses, a
  * mispredicted expert is read on the miss path (experts.c), and an unused
  * prediction is an ordinary LRU entry once its layer has routed.
@@ -19,6 +22,58 @@
  * run during MOE_FFN of il and the attention of il + 1, those of il + 2 one
  * layer longer (and take cache entries one layer earlier) */
 #define RT_EXPERT_PREFETCH_DEPTH 2
+
+/* the routers of streamed MoE layers after the first, in a pageable pool
+ * outside the budget (F32 dim x n_expert: 128 KiB a layer for Mixtral-8x7B,
+ * 1 MiB for Qwen3-30B-A3B): pre-gating routes through layer il + 1's router
+ * before that layer's slot has landed */
+static int keep_routers(struct rt_model *m)
+{
+	struct rt_streamer *s = rt_streamer(m);
+	struct rt_expert_cache *x = &s->exp;
+	struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts, .flags = ACCEL_POOL_PAGEABLE);
+	uint64_t off = 0;
+	int ret;
+
+	x->routers = calloc(m->hp.n_layer, sizeof(*x->routers));
+	if (!x->routers)
+		return -ENOMEM;
+	for (int il = m->l0 + 1; il < m->l1; il++) {
+		const struct accel_tensor *t = &m->layers_file[il].gate_inp;
+
+		if (!s->pl.resident[il] && !s->pl.resident[il - 1])
+			po.size += rt_span(t->offset, t->offset + rt_tensor_nbytes(t));
+	}
+	if (!po.size)
+		return 0;
+	if ((ret = accel_pool_create(m->dev, &po, &x->router_pool)) < 0)
+		return rt_set_error(ret, "cannot keep the MoE routers: %s", strerror(-ret));
+	for (int il = m->l0 + 1; il < m->l1; il++) {
+		const struct accel_tensor *t = &m->layers_file[il].gate_inp;
+		uint64_t b = t->offset, e = b + rt_tensor_nbytes(t);
+
+		if (s->pl.resident[il] || s->pl.resident[il - 1])
+			continue;
+		if ((ret = rt_model_read_sync(m, x->router_pool, off, b, e)) < 0)
+			return ret;
+		x->routers[il] = *t;
+		x->routers[il].pool = x->router_pool;
+		x->routers[il].offset = off + (b & (RT_PAGE - 1));
+		off += rt_span(b, e);
+	}
+	return 0;
+}
+
+int rt_expert_prefetch_pregate(struct rt_model *m, int il, struct accel_tensor *router)
+{
+	struct rt_expert_cache *x = &rt_streamer(m)->exp;
+
+	if (!x->prefetch || il + 1 >= m->l1 || !x->routers[il + 1].ne[0])
+		return 0;
+	*router = x->routers[il + 1];
+	x->pregated = il + 1;
+	return 1;
+}
 
 int rt_expert_prefetch_setup(struct rt_model *m)
 {
@@ -42,12 +97,13 @@ int rt_expert_prefetch_setup(struct rt_model *m)
 	if ((ret = accel_fence_create(m->dev, &x->pfence)) < 0)
 		return ret;
 	x->prefetch = true;
-	return 0;
+	x->pregated = -1;
+	return keep_routers(m);
 }
 
-/* predict layer il: keep its predicted experts that are cached, read the
- * others into entries not needed now; -ENOSPC when none is left */
-static int predict_layer(struct rt_model *m, int il)
+/* predict layer il's experts want[]: keep those cached, read the others
+ * into entries not needed now; -ENOSPC when none is left */
+static int predict_layer(struct rt_model *m, int il, const uint8_t *want, bool gated)
 {
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_expert_cache *x = &s->exp;
@@ -59,11 +115,12 @@ static int predict_layer(struct rt_model *m, int il)
 		int key = il * n_exp + e, ent = x->where[key];
 		uint64_t b[3], len[3], off;
 
-		if (!x->last[key])
+		if (!want[e])
 			continue;
 		if (x->pred[key] == RT_PRED_NONE) {
 			x->pred[key] = RT_PRED_CACHED;
 			s->st.expert_predicted++;
+			s->st.expert_pregated += gated;
 		}
 		if (ent >= 0)		/* cached, or read ahead already */
 			continue;
@@ -100,16 +157,31 @@ static int predict_layer(struct rt_model *m, int il)
 	return ret;
 }
 
-int rt_expert_prefetch_after(struct rt_model *m, int il)
+int rt_expert_prefetch_after(struct rt_model *m, int il, int n)
 {
-	const struct rt_streamer *s = rt_streamer(m);
+	struct rt_streamer *s = rt_streamer(m);
+	struct rt_expert_cache *x = &s->exp;
+	const int n_exp = m->hp.n_expert, k = m->hp.n_expert_used;
+	uint8_t gated[1024];
 	int ret, d = 0;
 
 	for (int l = il + 1; l < m->l1 && d < RT_EXPERT_PREFETCH_DEPTH; l++) {
+		const uint8_t *want = x->last + (size_t)l * n_exp;
+
 		if (s->pl.resident[l])
 			continue;
 		d++;
-		ret = predict_layer(m, l);
+		if (l == x->pregated) {		/* routed through l's router by now */
+			const int32_t *ids = rt_tensor_ptr(&m->moe_pred_ids);
+
+			memset(gated, 0, (size_t)n_exp);
+			for (int i = 0; i < n * k; i++)
+				if (ids[i] >= 0 && ids[i] < n_exp)
+					gated[ids[i]] = 1;
+			want = gated;
+			x->pregated = -1;
+		}
+		ret = predict_layer(m, l, want, want == gated);
 		if (ret == -ENOSPC)	/* every entry is needed or predicted */
 			return 0;
 		if (ret < 0)
@@ -133,7 +205,8 @@ int rt_expert_prefetch_begin(struct rt_model *m)
 		x->pred[k] = RT_PRED_NONE;
 	}
 	x->stamp++;
-	return rt_expert_prefetch_after(m, m->l0 - 1);
+	x->pregated = -1;
+	return rt_expert_prefetch_after(m, m->l0 - 1, 0);
 }
 
 void rt_expert_prefetch_resolve(struct rt_model *m, int il, const bool *need)

@@ -63,6 +63,8 @@ void rt_experts_fini(struct rt_model *m)
 	accel_pool_destroy(x->tab_pool);
 	accel_fence_destroy(x->fence);
 	accel_fence_destroy(x->pfence);
+	accel_pool_destroy(x->router_pool);
+	free(x->routers);
 	free(x->entry_ready);
 	free(x->pred);
 	free(x->last);
@@ -241,7 +243,7 @@ int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e)
 	if ((ret = fetch(m, il, n, &xw, &pw)) < 0)
 		return ret;
 	/* the next layers' predicted experts read while this one computes */
-	if (x->prefetch && (ret = rt_expert_prefetch_after(m, il)) < 0)
+	if (x->prefetch && (ret = rt_expert_prefetch_after(m, il, n)) < 0)
 		return ret;
 	e->gate = accel_tensor_make(x->pool, 0, l->gate_exps.dtype, l->gate_exps.ne[0],
 				    l->gate_exps.ne[1], 1, 1);

@@ -69,6 +69,10 @@ struct rt_expert_cache {
 	uint8_t *pred;			/* per (layer, expert): RT_PRED_* */
 	uint8_t *last;			/* per (layer, expert): chosen by the layer's last routing */
 	struct accel_cmd *pcmds;
+	/* pre-gating: the routers of streamed MoE layers, kept (pageable) */
+	struct accel_pool *router_pool;
+	struct accel_tensor *routers;	/* per layer; ne[0] == 0: none kept */
+	int pregated;			/* the layer moe_pred_ids predicts, or -1 */
 };
 
 struct rt_streamer {
@@ -141,8 +145,11 @@ int rt_expert_prefetch_begin(struct rt_model *m);
 /** layer il routed to need[]: count its predictions, remember the routing
  *  as the next prediction */
 void rt_expert_prefetch_resolve(struct rt_model *m, int il, const bool *need);
-/** predict the streamed MoE layers after il and read what is not cached */
-int rt_expert_prefetch_after(struct rt_model *m, int il);
+/** predict the streamed MoE layers after il (il + 1 from moe_pred_ids when
+ *  pre-gated, for @n tokens) and read what is not cached */
+int rt_expert_prefetch_after(struct rt_model *m, int il, int n);
+/** the weights' pregate hook: the router of layer il + 1, when both stream */
+int rt_expert_prefetch_pregate(struct rt_model *m, int il, struct accel_tensor *router);
 /** the pass is built: nothing stays reserved between passes */
 void rt_expert_prefetch_end(struct rt_model *m);
 

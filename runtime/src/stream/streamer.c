@@ -107,6 +107,11 @@ static int stream_experts(struct rt_model *m, int il, int n, struct rt_experts *
 	return 0;
 }
 
+static int stream_pregate(struct rt_model *m, int il, struct accel_tensor *router)
+{
+	return rt_streamer(m)->exp.pool ? rt_expert_prefetch_pregate(m, il, router) : 0;
+}
+
 static int stream_release(struct rt_model *m, int u)
 {
 	return rt_streamer(m)->pl.resident[u] ? 0 : rt_slots_release(m);
@@ -155,6 +160,7 @@ static const struct rt_weights_ops stream_ops = {
 	.embed = stream_embed,
 	.bind = stream_bind,
 	.experts = stream_experts,
+	.pregate = stream_pregate,
 	.release = stream_release,
 	.end = stream_end,
 	.check = stream_check,
