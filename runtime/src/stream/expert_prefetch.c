@@ -2,13 +2,14 @@
 /*
  * MoE expert prefetch: the experts a streamed MoE layer will route to are
  * predicted before its routing has run and read into entries of the expert
- * cache on a COPY queue of their own, while the layers before compute. The
- * next layer's from this layer's normed hidden state routed through the next
- * layer's router (pre-gating, as Pre-gated MoE does; the routers of streamed
- * layers are kept for it), the one after from that layer's previous routing
- * (the previous token's, the locality llama.cpp's expert cache work and
- * MoE-Infinity exploit). A prediction only
- * changes what is read early: the routing decides what MOE_FFN uses, a
+ * cache on a COPY queue of their own, while the layers before compute: the
+ * next streamed layer's from this layer's normed hidden state routed through
+ * the next layer's router (pre-gating, as Pre-gated MoE does; the routers of
+ * streamed layers are kept for it), or where no layer before streams (the
+ * pass's first), from that layer's previous routing (the previous token's,
+ * the locality llama.cpp's expert cache work and MoE-Infinity exploit). A
+ * prediction only changes what is read early: the routing decides what
+ * MOE_FFN uses, a
  * mispredicted expert is read on the miss path (experts.c), and an unused
  * prediction is an ordinary LRU entry once its layer has routed.
  */
@@ -18,10 +19,12 @@
 #include "rt_error.h"
 #include "stream.h"
 
-/* layers predicted ahead of the one routing now: the reads of layer il + 1
- * run during MOE_FFN of il and the attention of il + 1, those of il + 2 one
- * layer longer (and take cache entries one layer earlier) */
-#define RT_EXPERT_PREFETCH_DEPTH 2
+/* streamed layers predicted ahead of the one routing now: their reads run
+ * during MOE_FFN of this layer and the attention of the next. Two (the one
+ * after from its previous routing, near chance on random weights) read 50%
+ * more on a 4-layer mixtral-8x7b-shape model, half of it wasted, and were
+ * slower where the disk is the bottleneck */
+#define RT_EXPERT_PREFETCH_DEPTH 1
 
 /* the routers of streamed MoE layers after the first, in a pageable pool
  * outside the budget (F32 dim x n_expert: 128 KiB a layer for Mixtral-8x7B,
