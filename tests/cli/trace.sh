@@ -121,7 +121,8 @@ def busy(engine, t0, t1):
             tot += b - a
         end = max(end, b)
     return tot / (t1 - t0)
-for name, w in (("moe_overlap", "np1"), ("moe_overlap_no_prefetch", "np1_noprefetch")):
+for name, w in (("moe_overlap", got["moe_window"]),
+                ("moe_overlap_no_prefetch", got["moe_window_no_prefetch"])):
     t0, t1 = mark[w + "_begin"], mark[w + "_end"]
     want = max(busy("copy", t0, t1), busy("compute", t0, t1))
     assert abs(float(got[name]) - want) < 6e-4, (name, got[name], want)
