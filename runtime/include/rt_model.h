@@ -77,6 +77,10 @@ struct rt_hparams {
  *	libaccel-cuda.so.1 is loaded then, never otherwise); a load without a
  *	usable GPU fails with the reason in rt_last_error()
  * @gpu_device: the GPU's CUDA ordinal
+};
+
+ * @moe_prefetch: enum rt_moe_prefetch: a streamed MoE layer's predicted
+ *	experts are read before its routing finishes (0 = off)
  */
 enum rt_mlock {
 	RT_MLOCK_AUTO = 0,	/* pinned where RLIMIT_MEMLOCK allows, else pageable
@@ -116,6 +120,13 @@ enum rt_ctx_mode {
 				 * "KV cache full") */
 };
 
+/* MoE streaming: read the experts a layer is predicted to route to (those its
+ * previous routing chose) before its routing has run; results never change */
+enum rt_moe_prefetch {
+	RT_MOE_PREFETCH_OFF = 0,	/* the default: measured slower where compute binds */
+	RT_MOE_PREFETCH_ON = 1,
+};
+
 struct rt_model_opts {
 	int threads;
 	int n_ctx;
@@ -135,6 +146,7 @@ struct rt_model_opts {
 	int ctx_mode;
 	int gpu;
 	int gpu_device;
+	int moe_prefetch;
 };
 
 /** rt_kv_type_parse - "f32", "f16", "q8_0" (llama.cpp's names) -> enum

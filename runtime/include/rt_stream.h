@@ -59,7 +59,24 @@ struct rt_placement {
  *	concurrently with the unit loads, so the two are not added
  * @compute_ns: time the COMPUTE engine spent executing
  * @direct: loads went through O_DIRECT (false: buffered fallback)
- * @expert_hits, @expert_misses: MoE expert cache
+ * @expert_hits, @expert_misses: MoE expert cache: routed experts found in
+ *	it (read early by a prediction, or kept from an earlier use) and read
+ *	after the routing (the COMPUTE engine waits for those)
+ * @expert_predicted: (layer, expert) pairs predicted before their layer's
+ *	routing ran, read early on a prefetch queue when not cached
+ * @expert_pregated: of those, predicted by pre-gating: the layer before's
+ *	normed hidden state routed through the layer's router (the next layer
+ *	of one that streams); the others from the layer's previous routing
+ * @expert_predict_hits: predictions the routing then chose
+ * @expert_predict_missed: routed experts that were not predicted
+ * @expert_prefetch_bytes: bytes read for predictions (included in @bytes_read)
+ * @expert_wasted_bytes: prefetched bytes of predictions the routing did not
+ *	choose, or evicted before their layer routed
+ * @expert_pending: predictions whose layer has not routed yet (0 between
+ *	passes: a prediction never outlives its pass)
+ * @expert_reserved: cache entries a miss could not take now (needed by the
+ *	layer being computed, or holding a pending prediction): 0 between passes
+ * @expert_entries: entries of the cache
  */
 struct rt_stream_stats {
 	uint64_t bytes_read;
@@ -70,6 +87,15 @@ struct rt_stream_stats {
 	bool direct;
 	uint64_t expert_hits;
 	uint64_t expert_misses;
+	uint64_t expert_predicted;
+	uint64_t expert_pregated;
+	uint64_t expert_predict_hits;
+	uint64_t expert_predict_missed;
+	uint64_t expert_prefetch_bytes;
+	uint64_t expert_wasted_bytes;
+	int expert_pending;
+	int expert_reserved;
+	int expert_entries;
 };
 
 struct rt_model;

@@ -4,19 +4,21 @@
 # parses, with every command of every queue as a span (op or transfer, layer,
 # bytes, the fence points waited on and signalled); accel-bench stream's
 # io_busy and compute_busy are the union of the trace's spans over the run's
-# window (recomputed here from the file), so overlap never exceeds 1; spans of
-# one queue never overlap (queues run in order); a bad path is one line.
+# window (recomputed here from the file), so overlap never exceeds 1, and so
+# are its moe_overlap (expert prediction on) and moe_overlap_no_prefetch on a
+# MoE model; spans of one queue never overlap (queues run in order); a bad
+# path is one line.
 set -u
 top="${ACCEL_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}"
 bdir="${ACCEL_BUILD:-$top/build}/bin"
-if [ ! -x "$bdir/accel-run" ] || [ ! -x "$bdir/accel-bench" ]; then
-	echo "1..0 # SKIP accel-run or accel-bench not built"
+if [ ! -x "$bdir/accel-run" ] || [ ! -x "$bdir/accel-bench" ] || [ ! -x "$bdir/accel-mkmodel" ]; then
+	echo "1..0 # SKIP accel-run, accel-bench or accel-mkmodel not built"
 	exit 0
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 stories="$top/tests/models/stories260K.gguf"
-echo "1..9"
+echo "1..13"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -88,6 +90,49 @@ assert float(got["overlap"]) <= 1.0
 print("# io_busy %.4f compute_busy %.4f from the trace" % (io, comp))
 PY
 ok $? "io_busy, compute_busy and overlap equal the union of the trace's spans (overlap <= 1)"
+
+# --- a MoE model: moe_overlap with prediction, and without, from one run
+# (8 layers: the shared tiny ones fit the budget a 64-token batch needs)
+moe="$tmp/moe.gguf"
+"$bdir/accel-mkmodel" --preset tiny-moe --layers 8 --type f32 -o "$moe" 2>/dev/null
+"$bdir/accel-bench" stream -m "$moe" --mem-budget 1K >/dev/null 2>"$tmp/err"
+min=$(sed -n 's/.*streaming needs at least \([0-9.]*[KMG]\).*/\1/p' "$tmp/err")
+"$bdir/accel-bench" stream -m "$moe" --mem-budget "$min" -t 2 -n 8 --trace "$tmp/moe.json" \
+	>"$tmp/moe.txt" 2>&1
+ok $? "accel-bench stream --trace on an 8-layer accel-mkmodel tiny-moe under $min"
+grep -q '^streamed: yes' "$tmp/moe.txt"
+ok $? "the MoE model streams"
+grep -q '^moe_overlap: ' "$tmp/moe.txt" && grep -q '^moe_overlap_no_prefetch: ' "$tmp/moe.txt" &&
+	grep -q '^expert_predict_hit: ' "$tmp/moe.txt" && grep -q '^expert_hit_rate: ' "$tmp/moe.txt"
+ok $? "it prints moe_overlap, moe_overlap_no_prefetch, expert_predict_hit, expert_hit_rate"
+python3 - "$tmp/moe.json" "$tmp/moe.txt" <<'PY'
+import json, sys
+tr = json.load(open(sys.argv[1]))
+got = dict(l.split(": ", 1) for l in open(sys.argv[2]).read().splitlines() if ": " in l)
+ev = tr["traceEvents"]
+mark = {e["name"]: e["args"]["t_ns"] for e in ev if e["ph"] == "i"}
+def busy(engine, t0, t1):
+    iv = sorted((max(e["args"]["t0_ns"], t0), min(e["args"]["t1_ns"], t1)) for e in ev
+                if e["ph"] == "X" and e["cat"] != "wait" and e["args"]["engine"] == engine)
+    tot, end = 0, 0
+    for a, b in iv:
+        a = max(a, end)
+        if b > a:
+            tot += b - a
+        end = max(end, b)
+    return tot / (t1 - t0)
+for name, w in (("moe_overlap", got["moe_window"]),
+                ("moe_overlap_no_prefetch", got["moe_window_no_prefetch"])):
+    t0, t1 = mark[w + "_begin"], mark[w + "_end"]
+    want = max(busy("copy", t0, t1), busy("compute", t0, t1))
+    assert abs(float(got[name]) - want) < 6e-4, (name, got[name], want)
+    assert 0 < float(got[name]) <= 1.0, (name, got[name])
+    print("# %s %.4f from the trace" % (name, want))
+for name in ("expert_predict_hit", "expert_hit_rate", "expert_hit_rate_no_prefetch"):
+    assert 0 <= float(got[name]) <= 1.0, (name, got[name])
+assert any("expert_prefetch" in e["name"] for e in ev if e["ph"] == "X"), "no prefetch span"
+PY
+ok $? "moe_overlap and moe_overlap_no_prefetch equal the union of their windows' spans (<= 1)"
 
 # --- bad paths: one line, exit 1
 "$bdir/accel-run" -m "$stories" -p hi -n 1 --trace "$tmp/nodir/x.json" >/dev/null 2>"$tmp/err"

@@ -3,7 +3,10 @@
  * accel-bench stream: in one run, the raw O_DIRECT sequential read bandwidth
  * of the model file (liburing, the streamer's request size and queue depth)
  * and the runtime's streamed bytes/s while generating under a memory budget,
- * with the I/O-compute overlap, peak RSS and tokens/s at -np 1 and -np 8.
+ * with the I/O-compute overlap, peak RSS and tokens/s at -np 1 and -np 8;
+ * for a model whose experts stream, -np 1 twice more without expert
+ * prediction and once more with it, alternating (moe_overlap against
+ * moe_overlap_no_prefetch, each of the faster run of its mode).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -104,6 +107,7 @@ struct run_result {
 	double tps, tok_s, bytes_per_s, overlap, io_frac, compute_frac;
 	struct rt_stream_stats st;
 	bool streamed;
+	const char *name;	/* its window in the trace */
 };
 
 /* busy fractions of [t0, t1) from the trace's spans: the union over each
@@ -124,11 +128,17 @@ static int busy_fracs(uint64_t t0, uint64_t t1, struct run_result *r)
 	return 0;
 }
 
+/* the run's window in the trace: marks NAME_begin and NAME_end (the trace
+ * keeps the mark's name pointer: literals only) */
+#define RUN_MARKS(name) name, name "_begin", name "_end"
+
 static int gen_run(const char *path, uint64_t budget, int threads, int np, int n_gen,
-		   struct run_result *r)
+		   int moe_prefetch, const char *name, const char *mark_begin,
+		   const char *mark_end, struct run_result *r)
 {
 	struct rt_model_opts mo = { .threads = threads, .n_ctx = 64 + n_gen, .n_batch = 64,
-				    .n_seq = np, .mem_budget = budget };
+				    .n_seq = np, .mem_budget = budget,
+				    .moe_prefetch = moe_prefetch };
 	struct rt_sampler_params sp;
 	struct rt_stream_stats s0, s1;
 	struct rt_gen_stats gs;
@@ -150,10 +160,11 @@ static int gen_run(const char *path, uint64_t budget, int threads, int np, int n
 		n_prompt[i] = 8;
 	}
 	r->streamed = rt_stream_stats(m, &s0, NULL) == 0;
-	t0 = accel_trace_mark(np == 1 ? "np1_begin" : "np8_begin");
+	r->name = name;
+	t0 = accel_trace_mark(mark_begin);
 	ret = rt_generate_parallel(m, NULL, np, (const int32_t *const *)prompts, n_prompt, n_gen,
 				   &sp, NULL, NULL, &gs);
-	t1 = accel_trace_mark(np == 1 ? "np1_end" : "np8_end");
+	t1 = accel_trace_mark(mark_end);
 	if (ret == 0 && r->streamed) {
 		rt_stream_stats(m, &s1, NULL);
 		r->st = s1;
@@ -177,7 +188,8 @@ int bench_stream_main(int argc, char **argv)
 	const char *model = NULL, *trace = NULL;
 	uint64_t budget = 0;
 	int threads = 2, n_gen = 4, ret;
-	struct run_result r1, r8;
+	struct run_result r1, r8, r0, rb, r0b, *pon, *poff = &r0;
+	bool moe;
 	struct rusage ru;
 	double raw = 0, raw_first = 0;
 	bool direct;
@@ -224,9 +236,31 @@ int bench_stream_main(int argc, char **argv)
 	ret = accel_trace_start(trace);
 	if (ret < 0)
 		return bench_fail("%s: %s", trace ? trace : "trace", strerror(-ret));
-	ret = gen_run(model, budget, threads, 1, n_gen, &r1);
+	ret = gen_run(model, budget, threads, 1, n_gen, RT_MOE_PREFETCH_ON, RUN_MARKS("np1"), &r1);
+	/*
+	 * Streamed experts: the same tokens without prediction, for the ratio,
+	 * alternating with a second run with it (on, off, on, off), the faster
+	 * of each mode kept: a virtual disk's host caches what was read before,
+	 * which favours whichever mode runs later, and other jobs come and go.
+	 */
+	moe = r1.st.expert_hits + r1.st.expert_misses > 0;
+	pon = &r1;
+	if (ret == 0 && moe)
+		ret = gen_run(model, budget, threads, 1, n_gen, RT_MOE_PREFETCH_OFF,
+			      RUN_MARKS("np1_noprefetch"), &r0);
+	if (ret == 0 && moe)
+		ret = gen_run(model, budget, threads, 1, n_gen, RT_MOE_PREFETCH_ON,
+			      RUN_MARKS("np1_b"), &rb);
+	if (ret == 0 && moe)
+		ret = gen_run(model, budget, threads, 1, n_gen, RT_MOE_PREFETCH_OFF,
+			      RUN_MARKS("np1_noprefetch_b"), &r0b);
+	if (ret == 0 && moe) {
+		pon = rb.tps > r1.tps ? &rb : &r1;
+		poff = r0b.tps > r0.tps ? &r0b : &r0;
+	}
 	if (ret == 0)
-		ret = gen_run(model, budget, threads, 8, n_gen, &r8);
+		ret = gen_run(model, budget, threads, 8, n_gen, RT_MOE_PREFETCH_ON,
+			      RUN_MARKS("np8"), &r8);
 	if (accel_trace_stop() < 0 && ret == 0)
 		return bench_fail("--trace %s: the trace could not be written", trace);
 	if (ret < 0)
@@ -248,8 +282,27 @@ int bench_stream_main(int argc, char **argv)
 	printf("tokens_per_s_np8: %.3f\n", r8.tps);
 	printf("np8_vs_np1: %.2f\n", r1.tps > 0 ? r8.tps / r1.tps : 0.0);
 	printf("peak_rss_mb: %.0f\n", ru.ru_maxrss / 1024.0);
-	if (r1.st.expert_hits + r1.st.expert_misses)
-		printf("expert_hit_rate: %.3f\n", (double)r1.st.expert_hits /
-		       (double)(r1.st.expert_hits + r1.st.expert_misses));
+	if (moe) {
+		const struct rt_stream_stats *a = &pon->st, *b = &poff->st;
+
+		/* overlap with and without reading predicted experts early, of
+		 * the faster run of each mode (its trace window named) */
+		printf("moe_overlap: %.4f\n", pon->overlap);
+		printf("moe_overlap_no_prefetch: %.4f\n", poff->overlap);
+		printf("moe_window: %s\n", pon->name);
+		printf("moe_window_no_prefetch: %s\n", poff->name);
+		printf("expert_predict_hit: %.3f\n", a->expert_predicted ?
+		       (double)a->expert_predict_hits / (double)a->expert_predicted : 0.0);
+		printf("expert_predicted: %llu\n", (unsigned long long)a->expert_predicted);
+		printf("expert_prefetch_mb: %.1f\n", a->expert_prefetch_bytes / 1048576.0);
+		printf("expert_wasted_mb: %.1f\n", a->expert_wasted_bytes / 1048576.0);
+		printf("expert_hit_rate: %.3f\n", (double)a->expert_hits /
+		       (double)(a->expert_hits + a->expert_misses));
+		printf("expert_hit_rate_no_prefetch: %.3f\n", (double)b->expert_hits /
+		       (double)(b->expert_hits + b->expert_misses));
+		printf("tokens_per_s_np1_prefetch: %.3f\n", pon->tps);
+		printf("tokens_per_s_np1_no_prefetch: %.3f\n", poff->tps);
+		printf("prefetch_speedup_np1: %.2f\n", poff->tps > 0 ? pon->tps / poff->tps : 0.0);
+	}
 	return 0;
 }

@@ -58,6 +58,9 @@ static void usage(FILE *f)
 "                         JSON for chrome://tracing or Perfetto (as ACCEL_TRACE)\n"
 "      --gpu              run on the first CUDA GPU (the backend libaccel-cuda.so.1,\n"
 "                         loaded only then; CUDA_VISIBLE_DEVICES picks the GPU)\n"
+"      --moe-prefetch on|off  streamed MoE: read the experts the next layers are\n"
+"                         predicted to route to before their routing finishes\n"
+"                         (default off; the output is the same)\n"
 "      --mlock            pinning is mandatory: fail where RLIMIT_MEMLOCK refuses it\n"
 "                         (default: fall back to pageable memory with a warning)\n"
 "  -ctk, --cache-type-k T KV cache type of K: f32, f16, q8_0 (default f16)\n"
@@ -115,7 +118,7 @@ static bool takes_value(const char *a)
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
 		"--repeat-last-n", "--mem-budget", "--pp-timeout", "--kv-pool-fd", "--draft-model",
 		"--lookup", "--draft", "--trace", "--draft-p-min", "-ctk", "--cache-type-k", "-ctv",
-		"--cache-type-v", "-fa", "--flash-attn",
+		"--cache-type-v", "-fa", "--flash-attn", "--moe-prefetch",
 	};
 
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -279,6 +282,12 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			o.flash_attn = fa;
+		} else if (IS("--moe-prefetch")) {
+			if (strcmp(val, "on") && strcmp(val, "off")) {
+				fprintf(stderr, "accel-run: %s: '%s' is not on or off\n", a, val);
+				return 1;
+			}
+			o.moe_prefetch = strcmp(val, "on") ? RT_MOE_PREFETCH_OFF : RT_MOE_PREFETCH_ON;
 		} else if (IS("--mem-budget")) {
 			char msg[256];
 			int ret = tool_parse_size(val, &o.mem_budget);

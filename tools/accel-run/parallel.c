@@ -163,8 +163,10 @@ int run_parallel(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 	}
 	if (ret == 0 && n_full)
 		run_ctx_full(rt_model_n_ctx(m), n_full, n);
-	if (ret == 0)
+	if (ret == 0) {
 		run_print_stats(&total);
+		run_print_stream(o, m);
+	}
 out:
 	free(piece.buf);
 	for (int i = 0; i < n; i++)

@@ -830,6 +830,7 @@ int pipeline_main(const struct run_opts *o)
 			.mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO,
 			.type_k = o->type_k, .type_v = o->type_v, .flash_attn = o->flash_attn,
 			.ctx_mode = RT_CTX_SPLIT,
+			.moe_prefetch = o->moe_prefetch,
 			.layer_first = p.first[p.rank], .layer_end = p.first[p.rank + 1] };
 
 		if ((ret = rt_model_load(o->model, &mo, &p.m)) < 0)

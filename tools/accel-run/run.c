@@ -249,6 +249,32 @@ void run_print_stats(const struct gen_stats *st)
 			(double)(st->n_gen - 1) / st->n_passes);
 }
 
+void run_print_stream(const struct run_opts *o, const struct rt_model *m)
+{
+	struct rt_stream_stats ss;
+	uint64_t routed;
+
+	if (!o->verbose || rt_stream_stats(m, &ss, NULL) < 0)
+		return;
+	fprintf(stderr, "accel-run: streaming: %.1f MiB read in %llu unit loads\n",
+		ss.bytes_read / 1048576.0, (unsigned long long)ss.loads);
+	routed = ss.expert_hits + ss.expert_misses;
+	if (!routed)
+		return;
+	fprintf(stderr, "accel-run: expert cache: %llu hits, %llu misses (hit rate %.3f), "
+		"%d entries\n", (unsigned long long)ss.expert_hits,
+		(unsigned long long)ss.expert_misses, (double)ss.expert_hits / routed,
+		ss.expert_entries);
+	if (ss.expert_predicted || o->moe_prefetch == RT_MOE_PREFETCH_ON)
+		fprintf(stderr, "accel-run: expert prediction: %llu predicted, %llu hit (%.3f), "
+			"%llu routed unpredicted; %.1f MiB prefetched, %.1f MiB of it wasted\n",
+			(unsigned long long)ss.expert_predicted,
+			(unsigned long long)ss.expert_predict_hits,
+			ss.expert_predicted ? (double)ss.expert_predict_hits / ss.expert_predicted : 0.0,
+			(unsigned long long)ss.expert_predict_missed,
+			ss.expert_prefetch_bytes / 1048576.0, ss.expert_wasted_bytes / 1048576.0);
+}
+
 /* libaccel's own lines: the runtime's error says the same in the tool's
  * words, so they are shown only with -v (one line per failure) */
 static void log_cb(enum accel_log_level level, const char *msg, void *ctx)
@@ -288,6 +314,8 @@ int run_main(const struct run_opts *o)
 				    .type_k = o->type_k, .type_v = o->type_v,
 				    .flash_attn = o->flash_attn, .gpu = o->gpu,
 				    .ctx_mode = o->kv_unified ? RT_CTX_UNIFIED : RT_CTX_SPLIT };
+				    .flash_attn = o->flash_attn,
+				    .moe_prefetch = o->moe_prefetch };
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL, *dm = NULL;
 	struct rt_session s = { 0 }, ds = { 0 };
@@ -403,6 +431,7 @@ int run_main(const struct run_opts *o)
 		fprintf(stderr, "accel-run: prefix cache: %d of %d prompt tokens reused\n",
 			s.n_reused, n);
 	run_print_stats(&st);
+	run_print_stream(o, m);
 out:
 	free(ids);
 	rt_session_fini(&ds);

@@ -23,6 +23,7 @@ struct run_opts {
 	int kv_pool_fd;		/* --kv-pool-fd N: a shared KV pool (0 = none) */
 	int type_k, type_v;	/* -ctk/-ctv: enum rt_kv_type (0: f16) */
 	int flash_attn;		/* -fa: enum rt_flash_attn (0: auto) */
+	int moe_prefetch;	/* --moe-prefetch: enum rt_moe_prefetch (0: off) */
 	struct rt_sampler_params sp;
 	double pp_timeout;	/* --pp-timeout: seconds a pipeline rank waits for a peer */
 	/* speculative decoding: --draft-model FILE or --lookup N, --draft K */
@@ -57,6 +58,8 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 /** run_tokenize - parse_special tokenization into a malloc'd array */
 int run_tokenize(struct rt_tokenizer *tok, const char *text, bool add_special, int32_t **out);
 void run_print_stats(const struct gen_stats *st);
+/** -v: bytes streamed, the expert cache's and the expert prediction's counters */
+void run_print_stream(const struct run_opts *o, const struct rt_model *m);
 struct rt_detok;
 /** run_detok - the text of token @id, whatever its length, into @t's buffer
  *  (grown as needed); returns its length or a negative errno (error set) */

@@ -205,6 +205,7 @@ int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
 	struct accel_tensor xb = rows(m->xb, 0, n), xb2 = rows(m->xb2, 0, n);
 	struct accel_tensor x = rows(m->x, 0, n), w = rows(m->moe_w, 0, n);
 	struct accel_tensor ids = rows(m->moe_ids, 0, n), res = ffn_res(g);
+	struct accel_tensor next_router;
 	struct rt_experts e;
 	int ret;
 
@@ -213,6 +214,17 @@ int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
 							     l->gate_inp, no_tensor));
 	EMIT(g, "ffn_moe_weights", il, accel_cmd_prep_moe_route(c_, w, ids, rows(m->router, 0, n),
 								 m->hp.n_expert_used, 1));
+	/* pre-gating: this layer's normed state through the next layer's
+	 * router predicts what to read early; no result depends on it */
+	if (m->wops->pregate && (ret = m->wops->pregate(m, il, &next_router)) != 0) {
+		if (ret < 0)
+			return ret;
+		EMIT(g, "ffn_moe_pregate_logits", il + 1, accel_cmd_prep_matmul(c_,
+				rows(m->router, 0, n), xb, next_router, no_tensor));
+		EMIT(g, "ffn_moe_pregate", il + 1, accel_cmd_prep_moe_route(c_,
+				rows(m->moe_pred_w, 0, n), rows(m->moe_pred_ids, 0, n),
+				rows(m->router, 0, n), m->hp.n_expert_used, 1));
+	}
 	if ((ret = m->wops->experts(m, il, n, &e)) < 0)
 		return ret;
 	EMIT(g, "ffn_moe_out", il, accel_cmd_prep_moe_ffn(c_, xb2, xb, e.gate, e.up, e.down, w,

@@ -58,6 +58,11 @@ struct rt_weights_ops {
 	int (*bind)(struct rt_model *m, int u);
 	/* a MoE layer after its routing commands are built */
 	int (*experts)(struct rt_model *m, int il, int n, struct rt_experts *e);
+	/* optional: 1 and the router of layer il + 1 when that layer's experts
+	 * are predicted from layer il's hidden state (pre-gating): the routing
+	 * of il then also routes that state through it, into moe_pred_ids,
+	 * before experts() is called; 0: not wanted */
+	int (*pregate)(struct rt_model *m, int il, struct accel_tensor *router);
 	int (*release)(struct rt_model *m, int u);
 	/* the pass is built (before its last flush) */
 	int (*end)(struct rt_model *m);
@@ -87,6 +92,7 @@ struct rt_model {
 	int mlock;			/* enum rt_mlock (rt_model_pool_create) */
 	uint64_t pinned_bytes;		/* weight pools pinned ... */
 	uint64_t unpinned_bytes;	/* ... and left pageable (RLIMIT_MEMLOCK) */
+	bool moe_prefetch;		/* streamed experts read ahead of routing */
 
 	struct accel_tensor tok_embd;	/* [dim, n_vocab] */
 	struct accel_tensor output_norm;/* F32 [dim] */
@@ -100,6 +106,7 @@ struct rt_model {
 	/* activations, in the act pool, for n_batch tokens */
 	struct accel_tensor x, xb, xb2, q, k, v, attn, hb, hb2, moe_w, moe_ids, router;
 	struct accel_tensor x_out;	/* the last layer's residual, logits rows only */
+	struct accel_tensor moe_pred_w, moe_pred_ids;	/* pre-gating: the next layer's top-k */
 	struct accel_tensor tokens, pos, seq, block_table, logits, logits_tmp;
 	int n_ctx, n_batch, n_seq;	/* n_ctx: positions of one sequence */
 	int kv_tokens;			/* positions of the shared KV pool (0: per sequence) */

@@ -5,6 +5,9 @@
  * made resident in an LRU cache of entries (hits keep their entry, misses
  * evict the least recently used entry not needed now and are read on a COPY
  * queue of their own), and MOE_FFN finds them through a table of offsets.
+ * The experts predicted for the next layers are read early by
+ * expert_prefetch.c into entries of the same cache; a hit on one waits for
+ * its read.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -36,6 +39,8 @@ int rt_experts_setup(struct rt_model *m)
 	ret = rt_model_pool_create(m, &po, &x->pool, "the expert cache");
 	if (ret < 0)
 		return ret;
+	if ((ret = rt_expert_prefetch_setup(m)) < 0)
+		return ret;
 	po = ACCEL_OPTS(accel_pool_opts,
 			.size = ((uint64_t)m->hp.n_expert * 24 + RT_PAGE - 1) & ~(RT_PAGE - 1),
 			.flags = ACCEL_POOL_PAGEABLE);
@@ -50,10 +55,20 @@ void rt_experts_fini(struct rt_model *m)
 {
 	struct rt_expert_cache *x = &rt_streamer(m)->exp;
 
+	/* both queues drain before the pool they write and the fences they
+	 * wait on go; misses may wait on prefetch points */
+	accel_queue_destroy(x->pcopy);
 	accel_queue_destroy(x->copy);
 	accel_pool_destroy(x->pool);
 	accel_pool_destroy(x->tab_pool);
 	accel_fence_destroy(x->fence);
+	accel_fence_destroy(x->pfence);
+	accel_pool_destroy(x->router_pool);
+	free(x->routers);
+	free(x->entry_ready);
+	free(x->pred);
+	free(x->last);
+	free(x->pcmds);
 	free(x->entry_key);
 	free(x->entry_used);
 	free(x->where);
@@ -61,8 +76,7 @@ void rt_experts_fini(struct rt_model *m)
 	memset(x, 0, sizeof(*x));
 }
 
-/* the three slices of expert e of layer il in the file */
-static void expert_slices(const struct rt_model *m, int il, int e, uint64_t *b, uint64_t *len)
+void rt_experts_slices(const struct rt_model *m, int il, int e, uint64_t *b, uint64_t *len)
 {
 	const struct rt_layer *l = &m->layers_file[il];
 	const struct accel_tensor *t[3] = { &l->gate_exps, &l->up_exps, &l->down_exps };
@@ -73,9 +87,63 @@ static void expert_slices(const struct rt_model *m, int il, int e, uint64_t *b, 
 	}
 }
 
+uint64_t rt_experts_read_bytes(const struct rt_model *m, int key)
+{
+	uint64_t b[3], len[3], bytes = 0;
+
+	rt_experts_slices(m, key / m->hp.n_expert, key % m->hp.n_expert, b, len);
+	for (int j = 0; j < 3; j++)
+		bytes += rt_span(b[j], b[j] + len[j]);
+	return bytes;
+}
+
+/* entry i holds a prediction whose layer has not routed yet */
+static bool pending(const struct rt_expert_cache *x, int i)
+{
+	return x->pred && x->entry_key[i] >= 0 && x->pred[x->entry_key[i]] != RT_PRED_NONE;
+}
+
+int rt_experts_take(struct rt_model *m, int key, bool prefetch)
+{
+	struct rt_streamer *s = rt_streamer(m);
+	struct rt_expert_cache *x = &s->exp;
+	int victim = -1, old;
+
+	/* the least recently used entry not needed now, one without a pending
+	 * prediction first (a prefetch takes no other) */
+	for (int i = 0; i < s->pl.n_expert_entries; i++) {
+		bool p = pending(x, i);
+
+		if (x->entry_used[i] == x->stamp || (p && prefetch))
+			continue;
+		if (victim < 0 || (!p && pending(x, victim)) ||
+		    (p == pending(x, victim) && x->entry_used[i] < x->entry_used[victim]))
+			victim = i;
+	}
+	if (victim < 0)
+		return -ENOSPC;
+	old = x->entry_key[victim];
+	if (old >= 0) {
+		x->where[old] = -1;
+		/* a prediction's read evicted before its layer routed */
+		if (x->pred && x->pred[old] == RT_PRED_READ) {
+			s->st.expert_wasted_bytes += rt_experts_read_bytes(m, old);
+			x->pred[old] = RT_PRED_CACHED;
+		}
+	}
+	x->entry_key[victim] = key;
+	/* a prediction's entry is recent once its layer uses it; unused, it
+	 * goes first */
+	x->entry_used[victim] = prefetch ? 0 : x->stamp;
+	x->where[key] = victim;
+	return victim;
+}
+
 /* make every routed expert resident and write the table MOE_FFN reads;
- * *wait gets the fence point of the reads (point 0: none) */
-static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wait)
+ * *wait gets the fence point of the reads, *pwait that of the predictions'
+ * reads it hit (point 0: none) */
+static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wait,
+		 struct accel_fence_point *pwait)
 {
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_expert_cache *x = &s->exp;
@@ -83,6 +151,7 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 	const int32_t *ids = rt_tensor_ptr(&m->moe_ids);
 	int64_t *tab = accel_pool_ptr(x->tab_pool);
 	bool need[1024] = { false };
+	uint64_t ready = 0, victim_ready = 0;
 	int nc = 0, ret;
 
 	x->stamp++;
@@ -92,12 +161,17 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 					    n_exp);
 		need[ids[i]] = true;
 	}
-	/* hits first, so that no needed entry is taken as a victim */
+	if (x->prefetch)
+		rt_expert_prefetch_resolve(m, il, need);
+	/* hits first, so that no needed entry is taken as a victim; a hit on
+	 * a prediction waits for its read */
 	for (int e = 0; e < n_exp; e++) {
 		int ent = x->where[il * n_exp + e];
 
 		if (need[e] && ent >= 0) {
 			x->entry_used[ent] = x->stamp;
+			if (x->entry_ready && x->entry_ready[ent] > ready)
+				ready = x->entry_ready[ent];
 			s->st.expert_hits++;
 		}
 	}
@@ -108,20 +182,19 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 		if (!need[e])
 			continue;
 		if (ent < 0) {
-			for (int i = 0; i < s->pl.n_expert_entries; i++)
-				if (x->entry_used[i] != x->stamp &&
-				    (victim < 0 || x->entry_used[i] < x->entry_used[victim]))
-					victim = i;
+			victim = rt_experts_take(m, key, false);
 			if (victim < 0)
 				return rt_set_error(-ENOSPC, "expert cache too small for one batch");
-			if (x->entry_key[victim] >= 0)
-				x->where[x->entry_key[victim]] = -1;
-			x->entry_key[victim] = key;
-			x->entry_used[victim] = x->stamp;
-			x->where[key] = ent = victim;
+			ent = victim;
+			/* a prediction's read may still be writing the entry */
+			if (x->entry_ready && x->entry_ready[ent]) {
+				if (x->entry_ready[ent] > victim_ready)
+					victim_ready = x->entry_ready[ent];
+				x->entry_ready[ent] = 0;
+			}
 			s->st.expert_misses++;
 		}
-		expert_slices(m, il, e, b, len);
+		rt_experts_slices(m, il, e, b, len);
 		off = (uint64_t)ent * s->pl.expert_entry_bytes;
 		for (int j = 0; j < 3; j++) {
 			if (ent == victim) {
@@ -137,12 +210,16 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 			off += rt_span(b[j], b[j] + len[j]);
 		}
 	}
+	pwait->fence = x->pfence;
+	pwait->point = ready;
 	wait->fence = x->fence;
 	wait->point = 0;
 	if (!nc)
 		return 0;
 	wait->point = ++x->point;
-	ret = accel_queue_submit(x->copy, x->cmds, (uint32_t)nc, NULL, 0, wait);
+	ret = accel_queue_submit(x->copy, x->cmds, (uint32_t)nc,
+				 &(struct accel_fence_point){ x->pfence, victim_ready },
+				 victim_ready ? 1 : 0, wait);
 	if (ret < 0)
 		return rt_set_error(ret, "expert reads refused: %s", strerror(-ret));
 	return 0;
@@ -152,7 +229,7 @@ int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e)
 {
 	struct rt_expert_cache *x = &rt_streamer(m)->exp;
 	const struct rt_layer *l = &m->layers_file[il];
-	struct accel_fence_point done = { m->fence, ++m->fence_point }, xw;
+	struct accel_fence_point done = { m->fence, ++m->fence_point }, xw, pw;
 	int ret;
 
 	/* the host needs the routing to know what to read */
@@ -163,7 +240,10 @@ int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e)
 		ret = accel_queue_error(m->compute);
 	if (ret < 0)
 		return rt_set_error(ret, "compute failed: %s", strerror(-ret));
-	if ((ret = fetch(m, il, n, &xw)) < 0)
+	if ((ret = fetch(m, il, n, &xw, &pw)) < 0)
+		return ret;
+	/* the next layers' predicted experts read while this one computes */
+	if (x->prefetch && (ret = rt_expert_prefetch_after(m, il, n)) < 0)
 		return ret;
 	e->gate = accel_tensor_make(x->pool, 0, l->gate_exps.dtype, l->gate_exps.ne[0],
 				    l->gate_exps.ne[1], 1, 1);
@@ -172,5 +252,7 @@ int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e)
 	e->down = accel_tensor_make(x->pool, 0, l->down_exps.dtype, l->down_exps.ne[0],
 				    l->down_exps.ne[1], 1, 1);
 	e->table = accel_tensor_make(x->tab_pool, 0, ACCEL_DTYPE_I64, 3, m->hp.n_expert, 1, 1);
-	return rt_exec_wait(&m->ex, &xw);
+	if ((ret = rt_exec_wait(&m->ex, &xw)) < 0)
+		return ret;
+	return rt_exec_wait(&m->ex, &pw);
 }

@@ -41,7 +41,14 @@ struct rt_embed_rows {
 	struct accel_cmd *cmds;
 };
 
-/* experts.c: routed experts in an LRU cache of entries */
+/* experts.c: routed experts in an LRU cache of entries; expert_prefetch.c
+ * reads the predicted ones early on a queue of their own */
+enum {
+	RT_PRED_NONE = 0,
+	RT_PRED_CACHED = 1,		/* predicted, already in the cache */
+	RT_PRED_READ = 2,		/* predicted and read by a prefetch */
+};
+
 struct rt_expert_cache {
 	struct accel_pool *pool;	/* n_expert_entries * expert_entry_bytes */
 	struct accel_pool *tab_pool;	/* the MOE_FFN expert table, I64 [n_expert][3] */
@@ -49,10 +56,23 @@ struct rt_expert_cache {
 	struct accel_fence *fence;
 	uint64_t point;
 	int32_t *entry_key;		/* per entry: layer * n_expert + expert, or -1 */
-	uint64_t *entry_used;		/* per entry: LRU stamp */
+	uint64_t *entry_used;		/* per entry: LRU stamp; == stamp: not a victim now */
 	int32_t *where;			/* per (layer, expert): its entry, or -1 */
-	uint64_t stamp;
+	uint64_t stamp;			/* advanced by each routing and at the pass end */
 	struct accel_cmd *cmds;
+	/* prefetch: misses never queue behind predictions on one queue */
+	bool prefetch;
+	struct accel_queue *pcopy;
+	struct accel_fence *pfence;
+	uint64_t ppoint;
+	uint64_t *entry_ready;		/* per entry: pfence point of its last prefetch */
+	uint8_t *pred;			/* per (layer, expert): RT_PRED_* */
+	uint8_t *last;			/* per (layer, expert): chosen by the layer's last routing */
+	struct accel_cmd *pcmds;
+	/* pre-gating: the routers of streamed MoE layers, kept (pageable) */
+	struct accel_pool *router_pool;
+	struct accel_tensor *routers;	/* per layer; ne[0] == 0: none kept */
+	int pregated;			/* the layer moe_pred_ids predicts, or -1 */
 };
 
 struct rt_streamer {
@@ -106,5 +126,31 @@ void rt_experts_fini(struct rt_model *m);
 /** after the routing of layer il is built: run it, make the routed experts
  *  resident in the cache, and give MOE_FFN's view of them */
 int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e);
+/** the entry for @key: the least recently used one not needed now,
+ *  preferring those without a pending prediction (for a @prefetch: only
+ *  those); its expert is evicted, a pending prediction's read counted
+ *  wasted; -ENOSPC when none is left */
+int rt_experts_take(struct rt_model *m, int key, bool prefetch);
+/** bytes a read of expert key (layer * n_expert + expert) brings */
+uint64_t rt_experts_read_bytes(const struct rt_model *m, int key);
+/** the three file slices of expert e of layer il */
+void rt_experts_slices(const struct rt_model *m, int il, int e, uint64_t *b, uint64_t *len);
+
+/* expert_prefetch.c */
+/** the prefetch queue, fence and prediction state (freed by rt_experts_fini) */
+int rt_expert_prefetch_setup(struct rt_model *m);
+/** a pass begins: forget what a failed pass left predicted, predict the
+ *  first streamed MoE layers */
+int rt_expert_prefetch_begin(struct rt_model *m);
+/** layer il routed to need[]: count its predictions, remember the routing
+ *  as the next prediction */
+void rt_expert_prefetch_resolve(struct rt_model *m, int il, const bool *need);
+/** predict the streamed MoE layers after il (il + 1 from moe_pred_ids when
+ *  pre-gated, for @n tokens) and read what is not cached */
+int rt_expert_prefetch_after(struct rt_model *m, int il, int n);
+/** the weights' pregate hook: the router of layer il + 1, when both stream */
+int rt_expert_prefetch_pregate(struct rt_model *m, int il, struct accel_tensor *router);
+/** the pass is built: nothing stays reserved between passes */
+void rt_expert_prefetch_end(struct rt_model *m);
 
 #endif /* RT_STREAM_STREAM_H */

@@ -85,7 +85,13 @@ static int stream_embed(struct rt_model *m, const struct rt_batch *b, struct acc
 
 static int stream_bind(struct rt_model *m, int u)
 {
-	return rt_streamer(m)->pl.resident[u] ? 0 : rt_slots_bind(m, u);
+	struct rt_streamer *s = rt_streamer(m);
+	int ret;
+
+	/* a pass begins: its first MoE layers' predicted experts */
+	if (u == m->l0 && s->exp.pool && (ret = rt_expert_prefetch_begin(m)) < 0)
+		return ret;
+	return s->pl.resident[u] ? 0 : rt_slots_bind(m, u);
 }
 
 static int stream_experts(struct rt_model *m, int il, int n, struct rt_experts *e)
@@ -101,6 +107,11 @@ static int stream_experts(struct rt_model *m, int il, int n, struct rt_experts *
 	return 0;
 }
 
+static int stream_pregate(struct rt_model *m, int il, struct accel_tensor *router)
+{
+	return rt_streamer(m)->exp.pool ? rt_expert_prefetch_pregate(m, il, router) : 0;
+}
+
 static int stream_release(struct rt_model *m, int u)
 {
 	return rt_streamer(m)->pl.resident[u] ? 0 : rt_slots_release(m);
@@ -109,6 +120,8 @@ static int stream_release(struct rt_model *m, int u)
 /* the next pass's first loads can start while the host samples */
 static int stream_end(struct rt_model *m)
 {
+	if (rt_streamer(m)->exp.pool)
+		rt_expert_prefetch_end(m);
 	return rt_slots_prefetch(m);
 }
 
@@ -121,6 +134,8 @@ static int stream_check(struct rt_model *m)
 		ret = accel_queue_error(s->embed.copy);
 	if (ret == 0 && s->exp.copy)
 		ret = accel_queue_error(s->exp.copy);
+	if (ret == 0 && s->exp.pcopy)
+		ret = accel_queue_error(s->exp.pcopy);
 	if (ret < 0)
 		return rt_set_error(ret, "streaming weights from %s failed: %s", rt_gguf_path(m->gguf),
 				    strerror(-ret));
@@ -145,6 +160,7 @@ static const struct rt_weights_ops stream_ops = {
 	.embed = stream_embed,
 	.bind = stream_bind,
 	.experts = stream_experts,
+	.pregate = stream_pregate,
 	.release = stream_release,
 	.end = stream_end,
 	.check = stream_check,
@@ -178,6 +194,23 @@ int rt_stream_setup(struct rt_model *m, uint64_t budget)
 	return rt_slots_setup(m);
 }
 
+/* the expert cache's occupancy now */
+static void expert_counts(const struct rt_streamer *s, const struct rt_model *m,
+			  struct rt_stream_stats *st)
+{
+	const struct rt_expert_cache *x = &s->exp;
+	size_t n_keys = (size_t)m->hp.n_layer * m->hp.n_expert;
+
+	st->expert_entries = x->pool ? s->pl.n_expert_entries : 0;
+	st->expert_pending = 0;
+	st->expert_reserved = 0;
+	for (size_t k = 0; x->pred && k < n_keys; k++)
+		st->expert_pending += x->pred[k] != RT_PRED_NONE;
+	for (int i = 0; i < st->expert_entries; i++)
+		st->expert_reserved += x->entry_used[i] == x->stamp ||
+			(x->pred && x->entry_key[i] >= 0 && x->pred[x->entry_key[i]]);
+}
+
 int rt_stream_stats(const struct rt_model *m, struct rt_stream_stats *st,
 		    struct rt_placement *pl)
 {
@@ -195,6 +228,7 @@ int rt_stream_stats(const struct rt_model *m, struct rt_stream_stats *st,
 			st->expert_io_ns = qs.busy_ns;
 		if (accel_queue_stats(m->compute, &qs) == 0)
 			st->compute_ns = qs.busy_ns;
+		expert_counts(s, m, st);
 	}
 	if (pl)
 		*pl = s->pl;	/* arrays stay owned by the model */
