@@ -313,8 +313,7 @@ int run_main(const struct run_opts *o)
 				    .mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO,
 				    .type_k = o->type_k, .type_v = o->type_v,
 				    .flash_attn = o->flash_attn, .gpu = o->gpu,
-				    .ctx_mode = o->kv_unified ? RT_CTX_UNIFIED : RT_CTX_SPLIT };
-				    .flash_attn = o->flash_attn,
+				    .ctx_mode = o->kv_unified ? RT_CTX_UNIFIED : RT_CTX_SPLIT,
 				    .moe_prefetch = o->moe_prefetch };
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL, *dm = NULL;
