@@ -85,6 +85,16 @@ struct kn_attn_args {
 	/* exact mode: every query row with the p.v lanes of a batch of one
 	 * (llama.cpp's arithmetic for n == 1), whatever n is */
 	bool row_invariant;
+	/*
+	 * [n] or NULL: per query, how many tokens of its sequence the batch
+	 * whose arithmetic it takes holds (llama.cpp's choices depend on it:
+	 * 1 a decode step, 2.. a prompt chunk, >= 64 the tiled flash kernel);
+	 * NULL: as many as this batch holds. A scheduler that cuts a prompt
+	 * in other pieces than the reference run gives each row the count of
+	 * the reference's chunk, so the bits do not depend on the cut.
+	 * Ignored under @row_invariant.
+	 */
+	const int32_t *chunk;
 };
 /** kn_attn_work_floats - per-thread floats kn_attn needs in exact mode */
 size_t kn_attn_work_floats(const struct kn_attn_args *a);

@@ -8,11 +8,12 @@
  * never stalls the others. A new request first takes the longest published
  * prefix of its prompt from the KV prefix cache (its cached tokens).
  *
- * Greedy results do not depend on what else is in the batch: every row of a
- * pass is computed as if its sequence ran alone (the kernels decide their
- * arithmetic per sequence), and prompt chunks are cut as rt_session would
- * cut them (never a lone token left over), so a request returns exactly what
- * accel-run returns for the same prompt.
+ * Greedy results do not depend on what else is in the batch, nor on how the
+ * budget cuts a prompt: every row of a pass takes the attention arithmetic
+ * rt_session (accel-run) gives its position (rt_batch.chunk: the size of
+ * rt_session's chunk, whatever the scheduler's piece), and cached blocks are
+ * keyed by their tokens and those arithmetic classes, so a request returns
+ * exactly what accel-run returns for the same prompt.
  *
  * Single-threaded: one thread owns the scheduler and the model; other
  * threads hand it requests through their own queue (accel-serve does).

@@ -32,6 +32,7 @@
 #include "rt_sampler.h"
 #include "rt_sched.h"
 #include "rt_session.h"
+#include "serve/prefix.h"
 #include "tap.h"
 
 #define N_GEN 12
@@ -345,8 +346,14 @@ static int block_file(const char *dir, const int32_t *p, int b, char *path, size
 	DIR *d = opendir(dir);
 	int found = -ENOENT;
 
-	for (int i = 0; i <= b; i++)
-		h = accel_kv_hash(h, p + i * 16, 16);
+	/* the scheduler's key (serve/prefix.h), computed here on its own: the
+	 * block's tokens, then its positions' arithmetic classes; a 40-token
+	 * prompt at n_batch 16 runs in chunks of 16, 16 and 8: class 2 */
+	for (int i = 0; i <= b; i++) {
+		static const int32_t cls[16] = { 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2 };
+
+		h = accel_kv_hash(accel_kv_hash(h, p + i * 16, 16), cls, 16);
+	}
 	snprintf(suffix, sizeof(suffix), "-%016llx.kv", (unsigned long long)h);
 	while (d && (de = readdir(d)))
 		if (strlen(de->d_name) > strlen(suffix) &&
@@ -508,6 +515,235 @@ static void swapping(void)
 	rt_model_free(m);
 }
 
+
+/* ---- part 5: every cut of a prompt gives accel-run's ids */
+
+#define CH_N 5
+#define CH_MAXP 100
+
+/* accel-run's ids for @p on a fresh model (no prefix computed by another
+ * prompt's chunks: that is what a new accel-run process starts from) */
+static int fresh_alone(const struct rt_model_opts *mo, const int32_t *p, int n, int32_t *out)
+{
+	struct rt_sampler_params sp;
+	struct rt_model *m;
+	int k;
+
+	if (rt_model_load(tap_path("tests/models/stories260K.gguf"), mo, &m) < 0)
+		return -1;
+	rt_sampler_defaults(&sp);
+	sp.temp = 0;
+	k = alone(m, p, n, &sp, out);
+	rt_model_free(m);
+	return k;
+}
+
+
+/*
+ * The last row's logits of @p (@n tokens) run in pieces of @piece tokens in
+ * sequence 0, each row told accel-run's chunk (@hint) or not
+ */
+static int cut_logits(struct rt_model *m, const int32_t *p, int n, int piece, bool hint,
+		      float *out)
+{
+	const int nv = rt_model_hparams(m)->n_vocab;
+	int32_t pos[CH_MAXP], seq[CH_MAXP], chunk[CH_MAXP];
+	int8_t want[CH_MAXP];
+	const float *lg = NULL;
+	int ret;
+
+	rt_kvcache_clear(m->kv, 0);
+	ret = rt_kvcache_reserve(m->kv, 0, n);
+	for (int i = 0; i < n && ret >= 0; i += piece) {
+		int c = n - i < piece ? n - i : piece;
+		struct rt_batch b = { .n = c, .tokens = p + i, .pos = pos, .seq = seq,
+				      .logits = want, .chunk = hint ? chunk : NULL };
+
+		for (int j = 0; j < c; j++) {
+			pos[j] = i + j;
+			seq[j] = 0;
+			want[j] = i + j == n - 1;
+			chunk[j] = rt_prefix_chunk(m, n, i + j);
+		}
+		ret = rt_model_forward(m, &b, &lg);
+	}
+	if (ret >= 0)
+		memcpy(out, lg, sizeof(float) * nv);
+	rt_kvcache_clear(m->kv, 0);
+	return ret < 0 ? ret : 0;
+}
+
+/* bits: the rows themselves, for every cut, against rt_session's */
+static void chunk_rows(const struct rt_model_opts *mo, const char *fa_name, const int32_t *p81,
+		       const int32_t *p70)
+{
+	static const int pieces[] = { 1, 2, 7, 32, 63, 64 };
+	struct rt_model *m;
+	float *ref, *got;
+	int nv, same = 0, differ = 0, total = 0;
+
+	if (rt_model_load(tap_path("tests/models/stories260K.gguf"), mo, &m) < 0) {
+		ok(0, "chunk rows: load");
+		return;
+	}
+	nv = rt_model_hparams(m)->n_vocab;
+	got = malloc(sizeof(float) * nv);
+	for (int k = 0; k < 2; k++) {
+		const int32_t *p = k ? p70 : p81;
+		const int n = k ? 70 : 81;
+
+		ref = prefill(m, 1, p, n);
+		rt_kvcache_clear(m->kv, 1);
+		for (size_t i = 0; ref && i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+			total++;
+			same += cut_logits(m, p, n, pieces[i], true, got) == 0 &&
+				!memcmp(got, ref, sizeof(float) * nv);
+			differ += cut_logits(m, p, n, pieces[i], false, got) == 0 &&
+				  memcmp(got, ref, sizeof(float) * nv);
+		}
+		free(ref);
+	}
+	ok(same == total && differ > 0, "-fa %s: the last row of a 81- and a 70-token prompt cut in pieces of "
+	   "1..64, each row told accel-run's chunk: bit-identical to accel-run's (%d of %d; "
+	   "%d differ untold)", fa_name, same, total, differ);
+	free(got);
+	rt_model_free(m);
+}
+
+/*
+ * At n_batch 80, accel-run runs a 81-token prompt as a chunk of 80 (flash
+ * attention's tiled kernel) and a lone token, a 70-token one as one tiled
+ * chunk, a 20-token one as a plain chunk: each at every step budget from 1
+ * to 80 (pieces of every size, one-token tails, pieces of a tiled chunk
+ * under 64), all five at once beside each other's decode rows, must give
+ * those ids. Then prefixes: a 100-token prompt whose first 30 tokens were
+ * cached by a 30-token prompt (computed as a plain chunk, where accel-run
+ * tiles them) must not take those blocks; a 25-token prompt must.
+ */
+static void chunking(int fa, const char *fa_name)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 256, .n_batch = 80, .n_seq = 4,
+				    .flash_attn = fa };
+	static const int lens[CH_N] = { 81, 70, 20, 2, 37 };
+	static const int budgets[] = { 1, 2, 3, 5, 7, 13, 16, 31, 40, 63, 64, 65, 79, 80 };
+	const int n_budgets = (int)(sizeof(budgets) / sizeof(budgets[0]));
+	static int32_t prompts[CH_N][CH_MAXP], ref[CH_N][N_GEN], ref100[N_GEN], ref25[N_GEN];
+	struct rt_sched_req q = { 0 };
+	struct rt_sched_stats st;
+	struct rt_model *m;
+	int good_budgets = 0, ret;
+
+	for (int i = 0; i < CH_N; i++) {
+		prompts[i][0] = 1;
+		for (int j = 1; j < CH_MAXP; j++)
+			prompts[i][j] = 3 + (i * 41 + j * 13 + j * j) % 500;
+	}
+	for (int i = 0; i < CH_N; i++)
+		fresh_alone(&mo, prompts[i], lens[i], ref[i]);
+	chunk_rows(&mo, fa_name, prompts[0], prompts[1]);
+	if (!ok(rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) == 0,
+		"chunking (-fa %s): load", fa_name)) {
+		skip(2, "no model");
+		return;
+	}
+	rt_sampler_defaults(&q.sp);
+	q.sp.temp = 0;
+	q.fn = on_token;
+	q.max_tokens = N_GEN;
+	for (int bi = 0; bi < n_budgets; bi++) {
+		struct rt_sched_opts so = { .max_seqs = 4, .token_budget = budgets[bi] };
+		struct out outs[CH_N];
+		struct rt_sched *s;
+		int same = 0;
+
+		/* a fresh pool: no prefix of another budget's run */
+		rt_model_free(m);
+		if (rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) < 0 ||
+		    rt_sched_create(m, NULL, &so, &s) < 0)
+			break;
+		memset(outs, 0, sizeof(outs));
+		for (int i = 0; i < CH_N; i++) {
+			q.prompt = prompts[i];
+			q.n_prompt = lens[i];
+			q.arg = &outs[i];
+			rt_sched_add(s, &q);
+		}
+		ret = run_all(s);
+		for (int i = 0; i < CH_N; i++) {
+			bool eq = outs[i].n == N_GEN && !memcmp(outs[i].ids, ref[i], sizeof(ref[i]));
+
+			same += eq;
+			if (!eq)
+				diag("-fa %s budget %d: the %d-token prompt differs from accel-run",
+				     fa_name, budgets[bi], lens[i]);
+		}
+		good_budgets += ret > 0 && same == CH_N;
+		rt_sched_destroy(s);
+	}
+	ok(good_budgets == n_budgets,
+	   "-fa %s: %d of %d step budgets (1..80) give every request accel-run's ids "
+	   "(one-token tails, tiled chunks cut under 64, beside other requests)",
+	   fa_name, good_budgets, n_budgets);
+
+	/* prefixes keyed by their arithmetic */
+	{
+		struct rt_sched_opts so = { .max_seqs = 2, .token_budget = 16 };
+		static int32_t p100[100], p25[25];
+		struct out o30, o100, o25;
+		struct rt_sched *s;
+		uint64_t c0, c1;
+
+		memcpy(p100, prompts[4], sizeof(int32_t) * 30);
+		for (int j = 30; j < 100; j++)
+			p100[j] = 3 + (j * 7) % 500;
+		memcpy(p25, prompts[4], sizeof(int32_t) * 16);
+		for (int j = 16; j < 25; j++)
+			p25[j] = 3 + (j * 19) % 500;
+		fresh_alone(&mo, p100, 100, ref100);
+		fresh_alone(&mo, p25, 25, ref25);
+		rt_model_free(m);
+		ret = rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m);
+		if (ret == 0)
+			ret = rt_sched_create(m, NULL, &so, &s);
+		if (ret < 0) {
+			ok(0, "prefixes: scheduler");
+			rt_model_free(m);
+			return;
+		}
+		memset(&o30, 0, sizeof(o30));
+		memset(&o100, 0, sizeof(o100));
+		memset(&o25, 0, sizeof(o25));
+		q.prompt = prompts[4];
+		q.n_prompt = 30;
+		q.arg = &o30;
+		rt_sched_add(s, &q);
+		run_all(s);
+		rt_sched_get_stats(s, &st);
+		c0 = st.n_cached_tokens;
+		q.prompt = p100;
+		q.n_prompt = 100;
+		q.arg = &o100;
+		rt_sched_add(s, &q);
+		run_all(s);
+		rt_sched_get_stats(s, &st);
+		c1 = st.n_cached_tokens;
+		q.prompt = p25;
+		q.n_prompt = 25;
+		q.arg = &o25;
+		rt_sched_add(s, &q);
+		run_all(s);
+		rt_sched_get_stats(s, &st);
+		ok(c1 == c0 && o100.n == N_GEN && !memcmp(o100.ids, ref100, sizeof(ref100)) &&
+		   st.n_cached_tokens - c1 == 16 && o25.n == N_GEN &&
+		   !memcmp(o25.ids, ref25, sizeof(ref25)),
+		   "-fa %s: a cached block of other arithmetic is not taken (%llu tokens), one of "
+		   "the same is (%llu); both give accel-run's ids", fa_name,
+		   (unsigned long long)(c1 - c0), (unsigned long long)(st.n_cached_tokens - c1));
+		rt_sched_destroy(s);
+	}
+	rt_model_free(m);
+}
+
 int main(void)
 {
 	static const char *const models[] = {
@@ -520,7 +756,7 @@ int main(void)
 		enum kn_isa isa;
 	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
 
-	plan(3 * 3 * 4 + 15 + 8 + 4);
+	plan(3 * 3 * 4 + 15 + 8 + 4 + 2 * 4);
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < 3; j++)
 			invariance(models[i], isas[j].name, isas[j].isa);
@@ -528,5 +764,7 @@ int main(void)
 	scheduler();
 	disk_tier();
 	swapping();
+	chunking(RT_FA_ON, "on");
+	chunking(RT_FA_OFF, "off");
 	return done_testing();
 }

@@ -64,6 +64,7 @@ int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
 
 	pos.ne[0] = n;
 	seq.ne[0] = n;
+	seq.ne[1] = g->chunk ? 2 : 1;	/* [n] ids, then [n] chunk sizes */
 	EMIT(g, "attn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, x, l->attn_norm, hp->rms_eps));
 	EMIT(g, "Qcur", il, accel_cmd_prep_matmul(c_, q, xb, l->wq, l->bq));
 	EMIT(g, "Kcur", il, accel_cmd_prep_matmul(c_, k, xb, l->wk, l->bk));

@@ -133,6 +133,7 @@ struct rt_graph {
 	int n;			/* tokens in the batch */
 	bool decode;		/* one token per sequence */
 	bool row_invariant;	/* RT_BATCH_ROW_INVARIANT */
+	bool chunk;		/* rt_batch.chunk given: ATTN's t7 has it */
 };
 
 /** rt_tensor_ptr - CPU address of a tensor in a host-visible pool */

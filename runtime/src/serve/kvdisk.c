@@ -22,7 +22,7 @@
 #include "serve/kvdisk.h"
 
 #define KVD_MAGIC	0x314b5644564b4341ULL	/* "ACKVDVK1" */
-#define KVD_VERSION	1
+#define KVD_VERSION	2	/* 2: keys salted with arithmetic classes (prefix.h) */
 #define KVD_HDR		4096
 
 struct kvd_header {
@@ -187,34 +187,17 @@ static int store_one(struct rt_kvdisk *d, uint32_t block, uint64_t hash)
 	return ret < 0 ? ret : 1;
 }
 
-static void hashes(const struct rt_kvcache *kv, const int32_t *tokens, int n_blk, uint64_t *h)
-{
-	uint64_t prev = 0;
-
-	for (int i = 0; i < n_blk; i++)
-		h[i] = prev = accel_kv_hash(prev, tokens + (size_t)i * kv->block_tokens,
-					    kv->block_tokens);
-}
-
-int rt_kvdisk_store(struct rt_kvdisk *d, int seq, const int32_t *tokens, int from, int n_blk)
+int rt_kvdisk_store(struct rt_kvdisk *d, int seq, const uint64_t *h, int from, int n_blk)
 {
 	struct rt_kvcache *kv = d->m->kv;
-	uint64_t *h;
 	int ret = 0, n = 0;
 
 	if (n_blk > kv->n_alloc[seq])
 		n_blk = kv->n_alloc[seq];
-	if (from >= n_blk)
-		return 0;
-	h = malloc(sizeof(*h) * n_blk);
-	if (!h)
-		return -ENOMEM;
-	hashes(kv, tokens, n_blk, h);
 	for (int b = from; b < n_blk && ret >= 0; b++) {
 		ret = store_one(d, kv->table[(size_t)seq * kv->max_blocks + b], h[b]);
 		n += ret > 0;
 	}
-	free(h);
 	return ret < 0 ? ret : n;
 }
 
@@ -248,24 +231,16 @@ static bool load_one(struct rt_kvdisk *d, uint32_t block, uint64_t hash)
 	return good;
 }
 
-int rt_kvdisk_load(struct rt_kvdisk *d, int seq, const int32_t *tokens, int have, int max_blk)
+int rt_kvdisk_load(struct rt_kvdisk *d, int seq, const uint64_t *h, int have, int max_blk)
 {
 	struct rt_kvcache *kv = d->m->kv;
-	uint64_t *h;
 	int b;
 
-	if (max_blk <= have)
-		return have;
-	h = malloc(sizeof(*h) * max_blk);
-	if (!h)
-		return have;
-	hashes(kv, tokens, max_blk, h);
 	for (b = have; b < max_blk; b++) {
 		/* a block for position b's range, then its bytes from the file */
 		if (rt_kvcache_reserve(kv, seq, (b + 1) * (int)kv->block_tokens) < 0 ||
 		    !load_one(d, kv->table[(size_t)seq * kv->max_blocks + b], h[b]))
 			break;
 	}
-	free(h);
 	return b;
 }

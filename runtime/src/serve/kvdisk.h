@@ -16,14 +16,14 @@ struct rt_kvdisk;
 
 int rt_kvdisk_open(struct rt_model *m, const char *dir, struct rt_kvdisk **out);
 void rt_kvdisk_close(struct rt_kvdisk *d);
-/** rt_kvdisk_store - write the full blocks [from, n_blk) of @seq, whose
- *  tokens are @tokens, that have no file yet; returns blocks written */
-int rt_kvdisk_store(struct rt_kvdisk *d, int seq, const int32_t *tokens, int from, int n_blk);
+/** rt_kvdisk_store - write the full blocks [from, n_blk) of @seq, keyed
+ *  @h (serve/prefix.h), that have no file yet; returns blocks written */
+int rt_kvdisk_store(struct rt_kvdisk *d, int seq, const uint64_t *h, int from, int n_blk);
 /**
- * rt_kvdisk_load - @seq holds blocks [0, have) of @tokens: bring the next
+ * rt_kvdisk_load - @seq holds blocks [0, have) of keys @h: bring the next
  * ones, up to @max_blk, from their files while they are there and sound.
  * Returns the number of blocks @seq holds now (>= @have).
  */
-int rt_kvdisk_load(struct rt_kvdisk *d, int seq, const int32_t *tokens, int have, int max_blk);
+int rt_kvdisk_load(struct rt_kvdisk *d, int seq, const uint64_t *h, int have, int max_blk);
 
 #endif /* RT_SERVE_KVDISK_H */
