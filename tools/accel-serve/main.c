@@ -45,6 +45,9 @@ static void usage(FILE *f)
 "                         pool's); beyond it the newest is swapped out to host memory\n"
 "      --queue N          most requests waiting for a sequence (default 64; 503 beyond)\n"
 "      --timeout S        close a connection idle or stalled this long (default 30)\n"
+"      --shutdown-timeout S\n"
+"                         on SIGTERM/SIGINT, wait this long for running requests\n"
+"                         (new ones get 503) before cancelling them (default 30)\n"
 "      --alias NAME       the model's id in the API (default: its file's name)\n"
 "      --device D         emu or a device node (default: auto)\n"
 "  -v, --verbose          libmicrohttpd's and libaccel's messages\n"
@@ -81,7 +84,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 	static const char *const valued[] = {
 		"-m", "--model", "--host", "--port", "-np", "--parallel", "-c", "--ctx-size",
 		"-b", "--batch-size", "-n", "--n-predict", "-t", "--threads", "--mem-budget",
-		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--alias", "--device",
+		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--shutdown-timeout", "--alias", "--device",
 		"-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "-fa", "--flash-attn",
 	};
 
@@ -146,6 +149,9 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		} else if (IS("--timeout")) {
 			if (flag_int(a, val, 1, 86400, &o->timeout_s))
 				return -EINVAL;
+		} else if (IS("--shutdown-timeout")) {
+			if (flag_int(a, val, 0, 86400, &o->grace_s))
+				return -EINVAL;
 		} else if (IS("-ctk") || IS("--cache-type-k") || IS("-ctv") || IS("--cache-type-v")) {
 			int t = rt_kv_type_parse(val);
 
@@ -183,11 +189,33 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 	return 0;
 }
 
+/*
+ * As llama-server and vLLM stop: new requests get 503 (an OpenAI error
+ * object), the running ones go on until they are answered or @grace seconds
+ * pass; a second signal stops at once. What is left is cancelled by the
+ * caller (engine_stop), its clients told.
+ */
+static void drain(struct http *h, const sigset_t *sigs, int sig, int grace)
+{
+	const struct timespec tick = { 0, 50 * 1000 * 1000 };
+	double end = serve_now() + grace;
+	int n;
+
+	http_drain(h);
+	fprintf(stderr, "accel-serve: %s: stopping; %d requests running, %d s to finish "
+		"(a second signal stops at once)\n", strsignal(sig), http_active(h), grace);
+	while ((n = http_active(h)) > 0 && serve_now() < end)
+		if (sigtimedwait(sigs, NULL, &tick) > 0)
+			break;
+	if (n > 0)
+		fprintf(stderr, "accel-serve: %d requests cancelled\n", http_active(h));
+}
+
 int main(int argc, char **argv)
 {
 	struct serve_opts o = { .host = "127.0.0.1", .port = 8080, .n_parallel = 4,
 				.n_predict = -1, .max_queue = 64, .max_body = 1 << 20,
-				.timeout_s = 30 };
+				.timeout_s = 30, .grace_s = 30 };
 	struct rt_model_opts mo;
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL;
@@ -235,7 +263,7 @@ int main(int argc, char **argv)
 		name, o.n_parallel, rt_model_n_ctx(m), rt_model_n_batch(m));
 	fprintf(stderr, "accel-serve: listening on http://%s:%d\n", o.host, port);
 	sigwait(&sigs, &sig);
-	fprintf(stderr, "accel-serve: %s: stopping\n", strsignal(sig));
+	drain(h, &sigs, sig, o.grace_s);
 	ret = 0;
 out:
 	/* the jobs end first, so no connection thread waits on one; then the
