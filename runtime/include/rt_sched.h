@@ -56,10 +56,14 @@ typedef int (*rt_sched_token_fn)(void *arg, int32_t id, enum rt_sched_finish fin
  *	out), the newest running sequence is preempted: its blocks are swapped
  *	out to host memory through the COPY engine and swapped back when it
  *	resumes, first in line, with no recomputation and the same output
- * @cache_dir: the prefix cache's disk tier (NULL: none): every published
- *	block is also kept as a file there, found again by hash by a later
- *	request of this process or of another one (a restart); files of
- *	another model, truncated or corrupt ones are ignored
+ * @cache_dir: the prefix cache's disk tier (NULL: none): a published block
+ *	is written to a file there when it leaves memory (an allocation is
+ *	about to evict it from the pool, or rt_sched_destroy), found again by
+ *	hash by a later request of this process or of another one (a
+ *	restart); files of another model, truncated or corrupt ones are
+ *	ignored. On a device that cannot say which blocks an allocation
+ *	evicts (the driver: accel_kv_peek_evict), blocks are written when
+ *	published instead.
  */
 struct rt_sched_opts {
 	int max_seqs;
@@ -97,7 +101,7 @@ struct rt_sched_stats {
 	uint64_t n_gen_tokens;
 	uint64_t n_prefix_hits;		/* requests that reused at least one block */
 	uint64_t n_disk_loaded;		/* blocks read from the cache directory */
-	uint64_t n_disk_stored;		/* blocks written there */
+	uint64_t n_disk_stored;		/* blocks written there (evicted ones) */
 	uint64_t n_preempted;		/* sequences swapped out */
 	uint64_t n_resumed;		/* and swapped back in */
 	uint64_t n_steps;		/* forward passes */

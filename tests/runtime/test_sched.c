@@ -366,6 +366,20 @@ static int block_file(const char *dir, const int32_t *p, int b, char *path, size
 	return found;
 }
 
+/* the block files in @dir */
+static int count_files(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strlen(de->d_name) > 3 && !strcmp(de->d_name + strlen(de->d_name) - 3, ".kv");
+	if (d)
+		closedir(d);
+	return n;
+}
+
 /* one "process": load @model, run @p with the cache directory @dir */
 static int run_disk(const char *model, const char *dir, const int32_t *p, int n,
 		    struct out *o, struct rt_sched_stats *st)
@@ -396,6 +410,69 @@ static int run_disk(const char *model, const char *dir, const int32_t *p, int n,
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * One process, a pool of 21 blocks (2 sequences of 8, and 5 more), eight
+ * 40-token prompts one after the other: each leaves 3 published blocks
+ * cached, so from the seventh on an allocation evicts the oldest. Those, and
+ * only those, reach the directory; the first prompt again takes its evicted
+ * blocks back from their files, with the same output; the rest are written
+ * at the clean shutdown.
+ */
+static void evictions(const char *parent)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_batch = 16, .n_seq = 2 };
+	static int32_t p[8][40];
+	char dir[4200];
+	struct rt_sched_req q = { .n_prompt = 40, .max_tokens = N_GEN, .fn = on_token };
+	struct rt_sched_opts so = { .cache_dir = dir };
+	struct rt_sched_stats st5, st8, st;
+	struct out o[8], again;
+	struct rt_sched *s;
+	struct rt_model *m;
+	int files;
+
+	snprintf(dir, sizeof(dir), "%s/evict", parent);
+	if (rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) < 0 ||
+	    rt_sched_create(m, NULL, &so, &s) < 0) {
+		ok(0, "evictions: scheduler");
+		skip(2, "no scheduler");
+		return;
+	}
+	rt_sampler_defaults(&q.sp);
+	q.sp.temp = 0;
+	memset(o, 0, sizeof(o));
+	memset(&again, 0, sizeof(again));
+	for (int i = 0; i < 8; i++) {
+		p[i][0] = 1;
+		for (int j = 1; j < 40; j++)
+			p[i][j] = 3 + (i * 61 + j * 23) % 500;
+		q.prompt = p[i];
+		q.arg = &o[i];
+		rt_sched_add(s, &q);
+		run_all(s);
+		if (i == 4)
+			rt_sched_get_stats(s, &st5);
+	}
+	rt_sched_get_stats(s, &st8);
+	files = count_files(dir);
+	ok(st5.n_disk_stored == 0 && st8.n_disk_stored >= 1 &&
+	   (uint64_t)files == st8.n_disk_stored && st8.kv_blocks_total == 21,
+	   "evictions: no file while the pool had room (5 prompts), %llu files once blocks "
+	   "were evicted (8 prompts)", (unsigned long long)st8.n_disk_stored);
+	q.prompt = p[0];
+	q.arg = &again;
+	rt_sched_add(s, &q);
+	run_all(s);
+	rt_sched_get_stats(s, &st);
+	ok(st.n_disk_loaded >= 1 && again.n == N_GEN && !memcmp(again.ids, o[0].ids, sizeof(again.ids)),
+	   "evictions: the first prompt again takes %llu evicted blocks from their files, the "
+	   "same output", (unsigned long long)st.n_disk_loaded);
+	rt_sched_destroy(s);
+	ok(count_files(dir) > files, "evictions: the cached blocks written at shutdown (%d files)",
+	   count_files(dir));
+	rt_model_free(m);
+}
+
 static void disk_tier(void)
 {
 	static const char *const stories = "tests/models/stories260K.gguf";
@@ -413,9 +490,9 @@ static void disk_tier(void)
 		return;
 	}
 	ret = run_disk(stories, dir, p, 40, &a, &st);
-	ok(ret == 0 && a.n == N_GEN && st.n_disk_stored >= 2 &&
-	   st.n_disk_loaded == 0, "first process: %llu blocks written to the directory",
-	   (unsigned long long)st.n_disk_stored);
+	ok(ret == 0 && a.n == N_GEN && st.n_disk_stored == 0 && st.n_disk_loaded == 0 &&
+	   count_files(dir) >= 2, "first process: nothing written while its blocks stay in "
+	   "memory, %d files at its clean shutdown", count_files(dir));
 	ret = run_disk(stories, dir, p, 40, &b, &st);
 	ok(ret == 0 && st.n_disk_loaded == 2 &&
 	   st.n_cached_tokens == 32 && b.n == N_GEN && !memcmp(a.ids, b.ids, sizeof(a.ids)),
@@ -445,14 +522,15 @@ static void disk_tier(void)
 	   st.n_disk_loaded == 0 && !memcmp(a.ids, b.ids, sizeof(a.ids)),
 	   "a truncated block file is ignored: the prompt computed again, the same output");
 	/* another model with the same vocabulary: never the other's files */
+	fd = count_files(dir);
 	ret = run_disk("tests/models/random/tiny-llama-random-dense-f32.gguf", dir, p, 40, &b, &st);
-	ok(ret == 0 &&
-	   st.n_disk_loaded == 0 && st.n_disk_stored >= 2,
-	   "another model on the same directory uses none of its files (%llu of its own)",
-	   (unsigned long long)st.n_disk_stored);
+	ok(ret == 0 && st.n_disk_loaded == 0 && count_files(dir) >= fd + 2,
+	   "another model on the same directory uses none of its files (%d of its own)",
+	   count_files(dir) - fd);
 	ret = run_disk(stories, dir, p, 40, &b, &st);
 	ok(ret == 0 && st.n_disk_loaded == 2 &&
 	   !memcmp(a.ids, b.ids, sizeof(a.ids)), "and the first model's files are still found");
+	evictions(dir);
 	{
 		char cmd[64];
 
@@ -756,7 +834,7 @@ int main(void)
 		enum kn_isa isa;
 	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
 
-	plan(3 * 3 * 4 + 15 + 8 + 4 + 2 * 4);
+	plan(3 * 3 * 4 + 15 + 8 + 3 + 4 + 2 * 4);
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < 3; j++)
 			invariance(models[i], isas[j].name, isas[j].isa);

@@ -60,6 +60,8 @@ struct rt_sched {
 	struct sreq **brow;		/* [budget]: the request of each logits row */
 	struct rt_sched_stats st;
 	struct rt_kvdisk *disk;		/* the cache directory, or NULL */
+	bool publish_writes;		/* the device cannot say what eviction
+					 * takes: blocks go to disk when published */
 };
 
 int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
@@ -110,6 +112,9 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 			rt_sched_destroy(s);
 			return ret;
 		}
+		/* blocks reach the disk when they leave memory, where the
+		 * device says which ones an allocation evicts */
+		s->publish_writes = rt_kvdisk_evicting(s->disk, 1) == -EOPNOTSUPP;
 	}
 	*out = s;
 	return 0;
@@ -170,6 +175,9 @@ void rt_sched_destroy(struct rt_sched *s)
 		finish(s, s->order[0], RT_SCHED_CANCELLED);
 	while (s->whead)
 		finish(s, s->whead, RT_SCHED_CANCELLED);
+	/* a clean shutdown: what the pool still caches goes to its files */
+	if (s->disk)
+		rt_kvdisk_flush(s->disk);
 	free(s->slot);
 	free(s->order);
 	free(s->btok);
@@ -278,7 +286,11 @@ static int held(const struct rt_sched *s)
 /* a preempted request back in its sequence: its blocks, bit for bit */
 static int resume(struct rt_sched *s, struct sreq *r, int seq)
 {
-	int ret = rt_swap_in(s->m, seq, r->swap, r->n_swap);
+	int ret;
+
+	if (s->disk && !s->publish_writes)
+		rt_kvdisk_evicting(s->disk, r->n_swap);
+	ret = rt_swap_in(s->m, seq, r->swap, r->n_swap);
 
 	if (ret < 0)
 		return ret;
@@ -407,6 +419,10 @@ static int grow(struct rt_sched *s, struct sreq *r, int n_pos)
 		if (extra <= 0)
 			return 0;
 		if (!s->max_blocks || held(s) + extra <= s->max_blocks) {
+			/* the blocks this evicts from the pool go to disk first
+			 * (a failed write only loses the file) */
+			if (s->disk && !s->publish_writes)
+				rt_kvdisk_evicting(s->disk, extra);
 			ret = rt_kvcache_reserve(kv, r->seq, n_pos);
 			if (ret != -ENOMEM)
 				return ret;
@@ -449,13 +465,10 @@ static void publish(struct rt_sched *s, struct sreq *r)
 
 	if (full > r->n_pub && rt_prefix_publish(s->m, r->seq, r->hash, full) == 0)
 		r->n_pub = full;
-	/* the disk tier: a file for each full block that has none (a failed
-	 * write only loses the file, never the request) */
-	if (s->disk && full > r->n_disk) {
-		int ret = rt_kvdisk_store(s->disk, r->seq, r->hash, r->n_disk, full);
-
-		if (ret > 0)
-			s->st.n_disk_stored += (uint64_t)ret;
+	/* a device that cannot say what eviction takes: a file for each full
+	 * block at once (a failed write only loses the file) */
+	if (s->disk && s->publish_writes && full > r->n_disk) {
+		rt_kvdisk_store(s->disk, r->seq, r->hash, r->n_disk, full);
 		r->n_disk = full;
 	}
 }
@@ -594,6 +607,7 @@ void rt_sched_get_stats(const struct rt_sched *s, struct rt_sched_stats *st)
 	struct accel_pool_info pi;
 
 	*st = s->st;
+	st->n_disk_stored = rt_kvdisk_stored(s->disk);
 	st->n_running = s->n_running;
 	st->n_waiting = s->n_waiting;
 	if (accel_pool_info(s->m->kv->pool, &pi) == 0) {
