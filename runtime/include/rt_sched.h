@@ -56,6 +56,11 @@ typedef int (*rt_sched_token_fn)(void *arg, int32_t id, enum rt_sched_finish fin
  *	out), the newest running sequence is preempted: its blocks are swapped
  *	out to host memory through the COPY engine and swapped back when it
  *	resumes, first in line, with no recomputation and the same output
+ * @host_swap_bytes: most bytes of preempted sequences' blocks kept in host
+ *	memory (0: no limit); beyond it, with @cache_dir, a preempted
+ *	sequence's blocks go to a file there (WRITE_FILE/READ_FILE on the COPY
+ *	engine; the file is unlinked at once), with the same output; without
+ *	@cache_dir the limit does not apply
  * @cache_dir: the prefix cache's disk tier (NULL: none): a published block
  *	is written to a file there when it leaves memory (an allocation is
  *	about to evict it from the pool, or rt_sched_destroy), found again by
@@ -71,6 +76,7 @@ struct rt_sched_opts {
 	int max_waiting;
 	int max_kv_blocks;
 	const char *cache_dir;
+	uint64_t host_swap_bytes;
 };
 
 /**
@@ -104,6 +110,7 @@ struct rt_sched_stats {
 	uint64_t n_disk_stored;		/* blocks written there (evicted ones) */
 	uint64_t n_preempted;		/* sequences swapped out */
 	uint64_t n_resumed;		/* and swapped back in */
+	uint64_t n_swapped_files;	/* of those, to a file (host swap space full) */
 	uint64_t n_steps;		/* forward passes */
 	uint64_t n_step_tokens;		/* tokens in them */
 	int n_running, n_waiting;

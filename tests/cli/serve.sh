@@ -36,7 +36,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-echo "1..64"
+echo "1..67"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -301,6 +301,17 @@ ok $? "4 clients x 2 requests under swapping: all equal accel-run --temp 0"
 p=$(metric accel_preemptions_total)
 idle_blocks && [ "${p:-0}" -ge 1 ]
 ok $? "$p sequences were preempted and swapped back; blocks back to 0"
+"$serve" -m "$stories" --swap-space 1K 2>"$tmp/sw.err"
+[ $? = 1 ] && [ "$(wc -l < "$tmp/sw.err")" = 1 ] && grep -q "needs --kv-cache-dir" "$tmp/sw.err"
+ok $? "--swap-space without --kv-cache-dir refused with one line"
+start swapf -m "$stories" -np 4 -b 16 -c 256 --kv-blocks 3 --swap-space 1 --kv-cache-dir "$tmp/swapdir"
+"$py" "$top/tests/cli/serve_client.py" load "$url" none 4 2 "$run" "$stories" > "$tmp/swapfload"
+grep -q "^PASS load: .* greedy responses equal" "$tmp/swapfload" &&
+	[ "$(grep -c '^FAIL' "$tmp/swapfload")" = 0 ]
+ok $? "--swap-space 1: 4 clients x 2 requests swapping to files: all equal accel-run --temp 0"
+pf=$(metric accel_preemptions_to_file_total)
+idle_blocks && [ "${pf:-0}" -ge 1 ] && ! ls "$tmp/swapdir" | grep -q '^swap-'
+ok $? "$pf sequences swapped to files and back; no swap file in the directory"
 
 # ---- streamed weights (--mem-budget): one pass over the layers per step, same answers
 start streamed -m "$stories" -np 4 -b 16 -c 256 --mem-budget 600K

@@ -541,10 +541,13 @@ static void disk_tier(void)
 
 /* ---- part 4: memory pressure: preempted sequences swapped out and back */
 
-static void swapping(void)
+/* @dir, @host: swap to files in @dir once @host bytes are in host memory */
+static void swapping(const char *dir, uint64_t host)
 {
 	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_batch = 16, .n_seq = 4 };
-	struct rt_sched_opts so = { .max_seqs = 4, .token_budget = 16, .max_kv_blocks = 5 };
+	struct rt_sched_opts so = { .max_seqs = 4, .token_budget = 16, .max_kv_blocks = 5,
+				    .cache_dir = dir, .host_swap_bytes = host };
+	const char *where = dir ? "to files (host swap space of 1 byte)" : "to host memory";
 	static int32_t prompts[5][24];
 	struct rt_sched_req q = { 0 };
 	struct rt_sched_stats st;
@@ -554,12 +557,11 @@ static void swapping(void)
 	int32_t ref[N_GEN];
 	int same = 0, ret;
 
-	if (!ok(rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) == 0,
-		"swap: load")) {
+	if (!ok(rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) == 0 &&
+		rt_sched_create(m, NULL, &so, &s) == 0, "swap %s: scheduler", where)) {
 		skip(3, "no model");
 		return;
 	}
-	rt_sched_create(m, NULL, &so, &s);
 	memset(outs, 0, sizeof(outs));
 	rt_sampler_defaults(&q.sp);
 	q.sp.temp = 0;
@@ -584,10 +586,12 @@ static void swapping(void)
 		alone(m, prompts[i], 20 + i, &sp, ref);
 		same += outs[i].n == N_GEN && !memcmp(outs[i].ids, ref, sizeof(ref));
 	}
-	ok(ret > 0 && st.n_preempted >= 1 && st.n_resumed == st.n_preempted && st.n_swapped == 0,
-	   "5 requests in 5 KV blocks: %llu preemptions, each swapped back in",
-	   (unsigned long long)st.n_preempted);
-	ok(same == 5, "%d of 5 identical to their runs alone (swapped, not recomputed)", same);
+	ok(ret > 0 && st.n_preempted >= 1 && st.n_resumed == st.n_preempted && st.n_swapped == 0 &&
+	   st.n_swapped_files == (dir ? st.n_preempted : 0),
+	   "5 requests in 5 KV blocks: %llu preemptions %s, each swapped back in",
+	   (unsigned long long)st.n_preempted, where);
+	ok(same == 5, "%d of 5 identical to their runs alone (swapped %s, not recomputed)", same,
+	   where);
 	ok(st.kv_blocks_used == 0, "every block back (%d used)", st.kv_blocks_used);
 	rt_sched_destroy(s);
 	rt_model_free(m);
@@ -834,14 +838,36 @@ int main(void)
 		enum kn_isa isa;
 	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
 
-	plan(3 * 3 * 4 + 15 + 8 + 3 + 4 + 2 * 4);
+	plan(3 * 3 * 4 + 15 + 8 + 3 + 4 + 5 + 2 * 4);
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < 3; j++)
 			invariance(models[i], isas[j].name, isas[j].isa);
 	kn_isa_set(kn_isa_best());
 	scheduler();
 	disk_tier();
-	swapping();
+	swapping(NULL, 0);
+	{
+		char dir[] = "/tmp/test_sched_swap.XXXXXX", cmd[64];
+
+		if (mkdtemp(dir)) {
+			DIR *d;
+			struct dirent *de;
+			int left = 0;
+
+			swapping(dir, 1);
+			d = opendir(dir);
+			while (d && (de = readdir(d)))
+				left += !strncmp(de->d_name, "swap-", 5);
+			if (d)
+				closedir(d);
+			ok(d && left == 0, "no swap file left behind (unlinked when opened)");
+		} else {
+			ok(0, "mkdtemp: %s", strerror(errno));
+			skip(4, "no directory");
+		}
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		(void)!system(cmd);
+	}
 	chunking(RT_FA_ON, "on");
 	chunking(RT_FA_OFF, "off");
 	return done_testing();

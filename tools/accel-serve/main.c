@@ -44,6 +44,8 @@ static void usage(FILE *f)
 "                         restart or by another server\n"
 "      --kv-blocks N      most KV blocks the running sequences hold (default: the\n"
 "                         pool's); beyond it the newest is swapped out to host memory\n"
+"      --swap-space B     host memory for swapped-out sequences (default: no limit);\n"
+"                         beyond it they swap to files in --kv-cache-dir\n"
 "      --queue N          most requests waiting for a sequence (default 64; 503 beyond)\n"
 "      --timeout S        close a connection idle or stalled this long (default 30)\n"
 "      --shutdown-timeout S\n"
@@ -85,7 +87,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 	static const char *const valued[] = {
 		"-m", "--model", "--host", "--port", "-np", "--parallel", "-c", "--ctx-size",
 		"-b", "--batch-size", "-n", "--n-predict", "-t", "--threads", "--mem-budget",
-		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--shutdown-timeout", "--alias", "--device",
+		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--shutdown-timeout", "--swap-space", "--alias", "--device",
 		"-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "-fa", "--flash-attn",
 	};
 
@@ -173,6 +175,13 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		} else if (IS("--mem-budget")) {
 			if (flag_size(a, val, &o->mem_budget))
 				return -EINVAL;
+		} else if (IS("--swap-space")) {
+			if (flag_size(a, val, &o->swap_space))
+				return -EINVAL;
+			if (!o->swap_space) {
+				fprintf(stderr, "accel-serve: --swap-space 0: give at least one byte\n");
+				return -EINVAL;
+			}
 		} else if (IS("--max-body")) {
 			if (flag_size(a, val, &o->max_body))
 				return -EINVAL;
@@ -185,6 +194,11 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 	}
 	if (!o->model) {
 		fprintf(stderr, "accel-serve: no model given (-m FILE)\n");
+		return -EINVAL;
+	}
+	if (o->swap_space && !o->kv_cache_dir) {
+		fprintf(stderr, "accel-serve: --swap-space needs --kv-cache-dir (where sequences "
+			"swap beyond it)\n");
 		return -EINVAL;
 	}
 	return 0;

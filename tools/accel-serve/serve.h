@@ -26,6 +26,7 @@ struct serve_opts {
 	int n_predict;			/* -n: max_tokens when a request gives none */
 	int max_queue;			/* --queue: most requests waiting */
 	int kv_blocks;			/* --kv-blocks: most KV blocks in use (0: the pool) */
+	uint64_t swap_space;		/* --swap-space: host bytes of swapped blocks (0: no limit) */
 	uint64_t max_body;		/* --max-body: bytes */
 	int timeout_s;			/* --timeout: an idle or stalled connection */
 	int grace_s;			/* --shutdown-timeout: drain on SIGTERM/SIGINT */

@@ -31,7 +31,8 @@ struct sreq {
 	int n_disk;		/* full blocks known to have a file */
 	uint64_t *hash;		/* [max_blocks]: prefix keys of its blocks (prefix.h) */
 	int n_hash;		/* how many are computed */
-	void *swap;		/* preempted: its blocks' bytes in host memory */
+	struct rt_swap *swap;	/* preempted: its blocks' bytes, in host memory
+				 * or in a file */
 	int n_swap;		/* how many blocks */
 	enum sreq_state resume;	/* the state to go on in */
 	int take;		/* tokens of this step */
@@ -60,6 +61,9 @@ struct rt_sched {
 	struct sreq **brow;		/* [budget]: the request of each logits row */
 	struct rt_sched_stats st;
 	struct rt_kvdisk *disk;		/* the cache directory, or NULL */
+	const char *dir;		/* its path */
+	uint64_t host_swap_max;		/* bytes of swapped blocks in host memory (0: no limit) */
+	uint64_t host_swap;		/* bytes there now */
 	bool publish_writes;		/* the device cannot say what eviction
 					 * takes: blocks go to disk when published */
 };
@@ -91,6 +95,8 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 		s->max_seqs = rt_model_max_logits(m);
 	s->max_waiting = opts->max_waiting;
 	s->max_blocks = opts->max_kv_blocks;
+	s->dir = opts->cache_dir;
+	s->host_swap_max = opts->host_swap_bytes;
 	s->next_id = 1;
 	B = s->budget;
 	s->slot = calloc(m->n_seq, sizeof(*s->slot));
@@ -122,7 +128,7 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 
 static void sreq_free(struct sreq *r)
 {
-	free(r->swap);
+	rt_swap_free(r->swap);
 	free(r->hash);
 	rt_sampler_free(r->smp);
 	free(r->tokens);
@@ -157,6 +163,7 @@ static void finish(struct rt_sched *s, struct sreq *r, enum rt_sched_finish why)
 				s->wtail = prev;
 			s->n_waiting--;
 			s->st.n_swapped -= r->swap != NULL;
+			s->host_swap -= rt_swap_host_bytes(r->swap);
 		}
 	}
 	if (why == RT_SCHED_CANCELLED)
@@ -288,13 +295,16 @@ static int resume(struct rt_sched *s, struct sreq *r, int seq)
 {
 	int ret;
 
+	uint64_t host = rt_swap_host_bytes(r->swap);
+
 	if (s->disk && !s->publish_writes)
 		rt_kvdisk_evicting(s->disk, r->n_swap);
-	ret = rt_swap_in(s->m, seq, r->swap, r->n_swap);
+	ret = rt_swap_in(s->m, seq, r->swap);
 
 	if (ret < 0)
 		return ret;
 	r->swap = NULL;
+	s->host_swap -= host;
 	r->state = r->resume;
 	r->n_pub = 0;		/* new block ids: published again */
 	s->st.n_resumed++;
@@ -374,10 +384,16 @@ static void admit(struct rt_sched *s)
 /* preempt @r: its blocks to host memory, its sequence free, first in line */
 static int preempt(struct rt_sched *s, struct sreq *r)
 {
-	int n = rt_swap_out(s->m, r->seq, &r->swap), i = 0;
+	struct rt_kvcache *kv = s->m->kv;
+	uint64_t bytes = (uint64_t)kv->n_alloc[r->seq] * kv->block_bytes;
+	/* host memory while the swap space lasts, then the cache directory */
+	bool file = s->dir && s->host_swap_max && s->host_swap + bytes > s->host_swap_max;
+	int n = rt_swap_out(s->m, r->seq, file ? s->dir : NULL, &r->swap), i = 0;
 
 	if (n < 0)
 		return n;
+	s->host_swap += rt_swap_host_bytes(r->swap);
+	s->st.n_swapped_files += file && n > 0;
 	r->n_swap = n;
 	r->resume = r->state;
 	r->state = SREQ_WAITING;
