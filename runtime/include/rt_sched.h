@@ -54,8 +54,9 @@ typedef int (*rt_sched_token_fn)(void *arg, int32_t id, enum rt_sched_finish fin
  * @max_kv_blocks: most KV blocks the running sequences hold together (0:
  *	as many as the pool has); when a step needs more (or the pool runs
  *	out), the newest running sequence is preempted: its blocks are swapped
- *	out to host memory through the COPY engine and swapped back when it
- *	resumes, first in line, with no recomputation and the same output
+ *	out through the COPY engine (to host memory, or to a file beyond
+ *	@host_swap_bytes) and swapped back when it resumes, first in line,
+ *	with no recomputation and the same output
  * @host_swap_bytes: most bytes of preempted sequences' blocks kept in host
  *	memory (0: no limit); beyond it, with @cache_dir, a preempted
  *	sequence's blocks go to a file there (WRITE_FILE/READ_FILE on the COPY
