@@ -414,7 +414,9 @@ ok $? "SIGTERM: the stream running at the signal ends complete (200 tokens, [DON
 [ "$(grep -c . "$tmp/drain")" = 3 ] || sed 's/^/# /' "$tmp/drain"
 wait "$last"
 r=$?
-[ $r = 0 ] && grep -q "stopping; 1 requests running" "$tmp/drain.log" &&
+# (how many requests it counts as running at the signal depends on whether the
+# stream's last bytes were already in the socket buffer: not checked)
+[ $r = 0 ] && grep -q "stopping; [01] requests running" "$tmp/drain.log" &&
 	! grep -q "cancelled" "$tmp/drain.log"
 ok $? "SIGTERM: exit 0 ($r) once the running request was answered"
 
