@@ -414,9 +414,9 @@ ok $? "SIGTERM: the stream running at the signal ends complete (200 tokens, [DON
 [ "$(grep -c . "$tmp/drain")" = 3 ] || sed 's/^/# /' "$tmp/drain"
 wait "$last"
 r=$?
-# (how many requests it counts as running at the signal depends on whether the
-# stream's last bytes were already in the socket buffer: not checked)
-[ $r = 0 ] && grep -q "stopping; [01] requests running" "$tmp/drain.log" &&
+# (how many requests it counts as running at the signal depends on timing: the
+# stream may be fully buffered already, a 503 probe may be in flight: not checked)
+[ $r = 0 ] && grep -q "stopping; [0-9]* requests running" "$tmp/drain.log" &&
 	! grep -q "cancelled" "$tmp/drain.log"
 ok $? "SIGTERM: exit 0 ($r) once the running request was answered"
 
