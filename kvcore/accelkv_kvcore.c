@@ -414,6 +414,24 @@ int accelkv_kvcore_publish(struct accelkv_kvcore *kv,
 	return 0;
 }
 
+int accelkv_kvcore_peek_evict(struct accelkv_kvcore *kv, u32 count, u32 *ids,
+			      u64 *hashes, u32 *found)
+{
+	u32 n = 0, b = kv->lru_head;
+
+	if (!count || count > kv->num_blocks)
+		return -EINVAL;
+	/* ALLOC takes free blocks first, then the LRU's head onwards */
+	while (count > kv->nr_free + n && b != ACCELKV_KVCORE_NIL) {
+		ids[n] = b;
+		hashes[n] = kv->hash[b];
+		n++;
+		b = kv->lru_next[b];
+	}
+	*found = n;
+	return 0;
+}
+
 int accelkv_kvcore_lookup(struct accelkv_kvcore *kv,
 			  struct accelkv_kvcore_owner *owner, const u64 *hashes,
 			  u32 count, u32 *ids, u32 *found)

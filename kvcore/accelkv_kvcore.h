@@ -126,6 +126,14 @@ int accelkv_kvcore_publish(struct accelkv_kvcore *kv,
 int accelkv_kvcore_lookup(struct accelkv_kvcore *kv,
 			  struct accelkv_kvcore_owner *owner, const u64 *hashes,
 			  u32 count, u32 *ids, u32 *found);
+/*
+ * The published blocks an ALLOC of @count would evict, in the order it would
+ * (the LRU's head first), with their hashes: max(0, @count - nr_free) of
+ * them, at most nr_cached. Changes nothing; *@found says how many. A disk
+ * tier writes them out before it allocates.
+ */
+int accelkv_kvcore_peek_evict(struct accelkv_kvcore *kv, u32 count, u32 *ids,
+			      u64 *hashes, u32 *found);
 /* Walk every list and counter: 0, or -EUCLEAN at the first inconsistency. */
 int accelkv_kvcore_check(struct accelkv_kvcore *kv);
 

@@ -230,7 +230,7 @@ float kn_attn_dot_exact(const float *q, const void *k, int64_t hd, bool f16, boo
 
 /*
  * q.k with an F16 K, as llama.cpp's mul_mat(k, q) computes it (q converted to
- * F16 first): for a batch of @n >= 2 tokens where W (16 AVX-512, 8 AVX2)
+ * F16 first): for @n >= 2 tokens of the query's sequence (kn_attn_count) where W (16 AVX-512, 8 AVX2)
  * divides hd, llamafile's tinyBLAS (one FMA chain per lane over hd / W steps,
  * then the register's horizontal sum; llamafile_sgemm refuses n < 2); else
  * ggml_vec_dot_f16 (4 x W lanes, the leftovers in double)
@@ -327,26 +327,32 @@ size_t kn_attn_work_floats(const struct kn_attn_args *a)
 }
 
 /*
- * The lanes of p.v for token t: llama.cpp's vec_dot (4 W) when the query is
- * the only token of its sequence in the batch (a decode step), tinyBLAS's W
- * when its sequence has several (a prompt chunk). Decided per sequence, not
- * per batch, so a token's arithmetic never depends on the other sequences
- * batched with it (the scheduler's batch invariance): one sequence alone is
- * exactly llama.cpp's single-sequence path.
+ * How many tokens of token t's sequence the batch whose arithmetic t takes
+ * holds: 1 under row_invariance (speculative verification must equal
+ * one-token decoding), the caller's count where it gives one (a prompt cut in
+ * other pieces than the reference run's chunks), else the count in this
+ * batch (saturated at 64, the largest threshold below). Counted per sequence,
+ * not per batch, so a token's arithmetic never depends on the other
+ * sequences batched with it (the scheduler's batch invariance): one sequence
+ * alone is exactly llama.cpp's single-sequence path. llama.cpp's choices: a
+ * query alone takes ggml_vec_dot (4 W lanes) for p.v and an F16 q.k, several
+ * take tinyBLAS (W lanes), 64 and more with F16/F32 K and V under flash
+ * attention the tiled kernel.
  */
-static bool kn_attn_lone(const struct kn_attn_args *a, int64_t t)
+static int64_t kn_attn_count(const struct kn_attn_args *a, int64_t t)
 {
 	const int32_t s = a->seq[t];
+	int64_t c = 0;
 
+	if (a->row_invariant)
+		return 1;
+	if (a->chunk)
+		return a->chunk[t];
 	if (a->n == 1)
-		return true;
-	/* a prompt's tokens are usually neighbours: look there first */
-	if ((t > 0 && a->seq[t - 1] == s) || (t + 1 < a->n && a->seq[t + 1] == s))
-		return false;
-	for (int64_t i = 0; i < a->n; i++)
-		if (i != t && a->seq[i] == s)
-			return false;
-	return true;
+		return 1;
+	for (int64_t i = 0; i < a->n && c < 64; i++)
+		c += a->seq[i] == s;
+	return c;
 }
 
 /*
@@ -366,7 +372,8 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 	const int W = exp8 ? 8 : 16;
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
 	const int64_t npos = (int64_t)a->pos[t] + 1, nch = (npos + W - 1) / W;
-	const int lanes = a->row_invariant || kn_attn_lone(a, t) ? 4 * W : W;
+	const int64_t count = kn_attn_count(a, t);
+	const int lanes = count == 1 ? 4 * W : W;
 	const float *q = kn_attn_q(a, t, h, work + kn_attn_work_floats(a) - hd);
 	float *out = a->out + (t * a->n_head + h) * hd;
 	float *sc = work, *qh = work + ((kn_attn_work_floats(a) - 66 * (size_t)hd));
@@ -386,7 +393,7 @@ static void kn_attn_one_exact(const struct kn_attn_args *a, int64_t t, int64_t h
 		const uint8_t *k = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
 
 		sc[j] = (kq8 ? kn_vec_dot(KN_Q8_0, hd, k, qh)
-			     : kf16 ? kn_attn_dot_f16(q, (const uint16_t *)k, hd, avx2, W, a->n)
+			     : kf16 ? kn_attn_dot_f16(q, (const uint16_t *)k, hd, avx2, W, count)
 				    : kn_attn_dot_exact(q, k, hd, false, avx2, 4 * W)) * a->scale;
 		max = fmaxf(max, sc[j]);
 	}
@@ -556,22 +563,16 @@ bool kn_attn_types_ok(const struct kn_attn_args *a)
 
 /*
  * llama.cpp runs its tiled flash kernel on a batch of >= 64 tokens with F16
- * or F32 K and V. Here the count is of the token's own sequence in the batch
- * (as kn_attn_lone decides the non-flash lanes), so a decode row beside
- * another request's long prompt chunk keeps its arithmetic; a row-invariant
- * batch (speculative verification) never tiles.
+ * or F32 K and V. Here the count is of the token's own sequence
+ * (kn_attn_count), so a decode row beside another request's long prompt
+ * chunk keeps its arithmetic; a row-invariant batch (speculative
+ * verification) never tiles.
  */
 static bool kn_attn_tiled(const struct kn_attn_args *a, int64_t t)
 {
-	int64_t c = 0;
-
-	if (!a->flash || a->row_invariant || a->n < 64 || a->k_type == KN_Q8_0 ||
-	    a->v_type == KN_Q8_0)
+	if (!a->flash || a->k_type == KN_Q8_0 || a->v_type == KN_Q8_0)
 		return false;
-	for (int64_t i = 0; i < a->n; i++)
-		if (a->seq[i] == a->seq[t] && ++c >= 64)
-			return true;
-	return false;
+	return kn_attn_count(a, t) >= 64;
 }
 
 /* the (token, head) rows [s, e) of thread ith */

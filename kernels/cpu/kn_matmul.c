@@ -35,9 +35,12 @@ static kn_sgemm_fn kn_sgemm_get(uint32_t type, int64_t n_in, int64_t n_rows)
 	return fn && n_in % w == 0 ? fn : NULL;
 }
 
-/* whether column c's sequence has another column in the batch */
-static bool kn_col_shared(const int32_t *seq, int64_t n_cols, int64_t c)
+/* whether column c's sequence has another column in the batch (or had, in
+ * the reference run's: @chunk) */
+static bool kn_col_shared(const int32_t *seq, const int32_t *chunk, int64_t n_cols, int64_t c)
 {
+	if (chunk)
+		return chunk[c] >= 2;
 	if (!seq)
 		return n_cols > 1;
 	/* a prompt's columns are usually neighbours: look there first */
@@ -50,7 +53,8 @@ static bool kn_col_shared(const int32_t *seq, int64_t n_cols, int64_t c)
 }
 
 /* F32: each column in tinyBLAS's order (its sequence has several) or vec_dot's, rows [r0, r1) */
-static void kn_matmul_f32(kn_sgemm_fn sgemm, kn_dot_fn dot, const int32_t *seq, float *out,
+static void kn_matmul_f32(kn_sgemm_fn sgemm, kn_dot_fn dot, const int32_t *seq,
+			  const int32_t *chunk, float *out,
 			  const float *w, const float *a, const float *bias, int64_t n_in,
 			  int64_t n_rows, int64_t n_cols, int64_t r0, int64_t r1)
 {
@@ -59,7 +63,7 @@ static void kn_matmul_f32(kn_sgemm_fn sgemm, kn_dot_fn dot, const int32_t *seq, 
 		bool tb[KN_MM_COL_TILE];
 
 		for (int64_t c = c0; c < c1; c++)
-			tb[c - c0] = kn_col_shared(seq, n_cols, c);
+			tb[c - c0] = kn_col_shared(seq, chunk, n_cols, c);
 		for (int64_t r = r0; r < r1; r++) {
 			const float *wr = w + r * n_in, b = bias ? bias[r] : 0.0f;
 
@@ -86,12 +90,13 @@ static void kn_matmul_f32(kn_sgemm_fn sgemm, kn_dot_fn dot, const int32_t *seq, 
 void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth)
 {
-	kn_matmul_seq(out, w, type, a, bias, n_in, n_rows, n_cols, NULL, false, n_rows, ith, nth);
+	kn_matmul_seq(out, w, type, a, bias, n_in, n_rows, n_cols, NULL, NULL, false, n_rows, ith,
+		      nth);
 }
 
 void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 		   int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,
-		   bool row_invariant, int64_t mat_rows, int ith, int nth)
+		   const int32_t *chunk, bool row_invariant, int64_t mat_rows, int ith, int nth)
 {
 	kn_dot_fn dot = kn_dot_fn_get(kn_isa_get(), type);
 	kn_dot4_fn dot4 = kn_dot4_fn_get(kn_isa_get(), type);
@@ -107,7 +112,7 @@ void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, cons
 		return;
 	kn_split(n_rows, ith, nth, &r0, &r1);
 	if (sgemm) {
-		kn_matmul_f32(sgemm, dot, seq, out, w, a, bias, n_in, n_rows, n_cols, r0, r1);
+		kn_matmul_f32(sgemm, dot, seq, chunk, out, w, a, bias, n_in, n_rows, n_cols, r0, r1);
 		return;
 	}
 	if (type == KN_F32)	/* ggml_vec_dot_f32 per output: no multi-row/column forms */

@@ -36,12 +36,15 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
  * kn_matmul_seq - kn_matmul where @seq (NULL: the whole batch is one) gives
  * each column's sequence: an F32 column takes tinyBLAS's order only when its
  * sequence has several columns, so no column depends on other sequences;
+ * @chunk (NULL: counted in this batch) gives per column how many columns of
+ * its sequence the reference run's batch held (a scheduler's other cut of a
+ * prompt then computes as the reference did: rt_batch.chunk);
  * @row_invariant: every column as kn_vec_dot (a batch of one); @mat_rows: the
  * row count of the whole matrix W is a slice of (llama.cpp's rule reads it).
  */
 void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 		   int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,
-		   bool row_invariant, int64_t mat_rows, int ith, int nth);
+		   const int32_t *chunk, bool row_invariant, int64_t mat_rows, int ith, int nth);
 /**
  * kn_rope - rotate x [n][n_head][hd] in place at positions pos[n]; the first
  * n_rot dims of each head; mode 0: pairs (2i, 2i+1) (llama.cpp NORM), mode 2:
@@ -98,6 +101,16 @@ struct kn_attn_args {
 	/* exact mode: every query row with the p.v lanes of a batch of one
 	 * (llama.cpp's arithmetic for n == 1), whatever n is */
 	bool row_invariant;
+	/*
+	 * [n] or NULL: per query, how many tokens of its sequence the batch
+	 * whose arithmetic it takes holds (llama.cpp's choices depend on it:
+	 * 1 a decode step, 2.. a prompt chunk, >= 64 the tiled flash kernel);
+	 * NULL: as many as this batch holds. A scheduler that cuts a prompt
+	 * in other pieces than the reference run gives each row the count of
+	 * the reference's chunk, so the bits do not depend on the cut.
+	 * Ignored under @row_invariant.
+	 */
+	const int32_t *chunk;
 };
 /** kn_attn_work_floats - per-thread floats kn_attn needs in exact mode */
 size_t kn_attn_work_floats(const struct kn_attn_args *a);

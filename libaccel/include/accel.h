@@ -209,6 +209,17 @@ int accel_kv_publish(struct accel_pool *pool, uint32_t count, const uint32_t *bl
 int accel_kv_lookup(struct accel_pool *pool, uint32_t count, const uint64_t *hashes,
 		    uint32_t *blocks);
 /**
+ * accel_kv_peek_evict - the published blocks without a reference that
+ * accel_kv_alloc(@count) would evict now, in its order (least recently
+ * released first), with their hashes; nothing changes. Returns how many
+ * (0 when free blocks suffice), -EINVAL, or -EOPNOTSUPP where the device
+ * cannot tell (the driver). Another owner of the pool may allocate between
+ * this call and yours: a hint for a disk tier that saves blocks before they
+ * go, exact where one thread owns the pool.
+ */
+int accel_kv_peek_evict(struct accel_pool *pool, uint32_t count, uint32_t *blocks,
+			uint64_t *hashes);
+/**
  * accel_kv_hash - the chained hash of a block: @tokens of the block with the
  * hash of the previous block (@prev, 0 for the first block). 64-bit,
  * deterministic across processes and machines.

@@ -116,7 +116,12 @@ enum accel_op {
  *   t4  cache the KV pool (only .pool is used)
  *   t5  block table I32 [max_blocks, n_seq]: block ids of each sequence
  *   t6  positions I32 [n]: position of each token in its sequence
- *   t7  seq ids I32 [n]: which row of t5 each token belongs to
+ *   t7  seq ids I32 [n]: which row of t5 each token belongs to; or I32 [n, 2]:
+ *       then the second row gives, per token (>= 1), how many tokens of its
+ *       sequence the batch whose arithmetic it takes holds (llama.cpp's
+ *       attention differs for 1 token, 2..63 and >= 64 with flash attention):
+ *       a scheduler cutting a prompt in other pieces than a reference run
+ *       passes the reference's chunk sizes; [n]: counted in this batch
  *   i0  layer, i1 n_layer, i2 tokens per block
  *   i3  K cache dtype, i4 V cache dtype: F32, F16 or Q8_0 (Q8_0: hd a
  *       multiple of 32; a Q8_0 V needs ACCEL_ATTN_FLASH, as in llama.cpp)
@@ -298,7 +303,9 @@ static inline void accel_cmd_prep_matmul(struct accel_cmd *cmd, struct accel_ten
  * several (llamafile's tinyBLAS). By default the whole batch decides, as in
  * llama.cpp; with t4 (the sequence of each column) a column takes tinyBLAS's
  * order only when its sequence has several columns in the batch, so its
- * result never depends on the other sequences batched with it; with
+ * result never depends on the other sequences batched with it (t4 I32 [n, 2]:
+ * the second row gives that count per column, as ATTN's t7 does, for a
+ * scheduler that cuts a prompt in other pieces than the reference run); with
  * ACCEL_MATMUL_ROW_INVARIANT every column has the one-column arithmetic.
  * llama.cpp's choice also looks at the weight's row count: a command that
  * computes a slice of a larger matrix (a chunk of a streamed output head)

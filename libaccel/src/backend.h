@@ -102,6 +102,9 @@ struct accel_backend_ops {
 			  const uint64_t *hashes);
 	int (*kv_lookup)(struct accel_pool *pool, uint32_t count, const uint64_t *hashes,
 			 uint32_t *blocks);
+	/* optional (NULL: -EOPNOTSUPP; the driver has no ioctl for it yet) */
+	int (*kv_peek_evict)(struct accel_pool *pool, uint32_t count, uint32_t *blocks,
+			     uint64_t *hashes);
 
 	int (*fence_create)(struct accel_device *dev, struct accel_fence *fence);
 	void (*fence_destroy)(struct accel_fence *fence);

@@ -35,7 +35,7 @@ int accel_cpu_check_attn(const struct accel_cmd *c)
 	nkv = k->ne[1];
 	if (q->ne[3] != 1 || !cpu_t_same_shape(k, v) || k->ne[0] != hd || k->ne[2] != n ||
 	    k->ne[3] != 1 || !cpu_t_2d(o, hd * nh, n) || !cpu_t_2d(pos, n, 1) ||
-	    !cpu_t_2d(seq, n, 1) || bt->ne[2] != 1 || bt->ne[3] != 1)
+	    !(cpu_t_2d(seq, n, 1) || cpu_t_2d(seq, n, 2)) || bt->ne[2] != 1 || bt->ne[3] != 1)
 		return -EINVAL;
 	if (hd > CPU_MAX_HD || nh % nkv)
 		return -EINVAL;
@@ -95,6 +95,9 @@ int accel_cpu_exec_attn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 		.k_type = (uint32_t)c->i[3], .v_type = (uint32_t)c->i[4],
 		.flash = (c->i[5] & ACCEL_ATTN_FLASH) != 0, .scale = c->f[0],
 		.row_invariant = (c->i[5] & ACCEL_ATTN_ROW_INVARIANT) != 0,
+		/* t7's second row: each query's chunk size (accel_cmd.h) */
+		.chunk = c->t[7].ne[1] == 2 ? (const int32_t *)accel_tensor_data(&c->t[7]) + q->ne[2]
+					    : NULL,
 	};
 
 	if (cache->pool) {
@@ -117,7 +120,8 @@ int accel_cpu_exec_attn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	for (int64_t t = 0; t < a.n; t++) {
 		const int32_t s = a.seq[t], p = a.pos[t];
 
-		if (s < 0 || s >= bt->ne[1] || p < 0 || p / a.block_tokens >= a.max_blocks)
+		if (s < 0 || s >= bt->ne[1] || p < 0 || p / a.block_tokens >= a.max_blocks ||
+		    (a.chunk && a.chunk[t] < 1))
 			return -EINVAL;
 		for (int64_t b = 0; b <= p / a.block_tokens; b++) {
 			const int32_t id = a.block_table[(int64_t)s * a.max_blocks + b];

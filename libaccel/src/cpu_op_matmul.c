@@ -30,7 +30,8 @@ static int cpu_check_matmul(const struct accel_cmd *c, bool allow_bias)
 			return -EINVAL;
 	}
 	if (!cpu_t_unused(&c->t[4]) &&
-	    (!cpu_t_i32(&c->t[4]) || c->t[4].ne[0] != cpu_t_rows(x) || cpu_t_rows(&c->t[4]) != 1))
+	    (!cpu_t_i32(&c->t[4]) || c->t[4].ne[0] != cpu_t_rows(x) ||
+	     (cpu_t_rows(&c->t[4]) != 1 && cpu_t_rows(&c->t[4]) != 2)))
 		return -EINVAL;
 	if ((uint64_t)c->i[0] & ~(uint64_t)ACCEL_MATMUL_FLAGS_MASK ||
 	    (c->i[1] && c->i[1] < w->ne[1]))
@@ -89,6 +90,8 @@ int accel_cpu_exec_matmul(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	kn_matmul_seq(accel_tensor_data(&c->t[0]), accel_tensor_data(w), w->dtype, a,
 		      cpu_t_unused(&c->t[3]) ? NULL : accel_tensor_data(&c->t[3]), n_in, w->ne[1], n,
 		      cpu_t_unused(&c->t[4]) ? NULL : accel_tensor_data(&c->t[4]),
+		      cpu_t_unused(&c->t[4]) || cpu_t_rows(&c->t[4]) < 2 ? NULL :
+		      (const int32_t *)accel_tensor_data(&c->t[4]) + n,
 		      (c->i[0] & ACCEL_MATMUL_ROW_INVARIANT) != 0, c->i[1] ? c->i[1] : w->ne[1],
 		      ctx->ith, ctx->nth);
 	return 0;

@@ -48,6 +48,8 @@ int accel_emu_kv_publish(struct accel_pool *pool, uint32_t count, const uint32_t
 			 const uint64_t *hashes);
 int accel_emu_kv_lookup(struct accel_pool *pool, uint32_t count, const uint64_t *hashes,
 			uint32_t *blocks);
+int accel_emu_kv_peek_evict(struct accel_pool *pool, uint32_t count, uint32_t *blocks,
+			    uint64_t *hashes);
 /* emu_fence.c */
 int accel_emu_fence_create(struct accel_device *dev, struct accel_fence *fence);
 void accel_emu_fence_destroy(struct accel_fence *fence);

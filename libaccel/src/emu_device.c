@@ -54,6 +54,7 @@ const struct accel_backend_ops accel_emu_ops = {
 	.kv_ref = accel_emu_kv_ref,
 	.kv_publish = accel_emu_kv_publish,
 	.kv_lookup = accel_emu_kv_lookup,
+	.kv_peek_evict = accel_emu_kv_peek_evict,
 	.fence_create = accel_emu_fence_create,
 	.fence_destroy = accel_emu_fence_destroy,
 	.fence_signal = accel_emu_fence_signal,

@@ -70,3 +70,14 @@ int accel_emu_kv_lookup(struct accel_pool *pool, uint32_t count, const uint64_t 
 	pthread_mutex_unlock(&c->lock);
 	return ret ? ret : (int)found;
 }
+
+int accel_emu_kv_peek_evict(struct accel_pool *pool, uint32_t count, uint32_t *blocks,
+			    uint64_t *hashes)
+{
+	struct accel_emu_core *c = accel_emu_kv_lock(pool);
+	uint32_t found = 0;
+	int ret = accelkv_kvcore_peek_evict(&c->kv, count, blocks, hashes, &found);
+
+	pthread_mutex_unlock(&c->lock);
+	return ret ? ret : (int)found;
+}

@@ -57,6 +57,18 @@ int accel_kv_lookup(struct accel_pool *pool, uint32_t count, const uint64_t *has
 	return ret ? ret : pool->dev->ops->kv_lookup(pool, count, hashes, blocks);
 }
 
+int accel_kv_peek_evict(struct accel_pool *pool, uint32_t count, uint32_t *blocks,
+			uint64_t *hashes)
+{
+	int ret = accel_kv_check(pool, count, blocks, hashes);
+
+	if (ret)
+		return ret;
+	if (!pool->dev->ops->kv_peek_evict)
+		return -EOPNOTSUPP;
+	return pool->dev->ops->kv_peek_evict(pool, count, blocks, hashes);
+}
+
 void *accel_kv_block_ptr(struct accel_pool *pool, uint32_t block)
 {
 	if (!pool || !pool->block_size || block >= pool->num_blocks)

@@ -219,6 +219,13 @@ struct accel_queue *rt_model_copy_queue(struct rt_model *m);
  * @logits: per token: 1 to compute its logits (rows of the output in order)
  * @flags: RT_BATCH_* (0: llama.cpp's arithmetic, which for attention differs
  *	between a batch of one token and a larger one)
+ * @chunk: NULL, or per token (>= 1): how many tokens of its sequence the
+ *	pass whose arithmetic it takes holds. llama.cpp's attention differs
+ *	for a lone token, a chunk and a chunk of 64 or more (flash attention's
+ *	tiled kernel), so a scheduler that cuts a prompt in other pieces than
+ *	rt_session would passes the sizes of rt_session's chunks, and gets
+ *	rt_session's bits whatever the cut. NULL: counted in this batch, per
+ *	sequence. RT_BATCH_ROW_INVARIANT overrides it.
  */
 struct rt_batch {
 	int n;
@@ -227,6 +234,7 @@ struct rt_batch {
 	const int32_t *seq;
 	const int8_t *logits;
 	int flags;
+	const int32_t *chunk;
 };
 
 /* every row exactly as a batch of that one token computes it (speculative

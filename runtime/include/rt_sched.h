@@ -8,11 +8,12 @@
  * never stalls the others. A new request first takes the longest published
  * prefix of its prompt from the KV prefix cache (its cached tokens).
  *
- * Greedy results do not depend on what else is in the batch: every row of a
- * pass is computed as if its sequence ran alone (the kernels decide their
- * arithmetic per sequence), and prompt chunks are cut as rt_session would
- * cut them (never a lone token left over), so a request returns exactly what
- * accel-run returns for the same prompt.
+ * Greedy results do not depend on what else is in the batch, nor on how the
+ * budget cuts a prompt: every row of a pass takes the attention arithmetic
+ * rt_session (accel-run) gives its position (rt_batch.chunk: the size of
+ * rt_session's chunk, whatever the scheduler's piece), and cached blocks are
+ * keyed by their tokens and those arithmetic classes, so a request returns
+ * exactly what accel-run returns for the same prompt.
  *
  * Single-threaded: one thread owns the scheduler and the model; other
  * threads hand it requests through their own queue (accel-serve does).
@@ -53,12 +54,22 @@ typedef int (*rt_sched_token_fn)(void *arg, int32_t id, enum rt_sched_finish fin
  * @max_kv_blocks: most KV blocks the running sequences hold together (0:
  *	as many as the pool has); when a step needs more (or the pool runs
  *	out), the newest running sequence is preempted: its blocks are swapped
- *	out to host memory through the COPY engine and swapped back when it
- *	resumes, first in line, with no recomputation and the same output
- * @cache_dir: the prefix cache's disk tier (NULL: none): every published
- *	block is also kept as a file there, found again by hash by a later
- *	request of this process or of another one (a restart); files of
- *	another model, truncated or corrupt ones are ignored
+ *	out through the COPY engine (to host memory, or to a file beyond
+ *	@host_swap_bytes) and swapped back when it resumes, first in line,
+ *	with no recomputation and the same output
+ * @host_swap_bytes: most bytes of preempted sequences' blocks kept in host
+ *	memory (0: no limit); beyond it, with @cache_dir, a preempted
+ *	sequence's blocks go to a file there (WRITE_FILE/READ_FILE on the COPY
+ *	engine; the file is unlinked at once), with the same output; without
+ *	@cache_dir the limit does not apply
+ * @cache_dir: the prefix cache's disk tier (NULL: none): a published block
+ *	is written to a file there when it leaves memory (an allocation is
+ *	about to evict it from the pool, or rt_sched_destroy), found again by
+ *	hash by a later request of this process or of another one (a
+ *	restart); files of another model, truncated or corrupt ones are
+ *	ignored. On a device that cannot say which blocks an allocation
+ *	evicts (the driver: accel_kv_peek_evict), blocks are written when
+ *	published instead.
  */
 struct rt_sched_opts {
 	int max_seqs;
@@ -66,6 +77,7 @@ struct rt_sched_opts {
 	int max_waiting;
 	int max_kv_blocks;
 	const char *cache_dir;
+	uint64_t host_swap_bytes;
 };
 
 /**
@@ -96,9 +108,10 @@ struct rt_sched_stats {
 	uint64_t n_gen_tokens;
 	uint64_t n_prefix_hits;		/* requests that reused at least one block */
 	uint64_t n_disk_loaded;		/* blocks read from the cache directory */
-	uint64_t n_disk_stored;		/* blocks written there */
+	uint64_t n_disk_stored;		/* blocks written there (evicted ones) */
 	uint64_t n_preempted;		/* sequences swapped out */
 	uint64_t n_resumed;		/* and swapped back in */
+	uint64_t n_swapped_files;	/* of those, to a file (host swap space full) */
 	uint64_t n_steps;		/* forward passes */
 	uint64_t n_step_tokens;		/* tokens in them */
 	int n_running, n_waiting;

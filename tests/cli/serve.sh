@@ -36,7 +36,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-echo "1..61"
+echo "1..69"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -301,6 +301,17 @@ ok $? "4 clients x 2 requests under swapping: all equal accel-run --temp 0"
 p=$(metric accel_preemptions_total)
 idle_blocks && [ "${p:-0}" -ge 1 ]
 ok $? "$p sequences were preempted and swapped back; blocks back to 0"
+"$serve" -m "$stories" --swap-space 1K 2>"$tmp/sw.err"
+[ $? = 1 ] && [ "$(wc -l < "$tmp/sw.err")" = 1 ] && grep -q "needs --kv-cache-dir" "$tmp/sw.err"
+ok $? "--swap-space without --kv-cache-dir refused with one line"
+start swapf -m "$stories" -np 4 -b 16 -c 256 --kv-blocks 3 --swap-space 1 --kv-cache-dir "$tmp/swapdir"
+"$py" "$top/tests/cli/serve_client.py" load "$url" none 4 2 "$run" "$stories" > "$tmp/swapfload"
+grep -q "^PASS load: .* greedy responses equal" "$tmp/swapfload" &&
+	[ "$(grep -c '^FAIL' "$tmp/swapfload")" = 0 ]
+ok $? "--swap-space 1: 4 clients x 2 requests swapping to files: all equal accel-run --temp 0"
+pf=$(metric accel_preemptions_to_file_total)
+idle_blocks && [ "${pf:-0}" -ge 1 ] && ! ls "$tmp/swapdir" | grep -q '^swap-'
+ok $? "$pf sequences swapped to files and back; no swap file in the directory"
 
 # ---- -kvu: 4 sequences share one pool of -c 64 (4 blocks), each may use all
 # 64 positions; 4 requests of 47 need 12 blocks: the newest wait preempted
@@ -371,3 +382,87 @@ kill -TERM "$1"
 wait "$1"
 ok $? "SIGTERM: accel-serve exits 0"
 pids="${pids# $1}"
+
+# ---- graceful shutdown: a stream running at SIGTERM finishes, new requests get 503
+# lastpid: the server started last, in $last (and left out of cleanup's list)
+lastpid() { set -- $pids; last=${!#}; pids="${pids% $last}"; }
+start drain -m "$stories" -np 2 -c 256 --shutdown-timeout 20
+lastpid
+"$py" - "${url#http://127.0.0.1:}" "$last" <<'EOF' > "$tmp/drain"
+import json, os, signal, socket, sys, time, urllib.error, urllib.request
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+body = json.dumps({"prompt": "Once", "max_tokens": 200, "temperature": 0, "stream": True,
+                   "stream_options": {"include_usage": True}})
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "Content-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
+got = b""
+while b"data: {" not in got:
+    got += s.recv(1)
+os.kill(pid, signal.SIGTERM)
+
+def status(path, data=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data)
+    for _ in range(100):  # until the signal is seen
+        try:
+            urllib.request.urlopen(req, timeout=10).read()
+        except urllib.error.HTTPError as e:
+            if e.code == 503:
+                return 503, json.load(e)["error"]
+        except OSError:
+            return -1, None
+        time.sleep(0.05)
+    return 200, None
+
+code, err = status("/v1/completions", json.dumps({"prompt": "Once", "max_tokens": 4}).encode())
+print("new", code, err["code"] if err else None, bool(err and err["message"]))
+code, err = status("/health")
+print("health", code)
+while True:  # draining, the server closes the connection after the response
+    d = s.recv(65536)
+    if not d:
+        break
+    got += d
+usage = [json.loads(l[6:])["usage"] for l in got.decode(errors="replace").split("\n")
+         if l.startswith("data: {") and '"choices":[]' in l]
+# chunked: the events, then the last (empty) chunk
+done = b"data: [DONE]\n\n" in got and got.endswith(b"\r\n0\r\n\r\n")
+print("stream", "done" if done else "cut", usage[-1]["completion_tokens"] if usage else -1)
+EOF
+grep -q "^new 503 503 True$" "$tmp/drain"
+ok $? "SIGTERM: a new request meanwhile gets 503 with an OpenAI error object"
+grep -q "^health 503$" "$tmp/drain"
+ok $? "SIGTERM: /health answers 503"
+grep -q "^stream done 200$" "$tmp/drain"
+ok $? "SIGTERM: the stream running at the signal ends complete (200 tokens, [DONE])"
+[ "$(grep -c . "$tmp/drain")" = 3 ] || sed 's/^/# /' "$tmp/drain"
+wait "$last"
+r=$?
+# (how many requests it counts as running at the signal depends on timing: the
+# stream may be fully buffered already, a 503 probe may be in flight: not checked)
+[ $r = 0 ] && grep -q "stopping; [0-9]* requests running" "$tmp/drain.log" &&
+	! grep -q "cancelled" "$tmp/drain.log"
+ok $? "SIGTERM: exit 0 ($r) once the running request was answered"
+
+# the grace period runs out: a half-sent request does not hold the server
+start grace -m "$stories" -np 2 -c 256 --timeout 60 --shutdown-timeout 1
+lastpid
+"$py" - "${url#http://127.0.0.1:}" "$tmp/held" <<'EOF' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"pro")
+time.sleep(0.5)
+open(sys.argv[2], "w").write("sent\n")
+time.sleep(30)
+EOF
+hold=$!
+for _ in $(seq 1 200); do [ -s "$tmp/held" ] && break; sleep 0.05; done
+t0=$(date +%s)
+kill -TERM "$last"
+wait "$last"
+r=$?
+t1=$(date +%s)
+kill "$hold" 2>/dev/null
+wait "$hold" 2>/dev/null
+[ $r = 0 ] && [ $((t1 - t0)) -le 10 ] && grep -q "1 requests cancelled" "$tmp/grace.log"
+ok $? "--shutdown-timeout 1: a stalled half request is given up after the grace, exit 0 ($((t1 - t0)) s)"

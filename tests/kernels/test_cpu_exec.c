@@ -464,6 +464,8 @@ static void test_check(void)
 	c = base; c.t[3].ne[0] = 32; EXPECT(-EINVAL, "attn v shape");
 	c = base; c.t[0].ne[0] = 128; EXPECT(-EINVAL, "attn out shape");
 	c = base; c.t[6].ne[0] = 3; EXPECT(-EINVAL, "attn positions count");
+	c = base; c.t[7].ne[1] = 2; EXPECT(0, "attn seq ids with chunk sizes");
+	c = base; c.t[7].ne[1] = 3; EXPECT(-EINVAL, "attn seq ids with 3 rows");
 	c = base; c.t[4] = NONE; EXPECT(-EINVAL, "attn no cache");
 	/* SWIGLU / ADD */
 	accel_cmd_prep_add(&base, T(f, KN_F32, 64, 2, 1), T(f, KN_F32, 64, 2, 1),

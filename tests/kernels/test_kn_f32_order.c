@@ -84,8 +84,8 @@ static void test_seq(const char *name, int W)
 	kt_seed(4242);
 	kt_fill(w, nr * ni, 1.0f);
 	kt_fill(a, nc * ni, 2.0f);
-	kn_matmul_seq(o, w, KN_F32, a, NULL, ni, nr, nc, seq, false, nr, 0, 1);
-	kn_matmul_seq(oi, w, KN_F32, a, NULL, ni, nr, nc, seq, true, nr, 0, 1);
+	kn_matmul_seq(o, w, KN_F32, a, NULL, ni, nr, nc, seq, NULL, false, nr, 0, 1);
+	kn_matmul_seq(oi, w, KN_F32, a, NULL, ni, nr, nc, seq, NULL, true, nr, 0, 1);
 	for (int64_t c = 0; c < nc; c++) {
 		const bool shared = seq[c] == 1 || seq[c] == 2;
 
@@ -99,12 +99,30 @@ static void test_seq(const char *name, int W)
 			bad_inv += memcmp(&oi[c * nr + r], &one, sizeof(float)) != 0;
 		}
 	}
+	/* the reference run's counts (a scheduler's other cut): 1 -> vec_dot,
+	 * >= 2 -> tinyBLAS, whatever this batch holds */
+	{
+		static const int32_t ones[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+		static const int32_t many[9] = { 5, 5, 5, 5, 5, 5, 5, 5, 5 };
+		float oc[9 * 8];
+
+		kn_matmul_seq(oc, w, KN_F32, a, NULL, ni, nr, nc, seq, ones, false, nr, 0, 1);
+		for (int64_t i = 0; i < nr * nc; i++)
+			bad += memcmp(&oc[i], &oi[i], sizeof(float)) != 0;
+		kn_matmul_seq(oc, w, KN_F32, a, NULL, ni, nr, nc, seq, many, false, nr, 0, 1);
+		for (int64_t c = 0; c < nc; c++)
+			for (int64_t r = 0; r < nr; r++) {
+				const float want = model_tinyblas(ni, w + r * ni, a + c * ni, W);
+
+				bad += memcmp(&oc[c * nr + r], &want, sizeof(float)) != 0;
+			}
+	}
 	/* a slice of 6 of the 8 rows (a head chunk) computes as the whole matrix */
-	kn_matmul_seq(oi, w, KN_F32, a, NULL, ni, 6, nc, seq, false, nr, 0, 1);
+	kn_matmul_seq(oi, w, KN_F32, a, NULL, ni, 6, nc, seq, NULL, false, nr, 0, 1);
 	for (int64_t c = 0; c < nc; c++)
 		for (int64_t r = 0; r < 6; r++)
 			bad += memcmp(&oi[c * 6 + r], &o[c * nr + r], sizeof(float)) != 0;
-	ok(!bad && !bad_inv, "%s: per-sequence order and a 6-row slice of it (%d differ), "
+	ok(!bad && !bad_inv, "%s: per-sequence order, the reference run's counts, a 6-row slice (%d differ), "
 	   "row-invariant as one column (%d differ)", name, bad, bad_inv);
 }
 

@@ -32,6 +32,7 @@
 #include "rt_sampler.h"
 #include "rt_sched.h"
 #include "rt_session.h"
+#include "serve/prefix.h"
 #include "tap.h"
 
 #define N_GEN 12
@@ -345,8 +346,14 @@ static int block_file(const char *dir, const int32_t *p, int b, char *path, size
 	DIR *d = opendir(dir);
 	int found = -ENOENT;
 
-	for (int i = 0; i <= b; i++)
-		h = accel_kv_hash(h, p + i * 16, 16);
+	/* the scheduler's key (serve/prefix.h), computed here on its own: the
+	 * block's tokens, then its positions' arithmetic classes; a 40-token
+	 * prompt at n_batch 16 runs in chunks of 16, 16 and 8: class 2 */
+	for (int i = 0; i <= b; i++) {
+		static const int32_t cls[16] = { 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2 };
+
+		h = accel_kv_hash(accel_kv_hash(h, p + i * 16, 16), cls, 16);
+	}
 	snprintf(suffix, sizeof(suffix), "-%016llx.kv", (unsigned long long)h);
 	while (d && (de = readdir(d)))
 		if (strlen(de->d_name) > strlen(suffix) &&
@@ -357,6 +364,20 @@ static int block_file(const char *dir, const int32_t *p, int b, char *path, size
 	if (d)
 		closedir(d);
 	return found;
+}
+
+/* the block files in @dir */
+static int count_files(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strlen(de->d_name) > 3 && !strcmp(de->d_name + strlen(de->d_name) - 3, ".kv");
+	if (d)
+		closedir(d);
+	return n;
 }
 
 /* one "process": load @model, run @p with the cache directory @dir */
@@ -389,6 +410,69 @@ static int run_disk(const char *model, const char *dir, const int32_t *p, int n,
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * One process, a pool of 21 blocks (2 sequences of 8, and 5 more), eight
+ * 40-token prompts one after the other: each leaves 3 published blocks
+ * cached, so from the seventh on an allocation evicts the oldest. Those, and
+ * only those, reach the directory; the first prompt again takes its evicted
+ * blocks back from their files, with the same output; the rest are written
+ * at the clean shutdown.
+ */
+static void evictions(const char *parent)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_batch = 16, .n_seq = 2 };
+	static int32_t p[8][40];
+	char dir[4200];
+	struct rt_sched_req q = { .n_prompt = 40, .max_tokens = N_GEN, .fn = on_token };
+	struct rt_sched_opts so = { .cache_dir = dir };
+	struct rt_sched_stats st5, st8, st;
+	struct out o[8], again;
+	struct rt_sched *s;
+	struct rt_model *m;
+	int files;
+
+	snprintf(dir, sizeof(dir), "%s/evict", parent);
+	if (rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) < 0 ||
+	    rt_sched_create(m, NULL, &so, &s) < 0) {
+		ok(0, "evictions: scheduler");
+		skip(2, "no scheduler");
+		return;
+	}
+	rt_sampler_defaults(&q.sp);
+	q.sp.temp = 0;
+	memset(o, 0, sizeof(o));
+	memset(&again, 0, sizeof(again));
+	for (int i = 0; i < 8; i++) {
+		p[i][0] = 1;
+		for (int j = 1; j < 40; j++)
+			p[i][j] = 3 + (i * 61 + j * 23) % 500;
+		q.prompt = p[i];
+		q.arg = &o[i];
+		rt_sched_add(s, &q);
+		run_all(s);
+		if (i == 4)
+			rt_sched_get_stats(s, &st5);
+	}
+	rt_sched_get_stats(s, &st8);
+	files = count_files(dir);
+	ok(st5.n_disk_stored == 0 && st8.n_disk_stored >= 1 &&
+	   (uint64_t)files == st8.n_disk_stored && st8.kv_blocks_total == 21,
+	   "evictions: no file while the pool had room (5 prompts), %llu files once blocks "
+	   "were evicted (8 prompts)", (unsigned long long)st8.n_disk_stored);
+	q.prompt = p[0];
+	q.arg = &again;
+	rt_sched_add(s, &q);
+	run_all(s);
+	rt_sched_get_stats(s, &st);
+	ok(st.n_disk_loaded >= 1 && again.n == N_GEN && !memcmp(again.ids, o[0].ids, sizeof(again.ids)),
+	   "evictions: the first prompt again takes %llu evicted blocks from their files, the "
+	   "same output", (unsigned long long)st.n_disk_loaded);
+	rt_sched_destroy(s);
+	ok(count_files(dir) > files, "evictions: the cached blocks written at shutdown (%d files)",
+	   count_files(dir));
+	rt_model_free(m);
+}
+
 static void disk_tier(void)
 {
 	static const char *const stories = "tests/models/stories260K.gguf";
@@ -406,9 +490,9 @@ static void disk_tier(void)
 		return;
 	}
 	ret = run_disk(stories, dir, p, 40, &a, &st);
-	ok(ret == 0 && a.n == N_GEN && st.n_disk_stored >= 2 &&
-	   st.n_disk_loaded == 0, "first process: %llu blocks written to the directory",
-	   (unsigned long long)st.n_disk_stored);
+	ok(ret == 0 && a.n == N_GEN && st.n_disk_stored == 0 && st.n_disk_loaded == 0 &&
+	   count_files(dir) >= 2, "first process: nothing written while its blocks stay in "
+	   "memory, %d files at its clean shutdown", count_files(dir));
 	ret = run_disk(stories, dir, p, 40, &b, &st);
 	ok(ret == 0 && st.n_disk_loaded == 2 &&
 	   st.n_cached_tokens == 32 && b.n == N_GEN && !memcmp(a.ids, b.ids, sizeof(a.ids)),
@@ -438,14 +522,15 @@ static void disk_tier(void)
 	   st.n_disk_loaded == 0 && !memcmp(a.ids, b.ids, sizeof(a.ids)),
 	   "a truncated block file is ignored: the prompt computed again, the same output");
 	/* another model with the same vocabulary: never the other's files */
+	fd = count_files(dir);
 	ret = run_disk("tests/models/random/tiny-llama-random-dense-f32.gguf", dir, p, 40, &b, &st);
-	ok(ret == 0 &&
-	   st.n_disk_loaded == 0 && st.n_disk_stored >= 2,
-	   "another model on the same directory uses none of its files (%llu of its own)",
-	   (unsigned long long)st.n_disk_stored);
+	ok(ret == 0 && st.n_disk_loaded == 0 && count_files(dir) >= fd + 2,
+	   "another model on the same directory uses none of its files (%d of its own)",
+	   count_files(dir) - fd);
 	ret = run_disk(stories, dir, p, 40, &b, &st);
 	ok(ret == 0 && st.n_disk_loaded == 2 &&
 	   !memcmp(a.ids, b.ids, sizeof(a.ids)), "and the first model's files are still found");
+	evictions(dir);
 	{
 		char cmd[64];
 
@@ -456,10 +541,13 @@ static void disk_tier(void)
 
 /* ---- part 4: memory pressure: preempted sequences swapped out and back */
 
-static void swapping(void)
+/* @dir, @host: swap to files in @dir once @host bytes are in host memory */
+static void swapping(const char *dir, uint64_t host)
 {
 	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_batch = 16, .n_seq = 4 };
-	struct rt_sched_opts so = { .max_seqs = 4, .token_budget = 16, .max_kv_blocks = 5 };
+	struct rt_sched_opts so = { .max_seqs = 4, .token_budget = 16, .max_kv_blocks = 5,
+				    .cache_dir = dir, .host_swap_bytes = host };
+	const char *where = dir ? "to files (host swap space of 1 byte)" : "to host memory";
 	static int32_t prompts[5][24];
 	struct rt_sched_req q = { 0 };
 	struct rt_sched_stats st;
@@ -469,12 +557,11 @@ static void swapping(void)
 	int32_t ref[N_GEN];
 	int same = 0, ret;
 
-	if (!ok(rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) == 0,
-		"swap: load")) {
+	if (!ok(rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) == 0 &&
+		rt_sched_create(m, NULL, &so, &s) == 0, "swap %s: scheduler", where)) {
 		skip(3, "no model");
 		return;
 	}
-	rt_sched_create(m, NULL, &so, &s);
 	memset(outs, 0, sizeof(outs));
 	rt_sampler_defaults(&q.sp);
 	q.sp.temp = 0;
@@ -499,12 +586,243 @@ static void swapping(void)
 		alone(m, prompts[i], 20 + i, &sp, ref);
 		same += outs[i].n == N_GEN && !memcmp(outs[i].ids, ref, sizeof(ref));
 	}
-	ok(ret > 0 && st.n_preempted >= 1 && st.n_resumed == st.n_preempted && st.n_swapped == 0,
-	   "5 requests in 5 KV blocks: %llu preemptions, each swapped back in",
-	   (unsigned long long)st.n_preempted);
-	ok(same == 5, "%d of 5 identical to their runs alone (swapped, not recomputed)", same);
+	ok(ret > 0 && st.n_preempted >= 1 && st.n_resumed == st.n_preempted && st.n_swapped == 0 &&
+	   st.n_swapped_files == (dir ? st.n_preempted : 0),
+	   "5 requests in 5 KV blocks: %llu preemptions %s, each swapped back in",
+	   (unsigned long long)st.n_preempted, where);
+	ok(same == 5, "%d of 5 identical to their runs alone (swapped %s, not recomputed)", same,
+	   where);
 	ok(st.kv_blocks_used == 0, "every block back (%d used)", st.kv_blocks_used);
 	rt_sched_destroy(s);
+	rt_model_free(m);
+}
+
+
+/* ---- part 5: every cut of a prompt gives accel-run's ids */
+
+#define CH_N 5
+#define CH_MAXP 100
+
+/* accel-run's ids for @p on a fresh model (no prefix computed by another
+ * prompt's chunks: that is what a new accel-run process starts from) */
+static int fresh_alone(const struct rt_model_opts *mo, const int32_t *p, int n, int32_t *out)
+{
+	struct rt_sampler_params sp;
+	struct rt_model *m;
+	int k;
+
+	if (rt_model_load(tap_path("tests/models/stories260K.gguf"), mo, &m) < 0)
+		return -1;
+	rt_sampler_defaults(&sp);
+	sp.temp = 0;
+	k = alone(m, p, n, &sp, out);
+	rt_model_free(m);
+	return k;
+}
+
+
+/*
+ * The last row's logits of @p (@n tokens) run in pieces of @piece tokens in
+ * sequence 0, each row told accel-run's chunk (@hint) or not
+ */
+static int cut_logits(struct rt_model *m, const int32_t *p, int n, int piece, bool hint,
+		      float *out)
+{
+	const int nv = rt_model_hparams(m)->n_vocab;
+	int32_t pos[CH_MAXP], seq[CH_MAXP], chunk[CH_MAXP];
+	int8_t want[CH_MAXP];
+	const float *lg = NULL;
+	int ret;
+
+	rt_kvcache_clear(m->kv, 0);
+	ret = rt_kvcache_reserve(m->kv, 0, n);
+	for (int i = 0; i < n && ret >= 0; i += piece) {
+		int c = n - i < piece ? n - i : piece;
+		struct rt_batch b = { .n = c, .tokens = p + i, .pos = pos, .seq = seq,
+				      .logits = want, .chunk = hint ? chunk : NULL };
+
+		for (int j = 0; j < c; j++) {
+			pos[j] = i + j;
+			seq[j] = 0;
+			want[j] = i + j == n - 1;
+			chunk[j] = rt_prefix_chunk(m, n, i + j);
+		}
+		ret = rt_model_forward(m, &b, &lg);
+	}
+	if (ret >= 0)
+		memcpy(out, lg, sizeof(float) * nv);
+	rt_kvcache_clear(m->kv, 0);
+	return ret < 0 ? ret : 0;
+}
+
+/* bits: the rows themselves, for every cut, against rt_session's */
+static void chunk_rows(const struct rt_model_opts *mo, const char *fa_name, const int32_t *p81,
+		       const int32_t *p70)
+{
+	static const int pieces[] = { 1, 2, 7, 32, 63, 64 };
+	struct rt_model *m;
+	float *ref, *got;
+	int nv, same = 0, differ = 0, total = 0;
+
+	if (rt_model_load(tap_path("tests/models/stories260K.gguf"), mo, &m) < 0) {
+		ok(0, "chunk rows: load");
+		return;
+	}
+	nv = rt_model_hparams(m)->n_vocab;
+	got = malloc(sizeof(float) * nv);
+	for (int k = 0; k < 2; k++) {
+		const int32_t *p = k ? p70 : p81;
+		const int n = k ? 70 : 81;
+
+		ref = prefill(m, 1, p, n);
+		rt_kvcache_clear(m->kv, 1);
+		for (size_t i = 0; ref && i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+			total++;
+			same += cut_logits(m, p, n, pieces[i], true, got) == 0 &&
+				!memcmp(got, ref, sizeof(float) * nv);
+			differ += cut_logits(m, p, n, pieces[i], false, got) == 0 &&
+				  memcmp(got, ref, sizeof(float) * nv);
+		}
+		free(ref);
+	}
+	ok(same == total && differ > 0, "-fa %s: the last row of a 81- and a 70-token prompt cut in pieces of "
+	   "1..64, each row told accel-run's chunk: bit-identical to accel-run's (%d of %d; "
+	   "%d differ untold)", fa_name, same, total, differ);
+	free(got);
+	rt_model_free(m);
+}
+
+/*
+ * At n_batch 80, accel-run runs a 81-token prompt as a chunk of 80 (flash
+ * attention's tiled kernel) and a lone token, a 70-token one as one tiled
+ * chunk, a 20-token one as a plain chunk: each at every step budget from 1
+ * to 80 (pieces of every size, one-token tails, pieces of a tiled chunk
+ * under 64), all five at once beside each other's decode rows, must give
+ * those ids. Then prefixes: a 100-token prompt whose first 30 tokens were
+ * cached by a 30-token prompt (computed as a plain chunk, where accel-run
+ * tiles them) must not take those blocks; a 25-token prompt must.
+ */
+static void chunking(int fa, const char *fa_name)
+{
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 256, .n_batch = 80, .n_seq = 4,
+				    .flash_attn = fa };
+	static const int lens[CH_N] = { 81, 70, 20, 2, 37 };
+	static const int budgets[] = { 1, 2, 3, 5, 7, 13, 16, 31, 40, 63, 64, 65, 79, 80 };
+	const int n_budgets = (int)(sizeof(budgets) / sizeof(budgets[0]));
+	static int32_t prompts[CH_N][CH_MAXP], ref[CH_N][N_GEN], ref100[N_GEN], ref25[N_GEN];
+	struct rt_sched_req q = { 0 };
+	struct rt_sched_stats st;
+	struct rt_model *m;
+	int good_budgets = 0, ret;
+
+	for (int i = 0; i < CH_N; i++) {
+		prompts[i][0] = 1;
+		for (int j = 1; j < CH_MAXP; j++)
+			prompts[i][j] = 3 + (i * 41 + j * 13 + j * j) % 500;
+	}
+	for (int i = 0; i < CH_N; i++)
+		fresh_alone(&mo, prompts[i], lens[i], ref[i]);
+	chunk_rows(&mo, fa_name, prompts[0], prompts[1]);
+	if (!ok(rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) == 0,
+		"chunking (-fa %s): load", fa_name)) {
+		skip(2, "no model");
+		return;
+	}
+	rt_sampler_defaults(&q.sp);
+	q.sp.temp = 0;
+	q.fn = on_token;
+	q.max_tokens = N_GEN;
+	for (int bi = 0; bi < n_budgets; bi++) {
+		struct rt_sched_opts so = { .max_seqs = 4, .token_budget = budgets[bi] };
+		struct out outs[CH_N];
+		struct rt_sched *s;
+		int same = 0;
+
+		/* a fresh pool: no prefix of another budget's run */
+		rt_model_free(m);
+		if (rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) < 0 ||
+		    rt_sched_create(m, NULL, &so, &s) < 0)
+			break;
+		memset(outs, 0, sizeof(outs));
+		for (int i = 0; i < CH_N; i++) {
+			q.prompt = prompts[i];
+			q.n_prompt = lens[i];
+			q.arg = &outs[i];
+			rt_sched_add(s, &q);
+		}
+		ret = run_all(s);
+		for (int i = 0; i < CH_N; i++) {
+			bool eq = outs[i].n == N_GEN && !memcmp(outs[i].ids, ref[i], sizeof(ref[i]));
+
+			same += eq;
+			if (!eq)
+				diag("-fa %s budget %d: the %d-token prompt differs from accel-run",
+				     fa_name, budgets[bi], lens[i]);
+		}
+		good_budgets += ret > 0 && same == CH_N;
+		rt_sched_destroy(s);
+	}
+	ok(good_budgets == n_budgets,
+	   "-fa %s: %d of %d step budgets (1..80) give every request accel-run's ids "
+	   "(one-token tails, tiled chunks cut under 64, beside other requests)",
+	   fa_name, good_budgets, n_budgets);
+
+	/* prefixes keyed by their arithmetic */
+	{
+		struct rt_sched_opts so = { .max_seqs = 2, .token_budget = 16 };
+		static int32_t p100[100], p25[25];
+		struct out o30, o100, o25;
+		struct rt_sched *s;
+		uint64_t c0, c1;
+
+		memcpy(p100, prompts[4], sizeof(int32_t) * 30);
+		for (int j = 30; j < 100; j++)
+			p100[j] = 3 + (j * 7) % 500;
+		memcpy(p25, prompts[4], sizeof(int32_t) * 16);
+		for (int j = 16; j < 25; j++)
+			p25[j] = 3 + (j * 19) % 500;
+		fresh_alone(&mo, p100, 100, ref100);
+		fresh_alone(&mo, p25, 25, ref25);
+		rt_model_free(m);
+		ret = rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m);
+		if (ret == 0)
+			ret = rt_sched_create(m, NULL, &so, &s);
+		if (ret < 0) {
+			ok(0, "prefixes: scheduler");
+			rt_model_free(m);
+			return;
+		}
+		memset(&o30, 0, sizeof(o30));
+		memset(&o100, 0, sizeof(o100));
+		memset(&o25, 0, sizeof(o25));
+		q.prompt = prompts[4];
+		q.n_prompt = 30;
+		q.arg = &o30;
+		rt_sched_add(s, &q);
+		run_all(s);
+		rt_sched_get_stats(s, &st);
+		c0 = st.n_cached_tokens;
+		q.prompt = p100;
+		q.n_prompt = 100;
+		q.arg = &o100;
+		rt_sched_add(s, &q);
+		run_all(s);
+		rt_sched_get_stats(s, &st);
+		c1 = st.n_cached_tokens;
+		q.prompt = p25;
+		q.n_prompt = 25;
+		q.arg = &o25;
+		rt_sched_add(s, &q);
+		run_all(s);
+		rt_sched_get_stats(s, &st);
+		ok(c1 == c0 && o100.n == N_GEN && !memcmp(o100.ids, ref100, sizeof(ref100)) &&
+		   st.n_cached_tokens - c1 == 16 && o25.n == N_GEN &&
+		   !memcmp(o25.ids, ref25, sizeof(ref25)),
+		   "-fa %s: a cached block of other arithmetic is not taken (%llu tokens), one of "
+		   "the same is (%llu); both give accel-run's ids", fa_name,
+		   (unsigned long long)(c1 - c0), (unsigned long long)(st.n_cached_tokens - c1));
+		rt_sched_destroy(s);
+	}
 	rt_model_free(m);
 }
 
@@ -520,13 +838,37 @@ int main(void)
 		enum kn_isa isa;
 	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
 
-	plan(3 * 3 * 4 + 15 + 8 + 4);
+	plan(3 * 3 * 4 + 15 + 8 + 3 + 4 + 5 + 2 * 4);
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < 3; j++)
 			invariance(models[i], isas[j].name, isas[j].isa);
 	kn_isa_set(kn_isa_best());
 	scheduler();
 	disk_tier();
-	swapping();
+	swapping(NULL, 0);
+	{
+		char dir[] = "/tmp/test_sched_swap.XXXXXX", cmd[64];
+
+		if (mkdtemp(dir)) {
+			DIR *d;
+			struct dirent *de;
+			int left = 0;
+
+			swapping(dir, 1);
+			d = opendir(dir);
+			while (d && (de = readdir(d)))
+				left += !strncmp(de->d_name, "swap-", 5);
+			if (d)
+				closedir(d);
+			ok(d && left == 0, "no swap file left behind (unlinked when opened)");
+		} else {
+			ok(0, "mkdtemp: %s", strerror(errno));
+			skip(4, "no directory");
+		}
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		(void)!system(cmd);
+	}
+	chunking(RT_FA_ON, "on");
+	chunking(RT_FA_OFF, "off");
 	return done_testing();
 }

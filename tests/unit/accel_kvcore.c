@@ -126,6 +126,22 @@ static void rules(void)
 	/* LRU: last references go in order 2, c, 1 -> cached, evicted in that order */
 	is_int(kv_free(&a, &o, 3, (uint32_t[]){ 2, c[0], 1 }), 0, "free the published");
 	ok(counts(&a, 0, 3, NB - 3), "published blocks are cached, not free");
+	{
+		uint32_t e[NB], nf = 0;
+		uint64_t eh[NB];
+
+		ok(accelkv_kvcore_peek_evict(&a, NB - 3, e, eh, &nf) == 0 && nf == 0,
+		   "peek_evict: an alloc that free blocks serve evicts nothing");
+		ok(accelkv_kvcore_peek_evict(&a, NB - 1, e, eh, &nf) == 0 && nf == 2 &&
+		   e[0] == 2 && e[1] == c[0] && eh[0] == h[1] && eh[1] == h[2] &&
+		   counts(&a, 0, 3, NB - 3),
+		   "peek_evict: two beyond the free ones, in LRU order with their hashes; "
+		   "nothing changed");
+		ok(accelkv_kvcore_peek_evict(&a, NB, e, eh, &nf) == 0 && nf == 3 &&
+		   accelkv_kvcore_peek_evict(&a, 0, e, eh, &nf) == -EINVAL &&
+		   accelkv_kvcore_peek_evict(&a, NB + 1, e, eh, &nf) == -EINVAL,
+		   "peek_evict: every cached block at most; 0 and more than the pool -EINVAL");
+	}
 	is_int(kv_alloc(&a, &o, NB - 3, b), 0, "free blocks go first");
 	ok(counts(&a, NB - 3, 3, 0), "cache kept while free blocks last");
 	is_int(kv_alloc(&a, &o, 1, b), 0, "alloc under pressure");
@@ -304,7 +320,7 @@ static void index_rules(void)
 
 int main(void)
 {
-	plan(50 + 18 + 3);	/* rules, index_rules, torture: no test is conditional */
+	plan(53 + 18 + 3);	/* rules, index_rules, torture: no test is conditional */
 	rules();
 	index_rules();
 	torture();

@@ -268,7 +268,8 @@ int engine_start(const struct serve_opts *o, struct rt_model *m, struct rt_token
 {
 	struct rt_sched_opts so = { .max_seqs = o->n_parallel, .token_budget = o->n_batch,
 				    .max_waiting = o->max_queue, .cache_dir = o->kv_cache_dir,
-				    .max_kv_blocks = o->kv_blocks };
+				    .max_kv_blocks = o->kv_blocks,
+				    .host_swap_bytes = o->swap_space };
 	struct engine *e = calloc(1, sizeof(*e));
 	int ret;
 
@@ -480,8 +481,10 @@ char *engine_metrics(struct engine *e)
 	metric(&t, "accel_kv_disk_blocks_stored_total", "counter",
 	       "prefix blocks written to --kv-cache-dir", NULL, e->st.n_disk_stored);
 	metric(&t, "accel_preemptions_total", "counter",
-	       "sequences swapped out to host memory when KV blocks ran out", NULL,
-	       e->st.n_preempted);
+	       "sequences swapped out when KV blocks ran out", NULL, e->st.n_preempted);
+	metric(&t, "accel_preemptions_to_file_total", "counter",
+	       "of those, swapped to a file in --kv-cache-dir (--swap-space full)", NULL,
+	       e->st.n_swapped_files);
 	metric(&t, "accel_requests_swapped", "gauge", "preempted sequences waiting to resume",
 	       NULL, (unsigned long long)e->st.n_swapped);
 	metric(&t, "accel_requests_running", "gauge", "sequences in the batch", NULL,

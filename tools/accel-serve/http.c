@@ -24,8 +24,10 @@ struct http {
 	char model[256];
 	char *auth;			/* "Bearer KEY" or NULL */
 	long created;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;		/* protects the three below */
 	uint64_t next_id;
+	bool draining;			/* SIGTERM/SIGINT: 503 to new requests */
+	int active;			/* completions accepted, not yet answered */
 };
 
 enum route { R_NONE, R_HEALTH, R_MODELS, R_METRICS, R_COMPLETIONS, R_CHAT };
@@ -35,7 +37,18 @@ struct conn {
 	enum route route;
 	struct tool_text body;
 	bool too_big;
+	bool active;			/* counted in http.active until completed */
 };
+
+static bool draining(struct http *h)
+{
+	bool d;
+
+	pthread_mutex_lock(&h->mu);
+	d = h->draining;
+	pthread_mutex_unlock(&h->mu);
+	return d;
+}
 
 /* one streamed response: owned by the MHD response */
 struct sse {
@@ -62,6 +75,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, struct http *h, int statu
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (draining(h))	/* a keep-alive client goes elsewhere next time */
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (status == 401)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	ret = MHD_queue_response(c, (unsigned int)status, r);
@@ -315,6 +330,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		if (cc->route == R_NONE)
 			return fail(c, h, 404, "no route %s %.200s", method, url);
 		post = cc->route == R_COMPLETIONS || cc->route == R_CHAT;
+		/* shutting down: what runs finishes, nothing new starts */
+		pthread_mutex_lock(&h->mu);
+		if (!h->draining && post) {
+			cc->active = true;
+			h->active++;
+		}
+		pthread_mutex_unlock(&h->mu);
+		if ((post || cc->route == R_HEALTH) && !cc->active && draining(h))
+			return fail(c, h, 503, "the server is shutting down");
 		if (strcmp(method, post ? "POST" : "GET"))
 			return fail(c, h, 405, "%.200s takes %s", url, post ? "POST" : "GET");
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -356,6 +380,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	if (!cc)
 		return;
+	if (cc->active) {
+		pthread_mutex_lock(&cc->h->mu);
+		cc->h->active--;
+		pthread_mutex_unlock(&cc->h->mu);
+	}
 	free(cc->body.buf);
 	free(cc);
 	*con_cls = NULL;
@@ -430,6 +459,23 @@ int http_start(const struct serve_opts *o, struct engine *e, const char *model_n
 	*port = di ? di->port : o->port;
 	*out = h;
 	return 0;
+}
+
+void http_drain(struct http *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->draining = true;
+	pthread_mutex_unlock(&h->mu);
+}
+
+int http_active(struct http *h)
+{
+	int n;
+
+	pthread_mutex_lock(&h->mu);
+	n = h->active;
+	pthread_mutex_unlock(&h->mu);
+	return n;
 }
 
 void http_stop(struct http *h)

@@ -41,12 +41,18 @@ static void usage(FILE *f)
 "      --api-key KEY      require \"Authorization: Bearer KEY\" (all but /health)\n"
 "      --max-body B       largest request body (default 1M; 413 beyond)\n"
 "      --kv-cache-dir DIR\n"
-"                         the prefix cache's disk tier: published KV blocks kept\n"
-"                         as files there, reused after a restart or by another server\n"
+"                         the prefix cache's disk tier: published KV blocks written\n"
+"                         there when evicted (and at shutdown), reused after a\n"
+"                         restart or by another server\n"
 "      --kv-blocks N      most KV blocks the running sequences hold (default: the\n"
 "                         pool's); beyond it the newest is swapped out to host memory\n"
+"      --swap-space B     host memory for swapped-out sequences (default: no limit);\n"
+"                         beyond it they swap to files in --kv-cache-dir\n"
 "      --queue N          most requests waiting for a sequence (default 64; 503 beyond)\n"
 "      --timeout S        close a connection idle or stalled this long (default 30)\n"
+"      --shutdown-timeout S\n"
+"                         on SIGTERM/SIGINT, wait this long for running requests\n"
+"                         (new ones get 503) before cancelling them (default 30)\n"
 "      --alias NAME       the model's id in the API (default: its file's name)\n"
 "      --device D         emu or a device node (default: auto)\n"
 "  -v, --verbose          libmicrohttpd's and libaccel's messages\n"
@@ -83,7 +89,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 	static const char *const valued[] = {
 		"-m", "--model", "--host", "--port", "-np", "--parallel", "-c", "--ctx-size",
 		"-b", "--batch-size", "-n", "--n-predict", "-t", "--threads", "--mem-budget",
-		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--alias", "--device",
+		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--shutdown-timeout", "--swap-space", "--alias", "--device",
 		"-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "-fa", "--flash-attn",
 	};
 
@@ -152,6 +158,9 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		} else if (IS("--timeout")) {
 			if (flag_int(a, val, 1, 86400, &o->timeout_s))
 				return -EINVAL;
+		} else if (IS("--shutdown-timeout")) {
+			if (flag_int(a, val, 0, 86400, &o->grace_s))
+				return -EINVAL;
 		} else if (IS("-ctk") || IS("--cache-type-k") || IS("-ctv") || IS("--cache-type-v")) {
 			int t = rt_kv_type_parse(val);
 
@@ -172,6 +181,13 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		} else if (IS("--mem-budget")) {
 			if (flag_size(a, val, &o->mem_budget))
 				return -EINVAL;
+		} else if (IS("--swap-space")) {
+			if (flag_size(a, val, &o->swap_space))
+				return -EINVAL;
+			if (!o->swap_space) {
+				fprintf(stderr, "accel-serve: --swap-space 0: give at least one byte\n");
+				return -EINVAL;
+			}
 		} else if (IS("--max-body")) {
 			if (flag_size(a, val, &o->max_body))
 				return -EINVAL;
@@ -186,14 +202,41 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		fprintf(stderr, "accel-serve: no model given (-m FILE)\n");
 		return -EINVAL;
 	}
+	if (o->swap_space && !o->kv_cache_dir) {
+		fprintf(stderr, "accel-serve: --swap-space needs --kv-cache-dir (where sequences "
+			"swap beyond it)\n");
+		return -EINVAL;
+	}
 	return 0;
+}
+
+/*
+ * As llama-server and vLLM stop: new requests get 503 (an OpenAI error
+ * object), the running ones go on until they are answered or @grace seconds
+ * pass; a second signal stops at once. What is left is cancelled by the
+ * caller (engine_stop), its clients told.
+ */
+static void drain(struct http *h, const sigset_t *sigs, int sig, int grace)
+{
+	const struct timespec tick = { 0, 50 * 1000 * 1000 };
+	double end = serve_now() + grace;
+	int n;
+
+	http_drain(h);
+	fprintf(stderr, "accel-serve: %s: stopping; %d requests running, %d s to finish "
+		"(a second signal stops at once)\n", strsignal(sig), http_active(h), grace);
+	while ((n = http_active(h)) > 0 && serve_now() < end)
+		if (sigtimedwait(sigs, NULL, &tick) > 0)
+			break;
+	if (n > 0)
+		fprintf(stderr, "accel-serve: %d requests cancelled\n", http_active(h));
 }
 
 int main(int argc, char **argv)
 {
 	struct serve_opts o = { .host = "127.0.0.1", .port = 8080, .n_parallel = 4,
 				.n_predict = -1, .max_queue = 64, .max_body = 1 << 20,
-				.timeout_s = 30 };
+				.timeout_s = 30, .grace_s = 30 };
 	struct rt_model_opts mo;
 	struct rt_tokenizer *tok = NULL;
 	struct rt_model *m = NULL;
@@ -242,7 +285,7 @@ int main(int argc, char **argv)
 		name, o.n_parallel, rt_model_n_ctx(m), rt_model_n_batch(m));
 	fprintf(stderr, "accel-serve: listening on http://%s:%d\n", o.host, port);
 	sigwait(&sigs, &sig);
-	fprintf(stderr, "accel-serve: %s: stopping\n", strsignal(sig));
+	drain(h, &sigs, sig, o.grace_s);
 	ret = 0;
 out:
 	/* the jobs end first, so no connection thread waits on one; then the

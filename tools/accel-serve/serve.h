@@ -26,8 +26,10 @@ struct serve_opts {
 	int n_predict;			/* -n: max_tokens when a request gives none */
 	int max_queue;			/* --queue: most requests waiting */
 	int kv_blocks;			/* --kv-blocks: most KV blocks in use (0: the pool) */
+	uint64_t swap_space;		/* --swap-space: host bytes of swapped blocks (0: no limit) */
 	uint64_t max_body;		/* --max-body: bytes */
 	int timeout_s;			/* --timeout: an idle or stalled connection */
+	int grace_s;			/* --shutdown-timeout: drain on SIGTERM/SIGINT */
 	uint64_t mem_budget;
 	int type_k, type_v;		/* -ctk/-ctv: enum rt_kv_type (0: f16) */
 	int flash_attn;			/* -fa: enum rt_flash_attn (0: auto) */
@@ -123,6 +125,11 @@ struct http;
 int http_start(const struct serve_opts *o, struct engine *e, const char *model_name,
 	       struct http **out, int *port);
 void http_stop(struct http *h);
+/** http_drain - from now on new completions (and /health) get 503 with an
+ *  error object and every response closes its connection */
+void http_drain(struct http *h);
+/** http_active - completion requests accepted and not yet fully answered */
+int http_active(struct http *h);
 
 double serve_now(void);
 

@@ -91,7 +91,7 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 			}
 		}
 		{
-			struct rt_batch b = { c, g.tok, g.pos, g.seq, g.want, 0 };
+			struct rt_batch b = { c, g.tok, g.pos, g.seq, g.want, 0, NULL };
 			int out_rows = 0;
 
 			ret = rt_model_forward(m, &b, &logits);
@@ -148,7 +148,7 @@ int rt_generate_parallel(struct rt_model *m, const struct rt_tokenizer *tok, int
 		}
 		if (!c)
 			break;
-		b = (struct rt_batch){ c, g.tok, g.pos, g.seq, g.want, 0 };
+		b = (struct rt_batch){ c, g.tok, g.pos, g.seq, g.want, 0, NULL };
 		ret = rt_model_forward(m, &b, &logits);
 		if (ret < 0)
 			goto out;

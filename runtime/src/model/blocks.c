@@ -50,6 +50,7 @@ static struct accel_tensor batch_seq(const struct rt_graph *g)
 	struct accel_tensor seq = rows(g->m->seq, 0, 1);
 
 	seq.ne[0] = g->n;
+	seq.ne[1] = g->chunk ? 2 : 1;	/* [n] ids, then [n] chunk sizes */
 	return seq;
 }
 
@@ -152,6 +153,7 @@ int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
 
 	pos.ne[0] = n;
 	seq.ne[0] = n;
+	seq.ne[1] = g->chunk ? 2 : 1;	/* [n] ids, then [n] chunk sizes */
 	EMIT(g, "attn_norm", il, accel_cmd_prep_rmsnorm(c_, xb, x, l->attn_norm, hp->rms_eps));
 	EMIT(g, "Qcur", il, prep_mm(c_, g, q, xb, l->wq, l->bq));
 	EMIT(g, "Kcur", il, prep_mm(c_, g, k, xb, l->wk, l->bk));

@@ -64,7 +64,7 @@ int rt_model_alloc_activations(struct rt_model *m)
 	m->moe_pred_ids = act(&off, ACCEL_DTYPE_I32, k, B);
 	m->tokens = act(&off, ACCEL_DTYPE_I32, B, 1);
 	m->pos = act(&off, ACCEL_DTYPE_I32, B, 1);
-	m->seq = act(&off, ACCEL_DTYPE_I32, B, 1);
+	m->seq = act(&off, ACCEL_DTYPE_I32, B, 2);	/* ids, then rt_batch.chunk */
 	m->block_table = act(&off, ACCEL_DTYPE_I32, m->kv->max_blocks, m->n_seq);
 	m->logits = act(&off, ACCEL_DTYPE_F32, hp->n_vocab, rt_model_max_logits(m));
 	/* chunk-major logits of a chunked output head */
@@ -108,9 +108,14 @@ static int stage_batch(struct rt_model *m, const struct rt_batch *b, bool *decod
 			seen |= 1u << s;
 		else
 			*decode = false;
+		if (b->chunk && b->chunk[i] < 1)
+			return rt_set_error(-EINVAL, "token %d: a chunk of %d tokens", i, b->chunk[i]);
 		tok[i] = b->tokens[i];
 		pos[i] = b->pos[i];
 		seq[i] = s;
+		/* the second row of ATTN's t7, right after the n ids */
+		if (b->chunk)
+			seq[b->n + i] = b->chunk[i];
 	}
 	for (int s = 0; s < m->n_seq; s++)
 		for (int j = 0; j < m->kv->max_blocks; j++)
@@ -126,7 +131,8 @@ static int build_pass(struct rt_model *m, const struct rt_batch *b, const float 
 		      int *n_out)
 {
 	struct rt_graph g = { .m = m, .ex = &m->ex, .n = b->n, .b = b,
-			      .row_invariant = (b->flags & RT_BATCH_ROW_INVARIANT) != 0 };
+			      .row_invariant = (b->flags & RT_BATCH_ROW_INVARIANT) != 0,
+			      .chunk = b->chunk != NULL };
 	struct accel_tensor w, ids;
 	struct accel_fence_point done;
 	int ret;

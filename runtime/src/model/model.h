@@ -145,6 +145,7 @@ struct rt_graph {
 	bool row_invariant;	/* RT_BATCH_ROW_INVARIANT */
 	const struct rt_batch *b;
 	bool compact;		/* the last layer kept only the logits rows, rows 0..n-1 of x */
+	bool chunk;		/* rt_batch.chunk given: ATTN's t7 has it */
 };
 
 /** rt_tensor_ptr - CPU address of a tensor in a host-visible pool */

@@ -22,7 +22,7 @@
 #include "serve/kvdisk.h"
 
 #define KVD_MAGIC	0x314b5644564b4341ULL	/* "ACKVDVK1" */
-#define KVD_VERSION	1
+#define KVD_VERSION	2	/* 2: keys salted with arithmetic classes (prefix.h) */
 #define KVD_HDR		4096
 
 struct kvd_header {
@@ -40,6 +40,9 @@ struct rt_kvdisk {
 	char *dir;
 	uint64_t fingerprint;
 	void *hdr;		/* KVD_HDR bytes, aligned for O_DIRECT */
+	uint32_t *ids;		/* [n_blocks]: blocks eviction would take */
+	uint64_t *hashes;	/* and their keys */
+	uint64_t n_stored;	/* files written */
 };
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -105,6 +108,12 @@ int rt_kvdisk_open(struct rt_model *m, const char *dir, struct rt_kvdisk **out)
 	}
 	d->m = m;
 	d->fingerprint = fingerprint(m);
+	d->ids = malloc(sizeof(*d->ids) * m->kv->n_blocks);
+	d->hashes = malloc(sizeof(*d->hashes) * m->kv->n_blocks);
+	if (!d->ids || !d->hashes) {
+		rt_kvdisk_close(d);
+		return -ENOMEM;
+	}
 	*out = d;
 	return 0;
 }
@@ -113,6 +122,8 @@ void rt_kvdisk_close(struct rt_kvdisk *d)
 {
 	if (!d)
 		return;
+	free(d->ids);
+	free(d->hashes);
 	free(d->hdr);
 	free(d->dir);
 	free(d);
@@ -184,37 +195,22 @@ static int store_one(struct rt_kvdisk *d, uint32_t block, uint64_t hash)
 		ret = -errno;
 	if (ret)
 		unlink(tmp);
+	else
+		d->n_stored++;
 	return ret < 0 ? ret : 1;
 }
 
-static void hashes(const struct rt_kvcache *kv, const int32_t *tokens, int n_blk, uint64_t *h)
-{
-	uint64_t prev = 0;
-
-	for (int i = 0; i < n_blk; i++)
-		h[i] = prev = accel_kv_hash(prev, tokens + (size_t)i * kv->block_tokens,
-					    kv->block_tokens);
-}
-
-int rt_kvdisk_store(struct rt_kvdisk *d, int seq, const int32_t *tokens, int from, int n_blk)
+int rt_kvdisk_store(struct rt_kvdisk *d, int seq, const uint64_t *h, int from, int n_blk)
 {
 	struct rt_kvcache *kv = d->m->kv;
-	uint64_t *h;
 	int ret = 0, n = 0;
 
 	if (n_blk > kv->n_alloc[seq])
 		n_blk = kv->n_alloc[seq];
-	if (from >= n_blk)
-		return 0;
-	h = malloc(sizeof(*h) * n_blk);
-	if (!h)
-		return -ENOMEM;
-	hashes(kv, tokens, n_blk, h);
 	for (int b = from; b < n_blk && ret >= 0; b++) {
 		ret = store_one(d, kv->table[(size_t)seq * kv->max_blocks + b], h[b]);
 		n += ret > 0;
 	}
-	free(h);
 	return ret < 0 ? ret : n;
 }
 
@@ -248,24 +244,50 @@ static bool load_one(struct rt_kvdisk *d, uint32_t block, uint64_t hash)
 	return good;
 }
 
-int rt_kvdisk_load(struct rt_kvdisk *d, int seq, const int32_t *tokens, int have, int max_blk)
+int rt_kvdisk_load(struct rt_kvdisk *d, int seq, const uint64_t *h, int have, int max_blk)
 {
 	struct rt_kvcache *kv = d->m->kv;
-	uint64_t *h;
 	int b;
 
-	if (max_blk <= have)
-		return have;
-	h = malloc(sizeof(*h) * max_blk);
-	if (!h)
-		return have;
-	hashes(kv, tokens, max_blk, h);
 	for (b = have; b < max_blk; b++) {
-		/* a block for position b's range, then its bytes from the file */
+		/* a block for position b's range (what it evicts saved first),
+		 * then its bytes from the file */
+		rt_kvdisk_evicting(d, 1);
 		if (rt_kvcache_reserve(kv, seq, (b + 1) * (int)kv->block_tokens) < 0 ||
 		    !load_one(d, kv->table[(size_t)seq * kv->max_blocks + b], h[b]))
 			break;
 	}
-	free(h);
 	return b;
+}
+
+/* the cached blocks an allocation of @n would evict, each to its file */
+static int save(struct rt_kvdisk *d, uint32_t n)
+{
+	int found, ret = 0, wrote = 0;
+
+	if (n > d->m->kv->n_blocks)
+		n = d->m->kv->n_blocks;
+	found = accel_kv_peek_evict(d->m->kv->pool, n, d->ids, d->hashes);
+	if (found < 0)
+		return found;
+	for (int i = 0; i < found && ret >= 0; i++) {
+		ret = store_one(d, d->ids[i], d->hashes[i]);
+		wrote += ret > 0;
+	}
+	return ret < 0 ? ret : wrote;
+}
+
+int rt_kvdisk_evicting(struct rt_kvdisk *d, int n)
+{
+	return n > 0 ? save(d, (uint32_t)n) : 0;
+}
+
+int rt_kvdisk_flush(struct rt_kvdisk *d)
+{
+	return save(d, d->m->kv->n_blocks);
+}
+
+uint64_t rt_kvdisk_stored(const struct rt_kvdisk *d)
+{
+	return d ? d->n_stored : 0;
 }

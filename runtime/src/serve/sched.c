@@ -15,6 +15,7 @@
 #include "rt_sched.h"
 #include "rt_tokenizer.h"
 #include "serve/kvdisk.h"
+#include "serve/prefix.h"
 #include "serve/swap.h"
 
 enum sreq_state { SREQ_WAITING, SREQ_PREFILL, SREQ_DECODE };
@@ -28,7 +29,10 @@ struct sreq {
 	int n_pub;		/* full blocks published so far */
 	int n_cached;		/* prompt positions from the prefix cache */
 	int n_disk;		/* full blocks known to have a file */
-	void *swap;		/* preempted: its blocks' bytes in host memory */
+	uint64_t *hash;		/* [max_blocks]: prefix keys of its blocks (prefix.h) */
+	int n_hash;		/* how many are computed */
+	struct rt_swap *swap;	/* preempted: its blocks' bytes, in host memory
+				 * or in a file */
 	int n_swap;		/* how many blocks */
 	enum sreq_state resume;	/* the state to go on in */
 	int take;		/* tokens of this step */
@@ -52,11 +56,16 @@ struct rt_sched {
 	struct sreq *whead, *wtail;	/* waiting, FIFO */
 	int n_waiting;
 	/* the batch being built */
-	int32_t *btok, *bpos, *bseq;
+	int32_t *btok, *bpos, *bseq, *bchunk;
 	int8_t *bwant;
 	struct sreq **brow;		/* [budget]: the request of each logits row */
 	struct rt_sched_stats st;
 	struct rt_kvdisk *disk;		/* the cache directory, or NULL */
+	const char *dir;		/* its path */
+	uint64_t host_swap_max;		/* bytes of swapped blocks in host memory (0: no limit) */
+	uint64_t host_swap;		/* bytes there now */
+	bool publish_writes;		/* the device cannot say what eviction
+					 * takes: blocks go to disk when published */
 };
 
 int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
@@ -78,12 +87,6 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 	s->tok = tok;
 	s->max_seqs = opts->max_seqs ? opts->max_seqs : m->n_seq;
 	s->budget = opts->token_budget ? opts->token_budget : m->n_batch;
-	if (s->budget < 2) {
-		/* a prompt moves two tokens at a time at least (chunk_len) */
-		B = s->budget;
-		free(s);
-		return rt_set_error(-EINVAL, "scheduler: a step budget of %d tokens (2 at least)", B);
-	}
 	/* every running sequence's decode token fits one step */
 	if (s->max_seqs > s->budget)
 		s->max_seqs = s->budget;
@@ -92,6 +95,8 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 		s->max_seqs = rt_model_max_logits(m);
 	s->max_waiting = opts->max_waiting;
 	s->max_blocks = opts->max_kv_blocks;
+	s->dir = opts->cache_dir;
+	s->host_swap_max = opts->host_swap_bytes;
 	s->next_id = 1;
 	B = s->budget;
 	s->slot = calloc(m->n_seq, sizeof(*s->slot));
@@ -99,9 +104,10 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 	s->btok = malloc(sizeof(int32_t) * B);
 	s->bpos = malloc(sizeof(int32_t) * B);
 	s->bseq = malloc(sizeof(int32_t) * B);
+	s->bchunk = malloc(sizeof(int32_t) * B);
 	s->bwant = malloc(B);
 	s->brow = malloc(sizeof(*s->brow) * B);
-	if (!s->slot || !s->order || !s->btok || !s->bpos || !s->bseq || !s->bwant || !s->brow) {
+	if (!s->slot || !s->order || !s->btok || !s->bpos || !s->bseq || !s->bchunk || !s->bwant || !s->brow) {
 		rt_sched_destroy(s);
 		return -ENOMEM;
 	}
@@ -112,6 +118,9 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 			rt_sched_destroy(s);
 			return ret;
 		}
+		/* blocks reach the disk when they leave memory, where the
+		 * device says which ones an allocation evicts */
+		s->publish_writes = rt_kvdisk_evicting(s->disk, 1) == -EOPNOTSUPP;
 	}
 	*out = s;
 	return 0;
@@ -119,7 +128,8 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 
 static void sreq_free(struct sreq *r)
 {
-	free(r->swap);
+	rt_swap_free(r->swap);
+	free(r->hash);
 	rt_sampler_free(r->smp);
 	free(r->tokens);
 	free(r);
@@ -153,6 +163,7 @@ static void finish(struct rt_sched *s, struct sreq *r, enum rt_sched_finish why)
 				s->wtail = prev;
 			s->n_waiting--;
 			s->st.n_swapped -= r->swap != NULL;
+			s->host_swap -= rt_swap_host_bytes(r->swap);
 		}
 	}
 	if (why == RT_SCHED_CANCELLED)
@@ -171,11 +182,15 @@ void rt_sched_destroy(struct rt_sched *s)
 		finish(s, s->order[0], RT_SCHED_CANCELLED);
 	while (s->whead)
 		finish(s, s->whead, RT_SCHED_CANCELLED);
+	/* a clean shutdown: what the pool still caches goes to its files */
+	if (s->disk)
+		rt_kvdisk_flush(s->disk);
 	free(s->slot);
 	free(s->order);
 	free(s->btok);
 	free(s->bpos);
 	free(s->bseq);
+	free(s->bchunk);
 	free(s->bwant);
 	free(s->brow);
 	rt_kvdisk_close(s->disk);
@@ -204,13 +219,17 @@ int64_t rt_sched_add(struct rt_sched *s, const struct rt_sched_req *q)
 		return -ENOMEM;
 	r->cap = n_ctx;
 	r->tokens = malloc(sizeof(*r->tokens) * r->cap);
-	if (!r->tokens) {
+	r->hash = malloc(sizeof(*r->hash) * (size_t)s->m->kv->max_blocks);
+	if (!r->tokens || !r->hash) {
+		free(r->tokens);
+		free(r->hash);
 		free(r);
 		return -ENOMEM;
 	}
 	ret = rt_sampler_create(&q->sp, nv, &r->smp);
 	if (ret < 0) {
 		free(r->tokens);
+		free(r->hash);
 		free(r);
 		return rt_set_error(ret, "bad sampling parameters");
 	}
@@ -274,16 +293,35 @@ static int held(const struct rt_sched *s)
 /* a preempted request back in its sequence: its blocks, bit for bit */
 static int resume(struct rt_sched *s, struct sreq *r, int seq)
 {
-	int ret = rt_swap_in(s->m, seq, r->swap, r->n_swap);
+	int ret;
+
+	uint64_t host = rt_swap_host_bytes(r->swap);
+
+	if (s->disk && !s->publish_writes)
+		rt_kvdisk_evicting(s->disk, r->n_swap);
+	ret = rt_swap_in(s->m, seq, r->swap);
 
 	if (ret < 0)
 		return ret;
 	r->swap = NULL;
+	s->host_swap -= host;
 	r->state = r->resume;
 	r->n_pub = 0;		/* new block ids: published again */
 	s->st.n_resumed++;
 	s->st.n_swapped--;
 	return 0;
+}
+
+/* the prefix keys of @r's first @n blocks (computed once each) */
+static int keys(struct rt_sched *s, struct sreq *r, int n)
+{
+	if (n > s->m->kv->max_blocks)
+		n = s->m->kv->max_blocks;
+	if (n > r->n_hash) {
+		rt_prefix_hashes(s->m, r->tokens, r->n_prompt, r->n_hash, n, r->hash);
+		r->n_hash = n;
+	}
+	return n;
 }
 
 /* waiting requests into free sequences: a preempted one gets its blocks
@@ -294,7 +332,7 @@ static void admit(struct rt_sched *s)
 
 	while (s->whead && s->n_running < s->max_seqs) {
 		struct sreq *r = s->whead;
-		int seq = 0, got;
+		int seq = 0, got, nb;
 
 		/* under a block budget, only what fits (the oldest go on first);
 		 * alone, it goes in whatever it needs (grow says if it cannot) */
@@ -317,23 +355,22 @@ static void admit(struct rt_sched *s)
 		if (r->state != SREQ_WAITING)
 			continue;	/* resumed */
 		/*
-		 * Leave at least two prompt tokens to run: a lone one would be
-		 * computed as a decode step (other attention lanes) where
-		 * rt_session runs it in a chunk of its prompt.
+		 * The longest cached prefix whose bits are the ones accel-run
+		 * would compute (prefix.h), leaving one prompt token at least
+		 * to run (its logits); then what the cache directory has.
 		 */
-		got = r->n_prompt > 2 ? rt_kvcache_prefix_reuse(kv, seq, r->tokens, r->n_prompt - 1)
-				      : 0;
+		nb = keys(s, r, (r->n_prompt - 1) / (int)kv->block_tokens);
+		got = rt_prefix_reuse(s->m, seq, r->hash, nb);
 		if (got < 0)
 			got = 0;	/* no reuse: computed again */
-		r->n_pub = got / (int)kv->block_tokens;	/* those are in the index */
-		/* then the blocks the cache directory has, within the same limit */
-		if (s->disk && r->n_prompt > 2) {
-			int bt = (int)kv->block_tokens, have = got / bt;
-			int nb = rt_kvdisk_load(s->disk, seq, r->tokens, have, (r->n_prompt - 2) / bt);
+		r->n_pub = got;		/* those are in the index */
+		if (s->disk) {
+			int have = got;
 
-			s->st.n_disk_loaded += (uint64_t)(nb - have);
-			got = nb * bt;
+			got = rt_kvdisk_load(s->disk, seq, r->hash, have, nb);
+			s->st.n_disk_loaded += (uint64_t)(got - have);
 		}
+		got *= (int)kv->block_tokens;
 		r->n_past = got;
 		r->n_cached = got;
 		if (got) {
@@ -347,10 +384,16 @@ static void admit(struct rt_sched *s)
 /* preempt @r: its blocks to host memory, its sequence free, first in line */
 static int preempt(struct rt_sched *s, struct sreq *r)
 {
-	int n = rt_swap_out(s->m, r->seq, &r->swap), i = 0;
+	struct rt_kvcache *kv = s->m->kv;
+	uint64_t bytes = (uint64_t)kv->n_alloc[r->seq] * kv->block_bytes;
+	/* host memory while the swap space lasts, then the cache directory */
+	bool file = s->dir && s->host_swap_max && s->host_swap + bytes > s->host_swap_max;
+	int n = rt_swap_out(s->m, r->seq, file ? s->dir : NULL, &r->swap), i = 0;
 
 	if (n < 0)
 		return n;
+	s->host_swap += rt_swap_host_bytes(r->swap);
+	s->st.n_swapped_files += file && n > 0;
 	r->n_swap = n;
 	r->resume = r->state;
 	r->state = SREQ_WAITING;
@@ -392,6 +435,10 @@ static int grow(struct rt_sched *s, struct sreq *r, int n_pos)
 		if (extra <= 0)
 			return 0;
 		if (!s->max_blocks || held(s) + extra <= s->max_blocks) {
+			/* the blocks this evicts from the pool go to disk first
+			 * (a failed write only loses the file) */
+			if (s->disk && !s->publish_writes)
+				rt_kvdisk_evicting(s->disk, extra);
 			ret = rt_kvcache_reserve(kv, r->seq, n_pos);
 			if (ret != -ENOMEM)
 				return ret;
@@ -408,21 +455,18 @@ static int grow(struct rt_sched *s, struct sreq *r, int n_pos)
 	}
 }
 
-/* the prompt tokens of @r this step may take out of @avail */
+/* the prompt tokens of @r this step may take out of @avail: any cut gives
+ * the same bits (each row takes accel-run's arithmetic, rt_batch.chunk) */
 static int chunk_len(const struct sreq *r, int avail)
 {
-	int left = r->n_prompt - r->n_past, c = left < avail ? left : avail;
+	int left = r->n_prompt - r->n_past;
 
-	/* never a lone prompt token (see admit), neither now nor left over */
-	if (c < left && left - c == 1)
-		c--;
-	if (c == 1 && left > 1)
-		c = 0;
-	return c;
+	return left < avail ? left : avail;
 }
 
 static int add_row(struct rt_sched *s, int n, struct sreq *r, int32_t tok, int pos, bool want)
 {
+	s->bchunk[n] = rt_prefix_chunk(s->m, r->n_prompt, pos);
 	s->btok[n] = tok;
 	s->bpos[n] = pos;
 	s->bseq[n] = r->seq;
@@ -433,19 +477,14 @@ static int add_row(struct rt_sched *s, int n, struct sreq *r, int32_t tok, int p
 /* the prompt is done or a token was fed: publish newly full blocks */
 static void publish(struct rt_sched *s, struct sreq *r)
 {
-	struct rt_kvcache *kv = s->m->kv;
+	int full = keys(s, r, r->n_past / (int)s->m->kv->block_tokens);
 
-	int full = r->n_past / (int)kv->block_tokens;
-
-	if (full > r->n_pub && rt_kvcache_prefix_publish(kv, r->seq, r->tokens, r->n_past) == 0)
+	if (full > r->n_pub && rt_prefix_publish(s->m, r->seq, r->hash, full) == 0)
 		r->n_pub = full;
-	/* the disk tier: a file for each full block that has none (a failed
-	 * write only loses the file, never the request) */
-	if (s->disk && full > r->n_disk) {
-		int ret = rt_kvdisk_store(s->disk, r->seq, r->tokens, r->n_disk, full);
-
-		if (ret > 0)
-			s->st.n_disk_stored += (uint64_t)ret;
+	/* a device that cannot say what eviction takes: a file for each full
+	 * block at once (a failed write only loses the file) */
+	if (s->disk && s->publish_writes && full > r->n_disk) {
+		rt_kvdisk_store(s->disk, r->seq, r->hash, r->n_disk, full);
 		r->n_disk = full;
 	}
 }
@@ -553,7 +592,7 @@ int rt_sched_step(struct rt_sched *s)
 	if (!n)
 		return 0;
 	b = (struct rt_batch){ .n = n, .tokens = s->btok, .pos = s->bpos, .seq = s->bseq,
-			       .logits = s->bwant };
+			       .logits = s->bwant, .chunk = s->bchunk };
 	ret = rt_model_forward(s->m, &b, &logits);
 	if (ret < 0) {
 		for (int i = 0; i < n_run; i++)
@@ -584,6 +623,7 @@ void rt_sched_get_stats(const struct rt_sched *s, struct rt_sched_stats *st)
 	struct accel_pool_info pi;
 
 	*st = s->st;
+	st->n_disk_stored = rt_kvdisk_stored(s->disk);
 	st->n_running = s->n_running;
 	st->n_waiting = s->n_waiting;
 	if (accel_pool_info(s->m->kv->pool, &pi) == 0) {
