@@ -102,7 +102,9 @@ void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, cons
 	kn_dot4_fn dot4 = kn_dot4_fn_get(kn_isa_get(), type);
 	kn_rows4_fn rows4 = kn_rows4_fn_get(kn_isa_get(), type);
 	kn_dot4_fn dot8 = kn_dot8_fn_get(kn_isa_get(), type);
-	kn_sgemm_fn sgemm = row_invariant || n_cols < 2 ? NULL : kn_sgemm_get(type, n_in, mat_rows);
+	/* one column: vec_dot, unless the reference run's batch held more of it */
+	kn_sgemm_fn sgemm = row_invariant || (n_cols < 2 && !chunk) ? NULL
+				: kn_sgemm_get(type, n_in, mat_rows);
 	const size_t wrs = kn_row_size(type, n_in);
 	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
 	const uint8_t *wb = w, *ab = a;

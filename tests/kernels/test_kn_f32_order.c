@@ -117,6 +117,18 @@ static void test_seq(const char *name, int W)
 				bad += memcmp(&oc[c * nr + r], &want, sizeof(float)) != 0;
 			}
 	}
+	/* one column of a chunk of 5, computed alone (a one-token piece): tinyBLAS */
+	{
+		static const int32_t five = 5;
+		float o1[8];
+
+		kn_matmul_seq(o1, w, KN_F32, a, NULL, ni, nr, 1, seq, &five, false, nr, 0, 1);
+		for (int64_t r = 0; r < nr; r++) {
+			const float want = model_tinyblas(ni, w + r * ni, a, W);
+
+			bad += memcmp(&o1[r], &want, sizeof(float)) != 0;
+		}
+	}
 	/* a slice of 6 of the 8 rows (a head chunk) computes as the whole matrix */
 	kn_matmul_seq(oi, w, KN_F32, a, NULL, ni, 6, nc, seq, NULL, false, nr, 0, 1);
 	for (int64_t c = 0; c < nc; c++)

@@ -78,7 +78,7 @@ static void prep_mm(struct accel_cmd *c, const struct rt_graph *g, struct accel_
 		    struct accel_tensor x, struct accel_tensor w, struct accel_tensor bias)
 {
 	accel_cmd_prep_matmul(c, dst, x, w, bias);
-	if (g->compact)		/* the logits rows: as the head decides them */
+	if (g->at_head)		/* the logits rows: as the head decides them */
 		accel_cmd_matmul_rows(c, no_tensor, head_lone(g, g->b) ?
 				      ACCEL_MATMUL_ROW_INVARIANT : 0, 0);
 	else
@@ -176,7 +176,8 @@ int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
 			m->kv->k_dtype, m->kv->v_dtype, m->kv->flash ? ACCEL_ATTN_FLASH : 0, scale);
 	     c_->i[5] |= g->row_invariant ? ACCEL_ATTN_ROW_INVARIANT : 0);
 	EMIT(g, "attn_out", il, prep_mm(c_, g, xb, attn, l->wo, no_tensor));
-	if (il == hp->n_layer - 1 && m->has_head && n_logits(g->b) < n)
+	g->at_head = il == hp->n_layer - 1 && m->has_head;
+	if (g->at_head && n_logits(g->b) < n)
 		return ffn_inp_compact(g, il);
 	EMIT(g, "ffn_inp", il, accel_cmd_prep_add(c_, x, x, xb));
 	return 0;

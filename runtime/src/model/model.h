@@ -145,6 +145,7 @@ struct rt_graph {
 	bool row_invariant;	/* RT_BATCH_ROW_INVARIANT */
 	const struct rt_batch *b;
 	bool compact;		/* the last layer kept only the logits rows, rows 0..n-1 of x */
+	bool at_head;		/* past the last layer's attention: its rows feed the head */
 	bool chunk;		/* rt_batch.chunk given: ATTN's t7 has it */
 };
 
