@@ -304,7 +304,7 @@ ok $? "$p sequences were preempted and swapped back; blocks back to 0"
 "$serve" -m "$stories" --swap-space 1K 2>"$tmp/sw.err"
 [ $? = 1 ] && [ "$(wc -l < "$tmp/sw.err")" = 1 ] && grep -q "needs --kv-cache-dir" "$tmp/sw.err"
 ok $? "--swap-space without --kv-cache-dir refused with one line"
-start swapf -m "$stories" -np 4 -b 16 -c 256 --kv-blocks 3 --swap-space 1 --kv-cache-dir "$tmp/swapdir"
+start swapf -m "$stories" -np 4 -b 16 -c 1024 --kv-blocks 3 --swap-space 1 --kv-cache-dir "$tmp/swapdir"
 "$py" "$top/tests/cli/serve_client.py" load "$url" none 4 2 "$run" "$stories" > "$tmp/swapfload"
 grep -q "^PASS load: .* greedy responses equal" "$tmp/swapfload" &&
 	[ "$(grep -c '^FAIL' "$tmp/swapfload")" = 0 ]
@@ -386,7 +386,7 @@ pids="${pids# $1}"
 # ---- graceful shutdown: a stream running at SIGTERM finishes, new requests get 503
 # lastpid: the server started last, in $last (and left out of cleanup's list)
 lastpid() { set -- $pids; last=${!#}; pids="${pids% $last}"; }
-start drain -m "$stories" -np 2 -c 256 --shutdown-timeout 20
+start drain -m "$stories" -np 2 -c 512 --shutdown-timeout 20
 lastpid
 "$py" - "${url#http://127.0.0.1:}" "$last" <<'EOF' > "$tmp/drain"
 import json, os, signal, socket, sys, time, urllib.error, urllib.request
@@ -398,7 +398,11 @@ s.sendall(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: applicatio
            "Content-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
 got = b""
 while b"data: {" not in got:
-    got += s.recv(1)
+    b = s.recv(1)
+    if not b:  # refused or cut before its first event: fail, never spin
+        print("stream refused", got.decode(errors="replace").split("\r\n")[0])
+        sys.exit(0)
+    got += b
 os.kill(pid, signal.SIGTERM)
 
 def status(path, data=None):
@@ -445,7 +449,7 @@ r=$?
 ok $? "SIGTERM: exit 0 ($r) once the running request was answered"
 
 # the grace period runs out: a half-sent request does not hold the server
-start grace -m "$stories" -np 2 -c 256 --timeout 60 --shutdown-timeout 1
+start grace -m "$stories" -np 2 -c 512 --timeout 60 --shutdown-timeout 1
 lastpid
 "$py" - "${url#http://127.0.0.1:}" "$tmp/held" <<'EOF' &
 import socket, sys, time
