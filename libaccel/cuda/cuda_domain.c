@@ -30,9 +30,9 @@ struct accel_cuda_domain {
 	cudaStream_t compute, upload, download;
 };
 
-static int accel_cuda_err(cudaError_t e)
+int accel_cuda_errno(int err)
 {
-	switch (e) {
+	switch ((cudaError_t)err) {
 	case cudaSuccess:
 		return 0;
 	case cudaErrorMemoryAllocation:
@@ -41,6 +41,7 @@ static int accel_cuda_err(cudaError_t e)
 	case cudaErrorInvalidDevice:
 		return -EINVAL;
 	case cudaErrorNoDevice:
+	case cudaErrorInsufficientDriver:
 		return -ENODEV;
 	case cudaErrorHostMemoryAlreadyRegistered:
 		return -EEXIST;
@@ -49,6 +50,11 @@ static int accel_cuda_err(cudaError_t e)
 	default:
 		return -EIO;
 	}
+}
+
+static int accel_cuda_err(cudaError_t e)
+{
+	return accel_cuda_errno(e);
 }
 
 int accel_cuda_domain_open(int device, accel_cuda_signal_fn signal,

@@ -76,6 +76,9 @@ void accel_vram_pool_destroy(struct accel_vram_pool *pool);
  * both accept it; the driver's pools are pinned already, the registration
  * only maps them.
  */
+/* accel_cuda_errno - a cudaError_t as -errno (0 for cudaSuccess); the one mapping
+ * both the domain and the backend use */
+int accel_cuda_errno(int err);
 int accel_cuda_host_register(void *p, uint64_t len);
 int accel_cuda_host_unregister(void *p);
 

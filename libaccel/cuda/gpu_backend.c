@@ -20,24 +20,7 @@
 
 int gpu_cuda_err(int e)
 {
-	switch ((cudaError_t)e) {
-	case cudaSuccess:
-		return 0;
-	case cudaErrorMemoryAllocation:
-		return -ENOMEM;
-	case cudaErrorInvalidValue:
-	case cudaErrorInvalidDevice:
-		return -EINVAL;
-	case cudaErrorNoDevice:
-	case cudaErrorInsufficientDriver:
-		return -ENODEV;
-	case cudaErrorHostMemoryAlreadyRegistered:
-		return -EEXIST;
-	case cudaErrorHostMemoryNotRegistered:
-		return -ENOENT;
-	default:
-		return -EIO;
-	}
+	return accel_cuda_errno(e);
 }
 
 void gpu_log(struct accel_gpu *g, int level, const char *fmt, ...)
