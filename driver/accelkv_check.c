@@ -84,6 +84,16 @@ int accelkv_check_kv_lookup(const struct drm_accelkv_kv_lookup *args)
 	return 0;
 }
 
+/* The pool's own bound (count <= its num_blocks) is the caller's to check. */
+int accelkv_check_kv_peek_evict(const struct drm_accelkv_kv_peek_evict *args)
+{
+	if (args->flags)
+		return -EINVAL;
+	if (!args->count || args->count > ACCELKV_MAX_KV_BLOCKS)
+		return -EINVAL;
+	return 0;
+}
+
 /* Offsets and length of a direct transfer: multiples of the sector size. */
 #define ACCELKV_DIRECT_ALIGN	512
 

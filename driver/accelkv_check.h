@@ -19,6 +19,7 @@ int accelkv_check_pool_destroy(const struct drm_accelkv_pool_destroy *args);
 int accelkv_check_kv_blocks(const struct drm_accelkv_kv_blocks *args);
 int accelkv_check_kv_publish(const struct drm_accelkv_kv_publish *args);
 int accelkv_check_kv_lookup(const struct drm_accelkv_kv_lookup *args);
+int accelkv_check_kv_peek_evict(const struct drm_accelkv_kv_peek_evict *args);
 int accelkv_check_xfer(const struct accelkv_uring_xfer *xfer);
 int accelkv_check_range(u64 offset, u64 length, u64 size);
 long accelkv_check_xfer_result(long ret, u64 length);

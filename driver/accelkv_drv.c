@@ -59,7 +59,8 @@ static int accelkv_get_param_ioctl(struct drm_device *drm, void *data,
 			ACCELKV_CAP_PREFIX_INDEX | ACCELKV_CAP_SYNCOBJ_TIMELINE |
 			ACCELKV_CAP_PRIME | ACCELKV_CAP_URING_LOAD |
 			ACCELKV_CAP_URING_STORE | ACCELKV_CAP_URING_SIGNAL |
-			ACCELKV_CAP_CROSS_PROCESS | ACCELKV_CAP_PAGE_BLOCKS;
+			ACCELKV_CAP_CROSS_PROCESS | ACCELKV_CAP_PAGE_BLOCKS |
+			ACCELKV_CAP_KV_PEEK_EVICT;
 		if (adev->hugepage)
 			args->value |= ACCELKV_CAP_HUGEPAGE;
 		break;
@@ -95,6 +96,8 @@ static const struct drm_ioctl_desc accelkv_ioctls[] = {
 	DRM_IOCTL_DEF_DRV(ACCELKV_KV_REF, accelkv_kv_ref_ioctl, DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(ACCELKV_KV_PUBLISH, accelkv_kv_publish_ioctl, DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(ACCELKV_KV_LOOKUP, accelkv_kv_lookup_ioctl, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(ACCELKV_KV_PEEK_EVICT, accelkv_kv_peek_evict_ioctl,
+			  DRM_RENDER_ALLOW),
 };
 
 static const struct file_operations accelkv_fops = {

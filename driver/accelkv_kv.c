@@ -67,6 +67,13 @@ int accelkv_kv_publish(struct accelkv_kv *kv,
 				      published);
 }
 
+int accelkv_kv_peek_evict(struct accelkv_kv *kv, u32 count, u32 *ids,
+			  u64 *hashes, u32 *found)
+{
+	lockdep_assert_held(&kv->lock);
+	return accelkv_kvcore_peek_evict(&kv->core, count, ids, hashes, found);
+}
+
 int accelkv_kv_lookup(struct accelkv_kv *kv, struct accelkv_kvcore_owner *owner,
 		      const u64 *hashes, u32 count, u32 *ids, u32 *found)
 {

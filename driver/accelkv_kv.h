@@ -40,5 +40,7 @@ int accelkv_kv_publish(struct accelkv_kv *kv,
 		       const u64 *hashes, u32 count, u32 *published);
 int accelkv_kv_lookup(struct accelkv_kv *kv, struct accelkv_kvcore_owner *owner,
 		      const u64 *hashes, u32 count, u32 *ids, u32 *found);
+int accelkv_kv_peek_evict(struct accelkv_kv *kv, u32 count, u32 *ids,
+			  u64 *hashes, u32 *found);
 
 #endif /* _ACCELKV_KV_H_ */

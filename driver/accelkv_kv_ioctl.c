@@ -3,6 +3,7 @@
  * accelkv: the KV ioctls. Copy ids and hashes from user memory, run the pure
  * allocator/index call under the pool's kv.lock for the calling file's owner,
  * copy results back; a failed copy-out undoes the call (no leaked refs).
+ * PEEK_EVICT only reads the LRU: nothing to undo.
  */
 #include <linux/err.h>
 #include <linux/slab.h>
@@ -241,6 +242,67 @@ int accelkv_kv_lookup_ioctl(struct drm_device *drm, void *data,
 	kvfree(ids);
 out_free:
 	kvfree(hashes);
+out_put:
+	drm_gem_object_put(&pool->base);
+	return ret;
+}
+
+/*
+ * What an ALLOC of args->count would evict, without evicting it. The output
+ * room is faulted in first (a bad pointer is -EFAULT whatever the answer,
+ * as for LOOKUP); the answer is gathered under kv.lock into kernel buffers
+ * and copied out after it, so no user fault runs under the lock.
+ */
+int accelkv_kv_peek_evict_ioctl(struct drm_device *drm, void *data,
+				struct drm_file *file)
+{
+	struct drm_accelkv_kv_peek_evict *args = data;
+	struct accelkv_pool *pool;
+	u32 *ids, found = 0;
+	u64 *hashes;
+	int ret;
+
+	ret = accelkv_check_kv_peek_evict(args);
+	if (ret)
+		return ret;
+	pool = accelkv_kv_pool_get(file, args->handle);
+	if (IS_ERR(pool))
+		return PTR_ERR(pool);
+	/* num_blocks is fixed at creation: no lock needed to read it */
+	if (args->count > pool->kv.core.num_blocks) {
+		ret = -EINVAL;
+		goto out_put;
+	}
+	if (clear_user(u64_to_uptr(args->blocks_ptr),
+		       (size_t)args->count * sizeof(u32)) ||
+	    clear_user(u64_to_uptr(args->hashes_ptr),
+		       (size_t)args->count * sizeof(u64))) {
+		ret = -EFAULT;
+		goto out_put;
+	}
+	ids = kvmalloc_array(args->count, sizeof(u32), GFP_KERNEL_ACCOUNT);
+	hashes = kvmalloc_array(args->count, sizeof(u64), GFP_KERNEL_ACCOUNT);
+	if (!ids || !hashes) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	mutex_lock(&pool->kv.lock);
+	/* none if the handle was closed since the lookup */
+	ret = !accelkv_pool_owner_locked(pool, file) ? -ENOENT :
+		accelkv_kv_peek_evict(&pool->kv, args->count, ids, hashes,
+				      &found);
+	mutex_unlock(&pool->kv.lock);
+	if (!ret && found &&
+	    (copy_to_user(u64_to_uptr(args->blocks_ptr), ids,
+			  (size_t)found * sizeof(u32)) ||
+	     copy_to_user(u64_to_uptr(args->hashes_ptr), hashes,
+			  (size_t)found * sizeof(u64))))
+		ret = -EFAULT;
+	if (!ret)
+		args->found = found;
+out_free:
+	kvfree(hashes);
+	kvfree(ids);
 out_put:
 	drm_gem_object_put(&pool->base);
 	return ret;

@@ -66,5 +66,7 @@ int accelkv_kv_publish_ioctl(struct drm_device *drm, void *data,
 			     struct drm_file *file);
 int accelkv_kv_lookup_ioctl(struct drm_device *drm, void *data,
 			    struct drm_file *file);
+int accelkv_kv_peek_evict_ioctl(struct drm_device *drm, void *data,
+				struct drm_file *file);
 
 #endif /* _ACCELKV_POOL_H_ */

@@ -423,6 +423,7 @@ int accelkv_kvcore_peek_evict(struct accelkv_kvcore *kv, u32 count, u32 *ids,
 		return -EINVAL;
 	/* ALLOC takes free blocks first, then the LRU's head onwards */
 	while (count > kv->nr_free + n && b != ACCELKV_KVCORE_NIL) {
+		kvcore_cond_resched();
 		ids[n] = b;
 		hashes[n] = kv->hash[b];
 		n++;

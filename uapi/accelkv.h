@@ -61,6 +61,7 @@ extern "C" {
 #define DRM_ACCELKV_KV_REF		0x06
 #define DRM_ACCELKV_KV_PUBLISH		0x07
 #define DRM_ACCELKV_KV_LOOKUP		0x08
+#define DRM_ACCELKV_KV_PEEK_EVICT	0x09
 
 #define DRM_IOCTL_ACCELKV_GET_PARAM \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_ACCELKV_GET_PARAM, struct drm_accelkv_get_param)
@@ -80,6 +81,8 @@ extern "C" {
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_ACCELKV_KV_PUBLISH, struct drm_accelkv_kv_publish)
 #define DRM_IOCTL_ACCELKV_KV_LOOKUP \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_ACCELKV_KV_LOOKUP, struct drm_accelkv_kv_lookup)
+#define DRM_IOCTL_ACCELKV_KV_PEEK_EVICT \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_ACCELKV_KV_PEEK_EVICT, struct drm_accelkv_kv_peek_evict)
 
 /* ------------------------------------------------------------------ params */
 
@@ -105,8 +108,11 @@ enum drm_accelkv_param {
 	ACCELKV_PARAM_COUNT		= 7,
 };
 
-/** ACCELKV_API_VERSION - bumped on every compatible uapi addition */
-#define ACCELKV_API_VERSION	1
+/**
+ * ACCELKV_API_VERSION - bumped on every compatible uapi addition; test the
+ * ACCELKV_CAP_* bit of a feature, not this number (2: KV_PEEK_EVICT)
+ */
+#define ACCELKV_API_VERSION	2
 
 #define ACCELKV_CAP_POOL		(1ULL << 0) /* pools: create/info/destroy/mmap */
 #define ACCELKV_CAP_KV_BLOCKS		(1ULL << 1) /* KV block allocator */
@@ -119,6 +125,8 @@ enum drm_accelkv_param {
 #define ACCELKV_CAP_HUGEPAGE		(1ULL << 8) /* ACCELKV_POOL_HUGEPAGE honoured */
 #define ACCELKV_CAP_CROSS_PROCESS	(1ULL << 9) /* KV state shared across processes */
 #define ACCELKV_CAP_PAGE_BLOCKS		(1ULL << 10) /* KV block_size: any multiple of 4096 */
+/* bit 11 is libaccel's ACCEL_CAP_GPU (a GPU attached in userspace): never a driver's */
+#define ACCELKV_CAP_KV_PEEK_EVICT	(1ULL << 12) /* DRM_IOCTL_ACCELKV_KV_PEEK_EVICT */
 
 /**
  * struct drm_accelkv_get_param - query one device parameter
@@ -289,6 +297,37 @@ struct drm_accelkv_kv_lookup {
 	__u32 count;
 	__u64 hashes_ptr;
 	__u64 blocks_ptr;
+	__u32 found;
+	__u32 flags;
+};
+
+/**
+ * struct drm_accelkv_kv_peek_evict - the blocks an ALLOC would evict now
+ * @handle: In. Pool handle (a pool created with ACCELKV_POOL_KV).
+ * @count: In. The number of blocks the caller is about to allocate,
+ *	1..the pool's num_blocks (-EINVAL beyond it).
+ * @blocks_ptr: Out. Pointer to room for @count __u32 block ids.
+ * @hashes_ptr: Out. Pointer to room for @count __u64 hashes.
+ * @found: Out. Entries written to @blocks_ptr and @hashes_ptr: the
+ *	published blocks without a reference that KV_ALLOC of @count would
+ *	evict, in the order it would evict them (least recently released
+ *	first), each with the hash it is published under; max(0, @count -
+ *	free blocks) of them, at most the cached ones. 0 when free blocks
+ *	suffice.
+ * @flags: In. Must be zero.
+ *
+ * Changes nothing and takes no reference: a disk tier writes these blocks
+ * to files (STORE) before it allocates, so the prefix survives eviction.
+ * Another file sharing the pool may allocate between this call and the
+ * caller's ALLOC, so the answer is a hint, exact where one file owns the
+ * pool. Any file holding the pool may ask: the hashes name prefixes whose
+ * blocks it can already map and look up. Requires ACCELKV_CAP_KV_PEEK_EVICT.
+ */
+struct drm_accelkv_kv_peek_evict {
+	__u32 handle;
+	__u32 count;
+	__u64 blocks_ptr;
+	__u64 hashes_ptr;
 	__u32 found;
 	__u32 flags;
 };

@@ -285,6 +285,42 @@ static void accelkv_index_lru_eviction_order(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, got, ids[0]);
 }
 
+static void accelkv_index_peek_evict_matches_alloc(struct kunit *test)
+{
+	/* Success: PEEK_EVICT names what the next ALLOC evicts, in order, and changes nothing. */
+	struct kv_fixture *f = test->priv;
+	u32 ids[3], more[15], peek[16], got, found, pub;
+	u64 h[3] = { 7, 8, 9 }, ph[16];
+
+	mutex_lock(&f->kv.lock);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, ids, 3), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_publish(&f->kv, &f->a, ids, h, 3, &pub), 0);
+	/* released in the order 2, 0, 1: the LRU's order */
+	KUNIT_ASSERT_EQ(test, accelkv_kv_free(&f->kv, &f->a, &ids[2], 1), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_free(&f->kv, &f->a, &ids[0], 1), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_free(&f->kv, &f->a, &ids[1], 1), 0);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_peek_evict(&f->kv, 13, peek, ph, &found), 0);
+	KUNIT_EXPECT_EQ(test, found, 0U);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_peek_evict(&f->kv, 15, peek, ph, &found), 0);
+	KUNIT_ASSERT_EQ(test, found, 2U);
+	KUNIT_EXPECT_EQ(test, peek[0], ids[2]);
+	KUNIT_EXPECT_EQ(test, ph[0], h[2]);
+	KUNIT_EXPECT_EQ(test, peek[1], ids[0]);
+	KUNIT_EXPECT_EQ(test, ph[1], h[0]);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_peek_evict(&f->kv, 16, peek, ph, &found), 0);
+	KUNIT_EXPECT_EQ(test, found, 3U);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_peek_evict(&f->kv, 0, peek, ph, &found), -EINVAL);
+	KUNIT_EXPECT_EQ(test, accelkv_kv_peek_evict(&f->kv, 17, peek, ph, &found), -EINVAL);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_cached, 3U);
+	KUNIT_EXPECT_EQ(test, accelkv_kvcore_check(&f->kv.core), 0);
+	/* the ALLOC of 15 evicts the two named; the third survives */
+	KUNIT_ASSERT_EQ(test, accelkv_kv_alloc(&f->kv, &f->a, more, 15), 0);
+	KUNIT_EXPECT_EQ(test, f->kv.core.nr_cached, 1U);
+	KUNIT_ASSERT_EQ(test, accelkv_kv_lookup(&f->kv, &f->b, &h[1], 1, &got, &found), 0);
+	KUNIT_EXPECT_EQ(test, found, 1U);
+	KUNIT_EXPECT_EQ(test, got, ids[1]);
+}
+
 static void accelkv_index_collisions_in_bucket(struct kunit *test)
 {
 	/* Success: 16 hashes in a 16-bucket table are each found exactly. */
@@ -396,6 +432,7 @@ static struct kunit_case accelkv_index_cases[] = {
 	KUNIT_CASE(accelkv_index_publish_lookup_prefix),
 	KUNIT_CASE(accelkv_index_republish_rules),
 	KUNIT_CASE(accelkv_index_lru_eviction_order),
+	KUNIT_CASE(accelkv_index_peek_evict_matches_alloc),
 	KUNIT_CASE(accelkv_index_collisions_in_bucket),
 	KUNIT_CASE(accelkv_index_lookup_refuses_at_limit),
 	KUNIT_CASE(accelkv_index_lookup_never_wraps),
@@ -493,6 +530,7 @@ static void accelkv_check_small_structs(struct kunit *test)
 	struct accelkv_uring_signal s = { .point = 0 };
 	struct drm_accelkv_pool_destroy pd = { .pad = 1 };
 	struct drm_accelkv_pool_info pi = { .reserved = 1 };
+	struct drm_accelkv_kv_peek_evict pe = { .count = 1 };
 
 	KUNIT_EXPECT_EQ(test, accelkv_check_get_param(&gp), -EINVAL);
 	gp.param = 0;
@@ -507,6 +545,14 @@ static void accelkv_check_small_structs(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, accelkv_check_signal(&s), 0);
 	KUNIT_EXPECT_EQ(test, accelkv_check_pool_destroy(&pd), -EINVAL);
 	KUNIT_EXPECT_EQ(test, accelkv_check_pool_info(&pi), -EINVAL);
+	KUNIT_EXPECT_EQ(test, accelkv_check_kv_peek_evict(&pe), 0);
+	pe.flags = 1;
+	KUNIT_EXPECT_EQ(test, accelkv_check_kv_peek_evict(&pe), -EINVAL);
+	pe.flags = 0;
+	pe.count = 0;
+	KUNIT_EXPECT_EQ(test, accelkv_check_kv_peek_evict(&pe), -EINVAL);
+	pe.count = ACCELKV_MAX_KV_BLOCKS + 1;
+	KUNIT_EXPECT_EQ(test, accelkv_check_kv_peek_evict(&pe), -EINVAL);
 }
 
 static void accelkv_check_xfer_result_errnos(struct kunit *test)
