@@ -65,6 +65,7 @@ void accel_set_log(accel_log_fn fn, void *ctx);
 #define ACCEL_CAP_CROSS_PROCESS		(1ULL << 9)
 #define ACCEL_CAP_PAGE_BLOCKS		(1ULL << 10)	/* KV block sizes: any multiple of 4096 */
 #define ACCEL_CAP_GPU			(1ULL << 11) /* a GPU is attached (accel_gpu_attach) */
+#define ACCEL_CAP_KV_PEEK_EVICT		(1ULL << 12) /* accel_kv_peek_evict answers */
 
 /**
  * struct accel_device_info - what accel_device_info() reports
@@ -212,8 +213,9 @@ int accel_kv_lookup(struct accel_pool *pool, uint32_t count, const uint64_t *has
  * accel_kv_peek_evict - the published blocks without a reference that
  * accel_kv_alloc(@count) would evict now, in its order (least recently
  * released first), with their hashes; nothing changes. Returns how many
- * (0 when free blocks suffice), -EINVAL, or -EOPNOTSUPP where the device
- * cannot tell (the driver). Another owner of the pool may allocate between
+ * (0 when free blocks suffice), -EINVAL (also for @count beyond the pool),
+ * or -EOPNOTSUPP where the device cannot tell (a module without
+ * ACCEL_CAP_KV_PEEK_EVICT). Another owner of the pool may allocate between
  * this call and yours: a hint for a disk tier that saves blocks before they
  * go, exact where one thread owns the pool.
  */

@@ -24,7 +24,15 @@
 
 struct accel_kdev {
 	int fd;			/* the node: syncobjs, get-param */
+	uint64_t caps;		/* ACCELKV_CAP_* of the module, read at open */
 };
+
+/* libaccel passes the module's capability bits through unchanged */
+_Static_assert(ACCEL_CAP_PAGE_BLOCKS == ACCELKV_CAP_PAGE_BLOCKS, "cap bits");
+_Static_assert(ACCEL_CAP_KV_PEEK_EVICT == ACCELKV_CAP_KV_PEEK_EVICT, "cap bits");
+
+/* The oldest module API this library talks to; newer features by cap bit. */
+#define ACCEL_K_MIN_API	1
 
 struct accel_kpool {
 	int fd;			/* this handle's own open file of the node */
@@ -286,6 +294,24 @@ static int accel_k_kv_lookup(struct accel_pool *pool, uint32_t count, const uint
 	return ret ? ret : (int)l.found;
 }
 
+/* -EOPNOTSUPP on a module older than the ioctl (the caller falls back) */
+static int accel_k_kv_peek_evict(struct accel_pool *pool, uint32_t count, uint32_t *blocks,
+				 uint64_t *hashes)
+{
+	struct accel_kdev *kd = pool->dev->priv;
+	struct accel_kpool *kp = pool->priv;
+	struct drm_accelkv_kv_peek_evict pe = {
+		.handle = kp->handle, .count = count,
+		.blocks_ptr = (uintptr_t)blocks, .hashes_ptr = (uintptr_t)hashes,
+	};
+	int ret;
+
+	if (!(kd->caps & ACCELKV_CAP_KV_PEEK_EVICT))
+		return -EOPNOTSUPP;
+	ret = accel_k_ioctl(kp->fd, DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, &pe);
+	return ret ? ret : (int)pe.found;
+}
+
 /* ----------------------------------------------------------------- fences */
 
 static int accel_k_fence_create(struct accel_device *dev, struct accel_fence *fence)
@@ -466,6 +492,7 @@ static const struct accel_backend_ops accel_kernel_ops = {
 	.kv_ref = accel_k_kv_ref,
 	.kv_publish = accel_k_kv_publish,
 	.kv_lookup = accel_k_kv_lookup,
+	.kv_peek_evict = accel_k_kv_peek_evict,
 	.fence_create = accel_k_fence_create,
 	.fence_destroy = accel_k_fence_destroy,
 	.fence_signal = accel_k_fence_signal,
@@ -485,15 +512,17 @@ int accel_drm_open(struct accel_device *dev, int fd, const char *path)
 		accel_err("%s: accelkv GET_PARAM failed: %s", path, strerror(-ret));
 		return ret;
 	}
-	if (v < ACCELKV_API_VERSION) {
+	if (v < ACCEL_K_MIN_API) {
 		accel_err("%s: accelkv API %llu, need %d", path, (unsigned long long)v,
-			  ACCELKV_API_VERSION);
+			  ACCEL_K_MIN_API);
 		return -ENODEV;
 	}
 	kd = calloc(1, sizeof(*kd));
 	if (!kd)
 		return -ENOMEM;
 	kd->fd = fd;
+	if (accel_k_param(fd, ACCELKV_PARAM_CAPABILITIES, &kd->caps))
+		kd->caps = 0;	/* no optional feature then */
 	dev->ops = &accel_kernel_ops;
 	dev->priv = kd;
 	snprintf(dev->node, sizeof(dev->node), "%s", path);

@@ -22,7 +22,8 @@ static int accel_emu_info(struct accel_device *dev, struct accel_device_info *in
 	struct rlimit rl;
 
 	info->caps = ACCEL_CAP_POOL | ACCEL_CAP_KV_BLOCKS | ACCEL_CAP_PREFIX_INDEX |
-		     ACCEL_CAP_PRIME | ACCEL_CAP_HUGEPAGE | ACCEL_CAP_PAGE_BLOCKS;
+		     ACCEL_CAP_PRIME | ACCEL_CAP_HUGEPAGE | ACCEL_CAP_PAGE_BLOCKS |
+		     ACCEL_CAP_KV_PEEK_EVICT;
 	info->api_version = ACCELKV_API_VERSION;
 	info->max_pool_size = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 1ULL << 30;
 	info->pinned_limit = 0;

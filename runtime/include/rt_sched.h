@@ -68,8 +68,8 @@ typedef int (*rt_sched_token_fn)(void *arg, int32_t id, enum rt_sched_finish fin
  *	hash by a later request of this process or of another one (a
  *	restart); files of another model, truncated or corrupt ones are
  *	ignored. On a device that cannot say which blocks an allocation
- *	evicts (the driver: accel_kv_peek_evict), blocks are written when
- *	published instead.
+ *	evicts (a module without ACCEL_CAP_KV_PEEK_EVICT: accel_kv_peek_evict
+ *	says -EOPNOTSUPP), blocks are written when published instead.
  */
 struct rt_sched_opts {
 	int max_seqs;

@@ -2,8 +2,9 @@
 /*
  * Conformance: KV blocks. alloc/free/ref with their errors (all or nothing,
  * double free, ids not held, another handle's ids), LRU eviction order of
- * cached blocks, and release of everything a pool handle or a device held
- * when it goes away.
+ * cached blocks, what accel_kv_peek_evict says an allocation would evict
+ * (the driver's KV_PEEK_EVICT and the emulation alike), and release of
+ * everything a pool handle or a device held when it goes away.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #define LRU_TESTS 20
 #define OWNERS_TESTS 10
 #define OWNERS_DEV2_TESTS 3
+#define PEEK_TESTS 14
 
 static struct accel_pool_info info_of(struct accel_pool *pool)
 {
@@ -107,6 +109,47 @@ static void lru(struct accel_pool *pool)
 	ok(pi.blocks_free == NB - 1 && pi.blocks_cached == 1, "one cached, the rest free");
 }
 
+/* what an allocation would evict, named before it happens, and nothing else */
+static void peek(struct accel_pool *pool)
+{
+	uint32_t b[3], e[NB], p[NB], got;
+	uint64_t h[3] = { 0xa1, 0xb2, 0xc3 }, ph[NB];
+	struct accel_pool_info pi;
+	int n;
+
+	is_int(accel_kv_peek_evict(pool, NB, p, ph), 0, "empty index: nothing to evict");
+	is_int(accel_kv_alloc(pool, 3, b), 0, "alloc 3 to publish");
+	is_int(accel_kv_publish(pool, 3, b, h), 3, "publish 3");
+	/* released in the order b2, b0, b1: the LRU's order */
+	accel_kv_free(pool, 1, &b[2]);
+	accel_kv_free(pool, 1, &b[0]);
+	accel_kv_free(pool, 1, &b[1]);
+	is_int(accel_kv_peek_evict(pool, NB - 3, p, ph), 0, "free blocks suffice: none named");
+	n = accel_kv_peek_evict(pool, NB - 1, p, ph);
+	ok(n == 2 && p[0] == b[2] && ph[0] == h[2] && p[1] == b[0] && ph[1] == h[0],
+	   "two past the free ones: the least recently released two, with their hashes (%d)", n);
+	is_int(accel_kv_peek_evict(pool, NB, p, ph), 3, "the whole pool: every cached block");
+	ok(accel_kv_peek_evict(pool, 0, p, ph) == -EINVAL &&
+	   accel_kv_peek_evict(pool, NB + 1, p, ph) == -EINVAL &&
+	   accel_kv_peek_evict(pool, 1, NULL, ph) == -EINVAL,
+	   "count 0, count beyond the pool, no room: -EINVAL");
+	pi = info_of(pool);
+	ok(pi.blocks_cached == 3 && pi.blocks_free == NB - 3 && pi.blocks_used == 0,
+	   "peeking changed nothing");
+	is_int(accel_kv_lookup(pool, 1, &h[2], &got), 1, "a named block is still found");
+	accel_kv_free(pool, 1, &got);
+	/* the lookup made b2 the most recently released: the answer follows */
+	n = accel_kv_peek_evict(pool, NB - 2, p, ph);
+	ok(n == 1 && p[0] == b[0], "a block used again moves to the back of the line (%d)", n);
+	is_int(accel_kv_alloc(pool, NB - 1, e), 0, "allocate two past the free ones");
+	pi = info_of(pool);
+	is_int(pi.blocks_cached, 1, "two were evicted");
+	is_int(accel_kv_lookup(pool, 1, &h[2], &got), 1,
+	       "and the one not named survives");
+	accel_kv_free(pool, 1, &got);
+	is_int(accel_kv_free(pool, NB - 1, e), 0, "free the evicting blocks");
+}
+
 static void owners(struct accel_device *dev, struct accel_pool *pool)
 {
 	struct accel_device *dev2 = NULL;
@@ -161,10 +204,16 @@ int main(void)
 
 	if (!(info.caps & ACCEL_CAP_KV_BLOCKS))
 		plan_skip_all("device has no ACCEL_CAP_KV_BLOCKS");
-	plan(BASICS_TESTS + LRU_TESTS + OWNERS_TESTS);
+	plan(BASICS_TESTS + LRU_TESTS + PEEK_TESTS + OWNERS_TESTS);
 	pool = conf_pool(dev, NB * BS, BS, ACCEL_POOL_KV);
 	basics(pool);
 	lru(pool);
+	accel_pool_destroy(pool);
+	pool = conf_pool(dev, NB * BS, BS, ACCEL_POOL_KV);
+	if (info.caps & ACCEL_CAP_KV_PEEK_EVICT)
+		peek(pool);
+	else
+		skip(PEEK_TESTS, "device has no ACCEL_CAP_KV_PEEK_EVICT");
 	accel_pool_destroy(pool);
 	pool = conf_pool(dev, NB * BS, BS, ACCEL_POOL_KV);
 	owners(dev, pool);

@@ -32,8 +32,8 @@ int rt_kvdisk_load(struct rt_kvdisk *d, int seq, const uint64_t *h, int have, in
  * rt_kvdisk_evicting - @n blocks are about to be allocated: the published
  * blocks without a reference that the allocation will evict go to files
  * first (accel_kv_peek_evict). Returns the files written, or -EOPNOTSUPP
- * where the device cannot tell (the driver): then the caller writes blocks
- * when they are published instead.
+ * where the device cannot tell (a module without ACCEL_CAP_KV_PEEK_EVICT):
+ * then the caller writes blocks when they are published instead.
  */
 int rt_kvdisk_evicting(struct rt_kvdisk *d, int n);
 /** rt_kvdisk_flush - every published block without a reference to its
