@@ -28,6 +28,7 @@ typedef struct drm_accelkv_pool_destroy pd_t;
 typedef struct drm_accelkv_kv_blocks kb_t;
 typedef struct drm_accelkv_kv_publish kp_t;
 typedef struct drm_accelkv_kv_lookup kl_t;
+typedef struct drm_accelkv_kv_peek_evict pe_t;
 
 static uint32_t ids_buf[64];
 static uint64_t hash_buf[64];
@@ -51,6 +52,11 @@ static kp_t base_kp_t(void)
 static kl_t base_kl_t(void)
 {
 	return (kl_t){ .handle = kvpool, .count = 1, .blocks_ptr = (uintptr_t)ids_buf,
+		       .hashes_ptr = (uintptr_t)hash_buf };
+}
+static pe_t base_pe_t(void)
+{
+	return (pe_t){ .handle = kvpool, .count = 1, .blocks_ptr = (uintptr_t)ids_buf,
 		       .hashes_ptr = (uintptr_t)hash_buf };
 }
 
@@ -136,6 +142,7 @@ static void test_pool_info_destroy(int fd2)
 	CASE(DRM_IOCTL_ACCELKV_POOL_INFO, pi_t, a.handle = h2, -ENOENT);
 	CASE(DRM_IOCTL_ACCELKV_POOL_DESTROY, pd_t, a.handle = h2, -ENOENT);
 	CASE(DRM_IOCTL_ACCELKV_KV_ALLOC, kb_t, a.handle = h2, -ENOENT);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.handle = h2, -ENOENT);
 	CASE(DRM_IOCTL_ACCELKV_POOL_DESTROY, pd_t, a.pad = 1, -EINVAL);
 	CASE(DRM_IOCTL_ACCELKV_POOL_DESTROY, pd_t, , -ENOENT);
 	CASE(DRM_IOCTL_ACCELKV_POOL_DESTROY, pd_t, a.handle = 0, -ENOENT);
@@ -255,6 +262,51 @@ static void test_kv_publish_lookup(void)
 	akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, kvpool, b, 2);
 }
 
+/*
+ * KV_PEEK_EVICT: flags, the count (0, past the uapi bound, past this pool's
+ * 16 blocks), handles and both output pointers, each alone; the output room
+ * is checked whatever the answer (here at most the one block
+ * test_kv_publish_lookup left cached).
+ */
+static void test_kv_peek_evict(void)
+{
+	void *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pi_t before, after;
+
+	akv_info(fd, kvpool, &before);
+	ok(akv_param(fd, ACCELKV_PARAM_CAPABILITIES) & ACCELKV_CAP_KV_PEEK_EVICT,
+	   "KV_PEEK_EVICT capability");
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, , 0);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.count = 16, 0);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.flags = 1, -EINVAL);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.flags = 1U << 31, -EINVAL);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.count = 0, -EINVAL);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.count = 17, -EINVAL);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.count = ACCELKV_MAX_KV_BLOCKS + 1, -EINVAL);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.count = UINT32_MAX, -EINVAL);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.handle = 0x7fffffff, -ENOENT);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.handle = 0, -ENOENT);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.handle = plain, -EOPNOTSUPP);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.blocks_ptr = 0, -EFAULT);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.hashes_ptr = 0, -EFAULT);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.blocks_ptr = (uintptr_t)ro, -EFAULT);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.hashes_ptr = (uintptr_t)ro, -EFAULT);
+	CASE(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, pe_t, a.hashes_ptr = UINT64_MAX - 7, -EFAULT);
+	is_int(akv_ioctl(fd, DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, NULL), -EFAULT, "PEEK_EVICT NULL");
+	/* DRM zero-extends a short struct: without its pointers it cannot answer */
+	{
+		pe_t a = base_pe_t();
+
+		is_int(akv_ioctl(fd, resize(DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, 8), &a), -EFAULT,
+		       "PEEK_EVICT 8-byte struct (no pointers): -EFAULT");
+	}
+	akv_info(fd, kvpool, &after);
+	ok(after.blocks_used == before.blocks_used &&
+	   after.blocks_cached == before.blocks_cached && after.prefix_queries == before.prefix_queries,
+	   "the PEEK_EVICTs changed nothing (%u cached)", after.blocks_cached);
+	munmap(ro, 4096);
+}
+
 /* RLIMIT_MEMLOCK without CAP_IPC_LOCK: -EPERM; device cap: -ENOMEM. */
 static void test_limits(void)
 {
@@ -304,7 +356,7 @@ int main(void)
 	int fd2;
 
 	fd = akv_open_or_skip();
-	plan(124);
+	plan(145);
 	fd2 = akv_open();
 	if (akv_pool(fd, 65536, 4096, ACCELKV_POOL_KV, &kvpool, NULL) ||
 	    akv_pool(fd, 8192, 0, 0, &plain, NULL))
@@ -314,6 +366,7 @@ int main(void)
 	test_pool_info_destroy(fd2);
 	test_kv_blocks();
 	test_kv_publish_lookup();
+	test_kv_peek_evict();
 	test_limits();
 	close(fd2);
 	close(fd);

@@ -2,7 +2,8 @@
 /*
  * KV block semantics through the ioctls: alloc all-or-nothing, ref/free
  * counting, publish/lookup of chained prefix hashes, LRU eviction of cached
- * blocks, per-file references released on POOL_DESTROY and on close.
+ * blocks, KV_PEEK_EVICT naming what the next ALLOC evicts, per-file
+ * references released on POOL_DESTROY and on close.
  */
 #include "akv.h"
 
@@ -144,6 +145,66 @@ static void test_page_blocks(void)
 	is_int(akv_pool_destroy(fd, h), 0, "destroy the pool");
 }
 
+static int peek(int f, uint32_t h, uint32_t count, uint32_t *ids, uint64_t *hashes,
+		uint32_t *found)
+{
+	struct drm_accelkv_kv_peek_evict pe = {
+		.handle = h, .count = count, .blocks_ptr = (uintptr_t)ids,
+		.hashes_ptr = (uintptr_t)hashes,
+	};
+	int ret = akv_ioctl(f, DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, &pe);
+
+	*found = pe.found;
+	return ret;
+}
+
+/*
+ * KV_PEEK_EVICT: the published blocks nobody holds that an ALLOC of n would
+ * evict, least recently released first, with their hashes; nothing changes,
+ * and a file that imported the pool gets the same answer (one LRU).
+ */
+static void test_peek_evict(void)
+{
+	uint64_t hs[3] = { 0xe1, 0xe2, 0xe3 }, ph[8];
+	uint32_t h, h2, b[3], e[8], p[8], got = 0, found = 99;
+	int f2, dmabuf;
+
+	ok(akv_param(fd, ACCELKV_PARAM_CAPABILITIES) & ACCELKV_CAP_KV_PEEK_EVICT,
+	   "ACCELKV_CAP_KV_PEEK_EVICT is reported");
+	is_int(akv_pool(fd, 8 * 4096, 4096, ACCELKV_POOL_KV, &h, NULL), 0, "8 x 4K pool");
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_ALLOC, h, b, 3), 0, "alloc 3");
+	is_int(publish(fd, h, b, hs, 3, NULL), 0, "publish them");
+	/* released in the order b1, b2, b0: the LRU's order */
+	akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, h, b + 1, 2);
+	akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, h, b, 1);
+	is_int(peek(fd, h, 5, p, ph, &found), 0, "peek 5 (5 free)");
+	is_int(found, 0, "free blocks suffice: nothing named");
+	is_int(peek(fd, h, 7, p, ph, &found), 0, "peek 7");
+	ok(found == 2 && p[0] == b[1] && ph[0] == hs[1] && p[1] == b[2] && ph[1] == hs[2],
+	   "two past the free ones: b1 then b2, with their hashes");
+	is_int(peek(fd, h, 8, p, ph, &found), 0, "peek the whole pool");
+	ok(found == 3 && p[2] == b[0] && ph[2] == hs[0], "every cached block, b0 last");
+	ok(info(fd, h).blocks_cached == 3 && info(fd, h).blocks_used == 0 &&
+	   info(fd, h).prefix_queries == 0, "peeking changed nothing (no lookup counted)");
+	/* a second file on the pool sees the same line */
+	f2 = akv_open();
+	drmPrimeHandleToFD(fd, h, DRM_CLOEXEC, &dmabuf);
+	is_int(drmPrimeFDToHandle(f2, dmabuf, &h2), 0, "second file imports the pool");
+	close(dmabuf);
+	is_int(peek(f2, h2, 7, p, ph, &found), 0, "it peeks");
+	ok(found == 2 && p[0] == b[1] && p[1] == b[2], "and gets the same answer");
+	close(f2);
+	is_int(akv_kv(fd, DRM_IOCTL_ACCELKV_KV_ALLOC, h, e, 7), 0, "alloc 7: evicts two");
+	is_int(info(fd, h).blocks_cached, 1, "one cached left");
+	is_int(lookup(fd, h, hs, 1, &got, &found), 0, "lookup b0's hash");
+	ok(found == 1 && got == b[0], "the block not named survived");
+	is_int(lookup(fd, h, hs + 1, 1, p, &found), 0, "lookup b1's hash");
+	is_int(found, 0, "a named block was evicted");
+	akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, h, e, 7);
+	akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, h, &got, 1);
+	is_int(akv_pool_destroy(fd, h), 0, "destroy the pool");
+}
+
 int main(void)
 {
 	uint32_t a[16], b[16], c[16], found, pub, i, j;
@@ -151,7 +212,7 @@ int main(void)
 	int distinct = 1, fd2;
 
 	fd = akv_open_or_skip();
-	plan(76);
+	plan(97);
 	is_int(akv_pool(fd, 16 * 8192, 8192, ACCELKV_POOL_KV, &pool, NULL), 0, "16 x 8K pool");
 	is_int(info(fd, pool).num_blocks, 16, "num_blocks");
 	is_int(info(fd, pool).block_size, 8192, "block_size");
@@ -234,6 +295,7 @@ int main(void)
 	test_ref_limit();
 	test_second_handle();
 	test_page_blocks();
+	test_peek_evict();
 	is_int(akv_param(fd, ACCELKV_PARAM_PINNED_BYTES), 0, "nothing left pinned");
 	close(fd);
 	return done_testing();

@@ -163,12 +163,104 @@ static void test_close_vs_kv(void)
 	free(r.ids);
 }
 
+#define PEEK_NB 16
+
+struct peek_racer {
+	uint32_t h;
+	long peeks, bad, errors;
+};
+
+/*
+ * PEEK_EVICTs of the whole pool until told to stop. Every answer must be
+ * whole: ids in range, no id twice, and each hash the one its block was
+ * published under (the publisher puts the id in the hash's low bits), never
+ * a torn pair of one round's id with another round's hash layout.
+ */
+static void *peek_racer(void *arg)
+{
+	struct peek_racer *r = arg;
+	uint32_t ids[PEEK_NB], i, j;
+	uint64_t hs[PEEK_NB];
+	struct drm_accelkv_kv_peek_evict pe = {
+		.handle = r->h, .count = PEEK_NB,
+		.blocks_ptr = (uintptr_t)ids, .hashes_ptr = (uintptr_t)hs,
+	};
+
+	while (!atomic_load(&stop)) {
+		pe.found = 0;
+		if (akv_ioctl(fd, DRM_IOCTL_ACCELKV_KV_PEEK_EVICT, &pe)) {
+			r->errors++;
+			continue;
+		}
+		r->peeks++;
+		if (pe.found > PEEK_NB) {
+			r->bad++;
+			continue;
+		}
+		for (i = 0; i < pe.found; i++) {
+			r->bad += ids[i] >= PEEK_NB || (hs[i] & 0xffff) != ids[i] || !(hs[i] >> 16);
+			for (j = 0; j < i; j++)
+				r->bad += ids[i] == ids[j];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * One thread takes every block (evicting every cached one), publishes them
+ * under new hashes and lets them go, round after round; the other peeks at
+ * what an ALLOC would evict meanwhile, on the same file: the answer is
+ * gathered under the pool's lock and copied out after it, so it is never
+ * torn, and nothing the peek does leaves a reference behind.
+ */
+static void test_peek_vs_churn(void)
+{
+	struct peek_racer r = { 0 };
+	uint32_t ids[PEEK_NB], i, pub;
+	uint64_t hs[PEEK_NB], round = 1;
+	struct drm_accelkv_kv_publish p = {
+		.count = PEEK_NB, .blocks_ptr = (uintptr_t)ids, .hashes_ptr = (uintptr_t)hs,
+	};
+	struct drm_accelkv_pool_info info;
+	double t0 = akv_now();
+	long churn_errors = 0;
+	pthread_t t;
+
+	is_int(akv_pool(fd, PEEK_NB * 4096, 4096, ACCELKV_POOL_KV, &r.h, NULL), 0, "KV pool");
+	p.handle = r.h;
+	atomic_store(&stop, 0);
+	if (pthread_create(&t, NULL, peek_racer, &r))
+		bail_out("pthread_create");
+	while (akv_now() - t0 < RACE_SECONDS) {
+		churn_errors += akv_kv(fd, DRM_IOCTL_ACCELKV_KV_ALLOC, r.h, ids, PEEK_NB) != 0;
+		for (i = 0; i < PEEK_NB; i++)
+			hs[i] = round << 16 | ids[i];
+		churn_errors += akv_ioctl(fd, DRM_IOCTL_ACCELKV_KV_PUBLISH, &p) != 0;
+		pub = p.published;
+		churn_errors += pub != PEEK_NB;
+		churn_errors += akv_kv(fd, DRM_IOCTL_ACCELKV_KV_FREE, r.h, ids, PEEK_NB) != 0;
+		round++;
+	}
+	atomic_store(&stop, 1);
+	pthread_join(t, NULL);
+	diag("%llu rounds, %ld peeks", (unsigned long long)round - 1, r.peeks);
+	ok(round > 1 && r.peeks > 0, "both threads made progress");
+	is_int(churn_errors, 0, "every ALLOC, PUBLISH and FREE succeeded");
+	is_int(r.errors, 0, "every PEEK_EVICT succeeded");
+	is_int(r.bad, 0, "every answer was whole (ids in range, once, with their own hashes)");
+	akv_info(fd, r.h, &info);
+	ok(info.blocks_used == 0 && info.blocks_cached == PEEK_NB,
+	   "no reference left behind, every block cached");
+	is_int(akv_pool_destroy(fd, r.h), 0, "destroy");
+}
+
 int main(void)
 {
 	fd = akv_open_or_skip();
-	plan(17);
+	plan(24);
 	test_create_vs_close();
 	test_close_vs_kv();
+	test_peek_vs_churn();
 	close(fd);
 	return done_testing();
 }
