@@ -91,7 +91,7 @@ build_guest() {
 	fi
 	# accel-run, static: the runtime on the driver (suite runtime)
 	if make -C "$TOP" -j2 --no-print-directory build/lib/libaccel.a build/lib/libkn.a \
-		build/lib/libaccelrt.a build/lib/libacceltools.a >/dev/null 2>&1; then
+		build/lib/libaccelrt.a build/lib/libacceltools.a build/lib/libtest.a >/dev/null 2>&1; then
 		rm -f "$GUEST/accel-run"
 		gcc -static -std=gnu11 -O2 -D_GNU_SOURCE -I"$TOP/libaccel/include" \
 			-I"$TOP/runtime/include" -I"$TOP/tools/lib" \
@@ -99,6 +99,18 @@ build_guest() {
 			"$TOP/build/lib/libaccelrt.a" "$TOP/build/lib/libaccel.a" "$TOP/build/lib/libkn.a" \
 			-luring -ldrm -lpcre2-8 -lm -lpthread 2>/dev/null ||
 			say "accel-run: static build failed"
+		# runtime test programs (tests/vm/rt), static: the runtime on the driver
+		for src in "$TOP"/tests/vm/rt/*.c; do
+			[ -f "$src" ] || continue
+			out=$GUEST/$(basename "$src" .c)
+			rm -f "$out"
+			gcc -static -std=gnu11 -O2 -D_GNU_SOURCE -I"$TOP/libaccel/include" \
+				-I"$TOP/runtime/include" -I"$TOP/tests/lib" -o "$out" "$src" \
+				"$TOP/build/lib/libtest.a" "$TOP/build/lib/libaccelrt.a" \
+				"$TOP/build/lib/libaccel.a" "$TOP/build/lib/libkn.a" \
+				-luring -ldrm -lpcre2-8 -lm -lpthread 2>/dev/null ||
+				say "$(basename "$src"): static build failed"
+		done
 	fi
 	# accelctl uses libaccel only (and the tools' shared parsers in tools/lib)
 	if ls "$TOP"/tools/accelctl/*.c >/dev/null 2>&1 &&
@@ -336,7 +348,7 @@ vmtest: $tag ran:$(sed -n 's/^# suite \([^ ]*\).*/ \1/p' "$res" | tr -d '\n')"
 	[ "$f" = 0 ] || FAILED_KERNELS="$FAILED_KERNELS $tag"
 }
 
-SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session runtime prefix_share freeze}"
+SUITES="${VMTEST_SUITES:-ioctl_neg pool_map kv uring share leak race accelctl_session runtime prefix_share sched_disk freeze}"
 conformance_suites() {	# one suite per conformance program (a missing build fails)
 	local f
 	for f in "$TOP"/tests/conformance/*.c; do
@@ -401,12 +413,13 @@ run_debug() {
 	build_module "$tag" "$obj"
 	# conformance-stress times fence waits (20 s for 6000 syncobj points):
 	# KASAN under TCG is ~10x slower, so it runs on the Debian kernels only
-	# runtime, prefix_share and freeze need ext4 and null_blk (modules of
-	# the Debian kernels only); the first two run whole models: under KASAN
-	# and TCG that would take minutes
+	# runtime, prefix_share, sched_disk and freeze need ext4 and null_blk
+	# (modules of the Debian kernels only); the first three run whole
+	# models: under KASAN and TCG that would take minutes
 	local dsuites=${SUITES/ conformance-stress/}
 	dsuites=${dsuites/ runtime/}
 	dsuites=${dsuites/ prefix_share/}
+	dsuites=${dsuites/ sched_disk/}
 	make_initrd "$tag" debug "${dsuites/ freeze/}" "pinned_limit_mb=256"
 	boot "$tag" "$obj/arch/x86/boot/bzImage" 1024
 	judge "$tag" || true
