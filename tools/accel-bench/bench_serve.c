@@ -9,7 +9,8 @@
  * restart on a cache directory (the disk tier holds it); with
  * --big, a model streamed under --mem-budget at 1, 4 and 16 clients,
  * aggregate tokens/s relative to one client (one weight pass per step serves
- * them all).
+ * them all), with the share of each run the COMPUTE engine and the weight
+ * loads (COPY) were busy: where compute binds, the ratio stops growing.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "rt_error.h"
 #include "rt_model.h"
 #include "rt_sched.h"
+#include "rt_stream.h"
 #include "rt_tokenizer.h"
 #include "bench.h"
 
@@ -98,7 +100,7 @@ static int on_token(void *arg, int32_t id, enum rt_sched_finish why)
  * 1 made distinct per request, so no two share a cached prefix) */
 static int closed_loop(struct rt_model *m, const struct rt_tokenizer *tok, int n_clients,
 		       int reqs, const int32_t *prompt, int n_prompt, int n_gen,
-		       struct samples *ttft, struct samples *itl, double *tok_s)
+		       struct samples *ttft, struct samples *itl, double *tok_s, double *wall_s)
 {
 	struct rt_sched_opts so = { .max_seqs = n_clients };
 	struct client cl[64];
@@ -151,7 +153,8 @@ static int closed_loop(struct rt_model *m, const struct rt_tokenizer *tok, int n
 		if (ret < 0)
 			goto out;
 	}
-	*tok_s = (double)total / (now_s() - t0);
+	*wall_s = now_s() - t0;
+	*tok_s = (double)total / *wall_s;
 	ret = 0;
 out:
 	rt_sched_destroy(s);
@@ -218,10 +221,13 @@ static int bench_clients(const struct load_args *la, const char *tag, int n_prom
 	ret = prompt_ids(tok, n_prompt, &ids);
 	for (size_t i = 0; ret >= 0 && i < 3; i++) {
 		struct samples ttft = { 0 }, itl = { 0 };
+		struct rt_stream_stats s0, s1;
 		int c = clients[i];
+		bool streamed = rt_stream_stats(m, &s0, NULL) == 0;
+		double wall;
 
 		ret = closed_loop(m, tok, c, latency ? (c == 1 ? 4 : 2) : 1, ids, n_prompt, n_gen,
-				  &ttft, &itl, &rate[i]);
+				  &ttft, &itl, &rate[i], &wall);
 		if (ret < 0)
 			break;
 		printf("%s_c%d_tokens_per_s: %.2f\n", tag, c, rate[i]);
@@ -233,6 +239,14 @@ static int bench_clients(const struct load_args *la, const char *tag, int n_prom
 		} else {
 			printf("%s_c%d_vs_c1: %.2f (goal >= %.1f until compute binds)\n", tag, c,
 			       rate[i] / rate[0], 0.8 * c);
+		}
+		/* the engines' busy time over the run's wall time (queue stats:
+		 * the COMPUTE queue executing, the COPY queue loading weights) */
+		if (streamed && rt_stream_stats(m, &s1, NULL) == 0 && wall > 0) {
+			printf("%s_c%d_compute_busy: %.2f (share of the run the COMPUTE engine "
+			       "executed)\n", tag, c, (double)(s1.compute_ns - s0.compute_ns) * 1e-9 / wall);
+			printf("%s_c%d_io_busy: %.2f (share of the run the weight loads took)\n", tag,
+			       c, (double)(s1.io_ns - s0.io_ns) * 1e-9 / wall);
 		}
 		free(ttft.v);
 		free(itl.v);
