@@ -72,6 +72,8 @@ struct rt_placement {
  * @expert_prefetch_bytes: bytes read for predictions (included in @bytes_read)
  * @expert_wasted_bytes: prefetched bytes of predictions the routing did not
  *	choose, or evicted before their layer routed
+ * @expert_cancelled_bytes: bytes of predictions dropped at the routing
+ *	before they were read (not in @bytes_read)
  * @expert_pending: predictions whose layer has not routed yet (0 between
  *	passes: a prediction never outlives its pass)
  * @expert_reserved: cache entries a miss could not take now (needed by the
@@ -93,6 +95,7 @@ struct rt_stream_stats {
 	uint64_t expert_predict_missed;
 	uint64_t expert_prefetch_bytes;
 	uint64_t expert_wasted_bytes;
+	uint64_t expert_cancelled_bytes;
 	int expert_pending;
 	int expert_reserved;
 	int expert_entries;
