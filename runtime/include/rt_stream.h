@@ -74,10 +74,12 @@ struct rt_placement {
  *	choose, or evicted before their layer routed
  * @expert_cancelled_bytes: bytes of predictions dropped at the routing
  *	before they were read (not in @bytes_read)
- * @expert_pending: predictions whose layer has not routed yet (0 between
- *	passes: a prediction never outlives its pass)
+ * @expert_pending: predictions whose layer has not routed yet (between
+ *	passes: at most n_expert_used, the next pass's first streamed layer's,
+ *	predicted at the end of the last one)
  * @expert_reserved: cache entries a miss could not take now (needed by the
- *	layer being computed, or holding a pending prediction): 0 between passes
+ *	layer being computed, or holding a pending prediction): between passes
+ *	at most @expert_pending
  * @expert_entries: entries of the cache
  */
 struct rt_stream_stats {

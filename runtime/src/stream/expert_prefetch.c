@@ -269,6 +269,20 @@ int rt_expert_prefetch_after(struct rt_model *m, int il, int n)
 		if (ret < 0)
 			return ret;
 	}
+	/* the pass's last streamed layer has routed: the next pass's first
+	 * one, from the routing it just had, is read while this one's
+	 * MOE_FFN, the output head and the sampling run (the disk idled 60-80
+	 * ms a token there) */
+	for (int l = m->l0; !d && n > 0 && l <= il; l++) {
+		int cnt;
+
+		if (s->pl.resident[l])
+			continue;
+		cnt = by_weight(x->last + (size_t)l * n_exp, n_exp, k, order);
+		x->ahead = true;
+		ret = predict_layer(m, l, order, cnt, false);
+		return ret == -ENOSPC ? 0 : ret;
+	}
 	return 0;
 }
 
@@ -342,6 +356,12 @@ int rt_expert_prefetch_begin(struct rt_model *m)
 
 	if (!x->prefetch)
 		return 0;
+	if (x->ahead) {		/* predicted at the last pass's end */
+		x->ahead = false;
+		x->stamp++;
+		x->pregated = -1;
+		return 0;
+	}
 	/* what a failed pass predicted and never routed */
 	if ((ret = settle(m, -1, NULL, &point)) < 0)
 		return ret;

@@ -84,6 +84,7 @@ struct rt_expert_cache {
 	struct accel_pool *router_pool;
 	struct accel_tensor *routers;	/* per layer; ne[0] == 0: none kept */
 	int pregated;			/* the layer moe_pred_ids predicts, or -1 */
+	bool ahead;			/* the next pass's first layer is predicted */
 };
 
 struct rt_streamer {
@@ -150,8 +151,8 @@ void rt_experts_slices(const struct rt_model *m, int il, int e, uint64_t *b, uin
 /* expert_prefetch.c */
 /** the prefetch queue, fence and prediction state (freed by rt_experts_fini) */
 int rt_expert_prefetch_setup(struct rt_model *m);
-/** a pass begins: forget what a failed pass left predicted, predict the
- *  first streamed MoE layers */
+/** a pass begins: unless the last pass's end predicted its first streamed
+ *  MoE layer, forget what a failed pass left predicted and predict it */
 int rt_expert_prefetch_begin(struct rt_model *m);
 /** layer il routed to need[] (weights w[], summed over the batch): drop the
  *  speculative reads not started, re-read on the demand queue (*point: its
