@@ -147,17 +147,25 @@ static int submit_piece(struct rt_model *m, int key, int ent, uint64_t pool_off,
 {
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_expert_cache *x = &s->exp;
-	struct accel_fence_point wait = { x->fence, x->point }, sig = { x->pfence, x->ppoint + 1 };
+	struct accel_fence_point wait[2], sig = { x->pfence, x->ppoint + 1 };
 	struct rt_spec_piece *p;
 	struct accel_cmd cmd[2];
+	uint32_t nw = 0;
 	int n, ret;
 
 	if (x->n_spec >= x->max_spec)
 		return -ENOSPC;
+	/* after the demand reads and the slot loads issued so far: the
+	 * layers' own tensors and the output head come before a guess (a
+	 * qwen3-30b-a3b-shape model's head is half its bytes a token) */
+	if (x->point)
+		wait[nw++] = (struct accel_fence_point){ x->fence, x->point };
+	if (s->slots.issued)
+		wait[nw++] = (struct accel_fence_point){ s->slots.load_fence, s->slots.issued };
 	n = rt_model_prep_read(m, cmd, x->pool, pool_off, b, e);
 	for (int i = 0; i < n; i++)
 		accel_cmd_name(&cmd[i], "expert_prefetch", key / m->hp.n_expert);
-	ret = accel_queue_submit(x->pcopy, cmd, (uint32_t)n, &wait, wait.point ? 1 : 0, &sig);
+	ret = accel_queue_submit(x->pcopy, cmd, (uint32_t)n, wait, nw, &sig);
 	if (ret < 0)
 		return rt_set_error(ret, "expert prefetch refused: %s", strerror(-ret));
 	p = &x->spec[x->n_spec++];
