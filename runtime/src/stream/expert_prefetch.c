@@ -153,8 +153,10 @@ static int submit_piece(struct rt_model *m, int key, int ent, uint64_t pool_off,
 	uint32_t nw = 0;
 	int n, ret;
 
+	/* sized for one layer's experts, and one layer is predicted at a time;
+	 * never -ENOSPC, which would leave the entry half read */
 	if (x->n_spec >= x->max_spec)
-		return -ENOSPC;
+		return rt_set_error(-EOVERFLOW, "expert prefetch: more than %d pieces", x->max_spec);
 	/* after the demand reads and the slot loads issued so far: the
 	 * layers' own tensors and the output head come before a guess (a
 	 * qwen3-30b-a3b-shape model's head is half its bytes a token) */
