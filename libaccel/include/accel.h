@@ -303,6 +303,17 @@ void accel_queue_destroy(struct accel_queue *queue);
 int accel_queue_submit(struct accel_queue *queue, const struct accel_cmd *cmds,
 		       uint32_t count, const struct accel_fence_point *waits,
 		       uint32_t nwaits, const struct accel_fence_point *signal);
+/**
+ * accel_queue_cancel - drop the submissions of @queue whose commands have not
+ * started: the one waiting on its fence points (it still waits for them) and
+ * every one queued behind it (they wait for nothing). A dropped submission
+ * runs none of its commands and still signals its point, in submission
+ * order, so a timeline never passes a point that is still running. The ones
+ * dropped are always the last ones submitted: the count returned (>= 0; or
+ * -EINVAL) says how many. For speculative work (reads of predicted MoE
+ * experts) that a later decision makes useless.
+ */
+int accel_queue_cancel(struct accel_queue *queue);
 /** accel_queue_wait_idle - wait for all submitted work; returns the queue error */
 int accel_queue_wait_idle(struct accel_queue *queue);
 /** accel_queue_error - first execution error (sticky), 0 if none */

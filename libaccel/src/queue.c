@@ -48,10 +48,18 @@ static void accel_queue_run(struct accel_queue *q, struct accel_sub *s)
 	uint64_t tw = traced && s->nwaits ? accel_now_ns() : 0;
 	int ret = 0;
 
-	for (uint32_t i = 0; i < s->nwaits && !ret; i++)
+	/* cancelled while queued: neither waits nor runs, only signals (in
+	 * order, so the timeline never passes a point still running) */
+	for (uint32_t i = 0; i < s->nwaits && !ret && !s->skip_waits; i++)
 		ret = accel_fence_wait(s->waits[i].fence, s->waits[i].point, -1);
 	if (tw)
 		accel_trace_wait(q, s, tw, accel_now_ns());
+	/* past its waits: from here on it runs, unless cancelled before */
+	pthread_mutex_lock(&q->lock);
+	q->waiting = NULL;
+	if (s->cancelled)
+		s->count = 0;
+	pthread_mutex_unlock(&q->lock);
 	if (!ret && s->count && traced) {
 		ret = accel_queue_exec_traced(q, s);
 	} else if (!ret && s->count) {
@@ -107,6 +115,8 @@ static void *accel_queue_thread(void *arg)
 		q->head = s->next;
 		if (!q->head)
 			q->tail = NULL;
+		q->waiting = s;
+		s->skip_waits = s->cancelled;
 		pthread_mutex_unlock(&q->lock);
 
 		accel_queue_run(q, s);
@@ -282,6 +292,8 @@ int accel_queue_submit(struct accel_queue *q, const struct accel_cmd *cmds, uint
 		memcpy(s->cmds, cmds, (size_t)count * sizeof(*cmds));
 	if (nwaits)
 		memcpy(s->waits, waits, (size_t)nwaits * sizeof(*waits));
+	s->cancelled = 0;
+	s->skip_waits = 0;
 	if (signal)
 		s->signal = *signal;
 	else
@@ -308,6 +320,25 @@ int accel_queue_wait_idle(struct accel_queue *q)
 		pthread_cond_wait(&q->idle, &q->lock);
 	pthread_mutex_unlock(&q->lock);
 	return atomic_load(&q->error);
+}
+
+int accel_queue_cancel(struct accel_queue *q)
+{
+	int n = 0;
+
+	if (!q)
+		return -EINVAL;
+	pthread_mutex_lock(&q->lock);
+	if (q->waiting && !q->waiting->cancelled) {
+		q->waiting->cancelled = 1;
+		n++;
+	}
+	for (struct accel_sub *s = q->head; s; s = s->next) {
+		n += !s->cancelled;
+		s->cancelled = 1;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return n;
 }
 
 int accel_queue_error(struct accel_queue *q)

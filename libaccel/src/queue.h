@@ -33,6 +33,8 @@ struct accel_sub {
 	struct accel_cmd *cmds;
 	struct accel_fence_point *waits;
 	struct accel_fence_point signal;	/* .fence NULL: none */
+	int cancelled;				/* accel_queue_cancel: skip the commands */
+	int skip_waits;				/* cancelled before it was taken */
 };
 
 struct accel_queue {
@@ -41,10 +43,12 @@ struct accel_queue {
 	const struct accel_engine_ops *eng;
 	void *eng_priv;
 	pthread_t thread;
-	pthread_mutex_t lock;			/* protects head/tail/stop/pending */
+	pthread_mutex_t lock;			/* protects head/tail/waiting/stop/pending
+					 * and each queued sub's cancelled */
 	pthread_cond_t work;			/* head became non-NULL, or stop */
 	pthread_cond_t idle;			/* pending became 0 */
 	struct accel_sub *head, *tail;
+	struct accel_sub *waiting;		/* taken, in its fence waits: cancellable */
 	int stop;
 	_Atomic uint32_t pending;		/* submitted and not finished */
 	_Atomic int error;			/* sticky: first execution error */

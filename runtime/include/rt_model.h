@@ -80,7 +80,7 @@ struct rt_hparams {
 };
 
  * @moe_prefetch: enum rt_moe_prefetch: a streamed MoE layer's predicted
- *	experts are read before its routing finishes (0 = off)
+ *	experts are read before its routing finishes (0 = the default: on)
  */
 enum rt_mlock {
 	RT_MLOCK_AUTO = 0,	/* pinned where RLIMIT_MEMLOCK allows, else pageable
@@ -120,11 +120,15 @@ enum rt_ctx_mode {
 				 * "KV cache full") */
 };
 
-/* MoE streaming: read the experts a layer is predicted to route to (those its
- * previous routing chose) before its routing has run; results never change */
+/* MoE streaming: read the experts a layer is predicted to route to (the
+ * layer before's state through its router, or its previous routing) before
+ * its routing has run, behind the reads the routing asks for and dropped
+ * once it is known; results never change */
 enum rt_moe_prefetch {
-	RT_MOE_PREFETCH_OFF = 0,	/* the default: measured slower where compute binds */
+	RT_MOE_PREFETCH_DEFAULT = 0,	/* on: never behind off since speculative
+					 * reads yield to demand reads (issue 14) */
 	RT_MOE_PREFETCH_ON = 1,
+	RT_MOE_PREFETCH_OFF = 2,
 };
 
 struct rt_model_opts {

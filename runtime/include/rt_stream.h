@@ -72,10 +72,14 @@ struct rt_placement {
  * @expert_prefetch_bytes: bytes read for predictions (included in @bytes_read)
  * @expert_wasted_bytes: prefetched bytes of predictions the routing did not
  *	choose, or evicted before their layer routed
- * @expert_pending: predictions whose layer has not routed yet (0 between
- *	passes: a prediction never outlives its pass)
+ * @expert_cancelled_bytes: bytes of predictions dropped at the routing
+ *	before they were read (not in @bytes_read)
+ * @expert_pending: predictions whose layer has not routed yet (between
+ *	passes: at most n_expert_used, the next pass's first streamed layer's,
+ *	predicted at the end of the last one)
  * @expert_reserved: cache entries a miss could not take now (needed by the
- *	layer being computed, or holding a pending prediction): 0 between passes
+ *	layer being computed, or holding a pending prediction): between passes
+ *	at most @expert_pending
  * @expert_entries: entries of the cache
  */
 struct rt_stream_stats {
@@ -93,6 +97,7 @@ struct rt_stream_stats {
 	uint64_t expert_predict_missed;
 	uint64_t expert_prefetch_bytes;
 	uint64_t expert_wasted_bytes;
+	uint64_t expert_cancelled_bytes;
 	int expert_pending;
 	int expert_reserved;
 	int expert_entries;

@@ -3,8 +3,8 @@
 # accel-run --moe-prefetch on accel-mkmodel MoE models (Mixtral-style llama
 # and qwen3moe, more layers than the shared tiny ones) streamed under the
 # smallest --mem-budget the tool states: greedy ids with expert prediction
-# on equal those with it off and those of the resident run; -v reports the
-# predictions; a bad value is one line and exit 1.
+# on (the default) equal those with it off and those of the resident run; -v
+# reports the predictions; a bad value is one line and exit 1.
 set -u
 top="${ACCEL_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}"
 bdir="${ACCEL_BUILD:-$top/build}/bin"
@@ -23,7 +23,7 @@ ok() { # ok STATUS NAME
 	n=$((n + 1))
 	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
 }
-echo "1..11"
+echo "1..13"
 
 "$run_bin" -m "$top/tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf" -p hi -n 1 \
 	--moe-prefetch maybe >/dev/null 2>"$tmp/err"
@@ -61,5 +61,10 @@ for preset in tiny-moe tiny-qwen3moe; do
 	[ -n "$predicted" ] && [ "$predicted" -gt 0 ] &&
 		grep -q "^accel-run: expert cache: [0-9]* hits, [1-9][0-9]* misses" "$tmp/err"
 	ok $? "$preset: -v: ${line#accel-run: }"
+	# the default is on: the same ids, and it predicts
+	def=$(gen "$model" --mem-budget "$min" -v 2>"$tmp/err")
+	[ -n "$min" ] && [ "$def" = "$ref" ] &&
+		grep -q "^accel-run: expert prediction: [1-9][0-9]* predicted" "$tmp/err"
+	ok $? "$preset: no --moe-prefetch: prediction on, the resident ids"
 done
 [ "$fails" -eq 0 ]

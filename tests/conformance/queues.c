@@ -4,7 +4,8 @@
  * and O_DIRECT), writes and copies; fences order a COPY queue before a
  * COMPUTE queue; injected and real I/O errors end the submission with the
  * sticky error and the fence still signalled; invalid submissions are
- * refused with -EINVAL and run nothing.
+ * refused with -EINVAL and run nothing; cancelled submissions run nothing
+ * and still signal in order.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -164,6 +165,55 @@ static void ordering(struct accel_device *dev, struct accel_pool *pool, int fd,
 	accel_fence_destroy(done);
 }
 
+/* accel_queue_cancel: the submission waiting on its gate and those queued
+ * behind it run nothing and still signal, in order; later ones run */
+static void cancel(struct accel_device *dev, struct accel_pool *pool, int fd,
+		   const unsigned char *data)
+{
+	struct accel_queue_opts co = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY);
+	struct accel_queue *q = NULL;
+	struct accel_fence *gate = NULL, *f = NULL;
+	struct accel_fence_point wgate, sp[4];
+	unsigned char *p = accel_pool_ptr(pool);
+	struct accel_cmd rd[3];
+	uint64_t v = 99;
+	int bad = 0, r = 0;
+
+	accel_queue_create(dev, &co, &q);
+	accel_fence_create(dev, &gate);
+	accel_fence_create(dev, &f);
+	wgate = (struct accel_fence_point){ gate, 1 };
+	for (int i = 0; i < 4; i++)
+		sp[i] = (struct accel_fence_point){ f, (uint64_t)i + 1 };
+	memset(p, 0xa5, 3 * 65536);
+	for (int i = 0; i < 3; i++)
+		accel_cmd_prep_read_file(&rd[i], bytes(pool, (uint64_t)i * 65536, 65536), fd,
+					 (uint64_t)i * 65536);
+	is_int(accel_queue_cancel(NULL), -EINVAL, "cancel(NULL): -EINVAL");
+	r |= accel_queue_submit(q, &rd[0], 1, &wgate, 1, &sp[0]);
+	r |= accel_queue_submit(q, &rd[1], 1, NULL, 0, &sp[1]);
+	r |= accel_queue_submit(q, &rd[2], 1, NULL, 0, &sp[2]);
+	is_int(r, 0, "three reads submitted behind a gate");
+	usleep(200000);		/* the first is taken and waits on the gate */
+	is_int(accel_queue_cancel(q), 3, "cancel drops the three");
+	usleep(20000);
+	accel_fence_query(f, &v);
+	is_int(v, 0, "the one waiting on its gate still waits for it");
+	accel_fence_signal(gate, 1);
+	is_int(accel_fence_wait(f, 3, 5000000000LL), 0, "the dropped ones signal");
+	for (int i = 0; i < 3 * 65536; i++)
+		bad += p[i] != 0xa5;
+	is_int(bad, 0, "no dropped read wrote a byte");
+	is_int(accel_queue_error(q), 0, "dropping is no error");
+	is_int(accel_queue_submit(q, &rd[1], 1, NULL, 0, &sp[3]), 0, "a read submitted after");
+	accel_fence_wait(f, 4, 5000000000LL);
+	ok(!memcmp(p + 65536, data + 65536, 65536), "it runs: byte-exact");
+	is_int(accel_queue_cancel(q), 0, "cancel on an idle queue drops none");
+	accel_queue_destroy(q);
+	accel_fence_destroy(gate);
+	accel_fence_destroy(f);
+}
+
 static void errors(struct accel_device *dev, struct accel_pool *pool, int fd)
 {
 	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY,
@@ -282,10 +332,11 @@ int main(void)
 	int fd = make_file(data);
 
 	/* copy_engine 14 (its O_DIRECT skips stand for their 2), ordering 6,
-	 * errors 28, opts 6 */
-	plan(14 + 6 + 28 + 6);
+	 * cancel 10, errors 28, opts 6 */
+	plan(14 + 6 + 10 + 28 + 6);
 	copy_engine(dev, pool, fd, data);
 	ordering(dev, pool, fd, data);
+	cancel(dev, pool, fd, data);
 	errors(dev, pool, fd);
 	opts(dev);
 	accel_device_close(dev);

@@ -5,10 +5,12 @@
  * every token evicts), greedy ids and logits with prediction on are
  * bit-identical to those with it off and to the resident run; the counters
  * add up (every routed expert is a predicted hit or unpredicted, wasted
- * bytes never exceed prefetched ones); between passes no prediction is
- * pending and no cache entry is reserved, and a second generation on the
- * same cache (stale predictions, every entry taken again) gives the same
- * output, so a prefetched-but-unused expert never holds an entry.
+ * bytes never exceed prefetched ones); between passes only the next pass's
+ * first streamed layer is predicted (at most n_expert_used experts, read
+ * while the last layer and the head compute) and only their entries are
+ * reserved, and a second generation on the same cache (stale predictions,
+ * every entry taken again) gives the same output, so a prefetched-but-unused
+ * expert never holds an entry.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -92,7 +94,7 @@ static void check_model(const char *rel)
 	struct rt_model *m;
 	struct run ref = { 0 }, got_off = { 0 }, got_on = { 0 }, again = { 0 };
 	uint64_t minb, routed;
-	int n_layer = 0, n_expert = 0;
+	int n_layer = 0, n_expert = 0, n_used = 0;
 
 	if (!ok(rt_model_load(path, &mo, &m) == 0 && greedy(m, &ref) == 0, "%s: resident run",
 		rel)) {
@@ -101,6 +103,7 @@ static void check_model(const char *rel)
 	}
 	n_layer = rt_model_hparams(m)->n_layer;
 	n_expert = rt_model_hparams(m)->n_expert;
+	n_used = rt_model_hparams(m)->n_expert_used;
 	rt_model_free(m);
 	minb = min_budget(path, &mo);
 
@@ -149,15 +152,15 @@ static void check_model(const char *rel)
 	   (unsigned long long)on.expert_predict_hits, (unsigned long long)on.expert_predict_missed,
 	   (unsigned long long)(on.expert_wasted_bytes >> 10),
 	   (unsigned long long)(on.expert_prefetch_bytes >> 10));
-	ok(on.expert_pending == 0 && on.expert_reserved == 0 &&
+	ok(on.expert_pending <= n_used && on.expert_reserved <= on.expert_pending &&
 	   on.expert_entries == pl.n_expert_entries,
-	   "%s: idle: %d predictions pending, %d of %d entries reserved", rel, on.expert_pending,
-	   on.expert_reserved, on.expert_entries);
+	   "%s: idle: %d predictions pending (<= %d), %d of %d entries reserved", rel,
+	   on.expert_pending, n_used, on.expert_reserved, on.expert_entries);
 	/* the same cache again: stale predictions from the first run's end */
 	ok(greedy(m, &again) == 0 && same(&ref, &again),
 	   "%s: a second generation on the same cache is bit-identical", rel);
 	rt_stream_stats(m, &on, NULL);
-	ok(on.expert_pending == 0 && on.expert_reserved == 0 &&
+	ok(on.expert_pending <= n_used && on.expert_reserved <= on.expert_pending &&
 	   on.expert_hits + on.expert_misses > routed,
 	   "%s: idle again: %d pending, %d reserved", rel, on.expert_pending, on.expert_reserved);
 	rt_model_free(m);

@@ -296,6 +296,8 @@ int bench_stream_main(int argc, char **argv)
 		printf("expert_predicted: %llu\n", (unsigned long long)a->expert_predicted);
 		printf("expert_prefetch_mb: %.1f\n", a->expert_prefetch_bytes / 1048576.0);
 		printf("expert_wasted_mb: %.1f\n", a->expert_wasted_bytes / 1048576.0);
+		/* predictions dropped unread once the routing was known */
+		printf("expert_dropped_mb: %.1f\n", a->expert_cancelled_bytes / 1048576.0);
 		printf("expert_hit_rate: %.3f\n", (double)a->expert_hits /
 		       (double)(a->expert_hits + a->expert_misses));
 		printf("expert_hit_rate_no_prefetch: %.3f\n", (double)b->expert_hits /

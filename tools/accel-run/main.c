@@ -60,7 +60,7 @@ static void usage(FILE *f)
 "                         loaded only then; CUDA_VISIBLE_DEVICES picks the GPU)\n"
 "      --moe-prefetch on|off  streamed MoE: read the experts the next layers are\n"
 "                         predicted to route to before their routing finishes\n"
-"                         (default off; the output is the same)\n"
+"                         (default on; the output is the same)\n"
 "      --mlock            pinning is mandatory: fail where RLIMIT_MEMLOCK refuses it\n"
 "                         (default: fall back to pageable memory with a warning)\n"
 "  -ctk, --cache-type-k T KV cache type of K: f32, f16, q8_0 (default f16)\n"

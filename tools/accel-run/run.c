@@ -265,14 +265,16 @@ void run_print_stream(const struct run_opts *o, const struct rt_model *m)
 		"%d entries\n", (unsigned long long)ss.expert_hits,
 		(unsigned long long)ss.expert_misses, (double)ss.expert_hits / routed,
 		ss.expert_entries);
-	if (ss.expert_predicted || o->moe_prefetch == RT_MOE_PREFETCH_ON)
+	if (ss.expert_predicted || o->moe_prefetch != RT_MOE_PREFETCH_OFF)
 		fprintf(stderr, "accel-run: expert prediction: %llu predicted, %llu hit (%.3f), "
-			"%llu routed unpredicted; %.1f MiB prefetched, %.1f MiB of it wasted\n",
+			"%llu routed unpredicted; %.1f MiB prefetched, %.1f MiB of it wasted, "
+			"%.1f MiB dropped unread at the routing\n",
 			(unsigned long long)ss.expert_predicted,
 			(unsigned long long)ss.expert_predict_hits,
 			ss.expert_predicted ? (double)ss.expert_predict_hits / ss.expert_predicted : 0.0,
 			(unsigned long long)ss.expert_predict_missed,
-			ss.expert_prefetch_bytes / 1048576.0, ss.expert_wasted_bytes / 1048576.0);
+			ss.expert_prefetch_bytes / 1048576.0, ss.expert_wasted_bytes / 1048576.0,
+			ss.expert_cancelled_bytes / 1048576.0);
 }
 
 /* libaccel's own lines: the runtime's error says the same in the tool's

@@ -23,7 +23,7 @@ struct run_opts {
 	int kv_pool_fd;		/* --kv-pool-fd N: a shared KV pool (0 = none) */
 	int type_k, type_v;	/* -ctk/-ctv: enum rt_kv_type (0: f16) */
 	int flash_attn;		/* -fa: enum rt_flash_attn (0: auto) */
-	int moe_prefetch;	/* --moe-prefetch: enum rt_moe_prefetch (0: off) */
+	int moe_prefetch;	/* --moe-prefetch: enum rt_moe_prefetch (0: on) */
 	struct rt_sampler_params sp;
 	double pp_timeout;	/* --pp-timeout: seconds a pipeline rank waits for a peer */
 	/* speculative decoding: --draft-model FILE or --lookup N, --draft K */

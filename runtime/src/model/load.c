@@ -207,11 +207,13 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 	}
 	if ((ret = open_model_file(m)) < 0)
 		goto err;
-	if (opts->moe_prefetch != RT_MOE_PREFETCH_ON && opts->moe_prefetch != RT_MOE_PREFETCH_OFF) {
-		ret = rt_set_error(-EINVAL, "MoE prefetch mode %d (0 off, 1 on)", opts->moe_prefetch);
+	if (opts->moe_prefetch != RT_MOE_PREFETCH_DEFAULT && opts->moe_prefetch != RT_MOE_PREFETCH_ON &&
+	    opts->moe_prefetch != RT_MOE_PREFETCH_OFF) {
+		ret = rt_set_error(-EINVAL, "MoE prefetch mode %d (0 default: on, 1 on, 2 off)",
+				   opts->moe_prefetch);
 		goto err;
 	}
-	m->moe_prefetch = opts->moe_prefetch == RT_MOE_PREFETCH_ON;
+	m->moe_prefetch = opts->moe_prefetch != RT_MOE_PREFETCH_OFF;
 	if (opts->mem_budget && (ret = rt_stream_setup(m, opts->mem_budget)) < 0)
 		goto err;
 	if (!m->wops) {		/* no budget, or everything fits it */

@@ -69,6 +69,7 @@ void rt_experts_fini(struct rt_model *m)
 	free(x->pred);
 	free(x->last);
 	free(x->pcmds);
+	free(x->spec);
 	free(x->entry_key);
 	free(x->entry_used);
 	free(x->where);
@@ -149,9 +150,11 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 	struct rt_expert_cache *x = &s->exp;
 	const int n_exp = m->hp.n_expert, k = m->hp.n_expert_used;
 	const int32_t *ids = rt_tensor_ptr(&m->moe_ids);
+	const float *wt = rt_tensor_ptr(&m->moe_w);
 	int64_t *tab = accel_pool_ptr(x->tab_pool);
 	bool need[1024] = { false };
-	uint64_t ready = 0, victim_ready = 0;
+	float w[1024] = { 0 };
+	uint64_t ready = 0, victim_ready = 0, dpoint = 0;
 	int nc = 0, ret;
 
 	x->stamp++;
@@ -160,9 +163,11 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 			return rt_set_error(-EINVAL, "layer %d: router chose expert %d of %d", il, ids[i],
 					    n_exp);
 		need[ids[i]] = true;
+		w[ids[i]] += wt[i] > 0 ? wt[i] : 1e-6f;
 	}
-	if (x->prefetch)
-		rt_expert_prefetch_resolve(m, il, need);
+	/* the predictions not read yet are dropped before any miss is read */
+	if (x->prefetch && (ret = rt_expert_prefetch_resolve(m, il, need, w, &dpoint)) < 0)
+		return ret;
 	/* hits first, so that no needed entry is taken as a victim; a hit on
 	 * a prediction waits for its read */
 	for (int e = 0; e < n_exp; e++) {
@@ -213,7 +218,7 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 	pwait->fence = x->pfence;
 	pwait->point = ready;
 	wait->fence = x->fence;
-	wait->point = 0;
+	wait->point = dpoint;	/* the re-read pieces of predictions, if any */
 	if (!nc)
 		return 0;
 	wait->point = ++x->point;

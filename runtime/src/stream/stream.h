@@ -49,6 +49,13 @@ enum {
 	RT_PRED_READ = 2,		/* predicted and read by a prefetch */
 };
 
+/* one speculative read: a piece of an expert's slice, its own submission */
+struct rt_spec_piece {
+	int key, ent;
+	uint64_t pool_off, b, e;	/* pool offset of b's page; file range [b, e) */
+	uint64_t bytes, point;
+};
+
 struct rt_expert_cache {
 	struct accel_pool *pool;	/* n_expert_entries * expert_entry_bytes */
 	struct accel_pool *tab_pool;	/* the MOE_FFN expert table, I64 [n_expert][3] */
@@ -60,19 +67,24 @@ struct rt_expert_cache {
 	int32_t *where;			/* per (layer, expert): its entry, or -1 */
 	uint64_t stamp;			/* advanced by each routing and at the pass end */
 	struct accel_cmd *cmds;
-	/* prefetch: misses never queue behind predictions on one queue */
+	/* prefetch: speculative reads on a queue of their own, in pieces of
+	 * one submission each (a point each), waiting for the demand reads
+	 * issued before them and dropped (accel_queue_cancel) at the routing */
 	bool prefetch;
 	struct accel_queue *pcopy;
 	struct accel_fence *pfence;
 	uint64_t ppoint;
 	uint64_t *entry_ready;		/* per entry: pfence point of its last prefetch */
 	uint8_t *pred;			/* per (layer, expert): RT_PRED_* */
-	uint8_t *last;			/* per (layer, expert): chosen by the layer's last routing */
-	struct accel_cmd *pcmds;
+	float *last;			/* per (layer, expert): weight of the layer's last routing */
+	struct rt_spec_piece *spec;	/* pieces submitted since the last routing */
+	struct accel_cmd *pcmds;	/* the re-reads of dropped pieces */
+	int n_spec, max_spec;
 	/* pre-gating: the routers of streamed MoE layers, kept (pageable) */
 	struct accel_pool *router_pool;
 	struct accel_tensor *routers;	/* per layer; ne[0] == 0: none kept */
 	int pregated;			/* the layer moe_pred_ids predicts, or -1 */
+	bool ahead;			/* the next pass's first layer is predicted */
 };
 
 struct rt_streamer {
@@ -139,14 +151,18 @@ void rt_experts_slices(const struct rt_model *m, int il, int e, uint64_t *b, uin
 /* expert_prefetch.c */
 /** the prefetch queue, fence and prediction state (freed by rt_experts_fini) */
 int rt_expert_prefetch_setup(struct rt_model *m);
-/** a pass begins: forget what a failed pass left predicted, predict the
- *  first streamed MoE layers */
+/** a pass begins: unless the last pass's end predicted its first streamed
+ *  MoE layer, forget what a failed pass left predicted and predict it */
 int rt_expert_prefetch_begin(struct rt_model *m);
-/** layer il routed to need[]: count its predictions, remember the routing
- *  as the next prediction */
-void rt_expert_prefetch_resolve(struct rt_model *m, int il, const bool *need);
+/** layer il routed to need[] (weights w[], summed over the batch): drop the
+ *  speculative reads not started, re-read on the demand queue (*point: its
+ *  last point, 0 if none) what a needed expert lost, free what an unneeded
+ *  one holds; count the predictions, remember the routing as the next one */
+int rt_expert_prefetch_resolve(struct rt_model *m, int il, const bool *need, const float *w,
+			       uint64_t *point);
 /** predict the streamed MoE layers after il (il + 1 from moe_pred_ids when
- *  pre-gated, for @n tokens) and read what is not cached */
+ *  pre-gated, for @n tokens) and read what is not cached, the most likely
+ *  first, once the demand reads up to x->point are done */
 int rt_expert_prefetch_after(struct rt_model *m, int il, int n);
 /** the weights' pregate hook: the router of layer il + 1, when both stream */
 int rt_expert_prefetch_pregate(struct rt_model *m, int il, struct accel_tensor *router);
