@@ -14,6 +14,16 @@
 
 const struct kn_type_fns *kn_avx512_fns_get(void);
 
+/* the K-quants' (kn_dot_k_avx512.c) */
+float kn_avx512_dot_q4_K(int64_t n, const void *w, const void *a);
+void kn_avx512_rows4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx512_dot4_q4_K(int64_t n, const void *w, const void *a, size_t as, float *out);
+void kn_avx512_dot8_q4_K(int64_t n, const void *w, const void *a, size_t as, float *out);
+float kn_avx512_dot_q6_K(int64_t n, const void *w, const void *a);
+void kn_avx512_rows4_q6_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx512_dot4_q6_K(int64_t n, const void *w, const void *a, size_t as, float *out);
+void kn_avx512_dot8_q6_K(int64_t n, const void *w, const void *a, size_t as, float *out);
+
 #define KN_CHUNK	16	/* blocks whose scales are converted at once */
 #ifndef KN_PF_ROWS
 #define KN_PF_ROWS	4	/* rows4 prefetches the rows this far ahead */
@@ -507,6 +517,10 @@ static const struct kn_type_fns kn_avx512_fns[KN_TYPE_MAX] = {
 		      kn_avx512_rows4_q4_1, kn_avx512_dot8_q4_1 },
 	[KN_Q8_0] = { NULL, NULL, kn_avx512_dot_q8_0, NULL, kn_avx512_dot4_q8_0,
 		      kn_avx512_rows4_q8_0 },
+	[KN_Q4_K] = { NULL, NULL, kn_avx512_dot_q4_K, NULL, kn_avx512_dot4_q4_K,
+		      kn_avx512_rows4_q4_K, kn_avx512_dot8_q4_K },
+	[KN_Q6_K] = { NULL, NULL, kn_avx512_dot_q6_K, NULL, kn_avx512_dot4_q6_K,
+		      kn_avx512_rows4_q6_K, kn_avx512_dot8_q6_K },
 };
 
 const struct kn_type_fns *kn_avx512_fns_get(void)
