@@ -323,6 +323,7 @@ static inline void kn_avx512_prefetch(const uint8_t *p, size_t bytes)
 		_mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
 
+#define KN_AT(T, base, stride, k) ((const T *)((const uint8_t *)(base) + (size_t)(k) * (stride)))
 #define KN_ROW(T, w, ws, r) ((const T *)((const uint8_t *)(w) + (size_t)(r) * (ws)))
 
 static void kn_avx512_rows4_q4_1(int64_t n, const void *vw, size_t ws, const void *va, float *out)
@@ -442,6 +443,124 @@ static void kn_avx512_rows4_q8_0(int64_t n, const void *vw, size_t ws, const voi
 		out[r] = kn_avx2_hsum_ps(acc[r]);
 }
 
+/*
+ * Q4_0.Q8_0 as kn_avx2_dot_q4_0 (even blocks into one 8-lane accumulator,
+ * odd ones into a second, their sum reduced at the end), NR rows x NC
+ * columns with NR or NC 1: (x - 8) . y as vpdpbusd(x, y) - 8 sum(y), exact,
+ * the activation sums shared by the rows, two blocks per 512-bit register.
+ */
+static inline __attribute__((always_inline)) void
+kn_avx512_tile_q4_0(const int NR, const int NC, int64_t n, const void *vw, size_t ws,
+		    const void *va, size_t as, float *out)
+{
+	const __m512i ones = _mm512_set1_epi8(1);
+	const int64_t nb = n / KN_QK4_0;
+	__m256 acc0[NR * NC], acc1[NR * NC];
+	float dd[NR * NC][KN_CHUNK] __attribute__((aligned(64)));
+
+	_Pragma("GCC unroll 8")
+	for (int k = 0; k < NR * NC; k++)
+		acc0[k] = acc1[k] = _mm256_setzero_ps();
+	if (NR > 1)
+		kn_avx512_prefetch((const uint8_t *)vw + KN_PF_ROWS * ws, 4 * ws);
+	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
+		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
+		__m512 wd[NR], ad[NC];
+		int j = 0;
+
+		_Pragma("GCC unroll 8")
+		for (int r = 0; r < NR; r++)
+			wd[r] = kn_avx512_lo_h2f(kn_avx512_hdr(KN_AT(kn_block_q4_0, vw, ws, r) + i0,
+							       sizeof(kn_block_q4_0), nbk));
+		_Pragma("GCC unroll 8")
+		for (int c = 0; c < NC; c++)
+			ad[c] = kn_avx512_lo_h2f(kn_avx512_hdr(KN_AT(kn_block_q8_0, va, as, c) + i0,
+							       sizeof(kn_block_q8_0), nbk));
+		_Pragma("GCC unroll 8")
+		for (int r = 0; r < NR; r++)
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < NC; c++)
+				_mm512_store_ps(dd[r * NC + c], _mm512_mul_ps(wd[r], ad[c]));
+		for (; j + 2 <= nbk; j += 2) {
+			__m512i x[NR], y[NC], ys[NC];
+
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < NC; c++) {
+				const kn_block_q8_0 *b = KN_AT(kn_block_q8_0, va, as, c) + i0 + j;
+
+				y[c] = kn_avx512_load2(b[0].qs, b[1].qs);
+				ys[c] = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(),
+									      ones, y[c]), 3);
+			}
+			_Pragma("GCC unroll 8")
+			for (int r = 0; r < NR; r++) {
+				const kn_block_q4_0 *b = KN_AT(kn_block_q4_0, vw, ws, r) + i0 + j;
+
+				x[r] = kn_avx512_nibbles2(b[0].qs, b[1].qs);
+			}
+			_Pragma("GCC unroll 8")
+			for (int r = 0; r < NR; r++)
+				_Pragma("GCC unroll 8")
+				for (int c = 0; c < NC; c++) {
+					const int k = r * NC + c;
+					const __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(
+						_mm512_dpbusd_epi32(_mm512_setzero_si512(), x[r], y[c]),
+						ys[c]));
+
+					acc0[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[k] + j),
+								  _mm512_castps512_ps256(f), acc0[k]);
+					acc1[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[k] + j + 1),
+						_mm256_castpd_ps(_mm512_extractf64x4_pd(
+							_mm512_castps_pd(f), 1)), acc1[k]);
+				}
+		}
+		if (j < nbk) {	/* the last block of an odd count: even, acc0 */
+			_Pragma("GCC unroll 8")
+			for (int r = 0; r < NR; r++) {
+				const __m256i x = kn_avx2_nibbles(KN_AT(kn_block_q4_0, vw, ws, r)[i0 + j].qs);
+
+				_Pragma("GCC unroll 8")
+				for (int c = 0; c < NC; c++) {
+					const int k = r * NC + c;
+					const __m256i y = _mm256_loadu_si256(
+						(const __m256i *)KN_AT(kn_block_q8_0, va, as, c)[i0 + j].qs);
+					const __m256i p = _mm256_sub_epi32(kn_avx512_dot_us8(x, y),
+						_mm256_slli_epi32(kn_avx512_dot_us8(_mm256_set1_epi8(1), y), 3));
+
+					acc0[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd[k] + j),
+								  _mm256_cvtepi32_ps(p), acc0[k]);
+				}
+			}
+		}
+	}
+	_Pragma("GCC unroll 8")
+	for (int k = 0; k < NR * NC; k++)
+		out[k] = kn_avx2_hsum_ps(_mm256_add_ps(acc0[k], acc1[k]));
+}
+
+static float kn_avx512_dot_q4_0(int64_t n, const void *vw, const void *va)
+{
+	float out;
+
+	kn_avx512_tile_q4_0(1, 1, n, vw, 0, va, 0, &out);
+	return out;
+}
+
+static void kn_avx512_rows4_q4_0(int64_t n, const void *vw, size_t ws, const void *va, float *out)
+{
+	kn_avx512_tile_q4_0(4, 1, n, vw, ws, va, 0, out);
+}
+
+static void kn_avx512_dot4_q4_0(int64_t n, const void *vw, const void *va, size_t as, float *out)
+{
+	kn_avx512_tile_q4_0(1, 4, n, vw, 0, va, as, out);
+}
+
+static void kn_avx512_dot8_q4_0(int64_t n, const void *vw, const void *va, size_t as, float *out)
+{
+	kn_avx512_tile_q4_0(1, 8, n, vw, 0, va, as, out);
+}
+
 /* GCC's _mm512_reduce_add_ps, with which llama.cpp's AVX-512 build sums a register */
 static inline float kn_avx512_hsum_ps(__m512 x)
 {
@@ -513,6 +632,8 @@ kn_sgemm_fn kn_avx512_sgemm_get(void)
 /* entries left NULL fall back to the AVX2 table (then scalar) */
 static const struct kn_type_fns kn_avx512_fns[KN_TYPE_MAX] = {
 	[KN_F32]  = { NULL, NULL, kn_avx512_dot_f32 },
+	[KN_Q4_0] = { NULL, NULL, kn_avx512_dot_q4_0, NULL, kn_avx512_dot4_q4_0,
+		      kn_avx512_rows4_q4_0, kn_avx512_dot8_q4_0 },
 	[KN_Q4_1] = { NULL, NULL, kn_avx512_dot_q4_1, NULL, kn_avx512_dot4_q4_1,
 		      kn_avx512_rows4_q4_1, kn_avx512_dot8_q4_1 },
 	[KN_Q8_0] = { NULL, NULL, kn_avx512_dot_q8_0, NULL, kn_avx512_dot4_q8_0,
