@@ -162,7 +162,6 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 
 /* ------------------------------------------------ llama.cpp-exact path */
 
-void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8);
 float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16);
 float kn_avx2_attn_dot_exact32(const float *q, const void *k, int64_t np, bool f16);
 

@@ -40,6 +40,8 @@ void kn_avx2_attn_kq_chain(float *kq, const float *q, const uint8_t *const *krow
 /* lanes[l] = the FMA chain of k[i] * q[i] over i = l, l + W, ... < hd (W 8
  * or 16 lanes; k F16) */
 void kn_avx2_attn_dot_lanes(float *lanes, const float *q, const uint16_t *k, int64_t hd, int W);
+/* sc[i] = kn_ggml_expf(sc[i] - max), or kn_ggml_expf8 with @exp8; n a multiple of 8 */
+void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8);
 /* acc[i] = fma(v[i], p, acc[i]) over hd, v F32 or F16 */
 void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 

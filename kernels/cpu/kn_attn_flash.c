@@ -245,8 +245,10 @@ void kn_attn_one_flash_tiled(const struct kn_attn_args *a, int64_t t, int64_t h,
 			S *= ms;
 		}
 		M = Mnew;
+		if (simd)	/* the same exps, 8 lanes at a time (kn_avx2.h's twins) */
+			kn_avx2_attn_exp(kq, M, KN_FLASH_TILE, exp8);
 		for (int c = 0; c < KN_FLASH_TILE; c += W) {
-			for (int l = 0; l < W; l++)
+			for (int l = 0; l < W && !simd; l++)
 				kq[c + l] = generic ? expf(kq[c + l] - M)
 					   : exp8 ? kn_ggml_expf8(kq[c + l] - M)
 						  : kn_ggml_expf(kq[c + l] - M);
