@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * AVX-512 (BW + VNNI machines) dots for the K-quants Q4_K and Q6_K against
- * Q8_K activations: one dot, 4 rows . one column (decode), one row . 4 and 8
- * columns (prefill). Each super-block's integer sums are formed 512 bits at a
- * time (two 32-byte sub-block products per maddubs/madd, the weights
+ * Q8_K activations: one dot, one row . 4 and 8 columns (prefill; decode's
+ * 4 rows take kn_rows4_avx2.c's, bit-identical and faster there). Each
+ * super-block's integer sums are formed 512 bits at a time (two 32-byte sub-block products per maddubs/madd, the weights
  * unpacked once per tile), then folded to the 8 int32 lanes that
  * kn_dot_avx2.c / ggml-cpu's AVX2 code hold: the integer work is exact (no
  * maddubs pair can saturate: 63 x 128 x 2 < 2^15), so every lane holds the
@@ -19,15 +19,11 @@
 #pragma GCC optimize("fp-contract=off")
 
 float kn_avx512_dot_q4_K(int64_t n, const void *w, const void *a);
-void kn_avx512_rows4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx512_dot4_q4_K(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx512_dot8_q4_K(int64_t n, const void *w, const void *a, size_t as, float *out);
 float kn_avx512_dot_q6_K(int64_t n, const void *w, const void *a);
-void kn_avx512_rows4_q6_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx512_dot4_q6_K(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx512_dot8_q6_K(int64_t n, const void *w, const void *a, size_t as, float *out);
-
-#define KN_PF_DIST	4	/* rows4 prefetches the super-block this many rows ahead */
 
 #define KN_AT(T, base, stride, k) ((const T *)((const uint8_t *)(base) + (size_t)(k) * (stride)))
 
@@ -35,12 +31,6 @@ void kn_avx512_dot8_q6_K(int64_t n, const void *w, const void *a, size_t as, flo
 static inline __m256i kn_avx512_fold(__m512i s)
 {
 	return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
-}
-
-static inline void kn_avx512_pf(const void *p, int lines)
-{
-	for (int l = 0; l < lines; l++)
-		_mm_prefetch((const char *)p + 64 * l, _MM_HINT_T0);
 }
 
 /* the four horizontal steps kn_avx2_dot_q4_K ends its min accumulator with */
@@ -91,8 +81,6 @@ kn_avx512_tile_q4_K(const int NR, const int NC, int64_t n, const void *vw, size_
 		for (int r = 0; r < NR; r++) {
 			const kn_block_q4_K *x = KN_AT(kn_block_q4_K, vw, ws, r) + i;
 
-			if (NR > 1)
-				kn_avx512_pf((const uint8_t *)x + KN_PF_DIST * ws, 3);
 			kn_q4_K_scales(x->scales, u[r]);
 			_Pragma("GCC unroll 8")
 			for (int c = 0; c < NC; c++) {
@@ -194,8 +182,6 @@ kn_avx512_tile_q6_K(const int NR, const int NC, int64_t n, const void *vw, size_
 				const __m512i sc = _mm512_castsi128_si512(_mm_cvtepi8_epi16(
 					_mm_loadl_epi64((const __m128i *)(x->scales + 8 * h))));
 
-				if (NR > 1 && h == 0)
-					kn_avx512_pf((const uint8_t *)x + KN_PF_DIST * ws, 4);
 				q01[r] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(
 					_mm512_and_si512(_mm512_srlv_epi16(hh, sh01), m2), 4));
 				q23[r] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
@@ -250,11 +236,6 @@ float kn_avx512_dot_q4_K(int64_t n, const void *w, const void *a)
 	return out;
 }
 
-void kn_avx512_rows4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out)
-{
-	kn_avx512_tile_q4_K(4, 1, n, w, ws, a, 0, out);
-}
-
 void kn_avx512_dot4_q4_K(int64_t n, const void *w, const void *a, size_t as, float *out)
 {
 	kn_avx512_tile_q4_K(1, 4, n, w, 0, a, as, out);
@@ -271,11 +252,6 @@ float kn_avx512_dot_q6_K(int64_t n, const void *w, const void *a)
 
 	kn_avx512_tile_q6_K(1, 1, n, w, 0, a, 0, &out);
 	return out;
-}
-
-void kn_avx512_rows4_q6_K(int64_t n, const void *w, size_t ws, const void *a, float *out)
-{
-	kn_avx512_tile_q6_K(4, 1, n, w, ws, a, 0, out);
 }
 
 void kn_avx512_dot4_q6_K(int64_t n, const void *w, const void *a, size_t as, float *out)

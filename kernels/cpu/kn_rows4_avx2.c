@@ -8,6 +8,7 @@
  * the integer sums and the float operations of its single dot in
  * kn_dot_avx2.c, in the same order, so results are bit-identical to it.
  */
+#include <math.h>
 #include <string.h>
 #include "kn_avx2.h"
 
@@ -15,6 +16,7 @@
 
 void kn_avx2_rows4_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx2_rows4_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx2_rows4_q4_1(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx2_rows4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx2_rows4_q6_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
 
@@ -99,6 +101,36 @@ void kn_avx2_rows4_q8_0(int64_t n, const void *vw, size_t ws, const void *va, fl
 	}
 	for (int r = 0; r < 4; r++)
 		out[r] = kn_avx2_hsum_ps(acc[r]);
+}
+
+void kn_avx2_rows4_q4_1(int64_t n, const void *vw, size_t ws, const void *va, float *out)
+{
+	const kn_block_q8_1 *a = va;
+	__m256 acc[4];
+	float sm[4];
+
+	for (int r = 0; r < 4; r++) {
+		acc[r] = _mm256_setzero_ps();
+		sm[r] = 0;
+	}
+	for (int64_t i = 0; i < n / KN_QK4_1; i++) {
+		const __m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		const float da = kn_avx2_h2f(a[i].d), sa = kn_avx2_h2f(a[i].s);
+
+		_Pragma("GCC unroll 4")
+		for (int r = 0; r < 4; r++) {
+			const kn_block_q4_1 *x = KN_R(kn_block_q4_1, vw, ws, r) + i;
+			const __m256 d = _mm256_set1_ps(kn_avx2_h2f(x->d) * da);
+
+			if (!(i & 1))
+				kn_avx2_pf((const uint8_t *)x + KN_PF_DIST * ws, 1);
+			sm[r] = fmaf(kn_avx2_h2f(x->m), sa, sm[r]);
+			acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(
+				kn_avx2_dot_us8(kn_avx2_nibbles(x->qs), y)), acc[r]);
+		}
+	}
+	for (int r = 0; r < 4; r++)
+		out[r] = kn_avx2_hsum_ps(acc[r]) + sm[r];
 }
 
 /* Q4_K's 6-bit scales and mins (ggml's kmask unpacking): bytes 0-7 scales, 8-15 mins */
