@@ -18,18 +18,6 @@
 
 /* the K (kv 0) or V (kv 1) row of all KV heads at position p of seq: a
  * block holds [n_layer][K rows][V rows] of block_tokens rows each */
-uint8_t *kn_attn_slot(const struct kn_attn_args *a, int32_t seq, int64_t p, int kv)
-{
-	const int64_t bt = a->block_tokens;
-	const int64_t row = a->n_kv_head * a->hd;
-	const size_t rk = kn_row_size(a->k_type, row), rv = kn_row_size(a->v_type, row);
-	const int32_t blk = a->block_table[(int64_t)seq * a->max_blocks + p / bt];
-	const size_t off = (size_t)a->layer * (size_t)bt * (rk + rv) +
-			   (kv ? (size_t)bt * rk + (size_t)(p % bt) * rv : (size_t)(p % bt) * rk);
-
-	return a->cache + (uint64_t)blk * a->block_size + off;
-}
-
 void kn_attn_store_kv(const struct kn_attn_args *a, int ith, int nth)
 {
 	const int64_t row = a->n_kv_head * a->hd;
@@ -162,7 +150,6 @@ static void kn_attn_one(const struct kn_attn_args *a, int64_t t, int64_t h, kn_a
 
 /* ------------------------------------------------ llama.cpp-exact path */
 
-void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8);
 float kn_avx2_attn_dot_exact(const float *q, const void *k, int64_t np, bool f16);
 float kn_avx2_attn_dot_exact32(const float *q, const void *k, int64_t np, bool f16);
 

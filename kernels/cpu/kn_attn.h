@@ -12,7 +12,26 @@
 #define KN_ATTN_MAX_HD	1024
 
 /* the K (kv 0) or V (kv 1) row of every KV head at position p of seq */
-uint8_t *kn_attn_slot(const struct kn_attn_args *a, int32_t seq, int64_t p, int kv);
+/* bytes of @n elements of a cache type (F32, F16 or Q8_0: 34 bytes per 32);
+ * inline: the slot of every cached position of every head needs two */
+static inline size_t kn_attn_row_bytes(uint32_t type, int64_t n)
+{
+	return type == KN_F32 ? (size_t)n * 4 : type == KN_F16 ? (size_t)n * 2
+						      : (size_t)(n / 32) * 34;
+}
+
+/* the bytes of position @p of sequence @seq's K (kv 0) or V (1) row of the layer */
+static inline uint8_t *kn_attn_slot(const struct kn_attn_args *a, int32_t seq, int64_t p, int kv)
+{
+	const int64_t bt = a->block_tokens;
+	const int64_t row = a->n_kv_head * a->hd;
+	const size_t rk = kn_attn_row_bytes(a->k_type, row), rv = kn_attn_row_bytes(a->v_type, row);
+	const int32_t blk = a->block_table[(int64_t)seq * a->max_blocks + p / bt];
+	const size_t off = (size_t)a->layer * (size_t)bt * (rk + rv) +
+			   (kv ? (size_t)bt * rk + (size_t)(p % bt) * rv : (size_t)(p % bt) * rk);
+
+	return a->cache + (uint64_t)blk * a->block_size + off;
+}
 /* q.k over hd in ggml_vec_dot_f32's lane order of L lanes (64: AVX-512
  * build, 32: AVX2 build); @avx2: the SIMD code, else its scalar twin; the
  * hd % L leftovers are added by fmaf */
@@ -40,6 +59,8 @@ void kn_avx2_attn_kq_chain(float *kq, const float *q, const uint8_t *const *krow
 /* lanes[l] = the FMA chain of k[i] * q[i] over i = l, l + W, ... < hd (W 8
  * or 16 lanes; k F16) */
 void kn_avx2_attn_dot_lanes(float *lanes, const float *q, const uint16_t *k, int64_t hd, int W);
+/* sc[i] = kn_ggml_expf(sc[i] - max), or kn_ggml_expf8 with @exp8; n a multiple of 8 */
+void kn_avx2_attn_exp(float *sc, float max, int64_t n, bool exp8);
 /* acc[i] = fma(v[i], p, acc[i]) over hd, v F32 or F16 */
 void kn_avx2_attn_fma_row(float *acc, float p, const void *v, int64_t hd, bool f16);
 

@@ -41,7 +41,7 @@ static inline int64_t kn_flash_hp(int64_t n, enum kn_isa isa)
 
 static void kn_flash_scale_f16(uint16_t *y, float v, int64_t n, bool simd, int64_t hp)
 {
-	const float vh = kn_fp16_to_fp32(kn_fp32_to_fp16(v));
+	const float vh = hp ? kn_fp16_to_fp32(kn_fp32_to_fp16(v)) : 0.0f;
 
 	/* a product of two halves is exact in F32: one rounding, to F16 */
 	for (int64_t i = 0; i < hp; i++)
@@ -57,7 +57,8 @@ static void kn_flash_scale_f16(uint16_t *y, float v, int64_t n, bool simd, int64
 static void kn_flash_mad_f16(uint16_t *y, const uint16_t *x, float v, int64_t n, bool simd,
 			     bool generic, int64_t hp)
 {
-	const double vh = kn_fp16_to_fp32(kn_fp32_to_fp16(v));
+	/* (only the half-precision part needs v rounded to F16) */
+	const double vh = hp ? kn_fp16_to_fp32(kn_fp32_to_fp16(v)) : 0.0;
 
 	/* x * vh is exact in double, and so is the sum but where the terms are
 	 * 2^31 apart; rounded to F32 then F16 (both to nearest) */
@@ -245,8 +246,10 @@ void kn_attn_one_flash_tiled(const struct kn_attn_args *a, int64_t t, int64_t h,
 			S *= ms;
 		}
 		M = Mnew;
+		if (simd)	/* the same exps, 8 lanes at a time (kn_avx2.h's twins) */
+			kn_avx2_attn_exp(kq, M, KN_FLASH_TILE, exp8);
 		for (int c = 0; c < KN_FLASH_TILE; c += W) {
-			for (int l = 0; l < W; l++)
+			for (int l = 0; l < W && !simd; l++)
 				kq[c + l] = generic ? expf(kq[c + l] - M)
 					   : exp8 ? kn_ggml_expf8(kq[c + l] - M)
 						  : kn_ggml_expf(kq[c + l] - M);

@@ -27,6 +27,7 @@ void kn_avx2_dot4_q4_0(int64_t n, const void *vw, const void *va, size_t as, flo
 	const int64_t nb = n / KN_QK4_0;
 	int64_t i = 0;
 
+	_Pragma("GCC unroll 4")
 	for (int c = 0; c < 4; c++) {
 		a[c] = KN_COL(kn_block_q8_0, va, as, c);
 		acc0[c] = acc1[c] = _mm256_setzero_ps();
@@ -38,6 +39,7 @@ void kn_avx2_dot4_q4_0(int64_t n, const void *vw, const void *va, size_t as, flo
 		const __m256i ax0 = _mm256_sign_epi8(x0, x0), ax1 = _mm256_sign_epi8(x1, x1);
 		const float dw0 = kn_avx2_h2f(w[i].d), dw1 = kn_avx2_h2f(w[i + 1].d);
 
+		_Pragma("GCC unroll 4")
 		for (int c = 0; c < 4; c++) {
 			__m256i y0 = _mm256_loadu_si256((const __m256i *)a[c][i].qs);
 			__m256i y1 = _mm256_loadu_si256((const __m256i *)a[c][i + 1].qs);
@@ -54,6 +56,7 @@ void kn_avx2_dot4_q4_0(int64_t n, const void *vw, const void *va, size_t as, flo
 		const __m256i x0 = _mm256_sub_epi8(kn_avx2_nibbles(w[i].qs), off);
 		const float dw0 = kn_avx2_h2f(w[i].d);
 
+		_Pragma("GCC unroll 4")
 		for (int c = 0; c < 4; c++) {
 			__m256i y0 = _mm256_loadu_si256((const __m256i *)a[c][i].qs);
 			__m256 d0 = _mm256_set1_ps(dw0 * kn_avx2_h2f(a[c][i].d));
@@ -61,6 +64,7 @@ void kn_avx2_dot4_q4_0(int64_t n, const void *vw, const void *va, size_t as, flo
 			acc0[c] = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kn_avx2_dot_s8(x0, y0)), acc0[c]);
 		}
 	}
+	_Pragma("GCC unroll 4")
 	for (int c = 0; c < 4; c++)
 		out[c] = kn_avx2_hsum_ps(_mm256_add_ps(acc0[c], acc1[c]));
 }
@@ -72,6 +76,7 @@ void kn_avx2_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, flo
 	__m256 acc[4];
 	float summs[4];
 
+	_Pragma("GCC unroll 4")
 	for (int c = 0; c < 4; c++) {
 		a[c] = KN_COL(kn_block_q8_1, va, as, c);
 		acc[c] = _mm256_setzero_ps();
@@ -81,6 +86,7 @@ void kn_avx2_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, flo
 		const __m256i x = kn_avx2_nibbles(w[i].qs);
 		const float dw = kn_avx2_h2f(w[i].d), mw = kn_avx2_h2f(w[i].m);
 
+		_Pragma("GCC unroll 4")
 		for (int c = 0; c < 4; c++) {
 			const __m256 d = _mm256_set1_ps(dw * kn_avx2_h2f(a[c][i].d));
 			const __m256i y = _mm256_loadu_si256((const __m256i *)a[c][i].qs);
@@ -89,6 +95,7 @@ void kn_avx2_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, flo
 			acc[c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(kn_avx2_dot_us8(x, y)), acc[c]);
 		}
 	}
+	_Pragma("GCC unroll 4")
 	for (int c = 0; c < 4; c++)
 		out[c] = kn_avx2_hsum_ps(acc[c]) + summs[c];
 }
@@ -99,6 +106,7 @@ void kn_avx2_dot4_q8_0(int64_t n, const void *vw, const void *va, size_t as, flo
 	const kn_block_q8_0 *a[4];
 	__m256 acc[4];
 
+	_Pragma("GCC unroll 4")
 	for (int c = 0; c < 4; c++) {
 		a[c] = KN_COL(kn_block_q8_0, va, as, c);
 		acc[c] = _mm256_setzero_ps();
@@ -108,6 +116,7 @@ void kn_avx2_dot4_q8_0(int64_t n, const void *vw, const void *va, size_t as, flo
 		const __m256i ax = _mm256_sign_epi8(x, x);
 		const float dw = kn_avx2_h2f(w[i].d);
 
+		_Pragma("GCC unroll 4")
 		for (int c = 0; c < 4; c++) {
 			const __m256 d = _mm256_set1_ps(dw * kn_avx2_h2f(a[c][i].d));
 			const __m256i y = _mm256_loadu_si256((const __m256i *)a[c][i].qs);
@@ -116,6 +125,7 @@ void kn_avx2_dot4_q8_0(int64_t n, const void *vw, const void *va, size_t as, flo
 						 _mm256_sign_epi8(y, x))), acc[c]);
 		}
 	}
+	_Pragma("GCC unroll 4")
 	for (int c = 0; c < 4; c++)
 		out[c] = kn_avx2_hsum_ps(acc[c]);
 }
@@ -128,6 +138,7 @@ void kn_avx2_dot4_q4_K(int64_t n, const void *vw, const void *va, size_t as, flo
 	__m256 acc[4];
 	__m128 accm[4];
 
+	_Pragma("GCC unroll 4")
 	for (int c = 0; c < 4; c++) {
 		a[c] = KN_COL(kn_block_q8_K, va, as, c);
 		acc[c] = _mm256_setzero_ps();
@@ -140,6 +151,7 @@ void kn_avx2_dot4_q4_K(int64_t n, const void *vw, const void *va, size_t as, flo
 
 		for (int j = 0; j < 8; j++)
 			kn_get_scale_min_k4(j, w[i].scales, &sc[j], &m[j]);
+		_Pragma("GCC unroll 4")
 		for (int c = 0; c < 4; c++) {
 			const float dmin = -a[c][i].d * mw;
 
@@ -153,6 +165,7 @@ void kn_avx2_dot4_q4_K(int64_t n, const void *vw, const void *va, size_t as, flo
 			const __m256i q4h = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
 			const __m256i sl = _mm256_set1_epi16(sc[2 * j]), sh = _mm256_set1_epi16(sc[2 * j + 1]);
 
+			_Pragma("GCC unroll 4")
 			for (int c = 0; c < 4; c++) {
 				const int8_t *q8 = a[c][i].qs + 64 * j;
 				__m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(q4l,
@@ -163,10 +176,12 @@ void kn_avx2_dot4_q4_K(int64_t n, const void *vw, const void *va, size_t as, flo
 				sumi[c] = _mm256_add_epi32(sumi[c], _mm256_add_epi32(pl, ph));
 			}
 		}
+		_Pragma("GCC unroll 4")
 		for (int c = 0; c < 4; c++)
 			acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(a[c][i].d * dw),
 						 _mm256_cvtepi32_ps(sumi[c]), acc[c]);
 	}
+	_Pragma("GCC unroll 4")
 	for (int c = 0; c < 4; c++) {
 		__m128 am = _mm_add_ps(accm[c], _mm_movehl_ps(accm[c], accm[c]));
 
@@ -182,6 +197,7 @@ void kn_avx2_dot4_q6_K(int64_t n, const void *vw, const void *va, size_t as, flo
 	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
 	__m256 acc[4];
 
+	_Pragma("GCC unroll 4")
 	for (int c = 0; c < 4; c++) {
 		a[c] = KN_COL(kn_block_q8_K, va, as, c);
 		acc[c] = _mm256_setzero_ps();
@@ -190,6 +206,7 @@ void kn_avx2_dot4_q6_K(int64_t n, const void *vw, const void *va, size_t as, flo
 		__m256i sumi[4];
 		const float dw = kn_avx2_h2f(w[i].d);
 
+		_Pragma("GCC unroll 4")
 		for (int c = 0; c < 4; c++)
 			sumi[c] = _mm256_setzero_si256();
 		for (int h = 0; h < 2; h++) {
@@ -210,6 +227,7 @@ void kn_avx2_dot4_q6_K(int64_t n, const void *vw, const void *va, size_t as, flo
 					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
 			for (int k = 0; k < 4; k++)
 				s[k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+			_Pragma("GCC unroll 4")
 			for (int c = 0; c < 4; c++) {
 				const int8_t *q8 = a[c][i].qs + 128 * h;
 
@@ -221,12 +239,14 @@ void kn_avx2_dot4_q6_K(int64_t n, const void *vw, const void *va, size_t as, flo
 				}
 			}
 		}
+		_Pragma("GCC unroll 4")
 		for (int c = 0; c < 4; c++) {
 			sumi[c] = _mm256_sub_epi32(sumi[c], kn_avx2_q6_corr(w[i].scales, a[c][i].bsums));
 			acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(a[c][i].d * dw),
 						 _mm256_cvtepi32_ps(sumi[c]), acc[c]);
 		}
 	}
+	_Pragma("GCC unroll 4")
 	for (int c = 0; c < 4; c++)
 		out[c] = kn_avx2_hsum_ps(acc[c]);
 }

@@ -347,19 +347,25 @@ void kn_avx2_dot4_q4_1(int64_t n, const void *w, const void *a, size_t as, float
 void kn_avx2_dot4_q8_0(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx2_dot4_q4_K(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx2_dot4_q6_K(int64_t n, const void *w, const void *a, size_t as, float *out);
+void kn_avx2_rows4_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx2_rows4_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx2_rows4_q4_1(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx2_rows4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx2_rows4_q6_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
 
 static const struct kn_type_fns kn_avx2_fns[KN_TYPE_MAX] = {
 	[KN_F32]  = { NULL, NULL, kn_avx2_dot_f32 },
 	[KN_F16]  = { kn_avx2_quant_f16, kn_avx2_dequant_f16, kn_avx2_dot_f16 },
 	[KN_BF16] = { kn_avx2_quant_bf16, kn_avx2_dequant_bf16, kn_avx2_dot_bf16 },
-	[KN_Q4_0] = { NULL, kn_avx2_dequant_q4_0, kn_avx2_dot_q4_0, NULL, kn_avx2_dot4_q4_0 },
-	[KN_Q4_1] = { NULL, NULL, kn_avx2_dot_q4_1, NULL, kn_avx2_dot4_q4_1 },
+	[KN_Q4_0] = { NULL, kn_avx2_dequant_q4_0, kn_avx2_dot_q4_0, NULL, kn_avx2_dot4_q4_0,
+		      kn_avx2_rows4_q4_0 },
+	[KN_Q4_1] = { NULL, NULL, kn_avx2_dot_q4_1, NULL, kn_avx2_dot4_q4_1, kn_avx2_rows4_q4_1 },
 	[KN_Q8_0] = { kn_avx2_quant_q8_0, kn_avx2_dequant_q8_0, kn_avx2_dot_q8_0, kn_avx2_act_q8_0,
-		      kn_avx2_dot4_q8_0 },
+		      kn_avx2_dot4_q8_0, kn_avx2_rows4_q8_0 },
 	[KN_Q8_1] = { kn_avx2_quant_q8_1, NULL, NULL, kn_avx2_act_q8_1 },
-	[KN_Q4_K] = { NULL, NULL, kn_avx2_dot_q4_K, NULL, kn_avx2_dot4_q4_K },
+	[KN_Q4_K] = { NULL, NULL, kn_avx2_dot_q4_K, NULL, kn_avx2_dot4_q4_K, kn_avx2_rows4_q4_K },
 	[KN_Q5_K] = { NULL, NULL, kn_avx2_dot_q5_K },
-	[KN_Q6_K] = { NULL, NULL, kn_avx2_dot_q6_K, NULL, kn_avx2_dot4_q6_K },
+	[KN_Q6_K] = { NULL, NULL, kn_avx2_dot_q6_K, NULL, kn_avx2_dot4_q6_K, kn_avx2_rows4_q6_K },
 	[KN_Q8_K] = { kn_avx2_quant_q8_K, NULL, NULL },
 };
 

@@ -98,6 +98,18 @@ void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, cons
 		   int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,
 		   const int32_t *chunk, bool row_invariant, int64_t mat_rows, int ith, int nth)
 {
+	int64_t r0, r1;
+
+	kn_split(n_rows, ith, nth, &r0, &r1);
+	kn_matmul_range(out, w, type, a, bias, n_in, n_rows, n_cols, seq, chunk, row_invariant,
+			mat_rows, r0, r1);
+}
+
+void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, const float *bias,
+		     int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,
+		     const int32_t *chunk, bool row_invariant, int64_t mat_rows, int64_t r0,
+		     int64_t r1)
+{
 	kn_dot_fn dot = kn_dot_fn_get(kn_isa_get(), type);
 	kn_dot4_fn dot4 = kn_dot4_fn_get(kn_isa_get(), type);
 	kn_rows4_fn rows4 = kn_rows4_fn_get(kn_isa_get(), type);
@@ -108,11 +120,9 @@ void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, cons
 	const size_t wrs = kn_row_size(type, n_in);
 	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
 	const uint8_t *wb = w, *ab = a;
-	int64_t r0, r1;
 
-	if (!dot || !wrs || !ars)
+	if (!dot || !wrs || !ars || r0 >= r1)
 		return;
-	kn_split(n_rows, ith, nth, &r0, &r1);
 	if (sgemm) {
 		kn_matmul_f32(sgemm, dot, seq, chunk, out, w, a, bias, n_in, n_rows, n_cols, r0, r1);
 		return;

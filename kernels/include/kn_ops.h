@@ -46,6 +46,16 @@ void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, cons
 		   int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,
 		   const int32_t *chunk, bool row_invariant, int64_t mat_rows, int ith, int nth);
 /**
+ * kn_matmul_range - kn_matmul_seq's rows [r0, r1) of n_rows, for callers that
+ * hand rows to threads themselves (libaccel's CPU executor takes chunks of
+ * them from a shared counter, so a slow or preempted thread delays nothing);
+ * each output is the same whatever the split.
+ */
+void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, const float *bias,
+		     int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,
+		     const int32_t *chunk, bool row_invariant, int64_t mat_rows, int64_t r0,
+		     int64_t r1);
+/**
  * kn_rope - rotate x [n][n_head][hd] in place at positions pos[n]; the first
  * n_rot dims of each head; mode 0: pairs (2i, 2i+1) (llama.cpp NORM), mode 2:
  * pairs (i, i + n_rot/2) (NEOX). theta_i = pos * freq_scale * base^(-2i/n_rot)

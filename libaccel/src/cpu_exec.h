@@ -11,6 +11,7 @@
 #define ACCEL_CPU_EXEC_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include "accel.h"
 
@@ -23,6 +24,9 @@ struct accel_cpu_ctx {
 	 * accel_cpu_scratch_size(cmd, nth) bytes, 64-byte aligned */
 	uint8_t *scratch;
 	size_t scratch_size;
+	/* shared by the command's threads and 0 when it starts: ops that hand
+	 * out work in chunks count them here; NULL: split statically */
+	_Atomic int64_t *work;
 };
 
 /** accel_cpu_check - validate a COMPUTE command's shapes and dtypes (at

@@ -87,12 +87,30 @@ int accel_cpu_exec_matmul(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 		cpu_barrier(ctx);
 		a = ctx->scratch;
 	}
-	kn_matmul_seq(accel_tensor_data(&c->t[0]), accel_tensor_data(w), w->dtype, a,
-		      cpu_t_unused(&c->t[3]) ? NULL : accel_tensor_data(&c->t[3]), n_in, w->ne[1], n,
-		      cpu_t_unused(&c->t[4]) ? NULL : accel_tensor_data(&c->t[4]),
-		      cpu_t_unused(&c->t[4]) || cpu_t_rows(&c->t[4]) < 2 ? NULL :
-		      (const int32_t *)accel_tensor_data(&c->t[4]) + n,
-		      (c->i[0] & ACCEL_MATMUL_ROW_INVARIANT) != 0, c->i[1] ? c->i[1] : w->ne[1],
-		      ctx->ith, ctx->nth);
+	const int32_t *seq = cpu_t_unused(&c->t[4]) ? NULL : accel_tensor_data(&c->t[4]);
+	const int32_t *chunk = seq && cpu_t_rows(&c->t[4]) >= 2 ? seq + n : NULL;
+	const bool inv = (c->i[0] & ACCEL_MATMUL_ROW_INVARIANT) != 0;
+	const int64_t rows = w->ne[1], mat = c->i[1] ? c->i[1] : rows;
+	float *out = accel_tensor_data(&c->t[0]);
+	const float *bias = cpu_t_unused(&c->t[3]) ? NULL : accel_tensor_data(&c->t[3]);
+
+	if (!ctx->work || ctx->nth == 1) {
+		kn_matmul_seq(out, accel_tensor_data(w), w->dtype, a, bias, n_in, rows, n, seq, chunk,
+			      inv, mat, ctx->ith, ctx->nth);
+		return 0;
+	}
+	/*
+	 * rows in chunks from the shared counter (ggml's scheme): about 8 per
+	 * thread, multiples of 4 (the 4-row kernels), so a thread that starts
+	 * late or is preempted (a shared machine) delays the others by one chunk
+	 * at most instead of its whole static share
+	 */
+	const int64_t per = ((rows + 8 * ctx->nth - 1) / (8 * ctx->nth) + 3) & ~(int64_t)3;
+	const int64_t cs = per < 16 ? 16 : per, nchunks = (rows + cs - 1) / cs;
+
+	for (int64_t k = atomic_fetch_add_explicit(ctx->work, 1, memory_order_relaxed); k < nchunks;
+	     k = atomic_fetch_add_explicit(ctx->work, 1, memory_order_relaxed))
+		kn_matmul_range(out, accel_tensor_data(w), w->dtype, a, bias, n_in, rows, n, seq,
+				chunk, inv, mat, k * cs, (k + 1) * cs < rows ? (k + 1) * cs : rows);
 	return 0;
 }

@@ -46,6 +46,7 @@ struct accel_compute {
 	_Atomic uint32_t gen_sleepers;
 	const struct accel_cmd *cmd;	/* NULL with a new gen: exit */
 	_Atomic int err;
+	_Atomic int64_t work;		/* the command's chunk counter (cpu ctx->work) */
 	uint8_t *scratch;
 	size_t scratch_size;
 };
@@ -167,6 +168,7 @@ static int accel_compute_init(struct accel_queue *q, const struct accel_queue_op
 		c->w[i].ctx.nth = nth;
 		c->w[i].ctx.barrier = accel_compute_barrier;
 		c->w[i].ctx.barrier_priv = &c->bar;
+		c->w[i].ctx.work = &c->work;
 	}
 	for (; started < nth; started++) {
 		ret = -pthread_create(&c->w[started].thread, NULL, accel_compute_worker, &c->w[started]);
@@ -230,6 +232,8 @@ static int accel_compute_exec(struct accel_queue *q, const struct accel_cmd *cmd
 		if (ret)
 			return ret;
 		atomic_store(&c->err, 0);
+		/* published to the workers by the dispatch's release */
+		atomic_store_explicit(&c->work, 0, memory_order_relaxed);
 		if (c->nth == 1) {
 			c->cmd = &cmds[i];
 			accel_compute_run_share(c, &c->w[0]);

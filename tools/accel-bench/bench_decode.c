@@ -7,11 +7,13 @@
  * f16, f16, auto).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "kn.h"	/* the ISA the kernels run (accel-bench may see the kernels) */
 #include "rt_error.h"
@@ -29,17 +31,27 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* CPU seconds (user + system, every thread) of this process or of its reaped children */
+static double cpu_s(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
 /* llama-bench's CSV: find the avg_ts column of the pp and tg rows */
 static int run_llama_bench(const char *bin, const char *model, int threads, int pp, int tg,
-			   const struct rt_kv_info *kv, double *pp_ts, double *tg_ts)
+			   int reps, const struct rt_kv_info *kv, double *pp_ts, double *tg_ts)
 {
 	char cmd[8400], line[8192];
 	int col_ts = -1, col_np = -1, col_ng = -1;
 	FILE *p;
 
 	/* our KV settings, resolved (-fa auto is on for both) */
-	snprintf(cmd, sizeof(cmd), "'%s' -m '%s' -t %d -p %d -n %d -r 3 -ctk %s -ctv %s -fa %s "
-		 "-o csv 2>/dev/null", bin, model, threads, pp, tg, rt_kv_type_name(kv->type_k),
+	snprintf(cmd, sizeof(cmd), "'%s' -m '%s' -t %d -p %d -n %d -r %d -ctk %s -ctv %s -fa %s "
+		 "-o csv 2>/dev/null", bin, model, threads, pp, tg, reps, rt_kv_type_name(kv->type_k),
 		 rt_kv_type_name(kv->type_v), kv->flash_attn ? "on" : "off");
 	p = popen(cmd, "r");
 	if (!p)
@@ -77,7 +89,32 @@ static int run_llama_bench(const char *bin, const char *model, int threads, int 
 			*tg_ts = ts;
 	}
 	pclose(p);
-	return *pp_ts > 0 && *tg_ts > 0 ? 0 : -EIO;
+	return (*pp_ts > 0 || !pp) && (*tg_ts > 0 || !tg) ? 0 : -EIO;
+}
+
+/*
+ * llama-bench's CPU seconds per token of a pp-token prompt (or, with @gen,
+ * of generated tokens): one run of N tokens less one run of 1, so loading
+ * the model cancels; each run is a warm-up plus 3 repetitions (the warm-up
+ * of a prompt test is the whole prompt, of a generation test one token).
+ */
+static int llama_cpu_per_token(const char *bin, const char *model, int threads, int n, bool gen,
+			       const struct rt_kv_info *kv, double *out)
+{
+	double c0, c1, c2, ts0, ts1;
+	int ret;
+
+	c0 = cpu_s(RUSAGE_CHILDREN);
+	ret = run_llama_bench(bin, model, threads, gen ? 0 : n, gen ? n : 0, 3, kv, &ts0, &ts1);
+	c1 = cpu_s(RUSAGE_CHILDREN);
+	if (!ret)
+		ret = run_llama_bench(bin, model, threads, gen ? 0 : 1, gen ? 1 : 0, 3, kv, &ts0,
+				      &ts1);
+	c2 = cpu_s(RUSAGE_CHILDREN);
+	if (ret)
+		return ret;
+	*out = ((c1 - c0) - (c2 - c1)) / (gen ? 3.0 * (n - 1) : 4.0 * (n - 1));
+	return *out > 0 ? 0 : -EIO;
 }
 
 int bench_decode_main(int argc, char **argv)
@@ -88,7 +125,7 @@ int bench_decode_main(int argc, char **argv)
 	struct rt_model *m = NULL;
 	struct rt_session s;
 	const float *logits;
-	double best_pp = 0, best_tg = 0;
+	double best_pp = 0, best_tg = 0, cpu_pp = 1e30, cpu_tg = 1e30;
 	int32_t *ids;
 	char def[4200];
 	const char *isa = kn_isa_get() == KN_ISA_AVX512 ? "avx512" :
@@ -152,16 +189,20 @@ int bench_decode_main(int argc, char **argv)
 	for (int i = 0; i < pp; i++)
 		ids[i] = (int32_t)((i * 2654435761u + 17) % (uint32_t)rt_model_hparams(m)->n_vocab);
 	for (int r = 0; r < reps && ret >= 0; r++) {
-		double t0;
+		double t0, c0;
 
 		rt_session_init(&s, m, 0);
 		/* distinct first token per rep: no prefix-cache reuse across reps */
 		ids[0] = (int32_t)((r * 7919 + 1) % rt_model_hparams(m)->n_vocab);
 		t0 = now_s();
+		c0 = cpu_s(RUSAGE_SELF);
 		ret = rt_session_feed(&s, ids, pp, &logits);
 		if (ret >= 0 && pp / (now_s() - t0) > best_pp)
 			best_pp = pp / (now_s() - t0);
+		if (ret >= 0 && (cpu_s(RUSAGE_SELF) - c0) / pp < cpu_pp)
+			cpu_pp = (cpu_s(RUSAGE_SELF) - c0) / pp;
 		t0 = now_s();
+		c0 = cpu_s(RUSAGE_SELF);
 		for (int i = 0; i < tg && ret >= 0; i++) {
 			int32_t id = rt_argmax(logits, rt_model_hparams(m)->n_vocab);
 
@@ -169,6 +210,8 @@ int bench_decode_main(int argc, char **argv)
 		}
 		if (ret >= 0 && tg / (now_s() - t0) > best_tg)
 			best_tg = tg / (now_s() - t0);
+		if (ret >= 0 && (cpu_s(RUSAGE_SELF) - c0) / tg < cpu_tg)
+			cpu_tg = (cpu_s(RUSAGE_SELF) - c0) / tg;
 		rt_session_fini(&s);
 	}
 	if (ret < 0) {
@@ -187,6 +230,8 @@ int bench_decode_main(int argc, char **argv)
 	printf("tg_tokens: %d\n", tg);
 	printf("accel_pp_tps: %.2f\n", best_pp);
 	printf("accel_tg_tps: %.2f\n", best_tg);
+	printf("accel_pp_cpu_ms: %.3f\n", cpu_pp * 1e3);
+	printf("accel_tg_cpu_ms: %.3f\n", cpu_tg * 1e3);
 	if (!llama) {
 		const char *top = getenv("ACCEL_TOP");
 
@@ -198,11 +243,25 @@ int bench_decode_main(int argc, char **argv)
 	if (access(llama, X_OK) == 0) {
 		double lpp = 0, ltg = 0;
 
-		if (run_llama_bench(llama, model, threads, pp, tg, &kv, &lpp, &ltg) == 0) {
+		double lcp = 0, lct = 0;
+
+		if (run_llama_bench(llama, model, threads, pp, tg, 3, &kv, &lpp, &ltg) == 0) {
 			printf("llama_pp_tps: %.2f\n", lpp);
 			printf("llama_tg_tps: %.2f\n", ltg);
 			printf("pp_vs_llama: %.3f\n", best_pp / lpp);
 			printf("tg_vs_llama: %.3f\n", best_tg / ltg);
+			/*
+			 * the same as CPU time per token (every thread's, spinning
+			 * included): what a shared, busy machine's wall clock hides
+			 */
+			if (pp > 1 && tg > 1 &&
+			    !llama_cpu_per_token(llama, model, threads, pp, false, &kv, &lcp) &&
+			    !llama_cpu_per_token(llama, model, threads, tg, true, &kv, &lct)) {
+				printf("llama_pp_cpu_ms: %.3f\n", lcp * 1e3);
+				printf("llama_tg_cpu_ms: %.3f\n", lct * 1e3);
+				printf("cpu_pp_vs_llama: %.3f\n", lcp / cpu_pp);
+				printf("cpu_tg_vs_llama: %.3f\n", lct / cpu_tg);
+			}
 		} else {
 			printf("llama: failed to run %s\n", llama);
 		}

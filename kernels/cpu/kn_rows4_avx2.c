@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT
+/*
+ * AVX2 dots of 4 weight rows (@ws bytes apart) with one activation column,
+ * for decode: the activation blocks are loaded (and for Q4_0 summed) once
+ * for the 4 rows, the 4 rows' fmadd chains interleave (one row's chain is
+ * latency-bound), and the super-block 4 rows ahead is prefetched (decode
+ * streams W once and the hardware prefetcher lags at row ends). Each row sees
+ * the integer sums and the float operations of its single dot in
+ * kn_dot_avx2.c, in the same order, so results are bit-identical to it.
+ */
+#include <math.h>
+#include <string.h>
+#include "kn_avx2.h"
+
+#pragma GCC optimize("fp-contract=off")
+
+void kn_avx2_rows4_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx2_rows4_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx2_rows4_q4_1(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx2_rows4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
+void kn_avx2_rows4_q6_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
+
+#define KN_PF_DIST	4
+#define KN_R(T, w, ws, r) ((const T *)((const uint8_t *)(w) + (size_t)(r) * (ws)))
+
+static inline void kn_avx2_pf(const void *p, int lines)
+{
+	for (int l = 0; l < lines; l++)
+		_mm_prefetch((const char *)p + 64 * l, _MM_HINT_T0);
+}
+
+/* (x - 8) . y as x . y - 8 sum(y): exact (maddubs pairs stay under 2^15) */
+void kn_avx2_rows4_q4_0(int64_t n, const void *vw, size_t ws, const void *va, float *out)
+{
+	const kn_block_q8_0 *a = va;
+	const __m256i ones = _mm256_set1_epi8(1);
+	const int64_t nb = n / KN_QK4_0;
+	__m256 acc0[4], acc1[4];
+	int64_t i = 0;
+
+	for (int r = 0; r < 4; r++)
+		acc0[r] = acc1[r] = _mm256_setzero_ps();
+	for (; i + 2 <= nb; i += 2) {
+		const __m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		const __m256i y1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
+		const __m256i s0 = _mm256_slli_epi32(kn_avx2_dot_us8(ones, y0), 3);
+		const __m256i s1 = _mm256_slli_epi32(kn_avx2_dot_us8(ones, y1), 3);
+		const float da0 = kn_avx2_h2f(a[i].d), da1 = kn_avx2_h2f(a[i + 1].d);
+
+		_Pragma("GCC unroll 4")
+		for (int r = 0; r < 4; r++) {
+			const kn_block_q4_0 *x = KN_R(kn_block_q4_0, vw, ws, r) + i;
+			const __m256 d0 = _mm256_set1_ps(kn_avx2_h2f(x[0].d) * da0);
+			const __m256 d1 = _mm256_set1_ps(kn_avx2_h2f(x[1].d) * da1);
+
+			if (!(i & 3))
+				kn_avx2_pf((const uint8_t *)x + KN_PF_DIST * ws, 2);
+			acc0[r] = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(_mm256_sub_epi32(
+				kn_avx2_dot_us8(kn_avx2_nibbles(x[0].qs), y0), s0)), acc0[r]);
+			acc1[r] = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(_mm256_sub_epi32(
+				kn_avx2_dot_us8(kn_avx2_nibbles(x[1].qs), y1), s1)), acc1[r]);
+		}
+	}
+	if (i < nb) {
+		const __m256i y0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		const __m256i s0 = _mm256_slli_epi32(kn_avx2_dot_us8(ones, y0), 3);
+
+		for (int r = 0; r < 4; r++) {
+			const kn_block_q4_0 *x = KN_R(kn_block_q4_0, vw, ws, r) + i;
+			const __m256 d0 = _mm256_set1_ps(kn_avx2_h2f(x->d) * kn_avx2_h2f(a[i].d));
+
+			acc0[r] = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(_mm256_sub_epi32(
+				kn_avx2_dot_us8(kn_avx2_nibbles(x->qs), y0), s0)), acc0[r]);
+		}
+	}
+	for (int r = 0; r < 4; r++)
+		out[r] = kn_avx2_hsum_ps(_mm256_add_ps(acc0[r], acc1[r]));
+}
+
+void kn_avx2_rows4_q8_0(int64_t n, const void *vw, size_t ws, const void *va, float *out)
+{
+	const kn_block_q8_0 *a = va;
+	__m256 acc[4];
+
+	for (int r = 0; r < 4; r++)
+		acc[r] = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n / KN_QK8_0; i++) {
+		const __m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		const float da = kn_avx2_h2f(a[i].d);
+
+		_Pragma("GCC unroll 4")
+		for (int r = 0; r < 4; r++) {
+			const kn_block_q8_0 *x = KN_R(kn_block_q8_0, vw, ws, r) + i;
+			const __m256 d = _mm256_set1_ps(kn_avx2_h2f(x->d) * da);
+			const __m256i xv = _mm256_loadu_si256((const __m256i *)x->qs);
+
+			if (!(i & 1))
+				kn_avx2_pf((const uint8_t *)x + KN_PF_DIST * ws, 2);
+			acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(kn_avx2_dot_s8(xv, y)), acc[r]);
+		}
+	}
+	for (int r = 0; r < 4; r++)
+		out[r] = kn_avx2_hsum_ps(acc[r]);
+}
+
+void kn_avx2_rows4_q4_1(int64_t n, const void *vw, size_t ws, const void *va, float *out)
+{
+	const kn_block_q8_1 *a = va;
+	__m256 acc[4];
+	float sm[4];
+
+	for (int r = 0; r < 4; r++) {
+		acc[r] = _mm256_setzero_ps();
+		sm[r] = 0;
+	}
+	for (int64_t i = 0; i < n / KN_QK4_1; i++) {
+		const __m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		const float da = kn_avx2_h2f(a[i].d), sa = kn_avx2_h2f(a[i].s);
+
+		_Pragma("GCC unroll 4")
+		for (int r = 0; r < 4; r++) {
+			const kn_block_q4_1 *x = KN_R(kn_block_q4_1, vw, ws, r) + i;
+			const __m256 d = _mm256_set1_ps(kn_avx2_h2f(x->d) * da);
+
+			if (!(i & 1))
+				kn_avx2_pf((const uint8_t *)x + KN_PF_DIST * ws, 1);
+			sm[r] = fmaf(kn_avx2_h2f(x->m), sa, sm[r]);
+			acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(
+				kn_avx2_dot_us8(kn_avx2_nibbles(x->qs), y)), acc[r]);
+		}
+	}
+	for (int r = 0; r < 4; r++)
+		out[r] = kn_avx2_hsum_ps(acc[r]) + sm[r];
+}
+
+/* Q4_K's 6-bit scales and mins (ggml's kmask unpacking): bytes 0-7 scales, 8-15 mins */
+static inline void kn_q4_K_unpack(const uint8_t *q, uint32_t u[4])
+{
+	memcpy(u, q, 12);
+	u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+	const uint32_t m = u[1] & 0x3f3f3f3f;
+
+	u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+	u[2] = m;
+	u[0] &= 0x3f3f3f3f;
+}
+
+void kn_avx2_rows4_q4_K(int64_t n, const void *vw, size_t ws, const void *va, float *out)
+{
+	const kn_block_q8_K *a = va;
+	const __m256i m4 = _mm256_set1_epi8(0x0F);
+	__m256 acc[4];
+	__m128 accm[4];
+
+	for (int r = 0; r < 4; r++) {
+		acc[r] = _mm256_setzero_ps();
+		accm[r] = _mm_setzero_ps();
+	}
+	for (int64_t i = 0; i < n / KN_QK_K; i++) {
+		uint32_t u[4][4];
+		__m256i sumi[4];
+
+		_Pragma("GCC unroll 4")
+		for (int r = 0; r < 4; r++) {
+			const kn_block_q4_K *x = KN_R(kn_block_q4_K, vw, ws, r) + i;
+			const float dmin = -a[i].d * kn_avx2_h2f(x->dmin);
+
+			kn_avx2_pf((const uint8_t *)x + KN_PF_DIST * ws, 3);
+			kn_q4_K_unpack(x->scales, u[r]);
+			accm[r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(
+				kn_avx2_mins_prod((const uint8_t *)&u[r][2], a[i].bsums)), accm[r]);
+			sumi[r] = _mm256_setzero_si256();
+		}
+		_Pragma("GCC unroll 4")
+		for (int j = 0; j < 4; j++) {
+			const __m256i q8l = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j));
+			const __m256i q8h = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32));
+
+			_Pragma("GCC unroll 4")
+			for (int r = 0; r < 4; r++) {
+				const kn_block_q4_K *x = KN_R(kn_block_q4_K, vw, ws, r) + i;
+				const uint8_t *sc = (const uint8_t *)u[r];
+				const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+				const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(
+					_mm256_and_si256(q4, m4), q8l), _mm256_set1_epi16(sc[2 * j]));
+				const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(
+					_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), q8h),
+					_mm256_set1_epi16(sc[2 * j + 1]));
+
+				sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
+			}
+		}
+		_Pragma("GCC unroll 4")
+		for (int r = 0; r < 4; r++) {
+			const kn_block_q4_K *x = KN_R(kn_block_q4_K, vw, ws, r) + i;
+
+			acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * kn_avx2_h2f(x->d)),
+						 _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+		}
+	}
+	for (int r = 0; r < 4; r++) {
+		__m128 am = _mm_add_ps(accm[r], _mm_movehl_ps(accm[r], accm[r]));
+
+		am = _mm_add_ss(am, _mm_movehdup_ps(am));
+		out[r] = kn_avx2_hsum_ps(acc[r]) + _mm_cvtss_f32(am);
+	}
+}
+
+void kn_avx2_rows4_q6_K(int64_t n, const void *vw, size_t ws, const void *va, float *out)
+{
+	const kn_block_q8_K *a = va;
+	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+	__m256 acc[4];
+
+	for (int r = 0; r < 4; r++)
+		acc[r] = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n / KN_QK_K; i++) {
+		__m256i sumi[4];
+
+		for (int r = 0; r < 4; r++)
+			sumi[r] = _mm256_setzero_si256();
+		_Pragma("GCC unroll 2")
+		for (int h = 0; h < 2; h++) {
+			const int8_t *q8 = a[i].qs + 128 * h;
+			__m256i y[4];
+
+			for (int k = 0; k < 4; k++)
+				y[k] = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
+			_Pragma("GCC unroll 4")
+			for (int r = 0; r < 4; r++) {
+				const kn_block_q6_K *x = KN_R(kn_block_q6_K, vw, ws, r) + i;
+				const uint8_t *ql = x->ql + 64 * h;
+				const int8_t *sc = x->scales + 8 * h;
+				const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+				const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+				const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+				__m256i q[4];
+
+				if (!h)
+					kn_avx2_pf((const uint8_t *)x + KN_PF_DIST * ws, 4);
+				q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+						       _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+				q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(
+					_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+				q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+					_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+				q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+					_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+				_Pragma("GCC unroll 4")
+				for (int k = 0; k < 4; k++) {
+					const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]),
+									   _mm_set1_epi16(sc[2 * k]));
+
+					sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(
+						_mm256_maddubs_epi16(q[k], y[k]), s));
+				}
+			}
+		}
+		_Pragma("GCC unroll 4")
+		for (int r = 0; r < 4; r++) {
+			const kn_block_q6_K *x = KN_R(kn_block_q6_K, vw, ws, r) + i;
+			const __m256i si = _mm256_sub_epi32(sumi[r], kn_avx2_q6_corr(x->scales,
+										     a[i].bsums));
+
+			acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * kn_avx2_h2f(x->d)),
+						 _mm256_cvtepi32_ps(si), acc[r]);
+		}
+	}
+	for (int r = 0; r < 4; r++)
+		out[r] = kn_avx2_hsum_ps(acc[r]);
+}
