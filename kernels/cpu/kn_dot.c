@@ -57,6 +57,30 @@ float kn_ref_dot_q4_0(int64_t n, const void *vw, const void *va)
 }
 
 /*
+ * Q4_0 as llama.cpp's x86 builds compute a matrix they repack to 8x8 blocks
+ * (ggml_gemv/gemm_q4_0_8x8_q8_0: rows a multiple of 8, AVX2 or AVX-512):
+ * per block the exact integer sum, then one fused step per block,
+ * acc = fma(isum, d_w * d_a, acc), and no final reduction
+ */
+float kn_ref_dot_q4_0_x8(int64_t n, const void *vw, const void *va)
+{
+	const kn_block_q4_0 *w = vw;
+	const kn_block_q8_0 *a = va;
+	float acc = 0;
+
+	for (int64_t i = 0; i < n / KN_QK4_0; i++) {
+		int isum = 0;
+
+		for (int j = 0; j < KN_QK4_0 / 2; j++) {
+			isum += ((w[i].qs[j] & 0x0F) - 8) * a[i].qs[j];
+			isum += ((w[i].qs[j] >> 4) - 8) * a[i].qs[j + KN_QK4_0 / 2];
+		}
+		acc = fmaf((float)isum, kn_h2f(w[i].d) * kn_h2f(a[i].d), acc);
+	}
+	return acc;
+}
+
+/*
  * ggml-cpu's x86 hsum_float_8 of 8 float lanes (what the AVX2 dots and
  * llama.cpp's x86 build reduce with)
  */

@@ -179,6 +179,11 @@ float kn_ref_dot_f32(int64_t n, const void *w, const void *a);
 float kn_ref_dot_f16(int64_t n, const void *w, const void *a);
 float kn_ref_dot_bf16(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q4_0(int64_t n, const void *w, const void *a);
+/* Q4_0 in llama.cpp's repacked-matrix order (kn_dot.c), its AVX2 kernels
+ * (kn_q4_0_x8_avx2.c), and whether a matrix takes that order */
+float kn_ref_dot_q4_0_x8(int64_t n, const void *w, const void *a);
+const struct kn_type_fns *kn_avx2_q4_0_x8_fns(void);
+bool kn_mat_q4_0_x8(uint32_t type, int64_t mat_rows);
 float kn_ref_dot_q4_1(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q8_0(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q4_K(int64_t n, const void *w, const void *a);

@@ -129,6 +129,11 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 	}
 	if (type == KN_F32)	/* ggml_vec_dot_f32 per output: no multi-row/column forms */
 		rows4 = NULL, dot4 = dot8 = NULL;
+	if (kn_mat_q4_0_x8(type, mat_rows)) {	/* a matrix llama.cpp repacks */
+		const struct kn_type_fns *x8 = kn_avx2_q4_0_x8_fns();
+
+		dot = x8->dot, dot4 = x8->dot4, rows4 = x8->rows4, dot8 = x8->dot8;
+	}
 	if (n_cols == 1) {
 		int64_t r = r0;
 

@@ -338,3 +338,22 @@ float kn_vec_dot(uint32_t type, int64_t n, const void *w, const void *a)
 {
 	return kn_vec_dot_isa(kn_isa_get(), type, n, w, a);
 }
+
+/*
+ * llama.cpp's x86 builds (AVX2 and up) repack a Q4_0 matrix of 8k rows at
+ * load and then sum each output as kn_ref_dot_q4_0_x8 does; other row counts,
+ * and its generic build, keep ggml_vec_dot_q4_0_q8_0
+ */
+bool kn_mat_q4_0_x8(uint32_t type, int64_t mat_rows)
+{
+	return type == KN_Q4_0 && mat_rows % 8 == 0 && kn_isa_get() >= KN_ISA_AVX2;
+}
+
+float kn_vec_dot_mat(uint32_t type, int64_t n, const void *w, const void *a, int64_t mat_rows)
+{
+	if (!kn_mat_q4_0_x8(type, mat_rows))
+		return kn_vec_dot(type, n, w, a);
+	if (n < 0 || n % KN_QK4_0)
+		return 0.0f;
+	return kn_avx2_q4_0_x8_fns()->dot(n, w, a);
+}

@@ -97,6 +97,13 @@ int kn_dequantize_row(uint32_t type, const void *x, float *y, int64_t n);
 /** kn_vec_dot - dot of a weight row @w of @type with an activation row @a of
  *  kn_vec_dot_type(type), n elements, with the current ISA. */
 float kn_vec_dot(uint32_t type, int64_t n, const void *w, const void *a);
+/**
+ * kn_vec_dot_mat - kn_vec_dot of one output of a matrix of @mat_rows rows, as
+ * kn_matmul computes it: the same, except Q4_0 with mat_rows a multiple of 8
+ * on AVX2/AVX-512, which takes llama.cpp's order for the matrices its x86
+ * builds repack (kn_q4_0_x8_avx2.c)
+ */
+float kn_vec_dot_mat(uint32_t type, int64_t n, const void *w, const void *a, int64_t mat_rows);
 /** the same through a given ISA (tests compare SCALAR with AVX2) */
 float kn_vec_dot_isa(enum kn_isa isa, uint32_t type, int64_t n, const void *w, const void *a);
 int kn_quantize_row_isa(enum kn_isa isa, uint32_t type, const float *x, void *y, int64_t n);

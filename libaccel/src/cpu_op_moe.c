@@ -154,7 +154,7 @@ static void cpu_moe_matmul(float *out, const struct cpu_moe_w *w, uint32_t type,
 				const int64_t col = cols[i];
 				const uint8_t *ac = a + (a_per_token ? col / k : col) * ars;
 
-				out[col * n_out + r] = kn_vec_dot(type, n_in, we + r * wrs, ac);
+				out[col * n_out + r] = kn_vec_dot_mat(type, n_in, we + r * wrs, ac, n_out);
 			}
 		}
 	}
