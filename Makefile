@@ -245,6 +245,19 @@ CUDA_ARCH  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=
 CUDA       ?= $(if $(shell command -v $(NVCC) 2>/dev/null),1,0)
 NVCCFLAGS  ?= -std=c++17 -O3 -g -lineinfo $(CUDA_ARCH) -Werror all-warnings \
 	      -Xcompiler -fPIC,-Wall,-Wextra,-Wno-unused-parameter
+# NCCL (nccl.h, shipped with the CUDA toolkit): the pipeline's hidden states
+# between GPU ranks (tools/pipeline/pp_nccl.c) where it and Open MPI are
+# found. Headers only: libnccl.so.2 and libcudart are dlopen'ed by a GPU run,
+# so accel-run and accel-serve never need them on a CPU machine. UNTESTED
+# (no two-GPU machine here; the runtime has no GPU stages yet): it compiles.
+NCCL_H      := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h \
+			/usr/local/include/nccl.h))
+ifneq ($(and $(NCCL_H),$(MPI_LIBS),$(wildcard $(CUDA_HOME)/include/cuda_runtime.h)),)
+$(call obj,tools/pipeline/pp_nccl.c): CPPFLAGS += -I$(dir $(NCCL_H)) -I$(CUDA_HOME)/include \
+	-DACCEL_HAVE_NCCL
+endif
+$(PP_TOOLS): LDLIBS += -ldl
+
 CU_SRC     := $(wildcard kernels/cuda/*.cu)
 CU_OBJ     := $(patsubst %.cu,$(B)/obj/%.o,$(CU_SRC))
 LIBKN_CUDA := $(B)/lib/libkn_cuda.a

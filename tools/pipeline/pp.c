@@ -308,6 +308,11 @@ int pp_load(struct pp *p, const char *model, const struct rt_model_opts *mo, uin
 	p->logits = malloc(sizeof(float) * (size_t)p->n_vocab * p->max_logits);
 	if (!p->reply || !p->logits)
 		pp_abort(p, -ENOMEM, "out of memory");
+	/* NCCL between GPU ranks only, where built in (UNTESTED: pp_nccl.h) */
+	if (p->gpu && pp_nccl_built() &&
+	    (ret = pp_nccl_open(p->rank, p->size, p->gpu_device,
+				(size_t)p->n_batch * p->dim, &p->nccl)) < 0)
+		pp_abort(p, ret, "NCCL");
 	if (verbose) {
 		fprintf(stderr, "%s: rank %d of %d on %s, pid %d: layers %d..%d%s%s, %s\n",
 			p->tool, p->rank, p->size, p->host, (int)getpid(), p->first[p->rank],
@@ -393,6 +398,9 @@ void pp_worker(struct pp *p)
 			pp_abort(p, rt_set_error(-EPROTO, "bad message (type %d, %d tokens) from rank %d",
 						 h->type, h->n, p->rank - 1), "receive");
 		batch_of(h, &b, want);
+		if (p->nccl && (ret = pp_nccl_recv(p->nccl, fwd_hidden(h, b.n),
+						   (size_t)b.n * p->dim, p->rank - 1)) < 0)
+			pp_abort(p, ret, "NCCL");
 		/* a sequence that starts again (a new request in a server's
 		 * slot): rank 0 cleared its own; the others follow here */
 		for (int i = 0; i < b.n; i++)
@@ -413,9 +421,18 @@ void pp_worker(struct pp *p)
 			worker_isend(p, sizeof(*r) + sizeof(float) * (size_t)ret * p->n_vocab, 0,
 				     TAG_REPLY);
 		} else {
-			memcpy(s, h, fwd_bytes(p, b.n) - sizeof(float) * (size_t)b.n * p->dim);
-			memcpy(fwd_hidden(s, b.n), out, sizeof(float) * (size_t)b.n * p->dim);
-			worker_isend(p, fwd_bytes(p, b.n), p->rank + 1, TAG_FWD);
+			size_t ids = fwd_bytes(p, b.n) - sizeof(float) * (size_t)b.n * p->dim;
+
+			memcpy(s, h, ids);
+			if (p->nccl) {	/* the ids by MPI, the hidden state by NCCL */
+				worker_isend(p, ids, p->rank + 1, TAG_FWD);
+				if ((ret = pp_nccl_send(p->nccl, out, (size_t)b.n * p->dim,
+							p->rank + 1)) < 0)
+					pp_abort(p, ret, "NCCL");
+			} else {
+				memcpy(fwd_hidden(s, b.n), out, sizeof(float) * (size_t)b.n * p->dim);
+				worker_isend(p, fwd_bytes(p, b.n), p->rank + 1, TAG_FWD);
+			}
 		}
 		cur ^= 1;
 	}
@@ -486,6 +503,12 @@ void pp_send(struct pp *p, const struct rt_batch *b)
 		fwd_ids(msg, b->n, 2)[i] = b->seq[i];
 		fwd_ids(msg, b->n, 3)[i] = b->logits[i];
 		fwd_ids(msg, b->n, 4)[i] = b->chunk ? b->chunk[i] : 0;
+	}
+	if (p->nccl) {		/* the ids by MPI, the hidden state by NCCL */
+		out_send(p, fwd_bytes(p, b->n) - sizeof(float) * (size_t)b->n * p->dim);
+		if ((ret = pp_nccl_send(p->nccl, x, (size_t)b->n * p->dim, 1)) < 0)
+			pp_abort(p, ret, "NCCL");
+		return;
 	}
 	memcpy(fwd_hidden(msg, b->n), x, sizeof(float) * (size_t)b->n * p->dim);
 	out_send(p, fwd_bytes(p, b->n));
@@ -627,6 +650,7 @@ void pp_fini(struct pp *p)
 		free(p->rbuf[i]);
 		free(p->sbuf[i]);
 	}
+	pp_nccl_close(p->nccl);
 	free(p->reply);
 	free(p->logits);
 	for (int i = 0; i < p->n_out; i++)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "pp_nccl.h"
 #include "rt_model.h"
 
 /* the most ranks a job may have */
@@ -43,6 +44,9 @@ struct pp_out {
  * @timeout: seconds a wait for a peer may last (--pp-timeout)
  * @idle_ok: workers wait for rank 0's next message without a deadline (a
  *	server is idle between requests); rank 0's waits keep theirs
+ * @gpu, @gpu_device: set before pp_load when the CUDA backend runs the
+ *	stages: hidden states then go by NCCL (pp_nccl.h) where it was built
+ *	in; otherwise, and on every CPU run, by MPI through host memory
  * @busy: seconds this rank spent in its stage
  */
 struct pp {
@@ -53,6 +57,8 @@ struct pp {
 	size_t msg_bytes;
 	double timeout;
 	bool idle_ok;
+	bool gpu;
+	int gpu_device;
 	double busy;
 	int n_mb;			/* the most micro-batches one round had */
 	char host[64];
@@ -63,6 +69,7 @@ struct pp {
 	struct pp_out *out;		/* rank 0's messages in flight */
 	int n_out, cap_out;
 	float *logits;			/* pp_forward's rows, max_logits of them */
+	struct pp_nccl *nccl;		/* NULL: hidden states go in the MPI message */
 	int provided;
 	bool have_progress;
 	double t_wall, bytes0;
