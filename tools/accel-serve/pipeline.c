@@ -54,6 +54,14 @@ int serve_pp_load(struct serve_opts *o, const struct rt_model_opts *mo, struct r
 		MPI_Finalize();
 		return 0;
 	}
+	if (pp.provided < MPI_THREAD_SERIALIZED) {
+		/* the engine thread, not the main one, runs the steps */
+		if (pp.rank == 0)
+			fprintf(stderr, "accel-serve: under mpirun: this MPI gives no thread support "
+				"(MPI_THREAD_SERIALIZED at least is needed)\n");
+		MPI_Finalize();
+		return -ENOTSUP;
+	}
 	if (o->kv_unified || o->kv_cache_dir || o->kv_blocks) {
 		/* the KV of the later ranks' layers lives there: this rank's
 		 * scheduler can neither share, store nor swap it */
