@@ -82,8 +82,13 @@ start_pp() {
 	jobs_="$jobs_ $job"
 	port=$(wait_port "$tmp/$name.log")
 	url="http://127.0.0.1:$port"
-	pids=$(sed -n "s/^accel-serve: rank [0-9]* of $np on .*, pid \([0-9]*\):.*/\1/p" \
-		"$tmp/$name.log" | tr '\n' ' ')
+	# mpirun forwards each rank's lines on its own: they may follow the port
+	for _ in $(seq 100); do
+		pids=$(sed -n "s/^accel-serve: rank [0-9]* of $np on .*, pid \([0-9]*\):.*/\1/p" \
+			"$tmp/$name.log" | tr '\n' ' ')
+		[ "$(echo $pids | wc -w)" -eq "$np" ] && break
+		sleep 0.1
+	done
 	victim=$(sed -n "s/^accel-serve: rank 1 of $np on .*, pid \([0-9]*\):.*/\1/p" "$tmp/$name.log")
 	[ -n "$port" ] && [ "$(echo $pids | wc -w)" -eq "$np" ]
 }
