@@ -50,7 +50,7 @@ ACCEL_CPPFLAGS   := -Ilibaccel/include -Ikernels/include -Iuapi -Ikvcore $(DRM_C
 # libaccel (its environment header picks the host): it may include nothing
 KVCORE_CPPFLAGS  :=
 RT_CPPFLAGS      := -Iruntime/include -Iruntime/src -Ilibaccel/include
-TOOLS_CPPFLAGS   := -Iruntime/include -Ilibaccel/include -Itools/lib
+TOOLS_CPPFLAGS   := -Iruntime/include -Ilibaccel/include -Itools/lib -Itools/pipeline
 TOOLLIB_CPPFLAGS := -Itools/lib
 # accel-bench's `kernels` subcommand is a benchmark of the kernels layer
 # itself (bench_kernels.c calls kn_* directly): the one tool allowed kn.h.
@@ -110,7 +110,10 @@ RT_SRC    := $(wildcard runtime/src/*.c runtime/src/*/*.c runtime/src/*/*/*.c)
 TOOLLIB_SRC := $(wildcard tools/lib/*.c)
 TLIB_SRC  := $(wildcard tests/lib/*.c)
 # tools/<name>/ is a program, except tools/lib (code shared by the tools)
-TOOLS     := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c)))))
+# and tools/pipeline (the MPI pipeline's transport, pp.c: accel-run and
+# accel-serve link its objects; MPI stays out of every library)
+PP_SRC    := $(wildcard tools/pipeline/*.c)
+TOOLS     := $(filter-out lib pipeline,$(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c)))))
 TOOLS     := $(sort $(TOOLS))
 # uninstall removes every tool, built here or not
 ALL_TOOLS := $(TOOLS)
@@ -145,19 +148,22 @@ LIBACCEL_LINKS   := $(B)/lib/$(LIBACCEL_SONAME) $(B)/lib/libaccel.so
 ACCEL_LDLIBS     := -luring -ldrm -lm
 ALL_LIBS := $(LIBRT) $(LIBACCEL) $(LIBKN)
 
-# Open MPI (libopenmpi-dev): accel-run's pipeline over ranks (pipeline.c) is
-# compiled in where it is found; without it, accel-run under mpirun says so
+# Open MPI (libopenmpi-dev): the pipeline over ranks (tools/pipeline, and
+# the front ends of accel-run and accel-serve over it) is compiled in where
+# it is found; without it, both tools under mpirun say so
 MPI_CFLAGS := $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null)
 MPI_LIBS   := $(shell $(PKG_CONFIG) --libs ompi-c 2>/dev/null)
+PP_TOOLS   := $(B)/bin/accel-run $(B)/bin/accel-serve
+PP_USERS   := $(PP_SRC) tools/accel-run/pipeline.c tools/accel-serve/pipeline.c
 ifneq ($(MPI_LIBS),)
-$(call obj,tools/accel-run/pipeline.c): CPPFLAGS += $(MPI_CFLAGS) -DACCEL_HAVE_MPI
-$(B)/bin/accel-run: LDLIBS += $(MPI_LIBS)
+$(call obj,$(PP_USERS)): CPPFLAGS += $(MPI_CFLAGS) -DACCEL_HAVE_MPI
+$(PP_TOOLS): LDLIBS += $(MPI_LIBS)
 endif
 
 BINS  := $(addprefix $(B)/bin/,$(TOOLS))
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 # every object `all` builds (tests/cli/build-noop.sh checks they all exist)
-ALL_OBJS := $(call obj,$(ACCEL_SRC) $(KN_SRC) $(RT_SRC) $(TOOLLIB_SRC) $(TLIB_SRC) $(TEST_SRC) \
+ALL_OBJS := $(call obj,$(ACCEL_SRC) $(KN_SRC) $(RT_SRC) $(TOOLLIB_SRC) $(TLIB_SRC) $(TEST_SRC) $(PP_SRC) \
 	      $(wildcard $(addsuffix /*.c,$(addprefix tools/,$(TOOLS)))))
 
 .PHONY: all test check-build check-layers run model clean module vmtest vmtest-quick fuzz golden \
@@ -213,6 +219,7 @@ endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
 $(B)/bin/accel-serve: LDLIBS += $(SERVE_LIBS)
+$(filter $(PP_TOOLS),$(BINS)): $(call obj,$(PP_SRC))
 
 $(BINS):
 	@mkdir -p $(dir $@)
@@ -238,6 +245,19 @@ CUDA_ARCH  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=
 CUDA       ?= $(if $(shell command -v $(NVCC) 2>/dev/null),1,0)
 NVCCFLAGS  ?= -std=c++17 -O3 -g -lineinfo $(CUDA_ARCH) -Werror all-warnings \
 	      -Xcompiler -fPIC,-Wall,-Wextra,-Wno-unused-parameter
+# NCCL (nccl.h, shipped with the CUDA toolkit): the pipeline's hidden states
+# between GPU ranks (tools/pipeline/pp_nccl.c) where it and Open MPI are
+# found. Headers only: libnccl.so.2 and libcudart are dlopen'ed by a GPU run,
+# so accel-run and accel-serve never need them on a CPU machine. UNTESTED
+# (no two-GPU machine here; the runtime has no GPU stages yet): it compiles.
+NCCL_H      := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h \
+			/usr/local/include/nccl.h))
+ifneq ($(and $(NCCL_H),$(MPI_LIBS),$(wildcard $(CUDA_HOME)/include/cuda_runtime.h)),)
+$(call obj,tools/pipeline/pp_nccl.c): CPPFLAGS += -I$(dir $(NCCL_H)) -I$(CUDA_HOME)/include \
+	-DACCEL_HAVE_NCCL
+endif
+$(PP_TOOLS): LDLIBS += -ldl
+
 CU_SRC     := $(wildcard kernels/cuda/*.cu)
 CU_OBJ     := $(patsubst %.cu,$(B)/obj/%.o,$(CU_SRC))
 LIBKN_CUDA := $(B)/lib/libkn_cuda.a

@@ -28,6 +28,13 @@
 struct rt_model;
 struct rt_tokenizer;
 struct rt_sched;
+struct rt_batch;
+
+/**
+ * rt_sched_forward_fn - a forward pass in place of rt_model_forward, with
+ * its contract (a pipeline whose later stages run in other processes)
+ */
+typedef int (*rt_sched_forward_fn)(void *arg, const struct rt_batch *b, const float **out);
 
 enum rt_sched_finish {
 	RT_SCHED_RUNNING = 0,
@@ -70,6 +77,14 @@ typedef int (*rt_sched_token_fn)(void *arg, int32_t id, enum rt_sched_finish fin
  *	ignored. On a device that cannot say which blocks an allocation
  *	evicts (a module without ACCEL_CAP_KV_PEEK_EVICT: accel_kv_peek_evict
  *	says -EOPNOTSUPP), blocks are written when published instead.
+ * @forward, @forward_arg: NULL, or the step's forward pass instead of
+ *	rt_model_forward: the model then holds the first layers only, and the
+ *	KV of the others lives elsewhere, where this scheduler cannot share,
+ *	swap or store it. So with @forward no prefix is reused or published,
+ *	@cache_dir and @max_kv_blocks must be unset, and a step whose blocks
+ *	the pool lacks fails its request instead of preempting one; a
+ *	sequence given to a new request always starts at position 0 (which
+ *	tells the other stages to drop what it held).
  */
 struct rt_sched_opts {
 	int max_seqs;
@@ -78,6 +93,8 @@ struct rt_sched_opts {
 	int max_kv_blocks;
 	const char *cache_dir;
 	uint64_t host_swap_bytes;
+	rt_sched_forward_fn forward;
+	void *forward_arg;
 };
 
 /**

@@ -5,6 +5,10 @@
       (stdlib HTTP, one thread per client), each compared with accel-run
       --temp 0 on the same prompt
   openai URL RUN MODEL: the `openai` package: completions, chat, streaming
+  pair REF_URL URL CLIENTS REQUESTS TOKENS: each prompt alone on the server
+      at REF_URL (one process), then CLIENTS x REQUESTS concurrent greedy
+      completions on URL (its layers over mpirun ranks), each compared
+      with the reference's response to its prompt
 """
 import json
 import subprocess
@@ -83,6 +87,40 @@ def load(url, key, clients, requests, run, model):
     report(usage_ok, "load: usage counts in every response")
 
 
+def pair(ref_url, url, clients, requests, n_tokens):
+    body = lambda p: {"prompt": p, "max_tokens": n_tokens, "temperature": 0}
+    refs = [post(ref_url, "none", body(p))["choices"][0]["text"] for p in PROMPTS]
+    results = {}
+    errors = []
+
+    def client(c):
+        for r in range(requests):
+            i = (c * requests + r) % len(PROMPTS)
+            try:
+                results[(c, r)] = (i, post(url, "none", body(PROMPTS[i]))["choices"][0]["text"])
+            except Exception as e:  # a lost request counts as such
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    total = clients * requests
+    same = sum(1 for i, text in results.values() if text == refs[i])
+    for e in errors[:3]:
+        print("# error: " + e)
+    for (c, r), (i, text) in sorted(results.items()):
+        if text != refs[i]:
+            print("# client %d request %d: %r != the reference's %r" % (c, r, text, refs[i]))
+            break
+    report(len(results) == total and not errors and all(refs),
+           "pair: %d clients x %d requests: %d answered, none lost" % (clients, requests,
+                                                                       len(results)))
+    report(same == total, "pair: %d of %d greedy responses equal the one-process server's" %
+           (same, total))
+
+
 def openai_checks(url, run, model):
     import openai
 
@@ -142,6 +180,8 @@ def main():
     if sys.argv[1] == "load":
         load(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
              sys.argv[7])
+    elif sys.argv[1] == "pair":
+        pair(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
     elif sys.argv[1] == "openai":
         openai_checks(sys.argv[2], sys.argv[3], sys.argv[4])
 

@@ -8,6 +8,9 @@
  *   small token budget, give exactly the greedy (and seeded sampled) ids of
  *   each prompt run alone through rt_session, as accel-run runs it;
  * - a repeated prompt reuses its cached prefix with the same output;
+ * - through a forward hook (two pipeline stages in-process, the second
+ *   following the first's KV by the rows alone) every request gives the
+ *   whole model's ids; no prefix is reused, no cache directory accepted;
  * - cancellation gives the KV blocks back at once; limits are refused;
  * - the disk tier: a new process (a fresh model and scheduler) on the same
  *   directory takes the blocks from their files with the same output; a
@@ -333,6 +336,116 @@ static void scheduler(void)
 	}
 	rt_sched_destroy(s);
 	rt_model_free(m);
+}
+
+/* ---- part 2b: the forward hook (a pipeline's stages, here in-process) */
+
+/* two stages as accel-serve's ranks run them: the second follows the
+ * first's KV by the rows alone (a row at position 0 starts its sequence) */
+struct stages {
+	struct rt_model *st[2];
+	int calls;
+};
+
+static int two_stages(void *arg, const struct rt_batch *b, const float **out)
+{
+	struct stages *sg = arg;
+	const float *x;
+	int ret;
+
+	sg->calls++;
+	ret = rt_model_forward_stage(sg->st[0], b, NULL, &x);
+	if (ret < 0)
+		return ret;
+	for (int i = 0; i < b->n; i++)
+		if (b->pos[i] == 0)
+			rt_model_kv_clear(sg->st[1], b->seq[i]);
+	for (int i = 0; i < b->n; i++)
+		if ((ret = rt_model_kv_reserve(sg->st[1], b->seq[i], b->pos[i] + 1)) < 0)
+			return ret;
+	return rt_model_forward_stage(sg->st[1], b, x, out);
+}
+
+static void forward_hook(void)
+{
+	const char *path = tap_path("tests/models/stories260K.gguf");
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 128, .n_batch = 16, .n_seq = 4 };
+	struct stages sg = { { NULL, NULL }, 0 };
+	struct rt_sched_opts so = { .max_seqs = 4, .token_budget = 16, .forward = two_stages,
+				    .forward_arg = &sg };
+	static int32_t prompts[N_REQ][MAXP];
+	static const int lens[N_REQ] = { 2, 40, 7, 23, 5, 34, 12 };
+	struct rt_sched_req q = { 0 };
+	struct out outs[N_REQ], o2;
+	struct rt_sched_stats st;
+	struct rt_sched *s = NULL;
+	struct rt_model *whole;
+	int32_t ref[N_GEN];
+	int first[3], same = 0, ret = rt_model_split(path, 2, NULL, first);
+
+	for (int k = 0; k < 2 && ret == 0; k++) {
+		struct rt_model_opts so_ = mo;
+
+		so_.layer_first = first[k];
+		so_.layer_end = first[k + 1];
+		ret = rt_model_load(path, &so_, &sg.st[k]);
+	}
+	if (ret == 0)
+		ret = rt_model_load(path, &mo, &whole);
+	if (!ok(ret == 0, "two stages (layers 0..%d, %d..%d) and the whole model loaded",
+		first[1] - 1, first[1], first[2] - 1)) {
+		diag("%s", rt_last_error());
+		skip(3, "no model");
+		rt_model_free(sg.st[0]);
+		rt_model_free(sg.st[1]);
+		return;
+	}
+	so.cache_dir = "/tmp";
+	ret = rt_sched_create(sg.st[0], NULL, &so, &s);
+	so.cache_dir = NULL;
+	ok(ret == -EINVAL && rt_sched_create(sg.st[0], NULL, &so, &s) == 0,
+	   "a cache directory with a forward hook refused (%d); without, created", ret);
+	for (int i = 0; i < N_REQ; i++) {
+		prompts[i][0] = 1;
+		for (int j = 1; j < lens[i]; j++)
+			prompts[i][j] = 3 + (i * 41 + j * 13) % 500;
+	}
+	memset(outs, 0, sizeof(outs));
+	rt_sampler_defaults(&q.sp);
+	q.fn = on_token;
+	q.max_tokens = N_GEN;
+	for (int i = 0; i < N_REQ; i++) {
+		q.prompt = prompts[i];
+		q.n_prompt = lens[i];
+		q.arg = &outs[i];
+		rt_sched_add(s, &q);
+		if (i == 2)
+			for (int k = 0; k < 3; k++)
+				rt_sched_step(s);
+	}
+	run_all(s);
+	/* each request a second time, in the sequences the first ones used */
+	memset(&o2, 0, sizeof(o2));
+	q.prompt = prompts[1];
+	q.n_prompt = lens[1];
+	q.arg = &o2;
+	rt_sched_add(s, &q);
+	run_all(s);
+	for (int i = 0; i < N_REQ; i++) {
+		alone(whole, prompts[i], lens[i], &q.sp, ref);
+		same += outs[i].n == N_GEN && !memcmp(outs[i].ids, ref, sizeof(ref));
+	}
+	rt_sched_get_stats(s, &st);
+	ok(same == N_REQ && st.n_steps == (uint64_t)sg.calls,
+	   "through two stages: %d of %d requests identical to the whole model's runs alone "
+	   "(%d steps, each through the hook)", same, N_REQ, sg.calls);
+	ok(st.n_cached_tokens == 0 && o2.n == N_GEN && !memcmp(o2.ids, outs[1].ids, sizeof(ref)),
+	   "a repeated prompt: nothing reused from a prefix cache (%llu tokens), the same output",
+	   (unsigned long long)st.n_cached_tokens);
+	rt_sched_destroy(s);
+	rt_model_free(whole);
+	rt_model_free(sg.st[0]);
+	rt_model_free(sg.st[1]);
 }
 
 /* ---- part 3: the cache directory across "restarts" */
@@ -838,12 +951,13 @@ int main(void)
 		enum kn_isa isa;
 	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
 
-	plan(3 * 3 * 4 + 15 + 8 + 3 + 4 + 5 + 2 * 4);
+	plan(3 * 3 * 4 + 15 + 4 + 8 + 3 + 4 + 5 + 2 * 4);
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = 0; j < 3; j++)
 			invariance(models[i], isas[j].name, isas[j].isa);
 	kn_isa_set(kn_isa_best());
 	scheduler();
+	forward_hook();
 	disk_tier();
 	swapping(NULL, 0);
 	{

@@ -3,7 +3,8 @@
  * accel-run --chat / --chat-once: the conversation is formatted with the
  * model's template (rt_chat) and only the text that is new since the last
  * turn is tokenized and fed, so the KV cache of earlier turns is kept, as
- * llama.cpp's chat mode does.
+ * llama.cpp's chat mode does. Who feeds and generates is a callback: one
+ * process's session (run_generate), or the pipeline of ranks under mpirun.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,9 +33,8 @@ static char *format(enum rt_chat_kind kind, const struct rt_chat_msg *msgs, int 
 }
 
 /* one user turn: feed what the template adds, then generate the reply */
-static int turn(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
-		struct rt_session *s, enum rt_chat_kind kind, struct rt_chat_msg *msgs, int *n,
-		size_t *prev_len, struct gen_stats *st)
+static int turn(struct rt_tokenizer *tok, run_gen_fn gen, void *ctx, enum rt_chat_kind kind,
+		struct rt_chat_msg *msgs, int *n, size_t *prev_len, struct gen_stats *st)
 {
 	struct tool_text reply = { 0 };
 	char *full = format(kind, msgs, *n, true);
@@ -48,7 +48,7 @@ static int turn(const struct run_opts *o, struct rt_model *m, struct rt_tokenize
 	free(full);
 	if (nid < 0)
 		return nid;
-	ret = run_generate(o, m, tok, s, ids, nid, st, &reply);
+	ret = gen(ctx, ids, nid, st, &reply);
 	free(ids);
 	if (ret >= 0)
 		ret = run_write("\n", 1);
@@ -80,8 +80,32 @@ static int turn(const struct run_opts *o, struct rt_model *m, struct rt_tokenize
 	return 0;
 }
 
+/* one process: run_generate on its session */
+struct local_gen {
+	const struct run_opts *o;
+	struct rt_model *m;
+	struct rt_tokenizer *tok;
+	struct rt_session *s;
+};
+
+static int local_gen(void *ctx, const int32_t *ids, int n, struct gen_stats *st,
+		     struct tool_text *reply)
+{
+	struct local_gen *g = ctx;
+
+	return run_generate(g->o, g->m, g->tok, g->s, ids, n, st, reply);
+}
+
 int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
 	     struct rt_session *s)
+{
+	struct local_gen g = { .o = o, .m = m, .tok = tok, .s = s };
+
+	return run_chat_with(o, m, tok, local_gen, &g);
+}
+
+int run_chat_with(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
+		  run_gen_fn gen, void *ctx)
 {
 	enum rt_chat_kind kind = rt_chat_detect_gguf(rt_model_gguf(m));
 	struct rt_chat_msg msgs[MAX_MSGS];
@@ -103,7 +127,7 @@ int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *
 		msgs[n].role = "user";
 		msgs[n].content = o->prompt;
 		n++;
-		ret = turn(o, m, tok, s, kind, msgs, &n, &prev_len, &st);
+		ret = turn(tok, gen, ctx, kind, msgs, &n, &prev_len, &st);
 		if (st.ctx_full)
 			run_ctx_full(rt_model_n_ctx(m), 1, 1);
 		else if (ret < 0)
@@ -140,7 +164,7 @@ int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *
 			break;
 		}
 		n++;
-		ret = turn(o, m, tok, s, kind, msgs, &n, &prev_len, &st);
+		ret = turn(tok, gen, ctx, kind, msgs, &n, &prev_len, &st);
 		if (st.ctx_full) {
 			run_ctx_full(rt_model_n_ctx(m), 1, 1);
 			ret = 0;

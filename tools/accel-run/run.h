@@ -76,5 +76,13 @@ int run_fail(int ret, const char *what);
 /** run_chat - --chat (interactive) or --chat-once (-p as one user turn) */
 int run_chat(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
 	     struct rt_session *s);
+/** run_gen_fn - feed @ids after what the conversation holds, then sample,
+ *  print and append to @reply as run_generate does */
+typedef int (*run_gen_fn)(void *ctx, const int32_t *ids, int n, struct gen_stats *st,
+			  struct tool_text *reply);
+/** run_chat_with - run_chat over another generator (the pipeline's): @m gives
+ *  the template and the context */
+int run_chat_with(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
+		  run_gen_fn gen, void *ctx);
 
 #endif

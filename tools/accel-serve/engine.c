@@ -269,7 +269,8 @@ int engine_start(const struct serve_opts *o, struct rt_model *m, struct rt_token
 	struct rt_sched_opts so = { .max_seqs = o->n_parallel, .token_budget = o->n_batch,
 				    .max_waiting = o->max_queue, .cache_dir = o->kv_cache_dir,
 				    .max_kv_blocks = o->kv_blocks,
-				    .host_swap_bytes = o->swap_space };
+				    .host_swap_bytes = o->swap_space,
+				    .forward = o->forward, .forward_arg = o->forward_arg };
 	struct engine *e = calloc(1, sizeof(*e));
 	int ret;
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "accel.h"
 #include "rt_error.h"
 #include "rt_model.h"
@@ -55,6 +56,8 @@ static void usage(FILE *f)
 "                         (new ones get 503) before cancelling them (default 30)\n"
 "      --alias NAME       the model's id in the API (default: its file's name)\n"
 "      --device D         emu or a device node (default: auto)\n"
+"      --pp-timeout S     under mpirun (layers split over the ranks): seconds rank 0\n"
+"                         waits for a step's logits before ending the job (default 600)\n"
 "  -v, --verbose          libmicrohttpd's and libaccel's messages\n"
 "  -h, --help\n");
 }
@@ -89,7 +92,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 	static const char *const valued[] = {
 		"-m", "--model", "--host", "--port", "-np", "--parallel", "-c", "--ctx-size",
 		"-b", "--batch-size", "-n", "--n-predict", "-t", "--threads", "--mem-budget",
-		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--shutdown-timeout", "--swap-space", "--alias", "--device",
+		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--shutdown-timeout", "--swap-space", "--alias", "--device", "--pp-timeout",
 		"-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "-fa", "--flash-attn",
 	};
 
@@ -152,6 +155,12 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		} else if (IS("--kv-blocks")) {
 			if (flag_int(a, val, 1, 1 << 24, &o->kv_blocks))
 				return -EINVAL;
+		} else if (IS("--pp-timeout")) {
+			int t;
+
+			if (flag_int(a, val, 1, 86400, &t))
+				return -EINVAL;
+			o->pp_timeout = t;
 		} else if (IS("--queue")) {
 			if (flag_int(a, val, 1, 1 << 20, &o->max_queue))
 				return -EINVAL;
@@ -244,6 +253,7 @@ int main(int argc, char **argv)
 	struct http *h = NULL;
 	const char *name;
 	sigset_t sigs;
+	bool piped = false;
 	int ret, port, sig;
 
 	if (parse(argc, argv, &o) < 0)
@@ -260,7 +270,14 @@ int main(int argc, char **argv)
 				     .mem_budget = o.mem_budget, .type_k = o.type_k,
 				     .type_v = o.type_v, .flash_attn = o.flash_attn,
 				     .ctx_mode = o.kv_unified ? RT_CTX_UNIFIED : RT_CTX_SPLIT };
-	ret = rt_model_load(o.model, &mo, &m);
+	/* started by mpirun: the layers split over the ranks (pipeline.c) */
+	if (getenv("OMPI_COMM_WORLD_SIZE")) {
+		ret = serve_pp_load(&o, &mo, &m);
+		if (ret != 0)
+			return ret > 0 ? 0 : 1;
+		piped = m != NULL;
+	}
+	ret = m ? 0 : rt_model_load(o.model, &mo, &m);
 	if (ret < 0) {
 		fprintf(stderr, "accel-serve: %s\n", *rt_last_error() ? rt_last_error() : strerror(-ret));
 		return 1;
@@ -281,10 +298,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "accel-serve: %s\n", rt_last_error());
 		goto out;
 	}
-	fprintf(stderr, "accel-serve: %s: %d sequences of %d tokens, step budget %d tokens\n",
-		name, o.n_parallel, rt_model_n_ctx(m), rt_model_n_batch(m));
+	fprintf(stderr, "accel-serve: %s: %d sequences of %d tokens, step budget %d tokens%s\n",
+		name, o.n_parallel, rt_model_n_ctx(m), rt_model_n_batch(m),
+		piped ? ", layers split over the mpirun ranks" : "");
 	fprintf(stderr, "accel-serve: listening on http://%s:%d\n", o.host, port);
 	sigwait(&sigs, &sig);
+	if (piped) {
+		/*
+		 * mpirun ends every rank with SIGTERM when one dies (or when it
+		 * is stopped itself): the other ranks are gone, so no step can
+		 * finish and nothing can drain; say so once and leave at once.
+		 */
+		fprintf(stderr, "accel-serve: %s under mpirun: a rank ended or the job was "
+			"stopped; the server stops now (%d requests cut off)\n", strsignal(sig),
+			http_active(h));
+		fflush(stderr);
+		_exit(1);
+	}
 	drain(h, &sigs, sig, o.grace_s);
 	ret = 0;
 out:
@@ -294,6 +324,9 @@ out:
 	http_stop(h);
 	engine_free(e);
 	rt_tokenizer_free(tok);
-	rt_model_free(m);
+	if (piped)
+		serve_pp_end();		/* the other ranks stop; frees the model */
+	else
+		rt_model_free(m);
 	return ret < 0 ? 1 : 0;
 }

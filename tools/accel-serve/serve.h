@@ -35,6 +35,10 @@ struct serve_opts {
 	int flash_attn;			/* -fa: enum rt_flash_attn (0: auto) */
 	bool verbose;
 	bool kv_unified;		/* -kvu: each sequence may use all of -c */
+	double pp_timeout;		/* --pp-timeout: seconds rank 0 waits for a step's logits */
+	/* under mpirun (pipeline.c): the step's forward pass through the ranks */
+	rt_sched_forward_fn forward;
+	void *forward_arg;
 };
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
@@ -132,5 +136,19 @@ void http_drain(struct http *h);
 int http_active(struct http *h);
 
 double serve_now(void);
+
+/* pipeline.c: under mpirun */
+struct rt_model_opts;
+/**
+ * serve_pp_load - the ranks split the layers and each loads its range. Rank
+ * 0: 0 with its model in *@m and @o's forward hook set (serve, then
+ * serve_pp_end); 0 with *@m NULL: one rank, load as usual. Other ranks run
+ * their layers for every step until rank 0 ends, then return 1 (exit 0).
+ * Negative errno: the one line is printed, exit 1.
+ */
+int serve_pp_load(struct serve_opts *o, const struct rt_model_opts *mo, struct rt_model **m);
+/** serve_pp_end - rank 0 is done: the other ranks leave, the stage times
+ *  are printed, MPI ends (rank 0's model is freed with it) */
+void serve_pp_end(void);
 
 #endif

@@ -66,6 +66,8 @@ struct rt_sched {
 	uint64_t host_swap;		/* bytes there now */
 	bool publish_writes;		/* the device cannot say what eviction
 					 * takes: blocks go to disk when published */
+	rt_sched_forward_fn forward;	/* NULL: rt_model_forward */
+	void *forward_arg;
 };
 
 int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
@@ -80,10 +82,15 @@ int rt_sched_create(struct rt_model *m, const struct rt_tokenizer *tok,
 	    opts->token_budget > m->n_batch || opts->max_waiting < 0 || opts->max_kv_blocks < 0)
 		return rt_set_error(-EINVAL, "scheduler: %d sequences (1..%d), budget %d (1..%d)",
 				    opts->max_seqs, m->n_seq, opts->token_budget, m->n_batch);
+	if (opts->forward && (opts->cache_dir || opts->max_kv_blocks))
+		return rt_set_error(-EINVAL, "scheduler: another forward pass (a pipeline) "
+				    "keeps its KV elsewhere: no cache directory, no block limit");
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->m = m;
+	s->forward = opts->forward;
+	s->forward_arg = opts->forward_arg;
 	s->tok = tok;
 	s->max_seqs = opts->max_seqs ? opts->max_seqs : m->n_seq;
 	s->budget = opts->token_budget ? opts->token_budget : m->n_batch;
@@ -359,8 +366,8 @@ static void admit(struct rt_sched *s)
 		 * would compute (prefix.h), leaving one prompt token at least
 		 * to run (its logits); then what the cache directory has.
 		 */
-		nb = keys(s, r, (r->n_prompt - 1) / (int)kv->block_tokens);
-		got = rt_prefix_reuse(s->m, seq, r->hash, nb);
+		nb = s->forward ? 0 : keys(s, r, (r->n_prompt - 1) / (int)kv->block_tokens);
+		got = nb ? rt_prefix_reuse(s->m, seq, r->hash, nb) : 0;
 		if (got < 0)
 			got = 0;	/* no reuse: computed again */
 		r->n_pub = got;		/* those are in the index */
@@ -443,6 +450,10 @@ static int grow(struct rt_sched *s, struct sreq *r, int n_pos)
 			if (ret != -ENOMEM)
 				return ret;
 		}
+		/* the other stages' blocks cannot be swapped from here */
+		if (s->forward)
+			return rt_set_error(-ENOSPC, "KV blocks: the pool has no room for %d more "
+					    "(a pipeline cannot preempt)", extra);
 		victim = s->order[s->n_running - 1];
 		if (victim == r && s->n_running == 1)
 			return rt_set_error(-ENOSPC, "KV blocks: one sequence needs %d, %d allowed",
@@ -477,7 +488,11 @@ static int add_row(struct rt_sched *s, int n, struct sreq *r, int32_t tok, int p
 /* the prompt is done or a token was fed: publish newly full blocks */
 static void publish(struct rt_sched *s, struct sreq *r)
 {
-	int full = keys(s, r, r->n_past / (int)s->m->kv->block_tokens);
+	int full;
+
+	if (s->forward)
+		return;		/* the other stages' blocks are not in the index */
+	full = keys(s, r, r->n_past / (int)s->m->kv->block_tokens);
 
 	if (full > r->n_pub && rt_prefix_publish(s->m, r->seq, r->hash, full) == 0)
 		r->n_pub = full;
@@ -593,7 +608,8 @@ int rt_sched_step(struct rt_sched *s)
 		return 0;
 	b = (struct rt_batch){ .n = n, .tokens = s->btok, .pos = s->bpos, .seq = s->bseq,
 			       .logits = s->bwant, .chunk = s->bchunk };
-	ret = rt_model_forward(s->m, &b, &logits);
+	ret = s->forward ? s->forward(s->forward_arg, &b, &logits)
+			 : rt_model_forward(s->m, &b, &logits);
 	if (ret < 0) {
 		for (int i = 0; i < n_run; i++)
 			if (run[i] && s->slot[run[i]->seq] == run[i])
