@@ -93,11 +93,13 @@ build_guest() {
 	if make -C "$TOP" -j2 --no-print-directory build/lib/libaccel.a build/lib/libkn.a \
 		build/lib/libaccelrt.a build/lib/libacceltools.a build/lib/libtest.a >/dev/null 2>&1; then
 		rm -f "$GUEST/accel-run"
+		# (no MPI in the guest: the pipeline transport compiles to its stub)
 		gcc -static -std=gnu11 -O2 -D_GNU_SOURCE -I"$TOP/libaccel/include" \
-			-I"$TOP/runtime/include" -I"$TOP/tools/lib" \
-			-o "$GUEST/accel-run" "$TOP"/tools/accel-run/*.c "$TOP/build/lib/libacceltools.a" \
+			-I"$TOP/runtime/include" -I"$TOP/tools/lib" -I"$TOP/tools/pipeline" \
+			-o "$GUEST/accel-run" "$TOP"/tools/accel-run/*.c "$TOP"/tools/pipeline/*.c \
+			"$TOP/build/lib/libacceltools.a" \
 			"$TOP/build/lib/libaccelrt.a" "$TOP/build/lib/libaccel.a" "$TOP/build/lib/libkn.a" \
-			-luring -ldrm -lpcre2-8 -lm -lpthread 2>/dev/null ||
+			-luring -ldrm -lpcre2-8 -lm -lpthread -ldl 2>/dev/null ||
 			say "accel-run: static build failed"
 		# runtime test programs (tests/vm/rt), static: the runtime on the driver
 		for src in "$TOP"/tests/vm/rt/*.c; do
