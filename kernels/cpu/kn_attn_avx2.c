@@ -164,25 +164,72 @@ void kn_avx2_attn_mad_f16(uint16_t *y, const uint16_t *x, float v, int64_t n)
 
 /* kq[tk] = fma chain over hd of k_tk[i] * q[i] from 0 (simd_gemm's order for
  * one output), 8 rows at a time, one row per lane */
+/* lanes j of c: element i + j of the 8 F16 rows r[0..7], as F32 (an 8 x 8 transpose) */
+static inline void kn_avx2_t8_f16(const uint16_t *const *r, int64_t i, __m256 *c)
+{
+	__m128i a[8], t[8], u[8];
+
+	for (int l = 0; l < 8; l++)
+		a[l] = _mm_loadu_si128((const __m128i *)(r[l] + i));
+	for (int l = 0; l < 8; l += 2) {
+		t[l] = _mm_unpacklo_epi16(a[l], a[l + 1]);
+		t[l + 1] = _mm_unpackhi_epi16(a[l], a[l + 1]);
+	}
+	for (int h = 0; h < 8; h += 4) {
+		u[h] = _mm_unpacklo_epi32(t[h], t[h + 2]);
+		u[h + 1] = _mm_unpackhi_epi32(t[h], t[h + 2]);
+		u[h + 2] = _mm_unpacklo_epi32(t[h + 1], t[h + 3]);
+		u[h + 3] = _mm_unpackhi_epi32(t[h + 1], t[h + 3]);
+	}
+	for (int k = 0; k < 4; k++) {
+		c[2 * k] = _mm256_cvtph_ps(_mm_unpacklo_epi64(u[k], u[k + 4]));
+		c[2 * k + 1] = _mm256_cvtph_ps(_mm_unpackhi_epi64(u[k], u[k + 4]));
+	}
+}
+
+/*
+ * 16 rows a pass as two groups of 8 lanes, their FMA chains interleaved (one
+ * chain is latency-bound), the rows' F16 elements transposed 8 at a time;
+ * each lane's chain is fma(k[i], q[i], acc) for i = 0.. in order, as before
+ */
 void kn_avx2_attn_kq_chain(float *kq, const float *q, const uint8_t *const *krows, int n,
 			   int64_t hd)
 {
-	for (int t0 = 0; t0 < n; t0 += 8) {
-		const uint16_t *r[8];
-		__m256 acc = _mm256_setzero_ps();
-		float o[8];
+	for (int t0 = 0; t0 < n; t0 += 16) {
+		const uint16_t *r[16];
+		__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+		float o[16];
+		int64_t i = 0;
 
-		for (int l = 0; l < 8; l++)
+		for (int l = 0; l < 16; l++)
 			r[l] = (const uint16_t *)krows[t0 + l < n ? t0 + l : t0];
-		for (int64_t i = 0; i < hd; i++) {
-			const __m128i h = _mm_setr_epi16((short)r[0][i], (short)r[1][i], (short)r[2][i],
-							 (short)r[3][i], (short)r[4][i], (short)r[5][i],
-							 (short)r[6][i], (short)r[7][i]);
+		for (; i + 8 <= hd; i += 8) {
+			__m256 c0[8], c1[8];
 
-			acc = _mm256_fmadd_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(q[i]), acc);
+			kn_avx2_t8_f16(r, i, c0);
+			kn_avx2_t8_f16(r + 8, i, c1);
+			_Pragma("GCC unroll 8")
+			for (int j = 0; j < 8; j++) {
+				const __m256 qj = _mm256_set1_ps(q[i + j]);
+
+				acc0 = _mm256_fmadd_ps(c0[j], qj, acc0);
+				acc1 = _mm256_fmadd_ps(c1[j], qj, acc1);
+			}
 		}
-		_mm256_storeu_ps(o, acc);
-		for (int l = 0; l < 8 && t0 + l < n; l++)
+		for (; i < hd; i++) {
+			const __m128i h0 = _mm_setr_epi16((short)r[0][i], (short)r[1][i], (short)r[2][i],
+							  (short)r[3][i], (short)r[4][i], (short)r[5][i],
+							  (short)r[6][i], (short)r[7][i]);
+			const __m128i h1 = _mm_setr_epi16((short)r[8][i], (short)r[9][i], (short)r[10][i],
+							  (short)r[11][i], (short)r[12][i], (short)r[13][i],
+							  (short)r[14][i], (short)r[15][i]);
+
+			acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(h0), _mm256_set1_ps(q[i]), acc0);
+			acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(h1), _mm256_set1_ps(q[i]), acc1);
+		}
+		_mm256_storeu_ps(o, acc0);
+		_mm256_storeu_ps(o + 8, acc1);
+		for (int l = 0; l < 16 && t0 + l < n; l++)
 			kq[t0 + l] = o[l];
 	}
 }
