@@ -7,6 +7,7 @@
  * cost a few hundred ns while an idle queue costs no CPU.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cpu_exec.h"
@@ -21,6 +22,18 @@
  * processes wants less (the spinning core is taken from them): set it there.
  */
 #define ACCEL_SPIN_NS_DEFAULT	200000
+/*
+ * pure spinning before the polls also yield ($ACCEL_YIELD_US). SmolLM2-135M
+ * decode, 2 threads, tokens/s, 3 runs each (2026-12-07): quiet machine
+ * 125-132 without yielding, 121-130 with it from 20 us; beside two busy
+ * processes 52.6-53.0 -> 51.0-58.1 (and 53.7-57.1 either way in a second
+ * series); beside one, 16.4-16.8 -> 31.9-32.5 in one series (the thread we
+ * waited for had lost its core to our spinning) but 14.9 in a later run:
+ * where the scheduler puts the busy process decides as much. Yielding from
+ * 0 us collapsed beside two busy processes (4-5 tokens/s); from 50 us it
+ * helped less.
+ */
+#define ACCEL_YIELD_NS_DEFAULT	20000
 #define ACCEL_MAX_THREADS ACCEL_QUEUE_MAX_THREADS
 
 struct accel_barrier {
@@ -51,12 +64,16 @@ struct accel_compute {
 	size_t scratch_size;
 };
 
-/* spin up to ACCEL_SPIN_NS while *word == val; 1 if it changed */
+/* spin up to ACCEL_SPIN_NS while *word == val; 1 if it changed. Past
+ * accel_yield_ns of it, each poll round also yields the CPU, so a thread we
+ * wait for that the scheduler has preempted (a machine shared with other
+ * busy processes) gets a core back instead of losing it to our spinning */
 static uint64_t accel_spin_ns = ACCEL_SPIN_NS_DEFAULT;
+static uint64_t accel_yield_ns = ACCEL_YIELD_NS_DEFAULT;
 
 static int accel_spin_while(_Atomic uint32_t *word, uint32_t val)
 {
-	uint64_t t0 = 0;
+	uint64_t t0 = 0, dt;
 
 	for (;;) {
 		for (int i = 0; i < 64; i++) {
@@ -64,10 +81,15 @@ static int accel_spin_while(_Atomic uint32_t *word, uint32_t val)
 				return 1;
 			accel_cpu_relax();
 		}
-		if (!t0)
+		if (!t0) {
 			t0 = accel_now_ns();
-		else if (accel_now_ns() - t0 > accel_spin_ns)
+			continue;
+		}
+		dt = accel_now_ns() - t0;
+		if (dt > accel_spin_ns)
 			return 0;
+		if (dt > accel_yield_ns)
+			sched_yield();
 	}
 }
 
@@ -150,6 +172,8 @@ static int accel_compute_init(struct accel_queue *q, const struct accel_queue_op
 		return -EINVAL;
 	if (getenv("ACCEL_SPIN_US"))
 		accel_spin_ns = strtoull(getenv("ACCEL_SPIN_US"), NULL, 0) * 1000;
+	if (getenv("ACCEL_YIELD_US"))
+		accel_yield_ns = strtoull(getenv("ACCEL_YIELD_US"), NULL, 0) * 1000;
 	if (nth < 1)
 		nth = 1;
 	c = calloc(1, sizeof(*c));
