@@ -38,21 +38,26 @@ float kn_ref_dot_bf16(int64_t n, const void *vw, const void *va)
 }
 
 /* Q4_0 . Q8_0: sum over blocks of isum * d_w * d_a, q4 offset by -8 */
+/* one block's exact (x - 8) . y */
+static inline int kn_q4_0_isum(const kn_block_q4_0 *w, const kn_block_q8_0 *a)
+{
+	int isum = 0;
+
+	for (int j = 0; j < KN_QK4_0 / 2; j++) {
+		isum += ((w->qs[j] & 0x0F) - 8) * a->qs[j];
+		isum += ((w->qs[j] >> 4) - 8) * a->qs[j + KN_QK4_0 / 2];
+	}
+	return isum;
+}
+
 float kn_ref_dot_q4_0(int64_t n, const void *vw, const void *va)
 {
 	const kn_block_q4_0 *w = vw;
 	const kn_block_q8_0 *a = va;
 	float sum = 0;
 
-	for (int64_t i = 0; i < n / KN_QK4_0; i++) {
-		int isum = 0;
-
-		for (int j = 0; j < KN_QK4_0 / 2; j++) {
-			isum += ((w[i].qs[j] & 0x0F) - 8) * a[i].qs[j];
-			isum += ((w[i].qs[j] >> 4) - 8) * a[i].qs[j + KN_QK4_0 / 2];
-		}
-		sum += isum * kn_h2f(w[i].d) * kn_h2f(a[i].d);
-	}
+	for (int64_t i = 0; i < n / KN_QK4_0; i++)
+		sum += kn_q4_0_isum(&w[i], &a[i]) * kn_h2f(w[i].d) * kn_h2f(a[i].d);
 	return sum;
 }
 
@@ -68,15 +73,8 @@ float kn_ref_dot_q4_0_x8(int64_t n, const void *vw, const void *va)
 	const kn_block_q8_0 *a = va;
 	float acc = 0;
 
-	for (int64_t i = 0; i < n / KN_QK4_0; i++) {
-		int isum = 0;
-
-		for (int j = 0; j < KN_QK4_0 / 2; j++) {
-			isum += ((w[i].qs[j] & 0x0F) - 8) * a[i].qs[j];
-			isum += ((w[i].qs[j] >> 4) - 8) * a[i].qs[j + KN_QK4_0 / 2];
-		}
-		acc = fmaf((float)isum, kn_h2f(w[i].d) * kn_h2f(a[i].d), acc);
-	}
+	for (int64_t i = 0; i < n / KN_QK4_0; i++)
+		acc = fmaf((float)kn_q4_0_isum(&w[i], &a[i]), kn_h2f(w[i].d) * kn_h2f(a[i].d), acc);
 	return acc;
 }
 

@@ -12,7 +12,6 @@
  * same order. Results are therefore bit-identical to kn_avx2_dot_q4_K/_q6_K,
  * to the scalar kn_dot.c ones and to llama.cpp's x86 builds.
  */
-#include <string.h>
 #include <immintrin.h>
 #include "kn_avx2.h"
 
@@ -39,18 +38,6 @@ static inline float kn_avx512_sum4(__m128 m)
 	m = _mm_add_ps(m, _mm_movehl_ps(m, m));
 	m = _mm_add_ss(m, _mm_movehdup_ps(m));
 	return _mm_cvtss_f32(m);
-}
-
-/* Q4_K's 6-bit scales and mins (ggml's kmask unpacking): bytes 0-7 scales, 8-15 mins */
-static inline void kn_q4_K_scales(const uint8_t *q, uint32_t u[4])
-{
-	memcpy(u, q, 12);
-	u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-	const uint32_t m = u[1] & 0x3f3f3f3f;
-
-	u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-	u[2] = m;
-	u[0] &= 0x3f3f3f3f;
 }
 
 /*
@@ -81,7 +68,7 @@ kn_avx512_tile_q4_K(const int NR, const int NC, int64_t n, const void *vw, size_
 		for (int r = 0; r < NR; r++) {
 			const kn_block_q4_K *x = KN_AT(kn_block_q4_K, vw, ws, r) + i;
 
-			kn_q4_K_scales(x->scales, u[r]);
+			kn_q4_K_scales_mins(x->scales, u[r]);
 			_Pragma("GCC unroll 8")
 			for (int c = 0; c < NC; c++) {
 				const kn_block_q8_K *y = KN_AT(kn_block_q8_K, va, as, c) + i;

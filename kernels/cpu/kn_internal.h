@@ -135,6 +135,23 @@ static inline int kn_nearest_int(float fval)
 }
 
 /* the 6-bit scale and min j (0..7) of a Q4_K/Q5_K block */
+/*
+ * all 8 of a Q4_K super-block's 6-bit scales and mins at once (ggml's kmask
+ * unpacking): bytes 0-7 of @u the scales, 8-15 the mins, as
+ * kn_get_scale_min_k4 gives them one by one
+ */
+static inline void kn_q4_K_scales_mins(const uint8_t *q, uint32_t u[4])
+{
+	uint32_t m;
+
+	memcpy(u, q, 12);
+	u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+	m = u[1] & 0x3f3f3f3f;
+	u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+	u[2] = m;
+	u[0] &= 0x3f3f3f3f;
+}
+
 static inline void kn_get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
 {
 	if (j < 4) {

@@ -9,7 +9,6 @@
  * kn_dot_avx2.c, in the same order, so results are bit-identical to it.
  */
 #include <math.h>
-#include <string.h>
 #include "kn_avx2.h"
 
 #pragma GCC optimize("fp-contract=off")
@@ -133,18 +132,6 @@ void kn_avx2_rows4_q4_1(int64_t n, const void *vw, size_t ws, const void *va, fl
 		out[r] = kn_avx2_hsum_ps(acc[r]) + sm[r];
 }
 
-/* Q4_K's 6-bit scales and mins (ggml's kmask unpacking): bytes 0-7 scales, 8-15 mins */
-static inline void kn_q4_K_unpack(const uint8_t *q, uint32_t u[4])
-{
-	memcpy(u, q, 12);
-	u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-	const uint32_t m = u[1] & 0x3f3f3f3f;
-
-	u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-	u[2] = m;
-	u[0] &= 0x3f3f3f3f;
-}
-
 void kn_avx2_rows4_q4_K(int64_t n, const void *vw, size_t ws, const void *va, float *out)
 {
 	const kn_block_q8_K *a = va;
@@ -166,7 +153,7 @@ void kn_avx2_rows4_q4_K(int64_t n, const void *vw, size_t ws, const void *va, fl
 			const float dmin = -a[i].d * kn_avx2_h2f(x->dmin);
 
 			kn_avx2_pf((const uint8_t *)x + KN_PF_DIST * ws, 3);
-			kn_q4_K_unpack(x->scales, u[r]);
+			kn_q4_K_scales_mins(x->scales, u[r]);
 			accm[r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(
 				kn_avx2_mins_prod((const uint8_t *)&u[r][2], a[i].bsums)), accm[r]);
 			sumi[r] = _mm256_setzero_si256();
