@@ -12,6 +12,7 @@
 
 void kn_avx2_dot4_q4_0(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx2_dot4_q4_1(int64_t n, const void *w, const void *a, size_t as, float *out);
+void kn_avx2_dot8_q4_1(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx2_dot4_q8_0(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx2_dot4_q4_K(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx2_dot4_q6_K(int64_t n, const void *w, const void *a, size_t as, float *out);
@@ -69,15 +70,17 @@ void kn_avx2_dot4_q4_0(int64_t n, const void *vw, const void *va, size_t as, flo
 		out[c] = kn_avx2_hsum_ps(_mm256_add_ps(acc0[c], acc1[c]));
 }
 
-void kn_avx2_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, float *out)
+/* NC (4 or 8) columns of one Q4_1 row: the nibbles unpacked once per block */
+static inline __attribute__((always_inline)) void
+kn_avx2_dotn_q4_1(const int NC, int64_t n, const void *vw, const void *va, size_t as, float *out)
 {
 	const kn_block_q4_1 *w = vw;
-	const kn_block_q8_1 *a[4];
-	__m256 acc[4];
-	float summs[4];
+	const kn_block_q8_1 *a[8];
+	__m256 acc[8];
+	float summs[8];
 
-	_Pragma("GCC unroll 4")
-	for (int c = 0; c < 4; c++) {
+	_Pragma("GCC unroll 8")
+	for (int c = 0; c < NC; c++) {
 		a[c] = KN_COL(kn_block_q8_1, va, as, c);
 		acc[c] = _mm256_setzero_ps();
 		summs[c] = 0;
@@ -86,8 +89,8 @@ void kn_avx2_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, flo
 		const __m256i x = kn_avx2_nibbles(w[i].qs);
 		const float dw = kn_avx2_h2f(w[i].d), mw = kn_avx2_h2f(w[i].m);
 
-		_Pragma("GCC unroll 4")
-		for (int c = 0; c < 4; c++) {
+		_Pragma("GCC unroll 8")
+		for (int c = 0; c < NC; c++) {
 			const __m256 d = _mm256_set1_ps(dw * kn_avx2_h2f(a[c][i].d));
 			const __m256i y = _mm256_loadu_si256((const __m256i *)a[c][i].qs);
 
@@ -95,9 +98,19 @@ void kn_avx2_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, flo
 			acc[c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(kn_avx2_dot_us8(x, y)), acc[c]);
 		}
 	}
-	_Pragma("GCC unroll 4")
-	for (int c = 0; c < 4; c++)
+	_Pragma("GCC unroll 8")
+	for (int c = 0; c < NC; c++)
 		out[c] = kn_avx2_hsum_ps(acc[c]) + summs[c];
+}
+
+void kn_avx2_dot4_q4_1(int64_t n, const void *vw, const void *va, size_t as, float *out)
+{
+	kn_avx2_dotn_q4_1(4, n, vw, va, as, out);
+}
+
+void kn_avx2_dot8_q4_1(int64_t n, const void *vw, const void *va, size_t as, float *out)
+{
+	kn_avx2_dotn_q4_1(8, n, vw, va, as, out);
 }
 
 void kn_avx2_dot4_q8_0(int64_t n, const void *vw, const void *va, size_t as, float *out)

@@ -344,6 +344,7 @@ void kn_avx2_dequant_q8_0(const void *x, float *y, int64_t n);
 
 void kn_avx2_dot4_q4_0(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx2_dot4_q4_1(int64_t n, const void *w, const void *a, size_t as, float *out);
+void kn_avx2_dot8_q4_1(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx2_dot4_q8_0(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx2_dot4_q4_K(int64_t n, const void *w, const void *a, size_t as, float *out);
 void kn_avx2_dot4_q6_K(int64_t n, const void *w, const void *a, size_t as, float *out);
@@ -359,7 +360,8 @@ static const struct kn_type_fns kn_avx2_fns[KN_TYPE_MAX] = {
 	[KN_BF16] = { kn_avx2_quant_bf16, kn_avx2_dequant_bf16, kn_avx2_dot_bf16 },
 	[KN_Q4_0] = { NULL, kn_avx2_dequant_q4_0, kn_avx2_dot_q4_0, NULL, kn_avx2_dot4_q4_0,
 		      kn_avx2_rows4_q4_0 },
-	[KN_Q4_1] = { NULL, NULL, kn_avx2_dot_q4_1, NULL, kn_avx2_dot4_q4_1, kn_avx2_rows4_q4_1 },
+	[KN_Q4_1] = { NULL, NULL, kn_avx2_dot_q4_1, NULL, kn_avx2_dot4_q4_1, kn_avx2_rows4_q4_1,
+		      kn_avx2_dot8_q4_1 },
 	[KN_Q8_0] = { kn_avx2_quant_q8_0, kn_avx2_dequant_q8_0, kn_avx2_dot_q8_0, kn_avx2_act_q8_0,
 		      kn_avx2_dot4_q8_0, kn_avx2_rows4_q8_0 },
 	[KN_Q8_1] = { kn_avx2_quant_q8_1, NULL, NULL, kn_avx2_act_q8_1 },
