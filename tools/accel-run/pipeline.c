@@ -454,21 +454,9 @@ static int chat_gen(void *ctx, const int32_t *ids, int n, struct gen_stats *st,
 	double t0;
 	int ret;
 
-	if (c->n_past + n > n_ctx)
-		return rt_set_error(-ENOSPC, "prompt of %d tokens does not fit the context (%d)",
-				    c->n_past + n, n_ctx);
-	ret = rt_sampler_create(&o->sp, c->p->n_vocab, &smp);
+	ret = run_gen_start(o, c->n_past, n_ctx, c->p->n_vocab, ids, n, &smp);
 	if (ret < 0)
-		return rt_set_error(ret, "bad sampling parameters");
-	for (int i = 0; i < n; i++)
-		rt_sampler_accept(smp, ids[i]);
-	if (o->ids)
-		for (int i = 0; i < n; i++) {
-			int l = snprintf(num, sizeof(num), "%s%d", c->n_past + i ? " " : "", ids[i]);
-
-			if ((ret = run_write(num, (size_t)l)) < 0)
-				goto out;
-		}
+		return ret;
 	rt_detok_init(&dt);
 	t0 = now_s();
 	chat_feed(c, ids, n, &logits);

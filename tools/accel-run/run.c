@@ -135,6 +135,37 @@ static int run_generate_spec(const struct run_opts *o, struct rt_tokenizer *tok,
 	return ret;
 }
 
+/*
+ * what a generation does before its first pass: the turn must fit the
+ * context, the sampler is made and has seen the turn, and with --ids the
+ * turn is printed; on error nothing is left to free
+ */
+int run_gen_start(const struct run_opts *o, int n_past, int n_ctx, int n_vocab,
+		  const int32_t *ids, int n, struct rt_sampler **smp)
+{
+	char num[32];
+	int ret;
+
+	if (n_past + n > n_ctx)
+		return rt_set_error(-ENOSPC, "prompt of %d tokens does not fit the context (%d)",
+				    n_past + n, n_ctx);
+	ret = rt_sampler_create(&o->sp, n_vocab, smp);
+	if (ret < 0)
+		return rt_set_error(ret, "bad sampling parameters");
+	for (int i = 0; i < n; i++)
+		rt_sampler_accept(*smp, ids[i]);
+	for (int i = 0; o->ids && i < n; i++) {
+		int l = snprintf(num, sizeof(num), "%s%d", n_past + i ? " " : "", ids[i]);
+
+		if ((ret = run_write(num, (size_t)l)) < 0) {
+			rt_sampler_free(*smp);
+			*smp = NULL;
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
 		 struct rt_session *s, const int32_t *ids, int n, struct gen_stats *st,
 		 struct tool_text *reply)
@@ -147,21 +178,9 @@ int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokeniz
 	int ret, n_ctx = rt_model_n_ctx(m), limit = o->n_predict < 0 ? n_ctx : o->n_predict;
 	char num[32];
 
-	if (s->n_past + n > n_ctx)
-		return rt_set_error(-ENOSPC, "prompt of %d tokens does not fit the context (%d)",
-				    s->n_past + n, n_ctx);
-	ret = rt_sampler_create(&o->sp, rt_model_hparams(m)->n_vocab, &smp);
+	ret = run_gen_start(o, s->n_past, n_ctx, rt_model_hparams(m)->n_vocab, ids, n, &smp);
 	if (ret < 0)
-		return rt_set_error(ret, "bad sampling parameters");
-	for (int i = 0; i < n; i++)
-		rt_sampler_accept(smp, ids[i]);
-	if (o->ids)
-		for (int i = 0; i < n; i++) {
-			int l = snprintf(num, sizeof(num), "%s%d", s->n_past + i ? " " : "", ids[i]);
-
-			if ((ret = run_write(num, (size_t)l)) < 0)
-				goto out;
-		}
+		return ret;
 	if (o->draft || o->lookup) {
 		ret = run_generate_spec(o, tok, s, ids, n, st, reply);
 		goto out;

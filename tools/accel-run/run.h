@@ -50,6 +50,11 @@ struct gen_stats {
 	int n_passes, n_drafted, n_accepted;	/* speculation */
 };
 
+/** run_gen_start - a generation's start: the turn fits @n_ctx after @n_past,
+ *  *@smp made from o->sp and fed the turn, the turn printed with --ids; 0 or
+ *  -errno (the error message set, nothing to free) */
+int run_gen_start(const struct run_opts *o, int n_past, int n_ctx, int n_vocab,
+		  const int32_t *ids, int n, struct rt_sampler **smp);
 /** run_generate - feed @ids, then sample and print until EOG or -n; the
  *  printed text is appended to @reply when given */
 int run_generate(const struct run_opts *o, struct rt_model *m, struct rt_tokenizer *tok,
