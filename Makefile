@@ -229,6 +229,23 @@ $(TESTS): $(B)/tests/%: $(B)/obj/tests/%.o $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(QUIET_LD)$(CC) $(LDFLAGS) -o $@ $< $(LIBTEST) $(LIBTOOLS) $(ALL_LIBS) $(LDLIBS)
 
+# ---- The GPU emulation (libaccel/gpuemu/): a GPU backend of the same ABI
+# with no GPU (device memory, streams and graphs emulated, kernels the CPU
+# executor's), so the GPU placements above the kernels (VRAM residency,
+# streaming through VRAM slots, their fences) are tested where CI has no CUDA
+# device: ACCEL_GPU_LIB=build/lib/libaccel-gpuemu.so.1. Built always.
+GPUEMU_SRC := $(wildcard libaccel/gpuemu/*.c)
+GPUEMU_CPU := $(addprefix libaccel/src/,cpu_exec.c cpu_dump.c cpu_op_attn.c \
+		cpu_op_elementwise.c cpu_op_matmul.c cpu_op_moe.c op_table.c tensor.c dtype.c)
+LIBACCEL_GPUEMU := $(B)/lib/libaccel-gpuemu.so.1
+$(call obj,$(GPUEMU_SRC)): CPPFLAGS += -Ilibaccel/src
+$(LIBACCEL_GPUEMU): $(call obj,$(GPUEMU_SRC) $(GPUEMU_CPU)) $(LIBKN) libaccel/gpuemu/libaccel-gpuemu.map
+	@mkdir -p $(dir $@)
+	$(QUIET_LD)$(CC) -shared -Wl,-soname,$(notdir $@) \
+		-Wl,--version-script=libaccel/gpuemu/libaccel-gpuemu.map -Wl,--no-undefined \
+		$(LDFLAGS) -o $@ $(call obj,$(GPUEMU_SRC) $(GPUEMU_CPU)) $(LIBKN) -lm
+all: $(LIBACCEL_GPUEMU)
+
 # ---- CUDA (kernels/cuda, libaccel/cuda). Where nvcc is installed, `make`
 # (`all`) also builds the GPU backend, build/lib/libaccel-cuda.so.1, that
 # libaccel dlopens on --gpu (libaccel/src/gpu_abi.h); elsewhere (CI) it is

@@ -12,9 +12,7 @@
 #include <stdbool.h>
 #include <cuda_runtime_api.h>
 #include "gpu_backend.h"
-
-#define GPU_MAX_HD	256	/* kn_cuda_attn */
-#define GPU_MAX_EXP	256	/* kn_cuda_moe_route */
+#include "gpu_ops.h"
 
 static int64_t t_rows(const struct accel_tensor *t)
 {
@@ -33,29 +31,7 @@ static bool t_unused(const struct accel_tensor *t)
 
 int gpu_exec_check(struct accel_gpu *g, const struct accel_cmd *c)
 {
-	switch (c->op) {
-	case ACCEL_OP_ATTN_PREFILL:
-	case ACCEL_OP_ATTN_DECODE:
-		/* kn_cuda_attn: F32 or F16 caches, K and V of one type (Q8_0
-		 * caches are CPU-only so far) */
-		if ((c->i[3] != ACCEL_DTYPE_F32 && c->i[3] != ACCEL_DTYPE_F16) || c->i[4] != c->i[3])
-			return -EOPNOTSUPP;
-		return c->t[1].ne[0] > GPU_MAX_HD ? -EOPNOTSUPP : 0;
-	case ACCEL_OP_MOE_ROUTE:
-		return c->t[2].ne[0] > GPU_MAX_EXP ? -EOPNOTSUPP : 0;
-	case ACCEL_OP_EMBED:
-	case ACCEL_OP_RMSNORM:
-	case ACCEL_OP_MATMUL:
-	case ACCEL_OP_LOGITS:
-	case ACCEL_OP_ROPE:
-	case ACCEL_OP_SWIGLU:
-	case ACCEL_OP_ADD:
-	case ACCEL_OP_MOE_FFN:
-	case ACCEL_OP_NOP:
-		return 0;
-	default:
-		return -EOPNOTSUPP;
-	}
+	return accel_gpu_op_check(c);
 }
 
 /* the kernels' scratch holds at least @bytes: a larger context replaces the

@@ -467,6 +467,34 @@ int accel_gpu_props(struct accel_device *dev, struct accel_gpu_props *props);
  */
 int accel_pool_gpu_mirror(struct accel_pool *pool);
 
+/**
+ * accel_pool_gpu_register - register @pool's host mapping with the attached
+ * GPU for DMA, without a twin: the source of UPLOADs into other pools' VRAM
+ * (accel_cmd_prep_upload_to: a layer from a host slot into a VRAM slot).
+ * Undone when the pool is destroyed; a second call does nothing.
+ *
+ * Return: 0; -ENODEV no GPU is attached; -EINVAL a pool without a host
+ * mapping; -ENOMEM, -EIO.
+ */
+int accel_pool_gpu_register(struct accel_pool *pool);
+
+/**
+ * accel_pool_create_vram - a pool in the attached GPU's memory only
+ * @dev: a device with a GPU attached (accel_gpu_attach)
+ * @size: bytes (rounded up to 4 KiB)
+ * @out: the pool
+ *
+ * No host mapping (accel_pool_ptr returns NULL) and no backend pool: only
+ * commands on GPU queues may name it (others are refused at submit), its
+ * bytes arrive by UPLOAD into it (accel_cmd_prep_upload_to). Not a KV pool;
+ * accel_pool_info and accel_pool_export refuse it. Contents are undefined
+ * until written. Freed by accel_pool_destroy or at device close.
+ *
+ * Return: 0; -ENODEV no GPU is attached; -ENOMEM the GPU's memory is short;
+ * -EINVAL.
+ */
+int accel_pool_create_vram(struct accel_device *dev, uint64_t size, struct accel_pool **out);
+
 #ifdef __cplusplus
 }
 #endif

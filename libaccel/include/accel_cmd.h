@@ -99,7 +99,8 @@ enum accel_op {
 				 * t4, i0, i1 as MATMUL */
 	/* COPY engine of an attached GPU (a queue with ACCEL_QUEUE_GPU) */
 	ACCEL_OP_UPLOAD,	/* t0 (any dtype: its bytes) of a pool: host mapping -> the pool's
-				 * VRAM twin at the same offset (accel_pool_gpu_mirror) */
+				 * VRAM twin at the same offset (accel_pool_gpu_mirror); with t1:
+				 * -> t1's VRAM (accel_cmd_prep_upload_to) */
 	ACCEL_OP_DOWNLOAD,	/* t0 of a pool: VRAM twin -> host mapping (logits, KV offload) */
 	ACCEL_OP_COUNT,
 };
@@ -257,6 +258,16 @@ static inline void accel_cmd_prep_upload(struct accel_cmd *cmd, struct accel_ten
 {
 	accel_cmd_prep(cmd, ACCEL_OP_UPLOAD);
 	cmd->t[0] = t;
+}
+
+/* UPLOAD: @src's bytes (a host pool registered for DMA, accel_pool_gpu_register)
+ * into @dst, as many bytes in a pool with VRAM (a VRAM pool, or a twin) */
+static inline void accel_cmd_prep_upload_to(struct accel_cmd *cmd, struct accel_tensor src,
+					    struct accel_tensor dst)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_UPLOAD);
+	cmd->t[0] = src;
+	cmd->t[1] = dst;
 }
 
 static inline void accel_cmd_prep_download(struct accel_cmd *cmd, struct accel_tensor t)

@@ -69,6 +69,8 @@ struct accel_pool {
 	uint32_t flags;			/* ACCEL_POOL_* asked for */
 	void *priv;			/* backend state */
 	void *vram;			/* the VRAM twin (engine_gpu.c), NULL: none */
+	bool vram_only;			/* accel_pool_create_vram: no host side, no backend pool */
+	bool host_reg;			/* the host mapping is registered with the GPU for DMA */
 };
 
 struct accel_fence {
@@ -138,6 +140,8 @@ int accel_opts_copy(void *dst, size_t dst_sz, const void *src, size_t min_sz);
 
 /* engine_gpu.c: free @pool's VRAM twin, if any (pool destroy) */
 void accel_pool_gpu_release(struct accel_pool *pool);
+/* pool.c: put a new pool on the device's list (accel_pool_create, _import, _create_vram) */
+void accel_pool_link(struct accel_device *dev, struct accel_pool *pool);
 
 /* queue.c: device close destroys the queues left */
 struct accel_queue;

@@ -404,6 +404,8 @@ static struct accel_pool *accel_k_pool_of(struct accel_device *dev, const void *
 		struct accel_pool *p = accel_container_of(l, struct accel_pool, link);
 		uintptr_t base = (uintptr_t)p->base;
 
+		if (p->vram_only)
+			continue;
 		if (b >= base && len <= p->size && b - base <= p->size - len) {
 			found = p;
 			break;

@@ -174,7 +174,7 @@ int accel_device_stats(struct accel_device *dev, struct accel_device_stats *st)
 		struct accel_pool *pool = accel_container_of(l, struct accel_pool, link);
 		struct accel_pool_info pi;
 
-		if (dev->ops->pool_info(pool, &pi))
+		if (pool->vram_only || dev->ops->pool_info(pool, &pi))
 			continue;
 		st->blocks_total += pi.num_blocks;
 		st->blocks_used += pi.blocks_used;

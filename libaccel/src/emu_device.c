@@ -34,6 +34,8 @@ static int accel_emu_info(struct accel_device *dev, struct accel_device_info *in
 		struct accel_pool *pool = accel_container_of(l, struct accel_pool, link);
 		struct accel_emu_pool *ep = pool->priv;
 
+		if (pool->vram_only)
+			continue;	/* device memory: no host pages */
 		if (ep->core->info_flags & ACCEL_POOL_INFO_PINNED)
 			info->pinned_bytes += ep->core->size;
 	}

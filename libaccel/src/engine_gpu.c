@@ -256,14 +256,23 @@ const struct accel_engine_ops accel_engine_gpu_compute = {
 	.exec = accel_gpu_compute_exec,
 };
 
-/* UPLOAD / DOWNLOAD: t0 a byte range of a pool with a VRAM twin */
+/*
+ * UPLOAD / DOWNLOAD: t0 a byte range of a pool with a VRAM twin (its host
+ * mapping <-> the twin, same offset); or, for UPLOAD, t0 a range of a host
+ * pool registered for DMA (or with a twin) and t1 the range of as many bytes
+ * it goes to in a pool with VRAM (a VRAM pool: a layer into a VRAM slot)
+ */
 int accel_gpu_check_xfer(const struct accel_cmd *cmd)
 {
-	const struct accel_tensor *t = &cmd->t[0];
+	const struct accel_tensor *t = &cmd->t[0], *d = &cmd->t[1];
+	bool to = cmd->op == ACCEL_OP_UPLOAD && d->pool;
 
-	if (!t->pool || !t->pool->vram || !t->pool->base || !accel_tensor_bytes(t))
+	if (!t->pool || !t->pool->base || !accel_tensor_bytes(t))
 		return -EINVAL;
-	for (int i = 1; i < ACCEL_CMD_MAX_TENSORS; i++)
+	if (to ? !t->pool->host_reg || !d->pool->vram ||
+		 accel_tensor_bytes(d) != accel_tensor_bytes(t) : !t->pool->vram)
+		return -EINVAL;
+	for (int i = to ? 2 : 1; i < ACCEL_CMD_MAX_TENSORS; i++)
 		if (cmd->t[i].pool || cmd->t[i].ne[0])
 			return -EINVAL;
 	return 0;
@@ -291,8 +300,9 @@ static int accel_gpu_copy_exec(struct accel_queue *q, const struct accel_cmd *cm
 
 	for (uint32_t i = 0; i < n && !ret; i++) {
 		const struct accel_tensor *t = &cmds[i].t[0];
+		const struct accel_tensor *d = cmds[i].t[1].pool ? &cmds[i].t[1] : t;
 		uint8_t *host = (uint8_t *)t->pool->base + t->offset;
-		uint8_t *dev = (uint8_t *)t->pool->vram + t->offset;
+		uint8_t *dev = (uint8_t *)d->pool->vram + d->offset;
 
 		switch (cmds[i].op) {
 		case ACCEL_OP_UPLOAD:
@@ -323,6 +333,24 @@ const struct accel_engine_ops accel_engine_gpu_copy = {
 	.exec = accel_gpu_copy_exec,
 };
 
+int accel_pool_gpu_register(struct accel_pool *pool)
+{
+	struct accel_gpu_dev *g;
+	int ret;
+
+	if (!pool || !pool->base)
+		return -EINVAL;
+	g = pool->dev->gpu;
+	if (!g)
+		return -ENODEV;
+	if (pool->host_reg)
+		return 0;
+	ret = g->ops->host_register(g->gpu, pool->base, pool->size);
+	if (ret == 0)
+		pool->host_reg = true;
+	return ret;
+}
+
 int accel_pool_gpu_mirror(struct accel_pool *pool)
 {
 	struct accel_gpu_dev *g;
@@ -342,7 +370,7 @@ int accel_pool_gpu_mirror(struct accel_pool *pool)
 	if (ret)
 		return ret;
 	/* the host side pinned for DMA, so copies are asynchronous */
-	ret = g->ops->host_register(g->gpu, pool->base, pool->size);
+	ret = accel_pool_gpu_register(pool);
 	if (ret) {
 		g->ops->mem_free(g->gpu, vram);
 		return ret;
@@ -351,13 +379,45 @@ int accel_pool_gpu_mirror(struct accel_pool *pool)
 	return 0;
 }
 
+int accel_pool_create_vram(struct accel_device *dev, uint64_t size, struct accel_pool **out)
+{
+	struct accel_gpu_dev *g;
+	struct accel_pool *pool;
+	int ret;
+
+	if (!dev || !out || !size)
+		return -EINVAL;
+	*out = NULL;
+	g = dev->gpu;
+	if (!g)
+		return -ENODEV;
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return -ENOMEM;
+	pool->dev = dev;
+	accel_list_init(&pool->link);
+	pool->size = (size + 4095) & ~UINT64_C(4095);
+	pool->vram_only = true;
+	ret = g->ops->mem_alloc(g->gpu, pool->size, &pool->vram);
+	if (ret) {
+		free(pool);
+		return ret;
+	}
+	accel_pool_link(dev, pool);
+	*out = pool;
+	return 0;
+}
+
 void accel_pool_gpu_release(struct accel_pool *pool)
 {
 	struct accel_gpu_dev *g = pool->dev->gpu;
 
-	if (!pool->vram || !g)
+	if (!g)
 		return;
-	g->ops->host_unregister(g->gpu, pool->base);
-	g->ops->mem_free(g->gpu, pool->vram);
+	if (pool->host_reg)
+		g->ops->host_unregister(g->gpu, pool->base);
+	pool->host_reg = false;
+	if (pool->vram)
+		g->ops->mem_free(g->gpu, pool->vram);
 	pool->vram = NULL;
 }

@@ -40,7 +40,7 @@ static int accel_pool_check_opts(struct accel_device *dev, struct accel_pool_opt
 	return 0;
 }
 
-static void accel_pool_link(struct accel_device *dev, struct accel_pool *pool)
+void accel_pool_link(struct accel_device *dev, struct accel_pool *pool)
 {
 	pthread_mutex_lock(&dev->lock);
 	accel_list_add(&dev->pools, &pool->link);
@@ -98,13 +98,14 @@ void accel_pool_destroy(struct accel_pool *pool)
 	dev->npools--;
 	pthread_mutex_unlock(&dev->lock);
 	accel_pool_gpu_release(pool);
-	dev->ops->pool_destroy(pool);
+	if (!pool->vram_only)
+		dev->ops->pool_destroy(pool);
 	free(pool);
 }
 
 void *accel_pool_ptr(struct accel_pool *pool)
 {
-	return pool ? pool->base : NULL;
+	return pool ? pool->base : NULL;	/* NULL for a VRAM pool: no host side */
 }
 
 uint64_t accel_pool_size(const struct accel_pool *pool)
@@ -114,14 +115,14 @@ uint64_t accel_pool_size(const struct accel_pool *pool)
 
 int accel_pool_info(struct accel_pool *pool, struct accel_pool_info *info)
 {
-	if (!pool || !info)
+	if (!pool || !info || pool->vram_only)
 		return -EINVAL;
 	return pool->dev->ops->pool_info(pool, info);
 }
 
 int accel_pool_export(struct accel_pool *pool, int *fd)
 {
-	if (!pool || !fd)
+	if (!pool || !fd || pool->vram_only)
 		return -EINVAL;
 	return pool->dev->ops->pool_export(pool, fd);
 }

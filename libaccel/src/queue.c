@@ -227,6 +227,10 @@ static int accel_tensor_check(struct accel_queue *q, const struct accel_tensor *
 		return 0;			/* unused */
 	if (t->pool && t->pool->dev != q->dev)
 		return -EINVAL;
+	/* a pool with no host side only exists for the GPU's engines */
+	if (t->pool && !t->pool->base && q->eng != &accel_engine_gpu_compute &&
+	    q->eng != &accel_engine_gpu_copy)
+		return -EINVAL;
 	if (t->pool && !t->ne[0])
 		return 0;			/* a pool ref without a tensor (KV cache) */
 	bytes = accel_tensor_bytes(t);

@@ -77,6 +77,10 @@ struct rt_hparams {
  *	libaccel-cuda.so.1 is loaded then, never otherwise); a load without a
  *	usable GPU fails with the reason in rt_last_error()
  * @gpu_device: the GPU's CUDA ordinal
+ * @vram_budget: with @gpu, the VRAM bytes the model may use (KV cache,
+ *	activations, weights): the units that do not fit cross PCIe every pass
+ *	through VRAM slots, from host memory (all of it resident, or
+ *	@mem_budget's tier); 0 = the whole model in VRAM
 };
 
  * @moe_prefetch: enum rt_moe_prefetch: a streamed MoE layer's predicted
@@ -151,6 +155,7 @@ struct rt_model_opts {
 	int gpu;
 	int gpu_device;
 	int moe_prefetch;
+	uint64_t vram_budget;
 };
 
 /** rt_kv_type_parse - "f32", "f16", "q8_0" (llama.cpp's names) -> enum

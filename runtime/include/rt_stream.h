@@ -103,7 +103,33 @@ struct rt_stream_stats {
 	int expert_entries;
 };
 
+/**
+ * struct rt_vram_stats - the VRAM tier (--vram-budget) and its counters
+ * @budget: the VRAM bytes it was given (KV cache, activations, weights)
+ * @n_units: units (layers, output head chunks) this model runs
+ * @n_resident: of those, uploaded once and kept in VRAM
+ * @resident_bytes: their bytes
+ * @n_slots: VRAM slots the others cross PCIe into every pass (0: none)
+ * @slot_bytes: bytes per slot
+ * @streamed_bytes_per_pass: bytes uploaded per pass for the units
+ * @uploaded_bytes, @uploads: host -> VRAM uploads since load (units,
+ *	globals at setup, embedding rows)
+ * @upload_ns: time the upload queue was busy
+ */
+struct rt_vram_stats {
+	uint64_t budget;
+	int n_units, n_resident;
+	uint64_t resident_bytes;
+	int n_slots;
+	uint64_t slot_bytes;
+	uint64_t streamed_bytes_per_pass;
+	uint64_t uploaded_bytes, uploads;
+	uint64_t upload_ns;
+};
+
 struct rt_model;
+/** rt_vram_stats - the VRAM tier of a --vram-budget model (-ENOENT: none) */
+int rt_vram_stats(const struct rt_model *m, struct rt_vram_stats *st);
 /** rt_stream_stats - counters and the placement of a streaming model
  *  (-ENOENT when everything is resident); @pl's arrays stay the model's */
 int rt_stream_stats(const struct rt_model *m, struct rt_stream_stats *st, struct rt_placement *pl);

@@ -58,6 +58,9 @@ static void usage(FILE *f)
 "                         JSON for chrome://tracing or Perfetto (as ACCEL_TRACE)\n"
 "      --gpu              run on the first CUDA GPU (the backend libaccel-cuda.so.1,\n"
 "                         loaded only then; CUDA_VISIBLE_DEVICES picks the GPU)\n"
+"      --vram-budget B    with --gpu: VRAM for the KV cache, activations and\n"
+"                         weights; the layers beyond it cross PCIe every pass\n"
+"                         from host memory (all of it, or --mem-budget's tier)\n"
 "      --moe-prefetch on|off  streamed MoE: read the experts the next layers are\n"
 "                         predicted to route to before their routing finishes\n"
 "                         (default on; the output is the same)\n"
@@ -116,7 +119,7 @@ static bool takes_value(const char *a)
 		"-m", "--model", "-p", "--prompt", "-f", "--file", "--device", "-n", "--n-predict",
 		"-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads", "-np", "--parallel",
 		"-s", "--seed", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-		"--repeat-last-n", "--mem-budget", "--pp-timeout", "--kv-pool-fd", "--draft-model",
+		"--repeat-last-n", "--mem-budget", "--vram-budget", "--pp-timeout", "--kv-pool-fd", "--draft-model",
 		"--lookup", "--draft", "--trace", "--draft-p-min", "-ctk", "--cache-type-k", "-ctv",
 		"--cache-type-v", "-fa", "--flash-attn", "--moe-prefetch",
 	};
@@ -288,6 +291,16 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			o.moe_prefetch = strcmp(val, "on") ? RT_MOE_PREFETCH_OFF : RT_MOE_PREFETCH_ON;
+		} else if (IS("--vram-budget")) {
+			char msg[256];
+			int ret = tool_parse_size(val, &o.vram_budget);
+
+			if (ret || !o.vram_budget) {
+				fprintf(stderr, "accel-run: %s\n",
+					tool_parse_msg(msg, sizeof(msg), a, val, ret ? ret : -ERANGE,
+						       "a size", "bytes or K/M/G/T: 8G, 512M"));
+				return 1;
+			}
 		} else if (IS("--mem-budget")) {
 			char msg[256];
 			int ret = tool_parse_size(val, &o.mem_budget);
@@ -328,6 +341,10 @@ int main(int argc, char **argv)
 	}
 	if (o.chat && o.chat_once) {
 		fprintf(stderr, "accel-run: --chat and --chat-once: use one\n");
+		return 1;
+	}
+	if (o.vram_budget && !o.gpu) {
+		fprintf(stderr, "accel-run: --vram-budget needs --gpu\n");
 		return 1;
 	}
 	if (!o.seed_given)

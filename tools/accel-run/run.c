@@ -330,7 +330,8 @@ int run_main(const struct run_opts *o)
 {
 	struct rt_model_opts mo = { .threads = o->threads, .n_ctx = o->n_ctx, .n_batch = o->n_batch,
 				    .n_seq = o->n_parallel > 1 ? o->n_parallel : 1, .device = o->device,
-				    .mem_budget = o->mem_budget, .kv_pool_fd = o->kv_pool_fd,
+				    .mem_budget = o->mem_budget, .vram_budget = o->vram_budget,
+				    .kv_pool_fd = o->kv_pool_fd,
 				    .mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO,
 				    .type_k = o->type_k, .type_v = o->type_v,
 				    .flash_attn = o->flash_attn, .gpu = o->gpu,
@@ -382,6 +383,15 @@ int run_main(const struct run_opts *o)
 			fprintf(stderr, "accel-run: placement: every weight resident, nothing streams%s\n",
 				o->mem_budget ? " (the whole model fits --mem-budget)" : "");
 		}
+		struct rt_vram_stats vs;
+
+		if (rt_vram_stats(m, &vs) == 0)
+			fprintf(stderr, "accel-run: placement: VRAM %llu MiB: %d of %d units resident "
+				"(%llu MiB), %d VRAM slots of %llu KiB, %llu KiB uploaded per pass\n",
+				(unsigned long long)(vs.budget >> 20), vs.n_resident, vs.n_units,
+				(unsigned long long)(vs.resident_bytes >> 20), vs.n_slots,
+				(unsigned long long)(vs.slot_bytes >> 10),
+				(unsigned long long)(vs.streamed_bytes_per_pass >> 10));
 		struct rt_kv_info kvi;
 
 		rt_model_kv_info(m, &kvi);

@@ -20,6 +20,7 @@ struct run_opts {
 	bool gpu;		/* --gpu: on CUDA GPU 0 */
 	bool seed_given;	/* -s N: else a random seed (printed with -v) */
 	uint64_t mem_budget;
+	uint64_t vram_budget;
 	int kv_pool_fd;		/* --kv-pool-fd N: a shared KV pool (0 = none) */
 	int type_k, type_v;	/* -ctk/-ctv: enum rt_kv_type (0: f16) */
 	int flash_attn;		/* -fa: enum rt_flash_attn (0: auto) */

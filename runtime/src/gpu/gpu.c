@@ -7,12 +7,14 @@
  * queue reads the twins), upload the weights once, and per pass move the
  * batch's ids, positions and block tables up and the logits down on a GPU
  * COPY queue. The layer loop and its commands are the CPU's, unchanged.
- * Streaming through VRAM slots (--vram-budget) is not built yet: with a
- * --mem-budget, layer ranges or a shared KV pool --gpu is refused.
+ * With --vram-budget, or when the host side streams (--mem-budget), the
+ * weights go through the VRAM tier instead (vram.c): what fits stays, the
+ * rest crosses PCIe every pass. Layer ranges and shared KV pools are refused.
  */
 #include <errno.h>
 #include <string.h>
 #include "model/kvcache.h"
+#include "gpu/vram.h"
 #include "model/model.h"
 #include "rt_error.h"
 
@@ -25,9 +27,6 @@ int rt_model_gpu_attach(struct rt_model *m, const struct rt_model_opts *opts)
 
 	if (opts->gpu_device < 0)
 		return rt_set_error(-EINVAL, "--gpu: GPU %d: no such ordinal", opts->gpu_device);
-	if (opts->mem_budget)
-		return rt_set_error(-EOPNOTSUPP, "--gpu with --mem-budget: streaming layers "
-				    "through VRAM is not built yet (the model must fit the GPU)");
 	if (opts->type_k == RT_KV_Q8_0 || opts->type_v == RT_KV_Q8_0 ||
 	    (opts->type_k ? opts->type_k : RT_KV_F16) != (opts->type_v ? opts->type_v : RT_KV_F16))
 		return rt_set_error(-EOPNOTSUPP, "--gpu: the GPU's attention takes F32 or F16 "
@@ -65,14 +64,23 @@ static int gpu_xfer(struct rt_model *m, bool up, struct accel_pool *pool, uint64
 	return ret;
 }
 
-int rt_model_gpu_place(struct rt_model *m)
+int rt_model_gpu_place(struct rt_model *m, uint64_t vram_budget)
 {
 	struct accel_pool *pools[] = { m->weights, m->kv->pool, m->act };
 	static const char *const what[] = { "the weights", "the KV cache", "the activations" };
+	struct accel_gpu_props gp;
 	int ret;
 
 	if (!m->gpu_copy)
 		return 0;
+	if (vram_budget || rt_stream_of(m)) {
+		/* streamed on the host: the VRAM tier takes what the GPU has
+		 * free, less room for the kernels' scratch */
+		if (!vram_budget && accel_gpu_props(m->dev, &gp) == 0)
+			vram_budget = gp.mem_free > (UINT64_C(1) << 30) ?
+				      gp.mem_free / 10 * 9 - (UINT64_C(256) << 20) : gp.mem_free / 2;
+		return rt_vram_setup(m, vram_budget);
+	}
 	for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++) {
 		if (!pools[i])
 			return rt_set_error(-EINVAL, "--gpu: %s are not in a pool", what[i]);

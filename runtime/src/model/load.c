@@ -231,7 +231,7 @@ int rt_model_load(const char *path, const struct rt_model_opts *opts, struct rt_
 		goto err;
 	if (opts->kv_pool_fd > 2 && (ret = rt_kvcache_adopt_pool(m->kv, m->dev, opts->kv_pool_fd)) < 0)
 		goto err;
-	if ((ret = rt_model_alloc_activations(m)) < 0 || (ret = rt_model_gpu_place(m)) < 0)
+	if ((ret = rt_model_alloc_activations(m)) < 0 || (ret = rt_model_gpu_place(m, opts->vram_budget)) < 0)
 		goto err;
 	m->load_seconds = now_s() - t0;
 	*out = m;

@@ -84,6 +84,10 @@ struct rt_model {
 	struct rt_exec ex;		/* the command buffer of the pass being built */
 	const struct rt_weights_ops *wops;
 	void *wpriv;			/* the weights' state (stream/: struct rt_streamer) */
+	/* --vram-budget (gpu/vram.c): the VRAM tier, whose hooks (m->wops) wrap
+	 * the host side's (@host_wops, with @wpriv); NULL: none */
+	struct rt_vram *vram;
+	const struct rt_weights_ops *host_wops;
 	struct accel_pool *weights;	/* resident weights: the file's data section */
 	struct accel_pool *act;		/* activations */
 	struct rt_kvcache *kv;
@@ -212,12 +216,14 @@ int rt_model_alloc_activations(struct rt_model *m);
  * upload the weights; move a pass's inputs up and its logits down. Each is a
  * no-op without a GPU. */
 int rt_model_gpu_attach(struct rt_model *m, const struct rt_model_opts *opts);
-int rt_model_gpu_place(struct rt_model *m);
+int rt_model_gpu_place(struct rt_model *m, uint64_t vram_budget);
 int rt_model_gpu_stage_in(struct rt_model *m);
 int rt_model_gpu_stage_out(struct rt_model *m);
 
 /* stream/: layer streaming under a budget; leaves m->wops unset when
  * everything fits */
 int rt_stream_setup(struct rt_model *m, uint64_t budget);
+/** the streamer behind the host side of the weights, or NULL (resident) */
+struct rt_streamer *rt_stream_of(const struct rt_model *m);
 
 #endif /* RT_MODEL_MODEL_H */

@@ -90,7 +90,8 @@ int rt_slots_prefetch(struct rt_model *m)
 	struct rt_slots *r = &s->slots;
 	int ret;
 
-	while (r->issued < r->consumed + s->pl.n_slots) {
+	/* every unit may have moved to VRAM (gpu/vram.c): nothing to read */
+	while (r->n_su && r->issued < r->consumed + s->pl.n_slots) {
 		if ((ret = issue_load(m, r->issued)) < 0)
 			return ret;
 		r->issued++;

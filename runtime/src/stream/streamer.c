@@ -194,6 +194,13 @@ int rt_stream_setup(struct rt_model *m, uint64_t budget)
 	return rt_slots_setup(m);
 }
 
+struct rt_streamer *rt_stream_of(const struct rt_model *m)
+{
+	const struct rt_weights_ops *ops = m->vram ? m->host_wops : m->wops;
+
+	return ops == &stream_ops ? rt_streamer(m) : NULL;
+}
+
 /* the expert cache's occupancy now */
 static void expert_counts(const struct rt_streamer *s, const struct rt_model *m,
 			  struct rt_stream_stats *st)
@@ -214,7 +221,7 @@ static void expert_counts(const struct rt_streamer *s, const struct rt_model *m,
 int rt_stream_stats(const struct rt_model *m, struct rt_stream_stats *st,
 		    struct rt_placement *pl)
 {
-	struct rt_streamer *s = m->wops == &stream_ops ? rt_streamer(m) : NULL;
+	struct rt_streamer *s = rt_stream_of(m);
 	struct accel_queue_stats qs;
 
 	if (!s)

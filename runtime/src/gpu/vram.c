@@ -1,0 +1,569 @@
+// SPDX-License-Identifier: MIT
+/*
+ * --vram-budget: the GPU's memory as the first tier of the weights. Units
+ * (layers, output head chunks) that fit the budget after the KV cache, the
+ * activations, the small globals and the slots live in a VRAM pool for the
+ * whole run; the others cross PCIe every pass into a ring of VRAM slots:
+ *
+ *   NVMe --(COPY, io_uring)--> pinned host slot --(GPU COPY, H2D)--> VRAM slot --> compute
+ *
+ * The host side is whatever placed the weights in host memory: the whole
+ * file resident (no --mem-budget) or the streamer (stream/, --mem-budget:
+ * resident units and a ring of host slots). This file wraps its weights
+ * hooks: a unit's host bind (which may wait for its disk read) comes first,
+ * then its bytes are uploaded into VRAM slot j % K on a GPU COPY queue of
+ * their own once the compute that last used that slot is done, and the
+ * unit's tensors are rebound to the slot; the compute waits for the upload.
+ * Nothing on the host waits: uploads run while the GPU computes the layer
+ * before, the disk reads ahead of both.
+ *
+ * Fences: up_fence point j + 1 = upload j landed (units and embedding rows
+ * share the counter); slot_fence point c + 1 = the compute of the c-th unit
+ * that used a VRAM slot is done.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "arch/arch.h"
+#include "gpu/vram.h"
+#include "model/kvcache.h"
+#include "rt_error.h"
+#include "rt_gguf.h"
+#include "stream/stream.h"
+
+#define VRAM_ALIGN	RT_PAGE
+
+static uint64_t vspan(uint64_t b, uint64_t e)
+{
+	return rt_span(b, e);
+}
+
+/* where file byte @b of unit u lies now: (*pool, *off), from its refs */
+static int unit_where(const struct rt_model *m, int u, struct accel_pool **pool, uint64_t *off)
+{
+	uint64_t b, e;
+
+	rt_unit_range(m, u, &b, &e);
+	if (u >= m->hp.n_layer) {
+		*pool = m->head[u - m->hp.n_layer].pool;
+		*off = m->head[u - m->hp.n_layer].offset;
+		return *pool ? 0 : -EINVAL;
+	}
+	for (int r = 0; r < m->arch->n_tensors; r++) {
+		const struct accel_tensor *t = rt_layer_tensor(m, &m->layers[u], r);
+		const struct accel_tensor *f = rt_layer_tensor(m, &m->layers_file[u], r);
+
+		if (!f->ne[0])
+			continue;
+		*pool = t->pool;
+		*off = t->offset - (f->offset - b);
+		return *pool ? 0 : -EINVAL;
+	}
+	return -EINVAL;
+}
+
+/* point unit u's refs at @pool, file byte b at @off; a tied embedding that
+ * is the head's alias follows the head into the resident pool (never into a
+ * slot: the EMBED of the next pass would read whatever the slot holds then) */
+static void unit_rebind(struct rt_model *m, int u, struct accel_pool *pool, uint64_t off)
+{
+	int h = u - m->hp.n_layer;
+	bool alias;
+
+	if (u < m->hp.n_layer) {
+		rt_model_rebind_layer(m, u, pool, off);
+		return;
+	}
+	alias = m->hp.tied_output && h == 0 && m->tok_embd.pool &&
+		m->tok_embd.pool == m->head[0].pool && m->tok_embd.offset == m->head[0].offset;
+	m->head[h] = rt_head_chunk(m, h, pool, off);
+	if (alias && pool == m->vram->res)
+		m->tok_embd = m->head[0];
+}
+
+static struct accel_tensor bytes_at(struct accel_pool *pool, uint64_t off, uint64_t len)
+{
+	return accel_tensor_make(pool, off, ACCEL_DTYPE_I8, (int64_t)len, 1, 1, 1);
+}
+
+/* one upload submission on the unit queue: @n (src, dst) pairs after @waits */
+static int upload(struct rt_model *m, const struct accel_tensor *src,
+		  const struct accel_tensor *dst, int n, const struct accel_fence_point *waits,
+		  int nwaits, uint64_t *point)
+{
+	struct rt_vram *v = m->vram;
+	struct accel_cmd cmd[2];
+	struct accel_fence_point sig = { v->up_fence, v->up_point + 1 };
+	uint64_t bytes = 0;
+	int ret;
+
+	for (int i = 0; i < n; i++) {
+		accel_cmd_prep_upload_to(&cmd[i], src[i], dst[i]);
+		bytes += rt_tensor_nbytes(&src[i]);
+	}
+	ret = accel_queue_submit(v->up, cmd, (uint32_t)n, waits, (uint32_t)nwaits, &sig);
+	if (ret < 0)
+		return rt_set_error(ret, "--vram-budget: an upload was refused: %s", strerror(-ret));
+	*point = ++v->up_point;
+	v->st.uploaded_bytes += bytes;
+	v->st.uploads++;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- hooks */
+
+static int vram_embed(struct rt_model *m, const struct rt_batch *b, struct accel_tensor *w,
+		      struct accel_tensor *ids)
+{
+	struct rt_vram *v = m->vram;
+	struct rt_streamer *s;
+	struct accel_tensor src[2], dst[2];
+	struct accel_fence_point wait, done;
+	int ret = v->inner->embed(m, b, w, ids);
+
+	if (ret < 0 || !v->embed_twin)
+		return ret;			/* the table is in VRAM */
+	/* rows read on demand into the streamer's staging pool (its twin):
+	 * up once they landed, the compute waits for them */
+	s = m->wpriv;
+	src[0] = dst[0] = bytes_at(w->pool, w->offset, rt_tensor_nbytes(w));
+	src[1] = dst[1] = bytes_at(ids->pool, ids->offset, rt_tensor_nbytes(ids));
+	for (int i = 0; i < 2; i++)
+		dst[i].pool = v->embed_twin;
+	wait = (struct accel_fence_point){ s->embed.fence, s->embed.point };
+	if ((ret = upload(m, src, dst, 2, &wait, 1, &done.point)) < 0)
+		return ret;
+	done.fence = v->up_fence;
+	w->pool = ids->pool = v->embed_twin;
+	return rt_exec_wait(&m->ex, &done);
+}
+
+static int vram_bind(struct rt_model *m, int u)
+{
+	struct rt_vram *v = m->vram;
+	struct accel_fence_point waits[2], done;
+	struct accel_pool *hp;
+	struct accel_tensor src, dst;
+	uint64_t hoff, b, e, voff, j = v->issued;
+	int nw = 0, ret;
+
+	if ((ret = v->inner->bind(m, u)) < 0)
+		return ret;
+	if (v->in_vram[u])
+		return 0;			/* rebound at setup, never moves */
+	/* where the host keeps it: fixed (noted at setup), or the host slot
+	 * the host bind just put it in (the pass waits for that read) */
+	if (v->host_ring && !v->host_ring->pl.resident[u]) {
+		if ((ret = unit_where(m, u, &hp, &hoff)) < 0)
+			return rt_set_error(ret, "--vram-budget: unit %d has no host copy", u);
+	} else {
+		hp = v->host_pool[u];
+		hoff = v->host_off[u];
+	}
+	rt_unit_range(m, u, &b, &e);
+	voff = (j % (uint64_t)v->n_slots) * v->slot_bytes + (b & (VRAM_ALIGN - 1));
+	if (j >= (uint64_t)v->n_slots)
+		waits[nw++] = (struct accel_fence_point){ v->slot_fence, j + 1 - v->n_slots };
+	if (v->host_ring && !v->host_ring->pl.resident[u])	/* its read into the host slot */
+		waits[nw++] = (struct accel_fence_point){ v->host_ring->slots.load_fence,
+							  v->host_ring->slots.consumed + 1 };
+	src = bytes_at(hp, hoff, e - b);
+	dst = bytes_at(v->slots, voff, e - b);
+	if ((ret = upload(m, &src, &dst, 1, waits, nw, &done.point)) < 0)
+		return ret;
+	v->issued++;
+	unit_rebind(m, u, v->slots, voff);
+	done.fence = v->up_fence;
+	return rt_exec_wait(&m->ex, &done);
+}
+
+static int vram_experts(struct rt_model *m, int il, int n, struct rt_experts *e)
+{
+	return m->vram->inner->experts(m, il, n, e);
+}
+
+static int vram_pregate(struct rt_model *m, int il, struct accel_tensor *router)
+{
+	const struct rt_weights_ops *in = m->vram->inner;
+
+	return in->pregate ? in->pregate(m, il, router) : 0;
+}
+
+static int vram_release(struct rt_model *m, int u)
+{
+	struct rt_vram *v = m->vram;
+	struct accel_fence_point sig;
+	int ret = v->inner->release(m, u);
+
+	if (ret < 0 || v->in_vram[u])
+		return ret;
+	/* the slot is free once what the pass built so far ran */
+	sig = (struct accel_fence_point){ v->slot_fence, ++v->consumed };
+	return rt_exec_flush(&m->ex, &sig);
+}
+
+static int vram_end(struct rt_model *m)
+{
+	return m->vram->inner->end(m);
+}
+
+static int vram_check(struct rt_model *m)
+{
+	struct rt_vram *v = m->vram;
+	int ret = v->inner->check(m);
+
+	if (ret == 0 && (ret = accel_queue_error(v->up)) < 0)
+		return rt_set_error(ret, "--vram-budget: uploading weights failed: %s",
+				    strerror(-ret));
+	return ret;
+}
+
+static void vram_destroy(struct rt_model *m)
+{
+	struct rt_vram *v = m->vram;
+
+	/* uploads queued ahead wait on slot points no compute signals now */
+	if (v->slot_fence)
+		accel_fence_signal(v->slot_fence, v->consumed + v->n_slots + v->issued + 1);
+	if (v->up)
+		accel_queue_wait_idle(v->up);
+	accel_queue_destroy(v->up);
+	accel_pool_destroy(v->res);
+	accel_pool_destroy(v->slots);
+	accel_pool_destroy(v->embed_twin);
+	accel_fence_destroy(v->up_fence);
+	accel_fence_destroy(v->slot_fence);
+	m->wops = v->inner;
+	m->vram = NULL;
+	free(v->in_vram);
+	free(v->host_pool);
+	free(v->host_off);
+	free(v);
+	if (m->wops)
+		m->wops->destroy(m);
+}
+
+static const struct rt_weights_ops vram_ops = {
+	.embed = vram_embed,
+	.bind = vram_bind,
+	.experts = vram_experts,
+	.pregate = vram_pregate,
+	.release = vram_release,
+	.end = vram_end,
+	.check = vram_check,
+	.destroy = vram_destroy,
+};
+
+/* ---------------------------------------------------------------- setup */
+
+static const char *mib(char *buf, uint64_t b)
+{
+	snprintf(buf, 32, "%.1f MiB", (double)b / (1 << 20));
+	return buf;
+}
+
+/* the globals a pass reads besides the units: bytes in VRAM */
+static uint64_t globals_bytes(const struct rt_model *m, bool embed_in_vram)
+{
+	uint64_t n = rt_tensor_nbytes(&m->output_norm) + VRAM_ALIGN;
+
+	if (m->freq_factors.ne[0])
+		n += rt_tensor_nbytes(&m->freq_factors) + VRAM_ALIGN;
+	if (embed_in_vram)
+		n += rt_tensor_nbytes(&m->tok_embd) + VRAM_ALIGN;
+	return n;
+}
+
+/* an upload at setup, waited for */
+static int upload_sync(struct rt_model *m, struct accel_tensor src, struct accel_tensor dst)
+{
+	struct rt_vram *v = m->vram;
+	uint64_t point;
+	int ret = upload(m, &src, &dst, 1, NULL, 0, &point);
+
+	if (ret == 0)
+		ret = accel_fence_wait(v->up_fence, point, -1);
+	if (ret == 0)
+		ret = accel_queue_error(v->up);
+	return ret < 0 ? rt_set_error(ret, "--vram-budget: uploading the weights failed: %s",
+				      strerror(-ret)) : 0;
+}
+
+/* a global tensor's bytes into the VRAM pool at *off; *t points there */
+static int place_global(struct rt_model *m, struct accel_tensor *t, uint64_t *off)
+{
+	struct rt_vram *v = m->vram;
+	uint64_t len = rt_tensor_nbytes(t);
+	int ret;
+
+	if (!t->ne[0] || !t->pool)
+		return 0;
+	if ((ret = accel_pool_gpu_register(t->pool)) < 0)
+		return rt_set_error(ret, "--vram-budget: cannot register host memory: %s",
+				    strerror(-ret));
+	ret = upload_sync(m, bytes_at(t->pool, t->offset, len), bytes_at(v->res, *off, len));
+	if (ret < 0)
+		return ret;
+	t->pool = v->res;
+	t->offset = *off;
+	*off += (len + VRAM_ALIGN - 1) & ~(VRAM_ALIGN - 1);
+	return 0;
+}
+
+/* unit u into the VRAM pool at *off: from its host copy, or (a unit the
+ * streamer reads per pass) through a staging pool read once */
+static int place_unit(struct rt_model *m, int u, struct accel_pool **stage, uint64_t *off)
+{
+	struct rt_vram *v = m->vram;
+	struct rt_streamer *s = v->host_ring;
+	struct accel_pool *hp;
+	uint64_t b, e, hoff, voff;
+	bool streamed = s && !s->pl.resident[u];
+	int ret;
+
+	rt_unit_range(m, u, &b, &e);
+	voff = *off + (b & (VRAM_ALIGN - 1));
+	if (streamed) {
+		if (!*stage) {
+			struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts,
+							       .size = s->pl.slot_bytes);
+
+			if ((ret = accel_pool_create(m->dev, &po, stage)) < 0 ||
+			    (ret = accel_pool_gpu_register(*stage)) < 0)
+				return rt_set_error(ret, "--vram-budget: no staging memory: %s",
+						    strerror(-ret));
+		}
+		if ((ret = rt_model_read_sync(m, *stage, 0, b, e)) < 0)
+			return ret;
+		hp = *stage;
+		hoff = b & (RT_PAGE - 1);
+	} else {
+		if ((ret = unit_where(m, u, &hp, &hoff)) < 0)
+			return rt_set_error(ret, "--vram-budget: unit %d has no host copy", u);
+		if ((ret = accel_pool_gpu_register(hp)) < 0)
+			return rt_set_error(ret, "--vram-budget: cannot register host memory: %s",
+					    strerror(-ret));
+	}
+	ret = upload_sync(m, bytes_at(hp, hoff, e - b), bytes_at(v->res, voff, e - b));
+	if (ret < 0)
+		return ret;
+	unit_rebind(m, u, v->res, voff);
+	*off += vspan(b, e);
+	return 0;
+}
+
+/* the units that fit the budget after everything else (largest first:
+ * every streamed byte costs the same per pass); 0 or -errno with the line */
+static int vram_plan(struct rt_model *m, uint64_t budget)
+{
+	struct rt_vram *v = m->vram;
+	int nu = m->hp.n_layer + m->head_chunks, *order;
+	uint64_t fixed, total = 0, max_unit = 0, left, b, e;
+	bool moe = false;
+	char x1[32], x2[32], x3[32], x4[32], x5[32];
+
+	order = calloc(nu, sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (int u = 0; u < nu; u++) {
+		order[u] = u;
+		if (!rt_model_unit_used(m, u))
+			continue;
+		moe |= m->hp.n_expert && u < m->hp.n_layer;
+		rt_unit_range(m, u, &b, &e);
+		total += vspan(b, e);
+		max_unit = vspan(b, e) > max_unit ? vspan(b, e) : max_unit;
+	}
+	fixed = accel_pool_size(m->kv->pool) + accel_pool_size(m->act) + globals_bytes(m, false);
+	if (v->embed_table)
+		fixed += rt_tensor_nbytes(&m->tok_embd) + VRAM_ALIGN;
+	if (fixed + total <= budget) {
+		for (int u = 0; u < nu; u++)
+			v->in_vram[u] = rt_model_unit_used(m, u);
+		v->st.resident_bytes = total;
+		free(order);
+		return 0;
+	}
+	if (moe || budget < fixed + 2 * max_unit) {
+		free(order);
+		if (moe)
+			return rt_set_error(-EOPNOTSUPP, "--vram-budget %s: this MoE model needs %s of "
+					    "VRAM to stay resident; streaming MoE layers through VRAM "
+					    "is not built yet", mib(x1, budget), mib(x2, fixed + total));
+		return rt_set_error(-ENOMEM, "--vram-budget %s is too small for this model: "
+				    "streaming it needs at least %s (2 slots of %s for its largest "
+				    "unit, %s of KV cache, activations and resident tensors); "
+				    "keeping it all in VRAM needs %s", mib(x1, budget),
+				    mib(x2, fixed + 2 * max_unit), mib(x3, max_unit),
+				    mib(x4, fixed), mib(x5, fixed + total));
+	}
+	left = budget - fixed - 2 * max_unit;
+	v->n_slots = 2;
+	for (int i = 0; i < nu; i++)
+		for (int j = i + 1; j < nu; j++) {
+			uint64_t bi, ei, bj, ej;
+
+			rt_unit_range(m, order[i], &bi, &ei);
+			rt_unit_range(m, order[j], &bj, &ej);
+			if (vspan(bj, ej) > vspan(bi, ei)) {
+				int t = order[i];
+
+				order[i] = order[j];
+				order[j] = t;
+			}
+		}
+	for (int i = 0; i < nu; i++) {
+		int u = order[i];
+
+		if (!rt_model_unit_used(m, u))
+			continue;
+		rt_unit_range(m, u, &b, &e);
+		if (vspan(b, e) <= left) {
+			v->in_vram[u] = true;
+			left -= vspan(b, e);
+			v->st.resident_bytes += vspan(b, e);
+		}
+	}
+	if (left >= max_unit)
+		v->n_slots = 3;			/* a deeper ring where it fits */
+	for (int u = 0; u < nu; u++)
+		if (rt_model_unit_used(m, u) && !v->in_vram[u]) {
+			rt_unit_range(m, u, &b, &e);
+			v->slot_bytes = vspan(b, e) > v->slot_bytes ? vspan(b, e) : v->slot_bytes;
+			v->st.streamed_bytes_per_pass += e - b;
+		}
+	free(order);
+	return 0;
+}
+
+/* register the host pools uploads read from */
+static int vram_register_host(struct rt_model *m)
+{
+	struct rt_streamer *s = m->vram->host_ring;
+	struct accel_pool *pools[3] = { m->weights, s ? s->res_pool : NULL,
+					s ? s->slots.pool : NULL };
+	int ret;
+
+	for (int i = 0; i < 3; i++)
+		if (pools[i] && (ret = accel_pool_gpu_register(pools[i])) < 0)
+			return rt_set_error(ret, "--vram-budget: cannot register %llu MiB of host "
+					    "memory with the GPU: %s",
+					    (unsigned long long)(accel_pool_size(pools[i]) >> 20),
+					    strerror(-ret));
+	return 0;
+}
+
+int rt_vram_setup(struct rt_model *m, uint64_t budget)
+{
+	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY,
+						.flags = ACCEL_QUEUE_GPU);
+	struct rt_streamer *s = rt_stream_of(m);
+	int nu = m->hp.n_layer + m->head_chunks, ret;
+	struct accel_pool *stage = NULL;
+	uint64_t off = 0;
+	struct rt_vram *v;
+	char x1[32];
+
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->in_vram = calloc(nu, sizeof(*v->in_vram));
+	v->host_pool = calloc(nu, sizeof(*v->host_pool));
+	v->host_off = calloc(nu, sizeof(*v->host_off));
+	if (!v->in_vram || !v->host_pool || !v->host_off) {
+		free(v->in_vram);
+		free(v->host_pool);
+		free(v->host_off);
+		free(v);
+		return -ENOMEM;
+	}
+	v->host_ring = s;
+	v->st.budget = budget;
+	/* EMBED reads a whole table unless the streamer reads rows on demand */
+	v->embed_table = m->embeds && !(s && !s->pl.embed_resident);
+	m->vram = v;
+	v->inner = m->host_wops = m->wops;
+	m->wops = &vram_ops;		/* from here on teardown undoes the rest */
+
+	if ((ret = vram_plan(m, budget)) < 0)
+		return ret;
+	for (int u = 0; u < nu; u++) {
+		v->st.n_units += rt_model_unit_used(m, u);
+		v->st.n_resident += v->in_vram[u];
+	}
+	v->st.n_slots = v->n_slots;
+	v->st.slot_bytes = v->slot_bytes;
+	if ((ret = accel_pool_gpu_mirror(m->kv->pool)) < 0 ||
+	    (ret = accel_pool_gpu_mirror(m->act)) < 0)
+		return rt_set_error(ret, "--vram-budget: the KV cache and activations (%s) do not "
+				    "fit the GPU: %s",
+				    mib(x1, accel_pool_size(m->kv->pool) + accel_pool_size(m->act)),
+				    strerror(-ret));
+	if ((ret = accel_queue_create(m->dev, &qo, &v->up)) < 0 ||
+	    (ret = accel_fence_create(m->dev, &v->up_fence)) < 0 ||
+	    (ret = accel_fence_create(m->dev, &v->slot_fence)) < 0)
+		return rt_set_error(ret, "--vram-budget: cannot create the upload queue: %s",
+				    strerror(-ret));
+	ret = accel_pool_create_vram(m->dev, v->st.resident_bytes + globals_bytes(m, v->embed_table) +
+				     4 * VRAM_ALIGN, &v->res);
+	if (ret == 0 && v->n_slots)
+		ret = accel_pool_create_vram(m->dev, v->slot_bytes * (uint64_t)v->n_slots, &v->slots);
+	if (ret == 0 && s && !s->pl.embed_resident && m->embeds) {
+		ret = accel_pool_create_vram(m->dev, accel_pool_size(s->embed.pool), &v->embed_twin);
+		if (ret == 0)
+			ret = accel_pool_gpu_register(s->embed.pool);
+	}
+	if (ret < 0)
+		return rt_set_error(ret, "--vram-budget: cannot allocate %s of VRAM for the "
+				    "weights: %s", mib(x1, v->st.resident_bytes +
+						       v->slot_bytes * (uint64_t)v->n_slots),
+				    strerror(-ret));
+	if ((ret = vram_register_host(m)) < 0)
+		return ret;
+	/* the host copies of the units that stay in host memory: their refs
+	 * move to VRAM slots from the first pass on */
+	for (int u = 0; u < nu; u++)
+		if (rt_model_unit_used(m, u) && !v->in_vram[u] && !(s && !s->pl.resident[u]) &&
+		    (ret = unit_where(m, u, &v->host_pool[u], &v->host_off[u])) < 0)
+			return rt_set_error(ret, "--vram-budget: unit %d has no host copy", u);
+	/* the units that stay, uploaded once; the head first, so a tied
+	 * embedding that is its alias follows it */
+	for (int u = nu - 1; u >= 0; u--)
+		if (v->in_vram[u] && (ret = place_unit(m, u, &stage, &off)) < 0)
+			break;
+	accel_pool_destroy(stage);
+	if (ret < 0)
+		return ret;
+	if ((ret = place_global(m, &m->output_norm, &off)) < 0 ||
+	    (ret = place_global(m, &m->freq_factors, &off)) < 0)
+		return ret;
+	if (v->embed_table && m->tok_embd.pool != v->res &&
+	    (ret = place_global(m, &m->tok_embd, &off)) < 0)
+		return ret;
+	/* the streamer's ring now carries only what crosses PCIe from disk */
+	if (s) {
+		int n = 0;
+
+		for (int u = 0; u < nu; u++)
+			if (v->in_vram[u])
+				s->pl.resident[u] = true;
+		for (int i = 0; i < s->slots.n_su; i++)
+			if (!v->in_vram[s->slots.su[i]])
+				s->slots.su[n++] = s->slots.su[i];
+		s->slots.n_su = n;
+	}
+	return 0;
+}
+
+int rt_vram_stats(const struct rt_model *m, struct rt_vram_stats *st)
+{
+	struct accel_queue_stats qs;
+
+	if (!m || !m->vram || !st)
+		return -ENOENT;
+	*st = m->vram->st;
+	if (accel_queue_stats(m->vram->up, &qs) == 0)
+		st->upload_ns = qs.busy_ns;
+	return 0;
+}
