@@ -24,7 +24,7 @@ for f in "$run_bin" "$emu" "$build/tests/runtime/test_gpu_model" "$build/tests/c
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..22"
+echo "1..23"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -131,3 +131,10 @@ ok $? "the emulation names itself as no GPU in the device line"
 syms=$(nm -D --defined-only "$emu" 2>/dev/null | awk '$2 ~ /^[TDBR]$/ {sub(/@.*/, "", $3); print $3}' | sort -u)
 [ "$syms" = "accel_gpu_entry" ]
 ok $? "libaccel-gpuemu.so.1 exports accel_gpu_entry alone ($(echo $syms | wc -w) symbols)"
+
+# 23: accel-bench decode reports the VRAM tier's figures from one run
+out=$("$build/bin/accel-bench" decode -m "$st" --gpu --vram-budget 1M -p 16 -n 16 -r 1 2>&1)
+echo "$out" | grep -q '^vram_units_resident: 2 of 6$' &&
+	echo "$out" | awk -F': ' '$1 == "tg_vs_upload_bound" && $2 > 0 {f = 1} END {exit !f}' &&
+	echo "$out" | awk -F': ' '$1 == "vram_streamed_mb_per_pass" && $2 > 0.5 {f = 1} END {exit !f}'
+ok $? "accel-bench decode --gpu --vram-budget: units resident, MB per pass, tg_vs_upload_bound"

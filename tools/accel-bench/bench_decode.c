@@ -15,6 +15,7 @@
 #include <time.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include "rt_stream.h"
 #include "kn.h"	/* the ISA the kernels run (accel-bench may see the kernels) */
 #include "rt_error.h"
 #include "rt_model.h"
@@ -133,7 +134,7 @@ int bench_decode_main(int argc, char **argv)
 	struct rt_kv_info kv;
 	static const char *const usage = "decode -m MODEL [-t THREADS] [-p PROMPT_TOKENS] "
 		"[-n GEN_TOKENS] [-r REPS] [-ctk f32|f16|q8_0] [-ctv f32|f16|q8_0] "
-		"[-fa on|off|auto] [--llama-bench PATH] [--gpu]";
+		"[-fa on|off|auto] [--llama-bench PATH] [--gpu [--vram-budget B] [--mem-budget B]]";
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -148,12 +149,17 @@ int bench_decode_main(int argc, char **argv)
 		}
 
 		if (strcmp(a, "-m") && strcmp(a, "-t") && strcmp(a, "-p") && strcmp(a, "-n") &&
-		    strcmp(a, "-r") && strcmp(a, "--llama-bench") && !ctk && !ctv && !fa)
+		    strcmp(a, "-r") && strcmp(a, "--llama-bench") && strcmp(a, "--vram-budget") &&
+		    strcmp(a, "--mem-budget") && !ctk && !ctv && !fa)
 			return bench_usage(usage);
 		if (!v)
 			return bench_fail("decode: %s: missing value", a);
 		i++;
-		if (ctk || ctv) {
+		if (!strcmp(a, "--vram-budget") || !strcmp(a, "--mem-budget")) {
+			if (bench_size(a, v, !strcmp(a, "--mem-budget") ? &mo.mem_budget
+									: &mo.vram_budget))
+				return 1;
+		} else if (ctk || ctv) {
 			int t = rt_kv_type_parse(v);
 
 			if (t < 0)
@@ -232,6 +238,23 @@ int bench_decode_main(int argc, char **argv)
 	printf("accel_tg_tps: %.2f\n", best_tg);
 	printf("accel_pp_cpu_ms: %.3f\n", cpu_pp * 1e3);
 	printf("accel_tg_cpu_ms: %.3f\n", cpu_tg * 1e3);
+	{
+		struct rt_vram_stats vs;
+
+		/* the VRAM tier: what crosses PCIe per pass, and generation
+		 * against the rate the uploads ran at while busy (their bound) */
+		if (rt_vram_stats(m, &vs) == 0 && vs.n_slots) {
+			double rate = vs.upload_ns ? (double)vs.uploaded_bytes / vs.upload_ns : 0;
+
+			printf("vram_units_resident: %d of %d\n", vs.n_resident, vs.n_units);
+			printf("vram_streamed_mb_per_pass: %.2f\n",
+			       vs.streamed_bytes_per_pass / 1048576.0);
+			printf("vram_upload_gbps: %.2f\n", rate);
+			if (rate > 0)
+				printf("tg_vs_upload_bound: %.3f\n",
+				       best_tg * vs.streamed_bytes_per_pass / (rate * 1e9));
+		}
+	}
 	if (!llama) {
 		const char *top = getenv("ACCEL_TOP");
 
