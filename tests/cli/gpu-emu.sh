@@ -24,7 +24,7 @@ for f in "$run_bin" "$emu" "$build/tests/runtime/test_gpu_model" "$build/tests/c
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..23"
+echo "1..26"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -100,6 +100,20 @@ else
 	ok 1 "SmolLM2 --vram-budget 115M --mem-budget 60M"
 fi
 
+# MoE through VRAM: the host streams the experts by expert (--mem-budget),
+# the routing comes down, the routed experts' cache entries and the expert
+# table go up; the non-expert tensors cross in VRAM slots
+qm="$models/random/tiny-qwen3moe-random-f32.gguf"
+EXPECT="VRAM 1 MiB: 1 of 3 units resident" DELAY=20 same_ids \
+	"qwen3moe --mem-budget 900K --vram-budget 1M: experts by routing through VRAM, the CPU's ids" \
+	"$qm" --mem-budget 900K -b 1 --vram-budget 1M
+EXPECT="VRAM 1 MiB: 2 of 3 units resident" same_ids \
+	"qwen3moe --vram-budget 1.5M --moe-prefetch off: the CPU's ids" \
+	"$qm" --mem-budget 900K -b 1 --vram-budget 1.5M --moe-prefetch off
+EXPECT="VRAM 1 MiB: 3 of 3 units resident" same_ids \
+	"mixtral --mem-budget 250K --vram-budget 1M: streamed experts kept whole in VRAM, the CPU's ids" \
+	"$moe" --mem-budget 250K -b 1 --vram-budget 1M
+
 # one_line NAME PATTERN CMD...: exit 1, nothing on stdout, one line on stderr
 one_line() {
 	local name=$1 pat=$2 rc lines
@@ -115,8 +129,8 @@ one_line() {
 one_line "--vram-budget below two slots: one line with what it needs" \
 	"too small for this model: streaming it needs at least" \
 	"$run_bin" -m "$st" -p hi -n 2 --gpu --vram-budget 1M
-one_line "a MoE model that would stream through VRAM: refused in one line" \
-	"streaming MoE layers through VRAM is not built yet" \
+one_line "a MoE model streamed through VRAM from host memory: refused in one line" \
+	"stream through VRAM only from the file" \
 	"$run_bin" -m "$moe" -p hi -n 2 --gpu --vram-budget 1M
 one_line "--vram-budget without --gpu: one line" "needs --gpu" \
 	"$run_bin" -m "$st" -p hi -n 2 --vram-budget 1G

@@ -97,6 +97,16 @@ int rt_model_gpu_place(struct rt_model *m, uint64_t vram_budget)
 	return 0;
 }
 
+int rt_model_gpu_download(struct rt_model *m, const struct accel_tensor *t)
+{
+	int ret;
+
+	if (!m->gpu_copy || !t->ne[0])
+		return 0;
+	ret = gpu_xfer(m, false, t->pool, t->offset, rt_tensor_nbytes(t));
+	return ret < 0 ? rt_set_error(ret, "--gpu: a download failed: %s", strerror(-ret)) : 0;
+}
+
 /* the ids, positions, sequence ids and block tables stage_batch wrote: one
  * range of the activation pool (forward.c lays them out in a row) */
 int rt_model_gpu_stage_in(struct rt_model *m)

@@ -39,6 +39,48 @@ static uint64_t vspan(uint64_t b, uint64_t e)
 	return rt_span(b, e);
 }
 
+/* does unit u reach host memory through the streamer's ring each pass? */
+static bool host_streamed(const struct rt_model *m, int u)
+{
+	const struct rt_streamer *s = m->vram->host_ring;
+
+	return s && !s->pl.resident[u];
+}
+
+/* bytes unit u takes in a VRAM slot: its host slot image when the host
+ * streams it (a MoE layer's non-expert tensors packed), else its span */
+static uint64_t stream_cost(const struct rt_model *m, int u)
+{
+	uint64_t b, e;
+
+	if (host_streamed(m, u))
+		return m->vram->host_ring->pl.unit_stream_bytes[u];
+	rt_unit_range(m, u, &b, &e);
+	return rt_span(b, e);
+}
+
+/* the refs of unit u that lie in [hbase, hbase + len) of @hp move by the
+ * same distance into @to at @vbase (a host slot image into a VRAM slot: the
+ * packing, whatever it is, is kept) */
+static void unit_shift(struct rt_model *m, int u, struct accel_pool *hp, uint64_t hbase,
+		       uint64_t len, struct accel_pool *to, uint64_t vbase)
+{
+	int h = u - m->hp.n_layer;
+
+	for (int r = 0; u < m->hp.n_layer && r < m->arch->n_tensors; r++) {
+		struct accel_tensor *t = rt_layer_tensor(m, &m->layers[u], r);
+
+		if (t->ne[0] && t->pool == hp && t->offset >= hbase && t->offset - hbase < len) {
+			t->pool = to;
+			t->offset = t->offset - hbase + vbase;
+		}
+	}
+	if (h >= 0 && m->head[h].pool == hp) {
+		m->head[h].pool = to;
+		m->head[h].offset = m->head[h].offset - hbase + vbase;
+	}
+}
+
 /* where file byte @b of unit u lies now: (*pool, *off), from its refs */
 static int unit_where(const struct rt_model *m, int u, struct accel_pool **pool, uint64_t *off)
 {
@@ -152,41 +194,105 @@ static int vram_bind(struct rt_model *m, int u)
 		return ret;
 	if (v->in_vram[u])
 		return 0;			/* rebound at setup, never moves */
-	/* where the host keeps it: fixed (noted at setup), or the host slot
-	 * the host bind just put it in (the pass waits for that read) */
-	if (v->host_ring && !v->host_ring->pl.resident[u]) {
-		if ((ret = unit_where(m, u, &hp, &hoff)) < 0)
-			return rt_set_error(ret, "--vram-budget: unit %d has no host copy", u);
-	} else {
-		hp = v->host_pool[u];
-		hoff = v->host_off[u];
-	}
 	rt_unit_range(m, u, &b, &e);
-	voff = (j % (uint64_t)v->n_slots) * v->slot_bytes + (b & (VRAM_ALIGN - 1));
+	voff = (j % (uint64_t)v->n_slots) * v->slot_bytes;
 	if (j >= (uint64_t)v->n_slots)
 		waits[nw++] = (struct accel_fence_point){ v->slot_fence, j + 1 - v->n_slots };
-	if (v->host_ring && !v->host_ring->pl.resident[u])	/* its read into the host slot */
-		waits[nw++] = (struct accel_fence_point){ v->host_ring->slots.load_fence,
-							  v->host_ring->slots.consumed + 1 };
-	src = bytes_at(hp, hoff, e - b);
-	dst = bytes_at(v->slots, voff, e - b);
-	if ((ret = upload(m, &src, &dst, 1, waits, nw, &done.point)) < 0)
-		return ret;
+	if (host_streamed(m, u)) {
+		/* the host slot the host bind just pointed it at, whole (a
+		 * MoE layer's pieces are packed there), once its read landed */
+		struct rt_streamer *s = v->host_ring;
+		uint64_t len = s->pl.unit_stream_bytes[u];
+
+		hp = s->slots.pool;
+		hoff = (s->slots.consumed % (uint64_t)s->pl.n_slots) * s->pl.slot_bytes;
+		waits[nw++] = (struct accel_fence_point){ s->slots.load_fence,
+							  s->slots.consumed + 1 };
+		src = bytes_at(hp, hoff, len);
+		dst = bytes_at(v->slots, voff, len);
+		if ((ret = upload(m, &src, &dst, 1, waits, nw, &done.point)) < 0)
+			return ret;
+		unit_shift(m, u, hp, hoff, len, v->slots, voff);
+	} else {
+		/* fixed in host memory (noted at setup) */
+		hp = v->host_pool[u];
+		hoff = v->host_off[u];
+		voff += b & (VRAM_ALIGN - 1);
+		src = bytes_at(hp, hoff, e - b);
+		dst = bytes_at(v->slots, voff, e - b);
+		if ((ret = upload(m, &src, &dst, 1, waits, nw, &done.point)) < 0)
+			return ret;
+		unit_rebind(m, u, v->slots, voff);
+	}
 	v->issued++;
-	unit_rebind(m, u, v->slots, voff);
 	done.fence = v->up_fence;
 	return rt_exec_wait(&m->ex, &done);
 }
 
+/*
+ * A MoE layer whose experts the host streams: the routing ran on the GPU,
+ * so its ids (and the next layer's pre-gated prediction) come down before
+ * the host reads them; the host side then makes the routed experts resident
+ * in its expert cache, and the entries whose VRAM twin holds another expert
+ * go up (with the expert table) once their reads landed. No compute is in
+ * flight here (the routing was waited for), so no entry is in use on the GPU.
+ */
 static int vram_experts(struct rt_model *m, int il, int n, struct rt_experts *e)
 {
-	return m->vram->inner->experts(m, il, n, e);
+	struct rt_vram *v = m->vram;
+	struct rt_streamer *s = v->host_ring;
+	struct rt_expert_cache *x;
+	struct accel_fence_point done = { m->fence, ++m->fence_point }, waits[2];
+	struct accel_tensor src[2], dst[2];
+	const int32_t *ids;
+	int n_exp = m->hp.n_expert, k = m->hp.n_expert_used, ret;
+
+	if (!s || s->pl.resident[il])
+		return v->inner->experts(m, il, n, e);
+	x = &s->exp;
+	if ((ret = rt_exec_flush(&m->ex, &done)) < 0)
+		return ret;
+	ret = accel_fence_wait(m->fence, done.point, -1);
+	if (ret == 0)
+		ret = accel_queue_error(m->compute);
+	if (ret < 0)
+		return rt_set_error(ret, "compute failed: %s", strerror(-ret));
+	if ((ret = rt_model_gpu_download(m, &m->moe_ids)) < 0 ||
+	    (ret = rt_model_gpu_download(m, &m->moe_w)) < 0 ||
+	    (ret = rt_model_gpu_download(m, &m->moe_pred_ids)) < 0 ||
+	    (ret = rt_model_gpu_download(m, &m->moe_pred_w)) < 0)
+		return ret;
+	if ((ret = v->inner->experts(m, il, n, e)) < 0)
+		return ret;
+	/* every host read issued so far: the demand reads and the predictions */
+	waits[0] = (struct accel_fence_point){ x->fence, x->point };
+	waits[1] = (struct accel_fence_point){ x->pfence, x->ppoint };
+	ids = rt_tensor_ptr(&m->moe_ids);
+	for (int i = 0; i < k * n; i++) {
+		int key = il * n_exp + ids[i], ent = x->where[key];
+		uint64_t eb = s->pl.expert_entry_bytes, point;
+
+		if (ent < 0 || v->ent_key[ent] == key)
+			continue;
+		src[0] = dst[0] = bytes_at(x->pool, (uint64_t)ent * eb, eb);
+		if ((ret = upload(m, src, dst, 1, waits, x->pfence ? 2 : 1, &point)) < 0)
+			return ret;
+		v->ent_key[ent] = key;
+	}
+	src[1] = dst[1] = bytes_at(x->tab_pool, 0, (uint64_t)n_exp * 3 * sizeof(int64_t));
+	if ((ret = upload(m, &src[1], &dst[1], 1, waits, x->pfence ? 2 : 1, &done.point)) < 0)
+		return ret;
+	done.fence = v->up_fence;
+	return rt_exec_wait(&m->ex, &done);
 }
 
 static int vram_pregate(struct rt_model *m, int il, struct accel_tensor *router)
 {
 	const struct rt_weights_ops *in = m->vram->inner;
 
+	/* a layer kept in VRAM routes nothing ahead (nothing of it is read) */
+	if (il + 1 < m->l1 && m->vram->in_vram[il + 1])
+		return 0;
 	return in->pregate ? in->pregate(m, il, router) : 0;
 }
 
@@ -239,6 +345,7 @@ static void vram_destroy(struct rt_model *m)
 	free(v->in_vram);
 	free(v->host_pool);
 	free(v->host_off);
+	free(v->ent_key);
 	free(v);
 	if (m->wops)
 		m->wops->destroy(m);
@@ -325,9 +432,12 @@ static int place_unit(struct rt_model *m, int u, struct accel_pool **stage, uint
 	rt_unit_range(m, u, &b, &e);
 	voff = *off + (b & (VRAM_ALIGN - 1));
 	if (streamed) {
+		if (*stage && accel_pool_size(*stage) < vspan(b, e)) {
+			accel_pool_destroy(*stage);
+			*stage = NULL;
+		}
 		if (!*stage) {
-			struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts,
-							       .size = s->pl.slot_bytes);
+			struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts, .size = vspan(b, e));
 
 			if ((ret = accel_pool_create(m->dev, &po, stage)) < 0 ||
 			    (ret = accel_pool_gpu_register(*stage)) < 0)
@@ -370,15 +480,19 @@ static int vram_plan(struct rt_model *m, uint64_t budget)
 		order[u] = u;
 		if (!rt_model_unit_used(m, u))
 			continue;
-		moe |= m->hp.n_expert && u < m->hp.n_layer;
+		/* a MoE layer streams through VRAM only where the host
+		 * streams it (its experts come by expert, not with the layer) */
+		moe |= m->hp.n_expert && u < m->hp.n_layer && !host_streamed(m, u);
 		rt_unit_range(m, u, &b, &e);
 		total += vspan(b, e);
-		max_unit = vspan(b, e) > max_unit ? vspan(b, e) : max_unit;
+		max_unit = stream_cost(m, u) > max_unit ? stream_cost(m, u) : max_unit;
 	}
 	fixed = accel_pool_size(m->kv->pool) + accel_pool_size(m->act) + globals_bytes(m, false);
+	if (v->host_ring && v->host_ring->exp.pool)	/* the expert cache's twins */
+		fixed += v->expert_bytes;
 	if (v->embed_table)
 		fixed += rt_tensor_nbytes(&m->tok_embd) + VRAM_ALIGN;
-	if (fixed + total <= budget) {
+	if (fixed - v->expert_bytes + total <= budget) {	/* no expert streams then */
 		for (int u = 0; u < nu; u++)
 			v->in_vram[u] = rt_model_unit_used(m, u);
 		v->st.resident_bytes = total;
@@ -389,8 +503,9 @@ static int vram_plan(struct rt_model *m, uint64_t budget)
 		free(order);
 		if (moe)
 			return rt_set_error(-EOPNOTSUPP, "--vram-budget %s: this MoE model needs %s of "
-					    "VRAM to stay resident; streaming MoE layers through VRAM "
-					    "is not built yet", mib(x1, budget), mib(x2, fixed + total));
+					    "VRAM to stay resident; its MoE layers stream through VRAM "
+					    "only from the file (give --mem-budget too)",
+					    mib(x1, budget), mib(x2, fixed + total));
 		return rt_set_error(-ENOMEM, "--vram-budget %s is too small for this model: "
 				    "streaming it needs at least %s (2 slots of %s for its largest "
 				    "unit, %s of KV cache, activations and resident tensors); "
@@ -429,9 +544,9 @@ static int vram_plan(struct rt_model *m, uint64_t budget)
 		v->n_slots = 3;			/* a deeper ring where it fits */
 	for (int u = 0; u < nu; u++)
 		if (rt_model_unit_used(m, u) && !v->in_vram[u]) {
-			rt_unit_range(m, u, &b, &e);
-			v->slot_bytes = vspan(b, e) > v->slot_bytes ? vspan(b, e) : v->slot_bytes;
-			v->st.streamed_bytes_per_pass += e - b;
+			v->slot_bytes = stream_cost(m, u) > v->slot_bytes ? stream_cost(m, u)
+									 : v->slot_bytes;
+			v->st.streamed_bytes_per_pass += stream_cost(m, u);
 		}
 	free(order);
 	return 0;
@@ -452,6 +567,41 @@ static int vram_register_host(struct rt_model *m)
 					    (unsigned long long)(accel_pool_size(pools[i]) >> 20),
 					    strerror(-ret));
 	return 0;
+}
+
+/* a MoE layer streams its experts through VRAM: the host's expert cache,
+ * its table and the kept routers get twins (the routers uploaded now) */
+static int vram_expert_twins(struct rt_model *m)
+{
+	struct rt_vram *v = m->vram;
+	struct rt_streamer *s = v->host_ring;
+	struct rt_expert_cache *x;
+	bool any = false;
+	uint64_t point;
+	int ret;
+
+	for (int il = m->l0; s && s->exp.pool && il < m->l1; il++)
+		any |= !s->pl.resident[il] && !v->in_vram[il];
+	if (!any)
+		return 0;
+	x = &s->exp;
+	if ((ret = accel_pool_gpu_mirror(x->pool)) < 0 ||
+	    (ret = accel_pool_gpu_mirror(x->tab_pool)) < 0 ||
+	    (x->router_pool && (ret = accel_pool_gpu_mirror(x->router_pool)) < 0))
+		return rt_set_error(ret, "--vram-budget: the expert cache (%llu MiB) does not fit "
+				    "the GPU: %s", (unsigned long long)(v->expert_bytes >> 20),
+				    strerror(-ret));
+	if (!x->router_pool)
+		return 0;
+	{
+		struct accel_tensor t = bytes_at(x->router_pool, 0, accel_pool_size(x->router_pool));
+
+		ret = upload(m, &t, &t, 1, NULL, 0, &point);
+	}
+	if (ret == 0)
+		ret = accel_fence_wait(v->up_fence, point, -1);
+	return ret < 0 ? rt_set_error(ret, "--vram-budget: uploading the routers failed: %s",
+				      strerror(-ret)) : 0;
 }
 
 int rt_vram_setup(struct rt_model *m, uint64_t budget)
@@ -480,6 +630,20 @@ int rt_vram_setup(struct rt_model *m, uint64_t budget)
 	}
 	v->host_ring = s;
 	v->st.budget = budget;
+	if (s && s->exp.pool) {
+		v->expert_bytes = accel_pool_size(s->exp.pool) + accel_pool_size(s->exp.tab_pool) +
+				  (s->exp.router_pool ? accel_pool_size(s->exp.router_pool) : 0);
+		v->ent_key = malloc(sizeof(*v->ent_key) * (size_t)s->pl.n_expert_entries);
+		if (!v->ent_key) {
+			free(v->in_vram);
+			free(v->host_pool);
+			free(v->host_off);
+			free(v);
+			return -ENOMEM;
+		}
+		for (int i = 0; i < s->pl.n_expert_entries; i++)
+			v->ent_key[i] = -1;
+	}
 	/* EMBED reads a whole table unless the streamer reads rows on demand */
 	v->embed_table = m->embeds && !(s && !s->pl.embed_resident);
 	m->vram = v;
@@ -520,6 +684,8 @@ int rt_vram_setup(struct rt_model *m, uint64_t budget)
 						       v->slot_bytes * (uint64_t)v->n_slots),
 				    strerror(-ret));
 	if ((ret = vram_register_host(m)) < 0)
+		return ret;
+	if ((ret = vram_expert_twins(m)) < 0)
 		return ret;
 	/* the host copies of the units that stay in host memory: their refs
 	 * move to VRAM slots from the first pass on */

@@ -18,6 +18,8 @@ struct rt_vram {
 	bool *in_vram;			/* per unit: uploaded once into @res */
 	struct accel_pool **host_pool;	/* per unit kept in host memory: where, */
 	uint64_t *host_off;		/* (file byte b of the unit at this offset) */
+	int32_t *ent_key;		/* per host expert cache entry: the expert its twin holds */
+	uint64_t expert_bytes;		/* the expert cache's twins (MoE streamed by expert) */
 	bool embed_table;		/* EMBED reads a whole table (else rows on demand) */
 	struct accel_pool *res;		/* VRAM: resident units and globals */
 	struct accel_pool *slots;	/* VRAM: n_slots * slot_bytes */

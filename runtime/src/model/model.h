@@ -219,6 +219,8 @@ int rt_model_gpu_attach(struct rt_model *m, const struct rt_model_opts *opts);
 int rt_model_gpu_place(struct rt_model *m, uint64_t vram_budget);
 int rt_model_gpu_stage_in(struct rt_model *m);
 int rt_model_gpu_stage_out(struct rt_model *m);
+/* @t (in a pool with a VRAM twin) down to host memory, waited for */
+int rt_model_gpu_download(struct rt_model *m, const struct accel_tensor *t);
 
 /* stream/: layer streaming under a budget; leaves m->wops unset when
  * everything fits */
