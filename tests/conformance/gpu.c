@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include "conf.h"
 
-#define GPU_TESTS	7
+#define GPU_TESTS	13
 #define DIM		256
 #define ROWS		4
 #define OUT		64
@@ -165,6 +165,59 @@ static void test_on_gpu(struct accel_device *dev)
 	}
 	ok(!ret && !bad, "the same submission with new inputs, three rounds (graph capture, "
 	   "replay): each as the CPU computes it");
+
+	/* a VRAM-only pool fed from another host pool (a layer into a VRAM slot) */
+	struct accel_pool *v = NULL, *h = conf_pool(dev, 1 << 20, 0, 0);
+	const uint64_t in_bytes = (uint64_t)DIM * ROWS * 2 * 4;
+	struct accel_pool_info pi;
+	struct accel_tensor vx, vy;
+	int fd = -1;
+
+	ret = accel_pool_create_vram(dev, 1 << 20, &v);
+	ok(!ret && v && !accel_pool_ptr(v) && accel_pool_size(v) >= (1 << 20) &&
+	   accel_pool_info(v, &pi) == -EINVAL && accel_pool_export(v, &fd) == -EINVAL,
+	   "a VRAM pool: no host mapping, info and export -EINVAL (%d)", ret);
+	if (ret)
+		bail_out("a VRAM pool: %s", strerror(-ret));
+	vx = accel_tensor_make(v, 0, ACCEL_DTYPE_F32, DIM, ROWS, 1, 1);
+	vy = accel_tensor_make(v, DIM * ROWS * 4, ACCEL_DTYPE_F32, DIM, ROWS, 1, 1);
+	accel_cmd_prep_add(&c, l.add, vx, vy);
+	is_int(accel_queue_submit(cpu, &c, 1, NULL, 0, NULL), -EINVAL,
+	       "a CPU COMPUTE command naming a VRAM pool: -EINVAL at submit");
+	memcpy(accel_pool_ptr(h), base, in_bytes);
+	accel_cmd_prep_upload_to(&c, accel_tensor_make(h, 0, ACCEL_DTYPE_I8, (int64_t)in_bytes, 1,
+						      1, 1),
+				 accel_tensor_make(v, 0, ACCEL_DTYPE_I8, (int64_t)in_bytes, 1, 1, 1));
+	is_int(accel_queue_submit(gx, &c, 1, NULL, 0, NULL), -EINVAL,
+	       "UPLOAD from a host pool not registered: -EINVAL");
+	is_int(accel_pool_gpu_register(h), 0, "a host pool registered for DMA");
+	is_int(accel_pool_gpu_register(h), 0, "registered twice: 0, nothing more");
+	ret = accel_queue_submit(gx, &c, 1, NULL, 0, NULL);
+	if (!ret)
+		ret = accel_queue_wait_idle(gx);
+	/* the CPU's ADD of the same inputs, then the GPU's from the VRAM pool */
+	if (!ret) {
+		accel_cmd_prep_add(&c, l.add, l.x, l.y);
+		ret = accel_queue_submit(cpu, &c, 1, NULL, 0, NULL);
+	}
+	if (!ret)
+		ret = accel_queue_wait_idle(cpu);
+	memcpy(ref_add, base + l.add.offset, sizeof(ref_add));
+	memset(base + l.add.offset, 0, sizeof(ref_add));
+	accel_cmd_prep_add(&c, l.add, vx, vy);
+	if (!ret)
+		ret = accel_queue_submit(gc, &c, 1, NULL, 0, NULL);
+	if (!ret)
+		ret = accel_queue_wait_idle(gc);
+	accel_cmd_prep_download(&c, l.add);
+	if (!ret)
+		ret = accel_queue_submit(gx, &c, 1, NULL, 0, NULL);
+	if (!ret)
+		ret = accel_queue_wait_idle(gx);
+	ok(!ret && !memcmp(base + l.add.offset, ref_add, sizeof(ref_add)),
+	   "UPLOAD into a VRAM pool, ADD on the GPU from it: the CPU's sums exactly (%d)", ret);
+	accel_pool_destroy(v);
+	accel_pool_destroy(h);
 	accel_queue_destroy(gx);
 	accel_queue_destroy(gc);
 	accel_queue_destroy(cpu);
@@ -183,16 +236,20 @@ int main(void)
 	struct accel_queue_opts o = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE);
 	struct accel_pool *p = conf_pool(dev, 1 << 16, 0, 0);
 	struct accel_queue *q = NULL;
+	struct accel_pool *q_pool = NULL;
 	struct accel_gpu_props props;
 	struct accel_cmd c;
 	char why[400], *env = getenv("ACCEL_GPU_LIB");
 	int ret;
 
-	plan(12 + GPU_TESTS);
+	plan(14 + GPU_TESTS);
 	is_int(accel_gpu_attach(NULL, 0, why, sizeof(why)), -EINVAL, "attach to no device: -EINVAL");
 	is_int(accel_gpu_attach(dev, -1, why, sizeof(why)), -EINVAL, "a negative ordinal: -EINVAL");
 	is_int(accel_gpu_props(dev, &props), -ENODEV, "no GPU attached: props -ENODEV");
 	is_int(accel_pool_gpu_mirror(p), -ENODEV, "no GPU attached: a VRAM twin -ENODEV");
+	is_int(accel_pool_gpu_register(p), -ENODEV, "no GPU attached: registering a pool -ENODEV");
+	is_int(accel_pool_create_vram(dev, 4096, &q_pool), -ENODEV,
+	       "no GPU attached: a VRAM pool -ENODEV");
 	o.flags = ACCEL_QUEUE_GPU;
 	is_int(accel_queue_create(dev, &o, &q), -ENODEV, "no GPU attached: a GPU COMPUTE queue -ENODEV");
 	o.engine = ACCEL_ENGINE_COPY;
