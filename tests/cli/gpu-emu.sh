@@ -24,7 +24,7 @@ for f in "$run_bin" "$emu" "$build/tests/runtime/test_gpu_model" "$build/tests/c
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..26"
+echo "1..27"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -152,3 +152,10 @@ echo "$out" | grep -q '^vram_units_resident: 2 of 6$' &&
 	echo "$out" | awk -F': ' '$1 == "tg_vs_upload_bound" && $2 > 0 {f = 1} END {exit !f}' &&
 	echo "$out" | awk -F': ' '$1 == "vram_streamed_mb_per_pass" && $2 > 0.5 {f = 1} END {exit !f}'
 ok $? "accel-bench decode --gpu --vram-budget: units resident, MB per pass, tg_vs_upload_bound"
+
+# 27: accel-bench vram: pinned H2D, -np 1 and -np 4, against the PCIe bound
+out=$("$build/bin/accel-bench" vram -m "$st" --vram-budget 1.2M -np 4 -n 4 --h2d-mb 8 2>&1)
+for k in h2d_gbps tokens_per_s_np1 tokens_per_s_np4 tps_vs_pcie_bound_np1 tps_vs_pcie_bound_np4; do
+	echo "$out" | awk -F': ' -v k=$k '$1 == k && $2 > 0 {f = 1} END {exit !f}' || { echo "# no $k > 0"; false; } || break
+done
+ok $? "accel-bench vram: h2d_gbps, tokens/s at -np 1 and 4, tps_vs_pcie_bound each"

@@ -19,6 +19,7 @@ int bench_serve_main(int argc, char **argv);
 int bench_spec_main(int argc, char **argv);
 int bench_kv_main(int argc, char **argv);
 int bench_gpu_main(int argc, char **argv);
+int bench_vram_main(int argc, char **argv);
 
 /* bench_util.c */
 int bench_usage(const char *usage);

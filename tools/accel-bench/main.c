@@ -20,6 +20,7 @@ static const struct {
 	{ "pipeline", bench_pipeline_main, "1 rank streaming vs 2 MPI ranks each half resident: tokens/s, bytes/token, bubble" },
 	{ "kv", bench_kv_main, "KV memory: the largest -np of a context that fits --mem-budget, f16 and q8_0" },
 	{ "gpu", bench_gpu_main, "the CUDA GPU through libaccel: H2D/D2H, GEMV per weight type vs HBM peak, copy/compute overlap" },
+	{ "vram", bench_vram_main, "--vram-budget on the GPU: host->VRAM GB/s, tokens/s at -np 1/N vs the PCIe bound" },
 	{ "serve", bench_serve_main, "the serving scheduler: tokens/s, TTFT, ITL at 1/4/16 clients; prefix cache" },
 };
 
