@@ -115,6 +115,10 @@ struct rt_stream_stats {
  * @uploaded_bytes, @uploads: host -> VRAM uploads since load (units,
  *	globals at setup, embedding rows)
  * @upload_ns: time the upload queue was busy
+ * @expert_entries: entries of the VRAM expert cache (MoE layers streamed
+ *	by expert; 0: none), in front of the host's
+ * @expert_hits, @expert_misses: routed experts found in it / uploaded from
+ *	the host's cache
  */
 struct rt_vram_stats {
 	uint64_t budget;
@@ -125,6 +129,8 @@ struct rt_vram_stats {
 	uint64_t streamed_bytes_per_pass;
 	uint64_t uploaded_bytes, uploads;
 	uint64_t upload_ns;
+	int expert_entries;
+	uint64_t expert_hits, expert_misses;
 };
 
 struct rt_model;

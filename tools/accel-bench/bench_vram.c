@@ -165,6 +165,11 @@ int bench_vram_main(int argc, char **argv)
 	printf("uploaded_mb_per_pass: %.2f\n", r1.vs.streamed_bytes_per_pass / 1048576.0);
 	printf("upload_gbps_busy: %.3f\n", r1.vs.upload_ns ?
 	       (double)r1.vs.uploaded_bytes / r1.vs.upload_ns : 0.0);
+	if (r1.vs.expert_entries) {
+		printf("vram_expert_entries: %d\n", r1.vs.expert_entries);
+		printf("vram_expert_hit_rate: %.3f\n", (double)r1.vs.expert_hits /
+		       (double)(r1.vs.expert_hits + r1.vs.expert_misses));
+	}
 	printf("tokens_per_s_np1: %.3f\n", r1.tps);
 	printf("tokens_per_s_np%d: %.3f\n", np, rn.tps);
 	printf("np%d_vs_np1: %.2f\n", np, r1.tps > 0 ? rn.tps / r1.tps : 0.0);

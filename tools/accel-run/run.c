@@ -271,8 +271,14 @@ void run_print_stats(const struct gen_stats *st)
 void run_print_stream(const struct run_opts *o, const struct rt_model *m)
 {
 	struct rt_stream_stats ss;
+	struct rt_vram_stats vs;
 	uint64_t routed;
 
+	if (o->verbose && rt_vram_stats(m, &vs) == 0 && vs.n_slots)
+		fprintf(stderr, "accel-run: VRAM: %.1f MiB uploaded in %llu uploads; VRAM expert "
+			"cache: %llu hits, %llu misses\n", vs.uploaded_bytes / 1048576.0,
+			(unsigned long long)vs.uploads, (unsigned long long)vs.expert_hits,
+			(unsigned long long)vs.expert_misses);
 	if (!o->verbose || rt_stream_stats(m, &ss, NULL) < 0)
 		return;
 	fprintf(stderr, "accel-run: streaming: %.1f MiB read in %llu unit loads\n",
@@ -387,11 +393,13 @@ int run_main(const struct run_opts *o)
 
 		if (rt_vram_stats(m, &vs) == 0)
 			fprintf(stderr, "accel-run: placement: VRAM %llu MiB: %d of %d units resident "
-				"(%llu MiB), %d VRAM slots of %llu KiB, %llu KiB uploaded per pass\n",
+				"(%llu MiB), %d VRAM slots of %llu KiB, %llu KiB uploaded per pass, "
+				"%d VRAM expert cache entries\n",
 				(unsigned long long)(vs.budget >> 20), vs.n_resident, vs.n_units,
 				(unsigned long long)(vs.resident_bytes >> 20), vs.n_slots,
 				(unsigned long long)(vs.slot_bytes >> 10),
-				(unsigned long long)(vs.streamed_bytes_per_pass >> 10));
+				(unsigned long long)(vs.streamed_bytes_per_pass >> 10),
+				vs.expert_entries);
 		struct rt_kv_info kvi;
 
 		rt_model_kv_info(m, &kvi);

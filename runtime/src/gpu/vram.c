@@ -229,23 +229,54 @@ static int vram_bind(struct rt_model *m, int u)
 	return rt_exec_wait(&m->ex, &done);
 }
 
+/* a VRAM expert cache entry for @key: a free one, else the least recently
+ * used one this routing does not need; -ENOSPC when none is left */
+static int vx_take(struct rt_vram *v, int key)
+{
+	struct rt_vram_experts *vx = &v->vx;
+	int best = -1;
+
+	for (int i = 0; i < vx->n; i++) {
+		if (vx->key[i] < 0) {
+			best = i;
+			break;
+		}
+		if (vx->used[i] != vx->stamp && (best < 0 || vx->used[i] < vx->used[best]))
+			best = i;
+	}
+	if (best < 0)
+		return -ENOSPC;
+	if (vx->key[best] >= 0)
+		vx->where[vx->key[best]] = -1;
+	vx->key[best] = key;
+	vx->where[key] = best;
+	return best;
+}
+
 /*
  * A MoE layer whose experts the host streams: the routing ran on the GPU,
  * so its ids (and the next layer's pre-gated prediction) come down before
- * the host reads them; the host side then makes the routed experts resident
- * in its expert cache, and the entries whose VRAM twin holds another expert
- * go up (with the expert table) once their reads landed. No compute is in
- * flight here (the routing was waited for), so no entry is in use on the GPU.
+ * the host reads them; the host side makes the routed experts resident in
+ * its expert cache (pinned memory: the second tier, predictions and
+ * prefetch as on the CPU), then each routed expert the VRAM expert cache
+ * (the first tier, an LRU of its own) lacks goes up from its host entry,
+ * and the layer's expert table, rewritten to VRAM entries, after it. No
+ * compute is in flight here (the routing was waited for), so no VRAM entry
+ * is in use on the GPU.
  */
 static int vram_experts(struct rt_model *m, int il, int n, struct rt_experts *e)
 {
 	struct rt_vram *v = m->vram;
+	struct rt_vram_experts *vx = &v->vx;
 	struct rt_streamer *s = v->host_ring;
 	struct rt_expert_cache *x;
 	struct accel_fence_point done = { m->fence, ++m->fence_point }, waits[2];
-	struct accel_tensor src[2], dst[2];
+	struct accel_tensor src, dst;
 	const int32_t *ids;
-	int n_exp = m->hp.n_expert, k = m->hp.n_expert_used, ret;
+	const int64_t *htab;
+	int64_t *vtab;
+	const uint64_t eb = s ? s->pl.expert_entry_bytes : 0;
+	int n_exp = m->hp.n_expert, k = m->hp.n_expert_used, nw, ret;
 
 	if (!s || s->pl.resident[il])
 		return v->inner->experts(m, il, n, e);
@@ -264,24 +295,51 @@ static int vram_experts(struct rt_model *m, int il, int n, struct rt_experts *e)
 		return ret;
 	if ((ret = v->inner->experts(m, il, n, e)) < 0)
 		return ret;
-	/* every host read issued so far: the demand reads and the predictions */
-	waits[0] = (struct accel_fence_point){ x->fence, x->point };
-	waits[1] = (struct accel_fence_point){ x->pfence, x->ppoint };
+	/* the host reads of this routing (demand, and predictions it hit) */
+	nw = 0;
+	waits[nw++] = (struct accel_fence_point){ x->fence, x->point };
+	if (x->pfence)
+		waits[nw++] = (struct accel_fence_point){ x->pfence, x->ppoint };
 	ids = rt_tensor_ptr(&m->moe_ids);
-	for (int i = 0; i < k * n; i++) {
-		int key = il * n_exp + ids[i], ent = x->where[key];
-		uint64_t eb = s->pl.expert_entry_bytes, point;
+	htab = accel_pool_ptr(x->tab_pool);
+	vtab = accel_pool_ptr(vx->tab);
+	vx->stamp++;
+	for (int i = 0; i < k * n; i++) {		/* hits first: never a victim now */
+		int ve = vx->where[il * n_exp + ids[i]];
 
-		if (ent < 0 || v->ent_key[ent] == key)
-			continue;
-		src[0] = dst[0] = bytes_at(x->pool, (uint64_t)ent * eb, eb);
-		if ((ret = upload(m, src, dst, 1, waits, x->pfence ? 2 : 1, &point)) < 0)
-			return ret;
-		v->ent_key[ent] = key;
+		if (ve >= 0 && vx->used[ve] != vx->stamp) {
+			vx->used[ve] = vx->stamp;
+			v->st.expert_hits++;
+		}
 	}
-	src[1] = dst[1] = bytes_at(x->tab_pool, 0, (uint64_t)n_exp * 3 * sizeof(int64_t));
-	if ((ret = upload(m, &src[1], &dst[1], 1, waits, x->pfence ? 2 : 1, &done.point)) < 0)
+	for (int i = 0; i < k * n; i++) {
+		int ex = ids[i], key = il * n_exp + ex, he = x->where[key], ve = vx->where[key];
+		uint64_t point;
+
+		if (he < 0)
+			return rt_set_error(-EINVAL, "layer %d: expert %d is not in host memory", il, ex);
+		if (ve < 0) {
+			if ((ve = vx_take(v, key)) < 0)
+				return rt_set_error(-ENOSPC, "--vram-budget: the VRAM expert cache "
+						    "(%d entries) is smaller than one batch's routing",
+						    vx->n);
+			src = bytes_at(x->pool, (uint64_t)he * eb, eb);
+			dst = bytes_at(vx->pool, (uint64_t)ve * eb, eb);
+			if ((ret = upload(m, &src, &dst, 1, waits, nw, &point)) < 0)
+				return ret;
+			v->st.expert_misses++;
+		}
+		vx->used[ve] = vx->stamp;
+		/* the host table's offsets, moved from the host entry to the VRAM one */
+		for (int j = 0; j < 3; j++)
+			vtab[ex * 3 + j] = htab[ex * 3 + j] - (int64_t)((uint64_t)he * eb) +
+					   (int64_t)((uint64_t)ve * eb);
+	}
+	src = dst = bytes_at(vx->tab, 0, (uint64_t)n_exp * 3 * sizeof(int64_t));
+	if ((ret = upload(m, &src, &dst, 1, waits, nw, &done.point)) < 0)
 		return ret;
+	e->gate.pool = e->up.pool = e->down.pool = vx->pool;
+	e->table.pool = vx->tab;
 	done.fence = v->up_fence;
 	return rt_exec_wait(&m->ex, &done);
 }
@@ -345,7 +403,11 @@ static void vram_destroy(struct rt_model *m)
 	free(v->in_vram);
 	free(v->host_pool);
 	free(v->host_off);
-	free(v->ent_key);
+	accel_pool_destroy(v->vx.pool);
+	accel_pool_destroy(v->vx.tab);
+	free(v->vx.where);
+	free(v->vx.key);
+	free(v->vx.used);
 	free(v);
 	if (m->wops)
 		m->wops->destroy(m);
@@ -540,8 +602,24 @@ static int vram_plan(struct rt_model *m, uint64_t budget)
 			v->st.resident_bytes += vspan(b, e);
 		}
 	}
-	if (left >= max_unit)
+	if (left >= max_unit) {
 		v->n_slots = 3;			/* a deeper ring where it fits */
+		left -= max_unit;
+	}
+	/* MoE layers that cross PCIe: a VRAM expert cache of what is left */
+	if (v->expert_bytes) {
+		uint64_t eb = v->host_ring->pl.expert_entry_bytes, more = left / eb;
+		int cap = 0;
+
+		for (int u = 0; u < m->hp.n_layer; u++)
+			cap += rt_model_unit_used(m, u) && !v->in_vram[u] && host_streamed(m, u) ?
+			       m->hp.n_expert : 0;
+		if (cap) {
+			v->vx.n = v->vx.n_min + (int)(more < (uint64_t)(cap - v->vx.n_min) ?
+						      more : (uint64_t)(cap - v->vx.n_min));
+			v->vx.n = v->vx.n > cap ? cap : v->vx.n;
+		}
+	}
 	for (int u = 0; u < nu; u++)
 		if (rt_model_unit_used(m, u) && !v->in_vram[u]) {
 			v->slot_bytes = stream_cost(m, u) > v->slot_bytes ? stream_cost(m, u)
@@ -569,27 +647,42 @@ static int vram_register_host(struct rt_model *m)
 	return 0;
 }
 
-/* a MoE layer streams its experts through VRAM: the host's expert cache,
- * its table and the kept routers get twins (the routers uploaded now) */
-static int vram_expert_twins(struct rt_model *m)
+/* a MoE layer streams its experts through VRAM: the VRAM expert cache
+ * (entries of the host cache's size), its table (a host pool with a twin),
+ * and the kept routers' twin (uploaded now) */
+static int vram_experts_setup(struct rt_model *m)
 {
 	struct rt_vram *v = m->vram;
+	struct rt_vram_experts *vx = &v->vx;
 	struct rt_streamer *s = v->host_ring;
+	struct accel_pool_opts po;
 	struct rt_expert_cache *x;
-	bool any = false;
+	size_t n_keys = (size_t)m->hp.n_layer * m->hp.n_expert;
 	uint64_t point;
 	int ret;
 
-	for (int il = m->l0; s && s->exp.pool && il < m->l1; il++)
-		any |= !s->pl.resident[il] && !v->in_vram[il];
-	if (!any)
+	if (!vx->n)
 		return 0;
 	x = &s->exp;
-	if ((ret = accel_pool_gpu_mirror(x->pool)) < 0 ||
-	    (ret = accel_pool_gpu_mirror(x->tab_pool)) < 0 ||
+	vx->where = malloc(sizeof(*vx->where) * n_keys);
+	vx->key = malloc(sizeof(*vx->key) * (size_t)vx->n);
+	vx->used = calloc((size_t)vx->n, sizeof(*vx->used));
+	if (!vx->where || !vx->key || !vx->used)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_keys; i++)
+		vx->where[i] = -1;
+	for (int i = 0; i < vx->n; i++)
+		vx->key[i] = -1;
+	po = ACCEL_OPTS(accel_pool_opts, .size = (uint64_t)m->hp.n_expert * 3 * sizeof(int64_t));
+	if ((ret = accel_pool_create_vram(m->dev, (uint64_t)vx->n * s->pl.expert_entry_bytes,
+					  &vx->pool)) < 0 ||
+	    (ret = accel_pool_create(m->dev, &po, &vx->tab)) < 0 ||
+	    (ret = accel_pool_gpu_mirror(vx->tab)) < 0 ||
+	    (ret = accel_pool_gpu_register(x->pool)) < 0 ||
 	    (x->router_pool && (ret = accel_pool_gpu_mirror(x->router_pool)) < 0))
-		return rt_set_error(ret, "--vram-budget: the expert cache (%llu MiB) does not fit "
-				    "the GPU: %s", (unsigned long long)(v->expert_bytes >> 20),
+		return rt_set_error(ret, "--vram-budget: the VRAM expert cache (%d entries of %llu "
+				    "KiB) does not fit the GPU: %s", vx->n,
+				    (unsigned long long)(s->pl.expert_entry_bytes >> 10),
 				    strerror(-ret));
 	if (!x->router_pool)
 		return 0;
@@ -631,18 +724,13 @@ int rt_vram_setup(struct rt_model *m, uint64_t budget)
 	v->host_ring = s;
 	v->st.budget = budget;
 	if (s && s->exp.pool) {
-		v->expert_bytes = accel_pool_size(s->exp.pool) + accel_pool_size(s->exp.tab_pool) +
+		/* the least the VRAM expert cache holds: one batch's routing */
+		int need = m->hp.n_expert_used * m->n_batch;
+
+		v->vx.n_min = need < m->hp.n_expert ? need : m->hp.n_expert;
+		v->expert_bytes = (uint64_t)v->vx.n_min * s->pl.expert_entry_bytes +
+				  2 * VRAM_ALIGN +
 				  (s->exp.router_pool ? accel_pool_size(s->exp.router_pool) : 0);
-		v->ent_key = malloc(sizeof(*v->ent_key) * (size_t)s->pl.n_expert_entries);
-		if (!v->ent_key) {
-			free(v->in_vram);
-			free(v->host_pool);
-			free(v->host_off);
-			free(v);
-			return -ENOMEM;
-		}
-		for (int i = 0; i < s->pl.n_expert_entries; i++)
-			v->ent_key[i] = -1;
 	}
 	/* EMBED reads a whole table unless the streamer reads rows on demand */
 	v->embed_table = m->embeds && !(s && !s->pl.embed_resident);
@@ -657,6 +745,7 @@ int rt_vram_setup(struct rt_model *m, uint64_t budget)
 		v->st.n_resident += v->in_vram[u];
 	}
 	v->st.n_slots = v->n_slots;
+	v->st.expert_entries = v->vx.n;
 	v->st.slot_bytes = v->slot_bytes;
 	if ((ret = accel_pool_gpu_mirror(m->kv->pool)) < 0 ||
 	    (ret = accel_pool_gpu_mirror(m->act)) < 0)
@@ -685,7 +774,7 @@ int rt_vram_setup(struct rt_model *m, uint64_t budget)
 				    strerror(-ret));
 	if ((ret = vram_register_host(m)) < 0)
 		return ret;
-	if ((ret = vram_expert_twins(m)) < 0)
+	if ((ret = vram_experts_setup(m)) < 0)
 		return ret;
 	/* the host copies of the units that stay in host memory: their refs
 	 * move to VRAM slots from the first pass on */

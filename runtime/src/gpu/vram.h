@@ -12,14 +12,25 @@
 
 struct rt_streamer;
 
+/* the VRAM expert cache, an LRU in front of the host's (MoE streamed by expert) */
+struct rt_vram_experts {
+	int n, n_min;			/* entries (0: none), the least one batch needs */
+	struct accel_pool *pool;	/* VRAM: n * the host's expert entry bytes */
+	struct accel_pool *tab;		/* the MOE_FFN table of VRAM offsets (host, with a twin) */
+	int32_t *where;			/* per (layer, expert): its entry, or -1 */
+	int32_t *key;			/* per entry: layer * n_expert + expert, or -1 */
+	uint64_t *used;			/* per entry: LRU stamp */
+	uint64_t stamp;			/* advanced by each routing */
+};
+
 struct rt_vram {
 	const struct rt_weights_ops *inner;	/* == m->host_wops */
 	struct rt_streamer *host_ring;	/* the host side when it streams, else NULL */
 	bool *in_vram;			/* per unit: uploaded once into @res */
 	struct accel_pool **host_pool;	/* per unit kept in host memory: where, */
 	uint64_t *host_off;		/* (file byte b of the unit at this offset) */
-	int32_t *ent_key;		/* per host expert cache entry: the expert its twin holds */
-	uint64_t expert_bytes;		/* the expert cache's twins (MoE streamed by expert) */
+	uint64_t expert_bytes;		/* the least the VRAM expert cache and routers take */
+	struct rt_vram_experts vx;
 	bool embed_table;		/* EMBED reads a whole table (else rows on demand) */
 	struct accel_pool *res;		/* VRAM: resident units and globals */
 	struct accel_pool *slots;	/* VRAM: n_slots * slot_bytes */
