@@ -24,7 +24,7 @@ for f in "$run_bin" "$emu" "$build/tests/runtime/test_gpu_model" "$build/tests/c
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..27"
+echo "1..29"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -160,3 +160,21 @@ for k in h2d_gbps tokens_per_s_np1 tokens_per_s_np4 tps_vs_pcie_bound_np1 tps_vs
 	echo "$out" | awk -F': ' -v k=$k '$1 == k && $2 > 0 {f = 1} END {exit !f}' || { echo "# no $k > 0"; false; } || break
 done
 ok $? "accel-bench vram: h2d_gbps, tokens/s at -np 1 and 4, tps_vs_pcie_bound each"
+
+# 28-29: the PCIe link's nominal peak from sysfs (a fixture tree: an NVIDIA
+# 3D controller beside a bridge), h2d against it; gen 5 x16 and gen 2 x8
+sys=$tmp/sys/bus/pci/devices
+mkdir -p "$sys/0000:00:01.0" "$sys/0000:19:00.0"
+echo 0x8086 >"$sys/0000:00:01.0/vendor"; echo 0x060400 >"$sys/0000:00:01.0/class"
+echo 0x10de >"$sys/0000:19:00.0/vendor"; echo 0x030200 >"$sys/0000:19:00.0/class"
+for link in "32.0 16 63.02" "5.0 8 4.00"; do
+	set -- $link
+	echo "$1 GT/s PCIe" >"$sys/0000:19:00.0/current_link_speed"
+	echo "$2" >"$sys/0000:19:00.0/current_link_width"
+	out=$(ACCEL_BENCH_SYSFS=$tmp/sys "$build/bin/accel-bench" vram -m "$st" --vram-budget 1.2M \
+		-np 2 -n 2 --h2d-mb 8 2>&1)
+	echo "$out" | grep -q "^pcie_link: 0000:19:00.0 $1 GT/s x$2$" &&
+		echo "$out" | grep -q "^pcie_peak_gbps: $3$" &&
+		echo "$out" | awk -F': ' '$1 == "h2d_vs_pinned_peak" && $2 > 0 {f = 1} END {exit !f}'
+	ok $? "PCIe $1 GT/s x$2 from sysfs: peak $3 GB/s (128b/130b from 8 GT/s), h2d_vs_pinned_peak"
+done

@@ -28,6 +28,9 @@ int bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  *  line (flag and value as given) is printed and 1 returned */
 int bench_int(const char *flag, const char *val, long long lo, long long hi, int *out);
 int bench_size(const char *flag, const char *val, uint64_t *out);
+/** bench_pcie_peak - the GPU's PCIe link peak (GB/s, one direction) from
+ *  sysfs and a "BUS GT/s xWIDTH" line; -ENOENT where it cannot be read */
+int bench_pcie_peak(double *gbps, char *desc, size_t desc_len);
 /* -t: the COMPUTE engine's limit */
 #define BENCH_MAX_THREADS ACCEL_QUEUE_MAX_THREADS
 

@@ -155,6 +155,18 @@ int bench_gpu_main(int argc, char **argv)
 	       props.runtime_version, props.driver_version);
 	printf("hbm_peak_gbps: %.1f\n", peak);
 	printf("h2d_gbps: %.2f\n", XFER_BYTES / t_up / 1e9);
+	{
+		char link[128];
+		double pk;
+
+		if (bench_pcie_peak(&pk, link, sizeof(link)) == 0) {
+			printf("pcie_link: %s\n", link);
+			printf("pcie_peak_gbps: %.2f\n", pk);
+			printf("h2d_vs_pinned_peak: %.3f\n", XFER_BYTES / t_up / 1e9 / pk);
+		} else {
+			printf("pcie_link: unknown (no NVIDIA device in sysfs)\n");
+		}
+	}
 	printf("d2h_gbps: %.2f\n", XFER_BYTES / t_down / 1e9);
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		const char *name = accel_dtype_name(types[i]);

@@ -162,6 +162,19 @@ int bench_vram_main(int argc, char **argv)
 	printf("units_in_vram: %d of %d\n", r1.vs.n_resident, r1.vs.n_units);
 	printf("vram_slots: %d\n", r1.vs.n_slots);
 	printf("h2d_gbps: %.3f\n", h2d);
+	{
+		char link[128];
+		double peak;
+
+		/* against the link's nominal rate, where sysfs tells it */
+		if (bench_pcie_peak(&peak, link, sizeof(link)) == 0) {
+			printf("pcie_link: %s\n", link);
+			printf("pcie_peak_gbps: %.2f\n", peak);
+			printf("h2d_vs_pinned_peak: %.3f\n", h2d / peak);
+		} else {
+			printf("pcie_link: unknown (no NVIDIA device in sysfs)\n");
+		}
+	}
 	printf("uploaded_mb_per_pass: %.2f\n", r1.vs.streamed_bytes_per_pass / 1048576.0);
 	printf("upload_gbps_busy: %.3f\n", r1.vs.upload_ns ?
 	       (double)r1.vs.uploaded_bytes / r1.vs.upload_ns : 0.0);
