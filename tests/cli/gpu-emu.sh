@@ -24,7 +24,7 @@ for f in "$run_bin" "$emu" "$build/tests/runtime/test_gpu_model" "$build/tests/c
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..29"
+echo "1..31"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -178,3 +178,18 @@ for link in "32.0 16 63.02" "5.0 8 4.00"; do
 		echo "$out" | awk -F': ' '$1 == "h2d_vs_pinned_peak" && $2 > 0 {f = 1} END {exit !f}'
 	ok $? "PCIe $1 GT/s x$2 from sysfs: peak $3 GB/s (128b/130b from 8 GT/s), h2d_vs_pinned_peak"
 done
+
+# 30-31: speculative decoding and batched sequences over the streamed tier
+p="Once upon a time there was a little girl named Lily. She loved to play"
+ref=$("$run_bin" -m "$st" -c 256 -p "$p" -n 32 --temp 0 --ids 2>/dev/null)
+out=$("$run_bin" -m "$st" -c 256 -p "$p" -n 32 --temp 0 --ids --gpu --vram-budget 1.8M \
+	--lookup 2 -v 2>"$tmp/spec.err")
+[ -n "$ref" ] && [ "$ref" = "$out" ] && grep -q "VRAM slots of" "$tmp/spec.err" &&
+	grep -q "speculation: [1-9]" "$tmp/spec.err"
+ok $? "--lookup 2 over --vram-budget 1.8M: drafts verified in streamed passes, the CPU's ids"
+printf 'Once upon a time\nThe dog\nLily and Tom went\nOne day a bird\n' >"$tmp/prompts"
+"$run_bin" -m "$st" -c 512 -f "$tmp/prompts" -np 4 -n 16 --temp 0 >"$tmp/np.cpu" 2>/dev/null
+"$run_bin" -m "$st" -c 512 -f "$tmp/prompts" -np 4 -n 16 --temp 0 --gpu --vram-budget 2.9M -v \
+	>"$tmp/np.gpu" 2>"$tmp/np.err"
+[ -s "$tmp/np.cpu" ] && cmp -s "$tmp/np.cpu" "$tmp/np.gpu" && grep -q "VRAM slots of" "$tmp/np.err"
+ok $? "-np 4 over --vram-budget 2.9M: four sequences batched per streamed pass, the CPU's texts"
