@@ -464,7 +464,9 @@ size_t kn_cuda_attn_scratch(const struct kn_attn_args *a, bool prefill)
 
 	if (!a || a->n <= 0 || a->hd <= 0)
 		return 0;
-	if (prefill && kn_cu_fa_ok(a))
+	/* row-invariant: every query as a decode step computes it (the split
+	 * kernel's arithmetic depends on the model's cap, never on the batch) */
+	if (prefill && !a->row_invariant && kn_cu_fa_ok(a))
 		return 0;
 	ns = kn_cu_attn_splits(a, &len);
 	if (ns == 1)

@@ -541,6 +541,26 @@ static int kn_cu_gemm(struct kn_cuda_ctx *ctx, float *out, const void *w, uint32
 	return ret;
 }
 
+int kn_cuda_matmul_rowinv(struct kn_cuda_ctx *ctx, float *out, const void *w, uint32_t type,
+			  const float *x, const float *bias, int64_t n_in, int64_t n_rows,
+			  int64_t n_cols)
+{
+	int ret = 0;
+
+	if (n_cols < 0)
+		return -EINVAL;
+	/* the activations' quantization (per column) and the GEMV's sums (per
+	 * column) are those of a one-column product, whatever the chunk */
+	for (int64_t c0 = 0; !ret && c0 < n_cols; c0 += KN_CUDA_MMV_MAX_COLS) {
+		const int64_t nc = n_cols - c0 < KN_CUDA_MMV_MAX_COLS ? n_cols - c0
+								      : KN_CUDA_MMV_MAX_COLS;
+
+		ret = kn_cuda_matmul(ctx, out + c0 * n_rows, w, type, x + c0 * n_in, bias, n_in,
+				     n_rows, nc);
+	}
+	return ret;
+}
+
 int kn_cuda_matmul(struct kn_cuda_ctx *ctx, float *out, const void *w, uint32_t type,
 		   const float *x, const float *bias, int64_t n_in, int64_t n_rows,
 		   int64_t n_cols)

@@ -83,6 +83,16 @@ size_t kn_cuda_matmul_scratch(uint32_t type, int64_t n_in, int64_t n_rows, int64
 int kn_cuda_matmul(struct kn_cuda_ctx *ctx, float *out, const void *w, uint32_t type,
 		   const float *x, const float *bias, int64_t n_in, int64_t n_rows,
 		   int64_t n_cols);
+/**
+ * kn_cuda_matmul_rowinv - kn_cuda_matmul with every column computed as a
+ * one-column product computes it (ACCEL_MATMUL_ROW_INVARIANT: a row's
+ * result never depends on what it was batched with, the serving scheduler's
+ * batch invariance): the GEMV, KN_CUDA_MMV_MAX_COLS columns per launch,
+ * whose columns are independent sums; never the FP16 tiles.
+ */
+int kn_cuda_matmul_rowinv(struct kn_cuda_ctx *ctx, float *out, const void *w, uint32_t type,
+			  const float *x, const float *bias, int64_t n_in, int64_t n_rows,
+			  int64_t n_cols);
 
 /**
  * kn_cuda_attn - ACCEL_OP_ATTN_PREFILL (@prefill) or ATTN_DECODE over the

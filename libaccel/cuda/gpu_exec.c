@@ -73,6 +73,10 @@ static int gpu_exec_matmul(struct accel_gpu *g, const struct accel_cmd *c,
 
 	if (ret)
 		return ret;
+	if (c->i[0] & ACCEL_MATMUL_ROW_INVARIANT)
+		return kn_cuda_matmul_rowinv(g->kn, b[0].ptr, b[2].ptr, w->dtype, b[1].ptr,
+					     c->op == ACCEL_OP_MATMUL && !t_unused(&c->t[3]) ?
+					     b[3].ptr : NULL, n_in, n_rows, n_cols);
 	return kn_cuda_matmul(g->kn, b[0].ptr, b[2].ptr, w->dtype, b[1].ptr,
 			      c->op == ACCEL_OP_MATMUL && !t_unused(&c->t[3]) ? b[3].ptr : NULL,
 			      n_in, n_rows, n_cols);

@@ -290,6 +290,37 @@ static void test_matmul_one(uint32_t t, int64_t n_in, int64_t n_rows, int64_t n_
 	free(got);
 }
 
+/* ROW_INVARIANT: 19 columns in one product, each bit for bit the column
+ * computed alone (batch invariance on the GPU) */
+static void test_matmul_rowinv(uint32_t t)
+{
+	const int64_t n_in = 512, n_rows = 96, n_cols = 19;
+	const size_t wrs = kn_row_size(t, n_in);
+	uint8_t *w = rand_rows(t, n_in, n_rows, 0.5f);
+	float *x = rand_f(n_in * n_cols, 1.0f);
+	float *all = malloc(n_rows * n_cols * 4), *one = malloc(n_rows * 4);
+	uint8_t *dw = dup_dev(w, wrs * n_rows);
+	float *dx = dup_dev(x, n_in * n_cols * 4), *dout = dup_dev(NULL, n_rows * n_cols * 4);
+	int ret, bad = 0;
+
+	ret = kn_cuda_matmul_rowinv(ctx, dout, dw, t, dx, NULL, n_in, n_rows, n_cols);
+	get_dev(all, dout, n_rows * n_cols * 4);
+	for (int64_t c = 0; c < n_cols && !ret; c++) {
+		ret = kn_cuda_matmul(ctx, dout, dw, t, dx + c * n_in, NULL, n_in, n_rows, 1);
+		get_dev(one, dout, n_rows * 4);
+		bad += memcmp(one, all + c * n_rows, n_rows * 4) != 0;
+	}
+	ok(!ret && !bad, "matmul %s row-invariant, %lld columns: each as computed alone "
+	   "(%d differ, ret %d)", kn_type_name(t), (long long)n_cols, bad, ret);
+	cudaFree(dw);
+	cudaFree(dx);
+	cudaFree(dout);
+	free(w);
+	free(x);
+	free(all);
+	free(one);
+}
+
 static void test_matmul(void)
 {
 	static const int64_t cols[] = { 1, 3, 8, 17, 64 };
@@ -301,6 +332,7 @@ static void test_matmul(void)
 		/* a W at an odd 2-byte offset: the 2-byte staging path (quantized only) */
 		if (kn_type_block_elems(mm_types[i]) > 1)
 			test_matmul_one(mm_types[i], 768, 33, 2, false, 2);
+		test_matmul_rowinv(mm_types[i]);
 	}
 }
 
@@ -650,7 +682,7 @@ static const struct group groups[] = {
 	{ "rope", 8, test_rope },
 	{ "argmax", 1, test_argmax },
 	{ "quant", 3, test_quant },
-	{ "matmul", N_MM * 6 + 6, test_matmul },	/* + 6 unaligned quantized */
+	{ "matmul", N_MM * 7 + 6, test_matmul },	/* + 6 unaligned quantized */
 	{ "attn", 2 * N_ATTN, run_attn },
 	{ "moe_route", 2 * 6, test_moe_route },
 	{ "moe_ffn", 12, test_moe_ffn },
