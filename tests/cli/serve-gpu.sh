@@ -233,11 +233,12 @@ stop
 ok $? "--vram-budget 1.8M: SIGTERM drains, exit 0"
 
 # ---- file -> host slot -> VRAM slot (--mem-budget as the host tier)
-start tiers "${common[@]}" --gpu --vram-budget 1.8M --mem-budget 600K -v
-ok $? "--vram-budget 1.8M --mem-budget 600K: listening"
+# (-kvu right before -v: a flag without a value must not swallow the next)
+start tiers "${common[@]}" --gpu --vram-budget 1.8M --mem-budget 600K -kvu -v
+ok $? "--vram-budget 1.8M --mem-budget 600K -kvu: listening"
 grep -q "placement: streaming under --mem-budget" "$tmp/tiers.log" &&
 	grep -q "VRAM slots of [1-9]" "$tmp/tiers.log"
-ok $? "--vram-budget 1.8M --mem-budget 600K: -v shows both tiers streaming"
+ok $? "--vram-budget 1.8M --mem-budget 600K -kvu -v: -v shows both tiers streaming"
 load tiers 8 2
 curl -s "$url/metrics" >"$tmp/tiers.metrics"
 grep -q '^accel_placement_info{device="gpu",weights="vram-slots-from-file"} 1$' \
