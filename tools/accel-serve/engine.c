@@ -41,6 +41,10 @@ struct engine {
 	struct job *inbox, *inbox_tail, *cancels;
 	struct rt_sched_stats st;	/* after the last step */
 	uint64_t bytes_streamed;
+	bool gpu;			/* --gpu: set at start, read-only */
+	bool host_streams;		/* weights stream from the file (--mem-budget) */
+	bool vram_tier;			/* --vram-budget's tier: @vs is its counters */
+	struct rt_vram_stats vs;
 	struct hist ttft, itl;
 	uint64_t req_ok, req_err[6];	/* 400 401 404 413 503 other */
 	uint64_t prompt_tokens, gen_tokens, cached_tokens;
@@ -221,6 +225,7 @@ static void *engine_main(void *arg)
 		struct job *in, *cancels;
 		struct rt_sched_stats st;
 		struct rt_stream_stats ss;
+		struct rt_vram_stats vs = { 0 };
 
 		while (!e->stop && !e->inbox && !e->cancels && !rt_sched_pending(e->s))
 			pthread_cond_wait(&e->cv, &e->mu);
@@ -254,10 +259,13 @@ static void *engine_main(void *arg)
 		rt_sched_get_stats(e->s, &st);
 		memset(&ss, 0, sizeof(ss));
 		rt_stream_stats(e->m, &ss, NULL);
+		if (e->vram_tier)
+			rt_vram_stats(e->m, &vs);
 		pthread_mutex_lock(&e->mu);
 		e->st = st;
 		e->cached_tokens = st.n_cached_tokens;
 		e->bytes_streamed = ss.bytes_read;
+		e->vs = vs;
 	}
 	pthread_mutex_unlock(&e->mu);
 	return NULL;
@@ -278,6 +286,9 @@ int engine_start(const struct serve_opts *o, struct rt_model *m, struct rt_token
 		return -ENOMEM;
 	e->m = m;
 	e->tok = tok;
+	e->gpu = o->gpu;
+	e->host_streams = rt_stream_stats(m, NULL, NULL) == 0;
+	e->vram_tier = rt_vram_stats(m, &e->vs) == 0;
 	if (so.token_budget > rt_model_n_batch(m) || so.token_budget <= 0)
 		so.token_budget = rt_model_n_batch(m);
 	ret = rt_sched_create(m, tok, &so, &e->s);
@@ -503,6 +514,26 @@ char *engine_metrics(struct engine *e)
 	       e->st.n_steps);
 	metric(&t, "accel_bytes_streamed_total", "counter", "weight bytes read from the file",
 	       NULL, e->bytes_streamed);
+	/* where the model runs, as an info metric (value 1, the facts in labels) */
+	snprintf(line, sizeof(line), "{device=\"%s\",weights=\"%s\"}", e->gpu ? "gpu" : "cpu",
+		 e->vram_tier ? (e->host_streams ? "vram-slots-from-file" : "vram-slots")
+			      : e->host_streams ? "host-slots-from-file" : "resident");
+	metric(&t, "accel_placement_info", "gauge",
+	       "where the model runs: device cpu or gpu; weights resident (in VRAM under --gpu), "
+	       "streamed through host slots from the file (--mem-budget), or through VRAM slots "
+	       "(--vram-budget) from host memory or the file", line, 1);
+	if (e->vram_tier) {
+		metric(&t, "accel_vram_budget_bytes", "gauge",
+		       "--vram-budget: VRAM for the KV cache, activations and weights", NULL,
+		       e->vs.budget);
+		metric(&t, "accel_vram_units", "gauge", "weight units (layers, head chunks)", NULL,
+		       (unsigned long long)e->vs.n_units);
+		metric(&t, "accel_vram_units_resident", "gauge",
+		       "weight units kept in VRAM; the others cross PCIe every step", NULL,
+		       (unsigned long long)e->vs.n_resident);
+		metric(&t, "accel_vram_uploaded_bytes_total", "counter",
+		       "weight bytes uploaded host -> VRAM", NULL, e->vs.uploaded_bytes);
+	}
 	hist_print(&t, "accel_time_to_first_token_seconds", "time to first token", &e->ttft,
 		   ttft_le, N_TTFT);
 	hist_print(&t, "accel_inter_token_latency_seconds", "time between tokens", &e->itl,

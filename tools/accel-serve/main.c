@@ -13,6 +13,7 @@
 #include "accel.h"
 #include "rt_error.h"
 #include "rt_model.h"
+#include "rt_stream.h"
 #include "rt_tokenizer.h"
 #include "serve.h"
 #include "tool_parse.h"
@@ -35,6 +36,12 @@ static void usage(FILE *f)
 "  -t, --threads N        compute threads (default: all CPUs)\n"
 "      --mem-budget B     cap pinned weight memory (512M, 1.5G); beyond it the\n"
 "                         layers stream from the file\n"
+"      --gpu              run on the first CUDA GPU (the backend libaccel-cuda.so.1,\n"
+"                         loaded only then; CUDA_VISIBLE_DEVICES picks the GPU): the\n"
+"                         KV cache and activations live in VRAM\n"
+"      --vram-budget B    with --gpu: VRAM for the KV cache, activations and\n"
+"                         weights; the layers beyond it cross PCIe every step\n"
+"                         from host memory (all of it, or --mem-budget's tier)\n"
 "  -ctk, --cache-type-k T KV cache type of K: f32, f16, q8_0 (default f16)\n"
 "  -ctv, --cache-type-v T KV cache type of V: f32, f16, q8_0 (default f16; q8_0\n"
 "                         needs flash attention)\n"
@@ -91,7 +98,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 {
 	static const char *const valued[] = {
 		"-m", "--model", "--host", "--port", "-np", "--parallel", "-c", "--ctx-size",
-		"-b", "--batch-size", "-n", "--n-predict", "-t", "--threads", "--mem-budget",
+		"-b", "--batch-size", "-n", "--n-predict", "-t", "--threads", "--mem-budget", "--vram-budget",
 		"--api-key", "--kv-cache-dir", "--kv-blocks", "--max-body", "--queue", "--timeout", "--shutdown-timeout", "--swap-space", "--alias", "--device", "--pp-timeout",
 		"-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "-fa", "--flash-attn",
 	};
@@ -108,10 +115,15 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 			exit(0);
 		} else if (IS("-kvu") || IS("--kv-unified")) {
 			o->kv_unified = true;
+			continue;	/* takes no value: the next word is not skipped */
 		} else if (IS("-no-kvu") || IS("--no-kv-unified")) {
 			o->kv_unified = false;
+			continue;
 		} else if (IS("-v") || IS("--verbose")) {
 			o->verbose = true;
+			continue;
+		} else if (IS("--gpu")) {
+			o->gpu = true;
 			continue;
 		} else if (!takes) {
 			fprintf(stderr, "accel-serve: %s '%s' (see --help)\n",
@@ -190,6 +202,17 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		} else if (IS("--mem-budget")) {
 			if (flag_size(a, val, &o->mem_budget))
 				return -EINVAL;
+		} else if (IS("--vram-budget")) {
+			char msg[256];
+			int ret = tool_parse_size(val, &o->vram_budget);
+
+			/* as accel-run: 0 is no budget at all, not "unlimited" */
+			if (ret || !o->vram_budget) {
+				fprintf(stderr, "accel-serve: %s\n",
+					tool_parse_msg(msg, sizeof(msg), a, val, ret ? ret : -ERANGE,
+						       "a size", "bytes or K/M/G/T: 8G, 512M"));
+				return -EINVAL;
+			}
 		} else if (IS("--swap-space")) {
 			if (flag_size(a, val, &o->swap_space))
 				return -EINVAL;
@@ -211,12 +234,50 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 		fprintf(stderr, "accel-serve: no model given (-m FILE)\n");
 		return -EINVAL;
 	}
+	if (o->vram_budget && !o->gpu) {
+		fprintf(stderr, "accel-serve: --vram-budget needs --gpu\n");
+		return -EINVAL;
+	}
 	if (o->swap_space && !o->kv_cache_dir) {
 		fprintf(stderr, "accel-serve: --swap-space needs --kv-cache-dir (where sequences "
 			"swap beyond it)\n");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* -v: where the weights went, in accel-run -v's words (tests grep them) */
+static void print_placement(const struct serve_opts *o, const struct rt_model *m)
+{
+	struct rt_placement pl;
+	struct rt_vram_stats vs;
+
+	if (rt_stream_stats(m, NULL, &pl) == 0) {
+		int nres = 0;
+
+		for (int u = 0; u < pl.n_units; u++)
+			nres += pl.resident[u];
+		fprintf(stderr, "accel-serve: placement: streaming under --mem-budget %llu KiB: "
+			"%d of %d units resident (%llu KiB), %d slots of %llu KiB, embedding %s, "
+			"%llu KiB read per pass\n", (unsigned long long)(pl.budget >> 10), nres,
+			pl.n_units, (unsigned long long)(pl.resident_bytes >> 10), pl.n_slots,
+			(unsigned long long)(pl.slot_bytes >> 10),
+			pl.embed_resident ? "resident" : "rows read on demand",
+			(unsigned long long)(pl.streamed_bytes_per_pass >> 10));
+	} else if (o->gpu && rt_vram_stats(m, &vs) < 0) {
+		fprintf(stderr, "accel-serve: placement: the weights, KV cache and activations "
+			"resident in VRAM\n");
+	} else {
+		fprintf(stderr, "accel-serve: placement: every weight resident in host memory, "
+			"nothing streams from the file\n");
+	}
+	if (rt_vram_stats(m, &vs) == 0)
+		fprintf(stderr, "accel-serve: placement: VRAM %llu MiB: %d of %d units resident "
+			"(%llu MiB), %d VRAM slots of %llu KiB, %llu KiB uploaded per pass\n",
+			(unsigned long long)(vs.budget >> 20), vs.n_resident, vs.n_units,
+			(unsigned long long)(vs.resident_bytes >> 20), vs.n_slots,
+			(unsigned long long)(vs.slot_bytes >> 10),
+			(unsigned long long)(vs.streamed_bytes_per_pass >> 10));
 }
 
 /*
@@ -267,7 +328,8 @@ int main(int argc, char **argv)
 	accel_set_log(log_cb, &o);
 	mo = (struct rt_model_opts){ .threads = o.threads, .n_ctx = o.n_ctx, .n_batch = o.n_batch,
 				     .n_seq = o.n_parallel, .device = o.device,
-				     .mem_budget = o.mem_budget, .type_k = o.type_k,
+				     .mem_budget = o.mem_budget, .vram_budget = o.vram_budget,
+				     .gpu = o.gpu, .type_k = o.type_k,
 				     .type_v = o.type_v, .flash_attn = o.flash_attn,
 				     .ctx_mode = o.kv_unified ? RT_CTX_UNIFIED : RT_CTX_SPLIT };
 	/* started by mpirun: the layers split over the ranks (pipeline.c) */
@@ -282,6 +344,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "accel-serve: %s\n", *rt_last_error() ? rt_last_error() : strerror(-ret));
 		return 1;
 	}
+	if (o.verbose)
+		print_placement(&o, m);
 	ret = rt_tokenizer_load(rt_model_gguf(m), &tok);
 	if (ret < 0) {
 		fprintf(stderr, "accel-serve: tokenizer: %s\n", rt_last_error());

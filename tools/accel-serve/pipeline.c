@@ -62,6 +62,14 @@ int serve_pp_load(struct serve_opts *o, const struct rt_model_opts *mo, struct r
 		MPI_Finalize();
 		return -ENOTSUP;
 	}
+	if (o->gpu) {
+		/* as accel-run: the stages of the pipeline run on the CPU only */
+		if (pp.rank == 0)
+			fprintf(stderr, "accel-serve: --gpu does not run under mpirun yet (the "
+				"pipeline's stages are CPU only)\n");
+		MPI_Finalize();
+		return -EOPNOTSUPP;
+	}
 	if (o->kv_unified || o->kv_cache_dir || o->kv_blocks) {
 		/* the KV of the later ranks' layers lives there: this rank's
 		 * scheduler can neither share, store nor swap it */

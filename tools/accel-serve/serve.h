@@ -31,6 +31,8 @@ struct serve_opts {
 	int timeout_s;			/* --timeout: an idle or stalled connection */
 	int grace_s;			/* --shutdown-timeout: drain on SIGTERM/SIGINT */
 	uint64_t mem_budget;
+	bool gpu;			/* --gpu: the model on GPU 0 (rt_model_opts.gpu) */
+	uint64_t vram_budget;		/* --vram-budget: VRAM it may use (0: all it needs) */
 	int type_k, type_v;		/* -ctk/-ctv: enum rt_kv_type (0: f16) */
 	int flash_attn;			/* -fa: enum rt_flash_attn (0: auto) */
 	bool verbose;

@@ -10,8 +10,12 @@
  * With --vram-budget, or when the host side streams (--mem-budget), the
  * weights go through the VRAM tier instead (vram.c): what fits stays, the
  * rest crosses PCIe every pass. Layer ranges and shared KV pools are refused.
+ * Between passes the KV cache's truth is its twin: whatever reads or writes
+ * KV bytes on the host (the serving scheduler's swap and disk tier) moves
+ * them down before and up after (rt_model_gpu_kv_sync).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include "model/kvcache.h"
 #include "gpu/vram.h"
@@ -134,4 +138,37 @@ int rt_model_gpu_stage_out(struct rt_model *m)
 	ret = gpu_xfer(m, false, m->act, m->logits.offset, end - m->logits.offset);
 	return ret < 0 ? rt_set_error(ret, "--gpu: downloading the logits failed: %s",
 				      strerror(-ret)) : 0;
+}
+
+int rt_model_gpu_kv_sync(struct rt_model *m, const uint32_t *blocks, int n, bool up)
+{
+	struct rt_kvcache *kv = m->kv;
+	struct accel_cmd *c;
+	int ret;
+
+	if (!m->gpu_copy || n <= 0)
+		return 0;
+	c = calloc((size_t)n, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	/* one submission: the backend syncs its stream once for all of them */
+	for (int i = 0; i < n; i++) {
+		struct accel_tensor t = accel_tensor_make(kv->pool,
+							  (uint64_t)blocks[i] * kv->block_bytes,
+							  ACCEL_DTYPE_I8, (int64_t)kv->block_bytes,
+							  1, 1, 1);
+
+		if (up)
+			accel_cmd_prep_upload(&c[i], t);
+		else
+			accel_cmd_prep_download(&c[i], t);
+	}
+	ret = accel_queue_submit(m->gpu_copy, c, (uint32_t)n, NULL, 0, NULL);
+	if (ret == 0)
+		ret = accel_queue_wait_idle(m->gpu_copy);
+	if (ret < 0)
+		accel_queue_clear_error(m->gpu_copy);
+	free(c);
+	return ret < 0 ? rt_set_error(ret, "--gpu: %s %d KV blocks failed: %s",
+				      up ? "uploading" : "downloading", n, strerror(-ret)) : 0;
 }

@@ -221,6 +221,12 @@ int rt_model_gpu_stage_in(struct rt_model *m);
 int rt_model_gpu_stage_out(struct rt_model *m);
 /* @t (in a pool with a VRAM twin) down to host memory, waited for */
 int rt_model_gpu_download(struct rt_model *m, const struct accel_tensor *t);
+/* KV blocks @blocks[0..n) from the VRAM twin down to the pool's host
+ * mapping (@up false: before the host reads them) or up (after the host
+ * wrote them): the serving scheduler's swap and disk tier move KV bytes
+ * through the host COPY engine, which sees only the host mapping. Between
+ * passes only (the caller waited for the last one); a no-op on the CPU. */
+int rt_model_gpu_kv_sync(struct rt_model *m, const uint32_t *blocks, int n, bool up);
 
 /* stream/: layer streaming under a budget; leaves m->wops unset when
  * everything fits */

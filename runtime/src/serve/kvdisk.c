@@ -181,6 +181,13 @@ static int store_one(struct rt_kvdisk *d, uint32_t block, uint64_t hash)
 	fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
 	if (fd < 0)
 		return -errno;
+	/* on a GPU the block's bytes are in VRAM: down first (checksum, write) */
+	ret = rt_model_gpu_kv_sync(d->m, &block, 1, false);
+	if (ret < 0) {
+		close(fd);
+		unlink(tmp);
+		return ret;
+	}
 	memset(d->hdr, 0, KVD_HDR);
 	*h = (struct kvd_header){ .magic = KVD_MAGIC, .version = KVD_VERSION,
 				  .block_tokens = kv->block_tokens, .fingerprint = d->fingerprint,
@@ -235,7 +242,8 @@ static bool load_one(struct rt_kvdisk *d, uint32_t block, uint64_t hash)
 		uint64_t want = h->checksum;
 
 		good = xfer(d, block, fd, false) == 0 &&
-		       checksum(accel_kv_block_ptr(kv->pool, block), kv->block_bytes) == want;
+		       checksum(accel_kv_block_ptr(kv->pool, block), kv->block_bytes) == want &&
+		       rt_model_gpu_kv_sync(d->m, &block, 1, true) == 0;	/* up to VRAM */
 	}
 	close(fd);
 	/* truncated or corrupt: never used, and gone so a sound copy can replace it */

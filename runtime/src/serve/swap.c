@@ -24,16 +24,23 @@ struct rt_swap {
 	int fd;		/* or block b at b * block_bytes of this file */
 };
 
-/* @n blocks of @seq's table <-> @sw's */
+/* @n blocks of @seq's table <-> @sw's; on a GPU the blocks' bytes live in
+ * the pool's VRAM twin, so they come down before a swap-out and go up after
+ * a swap-in (the COPY engine sees the host mapping only) */
 static int copy_blocks(struct rt_model *m, int seq, struct rt_swap *sw, bool out)
 {
 	struct rt_kvcache *kv = m->kv;
+	const uint32_t *ids = &kv->table[(size_t)seq * kv->max_blocks];
 	struct accel_fence_point sig = { m->fence, 0 };
 	struct accel_cmd *cmd = calloc(sw->n > 0 ? sw->n : 1, sizeof(*cmd));
 	int ret;
 
 	if (!cmd)
 		return -ENOMEM;
+	if (out && (ret = rt_model_gpu_kv_sync(m, ids, sw->n, false)) < 0) {
+		free(cmd);
+		return ret;
+	}
 	for (int b = 0; b < sw->n; b++) {
 		uint32_t id = kv->table[(size_t)seq * kv->max_blocks + b];
 		uint64_t off = (uint64_t)b * kv->block_bytes;
@@ -60,7 +67,9 @@ static int copy_blocks(struct rt_model *m, int seq, struct rt_swap *sw, bool out
 	if (ret == 0)
 		ret = accel_queue_clear_error(m->copy);
 	free(cmd);
-	return ret ? rt_set_error(ret, "swap: COPY failed: %s", strerror(-ret)) : 0;
+	if (ret)
+		return rt_set_error(ret, "swap: COPY failed: %s", strerror(-ret));
+	return out ? 0 : rt_model_gpu_kv_sync(m, ids, sw->n, true);
 }
 
 void rt_swap_free(struct rt_swap *sw)
