@@ -28,7 +28,7 @@ if [ -n "$why" ]; then
 fi
 tmp=$(mktemp -d "${ACCEL_BUILD:-$top/build}/pipeline.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-echo "1..25"
+echo "1..29"
 n=0
 # alive PIDS...: how many of them still run after up to 10 s (zombies do not
 # count: mpirun's children are reaped by whoever inherits them)
@@ -115,6 +115,24 @@ same "6-layer MoE streamed (--mem-budget 250K), 2 ranks: ids as one process" 2 "
 ok $? "both MoE ranks streamed (experts by routing)"
 same "6-layer MoE streamed (--mem-budget 250K), 3 ranks, one resident: ids as one process" 3 \
 	"$tmp/m1" -m "$moe6" -p "Once upon a time" -b 1 -n 16 $g --mem-budget 250K
+
+# GPU stages on the GPU emulation (tests/cli/gpu-emu.sh): each rank's layers
+# on its GPU; under --vram-budget rank 0's through VRAM slots, and with
+# --mem-budget too from the file through host slots; the hidden state goes
+# up before a stage's pass and down after it (NCCL absent: over MPI)
+emu="${ACCEL_BUILD:-$top/build}/lib/libaccel-gpuemu.so.1"
+export ACCEL_GPU_LIB="$emu" ACCEL_GPUEMU_DELAY_US=10
+same "stories260K on 2 GPU ranks, resident in VRAM: ids as one CPU process" 2 "$tmp/s1" \
+	-m "$stories" -p "Once upon a time" -n 24 $g --gpu -c 256
+same "stories260K on 3 GPU ranks, --vram-budget 2M: ids as one CPU process" 3 "$tmp/s1" \
+	-m "$stories" -p "Once upon a time" -n 24 $g --gpu -c 256 --vram-budget 2M
+same "stories260K -np 8 on 2 GPU ranks, --vram-budget 1.6M --mem-budget 600K: ids as one CPU process" \
+	2 "$tmp/s8" -m "$stories" -f "$tmp/p8.txt" -np 8 -b 16 -n 24 $g --gpu --vram-budget 1.6M \
+	--mem-budget 600K -v
+grep -q "rank 0 of 2 .*streamed under --mem-budget; on the GPU: [0-2] of 3 units in VRAM, [23] VRAM slots" \
+	"$tmp/err"
+ok $? "GPU rank 0: file -> host slot -> VRAM slot for its layers"
+unset ACCEL_GPU_LIB ACCEL_GPUEMU_DELAY_US
 
 # a rank with four times the budget takes more of the layers (both resident)
 timeout -k 5 120 $MPIRUN -np 1 "$run_bin" -m "$stories" -p "Once upon a time" -n 24 $g \

@@ -48,7 +48,7 @@ cleanup() {
 trap cleanup EXIT
 export ACCEL_GPU_LIB="$emu"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-echo "1..55"
+echo "1..54"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -314,20 +314,7 @@ one_line "--gpu with K and V caches of two types: one line" "^accel-serve: --gpu
 	-m "$st" --gpu -ctk f32 -ctv f16
 ACCEL_GPU_LIB="$tmp/no-such-backend.so" one_line "--gpu without its backend object: one line" \
 	"^accel-serve: --gpu" -m "$st" --gpu
-if command -v mpirun >/dev/null 2>&1 && grep -q MPI_Init "$serve" 2>/dev/null; then
-	asroot=""
-	[ "$(id -u)" -eq 0 ] && asroot="--allow-run-as-root"
-	OMPI_MCA_btl_vader_single_copy_mechanism=none timeout -k 5 60 \
-		mpirun $asroot --oversubscribe --bind-to none -np 2 "$serve" -m "$st" --port 0 --gpu \
-		>/dev/null 2>"$tmp/mpi.err"
-	rc=$?
-	[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -c '^accel-serve' "$tmp/mpi.err")" -eq 1 ] &&
-		grep -q '^accel-serve: --gpu does not run under mpirun yet' "$tmp/mpi.err"
-	ok $? "--gpu under mpirun: refused with one line (exit $rc)"
-else
-	n=$((n + 1))
-	echo "ok $n # SKIP --gpu under mpirun: no mpirun or no MPI build"
-fi
+# (--gpu under mpirun: GPU stages, tests/cli/serve-pipeline.sh)
 
 # under SANITIZE=1 (ACCEL_BUILD=build/san) every server ran under ASan+UBSan
 ! grep -l "ERROR: AddressSanitizer\|runtime error:" "$tmp"/*.log

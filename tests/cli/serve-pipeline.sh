@@ -35,7 +35,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-echo "1..14"
+echo "1..18"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -124,6 +124,23 @@ for np in 2 3; do
 	[ "$(alive $pids)" -eq 0 ]
 	ok $? "$np ranks: stopping mpirun leaves no rank running"
 done
+
+# GPU stages (the GPU emulation: tests/cli/gpu-emu.sh): each rank's layers
+# on its GPU, rank 0's through VRAM slots (--vram-budget 1.1M), the hidden
+# state up and down around every stage's pass: the CPU reference's answers
+emu="${ACCEL_BUILD:-$top/build}/lib/libaccel-gpuemu.so.1"
+if [ -f "$emu" ]; then
+	ACCEL_GPU_LIB="$emu" ACCEL_GPUEMU_DELAY_US=10 start_pp gpu 2 --gpu --vram-budget 1.1M
+	ok $? "2 GPU ranks: rank 0 listening, every rank loaded its layers"
+	grep -q "^accel-serve: rank 0 of 2 .*on the GPU: 0 of 3 units in VRAM, 2 VRAM slots" \
+		"$tmp/gpu.log"
+	ok $? "2 GPU ranks: rank 0's layers cross into VRAM slots every step"
+	pair "2 GPU ranks" 8 2
+	kill "$job" 2>/dev/null
+	wait "$job" 2>/dev/null
+else
+	for i in 1 2 3 4; do ok 1 "GPU ranks: $emu not built"; done
+fi
 
 # a rank killed while a request runs: one line from the server, no hang
 start_pp kill 2

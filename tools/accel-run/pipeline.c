@@ -531,13 +531,9 @@ int pipeline_main(const struct run_opts *o)
 		.mlock = o->mlock ? RT_MLOCK_REQUIRE : RT_MLOCK_AUTO,
 		.type_k = o->type_k, .type_v = o->type_v, .flash_attn = o->flash_attn,
 		.ctx_mode = RT_CTX_SPLIT,
-		.moe_prefetch = o->moe_prefetch };
+		.moe_prefetch = o->moe_prefetch,
+		.gpu = o->gpu, .vram_budget = o->vram_budget };
 
-	if (o->gpu) {
-		fprintf(stderr, "accel-run: --gpu does not run under mpirun yet (the pipeline's "
-			"stages are CPU only)\n");
-		return -EOPNOTSUPP;
-	}
 	if ((ret = pp_init(&p, "accel-run", o->pp_timeout)) < 0) {
 		fprintf(stderr, "accel-run: %s\n", rt_last_error());
 		return ret;
@@ -556,6 +552,7 @@ int pipeline_main(const struct run_opts *o)
 		MPI_Finalize();
 		return -EINVAL;
 	}
+	p.gpu = o->gpu;
 	if ((ret = pp_load(&p, o->model, &mo, o->mem_budget, o->verbose)) < 0)
 		return ret;
 	ret = 0;

@@ -62,14 +62,6 @@ int serve_pp_load(struct serve_opts *o, const struct rt_model_opts *mo, struct r
 		MPI_Finalize();
 		return -ENOTSUP;
 	}
-	if (o->gpu) {
-		/* as accel-run: the stages of the pipeline run on the CPU only */
-		if (pp.rank == 0)
-			fprintf(stderr, "accel-serve: --gpu does not run under mpirun yet (the "
-				"pipeline's stages are CPU only)\n");
-		MPI_Finalize();
-		return -EOPNOTSUPP;
-	}
 	if (o->kv_unified || o->kv_cache_dir || o->kv_blocks) {
 		/* the KV of the later ranks' layers lives there: this rank's
 		 * scheduler can neither share, store nor swap it */
@@ -81,6 +73,7 @@ int serve_pp_load(struct serve_opts *o, const struct rt_model_opts *mo, struct r
 		MPI_Finalize();
 		return -EINVAL;
 	}
+	pp.gpu = o->gpu;	/* each rank's layers on its GPU (mo carries --vram-budget) */
 	if ((ret = pp_load(&pp, o->model, mo, o->mem_budget, o->verbose)) < 0)
 		return ret;
 	pp_on = true;

@@ -308,18 +308,40 @@ int pp_load(struct pp *p, const char *model, const struct rt_model_opts *mo, uin
 	p->logits = malloc(sizeof(float) * (size_t)p->n_vocab * p->max_logits);
 	if (!p->reply || !p->logits)
 		pp_abort(p, -ENOMEM, "out of memory");
-	/* NCCL between GPU ranks only, where built in (UNTESTED: pp_nccl.h) */
-	if (p->gpu && pp_nccl_built() &&
-	    (ret = pp_nccl_open(p->rank, p->size, p->gpu_device,
-				(size_t)p->n_batch * p->dim, &p->nccl)) < 0)
-		pp_abort(p, ret, "NCCL");
+	/* NCCL between GPU ranks only, where built in (UNTESTED: pp_nccl.h);
+	 * where it cannot open (no libnccl, the GPU emulation) the hidden
+	 * states go over MPI from host memory, as between CPU ranks. Every
+	 * rank must take the same transport: they agree on it. */
+	if (p->gpu && pp_nccl_built()) {
+		int mine, all;
+
+		ret = pp_nccl_open(p->rank, p->size, p->gpu_device, (size_t)p->n_batch * p->dim,
+				   &p->nccl);
+		mine = ret == 0;
+		MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+		if (!all && p->nccl) {
+			pp_nccl_close(p->nccl);
+			p->nccl = NULL;
+		}
+		if (!all && verbose && p->rank == 0)
+			fprintf(stderr, "%s: NCCL unavailable (%s): hidden states over MPI\n", p->tool,
+				ret < 0 ? rt_last_error() : "another rank could not open it");
+	}
 	if (verbose) {
-		fprintf(stderr, "%s: rank %d of %d on %s, pid %d: layers %d..%d%s%s, %s\n",
+		struct rt_vram_stats vs;
+		char gpu[160] = "";
+
+		if (rt_vram_stats(p->m, &vs) == 0)
+			snprintf(gpu, sizeof(gpu), "; on the GPU: %d of %d units in VRAM, %d VRAM "
+				 "slots", vs.n_resident, vs.n_units, vs.n_slots);
+		else if (p->gpu)
+			snprintf(gpu, sizeof(gpu), "; on the GPU");
+		fprintf(stderr, "%s: rank %d of %d on %s, pid %d: layers %d..%d%s%s, %s%s\n",
 			p->tool, p->rank, p->size, p->host, (int)getpid(), p->first[p->rank],
 			p->first[p->rank + 1] - 1, p->rank == 0 ? ", embedding" : "",
 			p->rank == p->size - 1 ? ", output head" : "",
 			rt_stream_stats(p->m, NULL, NULL) == 0 ? "streamed under --mem-budget"
-							       : "resident");
+							       : "resident", gpu);
 		fflush(stderr);
 	}
 	{	/* everyone loaded; a rank that failed has aborted the job */

@@ -9,7 +9,9 @@
  * COPY queue. The layer loop and its commands are the CPU's, unchanged.
  * With --vram-budget, or when the host side streams (--mem-budget), the
  * weights go through the VRAM tier instead (vram.c): what fits stays, the
- * rest crosses PCIe every pass. Layer ranges and shared KV pools are refused.
+ * rest crosses PCIe every pass. A pipeline stage (a layer range) moves its
+ * hidden state up before its pass and down after it. Shared KV pools are
+ * refused.
  * Between passes the KV cache's truth is its twin: whatever reads or writes
  * KV bytes on the host (the serving scheduler's swap and disk tier) moves
  * them down before and up after (rt_model_gpu_kv_sync).
@@ -35,9 +37,8 @@ int rt_model_gpu_attach(struct rt_model *m, const struct rt_model_opts *opts)
 	    (opts->type_k ? opts->type_k : RT_KV_F16) != (opts->type_v ? opts->type_v : RT_KV_F16))
 		return rt_set_error(-EOPNOTSUPP, "--gpu: the GPU's attention takes F32 or F16 "
 				    "caches with K and V of one type (-ctk/-ctv)");
-	if (opts->layer_first || opts->layer_end || opts->kv_pool_fd > 2)
-		return rt_set_error(-EOPNOTSUPP, "--gpu: pipeline stages and shared KV pools "
-				    "do not run on the GPU yet");
+	if (opts->kv_pool_fd > 2)
+		return rt_set_error(-EOPNOTSUPP, "--gpu: shared KV pools do not run on the GPU yet");
 	ret = accel_gpu_attach(m->dev, opts->gpu_device, why, sizeof(why));
 	if (ret < 0)
 		return rt_set_error(ret, "--gpu: %s", why[0] ? why : strerror(-ret));
@@ -99,6 +100,28 @@ int rt_model_gpu_place(struct rt_model *m, uint64_t vram_budget)
 	if (ret < 0)
 		return rt_set_error(ret, "--gpu: uploading the weights failed: %s", strerror(-ret));
 	return 0;
+}
+
+/* the first @rows rows of 2-D F32 @t, up (@up) or down */
+static int gpu_rows(struct rt_model *m, const struct accel_tensor *t, int rows, bool up)
+{
+	int ret;
+
+	if (!m->gpu_copy || rows <= 0)
+		return 0;
+	ret = gpu_xfer(m, up, t->pool, t->offset, (uint64_t)t->ne[0] * (uint64_t)rows * 4);
+	return ret < 0 ? rt_set_error(ret, "--gpu: moving the hidden state %s failed: %s",
+				      up ? "up" : "down", strerror(-ret)) : 0;
+}
+
+int rt_model_gpu_upload(struct rt_model *m, const struct accel_tensor *t, int rows)
+{
+	return gpu_rows(m, t, rows, true);
+}
+
+int rt_model_gpu_download_rows(struct rt_model *m, const struct accel_tensor *t, int rows)
+{
+	return gpu_rows(m, t, rows, false);
 }
 
 int rt_model_gpu_download(struct rt_model *m, const struct accel_tensor *t)

@@ -149,6 +149,8 @@ static int build_pass(struct rt_model *m, const struct rt_batch *b, const float 
 					    "stage before them", m->l0, m->l1 - 1);
 		/* the previous pass completed (forward waits): x is free */
 		memcpy(rt_tensor_ptr(&m->x), x_in, sizeof(float) * (size_t)m->hp.dim * b->n);
+		if ((ret = rt_model_gpu_upload(m, &m->x, b->n)) < 0)
+			return ret;
 	}
 	for (int il = m->l0; il < m->l1; il++) {
 		if ((ret = m->wops->bind(m, il)) < 0)
@@ -189,6 +191,9 @@ int rt_model_forward_stage(struct rt_model *m, const struct rt_batch *b, const f
 	if ((ret = m->wops->check(m)) < 0 || (ret = rt_model_gpu_stage_out(m)) < 0)
 		return ret;
 	if (!m->has_head) {
+		/* a GPU stage's hidden state comes down for the next stage */
+		if ((ret = rt_model_gpu_download_rows(m, &m->x, b->n)) < 0)
+			return ret;
 		*out = rt_tensor_ptr(&m->x);
 		return b->n;
 	}

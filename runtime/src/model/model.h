@@ -219,6 +219,10 @@ int rt_model_gpu_attach(struct rt_model *m, const struct rt_model_opts *opts);
 int rt_model_gpu_place(struct rt_model *m, uint64_t vram_budget);
 int rt_model_gpu_stage_in(struct rt_model *m);
 int rt_model_gpu_stage_out(struct rt_model *m);
+/* the first @rows rows of F32 [ne0, *] @t between host and its VRAM twin
+ * (a pipeline stage's hidden state), waited for; no-ops on the CPU */
+int rt_model_gpu_upload(struct rt_model *m, const struct accel_tensor *t, int rows);
+int rt_model_gpu_download_rows(struct rt_model *m, const struct accel_tensor *t, int rows);
 /* @t (in a pool with a VRAM twin) down to host memory, waited for */
 int rt_model_gpu_download(struct rt_model *m, const struct accel_tensor *t);
 /* KV blocks @blocks[0..n) from the VRAM twin down to the pool's host
