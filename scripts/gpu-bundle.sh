@@ -27,6 +27,8 @@ trap 'rm -rf "$stage"' EXIT
 root="$stage/accel-gpu"
 mkdir -p "$root/bin" "$root/lib" "$root/tests/runtime" "$root/tests/conformance" "$root/gpu"
 progs=("$B/bin/accel-run" "$B/bin/accel-bench" "$B/bin/accel-mkmodel")
+# accel-serve where it was built (libmicrohttpd, json-c: ldd brings them along)
+[ -x "$B/bin/accel-serve" ] && progs+=("$B/bin/accel-serve")
 cp "${progs[@]}" "$root/bin/"
 cp "$B/lib/libaccel-cuda.so.1" "$root/lib/"
 cp "$B/tests/runtime/test_gpu_model" "$root/tests/runtime/"

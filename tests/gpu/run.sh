@@ -106,6 +106,34 @@ grep "placement: VRAM" "$out/vram.err"
 echo "# greedy ids GPU streamed (--vram-budget 115M) == GPU resident: $([ $s -eq 0 ] && echo yes || echo NO)"
 [ $s -eq 0 ] || { rc=1; tail -2 "$out/vram.err"; }
 
+echo "# $(stamp) accel-serve --gpu: a greedy completion as accel-run --gpu gives it"
+if [ -x "$B/bin/accel-serve" ] && command -v python3 >/dev/null; then
+	timeout 60 "$B/bin/accel-serve" -m "$m" --port 0 -c 512 --gpu -v 2>"$out/serve.log" &
+	sp=$!
+	port=
+	for _ in $(seq 300); do
+		port=$(sed -n 's/.*listening on http:[^:]*:\([0-9]*\).*/\1/p' "$out/serve.log")
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	got=$(timeout 30 python3 -c '
+import json, sys, urllib.request
+r = urllib.request.Request("http://127.0.0.1:%s/v1/completions" % sys.argv[1],
+    data=json.dumps({"prompt": "Once upon a time", "max_tokens": 32, "temperature": 0}).encode(),
+    headers={"Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(r))["choices"][0]["text"], end="")' "$port" 2>>"$out/serve.log")
+	kill $sp 2>/dev/null
+	wait $sp 2>/dev/null
+	want=$(timeout 30 "$B/bin/accel-run" -m "$m" -c 512 -p "Once upon a time" -n 32 --temp 0 --gpu \
+		2>/dev/null)
+	[ -n "$port" ] && [ -n "$got" ] && [ "$want" = "$got" ]
+	s=$?
+	echo "# served completion == accel-run --gpu: $([ $s -eq 0 ] && echo yes || echo NO)"
+	[ $s -eq 0 ] || { rc=1; tail -3 "$out/serve.log"; echo "# got: $got"; echo "# want: $want"; }
+else
+	echo "# accel-serve not in the bundle or no python3: skipped (NOT a pass)"
+fi
+
 echo "# $(stamp) benchmarks"
 timeout 45 "$B/gpu/bench_cuda" >"$out/bench.txt" 2>&1
 cat "$out/bench.txt"
