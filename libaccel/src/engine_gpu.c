@@ -385,7 +385,7 @@ int accel_pool_create_vram(struct accel_device *dev, uint64_t size, struct accel
 	struct accel_pool *pool;
 	int ret;
 
-	if (!dev || !out || !size)
+	if (!dev || !out || !size || size > UINT64_MAX - 4095)
 		return -EINVAL;
 	*out = NULL;
 	g = dev->gpu;

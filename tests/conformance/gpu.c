@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include "conf.h"
 
-#define GPU_TESTS	13
+#define GPU_TESTS	15
 #define DIM		256
 #define ROWS		4
 #define OUT		64
@@ -173,6 +173,10 @@ static void test_on_gpu(struct accel_device *dev)
 	struct accel_tensor vx, vy;
 	int fd = -1;
 
+	is_int(accel_pool_create_vram(dev, UINT64_MAX, &v), -EINVAL,
+	       "a VRAM pool of 2^64 - 1 bytes: -EINVAL (no wrap when rounded)");
+	is_int(accel_pool_create_vram(dev, UINT64_C(1) << 60, &v), -ENOMEM,
+	       "a VRAM pool larger than the GPU: -ENOMEM");
 	ret = accel_pool_create_vram(dev, 1 << 20, &v);
 	ok(!ret && v && !accel_pool_ptr(v) && accel_pool_size(v) >= (1 << 20) &&
 	   accel_pool_info(v, &pi) == -EINVAL && accel_pool_export(v, &fd) == -EINVAL,
