@@ -9,6 +9,7 @@
 #include "kn_ops.h"
 
 #define KN_MM_COL_TILE	64	/* activation rows kept hot per pass */
+#define KN_MM_GEMM_COLS	8	/* columns from which a Q4_0 batch takes the panel GEMM */
 
 /*
  * F32 weights follow llama.cpp's ggml_compute_forward_mul_mat: two or more
@@ -133,6 +134,14 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 		const struct kn_type_fns *x8 = kn_avx2_q4_0_x8_fns();
 
 		dot = x8->dot, dot4 = x8->dot4, rows4 = x8->rows4, dot8 = x8->dot8;
+		/* a batch: register-blocked panels of the matrix, the same sums */
+		if (n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {
+			r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q4_0_x8
+							     : kn_avx2_gemm_q4_0_x8)(
+				n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+			if (r0 >= r1)
+				return;
+		}
 	}
 	if (n_cols == 1) {
 		int64_t r = r0;
