@@ -9,7 +9,7 @@
 #include "kn_ops.h"
 
 #define KN_MM_COL_TILE	64	/* activation rows kept hot per pass */
-#define KN_MM_GEMM_COLS	8	/* columns from which a Q4_0 batch takes the panel GEMM */
+#define KN_MM_GEMM_COLS	8	/* columns from which a Q4_0/Q8_0 batch takes a GEMM */
 
 /*
  * F32 weights follow llama.cpp's ggml_compute_forward_mul_mat: two or more
@@ -142,6 +142,13 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 			if (r0 >= r1)
 				return;
 		}
+	}
+	/* a Q8_0 batch: register-blocked rows and columns, each output as vec_dot */
+	if (type == KN_Q8_0 && n_cols >= KN_MM_GEMM_COLS && kn_isa_simd() &&
+	    kn_isa_get() == KN_ISA_AVX512) {
+		r0 += kn_avx512_gemm_q8_0(n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+		if (r0 >= r1)
+			return;
 	}
 	if (n_cols == 1) {
 		int64_t r = r0;
