@@ -207,7 +207,10 @@ bool kn_mat_q4_0_x8(uint32_t type, int64_t mat_rows);
 int64_t kn_avx2_gemm_q4_0_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
 			     size_t ars, int64_t n_cols, const float *bias, float *out,
 			     int64_t n_rows, int64_t r0, int64_t r1);
-/* Q8_0 batches in vec_dot's own order, 4 rows a tile (kn_gemm_q8_0_avx512.c) */
+/* Q8_0 batches in vec_dot's own order, 4 (2) rows a tile (kn_gemm_q8_0_avx512.c, _avx2.c) */
+int64_t kn_avx2_gemm_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
+			  int64_t n_cols, const float *bias, float *out, int64_t n_rows,
+			  int64_t r0, int64_t r1);
 int64_t kn_avx512_gemm_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
 			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
 			    int64_t r0, int64_t r1);
