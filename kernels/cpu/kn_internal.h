@@ -201,6 +201,30 @@ float kn_ref_dot_q4_0(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q4_0_x8(int64_t n, const void *w, const void *a);
 const struct kn_type_fns *kn_avx2_q4_0_x8_fns(void);
 bool kn_mat_q4_0_x8(uint32_t type, int64_t mat_rows);
+/* the same order for many columns at once (kn_gemm_q4_0_avx2.c, _avx512.c):
+ * rows [r0, r1) in panels of 8 (16), out [n_cols][n_rows] (+ bias); they
+ * return the rows done, a multiple of the panel, the caller does the rest */
+int64_t kn_avx2_gemm_q4_0_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
+			     size_t ars, int64_t n_cols, const float *bias, float *out,
+			     int64_t n_rows, int64_t r0, int64_t r1);
+/* Q8_0 batches in vec_dot's own order, 4 (2) rows a tile (kn_gemm_q8_0_avx512.c, _avx2.c) */
+int64_t kn_avx2_gemm_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
+			  int64_t n_cols, const float *bias, float *out, int64_t n_rows,
+			  int64_t r0, int64_t r1);
+int64_t kn_avx512_gemm_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
+			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
+			    int64_t r0, int64_t r1);
+/* Q4_K and Q6_K batches in vec_dot's own order, 2 rows a tile (kn_gemm_q4_K_avx512.c,
+ * kn_gemm_q6_K_avx512.c) */
+int64_t kn_avx512_gemm_q6_K(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
+			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
+			    int64_t r0, int64_t r1);
+int64_t kn_avx512_gemm_q4_K(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
+			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
+			    int64_t r0, int64_t r1);
+int64_t kn_avx512_gemm_q4_0_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
+			       size_t ars, int64_t n_cols, const float *bias, float *out,
+			       int64_t n_rows, int64_t r0, int64_t r1);
 float kn_ref_dot_q4_1(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q8_0(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q4_K(int64_t n, const void *w, const void *a);

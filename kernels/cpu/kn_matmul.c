@@ -9,6 +9,7 @@
 #include "kn_ops.h"
 
 #define KN_MM_COL_TILE	64	/* activation rows kept hot per pass */
+#define KN_MM_GEMM_COLS	8	/* columns from which a Q4_0/Q8_0 batch takes a GEMM */
 
 /*
  * F32 weights follow llama.cpp's ggml_compute_forward_mul_mat: two or more
@@ -133,6 +134,28 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 		const struct kn_type_fns *x8 = kn_avx2_q4_0_x8_fns();
 
 		dot = x8->dot, dot4 = x8->dot4, rows4 = x8->rows4, dot8 = x8->dot8;
+		/* a batch: register-blocked panels of the matrix, the same sums */
+		if (n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {
+			r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q4_0_x8
+							     : kn_avx2_gemm_q4_0_x8)(
+				n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+			if (r0 >= r1)
+				return;
+		}
+	}
+	/* a Q8_0 (AVX-512: Q4_K, Q6_K) batch: register-blocked rows and columns, each output as vec_dot */
+	if (type == KN_Q8_0 && n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {
+		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q8_0 : kn_avx2_gemm_q8_0)(
+			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+		if (r0 >= r1)
+			return;
+	}
+	if ((type == KN_Q4_K || type == KN_Q6_K) && n_cols >= KN_MM_GEMM_COLS && kn_isa_simd() &&
+	    kn_isa_get() == KN_ISA_AVX512) {
+		r0 += (type == KN_Q4_K ? kn_avx512_gemm_q4_K : kn_avx512_gemm_q6_K)(
+			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+		if (r0 >= r1)
+			return;
 	}
 	if (n_cols == 1) {
 		int64_t r = r0;

@@ -342,39 +342,46 @@ static void test_moe_route(void)
 
 /*
  * Q4_0 matrices of 8k rows on AVX2/AVX-512 take llama.cpp's repacked order:
- * every output bit-identical to the scalar statement of it, whatever the
- * column count and split (decode's 4 rows, prefill's 4/8 columns)
+ * every output bit-identical to the scalar statement of it (+ the bias),
+ * whatever the column count and split (decode's 4 rows, a few columns' 4/8
+ * column dots, a batch's panels of 8 or 16 rows in k chunks of 32 blocks and
+ * column tiles of 64, with the rows a split leaves outside a panel)
  */
-static void test_matmul_q4_0_x8(int64_t n_cols, int nth)
+static void test_matmul_q4_0_x8(int64_t n_in, int64_t n_rows, int64_t n_cols, int nth,
+				bool with_bias)
 {
-	const int64_t n_in = 1120, n_rows = 40;
 	const size_t wrs = kn_row_size(KN_Q4_0, n_in), ars = kn_row_size(KN_Q8_0, n_in);
 	float *x = malloc(n_rows * n_in * sizeof(float)), *y = malloc(n_cols * n_in * sizeof(float));
-	float *out = malloc(n_rows * n_cols * sizeof(float));
+	float *out = malloc(n_rows * n_cols * sizeof(float)), *bias = malloc(n_rows * sizeof(float));
 	uint8_t *w = malloc(n_rows * wrs), *a = malloc(n_cols * ars);
 	int bad = 0, bad_mat = 0;
 
 	kt_seed(4000 + n_cols);
 	kt_fill(x, n_rows * n_in, 1.0f);
 	kt_fill(y, n_cols * n_in, 1.0f);
+	kt_fill(bias, n_rows, 1.0f);
 	for (int64_t r = 0; r < n_rows; r++)
 		kn_quantize_row(KN_Q4_0, x + r * n_in, w + r * wrs, n_in);
 	for (int64_t c = 0; c < n_cols; c++)
 		kn_quantize_act_row(KN_Q8_0, y + c * n_in, a + c * ars, n_in);
 	for (int ith = 0; ith < nth; ith++)
-		kn_matmul(out, w, KN_Q4_0, a, NULL, n_in, n_rows, n_cols, ith, nth);
+		kn_matmul(out, w, KN_Q4_0, a, with_bias ? bias : NULL, n_in, n_rows, n_cols, ith,
+			  nth);
 	for (int64_t c = 0; c < n_cols; c++) {
 		for (int64_t r = 0; r < n_rows; r++) {
-			const float want = kn_ref_dot_q4_0_x8(n_in, w + r * wrs, a + c * ars);
+			const float dot = kn_ref_dot_q4_0_x8(n_in, w + r * wrs, a + c * ars);
+			const float want = dot + (with_bias ? bias[r] : 0.0f);
 			const float mat = kn_vec_dot_mat(KN_Q4_0, n_in, w + r * wrs, a + c * ars, n_rows);
 
 			bad += memcmp(&want, &out[c * n_rows + r], sizeof(float)) != 0;
-			bad_mat += memcmp(&want, &mat, sizeof(float)) != 0;
+			bad_mat += memcmp(&dot, &mat, sizeof(float)) != 0;
 		}
 	}
-	ok(!bad && !bad_mat, "%s: q4_0 matmul of 40 rows in llama.cpp's repacked order: %lld cols, "
-	   "%d threads (%d outputs and %d kn_vec_dot_mat differ from the scalar order)",
-	   kn_isa_get() == KN_ISA_AVX512 ? "AVX-512" : "AVX2", (long long)n_cols, nth, bad, bad_mat);
+	ok(!bad && !bad_mat, "%s: q4_0 matmul of %lld x %lld in llama.cpp's repacked order%s: "
+	   "%lld cols, %d threads (%d outputs and %d kn_vec_dot_mat differ from the scalar order)",
+	   kn_isa_get() == KN_ISA_AVX512 ? "AVX-512" : "AVX2", (long long)n_rows,
+	   (long long)n_in, with_bias ? " + bias" : "", (long long)n_cols, nth, bad, bad_mat);
+	free(bias);
 	free(x);
 	free(y);
 	free(out);
@@ -386,9 +393,10 @@ int main(void)
 {
 	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
-	 * moe_route 2 + 1, q4_0 in the repacked order 3 per x86 ISA */
+	 * moe_route 2 + 1, q4_0 in the repacked order 6, q8_0 batches 2 and q4_K,
+	 * q6_K batches 1 each per x86 ISA */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 3);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * 10);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -400,13 +408,21 @@ int main(void)
 	test_matmul_type(KN_Q4_K, 5, 2, true);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		if (isa > (int)kn_isa_best()) {
-			skip(3, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
+			skip(10, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
 			continue;
 		}
 		kn_isa_set(isa);
-		test_matmul_q4_0_x8(1, 3);
-		test_matmul_q4_0_x8(5, 2);
-		test_matmul_q4_0_x8(70, 4);
+		test_matmul_q4_0_x8(1120, 40, 1, 3, false);
+		test_matmul_q4_0_x8(1120, 40, 5, 2, false);
+		test_matmul_q4_0_x8(1120, 40, 70, 4, false);
+		test_matmul_q4_0_x8(1120, 40, 8, 1, true);
+		test_matmul_q4_0_x8(2080, 56, 131, 2, true);
+		test_matmul_q4_0_x8(1024, 32, 17, 3, false);
+		/* each ISA's Q8_0 GEMM (8+ columns) and AVX-512's K-quant ones against vec_dot */
+		test_matmul_type(KN_Q8_0, 70, 4, true);
+		test_matmul_type(KN_Q8_0, 9, 1, false);
+		test_matmul_type(KN_Q4_K, 67, 3, true);
+		test_matmul_type(KN_Q6_K, 67, 3, true);
 	}
 	kn_isa_set(kn_isa_best());
 	test_rope();
