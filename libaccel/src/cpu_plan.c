@@ -26,6 +26,7 @@ struct plan_range {
 struct plan_cmd {
 	struct plan_range r[ACCEL_CMD_MAX_TENSORS];
 	int nr;
+	bool serial;
 };
 
 /*
@@ -84,6 +85,10 @@ static bool plan_ranges(const struct accel_cmd *c, struct plan_cmd *pc)
 		r->write = (d->writes & ACCEL_OP_T(i)) != 0;
 		pc->nr++;
 	}
+	/* t0 is the output of every op with serial_elems */
+	pc->serial = d->serial_elems && c->t[0].ne[0] &&
+		     (uint64_t)c->t[0].ne[0] * (uint64_t)c->t[0].ne[1] * (uint64_t)c->t[0].ne[2] *
+		     (uint64_t)c->t[0].ne[3] <= d->serial_elems;
 	return true;
 }
 
@@ -122,8 +127,9 @@ size_t accel_cpu_plan(const struct accel_cmd *cmds, uint32_t n, int nth, bool ov
 
 		if (ro && open && ng < ACCEL_CPU_PLAN_MAX_GROUP) {
 			joins = true;
+			/* serial after serial: worker 0, in order */
 			for (int g = 0; g < ng && joins; g++)
-				joins = !plan_hazard(&group[g], &pc);
+				joins = (group[g].serial && pc.serial) || !plan_hazard(&group[g], &pc);
 		}
 		if (!joins) {
 			if (i)
@@ -134,6 +140,7 @@ size_t accel_cpu_plan(const struct accel_cmd *cmds, uint32_t n, int nth, bool ov
 		steps[i].scratch_size = plan_scratch(&cmds[i], nth);
 		steps[i].scratch_off = used;
 		steps[i].barrier = false;
+		steps[i].serial = ro && pc.serial;
 		used += PLAN_ALIGN(steps[i].scratch_size);
 		if (used > need)
 			need = used;

@@ -25,12 +25,16 @@
  * @scratch_size: its scratch bytes (accel_cpu_scratch_size)
  * @barrier: every thread waits for every other after it. When false, a
  *	thread done with its share goes on to the next command while others
- *	still run this one: the two touch disjoint memory and scratch.
+ *	still run this one: the two touch disjoint memory and scratch, or both
+ *	are @serial.
+ * @serial: worker 0 runs all of it (as one thread), the others skip it
+ *	(op table serial_elems)
  */
 struct accel_cpu_step {
 	size_t scratch_off;
 	size_t scratch_size;
 	bool barrier;
+	bool serial;
 };
 
 /**
@@ -44,8 +48,9 @@ struct accel_cpu_step {
  *
  * A barrier follows a command unless the next one is hazard-free with every
  * command since the last barrier: both ops refs_only (op table), no byte
- * range one of them writes overlapping one the other touches, and the group
- * at most ACCEL_CPU_PLAN_MAX_GROUP long. Commands of one group get disjoint
+ * range one of them writes overlapping one the other touches (unless both
+ * are serial: worker 0 runs them in order), and the group at most
+ * ACCEL_CPU_PLAN_MAX_GROUP long. With @overlap false nothing is serial. Commands of one group get disjoint
  * scratch slices; the last command always has a barrier.
  *
  * Return: the scratch bytes the plan needs (the largest group's sum).

@@ -4,7 +4,8 @@
  * submission thread is worker 0. A submission's commands are handed to the
  * workers at once: each walks them in order, running its share of each
  * through accel_cpu_exec (cpu_exec.c), with a barrier after each command
- * that the plan (cpu_plan.c) says needs one. Workers and the barrier spin
+ * that the plan (cpu_plan.c) says needs one; the plan's serial commands
+ * (small elementwise ones) run on worker 0 alone. Workers and the barrier spin
  * briefly and then sleep on a futex, so back-to-back commands cost a few
  * hundred ns while an idle queue costs no CPU.
  */
@@ -178,10 +179,20 @@ static void accel_compute_run_share(struct accel_compute *c, struct accel_worker
 		const struct accel_cpu_step *st = &steps[i];
 		int ret;
 
-		w->ctx.scratch = scratch + st->scratch_off;
-		w->ctx.scratch_size = st->scratch_size;
-		w->ctx.work = &work[i].v;
-		ret = accel_cpu_exec(&cmds[i], &w->ctx);
+		if (st->serial) {
+			/* worker 0 alone, as one thread; the others go on */
+			struct accel_cpu_ctx one = {
+				.ith = 0, .nth = 1, .scratch = scratch + st->scratch_off,
+				.scratch_size = st->scratch_size, .work = &work[i].v,
+			};
+
+			ret = w->ctx.ith ? 0 : accel_cpu_exec(&cmds[i], &one);
+		} else {
+			w->ctx.scratch = scratch + st->scratch_off;
+			w->ctx.scratch_size = st->scratch_size;
+			w->ctx.work = &work[i].v;
+			ret = accel_cpu_exec(&cmds[i], &w->ctx);
+		}
 		if (ret) {
 			int zero = 0;
 

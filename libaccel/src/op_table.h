@@ -45,6 +45,12 @@ struct accel_cpu_ctx;
  *	ranges (and its scratch): no block table, expert table or other address
  *	it finds at run time. Only such ops may run beside the next command
  *	without a barrier between them (cpu_plan.c)
+ * @serial_elems: a command of the op whose output (t0) has at most this many
+ *	elements runs on one thread (worker 0) instead of being split: the
+ *	split and its barrier cost more than the work (a decode token's norms,
+ *	residual adds, RoPE, SwiGLU), and two such commands in a row need no
+ *	barrier between them whatever they touch. 0: always split. Only for
+ *	ops whose result does not depend on the split.
  *
  * A second COMPUTE backend adds its column next to @cpu, e.g.
  * "int (*cuda)(const struct accel_cmd *cmd, struct accel_cuda_ctx *ctx);" and
@@ -66,6 +72,7 @@ struct accel_op_desc {
 	/* memory the op touches, for the CPU engine's barrier plan */
 	uint8_t writes;
 	bool refs_only;
+	uint32_t serial_elems;
 };
 
 /* the table (op_table.c); unsized here so that its rows size it and its

@@ -4,8 +4,9 @@
  * engine that follows it. The plan drops the barrier between commands with
  * no hazard (Q, K, V of one input; RoPE of Q and of K) and keeps it on every
  * read-after-write, write-after-read and write-after-write, before and after
- * ops that are not refs_only, and past ACCEL_CPU_PLAN_MAX_GROUP; commands
- * of one group get disjoint scratch. A decode-like layer run through 2- and
+ * ops that are not refs_only, and past ACCEL_CPU_PLAN_MAX_GROUP; small
+ * elementwise commands run on worker 0 alone, with no barrier between two of
+ * them; commands of one group get disjoint scratch. A decode-like layer run through 2- and
  * 3-thread queues, as one submission, gives the bits each command gives
  * alone on one thread, every time of many.
  */
@@ -21,6 +22,7 @@
 #define FF	384	/* feed-forward width */
 #define HD	32	/* head dim */
 #define NCMD	12
+#define BIG	16384	/* more elements than an elementwise op runs on one thread */
 
 static float x[DIM], xb[DIM], nw[DIM], q[DIM], k[KV], v[KV], hb[FF], hb2[FF], o[DIM];
 static int32_t pos[1] = { 7 };
@@ -116,10 +118,11 @@ static void test_plan(void)
 	struct accel_cmd c[NCMD], add[10];
 	struct accel_cpu_step st[NCMD];
 	static const bool want[NCMD] = {
-		/* norm | Q K V | rope rope | norm | gate up | swiglu | down | add */
-		true, false, false, true, false, true, true, false, true, true, true, true,
+		/* norm | Q K V | rope rope norm (serial: worker 0 in order) | gate up |
+		 * swiglu | down | add */
+		true, false, false, true, false, false, true, false, true, true, true, true,
 	};
-	static float a[8][DIM], b[DIM];
+	static float a[8][BIG], b[BIG], nb[BIG];
 	size_t need;
 	int n = layer(c), same = 1, disjoint;
 
@@ -128,6 +131,9 @@ static void test_plan(void)
 	for (int i = 0; i < NCMD; i++)
 		same &= st[i].barrier == want[i];
 	ok(same, "barriers only where a command reads, or writes over, what its group touches");
+	ok(st[0].serial && !st[1].serial && st[4].serial && st[5].serial && st[6].serial &&
+	   st[9].serial && st[11].serial && !st[10].serial,
+	   "a decode row's norm, RoPE, SwiGLU and add are serial, the matmuls split");
 	disjoint = st[2].scratch_off >= st[1].scratch_off + st[1].scratch_size &&
 		   st[3].scratch_off >= st[2].scratch_off + st[2].scratch_size &&
 		   st[8].scratch_off >= st[7].scratch_off + st[7].scratch_size;
@@ -142,15 +148,22 @@ static void test_plan(void)
 	ok(same, "without overlap: a barrier after every command, scratch from 0");
 
 	/* write-after-read: the second writes the first's input */
+	accel_cmd_prep_add(&add[0], f32(a[0], BIG), f32(b, BIG), f32(b, BIG));
+	accel_cmd_prep_rmsnorm(&add[1], f32(b, BIG), f32(a[1], BIG), f32(nb, BIG), 1e-5f);
+	accel_cpu_plan(add, 2, 2, true, st);
+	ok(st[0].barrier && !st[0].serial, "a barrier before a command that writes what the group reads");
+	/* the same, small enough for one thread: worker 0 runs both in order */
 	accel_cmd_prep_add(&add[0], f32(a[0], DIM), f32(b, DIM), f32(b, DIM));
 	accel_cmd_prep_rmsnorm(&add[1], f32(b, DIM), f32(a[1], DIM), f32(nw, DIM), 1e-5f);
 	accel_cpu_plan(add, 2, 2, true, st);
-	ok(st[0].barrier, "a barrier before a command that writes what the group reads");
+	ok(!st[0].barrier && st[0].serial && st[1].serial, "none between two serial commands");
+	accel_cpu_plan(add, 2, 2, false, st);
+	ok(st[0].barrier && !st[0].serial, "without overlap nothing is serial");
 	/* write-after-write of overlapping halves */
-	accel_cmd_prep_add(&add[0], accel_tensor_host(a[0], ACCEL_DTYPE_F32, DIM / 2, 1),
-			   f32(b, DIM / 2), f32(b, DIM / 2));
-	accel_cmd_prep_add(&add[1], accel_tensor_host(a[0] + DIM / 2 - 1, ACCEL_DTYPE_F32, 2, 1),
-			   f32(nw, 2), f32(nw, 2));
+	accel_cmd_prep_add(&add[0], accel_tensor_host(a[0], ACCEL_DTYPE_F32, BIG / 2, 1),
+			   f32(b, BIG / 2), f32(b, BIG / 2));
+	accel_cmd_prep_add(&add[1], accel_tensor_host(a[0] + BIG / 2 - 1, ACCEL_DTYPE_F32, BIG / 2, 1),
+			   f32(nb, BIG / 2), f32(nb, BIG / 2));
 	accel_cpu_plan(add, 2, 2, true, st);
 	ok(st[0].barrier, "a barrier between writes that share one float");
 	add[1].t[0].offset += sizeof(float);
@@ -228,7 +241,7 @@ int main(void)
 	struct accel_device *dev = NULL;
 	struct snap ref;
 
-	plan(10 + 6 * 2);
+	plan(13 + 6 * 2);
 	wq = weight(ACCEL_DTYPE_Q4_1, DIM, DIM, 1);
 	wk = weight(ACCEL_DTYPE_Q8_0, DIM, KV, 2);
 	wv = weight(ACCEL_DTYPE_Q4_1, DIM, KV, 3);
