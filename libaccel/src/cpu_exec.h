@@ -2,10 +2,14 @@
 /*
  * The CPU COMPUTE backend's contract between the engine (thread pool,
  * engine_compute.c) and the op executor (cpu_exec.c and cpu_op_*.c, which
- * call kernels/). The engine runs one command at a time: every worker calls
- * accel_cpu_exec() with the same command and its own (ith, nth); the
- * executor splits the work and may call ctx->barrier() (all nth threads must
- * reach it) between phases, e.g. quantize activations, then matmul rows.
+ * call kernels/). Every worker calls accel_cpu_exec() with the same command
+ * and its own (ith, nth); the executor splits the work and may call
+ * ctx->barrier() (all nth threads must reach it) between phases, e.g.
+ * quantize activations, then matmul rows. Between commands the engine waits
+ * only where its plan (cpu_plan.h) says so: a thread may start the next
+ * command while others finish this one, which then touches other memory,
+ * other scratch and another ctx->work counter. A small elementwise command
+ * may be given to worker 0 alone as (0, 1).
  */
 #ifndef ACCEL_CPU_EXEC_H
 #define ACCEL_CPU_EXEC_H

@@ -11,6 +11,9 @@
 /* MATMUL with at most this many activation rows (decode): every thread
  * quantizes its own copy of them, so the phase needs no barrier */
 #define CPU_MM_PRIVATE_ROWS	4
+/* weight rows per chunk at most, with at most CPU_MM_PRIVATE_ROWS activation
+ * rows: a multiple of the 4- and 8-row kernels */
+#define CPU_MM_DECODE_CHUNK	128
 
 static int cpu_check_matmul(const struct accel_cmd *c, bool allow_bias)
 {
@@ -106,7 +109,17 @@ int accel_cpu_exec_matmul(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	 * at most instead of its whole static share
 	 */
 	const int64_t per = ((rows + 8 * ctx->nth - 1) / (8 * ctx->nth) + 3) & ~(int64_t)3;
-	const int64_t cs = per < 16 ? 16 : per, nchunks = (rows + cs - 1) / cs;
+	int64_t cs = per < 16 ? 16 : per;
+
+	/*
+	 * a few activation rows (decode): at most CPU_MM_DECODE_CHUNK weight rows
+	 * a chunk, so the output head's 49152 rows (SmolLM2) are 384 chunks of
+	 * ~8 us rather than 16 of ~100 us, the last of which the other threads
+	 * waited out at the barrier
+	 */
+	if (n <= CPU_MM_PRIVATE_ROWS && cs > CPU_MM_DECODE_CHUNK)
+		cs = CPU_MM_DECODE_CHUNK;
+	const int64_t nchunks = (rows + cs - 1) / cs;
 
 	for (int64_t k = atomic_fetch_add_explicit(ctx->work, 1, memory_order_relaxed); k < nchunks;
 	     k = atomic_fetch_add_explicit(ctx->work, 1, memory_order_relaxed))

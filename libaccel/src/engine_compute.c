@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
  * COMPUTE engine, CPU backend: a pool of worker threads; the queue's
- * submission thread is worker 0. Each command runs on every worker through
- * accel_cpu_exec (cpu_exec.c) and ends with a barrier. Workers and the
- * barrier spin briefly and then sleep on a futex, so back-to-back commands
- * cost a few hundred ns while an idle queue costs no CPU.
+ * submission thread is worker 0. A submission's commands are handed to the
+ * workers at once: each walks them in order, running its share of each
+ * through accel_cpu_exec (cpu_exec.c), with a barrier after each command
+ * that the plan (cpu_plan.c) says needs one; the plan's serial commands
+ * (small elementwise ones) run on worker 0 alone. Workers and the barrier spin
+ * briefly and then sleep on a futex, so back-to-back commands cost a few
+ * hundred ns while an idle queue costs no CPU.
  */
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cpu_exec.h"
+#include "cpu_plan.h"
 #include "futex.h"
 #include "queue.h"
 
@@ -41,6 +45,18 @@ struct accel_barrier {
 	_Atomic uint32_t phase;		/* futex word: bumped when all arrived */
 	_Atomic uint32_t sleepers;
 	uint32_t n;
+	/* written by the last arrival at a command's closing barrier, before
+	 * it releases the others: whether the submission stops there (an
+	 * error). Each thread reads it once past that barrier, before it can
+	 * arrive at the next one, so no later write races with the read. */
+	_Atomic int stop;
+};
+
+/* a command's chunk counter on its own cache line: with no barrier between
+ * two commands, threads in the first and the second count side by side */
+struct accel_work_ctr {
+	_Atomic int64_t v;
+	char pad[64 - sizeof(int64_t)];
 };
 
 struct accel_compute;
@@ -57,9 +73,14 @@ struct accel_compute {
 	struct accel_barrier bar;
 	_Atomic uint32_t gen;		/* futex word: bumped per dispatched command */
 	_Atomic uint32_t gen_sleepers;
-	const struct accel_cmd *cmd;	/* NULL with a new gen: exit */
+	const struct accel_cmd *cmds;	/* the submission; NULL with a new gen: exit */
+	uint32_t ncmds;
 	_Atomic int err;
-	_Atomic int64_t work;		/* the command's chunk counter (cpu ctx->work) */
+	bool overlap;			/* plan commands without barriers between them */
+	/* per command, sized for the largest submission yet (cap entries) */
+	struct accel_cpu_step *steps;
+	struct accel_work_ctr *work;	/* each command's chunk counter (ctx->work) */
+	uint32_t cap;
 	uint8_t *scratch;
 	size_t scratch_size;
 };
@@ -117,24 +138,73 @@ static void accel_barrier_wait(struct accel_barrier *b)
 	accel_sleep_while(&b->phase, phase, &b->sleepers);
 }
 
+/* a command's closing barrier: true if the submission stops (an error) */
+static bool accel_barrier_wait_stop(struct accel_barrier *b, _Atomic int *err)
+{
+	uint32_t phase = atomic_load_explicit(&b->phase, memory_order_acquire);
+
+	if (atomic_fetch_add(&b->count, 1) == b->n - 1) {
+		bool stop = atomic_load(err) != 0;
+
+		atomic_store(&b->stop, stop);
+		atomic_store(&b->count, 0);
+		atomic_fetch_add(&b->phase, 1);
+		if (atomic_load(&b->sleepers))
+			accel_futex_wake((uint32_t *)&b->phase, INT_MAX);
+		return stop;
+	}
+	accel_sleep_while(&b->phase, phase, &b->sleepers);
+	return atomic_load(&b->stop);
+}
+
 static void accel_compute_barrier(struct accel_cpu_ctx *ctx)
 {
 	accel_barrier_wait(ctx->barrier_priv);
 }
 
+/*
+ * this thread's share of every command of the submission, in order. The
+ * submission is read into locals first: past the last barrier, worker 0 may
+ * already be planning the next submission in the same fields.
+ */
 static void accel_compute_run_share(struct accel_compute *c, struct accel_worker *w)
 {
-	int ret;
+	const struct accel_cmd *cmds = c->cmds;
+	const struct accel_cpu_step *steps = c->steps;
+	struct accel_work_ctr *work = c->work;
+	uint8_t *scratch = c->scratch;
+	const uint32_t n = c->ncmds;
 
-	w->ctx.scratch = c->scratch;
-	w->ctx.scratch_size = c->scratch_size;
-	ret = accel_cpu_exec(c->cmd, &w->ctx);
-	if (ret) {
-		int zero = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct accel_cpu_step *st = &steps[i];
+		int ret;
 
-		atomic_compare_exchange_strong(&c->err, &zero, ret);
+		if (st->serial) {
+			/* worker 0 alone, as one thread; the others go on */
+			struct accel_cpu_ctx one = {
+				.ith = 0, .nth = 1, .scratch = scratch + st->scratch_off,
+				.scratch_size = st->scratch_size, .work = &work[i].v,
+			};
+
+			ret = w->ctx.ith ? 0 : accel_cpu_exec(&cmds[i], &one);
+		} else {
+			w->ctx.scratch = scratch + st->scratch_off;
+			w->ctx.scratch_size = st->scratch_size;
+			w->ctx.work = &work[i].v;
+			ret = accel_cpu_exec(&cmds[i], &w->ctx);
+		}
+		if (ret) {
+			int zero = 0;
+
+			atomic_compare_exchange_strong(&c->err, &zero, ret);
+		}
+		if (c->nth == 1) {
+			if (ret)
+				return;
+		} else if (st->barrier && accel_barrier_wait_stop(&c->bar, &c->err)) {
+			return;
+		}
 	}
-	accel_barrier_wait(&c->bar);
 }
 
 static void *accel_compute_worker(void *arg)
@@ -146,17 +216,19 @@ static void *accel_compute_worker(void *arg)
 	for (;;) {
 		accel_sleep_while(&c->gen, seen, &c->gen_sleepers);
 		seen = atomic_load_explicit(&c->gen, memory_order_acquire);
-		if (!c->cmd)
+		if (!c->cmds)
 			break;
 		accel_compute_run_share(c, w);
 	}
 	return NULL;
 }
 
-/* accel_compute_dispatch - publish @cmd (NULL: exit) to the workers */
-static void accel_compute_dispatch(struct accel_compute *c, const struct accel_cmd *cmd)
+/* accel_compute_dispatch - publish @n planned @cmds (NULL: exit) to the workers */
+static void accel_compute_dispatch(struct accel_compute *c, const struct accel_cmd *cmds,
+				   uint32_t n)
 {
-	c->cmd = cmd;
+	c->cmds = cmds;
+	c->ncmds = n;
 	atomic_fetch_add_explicit(&c->gen, 1, memory_order_release);
 	if (atomic_load(&c->gen_sleepers))
 		accel_futex_wake((uint32_t *)&c->gen, INT_MAX);
@@ -174,6 +246,8 @@ static int accel_compute_init(struct accel_queue *q, const struct accel_queue_op
 		accel_spin_ns = strtoull(getenv("ACCEL_SPIN_US"), NULL, 0) * 1000;
 	if (getenv("ACCEL_YIELD_US"))
 		accel_yield_ns = strtoull(getenv("ACCEL_YIELD_US"), NULL, 0) * 1000;
+	/* ACCEL_OVERLAP=0: a barrier after every command (to measure the plan) */
+	const char *ov = getenv("ACCEL_OVERLAP");
 	if (nth < 1)
 		nth = 1;
 	c = calloc(1, sizeof(*c));
@@ -186,13 +260,13 @@ static int accel_compute_init(struct accel_queue *q, const struct accel_queue_op
 	}
 	c->nth = nth;
 	c->bar.n = (uint32_t)nth;
+	c->overlap = nth > 1 && !(ov && !strcmp(ov, "0"));
 	for (int i = 0; i < nth; i++) {
 		c->w[i].c = c;
 		c->w[i].ctx.ith = i;
 		c->w[i].ctx.nth = nth;
 		c->w[i].ctx.barrier = accel_compute_barrier;
 		c->w[i].ctx.barrier_priv = &c->bar;
-		c->w[i].ctx.work = &c->work;
 	}
 	for (; started < nth; started++) {
 		ret = -pthread_create(&c->w[started].thread, NULL, accel_compute_worker, &c->w[started]);
@@ -201,7 +275,7 @@ static int accel_compute_init(struct accel_queue *q, const struct accel_queue_op
 	}
 	if (ret) {
 		c->nth = started;	/* only these exist */
-		accel_compute_dispatch(c, NULL);
+		accel_compute_dispatch(c, NULL, 0);
 		for (int i = 1; i < started; i++)
 			pthread_join(c->w[i].thread, NULL);
 		free(c->w);
@@ -216,10 +290,12 @@ static void accel_compute_fini(struct accel_queue *q)
 {
 	struct accel_compute *c = q->eng_priv;
 
-	accel_compute_dispatch(c, NULL);
+	accel_compute_dispatch(c, NULL, 0);
 	for (int i = 1; i < c->nth; i++)
 		pthread_join(c->w[i].thread, NULL);
 	free(c->scratch);
+	free(c->steps);
+	free(c->work);
 	free(c->w);
 	free(c);
 }
@@ -246,30 +322,54 @@ static int accel_compute_scratch(struct accel_compute *c, size_t need)
 	return 0;
 }
 
+/* room for the plan and the chunk counters of @n commands */
+static int accel_compute_reserve(struct accel_compute *c, uint32_t n)
+{
+	struct accel_cpu_step *st;
+	struct accel_work_ctr *wk;
+
+	if (n <= c->cap)
+		return 0;
+	st = malloc(sizeof(*st) * n);
+	wk = aligned_alloc(64, sizeof(*wk) * n);
+	if (!st || !wk) {
+		free(st);
+		free(wk);
+		return -ENOMEM;
+	}
+	free(c->steps);
+	free(c->work);
+	c->steps = st;
+	c->work = wk;
+	c->cap = n;
+	return 0;
+}
+
 static int accel_compute_exec(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t n)
 {
 	struct accel_compute *c = q->eng_priv;
 	int ret;
 
-	for (uint32_t i = 0; i < n; i++) {
-		ret = accel_compute_scratch(c, accel_cpu_scratch_size(&cmds[i], c->nth));
-		if (ret)
-			return ret;
-		atomic_store(&c->err, 0);
-		/* published to the workers by the dispatch's release */
-		atomic_store_explicit(&c->work, 0, memory_order_relaxed);
-		if (c->nth == 1) {
-			c->cmd = &cmds[i];
-			accel_compute_run_share(c, &c->w[0]);
-		} else {
-			accel_compute_dispatch(c, &cmds[i]);
-			accel_compute_run_share(c, &c->w[0]);
-		}
-		ret = atomic_load(&c->err);
-		if (ret)
-			return ret;
+	if (!n)
+		return 0;
+	ret = accel_compute_reserve(c, n);
+	if (ret)
+		return ret;
+	ret = accel_compute_scratch(c, accel_cpu_plan(cmds, n, c->nth, c->overlap, c->steps));
+	if (ret)
+		return ret;
+	atomic_store(&c->err, 0);
+	/* published to the workers by the dispatch's release */
+	for (uint32_t i = 0; i < n; i++)
+		atomic_store_explicit(&c->work[i].v, 0, memory_order_relaxed);
+	if (c->nth == 1) {
+		c->cmds = cmds;
+		c->ncmds = n;
+	} else {
+		accel_compute_dispatch(c, cmds, n);
 	}
-	return 0;
+	accel_compute_run_share(c, &c->w[0]);
+	return atomic_load(&c->err);
 }
 
 const struct accel_engine_ops accel_engine_compute = {

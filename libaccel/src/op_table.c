@@ -11,11 +11,19 @@
 
 #define ON_COPY		ACCEL_OP_ENGINE(ACCEL_ENGINE_COPY)
 #define ON_COMPUTE	ACCEL_OP_ENGINE(ACCEL_ENGINE_COMPUTE)
+#define W0		ACCEL_OP_T(0)
+/*
+ * serial_elems of the elementwise ops: SmolLM2's widths (576, 1536) and a
+ * few decode rows of them run on one thread. 2 threads, per layer of a decode
+ * token: 9 barriers instead of 11 (residual add then norm, RoPE Q then K).
+ */
+#define SERIAL		4096
 
 const struct accel_op_desc accel_op_table[] = {
 	[ACCEL_OP_NOP] = {
 		.name = "nop", .engines = ON_COPY | ON_COMPUTE,
 		.cpu = accel_cpu_exec_nop,
+		.refs_only = true,
 	},
 	/* COPY engine: engine_copy.c runs them */
 	[ACCEL_OP_READ_FILE] = {
@@ -31,46 +39,57 @@ const struct accel_op_desc accel_op_table[] = {
 	[ACCEL_OP_EMBED] = {
 		.name = "embed", .engines = ON_COMPUTE, .check = accel_cpu_check_embed,
 		.cpu = accel_cpu_exec_embed,
+		.writes = W0, .refs_only = true, .serial_elems = SERIAL,
 	},
 	[ACCEL_OP_RMSNORM] = {
 		.name = "rmsnorm", .engines = ON_COMPUTE, .check = accel_cpu_check_rmsnorm,
 		.cpu = accel_cpu_exec_rmsnorm,
+		.writes = W0, .refs_only = true, .serial_elems = SERIAL,
 	},
 	[ACCEL_OP_MATMUL] = {
 		.name = "matmul", .engines = ON_COMPUTE, .check = accel_cpu_check_matmul,
 		.cpu = accel_cpu_exec_matmul, .cpu_scratch = accel_cpu_scratch_matmul,
+		.writes = W0, .refs_only = true,
 	},
 	[ACCEL_OP_ROPE] = {
 		.name = "rope", .engines = ON_COMPUTE, .check = accel_cpu_check_rope,
 		.cpu = accel_cpu_exec_rope,
+		.writes = W0, .refs_only = true, .serial_elems = SERIAL,
 	},
 	[ACCEL_OP_ATTN_PREFILL] = {
 		.name = "attn_prefill", .engines = ON_COMPUTE, .check = accel_cpu_check_attn,
 		.cpu = accel_cpu_exec_attn, .cpu_scratch = accel_cpu_scratch_attn,
+		.writes = W0,	/* and the KV cache, found through the block table */
 	},
 	[ACCEL_OP_ATTN_DECODE] = {
 		.name = "attn_decode", .engines = ON_COMPUTE, .check = accel_cpu_check_attn,
 		.cpu = accel_cpu_exec_attn, .cpu_scratch = accel_cpu_scratch_attn,
+		.writes = W0,	/* and the KV cache, found through the block table */
 	},
 	[ACCEL_OP_SWIGLU] = {
 		.name = "swiglu", .engines = ON_COMPUTE, .check = accel_cpu_check_swiglu,
 		.cpu = accel_cpu_exec_swiglu,
+		.writes = W0, .refs_only = true, .serial_elems = SERIAL,
 	},
 	[ACCEL_OP_ADD] = {
 		.name = "add", .engines = ON_COMPUTE, .check = accel_cpu_check_add,
 		.cpu = accel_cpu_exec_add,
+		.writes = W0, .refs_only = true, .serial_elems = SERIAL,
 	},
 	[ACCEL_OP_MOE_ROUTE] = {
 		.name = "moe_route", .engines = ON_COMPUTE, .check = accel_cpu_check_moe_route,
 		.cpu = accel_cpu_exec_moe_route,
+		.writes = W0 | ACCEL_OP_T(1), .refs_only = true,
 	},
 	[ACCEL_OP_MOE_FFN] = {
 		.name = "moe_ffn", .engines = ON_COMPUTE, .check = accel_cpu_check_moe_ffn,
 		.cpu = accel_cpu_exec_moe_ffn, .cpu_scratch = accel_cpu_scratch_moe_ffn,
+		.writes = W0,	/* reads experts wherever t7 says: not refs_only */
 	},
 	[ACCEL_OP_LOGITS] = {
 		.name = "logits", .engines = ON_COMPUTE, .check = accel_cpu_check_logits,
 		.cpu = accel_cpu_exec_matmul, .cpu_scratch = accel_cpu_scratch_matmul,
+		.writes = W0, .refs_only = true,
 	},
 	/* COPY engine of a GPU: engine_gpu.c runs them; a host COPY queue refuses them */
 	[ACCEL_OP_UPLOAD] = {

@@ -17,6 +17,8 @@ struct accel_cpu_ctx;
 
 /* ACCEL_OP_ENGINE - bit of enum accel_engine @e in accel_op_desc.engines */
 #define ACCEL_OP_ENGINE(e)	(1u << (e))
+/* ACCEL_OP_T - bit of tensor ref t[@i] in accel_op_desc.writes */
+#define ACCEL_OP_T(i)		(1u << (i))
 
 /**
  * struct accel_op_desc - one opcode
@@ -37,6 +39,18 @@ struct accel_cpu_ctx;
  *	command (see cpu_exec.h); 0 or -errno
  * @cpu_scratch: scratch bytes @cpu needs with @nth threads, for a command
  *	that passed @check; NULL: none
+ * @writes: ACCEL_OP_T() bits of the tensor refs the op writes (every other
+ *	used ref it only reads)
+ * @refs_only: the op touches memory only through its tensor refs' byte
+ *	ranges (and its scratch): no block table, expert table or other address
+ *	it finds at run time. Only such ops may run beside the next command
+ *	without a barrier between them (cpu_plan.c)
+ * @serial_elems: a command of the op whose output (t0) has at most this many
+ *	elements runs on one thread (worker 0) instead of being split: the
+ *	split and its barrier cost more than the work (a decode token's norms,
+ *	residual adds, RoPE, SwiGLU), and two such commands in a row need no
+ *	barrier between them whatever they touch. 0: always split. Only for
+ *	ops whose result does not depend on the split.
  *
  * A second COMPUTE backend adds its column next to @cpu, e.g.
  * "int (*cuda)(const struct accel_cmd *cmd, struct accel_cuda_ctx *ctx);" and
@@ -55,6 +69,10 @@ struct accel_op_desc {
 	/* CPU backend */
 	int (*cpu)(const struct accel_cmd *cmd, struct accel_cpu_ctx *ctx);
 	size_t (*cpu_scratch)(const struct accel_cmd *cmd, int nth);
+	/* memory the op touches, for the CPU engine's barrier plan */
+	uint8_t writes;
+	bool refs_only;
+	uint32_t serial_elems;
 };
 
 /* the table (op_table.c); unsized here so that its rows size it and its

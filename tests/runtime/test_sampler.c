@@ -36,6 +36,43 @@ static struct rt_sampler *mk(float temp, int top_k, float top_p, float min_p, fl
 	return s;
 }
 
+/* the definition rt_argmax must answer as: one lane, best moves on > */
+static int32_t argmax_ref(const float *x, int n)
+{
+	int32_t best = 0;
+
+	for (int i = 1; i < n; i++)
+		if (x[i] > x[best])
+			best = i;
+	return best;
+}
+
+static bool argmax_cases(void)
+{
+	static float x[1000];
+	bool same = true;
+
+	srand(7);
+	for (int t = 0; t < 400; t++) {
+		const int n = 1 + rand() % 1000;
+
+		for (int i = 0; i < n; i++)
+			x[i] = (float)(rand() % 9) - 4.0f;	/* many ties */
+		if (t % 4 == 1)
+			x[rand() % n] = NAN;
+		if (t % 4 == 2)
+			x[0] = NAN;
+		if (t % 8 == 3) {
+			for (int i = 0; i < n; i++)
+				x[i] = -1.0f;
+			x[rand() % n] = -0.0f;
+			x[rand() % n] = 0.0f;
+		}
+		same &= rt_argmax(x, n) == argmax_ref(x, n);
+	}
+	return same;
+}
+
 int main(void)
 {
 	float l[NV];
@@ -44,7 +81,7 @@ int main(void)
 	int32_t a[200], b[200];
 	int bad, counts[NV];
 
-	plan(14);	/* straight-line: no test is conditional */
+	plan(15);	/* straight-line: no test is conditional */
 	make_logits(l);
 	/* greedy */
 	s = mk(0, 40, 0.95f, 0.05f, 1.0f, 1);
@@ -54,6 +91,7 @@ int main(void)
 	make_logits(l);
 	rt_sampler_free(s);
 	is_int(rt_argmax(l, NV), 0, "rt_argmax");
+	ok(argmax_cases(), "rt_argmax equals the one-lane loop on ties, NaN, -0.0 and odd lengths");
 
 	/* seeds */
 	s = mk(1.0f, 0, 1.0f, 0, 1.0f, 42);
