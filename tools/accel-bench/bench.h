@@ -28,6 +28,9 @@ int bench_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  *  line (flag and value as given) is printed and 1 returned */
 int bench_int(const char *flag, const char *val, long long lo, long long hi, int *out);
 int bench_size(const char *flag, const char *val, uint64_t *out);
+/** bench_prompts - @np prompts of 8 token ids spread over the vocabulary,
+ *  in @buf, as rt_generate_parallel takes them (@prompts, @n_prompt) */
+void bench_prompts(int np, int n_vocab, int32_t (*buf)[8], int32_t **prompts, int *n_prompt);
 /** bench_pcie_peak - the GPU's PCIe link peak (GB/s, one direction) from
  *  sysfs and a "BUS GT/s xWIDTH" line; -ENOENT where it cannot be read */
 int bench_pcie_peak(double *gbps, char *desc, size_t desc_len);

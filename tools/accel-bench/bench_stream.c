@@ -153,12 +153,7 @@ static int gen_run(const char *path, uint64_t budget, int threads, int np, int n
 		return ret;
 	rt_sampler_defaults(&sp);
 	sp.temp = 0;
-	for (int i = 0; i < np; i++) {
-		for (int j = 0; j < 8; j++)
-			buf[i][j] = (int32_t)((1 + i * 131 + j * 17) % rt_model_hparams(m)->n_vocab);
-		prompts[i] = buf[i];
-		n_prompt[i] = 8;
-	}
+	bench_prompts(np, rt_model_hparams(m)->n_vocab, buf, prompts, n_prompt);
 	r->streamed = rt_stream_stats(m, &s0, NULL) == 0;
 	r->name = name;
 	t0 = accel_trace_mark(mark_begin);

@@ -106,3 +106,13 @@ int bench_pcie_peak(double *gbps, char *desc, size_t desc_len)
 	closedir(d);
 	return ret;
 }
+
+void bench_prompts(int np, int n_vocab, int32_t (*buf)[8], int32_t **prompts, int *n_prompt)
+{
+	for (int i = 0; i < np; i++) {
+		for (int j = 0; j < 8; j++)
+			buf[i][j] = (int32_t)((1 + i * 131 + j * 17) % n_vocab);
+		prompts[i] = buf[i];
+		n_prompt[i] = 8;
+	}
+}

@@ -102,12 +102,7 @@ static int vram_gen(const char *path, const struct rt_model_opts *base, int np, 
 		return ret;
 	rt_sampler_defaults(&sp);
 	sp.temp = 0;
-	for (int i = 0; i < np; i++) {
-		for (int j = 0; j < 8; j++)
-			buf[i][j] = (int32_t)((1 + i * 131 + j * 17) % rt_model_hparams(m)->n_vocab);
-		prompts[i] = buf[i];
-		n_prompt[i] = 8;
-	}
+	bench_prompts(np, rt_model_hparams(m)->n_vocab, buf, prompts, n_prompt);
 	ret = rt_generate_parallel(m, NULL, np, (const int32_t *const *)prompts, n_prompt, n_gen,
 				   &sp, NULL, NULL, &gs);
 	if (ret == 0) {

@@ -270,7 +270,7 @@ static int vram_experts(struct rt_model *m, int il, int n, struct rt_experts *e)
 	struct rt_vram_experts *vx = &v->vx;
 	struct rt_streamer *s = v->host_ring;
 	struct rt_expert_cache *x;
-	struct accel_fence_point done = { m->fence, ++m->fence_point }, waits[2];
+	struct accel_fence_point done, waits[2];
 	struct accel_tensor src, dst;
 	const int32_t *ids;
 	const int64_t *htab;
@@ -281,14 +281,8 @@ static int vram_experts(struct rt_model *m, int il, int n, struct rt_experts *e)
 	if (!s || s->pl.resident[il])
 		return v->inner->experts(m, il, n, e);
 	x = &s->exp;
-	if ((ret = rt_exec_flush(&m->ex, &done)) < 0)
-		return ret;
-	ret = accel_fence_wait(m->fence, done.point, -1);
-	if (ret == 0)
-		ret = accel_queue_error(m->compute);
-	if (ret < 0)
-		return rt_set_error(ret, "compute failed: %s", strerror(-ret));
-	if ((ret = rt_model_gpu_download(m, &m->moe_ids)) < 0 ||
+	if ((ret = rt_model_drain(m)) < 0 ||
+	    (ret = rt_model_gpu_download(m, &m->moe_ids)) < 0 ||
 	    (ret = rt_model_gpu_download(m, &m->moe_w)) < 0 ||
 	    (ret = rt_model_gpu_download(m, &m->moe_pred_ids)) < 0 ||
 	    (ret = rt_model_gpu_download(m, &m->moe_pred_w)) < 0)

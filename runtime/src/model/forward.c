@@ -175,6 +175,19 @@ static int build_pass(struct rt_model *m, const struct rt_batch *b, const float 
 	return rt_exec_flush(&m->ex, &done);
 }
 
+int rt_model_drain(struct rt_model *m)
+{
+	struct accel_fence_point done = { m->fence, ++m->fence_point };
+	int ret = rt_exec_flush(&m->ex, &done);
+
+	if (ret < 0)
+		return ret;
+	ret = accel_fence_wait(m->fence, done.point, -1);
+	if (ret == 0)
+		ret = accel_queue_error(m->compute);
+	return ret < 0 ? rt_set_error(ret, "compute failed: %s", strerror(-ret)) : 0;
+}
+
 int rt_model_forward_stage(struct rt_model *m, const struct rt_batch *b, const float *x_in,
 			   const float **out)
 {

@@ -211,6 +211,9 @@ void rt_block_head_assemble(struct rt_model *m, int n_out);
 
 /* forward.c */
 int rt_model_alloc_activations(struct rt_model *m);
+/* mid-pass: submit what is built with a signal and wait until the compute
+ * ran it (a MoE layer's routing the host must read); 0 or -errno with the line */
+int rt_model_drain(struct rt_model *m);
 /* gpu/gpu.c (--gpu): attach opts->gpu_device to m->dev and create
  * m->gpu_copy; give the weights, KV cache and activations VRAM twins and
  * upload the weights; move a pass's inputs up and its logits down. Each is a

@@ -234,17 +234,12 @@ int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e)
 {
 	struct rt_expert_cache *x = &rt_streamer(m)->exp;
 	const struct rt_layer *l = &m->layers_file[il];
-	struct accel_fence_point done = { m->fence, ++m->fence_point }, xw, pw;
+	struct accel_fence_point xw, pw;
 	int ret;
 
 	/* the host needs the routing to know what to read */
-	if ((ret = rt_exec_flush(&m->ex, &done)) < 0)
+	if ((ret = rt_model_drain(m)) < 0)
 		return ret;
-	ret = accel_fence_wait(m->fence, done.point, -1);
-	if (ret == 0)
-		ret = accel_queue_error(m->compute);
-	if (ret < 0)
-		return rt_set_error(ret, "compute failed: %s", strerror(-ret));
 	if ((ret = fetch(m, il, n, &xw, &pw)) < 0)
 		return ret;
 	/* the next layers' predicted experts read while this one computes */
