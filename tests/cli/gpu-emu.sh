@@ -24,7 +24,7 @@ for f in "$run_bin" "$emu" "$build/tests/runtime/test_gpu_model" "$build/tests/c
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..31"
+echo "1..33"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -193,3 +193,10 @@ printf 'Once upon a time\nThe dog\nLily and Tom went\nOne day a bird\n' >"$tmp/p
 	>"$tmp/np.gpu" 2>"$tmp/np.err"
 [ -s "$tmp/np.cpu" ] && cmp -s "$tmp/np.cpu" "$tmp/np.gpu" && grep -q "VRAM slots of" "$tmp/np.err"
 ok $? "-np 4 over --vram-budget 2.9M: four sequences batched per streamed pass, the CPU's texts"
+
+# 32-33: no --vram-budget and a model bigger than the GPU: the layers cross
+# PCIe in what is free instead of a refusal; too small even for that: one line
+EXPECT="VRAM slots of" ACCEL_GPUEMU_MEM=4194304 same_ids \
+	"a 4 MiB GPU, no --vram-budget: streamed through what is free, the CPU's ids" "$st"
+ACCEL_GPUEMU_MEM=2097152 one_line "a 2 MiB GPU, no --vram-budget: one line naming its free memory" \
+	"the GPU's free memory (.* usable) is too small" "$run_bin" -m "$st" -c 256 -p hi -n 2 --gpu

@@ -74,18 +74,30 @@ int rt_model_gpu_place(struct rt_model *m, uint64_t vram_budget)
 	struct accel_pool *pools[] = { m->weights, m->kv->pool, m->act };
 	static const char *const what[] = { "the weights", "the KV cache", "the activations" };
 	struct accel_gpu_props gp;
+	bool automatic = false;
 	int ret;
 
 	if (!m->gpu_copy)
 		return 0;
-	if (vram_budget || rt_stream_of(m)) {
-		/* streamed on the host: the VRAM tier takes what the GPU has
-		 * free, less room for the kernels' scratch */
-		if (!vram_budget && accel_gpu_props(m->dev, &gp) == 0)
-			vram_budget = gp.mem_free > (UINT64_C(1) << 30) ?
-				      gp.mem_free / 10 * 9 - (UINT64_C(256) << 20) : gp.mem_free / 2;
-		return rt_vram_setup(m, vram_budget);
+	/* without --vram-budget the VRAM tier takes what the GPU has free,
+	 * less room for the kernels' scratch */
+	if (!vram_budget && accel_gpu_props(m->dev, &gp) == 0) {
+		uint64_t free_b = gp.mem_free > (UINT64_C(1) << 30) ?
+				  gp.mem_free / 10 * 9 - (UINT64_C(256) << 20) : gp.mem_free / 2;
+		uint64_t whole = 0;
+
+		for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++)
+			whole += pools[i] ? accel_pool_size(pools[i]) : 0;
+		/* streamed on the host, or bigger than the GPU: layers cross
+		 * PCIe each pass rather than the run being refused, as a
+		 * --vram-budget of what is free would do */
+		if (rt_stream_of(m) || whole > free_b) {
+			vram_budget = free_b;
+			automatic = true;
+		}
 	}
+	if (vram_budget)
+		return rt_vram_setup(m, vram_budget, automatic);
 	for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++) {
 		if (!pools[i])
 			return rt_set_error(-EINVAL, "--gpu: %s are not in a pool", what[i]);

@@ -556,16 +556,24 @@ static int vram_plan(struct rt_model *m, uint64_t budget)
 		return 0;
 	}
 	if (moe || budget < fixed + 2 * max_unit) {
+		char what[96];
+
 		free(order);
+		/* the budget the user gave, or the one taken from the GPU */
+		if (v->auto_budget)
+			snprintf(what, sizeof(what), "the GPU's free memory (%s usable)",
+				 mib(x1, budget));
+		else
+			snprintf(what, sizeof(what), "--vram-budget %s", mib(x1, budget));
 		if (moe)
-			return rt_set_error(-EOPNOTSUPP, "--vram-budget %s: this MoE model needs %s of "
+			return rt_set_error(-EOPNOTSUPP, "--gpu: %s: this MoE model needs %s of "
 					    "VRAM to stay resident; its MoE layers stream through VRAM "
 					    "only from the file (give --mem-budget too)",
-					    mib(x1, budget), mib(x2, fixed + total));
-		return rt_set_error(-ENOMEM, "--vram-budget %s is too small for this model: "
+					    what, mib(x2, fixed + total));
+		return rt_set_error(-ENOMEM, "--gpu: %s is too small for this model: "
 				    "streaming it needs at least %s (2 slots of %s for its largest "
 				    "unit, %s of KV cache, activations and resident tensors); "
-				    "keeping it all in VRAM needs %s", mib(x1, budget),
+				    "keeping it all in VRAM needs %s", what,
 				    mib(x2, fixed + 2 * max_unit), mib(x3, max_unit),
 				    mib(x4, fixed), mib(x5, fixed + total));
 	}
@@ -691,7 +699,7 @@ static int vram_experts_setup(struct rt_model *m)
 				      strerror(-ret)) : 0;
 }
 
-int rt_vram_setup(struct rt_model *m, uint64_t budget)
+int rt_vram_setup(struct rt_model *m, uint64_t budget, bool auto_budget)
 {
 	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY,
 						.flags = ACCEL_QUEUE_GPU);
@@ -716,6 +724,7 @@ int rt_vram_setup(struct rt_model *m, uint64_t budget)
 		return -ENOMEM;
 	}
 	v->host_ring = s;
+	v->auto_budget = auto_budget;
 	v->st.budget = budget;
 	if (s && s->exp.pool) {
 		/* the least the VRAM expert cache holds: one batch's routing */

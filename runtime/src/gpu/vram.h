@@ -32,6 +32,7 @@ struct rt_vram {
 	uint64_t expert_bytes;		/* the least the VRAM expert cache and routers take */
 	struct rt_vram_experts vx;
 	bool embed_table;		/* EMBED reads a whole table (else rows on demand) */
+	bool auto_budget;		/* the budget is the GPU's free memory, not --vram-budget */
 	struct accel_pool *res;		/* VRAM: resident units and globals */
 	struct accel_pool *slots;	/* VRAM: n_slots * slot_bytes */
 	struct accel_pool *embed_twin;	/* VRAM: the streamer's embedding rows */
@@ -48,6 +49,6 @@ struct rt_vram {
 /** after the host side, the KV cache and the activations exist: plan the
  *  VRAM tier, mirror the KV cache and activations, upload what stays and
  *  wrap m->wops; 0 or -errno with rt_last_error() */
-int rt_vram_setup(struct rt_model *m, uint64_t budget);
+int rt_vram_setup(struct rt_model *m, uint64_t budget, bool auto_budget);
 
 #endif /* RT_GPU_VRAM_H */
