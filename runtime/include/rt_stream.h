@@ -136,6 +136,12 @@ struct rt_vram_stats {
 struct rt_model;
 /** rt_vram_stats - the VRAM tier of a --vram-budget model (-ENOENT: none) */
 int rt_vram_stats(const struct rt_model *m, struct rt_vram_stats *st);
+/** rt_placement_describe - where the weights went, as accel-run -v and
+ *  accel-serve -v print it: @host the host tier (or the whole model in VRAM),
+ *  @vram the VRAM tier or "" (no newline, no prefix); @mem_budget: one was
+ *  given (an all-resident line says it fits) */
+int rt_placement_describe(const struct rt_model *m, bool mem_budget, char *host, size_t host_len,
+			  char *vram, size_t vram_len);
 /** rt_stream_stats - counters and the placement of a streaming model
  *  (-ENOENT when everything is resident); @pl's arrays stay the model's */
 int rt_stream_stats(const struct rt_model *m, struct rt_stream_stats *st, struct rt_placement *pl);

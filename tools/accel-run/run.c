@@ -369,37 +369,14 @@ int run_main(const struct run_opts *o)
 		fprintf(stderr, "accel-run: %s (%s), %d layers, dim %d, vocab %d, ctx %d\n",
 			rt_model_hparams(m)->name, rt_model_hparams(m)->arch_name, rt_model_hparams(m)->n_layer, rt_model_hparams(m)->dim, rt_model_hparams(m)->n_vocab, rt_model_n_ctx(m));
 	if (o->verbose) {
-		struct rt_placement pl;
+		char host[400], vram[400];
 
-		if (rt_stream_stats(m, NULL, &pl) == 0) {
-			int nres = 0;
-
-			for (int u = 0; u < pl.n_units; u++)
-				nres += pl.resident[u];
-			fprintf(stderr, "accel-run: placement: streaming under --mem-budget %llu KiB: "
-				"%d of %d units resident (%llu KiB), %d slots of %llu KiB, "
-				"embedding %s, %d expert cache entries of %llu KiB, %llu KiB read per pass\n",
-				(unsigned long long)(pl.budget >> 10), nres, pl.n_units,
-				(unsigned long long)(pl.resident_bytes >> 10), pl.n_slots,
-				(unsigned long long)(pl.slot_bytes >> 10),
-				pl.embed_resident ? "resident" : "rows read on demand",
-				pl.n_expert_entries, (unsigned long long)(pl.expert_entry_bytes >> 10),
-				(unsigned long long)(pl.streamed_bytes_per_pass >> 10));
-		} else {
-			fprintf(stderr, "accel-run: placement: every weight resident, nothing streams%s\n",
-				o->mem_budget ? " (the whole model fits --mem-budget)" : "");
+		if (rt_placement_describe(m, o->mem_budget != 0, host, sizeof(host), vram,
+					  sizeof(vram)) == 0) {
+			fprintf(stderr, "accel-run: placement: %s\n", host);
+			if (vram[0])
+				fprintf(stderr, "accel-run: placement: %s\n", vram);
 		}
-		struct rt_vram_stats vs;
-
-		if (rt_vram_stats(m, &vs) == 0)
-			fprintf(stderr, "accel-run: placement: VRAM %llu MiB: %d of %d units resident "
-				"(%llu MiB), %d VRAM slots of %llu KiB, %llu KiB uploaded per pass, "
-				"%d VRAM expert cache entries\n",
-				(unsigned long long)(vs.budget >> 20), vs.n_resident, vs.n_units,
-				(unsigned long long)(vs.resident_bytes >> 20), vs.n_slots,
-				(unsigned long long)(vs.slot_bytes >> 10),
-				(unsigned long long)(vs.streamed_bytes_per_pass >> 10),
-				vs.expert_entries);
 		struct rt_kv_info kvi;
 
 		rt_model_kv_info(m, &kvi);

@@ -249,35 +249,13 @@ static int parse(int argc, char **argv, struct serve_opts *o)
 /* -v: where the weights went, in accel-run -v's words (tests grep them) */
 static void print_placement(const struct serve_opts *o, const struct rt_model *m)
 {
-	struct rt_placement pl;
-	struct rt_vram_stats vs;
+	char host[400], vram[400];
 
-	if (rt_stream_stats(m, NULL, &pl) == 0) {
-		int nres = 0;
-
-		for (int u = 0; u < pl.n_units; u++)
-			nres += pl.resident[u];
-		fprintf(stderr, "accel-serve: placement: streaming under --mem-budget %llu KiB: "
-			"%d of %d units resident (%llu KiB), %d slots of %llu KiB, embedding %s, "
-			"%llu KiB read per pass\n", (unsigned long long)(pl.budget >> 10), nres,
-			pl.n_units, (unsigned long long)(pl.resident_bytes >> 10), pl.n_slots,
-			(unsigned long long)(pl.slot_bytes >> 10),
-			pl.embed_resident ? "resident" : "rows read on demand",
-			(unsigned long long)(pl.streamed_bytes_per_pass >> 10));
-	} else if (o->gpu && rt_vram_stats(m, &vs) < 0) {
-		fprintf(stderr, "accel-serve: placement: the weights, KV cache and activations "
-			"resident in VRAM\n");
-	} else {
-		fprintf(stderr, "accel-serve: placement: every weight resident in host memory, "
-			"nothing streams from the file\n");
-	}
-	if (rt_vram_stats(m, &vs) == 0)
-		fprintf(stderr, "accel-serve: placement: VRAM %llu MiB: %d of %d units resident "
-			"(%llu MiB), %d VRAM slots of %llu KiB, %llu KiB uploaded per pass\n",
-			(unsigned long long)(vs.budget >> 20), vs.n_resident, vs.n_units,
-			(unsigned long long)(vs.resident_bytes >> 20), vs.n_slots,
-			(unsigned long long)(vs.slot_bytes >> 10),
-			(unsigned long long)(vs.streamed_bytes_per_pass >> 10));
+	if (rt_placement_describe(m, o->mem_budget != 0, host, sizeof(host), vram, sizeof(vram)))
+		return;
+	fprintf(stderr, "accel-serve: placement: %s\n", host);
+	if (vram[0])
+		fprintf(stderr, "accel-serve: placement: %s\n", vram);
 }
 
 /*
