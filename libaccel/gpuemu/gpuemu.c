@@ -20,7 +20,8 @@
  *    at launch, not at capture;
  *  - ACCEL_GPUEMU_DELAY_US=N sleeps N us before each item a stream runs,
  *    widening every race a missing wait would leave;
- *  - ACCEL_GPUEMU_MEM=BYTES is the device memory (default 16 GiB), so
+ *  - ACCEL_GPUEMU_MEM=SIZE is the device memory (bytes, or K/M/G: powers of
+ *    1024; default 16 GiB; anything else refuses to open), so
  *    "does not fit" paths run.
  * Kernels are libaccel's CPU executor (one thread per compute stream) on
  * the device copies of the tensors: results equal a CPU run's bit for bit.
@@ -250,6 +251,32 @@ static int emu_queue(struct accel_gpu *g, int st, struct emu_item *it)
 
 static void emu_close(struct accel_gpu *g);
 
+/* a decimal count with an optional K, M or G (powers of 1024) and nothing
+ * after it; 0 or -EINVAL (a typo must not become a 4-byte GPU) */
+static int emu_parse(const char *s, bool suffix, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (suffix && *end) {
+		shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : -1;
+		if (shift < 0)
+			return -EINVAL;
+		end++;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
 static int emu_open(const struct accel_gpu_host *host, int ordinal, struct accel_gpu **out,
 		    char *why, size_t why_len)
 {
@@ -270,8 +297,24 @@ static int emu_open(const struct accel_gpu_host *host, int ordinal, struct accel
 	if (!g)
 		return -ENOMEM;
 	g->host = host;
-	g->mem_total = mem && *mem ? strtoull(mem, NULL, 0) : EMU_MEM_DEFAULT;
-	g->delay_us = delay && *delay ? (unsigned)strtoul(delay, NULL, 0) : 0;
+	g->mem_total = EMU_MEM_DEFAULT;
+	if (mem && *mem && (emu_parse(mem, true, &g->mem_total) || !g->mem_total)) {
+		snprintf(why, why_len, "GPU emulation: ACCEL_GPUEMU_MEM=%s is not a size "
+			 "(bytes, or K/M/G)", mem);
+		free(g);
+		return -EINVAL;
+	}
+	if (delay && *delay) {
+		uint64_t d = 0;
+
+		if (emu_parse(delay, false, &d) || d > 10000000) {
+			snprintf(why, why_len, "GPU emulation: ACCEL_GPUEMU_DELAY_US=%s is not a "
+				 "count of microseconds up to 10000000", delay);
+			free(g);
+			return -EINVAL;
+		}
+		g->delay_us = (unsigned)d;
+	}
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_cond_init(&g->cond, NULL);
 	for (n = 0; n < ACCEL_GPU_NSTREAMS; n++) {

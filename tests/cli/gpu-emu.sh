@@ -24,7 +24,7 @@ for f in "$run_bin" "$emu" "$build/tests/runtime/test_gpu_model" "$build/tests/c
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..33"
+echo "1..35"
 n=0
 ok() { # ok STATUS NAME
 	n=$((n + 1))
@@ -137,7 +137,7 @@ one_line "--vram-budget without --gpu: one line" "needs --gpu" \
 	"$run_bin" -m "$st" -p hi -n 2 --vram-budget 1G
 one_line "--vram-budget 0: one line" "vram-budget" \
 	"$run_bin" -m "$st" -p hi -n 2 --gpu --vram-budget 0
-ACCEL_GPUEMU_MEM=1048576 one_line "a GPU with less memory than the budget: one line" \
+ACCEL_GPUEMU_MEM=1M one_line "a GPU with less memory than the budget: one line" \
 	"vram-budget" "$run_bin" -m "$st" -p hi -n 2 --gpu --vram-budget 1.8M
 
 # 21-22: the emulation says what it is, and exports its entry alone
@@ -196,7 +196,14 @@ ok $? "-np 4 over --vram-budget 2.9M: four sequences batched per streamed pass, 
 
 # 32-33: no --vram-budget and a model bigger than the GPU: the layers cross
 # PCIe in what is free instead of a refusal; too small even for that: one line
-EXPECT="VRAM slots of" ACCEL_GPUEMU_MEM=4194304 same_ids \
+EXPECT="VRAM slots of" ACCEL_GPUEMU_MEM=4M same_ids \
 	"a 4 MiB GPU, no --vram-budget: streamed through what is free, the CPU's ids" "$st"
 ACCEL_GPUEMU_MEM=2097152 one_line "a 2 MiB GPU, no --vram-budget: one line naming its free memory" \
 	"the GPU's free memory (.* usable) is too small" "$run_bin" -m "$st" -c 256 -p hi -n 2 --gpu
+
+# 34-35: the emulation's own knobs refuse what is not a number (a typo must
+# not become a 4-byte GPU or no delay)
+ACCEL_GPUEMU_MEM=4X one_line "ACCEL_GPUEMU_MEM=4X: one line, the run refused" \
+	"ACCEL_GPUEMU_MEM=4X is not a size" "$run_bin" -m "$st" -p hi -n 2 --gpu
+ACCEL_GPUEMU_DELAY_US=fast one_line "ACCEL_GPUEMU_DELAY_US=fast: one line, the run refused" \
+	"ACCEL_GPUEMU_DELAY_US=fast is not a count" "$run_bin" -m "$st" -p hi -n 2 --gpu
