@@ -44,6 +44,9 @@ mk --preset tiny-qwen3moe --type q8_0 -o "$T/q1.gguf" --seed 3 &&
 ok $? "tiny-qwen3moe q8_0 writes twice"
 [ "$(sha "$T/q1.gguf")" = "$(sha "$T/q2.gguf")" ]; ok $? "tiny-qwen3moe: same seed, same sha256"
 mk --preset tiny-qwen3 --type f16 -o "$T/q3.gguf"; ok $? "tiny-qwen3 f16 writes"
+mk --preset tiny --type q4_1 -o "$T/q41.gguf"; ok $? "tiny q4_1 writes"
+"${ACCEL_BUILD:-$TOP/build}/bin/accel-run" -m "$T/q41.gguf" -p "Once upon" -n 4 --temp 0 >"$T/out" 2>&1
+ok $? "accel-run generates from the q4_1 file"
 "$BIN" --preset nope -o "$T/bad.gguf" 2>&1 | grep -q "qwen3-8b, qwen3-30b-a3b"
 ok $? "an unknown preset lists the qwen3 presets"
 

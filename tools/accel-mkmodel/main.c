@@ -28,7 +28,7 @@
 
 static const char usage[] =
 	"usage: accel-mkmodel --preset NAME -o OUT.gguf [--layers N]\n"
-	"                     [--type q4_0|q8_0|q4_k|q5_k|q6_k|f16|f32] [--seed S]\n"
+	"                     [--type q4_0|q4_1|q8_0|q4_k|q5_k|q6_k|f16|f32] [--seed S]\n"
 	"                     [--vocab-from FILE.gguf] [--threads N]\n"
 	"  presets: tiny, tiny-moe, small, tiny-qwen3, tiny-qwen3moe (tests), llama-7b,\n"
 	"           llama-70b, mixtral-8x7b, qwen3-8b, qwen3-30b-a3b\n"
@@ -62,7 +62,7 @@ static double now_s(void)
 static uint32_t parse_type(const char *s)
 {
 	static const struct { const char *name; uint32_t type; } t[] = {
-		{ "q4_0", ACCEL_DTYPE_Q4_0 }, { "q8_0", ACCEL_DTYPE_Q8_0 }, { "q4_k", ACCEL_DTYPE_Q4_K }, { "q4_K", ACCEL_DTYPE_Q4_K },
+		{ "q4_0", ACCEL_DTYPE_Q4_0 }, { "q4_1", ACCEL_DTYPE_Q4_1 }, { "q8_0", ACCEL_DTYPE_Q8_0 }, { "q4_k", ACCEL_DTYPE_Q4_K }, { "q4_K", ACCEL_DTYPE_Q4_K },
 		{ "q5_k", ACCEL_DTYPE_Q5_K }, { "q5_K", ACCEL_DTYPE_Q5_K },
 		{ "q6_k", ACCEL_DTYPE_Q6_K }, { "q6_K", ACCEL_DTYPE_Q6_K },
 		{ "f16", ACCEL_DTYPE_F16 }, { "f32", ACCEL_DTYPE_F32 },
@@ -72,7 +72,7 @@ static uint32_t parse_type(const char *s)
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (!strcmp(s, t[i].name))
 			return t[i].type;
-	die("unknown --type '%s' (q4_0, q8_0, q4_k, q5_k, q6_k, f16, f32)", s);
+	die("unknown --type '%s' (q4_0, q4_1, q8_0, q4_k, q5_k, q6_k, f16, f32)", s);
 }
 
 /* default_vocab - $ACCEL_TOP/<rel>, else the repo around build/bin, else ./<rel> */
