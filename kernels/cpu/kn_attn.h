@@ -52,6 +52,11 @@ void kn_attn_one_flash_tiled(const struct kn_attn_args *a, int64_t t, int64_t h,
  * bits as the scalar loops: y = f16(f32(y) * v); y = f16(fma(f32(x), v, f32(y))) */
 void kn_avx2_attn_scale_f16(uint16_t *y, float v, int64_t n);
 void kn_avx2_attn_mad_f16(uint16_t *y, const uint16_t *x, float v, int64_t n);
+/* AVX-512F + F16C loops (kn_attn_avx512.c) for the elements llama.cpp's
+ * AVX512-FP16 build computes in half precision, the scalar loops' bits:
+ * y = f16(f32(y) * vh); y = f16(f32(f64(x) * vh + f64(y))), vh an F16 value */
+void kn_avx512_attn_scale_f16_hp(uint16_t *y, float vh, int64_t n);
+void kn_avx512_attn_mad_f16_hp(uint16_t *y, const uint16_t *x, float vh, int64_t n);
 /* kq[tk] = the FMA chain fma(k_tk[i], q[i], acc) over i < hd, from 0, for
  * the n <= 64 F16 rows krows[tk] (8 rows a time, one per lane) */
 void kn_avx2_attn_kq_chain(float *kq, const float *q, const uint8_t *const *krows, int n,

@@ -44,7 +44,9 @@ static void kn_flash_scale_f16(uint16_t *y, float v, int64_t n, bool simd, int64
 	const float vh = hp ? kn_fp16_to_fp32(kn_fp32_to_fp16(v)) : 0.0f;
 
 	/* a product of two halves is exact in F32: one rounding, to F16 */
-	for (int64_t i = 0; i < hp; i++)
+	if (simd && hp)
+		kn_avx512_attn_scale_f16_hp(y, vh, hp);
+	for (int64_t i = 0; i < hp && !simd; i++)
 		y[i] = kn_fp32_to_fp16(kn_fp16_to_fp32(y[i]) * vh);
 	if (simd) {
 		kn_avx2_attn_scale_f16(y + hp, v, n - hp);
@@ -62,7 +64,9 @@ static void kn_flash_mad_f16(uint16_t *y, const uint16_t *x, float v, int64_t n,
 
 	/* x * vh is exact in double, and so is the sum but where the terms are
 	 * 2^31 apart; rounded to F32 then F16 (both to nearest) */
-	for (int64_t i = 0; i < hp; i++)
+	if (simd && hp)
+		kn_avx512_attn_mad_f16_hp(y, x, (float)vh, hp);
+	for (int64_t i = 0; i < hp && !simd; i++)
 		y[i] = kn_fp32_to_fp16((float)((double)kn_fp16_to_fp32(x[i]) * vh +
 					       (double)kn_fp16_to_fp32(y[i])));
 	if (simd) {

@@ -364,10 +364,76 @@ static void test_exact_isa_f16(void)
 	free(o2);
 }
 
+/*
+ * Decode with F16 K and V at head sizes 128 and 256: on AVX-512 llama.cpp's
+ * AVX512-FP16 build accumulates V in half precision over hd rounded down to
+ * 128 (kn_attn_avx512.c's loops against their scalar twins), over 70 cache
+ * positions, V of magnitude 1 and 300 (sums near F16's coarse steps)
+ */
+static void test_exact_flash_hp(void)
+{
+	enum { H = 2, KVH = 1, T = 16, MB = 5, NP = 70 };
+
+	for (int D = 128; D <= 256; D *= 2) {
+		for (int big = 0; big < 2; big++) {
+			const uint64_t bsize = (uint64_t)T * 2 * KVH * D * 2;
+			uint8_t *pool = calloc(MB, bsize);
+			float *q = malloc(NP * H * D * 4), *k = malloc(NP * KVH * D * 4);
+			float *v = malloc(NP * KVH * D * 4), *o1 = malloc(H * D * 4);
+			float *o2 = malloc(H * D * 4);
+			int32_t table[MB] = { 2, 4, 0, 3, 1 }, pos[NP], seq[NP] = { 0 };
+			struct kn_attn_args a = {
+				.q = q, .k = k, .v = v, .cache = pool, .block_size = bsize,
+				.block_table = table, .max_blocks = MB, .pos = pos, .seq = seq,
+				.n = NP, .n_head = H, .n_kv_head = KVH, .hd = D, .layer = 0,
+				.n_layer = 1, .block_tokens = T, .k_type = KN_F16,
+				.v_type = KN_F16, .scale = 0.09f, .flash = true,
+			};
+			bool same = false;
+
+			a.work = malloc(kn_attn_work_floats(&a) * sizeof(float));
+			kt_seed(31 + D + big);
+			kt_fill(q, NP * H * D, 2.0f);
+			kt_fill(k, NP * KVH * D, 1.0f);
+			kt_fill(v, NP * KVH * D, big ? 300.0f : 1.0f);
+			for (int i = 0; i < NP; i++)
+				pos[i] = i;
+			kn_attn_store_kv(&a, 0, 1);
+			if (kn_isa_set(KN_ISA_AVX512) == 0) {
+				/* the last token alone: a decode step over NP positions */
+				a.n = 1;
+				a.q = q + (size_t)(NP - 1) * H * D;
+				a.pos = pos + NP - 1;
+				kn_isa_scalar_twins(true);
+				a.out = o1;
+				kn_attn(&a, 0, 1);
+				kn_isa_scalar_twins(false);
+				a.out = o2;
+				kn_attn(&a, 0, 1);
+				same = !memcmp(o1, o2, (size_t)H * D * 4);
+			}
+			if (kn_isa_get() != KN_ISA_AVX512)
+				skip(1, "no avx512 on this cpu");
+			else
+				ok(same, "exact flash decode [avx512, hd %d, |v| <= %g, %d positions, F16 K "
+				   "and V]: half-precision V loops == scalar twins bit for bit", D,
+				   big ? 300.0 : 1.0, NP);
+			kn_isa_set(kn_isa_best());
+			free(a.work);
+			free(pool);
+			free(q);
+			free(k);
+			free(v);
+			free(o1);
+			free(o2);
+		}
+	}
+}
+
 int main(void)
 {
 	/* 12 caches x 4 per ISA path (scalar, AVX2), 2 ISAs x 4 + 2 x 2 twins */
-	plan(2 * 48 + 12 + 4);
+	plan(2 * 48 + 12 + 4 + 4);
 	/* each ISA's inner loops against the same double reference */
 	for (int isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX2; isa++) {
 		if (kn_isa_set((enum kn_isa)isa)) {
@@ -390,6 +456,7 @@ int main(void)
 	}
 	test_exact_isa();
 	test_exact_isa_f16();
+	test_exact_flash_hp();
 	kn_isa_set(kn_isa_best());
 	return done_testing();
 }
