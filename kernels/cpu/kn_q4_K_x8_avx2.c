@@ -37,7 +37,7 @@ static inline __m256i kn_x8_fold(__m256i a, __m256i b)
  */
 static inline __attribute__((always_inline)) void
 kn_x8_tile(const int NC, const kn_block_q4_K *const *x, const kn_block_q8_K *const *y,
-	   const uint8_t *gemm, int64_t nb, __m256 *res)
+	   const uint8_t *gemm, int64_t nb, size_t pf, __m256 *res)
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0F);
 	__m256 acc[KN_X8_COLS], accm[KN_X8_COLS];
@@ -47,19 +47,35 @@ kn_x8_tile(const int NC, const kn_block_q4_K *const *x, const kn_block_q8_K *con
 		acc[c] = accm[c] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
 		uint32_t u[KN_X8_ROWS][4];
-		uint16_t dh[KN_X8_ROWS], mh[KN_X8_ROWS];
+		int32_t dd[KN_X8_ROWS];	/* d | dmin << 16 */
 		__m128i mins[KN_X8_ROWS];
 		__m256 vd[KN_X8_COLS], vm[KN_X8_COLS];
 
 		_Pragma("GCC unroll 8")
 		for (int r = 0; r < KN_X8_ROWS; r++) {
+			/* the next tile's super-block (@pf bytes on): decode streams W once */
+			if (pf) {
+				const uint8_t *n = (const uint8_t *)&x[r][i] + pf;
+
+				_mm_prefetch((const char *)n, _MM_HINT_T0);
+				_mm_prefetch((const char *)n + 64, _MM_HINT_T0);
+				_mm_prefetch((const char *)n + 128, _MM_HINT_T0);
+			}
 			kn_q4_K_scales_mins(x[r][i].scales, u[r]);
-			dh[r] = x[r][i].d;
-			mh[r] = x[r][i].dmin;
-			mins[r] = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)&u[r][2]));
+			memcpy(&dd[r], &x[r][i], sizeof(dd[r]));
+			/* from registers: an 8-byte load of the two 4-byte stores stalls */
+			mins[r] = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(
+				(long long)((uint64_t)u[r][2] | (uint64_t)u[r][3] << 32)));
 		}
-		const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dh));
-		const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)mh));
+		/* built in registers, not from 2-byte stores (a store-forwarding stall) */
+		const __m256i dv = _mm256_setr_epi32(dd[0], dd[1], dd[2], dd[3], dd[4], dd[5], dd[6],
+						     dd[7]);
+		const __m256i dl = _mm256_and_si256(dv, _mm256_set1_epi32(0xffff));
+		const __m256i dh = _mm256_srli_epi32(dv, 16);
+		const __m256 dw = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(dl),
+								   _mm256_extracti128_si256(dl, 1)));
+		const __m256 dm = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(dh),
+								   _mm256_extracti128_si256(dh, 1)));
 
 		/* the mins: m_2p bsum_2p + m_2p+1 bsum_2p+1 per row and pair p, exact */
 		_Pragma("GCC unroll 4")
@@ -157,12 +173,12 @@ kn_x8_tile(const int NC, const kn_block_q4_K *const *x, const kn_block_q8_K *con
 }
 
 static void kn_x8_tile_n(int nc, const kn_block_q4_K *const *x, const kn_block_q8_K *const *y,
-			 const uint8_t *gemm, int64_t nb, __m256 *res)
+			 const uint8_t *gemm, int64_t nb, size_t pf, __m256 *res)
 {
 	if (nc >= 2)
-		kn_x8_tile(2, x, y, gemm, nb, res);
+		kn_x8_tile(2, x, y, gemm, nb, 0, res);
 	else
-		kn_x8_tile(1, x, y, gemm, nb, res);
+		kn_x8_tile(1, x, y, gemm, nb, pf, res);
 }
 
 /**
@@ -193,7 +209,9 @@ void kn_avx2_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a
 
 			for (int k = 0; k < nc; k++)
 				y[k] = (const kn_block_q8_K *)((const uint8_t *)a + (size_t)(c + k) * ars);
-			kn_x8_tile_n(nc, x, y, gemm + c, nb, res);
+			/* one column: fetch the next 8 rows while these compute */
+			kn_x8_tile_n(nc, x, y, gemm + c, nb,
+				     n_cols == 1 && r + 2 * KN_X8_ROWS <= r1 ? KN_X8_ROWS * wrs : 0, res);
 			for (int k = 0; k < nc; k++) {
 				float o[KN_X8_ROWS];
 
@@ -215,6 +233,6 @@ float kn_avx2_dot_q4_K_x8(int64_t n, const void *w, const void *a)
 
 	for (int k = 0; k < KN_X8_ROWS; k++)
 		x[k] = w;
-	kn_x8_tile(1, x, &y, &gemv, n / KN_QK_K, &res);
+	kn_x8_tile(1, x, &y, &gemv, n / KN_QK_K, 0, &res);
 	return _mm_cvtss_f32(_mm256_castps256_ps128(res));
 }
