@@ -236,8 +236,12 @@ void kn_avx2_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a
 			  int64_t n_cols, const uint8_t *gemm, const float *bias, float *out,
 			  int64_t n_rows, int64_t r0, int64_t r1);
 float kn_avx2_dot_q4_K_x8(int64_t n, const void *w, const void *a);
-/* the same on AVX-512 VNNI for a batch (kn_gemm_q4_K_x8_avx512.c): panels of 16
- * rows; returns the rows done, a multiple of 16, the caller does the rest */
+/* the same for a batch (kn_gemm_q4_K_x8_avx2.c, _avx512.c): panels of 8 (16)
+ * rows; they return the rows done, a multiple of the panel, the caller does
+ * the rest */
+int64_t kn_avx2_gemm_q4_K_x8p(int64_t n_in, const void *w, size_t wrs, const void *a,
+			      size_t ars, int64_t n_cols, const uint8_t *gemm, const float *bias,
+			      float *out, int64_t n_rows, int64_t r0, int64_t r1);
 int64_t kn_avx512_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
 			       size_t ars, int64_t n_cols, const uint8_t *gemm, const float *bias,
 			       float *out, int64_t n_rows, int64_t r0, int64_t r1);

@@ -133,11 +133,12 @@ static void kn_matmul_q4_K_x8(float *out, const void *w, size_t wrs, const void 
 		int64_t r = r0;
 
 		kn_q4_K_gemm_cols(gemm, seq, chunk, row_invariant, one_seq, n_cols, c0, c1);
-		/* a batch: AVX-512's register-blocked panels of 16 rows, the same sums */
-		if (c1 - c0 >= KN_MM_GEMM_COLS && kn_isa_get() == KN_ISA_AVX512)
-			r += kn_avx512_gemm_q4_K_x8(n_in, w, wrs, (const uint8_t *)a + c0 * ars, ars,
-						    c1 - c0, gemm, bias, out + c0 * n_rows, n_rows,
-						    r, r1);
+		/* a batch: register-blocked panels of 8 (16) rows, the same sums */
+		if (c1 - c0 >= KN_MM_GEMM_COLS)
+			r += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q4_K_x8
+							    : kn_avx2_gemm_q4_K_x8p)(
+				n_in, w, wrs, (const uint8_t *)a + c0 * ars, ars, c1 - c0, gemm, bias,
+				out + c0 * n_rows, n_rows, r, r1);
 		kn_avx2_gemm_q4_K_x8(n_in, w, wrs, (const uint8_t *)a + c0 * ars, ars, c1 - c0, gemm,
 				     bias, out + c0 * n_rows, n_rows, r, r1);
 	}
