@@ -223,16 +223,43 @@ void kn_avx2_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a
 }
 
 /* one output in the gemv's order (a MoE expert's rows: llama.cpp's MUL_MAT_ID
- * takes the gemv for every routed column) */
+ * takes the gemv for every routed column): the same sums for one row */
 float kn_avx2_dot_q4_K_x8(int64_t n, const void *w, const void *a)
 {
-	const kn_block_q4_K *x[KN_X8_ROWS];
+	const __m256i m4 = _mm256_set1_epi8(0x0F);
+	const kn_block_q4_K *x = w;
 	const kn_block_q8_K *y = a;
-	const uint8_t gemv = 0;
-	__m256 res;
+	float acc = 0, accm = 0;
 
-	for (int k = 0; k < KN_X8_ROWS; k++)
-		x[k] = w;
-	kn_x8_tile(1, x, &y, &gemv, n / KN_QK_K, 0, &res);
-	return _mm_cvtss_f32(_mm256_castps256_ps128(res));
+	for (int64_t i = 0; i < n / KN_QK_K; i++) {
+		uint32_t u[4];
+		__m256i s = _mm256_setzero_si256();
+
+		kn_q4_K_scales_mins(x[i].scales, u);
+		const uint8_t *sc = (const uint8_t *)u;
+		const __m128i mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(
+			(long long)((uint64_t)u[2] | (uint64_t)u[3] << 32)));
+		const __m256i bs = _mm256_loadu_si256((const __m256i *)y[i].bsums);
+		const __m128i bsp = _mm_hadd_epi16(_mm256_castsi256_si128(bs),
+						   _mm256_extracti128_si256(bs, 1));
+		__m128i m = _mm_madd_epi16(mins, bsp);
+
+		for (int p = 0; p < 4; p++) {
+			const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * p));
+			const __m256i yl = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * p));
+			const __m256i yh = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * p + 32));
+
+			s = _mm256_add_epi32(s, _mm256_add_epi32(
+				_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(q, m4), yl),
+						  _mm256_set1_epi16(sc[2 * p])),
+				_mm256_madd_epi16(_mm256_maddubs_epi16(
+					_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), yh),
+						  _mm256_set1_epi16(sc[2 * p + 1]))));
+		}
+		m = _mm_add_epi32(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(1, 0, 3, 2)));
+		m = _mm_add_epi32(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1)));
+		acc = fmaf((float)kn_avx2_hsum_epi32(s), kn_avx2_h2f(x[i].d) * y[i].d, acc);
+		accm = fmaf((float)_mm_cvtsi128_si32(m), kn_avx2_h2f(x[i].dmin) * y[i].d, accm);
+	}
+	return acc - accm;
 }
