@@ -400,13 +400,13 @@ static void test_matmul_q4_0_x8(int64_t n_in, int64_t n_rows, int64_t n_cols, in
  * shows it tells them apart.
  */
 static int test_matmul_q4_K_x8(int64_t n_in, int64_t n_rows, int64_t n_cols, int nth,
-			       bool with_bias, bool two_seq, bool inv)
+			       bool with_bias, bool two_seq, bool inv, int32_t chunk_n)
 {
 	const size_t wrs = kn_row_size(KN_Q4_K, n_in), ars = kn_row_size(KN_Q8_K, n_in);
 	float *x = malloc(n_rows * n_in * sizeof(float)), *y = malloc(n_cols * n_in * sizeof(float));
 	float *out = malloc(n_rows * n_cols * sizeof(float)), *bias = malloc(n_rows * sizeof(float));
 	uint8_t *w = malloc(n_rows * wrs), *a = malloc(n_cols * ars);
-	int32_t *seq = malloc(n_cols * sizeof(int32_t));
+	int32_t *seq = malloc(n_cols * sizeof(int32_t)), *chunk = malloc(n_cols * sizeof(int32_t));
 	int bad = 0, bad_mat = 0, differ = 0;
 	int64_t cnt[2] = { 0, 0 }, rank[2] = { 0, 0 };
 
@@ -419,11 +419,16 @@ static int test_matmul_q4_K_x8(int64_t n_in, int64_t n_rows, int64_t n_cols, int
 	for (int64_t c = 0; c < n_cols; c++) {
 		kn_quantize_act_row(KN_Q8_K, y + c * n_in, a + c * ars, n_in);
 		seq[c] = two_seq ? (int32_t)(c % 2) : 7;
+		chunk[c] = chunk_n;
 		cnt[seq[c] % 2]++;
 	}
+	/* @chunk_n: the reference batch held that many of the sequence's columns */
+	if (chunk_n)
+		cnt[0] = cnt[1] = chunk_n;
 	for (int ith = 0; ith < nth; ith++)
 		kn_matmul_seq(out, w, KN_Q4_K, a, with_bias ? bias : NULL, n_in, n_rows, n_cols,
-			      two_seq ? seq : NULL, NULL, inv, n_rows, ith, nth);
+			      two_seq || chunk_n ? seq : NULL, chunk_n ? chunk : NULL, inv, n_rows,
+			      ith, nth);
 	for (int64_t c = 0; c < n_cols; c++) {
 		const int s = seq[c] % 2;
 		const bool g = !inv && rank[s] < cnt[s] - cnt[s] % 4;
@@ -443,11 +448,13 @@ static int test_matmul_q4_K_x8(int64_t n_in, int64_t n_rows, int64_t n_cols, int
 			differ += memcmp(&dot, &vd, sizeof(float)) != 0;
 		}
 	}
-	ok(!bad && !bad_mat, "%s: q4_K matmul of %lld x %lld in llama.cpp's repacked orders%s%s%s: "
+	ok(!bad && !bad_mat, "%s: q4_K matmul of %lld x %lld in llama.cpp's repacked orders%s%s%s%s: "
 	   "%lld cols, %d threads (%d outputs and %d kn_vec_dot_mat differ from the scalar order)",
 	   kn_isa_get() == KN_ISA_AVX512 ? "AVX-512" : "AVX2", (long long)n_rows,
 	   (long long)n_in, with_bias ? " + bias" : "", two_seq ? ", 2 sequences" : "",
-	   inv ? ", row-invariant" : "", (long long)n_cols, nth, bad, bad_mat);
+	   inv ? ", row-invariant" : "", chunk_n ? ", reference chunks" : "", (long long)n_cols,
+	   nth, bad, bad_mat);
+	free(chunk);
 	free(seq);
 	free(bias);
 	free(x);
@@ -463,9 +470,9 @@ int main(void)
 	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
 	 * moe_route 2 + 1, q4_0 in the repacked order 6, q8_0 batches 2, q4_K,
-	 * q6_K batches 1 each, q4_K in the repacked orders 8 + 1 per x86 ISA */
+	 * q6_K batches 1 each, q4_K in the repacked orders 10 + 1 per x86 ISA */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 19);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * 21);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -477,7 +484,7 @@ int main(void)
 	test_matmul_type(KN_Q4_K, 5, 2, true);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		if (isa > (int)kn_isa_best()) {
-			skip(19, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
+			skip(21, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
 			continue;
 		}
 		kn_isa_set(isa);
@@ -494,15 +501,18 @@ int main(void)
 		test_matmul_type(KN_Q6_K, 67, 3, true);
 		/* Q4_K in the repacked orders: decode, a gemv tail, k of 1 to 11
 		 * super-blocks, splits inside a tile of 8, sequences, row-invariant */
-		int differ = test_matmul_q4_K_x8(512, 40, 1, 3, false, false, false);
+		int differ = test_matmul_q4_K_x8(512, 40, 1, 3, false, false, false, 0);
 
-		differ += test_matmul_q4_K_x8(512, 40, 5, 2, true, false, false);
-		differ += test_matmul_q4_K_x8(2816, 48, 70, 2, false, false, false);
-		differ += test_matmul_q4_K_x8(256, 16, 9, 1, true, false, false);
-		differ += test_matmul_q4_K_x8(1024, 56, 131, 3, true, false, false);
-		differ += test_matmul_q4_K_x8(768, 32, 67, 2, false, true, false);
-		differ += test_matmul_q4_K_x8(768, 24, 13, 1, true, false, true);
-		differ += test_matmul_q4_K_x8(768, 24, 6, 5, false, false, false);
+		differ += test_matmul_q4_K_x8(512, 40, 5, 2, true, false, false, 0);
+		differ += test_matmul_q4_K_x8(2816, 48, 70, 2, false, false, false, 0);
+		differ += test_matmul_q4_K_x8(256, 16, 9, 1, true, false, false, 0);
+		differ += test_matmul_q4_K_x8(1024, 56, 131, 3, true, false, false, 0);
+		differ += test_matmul_q4_K_x8(768, 32, 67, 2, false, true, false, 0);
+		differ += test_matmul_q4_K_x8(768, 24, 13, 1, true, false, true, 0);
+		differ += test_matmul_q4_K_x8(768, 24, 6, 5, false, false, false, 0);
+		/* a scheduler's piece of 10 columns of a reference chunk of 13 (64) */
+		differ += test_matmul_q4_K_x8(512, 16, 10, 1, false, false, false, 13);
+		differ += test_matmul_q4_K_x8(512, 16, 10, 1, false, false, false, 64);
 		ok(differ > 0, "%s: the repacked orders give other bits than vec_dot's in %d outputs",
 		   isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2", differ);
 	}
