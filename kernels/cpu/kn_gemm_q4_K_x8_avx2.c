@@ -168,7 +168,7 @@ kn_k2_tile(const int NC, const struct kn_k2_sb *p, const kn_block_q8_K *const *y
 				_Pragma("GCC unroll 4")
 				for (int c = 0; c < NC; c++)
 					s16[c] = _mm256_setzero_si256();
-				_Pragma("GCC unroll 8")
+				_Pragma("GCC unroll 2")
 				for (int j = 0; j < 8; j++) {
 					const __m256i wq = _mm256_load_si256((const __m256i *)P->q[sb][j]);
 
