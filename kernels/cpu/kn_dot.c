@@ -182,6 +182,68 @@ float kn_ref_dot_q4_K(int64_t n, const void *vw, const void *va)
 	return kn_hsum8(acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]));
 }
 
+/*
+ * Q4_K as llama.cpp's x86 builds compute a matrix they repack to 8x8 blocks
+ * (ggml_gemv_q4_K_8x8_q8_K / ggml_gemm_q4_K_8x8_q8_K: rows a multiple of 8,
+ * AVX2 or AVX-512). Per super-block and pair p of 32-value sub-blocks the
+ * exact integer sums sc_2p dot_2p + sc_2p+1 dot_2p+1 and m_2p bsum_2p +
+ * m_2p+1 bsum_2p+1; two float accumulators, acc (d_w * d_a) and accm
+ * (dmin_w * d_a), and the result acc - accm. @per_pair: one fma per pair,
+ * as the 4-column gemm does; otherwise one per super-block over the 4 pairs'
+ * integer total, as the gemv (one column, and a batch's last n % 4) does.
+ */
+static float kn_q4_K_x8(int64_t n, const void *vw, const void *va, bool per_pair)
+{
+	const kn_block_q4_K *w = vw;
+	const kn_block_q8_K *a = va;
+	float acc = 0, accm = 0;
+
+	for (int64_t i = 0; i < n / KN_QK_K; i++) {
+		const float d = kn_h2f(w[i].d) * a[i].d, dm = kn_h2f(w[i].dmin) * a[i].d;
+		int isum = 0, imin = 0;
+
+		for (int p = 0; p < 4; p++) {
+			const uint8_t *q4 = w[i].qs + 32 * p;
+			const int8_t *q8 = a[i].qs + 64 * p;
+			const int16_t *bs = a[i].bsums + 4 * p;
+			uint8_t sc0, m0, sc1, m1;
+			int d0 = 0, d1 = 0;
+
+			kn_get_scale_min_k4(2 * p, w[i].scales, &sc0, &m0);
+			kn_get_scale_min_k4(2 * p + 1, w[i].scales, &sc1, &m1);
+			for (int b = 0; b < 32; b++) {
+				d0 += (q4[b] & 0xF) * q8[b];
+				d1 += (q4[b] >> 4) * q8[32 + b];
+			}
+			const int s = sc0 * d0 + sc1 * d1;
+			const int m = m0 * (bs[0] + bs[1]) + m1 * (bs[2] + bs[3]);
+
+			if (per_pair) {
+				acc = fmaf((float)s, d, acc);
+				accm = fmaf((float)m, dm, accm);
+			} else {
+				isum += s;
+				imin += m;
+			}
+		}
+		if (!per_pair) {
+			acc = fmaf((float)isum, d, acc);
+			accm = fmaf((float)imin, dm, accm);
+		}
+	}
+	return acc - accm;
+}
+
+float kn_ref_dot_q4_K_x8(int64_t n, const void *vw, const void *va)
+{
+	return kn_q4_K_x8(n, vw, va, false);
+}
+
+float kn_ref_dot_q4_K_x8g(int64_t n, const void *vw, const void *va)
+{
+	return kn_q4_K_x8(n, vw, va, true);
+}
+
 /* Q5_K . Q8_K: as Q4_K with the fifth bit; the mins in one fused scalar sum */
 float kn_ref_dot_q5_K(int64_t n, const void *vw, const void *va)
 {

@@ -225,6 +225,26 @@ int64_t kn_avx512_gemm_q4_K(int64_t n_in, const void *w, size_t wrs, const void 
 int64_t kn_avx512_gemm_q4_0_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
 			       size_t ars, int64_t n_cols, const float *bias, float *out,
 			       int64_t n_rows, int64_t r0, int64_t r1);
+/* Q4_K in llama.cpp's repacked-matrix orders (kn_dot.c: the gemv's, one fma
+ * per super-block; the 4-column gemm's, one per 64 values), whether a matrix
+ * takes them, and the AVX2 kernels (kn_q4_K_x8_avx2.c): rows [r0, r1), every
+ * column, column c in the gemm's order where gemm[c] */
+float kn_ref_dot_q4_K_x8(int64_t n, const void *w, const void *a);
+float kn_ref_dot_q4_K_x8g(int64_t n, const void *w, const void *a);
+bool kn_mat_q4_K_x8(uint32_t type, int64_t mat_rows);
+void kn_avx2_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
+			  int64_t n_cols, const uint8_t *gemm, const float *bias, float *out,
+			  int64_t n_rows, int64_t r0, int64_t r1);
+float kn_avx2_dot_q4_K_x8(int64_t n, const void *w, const void *a);
+/* the same for a batch (kn_gemm_q4_K_x8_avx2.c, _avx512.c): panels of 8 (16)
+ * rows; they return the rows done, a multiple of the panel, the caller does
+ * the rest */
+int64_t kn_avx2_gemm_q4_K_x8p(int64_t n_in, const void *w, size_t wrs, const void *a,
+			      size_t ars, int64_t n_cols, const uint8_t *gemm, const float *bias,
+			      float *out, int64_t n_rows, int64_t r0, int64_t r1);
+int64_t kn_avx512_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
+			       size_t ars, int64_t n_cols, const uint8_t *gemm, const float *bias,
+			       float *out, int64_t n_rows, int64_t r0, int64_t r1);
 float kn_ref_dot_q4_1(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q8_0(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q4_K(int64_t n, const void *w, const void *a);

@@ -88,6 +88,62 @@ static void kn_matmul_f32(kn_sgemm_fn sgemm, kn_dot_fn dot, const int32_t *seq,
 	}
 }
 
+/*
+ * Q4_K matrices llama.cpp repacks (kn_mat_q4_K_x8): its forward_mul_mat gives
+ * a batch's columns to the 4-column gemm in groups of 4 and the last n % 4 to
+ * the gemv, which sum in different orders; @gemm[c - c0] says which column c
+ * of [c0, c1) takes. One column (decode) and @row_invariant take the gemv; with
+ * @seq the count is per sequence (as for F32, no column depends on the other
+ * sequences of the batch), with @chunk the reference batch's count.
+ */
+static void kn_q4_K_gemm_cols(uint8_t *gemm, const int32_t *seq, const int32_t *chunk,
+			      bool row_invariant, bool one_seq, int64_t n_cols, int64_t c0,
+			      int64_t c1)
+{
+	for (int64_t c = c0; c < c1; c++) {
+		int64_t cnt = n_cols, rank = c;
+
+		if (!one_seq) {
+			cnt = rank = 0;
+			for (int64_t i = 0; i < n_cols; i++) {
+				cnt += seq[i] == seq[c];
+				rank += i < c && seq[i] == seq[c];
+			}
+		}
+		if (chunk)
+			cnt = chunk[c];
+		gemm[c - c0] = !row_invariant && rank < cnt - cnt % 4;
+	}
+}
+
+static void kn_matmul_q4_K_x8(float *out, const void *w, size_t wrs, const void *a, size_t ars,
+			      const float *bias, int64_t n_in, int64_t n_rows, int64_t n_cols,
+			      const int32_t *seq, const int32_t *chunk, bool row_invariant,
+			      int64_t r0, int64_t r1)
+{
+	uint8_t gemm[256];
+	bool one_seq = true;
+
+	for (int64_t c = 1; seq && c < n_cols && one_seq; c++)
+		one_seq = seq[c] == seq[0];
+	for (int64_t c0 = 0; c0 < n_cols; c0 += (int64_t)sizeof(gemm)) {
+		const int64_t c1 = c0 + (int64_t)sizeof(gemm) < n_cols ? c0 + (int64_t)sizeof(gemm)
+								       : n_cols;
+
+		int64_t r = r0;
+
+		kn_q4_K_gemm_cols(gemm, seq, chunk, row_invariant, one_seq, n_cols, c0, c1);
+		/* a batch: register-blocked panels of 8 (16) rows, the same sums */
+		if (c1 - c0 >= KN_MM_GEMM_COLS)
+			r += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q4_K_x8
+							    : kn_avx2_gemm_q4_K_x8p)(
+				n_in, w, wrs, (const uint8_t *)a + c0 * ars, ars, c1 - c0, gemm, bias,
+				out + c0 * n_rows, n_rows, r, r1);
+		kn_avx2_gemm_q4_K_x8(n_in, w, wrs, (const uint8_t *)a + c0 * ars, ars, c1 - c0, gemm,
+				     bias, out + c0 * n_rows, n_rows, r, r1);
+	}
+}
+
 void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth)
 {
@@ -126,6 +182,12 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 		return;
 	if (sgemm) {
 		kn_matmul_f32(sgemm, dot, seq, chunk, out, w, a, bias, n_in, n_rows, n_cols, r0, r1);
+		return;
+	}
+	if (kn_mat_q4_K_x8(type, mat_rows)) {	/* a matrix llama.cpp repacks to q4_K_8x8 */
+		if (n_in % KN_QK_K == 0)
+			kn_matmul_q4_K_x8(out, w, wrs, a, ars, bias, n_in, n_rows, n_cols, seq, chunk,
+					  row_invariant, r0, r1);
 		return;
 	}
 	if (type == KN_F32)	/* ggml_vec_dot_f32 per output: no multi-row/column forms */

@@ -349,8 +349,21 @@ bool kn_mat_q4_0_x8(uint32_t type, int64_t mat_rows)
 	return type == KN_Q4_0 && mat_rows % 8 == 0 && kn_isa_get() >= KN_ISA_AVX2;
 }
 
+/*
+ * the same for Q4_K (repack.cpp's ggml_repack_get_optimal_repack_type: Q4_K to
+ * q4_K_8x8 whenever AVX2 is present and ne[1] % 8 == 0; 2-D weights through
+ * MUL_MAT, the output head included, and 3-D experts through MUL_MAT_ID)
+ */
+bool kn_mat_q4_K_x8(uint32_t type, int64_t mat_rows)
+{
+	return type == KN_Q4_K && mat_rows % 8 == 0 && kn_isa_get() >= KN_ISA_AVX2;
+}
+
 float kn_vec_dot_mat(uint32_t type, int64_t n, const void *w, const void *a, int64_t mat_rows)
 {
+	/* MUL_MAT_ID: every routed column through the gemv */
+	if (kn_mat_q4_K_x8(type, mat_rows))
+		return n < 0 || n % KN_QK_K ? 0.0f : kn_avx2_dot_q4_K_x8(n, w, a);
 	if (!kn_mat_q4_0_x8(type, mat_rows))
 		return kn_vec_dot(type, n, w, a);
 	if (n < 0 || n % KN_QK4_0)

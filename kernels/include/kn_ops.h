@@ -25,10 +25,12 @@ void kn_rmsnorm(float *out, const float *x, const float *w, int64_t dim, int64_t
  * the thread's share of rows; @a holds n_cols rows already quantized to
  * kn_vec_dot_type(type) (kn_row_size bytes each) with kn_quantize_act_row,
  * as llama.cpp quantizes activations. W is [n_rows][n_in]. Every output is
- * bit-identical to kn_vec_dot of its row and column, whatever n_cols/nth,
+ * bit-identical to kn_vec_dot_mat of its row and column, whatever n_cols/nth,
  * except F32 weights with two or more columns: those take llamafile tinyBLAS's
  * order where llama.cpp's mul_mat does (n_rows a multiple of 4, n_in of the
- * ISA's register width: 16 floats on AVX-512, 8 on AVX2; never on scalar).
+ * ISA's register width: 16 floats on AVX-512, 8 on AVX2; never on scalar),
+ * and Q4_K matrices llama.cpp repacks (kn_vec_dot_mat's): the first
+ * n_cols - n_cols % 4 columns take its 4-column gemm's order.
  */
 void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth);
@@ -41,6 +43,10 @@ void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const fl
  * prompt then computes as the reference did: rt_batch.chunk);
  * @row_invariant: every column as kn_vec_dot (a batch of one); @mat_rows: the
  * row count of the whole matrix W is a slice of (llama.cpp's rule reads it).
+ * A repacked Q4_K matrix's column takes the gemm's order when its rank among
+ * its sequence's columns in this batch is below cnt - cnt % 4, cnt the
+ * sequence's count here or @chunk's (the rank is not known in the reference
+ * batch: exact when this batch starts where the reference one did).
  */
 void kn_matmul_seq(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 		   int64_t n_in, int64_t n_rows, int64_t n_cols, const int32_t *seq,

@@ -87,6 +87,7 @@ MODELS=(
 	"small-q5_k|tests/models/random/small-random-q5_k.gguf|--logits"
 	"small-q6_k|tests/models/random/small-random-q6_k.gguf|--logits"
 	"small-q4_0|tests/models/random/small-random-q4_0.gguf|--logits"
+	"small-q4_k|tests/models/random/small-random-q4_k.gguf|--logits"
 	"smollm2-135m-q4_1|models/SmolLM2-135M-Instruct.Q4_1.gguf|--chatml"
 )
 

@@ -389,14 +389,90 @@ static void test_matmul_q4_0_x8(int64_t n_in, int64_t n_rows, int64_t n_cols, in
 	free(a);
 }
 
+/*
+ * Q4_K matrices of 8k rows on AVX2/AVX-512 take llama.cpp's repacked q4_K_8x8
+ * orders: a batch's columns in groups of 4 the gemm's (kn_ref_dot_q4_K_x8g),
+ * the last n % 4 and a lone column the gemv's (kn_ref_dot_q4_K_x8), each
+ * output bit-identical to its scalar statement (+ the bias) whatever the
+ * split, the rows a split leaves outside a tile of 8 included; per sequence
+ * with @two_seq (columns alternate between 2 sequences) and all gemv with
+ * @inv. Counts where the orders give other bits than vec_dot's, so the test
+ * shows it tells them apart.
+ */
+static int test_matmul_q4_K_x8(int64_t n_in, int64_t n_rows, int64_t n_cols, int nth,
+			       bool with_bias, bool two_seq, bool inv, int32_t chunk_n)
+{
+	const size_t wrs = kn_row_size(KN_Q4_K, n_in), ars = kn_row_size(KN_Q8_K, n_in);
+	float *x = malloc(n_rows * n_in * sizeof(float)), *y = malloc(n_cols * n_in * sizeof(float));
+	float *out = malloc(n_rows * n_cols * sizeof(float)), *bias = malloc(n_rows * sizeof(float));
+	uint8_t *w = malloc(n_rows * wrs), *a = malloc(n_cols * ars);
+	int32_t *seq = malloc(n_cols * sizeof(int32_t)), *chunk = malloc(n_cols * sizeof(int32_t));
+	int bad = 0, bad_mat = 0, differ = 0;
+	int64_t cnt[2] = { 0, 0 }, rank[2] = { 0, 0 };
+
+	kt_seed(5000 + n_cols + n_rows);
+	kt_fill(x, n_rows * n_in, 1.0f);
+	kt_fill(y, n_cols * n_in, 1.0f);
+	kt_fill(bias, n_rows, 1.0f);
+	for (int64_t r = 0; r < n_rows; r++)
+		kn_quantize_row(KN_Q4_K, x + r * n_in, w + r * wrs, n_in);
+	for (int64_t c = 0; c < n_cols; c++) {
+		kn_quantize_act_row(KN_Q8_K, y + c * n_in, a + c * ars, n_in);
+		seq[c] = two_seq ? (int32_t)(c % 2) : 7;
+		chunk[c] = chunk_n;
+		cnt[seq[c] % 2]++;
+	}
+	/* @chunk_n: the reference batch held that many of the sequence's columns */
+	if (chunk_n)
+		cnt[0] = cnt[1] = chunk_n;
+	for (int ith = 0; ith < nth; ith++)
+		kn_matmul_seq(out, w, KN_Q4_K, a, with_bias ? bias : NULL, n_in, n_rows, n_cols,
+			      two_seq || chunk_n ? seq : NULL, chunk_n ? chunk : NULL, inv, n_rows,
+			      ith, nth);
+	for (int64_t c = 0; c < n_cols; c++) {
+		const int s = seq[c] % 2;
+		const bool g = !inv && rank[s] < cnt[s] - cnt[s] % 4;
+
+		rank[s]++;
+		for (int64_t r = 0; r < n_rows; r++) {
+			const uint8_t *wr = w + r * wrs, *ac = a + c * ars;
+			const float dot = g ? kn_ref_dot_q4_K_x8g(n_in, wr, ac)
+					    : kn_ref_dot_q4_K_x8(n_in, wr, ac);
+			const float want = dot + (with_bias ? bias[r] : 0.0f);
+			const float gemv = kn_ref_dot_q4_K_x8(n_in, wr, ac);
+			const float mat = kn_vec_dot_mat(KN_Q4_K, n_in, wr, ac, n_rows);
+			const float vd = kn_ref_dot_q4_K(n_in, wr, ac);
+
+			bad += memcmp(&want, &out[c * n_rows + r], sizeof(float)) != 0;
+			bad_mat += memcmp(&gemv, &mat, sizeof(float)) != 0;
+			differ += memcmp(&dot, &vd, sizeof(float)) != 0;
+		}
+	}
+	ok(!bad && !bad_mat, "%s: q4_K matmul of %lld x %lld in llama.cpp's repacked orders%s%s%s%s: "
+	   "%lld cols, %d threads (%d outputs and %d kn_vec_dot_mat differ from the scalar order)",
+	   kn_isa_get() == KN_ISA_AVX512 ? "AVX-512" : "AVX2", (long long)n_rows,
+	   (long long)n_in, with_bias ? " + bias" : "", two_seq ? ", 2 sequences" : "",
+	   inv ? ", row-invariant" : "", chunk_n ? ", reference chunks" : "", (long long)n_cols,
+	   nth, bad, bad_mat);
+	free(chunk);
+	free(seq);
+	free(bias);
+	free(x);
+	free(y);
+	free(out);
+	free(w);
+	free(a);
+	return differ;
+}
+
 int main(void)
 {
 	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
-	 * moe_route 2 + 1, q4_0 in the repacked order 6, q8_0 batches 2 and q4_K,
-	 * q6_K batches 1 each per x86 ISA */
+	 * moe_route 2 + 1, q4_0 in the repacked order 6, q8_0 batches 2, q4_K,
+	 * q6_K batches 1 each, q4_K in the repacked orders 10 + 1 per x86 ISA */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 10);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * 21);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -408,7 +484,7 @@ int main(void)
 	test_matmul_type(KN_Q4_K, 5, 2, true);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		if (isa > (int)kn_isa_best()) {
-			skip(10, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
+			skip(21, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
 			continue;
 		}
 		kn_isa_set(isa);
@@ -423,6 +499,22 @@ int main(void)
 		test_matmul_type(KN_Q8_0, 9, 1, false);
 		test_matmul_type(KN_Q4_K, 67, 3, true);
 		test_matmul_type(KN_Q6_K, 67, 3, true);
+		/* Q4_K in the repacked orders: decode, a gemv tail, k of 1 to 11
+		 * super-blocks, splits inside a tile of 8, sequences, row-invariant */
+		int differ = test_matmul_q4_K_x8(512, 40, 1, 3, false, false, false, 0);
+
+		differ += test_matmul_q4_K_x8(512, 40, 5, 2, true, false, false, 0);
+		differ += test_matmul_q4_K_x8(2816, 48, 70, 2, false, false, false, 0);
+		differ += test_matmul_q4_K_x8(256, 16, 9, 1, true, false, false, 0);
+		differ += test_matmul_q4_K_x8(1024, 56, 131, 3, true, false, false, 0);
+		differ += test_matmul_q4_K_x8(768, 32, 67, 2, false, true, false, 0);
+		differ += test_matmul_q4_K_x8(768, 24, 13, 1, true, false, true, 0);
+		differ += test_matmul_q4_K_x8(768, 24, 6, 5, false, false, false, 0);
+		/* a scheduler's piece of 10 columns of a reference chunk of 13 (64) */
+		differ += test_matmul_q4_K_x8(512, 16, 10, 1, false, false, false, 13);
+		differ += test_matmul_q4_K_x8(512, 16, 10, 1, false, false, false, 64);
+		ok(differ > 0, "%s: the repacked orders give other bits than vec_dot's in %d outputs",
+		   isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2", differ);
 	}
 	kn_isa_set(kn_isa_best());
 	test_rope();
