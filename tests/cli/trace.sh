@@ -103,8 +103,9 @@ ok $? "accel-bench stream --trace on an 8-layer accel-mkmodel tiny-moe under $mi
 grep -q '^streamed: yes' "$tmp/moe.txt"
 ok $? "the MoE model streams"
 grep -q '^moe_overlap: ' "$tmp/moe.txt" && grep -q '^moe_overlap_no_prefetch: ' "$tmp/moe.txt" &&
-	grep -q '^expert_predict_hit: ' "$tmp/moe.txt" && grep -q '^expert_hit_rate: ' "$tmp/moe.txt"
-ok $? "it prints moe_overlap, moe_overlap_no_prefetch, expert_predict_hit, expert_hit_rate"
+	grep -q '^expert_predict_hit: ' "$tmp/moe.txt" && grep -q '^expert_hit_rate: ' "$tmp/moe.txt" &&
+	grep -q '^expert_predict_recall: ' "$tmp/moe.txt"
+ok $? "it prints moe_overlap, moe_overlap_no_prefetch, expert_predict_hit and _recall, expert_hit_rate"
 python3 - "$tmp/moe.json" "$tmp/moe.txt" <<'PY'
 import json, sys
 tr = json.load(open(sys.argv[1]))
@@ -128,8 +129,15 @@ for name, w in (("moe_overlap", got["moe_window"]),
     assert abs(float(got[name]) - want) < 6e-4, (name, got[name], want)
     assert 0 < float(got[name]) <= 1.0, (name, got[name])
     print("# %s %.4f from the trace" % (name, want))
-for name in ("expert_predict_hit", "expert_hit_rate", "expert_hit_rate_no_prefetch"):
+for name in ("expert_predict_hit", "expert_predict_recall", "expert_hit_rate",
+             "expert_hit_rate_no_prefetch"):
     assert 0 <= float(got[name]) <= 1.0, (name, got[name])
+# precision and recall count the same hits: hit * predicted == recall * routed
+pred, routed = int(got["expert_predicted"]), int(got["expert_routed"])
+assert routed > 0 and pred > 0, (pred, routed)
+hits = float(got["expert_predict_hit"]) * pred
+assert abs(hits / routed - float(got["expert_predict_recall"])) < 5e-4 * pred / routed + 6e-4, \
+    (got["expert_predict_hit"], pred, routed, got["expert_predict_recall"])
 assert any("expert_prefetch" in e["name"] for e in ev if e["ph"] == "X"), "no prefetch span"
 PY
 ok $? "moe_overlap and moe_overlap_no_prefetch equal the union of their windows' spans (<= 1)"

@@ -312,10 +312,79 @@ static void check_chunked_head(const char *rel)
 	free(got.logits);
 }
 
+/*
+ * Placement over budgets from the streaming minimum up: it never leaves a
+ * slot's or an expert entry's worth of the budget unused (slots are sized
+ * for the units that stream, not for a largest unit that went resident),
+ * stays within the budget, and never keeps a MoE layer resident while an
+ * output head no larger than it streams (a head saves all its bytes every
+ * pass, a MoE layer a token's experts of them).
+ */
+static void check_placement(const char *rel)
+{
+	const char *path = tap_path(rel);
+	struct rt_model_opts mo = { .threads = 2, .n_ctx = 64, .n_batch = 2 };
+	uint64_t minb = min_budget(path, &mo);
+	int plans = 0, bad = 0;
+	char why[200] = "";
+
+	/* 16 KiB steps up to the budget that holds it all */
+	for (uint64_t b = minb; minb && b < minb + (64ULL << 20); b += 16 << 10) {
+		struct rt_placement pl;
+		struct rt_model *m;
+		uint64_t used, left, slot = 0;
+		int head, n_layer, cap;
+		bool moe;
+
+		mo.mem_budget = b;
+		if (rt_model_load(path, &mo, &m))
+			break;
+		if (rt_stream_stats(m, NULL, &pl) < 0) {	/* all of it fits */
+			rt_model_free(m);
+			break;
+		}
+		plans++;
+		n_layer = rt_model_hparams(m)->n_layer;
+		moe = rt_model_hparams(m)->n_expert > 0;
+		cap = n_layer * rt_model_hparams(m)->n_expert;
+		head = pl.n_units - 1;
+		for (int u = 0; u < pl.n_units; u++)
+			if (!pl.resident[u] && pl.unit_stream_bytes[u] > slot)
+				slot = pl.unit_stream_bytes[u];
+		used = pl.resident_bytes + pl.n_slots * pl.slot_bytes + pl.embed_bytes +
+		       (uint64_t)pl.n_expert_entries * pl.expert_entry_bytes;
+		left = b - used;
+		if (used > b || pl.slot_bytes != slot ||
+		    (pl.n_slots == 2 && left >= pl.slot_bytes) ||
+		    (pl.n_expert_entries < cap && left >= pl.expert_entry_bytes)) {
+			bad++;
+			snprintf(why, sizeof(why), "budget %llu: %llu used, %d slots of %llu (%llu "
+				 "streamed), %d entries of %llu", (unsigned long long)b,
+				 (unsigned long long)used, pl.n_slots, (unsigned long long)pl.slot_bytes,
+				 (unsigned long long)slot, pl.n_expert_entries,
+				 (unsigned long long)pl.expert_entry_bytes);
+		}
+		for (int u = 0; moe && u < n_layer; u++)
+			if (pl.resident[u] && !pl.resident[head] &&
+			    pl.unit_bytes[u] >= pl.unit_bytes[head]) {
+				bad++;
+				snprintf(why, sizeof(why), "budget %llu: layer %d resident, head streams",
+					 (unsigned long long)b, u);
+			}
+		rt_model_free(m);
+	}
+	ok(plans > 0 && !bad, "%s: %d placements use the budget (%s)", rel, plans,
+	   plans ? why : rt_last_error());
+}
+
 int main(void)
 {
 	/* the count is fixed by the committed models: an early return shows */
-	plan(103);
+	plan(103 + 4);
+	check_placement("tests/models/stories260K.gguf");
+	check_placement("tests/models/random/small-random-q4_0.gguf");
+	check_placement("tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf");
+	check_placement("tests/models/random/tiny-qwen3moe-random-q8_0.gguf");
 	check_chunked_head("tests/models/random/tiny-llama-random-dense-f32.gguf");
 	check_model("tests/models/stories260K.gguf");
 	check_model("tests/models/random/tiny-llama-random-dense-f32.gguf");

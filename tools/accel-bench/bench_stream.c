@@ -288,7 +288,14 @@ int bench_stream_main(int argc, char **argv)
 		printf("moe_window_no_prefetch: %s\n", poff->name);
 		printf("expert_predict_hit: %.3f\n", a->expert_predicted ?
 		       (double)a->expert_predict_hits / (double)a->expert_predicted : 0.0);
+		/* of the routed experts, the share a prediction named first */
+		printf("expert_predict_recall: %.3f\n",
+		       a->expert_predict_hits + a->expert_predict_missed ?
+		       (double)a->expert_predict_hits /
+		       (double)(a->expert_predict_hits + a->expert_predict_missed) : 0.0);
 		printf("expert_predicted: %llu\n", (unsigned long long)a->expert_predicted);
+		printf("expert_routed: %llu\n",
+		       (unsigned long long)(a->expert_predict_hits + a->expert_predict_missed));
 		printf("expert_prefetch_mb: %.1f\n", a->expert_prefetch_bytes / 1048576.0);
 		printf("expert_wasted_mb: %.1f\n", a->expert_wasted_bytes / 1048576.0);
 		/* predictions dropped unread once the routing was known */

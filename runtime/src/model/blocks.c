@@ -226,7 +226,8 @@ int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
 				rows(m->router, 0, n), xb, next_router, no_tensor));
 		EMIT(g, "ffn_moe_pregate", il + 1, accel_cmd_prep_moe_route(c_,
 				rows(m->moe_pred_w, 0, n), rows(m->moe_pred_ids, 0, n),
-				rows(m->router, 0, n), m->hp.n_expert_used, 1));
+				rows(m->router, 0, n),
+				rt_pregate_k(m->hp.n_expert, m->hp.n_expert_used), 1));
 	}
 	if ((ret = m->wops->experts(m, il, n, &e)) < 0)
 		return ret;

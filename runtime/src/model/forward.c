@@ -38,6 +38,7 @@ int rt_model_alloc_activations(struct rt_model *m)
 	int64_t kvd = (int64_t)hp->n_kv_head * hp->head_dim;
 	int64_t ffw = hp->ff > hp->ff_exp ? hp->ff : hp->ff_exp;
 	int64_t k = hp->n_expert_used > 0 ? hp->n_expert_used : 1;
+	int64_t pk = hp->n_expert_used > 0 ? rt_pregate_k(hp->n_expert, hp->n_expert_used) : 1;
 	struct accel_tensor *all[] = { &m->x, &m->x_out, &m->xb, &m->xb2, &m->q, &m->k, &m->v, &m->attn,
 				       &m->hb, &m->hb2, &m->router, &m->moe_w, &m->moe_ids,
 				       &m->moe_pred_w, &m->moe_pred_ids,
@@ -60,8 +61,8 @@ int rt_model_alloc_activations(struct rt_model *m)
 	m->router = act(&off, ACCEL_DTYPE_F32, hp->n_expert > 0 ? hp->n_expert : 1, B);
 	m->moe_w = act(&off, ACCEL_DTYPE_F32, k, B);
 	m->moe_ids = act(&off, ACCEL_DTYPE_I32, k, B);
-	m->moe_pred_w = act(&off, ACCEL_DTYPE_F32, k, B);
-	m->moe_pred_ids = act(&off, ACCEL_DTYPE_I32, k, B);
+	m->moe_pred_w = act(&off, ACCEL_DTYPE_F32, pk, B);
+	m->moe_pred_ids = act(&off, ACCEL_DTYPE_I32, pk, B);
 	m->tokens = act(&off, ACCEL_DTYPE_I32, B, 1);
 	m->pos = act(&off, ACCEL_DTYPE_I32, B, 1);
 	m->seq = act(&off, ACCEL_DTYPE_I32, B, 2);	/* ids, then rt_batch.chunk */

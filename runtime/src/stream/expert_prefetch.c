@@ -118,7 +118,8 @@ int rt_expert_prefetch_setup(struct rt_model *m)
 {
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_expert_cache *x = &s->exp;
-	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY);
+	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY,
+						.depth = RT_SPEC_COPY_DEPTH);
 	size_t n_keys = (size_t)m->hp.n_layer * m->hp.n_expert;
 	int ret;
 
@@ -249,6 +250,7 @@ int rt_expert_prefetch_after(struct rt_model *m, int il, int n)
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_expert_cache *x = &s->exp;
 	const int n_exp = m->hp.n_expert, k = m->hp.n_expert_used;
+	const int pk = rt_pregate_k(n_exp, k);
 	float gated[1024];
 	int order[1024], ret, d = 0;
 
@@ -264,7 +266,7 @@ int rt_expert_prefetch_after(struct rt_model *m, int il, int n)
 			const float *pw = rt_tensor_ptr(&m->moe_pred_w);
 
 			memset(gated, 0, sizeof(gated[0]) * n_exp);
-			for (int i = 0; i < n * k; i++)
+			for (int i = 0; i < n * pk; i++)
 				if (ids[i] >= 0 && ids[i] < n_exp)
 					gated[ids[i]] += pw[i] > 0 ? pw[i] : 1e-6f;
 			x->pregated = -1;

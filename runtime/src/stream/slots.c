@@ -48,6 +48,11 @@ void rt_slots_fini(struct rt_model *m)
 	}
 	if (m->copy)
 		accel_queue_wait_idle(m->copy);
+	/* expert prefetches wait on load points too (expert_prefetch.c): they
+	 * must be done with load_fence before it goes (accel-bench stream on a
+	 * mixtral-8x7b-shape model crashed in the prefetch queue's fence wait) */
+	if (s->exp.pcopy)
+		accel_queue_wait_idle(s->exp.pcopy);
 	accel_pool_destroy(r->pool);
 	accel_fence_destroy(r->load_fence);
 	accel_fence_destroy(r->slot_fence);
