@@ -150,9 +150,10 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 		if (r0 >= r1)
 			return;
 	}
-	/* a Q4_1 batch: the same, 2 rows x 4 columns a tile */
+	/* a Q4_1 batch: the same */
 	if (type == KN_Q4_1 && n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {
-		r0 += kn_avx2_gemm_q4_1(n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q4_1 : kn_avx2_gemm_q4_1)(
+			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
 		if (r0 >= r1)
 			return;
 	}
