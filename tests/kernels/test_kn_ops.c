@@ -401,9 +401,9 @@ int main(void)
 	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
 	 * moe_route 2 + 1, q4_0 in the repacked order 6, q8_0 batches 3, q4_1
-	 * batches 4 and q4_K, q6_K batches 1 each per x86 ISA */
+	 * batches 4 and decode 2, q4_K, q6_K batches 1 each per x86 ISA */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 15);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * 17);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -415,7 +415,7 @@ int main(void)
 	test_matmul_type(KN_Q4_K, 5, 2, true);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		if (isa > (int)kn_isa_best()) {
-			skip(15, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
+			skip(17, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
 			continue;
 		}
 		kn_isa_set(isa);
@@ -436,6 +436,9 @@ int main(void)
 		test_matmul_type(KN_Q4_1, 9, 1, false);
 		test_matmul_type(KN_Q4_1, 131, 2, true);
 		test_matmul_type(KN_Q4_1, 65, 3, false);
+		/* Q4_1 decode (4 rows a call): 35 blocks = 2 full scale chunks + 3, and 3 blocks */
+		test_matmul_type(KN_Q4_1, 1, 2, true);
+		test_matmul_type(KN_Q4_1, 1, 3, false);
 		test_matmul_type(KN_Q4_K, 67, 3, true);
 		test_matmul_type(KN_Q6_K, 67, 3, true);
 	}
