@@ -200,6 +200,8 @@ float kn_ref_dot_q4_0(int64_t n, const void *w, const void *a);
  * (kn_q4_0_x8_avx2.c), and whether a matrix takes that order */
 float kn_ref_dot_q4_0_x8(int64_t n, const void *w, const void *a);
 const struct kn_type_fns *kn_avx2_q4_0_x8_fns(void);
+/* its decode on AVX-512 VNNI, 4 rows a call (kn_q4_0_x8_avx512.c) */
+void kn_avx512_rows4_q4_0_x8(int64_t n, const void *w, size_t ws, const void *a, float *out);
 bool kn_mat_q4_0_x8(uint32_t type, int64_t mat_rows);
 /* the same order for many columns at once (kn_gemm_q4_0_avx2.c, _avx512.c):
  * rows [r0, r1) in panels of 8 (16), out [n_cols][n_rows] (+ bias); they

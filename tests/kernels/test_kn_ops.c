@@ -400,10 +400,10 @@ int main(void)
 {
 	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
-	 * moe_route 2 + 1, q4_0 in the repacked order 6, q8_0 batches 3, q4_1
+	 * moe_route 2 + 1, q4_0 in the repacked order 8, q8_0 batches 3, q4_1
 	 * batches 4 and decode 2, q4_K, q6_K batches 1 each per x86 ISA */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 17);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * 19);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -415,7 +415,7 @@ int main(void)
 	test_matmul_type(KN_Q4_K, 5, 2, true);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		if (isa > (int)kn_isa_best()) {
-			skip(17, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
+			skip(19, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
 			continue;
 		}
 		kn_isa_set(isa);
@@ -425,6 +425,9 @@ int main(void)
 		test_matmul_q4_0_x8(1120, 40, 8, 1, true);
 		test_matmul_q4_0_x8(2080, 56, 131, 2, true);
 		test_matmul_q4_0_x8(1024, 32, 17, 3, false);
+		/* decode, 4 rows a call: 3 blocks (a pair and one), 65 (4 scale chunks and one) */
+		test_matmul_q4_0_x8(96, 48, 1, 2, true);
+		test_matmul_q4_0_x8(2080, 56, 1, 1, true);
 		/* each ISA's Q8_0 GEMM (8+ columns) and AVX-512's K-quant ones against vec_dot */
 		test_matmul_type(KN_Q8_0, 70, 4, true);
 		test_matmul_type(KN_Q8_0, 9, 1, false);
