@@ -122,6 +122,93 @@ static float kn_avx512_dot_q4_1(int64_t n, const void *vw, const void *va)
 	return kn_avx2_hsum_ps(acc) + summs;
 }
 
+/*
+ * decode: 4 rows of kn_avx512_dot_q4_1 at once, bit-identical: a row's 8
+ * float lanes live as 4 lanes of one zmm (elements 0..15 of each block)
+ * and 4 of another (16..31), a 128-bit lane per row, so one block of all 4
+ * rows is one load of their nibbles, two vpdpbusd against the activation's
+ * halves broadcast to every lane, two conversions and two fmadds (each
+ * lane its own chain, in block order). The rows' block headers are
+ * gathered 4 blocks x 4 rows a vector (lane 4k + r), so block k's 4 mins
+ * are one xmm and the min chains one fmadd per block; the rows 4 ahead
+ * are prefetched (decode streams W once). At the end, lane l of a row is
+ * hi + lo as hsum_float_8's first step adds them.
+ */
+static void kn_avx512_rows4_q4_1(int64_t n, const void *vw, size_t ws, const void *va,
+				 float *out)
+{
+	const kn_block_q8_1 *a = va;
+	const kn_block_q4_1 *w = vw;
+	const int64_t nb = n / KN_QK4_1;
+	const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+	const __m512i quad = _mm512_srli_epi32(lane, 2);	/* lane / 4: the row */
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	/* lane 4k + r: block k of row r */
+	const __m512i idx = _mm512_add_epi32(
+		_mm512_mullo_epi32(quad, _mm512_set1_epi32(sizeof(*w))),
+		_mm512_mullo_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(3)),
+				   _mm512_set1_epi32((int)ws)));
+	__m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+	__m128 summs = _mm_setzero_ps();
+	float dd[4 * KN_CHUNK] __attribute__((aligned(64)));
+	float mv[4 * KN_CHUNK] __attribute__((aligned(64)));
+	float sv[KN_CHUNK] __attribute__((aligned(64)));
+	float vl[16], vh[16], r4[4];
+
+	for (int64_t i0 = 0; i0 < nb; i0 += KN_CHUNK) {
+		const int nbk = nb - i0 < KN_CHUNK ? (int)(nb - i0) : KN_CHUNK;
+		const __m512i ha = kn_avx512_hdr(a + i0, sizeof(*a), nbk);
+		const __m512 da = kn_avx512_lo_h2f(ha);
+
+		_mm512_store_ps(sv, kn_avx512_hi_h2f(ha));
+		for (int g = 0; 4 * g < nbk; g++) {
+			const int kk = nbk - 4 * g < 4 ? nbk - 4 * g : 4;
+			const __mmask16 m = (__mmask16)((1u << (4 * kk)) - 1);
+			const __m512i hw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx,
+								       w + i0 + 4 * g, 1);
+			/* block 4g + k's activation scale in lanes 4k..4k + 3 */
+			const __m512 dak = _mm512_permutexvar_ps(
+				_mm512_add_epi32(quad, _mm512_set1_epi32(4 * g)), da);
+
+			_mm512_store_ps(dd + 16 * g, _mm512_mul_ps(kn_avx512_lo_h2f(hw), dak));
+			_mm512_store_ps(mv + 16 * g, kn_avx512_hi_h2f(hw));
+		}
+		for (int j = 0; j < nbk; j++) {
+			const uint8_t *x = w[i0 + j].qs;
+			const kn_block_q8_1 *y = a + i0 + j;
+			/* row r's scale product in lanes 4r..4r + 3 */
+			const __m512 d = _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(
+				_mm_load_ps(dd + 4 * j)));
+			__m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)x));
+
+			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(x + ws)), 1);
+			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(x + 2 * ws)), 2);
+			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(x + 3 * ws)), 3);
+			if (!(j & 1))
+				for (int r = 0; r < 4; r++)
+					_mm_prefetch((const char *)x + (4 + r) * ws, _MM_HINT_T0);
+			/* the min terms, fused, in block order */
+			summs = _mm_fmadd_ps(_mm_load_ps(mv + 4 * j), _mm_set1_ps(sv[j]), summs);
+			lo = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(
+				_mm512_setzero_si512(), _mm512_and_si512(z, m4),
+				_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y->qs)))), lo);
+			hi = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(
+				_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(z, 4), m4),
+				_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y->qs + 16))))),
+				hi);
+		}
+	}
+	_mm512_storeu_ps(vl, lo);
+	_mm512_storeu_ps(vh, hi);
+	_mm_storeu_ps(r4, summs);
+	for (int r = 0; r < 4; r++) {
+		const float *l = vl + 4 * r, *h = vh + 4 * r;
+		const float t0 = h[0] + l[0], t1 = h[1] + l[1], t2 = h[2] + l[2], t3 = h[3] + l[3];
+
+		out[r] = ((t0 + t2) + (t1 + t3)) + r4[r];
+	}
+}
+
 /* |x| and y with x's sign, for signed x signed bytes through vpdpbusd */
 static inline __m512i kn_avx512_dot_s8(__m512i x, __m512i y)
 {
@@ -497,8 +584,8 @@ static const struct kn_type_fns kn_avx512_fns[KN_TYPE_MAX] = {
 	[KN_F32]  = { NULL, NULL, kn_avx512_dot_f32 },
 	[KN_Q4_0] = { NULL, NULL, kn_avx512_dot_q4_0, NULL, kn_avx512_dot4_q4_0, NULL,
 		      kn_avx512_dot8_q4_0 },
-	[KN_Q4_1] = { NULL, NULL, kn_avx512_dot_q4_1, NULL, kn_avx512_dot4_q4_1, NULL,
-		      kn_avx512_dot8_q4_1 },
+	[KN_Q4_1] = { NULL, NULL, kn_avx512_dot_q4_1, NULL, kn_avx512_dot4_q4_1,
+		      kn_avx512_rows4_q4_1, kn_avx512_dot8_q4_1 },
 	[KN_Q8_0] = { NULL, NULL, kn_avx512_dot_q8_0, NULL, kn_avx512_dot4_q8_0 },
 	[KN_Q4_K] = { NULL, NULL, kn_avx512_dot_q4_K, NULL, kn_avx512_dot4_q4_K, NULL,
 		      kn_avx512_dot8_q4_K },

@@ -200,6 +200,8 @@ float kn_ref_dot_q4_0(int64_t n, const void *w, const void *a);
  * (kn_q4_0_x8_avx2.c), and whether a matrix takes that order */
 float kn_ref_dot_q4_0_x8(int64_t n, const void *w, const void *a);
 const struct kn_type_fns *kn_avx2_q4_0_x8_fns(void);
+/* its decode on AVX-512 VNNI, 4 rows a call (kn_q4_0_x8_avx512.c) */
+void kn_avx512_rows4_q4_0_x8(int64_t n, const void *w, size_t ws, const void *a, float *out);
 bool kn_mat_q4_0_x8(uint32_t type, int64_t mat_rows);
 /* the same order for many columns at once (kn_gemm_q4_0_avx2.c, _avx512.c):
  * rows [r0, r1) in panels of 8 (16), out [n_cols][n_rows] (+ bias); they
@@ -212,6 +214,13 @@ int64_t kn_avx2_gemm_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a
 			  int64_t n_cols, const float *bias, float *out, int64_t n_rows,
 			  int64_t r0, int64_t r1);
 int64_t kn_avx512_gemm_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
+			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
+			    int64_t r0, int64_t r1);
+/* Q4_1 batches in vec_dot's own order (kn_gemm_q4_1_avx2.c, _avx512.c) */
+int64_t kn_avx2_gemm_q4_1(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
+			  int64_t n_cols, const float *bias, float *out, int64_t n_rows,
+			  int64_t r0, int64_t r1);
+int64_t kn_avx512_gemm_q4_1(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
 			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
 			    int64_t r0, int64_t r1);
 /* Q4_K and Q6_K batches in vec_dot's own order, 2 rows a tile (kn_gemm_q4_K_avx512.c,

@@ -196,6 +196,8 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 		const struct kn_type_fns *x8 = kn_avx2_q4_0_x8_fns();
 
 		dot = x8->dot, dot4 = x8->dot4, rows4 = x8->rows4, dot8 = x8->dot8;
+		if (kn_isa_get() == KN_ISA_AVX512)
+			rows4 = kn_avx512_rows4_q4_0_x8;
 		/* a batch: register-blocked panels of the matrix, the same sums */
 		if (n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {
 			r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q4_0_x8
@@ -208,6 +210,13 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 	/* a Q8_0 (AVX-512: Q4_K, Q6_K) batch: register-blocked rows and columns, each output as vec_dot */
 	if (type == KN_Q8_0 && n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {
 		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q8_0 : kn_avx2_gemm_q8_0)(
+			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+		if (r0 >= r1)
+			return;
+	}
+	/* a Q4_1 batch: the same */
+	if (type == KN_Q4_1 && n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {
+		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q4_1 : kn_avx2_gemm_q4_1)(
 			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
 		if (r0 >= r1)
 			return;

@@ -107,7 +107,9 @@ static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
 	float *bias = malloc(n_rows * sizeof(float)), *out = malloc(n_rows * n_cols * sizeof(float));
 	uint8_t *w = malloc(n_rows * wrs), *a = malloc(n_cols * ars);
 	double worst = 0;
-	int not_dot = 0;
+	int not_dot = 0, not_ref = 0;
+	/* types whose scalar reference keeps the x86 order: the SIMD result must be it */
+	const bool same_ref = t == KN_Q4_1 || t == KN_Q8_0;
 
 	kt_seed(900 + t + n_cols);
 	kt_fill(x, n_rows * n_in, 1.0f);
@@ -115,6 +117,10 @@ static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
 	kt_fill(bias, n_rows, 1.0f);
 	for (int64_t r = 0; r < n_rows; r++) {
 		kn_quantize_row(t, x + r * n_in, w + r * wrs, n_in);
+		/* a Q8_0 file may hold -128, which the quantizer never writes:
+		 * every kernel must take it as vpsignb does */
+		if (t == KN_Q8_0)
+			((kn_block_q8_0 *)(w + r * wrs))[r % (n_in / 32)].qs[r % 32] = -128;
 		kn_dequantize_row(t, w + r * wrs, wd + r * n_in, n_in);
 	}
 	for (int64_t c = 0; c < n_cols; c++) {
@@ -139,11 +145,16 @@ static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
 				worst = e;
 			if (memcmp(&d, &out[c * n_rows + r], sizeof(float)))
 				not_dot++;
+			d = kn_vec_dot_isa(KN_ISA_SCALAR, t, n_in, w + r * wrs, a + c * ars) +
+			    (bias_on ? bias[r] : 0);
+			if (same_ref && memcmp(&d, &out[c * n_rows + r], sizeof(float)))
+				not_ref++;
 		}
 	}
-	ok(worst < (t == KN_Q4_1 ? 5e-4 : 1e-5) && !not_dot,
-	   "matmul %s x %s: %lld cols, %d threads%s (rel err %.2g, %d != vec_dot)", kn_type_name(t),
-	   kn_type_name(at), (long long)n_cols, nth, bias_on ? ", bias" : "", worst, not_dot);
+	ok(worst < (t == KN_Q4_1 ? 5e-4 : 1e-5) && !not_dot && !not_ref,
+	   "matmul %s x %s: %lld cols, %d threads%s (rel err %.2g, %d != vec_dot, %d != scalar)",
+	   kn_type_name(t), kn_type_name(at), (long long)n_cols, nth, bias_on ? ", bias" : "",
+	   worst, not_dot, not_ref);
 	free(x);
 	free(y);
 	free(wd);
@@ -469,10 +480,11 @@ int main(void)
 {
 	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
-	 * moe_route 2 + 1, q4_0 in the repacked order 6, q8_0 batches 2, q4_K,
-	 * q6_K batches 1 each, q4_K in the repacked orders 10 + 1 per x86 ISA */
+	 * moe_route 2 + 1, q4_0 in the repacked order 8, q8_0 batches 3, q4_1
+	 * batches 4 and decode 2, q4_K, q6_K batches 1 each, q4_K in the
+	 * repacked orders 10 + 1 per x86 ISA */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 21);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * 30);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -484,7 +496,7 @@ int main(void)
 	test_matmul_type(KN_Q4_K, 5, 2, true);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		if (isa > (int)kn_isa_best()) {
-			skip(21, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
+			skip(30, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
 			continue;
 		}
 		kn_isa_set(isa);
@@ -494,9 +506,23 @@ int main(void)
 		test_matmul_q4_0_x8(1120, 40, 8, 1, true);
 		test_matmul_q4_0_x8(2080, 56, 131, 2, true);
 		test_matmul_q4_0_x8(1024, 32, 17, 3, false);
+		/* decode, 4 rows a call: 3 blocks (a pair and one), 65 (4 scale chunks and one) */
+		test_matmul_q4_0_x8(96, 48, 1, 2, true);
+		test_matmul_q4_0_x8(2080, 56, 1, 1, true);
 		/* each ISA's Q8_0 GEMM (8+ columns) and AVX-512's K-quant ones against vec_dot */
 		test_matmul_type(KN_Q8_0, 70, 4, true);
 		test_matmul_type(KN_Q8_0, 9, 1, false);
+		/* 131 columns: 64-column chunks, then a 3-column tile; 37 rows over 2
+		 * threads: an odd row left to vec_dot */
+		test_matmul_type(KN_Q8_0, 131, 2, true);
+		/* Q4_1 GEMM: 4-column tiles and 2, 3, 1-column tails, odd row shares */
+		test_matmul_type(KN_Q4_1, 70, 4, true);
+		test_matmul_type(KN_Q4_1, 9, 1, false);
+		test_matmul_type(KN_Q4_1, 131, 2, true);
+		test_matmul_type(KN_Q4_1, 65, 3, false);
+		/* Q4_1 decode (4 rows a call): 35 blocks = 2 full scale chunks + 3, and 3 blocks */
+		test_matmul_type(KN_Q4_1, 1, 2, true);
+		test_matmul_type(KN_Q4_1, 1, 3, false);
 		test_matmul_type(KN_Q4_K, 67, 3, true);
 		test_matmul_type(KN_Q6_K, 67, 3, true);
 		/* Q4_K in the repacked orders: decode, a gemv tail, k of 1 to 11
