@@ -143,7 +143,7 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 				return;
 		}
 	}
-	/* a Q8_0 (AVX-512: Q4_K, Q6_K) batch: register-blocked rows and columns, each output as vec_dot */
+	/* a Q8_0 (AVX-512: Q4_K, Q6_K; AVX2: Q6_K) batch: register-blocked rows and columns, each output as vec_dot */
 	if (type == KN_Q8_0 && n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {
 		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q8_0 : kn_avx2_gemm_q8_0)(
 			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
@@ -154,6 +154,11 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 	    kn_isa_get() == KN_ISA_AVX512) {
 		r0 += (type == KN_Q4_K ? kn_avx512_gemm_q4_K : kn_avx512_gemm_q6_K)(
 			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+		if (r0 >= r1)
+			return;
+	}
+	if (type == KN_Q6_K && n_cols >= KN_MM_GEMM_COLS && kn_isa_get() == KN_ISA_AVX2) {
+		r0 += kn_avx2_gemm_q6_K(n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
 		if (r0 >= r1)
 			return;
 	}

@@ -389,14 +389,59 @@ static void test_matmul_q4_0_x8(int64_t n_in, int64_t n_rows, int64_t n_cols, in
 	free(a);
 }
 
+/*
+ * The ISA's Q6_K GEMM (8+ columns: register-blocked row pairs, the caller's
+ * dots for an odd last row) against the scalar vec_dot, bit for bit, for
+ * every output: @n_in of 256-value super-blocks, rows split over @nth
+ * threads (shares of odd length), the columns' remainder tiles.
+ */
+static void test_matmul_q6_K(int64_t n_in, int64_t n_rows, int64_t n_cols, int nth,
+			     bool with_bias)
+{
+	const size_t wrs = kn_row_size(KN_Q6_K, n_in), ars = kn_row_size(KN_Q8_K, n_in);
+	float *x = malloc(n_rows * n_in * sizeof(float)), *y = malloc(n_cols * n_in * sizeof(float));
+	float *bias = malloc(n_rows * sizeof(float)), *out = malloc(n_rows * n_cols * sizeof(float));
+	uint8_t *w = malloc(n_rows * wrs), *a = malloc(n_cols * ars);
+	int bad = 0;
+
+	kt_seed(7100 + n_in + n_rows + n_cols);
+	kt_fill(x, n_rows * n_in, 1.0f);
+	kt_fill(y, n_cols * n_in, 1.0f);
+	kt_fill(bias, n_rows, 1.0f);
+	for (int64_t r = 0; r < n_rows; r++)
+		kn_quantize_row_isa(KN_ISA_SCALAR, KN_Q6_K, x + r * n_in, w + r * wrs, n_in);
+	for (int64_t c = 0; c < n_cols; c++)
+		kn_quantize_row_isa(KN_ISA_SCALAR, KN_Q8_K, y + c * n_in, a + c * ars, n_in);
+	memset(out, 0xff, n_rows * n_cols * sizeof(float));	/* NaN: an output never written fails */
+	for (int ith = 0; ith < nth; ith++)
+		kn_matmul(out, w, KN_Q6_K, a, with_bias ? bias : NULL, n_in, n_rows, n_cols, ith, nth);
+	for (int64_t c = 0; c < n_cols; c++)
+		for (int64_t r = 0; r < n_rows; r++) {
+			float d = kn_ref_dot_q6_K(n_in, w + r * wrs, a + c * ars) +
+				  (with_bias ? bias[r] : 0.0f);
+
+			bad += memcmp(&d, &out[c * n_rows + r], sizeof(float)) != 0;
+		}
+	ok(!bad, "%s: q6_K matmul of %lld x %lld%s, %lld cols, %d threads: every output is the "
+	   "scalar vec_dot's (%d differ)", kn_isa_get() == KN_ISA_AVX512 ? "AVX-512" : "AVX2",
+	   (long long)n_rows, (long long)n_in, with_bias ? " + bias" : "", (long long)n_cols, nth,
+	   bad);
+	free(x);
+	free(y);
+	free(bias);
+	free(out);
+	free(w);
+	free(a);
+}
+
 int main(void)
 {
 	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
 	 * moe_route 2 + 1, q4_0 in the repacked order 6, q8_0 batches 2 and q4_K,
-	 * q6_K batches 1 each per x86 ISA */
+	 * q6_K batches 1 each, q6_K GEMM against the scalar dot 6, per x86 ISA */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 10);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * 16);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -408,7 +453,7 @@ int main(void)
 	test_matmul_type(KN_Q4_K, 5, 2, true);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		if (isa > (int)kn_isa_best()) {
-			skip(10, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
+			skip(16, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
 			continue;
 		}
 		kn_isa_set(isa);
@@ -423,6 +468,12 @@ int main(void)
 		test_matmul_type(KN_Q8_0, 9, 1, false);
 		test_matmul_type(KN_Q4_K, 67, 3, true);
 		test_matmul_type(KN_Q6_K, 67, 3, true);
+		test_matmul_q6_K(256, 37, 9, 1, true);
+		test_matmul_q6_K(768, 40, 67, 3, false);
+		test_matmul_q6_K(1280, 33, 70, 2, true);
+		test_matmul_q6_K(512, 21, 131, 4, true);
+		test_matmul_q6_K(2816, 18, 8, 1, false);
+		test_matmul_q6_K(1024, 7, 13, 3, true);
 	}
 	kn_isa_set(kn_isa_best());
 	test_rope();
