@@ -41,11 +41,17 @@ _Static_assert(sizeof(struct kn_k6_pair) % 64 == 0, "pair copy alignment");
 static void kn_k6_pair_fill(struct kn_k6_pair *dst, int k, const kn_block_q6_K *x, int64_t nb)
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+	/* 16-bit lane l of [scale 2m x 8 | scale 2m + 1 x 8]: chunk m's scales */
+	const __m256i i0 = _mm256_set_epi16(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
 
 	for (int64_t i = 0; i < nb; i++) {
+		const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+
+		for (int m = 0; m < 8; m++)
+			dst[i].s[m][k] = _mm256_permutexvar_epi16(
+				_mm256_add_epi16(i0, _mm256_set1_epi16(2 * m)), sc16);
 		for (int h = 0; h < 2; h++) {
 			const uint8_t *ql = x[i].ql + 64 * h;
-			const int8_t *sc = x[i].scales + 8 * h;
 			const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
 			const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
 			const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
@@ -59,12 +65,8 @@ static void kn_k6_pair_fill(struct kn_k6_pair *dst, int k, const kn_block_q6_K *
 				_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
 			q[3][k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
 				_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-			for (int j = 0; j < 4; j++)
-				dst[i].s[4 * h + j][k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]),
-									  _mm_set1_epi16(sc[2 * j]));
 		}
-		dst[i].nsc[k] = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(
-			_mm_loadu_si128((const __m128i *)x[i].scales)), _mm256_set1_epi16(-32));
+		dst[i].nsc[k] = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
 		dst[i].d[k] = _mm256_set1_ps(kn_avx2_h2f(x[i].d));
 	}
 }
