@@ -37,37 +37,52 @@ struct kn_k6_pair {
 
 _Static_assert(sizeof(struct kn_k6_pair) % 64 == 0, "pair copy alignment");
 
-/* row @k (0, 1) of the pair copies @dst from @x */
-static void kn_k6_pair_fill(struct kn_k6_pair *dst, int k, const kn_block_q6_K *x, int64_t nb)
+/* [@lo | @hi], 32 bytes each */
+static inline __m512i kn_k6_ld2(const void *lo, const void *hi)
 {
-	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-	/* 16-bit lane l of [scale 2m x 8 | scale 2m + 1 x 8]: chunk m's scales */
-	const __m256i i0 = _mm256_set_epi16(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)lo)),
+				  _mm256_loadu_si256((const __m256i *)hi), 1);
+}
+
+/* the pair copies @dst of rows @x0 and @x1, both rows a register */
+static void kn_k6_pair_fill(struct kn_k6_pair *dst, const kn_block_q6_K *x0,
+			    const kn_block_q6_K *x1, int64_t nb)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3);
+	/* 16-bit lane l of [scale 2m x 8 | scale 2m + 1 x 8] of row 0, then row 1 */
+	const __m512i i0 = _mm512_set_epi16(17, 17, 17, 17, 17, 17, 17, 17,
+					    16, 16, 16, 16, 16, 16, 16, 16,
+					    1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
 
 	for (int64_t i = 0; i < nb; i++) {
-		const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+		const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_cvtepi8_epi16(
+			_mm_loadu_si128((const __m128i *)x0[i].scales))), _mm256_cvtepi8_epi16(
+			_mm_loadu_si128((const __m128i *)x1[i].scales)), 1);
 
 		for (int m = 0; m < 8; m++)
-			dst[i].s[m][k] = _mm256_permutexvar_epi16(
-				_mm256_add_epi16(i0, _mm256_set1_epi16(2 * m)), sc16);
+			_mm512_store_si512(dst[i].s[m], _mm512_permutexvar_epi16(
+				_mm512_add_epi16(i0, _mm512_set1_epi16(2 * m)), sc));
 		for (int h = 0; h < 2; h++) {
-			const uint8_t *ql = x[i].ql + 64 * h;
-			const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
-			const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-			const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-			__m256i (*q)[2] = dst[i].q + 4 * h;
+			const __m512i l0 = kn_k6_ld2(x0[i].ql + 64 * h, x1[i].ql + 64 * h);
+			const __m512i l1 = kn_k6_ld2(x0[i].ql + 64 * h + 32, x1[i].ql + 64 * h + 32);
+			const __m512i qh = kn_k6_ld2(x0[i].qh + 32 * h, x1[i].qh + 32 * h);
 
-			q[0][k] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-						  _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-			q[1][k] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(
-				_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-			q[2][k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-				_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-			q[3][k] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-				_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+			_mm512_store_si512(dst[i].q[4 * h], _mm512_or_si512(_mm512_and_si512(l0, m4),
+				_mm512_slli_epi16(_mm512_and_si512(qh, m2), 4)));
+			_mm512_store_si512(dst[i].q[4 * h + 1], _mm512_or_si512(
+				_mm512_and_si512(l1, m4), _mm512_slli_epi16(
+				_mm512_and_si512(_mm512_srli_epi16(qh, 2), m2), 4)));
+			_mm512_store_si512(dst[i].q[4 * h + 2], _mm512_or_si512(
+				_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_slli_epi16(
+				_mm512_and_si512(_mm512_srli_epi16(qh, 4), m2), 4)));
+			_mm512_store_si512(dst[i].q[4 * h + 3], _mm512_or_si512(
+				_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_slli_epi16(
+				_mm512_and_si512(_mm512_srli_epi16(qh, 6), m2), 4)));
 		}
-		dst[i].nsc[k] = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
-		dst[i].d[k] = _mm256_set1_ps(kn_avx2_h2f(x[i].d));
+		_mm512_store_si512(dst[i].nsc, _mm512_mullo_epi16(sc, _mm512_set1_epi16(-32)));
+		_mm512_store_ps((float *)dst[i].d, _mm512_castpd_ps(_mm512_insertf64x4(
+			_mm512_castps_pd(_mm512_set1_ps(kn_avx2_h2f(x0[i].d))),
+			_mm256_castps_pd(_mm256_set1_ps(kn_avx2_h2f(x1[i].d))), 1)));
 	}
 }
 
@@ -159,9 +174,8 @@ int64_t kn_avx512_gemm_q6_K(int64_t n_in, const void *w, size_t wrs, const void 
 	for (int64_t r = r0; r < r0 + rn; r += 2) {
 		const float b0 = bias ? bias[r] : 0.0f, b1 = bias ? bias[r + 1] : 0.0f;
 
-		for (int k = 0; k < 2; k++)
-			kn_k6_pair_fill(xc, k, (const kn_block_q6_K *)((const uint8_t *)w +
-								      (r + k) * wrs), nb);
+		kn_k6_pair_fill(xc, (const kn_block_q6_K *)((const uint8_t *)w + r * wrs),
+				(const kn_block_q6_K *)((const uint8_t *)w + (r + 1) * wrs), nb);
 		for (int64_t c0 = 0; c0 < n_cols; c0 += KN_K6_CT) {
 			const int nc = n_cols - c0 < KN_K6_CT ? (int)(n_cols - c0) : KN_K6_CT;
 
