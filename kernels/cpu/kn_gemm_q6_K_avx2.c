@@ -31,7 +31,7 @@ struct kn_k6a_row {
 	__m256i q[8];	/* chunk m: the 6-bit values that meet Q8_K bytes 32m..32m+31 */
 	__m256i s[8];	/* chunk m's two 16-value scales as int16, one per 128-bit half */
 	__m256i nsc;	/* the 16 scales x -32 as int16, against bsums */
-	float d;
+	__m256 d;	/* the row's d x 8 */
 };
 
 _Static_assert(sizeof(struct kn_k6a_row) % 32 == 0, "row copy alignment");
@@ -63,7 +63,7 @@ static void kn_k6a_row_fill(struct kn_k6a_row *dst, const kn_block_q6_K *x, int6
 		}
 		dst[i].nsc = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(
 			_mm_loadu_si128((const __m128i *)x[i].scales)), _mm256_set1_epi16(-32));
-		dst[i].d = kn_avx2_h2f(x[i].d);
+		dst[i].d = _mm256_set1_ps(kn_avx2_h2f(x[i].d));
 	}
 }
 
@@ -85,11 +85,16 @@ kn_k6a_tile(const int NC, const struct kn_k6a_row *xc, const kn_block_q8_K *cons
 		const struct kn_k6a_row *x0 = &xc[i], *x1 = &xc[nb + i];
 		__m256i sum[KN_K6A_ROWS][KN_K6A_COLS];
 
+		/* each sum starts from 32 (bsums . scales) taken off, in one madd */
 		_Pragma("GCC unroll 4")
-		for (int c = 0; c < NC; c++)
-			for (int r = 0; r < KN_K6A_ROWS; r++)
-				sum[r][c] = _mm256_setzero_si256();
-		_Pragma("GCC unroll 8")
+		for (int c = 0; c < NC; c++) {
+			const __m256i bs = _mm256_loadu_si256((const __m256i *)ys[c][i].bsums);
+
+			sum[0][c] = _mm256_madd_epi16(bs, x0->nsc);
+			sum[1][c] = _mm256_madd_epi16(bs, x1->nsc);
+		}
+		/* not unrolled: the compiler would sum the 64 products as a tree, spilling */
+		_Pragma("GCC unroll 1")
 		for (int m = 0; m < 8; m++) {
 			const __m256i q0 = _mm256_load_si256(&x0->q[m]);
 			const __m256i q1 = _mm256_load_si256(&x1->q[m]);
@@ -107,18 +112,13 @@ kn_k6a_tile(const int NC, const struct kn_k6a_row *xc, const kn_block_q8_K *cons
 		}
 		_Pragma("GCC unroll 4")
 		for (int c = 0; c < NC; c++) {
-			const kn_block_q8_K *y = &ys[c][i];
-			const __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+			/* y.d x d in each lane: the dot's scalar product */
+			const __m256 yd = _mm256_broadcast_ss(&ys[c][i].d);
 
-			for (int r = 0; r < KN_K6A_ROWS; r++) {
-				const struct kn_k6a_row *x = r ? x1 : x0;
-				const float d = y->d * x->d;
-				const __m256i si = _mm256_add_epi32(sum[r][c],
-								    _mm256_madd_epi16(bs, x->nsc));
-
-				acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(si),
-							    acc[r][c]);
-			}
+			acc[0][c] = _mm256_fmadd_ps(_mm256_mul_ps(yd, x0->d),
+						    _mm256_cvtepi32_ps(sum[0][c]), acc[0][c]);
+			acc[1][c] = _mm256_fmadd_ps(_mm256_mul_ps(yd, x1->d),
+						    _mm256_cvtepi32_ps(sum[1][c]), acc[1][c]);
 		}
 	}
 	_Pragma("GCC unroll 4")
