@@ -93,11 +93,12 @@ kn_k6a_tile(const int NC, const struct kn_k6a_row *xc, const kn_block_q8_K *cons
 			sum[0][c] = _mm256_madd_epi16(bs, x0->nsc);
 			sum[1][c] = _mm256_madd_epi16(bs, x1->nsc);
 		}
-		/* not unrolled: the compiler would sum the 64 products as a tree, spilling */
-		_Pragma("GCC unroll 1")
+		_Pragma("GCC unroll 8")
 		for (int m = 0; m < 8; m++) {
 			const __m256i q0 = _mm256_load_si256(&x0->q[m]);
 			const __m256i q1 = _mm256_load_si256(&x1->q[m]);
+			const __m256i s0 = _mm256_load_si256(&x0->s[m]);
+			const __m256i s1 = _mm256_load_si256(&x1->s[m]);
 
 			_Pragma("GCC unroll 4")
 			for (int c = 0; c < NC; c++) {
@@ -105,9 +106,15 @@ kn_k6a_tile(const int NC, const struct kn_k6a_row *xc, const kn_block_q8_K *cons
 										       32 * m));
 
 				sum[0][c] = _mm256_add_epi32(sum[0][c], _mm256_madd_epi16(
-					_mm256_maddubs_epi16(q0, v), x0->s[m]));
+					_mm256_maddubs_epi16(q0, v), s0));
 				sum[1][c] = _mm256_add_epi32(sum[1][c], _mm256_madd_epi16(
-					_mm256_maddubs_epi16(q1, v), x1->s[m]));
+					_mm256_maddubs_epi16(q1, v), s1));
+				/*
+				 * each sum in its register, chunk after chunk: left
+				 * free, GCC reassociates the 64 products into a tree
+				 * that spills
+				 */
+				__asm__("" : "+x"(sum[0][c]), "+x"(sum[1][c]));
 			}
 		}
 		_Pragma("GCC unroll 4")
