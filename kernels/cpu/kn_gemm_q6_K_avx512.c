@@ -4,13 +4,16 @@
  * bit-identical to the one-column dot (kn_dot_k_avx512.c, ggml-cpu's x86
  * ggml_vec_dot_q6_K_q8_K): per super-block 8 int32 lanes of scaled sums
  * less 32 (bsums . scales), into an 8-lane float accumulator (one fma),
- * summed at the end in the same order. As kn_gemm_q4_K_avx512.c: a row's
- * 6-bit values and scales are made once per 64 columns (not once per 8),
- * a column's bsums and scale read from a copy made once per call, and
- * vpdpwssd adds the scaled pairs into the sum in the step that scales them.
- * Register tile: 2 rows x 4 columns. The copies are heap memory owned by
- * the call (about 1.1 KiB per super-block and row pair, 64 bytes per column
- * and super-block); without it the caller's per-row dots do the work.
+ * summed at the end in the same order. Only the integer work differs, and
+ * it is exact: a row pair is unpacked once per call, 512-bit registers of
+ * [row 0 | row 1] per 32-value chunk with the chunk scales as int16; a
+ * super-block of the pair (16 registers) then stays in registers over 32
+ * columns, so per column and super-block the 256 activation bytes are read
+ * once (each chunk broadcast to both halves), 8 x (vpmaddubsw + vpdpwssd)
+ * give both rows' 8 lanes with no fold, 32 (bsums . scales) comes off in
+ * one vpdpwssd with the scales x -32, and one fma serves both rows. The
+ * pair copy (1152 bytes per super-block) and the 32 accumulators are heap
+ * memory owned by the call; without it the caller's per-row dots do the work.
  */
 #include <stdlib.h>
 #include "kn_avx2.h"
