@@ -197,3 +197,137 @@ int64_t kn_avx512_gemm_q6_K(int64_t n_in, const void *w, size_t wrs, const void 
 	free(xc);
 	return rn;
 }
+
+/*
+ * The tiled order (kn_tiled.c): the same exact int32 lanes per super-block,
+ * folded to one int32 per (row, column) before any float: 8 columns' lane
+ * vectors [row 0 | row 1] fold in 3 steps (unpack 32, unpack 64, 128-bit
+ * shuffle) to one register [row 0 c0-3 | row 1 c0-3 | row 0 c4-7 | row 1 c4-7];
+ * then cvt, x d_w, one fma with d_a into that register's sums.
+ */
+static inline __m512i kn_k6_col_sum(const struct kn_k6_pair *x, const kn_block_q8_K *y,
+				    const __m512i *q, const __m512i *s, __m512i nsc)
+{
+	const int8_t *v = y->qs;
+	__m512i f, g, h, e;
+
+#define KN_K6_V(m) _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(v + 32 * (m))))
+	f = _mm512_madd_epi16(_mm512_maddubs_epi16(q[0], KN_K6_V(0)), s[0]);
+	g = _mm512_madd_epi16(_mm512_maddubs_epi16(q[1], KN_K6_V(1)), s[1]);
+	h = _mm512_madd_epi16(_mm512_maddubs_epi16(q[2], KN_K6_V(2)), s[2]);
+	e = _mm512_madd_epi16(_mm512_maddubs_epi16(q[3], KN_K6_V(3)), s[3]);
+	f = _mm512_dpwssd_epi32(f, _mm512_maddubs_epi16(q[4], KN_K6_V(4)), s[4]);
+	g = _mm512_dpwssd_epi32(g, _mm512_maddubs_epi16(q[5], KN_K6_V(5)), s[5]);
+	h = _mm512_dpwssd_epi32(h, _mm512_maddubs_epi16(q[6], KN_K6_V(6)), s[6]);
+	e = _mm512_dpwssd_epi32(e, _mm512_maddubs_epi16(q[7], KN_K6_V(7)), s[7]);
+	f = _mm512_dpwssd_epi32(f, _mm512_broadcast_i64x4(_mm256_loadu_si256(
+		(const __m256i *)y->bsums)), nsc);
+#undef KN_K6_V
+	(void)x;
+	return _mm512_add_epi32(_mm512_add_epi32(f, e), _mm512_add_epi32(g, h));
+}
+
+/* two columns' lane vectors: per 128-bit lane [a0+a2, b0+b2, a1+a3, b1+b3] */
+static inline __m512i kn_k6_fold2(__m512i a, __m512i b)
+{
+	return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+}
+
+/* four: per 128-bit lane the 4 lanes' sum of each column */
+static inline __m512i kn_k6_fold4(__m512i ab, __m512i cd)
+{
+	return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+}
+
+static void kn_k6_pair_cols_tiled(const struct kn_k6_pair *xc, int64_t nb, const uint8_t *a,
+				  size_t ars, int nc, __m512 *acc, float *dcol)
+{
+	const int ng = (nc + 7) / 8;
+	const __m512i dsel = _mm512_set_epi32(8, 8, 8, 8, 0, 0, 0, 0, 8, 8, 8, 8, 0, 0, 0, 0);
+	const __m512i csel = _mm512_set_epi32(7, 6, 5, 4, 7, 6, 5, 4, 3, 2, 1, 0, 3, 2, 1, 0);
+
+	for (int64_t i = 0; i < nb; i++)
+		for (int c = 0; c < ng * 8; c++)
+			dcol[i * KN_K6_CT + c] = ((const kn_block_q8_K *)(a + (size_t)(c < nc ? c : nc - 1) *
+							ars) + i)->d;
+	for (int k = 0; k < ng; k++)
+		acc[k] = _mm512_setzero_ps();
+	for (int64_t i = 0; i < nb; i++) {
+		const struct kn_k6_pair *x = &xc[i];
+		__m512i q[8], s[8];
+		const __m512i nsc = KN_K6_LD(x->nsc);
+		const __m512 d0 = _mm512_permutexvar_ps(dsel, _mm512_load_ps((const float *)x->d));
+
+		for (int m = 0; m < 8; m++) {
+			q[m] = KN_K6_LD(x->q[m]);
+			s[m] = KN_K6_LD(x->s[m]);
+		}
+		for (int k = 0; k < ng; k++) {
+			const kn_block_q8_K *y[8];
+			__m512i t01, t23, t45, t67, u0, u1, sum;
+
+			for (int j = 0; j < 8; j++) {
+				const int c = 8 * k + j < nc ? 8 * k + j : nc - 1;
+
+				y[j] = (const kn_block_q8_K *)(a + (size_t)c * ars) + i;
+			}
+			t01 = kn_k6_fold2(kn_k6_col_sum(x, y[0], q, s, nsc), kn_k6_col_sum(x, y[1], q, s, nsc));
+			t23 = kn_k6_fold2(kn_k6_col_sum(x, y[2], q, s, nsc), kn_k6_col_sum(x, y[3], q, s, nsc));
+			u0 = kn_k6_fold4(t01, t23);
+			t45 = kn_k6_fold2(kn_k6_col_sum(x, y[4], q, s, nsc), kn_k6_col_sum(x, y[5], q, s, nsc));
+			t67 = kn_k6_fold2(kn_k6_col_sum(x, y[6], q, s, nsc), kn_k6_col_sum(x, y[7], q, s, nsc));
+			u1 = kn_k6_fold4(t45, t67);
+			/* [row 0 c0-3 | row 1 c0-3 | row 0 c4-7 | row 1 c4-7] */
+			sum = _mm512_add_epi32(_mm512_shuffle_i32x4(u0, u1, 0x88),
+					       _mm512_shuffle_i32x4(u0, u1, 0xDD));
+			acc[k] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), d0),
+				_mm512_permutexvar_ps(csel, _mm512_castps256_ps512(_mm256_loadu_ps(
+					dcol + i * KN_K6_CT + 8 * k))), acc[k]);
+		}
+	}
+}
+
+/**
+ * kn_avx512_gemm_q6_K_tiled - kn_avx512_gemm_q6_K's rows and columns, each
+ * output in llama.cpp's tiled order (kn_ref_tiled_q6_K) instead of vec_dot's.
+ */
+int64_t kn_avx512_gemm_q6_K_tiled(int64_t n_in, const void *w, size_t wrs, const void *a,
+				  size_t ars, int64_t n_cols, const float *bias, float *out,
+				  int64_t n_rows, int64_t r0, int64_t r1)
+{
+	const int64_t nb = n_in / KN_QK_K, rn = (r1 - r0) / 2 * 2;
+	struct kn_k6_pair *xc;
+	__m512 *acc;
+	float *dcol;
+
+	if (rn <= 0 || n_in % KN_QK_K || n_cols <= 0)
+		return 0;
+	xc = aligned_alloc(64, nb * sizeof(*xc) + KN_K6_CT / 8 * sizeof(*acc) +
+				       ((size_t)nb * KN_K6_CT * sizeof(float) + 63) / 64 * 64);
+	if (!xc)
+		return 0;
+	acc = (__m512 *)(xc + nb);
+	dcol = (float *)(acc + KN_K6_CT / 8);
+	for (int64_t r = r0; r < r0 + rn; r += 2) {
+		const float b0 = bias ? bias[r] : 0.0f, b1 = bias ? bias[r + 1] : 0.0f;
+
+		kn_k6_pair_fill(xc, (const kn_block_q6_K *)((const uint8_t *)w + r * wrs),
+				(const kn_block_q6_K *)((const uint8_t *)w + (r + 1) * wrs), nb);
+		for (int64_t c0 = 0; c0 < n_cols; c0 += KN_K6_CT) {
+			const int nc = n_cols - c0 < KN_K6_CT ? (int)(n_cols - c0) : KN_K6_CT;
+
+			kn_k6_pair_cols_tiled(xc, nb, (const uint8_t *)a + (size_t)c0 * ars, ars, nc,
+					      acc, dcol);
+			for (int c = 0; c < nc; c++) {
+				float o[16];
+
+				_mm512_storeu_ps(o, acc[c / 8]);
+				/* lane: 4 (column 4-7) x 2 + (row 1) x 4 + column % 4 */
+				out[(c0 + c) * n_rows + r] = o[(c % 8 / 4) * 8 + c % 4] + b0;
+				out[(c0 + c) * n_rows + r + 1] = o[(c % 8 / 4) * 8 + 4 + c % 4] + b1;
+			}
+		}
+	}
+	free(xc);
+	return rn;
+}
