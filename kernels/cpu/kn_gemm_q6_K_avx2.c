@@ -179,3 +179,105 @@ int64_t kn_avx2_gemm_q6_K(int64_t n_in, const void *w, size_t wrs, const void *a
 	free(xc);
 	return rn;
 }
+
+int64_t kn_avx2_gemm_q6_K_tiled(int64_t n_in, const void *w, size_t wrs, const void *a,
+				size_t ars, int64_t n_cols, const float *bias, float *out,
+				int64_t n_rows, int64_t r0, int64_t r1);
+
+/*
+ * The tiled order (kn_tiled.c) on the same tile: the 8 sums' int32 lanes
+ * fold per super-block (2 hadd levels and a 128-bit swap) to one register
+ * [c0 r0, c0 r1, c1 r0, ..., c3 r1]; then cvt, x d_w, one fma with d_a
+ * into one float register for the tile. @ys holds 4 columns (a short tile
+ * repeats its last); out gets @nc of them.
+ */
+static void kn_k6a_tile_tiled(const struct kn_k6a_row *xc, const kn_block_q8_K *const *ys,
+			      int64_t nb, int nc, float *out, int64_t n_rows, const float *bias)
+{
+	const __m256i dup = _mm256_set_epi32(3, 3, 2, 2, 1, 1, 0, 0);
+	__m256 acc = _mm256_setzero_ps();
+	float o[8];
+
+	for (int64_t i = 0; i < nb; i++) {
+		const struct kn_k6a_row *x0 = &xc[i], *x1 = &xc[nb + i];
+		__m256i sum[KN_K6A_ROWS][KN_K6A_COLS];
+
+		_Pragma("GCC unroll 4")
+		for (int c = 0; c < KN_K6A_COLS; c++) {
+			const __m256i bs = _mm256_loadu_si256((const __m256i *)ys[c][i].bsums);
+
+			sum[0][c] = _mm256_madd_epi16(bs, x0->nsc);
+			sum[1][c] = _mm256_madd_epi16(bs, x1->nsc);
+		}
+		_Pragma("GCC unroll 8")
+		for (int m = 0; m < 8; m++) {
+			const __m256i q0 = _mm256_load_si256(&x0->q[m]);
+			const __m256i q1 = _mm256_load_si256(&x1->q[m]);
+			const __m256i s0 = _mm256_load_si256(&x0->s[m]);
+			const __m256i s1 = _mm256_load_si256(&x1->s[m]);
+
+			_Pragma("GCC unroll 4")
+			for (int c = 0; c < KN_K6A_COLS; c++) {
+				const __m256i v = _mm256_loadu_si256((const __m256i *)(ys[c][i].qs +
+										       32 * m));
+
+				sum[0][c] = _mm256_add_epi32(sum[0][c], _mm256_madd_epi16(
+					_mm256_maddubs_epi16(q0, v), s0));
+				sum[1][c] = _mm256_add_epi32(sum[1][c], _mm256_madd_epi16(
+					_mm256_maddubs_epi16(q1, v), s1));
+				__asm__("" : "+x"(sum[0][c]), "+x"(sum[1][c]));
+			}
+		}
+		const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(sum[0][0], sum[1][0]),
+						     _mm256_hadd_epi32(sum[0][1], sum[1][1]));
+		const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(sum[0][2], sum[1][2]),
+						     _mm256_hadd_epi32(sum[0][3], sum[1][3]));
+		const __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20),
+						   _mm256_permute2x128_si256(h0, h1, 0x31));
+		const __m256 yd = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_set_ps(
+			ys[3][i].d, ys[2][i].d, ys[1][i].d, ys[0][i].d)), dup);
+
+		acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s),
+						    _mm256_blend_ps(x0->d, x1->d, 0xAA)), yd, acc);
+	}
+	_mm256_storeu_ps(o, acc);
+	for (int c = 0; c < nc; c++)
+		for (int r = 0; r < KN_K6A_ROWS; r++)
+			out[c * n_rows + r] = o[2 * c + r] + (bias ? bias[r] : 0.0f);
+}
+
+/**
+ * kn_avx2_gemm_q6_K_tiled - kn_avx2_gemm_q6_K's rows and columns, each output
+ * in llama.cpp's tiled order (kn_ref_tiled_q6_K) instead of vec_dot's.
+ */
+int64_t kn_avx2_gemm_q6_K_tiled(int64_t n_in, const void *w, size_t wrs, const void *a,
+				size_t ars, int64_t n_cols, const float *bias, float *out,
+				int64_t n_rows, int64_t r0, int64_t r1)
+{
+	const int64_t nb = n_in / KN_QK_K, rn = (r1 - r0) / KN_K6A_ROWS * KN_K6A_ROWS;
+	struct kn_k6a_row *xc;
+
+	if (rn <= 0 || n_in % KN_QK_K || n_cols <= 0)
+		return 0;
+	xc = aligned_alloc(64, (KN_K6A_ROWS * nb * sizeof(*xc) + 63) & ~(size_t)63);
+	if (!xc)
+		return 0;
+	for (int64_t r = r0; r < r0 + rn; r += KN_K6A_ROWS) {
+		const float *br = bias ? bias + r : NULL;
+
+		for (int k = 0; k < KN_K6A_ROWS; k++)
+			kn_k6a_row_fill(xc + k * nb, (const kn_block_q6_K *)((const uint8_t *)w +
+									     (r + k) * wrs), nb);
+		for (int64_t c = 0; c < n_cols; c += KN_K6A_COLS) {
+			const int nc = n_cols - c < KN_K6A_COLS ? (int)(n_cols - c) : KN_K6A_COLS;
+			const kn_block_q8_K *ys[KN_K6A_COLS];
+
+			for (int k = 0; k < KN_K6A_COLS; k++)
+				ys[k] = (const kn_block_q8_K *)((const uint8_t *)a +
+								(size_t)(c + (k < nc ? k : nc - 1)) * ars);
+			kn_k6a_tile_tiled(xc, ys, nb, nc, out + c * n_rows + r, n_rows, br);
+		}
+	}
+	free(xc);
+	return rn;
+}
