@@ -240,8 +240,11 @@ float kn_ref_tiled_q4_K(int64_t n, const void *w, const void *a);
 kn_dot_fn kn_avx2_tiled_dot_get(uint32_t type);
 kn_dot_fn kn_tiled_dot_get(enum kn_isa isa, uint32_t type);
 bool kn_mat_tiled(uint32_t type, int64_t mat_rows);
-/* Q6_K batches in the tiled order (kn_gemm_k_tiled_avx512.c: Q5_K too; kn_gemm_q6_K_avx2.c),
+/* Q6_K/Q5_K batches in the tiled order (kn_gemm_k_tiled_avx512.c; kn_gemm_q6_K_avx2.c, kn_gemm_q5_K_avx2.c),
  * as the vec_dot-order ones: rows done returned */
+int64_t kn_avx2_gemm_q5_K_tiled(int64_t n_in, const void *w, size_t wrs, const void *a,
+				size_t ars, int64_t n_cols, const float *bias, float *out,
+				int64_t n_rows, int64_t r0, int64_t r1);
 int64_t kn_avx512_gemm_q5_K_tiled(int64_t n_in, const void *w, size_t wrs, const void *a,
 				  size_t ars, int64_t n_cols, const float *bias, float *out,
 				  int64_t n_rows, int64_t r0, int64_t r1);

@@ -126,9 +126,10 @@ static void kn_matmul_tiled(uint32_t type, int64_t n_in, const void *w, size_t w
 		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q6_K_tiled
 						      : kn_avx2_gemm_q6_K_tiled)(
 			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
-	if (type == KN_Q5_K && kn_isa_get() == KN_ISA_AVX512)
-		r0 += kn_avx512_gemm_q5_K_tiled(n_in, w, wrs, a, ars, n_cols, bias, out, n_rows,
-						r0, r1);
+	if (type == KN_Q5_K)
+		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q5_K_tiled
+						      : kn_avx2_gemm_q5_K_tiled)(
+			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
 	for (int64_t c0 = 0; c0 < n_cols; c0 += KN_MM_COL_TILE) {
 		const int64_t c1 = c0 + KN_MM_COL_TILE < n_cols ? c0 + KN_MM_COL_TILE : n_cols;
 
