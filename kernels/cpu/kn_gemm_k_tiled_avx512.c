@@ -95,14 +95,20 @@ static void kn_k6v_act_fill(struct kn_k6v_act *dst, const uint8_t *a, size_t ars
 	}
 }
 
-/* 8 rows (@xr, nb apart) x one column block: acc[t] lanes = columns */
+/*
+ * 8 rows (@xr, nb apart) x @ncb column blocks (@ac, nb apart): accb[cb * 8 + t]
+ * lanes = columns. Super-block outer, column blocks inner: the 8 rows' and
+ * the blocks' super-block stay in L1 while it is used.
+ */
 static void kn_k6v_pass(const struct kn_k6v_row *xr, const struct kn_k6v_act *ac, int64_t nb,
-			__m512 *acc)
+			int64_t ncb, __m512 *accb)
 {
-	for (int t = 0; t < KN_K6V_ROWS; t++)
-		acc[t] = _mm512_setzero_ps();
-	for (int64_t i = 0; i < nb; i++) {
-		const struct kn_k6v_act *y = &ac[i];
+	for (int64_t k = 0; k < ncb * KN_K6V_ROWS; k++)
+		accb[k] = _mm512_setzero_ps();
+	for (int64_t i = 0; i < nb; i++)
+	for (int64_t cb = 0; cb < ncb; cb++) {
+		const struct kn_k6v_act *y = &ac[cb * nb + i];
+		__m512 *acc = accb + cb * KN_K6V_ROWS;
 		__m512i s1[KN_K6V_ROWS];
 
 		for (int t = 0; t < KN_K6V_ROWS; t++)
@@ -177,12 +183,14 @@ static void kn_k5v_row_fill(struct kn_k5v_row *dst, const kn_block_q5_K *x, int6
 
 /* kn_k6v_pass for Q5_K */
 static void kn_k5v_pass(const struct kn_k5v_row *xr, const struct kn_k6v_act *ac, int64_t nb,
-			__m512 *acc)
+			int64_t ncb, __m512 *accb)
 {
-	for (int t = 0; t < KN_K6V_ROWS; t++)
-		acc[t] = _mm512_setzero_ps();
-	for (int64_t i = 0; i < nb; i++) {
-		const struct kn_k6v_act *y = &ac[i];
+	for (int64_t k = 0; k < ncb * KN_K6V_ROWS; k++)
+		accb[k] = _mm512_setzero_ps();
+	for (int64_t i = 0; i < nb; i++)
+	for (int64_t cb = 0; cb < ncb; cb++) {
+		const struct kn_k6v_act *y = &ac[cb * nb + i];
+		__m512 *acc = accb + cb * KN_K6V_ROWS;
 		__m512i s1[KN_K6V_ROWS];
 
 		for (int t = 0; t < KN_K6V_ROWS; t++)
@@ -238,15 +246,18 @@ static int64_t kn_kv_gemm(bool q5, int64_t n_in, const void *w, size_t wrs, cons
 	const int64_t ncb = (n_cols + KN_K6V_COLS - 1) / KN_K6V_COLS;
 	void *xr;
 	struct kn_k6v_act *ac;
+	__m512 *accb;
 	const size_t rsz = q5 ? sizeof(struct kn_k5v_row) : sizeof(struct kn_k6v_row);
 
 	if (rn <= 0 || n_in % KN_QK_K || n_cols <= 0)
 		return 0;
 	xr = aligned_alloc(64, KN_K6V_ROWS * nb * rsz);
 	ac = aligned_alloc(64, ncb * nb * sizeof(*ac));
-	if (!xr || !ac) {
+	accb = aligned_alloc(64, ncb * KN_K6V_ROWS * sizeof(*accb));
+	if (!xr || !ac || !accb) {
 		free(xr);
 		free(ac);
+		free(accb);
 		return 0;
 	}
 	for (int64_t cb = 0; cb < ncb; cb++) {
@@ -264,15 +275,15 @@ static int64_t kn_kv_gemm(bool q5, int64_t n_in, const void *w, size_t wrs, cons
 			else
 				kn_k6v_row_fill((struct kn_k6v_row *)xr + t * nb, x, nb);
 		}
+		if (q5)
+			kn_k5v_pass(xr, ac, nb, ncb, accb);
+		else
+			kn_k6v_pass(xr, ac, nb, ncb, accb);
 		for (int64_t cb = 0; cb < ncb; cb++) {
 			const int64_t c0 = cb * KN_K6V_COLS;
 			const int nc = n_cols - c0 < KN_K6V_COLS ? (int)(n_cols - c0) : KN_K6V_COLS;
-			__m512 acc[KN_K6V_ROWS];
+			const __m512 *acc = accb + cb * KN_K6V_ROWS;
 
-			if (q5)
-				kn_k5v_pass(xr, ac + cb * nb, nb, acc);
-			else
-				kn_k6v_pass(xr, ac + cb * nb, nb, acc);
 			for (int t = 0; t < KN_K6V_ROWS; t++) {
 				float o[KN_K6V_COLS];
 				const float b = bias ? bias[r + t] : 0.0f;
@@ -285,6 +296,7 @@ static int64_t kn_kv_gemm(bool q5, int64_t n_in, const void *w, size_t wrs, cons
 	}
 	free(xr);
 	free(ac);
+	free(accb);
 	return rn;
 }
 
