@@ -99,7 +99,8 @@ int kn_dequantize_row(uint32_t type, const void *x, float *y, int64_t n);
 float kn_vec_dot(uint32_t type, int64_t n, const void *w, const void *a);
 /**
  * kn_vec_dot_mat - kn_vec_dot of one output of a matrix of @mat_rows rows, as
- * kn_matmul computes it: the same, except Q4_0 with mat_rows a multiple of 8
+ * kn_matmul computes it for a batch under 8 columns (8+ K-quant columns take
+ * the tiled order, kn_tiled.c): the same, except Q4_0 with mat_rows a multiple of 8
  * on AVX2/AVX-512, which takes llama.cpp's order for the matrices its x86
  * builds repack (kn_q4_0_x8_avx2.c)
  */
