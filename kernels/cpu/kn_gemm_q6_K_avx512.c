@@ -4,144 +4,153 @@
  * bit-identical to the one-column dot (kn_dot_k_avx512.c, ggml-cpu's x86
  * ggml_vec_dot_q6_K_q8_K): per super-block 8 int32 lanes of scaled sums
  * less 32 (bsums . scales), into an 8-lane float accumulator (one fma),
- * summed at the end in the same order. As kn_gemm_q4_K_avx512.c: a row's
- * 6-bit values and scales are made once per 64 columns (not once per 8),
- * a column's bsums and scale read from a copy made once per call, and
- * vpdpwssd adds the scaled pairs into the sum in the step that scales them.
- * Register tile: 2 rows x 4 columns. The copies are heap memory owned by
- * the call (about 1.1 KiB per super-block and row pair, 64 bytes per column
- * and super-block); without it the caller's per-row dots do the work.
+ * summed at the end in the same order. Only the integer work differs, and
+ * it is exact: a row pair is unpacked once per call, 512-bit registers of
+ * [row 0 | row 1] per 32-value chunk with the chunk scales as int16; a
+ * super-block of the pair (16 registers) then stays in registers over 32
+ * columns, so per column and super-block the 256 activation bytes are read
+ * once (each chunk broadcast to both halves), 8 x (vpmaddubsw + vpdpwssd)
+ * give both rows' 8 lanes with no fold, 32 (bsums . scales) comes off in
+ * one vpdpwssd with the scales x -32, and one fma serves both rows. The
+ * pair copy (1152 bytes per super-block) and the 32 accumulators are heap
+ * memory owned by the call; without it the caller's per-row dots do the work.
  */
 #include <stdlib.h>
 #include "kn_avx2.h"
 
 #pragma GCC optimize("fp-contract=off")
 
-#define KN_K6_ROWS	2	/* rows per register tile */
-#define KN_K6_COLS	4	/* columns per register tile */
-#define KN_K6_CT	64	/* columns per copy */
+#define KN_K6_CT	32	/* columns per pass over a row pair */
 
 int64_t kn_avx512_gemm_q6_K(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
 			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
 			    int64_t r0, int64_t r1);
 
-/* one row's super-block, ready for the tile */
-struct kn_k6_row {
-	__m512i q[4];	/* half h: [q0 | q1] at 2h, [q2 | q3] at 2h + 1 (6-bit values) */
-	__m512i s[4];	/* their 16-value groups' scales as int16 */
-	__m256i sc;	/* the 16 scales as int16, for 32 (bsums . scales) */
-	float d;
+/*
+ * a row pair's super-block, ready for the registers: each 512-bit register
+ * holds [row 0 | row 1] of one 32-value chunk, so the products land in
+ * the 8 AVX2 lanes of both rows with no fold
+ */
+struct kn_k6_pair {
+	__m256i q[8][2];	/* chunk m: the 6-bit values that meet Q8_K bytes 32m..32m+31 */
+	__m256i s[8][2];	/* chunk m's two 16-value scales as int16, one per 128-bit half */
+	__m256i nsc[2];		/* the 16 scales x -32 as int16, against bsums */
+	__m256 d[2];		/* the row's d x 8 */
 };
 
-/* one column's super-block */
-struct kn_k6_col {
-	__m256i bsums;
-	float d;
-};
+_Static_assert(sizeof(struct kn_k6_pair) % 64 == 0, "pair copy alignment");
 
-_Static_assert(sizeof(struct kn_k6_row) % 64 == 0, "row copy alignment");
-_Static_assert(sizeof(struct kn_k6_col) == 64, "column copy size");
+/* [@lo | @hi], 32 bytes each */
+static inline __m512i kn_k6_ld2(const void *lo, const void *hi)
+{
+	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)lo)),
+				  _mm256_loadu_si256((const __m256i *)hi), 1);
+}
 
-static void kn_k6_row_fill(struct kn_k6_row *dst, const kn_block_q6_K *x, int64_t nb)
+/* the pair copies @dst of rows @x0 and @x1, both rows a register */
+static void kn_k6_pair_fill(struct kn_k6_pair *dst, const kn_block_q6_K *x0,
+			    const kn_block_q6_K *x1, int64_t nb)
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3);
-	const __m512i sh01 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-	const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
-	/* 16-bit lane l of [sc0 x8, sc1 x8, sc2 x8, sc3 x8] (and sc4-7) */
-	const __m512i i01 = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2,
-					     1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-	const __m512i i23 = _mm512_add_epi16(i01, _mm512_set1_epi16(4));
+	/* 16-bit lane l of [scale 2m x 8 | scale 2m + 1 x 8] of row 0, then row 1 */
+	const __m512i i0 = _mm512_set_epi16(17, 17, 17, 17, 17, 17, 17, 17,
+					    16, 16, 16, 16, 16, 16, 16, 16,
+					    1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
 
 	for (int64_t i = 0; i < nb; i++) {
+		const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_cvtepi8_epi16(
+			_mm_loadu_si128((const __m128i *)x0[i].scales))), _mm256_cvtepi8_epi16(
+			_mm_loadu_si128((const __m128i *)x1[i].scales)), 1);
+
+		for (int m = 0; m < 8; m++)
+			_mm512_store_si512(dst[i].s[m], _mm512_permutexvar_epi16(
+				_mm512_add_epi16(i0, _mm512_set1_epi16(2 * m)), sc));
 		for (int h = 0; h < 2; h++) {
-			const __m512i l = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));
-			const __m256i hb = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
-			const __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(hb), hb, 1);
-			const __m512i sc = _mm512_castsi128_si512(_mm_cvtepi8_epi16(
-				_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
+			const __m512i l0 = kn_k6_ld2(x0[i].ql + 64 * h, x1[i].ql + 64 * h);
+			const __m512i l1 = kn_k6_ld2(x0[i].ql + 64 * h + 32, x1[i].ql + 64 * h + 32);
+			const __m512i qh = kn_k6_ld2(x0[i].qh + 32 * h, x1[i].qh + 32 * h);
 
-			dst[i].q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(
-				_mm512_and_si512(_mm512_srlv_epi16(hh, sh01), m2), 4));
-			dst[i].q[2 * h + 1] = _mm512_or_si512(
-				_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-				_mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh23), m2), 4));
-			dst[i].s[2 * h] = _mm512_permutexvar_epi16(i01, sc);
-			dst[i].s[2 * h + 1] = _mm512_permutexvar_epi16(i23, sc);
+			_mm512_store_si512(dst[i].q[4 * h], _mm512_or_si512(_mm512_and_si512(l0, m4),
+				_mm512_slli_epi16(_mm512_and_si512(qh, m2), 4)));
+			_mm512_store_si512(dst[i].q[4 * h + 1], _mm512_or_si512(
+				_mm512_and_si512(l1, m4), _mm512_slli_epi16(
+				_mm512_and_si512(_mm512_srli_epi16(qh, 2), m2), 4)));
+			_mm512_store_si512(dst[i].q[4 * h + 2], _mm512_or_si512(
+				_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_slli_epi16(
+				_mm512_and_si512(_mm512_srli_epi16(qh, 4), m2), 4)));
+			_mm512_store_si512(dst[i].q[4 * h + 3], _mm512_or_si512(
+				_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_slli_epi16(
+				_mm512_and_si512(_mm512_srli_epi16(qh, 6), m2), 4)));
 		}
-		dst[i].sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
-		dst[i].d = kn_avx2_h2f(x[i].d);
+		_mm512_store_si512(dst[i].nsc, _mm512_mullo_epi16(sc, _mm512_set1_epi16(-32)));
+		_mm512_store_ps((float *)dst[i].d, _mm512_castpd_ps(_mm512_insertf64x4(
+			_mm512_castps_pd(_mm512_set1_ps(kn_avx2_h2f(x0[i].d))),
+			_mm256_castps_pd(_mm256_set1_ps(kn_avx2_h2f(x1[i].d))), 1)));
 	}
 }
 
-static void kn_k6_col_fill(struct kn_k6_col *dst, const kn_block_q8_K *y, int64_t nb)
-{
-	for (int64_t i = 0; i < nb; i++) {
-		dst[i].bsums = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-		dst[i].d = y[i].d;
-	}
-}
-
-/* the 8 lanes of a 512-bit integer sum as the AVX2 code holds them */
-static inline __m256i kn_k6_fold(__m512i s)
-{
-	return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
-}
+#define KN_K6_LD(p) _mm512_load_si512((const void *)(p))
 
 /*
- * NC columns (@ys their Q8_K rows, @yc their copies, nb apart) x the row
- * pair's copies @xc (nb apart); out[i * n_rows + r] (+ bias[r])
+ * The row pair @xc (nb super-blocks) . @nc columns from @a (@ars bytes
+ * apart): acc[c] = [row 0's 8 lanes | row 1's], each lane the AVX2 dot's.
+ * A super-block's weights stay in registers over the columns: per column
+ * and super-block 8 reads of its 32-value chunks, each broadcast to both
+ * halves, 8 x (maddubs + vpdpwssd) for both rows, 32 (bsums . scales)
+ * taken off in one vpdpwssd, one fma for both rows.
  */
-static inline __attribute__((always_inline)) void
-kn_k6_tile(const int NC, const struct kn_k6_row *xc, const kn_block_q8_K *const *ys,
-	   const struct kn_k6_col *yc, int64_t nb, float *out, int64_t n_rows, const float *bias)
+static void kn_k6_pair_cols(const struct kn_k6_pair *xc, int64_t nb, const uint8_t *a,
+			    size_t ars, int nc, __m512 *acc, const uint8_t *next, size_t wrs)
 {
-	__m256 acc[KN_K6_ROWS][KN_K6_COLS];
-
-	_Pragma("GCC unroll 4")
-	for (int c = 0; c < NC; c++)
-		for (int r = 0; r < KN_K6_ROWS; r++)
-			acc[r][c] = _mm256_setzero_ps();
+	for (int c = 0; c < nc; c++)
+		acc[c] = _mm512_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
-		__m512i sum[KN_K6_ROWS][KN_K6_COLS];
+		const struct kn_k6_pair *x = &xc[i];
+		const __m512i q0 = KN_K6_LD(x->q[0]), q1 = KN_K6_LD(x->q[1]), q2 = KN_K6_LD(x->q[2]);
+		const __m512i q3 = KN_K6_LD(x->q[3]), q4 = KN_K6_LD(x->q[4]), q5 = KN_K6_LD(x->q[5]);
+		const __m512i q6 = KN_K6_LD(x->q[6]), q7 = KN_K6_LD(x->q[7]);
+		const __m512i s0 = KN_K6_LD(x->s[0]), s1 = KN_K6_LD(x->s[1]), s2 = KN_K6_LD(x->s[2]);
+		const __m512i s3 = KN_K6_LD(x->s[3]), s4 = KN_K6_LD(x->s[4]), s5 = KN_K6_LD(x->s[5]);
+		const __m512i s6 = KN_K6_LD(x->s[6]), s7 = KN_K6_LD(x->s[7]);
+		const __m512i nsc = KN_K6_LD(x->nsc);
+		const __m512 xd = _mm512_load_ps((const float *)x->d);
 
-		_Pragma("GCC unroll 4")
-		for (int c = 0; c < NC; c++)
-			for (int r = 0; r < KN_K6_ROWS; r++)
-				sum[r][c] = _mm512_setzero_si512();
-		_Pragma("GCC unroll 4")
-		for (int j = 0; j < 4; j++) {
-			_Pragma("GCC unroll 4")
-			for (int c = 0; c < NC; c++) {
-				const __m512i v = _mm512_loadu_si512((const void *)(ys[c][i].qs + 64 * j));
+		/* the next row pair's super-block into L2: its fill then does not wait on DRAM */
+		for (int k = 0; next && k < 2; k++) {
+			const uint8_t *p = next + k * wrs + i * sizeof(kn_block_q6_K);
 
-				for (int r = 0; r < KN_K6_ROWS; r++) {
-					const struct kn_k6_row *x = &xc[r * nb + i];
-
-					/* the scaled pairs added into the sum in one step, exact */
-					sum[r][c] = _mm512_dpwssd_epi32(sum[r][c],
-						_mm512_maddubs_epi16(x->q[j], v), x->s[j]);
-				}
-			}
+			for (size_t o = 0; o < sizeof(kn_block_q6_K) + 63; o += 64)
+				_mm_prefetch((const char *)p + o, _MM_HINT_T1);
 		}
-		_Pragma("GCC unroll 4")
-		for (int c = 0; c < NC; c++) {
-			const struct kn_k6_col *y = &yc[c * nb + i];
 
-			for (int r = 0; r < KN_K6_ROWS; r++) {
-				const struct kn_k6_row *x = &xc[r * nb + i];
-				const float d = y->d * x->d;
-				const __m256i si = _mm256_sub_epi32(kn_k6_fold(sum[r][c]),
-					_mm256_slli_epi32(_mm256_madd_epi16(y->bsums, x->sc), 5));
+		for (int c = 0; c < nc; c++) {
+			const kn_block_q8_K *y = (const kn_block_q8_K *)(a + (size_t)c * ars) + i;
+			const int8_t *v = y->qs;
+			__m512i f, g, h, e;
 
-				acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(si),
-							    acc[r][c]);
-			}
+			/* the column's next super-block, a pass over the columns ahead */
+			if (i + 1 < nb)
+				for (int o = 0; o < (int)sizeof(*y); o += 64)
+					_mm_prefetch((const char *)(y + 1) + o, _MM_HINT_T0);
+#define KN_K6_V(m) _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(v + 32 * (m))))
+			/* the scaled pairs added into the sum in one step, exact */
+			f = _mm512_madd_epi16(_mm512_maddubs_epi16(q0, KN_K6_V(0)), s0);
+			g = _mm512_madd_epi16(_mm512_maddubs_epi16(q1, KN_K6_V(1)), s1);
+			h = _mm512_madd_epi16(_mm512_maddubs_epi16(q2, KN_K6_V(2)), s2);
+			e = _mm512_madd_epi16(_mm512_maddubs_epi16(q3, KN_K6_V(3)), s3);
+			f = _mm512_dpwssd_epi32(f, _mm512_maddubs_epi16(q4, KN_K6_V(4)), s4);
+			g = _mm512_dpwssd_epi32(g, _mm512_maddubs_epi16(q5, KN_K6_V(5)), s5);
+			h = _mm512_dpwssd_epi32(h, _mm512_maddubs_epi16(q6, KN_K6_V(6)), s6);
+			e = _mm512_dpwssd_epi32(e, _mm512_maddubs_epi16(q7, KN_K6_V(7)), s7);
+			f = _mm512_dpwssd_epi32(f, _mm512_broadcast_i64x4(_mm256_loadu_si256(
+				(const __m256i *)y->bsums)), nsc);
+			g = _mm512_add_epi32(g, h);
+			f = _mm512_add_epi32(f, e);
+#undef KN_K6_V
+			acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(y->d), xd),
+						 _mm512_cvtepi32_ps(_mm512_add_epi32(f, g)), acc[c]);
 		}
 	}
-	_Pragma("GCC unroll 4")
-	for (int c = 0; c < NC; c++)
-		for (int r = 0; r < KN_K6_ROWS; r++)
-			out[c * n_rows + r] = kn_avx2_hsum_ps(acc[r][c]) + (bias ? bias[r] : 0.0f);
 }
 
 /**
@@ -155,48 +164,37 @@ int64_t kn_avx512_gemm_q6_K(int64_t n_in, const void *w, size_t wrs, const void 
 			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
 			    int64_t r0, int64_t r1)
 {
-	const int64_t nb = n_in / KN_QK_K, rn = (r1 - r0) / KN_K6_ROWS * KN_K6_ROWS;
-	const int64_t ct_max = n_cols < KN_K6_CT ? n_cols : KN_K6_CT;
-	struct kn_k6_row *xc;
-	struct kn_k6_col *yc;
+	const int64_t nb = n_in / KN_QK_K, rn = (r1 - r0) / 2 * 2;
+	struct kn_k6_pair *xc;
+	__m512 *acc;
 
 	if (rn <= 0 || n_in % KN_QK_K || n_cols <= 0)
 		return 0;
-	xc = aligned_alloc(64, (KN_K6_ROWS * nb * sizeof(*xc) + ct_max * nb * sizeof(*yc) + 63) &
-				~(size_t)63);
+	xc = aligned_alloc(64, nb * sizeof(*xc) + KN_K6_CT * sizeof(*acc));
 	if (!xc)
 		return 0;
-	yc = (struct kn_k6_col *)(xc + KN_K6_ROWS * nb);
-	for (int64_t c0 = 0; c0 < n_cols; c0 += KN_K6_CT) {
-		const int ct = n_cols - c0 < KN_K6_CT ? (int)(n_cols - c0) : KN_K6_CT;
+	acc = (__m512 *)(xc + nb);
+	for (int64_t r = r0; r < r0 + rn; r += 2) {
+		const float b0 = bias ? bias[r] : 0.0f, b1 = bias ? bias[r + 1] : 0.0f;
 
-		for (int c = 0; c < ct; c++)
-			kn_k6_col_fill(yc + c * nb, (const kn_block_q8_K *)((const uint8_t *)a +
-									   (size_t)(c0 + c) * ars), nb);
-		for (int64_t r = r0; r < r0 + rn; r += KN_K6_ROWS) {
-			for (int k = 0; k < KN_K6_ROWS; k++)
-				kn_k6_row_fill(xc + k * nb, (const kn_block_q6_K *)((const uint8_t *)w +
-										    (r + k) * wrs), nb);
-			for (int c = 0; c < ct; c += KN_K6_COLS) {
-				const int nc = ct - c < KN_K6_COLS ? ct - c : KN_K6_COLS;
-				const kn_block_q8_K *ys[KN_K6_COLS];
-				float *o = out + (c0 + c) * n_rows + r;
-				const float *br = bias ? bias + r : NULL;
+		kn_k6_pair_fill(xc, (const kn_block_q6_K *)((const uint8_t *)w + r * wrs),
+				(const kn_block_q6_K *)((const uint8_t *)w + (r + 1) * wrs), nb);
+		for (int64_t c0 = 0; c0 < n_cols; c0 += KN_K6_CT) {
+			const int nc = n_cols - c0 < KN_K6_CT ? (int)(n_cols - c0) : KN_K6_CT;
 
-				for (int i = 0; i < nc; i++)
-					ys[i] = (const kn_block_q8_K *)((const uint8_t *)a +
-									(size_t)(c0 + c + i) * ars);
-				if (nc == 4)
-					kn_k6_tile(4, xc, ys, yc + c * nb, nb, o, n_rows, br);
-				else if (nc == 3)
-					kn_k6_tile(3, xc, ys, yc + c * nb, nb, o, n_rows, br);
-				else if (nc == 2)
-					kn_k6_tile(2, xc, ys, yc + c * nb, nb, o, n_rows, br);
-				else
-					kn_k6_tile(1, xc, ys, yc + c * nb, nb, o, n_rows, br);
+			kn_k6_pair_cols(xc, nb, (const uint8_t *)a + (size_t)c0 * ars, ars, nc, acc,
+					c0 == 0 && r + 3 < r0 + rn ? (const uint8_t *)w + (r + 2) * wrs
+								   : NULL, wrs);
+			for (int c = 0; c < nc; c++) {
+				out[(c0 + c) * n_rows + r] =
+					kn_avx2_hsum_ps(_mm512_castps512_ps256(acc[c])) + b0;
+				out[(c0 + c) * n_rows + r + 1] =
+					kn_avx2_hsum_ps(_mm256_castpd_ps(
+						_mm512_extractf64x4_pd(_mm512_castps_pd(acc[c]), 1))) + b1;
 			}
 		}
 	}
 	free(xc);
 	return rn;
 }
+

@@ -224,10 +224,13 @@ int64_t kn_avx512_gemm_q4_1(int64_t n_in, const void *w, size_t wrs, const void 
 			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
 			    int64_t r0, int64_t r1);
 /* Q4_K and Q6_K batches in vec_dot's own order, 2 rows a tile (kn_gemm_q4_K_avx512.c,
- * kn_gemm_q6_K_avx512.c) */
+ * kn_gemm_q6_K_avx512.c; Q6_K on AVX2 too: kn_gemm_q6_K_avx2.c) */
 int64_t kn_avx512_gemm_q6_K(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
 			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
 			    int64_t r0, int64_t r1);
+int64_t kn_avx2_gemm_q6_K(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
+			  int64_t n_cols, const float *bias, float *out, int64_t n_rows,
+			  int64_t r0, int64_t r1);
 int64_t kn_avx512_gemm_q4_K(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
 			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
 			    int64_t r0, int64_t r1);
@@ -254,6 +257,32 @@ int64_t kn_avx2_gemm_q4_K_x8p(int64_t n_in, const void *w, size_t wrs, const voi
 int64_t kn_avx512_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
 			       size_t ars, int64_t n_cols, const uint8_t *gemm, const float *bias,
 			       float *out, int64_t n_rows, int64_t r0, int64_t r1);
+/*
+ * K-quant batches in llama.cpp's tiled order (kn_tiled.c): one output per
+ * call, the scalar reference and AVX2's (kn_tiled_avx2.c); whether a matrix
+ * takes it (with >= KN_TILED_MIN_COLS columns), and the best dot for an ISA
+ */
+#define KN_TILED_MIN_COLS	8	/* ggml_tiled_min_batch */
+float kn_ref_tiled_q6_K(int64_t n, const void *w, const void *a);
+float kn_ref_tiled_q5_K(int64_t n, const void *w, const void *a);
+float kn_ref_tiled_q4_K(int64_t n, const void *w, const void *a);
+kn_dot_fn kn_avx2_tiled_dot_get(uint32_t type);
+kn_dot_fn kn_tiled_dot_get(enum kn_isa isa, uint32_t type);
+bool kn_mat_tiled(uint32_t type, int64_t mat_rows);
+/* Q6_K/Q5_K batches in the tiled order (kn_gemm_k_tiled_avx512.c; kn_gemm_q6_K_avx2.c, kn_gemm_q5_K_avx2.c),
+ * as the vec_dot-order ones: rows done returned */
+int64_t kn_avx2_gemm_q5_K_tiled(int64_t n_in, const void *w, size_t wrs, const void *a,
+				size_t ars, int64_t n_cols, const float *bias, float *out,
+				int64_t n_rows, int64_t r0, int64_t r1);
+int64_t kn_avx512_gemm_q5_K_tiled(int64_t n_in, const void *w, size_t wrs, const void *a,
+				  size_t ars, int64_t n_cols, const float *bias, float *out,
+				  int64_t n_rows, int64_t r0, int64_t r1);
+int64_t kn_avx2_gemm_q6_K_tiled(int64_t n_in, const void *w, size_t wrs, const void *a,
+				size_t ars, int64_t n_cols, const float *bias, float *out,
+				int64_t n_rows, int64_t r0, int64_t r1);
+int64_t kn_avx512_gemm_q6_K_tiled(int64_t n_in, const void *w, size_t wrs, const void *a,
+				  size_t ars, int64_t n_cols, const float *bias, float *out,
+				  int64_t n_rows, int64_t r0, int64_t r1);
 float kn_ref_dot_q4_1(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q8_0(int64_t n, const void *w, const void *a);
 float kn_ref_dot_q4_K(int64_t n, const void *w, const void *a);

@@ -144,6 +144,60 @@ static void kn_matmul_q4_K_x8(float *out, const void *w, size_t wrs, const void 
 	}
 }
 
+/*
+ * whether column c's batch is one llama.cpp takes to tiled/ (>= 8 columns):
+ * the reference run's chunk, else its sequence's columns in this batch (no
+ * column depends on other sequences), else the whole batch
+ */
+static bool kn_col_tiled(const int32_t *seq, const int32_t *chunk, int64_t n_cols, int64_t c)
+{
+	int64_t k = 1;
+
+	if (chunk)
+		return chunk[c] >= KN_TILED_MIN_COLS;
+	if (!seq)
+		return n_cols >= KN_TILED_MIN_COLS;
+	/* a prompt's columns are neighbours: count those first */
+	for (int64_t i = c - 1; i >= 0 && seq[i] == seq[c]; i--)
+		k++;
+	for (int64_t i = c + 1; i < n_cols && seq[i] == seq[c]; i++)
+		k++;
+	if (k >= KN_TILED_MIN_COLS)
+		return true;
+	k = 0;
+	for (int64_t i = 0; i < n_cols; i++)
+		k += seq[i] == seq[c];
+	return k >= KN_TILED_MIN_COLS;
+}
+
+/* columns of a batch that llama.cpp computes in tiled/'s order (kn_tiled.c), rows [r0, r1) */
+static void kn_matmul_tiled(uint32_t type, int64_t n_in, const void *w, size_t wrs,
+			    const uint8_t *a, size_t ars, int64_t n_cols, const float *bias,
+			    float *out, int64_t n_rows, int64_t r0, int64_t r1)
+{
+	const kn_dot_fn dot = kn_tiled_dot_get(kn_isa_get(), type);
+	const uint8_t *wb = w;
+
+	if (type == KN_Q6_K)
+		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q6_K_tiled
+						      : kn_avx2_gemm_q6_K_tiled)(
+			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+	if (type == KN_Q5_K)
+		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q5_K_tiled
+						      : kn_avx2_gemm_q5_K_tiled)(
+			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+	for (int64_t c0 = 0; c0 < n_cols; c0 += KN_MM_COL_TILE) {
+		const int64_t c1 = c0 + KN_MM_COL_TILE < n_cols ? c0 + KN_MM_COL_TILE : n_cols;
+
+		for (int64_t r = r0; r < r1; r++) {
+			const float b = bias ? bias[r] : 0.0f;
+
+			for (int64_t c = c0; c < c1; c++)
+				out[c * n_rows + r] = dot(n_in, wb + r * wrs, a + c * ars) + b;
+		}
+	}
+}
+
 void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth)
 {
@@ -190,6 +244,22 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 					  row_invariant, r0, r1);
 		return;
 	}
+	/* K-quant columns of batches of >= 8: tiled/'s order; the others as vec_dot */
+	if (!row_invariant && (n_cols >= KN_TILED_MIN_COLS || chunk) && kn_mat_tiled(type, mat_rows)) {
+		for (int64_t c = 0, e; c < n_cols; c = e) {
+			const bool t = kn_col_tiled(seq, chunk, n_cols, c);
+
+			for (e = c + 1; e < n_cols && kn_col_tiled(seq, chunk, n_cols, e) == t;)
+				e++;
+			if (t)
+				kn_matmul_tiled(type, n_in, w, wrs, ab + c * ars, ars, e - c, bias,
+						out + c * n_rows, n_rows, r0, r1);
+			else
+				kn_matmul_range(out + c * n_rows, w, type, ab + c * ars, bias, n_in,
+						n_rows, e - c, NULL, NULL, true, mat_rows, r0, r1);
+		}
+		return;
+	}
 	if (type == KN_F32)	/* ggml_vec_dot_f32 per output: no multi-row/column forms */
 		rows4 = NULL, dot4 = dot8 = NULL;
 	if (kn_mat_q4_0_x8(type, mat_rows)) {	/* a matrix llama.cpp repacks */
@@ -207,7 +277,7 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 				return;
 		}
 	}
-	/* a Q8_0 (AVX-512: Q4_K, Q6_K) batch: register-blocked rows and columns, each output as vec_dot */
+	/* a Q8_0 (AVX-512: Q4_K, Q6_K; AVX2: Q6_K) batch: register-blocked rows and columns, each output as vec_dot */
 	if (type == KN_Q8_0 && n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {
 		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q8_0 : kn_avx2_gemm_q8_0)(
 			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
@@ -225,6 +295,11 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 	    kn_isa_get() == KN_ISA_AVX512) {
 		r0 += (type == KN_Q4_K ? kn_avx512_gemm_q4_K : kn_avx512_gemm_q6_K)(
 			n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
+		if (r0 >= r1)
+			return;
+	}
+	if (type == KN_Q6_K && n_cols >= KN_MM_GEMM_COLS && kn_isa_get() == KN_ISA_AVX2) {
+		r0 += kn_avx2_gemm_q6_K(n_in, w, wrs, a, ars, n_cols, bias, out, n_rows, r0, r1);
 		if (r0 >= r1)
 			return;
 	}

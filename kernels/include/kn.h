@@ -99,10 +99,12 @@ int kn_dequantize_row(uint32_t type, const void *x, float *y, int64_t n);
 float kn_vec_dot(uint32_t type, int64_t n, const void *w, const void *a);
 /**
  * kn_vec_dot_mat - kn_vec_dot of one output of a matrix of @mat_rows rows, as
- * kn_matmul computes it for one column: the same, except Q4_0 and Q4_K with
- * mat_rows a multiple of 8 on AVX2/AVX-512, which take llama.cpp's order for
- * the matrices its x86 builds repack (kn_q4_0_x8_avx2.c; Q4_K: its gemv's,
- * kn_q4_K_x8_avx2.c, which its MUL_MAT_ID takes for every routed column)
+ * kn_matmul computes it for a batch under 8 columns (8+ K-quant columns of
+ * matrices llama.cpp does not repack take the tiled order, kn_tiled.c): the
+ * same, except Q4_0 and Q4_K with mat_rows a multiple of 8 on AVX2/AVX-512,
+ * which take llama.cpp's order for the matrices its x86 builds repack
+ * (kn_q4_0_x8_avx2.c; Q4_K: its gemv's, kn_q4_K_x8_avx2.c, which its
+ * MUL_MAT_ID takes for every routed column)
  */
 float kn_vec_dot_mat(uint32_t type, int64_t n, const void *w, const void *a, int64_t mat_rows);
 /** the same through a given ISA (tests compare SCALAR with AVX2) */

@@ -29,8 +29,10 @@ void kn_rmsnorm(float *out, const float *x, const float *w, int64_t dim, int64_t
  * except F32 weights with two or more columns: those take llamafile tinyBLAS's
  * order where llama.cpp's mul_mat does (n_rows a multiple of 4, n_in of the
  * ISA's register width: 16 floats on AVX-512, 8 on AVX2; never on scalar),
- * and Q4_K matrices llama.cpp repacks (kn_vec_dot_mat's): the first
- * n_cols - n_cols % 4 columns take its 4-column gemm's order.
+ * Q4_K matrices llama.cpp repacks (kn_vec_dot_mat's): the first
+ * n_cols - n_cols % 4 columns take its 4-column gemm's order; and Q6_K, Q5_K,
+ * Q4_K of rows not a multiple of 8 with 8 or more columns on AVX2/AVX-512:
+ * llama.cpp's tiled order (kn_tiled.c), as its x86 builds.
  */
 void kn_matmul(float *out, const void *w, uint32_t type, const void *a, const float *bias,
 	       int64_t n_in, int64_t n_rows, int64_t n_cols, int ith, int nth);

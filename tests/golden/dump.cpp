@@ -4,7 +4,7 @@
 // only by tests/golden/make-golden.sh against the vendored llama.cpp; not part of the make build.
 //
 // usage: dump <model.gguf> <out-dir> --label <repo-relative path> --version <text> --sha256 <hex>
-//             [--logits] [--chatml] [--n-predict N] [--type-k T] [--type-v T] [--fa on|off]
+//             [--logits] [--logits-long] [--chatml] [--n-predict N] [--type-k T] [--type-v T] [--fa on|off]
 // T is f32, f16 or q8_0; the defaults (F32 K and V, flash attention off) are what the goldens
 // directly under <isa>/ hold; the kv-<K>-<V>-fa<on|off>/ directories the other settings.
 
@@ -26,6 +26,7 @@ struct opts {
 	const char *version = "unknown";
 	const char *sha256 = nullptr;
 	bool logits = false;
+	bool logits_long = false;	// --logits-long: logits-long.txt, every row of the third prompt
 	bool chatml = false;
 	int n_predict = 64;
 	ggml_type type_k = GGML_TYPE_F32;
@@ -197,9 +198,10 @@ void put_logits(FILE *f, int pos, const float *row, int n_vocab)
 }
 
 // One greedy run in a fresh context. If lf != nullptr, writes the logits of the first 4 prompt
-// positions, the last prompt position and the first 3 single-token decode steps.
+// positions (every prompt position with all_rows), the last prompt position and the first 3
+// single-token decode steps.
 int run_greedy(const opts &o, llama_model *model, const std::vector<llama_token> &prompt, int n_predict,
-	       std::vector<llama_token> &seq, bool &stopped_eos, FILE *lf)
+	       std::vector<llama_token> &seq, bool &stopped_eos, FILE *lf, bool all_rows = false)
 {
 	const llama_vocab *vocab = llama_model_get_vocab(model);
 	const int n_vocab = llama_vocab_n_tokens(vocab);
@@ -242,7 +244,7 @@ int run_greedy(const opts &o, llama_model *model, const std::vector<llama_token>
 	}
 	if (lf) {
 		for (int i = 0; i < n_prompt; i++)
-			if (i < 4 || i == n_prompt - 1)
+			if (all_rows || i < 4 || i == n_prompt - 1)
 				put_logits(lf, i, llama_get_logits_ith(ctx, i), n_vocab);
 	}
 	for (int step = 0; step < n_predict; step++) {
@@ -280,7 +282,7 @@ int dump_greedy(const opts &o, llama_model *model)
 {
 	const llama_vocab *vocab = llama_model_get_vocab(model);
 	FILE *gf = open_out(o, "greedy.txt");
-	FILE *lf = nullptr;
+	FILE *lf = nullptr, *ll = nullptr;
 	int ret = -EIO;
 	if (!gf)
 		return -EIO;
@@ -304,6 +306,15 @@ int dump_greedy(const opts &o, llama_model *model)
 			    "prompt positions, last prompt position, then 3 single-token decode steps\n",
 			k_prompts[0]);
 	}
+	if (o.logits_long) {
+		ll = open_out(o, "logits-long.txt");
+		if (!ll)
+			goto out;
+		put_header(ll, o);
+		fprintf(ll, "# prompt %s (third greedy.txt case, one batch of all its tokens); pos <position> "
+			    "<n_vocab logits>: every prompt position, then 3 single-token decode steps\n",
+			k_prompts[2]);
+	}
 
 	{
 		std::vector<std::string> prompts(k_prompts, k_prompts + sizeof(k_prompts) / sizeof(k_prompts[0]));
@@ -314,7 +325,8 @@ int dump_greedy(const opts &o, llama_model *model)
 		for (size_t i = 0; i < prompts.size(); i++) {
 			if (tokenize(vocab, prompts[i], true, true, ids))
 				goto out;
-			if (run_greedy(o, model, ids, o.n_predict, seq, eos, i == 0 ? lf : nullptr))
+			if (run_greedy(o, model, ids, o.n_predict, seq, eos, i == 0 ? lf : i == 2 ? ll : nullptr,
+				       i == 2))
 				goto out;
 			fputs("prompt ", gf);
 			put_hex(gf, prompts[i].data(), prompts[i].size());
@@ -337,6 +349,8 @@ int dump_greedy(const opts &o, llama_model *model)
 	ret = 0;
 out:
 	if (lf && fclose(lf))
+		ret = -EIO;
+	if (ll && fclose(ll))
 		ret = -EIO;
 	if (fclose(gf))
 		ret = -EIO;
@@ -365,6 +379,8 @@ int parse_args(int argc, char **argv, opts &o)
 			o.n_predict = atoi(argv[++i]);
 		else if (!strcmp(a, "--logits"))
 			o.logits = true;
+		else if (!strcmp(a, "--logits-long"))
+			o.logits_long = true;
 		else if (!strcmp(a, "--chatml"))
 			o.chatml = true;
 		else if (!strcmp(a, "--type-k") && has_val && parse_type(argv[i + 1], o.type_k))
@@ -394,7 +410,7 @@ int main(int argc, char **argv)
 	opts o;
 	if (parse_args(argc, argv, o)) {
 		fprintf(stderr, "usage: dump <model.gguf> <out-dir> --label <path> --version <text> "
-				"--sha256 <hex> [--logits] [--chatml] [--n-predict N] [--type-k f32|f16|q8_0] "
+				"--sha256 <hex> [--logits] [--logits-long] [--chatml] [--n-predict N] [--type-k f32|f16|q8_0] "
 				"[--type-v f32|f16|q8_0] [--fa on|off]\n");
 		return 1;
 	}

@@ -84,8 +84,8 @@ MODELS=(
 	"tiny-qwen3-f32|tests/models/random/tiny-qwen3-random-f32.gguf|--logits"
 	"tiny-qwen3moe-f32|tests/models/random/tiny-qwen3moe-random-f32.gguf|--logits"
 	"tiny-qwen3moe-q8_0|tests/models/random/tiny-qwen3moe-random-q8_0.gguf|--logits"
-	"small-q5_k|tests/models/random/small-random-q5_k.gguf|--logits"
-	"small-q6_k|tests/models/random/small-random-q6_k.gguf|--logits"
+	"small-q5_k|tests/models/random/small-random-q5_k.gguf|--logits --logits-long"
+	"small-q6_k|tests/models/random/small-random-q6_k.gguf|--logits --logits-long"
 	"small-q4_0|tests/models/random/small-random-q4_0.gguf|--logits"
 	"small-q4_k|tests/models/random/small-random-q4_k.gguf|--logits"
 	"smollm2-135m-q4_1|models/SmolLM2-135M-Instruct.Q4_1.gguf|--chatml"
@@ -207,7 +207,7 @@ regen() {
 			die "$d: $ISA's tokenize.txt differs from the committed one"
 		fi
 		mv "$tmp/tokenize.txt" "$GOLD/$d/tokenize.txt"
-		for f in greedy.txt logits.txt; do
+		for f in greedy.txt logits.txt logits-long.txt; do
 			[[ -f $tmp/$f ]] || continue
 			sed "2i # isa $ISA: $ISA_LINE" "$tmp/$f" >"$GOLD/$d/$ISA/$f"
 		done

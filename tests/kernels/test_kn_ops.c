@@ -132,7 +132,11 @@ static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
 	for (int64_t c = 0; c < n_cols; c++) {
 		for (int64_t r = 0; r < n_rows; r++) {
 			double ref = bias_on ? bias[r] : 0, mag = fabs(ref);
-			float d = kn_vec_dot(t, n_in, w + r * wrs, a + c * ars) + (bias_on ? bias[r] : 0);
+			/* K-quant batches of >= 8 columns: llama.cpp's tiled order, scalar */
+			const bool tl = n_cols >= KN_TILED_MIN_COLS && kn_mat_tiled(t, n_rows);
+			float d = (tl ? kn_tiled_dot_get(KN_ISA_SCALAR, t)(n_in, w + r * wrs, a + c * ars)
+				      : kn_vec_dot(t, n_in, w + r * wrs, a + c * ars)) +
+				  (bias_on ? bias[r] : 0);
 
 			for (int64_t i = 0; i < n_in; i++) {
 				ref += (double)wd[r * n_in + i] * ad[c * n_in + i];
@@ -152,7 +156,7 @@ static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
 		}
 	}
 	ok(worst < (t == KN_Q4_1 ? 5e-4 : 1e-5) && !not_dot && !not_ref,
-	   "matmul %s x %s: %lld cols, %d threads%s (rel err %.2g, %d != vec_dot, %d != scalar)",
+	   "matmul %s x %s: %lld cols, %d threads%s (rel err %.2g, %d != vec_dot/tiled ref, %d != scalar)",
 	   kn_type_name(t), kn_type_name(at), (long long)n_cols, nth, bias_on ? ", bias" : "",
 	   worst, not_dot, not_ref);
 	free(x);
@@ -476,15 +480,78 @@ static int test_matmul_q4_K_x8(int64_t n_in, int64_t n_rows, int64_t n_cols, int
 	return differ;
 }
 
+/*
+ * K-quant batches (Q6_K, Q5_K) on the current x86 ISA against the scalar
+ * references: >= 8 columns llama.cpp's tiled order (kn_ref_tiled_*), fewer
+ * vec_dot's; @n_in of 256-value super-blocks, rows split over @nth threads
+ * (shares of odd length), the columns' remainder tiles. With @seq2 the
+ * columns are two sequences (kn_matmul_seq): the first @seq2 columns one,
+ * the rest the other, each decided by its own count.
+ */
+static void test_matmul_k(uint32_t t, int64_t n_in, int64_t n_rows, int64_t n_cols, int nth,
+			  bool with_bias, int64_t seq2)
+{
+	const size_t wrs = kn_row_size(t, n_in), ars = kn_row_size(KN_Q8_K, n_in);
+	float *x = malloc(n_rows * n_in * sizeof(float)), *y = malloc(n_cols * n_in * sizeof(float));
+	float *bias = malloc(n_rows * sizeof(float)), *out = malloc(n_rows * n_cols * sizeof(float));
+	uint8_t *w = malloc(n_rows * wrs), *a = malloc(n_cols * ars);
+	int32_t *seq = malloc(n_cols * sizeof(int32_t));
+	int bad = 0, tiled = 0;
+
+	kt_seed(7100 + t + n_in + n_rows + n_cols);
+	kt_fill(x, n_rows * n_in, 1.0f);
+	kt_fill(y, n_cols * n_in, 1.0f);
+	kt_fill(bias, n_rows, 1.0f);
+	for (int64_t c = 0; c < n_cols; c++)
+		seq[c] = c < seq2 ? 0 : 1;
+	for (int64_t r = 0; r < n_rows; r++)
+		kn_quantize_row_isa(KN_ISA_SCALAR, t, x + r * n_in, w + r * wrs, n_in);
+	for (int64_t c = 0; c < n_cols; c++)
+		kn_quantize_row_isa(KN_ISA_SCALAR, KN_Q8_K, y + c * n_in, a + c * ars, n_in);
+	memset(out, 0xff, n_rows * n_cols * sizeof(float));	/* NaN: an output never written fails */
+	for (int ith = 0; ith < nth; ith++)
+		kn_matmul_seq(out, w, t, a, with_bias ? bias : NULL, n_in, n_rows, n_cols,
+			      seq2 ? seq : NULL, NULL, false, n_rows, ith, nth);
+	for (int64_t c = 0; c < n_cols; c++) {
+		const int64_t nb = !seq2 ? n_cols : c < seq2 ? seq2 : n_cols - seq2;
+		const bool tl = nb >= KN_TILED_MIN_COLS;
+
+		tiled += tl;
+		for (int64_t r = 0; r < n_rows; r++) {
+			const void *wr = w + r * wrs, *ac = a + c * ars;
+			float d = (t == KN_Q6_K ? (tl ? kn_ref_tiled_q6_K(n_in, wr, ac)
+						      : kn_ref_dot_q6_K(n_in, wr, ac))
+						: (tl ? kn_ref_tiled_q5_K(n_in, wr, ac)
+						      : kn_ref_dot_q5_K(n_in, wr, ac))) +
+				  (with_bias ? bias[r] : 0.0f);
+
+			bad += memcmp(&d, &out[c * n_rows + r], sizeof(float)) != 0;
+		}
+	}
+	ok(!bad, "%s: %s matmul of %lld x %lld%s, %lld cols%s, %d threads: every output is the "
+	   "scalar reference's, %d columns tiled order (%d differ)",
+	   kn_isa_get() == KN_ISA_AVX512 ? "AVX-512" : "AVX2", kn_type_name(t), (long long)n_rows,
+	   (long long)n_in, with_bias ? " + bias" : "", (long long)n_cols,
+	   seq2 ? " in 2 sequences" : "", nth, tiled, bad);
+	free(x);
+	free(y);
+	free(bias);
+	free(out);
+	free(w);
+	free(a);
+	free(seq);
+}
+
 int main(void)
 {
 	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
 	 * moe_route 2 + 1, q4_0 in the repacked order 8, q8_0 batches 3, q4_1
-	 * batches 4 and decode 2, q4_K, q6_K batches 1 each, q4_K in the
-	 * repacked orders 10 + 1 per x86 ISA */
+	 * batches 4 and decode 2, q4_K, q6_K batches 1 each (>= 8 columns:
+	 * tiled order), q4_K in the repacked orders 10 + 1, q6_K and q5_K
+	 * batches against the scalar references 8 each, per x86 ISA */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 30);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * 46);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -496,7 +563,7 @@ int main(void)
 	test_matmul_type(KN_Q4_K, 5, 2, true);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		if (isa > (int)kn_isa_best()) {
-			skip(30, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
+			skip(46, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
 			continue;
 		}
 		kn_isa_set(isa);
@@ -541,6 +608,18 @@ int main(void)
 		differ += test_matmul_q4_K_x8(512, 16, 10, 1, false, false, false, 64);
 		ok(differ > 0, "%s: the repacked orders give other bits than vec_dot's in %d outputs",
 		   isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2", differ);
+		for (int k = 0; k < 2; k++) {
+			const uint32_t t = k ? KN_Q5_K : KN_Q6_K;
+
+			test_matmul_k(t, 256, 37, 9, 1, true, 0);
+			test_matmul_k(t, 768, 40, 67, 3, false, 0);
+			test_matmul_k(t, 1280, 33, 70, 2, true, 0);
+			test_matmul_k(t, 512, 21, 131, 4, true, 0);
+			test_matmul_k(t, 2816, 18, 8, 1, false, 0);
+			test_matmul_k(t, 1024, 7, 13, 3, true, 0);
+			test_matmul_k(t, 512, 19, 7, 2, true, 0);
+			test_matmul_k(t, 768, 24, 14, 3, false, 10);
+		}
 	}
 	kn_isa_set(kn_isa_best());
 	test_rope();

@@ -144,9 +144,15 @@ out:
 	return match == c->n_ids && total == c->n_ids;
 }
 
-/* logits.txt: first 4 prompt positions, the last, then 3 decode steps */
+/*
+ * logits.txt (@file, case @c): first 4 prompt positions, the last, then 3
+ * decode steps; logits-long.txt (@every_row): every position of a prompt of
+ * >= 8 tokens (llama.cpp's K-quant matmuls take tiled/'s order there), then 3
+ * decode steps, all of which must be there
+ */
 static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const char *dir,
-			 struct gcase *c, double tol, double nmse_max)
+			 const char *file, struct gcase *c, double tol, double nmse_max,
+			 bool every_row)
 {
 	char path[4200];
 	FILE *f;
@@ -158,8 +164,10 @@ static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const cha
 	double worst = 0, nmse = 0;
 	const float *lg;
 
-	snprintf(path, sizeof(path), "%s/logits.txt", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	f = fopen(path, "r");
+	if (!f && every_row)
+		return;		/* fn_tests counts it only where it exists */
 	if (!f) {
 		/* the goldens hold logits for the small-vocab models only */
 		diag("%s: no logits.txt, greedy ids only", dir);
@@ -168,7 +176,7 @@ static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const cha
 	n = c->text ? rt_tokenize(tok, c->text, strlen(c->text), true, true, ids, 512) : 0;
 	if (n <= 0 || n > 64 || rt_session_init(&s, m, 0) < 0) {
 		fclose(f);
-		ok(0, "%s: logits: cannot tokenize the first prompt", dir);
+		ok(0, "%s: %s: cannot tokenize its prompt", dir, file);
 		return;
 	}
 	all = malloc(sizeof(float) * nv * (n + 3));
@@ -216,16 +224,18 @@ out:
 	fclose(f);
 	rt_session_fini(&s);
 	free(all);
-	diag("%s: %d logit rows, max |ours - llama.cpp| = %.3g, max NMSE %.3g", dir, checked, worst,
-	     nmse);
+	diag("%s/%s: %d logit rows, max |ours - llama.cpp| = %.3g, max NMSE %.3g", dir, file,
+	     checked, worst, nmse);
+	const bool rows_ok = every_row ? checked == n + 3 : checked >= 5;
+
 	if (nmse_max > 0)
-		ok(checked >= 5 && nmse <= nmse_max, "%s: logits NMSE %.3g <= %g (%d rows)", dir, nmse,
+		ok(rows_ok && nmse <= nmse_max, "%s: %s NMSE %.3g <= %g (%d rows)", dir, file, nmse,
 		   nmse_max, checked);
 	else if (tol < 0)
-		ok(checked >= 5 && !differ, "%s: logits bit-identical to llama.cpp's (%d rows, %d of "
-		   "%d values differ)", dir, checked, differ, checked * nv);
+		ok(rows_ok && !differ, "%s: %s bit-identical to llama.cpp's (%d rows, %d of "
+		   "%d values differ)", dir, file, checked, differ, checked * nv);
 	else
-		ok(checked >= 5 && worst <= tol, "%s: logits within %g of llama.cpp (%d rows)", dir,
+		ok(rows_ok && worst <= tol, "%s: %s within %g of llama.cpp (%d rows)", dir, file,
 		   tol, checked);
 }
 
@@ -348,7 +358,9 @@ static void check_exact(struct rt_model *m, struct rt_tokenizer *tok, const char
 		ok(same, "%s [%s]: case %d (%d prompt tokens, %d predicted): greedy ids "
 		   "identical to llama.cpp", model, isa_name, i, np, cases[i].n_predict);
 	}
-	check_logits(m, tok, dir, &cases[0], -1, 0);
+	check_logits(m, tok, dir, "logits.txt", &cases[0], -1, 0, false);
+	if (nc > 2)
+		check_logits(m, tok, dir, "logits-long.txt", &cases[2], -1, 0, true);
 	check_rope_scaling(m, mpath, cases, nc);
 }
 
@@ -374,7 +386,15 @@ static void check_tolerance(struct rt_model *m, struct rt_tokenizer *tok, const 
 		teacher_forced(m, tok, &cases[i], &agree, &total);
 	ok(total >= 64 && agree >= 0.95 * total, "%s [%s]: teacher-forced top-1 agreement "
 	   "with llama.cpp %d/%d (>= 95%%)", model, isa_name, agree, total);
-	check_logits(m, tok, dir, &cases[0], 0, 1e-6);
+	check_logits(m, tok, dir, "logits.txt", &cases[0], 0, 1e-6, false);
+	/*
+	 * the long prompt's batch: llama.cpp's x86 builds sum K-quant matmuls in
+	 * tiled/'s order, its generic build (as our scalar path) in vec_dot's;
+	 * on small-q6_k that flips a Q8_K rounding downstream: NMSE 1.63e-6 in
+	 * one row (measured; the other rows ~1e-13), so 1e-5 here
+	 */
+	if (nc > 2)
+		check_logits(m, tok, dir, "logits-long.txt", &cases[2], 0, 1e-5, true);
 }
 
 /* llama.cpp's rules for a KV setting (llama_init_from_model): a Q8_0 V needs
@@ -528,7 +548,8 @@ static bool readable(const char *dir, const char *file)
 /* the tests of @fn (after load and tokenizer) on @nc cases with goldens in @dir */
 static int fn_tests(golden_fn fn, const char *dir, int nc, const struct model_facts *mf)
 {
-	int n = readable(dir, "logits.txt");	/* check_logits: 1 when the file exists */
+	/* check_logits: 1 when the file exists; logits-long.txt the same (nc > 2) */
+	int n = readable(dir, "logits.txt") + (nc > 2 && readable(dir, "logits-long.txt"));
 
 	if (fn == check_exact)
 		return n + nc + mf->rope_tests;
