@@ -86,8 +86,8 @@ MODELS=(
 	"tiny-qwen3moe-q8_0|tests/models/random/tiny-qwen3moe-random-q8_0.gguf|--logits"
 	"small-q5_k|tests/models/random/small-random-q5_k.gguf|--logits --logits-long"
 	"small-q6_k|tests/models/random/small-random-q6_k.gguf|--logits --logits-long"
-	"small-q4_0|tests/models/random/small-random-q4_0.gguf|--logits"
-	"small-q4_k|tests/models/random/small-random-q4_k.gguf|--logits"
+	"small-q4_0|tests/models/random/small-random-q4_0.gguf|--logits --logits-long"
+	"small-q4_k|tests/models/random/small-random-q4_k.gguf|--logits --logits-long"
 	"smollm2-135m-q4_1|models/SmolLM2-135M-Instruct.Q4_1.gguf|--chatml"
 )
 

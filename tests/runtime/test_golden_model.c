@@ -162,6 +162,7 @@ static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const cha
 	int32_t ids[512];
 	struct rt_session s;
 	double worst = 0, nmse = 0;
+	int rough = 0;
 	const float *lg;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
@@ -218,14 +219,15 @@ static void check_logits(struct rt_model *m, struct rt_tokenizer *tok, const cha
 		/* normalised mean squared error of the row (ggml test-backend-ops' measure) */
 		if (ref > 0 && err / ref > nmse)
 			nmse = err / ref;
+		rough += ref > 0 && err / ref > 1e-10;
 		checked++;
 	}
 out:
 	fclose(f);
 	rt_session_fini(&s);
 	free(all);
-	diag("%s/%s: %d logit rows, max |ours - llama.cpp| = %.3g, max NMSE %.3g", dir, file,
-	     checked, worst, nmse);
+	diag("%s/%s: %d logit rows, max |ours - llama.cpp| = %.3g, max NMSE %.3g (%d rows above "
+	     "1e-10)", dir, file, checked, worst, nmse, rough);
 	const bool rows_ok = every_row ? checked == n + 3 : checked >= 5;
 
 	if (nmse_max > 0)
@@ -389,12 +391,14 @@ static void check_tolerance(struct rt_model *m, struct rt_tokenizer *tok, const 
 	check_logits(m, tok, dir, "logits.txt", &cases[0], 0, 1e-6, false);
 	/*
 	 * the long prompt's batch: llama.cpp's x86 builds sum K-quant matmuls in
-	 * tiled/'s order, its generic build (as our scalar path) in vec_dot's;
-	 * on small-q6_k that flips a Q8_K rounding downstream: NMSE 1.63e-6 in
-	 * one row (measured; the other rows ~1e-13), so 1e-5 here
+	 * tiled/'s order and repacked Q4_0 in its 8x8 gemm's, its generic build
+	 * (as our scalar path) in vec_dot's; over 30 tokens that flips an
+	 * activation's Q8 rounding downstream: small-q6_k NMSE 1.63e-6 in one
+	 * row, small-q4_0 3.68e-5 in 3 rows (measured; the other rows ~1e-13),
+	 * so 1e-4 here
 	 */
 	if (nc > 2)
-		check_logits(m, tok, dir, "logits-long.txt", &cases[2], 0, 1e-5, true);
+		check_logits(m, tok, dir, "logits-long.txt", &cases[2], 0, 1e-4, true);
 }
 
 /* llama.cpp's rules for a KV setting (llama_init_from_model): a Q8_0 V needs
