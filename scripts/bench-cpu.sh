@@ -2,15 +2,15 @@
 # SPDX-License-Identifier: MIT
 # CPU kernels against llama.cpp, per weight type and x86 ISA, in one run:
 # accel-bench decode (one thread) on SmolLM2-135M Q4_1 and on accel-mkmodel
-# llama-7b-shape models of 2 layers in Q4_0, Q8_0, Q4_K and Q6_K, once per
+# llama-7b-shape models of 2 layers in Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K, once per
 # ISA this CPU has (KN_ISA, and llama.cpp built for that ISA by
 # tests/golden/make-golden.sh). Prints one line per type and ISA with the
 # wall-clock ratios and the CPU-time ones (tokens per CPU second: what a
 # shared, busy machine does not blur).
 #
 #   scripts/bench-cpu.sh [--dir DIR] [--threads N]
-#     --dir DIR    where the 7B-shape models are made (kept: 2 GB; default
-#                  build/bench-cpu)
+#     --dir DIR    where the 7B-shape models are made (kept; default
+#                  build/bench-cpu; 3 GB)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=$top/build/bench-cpu
@@ -28,8 +28,8 @@ bin=$top/build/bin
 smol=$top/models/SmolLM2-135M-Instruct.Q4_1.gguf
 [ -f "$smol" ] || { echo "bench-cpu: $smol absent (scripts/fetch-model.sh)" >&2; exit 1; }
 mkdir -p "$dir"
-models="q4_1:$smol"
-for t in q4_0 q8_0 q4_k q6_k; do
+models="smollm2:$smol"
+for t in q4_0 q4_1 q8_0 q4_k q5_k q6_k; do
 	m=$dir/l7b2-$t.gguf
 	[ -s "$m" ] || "$bin/accel-mkmodel" --preset llama-7b --layers 2 --type $t -o "$m" >/dev/null
 	models="$models $t:$m"
@@ -37,7 +37,7 @@ done
 isas=avx2
 grep -qw avx512_vnni /proc/cpuinfo && isas="avx512 avx2"
 grep -qw avx2 /proc/cpuinfo || { echo "bench-cpu: no AVX2 on this CPU" >&2; exit 1; }
-printf '%-7s %-5s %8s %8s %12s %12s\n' isa type tg_vs pp_vs cpu_tg_vs cpu_pp_vs
+printf '%-7s %-8s %8s %8s %12s %12s\n' isa type tg_vs pp_vs cpu_tg_vs cpu_pp_vs
 for isa in $isas; do
 	for e in $models; do
 		t=${e%%:*} m=${e#*:}
@@ -46,7 +46,7 @@ for isa in $isas; do
 		v() { echo "$out" | sed -n "s/^$1: //p"; }
 		[ -n "$(v cpu_tg_vs_llama)" ] || { echo "bench-cpu: no llama.cpp figures ($isa): \
 tests/golden/make-golden.sh --build (GOLDEN_ISA=$isa)" >&2; exit 1; }
-		printf '%-7s %-5s %8s %8s %12s %12s\n' "$isa" "$t" "$(v tg_vs_llama)" \
+		printf '%-7s %-8s %8s %8s %12s %12s\n' "$isa" "$t" "$(v tg_vs_llama)" \
 			"$(v pp_vs_llama)" "$(v cpu_tg_vs_llama)" "$(v cpu_pp_vs_llama)"
 	done
 done
