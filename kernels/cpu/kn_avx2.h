@@ -62,6 +62,14 @@ static inline float kn_avx2_h2f(uint16_t h)
 	return _cvtsh_ss(h);
 }
 
+/* Q5_K's fifth bits: bit k of each byte of @hb at bit 4 (the others cleared): one 16-bit shift,
+ * a byte's bit 4 comes from its own bits 1..7 */
+static inline __m256i kn_avx2_q5_hbit(__m256i hb, int k, __m256i m16)
+{
+	return _mm256_and_si256(k < 4 ? _mm256_slli_epi16(hb, 4 - k)
+			      : k > 4 ? _mm256_srli_epi16(hb, k - 4) : hb, m16);
+}
+
 /* Q4_K/Q5_K mins: lane k = m[2k] (bsums[4k] + bsums[4k+1]) + m[2k+1] (bsums[4k+2] + bsums[4k+3]) */
 static inline __m128i kn_avx2_mins_prod(const uint8_t *m, const int16_t *bsums)
 {
