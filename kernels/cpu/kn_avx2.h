@@ -88,6 +88,44 @@ static inline __m256i kn_avx2_q6_corr(const int8_t *scales, const int16_t *bsums
 	return _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), s16), 5);
 }
 
+/*
+ * a Q6_K super-block's 8 int32 lanes of sum scale * q * y, less the bsums
+ * correction: exact integers, as ggml's AVX2 vec_dot forms them (its float
+ * steps and llama.cpp's tiled ones both start from these)
+ */
+static inline __m256i kn_avx2_q6_K_isum(const kn_block_q6_K *w, const kn_block_q8_K *a)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+	__m256i sumi = _mm256_setzero_si256();
+
+	for (int h = 0; h < 2; h++) {
+		const uint8_t *ql = w->ql + 64 * h;
+		const int8_t *sc = w->scales + 8 * h;
+		const int8_t *q8 = a->qs + 128 * h;
+		__m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
+		__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+		__m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+		__m256i q[4];
+
+		q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+				       _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+		q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+				       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+		q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+				       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+		q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+				       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+		for (int k = 0; k < 4; k++) {
+			__m256i y = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
+			__m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]),
+						     _mm_set1_epi16(sc[2 * k]));
+
+			sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], y), s));
+		}
+	}
+	return _mm256_sub_epi32(sumi, kn_avx2_q6_corr(w->scales, a->bsums));
+}
+
 /* 8 lanes of kn_ggml_expf, bit-identical to it */
 static inline __m256 kn_avx2_ggml_expf(__m256 x)
 {
