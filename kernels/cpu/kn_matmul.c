@@ -157,15 +157,16 @@ static bool kn_col_tiled(const int32_t *seq, const int32_t *chunk, int64_t n_col
 		return chunk[c] >= KN_TILED_MIN_COLS;
 	if (!seq)
 		return n_cols >= KN_TILED_MIN_COLS;
-	/* a prompt's columns are neighbours: count those first */
-	for (int64_t i = c - 1; i >= 0 && seq[i] == seq[c]; i--)
+	/* a prompt's columns are neighbours: count those first, and stop at
+	 * the threshold (a whole run per column made a long prompt O(n^2)) */
+	for (int64_t i = c - 1; i >= 0 && seq[i] == seq[c] && k < KN_TILED_MIN_COLS; i--)
 		k++;
-	for (int64_t i = c + 1; i < n_cols && seq[i] == seq[c]; i++)
+	for (int64_t i = c + 1; i < n_cols && seq[i] == seq[c] && k < KN_TILED_MIN_COLS; i++)
 		k++;
 	if (k >= KN_TILED_MIN_COLS)
 		return true;
 	k = 0;
-	for (int64_t i = 0; i < n_cols; i++)
+	for (int64_t i = 0; i < n_cols && k < KN_TILED_MIN_COLS; i++)
 		k += seq[i] == seq[c];
 	return k >= KN_TILED_MIN_COLS;
 }
