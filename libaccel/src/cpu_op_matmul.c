@@ -108,7 +108,7 @@ int accel_cpu_exec_matmul(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	 * late or is preempted (a shared machine) delays the others by one chunk
 	 * at most instead of its whole static share
 	 */
-	const int64_t per = ((rows + 8 * ctx->nth - 1) / (8 * ctx->nth) + 3) & ~(int64_t)3;
+	const int64_t per = ((rows + 8 * ctx->nth - 1) / (8 * ctx->nth) + 15) & ~(int64_t)15;
 	int64_t cs = per < 16 ? 16 : per;
 
 	/*
