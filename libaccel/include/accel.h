@@ -304,6 +304,21 @@ int accel_queue_submit(struct accel_queue *queue, const struct accel_cmd *cmds,
 		       uint32_t count, const struct accel_fence_point *waits,
 		       uint32_t nwaits, const struct accel_fence_point *signal);
 /**
+ * accel_queue_submit_run - accel_queue_submit(), then wait until @signal
+ * (required) is reached. Where the queue is idle (nothing queued or
+ * running), every @waits point is already reached and the engine allows it
+ * (COMPUTE on the CPU), the commands run on the calling thread instead of
+ * the queue's: no hand-off to that thread and back, which costs a decode
+ * step of a small model more than its own work on a busy machine. Either
+ * way they run after every earlier submission of @queue, signal @signal,
+ * count in accel_queue_stats() and set the sticky error as a submission
+ * does. Returns 0 once @signal is reached, a validation error as
+ * accel_queue_submit() (nothing ran), or the fence wait's error.
+ */
+int accel_queue_submit_run(struct accel_queue *queue, const struct accel_cmd *cmds,
+			   uint32_t count, const struct accel_fence_point *waits,
+			   uint32_t nwaits, const struct accel_fence_point *signal);
+/**
  * accel_queue_cancel - drop the submissions of @queue whose commands have not
  * started: the one waiting on its fence points (it still waits for them) and
  * every one queued behind it (they wait for nothing). A dropped submission

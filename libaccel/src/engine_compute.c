@@ -379,4 +379,5 @@ const struct accel_engine_ops accel_engine_compute = {
 	.fini = accel_compute_fini,
 	.check = accel_compute_check,
 	.exec = accel_compute_exec,
+	.run_inline = true,
 };

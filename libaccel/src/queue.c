@@ -105,7 +105,8 @@ static void *accel_queue_thread(void *arg)
 				accel_cpu_relax();
 		}
 		pthread_mutex_lock(&q->lock);
-		while (!q->head && !q->stop)
+		/* a submission running inline has the engine: ours waits for it */
+		while ((!q->head || q->inline_run) && !q->stop)
 			pthread_cond_wait(&q->work, &q->lock);
 		s = q->head;
 		if (!s) {
@@ -259,12 +260,11 @@ static int accel_cmd_check(struct accel_queue *q, const struct accel_cmd *cmd)
 	return q->eng->check(q, cmd);
 }
 
-int accel_queue_submit(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t count,
-		       const struct accel_fence_point *waits, uint32_t nwaits,
-		       const struct accel_fence_point *signal)
+/* the submit-time checks of accel_queue_submit and accel_queue_submit_run */
+static int accel_queue_check_sub(struct accel_queue *q, const struct accel_cmd *cmds,
+				 uint32_t count, const struct accel_fence_point *waits,
+				 uint32_t nwaits, const struct accel_fence_point *signal)
 {
-	struct accel_sub *s;
-	size_t sz;
 	int ret;
 
 	if (!q || (count && !cmds) || (nwaits && !waits) || count > (1U << 24) ||
@@ -283,6 +283,16 @@ int accel_queue_submit(struct accel_queue *q, const struct accel_cmd *cmds, uint
 			return ret;
 		}
 	}
+	return 0;
+}
+
+static int accel_queue_enqueue(struct accel_queue *q, const struct accel_cmd *cmds,
+			       uint32_t count, const struct accel_fence_point *waits,
+			       uint32_t nwaits, const struct accel_fence_point *signal)
+{
+	struct accel_sub *s;
+	size_t sz;
+
 	sz = sizeof(*s) + (size_t)count * sizeof(*cmds) + (size_t)nwaits * sizeof(*waits);
 	s = malloc(sz);
 	if (!s)
@@ -311,6 +321,72 @@ int accel_queue_submit(struct accel_queue *q, const struct accel_cmd *cmds, uint
 	q->tail = s;
 	atomic_fetch_add_explicit(&q->pending, 1, memory_order_release);
 	pthread_cond_signal(&q->work);
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}
+
+int accel_queue_submit(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t count,
+		       const struct accel_fence_point *waits, uint32_t nwaits,
+		       const struct accel_fence_point *signal)
+{
+	int ret = accel_queue_check_sub(q, cmds, count, waits, nwaits, signal);
+
+	return ret ? ret : accel_queue_enqueue(q, cmds, count, waits, nwaits, signal);
+}
+
+/* every point of @waits already reached (a query each: none blocks) */
+static bool accel_waits_reached(const struct accel_fence_point *waits, uint32_t nwaits)
+{
+	for (uint32_t i = 0; i < nwaits; i++) {
+		uint64_t v;
+
+		if (accel_fence_query(waits[i].fence, &v) || v < waits[i].point)
+			return false;
+	}
+	return true;
+}
+
+int accel_queue_submit_run(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t count,
+			   const struct accel_fence_point *waits, uint32_t nwaits,
+			   const struct accel_fence_point *signal)
+{
+	struct accel_sub s = {
+		.count = count, .cmds = (struct accel_cmd *)cmds, .signal = signal ? *signal
+										  : (struct accel_fence_point){ 0 },
+	};
+	bool here;
+	int ret;
+
+	if (!signal)
+		return -EINVAL;
+	ret = accel_queue_check_sub(q, cmds, count, waits, nwaits, signal);
+	if (ret)
+		return ret;
+	/*
+	 * here, if nothing is queued or running (so the order of submissions
+	 * holds) and nothing is left to wait for: the caller would only sleep
+	 * until the queue's thread woke, ran these and woke it back
+	 */
+	pthread_mutex_lock(&q->lock);
+	here = q->eng->run_inline && !q->stop && !q->inline_run &&
+	       !atomic_load(&q->pending) && accel_waits_reached(waits, nwaits);
+	if (here) {
+		q->inline_run = 1;
+		atomic_fetch_add(&q->pending, 1);
+	}
+	pthread_mutex_unlock(&q->lock);
+	if (!here) {
+		ret = accel_queue_enqueue(q, cmds, count, waits, nwaits, signal);
+		return ret ? ret : accel_fence_wait(signal->fence, signal->point, -1);
+	}
+	/* s.cmds is only read: exec takes const commands */
+	accel_queue_run(q, &s);
+	pthread_mutex_lock(&q->lock);
+	q->inline_run = 0;
+	if (atomic_fetch_sub(&q->pending, 1) == 1)
+		pthread_cond_broadcast(&q->idle);
+	if (q->head)
+		pthread_cond_signal(&q->work);	/* queued behind us meanwhile */
 	pthread_mutex_unlock(&q->lock);
 	return 0;
 }

@@ -25,6 +25,9 @@ struct accel_engine_ops {
 	/* exec - run @n commands in order on the submission thread; stops at
 	 * and returns the first error */
 	int (*exec)(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t n);
+	/* exec may run on a thread of accel_queue_submit_run's caller (never
+	 * while the queue's own thread runs a submission) */
+	bool run_inline;
 };
 
 struct accel_sub {
@@ -45,11 +48,13 @@ struct accel_queue {
 	pthread_t thread;
 	pthread_mutex_t lock;			/* protects head/tail/waiting/stop/pending
 					 * and each queued sub's cancelled */
-	pthread_cond_t work;			/* head became non-NULL, or stop */
+	pthread_cond_t work;			/* head became non-NULL, an inline run
+					 * ended, or stop */
 	pthread_cond_t idle;			/* pending became 0 */
 	struct accel_sub *head, *tail;
 	struct accel_sub *waiting;		/* taken, in its fence waits: cancellable */
 	int stop;
+	int inline_run;				/* a submission runs on a caller's thread */
 	_Atomic uint32_t pending;		/* submitted and not finished */
 	_Atomic int error;			/* sticky: first execution error */
 	/* fault injection (COPY): fail the fault_nth-th next file request */

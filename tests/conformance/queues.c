@@ -5,9 +5,11 @@
  * COMPUTE queue; injected and real I/O errors end the submission with the
  * sticky error and the fence still signalled; invalid submissions are
  * refused with -EINVAL and run nothing; cancelled submissions run nothing
- * and still signal in order.
+ * and still signal in order; a submission the caller waits for
+ * (accel_queue_submit_run) keeps the queue's order, from two threads at once.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "conf.h"
@@ -301,6 +303,166 @@ static void errors(struct accel_device *dev, struct accel_pool *pool, int fd)
 	accel_fence_destroy(f);
 }
 
+struct gate_arg {
+	struct accel_fence *f;
+	uint64_t point;
+};
+
+static void *open_gate(void *arg)
+{
+	struct gate_arg *g = arg;
+
+	usleep(30000);
+	accel_fence_signal(g->f, g->point);
+	return NULL;
+}
+
+struct runner {
+	struct accel_queue *q;
+	struct accel_pool *pool;
+	struct accel_fence *f;
+	uint64_t off;
+	int iters, fails;
+};
+
+/* iters x (v += one) through submit_run on a queue shared with another runner */
+static void *run_adds(void *arg)
+{
+	struct runner *r = arg;
+	struct accel_tensor v = accel_tensor_make(r->pool, r->off, ACCEL_DTYPE_F32, 64, 1, 1, 1);
+	struct accel_tensor one = accel_tensor_make(r->pool, r->off + 256, ACCEL_DTYPE_F32, 64,
+						    1, 1, 1);
+	struct accel_cmd c;
+
+	accel_cmd_prep_add(&c, v, v, one);
+	for (int i = 1; i <= r->iters; i++) {
+		struct accel_fence_point sp = { r->f, (uint64_t)i };
+		uint64_t got = 0;
+
+		r->fails += accel_queue_submit_run(r->q, &c, 1, NULL, 0, &sp) != 0 ||
+			    accel_fence_query(r->f, &got) != 0 || got < (uint64_t)i;
+	}
+	return NULL;
+}
+
+/*
+ * accel_queue_submit_run: returns with its commands run and its point
+ * reached, after every earlier submission of the queue (even one still
+ * waiting on a fence), waits for its own wait points, and refuses what
+ * accel_queue_submit refuses; two threads at once on one queue
+ */
+static void submit_run(struct accel_device *dev, struct accel_pool *pool)
+{
+	struct accel_queue_opts ko = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE,
+						.threads = 2);
+	struct accel_queue *kq = NULL;
+	struct accel_fence *gate = NULL, *f = NULL, *fa = NULL, *fb = NULL;
+	float *x = (float *)accel_pool_ptr(pool);
+	const int n = 1024;
+	struct accel_tensor tx = accel_tensor_make(pool, 0, ACCEL_DTYPE_F32, n, 1, 1, 1);
+	struct accel_tensor tone = accel_tensor_make(pool, 4 * n, ACCEL_DTYPE_F32, n, 1, 1, 1);
+	struct accel_fence_point wg = { 0 }, sp;
+	struct accel_queue_stats st0, st1;
+	struct gate_arg ga;
+	struct runner ra, rb;
+	struct accel_cmd inc, dbl, bad;
+	pthread_t th, tha, thb;
+	uint64_t v = 0;
+	int wrong = 0;
+
+	is_int(accel_queue_create(dev, &ko, &kq), 0, "COMPUTE queue for submit_run");
+	accel_fence_create(dev, &gate);
+	accel_fence_create(dev, &f);
+	if (!kq || !gate || !f)
+		bail_out("no queue or fence for submit_run");
+	for (int i = 0; i < n; i++) {
+		x[i] = (float)i;
+		x[n + i] = 1.0f;
+	}
+	accel_cmd_prep_add(&inc, tx, tx, tone);		/* x += 1 */
+	accel_cmd_prep_add(&dbl, tx, tx, tx);		/* x += x */
+
+	accel_queue_stats(kq, &st0);
+	sp = (struct accel_fence_point){ f, 1 };
+	is_int(accel_queue_submit_run(kq, &inc, 1, NULL, 0, &sp), 0, "submit_run on an idle queue");
+	accel_fence_query(f, &v);
+	is_int(v, 1, "its point is reached when it returns");
+	for (int i = 0; i < n; i++)
+		wrong += x[i] != (float)i + 1.0f;
+	is_int(wrong, 0, "its commands ran (x + 1 everywhere)");
+	accel_queue_stats(kq, &st1);
+	ok(st1.submissions == st0.submissions + 1 && st1.commands == st0.commands + 1,
+	   "it counts as one submission of one command");
+
+	/* an earlier submission waiting on a gate runs first */
+	wg = (struct accel_fence_point){ gate, 1 };
+	sp = (struct accel_fence_point){ f, 2 };
+	is_int(accel_queue_submit(kq, &inc, 1, &wg, 1, &sp), 0, "queue x + 1 behind a closed gate");
+	ga = (struct gate_arg){ gate, 1 };
+	pthread_create(&th, NULL, open_gate, &ga);
+	sp = (struct accel_fence_point){ f, 3 };
+	is_int(accel_queue_submit_run(kq, &dbl, 1, NULL, 0, &sp), 0,
+	       "submit_run of x + x behind it returns");
+	pthread_join(th, NULL);
+	wrong = 0;
+	for (int i = 0; i < n; i++)
+		wrong += x[i] != ((float)i + 2.0f) * 2.0f;
+	is_int(wrong, 0, "in submission order: (x + 1) * 2, not x * 2 + 1");
+
+	/* its own wait points: it returns only once they are reached and it ran */
+	wg = (struct accel_fence_point){ gate, 2 };
+	ga = (struct gate_arg){ gate, 2 };
+	pthread_create(&th, NULL, open_gate, &ga);
+	sp = (struct accel_fence_point){ f, 4 };
+	is_int(accel_queue_submit_run(kq, &inc, 1, &wg, 1, &sp), 0,
+	       "submit_run waiting on a gate opened later returns");
+	pthread_join(th, NULL);
+	accel_fence_query(gate, &v);
+	is_int(v, 2, "... after the gate opened");
+	ok(x[5] == 15.0f, "... having run (x + 1)");
+
+	/* refused as accel_queue_submit refuses: nothing runs, nothing signals */
+	sp = (struct accel_fence_point){ f, 5 };
+	is_int(accel_queue_submit_run(kq, &inc, 1, NULL, 0, NULL), -EINVAL,
+	       "no signal point: -EINVAL");
+	bad = inc;
+	bad.t[0] = accel_tensor_make(pool, POOL_SZ - 16, ACCEL_DTYPE_F32, n, 1, 1, 1);
+	is_int(accel_queue_submit_run(kq, &bad, 1, NULL, 0, &sp), -EINVAL,
+	       "a tensor outside its pool: -EINVAL");
+	accel_fence_query(f, &v);
+	ok(v == 4 && x[5] == 15.0f, "... nothing ran, nothing signalled");
+	is_int(accel_queue_error(kq), 0, "no sticky error from refused submissions");
+
+	/* two threads on one queue, each its own buffer and timeline */
+	accel_fence_create(dev, &fa);
+	accel_fence_create(dev, &fb);
+	if (!fa || !fb)
+		bail_out("no fences for the submit_run race");
+	for (int i = 0; i < 64; i++) {
+		x[16384 + i] = 0.0f;
+		x[16384 + 64 + i] = 1.0f;
+		x[32768 + i] = 0.0f;
+		x[32768 + 64 + i] = 1.0f;
+	}
+	ra = (struct runner){ kq, pool, fa, 4 * 16384, 2000, 0 };
+	rb = (struct runner){ kq, pool, fb, 4 * 32768, 2000, 0 };
+	pthread_create(&tha, NULL, run_adds, &ra);
+	pthread_create(&thb, NULL, run_adds, &rb);
+	pthread_join(tha, NULL);
+	pthread_join(thb, NULL);
+	is_int(ra.fails + rb.fails, 0, "two threads: every submit_run returned 0 with its point reached");
+	wrong = 0;
+	for (int i = 0; i < 64; i++)
+		wrong += x[16384 + i] != 2000.0f || x[32768 + i] != 2000.0f;
+	is_int(wrong, 0, "two threads: 2000 increments each, none lost or doubled");
+	is_int(accel_queue_wait_idle(kq), 0, "the queue is idle and error-free after");
+	accel_queue_destroy(kq);
+	accel_fence_destroy(gate);
+	accel_fence_destroy(f);
+	accel_fence_destroy(fa);
+	accel_fence_destroy(fb);
+}
+
 static void opts(struct accel_device *dev)
 {
 	struct accel_queue_opts o = ACCEL_OPTS(accel_queue_opts, .engine = 7);
@@ -332,12 +494,13 @@ int main(void)
 	int fd = make_file(data);
 
 	/* copy_engine 14 (its O_DIRECT skips stand for their 2), ordering 6,
-	 * cancel 10, errors 28, opts 6 */
-	plan(14 + 6 + 10 + 28 + 6);
+	 * cancel 10, errors 28, submit_run 18, opts 6 */
+	plan(14 + 6 + 10 + 28 + 18 + 6);
 	copy_engine(dev, pool, fd, data);
 	ordering(dev, pool, fd, data);
 	cancel(dev, pool, fd, data);
 	errors(dev, pool, fd);
+	submit_run(dev, pool);
 	opts(dev);
 	accel_device_close(dev);
 	close(fd);

@@ -39,15 +39,17 @@ struct accel_cmd *rt_exec_emit(struct rt_exec *ex)
 	return c;
 }
 
-static int rt_exec_submit(struct rt_exec *ex, const struct accel_fence_point *signal)
+static int rt_exec_submit(struct rt_exec *ex, const struct accel_fence_point *signal, bool run)
 {
-	int ret = accel_queue_submit(ex->q, ex->cmds, ex->n, ex->nwaits ? ex->waits : NULL,
-				     ex->nwaits, signal);
+	const struct accel_fence_point *w = ex->nwaits ? ex->waits : NULL;
+	int ret = run ? accel_queue_submit_run(ex->q, ex->cmds, ex->n, w, ex->nwaits, signal)
+		      : accel_queue_submit(ex->q, ex->cmds, ex->n, w, ex->nwaits, signal);
 
 	ex->n = 0;
 	ex->nwaits = 0;
 	if (ret < 0)
-		return rt_set_error(ret, "compute submission refused: %s", strerror(-ret));
+		return rt_set_error(ret, "compute submission %s: %s",
+				    run ? "failed" : "refused", strerror(-ret));
 	return 0;
 }
 
@@ -57,7 +59,7 @@ int rt_exec_wait(struct rt_exec *ex, const struct accel_fence_point *p)
 
 	if (!p->point)
 		return 0;
-	if (ex->n && (ret = rt_exec_submit(ex, NULL)) < 0)
+	if (ex->n && (ret = rt_exec_submit(ex, NULL, false)) < 0)
 		return ret;
 	if (ex->nwaits == RT_EXEC_MAX_WAITS)
 		return rt_set_error(-E2BIG, "more than %d fence waits on one submission",
@@ -72,7 +74,14 @@ int rt_exec_flush(struct rt_exec *ex, const struct accel_fence_point *signal)
 		return 0;
 	if (!ex->n && !rt_exec_emit(ex))	/* a NOP carries the signal */
 		return -ENOMEM;
-	return rt_exec_submit(ex, signal);
+	return rt_exec_submit(ex, signal, false);
+}
+
+int rt_exec_run(struct rt_exec *ex, const struct accel_fence_point *signal)
+{
+	if (!ex->n && !rt_exec_emit(ex))
+		return -ENOMEM;
+	return rt_exec_submit(ex, signal, true);
 }
 
 void rt_exec_discard(struct rt_exec *ex)

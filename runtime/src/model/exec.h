@@ -32,6 +32,10 @@ int rt_exec_wait(struct rt_exec *ex, const struct accel_fence_point *p);
 /** rt_exec_flush - submit the pending commands with the pending waits; with
  *  @signal (NULL: none) a submission happens even when nothing is pending */
 int rt_exec_flush(struct rt_exec *ex, const struct accel_fence_point *signal);
+/** rt_exec_run - rt_exec_flush with @signal, then wait for it: the commands
+ *  run on this thread where the COMPUTE queue is idle and their waits are
+ *  reached (accel_queue_submit_run) */
+int rt_exec_run(struct rt_exec *ex, const struct accel_fence_point *signal);
 /** rt_exec_discard - forget pending commands and waits (a pass that failed) */
 void rt_exec_discard(struct rt_exec *ex);
 

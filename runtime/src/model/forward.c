@@ -173,7 +173,8 @@ static int build_pass(struct rt_model *m, const struct rt_batch *b, const float 
 		return ret;
 	done.fence = m->fence;
 	done.point = ++m->fence_point;
-	return rt_exec_flush(&m->ex, &done);
+	/* the caller waits for it next: run it on this thread where it can */
+	return rt_exec_run(&m->ex, &done);
 }
 
 int rt_model_drain(struct rt_model *m)
