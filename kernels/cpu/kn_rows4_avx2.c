@@ -78,30 +78,45 @@ void kn_avx2_rows4_q4_0(int64_t n, const void *vw, size_t ws, const void *va, fl
 		out[r] = kn_avx2_hsum_ps(_mm256_add_ps(acc0[r], acc1[r]));
 }
 
+/* the 4 rows' d converted by one vcvtph2ps and multiplied by da at once,
+ * each row's product broadcast by a lane permute (as kn_avx2_rows4_q4_1) */
 void kn_avx2_rows4_q8_0(int64_t n, const void *vw, size_t ws, const void *va, float *out)
 {
 	const kn_block_q8_0 *a = va;
-	__m256 acc[4];
+	const uint8_t *w0 = vw;
+	const __m256i p0 = _mm256_set1_epi32(0), p1 = _mm256_set1_epi32(1);
+	const __m256i p2 = _mm256_set1_epi32(2), p3 = _mm256_set1_epi32(3);
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
 
-	for (int r = 0; r < 4; r++)
-		acc[r] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / KN_QK8_0; i++) {
+		const uint8_t *x = w0 + (size_t)i * sizeof(kn_block_q8_0);
 		const __m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		const float da = kn_avx2_h2f(a[i].d);
+		uint16_t h0, h1, h2, h3;
 
-		_Pragma("GCC unroll 4")
-		for (int r = 0; r < 4; r++) {
-			const kn_block_q8_0 *x = KN_R(kn_block_q8_0, vw, ws, r) + i;
-			const __m256 d = _mm256_set1_ps(kn_avx2_h2f(x->d) * da);
-			const __m256i xv = _mm256_loadu_si256((const __m256i *)x->qs);
+		memcpy(&h0, x, 2);
+		memcpy(&h1, x + ws, 2);
+		memcpy(&h2, x + 2 * ws, 2);
+		memcpy(&h3, x + 3 * ws, 2);
+		if (!(i & 1))
+			for (int r = 0; r < 4; r++)
+				kn_avx2_pf(x + (r + KN_PF_DIST) * ws, 2);
 
-			if (!(i & 1))
-				kn_avx2_pf((const uint8_t *)x + KN_PF_DIST * ws, 2);
-			acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(kn_avx2_dot_s8(xv, y)), acc[r]);
-		}
+		const __m128 d4 = _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16((short)h0, (short)h1,
+				(short)h2, (short)h3, 0, 0, 0, 0)), _mm_set1_ps(kn_avx2_h2f(a[i].d)));
+		const __m256 dd = _mm256_castps128_ps256(d4);
+#define KN_Q80_ROW(acc, r, p) acc = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(dd, p),	\
+		_mm256_cvtepi32_ps(kn_avx2_dot_s8(_mm256_loadu_si256(				\
+			(const __m256i *)(x + (r) * ws + 2)), y)), acc)
+		KN_Q80_ROW(acc0, 0, p0);
+		KN_Q80_ROW(acc1, 1, p1);
+		KN_Q80_ROW(acc2, 2, p2);
+		KN_Q80_ROW(acc3, 3, p3);
+#undef KN_Q80_ROW
 	}
-	for (int r = 0; r < 4; r++)
-		out[r] = kn_avx2_hsum_ps(acc[r]);
+	out[0] = kn_avx2_hsum_ps(acc0);
+	out[1] = kn_avx2_hsum_ps(acc1);
+	out[2] = kn_avx2_hsum_ps(acc2);
+	out[3] = kn_avx2_hsum_ps(acc3);
 }
 
 /*
