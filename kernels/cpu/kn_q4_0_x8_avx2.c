@@ -66,9 +66,9 @@ static void kn_avx2_rows4_q4_0_x8(int64_t n, const void *vw, size_t ws, const vo
 		const kn_block_q4_0 *x1 = KN_AT(kn_block_q4_0, vw, ws, 1) + i;
 		const kn_block_q4_0 *x2 = KN_AT(kn_block_q4_0, vw, ws, 2) + i;
 		const kn_block_q4_0 *x3 = KN_AT(kn_block_q4_0, vw, ws, 3) + i;
-		const __m128 d = _mm_mul_ps(_mm_set_ps(kn_avx2_h2f(x3->d), kn_avx2_h2f(x2->d),
-						       kn_avx2_h2f(x1->d), kn_avx2_h2f(x0->d)),
-					    _mm_set1_ps(kn_avx2_h2f(a[i].d)));
+		/* the 4 rows' d in one conversion */
+		const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16((short)x0->d, (short)x1->d,
+				(short)x2->d, (short)x3->d, 0, 0, 0, 0)), _mm_set1_ps(kn_avx2_h2f(a[i].d)));
 		const __m128i t = kn_avx2_fold4(
 			_mm256_sub_epi32(kn_avx2_dot_us8(kn_avx2_nibbles(x0->qs), y), s8),
 			_mm256_sub_epi32(kn_avx2_dot_us8(kn_avx2_nibbles(x1->qs), y), s8),
