@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+/*
+ * One expert of a MoE FFN matmul in llama.cpp's MUL_MAT_ID order: the
+ * columns (routed (token, slot) rows) gathered per expert, each output the
+ * sum its build computes for that expert's routed count. Pure arithmetic:
+ * the caller groups the columns and owns the buffers.
+ *
+ * What llama.cpp b11312 does for MUL_MAT_ID on x86 (ggml-cpu.c
+ * ggml_compute_forward_mul_mat_id; tiled/tiled.cpp
+ * ggml_compute_forward_mul_mat_id_tiled; repack.cpp forward_mul_mat_id):
+ * - Q4_K experts of rows a multiple of 8 are repacked at load to q4_K_8x8
+ *   (AVX2, both builds: the 3-D tensor goes to CPU_REPACK because
+ *   supports_op takes MUL_MAT_ID), and forward_mul_mat_id runs the gemv for
+ *   every routed column, whatever the count: kn_vec_dot_mat's order;
+ * - Q6_K, Q5_K and the other Q4_K go through ggml_compute_forward_mul_mat_id,
+ *   which per expert asks tiled/ first: it takes the expert when its routed
+ *   row count cne1 (over the whole batch, every token and slot) is >= 8
+ *   (ggml_tiled_min_batch), and computes every output of it in the tiled
+ *   order (kn_tiled.c: one fma per super-block from 0, whatever the 64-row
+ *   groups, 256-row k windows or narrow path); experts with fewer rows take
+ *   vec_dot per output (mul_mat_id_one_chunk);
+ * - its generic build has neither: vec_dot everywhere.
+ */
+#include "kn_internal.h"
+#include "kn_ops.h"
+
+void kn_matmul_id_range(float *out, const void *w, uint32_t type, int64_t n_in, int64_t n_out,
+			const void *a, int64_t a_div, const int32_t *cols, int64_t n_cols,
+			int64_t r0, int64_t r1)
+{
+	const size_t wrs = kn_row_size(type, n_in);
+	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
+	/* the expert's routed count decides, as ggml_compute_forward_mul_mat_id_tiled */
+	const kn_dot_fn tiled = n_cols >= KN_TILED_MIN_COLS && kn_mat_tiled(type, n_out)
+					? kn_tiled_dot_get(kn_isa_get(), type) : NULL;
+	const uint8_t *wb = w, *ab = a;
+
+	/* each W row once for all of the expert's columns */
+	for (int64_t r = r0; r < r1; r++) {
+		const uint8_t *wr = wb + r * wrs;
+
+		for (int64_t i = 0; i < n_cols; i++) {
+			const int64_t col = cols[i];
+			const uint8_t *ac = ab + (col / a_div) * ars;
+
+			out[col * n_out + r] = tiled ? tiled(n_in, wr, ac)
+						     : kn_vec_dot_mat(type, n_in, wr, ac, n_out);
+		}
+	}
+}
