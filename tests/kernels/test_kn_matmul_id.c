@@ -17,7 +17,7 @@
 #include "kn_ops.h"
 #include "../../kernels/cpu/kn_internal.h"	/* the scalar references */
 
-#define N_CASES 8	/* per x86 ISA */
+#define N_CASES 14	/* per x86 ISA */
 
 static float ref_vec_dot(uint32_t t, int64_t n, const void *w, const void *a)
 {
@@ -34,22 +34,25 @@ static float ref_tiled(uint32_t t, int64_t n, const void *w, const void *a)
 /*
  * one expert of @n_out rows of @t (n_in wide) with @n_cols of the n_tok * k
  * (token, slot) columns routed to it; @per_token: the activation is the
- * token's (a_div k), else the column's own; returns how many outputs differ
- * from vec_dot's order (the orders must be told apart by the data)
+ * token's (a_div k), else the column's own; rows in calls of @share (0:
+ * uneven shares of 3 to 7, under the GEMMs' 8-row passes); returns how many
+ * outputs differ from vec_dot's order (the orders must be told apart by the data)
  */
-static int test_expert(uint32_t t, int64_t n_in, int64_t n_out, int64_t n_cols, bool per_token)
+static int test_expert(uint32_t t, int64_t n_in, int64_t n_out, int64_t n_cols, bool per_token,
+		       int64_t share)
 {
-	const int64_t n_tok = 11, k = 2, nk = n_tok * k, n_act = per_token ? n_tok : nk;
+	const int64_t n_tok = 17, k = 2, nk = n_tok * k, n_act = per_token ? n_tok : nk;
 	const size_t wrs = kn_row_size(t, n_in), ars = kn_row_size(KN_Q8_K, n_in);
 	float *x = malloc(n_out * n_in * sizeof(float)), *y = malloc(n_act * n_in * sizeof(float));
 	float *out = malloc(nk * n_out * sizeof(float));
 	uint8_t *w = malloc(n_out * wrs), *a = malloc(n_act * ars), *routed = calloc(nk, 1);
-	int32_t cols[32];
+	int32_t cols[64];
 	const bool simd = kn_isa_get() >= KN_ISA_AVX2;
 	const bool x8 = simd && t == KN_Q4_K && n_out % 8 == 0;
 	const bool tiled = simd && !x8 && n_cols >= KN_TILED_MIN_COLS;
 	int bad = 0, touched = 0, differ = 0;
 	uint32_t nan = 0x7fc00bad;
+	char by[24] = "3-7";
 
 	kt_seed(8300 + t + n_out + n_cols + per_token);
 	kt_fill(x, n_out * n_in, 1.0f);
@@ -65,9 +68,11 @@ static int test_expert(uint32_t t, int64_t n_in, int64_t n_out, int64_t n_cols, 
 	}
 	for (int64_t i = 0; i < nk * n_out; i++)
 		memcpy(&out[i], &nan, sizeof(nan));
-	/* uneven row shares, as the executor's chunks */
+	/* row shares, as the executor's threads */
 	for (int64_t r0 = 0, r1; r0 < n_out; r0 = r1) {
-		r1 = r0 + 3 + r0 % 5 < n_out ? r0 + 3 + r0 % 5 : n_out;
+		const int64_t sh = share ? share : 3 + r0 % 5;
+
+		r1 = r0 + sh < n_out ? r0 + sh : n_out;
 		kn_matmul_id_range(out, w, t, n_in, n_out, a, per_token ? k : 1, cols, n_cols, r0,
 				   r1);
 	}
@@ -88,11 +93,13 @@ static int test_expert(uint32_t t, int64_t n_in, int64_t n_out, int64_t n_cols, 
 			differ += memcmp(&want, &vd, sizeof(float)) != 0;
 		}
 	}
-	ok(!bad && !touched, "%s: %s expert of %lld x %lld, %lld routed columns%s: every output "
-	   "in %s order (%d differ, %d outputs of other columns written)",
+	if (share)
+		snprintf(by, sizeof(by), "%lld", (long long)share);
+	ok(!bad && !touched, "%s: %s expert of %lld x %lld, %lld routed columns%s, rows by %s: "
+	   "every output in %s order (%d differ, %d outputs of other columns written)",
 	   simd ? (kn_isa_get() == KN_ISA_AVX512 ? "AVX-512" : "AVX2") : "scalar", kn_type_name(t),
 	   (long long)n_out, (long long)n_in, (long long)n_cols,
-	   per_token ? ", activation per token" : "",
+	   per_token ? ", activation per token" : "", by,
 	   x8 ? "the repacked gemv's" : tiled ? "the tiled" : "vec_dot's", bad, touched);
 	free(x);
 	free(y);
@@ -105,7 +112,7 @@ static int test_expert(uint32_t t, int64_t n_in, int64_t n_out, int64_t n_cols, 
 
 int main(void)
 {
-	plan(2 * (N_CASES + 1) + 2);
+	plan(2 * (N_CASES + 1) + 3);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		int differ = 0;
 
@@ -115,22 +122,31 @@ int main(void)
 		}
 		kn_isa_set(isa);
 		/* the threshold from both sides: 7 routed columns vec_dot, 8 tiled */
-		differ += test_expert(KN_Q6_K, 768, 37, 7, true);
-		differ += test_expert(KN_Q6_K, 512, 24, 8, false);
-		differ += test_expert(KN_Q5_K, 512, 21, 7, false);
-		differ += test_expert(KN_Q5_K, 1280, 19, 13, true);
+		differ += test_expert(KN_Q6_K, 768, 37, 7, true, 0);
+		differ += test_expert(KN_Q6_K, 512, 24, 8, false, 0);
+		differ += test_expert(KN_Q5_K, 512, 21, 7, false, 0);
+		differ += test_expert(KN_Q5_K, 1280, 19, 13, true, 0);
+		/* the tiled GEMMs over the gathered columns: 8- and 16-row passes, the
+		 * rows they leave, 16-column blocks and a tail, odd row offsets */
+		differ += test_expert(KN_Q6_K, 768, 45, 8, true, 45);
+		differ += test_expert(KN_Q6_K, 512, 70, 21, false, 33);
+		differ += test_expert(KN_Q5_K, 1280, 45, 8, false, 45);
+		differ += test_expert(KN_Q5_K, 512, 70, 34, true, 29);
 		/* Q4_K: rows a multiple of 8 repacked (the gemv at any count), else tiled at 8+ */
-		differ += test_expert(KN_Q4_K, 512, 40, 7, true);
-		differ += test_expert(KN_Q4_K, 768, 16, 9, false);
-		differ += test_expert(KN_Q4_K, 512, 37, 7, false);
-		differ += test_expert(KN_Q4_K, 256, 33, 10, true);
+		differ += test_expert(KN_Q4_K, 512, 40, 7, true, 0);
+		differ += test_expert(KN_Q4_K, 768, 16, 9, false, 0);
+		differ += test_expert(KN_Q4_K, 512, 37, 7, false, 0);
+		differ += test_expert(KN_Q4_K, 256, 33, 10, true, 0);
+		differ += test_expert(KN_Q4_K, 512, 48, 20, true, 24);
+		differ += test_expert(KN_Q4_K, 512, 45, 20, false, 45);
 		ok(differ > 0, "%s: llama.cpp's MUL_MAT_ID orders give other bits than vec_dot's in "
 		   "%d outputs", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2", differ);
 	}
 	/* llama.cpp's generic build: vec_dot whatever the count or the rows */
 	kn_isa_set(KN_ISA_SCALAR);
-	test_expert(KN_Q6_K, 512, 24, 9, true);
-	test_expert(KN_Q4_K, 512, 40, 12, false);
+	test_expert(KN_Q6_K, 512, 24, 9, true, 0);
+	test_expert(KN_Q5_K, 512, 45, 12, false, 45);
+	test_expert(KN_Q4_K, 512, 40, 12, false, 40);
 	kn_isa_set(kn_isa_best());
 	return done_testing();
 }
