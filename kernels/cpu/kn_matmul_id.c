@@ -26,50 +26,34 @@
 #include "kn_internal.h"
 #include "kn_ops.h"
 
-typedef int64_t (*kn_gemm_tiled_fn)(int64_t n_in, const void *w, size_t wrs, const void *a,
-				    size_t ars, int64_t n_cols, const float *bias, float *out,
-				    int64_t n_rows, int64_t r0, int64_t r1);
-
 /*
- * the tiled-order GEMM of @type (kn_matmul_tiled's, the same sums as the
- * one-output dot) over the expert's columns gathered: their activation rows
- * copied together, the outputs of rows [r0, r1) scattered back to their
- * columns; returns the first row it left (r0 when it took none or could not
- * allocate: the caller's dot then does them)
+ * the expert's columns gathered (their activation rows copied together) and
+ * handed to kn_matmul_range as a batch of their own, rows [r0, r1) of W a
+ * matrix of mat_rows n_out: @tiled its tiled order (the GEMMs), else
+ * row-invariant, every output kn_vec_dot_mat's (the multi-row and -column
+ * kernels of the same sums, the repacked Q4_K and Q4_0 gemv's); the outputs
+ * scattered back to their columns. False, nothing done, without memory.
  */
-static int64_t kn_matmul_id_gemm(uint32_t type, int64_t n_in, int64_t n_out, const uint8_t *w,
-				 size_t wrs, const uint8_t *a, size_t ars, int64_t a_div,
-				 const int32_t *cols, int64_t n_cols, float *out, int64_t r0,
-				 int64_t r1)
+static bool kn_matmul_id_batch(uint32_t type, int64_t n_in, int64_t n_out, const uint8_t *w,
+			       size_t wrs, const uint8_t *a, size_t ars, int64_t a_div,
+			       const int32_t *cols, int64_t n_cols, bool tiled, float *out,
+			       int64_t r0, int64_t r1)
 {
-	const bool v512 = kn_isa_get() == KN_ISA_AVX512;
-	const kn_gemm_tiled_fn gemm =
-		type == KN_Q6_K ? (v512 ? kn_avx512_gemm_q6_K_tiled : kn_avx2_gemm_q6_K_tiled)
-		: type == KN_Q5_K ? (v512 ? kn_avx512_gemm_q5_K_tiled : kn_avx2_gemm_q5_K_tiled)
-				  : NULL;
 	const int64_t nr = r1 - r0;
-	uint8_t *ag;
-	float *o;
-	int64_t done;
+	uint8_t *ag = malloc((size_t)n_cols * ars);
+	float *o = malloc((size_t)n_cols * nr * sizeof(float));
 
-	if (!gemm)
-		return r0;
-	ag = malloc((size_t)n_cols * ars);
-	o = malloc((size_t)n_cols * nr * sizeof(float));
-	if (!ag || !o) {
-		free(ag);
-		free(o);
-		return r0;
+	if (ag && o) {
+		for (int64_t i = 0; i < n_cols; i++)
+			memcpy(ag + i * ars, a + (cols[i] / a_div) * ars, ars);
+		kn_matmul_range(o, w + r0 * wrs, type, ag, NULL, n_in, nr, n_cols, NULL, NULL, !tiled,
+				n_out, 0, nr);
+		for (int64_t i = 0; i < n_cols; i++)
+			memcpy(out + cols[i] * n_out + r0, o + i * nr, (size_t)nr * sizeof(float));
 	}
-	for (int64_t i = 0; i < n_cols; i++)
-		memcpy(ag + i * ars, a + (cols[i] / a_div) * ars, ars);
-	/* rows [r0, r1) of W as a matrix of their own: each output is its row's and column's */
-	done = gemm(n_in, w + r0 * wrs, wrs, ag, ars, n_cols, NULL, o, nr, 0, nr);
-	for (int64_t i = 0; i < n_cols; i++)
-		memcpy(out + cols[i] * n_out + r0, o + i * nr, (size_t)done * sizeof(float));
 	free(ag);
 	free(o);
-	return r0 + done;
+	return ag && o;
 }
 
 void kn_matmul_id_range(float *out, const void *w, uint32_t type, int64_t n_in, int64_t n_out,
@@ -83,10 +67,11 @@ void kn_matmul_id_range(float *out, const void *w, uint32_t type, int64_t n_in, 
 					? kn_tiled_dot_get(kn_isa_get(), type) : NULL;
 	const uint8_t *wb = w, *ab = a;
 
-	if (tiled)
-		r0 = kn_matmul_id_gemm(type, n_in, n_out, wb, wrs, ab, ars, a_div, cols, n_cols, out,
-				       r0, r1);
-	/* each W row once for all of the expert's columns */
+	if (r0 >= r1 || n_cols <= 0 || kn_matmul_id_batch(type, n_in, n_out, wb, wrs, ab, ars, a_div,
+							   cols, n_cols, tiled != NULL, out, r0, r1))
+		return;
+	/* no memory for the batch: one output at a time, the same sums, each W row
+	 * once for all of the expert's columns */
 	for (int64_t r = r0; r < r1; r++) {
 		const uint8_t *wr = wb + r * wrs;
 

@@ -8,7 +8,8 @@
  * on AVX2/AVX-512, Q4_K of rows a multiple of 8 its repacked gemv's order
  * (kn_ref_dot_q4_K_x8) at any count; Q6_K, Q5_K and the other Q4_K the tiled
  * order (kn_ref_tiled_*) at 8 or more routed columns, vec_dot's
- * (kn_ref_dot_*) under 8; the scalar path vec_dot's everywhere.
+ * (kn_ref_dot_*) under 8; the scalar path vec_dot's everywhere; other
+ * types vec_dot's (Q4_0 of 8k rows its repacked gemv's) at any count.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,12 +18,24 @@
 #include "kn_ops.h"
 #include "../../kernels/cpu/kn_internal.h"	/* the scalar references */
 
-#define N_CASES 14	/* per x86 ISA */
+#define N_CASES 18	/* per x86 ISA */
 
-static float ref_vec_dot(uint32_t t, int64_t n, const void *w, const void *a)
+/* vec_dot's order: the K-quants' scalar references; the other types (whose
+ * MUL_MAT_ID is vec_dot per output, or the repacked Q4_0 gemv's) kn_vec_dot_mat */
+static float ref_vec_dot(uint32_t t, int64_t n, const void *w, const void *a, int64_t rows)
 {
-	return t == KN_Q6_K ? kn_ref_dot_q6_K(n, w, a)
-			    : t == KN_Q5_K ? kn_ref_dot_q5_K(n, w, a) : kn_ref_dot_q4_K(n, w, a);
+	switch (t) {
+	case KN_Q6_K:
+		return kn_ref_dot_q6_K(n, w, a);
+	case KN_Q5_K:
+		return kn_ref_dot_q5_K(n, w, a);
+	case KN_Q4_K:
+		return kn_ref_dot_q4_K(n, w, a);
+	case KN_Q8_0:
+		return kn_ref_dot_q8_0(n, w, a);
+	default:
+		return kn_vec_dot_mat(t, n, w, a, rows);
+	}
 }
 
 static float ref_tiled(uint32_t t, int64_t n, const void *w, const void *a)
@@ -42,14 +55,16 @@ static int test_expert(uint32_t t, int64_t n_in, int64_t n_out, int64_t n_cols, 
 		       int64_t share)
 {
 	const int64_t n_tok = 17, k = 2, nk = n_tok * k, n_act = per_token ? n_tok : nk;
-	const size_t wrs = kn_row_size(t, n_in), ars = kn_row_size(KN_Q8_K, n_in);
+	const uint32_t at = kn_vec_dot_type(t);
+	const size_t wrs = kn_row_size(t, n_in), ars = kn_row_size(at, n_in);
 	float *x = malloc(n_out * n_in * sizeof(float)), *y = malloc(n_act * n_in * sizeof(float));
 	float *out = malloc(nk * n_out * sizeof(float));
 	uint8_t *w = malloc(n_out * wrs), *a = malloc(n_act * ars), *routed = calloc(nk, 1);
 	int32_t cols[64];
 	const bool simd = kn_isa_get() >= KN_ISA_AVX2;
 	const bool x8 = simd && t == KN_Q4_K && n_out % 8 == 0;
-	const bool tiled = simd && !x8 && n_cols >= KN_TILED_MIN_COLS;
+	const bool kq = t == KN_Q4_K || t == KN_Q5_K || t == KN_Q6_K;
+	const bool tiled = simd && kq && !x8 && n_cols >= KN_TILED_MIN_COLS;
 	int bad = 0, touched = 0, differ = 0;
 	uint32_t nan = 0x7fc00bad;
 	char by[24] = "3-7";
@@ -60,7 +75,7 @@ static int test_expert(uint32_t t, int64_t n_in, int64_t n_out, int64_t n_cols, 
 	for (int64_t r = 0; r < n_out; r++)
 		kn_quantize_row_isa(KN_ISA_SCALAR, t, x + r * n_in, w + r * wrs, n_in);
 	for (int64_t c = 0; c < n_act; c++)
-		kn_quantize_act_row(KN_Q8_K, y + c * n_in, a + c * ars, n_in);
+		kn_quantize_act_row(at, y + c * n_in, a + c * ars, n_in);
 	/* the expert's columns in routing order, scattered: 7 is prime to nk */
 	for (int64_t i = 0; i < n_cols; i++) {
 		cols[i] = (int32_t)((5 + 7 * i) % nk);
@@ -81,7 +96,7 @@ static int test_expert(uint32_t t, int64_t n_in, int64_t n_out, int64_t n_cols, 
 
 		for (int64_t r = 0; r < n_out; r++) {
 			const uint8_t *wr = w + r * wrs;
-			const float vd = ref_vec_dot(t, n_in, wr, ac);
+			const float vd = ref_vec_dot(t, n_in, wr, ac, n_out);
 			const float want = x8 ? kn_ref_dot_q4_K_x8(n_in, wr, ac)
 					      : tiled ? ref_tiled(t, n_in, wr, ac) : vd;
 
@@ -112,7 +127,7 @@ static int test_expert(uint32_t t, int64_t n_in, int64_t n_out, int64_t n_cols, 
 
 int main(void)
 {
-	plan(2 * (N_CASES + 1) + 3);
+	plan(2 * (N_CASES + 1) + 4);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		int differ = 0;
 
@@ -139,6 +154,12 @@ int main(void)
 		differ += test_expert(KN_Q4_K, 256, 33, 10, true, 0);
 		differ += test_expert(KN_Q4_K, 512, 48, 20, true, 24);
 		differ += test_expert(KN_Q4_K, 512, 45, 20, false, 45);
+		/* the other types: vec_dot's sums through the batch kernels (Q8_0's
+		 * GEMM, Q4_0's repacked panels at 8k rows, F32 without tinyBLAS) */
+		test_expert(KN_Q8_0, 512, 45, 20, true, 45);
+		test_expert(KN_Q4_0, 512, 48, 20, false, 24);
+		test_expert(KN_F32, 96, 45, 12, true, 45);
+		test_expert(KN_F16, 96, 37, 9, false, 0);
 		ok(differ > 0, "%s: llama.cpp's MUL_MAT_ID orders give other bits than vec_dot's in "
 		   "%d outputs", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2", differ);
 	}
@@ -147,6 +168,7 @@ int main(void)
 	test_expert(KN_Q6_K, 512, 24, 9, true, 0);
 	test_expert(KN_Q5_K, 512, 45, 12, false, 45);
 	test_expert(KN_Q4_K, 512, 40, 12, false, 40);
+	test_expert(KN_Q8_0, 512, 45, 20, true, 45);
 	kn_isa_set(kn_isa_best());
 	return done_testing();
 }
