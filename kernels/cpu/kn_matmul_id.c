@@ -3,7 +3,9 @@
  * One expert of a MoE FFN matmul in llama.cpp's MUL_MAT_ID order: the
  * columns (routed (token, slot) rows) gathered per expert, each output the
  * sum its build computes for that expert's routed count. Pure arithmetic:
- * the caller groups the columns and owns the buffers.
+ * the caller groups the columns and owns the buffers; the gathered copy of
+ * the expert's activations is this file's, and the math is kn_matmul_range's
+ * (its GEMMs and multi-column kernels, the same sums as one output a call).
  *
  * What llama.cpp b11312 does for MUL_MAT_ID on x86 (ggml-cpu.c
  * ggml_compute_forward_mul_mat_id; tiled/tiled.cpp
@@ -19,7 +21,9 @@
  *   order (kn_tiled.c: one fma per super-block from 0, whatever the 64-row
  *   groups, 256-row k windows or narrow path); experts with fewer rows take
  *   vec_dot per output (mul_mat_id_one_chunk);
- * - its generic build has neither: vec_dot everywhere.
+ * - its generic build has neither: vec_dot everywhere;
+ * - other types: vec_dot per output (no tinyBLAS in MUL_MAT_ID), Q4_0 of 8k
+ *   rows repacked (the gemv's order, kn_vec_dot_mat's).
  */
 #include <stdlib.h>
 #include <string.h>
