@@ -18,7 +18,7 @@
 #include "kn_ops.h"
 #include "../../kernels/cpu/kn_internal.h"	/* the scalar references */
 
-#define N_CASES 18	/* per x86 ISA */
+#define N_CASES 20	/* per x86 ISA */
 
 /* vec_dot's order: the K-quants' scalar references; the other types (whose
  * MUL_MAT_ID is vec_dot per output, or the repacked Q4_0 gemv's) kn_vec_dot_mat */
@@ -115,7 +115,8 @@ static int test_expert(uint32_t t, int64_t n_in, int64_t n_out, int64_t n_cols, 
 	   simd ? (kn_isa_get() == KN_ISA_AVX512 ? "AVX-512" : "AVX2") : "scalar", kn_type_name(t),
 	   (long long)n_out, (long long)n_in, (long long)n_cols,
 	   per_token ? ", activation per token" : "", by,
-	   x8 ? "the repacked gemv's" : tiled ? "the tiled" : "vec_dot's", bad, touched);
+	   x8 ? "the repacked gemv's" : tiled ? "the tiled" : kq ? "vec_dot's" : "kn_vec_dot_mat's",
+	   bad, touched);
 	free(x);
 	free(y);
 	free(out);
@@ -153,11 +154,13 @@ int main(void)
 		differ += test_expert(KN_Q4_K, 512, 37, 7, false, 0);
 		differ += test_expert(KN_Q4_K, 256, 33, 10, true, 0);
 		differ += test_expert(KN_Q4_K, 512, 48, 20, true, 24);
+		differ += test_expert(KN_Q4_K, 768, 56, 20, false, 13);
 		differ += test_expert(KN_Q4_K, 512, 45, 20, false, 45);
 		/* the other types: vec_dot's sums through the batch kernels (Q8_0's
 		 * GEMM, Q4_0's repacked panels at 8k rows, F32 without tinyBLAS) */
 		test_expert(KN_Q8_0, 512, 45, 20, true, 45);
 		test_expert(KN_Q4_0, 512, 48, 20, false, 24);
+		test_expert(KN_Q4_0, 1024, 56, 20, true, 13);
 		test_expert(KN_F32, 96, 45, 12, true, 45);
 		test_expert(KN_F16, 96, 37, 9, false, 0);
 		ok(differ > 0, "%s: llama.cpp's MUL_MAT_ID orders give other bits than vec_dot's in "
