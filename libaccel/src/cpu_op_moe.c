@@ -133,15 +133,15 @@ struct cpu_moe_w {
 
 /*
  * rows [r0, r1) of every expert's W (rows of n_in, @type) times the columns
- * routed to it: out[col * n_out + r] = dot(W_e row r, activation of col);
- * each W row is read once for all of its expert's columns.
+ * routed to it: out[col * n_out + r] = dot(W_e row r, activation of col),
+ * in llama.cpp's MUL_MAT_ID order for the expert's routed count
+ * (kn_matmul_id_range); each W row is read once for all of its expert's columns.
  */
 static void cpu_moe_matmul(float *out, const struct cpu_moe_w *w, uint32_t type, int64_t n_in,
 			   int64_t n_out, int64_t n_exp, const int32_t *cols, const int64_t *start,
 			   int64_t k, const uint8_t *a, bool a_per_token, int64_t r0, int64_t r1)
 {
 	const size_t wrs = kn_row_size(type, n_in);
-	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
 
 	for (int64_t e = 0; e < n_exp; e++) {
 		const uint8_t *we = w->tab ? w->base + w->tab[e * 3 + w->which]
@@ -149,14 +149,8 @@ static void cpu_moe_matmul(float *out, const struct cpu_moe_w *w, uint32_t type,
 
 		if (start[e] == start[e + 1])
 			continue;
-		for (int64_t r = r0; r < r1; r++) {
-			for (int64_t i = start[e]; i < start[e + 1]; i++) {
-				const int64_t col = cols[i];
-				const uint8_t *ac = a + (a_per_token ? col / k : col) * ars;
-
-				out[col * n_out + r] = kn_vec_dot_mat(type, n_in, we + r * wrs, ac, n_out);
-			}
-		}
+		kn_matmul_id_range(out, we, type, n_in, n_out, a, a_per_token ? k : 1, cols + start[e],
+				   start[e + 1] - start[e], r0, r1);
 	}
 }
 

@@ -88,6 +88,9 @@ MODELS=(
 	"small-q6_k|tests/models/random/small-random-q6_k.gguf|--logits --logits-long"
 	"small-q4_0|tests/models/random/small-random-q4_0.gguf|--logits --logits-long"
 	"small-q4_k|tests/models/random/small-random-q4_k.gguf|--logits --logits-long"
+	"small-moe-q4_k|tests/models/random/small-moe-random-q4_k.gguf|--logits --logits-long"
+	"small-moe-q5_k|tests/models/random/small-moe-random-q5_k.gguf|--logits --logits-long"
+	"small-moe-q6_k|tests/models/random/small-moe-random-q6_k.gguf|--logits --logits-long"
 	"smollm2-135m-q4_1|models/SmolLM2-135M-Instruct.Q4_1.gguf|--chatml"
 )
 

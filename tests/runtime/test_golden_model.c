@@ -28,7 +28,7 @@
 #define MAX_IDS 4096
 /* directories in tests/golden with a tokenize.txt (make-golden.sh's MODELS):
  * a lost directory fails here instead of shrinking the test */
-#define N_GOLDEN_DIRS 15
+#define N_GOLDEN_DIRS 18
 /* kv-* directories per ISA (make-golden.sh --kv's KV_MODELS): 5 + 14 + 14 + 7 */
 #define N_KV_SETTINGS 40
 

@@ -30,7 +30,7 @@ static const char usage[] =
 	"usage: accel-mkmodel --preset NAME -o OUT.gguf [--layers N]\n"
 	"                     [--type q4_0|q4_1|q8_0|q4_k|q5_k|q6_k|f16|f32] [--seed S]\n"
 	"                     [--vocab-from FILE.gguf] [--threads N]\n"
-	"  presets: tiny, tiny-moe, small, tiny-qwen3, tiny-qwen3moe (tests), llama-7b,\n"
+	"  presets: tiny, tiny-moe, small, small-moe, tiny-qwen3, tiny-qwen3moe (tests), llama-7b,\n"
 	"           llama-70b, mixtral-8x7b, qwen3-8b, qwen3-30b-a3b\n"
 	"  --type     type of the 2-D/3-D weights (norms and the MoE router stay f32;\n"
 	"             default q4_0)\n"

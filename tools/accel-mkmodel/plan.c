@@ -24,6 +24,11 @@ static const struct mk_preset presets[] = {
 	  .kv_heads = 4, .experts = 4, .experts_used = 2, .rope_base = 10000.0f, .rms_eps = 1e-5f },
 	{ .name = "small", .arch = "llama", .dim = 256, .ff = 768, .layers = 4, .heads = 8,
 	  .kv_heads = 4, .rope_base = 10000.0f, .rms_eps = 1e-5f },
+	/* Mixtral-style experts whose widths are K-quant super-blocks (256): 8 experts,
+	 * 2 routed, so a 30-token prompt routes some experts 8+ rows, others fewer */
+	{ .name = "small-moe", .arch = "llama", .dim = 256, .ff = 256, .layers = 2, .heads = 8,
+	  .kv_heads = 4, .experts = 8, .experts_used = 2, .rope_base = 10000.0f,
+	  .rms_eps = 1e-5f },
 	{ .name = "llama-7b", .arch = "llama", .dim = 4096, .ff = 11008, .layers = 32,
 	  .heads = 32, .kv_heads = 32, .vocab = 32000, .rope_base = 10000.0f, .rms_eps = 1e-5f },
 	/* Llama-3-70B */
