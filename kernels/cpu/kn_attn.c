@@ -23,33 +23,34 @@ void kn_attn_store_kv(const struct kn_attn_args *a, int ith, int nth)
 	const int64_t row = a->n_kv_head * a->hd;
 	int64_t s, e;
 
-	kn_split(a->n, ith, nth, &s, &e);
-	for (int64_t t = s; t < e; t++) {
-		for (int kv = 0; kv < 2; kv++) {
-			const float *src = (kv ? a->v : a->k) + t * row;
-			const uint32_t type = kv ? a->v_type : a->k_type;
-			uint8_t *dst = kn_attn_slot(a, a->seq[t], a->pos[t], kv);
+	/* (token, K or V) pairs: a decode token's K and V rows on two threads */
+	kn_split(2 * a->n, ith, nth, &s, &e);
+	for (int64_t u = s; u < e; u++) {
+		const int64_t t = u / 2;
+		const int kv = (int)(u % 2);
+		const float *src = (kv ? a->v : a->k) + t * row;
+		const uint32_t type = kv ? a->v_type : a->k_type;
+		uint8_t *dst = kn_attn_slot(a, a->seq[t], a->pos[t], kv);
 
-			const int64_t nrot = kn_attn_rot(a, kv);
+		const int64_t nrot = kn_attn_rot(a, kv);
 
-			/* as llama.cpp's set_rows: the ISA's from_float */
-			if (type == KN_F32) {
-				memcpy(dst, src, (size_t)row * sizeof(float));
-			} else if (type == KN_Q8_0 && nrot) {
-				/* rotated first, head by head (row % hd == 0) */
-				const size_t hb = kn_row_size(KN_Q8_0, a->hd);
-				float tmp[KN_ATTN_MAX_HD];
+		/* as llama.cpp's set_rows: the ISA's from_float */
+		if (type == KN_F32) {
+			memcpy(dst, src, (size_t)row * sizeof(float));
+		} else if (type == KN_Q8_0 && nrot) {
+			/* rotated first, head by head (row % hd == 0) */
+			const size_t hb = kn_row_size(KN_Q8_0, a->hd);
+			float tmp[KN_ATTN_MAX_HD];
 
-				for (int64_t h = 0; h < a->n_kv_head; h++) {
-					memcpy(tmp, src + h * a->hd, (size_t)a->hd * sizeof(float));
-					kn_attn_fwht(tmp, a->hd, nrot);
-					kn_quantize_act_row(KN_Q8_0, tmp, dst + (size_t)h * hb, a->hd);
-				}
-			} else if (type == KN_Q8_0) {
-				kn_quantize_act_row(KN_Q8_0, src, dst, row);
-			} else {
-				kn_quantize_row(KN_F16, src, dst, row);
+			for (int64_t h = 0; h < a->n_kv_head; h++) {
+				memcpy(tmp, src + h * a->hd, (size_t)a->hd * sizeof(float));
+				kn_attn_fwht(tmp, a->hd, nrot);
+				kn_quantize_act_row(KN_Q8_0, tmp, dst + (size_t)h * hb, a->hd);
 			}
+		} else if (type == KN_Q8_0) {
+			kn_quantize_act_row(KN_Q8_0, src, dst, row);
+		} else {
+			kn_quantize_row(KN_F16, src, dst, row);
 		}
 	}
 }

@@ -27,6 +27,7 @@ struct plan_cmd {
 	struct plan_range r[ACCEL_CMD_MAX_TENSORS];
 	int nr;
 	bool serial;
+	int worker;		/* serial: the worker that runs it */
 };
 
 /*
@@ -126,10 +127,22 @@ size_t accel_cpu_plan(const struct accel_cmd *cmds, uint32_t n, int nth, bool ov
 		const bool ro = overlap && plan_ranges(&cmds[i], &pc);
 
 		if (ro && open && ng < ACCEL_CPU_PLAN_MAX_GROUP) {
+			int nser = 0;
+
 			joins = true;
-			/* serial after serial: worker 0, in order */
-			for (int g = 0; g < ng && joins; g++)
-				joins = (group[g].serial && pc.serial) || !plan_hazard(&group[g], &pc);
+			pc.worker = -1;
+			/* serial after a serial it depends on: on that one's worker,
+			 * in order; else the next worker's turn */
+			for (int g = 0; g < ng && joins; g++) {
+				nser += group[g].serial;
+				if (!plan_hazard(&group[g], &pc))
+					continue;
+				joins = group[g].serial && pc.serial &&
+					(pc.worker < 0 || pc.worker == group[g].worker);
+				pc.worker = group[g].worker;
+			}
+			if (pc.serial && pc.worker < 0)
+				pc.worker = nser % nth;
 		}
 		if (!joins) {
 			if (i)
@@ -140,7 +153,10 @@ size_t accel_cpu_plan(const struct accel_cmd *cmds, uint32_t n, int nth, bool ov
 		steps[i].scratch_size = plan_scratch(&cmds[i], nth);
 		steps[i].scratch_off = used;
 		steps[i].barrier = false;
+		if (!joins)
+			pc.worker = 0;		/* a group's first command */
 		steps[i].serial = ro && pc.serial;
+		steps[i].worker = steps[i].serial ? (uint16_t)pc.worker : 0;
 		used += PLAN_ALIGN(steps[i].scratch_size);
 		if (used > need)
 			need = used;

@@ -27,14 +27,18 @@
  *	thread done with its share goes on to the next command while others
  *	still run this one: the two touch disjoint memory and scratch, or both
  *	are @serial.
- * @serial: worker 0 runs all of it (as one thread), the others skip it
- *	(op table serial_elems)
+ * @serial: worker @worker runs all of it (as one thread), the others skip
+ *	it (op table serial_elems)
+ * @worker: the serial command's worker: independent serial commands of a
+ *	group take turns (RoPE of Q on one thread, of K on another), one that
+ *	depends on a serial command of its group runs after it on its worker
  */
 struct accel_cpu_step {
 	size_t scratch_off;
 	size_t scratch_size;
 	bool barrier;
 	bool serial;
+	uint16_t worker;
 };
 
 /**
@@ -49,7 +53,7 @@ struct accel_cpu_step {
  * A barrier follows a command unless the next one is hazard-free with every
  * command since the last barrier: both ops refs_only (op table), no byte
  * range one of them writes overlapping one the other touches (unless both
- * are serial: worker 0 runs them in order), and the group at most
+ * are serial: one worker runs them in order), and the group at most
  * ACCEL_CPU_PLAN_MAX_GROUP long. With @overlap false nothing is serial. Commands of one group get disjoint
  * scratch slices; the last command always has a barrier.
  *

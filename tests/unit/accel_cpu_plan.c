@@ -134,6 +134,10 @@ static void test_plan(void)
 	ok(st[0].serial && !st[1].serial && st[4].serial && st[5].serial && st[6].serial &&
 	   st[9].serial && st[11].serial && !st[10].serial,
 	   "a decode row's norm, RoPE, SwiGLU and add are serial, the matmuls split");
+	ok(st[4].worker == 0 && st[5].worker == 1,
+	   "the RoPEs of Q and of K (independent, one group) run on workers 0 and 1");
+	ok(st[6].serial && st[6].worker == st[4].worker && !st[5].barrier,
+	   "the norm of the RoPE'd Q joins the group, after it on its worker");
 	disjoint = st[2].scratch_off >= st[1].scratch_off + st[1].scratch_size &&
 		   st[3].scratch_off >= st[2].scratch_off + st[2].scratch_size &&
 		   st[8].scratch_off >= st[7].scratch_off + st[7].scratch_size;
@@ -157,6 +161,7 @@ static void test_plan(void)
 	accel_cmd_prep_rmsnorm(&add[1], f32(b, DIM), f32(a[1], DIM), f32(nw, DIM), 1e-5f);
 	accel_cpu_plan(add, 2, 2, true, st);
 	ok(!st[0].barrier && st[0].serial && st[1].serial, "none between two serial commands");
+	ok(st[0].worker == st[1].worker, "... the second, which reads the first's output, on its worker");
 	accel_cpu_plan(add, 2, 2, false, st);
 	ok(st[0].barrier && !st[0].serial, "without overlap nothing is serial");
 	/* write-after-write of overlapping halves */
@@ -241,7 +246,7 @@ int main(void)
 	struct accel_device *dev = NULL;
 	struct snap ref;
 
-	plan(13 + 6 * 2);
+	plan(16 + 6 * 2);
 	wq = weight(ACCEL_DTYPE_Q4_1, DIM, DIM, 1);
 	wk = weight(ACCEL_DTYPE_Q8_0, DIM, KV, 2);
 	wv = weight(ACCEL_DTYPE_Q4_1, DIM, KV, 3);
