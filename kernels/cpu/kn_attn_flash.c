@@ -118,8 +118,9 @@ void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float
 	if (kq8) {
 		kn_quantize_act_row(KN_Q8_0, q, qq, hd);
 	} else {
-		for (int64_t i = 0; i < hd; i++)
-			qf[i] = kn_fp16_to_fp32(kn_fp32_to_fp16(q[i]));
+		/* q rounded to F16 (whole rows: F16C where the ISA has it) */
+		kn_quantize_row(KN_F16, q, k16, hd);
+		kn_dequantize_row(KN_F16, k16, qf, hd);
 	}
 	for (int64_t j = 0; j < npos; j++) {
 		const uint8_t *kp = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
