@@ -5,7 +5,8 @@
  * transfers are continued, a read that meets EOF early fails with -EIO.
  * Consecutive READ_FILEs into disjoint bytes run as one group, their
  * requests in flight together (a batch's small reads wait once, not once
- * each, behind whatever the disk is already busy with).
+ * each, behind whatever the disk is already busy with), here or through
+ * the driver's LOAD.
  * O_DIRECT works when the caller's fd has it and the ranges are aligned.
  * COPY is a memmove. If io_uring is unavailable, plain pread/pwrite. The
  * ops' submit-time checks are here too, reached through the op table.
@@ -294,16 +295,15 @@ static void accel_copy_xfer(const struct accel_cmd *cmd, struct accel_xfer *x)
 /*
  * How many commands from @cmds[0] run as one group: consecutive READ_FILEs
  * whose destinations are pairwise disjoint, so that no order among them
- * can be seen (reads leave the files as they are). Not where the device
- * moves file bytes itself (the driver's LOAD, one range per call). An
- * injected fault counts requests in command order, as one at a time does.
+ * can be seen (reads leave the files as they are). An injected fault
+ * counts requests in command order, as one at a time does.
  */
 static uint32_t accel_copy_group(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t n)
 {
 	struct accel_copy *c = q->eng_priv;
 	uint32_t k = 0;
 
-	if (!c->has_ring || q->dev->ops->file_xfer)
+	if (!c->has_ring)
 		return 1;
 	while (k < n && k < ACCEL_QUEUE_GROUP_MAX && cmds[k].op == ACCEL_OP_READ_FILE) {
 		const uint8_t *b = accel_tensor_data(&cmds[k].t[0]);
@@ -323,6 +323,19 @@ static uint32_t accel_copy_group(struct accel_queue *q, const struct accel_cmd *
 	return k ? k : 1;
 }
 
+/* the device moves the @n transfers itself (the driver's LOAD/STORE), or
+ * -EOPNOTSUPP: it cannot, or a fault is injected (faults are ours to take) */
+static int accel_copy_backend(struct accel_queue *q, const struct accel_xfer *xs, uint32_t n)
+{
+	struct accel_file_seg seg[ACCEL_FILE_SEG_MAX];
+
+	if (!q->dev->ops->file_xfer || atomic_load(&q->fault_nth) || n > ACCEL_FILE_SEG_MAX)
+		return -EOPNOTSUPP;
+	for (uint32_t i = 0; i < n; i++)
+		seg[i] = (struct accel_file_seg){ xs[i].fd, xs[i].buf, xs[i].off, xs[i].total };
+	return q->dev->ops->file_xfer(q->dev, xs[0].write, seg, n, n > 1 ? q->t_done : NULL);
+}
+
 static int accel_copy_exec(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t n)
 {
 	struct accel_copy *c = q->eng_priv;
@@ -336,7 +349,9 @@ static int accel_copy_exec(struct accel_queue *q, const struct accel_cmd *cmds, 
 		if (k > 1) {
 			for (uint32_t j = 0; j < k; j++)
 				accel_copy_xfer(&cmd[j], &xs[j]);
-			ret = accel_copy_uring(q, c, xs, k);
+			ret = accel_copy_backend(q, xs, k);
+			if (ret == -EOPNOTSUPP)
+				ret = accel_copy_uring(q, c, xs, k);
 			if (ret)
 				return ret;
 			continue;
@@ -351,10 +366,7 @@ static int accel_copy_exec(struct accel_queue *q, const struct accel_cmd *cmds, 
 		case ACCEL_OP_READ_FILE:
 		case ACCEL_OP_WRITE_FILE:
 			accel_copy_xfer(cmd, &xs[0]);
-			ret = -EOPNOTSUPP;
-			if (q->dev->ops->file_xfer && !atomic_load(&q->fault_nth))
-				ret = q->dev->ops->file_xfer(q->dev, xs[0].write, xs[0].fd, xs[0].buf,
-							     xs[0].off, xs[0].total);
+			ret = accel_copy_backend(q, xs, 1);
 			if (ret == -EOPNOTSUPP)
 				ret = c->has_ring ? accel_copy_uring(q, c, xs, 1) :
 						    accel_copy_sync(q, c, &xs[0]);

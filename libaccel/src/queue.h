@@ -32,7 +32,7 @@ struct accel_engine_ops {
 	uint32_t (*group)(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t n);
 };
 
-#define ACCEL_QUEUE_GROUP_MAX	64
+#define ACCEL_QUEUE_GROUP_MAX	ACCEL_FILE_SEG_MAX	/* a group is one file_xfer */
 
 struct accel_sub {
 	struct accel_sub *next;
