@@ -79,6 +79,16 @@ struct accel_fence {
 	void *priv;
 };
 
+/* one file range of a COPY transfer: @len bytes at @off of @fd <-> @buf;
+ * a backend's file_xfer takes up to ACCEL_FILE_SEG_MAX at once */
+#define ACCEL_FILE_SEG_MAX	64
+struct accel_file_seg {
+	int fd;
+	uint8_t *buf;
+	uint64_t off;
+	uint64_t len;
+};
+
 /*
  * struct accel_backend_ops - one per backend. Arguments are already checked
  * for NULL and for what accel.h defines independently of the backend (opts
@@ -114,10 +124,13 @@ struct accel_backend_ops {
 	int (*fence_wait)(struct accel_fence *fence, uint64_t point, int64_t timeout_ns);
 	int (*fence_query)(struct accel_fence *fence, uint64_t *value);
 
-	/* optional: COPY file<->pool transfer by the backend (kernel: uring
-	 * LOAD/STORE); -EOPNOTSUPP when it cannot, and COPY does it itself */
-	int (*file_xfer)(struct accel_device *dev, int write, int fd, void *buf,
-			 uint64_t off, uint64_t len);
+	/* optional: COPY file<->pool transfers by the backend (kernel: uring
+	 * LOAD/STORE), the @n ranges of a group in flight together (@t_done:
+	 * each one's end, when not NULL); the error is the first failing
+	 * range's; -EOPNOTSUPP, before anything moved, when it cannot do
+	 * them all, and COPY does them itself */
+	int (*file_xfer)(struct accel_device *dev, int write, const struct accel_file_seg *seg,
+			 uint32_t n, uint64_t *t_done);
 };
 
 /* backends: fill dev->ops/priv/node or return -errno (-ENODEV: not theirs) */

@@ -21,6 +21,7 @@
 #include <xf86drm.h>
 #include "accelkv.h"
 #include "backend.h"
+#include "futex.h"
 
 struct accel_kdev {
 	int fd;			/* the node: syncobjs, get-param */
@@ -416,67 +417,94 @@ static struct accel_pool *accel_k_pool_of(struct accel_device *dev, const void *
 }
 
 /*
- * accel_k_file_xfer - move @len bytes between file @fd at @off and @buf with
- * the driver's LOAD/STORE, @buf inside one of the device's pools. Returns 0,
- * -errno, or -EOPNOTSUPP when the driver cannot do it (the caller then
- * falls back to plain io_uring reads and writes).
+ * accel_k_file_xfer - move the @n ranges @seg between their files and
+ * buffers with the driver's LOAD/STORE, each buffer inside one of the
+ * device's pools, every range's requests in flight together (up to the
+ * depth). Returns 0, the first failing range's -errno, or -EOPNOTSUPP
+ * before anything moved when the driver cannot do one of them (the caller
+ * then falls back to plain io_uring reads and writes).
  */
-static int accel_k_file_xfer(struct accel_device *dev, int write, int fd, void *buf,
-			     uint64_t off, uint64_t len)
+static int accel_k_file_xfer(struct accel_device *dev, int write, const struct accel_file_seg *seg,
+			     uint32_t n, uint64_t *t_done)
 {
-	struct accel_pool *pool = accel_k_pool_of(dev, buf, len);
-	struct accelkv_uring_xfer x[ACCEL_K_XFER_DEPTH];
-	uint64_t pool_off, next = 0;
-	uint32_t flags = 0, inflight = 0;
-	struct accel_kpool *kp;
+	struct accel_kpool *kp[ACCEL_FILE_SEG_MAX];
+	uint64_t pool_off[ACCEL_FILE_SEG_MAX], left[ACCEL_FILE_SEG_MAX], next = 0;
+	uint32_t flags[ACCEL_FILE_SEG_MAX], inflight = 0, si = 0;
+	int serr[ACCEL_FILE_SEG_MAX], err = 0;
 	struct io_uring ring;
-	int fl, err = 0;
 
-	if (!pool || !len)
+	if (!n || n > ACCEL_FILE_SEG_MAX)
 		return -EOPNOTSUPP;
-	kp = pool->priv;
-	pool_off = (uint64_t)((uintptr_t)buf - (uintptr_t)pool->base);
-	fl = fcntl(fd, F_GETFL);
-	if (fl >= 0 && (fl & O_DIRECT)) {
-		if ((off | pool_off | len) & 511)
+	for (uint32_t i = 0; i < n; i++) {
+		struct accel_pool *pool = accel_k_pool_of(dev, seg[i].buf, seg[i].len);
+		int fl;
+
+		if (!pool || !seg[i].len)
 			return -EOPNOTSUPP;
-		flags = ACCELKV_XFER_DIRECT;
+		kp[i] = pool->priv;
+		pool_off[i] = (uint64_t)((uintptr_t)seg[i].buf - (uintptr_t)pool->base);
+		flags[i] = 0;
+		fl = fcntl(seg[i].fd, F_GETFL);
+		if (fl >= 0 && (fl & O_DIRECT)) {
+			if ((seg[i].off | pool_off[i] | seg[i].len) & 511)
+				return -EOPNOTSUPP;
+			flags[i] = ACCELKV_XFER_DIRECT;
+		}
+		left[i] = seg[i].len;
+		serr[i] = 0;
 	}
 	if (io_uring_queue_init(ACCEL_K_XFER_DEPTH, &ring, IORING_SETUP_SQE128))
 		return -EOPNOTSUPP;
-	while (inflight || (!err && next < len)) {
+	while (inflight || (!err && si < n)) {
 		struct io_uring_cqe *cqe;
+		uint64_t data;
+		uint32_t s;
 
-		while (!err && next < len && inflight < ACCEL_K_XFER_DEPTH) {
-			uint64_t n = len - next < ACCEL_K_XFER_CHUNK ? len - next : ACCEL_K_XFER_CHUNK;
+		while (!err && si < n && inflight < ACCEL_K_XFER_DEPTH) {
+			uint64_t len = seg[si].len - next < ACCEL_K_XFER_CHUNK ?
+				       seg[si].len - next : ACCEL_K_XFER_CHUNK;
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-			struct accelkv_uring_xfer *xx;
-			uint32_t slot = (uint32_t)((next / ACCEL_K_XFER_CHUNK) % ACCEL_K_XFER_DEPTH);
-
-			xx = &x[slot];
-			*xx = (struct accelkv_uring_xfer){
-				.fd = fd, .handle = kp->handle, .file_offset = off + next,
-				.pool_offset = pool_off + next, .length = n, .flags = flags,
+			struct accelkv_uring_xfer x = {
+				.fd = seg[si].fd, .handle = kp[si]->handle,
+				.file_offset = seg[si].off + next, .pool_offset = pool_off[si] + next,
+				.length = len, .flags = flags[si],
 			};
-			io_uring_prep_rw(IORING_OP_URING_CMD, sqe, kp->fd, NULL, 0, 0);
+
+			io_uring_prep_rw(IORING_OP_URING_CMD, sqe, kp[si]->fd, NULL, 0, 0);
 			sqe->cmd_op = write ? ACCELKV_URING_CMD_STORE : ACCELKV_URING_CMD_LOAD;
-			memcpy(sqe->cmd, xx, sizeof(*xx));
-			io_uring_sqe_set_data64(sqe, n);
-			next += n;
+			memcpy(sqe->cmd, &x, sizeof(x));
+			/* the range and the request's length (<= one chunk) */
+			io_uring_sqe_set_data64(sqe, (uint64_t)si << 32 | len);
 			inflight++;
+			next += len;
+			if (next >= seg[si].len) {
+				si++;
+				next = 0;
+			}
 		}
 		if (io_uring_submit_and_wait(&ring, 1) < 0 || io_uring_wait_cqe(&ring, &cqe)) {
 			err = err ? err : -EIO;
 			break;
 		}
-		if (cqe->res < 0 && !err)
-			err = cqe->res;
-		else if (cqe->res >= 0 && (uint64_t)cqe->res != io_uring_cqe_get_data64(cqe) && !err)
-			err = -EIO;
+		data = io_uring_cqe_get_data64(cqe);
+		s = (uint32_t)(data >> 32);
+		if (cqe->res < 0 || (uint64_t)cqe->res != (data & 0xffffffffu)) {
+			int e = cqe->res < 0 ? cqe->res : -EIO;
+
+			err = err ? err : e;
+			serr[s] = serr[s] ? serr[s] : e;
+		} else {
+			left[s] -= data & 0xffffffffu;
+			if (!left[s] && t_done)
+				t_done[s] = accel_now_ns();
+		}
 		io_uring_cqe_seen(&ring, cqe);
 		inflight--;
 	}
 	io_uring_queue_exit(&ring);
+	for (uint32_t i = 0; err && i < n; i++)
+		if (serr[i])
+			return serr[i];
 	return err;
 }
 

@@ -3,6 +3,10 @@
  * COPY engine: READ_FILE / WRITE_FILE through io_uring (one ring per queue),
  * split into `chunk`-byte requests with up to `depth` in flight; short
  * transfers are continued, a read that meets EOF early fails with -EIO.
+ * Consecutive READ_FILEs into disjoint bytes run as one group, their
+ * requests in flight together (a batch's small reads wait once, not once
+ * each, behind whatever the disk is already busy with), here or through
+ * the driver's LOAD.
  * O_DIRECT works when the caller's fd has it and the ranges are aligned.
  * COPY is a memmove. If io_uring is unavailable, plain pread/pwrite. The
  * ops' submit-time checks are here too, reached through the op table.
@@ -13,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cpu_exec.h"
+#include "futex.h"
 #include "op_table.h"
 #include "queue.h"
 
@@ -20,6 +25,7 @@
 #define ACCEL_COPY_CHUNK	(1ULL << 20)
 
 struct accel_copy_req {
+	uint32_t xi;		/* the transfer of the group it belongs to */
 	uint64_t pos;		/* byte of the transfer this request continues at */
 	uint64_t len;		/* bytes left in this request */
 };
@@ -31,6 +37,8 @@ struct accel_copy {
 	uint64_t chunk;
 	struct accel_copy_req *reqs;	/* depth slots */
 	uint32_t *free_slots;		/* stack of unused slots */
+	uint64_t left[ACCEL_QUEUE_GROUP_MAX];	/* per transfer of a group: bytes not landed */
+	int xerr[ACCEL_QUEUE_GROUP_MAX];	/* per transfer of a group: its error */
 };
 
 struct accel_xfer {
@@ -159,10 +167,11 @@ static int accel_copy_sync(struct accel_queue *q, struct accel_copy *c, const st
 	return 0;
 }
 
-static void accel_copy_prep(struct accel_copy *c, const struct accel_xfer *x, uint32_t slot)
+static void accel_copy_prep(struct accel_copy *c, const struct accel_xfer *xs, uint32_t slot)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);	/* depth slots <= ring */
 	struct accel_copy_req *r = &c->reqs[slot];
+	const struct accel_xfer *x = &xs[r->xi];
 
 	if (x->write)
 		io_uring_prep_write(sqe, x->fd, x->buf + r->pos, (unsigned)r->len, x->off + r->pos);
@@ -171,32 +180,56 @@ static void accel_copy_prep(struct accel_copy *c, const struct accel_xfer *x, ui
 	io_uring_sqe_set_data64(sqe, slot);
 }
 
-static int accel_copy_uring(struct accel_queue *q, struct accel_copy *c, const struct accel_xfer *x)
+/*
+ * The @n transfers of a group (one for a lone command), their requests
+ * issued in command order and up to depth in flight together. The group's
+ * error is that of the first transfer that failed, in command order; after
+ * an error nothing more is issued. With q->t_done, each transfer's end.
+ */
+static int accel_copy_uring(struct accel_queue *q, struct accel_copy *c,
+			    const struct accel_xfer *xs, uint32_t n)
 {
 	uint64_t next = 0;
-	uint32_t nfree = c->depth, inflight = 0;
+	uint32_t nfree = c->depth, inflight = 0, xi = 0;
 	int err = 0, ret;
 
 	for (uint32_t i = 0; i < c->depth; i++)
 		c->free_slots[i] = i;
-	while (inflight || (!err && next < x->total)) {
+	for (uint32_t i = 0; i < n; i++) {
+		c->left[i] = xs[i].total;
+		c->xerr[i] = 0;
+		if (!xs[i].total && q->t_done)
+			q->t_done[i] = accel_now_ns();
+	}
+	while (xi < n && next >= xs[xi].total) {	/* empty transfers: nothing to issue */
+		xi++;
+		next = 0;
+	}
+	while (inflight || (!err && xi < n)) {
 		struct io_uring_cqe *cqe;
 		struct accel_copy_req *r;
 		uint32_t slot;
 		int res;
 
-		while (!err && nfree && next < x->total) {
-			uint64_t len = x->total - next < c->chunk ? x->total - next : c->chunk;
+		while (!err && nfree && xi < n) {
+			uint64_t len = xs[xi].total - next < c->chunk ? xs[xi].total - next : c->chunk;
 
 			err = accel_copy_fault(q);
-			if (err)
+			if (err) {
+				c->xerr[xi] = err;
 				break;
+			}
 			slot = c->free_slots[--nfree];
+			c->reqs[slot].xi = xi;
 			c->reqs[slot].pos = next;
 			c->reqs[slot].len = len;
-			accel_copy_prep(c, x, slot);
+			accel_copy_prep(c, xs, slot);
 			inflight++;
 			next += len;
+			while (xi < n && next >= xs[xi].total) {
+				xi++;
+				next = 0;
+			}
 		}
 		if (!inflight)
 			break;
@@ -216,38 +249,113 @@ static int accel_copy_uring(struct accel_queue *q, struct accel_copy *c, const s
 		r = &c->reqs[slot];
 		if (res == -EAGAIN || res == -EINTR) {
 			if (!err) {
-				accel_copy_prep(c, x, slot);
+				accel_copy_prep(c, xs, slot);
 				continue;
 			}
 		} else if (res < 0) {
-			if (!err)
-				err = res;
+			err = err ? err : res;
+			c->xerr[r->xi] = c->xerr[r->xi] ? c->xerr[r->xi] : res;
 		} else if (res == 0) {
-			if (!err)
-				err = -EIO;	/* EOF before the length */
+			err = err ? err : -EIO;	/* EOF before the length */
+			c->xerr[r->xi] = c->xerr[r->xi] ? c->xerr[r->xi] : -EIO;
 		} else if ((uint64_t)res < r->len) {
 			r->pos += (uint64_t)res;
 			r->len -= (uint64_t)res;
+			c->left[r->xi] -= (uint64_t)res;
 			if (!err) {
-				accel_copy_prep(c, x, slot);	/* continue the short one */
+				accel_copy_prep(c, xs, slot);	/* continue the short one */
 				continue;
 			}
+		} else {
+			c->left[r->xi] -= r->len;
+			if (!c->left[r->xi] && q->t_done)
+				q->t_done[r->xi] = accel_now_ns();
 		}
 		inflight--;
 		c->free_slots[nfree++] = slot;
 	}
+	for (uint32_t i = 0; err && i < n; i++)
+		if (c->xerr[i])
+			return c->xerr[i];
 	return err;
+}
+
+/* the transfer READ_FILE / WRITE_FILE @cmd describes */
+static void accel_copy_xfer(const struct accel_cmd *cmd, struct accel_xfer *x)
+{
+	const struct accel_tensor *t = &cmd->t[cmd->op == ACCEL_OP_READ_FILE ? 0 : 1];
+
+	x->write = cmd->op == ACCEL_OP_WRITE_FILE;
+	x->fd = (int)cmd->i[0];
+	x->off = (uint64_t)cmd->i[1];
+	x->buf = accel_tensor_data(t);
+	x->total = accel_tensor_bytes(t);
+}
+
+/*
+ * How many commands from @cmds[0] run as one group: consecutive READ_FILEs
+ * whose destinations are pairwise disjoint, so that no order among them
+ * can be seen (reads leave the files as they are). An injected fault
+ * counts requests in command order, as one at a time does.
+ */
+static uint32_t accel_copy_group(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t n)
+{
+	struct accel_copy *c = q->eng_priv;
+	uint32_t k = 0;
+
+	if (!c->has_ring)
+		return 1;
+	while (k < n && k < ACCEL_QUEUE_GROUP_MAX && cmds[k].op == ACCEL_OP_READ_FILE) {
+		const uint8_t *b = accel_tensor_data(&cmds[k].t[0]);
+		uint64_t len = accel_tensor_bytes(&cmds[k].t[0]);
+		uint32_t j;
+
+		for (j = 0; j < k; j++) {
+			const uint8_t *o = accel_tensor_data(&cmds[j].t[0]);
+
+			if (b < o + accel_tensor_bytes(&cmds[j].t[0]) && o < b + len)
+				break;
+		}
+		if (j < k)
+			break;
+		k++;
+	}
+	return k ? k : 1;
+}
+
+/* the device moves the @n transfers itself (the driver's LOAD/STORE), or
+ * -EOPNOTSUPP: it cannot, or a fault is injected (faults are ours to take) */
+static int accel_copy_backend(struct accel_queue *q, const struct accel_xfer *xs, uint32_t n)
+{
+	struct accel_file_seg seg[ACCEL_FILE_SEG_MAX];
+
+	if (!q->dev->ops->file_xfer || atomic_load(&q->fault_nth) || n > ACCEL_FILE_SEG_MAX)
+		return -EOPNOTSUPP;
+	for (uint32_t i = 0; i < n; i++)
+		seg[i] = (struct accel_file_seg){ xs[i].fd, xs[i].buf, xs[i].off, xs[i].total };
+	return q->dev->ops->file_xfer(q->dev, xs[0].write, seg, n, n > 1 ? q->t_done : NULL);
 }
 
 static int accel_copy_exec(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t n)
 {
 	struct accel_copy *c = q->eng_priv;
+	struct accel_xfer xs[ACCEL_QUEUE_GROUP_MAX];
 
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0, k; i < n; i += k) {
 		const struct accel_cmd *cmd = &cmds[i];
-		struct accel_xfer x;
 		int ret = 0;
 
+		k = accel_copy_group(q, cmd, n - i);
+		if (k > 1) {
+			for (uint32_t j = 0; j < k; j++)
+				accel_copy_xfer(&cmd[j], &xs[j]);
+			ret = accel_copy_backend(q, xs, k);
+			if (ret == -EOPNOTSUPP)
+				ret = accel_copy_uring(q, c, xs, k);
+			if (ret)
+				return ret;
+			continue;
+		}
 		switch (cmd->op) {
 		case ACCEL_OP_NOP:
 			continue;
@@ -256,23 +364,13 @@ static int accel_copy_exec(struct accel_queue *q, const struct accel_cmd *cmds, 
 				accel_tensor_bytes(&cmd->t[0]));
 			continue;
 		case ACCEL_OP_READ_FILE:
-		case ACCEL_OP_WRITE_FILE: {
-			const struct accel_tensor *t = &cmd->t[cmd->op == ACCEL_OP_READ_FILE ? 0 : 1];
-
-			x.write = cmd->op == ACCEL_OP_WRITE_FILE;
-			x.fd = (int)cmd->i[0];
-			x.off = (uint64_t)cmd->i[1];
-			x.buf = accel_tensor_data(t);
-			x.total = accel_tensor_bytes(t);
-			ret = -EOPNOTSUPP;
-			if (q->dev->ops->file_xfer && !atomic_load(&q->fault_nth))
-				ret = q->dev->ops->file_xfer(q->dev, x.write, x.fd, x.buf, x.off,
-							     x.total);
+		case ACCEL_OP_WRITE_FILE:
+			accel_copy_xfer(cmd, &xs[0]);
+			ret = accel_copy_backend(q, xs, 1);
 			if (ret == -EOPNOTSUPP)
-				ret = c->has_ring ? accel_copy_uring(q, c, &x) :
-						    accel_copy_sync(q, c, &x);
+				ret = c->has_ring ? accel_copy_uring(q, c, xs, 1) :
+						    accel_copy_sync(q, c, &xs[0]);
 			break;
-		}
 		default:
 			ret = -EINVAL;
 		}
@@ -289,4 +387,5 @@ const struct accel_engine_ops accel_engine_copy = {
 	.fini = accel_copy_fini,
 	.check = accel_copy_check,
 	.exec = accel_copy_exec,
+	.group = accel_copy_group,
 };

@@ -24,19 +24,31 @@ static void accel_queue_set_error(struct accel_queue *q, int err)
 		atomic_compare_exchange_strong(&q->error, &zero, err);
 }
 
-/* tracing: one command at a time, each a span */
+/* tracing: one command at a time, each a span; a group the engine runs at
+ * once (engine.group) is one exec, each command's span ending when it did */
 static int accel_queue_exec_traced(struct accel_queue *q, struct accel_sub *s)
 {
+	uint64_t t_done[ACCEL_QUEUE_GROUP_MAX];
 	int ret = 0;
 
-	for (uint32_t i = 0; i < s->count && !ret; i++) {
+	for (uint32_t i = 0, k; i < s->count && !ret; i += k) {
 		uint64_t t0 = accel_now_ns(), t1;
 
-		ret = q->eng->exec(q, &s->cmds[i], 1);
+		k = q->eng->group ? q->eng->group(q, &s->cmds[i], s->count - i) : 1;
+		if (k < 1 || k > ACCEL_QUEUE_GROUP_MAX)
+			k = 1;
+		for (uint32_t j = 0; j < k; j++)
+			t_done[j] = 0;
+		q->t_done = k > 1 ? t_done : NULL;
+		ret = q->eng->exec(q, &s->cmds[i], k);
+		q->t_done = NULL;
 		t1 = accel_now_ns();
 		atomic_fetch_add(&q->busy_ns, t1 - t0);
-		accel_trace_cmd(q, &s->cmds[i], t0, t1, i == 0 ? s : NULL,
-				i + 1 == s->count ? &s->signal : NULL);
+		for (uint32_t j = 0; j < k; j++)
+			accel_trace_cmd(q, &s->cmds[i + j], t0,
+					k > 1 && t_done[j] >= t0 && t_done[j] <= t1 ? t_done[j] : t1,
+					i + j == 0 ? s : NULL,
+					i + j + 1 == s->count ? &s->signal : NULL);
 	}
 	atomic_fetch_add(&q->n_cmds, s->count);
 	return ret;

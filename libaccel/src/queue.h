@@ -28,7 +28,14 @@ struct accel_engine_ops {
 	/* exec may run on a thread of accel_queue_submit_run's caller (never
 	 * while the queue's own thread runs a submission) */
 	bool run_inline;
+	/* group - optional: how many of @cmds[0..n) from the first (1 to
+	 * ACCEL_QUEUE_GROUP_MAX) the engine runs at once, as one group whose
+	 * order nothing can observe; exec of exactly those then stores each
+	 * one's end (accel_now_ns) in q->t_done[i] when that is set (tracing) */
+	uint32_t (*group)(struct accel_queue *q, const struct accel_cmd *cmds, uint32_t n);
 };
+
+#define ACCEL_QUEUE_GROUP_MAX	ACCEL_FILE_SEG_MAX	/* a group is one file_xfer */
 
 struct accel_sub {
 	struct accel_sub *next;
@@ -64,6 +71,9 @@ struct accel_queue {
 	_Atomic uint64_t busy_ns;
 	_Atomic uint64_t n_cmds;
 	_Atomic uint64_t n_subs;
+	/* a traced group's per-command end times (engine.group), else NULL;
+	 * set and read by the submission thread only */
+	uint64_t *t_done;
 };
 
 extern const struct accel_engine_ops accel_engine_compute;

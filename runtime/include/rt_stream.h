@@ -54,6 +54,9 @@ struct rt_placement {
  * struct rt_stream_stats - counters since the model was loaded
  * @bytes_read: bytes streamed from the file
  * @loads: unit loads issued
+ * @embed_tokens: tokens embedded from rows read on demand (the embedding
+ *	not resident)
+ * @embed_rows: rows those passes read: each distinct token of a pass once
  * @io_ns: time the COPY queue of unit loads was busy
  * @expert_io_ns: time the expert COPY queue was busy (MoE streaming); it runs
  *	concurrently with the unit loads, so the two are not added
@@ -85,6 +88,8 @@ struct rt_placement {
 struct rt_stream_stats {
 	uint64_t bytes_read;
 	uint64_t loads;
+	uint64_t embed_tokens;
+	uint64_t embed_rows;
 	uint64_t io_ns;
 	uint64_t expert_io_ns;
 	uint64_t compute_ns;
@@ -145,5 +150,9 @@ int rt_placement_describe(const struct rt_model *m, bool mem_budget, char *host,
 /** rt_stream_stats - counters and the placement of a streaming model
  *  (-ENOENT when everything is resident); @pl's arrays stay the model's */
 int rt_stream_stats(const struct rt_model *m, struct rt_stream_stats *st, struct rt_placement *pl);
+/** the COPY queue of embedding rows read on demand, or NULL where the
+ *  embedding is resident or nothing streams (fault injection in tests) */
+struct accel_queue;
+struct accel_queue *rt_stream_embed_queue(const struct rt_model *m);
 
 #endif /* RT_STREAM_H */

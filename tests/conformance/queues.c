@@ -5,10 +5,17 @@
  * COMPUTE queue; injected and real I/O errors end the submission with the
  * sticky error and the fence still signalled; invalid submissions are
  * refused with -EINVAL and run nothing; cancelled submissions run nothing
- * and still signal in order; a submission the caller waits for
- * (accel_queue_submit_run) keeps the queue's order, from two threads at once.
+ * and still signal in order. Consecutive reads into disjoint bytes are in
+ * flight together (one read lands while the one before it still waits on
+ * its pipe), all land before the fence signals and before the commands
+ * after them run; reads into the same bytes keep their order; an error in
+ * such a group (injected, a bad fd, EOF) still ends the submission with
+ * the error of the first failing read and the fence signalled. A
+ * submission the caller waits for (accel_queue_submit_run) keeps the
+ * queue's order, from two threads at once.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -463,6 +470,129 @@ static void submit_run(struct accel_device *dev, struct accel_pool *pool)
 	accel_fence_destroy(fb);
 }
 
+/* poll @p for @n bytes equal to @want, up to 10 s (a hang guard, not a
+ * measurement): 1 once they are there */
+static int landed(const unsigned char *p, const unsigned char *want, size_t n)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (!memcmp((const void *)p, want, n))
+			return 1;
+		poll(NULL, 0, 1);
+	}
+	return 0;
+}
+
+/* consecutive READ_FILEs into disjoint bytes: one group, in flight at once */
+static void groups(struct accel_device *dev, struct accel_pool *pool, int fd,
+		   const unsigned char *data)
+{
+	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY,
+						.chunk = 65536);
+	struct accel_device_info info;
+	struct accel_queue *q = NULL;
+	struct accel_fence *f = NULL;
+	volatile unsigned char *p = accel_pool_ptr(pool);
+	struct accel_cmd c[10];
+	int pa[2] = { -1, -1 }, pb[2] = { -1, -1 }, bad = 0;
+	uint64_t v = 0;
+
+	accel_device_info(dev, &info);
+	accel_queue_create(dev, &qo, &q);
+	accel_fence_create(dev, &f);
+
+	/* the first read waits on an empty pipe; the second (another pipe) can
+	 * land meanwhile only if both are in flight; a COPY runs after both */
+	if (strcmp(info.backend, "emu")) {
+		skip(5, "%s backend: the driver's LOAD reads seekable files only, no pipes",
+		     info.backend);
+	} else if (pipe(pa) || pipe(pb)) {
+		bail_out("pipe: %s", strerror(errno));
+	} else {
+		memset((void *)p, 0, 3 * 4096);
+		accel_cmd_prep_read_file(&c[0], bytes(pool, 0, 4096), pa[0], 0);
+		accel_cmd_prep_read_file(&c[1], bytes(pool, 4096, 4096), pb[0], 0);
+		accel_cmd_prep_copy(&c[2], bytes(pool, 8192, 4096), bytes(pool, 4096, 4096));
+		is_int(accel_queue_submit(q, c, 3, NULL, 0, &(struct accel_fence_point){ f, 1 }),
+		       0, "submit read (pipe A), read (pipe B), copy");
+		ok(write(pb[1], data + 4096, 4096) == 4096, "feed pipe B");
+		ok(landed((const unsigned char *)p + 4096, data + 4096, 4096),
+		   "the second read lands while the first still waits: both in flight");
+		accel_fence_query(f, &v);
+		ok(v == 0 && p[8192] == 0 && p[8193] == 0,
+		   "the fence and the COPY wait for the first read");
+		ok(write(pa[1], data, 4096) == 4096 && accel_fence_wait(f, 1, 10000000000LL) == 0 &&
+		   !memcmp((const void *)p, data, 4096) &&
+		   !memcmp((const void *)(p + 8192), data + 4096, 4096),
+		   "fed, the first lands, the fence signals, then the COPY ran on the data");
+		close(pa[0]);
+		close(pa[1]);
+		close(pb[0]);
+		close(pb[1]);
+	}
+
+	/* eight reads of scattered 4 KiB pages and a COPY of one of them */
+	memset((void *)p, 0, 10 * 65536);
+	for (int i = 0; i < 8; i++)
+		accel_cmd_prep_read_file(&c[i], bytes(pool, (uint64_t)i * 65536, 4096), fd,
+					 (uint64_t)((i * 5) % 16) * 65536 / 4);
+	accel_cmd_prep_copy(&c[8], bytes(pool, 9 * 65536, 4096), bytes(pool, 7 * 65536, 4096));
+	is_int(accel_queue_submit(q, c, 9, NULL, 0, &(struct accel_fence_point){ f, 2 }), 0,
+	       "submit 8 reads and a copy");
+	is_int(accel_fence_wait(f, 2, 10000000000LL), 0, "the fence signals");
+	for (int i = 0; i < 8; i++)
+		bad += memcmp((const void *)(p + (uint64_t)i * 65536),
+			      data + (uint64_t)((i * 5) % 16) * 65536 / 4, 4096) != 0;
+	is_int(bad, 0, "every read landed before the fence signalled, byte-exact");
+	ok(!memcmp((const void *)(p + 9 * 65536), data + (uint64_t)((7 * 5) % 16) * 65536 / 4,
+		   4096), "the COPY after them saw its read's bytes");
+
+	/* reads into the same bytes: the later one wins, as in order */
+	accel_cmd_prep_read_file(&c[0], bytes(pool, 0, 4096), fd, 0);
+	accel_cmd_prep_read_file(&c[1], bytes(pool, 65536, 4096), fd, 4096);
+	accel_cmd_prep_read_file(&c[2], bytes(pool, 2048, 4096), fd, 8192);
+	accel_queue_submit(q, c, 3, NULL, 0, &(struct accel_fence_point){ f, 3 });
+	accel_fence_wait(f, 3, 10000000000LL);
+	ok(!memcmp((const void *)p, data, 2048) &&
+	   !memcmp((const void *)(p + 2048), data + 8192, 4096),
+	   "overlapping reads land in submission order");
+
+	/* errors: the first failing read's, the fence signalled, the rest skipped */
+	p[3 << 20] = 0x77;
+	for (int i = 0; i < 4; i++)
+		accel_cmd_prep_read_file(&c[i], bytes(pool, (uint64_t)i * 65536, 65536), fd,
+					 (uint64_t)i * 65536);
+	accel_cmd_prep_copy(&c[4], bytes(pool, 2 << 20, 1), bytes(pool, 3 << 20, 1));
+	p[2 << 20] = 0;
+	is_int(accel_queue_inject_fault(q, 3, -EIO), 0, "inject -EIO into the 3rd of 4 reads");
+	accel_queue_submit(q, c, 5, NULL, 0, &(struct accel_fence_point){ f, 4 });
+	is_int(accel_fence_wait(f, 4, 10000000000LL), 0, "fence signalled despite the error");
+	is_int(accel_queue_wait_idle(q), -EIO, "the group fails with -EIO");
+	ok(p[2 << 20] == 0, "the COPY after the group skipped");
+	accel_queue_clear_error(q);
+
+	is_int(accel_queue_inject_fault(q, 2, 0), 0, "inject a short read into the 2nd");
+	accel_queue_submit(q, c, 5, NULL, 0, &(struct accel_fence_point){ f, 5 });
+	accel_fence_wait(f, 5, 10000000000LL);
+	is_int(accel_queue_wait_idle(q), -EIO, "a short read in a group: -EIO");
+	accel_queue_clear_error(q);
+
+	accel_cmd_prep_read_file(&c[1], bytes(pool, 65536, 4096), 1000, 0);
+	accel_cmd_prep_read_file(&c[3], bytes(pool, 3 * 65536, 8192), fd, FILE_LEN - 100);
+	accel_queue_submit(q, c, 5, NULL, 0, &(struct accel_fence_point){ f, 6 });
+	is_int(accel_fence_wait(f, 6, 10000000000LL), 0, "a bad fd and EOF in one group: signalled");
+	is_int(accel_queue_wait_idle(q), -EBADF, "... the error of the first failing read: -EBADF");
+	ok(p[2 << 20] == 0, "... and the COPY after it skipped");
+	accel_queue_clear_error(q);
+	accel_cmd_prep_read_file(&c[1], bytes(pool, 65536, 4096), fd, 0);
+	accel_queue_submit(q, c, 5, NULL, 0, &(struct accel_fence_point){ f, 7 });
+	accel_fence_wait(f, 7, 10000000000LL);
+	is_int(accel_queue_wait_idle(q), -EIO, "EOF before the length in a group's last read: -EIO");
+	accel_queue_clear_error(q);
+
+	accel_queue_destroy(q);
+	accel_fence_destroy(f);
+}
+
 static void opts(struct accel_device *dev)
 {
 	struct accel_queue_opts o = ACCEL_OPTS(accel_queue_opts, .engine = 7);
@@ -494,12 +624,14 @@ int main(void)
 	int fd = make_file(data);
 
 	/* copy_engine 14 (its O_DIRECT skips stand for their 2), ordering 6,
-	 * cancel 10, errors 28, submit_run 18, opts 6 */
-	plan(14 + 6 + 10 + 28 + 18 + 6);
+	 * cancel 10, errors 28, groups 20 (the pipe skip stands for its 5),
+	 * submit_run 18, opts 6 */
+	plan(14 + 6 + 10 + 28 + 20 + 18 + 6);
 	copy_engine(dev, pool, fd, data);
 	ordering(dev, pool, fd, data);
 	cancel(dev, pool, fd, data);
 	errors(dev, pool, fd);
+	groups(dev, pool, fd, data);
 	submit_run(dev, pool);
 	opts(dev);
 	accel_device_close(dev);

@@ -3,8 +3,9 @@
  * accel-bench stream: in one run, the raw O_DIRECT sequential read bandwidth
  * of the model file (liburing, the streamer's request size and queue depth)
  * and the runtime's streamed bytes/s while generating under a memory budget,
- * with the I/O-compute overlap, peak RSS and tokens/s at -np 1 and -np 8;
- * for a model whose experts stream, -np 1 twice more without expert
+ * with the I/O-compute overlap, peak RSS and tokens/s at -np 1 and -np 8
+ * (twice each, alternating, the faster run of each kept); for a model
+ * whose experts stream, -np 1 twice more without expert
  * prediction and once more with it, alternating (moe_overlap against
  * moe_overlap_no_prefetch, each of the faster run of its mode).
  */
@@ -183,7 +184,7 @@ int bench_stream_main(int argc, char **argv)
 	const char *model = NULL, *trace = NULL;
 	uint64_t budget = 0;
 	int threads = 2, n_gen = 4, ret;
-	struct run_result r1, r8, r0, rb, r0b, *pon, *poff = &r0;
+	struct run_result r1, r8, r0, rb, r0b, r1b, r8b, *pon, *poff = &r0, *p1, *p8;
 	bool moe;
 	struct rusage ru;
 	double raw = 0, raw_first = 0;
@@ -256,6 +257,23 @@ int bench_stream_main(int argc, char **argv)
 	if (ret == 0)
 		ret = gen_run(model, budget, threads, 8, n_gen, RT_MOE_PREFETCH_ON,
 			      RUN_MARKS("np8"), &r8);
+	/*
+	 * -np 1 and -np 8 once more (np1, np8, np1_b, np8_b; a MoE model's
+	 * np1_b ran above), the faster run of each kept for np8_vs_np1: a
+	 * streamed pass is as fast as the disk, and on a shared virtual disk
+	 * one window of 3 passes read 0.9-1.4 GB/s as other jobs came and went
+	 * (np8_vs_np1 of one pair: 3.8-10.0 over the same build).
+	 */
+	p1 = moe ? pon : &r1;
+	if (ret == 0 && !moe)
+		ret = gen_run(model, budget, threads, 1, n_gen, RT_MOE_PREFETCH_ON,
+			      RUN_MARKS("np1_b"), &r1b);
+	if (ret == 0 && !moe && r1b.tps > r1.tps)
+		p1 = &r1b;
+	if (ret == 0)
+		ret = gen_run(model, budget, threads, 8, n_gen, RT_MOE_PREFETCH_ON,
+			      RUN_MARKS("np8_b"), &r8b);
+	p8 = ret == 0 && r8b.tps > r8.tps ? &r8b : &r8;
 	if (accel_trace_stop() < 0 && ret == 0)
 		return bench_fail("--trace %s: the trace could not be written", trace);
 	if (ret < 0)
@@ -273,9 +291,13 @@ int bench_stream_main(int argc, char **argv)
 	printf("io_busy: %.4f\n", r1.io_frac);
 	printf("compute_busy: %.4f\n", r1.compute_frac);
 	printf("token_seconds_np1: %.3f\n", r1.tok_s);
-	printf("tokens_per_s_np1: %.3f\n", r1.tps);
-	printf("tokens_per_s_np8: %.3f\n", r8.tps);
-	printf("np8_vs_np1: %.2f\n", r1.tps > 0 ? r8.tps / r1.tps : 0.0);
+	printf("tokens_per_s_np1: %.3f\n", p1->tps);
+	printf("tokens_per_s_np8: %.3f\n", p8->tps);
+	printf("np8_vs_np1: %.2f\n", p1->tps > 0 ? p8->tps / p1->tps : 0.0);
+	/* each run, and the first pair's ratio (what np8_vs_np1 was before) */
+	printf("tokens_per_s_np1_runs: %.3f %.3f\n", r1.tps, moe ? rb.tps : r1b.tps);
+	printf("tokens_per_s_np8_runs: %.3f %.3f\n", r8.tps, r8b.tps);
+	printf("np8_vs_np1_first: %.2f\n", r1.tps > 0 ? r8.tps / r1.tps : 0.0);
 	printf("peak_rss_mb: %.0f\n", ru.ru_maxrss / 1024.0);
 	if (moe) {
 		const struct rt_stream_stats *a = &pon->st, *b = &poff->st;

@@ -31,7 +31,8 @@ struct rt_slots {
 	uint64_t issued, consumed;
 };
 
-/* embed_rows.c: the rows a batch embeds, read from the file per pass */
+/* embed_rows.c: the rows a batch embeds (each distinct one once), read
+ * from the file per pass, all in flight together */
 struct rt_embed_rows {
 	struct accel_pool *pool;
 	struct accel_queue *copy;	/* rows must not queue behind unit loads */
@@ -39,6 +40,7 @@ struct rt_embed_rows {
 	uint64_t point;
 	uint64_t raw_stride, row_bytes, packed_off, ids_off;
 	struct accel_cmd *cmds;
+	int *first;			/* per distinct row of a pass: its first batch entry */
 };
 
 /* experts.c: routed experts in an LRU cache of entries; expert_prefetch.c

@@ -201,6 +201,13 @@ struct rt_streamer *rt_stream_of(const struct rt_model *m)
 	return ops == &stream_ops ? rt_streamer(m) : NULL;
 }
 
+struct accel_queue *rt_stream_embed_queue(const struct rt_model *m)
+{
+	struct rt_streamer *s = rt_stream_of(m);
+
+	return s ? s->embed.copy : NULL;
+}
+
 /* the expert cache's occupancy now */
 static void expert_counts(const struct rt_streamer *s, const struct rt_model *m,
 			  struct rt_stream_stats *st)
