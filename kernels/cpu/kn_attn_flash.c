@@ -122,9 +122,19 @@ void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float
 		kn_quantize_row(KN_F16, q, k16, hd);
 		kn_dequantize_row(KN_F16, k16, qf, hd);
 	}
-	for (int64_t j = 0; j < npos; j++) {
-		const uint8_t *kp = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
-		const uint8_t *vp = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)kvh * hv;
+	/* a block's positions are rows rk (rv) bytes apart: its slots are looked
+	 * up once, not per position (a division and five products each) */
+	const int64_t bt = a->block_tokens, row = a->n_kv_head * hd;
+	const size_t rk = kn_attn_row_bytes(a->k_type, row), rv = kn_attn_row_bytes(a->v_type, row);
+	const uint8_t *krow = NULL, *vrow = NULL;
+
+	for (int64_t j = 0, jb = bt; j < npos; j++, jb++, krow += rk, vrow += rv) {
+		if (jb == bt) {
+			krow = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
+			vrow = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)kvh * hv;
+			jb = 0;
+		}
+		const uint8_t *kp = krow, *vp = vrow;
 		const float Mold = M;
 		float s, ms = 1.0f, vs = 1.0f;
 
