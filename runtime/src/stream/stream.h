@@ -155,11 +155,12 @@ int rt_expert_prefetch_setup(struct rt_model *m);
  *  MoE layer, forget what a failed pass left predicted and predict it */
 int rt_expert_prefetch_begin(struct rt_model *m);
 /** layer il routed to need[] (weights w[], summed over the batch): drop the
- *  speculative reads not started, re-read on the demand queue (*point: its
- *  last point, 0 if none) what a needed expert lost, free what an unneeded
- *  one holds; count the predictions, remember the routing as the next one */
+ *  speculative reads not started, re-read on the demand queue what a needed
+ *  expert e lost (points[e]: the point of its re-read, left as is if none),
+ *  free what an unneeded one holds; count the predictions, remember the
+ *  routing as the next one */
 int rt_expert_prefetch_resolve(struct rt_model *m, int il, const bool *need, const float *w,
-			       uint64_t *point);
+			       uint64_t *points);
 /** predict the streamed MoE layers after il (il + 1 from moe_pred_ids when
  *  pre-gated, for @n tokens) and read what is not cached, the most likely
  *  first, once the demand reads up to x->point are done */
