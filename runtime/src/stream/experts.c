@@ -4,7 +4,9 @@
  * non-expert tensors; after its routing has run, the experts it chose are
  * made resident in an LRU cache of entries (hits keep their entry, misses
  * evict the least recently used entry not needed now and are read on a COPY
- * queue of their own), and MOE_FFN finds them through a table of offsets.
+ * queue of their own, a submission each), and MOE_FFN finds them through a
+ * table of offsets, by parts: the experts already there compute while the
+ * misses read, each group once its own reads have landed (blocks.c).
  * The experts predicted for the next layers are read early by
  * expert_prefetch.c into entries of the same cache; a hit on one waits for
  * its read.
