@@ -120,8 +120,9 @@ static void cpu_moe_layout(const struct accel_cmd *c, struct cpu_moe_layout *L)
 	off += CPU_ALIGN((size_t)nk * ff * sizeof(float));
 	L->hq = off;
 	off += CPU_ALIGN((size_t)nk * kn_row_size(vd, ff));
-	L->d = off;
-	off += CPU_ALIGN((size_t)nk * dim * sizeof(float));
+	L->d = off;		/* by parts: t0 holds the down outputs */
+	if (!(c->i[0] & ACCEL_MOE_SLOTS))
+		off += CPU_ALIGN((size_t)nk * dim * sizeof(float));
 	L->cols = off;		/* int32 [nk]: (token, slot) columns grouped by expert */
 	off += CPU_ALIGN((size_t)nk * sizeof(int32_t));
 	L->start = off;		/* int64 [n_exp + 1]: each expert's range in cols */
