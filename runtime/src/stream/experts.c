@@ -306,6 +306,18 @@ int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e)
 		return ret;
 	if ((ret = fetch(m, il, n, e)) < 0)
 		return ret;
+	/*
+	 * The layer's own tensors in its slot (attention, norms, router) were
+	 * last read by the routing, which has run: the next unit's load takes
+	 * the slot now, after the demand reads just issued, so it reads while
+	 * the experts compute instead of sharing the disk with the reads they
+	 * wait for (on a mixtral-8x7b-shape model a layer's 24M load overlapped
+	 * each layer's expert reads). The predictions go after both. A VRAM
+	 * tier uploads from the slot on its own schedule: not there.
+	 */
+	if (!m->vram && (ret = rt_slots_release_early(m,
+			&(struct accel_fence_point){ x->fence, x->point })) < 0)
+		return ret;
 	/* the next layers' predicted experts read while this one computes */
 	if (x->prefetch && (ret = rt_expert_prefetch_after(m, il, n)) < 0)
 		return ret;

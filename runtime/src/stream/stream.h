@@ -29,6 +29,8 @@ struct rt_slots {
 	int *su;			/* streamed units, in pass order */
 	int n_su;
 	uint64_t issued, consumed;
+	bool released;			/* the unit being built released its slot early */
+	struct accel_fence_point after;	/* point != 0: loads issued now wait for it too */
 };
 
 /* embed_rows.c: the rows a batch embeds, read from the file per pass */
@@ -124,6 +126,10 @@ int rt_slots_prefetch(struct rt_model *m);
 int rt_slots_bind(struct rt_model *m, int u);
 /** the pass's commands so far use the slot: flush them, releasing it */
 int rt_slots_release(struct rt_model *m);
+/** the unit being built is done with its slot (the compute that read it has
+ *  run, nothing after reads it): release it now and issue the load that
+ *  waited for it, after @after; rt_slots_release() then only flushes */
+int rt_slots_release_early(struct rt_model *m, const struct accel_fence_point *after);
 
 /* embed_rows.c */
 int rt_embed_rows_setup(struct rt_model *m);
