@@ -94,7 +94,8 @@ enum accel_op {
 				 * t7 optional expert table I64 [3, n_exp]: byte offsets of expert e's
 				 * gate, up, down slices in the pool of t2 (one pool for all three);
 				 * t2..t4 then describe one expert (ne[2] = 1). Lets experts live
-				 * anywhere in an expert cache (MoE streaming). */
+				 * anywhere in an expert cache (MoE streaming). i0 flags: with
+				 * ACCEL_MOE_SLOTS, see below; else i0..i5 must be 0. */
 	ACCEL_OP_LOGITS,	/* as MATMUL: t0 F32 [vocab, n] = t1 [dim, n] x t2 output weight;
 				 * t4, i0, i1 as MATMUL */
 	/* COPY engine of an attached GPU (a queue with ACCEL_QUEUE_GPU) */
@@ -102,6 +103,11 @@ enum accel_op {
 				 * VRAM twin at the same offset (accel_pool_gpu_mirror); with t1:
 				 * -> t1's VRAM (accel_cmd_prep_upload_to) */
 	ACCEL_OP_DOWNLOAD,	/* t0 of a pool: VRAM twin -> host mapping (logits, KV offload) */
+	/* COMPUTE engine, added later (the numbers above stay) */
+	ACCEL_OP_MOE_SUM,	/* t0 F32 [dim, n] = sum_j t2[j, t] * t1[:, t * k + j], j = 0..k-1 in
+				 * order (llama.cpp's ggml_mul, then ggml_add of slot 1, 2, ...):
+				 * t1 F32 [dim, k * n] the slots MOE_FFN wrote with
+				 * ACCEL_MOE_SLOTS; t2 weights F32 [k, n] */
 	ACCEL_OP_COUNT,
 };
 
@@ -147,6 +153,20 @@ enum accel_op {
 #define ACCEL_ATTN_FLASH	(1u << 0)	/* ATTN_* i5: flash-attention arithmetic */
 #define ACCEL_ATTN_ROW_INVARIANT	(1u << 1)	/* ATTN_* i5: one-query arithmetic per row */
 #define ACCEL_ATTN_FLAGS_MASK	(ACCEL_ATTN_FLASH | ACCEL_ATTN_ROW_INVARIANT)
+
+/*
+ * MOE_FFN by parts (MoE streaming: an expert computes as soon as its read has
+ * landed, while the others still read): with ACCEL_MOE_SLOTS in i0, t0 is
+ * F32 [dim, k * n] and row t * k + j gets down_e(silu(gate_e x_t) * up_e x_t)
+ * of slot j's expert e, unweighted, for the experts e in the set i1..i4
+ * (bit e % 64 of i[1 + e / 64]; n_exp <= 256; i5 must be 0); the rows of
+ * other experts are not written. Each row's arithmetic is that of the whole
+ * op, so MOE_FFN over disjoint sets covering the routed experts, then
+ * MOE_SUM, gives MOE_FFN's result bit for bit.
+ */
+#define ACCEL_MOE_SLOTS		(1u << 0)
+#define ACCEL_MOE_FLAGS_MASK	ACCEL_MOE_SLOTS
+#define ACCEL_MOE_MAX_SET	256
 
 #define ACCEL_CMD_MAX_TENSORS	8
 #define ACCEL_CMD_MAX_I		6
@@ -437,6 +457,35 @@ static inline void accel_cmd_prep_moe_ffn(struct accel_cmd *cmd, struct accel_te
 	cmd->t[5] = weights;
 	cmd->t[6] = ids;
 	cmd->t[7] = table;
+}
+
+/* MOE_FFN of the experts that accel_cmd_moe_set_expert() adds, into the
+ * per-slot rows of @slots (F32 [dim, k * n]) */
+static inline void accel_cmd_prep_moe_ffn_slots(struct accel_cmd *cmd, struct accel_tensor slots,
+						struct accel_tensor x,
+						struct accel_tensor gate_exps,
+						struct accel_tensor up_exps,
+						struct accel_tensor down_exps,
+						struct accel_tensor weights,
+						struct accel_tensor ids, struct accel_tensor table)
+{
+	accel_cmd_prep_moe_ffn(cmd, slots, x, gate_exps, up_exps, down_exps, weights, ids, table);
+	cmd->i[0] = ACCEL_MOE_SLOTS;
+}
+
+/* add expert @e (0 <= e < ACCEL_MOE_MAX_SET) to an ACCEL_MOE_SLOTS command's set */
+static inline void accel_cmd_moe_set_expert(struct accel_cmd *cmd, int e)
+{
+	cmd->i[1 + e / 64] = (int64_t)((uint64_t)cmd->i[1 + e / 64] | (1ULL << (e % 64)));
+}
+
+static inline void accel_cmd_prep_moe_sum(struct accel_cmd *cmd, struct accel_tensor dst,
+					  struct accel_tensor slots, struct accel_tensor weights)
+{
+	accel_cmd_prep(cmd, ACCEL_OP_MOE_SUM);
+	cmd->t[0] = dst;
+	cmd->t[1] = slots;
+	cmd->t[2] = weights;
 }
 
 #endif /* ACCEL_CMD_H */

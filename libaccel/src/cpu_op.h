@@ -124,11 +124,13 @@ int accel_cpu_check_attn(const struct accel_cmd *c);
 size_t accel_cpu_scratch_attn(const struct accel_cmd *c, int nth);
 int accel_cpu_exec_attn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx);
 
-/* cpu_op_moe.c: MOE_ROUTE, MOE_FFN */
+/* cpu_op_moe.c: MOE_ROUTE, MOE_FFN, MOE_SUM */
 int accel_cpu_check_moe_route(const struct accel_cmd *c);
 int accel_cpu_exec_moe_route(const struct accel_cmd *c, struct accel_cpu_ctx *ctx);
 int accel_cpu_check_moe_ffn(const struct accel_cmd *c);
 size_t accel_cpu_scratch_moe_ffn(const struct accel_cmd *c, int nth);
 int accel_cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx);
+int accel_cpu_check_moe_sum(const struct accel_cmd *c);
+int accel_cpu_exec_moe_sum(const struct accel_cmd *c, struct accel_cpu_ctx *ctx);
 
 #endif /* ACCEL_CPU_OP_H */

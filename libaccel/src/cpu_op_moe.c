@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * CPU executor, mixture of experts: MOE_ROUTE (softmax + top-k per token)
- * and MOE_FFN (llama.cpp's Mixtral FFN over the routed experts, five phases
- * separated by barriers; experts in merged tensors or scattered in a cache).
+ * CPU executor, mixture of experts: MOE_ROUTE (softmax + top-k per token),
+ * MOE_FFN (llama.cpp's Mixtral FFN over the routed experts, five phases
+ * separated by barriers; experts in merged tensors or scattered in a cache;
+ * or, by parts, a set of experts into per-slot rows) and MOE_SUM (the
+ * weighted sum of those rows, MOE_FFN's last phase).
  */
 #include <errno.h>
 #include "cpu_op.h"
@@ -71,7 +73,8 @@ int accel_cpu_check_moe_ffn(const struct accel_cmd *c)
 			      g->ne[2] != 1 || d->ne[2] != 1 || !g->pool || g->pool != u->pool ||
 			      g->pool != d->pool))
 		return -EINVAL;
-	if (!cpu_t_2d(x, dim, n) || !cpu_t_same_shape(o, x) || !cpu_t_same_shape(g, u) ||
+	if (!cpu_t_2d(x, dim, n) ||
+	    (!(c->i[0] & ACCEL_MOE_SLOTS) && !cpu_t_same_shape(o, x)) || !cpu_t_same_shape(g, u) ||
 	    g->ne[0] != dim || g->ne[3] != 1 || d->ne[0] != ff || d->ne[1] != dim ||
 	    d->ne[2] != g->ne[2] || d->ne[3] != 1 || !cpu_t_2d(wt, k, n) ||
 	    !cpu_t_same_shape(wt, ids) || k > ne)
@@ -80,6 +83,16 @@ int accel_cpu_check_moe_ffn(const struct accel_cmd *c)
 	    !kn_row_size(kn_vec_dot_type(u->dtype), dim) ||
 	    !kn_row_size(kn_vec_dot_type(d->dtype), ff))
 		return -EINVAL;
+	if ((uint64_t)c->i[0] & ~(uint64_t)ACCEL_MOE_FLAGS_MASK || c->i[5])
+		return -EINVAL;
+	if (!(c->i[0] & ACCEL_MOE_SLOTS))
+		return c->i[1] || c->i[2] || c->i[3] || c->i[4] ? -EINVAL : 0;
+	/* by parts: t0 holds a row per (token, slot); no expert past n_exp */
+	if (ne > ACCEL_MOE_MAX_SET || !cpu_t_2d(o, dim, n * k))
+		return -EINVAL;
+	for (int64_t e = ne; e < ACCEL_MOE_MAX_SET; e++)
+		if ((uint64_t)c->i[1 + e / 64] >> (e % 64) & 1)
+			return -EINVAL;
 	return 0;
 }
 
@@ -107,8 +120,9 @@ static void cpu_moe_layout(const struct accel_cmd *c, struct cpu_moe_layout *L)
 	off += CPU_ALIGN((size_t)nk * ff * sizeof(float));
 	L->hq = off;
 	off += CPU_ALIGN((size_t)nk * kn_row_size(vd, ff));
-	L->d = off;
-	off += CPU_ALIGN((size_t)nk * dim * sizeof(float));
+	L->d = off;		/* by parts: t0 holds the down outputs */
+	if (!(c->i[0] & ACCEL_MOE_SLOTS))
+		off += CPU_ALIGN((size_t)nk * dim * sizeof(float));
 	L->cols = off;		/* int32 [nk]: (token, slot) columns grouped by expert */
 	off += CPU_ALIGN((size_t)nk * sizeof(int32_t));
 	L->start = off;		/* int64 [n_exp + 1]: each expert's range in cols */
@@ -154,11 +168,33 @@ static void cpu_moe_matmul(float *out, const struct cpu_moe_w *w, uint32_t type,
 	}
 }
 
+/* whether MOE_FFN computes expert e: every one, or those of its set */
+static bool cpu_moe_in_set(const struct accel_cmd *c, int64_t e)
+{
+	return !(c->i[0] & ACCEL_MOE_SLOTS) || ((uint64_t)c->i[1 + e / 64] >> (e % 64) & 1);
+}
+
+/* out rows [s, e) (of dim) = sum_j y[t * k + j] * w[t][j], in slot order
+ * (ggml_mul, then ggml_add of slot 1, 2, ...): MOE_FFN's phase 5 and MOE_SUM */
+static void cpu_moe_sum(float *out, const float *y, const float *wt, int64_t dim, int64_t k,
+			int64_t s, int64_t e)
+{
+	for (int64_t i = s; i < e; i++) {
+		const int64_t t = i / dim, r = i % dim;
+		float acc = y[(t * k) * dim + r] * wt[t * k];
+
+		for (int64_t j = 1; j < k; j++)
+			acc += y[(t * k + j) * dim + r] * wt[t * k + j];
+		out[i] = acc;
+	}
+}
+
 /*
  * llama.cpp's Mixtral FFN: for each token t and slot j (expert e = ids[t][j]):
  * h = silu(gate_e x) * up_e x; y_j = down_e h; out = sum_j y_j * w[t][j], summed
  * in slot order. Phases: quantize x | gate, up | swiglu + quantize h | down |
- * weighted sum.
+ * weighted sum. By parts (ACCEL_MOE_SLOTS): the experts of the set only, y_j
+ * into t0's rows, no sum.
  */
 int accel_cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 {
@@ -171,6 +207,7 @@ int accel_cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	struct cpu_moe_w wd = { accel_tensor_data(d), NULL, 2 };
 	const float *wt = accel_tensor_data(&c->t[5]);
 	const uint32_t vd = kn_vec_dot_type(d->dtype);
+	const bool slots = c->i[0] & ACCEL_MOE_SLOTS;
 	struct cpu_moe_layout L;
 	int64_t s, e;
 
@@ -187,7 +224,7 @@ int accel_cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 					 accel_tensor_bytes(d) };
 
 		for (int64_t i = 0; i < nk; i++)
-			for (int j = 0; j < 3; j++)
+			for (int j = 0; j < 3 && cpu_moe_in_set(c, ids[i]); j++)
 				if (tab[ids[i] * 3 + j] < 0 ||
 				    (uint64_t)tab[ids[i] * 3 + j] + sz[j] > psz)
 					return -EINVAL;
@@ -196,19 +233,21 @@ int accel_cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	}
 
 	uint8_t *sc = ctx->scratch;
-	float *G = (float *)(sc + L.g), *U = (float *)(sc + L.u), *D = (float *)(sc + L.d);
+	float *G = (float *)(sc + L.g), *U = (float *)(sc + L.u);
+	float *D = slots ? accel_tensor_data(&c->t[0]) : (float *)(sc + L.d);
 	const float *xf = accel_tensor_data(x);
 
 	int32_t *cols = (int32_t *)(sc + L.cols);
 	int64_t *start = (int64_t *)(sc + L.start);
 
-	/* 1: activations for gate (and up, if its dot type differs); columns by expert */
+	/* 1: activations for gate (and up, if its dot type differs); columns by
+	 * expert (those of the set) */
 	if (ctx->ith == 0) {
 		int64_t at = 0;
 
 		for (int64_t ex = 0; ex < n_exp; ex++) {
 			start[ex] = at;
-			for (int64_t i = 0; i < nk; i++)
+			for (int64_t i = 0; i < nk && cpu_moe_in_set(c, ex); i++)
 				if (ids[i] == ex)
 					cols[at++] = (int32_t)i;
 		}
@@ -226,29 +265,51 @@ int accel_cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 	cpu_moe_matmul(U, &wu, u->dtype, dim, ff, n_exp, cols, start, k, sc + L.xu, true, s, e);
 	cpu_barrier(ctx);
 
-	/* 3: h = silu(gate) * up, quantized for down, one (token, slot) row each */
-	cpu_split(nk, ctx, &s, &e);
-	for (int64_t r = s; r < e; r++)
+	/* 3: h = silu(gate) * up, quantized for down, one (token, slot) row each
+	 * (the rows of the columns computed, each on its own) */
+	cpu_split(start[n_exp], ctx, &s, &e);
+	for (int64_t i = s; i < e; i++) {
+		const int64_t r = cols[i];
+
 		kn_swiglu(G + r * ff, G + r * ff, U + r * ff, ff, ff, 0, 1);
-	cpu_quantize_rows(vd, G, sc + L.hq, ff, s, e);
+		cpu_quantize_rows(vd, G, sc + L.hq, ff, r, r + 1);
+	}
 	cpu_barrier(ctx);
 
 	/* 4: down rows */
 	cpu_split(dim, ctx, &s, &e);
 	cpu_moe_matmul(D, &wd, d->dtype, ff, dim, n_exp, cols, start, k, sc + L.hq, false, s, e);
+	if (slots)
+		return 0;
 	cpu_barrier(ctx);
 
 	/* 5: weighted sum over slots, in slot order (ggml_mul then ggml_add chain) */
-	float *out = accel_tensor_data(&c->t[0]);
+	cpu_split(n * dim, ctx, &s, &e);
+	cpu_moe_sum(accel_tensor_data(&c->t[0]), D, wt, dim, k, s, e);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- MOE_SUM */
+
+int accel_cpu_check_moe_sum(const struct accel_cmd *c)
+{
+	const struct accel_tensor *o = &c->t[0], *y = &c->t[1], *wt = &c->t[2];
+	const int64_t dim = o->ne[0], n = o->ne[1], k = wt->ne[0];
+
+	if (!cpu_t_f32(o) || !cpu_t_f32(y) || !cpu_t_f32(wt))
+		return -EINVAL;
+	if (k < 1 || !cpu_t_2d(o, dim, n) || !cpu_t_2d(wt, k, n) || !cpu_t_2d(y, dim, n * k))
+		return -EINVAL;
+	return 0;
+}
+
+int accel_cpu_exec_moe_sum(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
+{
+	const int64_t dim = c->t[0].ne[0], n = c->t[0].ne[1], k = c->t[2].ne[0];
+	int64_t s, e;
 
 	cpu_split(n * dim, ctx, &s, &e);
-	for (int64_t i = s; i < e; i++) {
-		const int64_t t = i / dim, r = i % dim;
-		float acc = D[(t * k) * dim + r] * wt[t * k];
-
-		for (int64_t j = 1; j < k; j++)
-			acc += D[(t * k + j) * dim + r] * wt[t * k + j];
-		out[i] = acc;
-	}
+	cpu_moe_sum(accel_tensor_data(&c->t[0]), accel_tensor_data(&c->t[1]),
+		    accel_tensor_data(&c->t[2]), dim, k, s, e);
 	return 0;
 }

@@ -28,6 +28,9 @@ static inline int accel_gpu_op_check(const struct accel_cmd *c)
 		return c->t[1].ne[0] > ACCEL_GPU_MAX_HD ? -EOPNOTSUPP : 0;
 	case ACCEL_OP_MOE_ROUTE:
 		return c->t[2].ne[0] > ACCEL_GPU_MAX_EXP ? -EOPNOTSUPP : 0;
+	case ACCEL_OP_MOE_FFN:
+		/* by parts (ACCEL_MOE_SLOTS) and MOE_SUM: the CPU's streaming only */
+		return c->i[0] ? -EOPNOTSUPP : 0;
 	case ACCEL_OP_EMBED:
 	case ACCEL_OP_RMSNORM:
 	case ACCEL_OP_MATMUL:
@@ -35,7 +38,6 @@ static inline int accel_gpu_op_check(const struct accel_cmd *c)
 	case ACCEL_OP_ROPE:
 	case ACCEL_OP_SWIGLU:
 	case ACCEL_OP_ADD:
-	case ACCEL_OP_MOE_FFN:
 	case ACCEL_OP_NOP:
 		return 0;
 	default:

@@ -98,6 +98,11 @@ const struct accel_op_desc accel_op_table[] = {
 	[ACCEL_OP_DOWNLOAD] = {
 		.name = "download", .engines = ON_COPY, .check = accel_gpu_check_xfer,
 	},
+	[ACCEL_OP_MOE_SUM] = {
+		.name = "moe_sum", .engines = ON_COMPUTE, .check = accel_cpu_check_moe_sum,
+		.cpu = accel_cpu_exec_moe_sum,
+		.writes = W0, .refs_only = true, .serial_elems = SERIAL,
+	},
 };
 
 /* a row per opcode: a new enum value without a row (or a row past the enum)

@@ -84,6 +84,9 @@ struct rt_placement {
  *	layer being computed, or holding a pending prediction): between passes
  *	at most @expert_pending
  * @expert_entries: entries of the cache
+ * @expert_layers: MoE layer computations whose experts streamed
+ * @expert_parts: the MOE_FFN commands those were split in: each group of
+ *	experts computes once its own reads have landed, while later ones read
  */
 struct rt_stream_stats {
 	uint64_t bytes_read;
@@ -106,6 +109,8 @@ struct rt_stream_stats {
 	int expert_pending;
 	int expert_reserved;
 	int expert_entries;
+	uint64_t expert_layers;
+	uint64_t expert_parts;
 };
 
 /**

@@ -154,6 +154,9 @@ hits = float(got["expert_predict_hit"]) * pred
 assert abs(hits / routed - float(got["expert_predict_recall"])) < 5e-4 * pred / routed + 6e-4, \
     (got["expert_predict_hit"], pred, routed, got["expert_predict_recall"])
 assert any("expert_prefetch" in e["name"] for e in ev if e["ph"] == "X"), "no prefetch span"
+# streamed experts compute by parts (MOE_FFN per group of reads, then MOE_SUM)
+assert float(got["expert_parts_per_layer"]) >= 1, got["expert_parts_per_layer"]
+assert any(e["name"].startswith("moe_sum") for e in ev if e["ph"] == "X"), "no moe_sum span"
 PY
 ok $? "moe_overlap and moe_overlap_no_prefetch equal the union of their windows' spans (<= 1)"
 

@@ -38,6 +38,7 @@ static const struct {
 	{ ACCEL_OP_LOGITS, "logits", COMPUTE },
 	{ ACCEL_OP_UPLOAD, "upload", COPY },
 	{ ACCEL_OP_DOWNLOAD, "download", COPY },
+	{ ACCEL_OP_MOE_SUM, "moe_sum", COMPUTE },
 };
 
 static bool name_ok(const char *s)

@@ -368,6 +368,40 @@ static void test_moe(int nth, uint32_t wt)
 	   kn_type_name(wt));
 	if (wt == KN_F32)
 		ok(worst < 1e-5, "[%d thr] MOE_FFN f32 vs double reference (max err %.2g)", nth, worst);
+
+	/* by parts (MoE streaming): experts {2, 1} then {0, 3} into per-slot
+	 * rows, then MOE_SUM: the whole op's result bit for bit; a part
+	 * writes the rows of its own experts only */
+	float slots[DIM * K * N], o2[DIM * N];
+	struct accel_cmd part[2], sum;
+	const int sets[2][2] = { { 2, 1 }, { 0, 3 } };
+	int untouched = 0;
+
+	memset(slots, 0xff, sizeof(slots));	/* NaN: a row left unwritten shows */
+	for (int p = 0; p < 2; p++) {
+		accel_cmd_prep_moe_ffn_slots(&part[p], T(slots, KN_F32, DIM, K * N, 1),
+					     T(x, KN_F32, DIM, N, 1), T(gq, wt, DIM, FF, NE),
+					     T(uq, wt, DIM, FF, NE), T(dq, wt, FF, DIM, NE),
+					     T(w, KN_F32, K, N, 1), T(ids, KN_I32, K, N, 1),
+					     (struct accel_tensor){ 0 });
+		for (int i = 0; i < 2; i++)
+			accel_cmd_moe_set_expert(&part[p], sets[p][i]);
+		ret = ret ?: accel_cpu_check(&part[p]) ?: run(&part[p], nth);
+		for (int i = 0; p == 0 && i < K * N; i++) {
+			const bool in = ids[i] == 2 || ids[i] == 1;
+			uint32_t bits;
+
+			memcpy(&bits, &slots[i * DIM], sizeof(bits));
+			untouched += in ? bits == 0xffffffffu : bits != 0xffffffffu;
+		}
+	}
+	accel_cmd_prep_moe_sum(&sum, T(o2, KN_F32, DIM, N, 1), T(slots, KN_F32, DIM, K * N, 1),
+			       T(w, KN_F32, K, N, 1));
+	ret = ret ?: accel_cpu_check(&sum) ?: run(&sum, nth);
+	ok(!ret && !untouched, "[%d thr] MOE_FFN by parts writes the rows of its experts only",
+	   nth);
+	ok(!ret && !memcmp(o2, o, sizeof(o)), "[%d thr] MOE_FFN %s by parts + MOE_SUM == MOE_FFN",
+	   nth, kn_type_name(wt));
 	ids[3] = NE;
 	is_int(run(&c, nth), -EINVAL, "[%d thr] MOE_FFN with an expert id out of range fails", nth);
 	free(g);
@@ -489,6 +523,18 @@ static void test_check(void)
 	c = base; c.t[4].ne[1] = 128; EXPECT(-EINVAL, "moe_ffn down shape");
 	c = base; c.t[5].ne[0] = c.t[6].ne[0] = 5; EXPECT(-EINVAL, "moe_ffn k > n_exp");
 	c = base; c.t[3].dtype = KN_Q8_1; EXPECT(-EOPNOTSUPP, "moe_ffn q8_1 up");
+	c = base; c.i[1] = 1; EXPECT(-EINVAL, "moe_ffn expert set without ACCEL_MOE_SLOTS");
+	c = base; c.i[0] = 2; EXPECT(-EINVAL, "moe_ffn unknown flag");
+	c = base; c.i[0] = ACCEL_MOE_SLOTS; EXPECT(-EINVAL, "moe_ffn slots: t0 not [dim, k * n]");
+	c.t[0].ne[1] = 4; c.i[1] = 0xf; EXPECT(0, "moe_ffn slots ok");
+	c.i[1] = 0x10; EXPECT(-EINVAL, "moe_ffn slots: expert past n_exp");
+	c.i[1] = 1; c.i[5] = 1; EXPECT(-EINVAL, "moe_ffn slots: i5 not 0");
+	/* MOE_SUM */
+	accel_cmd_prep_moe_sum(&base, T(f, KN_F32, 256, 2, 1), T(f, KN_F32, 256, 4, 1),
+			       T(f, KN_F32, 2, 2, 1));
+	c = base; EXPECT(0, "moe_sum ok");
+	c = base; c.t[1].ne[1] = 3; EXPECT(-EINVAL, "moe_sum slots not k * n rows");
+	c = base; c.t[2].dtype = KN_F16; EXPECT(-EINVAL, "moe_sum f16 weights");
 	/* opcodes */
 	accel_cmd_prep(&c, ACCEL_OP_READ_FILE); EXPECT(-EINVAL, "copy op on compute");
 	accel_cmd_prep(&c, ACCEL_OP_COUNT); EXPECT(-EINVAL, "opcode past the table");
@@ -515,9 +561,9 @@ int main(void)
 {
 	int moe_tests = 0;
 
-	/* test_moe: 2, and 1 more against double for f32 weights */
+	/* test_moe: 4, and 1 more against double for f32 weights */
 	for (int i = 0; i < ARRAY_LEN(moe_types); i++)
-		moe_tests += 2 + (moe_types[i] == KN_F32);
+		moe_tests += 4 + (moe_types[i] == KN_F32);
 	/* per thread count: simple ops, 2 matmuls (5 and 1 rows) per case, 3 per
 	 * attention case, the MoE tests; then test_check 1 */
 	plan(ARRAY_LEN(nths) * (SIMPLE_OPS_TESTS + 2 * ARRAY_LEN(mm_cases) +

@@ -326,6 +326,10 @@ int bench_stream_main(int argc, char **argv)
 		       (double)(a->expert_hits + a->expert_misses));
 		printf("expert_hit_rate_no_prefetch: %.3f\n", (double)b->expert_hits /
 		       (double)(b->expert_hits + b->expert_misses));
+		/* MOE_FFN commands per streamed MoE layer: its experts compute
+		 * in parts as their reads land */
+		printf("expert_parts_per_layer: %.2f\n", a->expert_layers ?
+		       (double)a->expert_parts / (double)a->expert_layers : 0.0);
 		printf("tokens_per_s_np1_prefetch: %.3f\n", pon->tps);
 		printf("tokens_per_s_np1_no_prefetch: %.3f\n", poff->tps);
 		printf("prefetch_speedup_np1: %.2f\n", poff->tps > 0 ? pon->tps / poff->tps : 0.0);

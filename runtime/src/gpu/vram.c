@@ -289,6 +289,8 @@ static int vram_experts(struct rt_model *m, int il, int n, struct rt_experts *e)
 		return ret;
 	if ((ret = v->inner->experts(m, il, n, e)) < 0)
 		return ret;
+	/* one MOE_FFN on the GPU, after every upload (by parts is the CPU's) */
+	e->n_group = 0;
 	/* the host reads of this routing (demand, and predictions it hit) */
 	nw = 0;
 	waits[nw++] = (struct accel_fence_point){ x->fence, x->point };

@@ -231,8 +231,26 @@ int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
 	}
 	if ((ret = m->wops->experts(m, il, n, &e)) < 0)
 		return ret;
-	EMIT(g, "ffn_moe_out", il, accel_cmd_prep_moe_ffn(c_, xb2, xb, e.gate, e.up, e.down, w,
-							   ids, e.table));
+	if (!e.n_group) {
+		EMIT(g, "ffn_moe_out", il, accel_cmd_prep_moe_ffn(c_, xb2, xb, e.gate, e.up, e.down,
+								   w, ids, e.table));
+	} else {
+		/* by parts: each group of experts computes once its reads have
+		 * landed, while the later ones still read; then the sum */
+		struct accel_tensor slots = rows(m->moe_slots, 0, n * m->hp.n_expert_used);
+
+		for (int i = 0; i < e.n_group; i++) {
+			const struct rt_expert_group *eg = &e.group[i];
+
+			for (int j = 0; j < 2; j++)
+				if ((ret = rt_exec_wait(g->ex, &eg->wait[j])) < 0)
+					return ret;
+			EMIT(g, "ffn_moe_part", il, accel_cmd_prep_moe_ffn_slots(c_, slots, xb,
+					e.gate, e.up, e.down, w, ids, e.table);
+			     memcpy(&c_->i[1], eg->set, sizeof(eg->set)));
+		}
+		EMIT(g, "ffn_moe_out", il, accel_cmd_prep_moe_sum(c_, xb2, slots, w));
+	}
 	EMIT(g, "l_out", il, accel_cmd_prep_add(c_, x, res, xb2));
 	return 0;
 }

@@ -41,7 +41,7 @@ int rt_model_alloc_activations(struct rt_model *m)
 	int64_t pk = hp->n_expert_used > 0 ? rt_pregate_k(hp->n_expert, hp->n_expert_used) : 1;
 	struct accel_tensor *all[] = { &m->x, &m->x_out, &m->xb, &m->xb2, &m->q, &m->k, &m->v, &m->attn,
 				       &m->hb, &m->hb2, &m->router, &m->moe_w, &m->moe_ids,
-				       &m->moe_pred_w, &m->moe_pred_ids,
+				       &m->moe_pred_w, &m->moe_pred_ids, &m->moe_slots,
 				       &m->tokens, &m->pos, &m->seq, &m->block_table, &m->logits,
 				       &m->logits_tmp };
 	struct accel_pool_opts po;
@@ -63,6 +63,7 @@ int rt_model_alloc_activations(struct rt_model *m)
 	m->moe_ids = act(&off, ACCEL_DTYPE_I32, k, B);
 	m->moe_pred_w = act(&off, ACCEL_DTYPE_F32, pk, B);
 	m->moe_pred_ids = act(&off, ACCEL_DTYPE_I32, pk, B);
+	m->moe_slots = act(&off, ACCEL_DTYPE_F32, hp->n_expert > 0 ? hp->dim : 1, k * B);
 	m->tokens = act(&off, ACCEL_DTYPE_I32, B, 1);
 	m->pos = act(&off, ACCEL_DTYPE_I32, B, 1);
 	m->seq = act(&off, ACCEL_DTYPE_I32, B, 2);	/* ids, then rt_batch.chunk */

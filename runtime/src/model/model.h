@@ -54,13 +54,32 @@ struct rt_layer {
 	uint64_t file_begin, file_end;	/* byte range of the layer's tensors in the file */
 };
 
+/* the most MOE_FFN commands one layer's experts are split in */
+#define RT_MOE_MAX_GROUPS 8
+
+/**
+ * struct rt_expert_group - experts that MOE_FFN computes once their reads landed
+ * @set: the experts, bit e % 64 of set[e / 64] (ACCEL_MOE_SLOTS's set)
+ * @wait: the fence points of their reads (point 0: none)
+ */
+struct rt_expert_group {
+	uint64_t set[4];
+	struct accel_fence_point wait[2];
+};
+
 /**
  * struct rt_experts - where MOE_FFN finds a layer's experts
  * @gate, @up, @down: the merged tensors, or one expert's shape in a cache
  * @table: unused (merged), or the I64 [3, n_expert] table of byte offsets
+ * @n_group: 0: one MOE_FFN over every routed expert (the hook waited for
+ *	them); else MOE_FFN by parts, group by group, each after its waits, in
+ *	the order their reads land, then MOE_SUM
+ * @group: the groups, covering the routed experts once each
  */
 struct rt_experts {
 	struct accel_tensor gate, up, down, table;
+	int n_group;
+	struct rt_expert_group group[RT_MOE_MAX_GROUPS];
 };
 
 /*
@@ -131,6 +150,7 @@ struct rt_model {
 	struct accel_tensor x, xb, xb2, q, k, v, attn, hb, hb2, moe_w, moe_ids, router;
 	struct accel_tensor x_out;	/* the last layer's residual, logits rows only */
 	struct accel_tensor moe_pred_w, moe_pred_ids;	/* pre-gating: the next layer's ranking */
+	struct accel_tensor moe_slots;	/* F32 [dim, k * n]: MOE_FFN by parts, per slot */
 	struct accel_tensor tokens, pos, seq, block_table, logits, logits_tmp;
 	int n_ctx, n_batch, n_seq;	/* n_ctx: positions of one sequence */
 	int kv_tokens;			/* positions of the shared KV pool (0: per sequence) */

@@ -301,9 +301,10 @@ int rt_expert_prefetch_after(struct rt_model *m, int il, int n)
 }
 
 /* drop the speculative reads not started; for those of layer il's experts
- * that need[] (NULL: none) re-read what was dropped on the demand queue, free
- * the entries of the others */
-static int settle(struct rt_model *m, int il, const bool *need, uint64_t *point)
+ * that need[] (NULL: none) re-read what was dropped on the demand queue, one
+ * submission per expert (points[e]: its point), free the entries of the
+ * others */
+static int settle(struct rt_model *m, int il, const bool *need, uint64_t *points)
 {
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_expert_cache *x = &s->exp;
@@ -311,7 +312,6 @@ static int settle(struct rt_model *m, int il, const bool *need, uint64_t *point)
 	int dropped = accel_queue_cancel(x->pcopy), first, nc = 0, ret;
 	uint64_t bytes = 0;
 
-	*point = 0;
 	if (dropped < 0)
 		return rt_set_error(dropped, "cannot cancel expert prefetches: %s",
 				    strerror(-dropped));
@@ -337,6 +337,18 @@ static int settle(struct rt_model *m, int il, const bool *need, uint64_t *point)
 			while (c0 < nc)
 				accel_cmd_name(&x->pcmds[c0++], "expert_weights", il);
 			bytes += p->bytes;
+			/* an expert's pieces follow each other: its MOE_FFN part
+			 * waits for its own re-read only */
+			if (i + 1 < x->n_spec && x->spec[i + 1].key == p->key)
+				continue;
+			ret = accel_queue_submit(x->copy, x->pcmds, (uint32_t)nc, NULL, 0,
+						 &(struct accel_fence_point){ x->fence, x->point + 1 });
+			if (ret < 0)
+				return rt_set_error(ret, "expert reads refused: %s", strerror(-ret));
+			points[p->key % n_exp] = ++x->point;
+			s->st.bytes_read += bytes;
+			bytes = 0;
+			nc = 0;
 		} else if (x->where[p->key] == p->ent) {
 			/* what ran of it is wasted; the entry is free again */
 			for (int j = 0; j < first; j++)
@@ -349,14 +361,6 @@ static int settle(struct rt_model *m, int il, const bool *need, uint64_t *point)
 		}
 	}
 	x->n_spec = 0;
-	if (!nc)
-		return 0;
-	ret = accel_queue_submit(x->copy, x->pcmds, (uint32_t)nc, NULL, 0,
-				 &(struct accel_fence_point){ x->fence, x->point + 1 });
-	if (ret < 0)
-		return rt_set_error(ret, "expert reads refused: %s", strerror(-ret));
-	*point = ++x->point;
-	s->st.bytes_read += bytes;
 	return 0;
 }
 
@@ -365,7 +369,6 @@ int rt_expert_prefetch_begin(struct rt_model *m)
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_expert_cache *x = &s->exp;
 	size_t n_keys = (size_t)m->hp.n_layer * m->hp.n_expert;
-	uint64_t point;
 	int ret;
 
 	if (!x->prefetch)
@@ -377,7 +380,7 @@ int rt_expert_prefetch_begin(struct rt_model *m)
 		return 0;
 	}
 	/* what a failed pass predicted and never routed */
-	if ((ret = settle(m, -1, NULL, &point)) < 0)
+	if ((ret = settle(m, -1, NULL, NULL)) < 0)
 		return ret;
 	for (size_t k = 0; k < n_keys; k++) {
 		if (x->pred[k] == RT_PRED_READ)
@@ -390,12 +393,12 @@ int rt_expert_prefetch_begin(struct rt_model *m)
 }
 
 int rt_expert_prefetch_resolve(struct rt_model *m, int il, const bool *need, const float *w,
-			       uint64_t *point)
+			       uint64_t *points)
 {
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_expert_cache *x = &s->exp;
 	const int n_exp = m->hp.n_expert;
-	int ret = settle(m, il, need, point);
+	int ret = settle(m, il, need, points);
 
 	if (ret < 0)
 		return ret;

@@ -4,7 +4,9 @@
  * non-expert tensors; after its routing has run, the experts it chose are
  * made resident in an LRU cache of entries (hits keep their entry, misses
  * evict the least recently used entry not needed now and are read on a COPY
- * queue of their own), and MOE_FFN finds them through a table of offsets.
+ * queue of their own, a submission each), and MOE_FFN finds them through a
+ * table of offsets, by parts: the experts already there compute while the
+ * misses read, each group once its own reads have landed (blocks.c).
  * The experts predicted for the next layers are read early by
  * expert_prefetch.c into entries of the same cache; a hit on one waits for
  * its read.
@@ -141,11 +143,68 @@ int rt_experts_take(struct rt_model *m, int key, bool prefetch)
 	return victim;
 }
 
-/* make every routed expert resident and write the table MOE_FFN reads;
- * *wait gets the fence point of the reads, *pwait that of the predictions'
- * reads it hit (point 0: none) */
-static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wait,
-		 struct accel_fence_point *pwait)
+/* point, or 0 once @f has reached it */
+static uint64_t pending_point(struct accel_fence *f, uint64_t point)
+{
+	uint64_t done = 0;
+
+	return point && accel_fence_query(f, &done) == 0 && done >= point ? 0 : point;
+}
+
+/*
+ * MOE_FFN by parts: the routed experts (dpt[e], ppt[e]: the points of their
+ * demand and prefetch reads, 0 for none) in the order their reads land, in
+ * at most RT_MOE_MAX_GROUPS groups: those already resident first, then those
+ * that wait only for a prediction's read (the prefetch queue runs in order),
+ * then the demand reads in their queue's order.
+ */
+static void group(const struct rt_model *m, const bool *need, const uint64_t *dpt,
+		  const uint64_t *ppt, struct rt_experts *ex)
+{
+	struct rt_expert_cache *x = &rt_streamer(m)->exp;
+	int order[1024], cnt = 0, ready = 0;
+
+	for (int e = 0; e < m->hp.n_expert; e++) {
+		int i = cnt++;
+
+		if (!need[e]) {
+			cnt--;
+			continue;
+		}
+		while (i > 0 && (dpt[order[i - 1]] > dpt[e] ||
+				 (dpt[order[i - 1]] == dpt[e] && ppt[order[i - 1]] > ppt[e]))) {
+			order[i] = order[i - 1];
+			i--;
+		}
+		order[i] = e;
+		ready += !dpt[e] && !ppt[e];
+	}
+	ex->n_group = 0;
+	for (int i = 0; i < cnt;) {
+		struct rt_expert_group *g = &ex->group[ex->n_group++];
+		int left = RT_MOE_MAX_GROUPS - ex->n_group + 1;
+		/* the resident ones together, the others alone while groups last */
+		int take = i < ready ? ready : (cnt - i + left - 1) / left;
+
+		memset(g, 0, sizeof(*g));
+		g->wait[0].fence = x->fence;
+		g->wait[1].fence = x->pfence;
+		for (int j = i; j < i + take; j++) {
+			int e = order[j];
+
+			g->set[e / 64] |= 1ULL << (e % 64);
+			if (dpt[e] > g->wait[0].point)
+				g->wait[0].point = dpt[e];
+			if (ppt[e] > g->wait[1].point)
+				g->wait[1].point = ppt[e];
+		}
+		i += take;
+	}
+}
+
+/* make every routed expert resident, write the table MOE_FFN reads and
+ * group the experts by the reads they wait for */
+static int fetch(struct rt_model *m, int il, int n, struct rt_experts *ex)
 {
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_expert_cache *x = &s->exp;
@@ -155,8 +214,8 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 	int64_t *tab = accel_pool_ptr(x->tab_pool);
 	bool need[1024] = { false };
 	float w[1024] = { 0 };
-	uint64_t ready = 0, victim_ready = 0, dpoint = 0;
-	int nc = 0, ret;
+	uint64_t dpt[1024] = { 0 }, ppt[1024] = { 0 };
+	int ret;
 
 	x->stamp++;
 	for (int i = 0; i < k * n; i++) {
@@ -166,8 +225,9 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 		need[ids[i]] = true;
 		w[ids[i]] += wt[i] > 0 ? wt[i] : 1e-6f;
 	}
-	/* the predictions not read yet are dropped before any miss is read */
-	if (x->prefetch && (ret = rt_expert_prefetch_resolve(m, il, need, w, &dpoint)) < 0)
+	/* the predictions not read yet are dropped before any miss is read;
+	 * what a needed one lost is re-read (dpt[e]) */
+	if (x->prefetch && (ret = rt_expert_prefetch_resolve(m, il, need, w, dpt)) < 0)
 		return ret;
 	/* hits first, so that no needed entry is taken as a victim; a hit on
 	 * a prediction waits for its read */
@@ -176,14 +236,16 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 
 		if (need[e] && ent >= 0) {
 			x->entry_used[ent] = x->stamp;
-			if (x->entry_ready && x->entry_ready[ent] > ready)
-				ready = x->entry_ready[ent];
+			if (x->entry_ready)
+				ppt[e] = pending_point(x->pfence, x->entry_ready[ent]);
 			s->st.expert_hits++;
 		}
 	}
+	/* each miss is a submission of its own: its part of MOE_FFN runs
+	 * as soon as it has landed */
 	for (int e = 0; e < n_exp; e++) {
-		int key = il * n_exp + e, ent = x->where[key], victim = -1;
-		uint64_t b[3], len[3], off;
+		int key = il * n_exp + e, ent = x->where[key], victim = -1, nc = 0;
+		uint64_t b[3], len[3], off, victim_ready = 0;
 
 		if (!need[e])
 			continue;
@@ -194,8 +256,7 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 			ent = victim;
 			/* a prediction's read may still be writing the entry */
 			if (x->entry_ready && x->entry_ready[ent]) {
-				if (x->entry_ready[ent] > victim_ready)
-					victim_ready = x->entry_ready[ent];
+				victim_ready = pending_point(x->pfence, x->entry_ready[ent]);
 				x->entry_ready[ent] = 0;
 			}
 			s->st.expert_misses++;
@@ -215,19 +276,22 @@ static int fetch(struct rt_model *m, int il, int n, struct accel_fence_point *wa
 			tab[e * 3 + j] = (int64_t)(off + (b[j] & (RT_PAGE - 1)));
 			off += rt_span(b[j], b[j] + len[j]);
 		}
+		if (!nc)
+			continue;
+		ret = accel_queue_submit(x->copy, x->cmds, (uint32_t)nc,
+					 &(struct accel_fence_point){ x->pfence, victim_ready },
+					 victim_ready ? 1 : 0,
+					 &(struct accel_fence_point){ x->fence, x->point + 1 });
+		if (ret < 0)
+			return rt_set_error(ret, "expert reads refused: %s", strerror(-ret));
+		dpt[e] = ++x->point;
 	}
-	pwait->fence = x->pfence;
-	pwait->point = ready;
-	wait->fence = x->fence;
-	wait->point = dpoint;	/* the re-read pieces of predictions, if any */
-	if (!nc)
-		return 0;
-	wait->point = ++x->point;
-	ret = accel_queue_submit(x->copy, x->cmds, (uint32_t)nc,
-				 &(struct accel_fence_point){ x->pfence, victim_ready },
-				 victim_ready ? 1 : 0, wait);
-	if (ret < 0)
-		return rt_set_error(ret, "expert reads refused: %s", strerror(-ret));
+	for (int e = 0; e < n_exp; e++)
+		if (need[e])
+			dpt[e] = pending_point(x->fence, dpt[e]);
+	group(m, need, dpt, ppt, ex);
+	s->st.expert_layers++;
+	s->st.expert_parts += ex->n_group;
 	return 0;
 }
 
@@ -235,13 +299,24 @@ int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e)
 {
 	struct rt_expert_cache *x = &rt_streamer(m)->exp;
 	const struct rt_layer *l = &m->layers_file[il];
-	struct accel_fence_point xw, pw;
 	int ret;
 
 	/* the host needs the routing to know what to read */
 	if ((ret = rt_model_drain(m)) < 0)
 		return ret;
-	if ((ret = fetch(m, il, n, &xw, &pw)) < 0)
+	if ((ret = fetch(m, il, n, e)) < 0)
+		return ret;
+	/*
+	 * The layer's own tensors in its slot (attention, norms, router) were
+	 * last read by the routing, which has run: the next unit's load takes
+	 * the slot now, after the demand reads just issued, so it reads while
+	 * the experts compute instead of sharing the disk with the reads they
+	 * wait for (on a mixtral-8x7b-shape model a layer's 24M load overlapped
+	 * each layer's expert reads). The predictions go after both. A VRAM
+	 * tier uploads from the slot on its own schedule: not there.
+	 */
+	if (!m->vram && (ret = rt_slots_release_early(m,
+			&(struct accel_fence_point){ x->fence, x->point })) < 0)
 		return ret;
 	/* the next layers' predicted experts read while this one computes */
 	if (x->prefetch && (ret = rt_expert_prefetch_after(m, il, n)) < 0)
@@ -253,7 +328,5 @@ int rt_experts_stream(struct rt_model *m, int il, int n, struct rt_experts *e)
 	e->down = accel_tensor_make(x->pool, 0, l->down_exps.dtype, l->down_exps.ne[0],
 				    l->down_exps.ne[1], 1, 1);
 	e->table = accel_tensor_make(x->tab_pool, 0, ACCEL_DTYPE_I64, 3, m->hp.n_expert, 1, 1);
-	if ((ret = rt_exec_wait(&m->ex, &xw)) < 0)
-		return ret;
-	return rt_exec_wait(&m->ex, &pw);
+	return 0;
 }

@@ -4,7 +4,10 @@
  * O_DIRECT) into K slots. Load j goes to slot j % K once the compute that
  * last used the slot has signalled slot_fence; the compute of a unit waits on
  * its load's point of load_fence. Loads run K - 1 units ahead of compute,
- * across passes too; the host never waits between units.
+ * across passes too; the host never waits between units. A streamed MoE
+ * layer releases its slot from the host once its routing has run (the
+ * experts it then computes are not in the slot), so the next load reads
+ * during the experts' compute, after their demand reads.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -65,8 +68,8 @@ static int issue_load(struct rt_model *m, uint64_t j)
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_slots *r = &s->slots;
 	int u = r->su[j % r->n_su], k = s->pl.n_slots, n = 0, np, ret;
-	struct accel_fence_point wait = { r->slot_fence, j + 1 - k };
-	struct accel_fence_point sig = { r->load_fence, j + 1 };
+	struct accel_fence_point waits[2], sig = { r->load_fence, j + 1 };
+	uint32_t nw = 0;
 	struct accel_cmd cmd[2 * RT_MAX_PIECES];
 	uint64_t b[RT_MAX_PIECES], e[RT_MAX_PIECES], off = (j % k) * s->pl.slot_bytes, bytes = 0;
 
@@ -80,8 +83,11 @@ static int issue_load(struct rt_model *m, uint64_t j)
 	for (int i = 0; i < n; i++)
 		accel_cmd_name(&cmd[i], u < m->hp.n_layer ? "layer_weights" : "output_weights",
 			       u < m->hp.n_layer ? u : u - m->hp.n_layer);
-	ret = accel_queue_submit(m->copy, cmd, (uint32_t)n, j >= (uint64_t)k ? &wait : NULL,
-				 j >= (uint64_t)k ? 1 : 0, &sig);
+	if (j >= (uint64_t)k)
+		waits[nw++] = (struct accel_fence_point){ r->slot_fence, j + 1 - k };
+	if (r->after.point)
+		waits[nw++] = r->after;
+	ret = accel_queue_submit(m->copy, cmd, (uint32_t)n, nw ? waits : NULL, nw, &sig);
 	if (ret < 0)
 		return rt_set_error(ret, "load of unit %d refused: %s", u, strerror(-ret));
 	s->st.bytes_read += bytes;
@@ -113,6 +119,8 @@ int rt_slots_bind(struct rt_model *m, int u)
 	uint64_t b[RT_MAX_PIECES], e[RT_MAX_PIECES];
 	int ret, nl = m->hp.n_layer;
 
+	/* an early release whose unit a failed pass never released: consumed */
+	r->released = false;
 	if ((ret = rt_slots_prefetch(m)) < 0)
 		return ret;
 	rt_unit_pieces(m, u, b, e);
@@ -139,11 +147,33 @@ int rt_slots_bind(struct rt_model *m, int u)
 	return rt_exec_wait(&m->ex, &wait);
 }
 
+int rt_slots_release_early(struct rt_model *m, const struct accel_fence_point *after)
+{
+	struct rt_slots *r = &rt_streamer(m)->slots;
+	int ret;
+
+	ret = accel_fence_signal(r->slot_fence, r->consumed + 1);
+	if (ret < 0)
+		return rt_set_error(ret, "cannot release a slot: %s", strerror(-ret));
+	r->consumed++;
+	r->released = true;
+	r->after = *after;
+	ret = rt_slots_prefetch(m);
+	r->after.point = 0;
+	return ret;
+}
+
 int rt_slots_release(struct rt_model *m)
 {
 	struct rt_slots *r = &rt_streamer(m)->slots;
 	struct accel_fence_point sig = { r->slot_fence, r->consumed + 1 };
-	int ret = rt_exec_flush(&m->ex, &sig);
+	int ret;
+
+	if (r->released) {	/* rt_slots_release_early() signalled it */
+		r->released = false;
+		return rt_exec_flush(&m->ex, NULL);
+	}
+	ret = rt_exec_flush(&m->ex, &sig);
 
 	if (ret == 0)
 		r->consumed++;

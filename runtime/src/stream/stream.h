@@ -29,6 +29,8 @@ struct rt_slots {
 	int *su;			/* streamed units, in pass order */
 	int n_su;
 	uint64_t issued, consumed;
+	bool released;			/* the unit being built released its slot early */
+	struct accel_fence_point after;	/* point != 0: loads issued now wait for it too */
 };
 
 /* embed_rows.c: the rows a batch embeds (each distinct one once), read
@@ -126,6 +128,10 @@ int rt_slots_prefetch(struct rt_model *m);
 int rt_slots_bind(struct rt_model *m, int u);
 /** the pass's commands so far use the slot: flush them, releasing it */
 int rt_slots_release(struct rt_model *m);
+/** the unit being built is done with its slot (the compute that read it has
+ *  run, nothing after reads it): release it now and issue the load that
+ *  waited for it, after @after; rt_slots_release() then only flushes */
+int rt_slots_release_early(struct rt_model *m, const struct accel_fence_point *after);
 
 /* embed_rows.c */
 int rt_embed_rows_setup(struct rt_model *m);
@@ -157,11 +163,12 @@ int rt_expert_prefetch_setup(struct rt_model *m);
  *  MoE layer, forget what a failed pass left predicted and predict it */
 int rt_expert_prefetch_begin(struct rt_model *m);
 /** layer il routed to need[] (weights w[], summed over the batch): drop the
- *  speculative reads not started, re-read on the demand queue (*point: its
- *  last point, 0 if none) what a needed expert lost, free what an unneeded
- *  one holds; count the predictions, remember the routing as the next one */
+ *  speculative reads not started, re-read on the demand queue what a needed
+ *  expert e lost (points[e]: the point of its re-read, left as is if none),
+ *  free what an unneeded one holds; count the predictions, remember the
+ *  routing as the next one */
 int rt_expert_prefetch_resolve(struct rt_model *m, int il, const bool *need, const float *w,
-			       uint64_t *point);
+			       uint64_t *points);
 /** predict the streamed MoE layers after il (il + 1 from moe_pred_ids when
  *  pre-gated, for @n tokens) and read what is not cached, the most likely
  *  first, once the demand reads up to x->point are done */
