@@ -17,6 +17,7 @@
 #include "rt_sampler.h"
 #include "rt_session.h"
 #include "rt_stream.h"
+#include "rt_budget.h"
 #include "tap.h"
 
 #define N_SEQ 4
@@ -26,21 +27,6 @@
 static const int32_t batch[] = { 1, 403, 403, 261, 1, 378, 403, 261 };
 #define N_BATCH ((int)(sizeof(batch) / sizeof(batch[0])))
 #define N_DISTINCT 4
-
-/* the smallest budget (16 KiB steps) the model loads with */
-static uint64_t min_budget(const char *path, struct rt_model_opts *mo)
-{
-	for (uint64_t b = 16 << 10; b < (64ULL << 20); b += 16 << 10) {
-		struct rt_model *m;
-
-		mo->mem_budget = b;
-		if (rt_model_load(path, mo, &m) == 0) {
-			rt_model_free(m);
-			return b;
-		}
-	}
-	return 0;
-}
 
 /* every row's logits of the batch, fed as one prompt */
 static int all_logits(struct rt_model *m, float *out)
@@ -112,7 +98,7 @@ int main(void)
 	ok(all_logits(m, lref) == 0 && same_prompts(m, &ref, &gs) == 0, "resident runs");
 	rt_model_free(m);
 
-	minb = min_budget(path, &mo);
+	minb = rt_test_min_budget(path, &mo);
 	mo.mem_budget = minb;
 	if (!ok(minb && rt_model_load(path, &mo, &m) == 0, "load with the smallest budget (%llu KiB)",
 		(unsigned long long)(minb >> 10))) {

@@ -21,6 +21,7 @@
 #include "rt_sampler.h"
 #include "rt_session.h"
 #include "rt_stream.h"
+#include "rt_budget.h"
 #include "tap.h"
 
 #define N_GEN 16
@@ -63,21 +64,6 @@ static bool same(const struct run *a, const struct run *b)
 	       !memcmp(a->logits, b->logits, sizeof(float) * N_GEN * a->n_vocab);
 }
 
-/* the smallest budget (16 KiB steps) the model streams with */
-static uint64_t min_budget(const char *path, struct rt_model_opts *mo)
-{
-	for (uint64_t b = 16 << 10; b < (64ULL << 20); b += 16 << 10) {
-		struct rt_model *m;
-
-		mo->mem_budget = b;
-		if (rt_model_load(path, mo, &m) == 0) {
-			rt_model_free(m);
-			return b;
-		}
-	}
-	return 0;
-}
-
 /* the rest of a model's tests fail, saying why (never a skip) */
 static void fail_rest(int n, const char *rel, const char *why)
 {
@@ -105,7 +91,7 @@ static void check_model(const char *rel)
 	n_expert = rt_model_hparams(m)->n_expert;
 	n_used = rt_model_hparams(m)->n_expert_used;
 	rt_model_free(m);
-	minb = min_budget(path, &mo);
+	minb = rt_test_min_budget(path, &mo);
 
 	mo.mem_budget = minb;
 	mo.moe_prefetch = RT_MOE_PREFETCH_OFF;

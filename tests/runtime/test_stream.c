@@ -22,6 +22,7 @@
 #include "rt_sampler.h"
 #include "rt_session.h"
 #include "rt_stream.h"
+#include "rt_budget.h"
 #include "tap.h"
 
 #define N_GEN 12
@@ -54,21 +55,6 @@ static int greedy(struct rt_model *m, struct run *r)
 	}
 	rt_session_fini(&s);
 	return ret < 0 ? ret : 0;
-}
-
-/* the smallest budget (16 KiB steps) the model loads with */
-static uint64_t min_budget(const char *path, struct rt_model_opts *mo)
-{
-	for (uint64_t b = 16 << 10; b < (64ULL << 20); b += 16 << 10) {
-		struct rt_model *m;
-
-		mo->mem_budget = b;
-		if (rt_model_load(path, mo, &m) == 0) {
-			rt_model_free(m);
-			return b;
-		}
-	}
-	return 0;
 }
 
 /* fraction of the file's tensor-data pages in the page cache */
@@ -182,7 +168,7 @@ static void check_model_file(const char *rel, const char *path)
 	ok(greedy(m, &ref) == 0, "%s: resident greedy run", rel);
 	rt_model_free(m);
 
-	minb = min_budget(path, &mo);
+	minb = rt_test_min_budget(path, &mo);
 	if (!ok(minb > 0, "%s: a streaming budget exists (min %llu KiB)", rel,
 		(unsigned long long)(minb >> 10)))
 		return;
@@ -281,7 +267,7 @@ static void check_chunked_head(const char *rel)
 		return;
 	greedy(m, &ref);
 	rt_model_free(m);
-	minb = min_budget(path, &mo);
+	minb = rt_test_min_budget(path, &mo);
 	mo.mem_budget = minb;
 	if (!ok(minb && rt_model_load(path, &mo, &m) == 0, "%s: load with a 3-chunk head", rel))
 		return;
@@ -303,7 +289,7 @@ static void check_chunked_head(const char *rel)
 		rt_session_feed_all_logits(&s, prompt, N_PROMPT, all);
 		rt_session_fini(&s);
 		rt_model_free(m);
-		mo.mem_budget = min_budget(path, &mo);
+		mo.mem_budget = rt_test_min_budget(path, &mo);
 		if (rt_model_load(path, &mo, &m) == 0) {
 			rt_session_init(&s, m, 0);
 			ok(rt_session_feed_all_logits(&s, prompt, N_PROMPT, all2) == 0 &&
@@ -331,7 +317,7 @@ static void check_placement(const char *rel)
 {
 	const char *path = tap_path(rel);
 	struct rt_model_opts mo = { .threads = 2, .n_ctx = 64, .n_batch = 2 };
-	uint64_t minb = min_budget(path, &mo);
+	uint64_t minb = rt_test_min_budget(path, &mo);
 	int plans = 0, bad = 0;
 	char why[200] = "";
 
