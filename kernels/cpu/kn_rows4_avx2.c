@@ -30,6 +30,26 @@ static inline void kn_avx2_pf(const void *p, int lines)
 		_mm_prefetch((const char *)p + 64 * l, _MM_HINT_T0);
 }
 
+/*
+ * the first 4 bytes of a block in each of 4 rows (@ws apart), as F32 by one
+ * vcvtph2ps: lanes 2r and 2r + 1 are row r's halves 0 and 1 (Q8_0: d and
+ * two quant bytes; Q4_1: d and m); the rows @KN_PF_DIST ahead prefetched
+ * (@lines each) on even blocks @i
+ */
+static inline __m256 kn_avx2_hdr4(const uint8_t *x, size_t ws, int64_t i, int lines)
+{
+	uint32_t u0, u1, u2, u3;
+
+	memcpy(&u0, x, 4);
+	memcpy(&u1, x + ws, 4);
+	memcpy(&u2, x + 2 * ws, 4);
+	memcpy(&u3, x + 3 * ws, 4);
+	if (!(i & 1))
+		for (int r = 0; r < 4; r++)
+			kn_avx2_pf(x + (r + KN_PF_DIST) * ws, lines);
+	return _mm256_cvtph_ps(_mm_setr_epi32((int)u0, (int)u1, (int)u2, (int)u3));
+}
+
 /* (x - 8) . y as x . y - 8 sum(y): exact (maddubs pairs stay under 2^15) */
 void kn_avx2_rows4_q4_0(int64_t n, const void *vw, size_t ws, const void *va, float *out)
 {
@@ -84,26 +104,17 @@ void kn_avx2_rows4_q8_0(int64_t n, const void *vw, size_t ws, const void *va, fl
 {
 	const kn_block_q8_0 *a = va;
 	const uint8_t *w0 = vw;
-	const __m256i p0 = _mm256_set1_epi32(0), p1 = _mm256_set1_epi32(1);
-	const __m256i p2 = _mm256_set1_epi32(2), p3 = _mm256_set1_epi32(3);
+	const __m256i p0 = _mm256_set1_epi32(0), p1 = _mm256_set1_epi32(2);
+	const __m256i p2 = _mm256_set1_epi32(4), p3 = _mm256_set1_epi32(6);
 	__m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
 
 	for (int64_t i = 0; i < n / KN_QK8_0; i++) {
 		const uint8_t *x = w0 + (size_t)i * sizeof(kn_block_q8_0);
 		const __m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		uint16_t h0, h1, h2, h3;
+		/* lanes 2r: row r's d * da (the odd lanes, quant bytes, unused) */
+		const __m256 dd = _mm256_mul_ps(kn_avx2_hdr4(x, ws, i, 2),
+						_mm256_set1_ps(kn_avx2_h2f(a[i].d)));
 
-		memcpy(&h0, x, 2);
-		memcpy(&h1, x + ws, 2);
-		memcpy(&h2, x + 2 * ws, 2);
-		memcpy(&h3, x + 3 * ws, 2);
-		if (!(i & 1))
-			for (int r = 0; r < 4; r++)
-				kn_avx2_pf(x + (r + KN_PF_DIST) * ws, 2);
-
-		const __m128 d4 = _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16((short)h0, (short)h1,
-				(short)h2, (short)h3, 0, 0, 0, 0)), _mm_set1_ps(kn_avx2_h2f(a[i].d)));
-		const __m256 dd = _mm256_castps128_ps256(d4);
 #define KN_Q80_ROW(acc, r, p) acc = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(dd, p),	\
 		_mm256_cvtepi32_ps(kn_avx2_dot_s8(_mm256_loadu_si256(				\
 			(const __m256i *)(x + (r) * ws + 2)), y)), acc)
@@ -145,18 +156,8 @@ void kn_avx2_rows4_q4_1(int64_t n, const void *vw, size_t ws, const void *va, fl
 	for (int64_t i = 0; i < n / KN_QK4_1; i++) {
 		const uint8_t *x = w0 + (size_t)i * sizeof(kn_block_q4_1);
 		const __m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		uint32_t u0, u1, u2, u3;
+		const __m256 dm = kn_avx2_hdr4(x, ws, i, 1);
 		__m256i q0, q1, q2, q3;
-
-		memcpy(&u0, x, 4);
-		memcpy(&u1, x + ws, 4);
-		memcpy(&u2, x + 2 * ws, 4);
-		memcpy(&u3, x + 3 * ws, 4);
-		if (!(i & 1))
-			for (int r = 0; r < 4; r++)
-				_mm_prefetch((const char *)x + (r + KN_PF_DIST) * ws, _MM_HINT_T0);
-
-		const __m256 dm = _mm256_cvtph_ps(_mm_setr_epi32((int)u0, (int)u1, (int)u2, (int)u3));
 		const __m256 dd = _mm256_mul_ps(dm, _mm256_set1_ps(kn_avx2_h2f(a[i].d)));
 
 		sm = _mm256_fmadd_ps(dm, _mm256_set1_ps(kn_avx2_h2f(a[i].s)), sm);
