@@ -87,6 +87,15 @@ struct rt_placement {
  * @expert_layers: MoE layer computations whose experts streamed
  * @expert_parts: the MOE_FFN commands those were split in: each group of
  *	experts computes once its own reads have landed, while later ones read
+ * @expert_restored: dropped predictions whose entry went back to the
+ *	expert they had evicted (none of their read had run)
+ * @expert_useful_bytes: bytes of routed experts read by a prediction
+ *	before their routing (closed windows of passes)
+ * @expert_lost_bytes: bytes re-read of experts a prediction's read had
+ *	evicted (closed windows of passes)
+ * @expert_backoffs: windows whose lost bytes exceeded the useful ones,
+ *	after which predictions went on without reads for a while
+ * @expert_spec_off_passes: passes that predicted without reading
  */
 struct rt_stream_stats {
 	uint64_t bytes_read;
@@ -111,6 +120,11 @@ struct rt_stream_stats {
 	int expert_entries;
 	uint64_t expert_layers;
 	uint64_t expert_parts;
+	uint64_t expert_restored;
+	uint64_t expert_useful_bytes;
+	uint64_t expert_lost_bytes;
+	uint64_t expert_backoffs;
+	uint64_t expert_spec_off_passes;
 };
 
 /**

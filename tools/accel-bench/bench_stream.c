@@ -322,6 +322,13 @@ int bench_stream_main(int argc, char **argv)
 		printf("expert_wasted_mb: %.1f\n", a->expert_wasted_bytes / 1048576.0);
 		/* predictions dropped unread once the routing was known */
 		printf("expert_dropped_mb: %.1f\n", a->expert_cancelled_bytes / 1048576.0);
+		/* the back-off's two sides: routed experts read before their
+		 * routing, experts re-read after a prediction evicted them */
+		printf("expert_useful_mb: %.1f\n", a->expert_useful_bytes / 1048576.0);
+		printf("expert_lost_mb: %.1f\n", a->expert_lost_bytes / 1048576.0);
+		printf("expert_backoffs: %llu\n", (unsigned long long)a->expert_backoffs);
+		printf("expert_passes_without_reads: %llu\n",
+		       (unsigned long long)a->expert_spec_off_passes);
 		printf("expert_hit_rate: %.3f\n", (double)a->expert_hits /
 		       (double)(a->expert_hits + a->expert_misses));
 		printf("expert_hit_rate_no_prefetch: %.3f\n", (double)b->expert_hits /

@@ -293,13 +293,18 @@ void run_print_stream(const struct run_opts *o, const struct rt_model *m)
 	if (ss.expert_predicted || o->moe_prefetch != RT_MOE_PREFETCH_OFF)
 		fprintf(stderr, "accel-run: expert prediction: %llu predicted, %llu hit (%.3f), "
 			"%llu routed unpredicted; %.1f MiB prefetched, %.1f MiB of it wasted, "
-			"%.1f MiB dropped unread at the routing\n",
+			"%.1f MiB dropped unread at the routing (%llu entries given back); "
+			"%.1f MiB read before the routing, %.1f MiB re-read after its evictions: "
+			"%llu back-offs, %llu passes without reads\n",
 			(unsigned long long)ss.expert_predicted,
 			(unsigned long long)ss.expert_predict_hits,
 			ss.expert_predicted ? (double)ss.expert_predict_hits / ss.expert_predicted : 0.0,
 			(unsigned long long)ss.expert_predict_missed,
 			ss.expert_prefetch_bytes / 1048576.0, ss.expert_wasted_bytes / 1048576.0,
-			ss.expert_cancelled_bytes / 1048576.0);
+			ss.expert_cancelled_bytes / 1048576.0,
+			(unsigned long long)ss.expert_restored, ss.expert_useful_bytes / 1048576.0,
+			ss.expert_lost_bytes / 1048576.0, (unsigned long long)ss.expert_backoffs,
+			(unsigned long long)ss.expert_spec_off_passes);
 }
 
 /* libaccel's own lines: the runtime's error says the same in the tool's

@@ -18,8 +18,19 @@
  * most likely first, in pieces of one submission each, each waiting for the
  * demand reads and slot loads issued before it; at the routing the pieces
  * not started are dropped (accel_queue_cancel), a needed expert's dropped
- * pieces re-read on the demand queue and an unneeded one's entry freed.
- * Measured on a 4-layer mixtral-8x7b-shape q4_0 model under --mem-budget 1G,
+ * pieces re-read on the demand queue and an unneeded one's entry freed; an
+ * entry none of whose read ran goes back to the expert it had evicted.
+ * Where that still does not pay, the predictions stop reading (back-off,
+ * below). Since MOE_FFN computes by parts as demand reads land, the reads
+ * a prediction moves before the routing save little where the disk is busy
+ * anyway, while the entries they take evict experts the routing may ask for:
+ * on the 4-layer mixtral shape (8 entries: one pass's experts) prediction
+ * read 11% more bytes than none and ran 0.81x its tokens/s, on the 8-layer
+ * qwen3 shape 0.85-0.89x (its reads almost never started before the
+ * routing: only their submissions cost). With the entries given back and
+ * the back-off: 0.96-0.99x in accel-bench stream -n 48, about even in
+ * accel-run -n 64 (10.3-10.7 tokens/s without, 11.1-11.2 with on qwen3).
+ * Measured earlier, before MOE_FFN by parts, on a 4-layer mixtral-8x7b-shape q4_0 model under --mem-budget 1G,
  * 2 cores: the whole prediction in one submission beside the demand reads
  * read 44% more bytes and made the demand reads wait behind it (a miss into
  * an entry being prefetched waited for the whole prediction): 0.67x the
@@ -40,9 +51,26 @@
  * slower where the disk is the bottleneck */
 #define RT_EXPERT_PREFETCH_DEPTH 1
 
-/* bytes of one speculative read: what may still be read, wasted, after the
- * routing has dropped the rest (4 ms at 2 GB/s) */
-#define RT_SPEC_PIECE (8ULL << 20)
+/* bytes of one speculative read: what may still be read after the routing
+ * has dropped the rest, sharing the disk with the demand reads then issued
+ * (1 ms at 2 GB/s) */
+#define RT_SPEC_PIECE (2ULL << 20)
+
+/*
+ * Back-off. A prediction's read pays where the disk would idle before the
+ * routing (the read of a routed expert moved there); it costs where its
+ * entry held an expert the routing then asks for again (a cache sized for
+ * one pass's experts has no entry to spare). Both are counted in bytes over
+ * a window of passes; where the lost bytes reach the useful ones (none:
+ * the reads never started before the routing, only their submissions cost)
+ * the predictions go on without reads for a back-off that doubles while
+ * they keep losing, then a window reads again. Without reads they still
+ * count their hit rate and keep what they predict: a miss evicts a cached
+ * expert predicted for a later layer last (rt_experts_take).
+ */
+#define RT_SPEC_WINDOW		8
+#define RT_SPEC_BACKOFF_MIN	16
+#define RT_SPEC_BACKOFF_MAX	512
 
 /* the routers of streamed MoE layers after the first, in a pageable pool
  * outside the budget (F32 dim x n_expert: 128 KiB a layer for Mixtral-8x7B,
@@ -127,12 +155,18 @@ int rt_expert_prefetch_setup(struct rt_model *m)
 		return 0;
 	x->max_spec = max_pieces(m);
 	x->entry_ready = calloc(s->pl.n_expert_entries, sizeof(*x->entry_ready));
+	x->entry_prev = malloc(sizeof(*x->entry_prev) * s->pl.n_expert_entries);
+	x->entry_prev_used = calloc(s->pl.n_expert_entries, sizeof(*x->entry_prev_used));
+	x->evicted = calloc(n_keys, 1);
 	x->pred = calloc(n_keys, 1);
 	x->last = calloc(n_keys, sizeof(*x->last));
 	x->spec = calloc(x->max_spec, sizeof(*x->spec));
 	x->pcmds = calloc((size_t)2 * x->max_spec, sizeof(*x->pcmds));
-	if (!x->entry_ready || !x->pred || !x->last || !x->spec || !x->pcmds)
+	if (!x->entry_ready || !x->entry_prev || !x->entry_prev_used || !x->evicted || !x->pred ||
+	    !x->last || !x->spec || !x->pcmds)
 		return -ENOMEM;
+	for (int i = 0; i < s->pl.n_expert_entries; i++)
+		x->entry_prev[i] = -1;
 	if ((ret = accel_queue_create(m->dev, &qo, &x->pcopy)) < 0)
 		return rt_set_error(ret, "cannot create the expert prefetch queue: %s",
 				    strerror(-ret));
@@ -140,6 +174,7 @@ int rt_expert_prefetch_setup(struct rt_model *m)
 		return ret;
 	x->prefetch = true;
 	x->pregated = -1;
+	x->backoff = RT_SPEC_BACKOFF_MIN;
 	return keep_routers(m);
 }
 
@@ -199,7 +234,7 @@ static int predict_layer(struct rt_model *m, int il, const int *order, int cnt, 
 			s->st.expert_predicted++;
 			s->st.expert_pregated += gated;
 		}
-		if (ent >= 0)		/* cached, or read ahead already */
+		if (ent >= 0 || x->off_left)	/* cached, read ahead, or backed off */
 			continue;
 		ent = rt_experts_take(m, key, true);
 		if (ent < 0)		/* the rest is read on the miss path */
@@ -300,10 +335,38 @@ int rt_expert_prefetch_after(struct rt_model *m, int il, int n)
 	return 0;
 }
 
-/* drop the speculative reads not started; for those of layer il's experts
- * that need[] (NULL: none) re-read what was dropped on the demand queue, one
- * submission per expert (points[e]: its point), free the entries of the
- * others */
+/* give a prediction's entry back: to the expert it evicted where nothing of
+ * the prediction's read ran (that expert's bytes are still there, whole),
+ * else free */
+static void give_back(struct rt_streamer *s, const struct rt_spec_piece *p, bool ran)
+{
+	struct rt_expert_cache *x = &s->exp;
+	int prev = x->entry_prev[p->ent];
+
+	x->where[p->key] = -1;
+	x->entry_key[p->ent] = -1;
+	x->entry_used[p->ent] = 0;
+	x->entry_prev[p->ent] = -1;
+	if (!ran && prev >= 0 && x->where[prev] < 0) {
+		x->evicted[prev] = 0;
+		x->where[prev] = p->ent;
+		x->entry_key[p->ent] = prev;
+		x->entry_used[p->ent] = x->entry_prev_used[p->ent];
+		s->st.expert_restored++;
+	}
+}
+
+/*
+ * drop the speculative reads not started. A prediction none of whose read
+ * ran gives its entry back to the expert it evicted; if layer il's routing
+ * needs[] it (NULL: none), the miss path reads it like any other miss, into
+ * the victim a miss would take (a cached expert the routing also chose is
+ * never one: on a mixtral-8x7b shape, 8 entries, predictions evicted the
+ * layer's own cached experts and read 11% more bytes a token than no
+ * prediction). One that ran in part: a needed one's dropped pieces re-read
+ * on the demand queue, one submission per expert (points[e]: its point); an
+ * unneeded one's entry freed, what ran of it wasted.
+ */
 static int settle(struct rt_model *m, int il, const bool *need, uint64_t *points)
 {
 	struct rt_streamer *s = rt_streamer(m);
@@ -321,24 +384,32 @@ static int settle(struct rt_model *m, int il, const bool *need, uint64_t *points
 	/* an entry is ready once its last piece that runs has run */
 	for (int i = 0; i < x->n_spec; i++)
 		x->entry_ready[x->spec[i].ent] = 0;
-	for (int i = 0; i < first; i++)
-		x->entry_ready[x->spec[i].ent] = x->spec[i].point;
+	for (int i = 0; i < first; i++) {
+		const struct rt_spec_piece *p = &x->spec[i];
+
+		x->entry_ready[p->ent] = p->point;
+		if (need && p->key / n_exp == il && need[p->key % n_exp])
+			x->win_useful += p->bytes;
+	}
 	for (int i = first; i < x->n_spec; i++) {
 		struct rt_spec_piece *p = &x->spec[i];
 		bool needed = need && p->key / n_exp == il && need[p->key % n_exp];
+		/* an expert's pieces follow each other, in order */
+		bool ran = first > 0 && x->spec[first - 1].key == p->key;
 
 		s->st.bytes_read -= p->bytes;
 		s->st.expert_prefetch_bytes -= p->bytes;
 		s->st.expert_cancelled_bytes += p->bytes;
-		if (needed) {
+		if (x->where[p->key] != p->ent)
+			continue;	/* evicted before its layer routed */
+		if (needed && ran) {
 			int c0 = nc;
 
 			nc += rt_model_prep_read(m, x->pcmds + nc, x->pool, p->pool_off, p->b, p->e);
 			while (c0 < nc)
 				accel_cmd_name(&x->pcmds[c0++], "expert_weights", il);
 			bytes += p->bytes;
-			/* an expert's pieces follow each other: its MOE_FFN part
-			 * waits for its own re-read only */
+			/* its MOE_FFN part waits for its own re-read only */
 			if (i + 1 < x->n_spec && x->spec[i + 1].key == p->key)
 				continue;
 			ret = accel_queue_submit(x->copy, x->pcmds, (uint32_t)nc, NULL, 0,
@@ -349,16 +420,15 @@ static int settle(struct rt_model *m, int il, const bool *need, uint64_t *points
 			s->st.bytes_read += bytes;
 			bytes = 0;
 			nc = 0;
-		} else if (x->where[p->key] == p->ent) {
-			/* what ran of it is wasted; the entry is free again */
+			continue;
+		}
+		if (!needed) {
 			for (int j = 0; j < first; j++)
 				if (x->spec[j].key == p->key)
 					s->st.expert_wasted_bytes += x->spec[j].bytes;
-			x->where[p->key] = -1;
-			x->entry_key[p->ent] = -1;
-			x->entry_used[p->ent] = 0;
 			x->pred[p->key] = RT_PRED_CACHED;
 		}
+		give_back(s, p, ran);
 	}
 	x->n_spec = 0;
 	return 0;
@@ -405,6 +475,10 @@ int rt_expert_prefetch_resolve(struct rt_model *m, int il, const bool *need, con
 	for (int e = 0; e < n_exp; e++) {
 		int key = il * n_exp + e;
 
+		/* an expert a prediction's read evicted, asked for again */
+		if (x->evicted[key] && need[e] && x->where[key] < 0)
+			x->win_lost += rt_experts_read_bytes(m, key);
+		x->evicted[key] = 0;
 		if (need[e] && x->pred[key])
 			s->st.expert_predict_hits++;
 		else if (need[e])
@@ -419,7 +493,31 @@ int rt_expert_prefetch_resolve(struct rt_model *m, int il, const bool *need, con
 
 void rt_expert_prefetch_end(struct rt_model *m)
 {
+	struct rt_streamer *s = rt_streamer(m);
+	struct rt_expert_cache *x = &s->exp;
+
 	/* the last layer's entries were stamped for its MOE_FFN: between
 	 * passes no entry is reserved */
-	rt_streamer(m)->exp.stamp++;
+	x->stamp++;
+	if (!x->prefetch)
+		return;
+	if (x->off_left) {
+		s->st.expert_spec_off_passes++;
+		x->off_left--;
+		return;
+	}
+	if (++x->win_passes < RT_SPEC_WINDOW)
+		return;
+	if (x->win_lost >= x->win_useful) {
+		x->off_left = x->backoff;
+		s->st.expert_backoffs++;
+		if (x->backoff < RT_SPEC_BACKOFF_MAX)
+			x->backoff *= 2;
+	} else {
+		x->backoff = RT_SPEC_BACKOFF_MIN;
+	}
+	s->st.expert_useful_bytes += x->win_useful;
+	s->st.expert_lost_bytes += x->win_lost;
+	x->win_useful = x->win_lost = 0;
+	x->win_passes = 0;
 }

@@ -69,6 +69,9 @@ void rt_experts_fini(struct rt_model *m)
 	accel_pool_destroy(x->router_pool);
 	free(x->routers);
 	free(x->entry_ready);
+	free(x->entry_prev);
+	free(x->entry_prev_used);
+	free(x->evicted);
 	free(x->pred);
 	free(x->last);
 	free(x->pcmds);
@@ -107,10 +110,17 @@ static bool pending(const struct rt_expert_cache *x, int i)
 	return x->pred && x->entry_key[i] >= 0 && x->pred[x->entry_key[i]] != RT_PRED_NONE;
 }
 
+/* how many layers after @il layer @l routes next (0: @il itself) */
+static int layers_ahead(const struct rt_model *m, int l, int il)
+{
+	return (l - il + m->hp.n_layer) % m->hp.n_layer;
+}
+
 int rt_experts_take(struct rt_model *m, int key, bool prefetch)
 {
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_expert_cache *x = &s->exp;
+	const int n_exp = m->hp.n_expert, il = key / n_exp;
 	int victim = -1, old;
 
 	/* the least recently used entry not needed now, one without a pending
@@ -120,13 +130,48 @@ int rt_experts_take(struct rt_model *m, int key, bool prefetch)
 
 		if (x->entry_used[i] == x->stamp || (p && prefetch))
 			continue;
-		if (victim < 0 || (!p && pending(x, victim)) ||
-		    (p == pending(x, victim) && x->entry_used[i] < x->entry_used[victim]))
+		if (victim < 0 || (!p && pending(x, victim))) {
+			victim = i;
+			continue;
+		}
+		if (p != pending(x, victim))
+			continue;
+		/*
+		 * A prefetch for layer il evicts the expert whose layer routes
+		 * last from il on, then the least recently used: by LRU alone
+		 * it took layer il's own cached experts, the very ones its
+		 * routing may hit (a cache of one pass's experts holds each
+		 * layer's from the last token, and il's are the oldest). A
+		 * miss is at its layer's routing: its LRU victim is a stale
+		 * expert of that layer, whose next use is a pass away.
+		 */
+		if (prefetch && x->entry_key[i] >= 0 && x->entry_key[victim] >= 0) {
+			int a = layers_ahead(m, x->entry_key[i] / n_exp, il);
+			int b = layers_ahead(m, x->entry_key[victim] / n_exp, il);
+
+			if (a != b) {
+				if (a > b)
+					victim = i;
+				continue;
+			}
+		} else if (prefetch && (x->entry_key[i] < 0) != (x->entry_key[victim] < 0)) {
+			if (x->entry_key[i] < 0)	/* a free entry first */
+				victim = i;
+			continue;
+		}
+		if (x->entry_used[i] < x->entry_used[victim])
 			victim = i;
 	}
 	if (victim < 0)
 		return -ENOSPC;
 	old = x->entry_key[victim];
+	if (x->entry_prev) {
+		/* a prediction's expert comes back if nothing of its read runs */
+		x->entry_prev[victim] = prefetch ? old : -1;
+		x->entry_prev_used[victim] = x->entry_used[victim];
+		if (prefetch && old >= 0)
+			x->evicted[old] = 1;
+	}
 	if (old >= 0) {
 		x->where[old] = -1;
 		/* a prediction's read evicted before its layer routed */

@@ -79,6 +79,17 @@ struct rt_expert_cache {
 	struct accel_fence *pfence;
 	uint64_t ppoint;
 	uint64_t *entry_ready;		/* per entry: pfence point of its last prefetch */
+	int32_t *entry_prev;		/* per entry: the key a prefetch evicted, or -1 */
+	uint64_t *entry_prev_used;	/* and its LRU stamp */
+	uint8_t *evicted;		/* per (layer, expert): evicted by a prediction
+					 * that ran, its layer not routed since */
+	/* the payoff of the reads, per window of passes: bytes of routed
+	 * experts read before their routing (useful), bytes re-read of
+	 * experts predictions evicted (lost); lost > useful backs off */
+	uint64_t win_useful, win_lost;
+	int win_passes;
+	int off_left;			/* passes left predicting without reads */
+	int backoff;			/* passes the next back-off lasts */
 	uint8_t *pred;			/* per (layer, expert): RT_PRED_* */
 	float *last;			/* per (layer, expert): weight of the layer's last routing */
 	struct rt_spec_piece *spec;	/* pieces submitted since the last routing */
