@@ -16,6 +16,7 @@
 #include "rt_model.h"
 #include "rt_sampler.h"
 #include "rt_session.h"
+#include "rt_collect.h"
 #include "tap.h"
 
 #define N_SEQ 4
@@ -33,14 +34,10 @@ struct got {
 	int n[N_SEQ];
 };
 
-static int collect(int seq, int32_t id, void *arg)
+/* rt_test_collect's view of @g */
+static struct rt_test_ids ids_of(struct got *g)
 {
-	struct got *g = arg;
-
-	if (g->n[seq] >= N_GEN)
-		return -ERANGE;
-	g->ids[seq][g->n[seq]++] = id;
-	return 0;
+	return (struct rt_test_ids){ .ids = &g->ids[0][0], .n = g->n, .n_max = N_GEN };
 }
 
 static void alone(struct rt_model *m, int i, int32_t *out)
@@ -68,6 +65,7 @@ static void check(const char *what, const char *model, uint64_t budget, int tk, 
 	struct rt_gen_stats st;
 	struct rt_model *m;
 	struct got g;
+	struct rt_test_ids c = ids_of(&g);
 	int32_t ref[N_GEN];
 	int ret;
 
@@ -78,7 +76,8 @@ static void check(const char *what, const char *model, uint64_t budget, int tk, 
 		diag("%s", rt_last_error());
 		return;
 	}
-	ret = rt_generate_parallel(m, NULL, N_SEQ, prompts, n_prompt, N_GEN, &sp, collect, &g, &st);
+	ret = rt_generate_parallel(m, NULL, N_SEQ, prompts, n_prompt, N_GEN, &sp, rt_test_collect, &c,
+				   &st);
 	ok(ret == 0, "%s: %d sequences together: %s", what, N_SEQ, ret ? rt_last_error() : "ok");
 	ok(st.n_steps == N_GEN - 1 && st.n_gen == N_SEQ * N_GEN,
 	   "%s: %d decode passes for %d tokens", what, st.n_steps, st.n_gen);

@@ -18,6 +18,7 @@
 #include "rt_session.h"
 #include "rt_stream.h"
 #include "rt_budget.h"
+#include "rt_collect.h"
 #include "tap.h"
 
 #define N_SEQ 4
@@ -46,14 +47,10 @@ struct got {
 	int n[N_SEQ];
 };
 
-static int collect(int seq, int32_t id, void *arg)
+/* rt_test_collect's view of @g */
+static struct rt_test_ids ids_of(struct got *g)
 {
-	struct got *g = arg;
-
-	if (g->n[seq] >= N_GEN)
-		return -ERANGE;
-	g->ids[seq][g->n[seq]++] = id;
-	return 0;
+	return (struct rt_test_ids){ .ids = &g->ids[0][0], .n = g->n, .n_max = N_GEN };
 }
 
 /* N_SEQ copies of one prompt: every decode pass embeds one token N_SEQ times */
@@ -62,6 +59,7 @@ static int same_prompts(struct rt_model *m, struct got *g, struct rt_gen_stats *
 	const int32_t *prompts[N_SEQ];
 	int n_prompt[N_SEQ];
 	struct rt_sampler_params sp;
+	struct rt_test_ids c = ids_of(g);
 
 	for (int i = 0; i < N_SEQ; i++) {
 		prompts[i] = batch;
@@ -70,7 +68,8 @@ static int same_prompts(struct rt_model *m, struct got *g, struct rt_gen_stats *
 	rt_sampler_defaults(&sp);
 	sp.temp = 0;
 	memset(g, 0, sizeof(*g));
-	return rt_generate_parallel(m, NULL, N_SEQ, prompts, n_prompt, N_GEN, &sp, collect, g, gs);
+	return rt_generate_parallel(m, NULL, N_SEQ, prompts, n_prompt, N_GEN, &sp, rt_test_collect,
+				    &c, gs);
 }
 
 int main(void)
