@@ -3,7 +3,8 @@
  * The serving scheduler (rt_sched) and the batch invariance it rests on:
  * - a token's logits are bit-identical whatever else shares its forward
  *   pass (decode rows of other sequences, another sequence's prompt chunk),
- *   on every ISA's kernels, for F32, K-quant and Q8_0 MoE models;
+ *   on every ISA's kernels, for F32, K-quant, Q8_0 MoE and K-quant MoE
+ *   models (whose experts' order depends on the rows routed to them);
  * - requests joining and leaving between steps, prompts cut in chunks by a
  *   small token budget, give exactly the greedy (and seeded sampled) ids of
  *   each prompt run alone through rt_session, as accel-run runs it;
@@ -45,6 +46,7 @@
 
 static const int32_t pa[] = { 1, 403, 407, 261, 378, 300, 301 };
 static const int32_t pb[] = { 1, 291, 376, 400, 385, 328, 432, 317, 263 };
+#define NC 30	/* C's prompt: a K-quant MoE routes some experts 8+ of its rows */
 
 /* prefill @p into @seq; returns the last row's logits (copied) */
 static float *prefill(struct rt_model *m, int seq, const int32_t *p, int n)
@@ -81,20 +83,24 @@ static void invariance(const char *model, const char *isa_name, enum kn_isa isa)
 	struct rt_model_opts mo = { .threads = 2, .n_ctx = 64, .n_batch = 32, .n_seq = 3 };
 	const int na = sizeof(pa) / sizeof(pa[0]), nb = sizeof(pb) / sizeof(pb[0]);
 	struct rt_model *m;
-	float *ref_dec, *ref_pb, *ref_dec_b, *tmp;
+	float *ref_dec, *ref_pb, *ref_dec_b, *ref_pc, *tmp;
+	int32_t pc[NC];
 	const float *lg;
 	size_t row;
 	int ret;
 
 	if (kn_isa_set(isa) < 0) {
-		skip(4, "no %s on this cpu", isa_name);
+		skip(5, "no %s on this cpu", isa_name);
 		return;
 	}
 	if (!ok(rt_model_load(tap_path(model), &mo, &m) == 0, "%s [%s]: load", model, isa_name)) {
 		diag("%s", rt_last_error());
-		skip(3, "no model");
+		skip(4, "no model");
 		return;
 	}
+	pc[0] = 1;
+	for (int i = 1; i < NC; i++)
+		pc[i] = 260 + (37 * i) % 211;
 	row = sizeof(float) * rt_model_hparams(m)->n_vocab;
 	/* alone: A's prompt then one decode token; B's prompt; B's decode token */
 	tmp = prefill(m, 0, pa, na);
@@ -145,9 +151,32 @@ static void invariance(const char *model, const char *isa_name, enum kn_isa isa)
 		   "%s [%s]: two decode rows in one pass: bit-identical to each alone", model,
 		   isa_name);
 	}
+	/* A's decode token in the pass of C's 30-token prompt: in the K-quant
+	 * MoE, an expert A's token routes to in layer 0 gets 8 or more rows of
+	 * the pass (Q5_K: llama.cpp's tiled order), one alone (vec_dot) */
+	rt_kvcache_clear(m->kv, 2);
+	ref_pc = prefill(m, 2, pc, NC);
+	rt_kvcache_clear(m->kv, 2);
+	{
+		int32_t tok[1 + NC], pos[1 + NC], seq[1 + NC];
+		int8_t want[1 + NC] = { 0 };
+		int n = 0;
+
+		tok[n] = 5, pos[n] = na, seq[n] = 0, want[n++] = 1;
+		for (int i = 0; i < NC; i++)
+			tok[n] = pc[i], pos[n] = i, seq[n] = 2, want[n++] = i == NC - 1;
+		ret = forward(m, n, tok, pos, seq, want, &lg);
+		if (!ok(ret == 2 && ref_pc && !memcmp(lg, ref_dec, row) &&
+			!memcmp(lg + row / 4, ref_pc, row),
+			"%s [%s]: a decode row beside a %d-token prompt: both rows bit-identical to "
+			"alone", model, isa_name, NC) && ret == 2 && ref_pc)
+			diag("decode row %s, prompt row %s", memcmp(lg, ref_dec, row) ? "differs" : "same",
+			     memcmp(lg + row / 4, ref_pc, row) ? "differs" : "same");
+	}
 	free(ref_dec);
 	free(ref_pb);
 	free(ref_dec_b);
+	free(ref_pc);
 	rt_model_free(m);
 }
 
@@ -945,14 +974,15 @@ int main(void)
 		"tests/models/stories260K.gguf",
 		"tests/models/random/small-random-q5_k.gguf",
 		"tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf",
+		"tests/models/random/small-moe-random-q5_k.gguf",
 	};
 	static const struct {
 		const char *name;
 		enum kn_isa isa;
 	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
 
-	plan(3 * 3 * 4 + 15 + 4 + 8 + 3 + 4 + 5 + 2 * 4);
-	for (size_t i = 0; i < 3; i++)
+	plan(4 * 3 * 5 + 15 + 4 + 8 + 3 + 4 + 5 + 2 * 4);
+	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
 		for (size_t j = 0; j < 3; j++)
 			invariance(models[i], isas[j].name, isas[j].isa);
 	kn_isa_set(kn_isa_best());
