@@ -70,33 +70,6 @@ static bool kn_matmul_id_batch(uint32_t type, int64_t n_in, int64_t n_out, const
 	return ag && o;
 }
 
-/*
- * whether the expert's column cols[i] is of a batch llama.cpp takes to
- * tiled/: its sequence (seq[cols[i]]; without @seq the batch is one) has
- * KN_TILED_MIN_COLS or more of the expert's columns, as in a batch of that
- * sequence alone. A prompt's columns are neighbours: count those first, and
- * stop at the threshold.
- */
-static bool kn_id_col_tiled(const int32_t *cols, int64_t n_cols, const int32_t *seq, int64_t i)
-{
-	int64_t c = 1;
-	int32_t s;
-
-	if (!seq)
-		return n_cols >= KN_TILED_MIN_COLS;
-	s = seq[cols[i]];
-	for (int64_t j = i - 1; j >= 0 && seq[cols[j]] == s && c < KN_TILED_MIN_COLS; j--)
-		c++;
-	for (int64_t j = i + 1; j < n_cols && seq[cols[j]] == s && c < KN_TILED_MIN_COLS; j++)
-		c++;
-	if (c >= KN_TILED_MIN_COLS)
-		return true;
-	c = 0;
-	for (int64_t j = 0; j < n_cols && c < KN_TILED_MIN_COLS; j++)
-		c += seq[cols[j]] == s;
-	return c >= KN_TILED_MIN_COLS;
-}
-
 void kn_matmul_id_range(float *out, const void *w, uint32_t type, int64_t n_in, int64_t n_out,
 			const void *a, int64_t a_div, const int32_t *cols, int64_t n_cols,
 			const int32_t *seq, bool row_invariant, int64_t r0, int64_t r1)
@@ -121,7 +94,8 @@ void kn_matmul_id_range(float *out, const void *w, uint32_t type, int64_t n_in, 
 
 		n_t = 0;
 		for (int64_t i = 0; i < n_cols; i++) {
-			if (kn_id_col_tiled(cols, n_cols, seq, i))
+			/* its sequence's count, as in a batch of that sequence alone */
+			if (kn_seq_tiled(seq, cols, n_cols, i))
 				part[n_t++] = cols[i];
 			else
 				part[n_cols - ++n_v] = cols[i];
@@ -140,7 +114,7 @@ void kn_matmul_id_range(float *out, const void *w, uint32_t type, int64_t n_in, 
 	for (int64_t i = 0; i < n_cols; i++) {
 		const int64_t col = cols[i];
 		const uint8_t *ac = ab + (col / a_div) * ars;
-		const bool t = tiled && kn_id_col_tiled(cols, n_cols, seq, i);
+		const bool t = tiled && (!seq || kn_seq_tiled(seq, cols, n_cols, i));
 
 		for (int64_t r = r0; r < r1; r++)
 			out[col * n_out + r] = t ? tiled(n_in, wb + r * wrs, ac)

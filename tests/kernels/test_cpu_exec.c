@@ -475,7 +475,9 @@ static void test_moe_seq(int nth)
 		ida[a * K] = 0, ida[a * K + 1] = 1;
 		a++;
 	}
-#define MOE(cmd, out, xx, n, ww, ii) accel_cmd_prep_moe_ffn(cmd, T(out, KN_F32, DIM, n, 1),			T(xx, KN_F32, DIM, n, 1), T(gq, wt, DIM, FF, NE), T(uq, wt, DIM, FF, NE),			T(dq, wt, FF, DIM, NE), T(ww, KN_F32, K, n, 1), T(ii, KN_I32, K, n, 1), NONE)
+#define MOE(cmd, out, xx, n, ww, ii) accel_cmd_prep_moe_ffn(cmd, T(out, KN_F32, DIM, n, 1),	\
+		T(xx, KN_F32, DIM, n, 1), T(gq, wt, DIM, FF, NE), T(uq, wt, DIM, FF, NE),	\
+		T(dq, wt, FF, DIM, NE), T(ww, KN_F32, K, n, 1), T(ii, KN_I32, K, n, 1), NONE)
 	MOE(&c, oa, xa, N - 1, wa, ida);
 	ret = ret ?: accel_cpu_check(&c) ?: run(&c, nth);
 	MOE(&c, ob, x + B * DIM, 1, w + B * K, idb);
