@@ -269,6 +269,9 @@ float kn_ref_tiled_q4_K(int64_t n, const void *w, const void *a);
 kn_dot_fn kn_avx2_tiled_dot_get(uint32_t type);
 kn_dot_fn kn_tiled_dot_get(enum kn_isa isa, uint32_t type);
 bool kn_mat_tiled(uint32_t type, int64_t mat_rows);
+/* whether column i of n is of a batch of KN_TILED_MIN_COLS or more columns
+ * of its sequence, seq[idx[i]] (@idx NULL: seq[i]) */
+bool kn_seq_tiled(const int32_t *seq, const int32_t *idx, int64_t n, int64_t i);
 /* Q6_K/Q5_K batches in the tiled order (kn_gemm_k_tiled_avx512.c; kn_gemm_q6_K_avx2.c, kn_gemm_q5_K_avx2.c),
  * as the vec_dot-order ones: rows done returned */
 int64_t kn_avx2_gemm_q5_K_tiled(int64_t n_in, const void *w, size_t wrs, const void *a,

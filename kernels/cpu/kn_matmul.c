@@ -151,24 +151,11 @@ static void kn_matmul_q4_K_x8(float *out, const void *w, size_t wrs, const void 
  */
 static bool kn_col_tiled(const int32_t *seq, const int32_t *chunk, int64_t n_cols, int64_t c)
 {
-	int64_t k = 1;
-
 	if (chunk)
 		return chunk[c] >= KN_TILED_MIN_COLS;
 	if (!seq)
 		return n_cols >= KN_TILED_MIN_COLS;
-	/* a prompt's columns are neighbours: count those first, and stop at
-	 * the threshold (a whole run per column made a long prompt O(n^2)) */
-	for (int64_t i = c - 1; i >= 0 && seq[i] == seq[c] && k < KN_TILED_MIN_COLS; i--)
-		k++;
-	for (int64_t i = c + 1; i < n_cols && seq[i] == seq[c] && k < KN_TILED_MIN_COLS; i++)
-		k++;
-	if (k >= KN_TILED_MIN_COLS)
-		return true;
-	k = 0;
-	for (int64_t i = 0; i < n_cols && k < KN_TILED_MIN_COLS; i++)
-		k += seq[i] == seq[c];
-	return k >= KN_TILED_MIN_COLS;
+	return kn_seq_tiled(seq, NULL, n_cols, c);
 }
 
 /* columns of a batch that llama.cpp computes in tiled/'s order (kn_tiled.c), rows [r0, r1) */

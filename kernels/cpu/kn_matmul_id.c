@@ -24,6 +24,10 @@
  * - its generic build has neither: vec_dot everywhere;
  * - other types: vec_dot per output (no tinyBLAS in MUL_MAT_ID), Q4_0 of 8k
  *   rows repacked (the gemv's order, kn_vec_dot_mat's).
+ * llama.cpp's batch is one sequence's; a batch of several (the columns'
+ * sequences given) counts each sequence's columns of the expert, so that a
+ * column gets what a batch of its sequence alone gives it: the expert's
+ * tiled columns and the others make two calls, each W row read by both.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +40,9 @@
  * matrix of mat_rows n_out: @tiled its tiled order (the GEMMs), else
  * row-invariant, every output kn_vec_dot_mat's (the multi-row and -column
  * kernels of the same sums, the repacked Q4_K and Q4_0 gemv's); the outputs
- * scattered back to their columns. False, nothing done, without memory.
+ * scattered back to their columns. The tiled order sums each output alike
+ * whichever columns share its tile, so a subset of the columns gets what it
+ * gets in the whole set. False, nothing done, without memory.
  */
 static bool kn_matmul_id_batch(uint32_t type, int64_t n_in, int64_t n_out, const uint8_t *w,
 			       size_t wrs, const uint8_t *a, size_t ars, int64_t a_div,
@@ -44,9 +50,13 @@ static bool kn_matmul_id_batch(uint32_t type, int64_t n_in, int64_t n_out, const
 			       int64_t r0, int64_t r1)
 {
 	const int64_t nr = r1 - r0;
-	uint8_t *ag = malloc((size_t)n_cols * ars);
-	float *o = malloc((size_t)n_cols * nr * sizeof(float));
+	uint8_t *ag;
+	float *o;
 
+	if (n_cols <= 0)
+		return true;
+	ag = malloc((size_t)n_cols * ars);
+	o = malloc((size_t)n_cols * nr * sizeof(float));
 	if (ag && o) {
 		for (int64_t i = 0; i < n_cols; i++)
 			memcpy(ag + i * ars, a + (cols[i] / a_div) * ars, ars);
@@ -62,29 +72,52 @@ static bool kn_matmul_id_batch(uint32_t type, int64_t n_in, int64_t n_out, const
 
 void kn_matmul_id_range(float *out, const void *w, uint32_t type, int64_t n_in, int64_t n_out,
 			const void *a, int64_t a_div, const int32_t *cols, int64_t n_cols,
-			int64_t r0, int64_t r1)
+			const int32_t *seq, bool row_invariant, int64_t r0, int64_t r1)
 {
 	const size_t wrs = kn_row_size(type, n_in);
 	const size_t ars = kn_row_size(kn_vec_dot_type(type), n_in);
-	/* the expert's routed count decides, as ggml_compute_forward_mul_mat_id_tiled */
-	const kn_dot_fn tiled = n_cols >= KN_TILED_MIN_COLS && kn_mat_tiled(type, n_out)
-					? kn_tiled_dot_get(kn_isa_get(), type) : NULL;
+	/* a routed count of 8 decides, as ggml_compute_forward_mul_mat_id_tiled:
+	 * the expert's (without @seq) or each column's sequence's */
+	const kn_dot_fn tiled = !row_invariant && n_cols >= KN_TILED_MIN_COLS &&
+					kn_mat_tiled(type, n_out)
+				? kn_tiled_dot_get(kn_isa_get(), type) : NULL;
 	const uint8_t *wb = w, *ab = a;
+	int32_t *part = NULL;
+	int64_t n_t = tiled ? n_cols : 0;
 
-	if (r0 >= r1 || n_cols <= 0 || kn_matmul_id_batch(type, n_in, n_out, wb, wrs, ab, ars, a_div,
-							   cols, n_cols, tiled != NULL, out, r0, r1))
+	if (r0 >= r1 || n_cols <= 0)
 		return;
-	/* no memory for the batch: one output at a time, the same sums, each W row
-	 * once for all of the expert's columns */
-	for (int64_t r = r0; r < r1; r++) {
-		const uint8_t *wr = wb + r * wrs;
+	if (tiled && seq && (part = malloc((size_t)n_cols * sizeof(*part)))) {
+		/* the tiled columns first, then the others: two calls, W read by
+		 * each, however many sequences */
+		int64_t n_v = 0;
 
+		n_t = 0;
 		for (int64_t i = 0; i < n_cols; i++) {
-			const int64_t col = cols[i];
-			const uint8_t *ac = ab + (col / a_div) * ars;
-
-			out[col * n_out + r] = tiled ? tiled(n_in, wr, ac)
-						     : kn_vec_dot_mat(type, n_in, wr, ac, n_out);
+			/* its sequence's count, as in a batch of that sequence alone */
+			if (kn_seq_tiled(seq, cols, n_cols, i))
+				part[n_t++] = cols[i];
+			else
+				part[n_cols - ++n_v] = cols[i];
 		}
+	}
+	if ((!tiled || !seq || part) &&
+	    kn_matmul_id_batch(type, n_in, n_out, wb, wrs, ab, ars, a_div, part ? part : cols, n_t,
+			       true, out, r0, r1) &&
+	    kn_matmul_id_batch(type, n_in, n_out, wb, wrs, ab, ars, a_div,
+			       (part ? part : cols) + n_t, n_cols - n_t, false, out, r0, r1)) {
+		free(part);
+		return;
+	}
+	free(part);
+	/* no memory for the batch: one column at a time, the same sums */
+	for (int64_t i = 0; i < n_cols; i++) {
+		const int64_t col = cols[i];
+		const uint8_t *ac = ab + (col / a_div) * ars;
+		const bool t = tiled && (!seq || kn_seq_tiled(seq, cols, n_cols, i));
+
+		for (int64_t r = r0; r < r1; r++)
+			out[col * n_out + r] = t ? tiled(n_in, wb + r * wrs, ac)
+						 : kn_vec_dot_mat(type, n_in, wb + r * wrs, ac, n_out);
 	}
 }

@@ -130,6 +130,31 @@ bool kn_mat_tiled(uint32_t type, int64_t mat_rows)
 	return type == KN_Q6_K || type == KN_Q5_K || (type == KN_Q4_K && mat_rows % 8);
 }
 
+/* the sequence of column j: seq[idx[j]], or seq[j] without @idx */
+static int32_t kn_seq_at(const int32_t *seq, const int32_t *idx, int64_t j)
+{
+	return seq[idx ? idx[j] : j];
+}
+
+bool kn_seq_tiled(const int32_t *seq, const int32_t *idx, int64_t n, int64_t i)
+{
+	const int32_t s = kn_seq_at(seq, idx, i);
+	int64_t k = 1;
+
+	/* a prompt's columns are neighbours: count those first, and stop at
+	 * the threshold (a whole run per column made a long prompt O(n^2)) */
+	for (int64_t j = i - 1; j >= 0 && kn_seq_at(seq, idx, j) == s && k < KN_TILED_MIN_COLS; j--)
+		k++;
+	for (int64_t j = i + 1; j < n && kn_seq_at(seq, idx, j) == s && k < KN_TILED_MIN_COLS; j++)
+		k++;
+	if (k >= KN_TILED_MIN_COLS)
+		return true;
+	k = 0;
+	for (int64_t j = 0; j < n && k < KN_TILED_MIN_COLS; j++)
+		k += kn_seq_at(seq, idx, j) == s;
+	return k >= KN_TILED_MIN_COLS;
+}
+
 kn_dot_fn kn_tiled_dot_get(enum kn_isa isa, uint32_t type)
 {
 	if (isa >= KN_ISA_AVX2) {

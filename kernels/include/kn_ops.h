@@ -66,16 +66,19 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 /**
  * kn_matmul_id_range - one expert's rows [r0, r1) of a MoE matmul, as
  * llama.cpp's MUL_MAT_ID computes them (kn_matmul_id.c): W is the expert's
- * [n_out][n_in] matrix of @type; @cols its n_cols routed columns, over the
- * whole batch; out[col * n_out + r] = dot(W row r, activation row col / a_div
- * of @a, kn_vec_dot_type rows). An expert with >= 8 columns of a matrix
- * llama.cpp's x86 builds take to tiled/ (Q6_K, Q5_K, Q4_K of rows not a
- * multiple of 8) sums in the tiled order, anything else as kn_vec_dot_mat
- * (with mat_rows n_out: repacked Q4_K in its gemv's order).
+ * [n_out][n_in] matrix of @type; @cols its n_cols routed columns;
+ * out[col * n_out + r] = dot(W row r, activation row col / a_div of @a,
+ * kn_vec_dot_type rows). A column of 8 or more of the expert's columns
+ * (over the whole batch, or with @seq over those of its sequence: seq[col]
+ * for column col, NULL for one sequence) of a matrix llama.cpp's x86 builds
+ * take to tiled/ (Q6_K, Q5_K, Q4_K of rows not a multiple of 8) sums in the
+ * tiled order, anything else as kn_vec_dot_mat (with mat_rows n_out:
+ * repacked Q4_K in its gemv's order); @row_invariant: every column as a
+ * batch of one.
  */
 void kn_matmul_id_range(float *out, const void *w, uint32_t type, int64_t n_in, int64_t n_out,
 			const void *a, int64_t a_div, const int32_t *cols, int64_t n_cols,
-			int64_t r0, int64_t r1);
+			const int32_t *seq, bool row_invariant, int64_t r0, int64_t r1);
 /**
  * kn_rope - rotate x [n][n_head][hd] in place at positions pos[n]; the first
  * n_rot dims of each head; mode 0: pairs (2i, 2i+1) (llama.cpp NORM), mode 2:

@@ -13,6 +13,7 @@
 #ifndef ACCEL_CMD_H
 #define ACCEL_CMD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -90,12 +91,14 @@ enum accel_op {
 				 * router logits: softmax, top-k (i0 = k), i1 = 1 renormalise */
 	ACCEL_OP_MOE_FFN,	/* t0 F32 [dim, n] = sum_j w * down_e(silu(gate_e x) * up_e x);
 				 * t1 x F32 [dim, n]; t2 gate_exps [dim, ff, n_exp]; t3 up_exps;
-				 * t4 down_exps [ff, dim, n_exp]; t5 weights F32 [k, n]; t6 ids I32 [k, n];
+				 * t4 down_exps [ff, dim, n_exp]; t5 weights F32 [k, n]; t6 ids I32 [k, n]
+				 * or I32 [k, n, 2] (each entry's sequence after them, see below);
 				 * t7 optional expert table I64 [3, n_exp]: byte offsets of expert e's
 				 * gate, up, down slices in the pool of t2 (one pool for all three);
 				 * t2..t4 then describe one expert (ne[2] = 1). Lets experts live
-				 * anywhere in an expert cache (MoE streaming). i0 flags: with
-				 * ACCEL_MOE_SLOTS, see below; else i0..i5 must be 0. */
+				 * anywhere in an expert cache (MoE streaming). i0 flags:
+				 * ACCEL_MOE_SLOTS and ACCEL_MOE_ROW_INVARIANT, see below;
+				 * without ACCEL_MOE_SLOTS i1..i5 must be 0. */
 	ACCEL_OP_LOGITS,	/* as MATMUL: t0 F32 [vocab, n] = t1 [dim, n] x t2 output weight;
 				 * t4, i0, i1 as MATMUL */
 	/* COPY engine of an attached GPU (a queue with ACCEL_QUEUE_GPU) */
@@ -165,8 +168,25 @@ enum accel_op {
  * MOE_SUM, gives MOE_FFN's result bit for bit.
  */
 #define ACCEL_MOE_SLOTS		(1u << 0)
-#define ACCEL_MOE_FLAGS_MASK	ACCEL_MOE_SLOTS
 #define ACCEL_MOE_MAX_SET	256
+
+/*
+ * MOE_FFN's expert matmuls compute as llama.cpp's MUL_MAT_ID does, whose
+ * order for an expert depends on how many (token, slot) rows the batch
+ * routes to it (Q6_K, Q5_K and non-repacked Q4_K experts: the tiled order
+ * from 8 rows, vec_dot below). By default the whole batch counts, as in
+ * llama.cpp, whose batch is one sequence's. With t6 I32 [k, n, 2]
+ * (accel_cmd_moe_rows), plane 0 holds the ids MOE_ROUTE wrote and plane 1,
+ * right after them, the sequence of each entry (of its token: any int32,
+ * compared only): each sequence's rows of an expert are counted apart, so
+ * no row depends on the other sequences batched with it. With
+ * ACCEL_MOE_ROW_INVARIANT every row has the one-token arithmetic (a batch
+ * of logits rows that are each their sequence's only one, as
+ * ACCEL_MATMUL_ROW_INVARIANT). A GPU may ignore both (its arithmetic is
+ * checked against the CPU's within a tolerance, not bit for bit).
+ */
+#define ACCEL_MOE_ROW_INVARIANT	(1u << 1)
+#define ACCEL_MOE_FLAGS_MASK	(ACCEL_MOE_SLOTS | ACCEL_MOE_ROW_INVARIANT)
 
 #define ACCEL_CMD_MAX_TENSORS	8
 #define ACCEL_CMD_MAX_I		6
@@ -471,6 +491,21 @@ static inline void accel_cmd_prep_moe_ffn_slots(struct accel_cmd *cmd, struct ac
 {
 	accel_cmd_prep_moe_ffn(cmd, slots, x, gate_exps, up_exps, down_exps, weights, ids, table);
 	cmd->i[0] = ACCEL_MOE_SLOTS;
+}
+
+/**
+ * accel_cmd_moe_rows - how a prepared MOE_FFN (whole or by parts) counts the
+ * rows routed to each expert
+ * @cmd: the command
+ * @with_seq: true: t6 (I32 [k, n]) becomes I32 [k, n, 2], whose plane 1,
+ *	right after the ids, holds each entry's sequence; false: the batch is
+ *	one sequence
+ * @flags: 0 or ACCEL_MOE_ROW_INVARIANT
+ */
+static inline void accel_cmd_moe_rows(struct accel_cmd *cmd, bool with_seq, uint32_t flags)
+{
+	cmd->t[6].ne[2] = with_seq ? 2 : 1;
+	cmd->i[0] |= flags;
 }
 
 /* add expert @e (0 <= e < ACCEL_MOE_MAX_SET) to an ACCEL_MOE_SLOTS command's set */

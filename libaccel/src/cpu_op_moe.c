@@ -76,8 +76,11 @@ int accel_cpu_check_moe_ffn(const struct accel_cmd *c)
 	if (!cpu_t_2d(x, dim, n) ||
 	    (!(c->i[0] & ACCEL_MOE_SLOTS) && !cpu_t_same_shape(o, x)) || !cpu_t_same_shape(g, u) ||
 	    g->ne[0] != dim || g->ne[3] != 1 || d->ne[0] != ff || d->ne[1] != dim ||
-	    d->ne[2] != g->ne[2] || d->ne[3] != 1 || !cpu_t_2d(wt, k, n) ||
-	    !cpu_t_same_shape(wt, ids) || k > ne)
+	    d->ne[2] != g->ne[2] || d->ne[3] != 1 || !cpu_t_2d(wt, k, n) || k > ne)
+		return -EINVAL;
+	/* the ids, and with a second plane each entry's sequence */
+	if (ids->ne[0] != k || ids->ne[1] != n || (ids->ne[2] != 1 && ids->ne[2] != 2) ||
+	    ids->ne[3] != 1)
 		return -EINVAL;
 	if (!kn_row_size(kn_vec_dot_type(g->dtype), dim) ||
 	    !kn_row_size(kn_vec_dot_type(u->dtype), dim) ||
@@ -148,13 +151,23 @@ struct cpu_moe_w {
 /*
  * rows [r0, r1) of every expert's W (rows of n_in, @type) times the columns
  * routed to it: out[col * n_out + r] = dot(W_e row r, activation of col),
- * in llama.cpp's MUL_MAT_ID order for the expert's routed count
- * (kn_matmul_id_range); each W row is read once for all of its expert's columns.
+ * in llama.cpp's MUL_MAT_ID order for the expert's routed count, that of
+ * the column's sequence with t6's plane 1 (kn_matmul_id_range); each W row
+ * is read once for all of the expert's columns of either order.
  */
+struct cpu_moe_rows {
+	const int32_t *cols;		/* (token, slot) columns grouped by expert */
+	const int64_t *start;		/* [n_exp + 1]: each expert's range in cols */
+	const int32_t *seq;		/* NULL, or each column's sequence (t6's plane 1) */
+	bool row_invariant;		/* ACCEL_MOE_ROW_INVARIANT */
+};
+
 static void cpu_moe_matmul(float *out, const struct cpu_moe_w *w, uint32_t type, int64_t n_in,
-			   int64_t n_out, int64_t n_exp, const int32_t *cols, const int64_t *start,
-			   int64_t k, const uint8_t *a, bool a_per_token, int64_t r0, int64_t r1)
+			   int64_t n_out, int64_t n_exp, const struct cpu_moe_rows *R, int64_t k,
+			   const uint8_t *a, bool a_per_token, int64_t r0, int64_t r1)
 {
+	const int32_t *cols = R->cols;
+	const int64_t *start = R->start;
 	const size_t wrs = kn_row_size(type, n_in);
 
 	for (int64_t e = 0; e < n_exp; e++) {
@@ -164,7 +177,7 @@ static void cpu_moe_matmul(float *out, const struct cpu_moe_w *w, uint32_t type,
 		if (start[e] == start[e + 1])
 			continue;
 		kn_matmul_id_range(out, we, type, n_in, n_out, a, a_per_token ? k : 1, cols + start[e],
-				   start[e + 1] - start[e], r0, r1);
+				   start[e + 1] - start[e], R->seq, R->row_invariant, r0, r1);
 	}
 }
 
@@ -239,6 +252,8 @@ int accel_cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 
 	int32_t *cols = (int32_t *)(sc + L.cols);
 	int64_t *start = (int64_t *)(sc + L.start);
+	const struct cpu_moe_rows R = { cols, start, c->t[6].ne[2] == 2 ? ids + nk : NULL,
+					(c->i[0] & ACCEL_MOE_ROW_INVARIANT) != 0 };
 
 	/* 1: activations for gate (and up, if its dot type differs); columns by
 	 * expert (those of the set) */
@@ -261,8 +276,8 @@ int accel_cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 
 	/* 2: gate and up rows of the routed experts */
 	cpu_split(ff, ctx, &s, &e);
-	cpu_moe_matmul(G, &wg, g->dtype, dim, ff, n_exp, cols, start, k, sc + L.xg, true, s, e);
-	cpu_moe_matmul(U, &wu, u->dtype, dim, ff, n_exp, cols, start, k, sc + L.xu, true, s, e);
+	cpu_moe_matmul(G, &wg, g->dtype, dim, ff, n_exp, &R, k, sc + L.xg, true, s, e);
+	cpu_moe_matmul(U, &wu, u->dtype, dim, ff, n_exp, &R, k, sc + L.xu, true, s, e);
 	cpu_barrier(ctx);
 
 	/* 3: h = silu(gate) * up, quantized for down, one (token, slot) row each
@@ -278,7 +293,7 @@ int accel_cpu_exec_moe_ffn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 
 	/* 4: down rows */
 	cpu_split(dim, ctx, &s, &e);
-	cpu_moe_matmul(D, &wd, d->dtype, ff, dim, n_exp, cols, start, k, sc + L.hq, false, s, e);
+	cpu_moe_matmul(D, &wd, d->dtype, ff, dim, n_exp, &R, k, sc + L.hq, false, s, e);
 	if (slots)
 		return 0;
 	cpu_barrier(ctx);

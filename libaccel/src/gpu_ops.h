@@ -29,8 +29,10 @@ static inline int accel_gpu_op_check(const struct accel_cmd *c)
 	case ACCEL_OP_MOE_ROUTE:
 		return c->t[2].ne[0] > ACCEL_GPU_MAX_EXP ? -EOPNOTSUPP : 0;
 	case ACCEL_OP_MOE_FFN:
-		/* by parts (ACCEL_MOE_SLOTS) and MOE_SUM: the CPU's streaming only */
-		return c->i[0] ? -EOPNOTSUPP : 0;
+		/* by parts (ACCEL_MOE_SLOTS) and MOE_SUM: the CPU's streaming only;
+		 * t6's plane of sequences and ACCEL_MOE_ROW_INVARIANT pick among
+		 * the CPU's bit-exact orders: a GPU ignores them */
+		return c->i[0] & ACCEL_MOE_SLOTS ? -EOPNOTSUPP : 0;
 	case ACCEL_OP_EMBED:
 	case ACCEL_OP_RMSNORM:
 	case ACCEL_OP_MATMUL:

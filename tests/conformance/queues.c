@@ -12,7 +12,8 @@
  * such a group (injected, a bad fd, EOF) still ends the submission with
  * the error of the first failing read and the fence signalled. A
  * submission the caller waits for (accel_queue_submit_run) keeps the
- * queue's order, from two threads at once.
+ * queue's order, from two threads at once. MOE_FFN's ids with a plane of
+ * sequences run; malformed ones are refused.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -637,6 +638,61 @@ static void opts(struct accel_device *dev)
 	/* left for accel_device_close to destroy */
 }
 
+/*
+ * MOE_FFN whose ids carry each token's sequence (accel_cmd_moe_rows), on a
+ * COMPUTE queue: accepted and run (zero Q8_0 experts: every output 0);
+ * ids of 3 planes, a plane of sequences past the pool's end and an unknown
+ * flag refused with -EINVAL, running nothing
+ */
+static void moe_plane(struct accel_device *dev, struct accel_pool *pool)
+{
+	enum { DIM = 32, FF = 32, NE = 2, K = 2, N = 3 };
+	struct accel_queue_opts ko = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COMPUTE,
+						.threads = 2);
+	const uint64_t wb = accel_dtype_row_size(ACCEL_DTYPE_Q8_0, DIM) * FF * NE;
+	const uint64_t ox = 0, og = 4096, ou = og + wb, od = ou + wb, ow = od + wb;
+	const uint64_t oi = ow + 64, oo = oi + 64;
+	unsigned char *p = accel_pool_ptr(pool);
+	int32_t *ids = (int32_t *)(p + oi);
+	float *out = (float *)(p + oo);
+	struct accel_queue *kq = NULL;
+	struct accel_cmd c, bad;
+	int nonzero = 0;
+
+	accel_queue_create(dev, &ko, &kq);
+	memset(p, 0, oo);
+	memset(out, 0xff, sizeof(float) * DIM * N);
+	for (int i = 0; i < K * N; i++)
+		ids[K * N + i] = i / K == 1 ? 7 : -2;	/* the plane: token 1 alone in its sequence */
+	accel_cmd_prep_moe_ffn(&c, accel_tensor_make(pool, oo, ACCEL_DTYPE_F32, DIM, N, 1, 1),
+			       accel_tensor_make(pool, ox, ACCEL_DTYPE_F32, DIM, N, 1, 1),
+			       accel_tensor_make(pool, og, ACCEL_DTYPE_Q8_0, DIM, FF, NE, 1),
+			       accel_tensor_make(pool, ou, ACCEL_DTYPE_Q8_0, DIM, FF, NE, 1),
+			       accel_tensor_make(pool, od, ACCEL_DTYPE_Q8_0, FF, DIM, NE, 1),
+			       accel_tensor_make(pool, ow, ACCEL_DTYPE_F32, K, N, 1, 1),
+			       accel_tensor_make(pool, oi, ACCEL_DTYPE_I32, K, N, 1, 1),
+			       (struct accel_tensor){ 0 });
+	accel_cmd_moe_rows(&c, true, 0);
+	is_int(accel_queue_submit(kq, &c, 1, NULL, 0, NULL) ?: accel_queue_wait_idle(kq), 0,
+	       "MOE_FFN with ids I32 [k, n, 2] (each entry's sequence) runs");
+	for (int i = 0; i < DIM * N; i++)
+		nonzero += out[i] != 0.0f;
+	is_int(nonzero, 0, "... and writes its zero result");
+	bad = c;
+	bad.t[6].ne[2] = 3;
+	is_int(accel_queue_submit(kq, &bad, 1, NULL, 0, NULL), -EINVAL, "ids of 3 planes: -EINVAL");
+	bad = c;
+	bad.t[6].offset = POOL_SZ - sizeof(int32_t) * K * N;	/* the ids fit, their plane not */
+	is_int(accel_queue_submit(kq, &bad, 1, NULL, 0, NULL), -EINVAL,
+	       "a plane of sequences past the pool's end: -EINVAL");
+	bad = c;
+	bad.i[0] = ACCEL_MOE_ROW_INVARIANT << 1;
+	is_int(accel_queue_submit(kq, &bad, 1, NULL, 0, NULL), -EINVAL,
+	       "an unknown MOE_FFN flag: -EINVAL");
+	is_int(accel_queue_wait_idle(kq), 0, "the refused ones ran nothing, no error");
+	accel_queue_destroy(kq);
+}
+
 int main(void)
 {
 	struct accel_device *dev = conf_open(NULL);
@@ -646,8 +702,8 @@ int main(void)
 
 	/* copy_engine 14 (its O_DIRECT skips stand for their 2), ordering 6,
 	 * cancel 10, errors 28, groups 20,
-	 * submit_run 18, opts 6 */
-	plan(14 + 6 + 10 + 28 + 20 + 18 + 6);
+	 * submit_run 18, opts 6, moe_plane 6 */
+	plan(14 + 6 + 10 + 28 + 20 + 18 + 6 + 6);
 	copy_engine(dev, pool, fd, data);
 	ordering(dev, pool, fd, data);
 	cancel(dev, pool, fd, data);
@@ -655,6 +711,7 @@ int main(void)
 	groups(dev, pool, fd, data);
 	submit_run(dev, pool);
 	opts(dev);
+	moe_plane(dev, pool);
 	accel_device_close(dev);
 	close(fd);
 	unlink(path);

@@ -290,16 +290,44 @@ static void test_attn(int nth, uint32_t kt, uint32_t vt, bool flash)
 	free(cache2);
 }
 
+/* NE experts' random gate, up ([dim, ff]) and down ([ff, dim]) weights, as
+ * floats and quantized to @wt */
+struct moe_exps {
+	float *g, *u, *d;
+	uint8_t *gq, *uq, *dq;
+};
+
+static void moe_exps_make(struct moe_exps *e, uint32_t wt, int64_t dim, int64_t ff, int64_t ne)
+{
+	e->g = frand(dim * ff * ne, 0.2f);
+	e->u = frand(dim * ff * ne, 0.2f);
+	e->d = frand(ff * dim * ne, 0.2f);
+	e->gq = qrows(wt, e->g, dim, ff * ne);
+	e->uq = qrows(wt, e->u, dim, ff * ne);
+	e->dq = qrows(wt, e->d, ff, dim * ne);
+}
+
+static void moe_exps_free(struct moe_exps *e)
+{
+	free(e->g);
+	free(e->u);
+	free(e->d);
+	free(e->gq);
+	free(e->uq);
+	free(e->dq);
+}
+
 /* MOE_FFN vs the same math spelled out per (token, slot); F32 also vs double */
 static void test_moe(int nth, uint32_t wt)
 {
 	enum { DIM = 256, FF = 96, NE = 4, K = 2, N = 3 };
 	const uint32_t at = kn_vec_dot_type(wt);
 	const size_t wrs = kn_row_size(wt, DIM), drs = kn_row_size(wt, FF);
-	float *g = frand(DIM * FF * NE, 0.2f), *u = frand(DIM * FF * NE, 0.2f);
-	float *d = frand(FF * DIM * NE, 0.2f), *x = frand(DIM * N, 1.0f);
-	uint8_t *gq = qrows(wt, g, DIM, FF * NE), *uq = qrows(wt, u, DIM, FF * NE);
-	uint8_t *dq = qrows(wt, d, FF, DIM * NE);
+	struct moe_exps me;
+
+	moe_exps_make(&me, wt, DIM, FF, NE);
+	float *g = me.g, *u = me.u, *d = me.d, *x = frand(DIM * N, 1.0f);
+	uint8_t *gq = me.gq, *uq = me.uq, *dq = me.dq;
 	float w[N * K] = { 0.7f, 0.3f, 0.5f, 0.5f, 0.9f, 0.1f };
 	int32_t ids[N * K] = { 2, 0, 3, 1, 1, 2 };
 	float o[DIM * N], ref[DIM * N];
@@ -404,13 +432,96 @@ static void test_moe(int nth, uint32_t wt)
 	   nth, kn_type_name(wt));
 	ids[3] = NE;
 	is_int(run(&c, nth), -EINVAL, "[%d thr] MOE_FFN with an expert id out of range fails", nth);
-	free(g);
-	free(u);
-	free(d);
 	free(x);
-	free(gq);
-	free(uq);
-	free(dq);
+	moe_exps_free(&me);
+}
+
+/*
+ * MOE_FFN of Q6_K experts (llama.cpp's tiled order from 8 rows of an
+ * expert) over a 10-token prompt (experts 0, 1) and another sequence's
+ * decode token among them (experts 1, 3), t6 carrying each entry's sequence
+ * (accel_cmd_moe_rows): every row bit-identical to MOE_FFN of its sequence
+ * alone, whole and by parts; ACCEL_MOE_ROW_INVARIANT gives the decode row
+ * its one-token result without them; counted as one batch (no plane), expert
+ * 1's 11 rows take the tiled order and the decode row differs on AVX2/AVX-512.
+ */
+static void test_moe_seq(int nth)
+{
+	enum { DIM = 256, FF = 256, NE = 4, K = 2, N = 11, B = 4 };
+	const uint32_t wt = KN_Q6_K;
+	struct moe_exps me;
+
+	moe_exps_make(&me, wt, DIM, FF, NE);
+	float *x = frand(DIM * N, 1.0f);
+	const uint8_t *gq = me.gq, *uq = me.uq, *dq = me.dq;
+	static float o[DIM * N], one[DIM * N], inv[DIM * N], o2[DIM * N], slots[DIM * K * N];
+	static float xa[DIM * (N - 1)], oa[DIM * (N - 1)], ob[DIM];
+	float w[N * K], wa[(N - 1) * K];
+	int32_t ids[2 * N * K], ida[(N - 1) * K];
+	const int32_t idb[K] = { 1, 3 };
+	struct accel_cmd c, part, sum;
+	int ret = 0, same = 1;
+
+	for (int t = 0, a = 0; t < N; t++) {
+		for (int j = 0; j < K; j++) {
+			w[t * K + j] = j ? 0.4f : 0.6f;
+			ids[t * K + j] = t == B ? idb[j] : j;
+			ids[N * K + t * K + j] = t == B ? 9 : -5;	/* the plane: sequences */
+		}
+		if (t == B)
+			continue;
+		memcpy(xa + a * DIM, x + t * DIM, sizeof(float) * DIM);
+		wa[a * K] = 0.6f, wa[a * K + 1] = 0.4f;
+		ida[a * K] = 0, ida[a * K + 1] = 1;
+		a++;
+	}
+#define MOE(cmd, out, xx, n, ww, ii) accel_cmd_prep_moe_ffn(cmd, T(out, KN_F32, DIM, n, 1),	\
+		T(xx, KN_F32, DIM, n, 1), T(gq, wt, DIM, FF, NE), T(uq, wt, DIM, FF, NE),	\
+		T(dq, wt, FF, DIM, NE), T(ww, KN_F32, K, n, 1), T(ii, KN_I32, K, n, 1), NONE)
+	MOE(&c, oa, xa, N - 1, wa, ida);
+	ret = ret ?: accel_cpu_check(&c) ?: run(&c, nth);
+	MOE(&c, ob, x + B * DIM, 1, w + B * K, idb);
+	ret = ret ?: accel_cpu_check(&c) ?: run(&c, nth);
+	MOE(&c, one, x, N, w, ids);
+	ret = ret ?: accel_cpu_check(&c) ?: run(&c, nth);
+	accel_cmd_moe_rows(&c, false, ACCEL_MOE_ROW_INVARIANT);
+	c.t[0] = T(inv, KN_F32, DIM, N, 1);
+	ret = ret ?: accel_cpu_check(&c) ?: run(&c, nth);
+	accel_cmd_moe_rows(&c, true, 0);
+	c.t[0] = T(o, KN_F32, DIM, N, 1);
+	c.i[0] = 0;
+	ret = ret ?: accel_cpu_check(&c) ?: run(&c, nth);
+	for (int t = 0, a = 0; t < N; t++)
+		same &= !memcmp(o + t * DIM, t == B ? ob : oa + a++ * DIM, sizeof(float) * DIM);
+	ok(!ret && same, "[%d thr] MOE_FFN q6_K with each entry's sequence: a decode row beside "
+	   "a 10-row prompt, every row == its sequence alone", nth);
+	/* by parts, experts {0, 3} then {1, 2}, the same plane */
+	for (int p = 0; p < 2; p++) {
+		accel_cmd_prep_moe_ffn_slots(&part, T(slots, KN_F32, DIM, K * N, 1),
+					     T(x, KN_F32, DIM, N, 1), T(gq, wt, DIM, FF, NE),
+					     T(uq, wt, DIM, FF, NE), T(dq, wt, FF, DIM, NE),
+					     T(w, KN_F32, K, N, 1), T(ids, KN_I32, K, N, 1), NONE);
+		accel_cmd_moe_set_expert(&part, p ? 1 : 0);
+		accel_cmd_moe_set_expert(&part, p ? 2 : 3);
+		accel_cmd_moe_rows(&part, true, 0);
+		ret = ret ?: accel_cpu_check(&part) ?: run(&part, nth);
+	}
+	accel_cmd_prep_moe_sum(&sum, T(o2, KN_F32, DIM, N, 1), T(slots, KN_F32, DIM, K * N, 1),
+			       T(w, KN_F32, K, N, 1));
+	ret = ret ?: accel_cpu_check(&sum) ?: run(&sum, nth);
+	ok(!ret && !memcmp(o2, o, sizeof(o)), "[%d thr] MOE_FFN q6_K by parts with the sequences "
+	   "+ MOE_SUM == MOE_FFN with them", nth);
+	ok(!ret && !memcmp(inv + B * DIM, ob, sizeof(ob)),
+	   "[%d thr] MOE_FFN q6_K ACCEL_MOE_ROW_INVARIANT: the decode row == it alone", nth);
+	if (kn_isa_get() >= KN_ISA_AVX2)
+		ok(!ret && memcmp(one + B * DIM, ob, sizeof(ob)),
+		   "[%d thr] MOE_FFN q6_K counted as one batch: the decode row's expert takes "
+		   "the tiled order, other bits than alone", nth);
+	else
+		skip(1, "scalar: one order whatever the count");
+#undef MOE
+	free(x);
+	moe_exps_free(&me);
 }
 
 /* accel_cpu_check: one malformed field per command, otherwise valid */
@@ -524,11 +635,20 @@ static void test_check(void)
 	c = base; c.t[5].ne[0] = c.t[6].ne[0] = 5; EXPECT(-EINVAL, "moe_ffn k > n_exp");
 	c = base; c.t[3].dtype = KN_Q8_1; EXPECT(-EOPNOTSUPP, "moe_ffn q8_1 up");
 	c = base; c.i[1] = 1; EXPECT(-EINVAL, "moe_ffn expert set without ACCEL_MOE_SLOTS");
-	c = base; c.i[0] = 2; EXPECT(-EINVAL, "moe_ffn unknown flag");
+	c = base; c.i[0] = 4; EXPECT(-EINVAL, "moe_ffn unknown flag");
+	c = base; c.i[0] = ACCEL_MOE_ROW_INVARIANT; EXPECT(0, "moe_ffn row-invariant ok");
+	c = base; accel_cmd_moe_rows(&c, true, 0); EXPECT(0, "moe_ffn ids with sequences ok");
+	c.t[6].ne[2] = 3; EXPECT(-EINVAL, "moe_ffn ids with 3 planes");
+	c.t[6].ne[2] = 2; c.t[6].ne[1] = 3; EXPECT(-EINVAL, "moe_ffn ids with sequences: n");
+	c.t[6].ne[1] = 2; c.t[6].ne[0] = 1; EXPECT(-EINVAL, "moe_ffn ids with sequences: k");
+	c.t[6].ne[0] = 2; c.t[6].ne[3] = 2; EXPECT(-EINVAL, "moe_ffn ids 4-D");
+	c.t[6].ne[3] = 1; c.t[6].dtype = KN_F32; EXPECT(-EINVAL, "moe_ffn f32 ids with sequences");
 	c = base; c.i[0] = ACCEL_MOE_SLOTS; EXPECT(-EINVAL, "moe_ffn slots: t0 not [dim, k * n]");
 	c.t[0].ne[1] = 4; c.i[1] = 0xf; EXPECT(0, "moe_ffn slots ok");
 	c.i[1] = 0x10; EXPECT(-EINVAL, "moe_ffn slots: expert past n_exp");
 	c.i[1] = 1; c.i[5] = 1; EXPECT(-EINVAL, "moe_ffn slots: i5 not 0");
+	c.i[5] = 0; accel_cmd_moe_rows(&c, true, ACCEL_MOE_ROW_INVARIANT);
+	EXPECT(0, "moe_ffn slots with sequences and row-invariant ok");
 	/* MOE_SUM */
 	accel_cmd_prep_moe_sum(&base, T(f, KN_F32, 256, 2, 1), T(f, KN_F32, 256, 4, 1),
 			       T(f, KN_F32, 2, 2, 1));
@@ -564,6 +684,7 @@ int main(void)
 	/* test_moe: 4, and 1 more against double for f32 weights */
 	for (int i = 0; i < ARRAY_LEN(moe_types); i++)
 		moe_tests += 4 + (moe_types[i] == KN_F32);
+	moe_tests += 4;		/* test_moe_seq */
 	/* per thread count: simple ops, 2 matmuls (5 and 1 rows) per case, 3 per
 	 * attention case, the MoE tests; then test_check 1 */
 	plan(ARRAY_LEN(nths) * (SIMPLE_OPS_TESTS + 2 * ARRAY_LEN(mm_cases) +
@@ -580,6 +701,9 @@ int main(void)
 		for (int i = 0; i < ARRAY_LEN(moe_types); i++)
 			test_moe(nth, moe_types[i]);
 	}
+	/* after the others: its random data leave theirs as they were */
+	for (int ni = 0; ni < ARRAY_LEN(nths); ni++)
+		test_moe_seq(nths[ni]);
 	test_check();
 	return done_testing();
 }

@@ -3,7 +3,9 @@
  * The serving scheduler (rt_sched) and the batch invariance it rests on:
  * - a token's logits are bit-identical whatever else shares its forward
  *   pass (decode rows of other sequences, another sequence's prompt chunk),
- *   on every ISA's kernels, for F32, K-quant and Q8_0 MoE models;
+ *   on every ISA's kernels, for F32, K-quant, Q8_0 MoE and K-quant MoE
+ *   models (whose experts' order depends on the rows routed to them), the
+ *   last also streamed (its MoE layers by parts) on the best ISA;
  * - requests joining and leaving between steps, prompts cut in chunks by a
  *   small token budget, give exactly the greedy (and seeded sampled) ids of
  *   each prompt run alone through rt_session, as accel-run runs it;
@@ -30,11 +32,13 @@
 #include "kn.h"
 #include "model/kvcache.h"
 #include "model/model.h"
+#include "rt_budget.h"
 #include "rt_error.h"
 #include "rt_model.h"
 #include "rt_sampler.h"
 #include "rt_sched.h"
 #include "rt_session.h"
+#include "rt_stream.h"
 #include "serve/prefix.h"
 #include "tap.h"
 
@@ -45,6 +49,7 @@
 
 static const int32_t pa[] = { 1, 403, 407, 261, 378, 300, 301 };
 static const int32_t pb[] = { 1, 291, 376, 400, 385, 328, 432, 317, 263 };
+#define NC 30	/* C's prompt: a K-quant MoE routes some experts 8+ of its rows */
 
 /* prefill @p into @seq; returns the last row's logits (copied) */
 static float *prefill(struct rt_model *m, int seq, const int32_t *p, int n)
@@ -76,25 +81,35 @@ static int forward(struct rt_model *m, int n, const int32_t *tok, const int32_t 
 	return rt_model_forward(m, &b, lg);
 }
 
-static void invariance(const char *model, const char *isa_name, enum kn_isa isa)
+/* @streamed: under the smallest budget it loads with (MoE layers by parts) */
+static void invariance(const char *model, bool streamed, const char *isa_name, enum kn_isa isa)
 {
 	struct rt_model_opts mo = { .threads = 2, .n_ctx = 64, .n_batch = 32, .n_seq = 3 };
 	const int na = sizeof(pa) / sizeof(pa[0]), nb = sizeof(pb) / sizeof(pb[0]);
 	struct rt_model *m;
-	float *ref_dec, *ref_pb, *ref_dec_b, *tmp;
+	float *ref_dec, *ref_pb, *ref_dec_b, *ref_pc, *tmp;
+	struct rt_stream_stats st;
+	struct rt_placement pl;
+	int32_t pc[NC];
 	const float *lg;
 	size_t row;
 	int ret;
 
 	if (kn_isa_set(isa) < 0) {
-		skip(4, "no %s on this cpu", isa_name);
+		skip(5, "no %s on this cpu", isa_name);
 		return;
 	}
-	if (!ok(rt_model_load(tap_path(model), &mo, &m) == 0, "%s [%s]: load", model, isa_name)) {
+	if (streamed)
+		mo.mem_budget = rt_test_min_budget(tap_path(model), &mo);
+	if (!ok(rt_model_load(tap_path(model), &mo, &m) == 0 && (!streamed || mo.mem_budget),
+		"%s [%s]: load%s", model, isa_name, streamed ? ", streamed" : "")) {
 		diag("%s", rt_last_error());
-		skip(3, "no model");
+		skip(4, "no model");
 		return;
 	}
+	pc[0] = 1;
+	for (int i = 1; i < NC; i++)
+		pc[i] = 260 + (37 * i) % 211;
 	row = sizeof(float) * rt_model_hparams(m)->n_vocab;
 	/* alone: A's prompt then one decode token; B's prompt; B's decode token */
 	tmp = prefill(m, 0, pa, na);
@@ -145,9 +160,36 @@ static void invariance(const char *model, const char *isa_name, enum kn_isa isa)
 		   "%s [%s]: two decode rows in one pass: bit-identical to each alone", model,
 		   isa_name);
 	}
+	/* A's decode token in the pass of C's 30-token prompt: in the K-quant
+	 * MoE, an expert A's token routes to in layer 0 gets 8 or more rows of
+	 * the pass (Q5_K: llama.cpp's tiled order), one alone (vec_dot) */
+	rt_kvcache_clear(m->kv, 2);
+	ref_pc = prefill(m, 2, pc, NC);
+	rt_kvcache_clear(m->kv, 2);
+	{
+		int32_t tok[1 + NC], pos[1 + NC], seq[1 + NC];
+		int8_t want[1 + NC] = { 0 };
+		int n = 0;
+
+		tok[n] = 5, pos[n] = na, seq[n] = 0, want[n++] = 1;
+		for (int i = 0; i < NC; i++)
+			tok[n] = pc[i], pos[n] = i, seq[n] = 2, want[n++] = i == NC - 1;
+		ret = forward(m, n, tok, pos, seq, want, &lg);
+		/* streamed: the MoE layers ran by parts */
+		if (streamed && (rt_stream_stats(m, &st, &pl) < 0 || !st.expert_parts))
+			ret = -ENOENT;
+		if (!ok(ret == 2 && ref_pc && !memcmp(lg, ref_dec, row) &&
+			!memcmp(lg + row / 4, ref_pc, row),
+			"%s [%s]: a decode row beside a %d-token prompt: both rows bit-identical to "
+			"alone%s", model, isa_name, NC, streamed ? " (MOE_FFN by parts)" : "") &&
+		    ret == 2 && ref_pc)
+			diag("decode row %s, prompt row %s", memcmp(lg, ref_dec, row) ? "differs" : "same",
+			     memcmp(lg + row / 4, ref_pc, row) ? "differs" : "same");
+	}
 	free(ref_dec);
 	free(ref_pb);
 	free(ref_dec_b);
+	free(ref_pc);
 	rt_model_free(m);
 }
 
@@ -945,16 +987,21 @@ int main(void)
 		"tests/models/stories260K.gguf",
 		"tests/models/random/small-random-q5_k.gguf",
 		"tests/models/random/tiny-mixtral-random-4x2-q8_0.gguf",
+		"tests/models/random/small-moe-random-q5_k.gguf",
 	};
 	static const struct {
 		const char *name;
 		enum kn_isa isa;
 	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
 
-	plan(3 * 3 * 4 + 15 + 4 + 8 + 3 + 4 + 5 + 2 * 4);
-	for (size_t i = 0; i < 3; i++)
+	plan(4 * 3 * 5 + 5 + 15 + 4 + 8 + 3 + 4 + 5 + 2 * 4);
+	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
 		for (size_t j = 0; j < 3; j++)
-			invariance(models[i], isas[j].name, isas[j].isa);
+			invariance(models[i], false, isas[j].name, isas[j].isa);
+	/* the K-quant MoE streamed (by parts), on the best ISA: the same rows */
+	for (size_t j = 0; j < 3; j++)
+		if (isas[j].isa == kn_isa_best())
+			invariance(models[3], true, isas[j].name, isas[j].isa);
 	kn_isa_set(kn_isa_best());
 	scheduler();
 	forward_hook();

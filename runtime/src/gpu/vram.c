@@ -282,7 +282,8 @@ static int vram_experts(struct rt_model *m, int il, int n, struct rt_experts *e)
 		return v->inner->experts(m, il, n, e);
 	x = &s->exp;
 	if ((ret = rt_model_drain(m)) < 0 ||
-	    (ret = rt_model_gpu_download(m, &m->moe_ids)) < 0 ||
+	    /* the ids only: their plane of sequences is the host's (stage_moe_seq) */
+	    (ret = rt_model_gpu_download_rows(m, &m->moe_ids, n)) < 0 ||
 	    (ret = rt_model_gpu_download(m, &m->moe_w)) < 0 ||
 	    (ret = rt_model_gpu_download(m, &m->moe_pred_ids)) < 0 ||
 	    (ret = rt_model_gpu_download(m, &m->moe_pred_w)) < 0)

@@ -199,6 +199,18 @@ int rt_block_ffn(struct rt_graph *g, const struct rt_layer *l, int il)
 	return 0;
 }
 
+/* how MOE_FFN counts each expert's rows (accel_cmd_moe_rows), as prep_mm
+ * decides a MATMUL's: per sequence when the batch holds several; past the
+ * last layer's compaction (whose rows the sequences' plane does not follow)
+ * as the head decides its rows */
+static void moe_rows(struct accel_cmd *c, const struct rt_graph *g)
+{
+	if (g->compact)
+		accel_cmd_moe_rows(c, false, head_lone(g, g->b) ? ACCEL_MOE_ROW_INVARIANT : 0);
+	else
+		accel_cmd_moe_rows(c, g->moe_seq, g->row_invariant ? ACCEL_MOE_ROW_INVARIANT : 0);
+}
+
 /* norm, router logits, softmax top-k; then the routed experts, wherever the
  * weights keep them (the hook may wait for the routing to read them) */
 int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
@@ -232,8 +244,8 @@ int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
 	if ((ret = m->wops->experts(m, il, n, &e)) < 0)
 		return ret;
 	if (!e.n_group) {
-		EMIT(g, "ffn_moe_out", il, accel_cmd_prep_moe_ffn(c_, xb2, xb, e.gate, e.up, e.down,
-								   w, ids, e.table));
+		EMIT(g, "ffn_moe_out", il, (accel_cmd_prep_moe_ffn(c_, xb2, xb, e.gate, e.up, e.down,
+								    w, ids, e.table), moe_rows(c_, g)));
 	} else {
 		/* by parts: each group of experts computes once its reads have
 		 * landed, while the later ones still read; then the sum */
@@ -247,7 +259,7 @@ int rt_block_moe(struct rt_graph *g, const struct rt_layer *l, int il)
 					return ret;
 			EMIT(g, "ffn_moe_part", il, accel_cmd_prep_moe_ffn_slots(c_, slots, xb,
 					e.gate, e.up, e.down, w, ids, e.table);
-			     memcpy(&c_->i[1], eg->set, sizeof(eg->set)));
+			     memcpy(&c_->i[1], eg->set, sizeof(eg->set)); moe_rows(c_, g));
 		}
 		EMIT(g, "ffn_moe_out", il, accel_cmd_prep_moe_sum(c_, xb2, slots, w));
 	}

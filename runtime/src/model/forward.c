@@ -60,7 +60,9 @@ int rt_model_alloc_activations(struct rt_model *m)
 	m->hb2 = act(&off, ACCEL_DTYPE_F32, ffw, B);
 	m->router = act(&off, ACCEL_DTYPE_F32, hp->n_expert > 0 ? hp->n_expert : 1, B);
 	m->moe_w = act(&off, ACCEL_DTYPE_F32, k, B);
-	m->moe_ids = act(&off, ACCEL_DTYPE_I32, k, B);
+	/* the ids of n tokens, then (MOE_FFN's t6 plane 1) each entry's sequence */
+	m->moe_ids = act(&off, ACCEL_DTYPE_I32, k, 2 * B);
+	m->moe_ids.ne[1] = B;
 	m->moe_pred_w = act(&off, ACCEL_DTYPE_F32, pk, B);
 	m->moe_pred_ids = act(&off, ACCEL_DTYPE_I32, pk, B);
 	m->moe_slots = act(&off, ACCEL_DTYPE_F32, hp->n_expert > 0 ? hp->dim : 1, k * B);
@@ -126,6 +128,29 @@ static int stage_batch(struct rt_model *m, const struct rt_batch *b, bool *decod
 	return 0;
 }
 
+/*
+ * MOE_FFN's t6 plane 1 (accel_cmd_moe_rows): each (token, slot) entry's
+ * sequence, right after the n tokens' ids that MOE_ROUTE writes, so that an
+ * expert's rows are counted per sequence; nothing (false) for a batch of one
+ * sequence, which counts as one
+ */
+static bool stage_moe_seq(struct rt_model *m, const struct rt_batch *b)
+{
+	const int k = m->hp.n_expert_used;
+	bool several = false;
+	int32_t *plane;
+
+	for (int i = 1; b->seq && i < b->n && !several; i++)
+		several = b->seq[i] != b->seq[0];
+	if (!m->hp.n_expert || k <= 0 || !several)
+		return false;
+	plane = (int32_t *)rt_tensor_ptr(&m->moe_ids) + (size_t)k * b->n;
+	for (int t = 0; t < b->n; t++)
+		for (int j = 0; j < k; j++)
+			plane[t * k + j] = b->seq[t];
+	return true;
+}
+
 /* build and submit the pass over this model's layers; the weights' hooks cut
  * it where loads order it. A stage that does not start at layer 0 takes its
  * hidden state from @x_in; one that does not end at the last layer has no head. */
@@ -141,6 +166,7 @@ static int build_pass(struct rt_model *m, const struct rt_batch *b, const float 
 
 	if ((ret = stage_batch(m, b, &g.decode)) < 0 || (ret = rt_model_gpu_stage_in(m)) < 0)
 		return ret;
+	g.moe_seq = stage_moe_seq(m, b);
 	if (m->embeds) {
 		if ((ret = m->wops->embed(m, b, &w, &ids)) < 0 ||
 		    (ret = rt_block_embed(&g, &w, &ids)) < 0)

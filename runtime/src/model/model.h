@@ -191,6 +191,7 @@ struct rt_graph {
 	bool compact;		/* the last layer kept only the logits rows, rows 0..n-1 of x */
 	bool at_head;		/* past the last layer's attention: its rows feed the head */
 	bool chunk;		/* rt_batch.chunk given: ATTN's t7 has it */
+	bool moe_seq;		/* several sequences: moe_ids' plane 1 holds them (MOE_FFN's t6) */
 };
 
 /** rt_tensor_ptr - CPU address of a tensor in a host-visible pool */
