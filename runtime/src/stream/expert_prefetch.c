@@ -30,13 +30,14 @@
  * routing: only their submissions cost). With the entries given back and
  * the back-off: 0.96-0.99x in accel-bench stream -n 48, about even in
  * accel-run -n 64 (10.3-10.7 tokens/s without, 11.1-11.2 with on qwen3).
- * Measured earlier, before MOE_FFN by parts, on a 4-layer mixtral-8x7b-shape q4_0 model under --mem-budget 1G,
- * 2 cores: the whole prediction in one submission beside the demand reads
- * read 44% more bytes and made the demand reads wait behind it (a miss into
- * an entry being prefetched waited for the whole prediction): 0.67x the
- * tokens/s of no prediction; this way 1.02-1.06x (1.08x at 1.5G, 1.22x on
- * an 8-layer qwen3-30b-a3b shape), the compute's wait for routed experts
- * 400 -> 250-350 ms a token, decode passes' I/O busy 0.5 -> 0.75-0.9.
+ * Measured earlier, before MOE_FFN by parts, on a 4-layer mixtral-8x7b-shape
+ * q4_0 model under --mem-budget 1G, 2 cores: the whole prediction in one
+ * submission beside the demand reads read 44% more bytes and made the
+ * demand reads wait behind it (a miss into an entry being prefetched waited
+ * for the whole prediction): 0.67x the tokens/s of no prediction; in pieces
+ * 1.02-1.06x (1.08x at 1.5G, 1.22x on an 8-layer qwen3-30b-a3b shape), the
+ * compute's wait for routed experts 400 -> 250-350 ms a token, decode
+ * passes' I/O busy 0.5 -> 0.75-0.9.
  */
 #include <errno.h>
 #include <stdlib.h>
