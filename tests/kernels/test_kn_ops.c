@@ -548,10 +548,10 @@ int main(void)
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
 	 * moe_route 2 + 1, q4_0 in the repacked order 8, q8_0 batches 3, q4_1
 	 * batches 4 and decode 2, q4_K, q6_K batches 1 each (>= 8 columns:
-	 * tiled order), q4_K in the repacked orders 10 + 1, q6_K and q5_K
+	 * tiled order), q4_K in the repacked orders 12 + 1, q6_K and q5_K
 	 * batches against the scalar references 8 each, q5_K decode 7, per x86 ISA */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 53);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * 55);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -595,6 +595,10 @@ int main(void)
 		/* Q4_K in the repacked orders: decode, a gemv tail, k of 1 to 11
 		 * super-blocks, splits inside a tile of 8, sequences, row-invariant */
 		int differ = test_matmul_q4_K_x8(512, 40, 1, 3, false, false, false, 0);
+
+		/* decode with the prefetch 12 rows on: a whole tile past it, and a split */
+		differ += test_matmul_q4_K_x8(2816, 72, 1, 1, true, false, false, 0);
+		differ += test_matmul_q4_K_x8(768, 88, 1, 2, false, false, false, 0);
 
 		differ += test_matmul_q4_K_x8(512, 40, 5, 2, true, false, false, 0);
 		differ += test_matmul_q4_K_x8(2816, 48, 70, 2, false, false, false, 0);
