@@ -248,6 +248,12 @@ void kn_avx2_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a
 			  int64_t n_cols, const uint8_t *gemm, const float *bias, float *out,
 			  int64_t n_rows, int64_t r0, int64_t r1);
 float kn_avx2_dot_q4_K_x8(int64_t n, const void *w, const void *a);
+/* one column in the gemv's order, rows [r0, r1) into out[r] (kn_q4_K_x8_avx2.c,
+ * kn_q4_K_x8_avx512.c) */
+void kn_avx2_gemv_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
+			  const float *bias, float *out, int64_t r0, int64_t r1);
+void kn_avx512_gemv_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
+			    const float *bias, float *out, int64_t r0, int64_t r1);
 /* the same for a batch (kn_gemm_q4_K_x8_avx2.c, _avx512.c): panels of 8 (16)
  * rows; they return the rows done, a multiple of the panel, the caller does
  * the rest */

@@ -133,6 +133,13 @@ static void kn_matmul_q4_K_x8(float *out, const void *w, size_t wrs, const void 
 		int64_t r = r0;
 
 		kn_q4_K_gemm_cols(gemm, seq, chunk, row_invariant, one_seq, n_cols, c0, c1);
+		/* decode: the gemv */
+		if (c1 - c0 == 1 && !gemm[0]) {
+			(kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemv_q4_K_x8 : kn_avx2_gemv_q4_K_x8)(
+				n_in, w, wrs, (const uint8_t *)a + c0 * ars, bias, out + c0 * n_rows,
+				r0, r1);
+			continue;
+		}
 		/* a batch: register-blocked panels of 8 (16) rows, the same sums */
 		if (c1 - c0 >= KN_MM_GEMM_COLS)
 			r += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q4_K_x8

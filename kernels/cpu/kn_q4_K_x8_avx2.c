@@ -12,24 +12,16 @@
  * bit. Holds no state.
  */
 #include "kn_avx2.h"
+#include "kn_q4_K_x8.h"
 
 #pragma GCC optimize("fp-contract=off")
 
-#define KN_X8_ROWS	8	/* rows per tile: the 8 float lanes */
 #define KN_X8_COLS	2	/* columns per tile: 16 ymm registers */
-#define KN_X8_PF_ROWS	12	/* the gemv's prefetch distance (measured: 8 and 16 do no better) */
 
 void kn_avx2_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
 			  int64_t n_cols, const uint8_t *gemm, const float *bias, float *out,
 			  int64_t n_rows, int64_t r0, int64_t r1);
 float kn_avx2_dot_q4_K_x8(int64_t n, const void *w, const void *a);
-
-/* lane r of the result: the sum of t[r]'s 8 lanes (a, b: the hadd of rows 0-3, 4-7) */
-static inline __m256i kn_x8_fold(__m256i a, __m256i b)
-{
-	return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
-				_mm256_permute2x128_si256(a, b, 0x31));
-}
 
 /*
  * 8 rows (@x, super-block arrays; the caller repeats the last row where it
@@ -181,92 +173,45 @@ kn_x8_tile(const int NC, const kn_block_q4_K *const *x, const kn_block_q8_K *con
 static const __m256i kn_x8_sc[8] = { KN_X8_SC(0), KN_X8_SC(1), KN_X8_SC(2), KN_X8_SC(3),
 				     KN_X8_SC(4), KN_X8_SC(5), KN_X8_SC(6), KN_X8_SC(7) };
 
-/*
- * kn_q4_K_scales_mins on two blocks at once: @h holds a block's first 16
- * bytes (d, dmin, the 12 packed scale bytes q) in each 128-bit lane; the
- * result holds its 8 scales in bytes 0-7 and its 8 mins in bytes 8-15
- */
-static inline __m256i kn_x8_scales_mins(__m256i h)
-{
-	/* q[k] is byte 4 + k: scale j<4 q[j] & 63, j>=4 (q[j+4] & 15) | (q[j-4] >> 6) << 4;
-	 * min j<4 q[j+4] & 63, j>=4 (q[j+4] >> 4) | (q[j] >> 6) << 4 */
-	const __m256i i1 = _mm256_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15,
-					    4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
-	const __m256i i2 = _mm256_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11,
-					    -1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11);
-	const __m256i k1 = _mm256_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0,
-					    63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
-	const __m256i k2 = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15,
-					    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
-	const __m256i l1 = _mm256_shuffle_epi8(h, i1), l2 = _mm256_shuffle_epi8(h, i2);
-
-	return _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(l1, k1),
-					       _mm256_and_si256(_mm256_srli_epi16(l1, 4), k2)),
-			       _mm256_and_si256(_mm256_srli_epi16(l2, 2), _mm256_set1_epi8(0x30)));
-}
-
-/*
- * the gemv (one column @a, no gemm order) of rows [r0, r1): per tile of 8 rows
- * the same two fmas per super-block as kn_x8_tile, its integer sums formed
- * row by row in one register each (scale broadcasts by pshufb from registers,
- * nothing stored) and folded into the 8 lanes once per super-block; the 8
- * rows' scales, mins and d decoded in vectors. 2.3x kn_x8_tile's speed on Zen
- * 4, where its per-pair folds, scalar scale decode and spills left it compute-
- * bound at 10 GB/s. Its own function: inlined beside kn_x8_tile, the compiler
+/**
+ * kn_avx2_gemv_q4_K_x8 - out[r] (+ bias[r]) for the rows [r0, r1) of a Q4_K
+ * matrix (rows of @wrs bytes) times one Q8_K column @a, in the gemv's order:
+ * each row's integer sum formed in one register (scale broadcasts by pshufb
+ * from the row's decoded scale bytes, nothing stored) and folded into the
+ * tile's lanes once per super-block. 2.3x kn_x8_tile's speed on Zen 4, where
+ * its per-pair folds, scalar scale decode and spills left it compute-bound
+ * at 10 GB/s. Its own function: inlined beside kn_x8_tile, the compiler
  * allocated it worse (cold 14-23 GB/s from run to run instead of 25).
  */
-static __attribute__((noinline)) void
-kn_x8_gemv(int64_t n_in, const void *w, size_t wrs, const kn_block_q8_K *y, const float *bias,
-	   float *out, int64_t r0, int64_t r1)
+void kn_avx2_gemv_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
+			  const float *bias, float *out, int64_t r0, int64_t r1)
 {
 	const int64_t nb = n_in / KN_QK_K;
 	const __m256i m4 = _mm256_set1_epi8(0x0F);
-	/* lanes (rows 0 2 4 6 | 1 3 5 7) -> rows 0-7 */
-	const __m256i ord = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	const kn_block_q8_K *y = a;
 
 	for (int64_t r = r0; r < r1; r += KN_X8_ROWS) {
-		const int m = r1 - r < KN_X8_ROWS ? (int)(r1 - r) : KN_X8_ROWS;
-		/* rows KN_X8_PF_ROWS on: decode streams W once, 8 strided streams */
-		const size_t pf = r + KN_X8_ROWS + KN_X8_PF_ROWS <= r1 ? KN_X8_PF_ROWS * wrs : 0;
 		const kn_block_q4_K *x[KN_X8_ROWS];
+		const size_t pf = kn_x8_pf(wrs, r, r1);
 		__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
 		float b[KN_X8_ROWS], o[KN_X8_ROWS];
+		const int m = kn_x8_rows(w, wrs, bias, r, r1, x, b);
 
-		for (int k = 0; k < KN_X8_ROWS; k++) {
-			x[k] = (const kn_block_q4_K *)((const uint8_t *)w + (r + (k < m ? k : m - 1)) * wrs);
-			b[k] = bias && k < m ? bias[r + k] : 0.0f;
-		}
 		for (int64_t i = 0; i < nb; i++) {
-			__m256i rs[KN_X8_ROWS], hd[KN_X8_ROWS / 2], sm[KN_X8_ROWS / 2];
-			__m256i mn[KN_X8_ROWS / 2];
-			const __m256i bs = _mm256_loadu_si256((const __m256i *)y[i].bsums);
-			/* the activations' sums per sub-block of 32, in both lanes */
-			const __m256i bsp = _mm256_broadcastsi128_si256(_mm_hadd_epi16(
-				_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1)));
 			const int8_t *yq = y[i].qs;
+			struct kn_x8_heads h;
+			__m256i rs[KN_X8_ROWS];
 
-			_Pragma("GCC unroll 4")
-			for (int k = 0; k < KN_X8_ROWS / 2; k++) {
-				hd[k] = _mm256_loadu2_m128i((const __m128i *)&x[2 * k + 1][i],
-							    (const __m128i *)&x[2 * k][i]);
-				sm[k] = kn_x8_scales_mins(hd[k]);
-				/* m_2p bsum_2p + m_2p+1 bsum_2p+1 per pair p: 4 lanes a row */
-				mn[k] = _mm256_madd_epi16(
-					_mm256_unpackhi_epi8(sm[k], _mm256_setzero_si256()), bsp);
-			}
+			kn_x8_heads(x, i, &y[i], &h);
 			_Pragma("GCC unroll 8")
 			for (int k = 0; k < KN_X8_ROWS; k++) {
 				const uint8_t *q = x[k][i].qs;
 				/* row k's scale bytes in both lanes */
-				const __m256i sx = _mm256_permute4x64_epi64(sm[k / 2],
+				const __m256i sx = _mm256_permute4x64_epi64(h.sm[k / 2],
 									    k % 2 ? 0xEE : 0x44);
 				__m256i s = _mm256_setzero_si256();
 
-				if (pf) {
-					_mm_prefetch((const char *)&x[k][i] + pf, _MM_HINT_T1);
-					_mm_prefetch((const char *)&x[k][i] + pf + 64, _MM_HINT_T1);
-					_mm_prefetch((const char *)&x[k][i] + pf + 128, _MM_HINT_T1);
-				}
+				kn_x8_prefetch(&x[k][i], pf);
 				_Pragma("GCC unroll 4")
 				for (int p = 0; p < 4; p++) {
 					const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * p));
@@ -285,27 +230,7 @@ kn_x8_gemv(int64_t n_in, const void *w, size_t wrs, const kn_block_q8_K *y, cons
 				}
 				rs[k] = s;
 			}
-			const __m256i isum = kn_x8_fold(
-				_mm256_hadd_epi32(_mm256_hadd_epi32(rs[0], rs[1]),
-						  _mm256_hadd_epi32(rs[2], rs[3])),
-				_mm256_hadd_epi32(_mm256_hadd_epi32(rs[4], rs[5]),
-						  _mm256_hadd_epi32(rs[6], rs[7])));
-			const __m256i msum = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(
-				_mm256_hadd_epi32(mn[0], mn[1]), _mm256_hadd_epi32(mn[2], mn[3])), ord);
-			/* d | dmin << 16 of rows 0-7 */
-			const __m256i dv = _mm256_permutevar8x32_epi32(_mm256_unpacklo_epi64(
-				_mm256_unpacklo_epi32(hd[0], hd[1]), _mm256_unpacklo_epi32(hd[2], hd[3])),
-								       ord);
-			const __m256i dl = _mm256_and_si256(dv, _mm256_set1_epi32(0xffff));
-			const __m256i dh = _mm256_srli_epi32(dv, 16);
-			const __m256 dw = _mm256_cvtph_ps(_mm_packus_epi32(
-				_mm256_castsi256_si128(dl), _mm256_extracti128_si256(dl, 1)));
-			const __m256 dm = _mm256_cvtph_ps(_mm_packus_epi32(
-				_mm256_castsi256_si128(dh), _mm256_extracti128_si256(dh, 1)));
-			const __m256 yd = _mm256_set1_ps(y[i].d);
-
-			acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, yd), acc);
-			accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dm, yd), accm);
+			kn_x8_step(rs, &h, y[i].d, &acc, &accm);
 		}
 		_mm256_storeu_ps(o, _mm256_add_ps(_mm256_sub_ps(acc, accm), _mm256_loadu_ps(b)));
 		memcpy(out + r, o, (size_t)m * sizeof(float));
@@ -325,7 +250,8 @@ static void kn_x8_tile_n(int nc, const kn_block_q4_K *const *x, const kn_block_q
  * kn_avx2_gemm_q4_K_x8 - out[c][r] (+ bias[r], 0 without one) for every column
  * and the rows [r0, r1) of a Q4_K matrix (rows of @wrs bytes) times Q8_K
  * activations (@ars bytes a column), column c in the gemm's order where
- * @gemm[c], the gemv's otherwise; out is [n_cols][n_rows].
+ * @gemm[c], the gemv's otherwise; out is [n_cols][n_rows]. A lone column in
+ * the gemv's order (decode) is kn_avx2_gemv_q4_K_x8's.
  */
 void kn_avx2_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
 			  int64_t n_cols, const uint8_t *gemm, const float *bias, float *out,
@@ -333,19 +259,11 @@ void kn_avx2_gemm_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a
 {
 	const int64_t nb = n_in / KN_QK_K;
 
-	if (n_cols == 1 && !gemm[0]) {
-		kn_x8_gemv(n_in, w, wrs, a, bias, out, r0, r1);
-		return;
-	}
 	for (int64_t r = r0; r < r1; r += KN_X8_ROWS) {
-		const int m = r1 - r < KN_X8_ROWS ? (int)(r1 - r) : KN_X8_ROWS;
 		const kn_block_q4_K *x[KN_X8_ROWS];
 		float b[KN_X8_ROWS];
+		const int m = kn_x8_rows(w, wrs, bias, r, r1, x, b);
 
-		for (int k = 0; k < KN_X8_ROWS; k++) {
-			x[k] = (const kn_block_q4_K *)((const uint8_t *)w + (r + (k < m ? k : m - 1)) * wrs);
-			b[k] = bias && k < m ? bias[r + k] : 0.0f;
-		}
 		for (int64_t c = 0; c < n_cols; c += KN_X8_COLS) {
 			const int nc = n_cols - c < KN_X8_COLS ? (int)(n_cols - c) : KN_X8_COLS;
 			const kn_block_q8_K *y[KN_X8_COLS];
