@@ -108,16 +108,26 @@ kn_h5_tile(const int NC, const uint8_t *x, size_t wrs, const uint8_t *yq, const 
 			neg[p] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, c80, wv[p]));
 			dw[p] = kn_h5_dw(&xr[2 * p][b], &xr[2 * p + 1][b]);
 		}
+		/* the 32 scale products d_w d_a from 4 multiplies: sc[p][h] lane
+		 * 4k + j row 2p + k / 2's times column 4h + j; one in-lane
+		 * broadcast each then, off the two ports dpbusd and fma need */
+		__m512 sc[2][2];
+
+		for (int h = 0; h < 2; h++) {
+			const __m512 da = _mm512_broadcast_f32x4(_mm_loadu_ps(yd + b * KN_H5_CG + 4 * h));
+
+			for (int p = 0; p < 2; p++)
+				sc[p][h] = _mm512_mul_ps(dw[p], da);
+		}
 		_Pragma("GCC unroll 8")
 		for (int i = 0; i < NC; i++) {
 			const __m512i y = _mm512_broadcast_i64x4(_mm256_loadu_si256(
 				(const __m256i *)(yq + ((size_t)b * KN_H5_CG + i) * KN_QK8_0)));
-			const __m512 da = _mm512_set1_ps(yd[b * KN_H5_CG + i]);
 
 			for (int p = 0; p < 2; p++) {
 				const __m512i s = _mm512_dpbusd_epi32(neg[p], y, wv[p]);
 
-				acc[p][i] = _mm512_fmadd_ps(_mm512_mul_ps(dw[p], da),
+				acc[p][i] = _mm512_fmadd_ps(_mm512_permute_ps(sc[p][i / 4], (i % 4) * 0x55),
 							    _mm512_cvtepi32_ps(s), acc[p][i]);
 			}
 		}
