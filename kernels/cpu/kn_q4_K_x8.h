@@ -13,6 +13,7 @@
 #define KN_Q4_K_X8_H
 
 #include <immintrin.h>
+#include <string.h>
 #include "kn_internal.h"
 
 #define KN_X8_ROWS	8	/* rows per tile: the 8 float lanes */
@@ -76,6 +77,18 @@ static inline __m256i kn_x8_fold(__m256i a, __m256i b)
 				_mm256_permute2x128_si256(a, b, 0x31));
 }
 
+/* 8 lanes of d | dmin << 16 (fp16 each) as floats */
+static inline void kn_x8_d_dmin(__m256i dv, __m256 *dw, __m256 *dm)
+{
+	const __m256i dl = _mm256_and_si256(dv, _mm256_set1_epi32(0xffff));
+	const __m256i dh = _mm256_srli_epi32(dv, 16);
+
+	*dw = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(dl),
+					       _mm256_extracti128_si256(dl, 1)));
+	*dm = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(dh),
+					       _mm256_extracti128_si256(dh, 1)));
+}
+
 /*
  * the super-block's two fmas: @rs[r] row r's integer sum spread over 8 lanes,
  * folded exactly; acc += isum (d_w d_a), accm += msum (dmin_w d_a) in lane r
@@ -94,13 +107,10 @@ kn_x8_step(const __m256i *rs, const struct kn_x8_heads *h, float yd, __m256 *acc
 	const __m256i dv = _mm256_permutevar8x32_epi32(_mm256_unpacklo_epi64(
 		_mm256_unpacklo_epi32(h->hd[0], h->hd[1]), _mm256_unpacklo_epi32(h->hd[2], h->hd[3])),
 						       ord);
-	const __m256i dl = _mm256_and_si256(dv, _mm256_set1_epi32(0xffff));
-	const __m256i dh = _mm256_srli_epi32(dv, 16);
-	const __m256 dw = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(dl),
-							   _mm256_extracti128_si256(dl, 1)));
-	const __m256 dm = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(dh),
-							   _mm256_extracti128_si256(dh, 1)));
+	__m256 dw, dm;
 	const __m256 vy = _mm256_set1_ps(yd);
+
+	kn_x8_d_dmin(dv, &dw, &dm);
 
 	*acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, vy), *acc);
 	*accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dm, vy), *accm);
@@ -132,6 +142,42 @@ static inline __attribute__((always_inline)) void kn_x8_prefetch(const void *blk
 		_mm_prefetch((const char *)blk + pf, _MM_HINT_T1);
 		_mm_prefetch((const char *)blk + pf + 64, _MM_HINT_T1);
 		_mm_prefetch((const char *)blk + pf + 128, _MM_HINT_T1);
+	}
+}
+
+/* rs[k] = row k's integer sum over super-block @i in 8 lanes (the gemv's ISA part) */
+typedef void (*kn_x8_sums_fn)(const kn_block_q4_K *const *x, int64_t i, const int8_t *yq,
+			      const struct kn_x8_heads *h, size_t pf, __m256i *rs);
+
+/*
+ * the gemv of rows [r0, r1) (one column @a, out[r] + bias[r]), tile by tile,
+ * each tile's super-blocks in order: @sums forms the rows' integer sums and
+ * is inlined (a constant here in an always_inline body)
+ */
+static inline __attribute__((always_inline)) void
+kn_x8_gemv(int64_t n_in, const void *w, size_t wrs, const void *a, const float *bias, float *out,
+	   int64_t r0, int64_t r1, kn_x8_sums_fn sums)
+{
+	const int64_t nb = n_in / KN_QK_K;
+	const kn_block_q8_K *y = a;
+
+	for (int64_t r = r0; r < r1; r += KN_X8_ROWS) {
+		const kn_block_q4_K *x[KN_X8_ROWS];
+		const size_t pf = kn_x8_pf(wrs, r, r1);
+		__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+		float b[KN_X8_ROWS], o[KN_X8_ROWS];
+		const int m = kn_x8_rows(w, wrs, bias, r, r1, x, b);
+
+		for (int64_t i = 0; i < nb; i++) {
+			struct kn_x8_heads h;
+			__m256i rs[KN_X8_ROWS];
+
+			kn_x8_heads(x, i, &y[i], &h);
+			sums(x, i, y[i].qs, &h, pf, rs);
+			kn_x8_step(rs, &h, y[i].d, &acc, &accm);
+		}
+		_mm256_storeu_ps(o, _mm256_add_ps(_mm256_sub_ps(acc, accm), _mm256_loadu_ps(b)));
+		memcpy(out + r, o, (size_t)m * sizeof(float));
 	}
 }
 

@@ -63,12 +63,9 @@ kn_x8_tile(const int NC, const kn_block_q4_K *const *x, const kn_block_q8_K *con
 		/* built in registers, not from 2-byte stores (a store-forwarding stall) */
 		const __m256i dv = _mm256_setr_epi32(dd[0], dd[1], dd[2], dd[3], dd[4], dd[5], dd[6],
 						     dd[7]);
-		const __m256i dl = _mm256_and_si256(dv, _mm256_set1_epi32(0xffff));
-		const __m256i dh = _mm256_srli_epi32(dv, 16);
-		const __m256 dw = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(dl),
-								   _mm256_extracti128_si256(dl, 1)));
-		const __m256 dm = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(dh),
-								   _mm256_extracti128_si256(dh, 1)));
+		__m256 dw, dm;
+
+		kn_x8_d_dmin(dv, &dw, &dm);
 
 		/* the mins: m_2p bsum_2p + m_2p+1 bsum_2p+1 per row and pair p, exact */
 		_Pragma("GCC unroll 4")
@@ -173,68 +170,52 @@ kn_x8_tile(const int NC, const kn_block_q4_K *const *x, const kn_block_q8_K *con
 static const __m256i kn_x8_sc[8] = { KN_X8_SC(0), KN_X8_SC(1), KN_X8_SC(2), KN_X8_SC(3),
 				     KN_X8_SC(4), KN_X8_SC(5), KN_X8_SC(6), KN_X8_SC(7) };
 
+/* kn_x8_sums_fn on AVX2: each row's sum in one register, the scales broadcast by
+ * pshufb from the row's decoded bytes (nothing stored) */
+static inline __attribute__((always_inline)) void
+kn_x8_sums(const kn_block_q4_K *const *x, int64_t i, const int8_t *yq,
+	   const struct kn_x8_heads *h, size_t pf, __m256i *rs)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0F);
+
+	_Pragma("GCC unroll 8")
+	for (int k = 0; k < KN_X8_ROWS; k++) {
+		const uint8_t *q = x[k][i].qs;
+		/* row k's scale bytes in both lanes */
+		const __m256i sx = _mm256_permute4x64_epi64(h->sm[k / 2], k % 2 ? 0xEE : 0x44);
+		__m256i s = _mm256_setzero_si256();
+
+		kn_x8_prefetch(&x[k][i], pf);
+		_Pragma("GCC unroll 4")
+		for (int p = 0; p < 4; p++) {
+			const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * p));
+			const __m256i lo = _mm256_and_si256(v, m4);
+			const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+			const __m256i yl = _mm256_loadu_si256((const __m256i *)(yq + 64 * p));
+			const __m256i yh = _mm256_loadu_si256((const __m256i *)(yq + 64 * p + 32));
+
+			s = _mm256_add_epi32(s, _mm256_add_epi32(
+				_mm256_madd_epi16(_mm256_maddubs_epi16(lo, yl),
+						  _mm256_shuffle_epi8(sx, kn_x8_sc[2 * p])),
+				_mm256_madd_epi16(_mm256_maddubs_epi16(hi, yh),
+						  _mm256_shuffle_epi8(sx, kn_x8_sc[2 * p + 1]))));
+		}
+		rs[k] = s;
+	}
+}
+
 /**
  * kn_avx2_gemv_q4_K_x8 - out[r] (+ bias[r]) for the rows [r0, r1) of a Q4_K
- * matrix (rows of @wrs bytes) times one Q8_K column @a, in the gemv's order:
- * each row's integer sum formed in one register (scale broadcasts by pshufb
- * from the row's decoded scale bytes, nothing stored) and folded into the
- * tile's lanes once per super-block. 2.3x kn_x8_tile's speed on Zen 4, where
- * its per-pair folds, scalar scale decode and spills left it compute-bound
- * at 10 GB/s. Its own function: inlined beside kn_x8_tile, the compiler
- * allocated it worse (cold 14-23 GB/s from run to run instead of 25).
+ * matrix (rows of @wrs bytes) times one Q8_K column @a, in the gemv's order
+ * (kn_x8_gemv with kn_x8_sums). 2.3x kn_x8_tile's speed on Zen 4, where its
+ * per-pair folds, scalar scale decode and spills left it compute-bound at 10
+ * GB/s. Its own function: inlined beside kn_x8_tile, the compiler allocated
+ * it worse (cold 14-23 GB/s from run to run instead of 25).
  */
 void kn_avx2_gemv_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
 			  const float *bias, float *out, int64_t r0, int64_t r1)
 {
-	const int64_t nb = n_in / KN_QK_K;
-	const __m256i m4 = _mm256_set1_epi8(0x0F);
-	const kn_block_q8_K *y = a;
-
-	for (int64_t r = r0; r < r1; r += KN_X8_ROWS) {
-		const kn_block_q4_K *x[KN_X8_ROWS];
-		const size_t pf = kn_x8_pf(wrs, r, r1);
-		__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-		float b[KN_X8_ROWS], o[KN_X8_ROWS];
-		const int m = kn_x8_rows(w, wrs, bias, r, r1, x, b);
-
-		for (int64_t i = 0; i < nb; i++) {
-			const int8_t *yq = y[i].qs;
-			struct kn_x8_heads h;
-			__m256i rs[KN_X8_ROWS];
-
-			kn_x8_heads(x, i, &y[i], &h);
-			_Pragma("GCC unroll 8")
-			for (int k = 0; k < KN_X8_ROWS; k++) {
-				const uint8_t *q = x[k][i].qs;
-				/* row k's scale bytes in both lanes */
-				const __m256i sx = _mm256_permute4x64_epi64(h.sm[k / 2],
-									    k % 2 ? 0xEE : 0x44);
-				__m256i s = _mm256_setzero_si256();
-
-				kn_x8_prefetch(&x[k][i], pf);
-				_Pragma("GCC unroll 4")
-				for (int p = 0; p < 4; p++) {
-					const __m256i v = _mm256_loadu_si256((const __m256i *)(q + 32 * p));
-					const __m256i lo = _mm256_and_si256(v, m4);
-					const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-					const __m256i yl = _mm256_loadu_si256(
-						(const __m256i *)(yq + 64 * p));
-					const __m256i yh = _mm256_loadu_si256(
-						(const __m256i *)(yq + 64 * p + 32));
-
-					s = _mm256_add_epi32(s, _mm256_add_epi32(
-						_mm256_madd_epi16(_mm256_maddubs_epi16(lo, yl),
-							_mm256_shuffle_epi8(sx, kn_x8_sc[2 * p])),
-						_mm256_madd_epi16(_mm256_maddubs_epi16(hi, yh),
-							_mm256_shuffle_epi8(sx, kn_x8_sc[2 * p + 1]))));
-				}
-				rs[k] = s;
-			}
-			kn_x8_step(rs, &h, y[i].d, &acc, &accm);
-		}
-		_mm256_storeu_ps(o, _mm256_add_ps(_mm256_sub_ps(acc, accm), _mm256_loadu_ps(b)));
-		memcpy(out + r, o, (size_t)m * sizeof(float));
-	}
+	kn_x8_gemv(n_in, w, wrs, a, bias, out, r0, r1, kn_x8_sums);
 }
 
 static void kn_x8_tile_n(int nc, const kn_block_q4_K *const *x, const kn_block_q8_K *const *y,

@@ -11,7 +11,6 @@
  * cycles: the gain is in the front end). Only the integer sums are formed
  * differently, which cannot change a bit. Holds no state.
  */
-#include <string.h>
 #include "kn_q4_K_x8.h"
 
 #pragma GCC optimize("fp-contract=off")
@@ -39,6 +38,41 @@ static inline __m512i kn_x8z_act(const int8_t *y, int lo, int hi)
 				  _mm256_loadu_si256((const __m256i *)(y + hi)), 1);
 }
 
+/* kn_x8_sums_fn on AVX-512 VNNI: 64 weight bytes a step per row */
+static inline __attribute__((always_inline)) void
+kn_x8z_sums(const kn_block_q4_K *const *x, int64_t i, const int8_t *yq,
+	    const struct kn_x8_heads *h, size_t pf, __m256i *rs)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	/* sub-blocks (4c, 4c + 2) and (4c + 1, 4c + 3) of the column */
+	const __m512i yl[2] = { kn_x8z_act(yq, 0, 64), kn_x8z_act(yq, 128, 192) };
+	const __m512i yh[2] = { kn_x8z_act(yq, 32, 96), kn_x8z_act(yq, 160, 224) };
+
+	_Pragma("GCC unroll 8")
+	for (int k = 0; k < KN_X8_ROWS; k++) {
+		const uint8_t *q = x[k][i].qs;
+		/* row k's scale bytes in every 128-bit lane */
+		const __m512i sx = _mm512_broadcastq_epi64(k % 2
+			? _mm256_extracti128_si256(h->sm[k / 2], 1)
+			: _mm256_castsi256_si128(h->sm[k / 2]));
+		__m512i s = _mm512_setzero_si512();
+
+		kn_x8_prefetch(&x[k][i], pf);
+		_Pragma("GCC unroll 2")
+		for (int c = 0; c < 2; c++) {
+			const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * c));
+			const __m512i lo = _mm512_and_si512(v, m4);
+			const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+
+			s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(lo, yl[c]),
+				_mm512_shuffle_epi8(sx, _mm512_load_si512(kn_x8z_sc[2 * c])));
+			s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(hi, yh[c]),
+				_mm512_shuffle_epi8(sx, _mm512_load_si512(kn_x8z_sc[2 * c + 1])));
+		}
+		rs[k] = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+	}
+}
+
 /**
  * kn_avx512_gemv_q4_K_x8 - kn_avx2_gemv_q4_K_x8 on AVX-512 VNNI: out[r]
  * (+ bias[r]) for the rows [r0, r1) of a Q4_K matrix times one Q8_K column
@@ -46,54 +80,5 @@ static inline __m512i kn_x8z_act(const int8_t *y, int lo, int hi)
 void kn_avx512_gemv_q4_K_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
 			    const float *bias, float *out, int64_t r0, int64_t r1)
 {
-	const int64_t nb = n_in / KN_QK_K;
-	const __m512i m4 = _mm512_set1_epi8(0x0F);
-	const kn_block_q8_K *y = a;
-
-	for (int64_t r = r0; r < r1; r += KN_X8_ROWS) {
-		const kn_block_q4_K *x[KN_X8_ROWS];
-		const size_t pf = kn_x8_pf(wrs, r, r1);
-		__m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-		float b[KN_X8_ROWS], o[KN_X8_ROWS];
-		const int m = kn_x8_rows(w, wrs, bias, r, r1, x, b);
-
-		for (int64_t i = 0; i < nb; i++) {
-			const int8_t *yq = y[i].qs;
-			/* sub-blocks (4c, 4c + 2) and (4c + 1, 4c + 3) of the column */
-			const __m512i yl[2] = { kn_x8z_act(yq, 0, 64), kn_x8z_act(yq, 128, 192) };
-			const __m512i yh[2] = { kn_x8z_act(yq, 32, 96), kn_x8z_act(yq, 160, 224) };
-			struct kn_x8_heads h;
-			__m256i rs[KN_X8_ROWS];
-
-			kn_x8_heads(x, i, &y[i], &h);
-			_Pragma("GCC unroll 8")
-			for (int k = 0; k < KN_X8_ROWS; k++) {
-				const uint8_t *q = x[k][i].qs;
-				/* row k's scale bytes in every 128-bit lane */
-				const __m512i sx = _mm512_broadcastq_epi64(
-					k % 2 ? _mm256_extracti128_si256(h.sm[k / 2], 1)
-					      : _mm256_castsi256_si128(h.sm[k / 2]));
-				__m512i s = _mm512_setzero_si512();
-
-				kn_x8_prefetch(&x[k][i], pf);
-				_Pragma("GCC unroll 2")
-				for (int c = 0; c < 2; c++) {
-					const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * c));
-					const __m512i lo = _mm512_and_si512(v, m4);
-					const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-
-					s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(lo, yl[c]),
-						_mm512_shuffle_epi8(sx, _mm512_load_si512(kn_x8z_sc[2 * c])));
-					s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(hi, yh[c]),
-						_mm512_shuffle_epi8(sx,
-								    _mm512_load_si512(kn_x8z_sc[2 * c + 1])));
-				}
-				rs[k] = _mm256_add_epi32(_mm512_castsi512_si256(s),
-							 _mm512_extracti64x4_epi64(s, 1));
-			}
-			kn_x8_step(rs, &h, y[i].d, &acc, &accm);
-		}
-		_mm256_storeu_ps(o, _mm256_add_ps(_mm256_sub_ps(acc, accm), _mm256_loadu_ps(b)));
-		memcpy(out + r, o, (size_t)m * sizeof(float));
-	}
+	kn_x8_gemv(n_in, w, wrs, a, bias, out, r0, r1, kn_x8z_sums);
 }
