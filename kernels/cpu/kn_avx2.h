@@ -113,9 +113,7 @@ static inline __m256i kn_avx2_q6_smask(int k)
  */
 static inline __m256i kn_avx2_q6_K_isum(const kn_block_q6_K *w, const kn_block_q8_K *a)
 {
-	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-	const __m256i m12 = _mm256_set1_epi8(12), m48 = _mm256_set1_epi8(48);
-	const __m256i m192 = _mm256_set1_epi8(-64);
+	const __m256i m4 = _mm256_set1_epi8(0x0F), m48 = _mm256_set1_epi8(0x30);
 	const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
 	const __m256i corr = _mm256_slli_epi32(
 		_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), s16), 5);
@@ -132,13 +130,13 @@ static inline __m256i kn_avx2_q6_K_isum(const kn_block_q6_K *w, const kn_block_q
 		__m256i q[4];
 
 		q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-				       _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+				       _mm256_and_si256(_mm256_slli_epi16(qh, 4), m48));
 		q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-				       _mm256_slli_epi16(_mm256_and_si256(qh, m12), 2));
+				       _mm256_and_si256(_mm256_slli_epi16(qh, 2), m48));
 		q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
 				       _mm256_and_si256(qh, m48));
 		q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-				       _mm256_srli_epi16(_mm256_and_si256(qh, m192), 2));
+				       _mm256_and_si256(_mm256_srli_epi16(qh, 2), m48));
 		_Pragma("GCC unroll 4")
 		for (int k = 0; k < 4; k++) {
 			const __m256i y = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
