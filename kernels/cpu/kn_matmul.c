@@ -298,6 +298,12 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 		if (r0 >= r1)
 			return;
 	}
+	/* Q6_K decode: two address-ordered streams of rows (kn_avx2_q6_K_gemv) */
+	if (type == KN_Q6_K && n_cols == 1 && n_in % KN_QK_K == 0 && kn_isa_simd()) {
+		(kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemv_q6_K : kn_avx2_gemv_q6_K)(
+			n_in, w, wrs, a, bias, out, r0, r1);
+		return;
+	}
 	if (n_cols == 1) {
 		int64_t r = r0;
 

@@ -19,7 +19,6 @@ void kn_avx2_rows4_q8_0(int64_t n, const void *w, size_t ws, const void *a, floa
 void kn_avx2_rows4_q4_1(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx2_rows4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx2_rows4_q5_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
-void kn_avx2_rows4_q6_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
 
 #define KN_PF_DIST	4
 #define KN_R(T, w, ws, r) ((const T *)((const uint8_t *)(w) + (size_t)(r) * (ws)))
@@ -320,68 +319,4 @@ void kn_avx2_rows4_q5_K(int64_t n, const void *vw, size_t ws, const void *va, fl
 	}
 	for (int r = 0; r < 4; r++)
 		out[r] = kn_avx2_hsum_ps(acc[r]) + summs[r];
-}
-
-void kn_avx2_rows4_q6_K(int64_t n, const void *vw, size_t ws, const void *va, float *out)
-{
-	const kn_block_q8_K *a = va;
-	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-	__m256 acc[4];
-
-	for (int r = 0; r < 4; r++)
-		acc[r] = _mm256_setzero_ps();
-	for (int64_t i = 0; i < n / KN_QK_K; i++) {
-		__m256i sumi[4];
-
-		for (int r = 0; r < 4; r++)
-			sumi[r] = _mm256_setzero_si256();
-		_Pragma("GCC unroll 2")
-		for (int h = 0; h < 2; h++) {
-			const int8_t *q8 = a[i].qs + 128 * h;
-			__m256i y[4];
-
-			for (int k = 0; k < 4; k++)
-				y[k] = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
-			_Pragma("GCC unroll 4")
-			for (int r = 0; r < 4; r++) {
-				const kn_block_q6_K *x = KN_R(kn_block_q6_K, vw, ws, r) + i;
-				const uint8_t *ql = x->ql + 64 * h;
-				const int8_t *sc = x->scales + 8 * h;
-				const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
-				const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-				const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-				__m256i q[4];
-
-				if (!h)
-					kn_avx2_pf((const uint8_t *)x + KN_PF_DIST * ws, 4);
-				q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-						       _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-				q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(
-					_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-				q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-					_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-				q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-					_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-				_Pragma("GCC unroll 4")
-				for (int k = 0; k < 4; k++) {
-					const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]),
-									   _mm_set1_epi16(sc[2 * k]));
-
-					sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(
-						_mm256_maddubs_epi16(q[k], y[k]), s));
-				}
-			}
-		}
-		_Pragma("GCC unroll 4")
-		for (int r = 0; r < 4; r++) {
-			const kn_block_q6_K *x = KN_R(kn_block_q6_K, vw, ws, r) + i;
-			const __m256i si = _mm256_sub_epi32(sumi[r], kn_avx2_q6_corr(x->scales,
-										     a[i].bsums));
-
-			acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * kn_avx2_h2f(x->d)),
-						 _mm256_cvtepi32_ps(si), acc[r]);
-		}
-	}
-	for (int r = 0; r < 4; r++)
-		out[r] = kn_avx2_hsum_ps(acc[r]);
 }

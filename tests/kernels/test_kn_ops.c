@@ -549,9 +549,10 @@ int main(void)
 	 * moe_route 2 + 1, q4_0 in the repacked order 8, q8_0 batches 3, q4_1
 	 * batches 4 and decode 2, q4_K, q6_K batches 1 each (>= 8 columns:
 	 * tiled order), q4_K in the repacked orders 12 + 1, q6_K and q5_K
-	 * batches against the scalar references 8 each, q5_K decode 7, per x86 ISA */
+	 * batches against the scalar references 8 each, q5_K decode 7, q6_K
+	 * decode 8, per x86 ISA */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 55);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * 63);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -563,7 +564,7 @@ int main(void)
 	test_matmul_type(KN_Q4_K, 5, 2, true);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		if (isa > (int)kn_isa_best()) {
-			skip(53, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
+			skip(61, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
 			continue;
 		}
 		kn_isa_set(isa);
@@ -634,6 +635,18 @@ int main(void)
 		test_matmul_k(KN_Q5_K, 512, 3, 1, 2, true, 0);
 		test_matmul_k(KN_Q5_K, 2304, 66, 1, 4, true, 0);
 		test_matmul_k(KN_Q5_K, 1792, 13, 1, 5, false, 0);
+		/* Q6_K decode (1 column; each share's rows as two halves a pair at a
+		 * time, an odd last row alone): one row of one super-block, 1 to 11
+		 * super-blocks, shares of 1, 2, odd and even lengths, thread splits;
+		 * the weights end at the last row (an overread is ASan's) */
+		test_matmul_k(KN_Q6_K, 256, 1, 1, 1, true, 0);
+		test_matmul_k(KN_Q6_K, 256, 37, 1, 1, true, 0);
+		test_matmul_k(KN_Q6_K, 768, 40, 1, 3, false, 0);
+		test_matmul_k(KN_Q6_K, 2816, 19, 1, 2, true, 0);
+		test_matmul_k(KN_Q6_K, 1280, 2, 1, 1, false, 0);
+		test_matmul_k(KN_Q6_K, 512, 3, 1, 2, true, 0);
+		test_matmul_k(KN_Q6_K, 2304, 66, 1, 4, true, 0);
+		test_matmul_k(KN_Q6_K, 1792, 13, 1, 5, false, 0);
 	}
 	kn_isa_set(kn_isa_best());
 	test_rope();
