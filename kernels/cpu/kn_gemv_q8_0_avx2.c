@@ -7,7 +7,7 @@
  * the lanes reduced at the end as hsum_float_8 does (kn_ref_dot_q8_0). Here
  * 8 rows make a tile: the activation block is loaded once for them, their 8
  * d_w are converted by one vcvtph2ps and multiplied by d_a at once, and the
- * next tile's rows are prefetched (decode streams W once, the hardware
+ * tile after next is prefetched into L2 (decode streams W once, the hardware
  * prefetcher lags across 8 streams). Each row's integer sums are those of
  * vec_dot (|x| and x's sign on y, maddubs, madd), so every bit is its own.
  */
@@ -39,8 +39,9 @@ int64_t kn_avx2_gemv_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a
 
 	for (r = r0; r + 8 <= r1; r += 8) {
 		const uint8_t *x = (const uint8_t *)w + (size_t)r * wrs, *x4 = x + 4 * wrs;
-		/* fetch the next tile while this one computes (the last: this one again) */
-		const uint8_t *p = r + 16 <= r1 ? x + 8 * wrs : x, *p4 = p + 4 * wrs;
+		/* decode streams W once: fetch the tile after next into L2 (a tile is
+		 * 35 KB at 4096 columns, more than L1), the last two this one again */
+		const uint8_t *p = r + 24 <= r1 ? x + 16 * wrs : x, *p4 = p + 4 * wrs;
 		__m256 acc[8];
 
 		_Pragma("GCC unroll 8")
@@ -70,7 +71,7 @@ int64_t kn_avx2_gemv_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a
 						(const __m256i *)KN_G80_X(k)[j].qs);
 
 					/* a block is 34 bytes: every cache line is met */
-					_mm_prefetch(KN_G80_P(k) + j * sizeof(kn_block_q8_0), _MM_HINT_T0);
+					_mm_prefetch(KN_G80_P(k) + j * sizeof(kn_block_q8_0), _MM_HINT_T1);
 					acc[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[j][k]),
 						_mm256_cvtepi32_ps(kn_avx2_dot_s8(q, yv)), acc[k]);
 				}

@@ -37,8 +37,9 @@ int64_t kn_avx512_gemv_q8_0(int64_t n_in, const void *w, size_t wrs, const void 
 
 	for (r = r0; r + 8 <= r1; r += 8) {
 		const uint8_t *x = (const uint8_t *)w + (size_t)r * wrs, *x4 = x + 4 * wrs;
-		/* fetch the next tile while this one computes (the last: this one again) */
-		const uint8_t *p = r + 16 <= r1 ? x + 8 * wrs : x, *p4 = p + 4 * wrs;
+		/* decode streams W once: fetch the tile after next into L2 (a tile is
+		 * 35 KB at 4096 columns, more than L1), the last two this one again */
+		const uint8_t *p = r + 24 <= r1 ? x + 16 * wrs : x, *p4 = p + 4 * wrs;
 		__m256 acc[8];
 
 		_Pragma("GCC unroll 8")
@@ -71,7 +72,7 @@ int64_t kn_avx512_gemv_q8_0(int64_t n_in, const void *w, size_t wrs, const void 
 						(const __m256i *)KN_G80_X(k)[j].qs);
 
 					/* a block is 34 bytes: every cache line is met */
-					_mm_prefetch(KN_G80_P(k) + j * sizeof(kn_block_q8_0), _MM_HINT_T0);
+					_mm_prefetch(KN_G80_P(k) + j * sizeof(kn_block_q8_0), _MM_HINT_T1);
 					acc[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[j][k]),
 						_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(c,
 						_mm256_xor_si256(q, _mm256_set1_epi8(-128)), yv)), acc[k]);
