@@ -12,8 +12,10 @@
 
 #pragma GCC optimize("fp-contract=off")
 
-/* block i's row k of the tile (x: row 0's block i) */
-#define KN_G40_X(k)	((const kn_block_q4_0 *)(x + (k) * wrs))
+/* block i's row k of the tile (x, x4: rows 0 and 4's block i; 3 * wrs is the
+ * only offset an address cannot scale: 6 registers address 16 rows) */
+#define KN_G40_X(k)	((const kn_block_q4_0 *)(((k) < 4 ? x : x4) + ((k) & 3) * wrs))
+#define KN_G40_P(k)	((const char *)(((k) < 4 ? p : p4) + ((k) & 3) * wrs))
 
 int64_t kn_avx512_gemv_q4_0_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
 			       const float *bias, float *out, int64_t r0, int64_t r1);
@@ -57,13 +59,14 @@ int64_t kn_avx512_gemv_q4_0_x8(int64_t n_in, const void *w, size_t wrs, const vo
 	}
 	for (r = r0; r + 8 <= r1; r += 8) {
 		/* decode streams W once: fetch the tile after next into L2 (a tile is
-		 * 18 KB at 4096 columns, two do not stay in L1 beside the rest) */
-		const size_t pf = r + 24 <= r1 ? 16 * wrs : 0;
-		const uint8_t *x = (const uint8_t *)w + (size_t)r * wrs;
+		 * 18 KB at 4096 columns, two do not stay in L1 beside the rest); the
+		 * last two tiles fetch their own lines again */
+		const uint8_t *x = (const uint8_t *)w + (size_t)r * wrs, *x4 = x + 4 * wrs;
+		const uint8_t *p = r + 24 <= r1 ? x + 16 * wrs : x, *p4 = p + 4 * wrs;
 		__m256 acc = _mm256_setzero_ps();
 		float o[8];
 
-		for (int64_t i = 0; i < nb; i++, x += sizeof(kn_block_q4_0)) {
+		for (int64_t i = 0; i < nb; i++) {
 			const __m256i yl = _mm256_broadcastsi128_si256(
 				_mm_loadu_si128((const __m128i *)y[i].qs));
 			const __m256i yh = _mm256_broadcastsi128_si256(
@@ -74,19 +77,24 @@ int64_t kn_avx512_gemv_q4_0_x8(int64_t n_in, const void *w, size_t wrs, const vo
 							     kn_g40_pair(KN_G40_X(6), KN_G40_X(7), yl, yh));
 			const __m256i t = _mm256_sub_epi32(_mm256_hadd_epi32(h0, h1),
 							   _mm256_set1_epi32(s8[i]));
-			const __m128i dh = _mm_setr_epi16(
-				(short)KN_G40_X(0)->d, (short)KN_G40_X(2)->d, (short)KN_G40_X(4)->d,
-				(short)KN_G40_X(6)->d, (short)KN_G40_X(1)->d, (short)KN_G40_X(3)->d,
-				(short)KN_G40_X(5)->d, (short)KN_G40_X(7)->d);
+			/* the 8 scales packed in general registers: 3 vector operations, not 11 */
+			const uint64_t d0246 = (uint64_t)KN_G40_X(0)->d | (uint64_t)KN_G40_X(2)->d << 16 |
+					       (uint64_t)KN_G40_X(4)->d << 32 | (uint64_t)KN_G40_X(6)->d << 48;
+			const uint64_t d1357 = (uint64_t)KN_G40_X(1)->d | (uint64_t)KN_G40_X(3)->d << 16 |
+					       (uint64_t)KN_G40_X(5)->d << 32 | (uint64_t)KN_G40_X(7)->d << 48;
+			const __m128i dh = _mm_unpacklo_epi64(_mm_cvtsi64_si128((long long)d0246),
+							      _mm_cvtsi64_si128((long long)d1357));
 
 			/* every other block: a cache line holds 3.5 blocks */
-			if (pf && !(i & 1))
+			if (!(i & 1))
 				_Pragma("GCC unroll 8")
 				for (int k = 0; k < 8; k++)
-					_mm_prefetch((const char *)x + k * wrs + pf, _MM_HINT_T1);
+					_mm_prefetch(KN_G40_P(k), _MM_HINT_T1);
 			acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t),
 					      _mm256_mul_ps(_mm256_cvtph_ps(dh),
 							    _mm256_set1_ps(da[i])), acc);
+			x += sizeof(kn_block_q4_0), x4 += sizeof(kn_block_q4_0);
+			p += sizeof(kn_block_q4_0), p4 += sizeof(kn_block_q4_0);
 		}
 		_mm256_storeu_ps(o, _mm256_permutevar8x32_ps(acc, unperm));
 		for (int k = 0; k < 8; k++)
