@@ -203,12 +203,26 @@ const struct kn_type_fns *kn_avx2_q4_0_x8_fns(void);
 /* its decode on AVX-512 VNNI, 4 rows a call (kn_q4_0_x8_avx512.c) */
 void kn_avx512_rows4_q4_0_x8(int64_t n, const void *w, size_t ws, const void *a, float *out);
 bool kn_mat_q4_0_x8(uint32_t type, int64_t mat_rows);
+/* its decode in 8-row tiles (kn_gemv_q4_0_avx2.c, _avx512.c): rows [r0, r1)
+ * + bias; they return the rows done, a multiple of 8 (0 where n_in / 32 >
+ * KN_G40_MAXB), the caller does the rest */
+#define KN_G40_MAXB	1024	/* blocks of the per-call activation scratch */
+int64_t kn_avx2_gemv_q4_0_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
+			     const float *bias, float *out, int64_t r0, int64_t r1);
+int64_t kn_avx512_gemv_q4_0_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
+			       const float *bias, float *out, int64_t r0, int64_t r1);
 /* the same order for many columns at once (kn_gemm_q4_0_avx2.c, _avx512.c):
  * rows [r0, r1) in panels of 8 (16), out [n_cols][n_rows] (+ bias); they
  * return the rows done, a multiple of the panel, the caller does the rest */
 int64_t kn_avx2_gemm_q4_0_x8(int64_t n_in, const void *w, size_t wrs, const void *a,
 			     size_t ars, int64_t n_cols, const float *bias, float *out,
 			     int64_t n_rows, int64_t r0, int64_t r1);
+/* Q8_0 decode in vec_dot's order, 8-row tiles (kn_gemv_q8_0_avx2.c, _avx512.c):
+ * rows [r0, r1) + bias; they return the rows done, a multiple of 8 */
+int64_t kn_avx2_gemv_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a,
+			  const float *bias, float *out, int64_t r0, int64_t r1);
+int64_t kn_avx512_gemv_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a,
+			    const float *bias, float *out, int64_t r0, int64_t r1);
 /* Q8_0 batches in vec_dot's own order, 4 (2) rows a tile (kn_gemm_q8_0_avx512.c, _avx2.c) */
 int64_t kn_avx2_gemm_q8_0(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
 			  int64_t n_cols, const float *bias, float *out, int64_t n_rows,

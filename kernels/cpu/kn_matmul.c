@@ -263,6 +263,14 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 		dot = x8->dot, dot4 = x8->dot4, rows4 = x8->rows4, dot8 = x8->dot8;
 		if (kn_isa_get() == KN_ISA_AVX512)
 			rows4 = kn_avx512_rows4_q4_0_x8;
+		/* decode: 8-row tiles, one fma a block for all 8; rows4 and dot do the rest */
+		if (n_cols == 1 && kn_isa_simd()) {
+			r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemv_q4_0_x8
+							     : kn_avx2_gemv_q4_0_x8)(
+				n_in, w, wrs, a, bias, out, r0, r1);
+			if (r0 >= r1)
+				return;
+		}
 		/* a batch: register-blocked panels of the matrix, the same sums */
 		if (n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {
 			r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemm_q4_0_x8
@@ -271,6 +279,13 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 			if (r0 >= r1)
 				return;
 		}
+	}
+	/* Q8_0 decode: 8-row tiles sharing the activation block; rows4 and dot do the rest */
+	if (type == KN_Q8_0 && n_cols == 1 && kn_isa_simd()) {
+		r0 += (kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemv_q8_0 : kn_avx2_gemv_q8_0)(
+			n_in, w, wrs, a, bias, out, r0, r1);
+		if (r0 >= r1)
+			return;
 	}
 	/* a Q8_0 (AVX-512: Q4_K, Q6_K; AVX2: Q6_K) batch: register-blocked rows and columns, each output as vec_dot */
 	if (type == KN_Q8_0 && n_cols >= KN_MM_GEMM_COLS && kn_isa_simd()) {

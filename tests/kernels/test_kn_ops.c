@@ -358,9 +358,10 @@ static void test_moe_route(void)
 /*
  * Q4_0 matrices of 8k rows on AVX2/AVX-512 take llama.cpp's repacked order:
  * every output bit-identical to the scalar statement of it (+ the bias),
- * whatever the column count and split (decode's 4 rows, a few columns' 4/8
- * column dots, a batch's panels of 8 or 16 rows in k chunks of 32 blocks and
- * column tiles of 64, with the rows a split leaves outside a panel)
+ * whatever the column count and split (decode's tiles of 8 rows, then 4, a
+ * few columns' 4/8 column dots, a batch's panels of 8 or 16 rows in k chunks
+ * of 32 blocks and column tiles of 64, with the rows a split leaves outside a
+ * panel)
  */
 static void test_matmul_q4_0_x8(int64_t n_in, int64_t n_rows, int64_t n_cols, int nth,
 				bool with_bias)
@@ -542,17 +543,19 @@ static void test_matmul_k(uint32_t t, int64_t n_in, int64_t n_rows, int64_t n_co
 	free(seq);
 }
 
+#define KN_ISA_TESTS	67	/* the tests per x86 ISA: planned, or skipped together */
+
 int main(void)
 {
 	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
-	 * moe_route 2 + 1, q4_0 in the repacked order 8, q8_0 batches 3, q4_1
-	 * batches 4 and decode 2, q4_K, q6_K batches 1 each (>= 8 columns:
-	 * tiled order), q4_K in the repacked orders 12 + 1, q6_K and q5_K
-	 * batches against the scalar references 8 each, q5_K decode 7, q6_K
-	 * decode 8, per x86 ISA */
+	 * moe_route 2 + 1, q4_0 in the repacked order 10, q8_0 decode 2 and
+	 * batches 3, q4_1 batches 4 and decode 2, q4_K, q6_K batches 1 each (>= 8
+	 * columns: tiled order), q4_K in the repacked orders 12 + 1, q6_K and
+	 * q5_K batches against the scalar references 8 each, q5_K decode 7, q6_K
+	 * decode 8, per x86 ISA (KN_ISA_TESTS) */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
-	     1 + N_ISAS + 1 + 2 + 1 + 2 * 63);
+	     1 + N_ISAS + 1 + 2 + 1 + 2 * KN_ISA_TESTS);
 	test_embed();
 	test_rmsnorm();
 	for (int i = 0; i < ARRAY_LEN(mt); i++) {
@@ -564,7 +567,7 @@ int main(void)
 	test_matmul_type(KN_Q4_K, 5, 2, true);
 	for (int isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
 		if (isa > (int)kn_isa_best()) {
-			skip(61, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
+			skip(KN_ISA_TESTS, "no %s on this cpu", isa == KN_ISA_AVX512 ? "AVX-512" : "AVX2");
 			continue;
 		}
 		kn_isa_set(isa);
@@ -574,9 +577,17 @@ int main(void)
 		test_matmul_q4_0_x8(1120, 40, 8, 1, true);
 		test_matmul_q4_0_x8(2080, 56, 131, 2, true);
 		test_matmul_q4_0_x8(1024, 32, 17, 3, false);
-		/* decode, 4 rows a call: 3 blocks (a pair and one), 65 (4 scale chunks and one) */
+		/* decode, tiles of 8 rows (the last prefetching nothing), rows4 and dot
+		 * after them: 3 blocks (a pair and one), 65 (4 scale chunks and one) */
 		test_matmul_q4_0_x8(96, 48, 1, 2, true);
 		test_matmul_q4_0_x8(2080, 56, 1, 1, true);
+		/* 2 blocks, tiles only; 1025 blocks, more than the tiles' scratch: rows4 */
+		test_matmul_q4_0_x8(64, 24, 1, 1, false);
+		test_matmul_q4_0_x8(32 * (KN_G40_MAXB + 1), 16, 1, 2, true);
+		/* Q8_0 decode against vec_dot (a -128 weight included): tiles of 8
+		 * rows, then rows4 and dot; 3 blocks, 35 (4 chunks of 8 scales + 3) */
+		test_matmul_type(KN_Q8_0, 1, 1, false);
+		test_matmul_type(KN_Q8_0, 1, 2, true);
 		/* each ISA's Q8_0 GEMM (8+ columns) and AVX-512's K-quant ones against vec_dot */
 		test_matmul_type(KN_Q8_0, 70, 4, true);
 		test_matmul_type(KN_Q8_0, 9, 1, false);
