@@ -133,11 +133,24 @@ static void kn_matmul_q4_K_x8(float *out, const void *w, size_t wrs, const void 
 		int64_t r = r0;
 
 		kn_q4_K_gemm_cols(gemm, seq, chunk, row_invariant, one_seq, n_cols, c0, c1);
-		/* decode: the gemv */
-		if (c1 - c0 == 1 && !gemm[0]) {
-			(kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemv_q4_K_x8 : kn_avx2_gemv_q4_K_x8)(
-				n_in, w, wrs, (const uint8_t *)a + c0 * ars, bias, out + c0 * n_rows,
-				r0, r1);
+		/* under a panel's columns (decode, small batches, a MoE expert's few
+		 * routed rows): the gemv for each column in its order (1.6-2.7x the
+		 * pair tile's speed a column at 2-6 columns), the tile for the runs
+		 * in the gemm's */
+		if (c1 - c0 < KN_MM_GEMM_COLS) {
+			for (int64_t c = c0, e; c < c1; c = e) {
+				for (e = c + 1; e < c1 && gemm[e - c0] == gemm[c - c0];)
+					e++;
+				for (int64_t k = c; !gemm[c - c0] && k < e; k++)
+					(kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemv_q4_K_x8
+								       : kn_avx2_gemv_q4_K_x8)(
+						n_in, w, wrs, (const uint8_t *)a + k * ars, bias,
+						out + k * n_rows, r0, r1);
+				if (gemm[c - c0])
+					kn_avx2_gemm_q4_K_x8(n_in, w, wrs, (const uint8_t *)a + c * ars,
+							     ars, e - c, gemm + (c - c0), bias,
+							     out + c * n_rows, n_rows, r0, r1);
+			}
 			continue;
 		}
 		/* a batch: register-blocked panels of 8 (16) rows, the same sums */

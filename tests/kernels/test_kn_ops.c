@@ -543,7 +543,7 @@ static void test_matmul_k(uint32_t t, int64_t n_in, int64_t n_rows, int64_t n_co
 	free(seq);
 }
 
-#define KN_ISA_TESTS	67	/* the tests per x86 ISA: planned, or skipped together */
+#define KN_ISA_TESTS	69	/* the tests per x86 ISA: planned, or skipped together */
 
 int main(void)
 {
@@ -551,7 +551,7 @@ int main(void)
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
 	 * moe_route 2 + 1, q4_0 in the repacked order 10, q8_0 decode 2 and
 	 * batches 3, q4_1 batches 4 and decode 2, q4_K, q6_K batches 1 each (>= 8
-	 * columns: tiled order), q4_K in the repacked orders 12 + 1, q6_K and
+	 * columns: tiled order), q4_K in the repacked orders 14 + 1, q6_K and
 	 * q5_K batches against the scalar references 8 each, q5_K decode 7, q6_K
 	 * decode 8, per x86 ISA (KN_ISA_TESTS) */
 	plan(ARRAY_LEN(embed_types) + 2 + 3 * ARRAY_LEN(mt) + 1 + ROPE_MODES * ROPE_VARIANTS + 1 +
@@ -611,6 +611,10 @@ int main(void)
 		/* decode with the prefetch 12 rows on: a whole tile past it, and a split */
 		differ += test_matmul_q4_K_x8(2816, 72, 1, 1, true, false, false, 0);
 		differ += test_matmul_q4_K_x8(768, 88, 1, 2, false, false, false, 0);
+		/* under a panel: gemv columns one by one, gemm runs by the tile (2
+		 * sequences alternating: runs of one column), row-invariant */
+		differ += test_matmul_q4_K_x8(512, 40, 7, 2, true, true, false, 0);
+		differ += test_matmul_q4_K_x8(768, 24, 3, 1, false, false, true, 0);
 
 		differ += test_matmul_q4_K_x8(512, 40, 5, 2, true, false, false, 0);
 		differ += test_matmul_q4_K_x8(2816, 48, 70, 2, false, false, false, 0);
