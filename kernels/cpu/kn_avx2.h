@@ -158,43 +158,114 @@ static inline __m256 kn_avx2_q6_K_step(const kn_block_q6_K *w, const kn_block_q8
 }
 
 /*
- * Q6_K decode: out[r] = dot(W row r, a) (+ bias[r]) for rows [r0, r1), each
- * row as ggml_vec_dot_q6_K_q8_K computes it (kn_avx2_q6_K_isum's lanes, the
- * per-super-block fmadd in block order, the 8-lane sum; the bias added after,
- * as llama.cpp's separate add does). W is read once, so the rate is the
- * memory's: the rows go as two address-ordered streams, row r of each half
- * of the range a super-block at a time (an odd last row alone), which the
- * hardware prefetcher follows. On Zen 4, one stream ran 3-8% slower, rows 4
- * or 8 at a time (a stream each, 210-byte hops) at half the rate, and
- * software prefetches ahead of the streams slowed them by 5-15%.
+ * one super-block of a Q5_K row's vec_dot (ggml_vec_dot_q5_K_q8_K's AVX2
+ * order): *summs = fmaf(-a.d * w.dmin, mins . bsums, *summs), acc += (a.d *
+ * w.d) * the scaled 5-bit products' 8 lane sums (scales widened once, each
+ * sub-block's broadcast by one vpshufb)
  */
-static inline void kn_avx2_q6_K_gemv(int64_t n, const void *w, size_t ws, const void *va,
-				     const float *bias, float *out, int64_t r0, int64_t r1)
+static inline __attribute__((always_inline)) __m256
+kn_avx2_q5_K_step(const kn_block_q5_K *w, const kn_block_q8_K *a, __m256 acc,
+		  float *summs)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0F), m16 = _mm256_set1_epi8(0x10);
+	const float d = a->d * kn_avx2_h2f(w->d);
+	const float dmin = -a->d * kn_avx2_h2f(w->dmin);
+	uint32_t u[4];
+	__m256i sumi = _mm256_setzero_si256();
+	const __m256i hb = _mm256_loadu_si256((const __m256i *)w->qh);
+
+	/* the 8 scales as 16-bit words in both lanes, one vpshufb per sub-block */
+	kn_q4_K_scales_mins(w->scales, u);
+	const __m256i sc16 = _mm256_broadcastsi128_si256(
+		_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)u)));
+	__m128i mp = kn_avx2_mins_prod((const uint8_t *)&u[2], a->bsums);
+
+	mp = _mm_add_epi32(mp, _mm_shuffle_epi32(mp, _MM_SHUFFLE(1, 0, 3, 2)));
+	mp = _mm_add_epi32(mp, _mm_shuffle_epi32(mp, _MM_SHUFFLE(2, 3, 0, 1)));
+	*summs = fmaf(dmin, (float)_mm_cvtsi128_si32(mp), *summs);
+	_Pragma("GCC unroll 4")
+	for (int j = 0; j < 4; j++) {
+		const __m256i q4 = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * j));
+		const __m256i q5l = _mm256_or_si256(_mm256_and_si256(q4, m4),
+						    kn_avx2_q5_hbit(hb, 2 * j, m16));
+		const __m256i q5h = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
+						    kn_avx2_q5_hbit(hb, 2 * j + 1, m16));
+		const __m256i q8l = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * j));
+		const __m256i q8h = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * j + 32));
+		const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(q5l, q8l),
+			_mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)((4 * j + 1) << 8 | 4 * j))));
+		const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(q5h, q8h),
+			_mm256_shuffle_epi8(sc16, _mm256_set1_epi16(
+				(short)((4 * j + 3) << 8 | (4 * j + 2)))));
+
+		sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+	}
+	return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+}
+
+/* the Q6_K step in kn_avx2_k_gemv's form (Q6_K has no mins term) */
+static inline __attribute__((always_inline)) __m256
+kn_avx2_q6_K_kstep(const void *w, const kn_block_q8_K *a, __m256 acc, float *summs)
+{
+	return kn_avx2_q6_K_step(w, a, acc);
+}
+
+static inline __attribute__((always_inline)) __m256
+kn_avx2_q5_K_kstep(const void *w, const kn_block_q8_K *a, __m256 acc, float *summs)
+{
+	return kn_avx2_q5_K_step(w, a, acc, summs);
+}
+
+/* one super-block of a K-quant row's vec_dot: the 8-lane float chain, the mins' chain */
+typedef __m256 (*kn_avx2_kstep_fn)(const void *w, const kn_block_q8_K *a, __m256 acc,
+				   float *summs);
+
+/*
+ * K-quant decode: out[r] = dot(W row r, a) (+ bias[r]) for rows [r0, r1), each
+ * row as ggml's vec_dot computes it (@step's lanes and chains per
+ * super-block in block order, the 8-lane sum, + the mins' chain where
+ * @mins; the bias added after, as llama.cpp's separate add does). W is read
+ * once, so the rate is the memory's: the rows go as two address-ordered
+ * streams, row r of each half of the range a super-block at a time (an odd
+ * last row alone), which the hardware prefetcher follows. On Zen 4 (Q6_K),
+ * one stream ran 3-8% slower, rows 4 or 8 at a time (a stream each, 210-byte
+ * hops) at half the rate, and software prefetches ahead of the streams
+ * slowed them by 5-15%. @step is inlined (a constant in an always_inline body).
+ */
+static inline __attribute__((always_inline)) void
+kn_avx2_k_gemv(int64_t n, const void *w, size_t ws, size_t bs, const void *va, const float *bias,
+	       float *out, int64_t r0, int64_t r1, kn_avx2_kstep_fn step, bool mins)
 {
 	const kn_block_q8_K *a = va;
 	const int64_t half = (r1 - r0) / 2;
-	const kn_block_q6_K *x, *x2;
+	const uint8_t *x, *x2;
 	__m256 acc, acc2;
+	float s, s2;
 
 	for (int64_t r = r0; r < r0 + half; r++) {
-		x = (const kn_block_q6_K *)((const uint8_t *)w + r * ws);
-		x2 = (const kn_block_q6_K *)((const uint8_t *)w + (r + half) * ws);
+		x = (const uint8_t *)w + r * ws;
+		x2 = (const uint8_t *)w + (r + half) * ws;
 		acc = acc2 = _mm256_setzero_ps();
+		s = s2 = 0.0f;
 
 		for (int64_t i = 0; i < n / KN_QK_K; i++) {
-			acc = kn_avx2_q6_K_step(&x[i], &a[i], acc);
-			acc2 = kn_avx2_q6_K_step(&x2[i], &a[i], acc2);
+			acc = step(x + i * bs, &a[i], acc, &s);
+			acc2 = step(x2 + i * bs, &a[i], acc2, &s2);
 		}
-		out[r] = kn_avx2_hsum_ps(acc) + (bias ? bias[r] : 0.0f);
-		out[r + half] = kn_avx2_hsum_ps(acc2) + (bias ? bias[r + half] : 0.0f);
+		out[r] = (mins ? kn_avx2_hsum_ps(acc) + s : kn_avx2_hsum_ps(acc)) +
+			 (bias ? bias[r] : 0.0f);
+		out[r + half] = (mins ? kn_avx2_hsum_ps(acc2) + s2 : kn_avx2_hsum_ps(acc2)) +
+				(bias ? bias[r + half] : 0.0f);
 	}
 	if ((r1 - r0) & 1) {
-		x = (const kn_block_q6_K *)((const uint8_t *)w + (r1 - 1) * ws);
+		x = (const uint8_t *)w + (r1 - 1) * ws;
 		acc = _mm256_setzero_ps();
+		s = 0.0f;
 
 		for (int64_t i = 0; i < n / KN_QK_K; i++)
-			acc = kn_avx2_q6_K_step(&x[i], &a[i], acc);
-		out[r1 - 1] = kn_avx2_hsum_ps(acc) + (bias ? bias[r1 - 1] : 0.0f);
+			acc = step(x + i * bs, &a[i], acc, &s);
+		out[r1 - 1] = (mins ? kn_avx2_hsum_ps(acc) + s : kn_avx2_hsum_ps(acc)) +
+			      (bias ? bias[r1 - 1] : 0.0f);
 	}
 }
 

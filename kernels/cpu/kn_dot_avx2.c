@@ -247,46 +247,11 @@ static float kn_avx2_dot_q5_K(int64_t n, const void *vw, const void *va)
 {
 	const kn_block_q5_K *w = vw;
 	const kn_block_q8_K *a = va;
-	const __m256i m4 = _mm256_set1_epi8(0x0F), m16 = _mm256_set1_epi8(0x10);
 	__m256 acc = _mm256_setzero_ps();
 	float summs = 0;
 
-	for (int64_t i = 0; i < n / KN_QK_K; i++) {
-		const float d = a[i].d * kn_avx2_h2f(w[i].d);
-		const float dmin = -a[i].d * kn_avx2_h2f(w[i].dmin);
-		uint32_t u[4];
-		__m256i sumi = _mm256_setzero_si256();
-		const __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
-
-		/* the 8 scales as 16-bit words in both lanes, one vpshufb per sub-block */
-		kn_q4_K_scales_mins(w[i].scales, u);
-		const __m256i sc16 = _mm256_broadcastsi128_si256(
-			_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)u)));
-		__m128i mp = kn_avx2_mins_prod((const uint8_t *)&u[2], a[i].bsums);
-
-		mp = _mm_add_epi32(mp, _mm_shuffle_epi32(mp, _MM_SHUFFLE(1, 0, 3, 2)));
-		mp = _mm_add_epi32(mp, _mm_shuffle_epi32(mp, _MM_SHUFFLE(2, 3, 0, 1)));
-		summs = fmaf(dmin, (float)_mm_cvtsi128_si32(mp), summs);
-		_Pragma("GCC unroll 4")
-		for (int j = 0; j < 4; j++) {
-			__m256i q4 = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * j));
-			__m256i q5l = _mm256_or_si256(_mm256_and_si256(q4, m4),
-						      kn_avx2_q5_hbit(hb, 2 * j, m16));
-			__m256i q5h = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
-						      kn_avx2_q5_hbit(hb, 2 * j + 1, m16));
-			__m256i q8l = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j));
-			__m256i q8h = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32));
-			__m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(q5l, q8l),
-				_mm256_shuffle_epi8(sc16, _mm256_set1_epi16(
-					(short)((4 * j + 1) << 8 | 4 * j))));
-			__m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(q5h, q8h),
-				_mm256_shuffle_epi8(sc16, _mm256_set1_epi16(
-					(short)((4 * j + 3) << 8 | (4 * j + 2)))));
-
-			sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
-		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-	}
+	for (int64_t i = 0; i < n / KN_QK_K; i++)
+		acc = kn_avx2_q5_K_step(&w[i], &a[i], acc, &summs);
 	return kn_avx2_hsum_ps(acc) + summs;
 }
 

@@ -237,11 +237,15 @@ int64_t kn_avx2_gemm_q4_1(int64_t n_in, const void *w, size_t wrs, const void *a
 int64_t kn_avx512_gemm_q4_1(int64_t n_in, const void *w, size_t wrs, const void *a, size_t ars,
 			    int64_t n_cols, const float *bias, float *out, int64_t n_rows,
 			    int64_t r0, int64_t r1);
-/* Q6_K decode (one column), rows [r0, r1) each as vec_dot + bias, read as two streams
- * (kn_avx2_q6_K_gemv in kn_avx2.h; kn_gemv_q6_K_avx2.c, kn_gemv_q6_K_avx512.c) */
+/* Q5_K and Q6_K decode (one column), rows [r0, r1) each as vec_dot + bias, read as two
+ * streams (kn_avx2_k_gemv in kn_avx2.h; kn_gemv_k_avx2.c, kn_gemv_k_avx512.c) */
 void kn_avx2_gemv_q6_K(int64_t n_in, const void *w, size_t wrs, const void *a, const float *bias,
 		       float *out, int64_t r0, int64_t r1);
 void kn_avx512_gemv_q6_K(int64_t n_in, const void *w, size_t wrs, const void *a,
+			 const float *bias, float *out, int64_t r0, int64_t r1);
+void kn_avx2_gemv_q5_K(int64_t n_in, const void *w, size_t wrs, const void *a, const float *bias,
+		       float *out, int64_t r0, int64_t r1);
+void kn_avx512_gemv_q5_K(int64_t n_in, const void *w, size_t wrs, const void *a,
 			 const float *bias, float *out, int64_t r0, int64_t r1);
 /* Q4_K and Q6_K batches in vec_dot's own order, 2 rows a tile (kn_gemm_q4_K_avx512.c,
  * kn_gemm_q6_K_avx512.c; Q6_K on AVX2 too: kn_gemm_q6_K_avx2.c) */

@@ -326,9 +326,13 @@ void kn_matmul_range(float *out, const void *w, uint32_t type, const void *a, co
 		if (r0 >= r1)
 			return;
 	}
-	/* Q6_K decode: two address-ordered streams of rows (kn_avx2_q6_K_gemv) */
-	if (type == KN_Q6_K && n_cols == 1 && n_in % KN_QK_K == 0 && kn_isa_simd()) {
-		(kn_isa_get() == KN_ISA_AVX512 ? kn_avx512_gemv_q6_K : kn_avx2_gemv_q6_K)(
+	/* Q5_K and Q6_K decode: two address-ordered streams of rows (kn_avx2_k_gemv) */
+	if ((type == KN_Q6_K || type == KN_Q5_K) && n_cols == 1 && n_in % KN_QK_K == 0 &&
+	    kn_isa_simd()) {
+		const bool z = kn_isa_get() == KN_ISA_AVX512;
+
+		(type == KN_Q6_K ? (z ? kn_avx512_gemv_q6_K : kn_avx2_gemv_q6_K)
+				 : (z ? kn_avx512_gemv_q5_K : kn_avx2_gemv_q5_K))(
 			n_in, w, wrs, a, bias, out, r0, r1);
 		return;
 	}

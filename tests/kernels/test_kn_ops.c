@@ -640,9 +640,9 @@ int main(void)
 			test_matmul_k(t, 512, 19, 7, 2, true, 0);
 			test_matmul_k(t, 768, 24, 14, 3, false, 10);
 		}
-		/* Q5_K decode (1 column, 4 rows a call, the rest one by one) against
-		 * vec_dot: 1 to 11 super-blocks, rows under 4, odd row counts and
-		 * shares, thread splits */
+		/* Q5_K decode (1 column; each share's rows as two halves a pair at a
+		 * time, an odd last row alone) against the scalar reference: 1 to 11
+		 * super-blocks, rows under 4, odd row counts and shares, thread splits */
 		test_matmul_k(KN_Q5_K, 256, 37, 1, 1, true, 0);
 		test_matmul_k(KN_Q5_K, 768, 40, 1, 3, false, 0);
 		test_matmul_k(KN_Q5_K, 2816, 19, 1, 2, true, 0);
