@@ -293,7 +293,6 @@ void kn_avx2_rows4_q4_0(int64_t n, const void *w, size_t ws, const void *a, floa
 void kn_avx2_rows4_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx2_rows4_q4_1(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx2_rows4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
-void kn_avx2_rows4_q5_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
 
 static const struct kn_type_fns kn_avx2_fns[KN_TYPE_MAX] = {
 	[KN_F32]  = { NULL, NULL, kn_avx2_dot_f32 },
@@ -307,7 +306,7 @@ static const struct kn_type_fns kn_avx2_fns[KN_TYPE_MAX] = {
 		      kn_avx2_dot4_q8_0, kn_avx2_rows4_q8_0 },
 	[KN_Q8_1] = { kn_avx2_quant_q8_1, NULL, NULL, kn_avx2_act_q8_1 },
 	[KN_Q4_K] = { NULL, NULL, kn_avx2_dot_q4_K, NULL, kn_avx2_dot4_q4_K, kn_avx2_rows4_q4_K },
-	[KN_Q5_K] = { NULL, NULL, kn_avx2_dot_q5_K, NULL, NULL, kn_avx2_rows4_q5_K },
+	[KN_Q5_K] = { NULL, NULL, kn_avx2_dot_q5_K, NULL, NULL, NULL },
 	[KN_Q6_K] = { NULL, NULL, kn_avx2_dot_q6_K, NULL, kn_avx2_dot4_q6_K },
 	[KN_Q8_K] = { kn_avx2_quant_q8_K, NULL, NULL },
 };

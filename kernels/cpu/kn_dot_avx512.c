@@ -396,8 +396,8 @@ static void kn_avx512_dot4_q8_0(int64_t n, const void *vw, const void *va, size_
  * Decode (4 rows . one column) takes the AVX2 table's rows4 (kn_rows4_avx2.c,
  * bit-identical): with their prefetch spread over the blocks they ran 7-30%
  * less CPU per token than 512-bit versions that prefetched the next rows in
- * one burst (7B-shape Q4_0/Q8_0/Q4_K/Q6_K and SmolLM2, one thread). Q6_K
- * decode has since its own kernel (kn_gemv_q6_K_avx512.c).
+ * one burst (7B-shape Q4_0/Q8_0/Q4_K/Q6_K and SmolLM2, one thread). Q5_K and
+ * Q6_K decode have since their own kernel (kn_gemv_k_avx512.c).
  */
 #define KN_AT(T, base, stride, k) ((const T *)((const uint8_t *)(base) + (size_t)(k) * (stride)))
 

@@ -18,7 +18,6 @@ void kn_avx2_rows4_q4_0(int64_t n, const void *w, size_t ws, const void *a, floa
 void kn_avx2_rows4_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx2_rows4_q4_1(int64_t n, const void *w, size_t ws, const void *a, float *out);
 void kn_avx2_rows4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
-void kn_avx2_rows4_q5_K(int64_t n, const void *w, size_t ws, const void *a, float *out);
 
 #define KN_PF_DIST	4
 #define KN_R(T, w, ws, r) ((const T *)((const uint8_t *)(w) + (size_t)(r) * (ws)))
@@ -242,81 +241,4 @@ void kn_avx2_rows4_q4_K(int64_t n, const void *vw, size_t ws, const void *va, fl
 		am = _mm_add_ss(am, _mm_movehdup_ps(am));
 		out[r] = kn_avx2_hsum_ps(acc[r]) + _mm_cvtss_f32(am);
 	}
-}
-
-/*
- * Q5_K as kn_avx2_dot_q5_K (ggml_vec_dot_q5_K_q8_K's AVX2 order): per super-block
- * the mins' integer sum into a scalar fmaf chain, the scaled 5-bit products
- * into an 8-lane integer sum, one fmadd into the float accumulator; the
- * 4 rows share the activation loads. A row's 8 scales are widened to 16-bit
- * once per super-block and each sub-block's broadcast by one vpshufb (the
- * integer sums are exact, so their forming order is free).
- */
-void kn_avx2_rows4_q5_K(int64_t n, const void *vw, size_t ws, const void *va, float *out)
-{
-	const kn_block_q8_K *a = va;
-	const __m256i m4 = _mm256_set1_epi8(0x0F), m16 = _mm256_set1_epi8(0x10);
-	__m256 acc[4];
-	float summs[4];
-
-	for (int r = 0; r < 4; r++) {
-		acc[r] = _mm256_setzero_ps();
-		summs[r] = 0;
-	}
-	for (int64_t i = 0; i < n / KN_QK_K; i++) {
-		uint32_t u[4][4];
-		__m256i sumi[4], sc16[4];
-
-		_Pragma("GCC unroll 4")
-		for (int r = 0; r < 4; r++) {
-			const kn_block_q5_K *x = KN_R(kn_block_q5_K, vw, ws, r) + i;
-			const float dmin = -a[i].d * kn_avx2_h2f(x->dmin);
-			__m128i mp;
-
-			kn_avx2_pf((const uint8_t *)x + KN_PF_DIST * ws, 3);
-			kn_q4_K_scales_mins(x->scales, u[r]);
-			sc16[r] = _mm256_broadcastsi128_si256(
-				_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)u[r])));
-			mp = kn_avx2_mins_prod((const uint8_t *)&u[r][2], a[i].bsums);
-			mp = _mm_add_epi32(mp, _mm_shuffle_epi32(mp, _MM_SHUFFLE(1, 0, 3, 2)));
-			mp = _mm_add_epi32(mp, _mm_shuffle_epi32(mp, _MM_SHUFFLE(2, 3, 0, 1)));
-			summs[r] = fmaf(dmin, (float)_mm_cvtsi128_si32(mp), summs[r]);
-			sumi[r] = _mm256_setzero_si256();
-		}
-		_Pragma("GCC unroll 4")
-		for (int j = 0; j < 4; j++) {
-			const __m256i q8l = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j));
-			const __m256i q8h = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32));
-			/* 16-bit word 2j (2j + 1) of the scales in every lane */
-			const __m256i bl = _mm256_set1_epi16((short)((4 * j + 1) << 8 | 4 * j));
-			const __m256i bh = _mm256_set1_epi16((short)((4 * j + 3) << 8 | (4 * j + 2)));
-
-			_Pragma("GCC unroll 4")
-			for (int r = 0; r < 4; r++) {
-				const kn_block_q5_K *x = KN_R(kn_block_q5_K, vw, ws, r) + i;
-				const __m256i hb = _mm256_loadu_si256((const __m256i *)x->qh);
-				const __m256i q4 = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
-				const __m256i q5l = _mm256_or_si256(_mm256_and_si256(q4, m4),
-								    kn_avx2_q5_hbit(hb, 2 * j, m16));
-				const __m256i q5h = _mm256_or_si256(
-					_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4),
-					kn_avx2_q5_hbit(hb, 2 * j + 1, m16));
-				const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(q5l, q8l),
-								     _mm256_shuffle_epi8(sc16[r], bl));
-				const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(q5h, q8h),
-								     _mm256_shuffle_epi8(sc16[r], bh));
-
-				sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
-			}
-		}
-		_Pragma("GCC unroll 4")
-		for (int r = 0; r < 4; r++) {
-			const kn_block_q5_K *x = KN_R(kn_block_q5_K, vw, ws, r) + i;
-
-			acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * kn_avx2_h2f(x->d)),
-						 _mm256_cvtepi32_ps(sumi[r]), acc[r]);
-		}
-	}
-	for (int r = 0; r < 4; r++)
-		out[r] = kn_avx2_hsum_ps(acc[r]) + summs[r];
 }
