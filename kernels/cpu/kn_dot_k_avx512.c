@@ -2,7 +2,8 @@
 /*
  * AVX-512 (BW + VNNI machines) dots for the K-quants Q4_K and Q6_K against
  * Q8_K activations: one dot, one row . 4 and 8 columns (prefill; decode
- * takes kn_rows4_avx2.c's Q4_K and kn_gemv_k_avx512.c's Q6_K). Each
+ * takes kn_q4_K_x8_avx512.c's gemv for Q4_K matrices of 8k rows, kn_rows4_avx2.c's
+ * for the others, and kn_gemv_k_avx512.c's Q6_K). Each
  * super-block's integer sums are formed 512 bits at a time (two 32-byte sub-block products per maddubs/madd, the weights
  * unpacked once per tile), then folded to the 8 int32 lanes that
  * kn_dot_avx2.c / ggml-cpu's AVX2 code hold: the integer work is exact (no

@@ -16,7 +16,6 @@
 #define KN_G40_X(k)	((const kn_block_q4_0 *)(((k) < 4 ? x : x4) + ((k) & 3) * wrs))
 #define KN_G40_P(k)	((const char *)(((k) < 4 ? p : p4) + ((k) & 3) * wrs))
 
-
 /* q . y (nibbles unsigned) of rows @xa (low half) and @xb (high half): 4 partial sums each */
 typedef __m256i (*kn_g40_pair_fn)(const kn_block_q4_0 *xa, const kn_block_q4_0 *xb, __m256i yl,
 				  __m256i yh);
@@ -93,6 +92,5 @@ kn_g40_gemv(int64_t n_in, const void *w, size_t wrs, const void *a, const float 
 	}
 	return r - r0;
 }
-
 
 #endif

@@ -89,5 +89,4 @@ kn_g80_gemv(int64_t n_in, const void *w, size_t wrs, const void *a, const float 
 	return r - r0;
 }
 
-
 #endif
