@@ -130,7 +130,16 @@ int accel_device_stats(struct accel_device *dev, struct accel_device_stats *stat
  * kernel backend always pins.
  */
 #define ACCEL_POOL_PAGEABLE	(1U << 2)
-#define ACCEL_POOL_FLAGS_MASK	(ACCEL_POOL_HUGEPAGE | ACCEL_POOL_KV | ACCEL_POOL_PAGEABLE)
+/*
+ * ACCEL_POOL_PRIVATE: this process's memory only: accel_pool_export() refuses
+ * the pool (-EOPNOTSUPP). With ACCEL_POOL_HUGEPAGE it lets the emulated
+ * device back the pool with anonymous memory, which gets transparent huge
+ * pages where shared memory gets none (the default shmem_enabled "never").
+ * The kernel backend's pools are the driver's memory either way.
+ */
+#define ACCEL_POOL_PRIVATE	(1U << 3)
+#define ACCEL_POOL_FLAGS_MASK	(ACCEL_POOL_HUGEPAGE | ACCEL_POOL_KV | ACCEL_POOL_PAGEABLE | \
+				 ACCEL_POOL_PRIVATE)
 
 /**
  * struct accel_pool_opts - pool creation options
@@ -180,6 +189,7 @@ int accel_pool_info(struct accel_pool *pool, struct accel_pool_info *info);
  * accel_pool_export - export as a file descriptor (a dma-buf on the kernel
  * backend, a memfd on the emulated one) that accel_pool_import() in any
  * process turns back into a pool sharing the same memory. The caller owns *fd.
+ * -EOPNOTSUPP for an ACCEL_POOL_PRIVATE pool.
  */
 int accel_pool_export(struct accel_pool *pool, int *fd);
 int accel_pool_import(struct accel_device *dev, int fd, struct accel_pool **out);

@@ -124,6 +124,8 @@ int accel_pool_export(struct accel_pool *pool, int *fd)
 {
 	if (!pool || !fd || pool->vram_only)
 		return -EINVAL;
+	if (pool->flags & ACCEL_POOL_PRIVATE)
+		return -EOPNOTSUPP;	/* its creator said nobody shares it */
 	return pool->dev->ops->pool_export(pool, fd);
 }
 

@@ -293,14 +293,59 @@ static void sharing(struct accel_device *dev)
 	accel_pool_destroy(pool);
 }
 
+/* /sys/kernel/mm/transparent_hugepage/enabled names a mode other than [never] */
+static int thp_enabled(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+	char buf[128] = "";
+
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return buf[0] && !strstr(buf, "[never]");
+}
+
+static void private_pool(struct accel_device *dev, const struct accel_device_info *info)
+{
+	struct accel_pool *pool = conf_pool(dev, 4 << 20, 0, ACCEL_POOL_HUGEPAGE |
+							      ACCEL_POOL_PRIVATE);
+	unsigned char *p = accel_pool_ptr(pool);
+	struct accel_pool_info pi;
+	int fd = -1;
+
+	ok(all_zero(p, 4 << 20), "private pool starts zeroed");
+	fill(p, 4 << 20, 11);
+	ok(check(p, 4 << 20, 11), "private pool memory is writable");
+	is_int(accel_pool_info(pool, &pi), 0, "private pool info");
+	ok(pi.flags & ACCEL_POOL_PRIVATE, "info reports ACCEL_POOL_PRIVATE");
+	is_int(accel_pool_export(pool, &fd), -EOPNOTSUPP, "export of a private pool: -EOPNOTSUPP");
+	is_int(fd, -1, "the refused export leaves *fd alone");
+	if (!strcmp(info->backend, "emu")) {
+		/* anonymous memory: huge pages wherever THP is on (the pool is
+		 * populated by pinning; unpinned, nothing is claimed) */
+		int want = thp_enabled() && (pi.flags & ACCEL_POOL_INFO_PINNED);
+
+		diag("THP %s, pool %s", thp_enabled() ? "enabled" : "never",
+		     pi.flags & ACCEL_POOL_INFO_PINNED ? "pinned" : "pageable");
+
+		is_int(!!(pi.flags & ACCEL_POOL_HUGEPAGE), want,
+		       "emulation: huge pages exactly where THP is enabled and the pool pinned");
+	} else {
+		ok(pi.flags & ACCEL_POOL_INFO_PINNED, "driver: the private pool is pinned");
+	}
+	accel_pool_destroy(pool);
+}
+
 int main(void)
 {
 	struct accel_device_info info;
 	struct accel_device *dev = conf_open(&info), *nd = NULL;
 
-	/* main 5, basic 36, bad_opts 15, memlock 3, sharing 10: each skip() stands
-	 * for the tests of its path, so the count is fixed */
-	plan(5 + 36 + 15 + 3 + 10);
+	/* main 5, basic 36, bad_opts 15, memlock 3, sharing 10, private 7: each
+	 * skip() stands for the tests of its path, so the count is fixed */
+	plan(5 + 36 + 15 + 3 + 10 + 7);
 	diag("backend %s node '%s' caps %#llx", info.backend, info.node,
 	     (unsigned long long)info.caps);
 	ok(info.caps & ACCEL_CAP_POOL, "device has ACCEL_CAP_POOL");
@@ -312,6 +357,7 @@ int main(void)
 	bad_opts(dev, &info);
 	memlock(&info);
 	sharing(dev);
+	private_pool(dev, &info);
 	accel_device_close(dev);
 	return done_testing();
 }

@@ -140,7 +140,8 @@ int rt_kvcache_create(struct accel_device *dev, const struct rt_kvcache_geom *g,
 		goto err_free;
 	}
 	po = ACCEL_OPTS(accel_pool_opts, .size = (uint64_t)kv->n_blocks * bs, .block_size = (uint32_t)bs,
-			.flags = ACCEL_POOL_KV | ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PAGEABLE);
+			.flags = ACCEL_POOL_KV | ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PRIVATE |
+				 ACCEL_POOL_PAGEABLE);
 	ret = accel_pool_create(dev, &po, &kv->pool);
 	if (ret < 0) {
 		rt_set_error(ret, "kv cache: cannot create a %llu-byte pool: %s",

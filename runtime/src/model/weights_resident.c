@@ -104,7 +104,7 @@ static int resident_range(struct rt_model *m)
 	bool tied = m->hp.tied_output;
 	bool emb = m->embeds || (m->has_head && tied);
 	struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts,
-		.flags = ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PAGEABLE);
+		.flags = ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PRIVATE | ACCEL_POOL_PAGEABLE);
 	uint64_t size = span_of(m, "rope_freqs.weight"), off = 0;
 	int ret;
 
@@ -155,7 +155,7 @@ int rt_weights_resident_setup(struct rt_model *m)
 	uint64_t end = rt_gguf_file_size(m->gguf);
 	struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts,
 		.size = (end - base + 4095) & ~(uint64_t)4095,
-		.flags = ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PAGEABLE);
+		.flags = ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PRIVATE | ACCEL_POOL_PAGEABLE);
 	int ret;
 
 	if (!m->embeds || !m->has_head)

@@ -24,7 +24,8 @@ int rt_experts_setup(struct rt_model *m)
 	struct rt_expert_cache *x = &s->exp;
 	int n_keys = m->hp.n_layer * m->hp.n_expert, ne = s->pl.n_expert_entries;
 	struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts,
-		.size = (uint64_t)ne * s->pl.expert_entry_bytes, .flags = ACCEL_POOL_HUGEPAGE);
+		.size = (uint64_t)ne * s->pl.expert_entry_bytes,
+		.flags = ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PRIVATE);
 	struct accel_queue_opts qo = ACCEL_OPTS(accel_queue_opts, .engine = ACCEL_ENGINE_COPY,
 						.depth = RT_COPY_DEPTH);
 	int ret;

@@ -33,7 +33,7 @@ int rt_slots_setup(struct rt_model *m)
 	    (ret = accel_fence_create(m->dev, &r->slot_fence)) < 0)
 		return ret;
 	po = ACCEL_OPTS(accel_pool_opts, .size = s->pl.slot_bytes * s->pl.n_slots,
-			.flags = ACCEL_POOL_HUGEPAGE);
+			.flags = ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PRIVATE);
 	return rt_model_pool_create(m, &po, &r->pool, "the layer slots");
 }
 

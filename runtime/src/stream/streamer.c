@@ -36,7 +36,8 @@ static int setup_resident(struct rt_model *m)
 	struct rt_streamer *s = rt_streamer(m);
 	struct rt_placement *p = &s->pl;
 	const struct rt_gguf_tensor *emb = rt_gguf_find_tensor(m->gguf, "token_embd.weight");
-	struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts, .flags = ACCEL_POOL_HUGEPAGE);
+	struct accel_pool_opts po = ACCEL_OPTS(accel_pool_opts,
+					       .flags = ACCEL_POOL_HUGEPAGE | ACCEL_POOL_PRIVATE);
 	uint64_t off = 0, b, e;
 	int ret, head = m->hp.n_layer, nu = p->n_units;
 
