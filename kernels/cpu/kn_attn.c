@@ -567,6 +567,25 @@ static bool kn_attn_tiled(const struct kn_attn_args *a, int64_t t)
 	return kn_attn_count(a, t) >= 64;
 }
 
+/*
+ * The chunk, in cells, of llama.cpp's split-KV decode for token t (0: one
+ * pass): ggml_compute_forward_flash_attn_ext_f16 splits one query row with
+ * F16 K and V (F32 ones are cast to F16 first) over a KV view of >= 512
+ * cells in ceil(n_kv / nth) cells per thread. One query row is a count of
+ * 1: a decode step, a one-token chunk, a speculative verification row.
+ */
+static int64_t kn_attn_split_cells(const struct kn_attn_args *a, int64_t t)
+{
+	const uint32_t kt = a->k_type, vt = a->v_type;
+	int64_t nkv;
+
+	if (a->split <= 0 || !a->flash || (kt != KN_F16 && kt != KN_F32) ||
+	    (vt != KN_F16 && vt != KN_F32) || kn_attn_count(a, t) != 1)
+		return 0;
+	nkv = kn_attn_split_nkv(a->pos[t]);
+	return nkv < 512 ? 0 : (nkv + a->split - 1) / a->split;
+}
+
 /* the (token, head) rows [s, e) of thread ith */
 static void kn_attn_heads(const struct kn_attn_args *a, int64_t s, int64_t e, int ith)
 {
@@ -582,7 +601,9 @@ static void kn_attn_heads(const struct kn_attn_args *a, int64_t s, int64_t e, in
 			if (kn_attn_tiled(a, r / a->n_head))
 				kn_attn_one_flash_tiled(a, r / a->n_head, r % a->n_head, work);
 			else if (a->flash)
-				kn_attn_one_flash(a, r / a->n_head, r % a->n_head, work);
+				kn_attn_one_flash(a, r / a->n_head, r % a->n_head, work,
+						  kn_attn_split_cells(a, r / a->n_head),
+						  kn_attn_split_nkv(a->pos[r / a->n_head]));
 			else if (isa == KN_ISA_SCALAR)
 				kn_attn_one_generic(a, r / a->n_head, r % a->n_head, work);
 			else

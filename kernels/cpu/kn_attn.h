@@ -43,8 +43,21 @@ bool kn_attn_types_ok(const struct kn_attn_args *a);
 int64_t kn_attn_rot(const struct kn_attn_args *a, int kv);
 void kn_attn_fwht(float *x, int64_t hd, int64_t n);
 const float *kn_attn_q(const struct kn_attn_args *a, int64_t t, int64_t h, float *buf);
-/* one (token, head) with llama.cpp's flash-attention arithmetic */
-void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float *work);
+/*
+ * llama.cpp's KV view of a sequence decoding position @pos alone: its used
+ * cells (pos + 1) padded to 256 (llama_kv_cache::get_n_kv), never below
+ * 256; its cache of n_ctx cells (a multiple of 256, > pos) never caps it
+ */
+static inline int64_t kn_attn_split_nkv(int32_t pos)
+{
+	const int64_t n = ((int64_t)pos + 256) & ~(int64_t)255;
+
+	return n < 256 ? 256 : n;
+}
+/* one (token, head) with llama.cpp's flash-attention arithmetic; @cs > 0:
+ * its split-KV decode, in chunks of @cs cells of a KV view of @nkv */
+void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float *work,
+		       int64_t cs, int64_t nkv);
 /* the same with llama.cpp's tiled kernel (>= 64 query tokens, F16/F32 K and V) */
 void kn_attn_one_flash_tiled(const struct kn_attn_args *a, int64_t t, int64_t h, float *work);
 

@@ -18,8 +18,10 @@
  * over hd (simd_gemm), the tile's softmax with ggml's vectorised exp summed
  * per register into a double, V added by FMA chains in F32.
  *
- * Not reproduced: llama.cpp's split-KV decode (>= 512 cache cells with F16 K
- * and V: partial sums per thread, so its bits depend on its thread count).
+ * One query row of its sequence with F16 (or F32) K and V at a position whose
+ * KV view is >= 512 cells takes llama.cpp's split-KV decode (a->split: its
+ * thread count): each thread's chunk of cells summed as above, unnormalised,
+ * then the chunks combined in order, rescaled to their common maximum.
  */
 #include <math.h>
 #include "kn_attn.h"
@@ -93,18 +95,23 @@ static float kn_flash_dot_f16(const float *qf, const uint16_t *k, int64_t hd, bo
 	return (float)d;
 }
 
-void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float *work)
+/*
+ * ggml_compute_forward_flash_attn_ext_f16_one_chunk over the cells [j0, j1)
+ * of (t, h): its maximum *M, sum *S and unnormalised V sum (as F32) in vkq
+ * (from the work area, 6 hd floats of the 66 hd kn_attn_work_floats keeps
+ * past the scores); M -inf, S 0, vkq 0 where the range is empty
+ */
+static void kn_flash_range(const struct kn_attn_args *a, int64_t t, int64_t h, float *work,
+			   int64_t j0, int64_t j1, float *M_out, float *S_out)
 {
 	const enum kn_isa isa = kn_isa_get();
 	const bool generic = isa == KN_ISA_SCALAR, simd = !generic && kn_isa_simd();
 	const int L = isa == KN_ISA_AVX2 ? 32 : 64;
 	const int64_t hd = a->hd, kvh = h / (a->n_head / a->n_kv_head);
-	const int64_t npos = (int64_t)a->pos[t] + 1, hp = kn_flash_hp(hd, isa);
+	const int64_t hp = kn_flash_hp(hd, isa);
 	const bool kq8 = a->k_type == KN_Q8_0, vq8 = a->v_type == KN_Q8_0;
 	const size_t hk = kn_row_size(a->k_type, hd), hv = kn_row_size(a->v_type, hd);
 	const float *q = kn_attn_q(a, t, h, work + kn_attn_work_floats(a) - hd);
-	float *out = a->out + (t * a->n_head + h) * hd;
-	/* 6 hd floats of the 66 hd kn_attn_work_floats keeps past the scores */
 	float *vkq = work + (kn_attn_work_floats(a) - 66 * (size_t)hd);
 	float *v32 = vkq + hd, *qf = v32 + hd;
 	uint16_t *vkq16 = (uint16_t *)(qf + hd), *k16 = vkq16 + hd, *v16 = k16 + hd;
@@ -128,11 +135,11 @@ void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float
 	const size_t rk = kn_attn_row_bytes(a->k_type, row), rv = kn_attn_row_bytes(a->v_type, row);
 	const uint8_t *krow = NULL, *vrow = NULL;
 
-	for (int64_t j = 0, jb = bt; j < npos; j++, jb++, krow += rk, vrow += rv) {
-		if (jb == bt) {
+	for (int64_t j = j0, jb = j0 % bt; j < j1; j++, jb++, krow += rk, vrow += rv) {
+		if (j == j0 || jb == bt) {
 			krow = kn_attn_slot(a, a->seq[t], j, 0) + (size_t)kvh * hk;
 			vrow = kn_attn_slot(a, a->seq[t], j, 1) + (size_t)kvh * hv;
-			jb = 0;
+			jb = j % bt;
 		}
 		const uint8_t *kp = krow, *vp = vrow;
 		const float Mold = M;
@@ -184,10 +191,53 @@ void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float
 	if (!vq8)
 		for (int64_t i = 0; i < hd; i++)
 			vkq[i] = kn_fp16_to_fp32(vkq16[i]);
+	*M_out = M;
+	*S_out = S;
+}
+
+void kn_attn_one_flash(const struct kn_attn_args *a, int64_t t, int64_t h, float *work,
+		       int64_t cs, int64_t nkv)
+{
+	const bool generic = kn_isa_get() == KN_ISA_SCALAR;
+	const int64_t hd = a->hd, npos = (int64_t)a->pos[t] + 1;
+	float *out = a->out + (t * a->n_head + h) * hd;
+	float *vkq = work + (kn_attn_work_floats(a) - 66 * (size_t)hd);
+	float *acc = vkq + 8 * hd;	/* the combined chunks, past kn_flash_range's */
+	float S = 0.0f, M = -INFINITY;
+
+	if (!cs) {
+		kn_flash_range(a, t, h, work, 0, npos, &M, &S);
+		acc = vkq;
+	} else {
+		memset(acc, 0, (size_t)hd * sizeof(float));
+	}
+	/*
+	 * ggml_flash_attn_ext_reduce_partials: thread c's chunk [c cs, (c + 1)
+	 * cs) of the n_kv view, in order; its masked cells (past pos) are
+	 * skipped, so a chunk with none left (S == 0) adds nothing. The build
+	 * contracts a * so + b * sn into fma(a, so, b * sn).
+	 */
+	for (int64_t c0 = 0; cs && c0 < nkv; c0 += cs) {
+		const int64_t c1 = c0 + cs < npos ? c0 + cs : npos;
+		float Mc, Sc, Mn, so, sn;
+
+		if (c0 >= c1)
+			continue;
+		kn_flash_range(a, t, h, work, c0, c1, &Mc, &Sc);
+		if (Sc == 0.0f)
+			continue;
+		Mn = fmaxf(M, Mc);
+		so = expf(M - Mn);
+		sn = expf(Mc - Mn);
+		for (int64_t i = 0; i < hd; i++)
+			acc[i] = generic ? acc[i] * so + vkq[i] * sn : fmaf(acc[i], so, vkq[i] * sn);
+		S = generic ? S * so + Sc * sn : fmaf(S, so, Sc * sn);
+		M = Mn;
+	}
 	const float inv = S == 0.0f ? 0.0f : 1.0f / S;
 
 	for (int64_t i = 0; i < hd; i++)
-		out[i] = vkq[i] * inv;
+		out[i] = acc[i] * inv;
 }
 
 #define KN_FLASH_TILE	64	/* GGML_FA_TILE_KV */

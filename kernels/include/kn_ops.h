@@ -145,6 +145,14 @@ struct kn_attn_args {
 	 * Ignored under @row_invariant.
 	 */
 	const int32_t *chunk;
+	/*
+	 * llama.cpp's thread count for its split-KV decode (0: never): with
+	 * @flash and @work, a query whose count is 1 (kn_attn_count), K and V
+	 * each F16 or F32, at a position whose KV view (kn_attn_split_nkv) is
+	 * >= 512 cells sums chunks of ceil(n_kv / split) cells apart and
+	 * combines them in order (ggml_flash_attn_ext_reduce_partials)
+	 */
+	int split;
 };
 /** kn_attn_work_floats - per-thread floats kn_attn needs in exact mode */
 size_t kn_attn_work_floats(const struct kn_attn_args *a);
