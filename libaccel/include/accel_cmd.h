@@ -140,7 +140,18 @@ enum accel_op {
  *       graph (ggml_soft_max_ext, then mul_mat by V); ACCEL_ATTN_ROW_INVARIANT
  *       = every query with the arithmetic of a batch of one (llama.cpp's
  *       order differs between one query and several: speculative
- *       verification needs the one-token logits); other bits must be 0
+ *       verification needs the one-token logits); bits 8..23
+ *       (ACCEL_ATTN_SPLIT(n)): llama.cpp's thread count n (<=
+ *       ACCEL_ATTN_SPLIT_MAX; 0: never split), for its split-KV decode: a
+ *       query that is alone in its sequence's batch (1 token, or a t7 count
+ *       of 1, or ACCEL_ATTN_ROW_INVARIANT), under ACCEL_ATTN_FLASH, with K
+ *       and V each F16 or F32, at a position p whose KV view n_kv = max(256,
+ *       p + 1 rounded up to 256) (llama_kv_cache::get_n_kv, one sequence) is
+ *       >= 512 is computed as llama.cpp's threads do: chunks of ceil(n_kv /
+ *       n) cells, each an online softmax of its own, combined in chunk order
+ *       (ggml_flash_attn_ext_reduce_partials); other queries ignore it. Its
+ *       bits depend on n, not on the queue's threads. A split without
+ *       ACCEL_ATTN_FLASH is -EINVAL; other bits must be 0
  *   f0  scale (1/sqrt(hd))
  *
  * Cache layout: block b starts at byte b * block_size of the pool and holds,
@@ -156,6 +167,11 @@ enum accel_op {
 #define ACCEL_ATTN_FLASH	(1u << 0)	/* ATTN_* i5: flash-attention arithmetic */
 #define ACCEL_ATTN_ROW_INVARIANT	(1u << 1)	/* ATTN_* i5: one-query arithmetic per row */
 #define ACCEL_ATTN_FLAGS_MASK	(ACCEL_ATTN_FLASH | ACCEL_ATTN_ROW_INVARIANT)
+/* ATTN_* i5 bits 8..23: llama.cpp's thread count for its split-KV decode */
+#define ACCEL_ATTN_SPLIT_SHIFT	8
+#define ACCEL_ATTN_SPLIT_MASK	(0xffffu << ACCEL_ATTN_SPLIT_SHIFT)
+#define ACCEL_ATTN_SPLIT_MAX	1024
+#define ACCEL_ATTN_SPLIT(n)	((uint32_t)(n) << ACCEL_ATTN_SPLIT_SHIFT)
 
 /*
  * MOE_FFN by parts (MoE streaming: an expert computes as soon as its read has

@@ -17,6 +17,12 @@ static bool cpu_attn_dtype_ok(int64_t t)
 	return t == ACCEL_DTYPE_F32 || t == ACCEL_DTYPE_F16 || t == ACCEL_DTYPE_Q8_0;
 }
 
+/* i5's ACCEL_ATTN_SPLIT field */
+static int64_t cpu_attn_split(const struct accel_cmd *c)
+{
+	return (c->i[5] & ACCEL_ATTN_SPLIT_MASK) >> ACCEL_ATTN_SPLIT_SHIFT;
+}
+
 int accel_cpu_check_attn(const struct accel_cmd *c)
 {
 	const struct accel_tensor *o = &c->t[0], *q = &c->t[1], *k = &c->t[2], *v = &c->t[3];
@@ -41,7 +47,12 @@ int accel_cpu_check_attn(const struct accel_cmd *c)
 		return -EINVAL;
 	if (n_layer <= 0 || n_layer > 65536 || layer < 0 || layer >= n_layer || btok <= 0 ||
 	    btok > (1 << 20) || nkv * hd > (INT64_C(1) << 24) || !cpu_attn_dtype_ok(kt) ||
-	    !cpu_attn_dtype_ok(vt) || (flags & ~(int64_t)ACCEL_ATTN_FLAGS_MASK))
+	    !cpu_attn_dtype_ok(vt) ||
+	    (flags & ~(int64_t)(ACCEL_ATTN_FLAGS_MASK | ACCEL_ATTN_SPLIT_MASK)))
+		return -EINVAL;
+	/* the split is a thread count of llama.cpp's flash-attention op */
+	if (cpu_attn_split(c) > ACCEL_ATTN_SPLIT_MAX ||
+	    (cpu_attn_split(c) && !(flags & ACCEL_ATTN_FLASH)))
 		return -EINVAL;
 	/* Q8_0 blocks of 32 stay within a head; a quantized V needs flash
 	 * attention (llama.cpp refuses it otherwise) */
@@ -95,6 +106,7 @@ int accel_cpu_exec_attn(const struct accel_cmd *c, struct accel_cpu_ctx *ctx)
 		.k_type = (uint32_t)c->i[3], .v_type = (uint32_t)c->i[4],
 		.flash = (c->i[5] & ACCEL_ATTN_FLASH) != 0, .scale = c->f[0],
 		.row_invariant = (c->i[5] & ACCEL_ATTN_ROW_INVARIANT) != 0,
+		.split = (int)cpu_attn_split(c),
 		/* t7's second row: each query's chunk size (accel_cmd.h) */
 		.chunk = c->t[7].ne[1] == 2 ? (const int32_t *)accel_tensor_data(&c->t[7]) + q->ne[2]
 					    : NULL,

@@ -290,6 +290,77 @@ static void test_attn(int nth, uint32_t kt, uint32_t vt, bool flash)
 	free(cache2);
 }
 
+/*
+ * ATTN_DECODE with ACCEL_ATTN_SPLIT(2) at position 300 of one sequence
+ * (llama.cpp's split-KV decode: a view of 512 cells, 2 chunks of 256), F16
+ * K and V: the kernel's split bits whatever the queue's threads, and not the
+ * one-pass bits of the same command without the split
+ */
+static void test_attn_split(int nth)
+{
+	enum { NH = 4, NKV = 2, HD = 64, BT = 16, MAXB = 20, P = 300 };
+	/* its own data: the tests after it draw what they drew without it */
+	const uint64_t rng = kt_state;
+	const uint64_t bsz = (uint64_t)BT * 2 * kn_row_size(KN_F16, NKV * HD);
+	uint8_t *cache = calloc(MAXB, bsz), *cache2 = calloc(MAXB, bsz);
+	float *q = frand(NH * HD, 1.5f), *k = frand((P + 1) * NKV * HD, 1.0f);
+	float *v = frand((P + 1) * NKV * HD, 1.0f), *o = malloc(NH * HD * 4);
+	float *o1 = malloc(NH * HD * 4), *o2 = malloc(NH * HD * 4);
+	int32_t table[MAXB], pos[P + 1], seq[P + 1] = { 0 };
+	struct accel_cmd c;
+	int ret;
+
+	for (int b = 0; b < MAXB; b++)
+		table[b] = (b * 7 + 3) % MAXB;
+	for (int t = 0; t <= P; t++)
+		pos[t] = t;
+	struct kn_attn_args a = {
+		.out = o2, .q = q, .k = k, .v = v, .cache = cache, .block_size = bsz,
+		.block_table = table, .max_blocks = MAXB, .pos = pos, .seq = seq, .n = P,
+		.n_head = NH, .n_kv_head = NKV, .hd = HD, .layer = 0, .n_layer = 1,
+		.block_tokens = BT, .k_type = KN_F16, .v_type = KN_F16, .flash = true,
+		.scale = 0.125f, .split = 2,
+	};
+	float *work = malloc(kn_attn_work_floats(&a) * sizeof(float));
+
+	/* positions 0..P-1 in the cache; the command stores P's own K and V */
+	kn_attn_store_kv(&a, 0, 1);
+	memcpy(cache2, cache, MAXB * bsz);
+	a.cache = cache2;
+	a.n = 1;
+	a.pos = pos + P;
+	a.k = k + P * NKV * HD;
+	a.v = v + P * NKV * HD;
+	a.work = work;
+	kn_attn_store_kv(&a, 0, 1);
+	kn_attn(&a, 0, 1);
+	accel_cmd_prep_attn(&c, ACCEL_OP_ATTN_DECODE, T(o, KN_F32, HD * NH, 1, 1),
+			    T(q, KN_F32, HD, NH, 1), T(a.k, KN_F32, HD, NKV, 1),
+			    T(a.v, KN_F32, HD, NKV, 1), NULL, T(table, KN_I32, MAXB, 1, 1),
+			    T(pos + P, KN_I32, 1, 1, 1), T(seq, KN_I32, 1, 1, 1), 0, 1, BT, KN_F16,
+			    KN_F16, ACCEL_ATTN_FLASH | ACCEL_ATTN_SPLIT(2), 0.125f);
+	c.t[4] = T(cache, KN_I8, (int64_t)(MAXB * bsz), 1, 1);
+	ret = accel_cpu_check(&c);
+	ret = ret ? ret : run(&c, nth);
+	memcpy(o1, o, NH * HD * 4);
+	c.i[5] = ACCEL_ATTN_FLASH;
+	ret = ret ? ret : run(&c, nth);
+	ok(!ret && !memcmp(o1, o2, NH * HD * 4) && memcmp(o, o2, NH * HD * 4) &&
+	   !memcmp(cache, cache2, MAXB * bsz),
+	   "[%d thr] ATTN_DECODE split 2 at position %d == the kernel's split, != one pass", nth,
+	   P);
+	free(work);
+	free(cache);
+	free(cache2);
+	free(q);
+	free(k);
+	free(v);
+	free(o);
+	free(o1);
+	free(o2);
+	kt_state = rng;
+}
+
 /* NE experts' random gate, up ([dim, ff]) and down ([ff, dim]) weights, as
  * floats and quantized to @wt */
 struct moe_exps {
@@ -603,6 +674,15 @@ static void test_check(void)
 	c = base; c.i[4] = KN_Q8_0; c.i[5] = ACCEL_ATTN_FLASH; EXPECT(0, "attn q8_0 V flash");
 	c = base; c.i[5] = 4; EXPECT(-EINVAL, "attn unknown flag");
 	c = base; c.i[5] = ACCEL_ATTN_ROW_INVARIANT; EXPECT(0, "attn row-invariant flag");
+	c = base; c.i[5] = ACCEL_ATTN_FLASH | ACCEL_ATTN_SPLIT(2); EXPECT(0, "attn split 2");
+	c = base; c.i[5] = ACCEL_ATTN_FLASH | ACCEL_ATTN_SPLIT(ACCEL_ATTN_SPLIT_MAX);
+	EXPECT(0, "attn split at its limit");
+	c = base; c.i[5] = ACCEL_ATTN_FLASH | ACCEL_ATTN_SPLIT(ACCEL_ATTN_SPLIT_MAX + 1);
+	EXPECT(-EINVAL, "attn split past its limit");
+	c = base; c.i[5] = ACCEL_ATTN_SPLIT(2); EXPECT(-EINVAL, "attn split without flash");
+	c = base; c.i[5] = ACCEL_ATTN_FLASH | (1u << 7); EXPECT(-EINVAL, "attn flag bit 7");
+	c = base; c.i[5] = ACCEL_ATTN_FLASH | (INT64_C(1) << 24); EXPECT(-EINVAL, "attn bit 24");
+	c = base; c.i[5] = ACCEL_ATTN_FLASH | (INT64_C(1) << 40); EXPECT(-EINVAL, "attn bit 40");
 	c = base; c.i[3] = KN_Q8_0; c.t[1].ne[0] = c.t[2].ne[0] = c.t[3].ne[0] = 48;
 	c.t[0].ne[0] = 192; EXPECT(-EINVAL, "attn q8_0 with hd % 32");
 	c = base; c.i[2] = 0; EXPECT(-EINVAL, "attn 0 tokens per block");
@@ -686,9 +766,9 @@ int main(void)
 		moe_tests += 4 + (moe_types[i] == KN_F32);
 	moe_tests += 4;		/* test_moe_seq */
 	/* per thread count: simple ops, 2 matmuls (5 and 1 rows) per case, 3 per
-	 * attention case, the MoE tests; then test_check 1 */
+	 * attention case, the split decode, the MoE tests; then test_check 1 */
 	plan(ARRAY_LEN(nths) * (SIMPLE_OPS_TESTS + 2 * ARRAY_LEN(mm_cases) +
-				3 * ARRAY_LEN(attn_cases) + moe_tests) + 1);
+				3 * ARRAY_LEN(attn_cases) + 1 + moe_tests) + 1);
 	kt_seed(42);
 	for (int ni = 0; ni < ARRAY_LEN(nths); ni++) {
 		const int nth = nths[ni];
@@ -698,6 +778,7 @@ int main(void)
 			test_matmul(nth, mm_cases[i].wt, mm_cases[i].logits);
 		for (int i = 0; i < ARRAY_LEN(attn_cases); i++)
 			test_attn(nth, attn_cases[i].kt, attn_cases[i].vt, attn_cases[i].flash);
+		test_attn_split(nth);
 		for (int i = 0; i < ARRAY_LEN(moe_types); i++)
 			test_moe(nth, moe_types[i]);
 	}
