@@ -140,6 +140,12 @@ static struct accel_tensor ffn_res(const struct rt_graph *g)
 	return rows(g->compact ? g->m->x_out : g->m->x, 0, g->n);
 }
 
+/* llama.cpp's split-KV decode runs on its -t threads: ours, within ATTN's limit */
+static int rt_attn_split(const struct rt_model *m)
+{
+	return m->threads < ACCEL_ATTN_SPLIT_MAX ? m->threads : ACCEL_ATTN_SPLIT_MAX;
+}
+
 int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
 {
 	struct rt_model *m = g->m;
@@ -174,7 +180,8 @@ int rt_block_attn(struct rt_graph *g, const struct rt_layer *l, int il)
 			attn, heads(q, hd, n), heads(k, hd, n), heads(v, hd, n), m->kv->pool,
 			m->block_table, pos, seq, il - m->l0, m->l1 - m->l0, (int)m->kv->block_tokens,
 			m->kv->k_dtype, m->kv->v_dtype, m->kv->flash ? ACCEL_ATTN_FLASH : 0, scale);
-	     c_->i[5] |= g->row_invariant ? ACCEL_ATTN_ROW_INVARIANT : 0);
+	     c_->i[5] |= (g->row_invariant ? ACCEL_ATTN_ROW_INVARIANT : 0) |
+			 (m->kv->flash ? ACCEL_ATTN_SPLIT(rt_attn_split(m)) : 0));
 	EMIT(g, "attn_out", il, prep_mm(c_, g, xb, attn, l->wo, no_tensor));
 	g->at_head = il == hp->n_layer - 1 && m->has_head;
 	if (g->at_head && n_logits(g->b) < n)

@@ -105,6 +105,14 @@ static int open_device(struct rt_model *m, const struct rt_model_opts *opts)
 			.flags = m->gpu_copy ? ACCEL_QUEUE_GPU : 0);
 	if ((ret = accel_queue_create(m->dev, &qo, &m->compute)) < 0)
 		return rt_set_error(ret, "cannot create the compute queue: %s", strerror(-ret));
+	m->threads = (int)qo.threads;
+	if (!qo.threads) {
+		struct accel_device_info di;
+
+		if ((ret = accel_device_info(m->dev, &di)) < 0)
+			return rt_set_error(ret, "accel device info: %s", strerror(-ret));
+		m->threads = (int)di.cpu_threads;
+	}
 	/*
 	 * 8 requests of 1 MiB in flight, not libaccel's 32: sequential
 	 * O_DIRECT reads of a 3 GB model file on the 2-core VM with a virtio

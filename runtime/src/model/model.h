@@ -116,6 +116,9 @@ struct rt_model {
 	struct rt_gguf *gguf;
 	struct accel_device *dev;
 	struct accel_queue *compute;
+	/* its thread count: llama.cpp's split-KV decode runs on as many
+	 * threads as -t gives it (ATTN's ACCEL_ATTN_SPLIT) */
+	int threads;
 	struct accel_queue *copy;
 	struct accel_queue *gpu_copy;	/* --gpu: host <-> VRAM twins (gpu/gpu.c); NULL: CPU */
 	struct accel_fence *fence;	/* compute completion timeline */
