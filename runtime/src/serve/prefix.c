@@ -20,12 +20,21 @@ int rt_prefix_chunk(const struct rt_model *m, int n_prompt, int p)
 
 /*
  * The classes llama.cpp's attention tells apart (accel_cmd.h, ATTN_* t7): a
- * lone query, a chunk, a chunk of 64 or more. Finer keys would only lose
- * hits (prompts of 20 and 30 tokens share the arithmetic of their first
- * block), coarser ones would share blocks whose bits differ.
+ * lone query, a chunk, a chunk of 64 or more; a lone query at position 256
+ * or later with F16/F32 K and V under flash attention is split over -t
+ * threads (ACCEL_ATTN_SPLIT), so its class names them (a disk tier or a
+ * shared pool may outlive the -t it was filled at). Finer keys would only
+ * lose hits (prompts of 20 and 30 tokens share the arithmetic of their
+ * first block), coarser ones would share blocks whose bits differ.
  */
-static int32_t arith_class(int chunk)
+static int32_t arith_class(const struct rt_model *m, int chunk, int p)
 {
+	const struct rt_kvcache *kv = m->kv;
+	const bool f16ish = (kv->k_dtype == ACCEL_DTYPE_F16 || kv->k_dtype == ACCEL_DTYPE_F32) &&
+			    (kv->v_dtype == ACCEL_DTYPE_F16 || kv->v_dtype == ACCEL_DTYPE_F32);
+
+	if (chunk == 1 && p >= 256 && kv->flash && f16ish)
+		return 1 | m->threads << 8;
 	return chunk >= 64 ? 64 : chunk > 1 ? 2 : 1;
 }
 
@@ -39,7 +48,7 @@ void rt_prefix_hashes(const struct rt_model *m, const int32_t *tokens, int n_pro
 		uint64_t x = accel_kv_hash(b ? h[b - 1] : 0, tokens + (size_t)b * bt, (uint32_t)bt);
 
 		for (int j = 0; j < bt; j++)
-			cls[j] = arith_class(rt_prefix_chunk(m, n_prompt, b * bt + j));
+			cls[j] = arith_class(m, rt_prefix_chunk(m, n_prompt, b * bt + j), b * bt + j);
 		h[b] = accel_kv_hash(x, cls, (uint32_t)bt);
 	}
 }
