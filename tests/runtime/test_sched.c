@@ -981,6 +981,51 @@ static void chunking(int fa, const char *fa_name)
 	rt_model_free(m);
 }
 
+/*
+ * Prefix keys past 256 positions: a generated token there (a lone query)
+ * with F16 K and V under flash attention is split over -t threads, so its
+ * blocks' keys at -t 1 and -t 2 differ from the block holding 256 on and
+ * agree before it; without flash attention nothing splits and all agree
+ */
+static void split_keys(void)
+{
+	enum { N = 320, NPROMPT = 10 };
+	static int32_t tok[N];
+	uint64_t h[2][2][N / 8];
+	int nb = 0, bt = 0, same_before = 1, differ_after = 1, same_off = 1;
+	bool loaded = true;
+
+	for (int i = 0; i < N; i++)
+		tok[i] = 1 + i * 7 % 500;
+	for (int fa = 0; fa < 2; fa++) {
+		for (int t = 0; t < 2; t++) {
+			struct rt_model_opts mo = { .threads = t + 1, .n_ctx = 512,
+						    .type_k = RT_KV_F16, .type_v = RT_KV_F16,
+						    .flash_attn = fa ? RT_FA_OFF : RT_FA_ON };
+			struct rt_model *m = NULL;
+
+			if (rt_model_load(tap_path("tests/models/stories260K.gguf"), &mo, &m) < 0) {
+				loaded = false;
+				continue;
+			}
+			bt = (int)m->kv->block_tokens;
+			nb = N / bt;
+			rt_prefix_hashes(m, tok, NPROMPT, 0, nb, h[fa][t]);
+			rt_model_free(m);
+		}
+	}
+	for (int b = 0; b < nb && loaded; b++) {
+		if ((b + 1) * bt <= 256)
+			same_before &= h[0][0][b] == h[0][1][b];
+		else
+			differ_after &= h[0][0][b] != h[0][1][b];
+		same_off &= h[1][0][b] == h[1][1][b];
+	}
+	ok(loaded && nb > 256 / bt && same_before && differ_after,
+	   "prefix keys at -t 1 and 2, F16 flash: equal before position 256, apart from its block on");
+	ok(loaded && nb > 0 && same_off, "prefix keys at -t 1 and 2 without flash attention: equal");
+}
+
 int main(void)
 {
 	static const char *const models[] = {
@@ -994,7 +1039,7 @@ int main(void)
 		enum kn_isa isa;
 	} isas[] = { { "scalar", KN_ISA_SCALAR }, { "avx2", KN_ISA_AVX2 }, { "avx512", KN_ISA_AVX512 } };
 
-	plan(4 * 3 * 5 + 5 + 15 + 4 + 8 + 3 + 4 + 5 + 2 * 4);
+	plan(4 * 3 * 5 + 5 + 15 + 4 + 8 + 3 + 4 + 5 + 2 * 4 + 2);
 	for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
 		for (size_t j = 0; j < 3; j++)
 			invariance(models[i], false, isas[j].name, isas[j].isa);
@@ -1031,5 +1076,6 @@ int main(void)
 	}
 	chunking(RT_FA_ON, "on");
 	chunking(RT_FA_OFF, "off");
+	split_keys();
 	return done_testing();
 }
