@@ -4,7 +4,8 @@
 // only by tests/golden/make-golden.sh against the vendored llama.cpp; not part of the make build.
 //
 // usage: dump <model.gguf> <out-dir> --label <repo-relative path> --version <text> --sha256 <hex>
-//             [--logits] [--logits-long] [--chatml] [--n-predict N] [--type-k T] [--type-v T] [--fa on|off]
+//             [--logits] [--logits-long] [--logits-deep] [--chatml] [--n-predict N] [--type-k T]
+//             [--type-v T] [--fa on|off]
 // T is f32, f16 or q8_0; the defaults (F32 K and V, flash attention off) are what the goldens
 // directly under <isa>/ hold; the kv-<K>-<V>-fa<on|off>/ directories the other settings.
 
@@ -27,6 +28,7 @@ struct opts {
 	const char *sha256 = nullptr;
 	bool logits = false;
 	bool logits_long = false;	// --logits-long: logits-long.txt, every row of the third prompt
+	bool logits_deep = false;	// --logits-deep: logits-deep.txt, decode steps past 256 cells
 	bool chatml = false;
 	int n_predict = 64;
 	ggml_type type_k = GGML_TYPE_F32;
@@ -357,6 +359,95 @@ out:
 	return ret;
 }
 
+// logits-deep.txt: the decode steps at these positions (255: a KV view of 256 cells; from
+// 256 on 512, which llama.cpp's flash attention splits over its threads)
+const int k_deep_pos[] = {254, 255, 256, 257, 299, 300};
+const int k_deep_last = 300;
+
+// The first prompt in one batch, then one token a step (the greedy choice, end-of-generation
+// tokens included: only the positions matter) up to position k_deep_last, in a fresh context
+// of the greedy runs' parameters; logits of the steps at k_deep_pos.
+int dump_deep(const opts &o, llama_model *model)
+{
+	const llama_vocab *vocab = llama_model_get_vocab(model);
+	const int n_vocab = llama_vocab_n_tokens(vocab);
+	llama_context_params cp = llama_context_default_params();
+	std::vector<llama_token> ids;
+	size_t next = 0;
+	int ret = -EIO;
+
+	if (tokenize(vocab, k_prompts[0], true, true, ids))
+		return -EINVAL;
+	cp.n_ctx = 512;
+	cp.n_batch = 512;
+	cp.n_ubatch = 512;
+	cp.n_seq_max = 1;
+	cp.n_threads = 2;
+	cp.n_threads_batch = 2;
+	cp.flash_attn_type = o.fa ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+	cp.type_k = o.type_k;
+	cp.type_v = o.type_v;
+	cp.no_perf = true;
+	llama_context *ctx = llama_init_from_model(model, cp);
+	if (!ctx)
+		return -ENOMEM;
+	FILE *f = open_out(o, "logits-deep.txt");
+	std::vector<std::vector<float>> rows;
+	const int n_prompt = (int)ids.size();
+	llama_batch batch = llama_batch_init(n_prompt, 0, 1);
+	if (!f)
+		goto out;
+	for (int i = 0; i < n_prompt; i++) {
+		batch.token[i] = ids[i];
+		batch.pos[i] = i;
+		batch.n_seq_id[i] = 1;
+		batch.seq_id[i][0] = 0;
+		batch.logits[i] = i == n_prompt - 1;
+	}
+	batch.n_tokens = n_prompt;
+	if (llama_decode(ctx, batch))
+		goto out;
+	while ((int)ids.size() <= k_deep_last) {
+		const float *lg = llama_get_logits_ith(ctx, -1);
+		llama_token t = 0;
+
+		for (int i = 1; i < n_vocab; i++)
+			if (lg[i] > lg[t])
+				t = i;
+		ids.push_back(t);
+		batch.token[0] = t;
+		batch.pos[0] = (llama_pos)(ids.size() - 1);
+		batch.n_seq_id[0] = 1;
+		batch.seq_id[0][0] = 0;
+		batch.logits[0] = 1;
+		batch.n_tokens = 1;
+		if (llama_decode(ctx, batch))
+			goto out;
+		lg = llama_get_logits_ith(ctx, -1);
+		if (next < sizeof(k_deep_pos) / sizeof(k_deep_pos[0]) &&
+		    (int)ids.size() - 1 == k_deep_pos[next]) {
+			rows.emplace_back(lg, lg + n_vocab);
+			next++;
+		}
+	}
+	put_header(f, o);
+	fprintf(f, "# prompt %s (first greedy.txt case) in one batch, then one token a step (the "
+		   "argmax, end-of-generation tokens included) to position %d; n_prompt, ids (every "
+		   "position's token), then pos <position> <n_vocab logits> of decode steps\n",
+		k_prompts[0], k_deep_last);
+	fprintf(f, "n_prompt %d\n", n_prompt);
+	put_ids(f, ids);
+	for (size_t r = 0; r < rows.size(); r++)
+		put_logits(f, k_deep_pos[r], rows[r].data(), n_vocab);
+	ret = 0;
+out:
+	if (f && fclose(f))
+		ret = -EIO;
+	llama_batch_free(batch);
+	llama_free(ctx);
+	return ret;
+}
+
 void quiet_log(enum ggml_log_level level, const char *text, void *)
 {
 	if (level >= GGML_LOG_LEVEL_WARN)
@@ -379,6 +470,8 @@ int parse_args(int argc, char **argv, opts &o)
 			o.n_predict = atoi(argv[++i]);
 		else if (!strcmp(a, "--logits"))
 			o.logits = true;
+		else if (!strcmp(a, "--logits-deep"))
+			o.logits_deep = true;
 		else if (!strcmp(a, "--logits-long"))
 			o.logits_long = true;
 		else if (!strcmp(a, "--chatml"))
@@ -410,7 +503,8 @@ int main(int argc, char **argv)
 	opts o;
 	if (parse_args(argc, argv, o)) {
 		fprintf(stderr, "usage: dump <model.gguf> <out-dir> --label <path> --version <text> "
-				"--sha256 <hex> [--logits] [--logits-long] [--chatml] [--n-predict N] [--type-k f32|f16|q8_0] "
+				"--sha256 <hex> [--logits] [--logits-long] [--logits-deep] [--chatml] [--n-predict N] "
+				"[--type-k f32|f16|q8_0] "
 				"[--type-v f32|f16|q8_0] [--fa on|off]\n");
 		return 1;
 	}
@@ -427,6 +521,8 @@ int main(int argc, char **argv)
 	int rc = kv_default(o) ? dump_tokenize(o, llama_model_get_vocab(model)) : 0;
 	if (!rc)
 		rc = dump_greedy(o, model);
+	if (!rc && o.logits_deep)
+		rc = dump_deep(o, model);
 	llama_model_free(model);
 	llama_backend_free();
 	if (rc) {

@@ -20,7 +20,8 @@
 #        tests/golden/make-golden.sh --bench    build if needed, run llama-bench on SmolLM2 Q4_1
 #        tests/golden/make-golden.sh --kv [DIR...]  the KV_MODELS' goldens at every KV cache
 #                                               setting llama.cpp accepts (-ctk/-ctv/-fa) into
-#                                               <dir>/<isa>/kv-<K>-<V>-fa<on|off>/
+#                                               <dir>/<isa>/kv-<K>-<V>-fa<on|off>/ (f16-f16-faon
+#                                               of a model with logits: logits-deep.txt too)
 # GOLDEN_DUMP=path runs that golden-dump instead of the build's (--kv, --dump); --kv builds it
 # from dump.cpp there when dump.cpp is newer.
 set -euo pipefail
@@ -221,7 +222,7 @@ regen() {
 
 # kv [DIR...]: the KV_MODELS (all, or the named ones) at every other KV setting
 kv() {
-	local ver d q8 only rel flags tmp f k v fa out sha
+	local ver d q8 only rel flags tmp f k v fa out sha deep
 	ver=$(version)
 	if [[ ! -x $DUMP || $GOLD/dump.cpp -nt $DUMP ]]; then
 		g++ -O2 -std=c++17 -Wall -Wextra -I"$SRC/include" -I"$SRC/ggml/include" "$GOLD/dump.cpp" \
@@ -240,12 +241,16 @@ kv() {
 		while read -r k v fa; do
 			[[ -z $only || " $only " == *" $k-$v-fa$fa "* ]] || continue
 			tmp=$(mktemp -d)
+			# F16 K and V under flash attention: also decode steps past 256 cells, where
+			# llama.cpp splits the cells over its threads (small vocabularies only)
+			deep=""
+			[[ $k-$v-fa$fa == f16-f16-faon && $flags == *--logits* ]] && deep=--logits-deep
 			# shellcheck disable=SC2086
 			(cd "$TOP" && "$DUMP" "$rel" "$tmp" --label "$rel" --version "$ver" --sha256 "$sha" \
-				$flags --type-k "$k" --type-v "$v" --fa "$fa")
+				$flags $deep --type-k "$k" --type-v "$v" --fa "$fa")
 			out=$GOLD/$d/$ISA/kv-$k-$v-fa$fa
 			mkdir -p "$out"
-			for f in greedy.txt logits.txt; do
+			for f in greedy.txt logits.txt logits-deep.txt; do
 				[[ -f $tmp/$f ]] || continue
 				sed "2i # isa $ISA: $ISA_LINE" "$tmp/$f" >"$out/$f"
 			done

@@ -57,6 +57,8 @@ static char *unhex(const char *h)
 	return s;
 }
 
+static bool readable(const char *dir, const char *file);
+
 static int parse_ids(char *p, int32_t *ids, int max)
 {
 	int n = 0;
@@ -343,6 +345,107 @@ static void teacher_forced(struct rt_model *m, struct rt_tokenizer *tok, const s
 	rt_session_fini(&s);
 }
 
+#define DEEP_ROWS 16	/* logits-deep.txt's rows, at most */
+
+/*
+ * The decode steps of @m over logits-deep.txt's ids (the prompt in one
+ * batch, then a token a step) at its positions into @out [DEEP_ROWS][nv];
+ * returns the rows filled, -1 on an error
+ */
+static int deep_run(struct rt_model *m, const int32_t *ids, int n_ids, int n_prompt,
+		    const int *rpos, int nrows, float *out)
+{
+	const int nv = rt_model_hparams(m)->n_vocab;
+	struct rt_session s;
+	const float *lg;
+	int got = 0;
+
+	if (n_prompt < 1 || n_prompt >= n_ids || rt_session_init(&s, m, 0) < 0)
+		return -1;
+	if (rt_session_feed(&s, ids, n_prompt, &lg) < 0)
+		got = -1;
+	for (int i = n_prompt; i < n_ids && got >= 0; i++) {
+		if (rt_session_feed(&s, ids + i, 1, &lg) < 0) {
+			got = -1;
+			break;
+		}
+		for (int r = 0; r < nrows; r++)
+			if (rpos[r] == i && got++ >= 0)
+				memcpy(out + (size_t)nv * r, lg, sizeof(float) * nv);
+	}
+	rt_session_fini(&s);
+	return got;
+}
+
+/*
+ * logits-deep.txt (kv-f16-f16-faon): decode steps at positions 254..300 of
+ * a greedy run, from 256 on where llama.cpp's flash attention splits the
+ * KV cells over its 2 threads; bit for bit, at 2 threads as llama.cpp ran.
+ * Teeth: the same run at 1 thread (one chunk: the one-pass sums) differs
+ * past 256 cells and equals before.
+ */
+static void check_deep(struct rt_model *m, const char *dir, const char *mpath)
+{
+	static char line[1 << 22];
+	static int32_t ids[1024];
+	char path[4200];
+	const int nv = rt_model_hparams(m)->n_vocab;
+	float *want = malloc(sizeof(float) * nv * DEEP_ROWS);
+	float *got = malloc(sizeof(float) * nv * DEEP_ROWS);
+	float *one = malloc(sizeof(float) * nv * DEEP_ROWS);
+	int rpos[DEEP_ROWS] = { 0 }, nrows = 0, n_ids = 0, n_prompt = 0, differ = 0, ran, ran1 = -1;
+	int split_differ = 0, before_differ = 0;
+	struct rt_model_opts mo1 = { .threads = 1, .n_ctx = 512, .type_k = RT_KV_F16,
+				     .type_v = RT_KV_F16, .flash_attn = RT_FA_ON };
+	struct rt_model *m1 = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/logits-deep.txt", dir);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p, *end;
+
+		if (!strncmp(line, "n_prompt ", 9))
+			n_prompt = atoi(line + 9);
+		else if (!strncmp(line, "ids ", 4))
+			n_ids = parse_ids(line + 4, ids, 1024);
+		if (strncmp(line, "pos ", 4) || nrows == DEEP_ROWS)
+			continue;
+		rpos[nrows] = (int)strtol(line + 4, &p, 10);
+		for (int i = 0; i < nv; i++, p = end)
+			want[(size_t)nv * nrows + i] = strtof(p, &end);
+		nrows++;
+	}
+	if (f)
+		fclose(f);
+	ran = deep_run(m, ids, n_ids, n_prompt, rpos, nrows, got);
+	for (int i = 0; i < nv * (ran == nrows ? nrows : 0); i++)
+		differ += memcmp(&want[i], &got[i], sizeof(float)) != 0;
+	if (rt_model_load(mpath, &mo1, &m1) == 0) {
+		ran1 = deep_run(m1, ids, n_ids, n_prompt, rpos, nrows, one);
+		rt_model_free(m1);
+	}
+	for (int r = 0; r < nrows && ran1 == nrows; r++)
+		for (int i = 0; i < nv; i++) {
+			const bool d = memcmp(&one[(size_t)nv * r + i], &got[(size_t)nv * r + i],
+					      sizeof(float)) != 0;
+
+			if (rpos[r] >= 256)
+				split_differ += d;
+			else
+				before_differ += d;
+		}
+	diag("%s/logits-deep.txt: %d rows; at 1 thread %d values differ past 256 cells, %d "
+	     "before", dir, nrows, split_differ, before_differ);
+	ok(nrows >= 4 && ran == nrows && !differ && ran1 == nrows && split_differ &&
+	   !before_differ, "%s: logits-deep.txt (decode past 256 cells, split over 2 threads) "
+	   "bit-identical to llama.cpp's (%d rows, %d values differ), not to one pass", dir, nrows,
+	   differ);
+	free(want);
+	free(got);
+	free(one);
+}
+
 typedef void (*golden_fn)(struct rt_model *m, struct rt_tokenizer *tok, const char *dir,
 			  const char *mpath, const char *model, struct gcase *cases, int nc,
 			  const char *isa_name);
@@ -363,6 +466,8 @@ static void check_exact(struct rt_model *m, struct rt_tokenizer *tok, const char
 	check_logits(m, tok, dir, "logits.txt", &cases[0], -1, 0, false);
 	if (nc > 2)
 		check_logits(m, tok, dir, "logits-long.txt", &cases[2], -1, 0, true);
+	if (readable(dir, "logits-deep.txt"))
+		check_deep(m, dir, mpath);
 	check_rope_scaling(m, mpath, cases, nc);
 }
 
@@ -556,7 +661,7 @@ static int fn_tests(golden_fn fn, const char *dir, int nc, const struct model_fa
 	int n = readable(dir, "logits.txt") + (nc > 2 && readable(dir, "logits-long.txt"));
 
 	if (fn == check_exact)
-		return n + nc + mf->rope_tests;
+		return n + readable(dir, "logits-deep.txt") + nc + mf->rope_tests;
 	return n + 1;
 }
 
