@@ -306,6 +306,11 @@ int accel_emu_pool_info(struct accel_pool *pool, struct accel_pool_info *info)
 	info->block_size = core->block_size;
 	info->num_blocks = core->num_blocks;
 	info->flags = (core->flags & ~ACCEL_POOL_HUGEPAGE) | core->info_flags;
+	/* a pageable pool's pages come as it is touched: look now */
+	if ((core->flags & ACCEL_POOL_HUGEPAGE) &&
+	    !(core->info_flags & (ACCEL_POOL_HUGEPAGE | ACCEL_POOL_INFO_PINNED)) &&
+	    accel_emu_thp_mapped(core->base))
+		info->flags |= ACCEL_POOL_HUGEPAGE;
 	if (core->block_size) {
 		pthread_mutex_lock(&core->lock);
 		info->blocks_used = core->kv.nr_used;

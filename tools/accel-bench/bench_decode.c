@@ -247,6 +247,9 @@ int bench_decode_main(int argc, char **argv)
 	       rt_kv_type_name(kv.type_k), rt_kv_type_name(kv.type_v), kv.flash_attn ? "on" : "off");
 	printf("kv_bytes_per_token: %llu\n", (unsigned long long)kv.bytes_per_token);
 	printf("threads: %d\n", threads);
+	/* what the weights stream through: 4 KiB pages read DRAM slower */
+	printf("weights_huge_frac: %.3f\n", rt_model_weight_bytes(m) ?
+	       (double)rt_model_huge_bytes(m) / (double)rt_model_weight_bytes(m) : 0.0);
 	printf("pp_tokens: %d\n", pp);
 	printf("tg_tokens: %d\n", tg);
 	printf("accel_pp_tps: %.2f\n", best_pp);

@@ -138,6 +138,8 @@ struct rt_model {
 	int mlock;			/* enum rt_mlock (rt_model_pool_create) */
 	uint64_t pinned_bytes;		/* weight pools pinned ... */
 	uint64_t unpinned_bytes;	/* ... and left pageable (RLIMIT_MEMLOCK) */
+	struct accel_pool *wpools[4];	/* the pools rt_model_pool_create made */
+	int n_wpools;
 	bool moe_prefetch;		/* streamed experts read ahead of routing */
 
 	struct accel_tensor tok_embd;	/* [dim, n_vocab] */

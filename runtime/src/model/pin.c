@@ -52,7 +52,23 @@ int rt_model_pool_create(struct rt_model *m, struct accel_pool_opts *po, struct 
 		m->unpinned_bytes += pi.size;
 	else
 		m->pinned_bytes += po->size;
+	if (m->n_wpools < (int)(sizeof(m->wpools) / sizeof(m->wpools[0])))
+		m->wpools[m->n_wpools++] = *out;
 	return 0;
+}
+
+uint64_t rt_model_huge_bytes(const struct rt_model *m)
+{
+	uint64_t b = 0;
+
+	/* asked now: a pageable pool gets its huge pages as it is read */
+	for (int i = 0; i < m->n_wpools; i++) {
+		struct accel_pool_info pi;
+
+		if (!accel_pool_info(m->wpools[i], &pi) && (pi.flags & ACCEL_POOL_HUGEPAGE))
+			b += pi.size;
+	}
+	return b;
 }
 
 uint64_t rt_model_unpinned_bytes(const struct rt_model *m)
