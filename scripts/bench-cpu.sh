@@ -6,7 +6,8 @@
 # ISA this CPU has (KN_ISA, and llama.cpp built for that ISA by
 # tests/golden/make-golden.sh). Prints one line per type and ISA with the
 # wall-clock ratios and the CPU-time ones (tokens per CPU second: what a
-# shared, busy machine does not blur).
+# shared, busy machine does not blur), and the share of the weights on huge
+# pages (decode streams them: 4 KiB pages read DRAM ~30% slower on a Zen 4).
 #
 #   scripts/bench-cpu.sh [--dir DIR] [--threads N]
 #     --dir DIR    where the 7B-shape models are made (kept; default
@@ -37,7 +38,7 @@ done
 isas=avx2
 grep -qw avx512_vnni /proc/cpuinfo && isas="avx512 avx2"
 grep -qw avx2 /proc/cpuinfo || { echo "bench-cpu: no AVX2 on this CPU" >&2; exit 1; }
-printf '%-7s %-8s %8s %8s %12s %12s\n' isa type tg_vs pp_vs cpu_tg_vs cpu_pp_vs
+printf '%-7s %-8s %8s %8s %12s %12s %6s\n' isa type tg_vs pp_vs cpu_tg_vs cpu_pp_vs huge
 for isa in $isas; do
 	for e in $models; do
 		t=${e%%:*} m=${e#*:}
@@ -46,7 +47,8 @@ for isa in $isas; do
 		v() { echo "$out" | sed -n "s/^$1: //p"; }
 		[ -n "$(v cpu_tg_vs_llama)" ] || { echo "bench-cpu: no llama.cpp figures ($isa): \
 tests/golden/make-golden.sh --build (GOLDEN_ISA=$isa)" >&2; exit 1; }
-		printf '%-7s %-8s %8s %8s %12s %12s\n' "$isa" "$t" "$(v tg_vs_llama)" \
-			"$(v pp_vs_llama)" "$(v cpu_tg_vs_llama)" "$(v cpu_pp_vs_llama)"
+		printf '%-7s %-8s %8s %8s %12s %12s %6s\n' "$isa" "$t" "$(v tg_vs_llama)" \
+			"$(v pp_vs_llama)" "$(v cpu_tg_vs_llama)" "$(v cpu_pp_vs_llama)" \
+			"$(v weights_huge_frac)"
 	done
 done
