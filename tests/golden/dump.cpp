@@ -199,15 +199,12 @@ void put_logits(FILE *f, int pos, const float *row, int n_vocab)
 	fputc('\n', f);
 }
 
-// One greedy run in a fresh context. If lf != nullptr, writes the logits of the first 4 prompt
-// positions (every prompt position with all_rows), the last prompt position and the first 3
-// single-token decode steps.
-int run_greedy(const opts &o, llama_model *model, const std::vector<llama_token> &prompt, int n_predict,
-	       std::vector<llama_token> &seq, bool &stopped_eos, FILE *lf, bool all_rows = false)
+// The context every golden is computed in: n_ctx 512, one sequence, 2 threads, the KV setting
+// of the options.
+static llama_context_params golden_cparams(const opts &o)
 {
-	const llama_vocab *vocab = llama_model_get_vocab(model);
-	const int n_vocab = llama_vocab_n_tokens(vocab);
 	llama_context_params cp = llama_context_default_params();
+
 	cp.n_ctx = 512;
 	cp.n_batch = 512;
 	cp.n_ubatch = 512;
@@ -218,7 +215,18 @@ int run_greedy(const opts &o, llama_model *model, const std::vector<llama_token>
 	cp.type_k = o.type_k;
 	cp.type_v = o.type_v;
 	cp.no_perf = true;
-	llama_context *ctx = llama_init_from_model(model, cp);
+	return cp;
+}
+
+// One greedy run in a fresh context. If lf != nullptr, writes the logits of the first 4 prompt
+// positions (every prompt position with all_rows), the last prompt position and the first 3
+// single-token decode steps.
+int run_greedy(const opts &o, llama_model *model, const std::vector<llama_token> &prompt, int n_predict,
+	       std::vector<llama_token> &seq, bool &stopped_eos, FILE *lf, bool all_rows = false)
+{
+	const llama_vocab *vocab = llama_model_get_vocab(model);
+	const int n_vocab = llama_vocab_n_tokens(vocab);
+	llama_context *ctx = llama_init_from_model(model, golden_cparams(o));
 	if (!ctx) {
 		fprintf(stderr, "dump: llama_init_from_model failed\n");
 		return -ENOMEM;
@@ -371,24 +379,13 @@ int dump_deep(const opts &o, llama_model *model)
 {
 	const llama_vocab *vocab = llama_model_get_vocab(model);
 	const int n_vocab = llama_vocab_n_tokens(vocab);
-	llama_context_params cp = llama_context_default_params();
 	std::vector<llama_token> ids;
 	size_t next = 0;
 	int ret = -EIO;
 
 	if (tokenize(vocab, k_prompts[0], true, true, ids))
 		return -EINVAL;
-	cp.n_ctx = 512;
-	cp.n_batch = 512;
-	cp.n_ubatch = 512;
-	cp.n_seq_max = 1;
-	cp.n_threads = 2;
-	cp.n_threads_batch = 2;
-	cp.flash_attn_type = o.fa ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
-	cp.type_k = o.type_k;
-	cp.type_v = o.type_v;
-	cp.no_perf = true;
-	llama_context *ctx = llama_init_from_model(model, cp);
+	llama_context *ctx = llama_init_from_model(model, golden_cparams(o));
 	if (!ctx)
 		return -ENOMEM;
 	FILE *f = open_out(o, "logits-deep.txt");
