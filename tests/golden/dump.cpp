@@ -199,6 +199,16 @@ void put_logits(FILE *f, int pos, const float *row, int n_vocab)
 	fputc('\n', f);
 }
 
+// Entry i of @b: token t at position p of sequence 0, its logits kept or not.
+static void batch_put(llama_batch &b, int i, llama_token t, llama_pos p, bool logits)
+{
+	b.token[i] = t;
+	b.pos[i] = p;
+	b.n_seq_id[i] = 1;
+	b.seq_id[i][0] = 0;
+	b.logits[i] = logits;
+}
+
 // The context every golden is computed in: n_ctx 512, one sequence, 2 threads, the KV setting
 // of the options.
 static llama_context_params golden_cparams(const opts &o)
@@ -239,13 +249,8 @@ int run_greedy(const opts &o, llama_model *model, const std::vector<llama_token>
 	seq = prompt;
 	stopped_eos = false;
 	// Prompt: one batch, logits requested at every position.
-	for (int i = 0; i < n_prompt; i++) {
-		batch.token[i] = prompt[i];
-		batch.pos[i] = i;
-		batch.n_seq_id[i] = 1;
-		batch.seq_id[i][0] = 0;
-		batch.logits[i] = 1;
-	}
+	for (int i = 0; i < n_prompt; i++)
+		batch_put(batch, i, prompt[i], i, true);
 	batch.n_tokens = n_prompt;
 	if (llama_decode(ctx, batch)) {
 		fprintf(stderr, "dump: llama_decode failed on the prompt\n");
@@ -266,11 +271,7 @@ int run_greedy(const opts &o, llama_model *model, const std::vector<llama_token>
 		}
 		if (step == n_predict - 1)
 			break;
-		batch.token[0] = t;
-		batch.pos[0] = (llama_pos)(seq.size() - 1);
-		batch.n_seq_id[0] = 1;
-		batch.seq_id[0][0] = 0;
-		batch.logits[0] = 1;
+		batch_put(batch, 0, t, (llama_pos)(seq.size() - 1), true);
 		batch.n_tokens = 1;
 		if (llama_decode(ctx, batch)) {
 			fprintf(stderr, "dump: llama_decode failed at step %d\n", step);
@@ -394,13 +395,8 @@ int dump_deep(const opts &o, llama_model *model)
 	llama_batch batch = llama_batch_init(n_prompt, 0, 1);
 	if (!f)
 		goto out;
-	for (int i = 0; i < n_prompt; i++) {
-		batch.token[i] = ids[i];
-		batch.pos[i] = i;
-		batch.n_seq_id[i] = 1;
-		batch.seq_id[i][0] = 0;
-		batch.logits[i] = i == n_prompt - 1;
-	}
+	for (int i = 0; i < n_prompt; i++)
+		batch_put(batch, i, ids[i], i, i == n_prompt - 1);
 	batch.n_tokens = n_prompt;
 	if (llama_decode(ctx, batch))
 		goto out;
@@ -412,11 +408,7 @@ int dump_deep(const opts &o, llama_model *model)
 			if (lg[i] > lg[t])
 				t = i;
 		ids.push_back(t);
-		batch.token[0] = t;
-		batch.pos[0] = (llama_pos)(ids.size() - 1);
-		batch.n_seq_id[0] = 1;
-		batch.seq_id[0][0] = 0;
-		batch.logits[0] = 1;
+		batch_put(batch, 0, t, (llama_pos)(ids.size() - 1), true);
 		batch.n_tokens = 1;
 		if (llama_decode(ctx, batch))
 			goto out;
