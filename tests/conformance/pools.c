@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "conf.h"
+#include "memlimits.h"
 
 static int try_create(struct accel_device *dev, struct accel_pool_opts *o)
 {
@@ -174,18 +175,6 @@ static void basic(struct accel_device *dev)
 	ok(accel_pool_ptr(NULL) == NULL, "destroy(NULL) and ptr(NULL) are harmless");
 }
 
-/* drop CAP_IPC_LOCK from the effective set, so RLIMIT_MEMLOCK applies */
-static int drop_ipc_lock(void)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2];
-
-	if (syscall(SYS_capget, &h, d))
-		return -1;
-	d[CAP_IPC_LOCK / 32].effective &= ~(1U << (CAP_IPC_LOCK % 32));
-	return syscall(SYS_capset, &h, d) ? -1 : 0;
-}
-
 /* in a child: 0 as expected; 10 created over the limit; 11 wrong errno;
  * 12 pageable refused; 13 pageable claims pinned; 77 cannot set up */
 static int memlock_child(void)
@@ -291,20 +280,6 @@ static void sharing(struct accel_device *dev)
 	ok(p[4096] == 0x5A, "parent sees the child's write");
 	close(fd);
 	accel_pool_destroy(pool);
-}
-
-/* /sys/kernel/mm/transparent_hugepage/enabled names a mode other than [never] */
-static int thp_enabled(void)
-{
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
-	char buf[128] = "";
-
-	if (!f)
-		return 0;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return buf[0] && !strstr(buf, "[never]");
 }
 
 static void private_pool(struct accel_device *dev, const struct accel_device_info *info)
