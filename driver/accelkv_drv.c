@@ -39,7 +39,7 @@ MODULE_PARM_DESC(max_pool_mb,
 static bool hugepage = true;
 module_param(hugepage, bool, 0444);
 MODULE_PARM_DESC(hugepage,
-		 "Back ACCELKV_POOL_HUGEPAGE pools with 2 MiB blocks when available (default: on)");
+		 "Back ACCELKV_POOL_HUGEPAGE pools with 2 MiB folios when available (default: on)");
 
 static struct accelkv_device *accelkv_adev;
 
@@ -176,17 +176,20 @@ static int __init accelkv_init(void)
 	mutex_init(&adev->pools_lock);
 	INIT_LIST_HEAD(&adev->pools);
 	accelkv_limits_init(adev);
+	accelkv_pool_mnt_init(adev);
 
 	ret = drm_dev_register(&adev->drm, 0);
 	if (ret)
-		goto err_mutex;
+		goto err_mnt;
 	accelkv_debugfs_init(adev);
 	accelkv_adev = adev;
-	drm_info(&adev->drm, "pinned cap %llu MiB, largest pool %llu MiB\n",
-		 adev->pinned_limit >> 20, adev->max_pool_size >> 20);
+	drm_info(&adev->drm, "pinned cap %llu MiB, largest pool %llu MiB, huge pages %s\n",
+		 adev->pinned_limit >> 20, adev->max_pool_size >> 20,
+		 adev->hugepage ? "on" : "off");
 	return 0;
 
-err_mutex:
+err_mnt:
+	accelkv_pool_mnt_fini(adev);
 	mutex_destroy(&adev->pools_lock);
 err_release:
 	devres_release_group(&pdev->dev, NULL);
@@ -204,6 +207,7 @@ static void __exit accelkv_exit(void)
 
 	accelkv_debugfs_fini(adev);
 	drm_dev_unregister(&adev->drm);
+	accelkv_pool_mnt_fini(adev);
 	mutex_destroy(&adev->pools_lock);
 	devres_release_group(&pdev->dev, NULL);
 	platform_device_unregister(pdev);

@@ -13,6 +13,8 @@
 #include <drm/drm_device.h>
 #include <drm/drm_print.h>
 
+struct vfsmount;
+
 #define ACCELKV_DESC	"accelkv pinned pools and KV blocks"
 
 /**
@@ -21,7 +23,9 @@
  * @pdev: platform device without hardware
  * @pinned_limit: cap on @pinned bytes (module parameter pinned_limit_mb)
  * @max_pool_size: largest pool, bytes (module parameter max_pool_mb)
- * @hugepage: try 2 MiB page blocks for ACCELKV_POOL_HUGEPAGE pools
+ * @hugepage: try 2 MiB folios for ACCELKV_POOL_HUGEPAGE pools (off where
+ *	the kernel has no THP or @huge_mnt could not be made)
+ * @huge_mnt: private tmpfs mount (huge=within_size) of HUGEPAGE pools' files
  * @pinned: bytes pinned now by all pools
  * @pools_lock: protects @pools and @nr_pools
  * @pools: every live pool (struct accelkv_pool.dev_link), for debugfs
@@ -37,6 +41,7 @@ struct accelkv_device {
 	u64 pinned_limit;
 	u64 max_pool_size;
 	bool hugepage;
+	struct vfsmount *huge_mnt;
 	atomic64_t pinned;
 	struct mutex pools_lock; /* protects pools, nr_pools */
 	struct list_head pools;

@@ -1,16 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * accelkv: pool GEM objects. Pages are allocated zeroed (2 MiB blocks split
- * into pages when huge pages are asked for and available), charged, and
- * mapped with vm_insert_pages so the mapping holds normal pages that O_DIRECT
- * and cudaHostRegister can pin. Closing a handle drops its KV references.
+ * accelkv: pool GEM objects. A pool's pages are those of a shmem file (a
+ * private tmpfs mount with huge=within_size for ACCELKV_POOL_HUGEPAGE pools,
+ * so 2 MiB folios come where the kernel has them), read in zeroed at
+ * creation, held (pinned: one reference per folio, the mapping unevictable)
+ * and charged until the object is freed. mmap maps that file: the fault path
+ * maps a huge folio with one PMD, which decode, a stream through every
+ * weight, needs (on 4 KiB pages one core streams a third less from DRAM), and
+ * the mapping holds normal pages that O_DIRECT and cudaHostRegister can pin.
+ * Closing a handle drops its KV references.
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/file.h>
+#include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
+#include <linux/mount.h>
+#include <linux/pagemap.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
+#include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <drm/drm_file.h>
 #include <drm/drm_prime.h>
@@ -67,7 +77,7 @@ accelkv_pool_owner_find_locked(struct accelkv_pool *pool, struct drm_file *file)
 }
 
 struct accelkv_kvcore_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
-						   struct drm_file *file)
+						       struct drm_file *file)
 {
 	struct accelkv_pool_owner *o = accelkv_pool_owner_find_locked(pool, file);
 
@@ -127,27 +137,99 @@ static void accelkv_pool_uncharge(struct accelkv_device *adev,
 
 /* ---------------------------------------------------------------- pages */
 
-static void accelkv_pool_free_pages(struct accelkv_pool *pool)
+/*
+ * accelkv_pool_mnt_init - the tmpfs mount that backs HUGEPAGE pools
+ *
+ * huge=within_size: a file gets 2 MiB folios where its size covers them,
+ * whatever the system's shmem_enabled says (Debian's default is never, which
+ * memfds and SysV shm obey). Without THP or 2 MiB page-cache folios, or with
+ * the hugepage parameter off, every pool is a file of the kernel's own shm
+ * mount and CAP_HUGEPAGE is not reported.
+ */
+void accelkv_pool_mnt_init(struct accelkv_device *adev)
 {
-	unsigned long i;
+	char opts[] = "huge=within_size";	/* tmpfs parses it in place */
+	struct file_system_type *type;
+	struct vfsmount *mnt;
 
-	if (!pool->pages)	/* the array itself could not be allocated */
-		return;
-	for (i = 0; i < pool->npages && pool->pages[i]; i++)
-		__free_page(pool->pages[i]);
-	kvfree(pool->pages);
-	pool->pages = NULL;
+	adev->huge_mnt = NULL;
+	if (!adev->hugepage || !IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) ||
+	    !has_transparent_hugepage())
+		goto no_huge;
+#ifdef MAX_PAGECACHE_ORDER
+	/* BASE_SMALL kernels cap page-cache folios below 2 MiB */
+	if (MAX_PAGECACHE_ORDER < ACCELKV_HUGE_ORDER)
+		goto no_huge;
+#endif
+	/* tmpfs is built in: no module reference to drop (as i915's gemfs) */
+	type = get_fs_type("tmpfs");
+	if (!type)
+		goto no_huge;
+	mnt = vfs_kern_mount(type, SB_KERNMOUNT, type->name, opts);
+	if (IS_ERR(mnt))
+		goto no_huge;
+	adev->huge_mnt = mnt;
+	return;
+no_huge:
+	adev->hugepage = false;
 }
 
-static int accelkv_pool_alloc_pages(struct accelkv_pool *pool, bool huge)
+void accelkv_pool_mnt_fini(struct accelkv_device *adev)
 {
-	/* pinned pages and their array are charged to the creator's memcg */
-	const gfp_t gfp = GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT;
+	if (adev->huge_mnt)
+		kern_unmount(adev->huge_mnt);
+	adev->huge_mnt = NULL;
+}
+
+/* Drops the folio references taken by accelkv_pool_alloc_pages, then the file. */
+static void accelkv_pool_free_pages(struct accelkv_pool *pool)
+{
+	struct folio *folio;
+	unsigned long i = 0;
+
+	if (pool->pages) {	/* NULL: the array itself could not be allocated */
+		/* filled in folio order from index 0: pages[i] starts a folio */
+		while (i < pool->npages && pool->pages[i]) {
+			folio = page_folio(pool->pages[i]);
+			i += folio_nr_pages(folio);
+			folio_put(folio);
+		}
+		kvfree(pool->pages);
+		pool->pages = NULL;
+	}
+	if (pool->shmem) {
+		mapping_clear_unevictable(pool->shmem->f_mapping);
+		fput(pool->shmem);
+		pool->shmem = NULL;
+	}
+}
+
+static int accelkv_pool_alloc_pages(struct accelkv_pool *pool,
+				    struct vfsmount *mnt)
+{
+	/*
+	 * Held for the pool's life: never movable (compaction could not move
+	 * them anyway). shmem charges them to the creator's memcg.
+	 */
+	const gfp_t gfp = GFP_HIGHUSER;
 	const unsigned long nr_huge = 1UL << ACCELKV_HUGE_ORDER;
 	unsigned int fail = READ_ONCE(fail_pool_alloc);
-	bool all_huge = huge;
+	loff_t size = (loff_t)pool->npages << PAGE_SHIFT;
+	bool all_huge = !!mnt;
+	struct address_space *mapping;
+	struct folio *folio;
 	struct page *page;
-	unsigned long i = 0, j;
+	unsigned long i = 0, j, n;
+	struct file *f;
+
+	f = mnt ? shmem_file_setup_with_mnt(mnt, "accelkv-pool", size, VM_NORESERVE) :
+		shmem_file_setup("accelkv-pool", size, VM_NORESERVE);
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	pool->shmem = f;
+	mapping = f->f_mapping;
+	mapping_set_gfp_mask(mapping, gfp);
+	mapping_set_unevictable(mapping);
 
 	pool->pages = fail == 1 ? NULL :
 		kvcalloc(pool->npages, sizeof(*pool->pages), GFP_KERNEL_ACCOUNT);
@@ -156,22 +238,22 @@ static int accelkv_pool_alloc_pages(struct accelkv_pool *pool, bool huge)
 	while (i < pool->npages) {
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		page = NULL;
-		if (huge && pool->npages - i >= nr_huge)
-			page = alloc_pages(gfp | __GFP_NOWARN | __GFP_NORETRY,
-					   ACCELKV_HUGE_ORDER);
-		if (page) {
-			split_page(page, ACCELKV_HUGE_ORDER);
-			for (j = 0; j < nr_huge; j++)
-				pool->pages[i++] = page + j;
-		} else {
-			all_huge = false;
-			page = fail == 2 && i >= pool->npages / 2 ? NULL :
-				alloc_page(gfp);
-			if (!page)
-				return -ENOMEM;
-			pool->pages[i++] = page;
+		page = fail == 2 && i >= pool->npages / 2 ? ERR_PTR(-ENOMEM) :
+			shmem_read_mapping_page_gfp(mapping, i, gfp);
+		if (IS_ERR(page))
+			return PTR_ERR(page);
+		/* a reference on the folio: it may be 2 MiB, starting at i */
+		folio = page_folio(page);
+		n = folio_nr_pages(folio);
+		if (WARN_ON_ONCE(folio->index != i || n > pool->npages - i)) {
+			folio_put(folio);
+			return -EFAULT;
 		}
+		if (n != nr_huge && pool->npages - i >= nr_huge)
+			all_huge = false;
+		for (j = 0; j < n; j++)
+			pool->pages[i + j] = folio_page(folio, j);
+		i += n;
 		cond_resched();
 	}
 	if (!all_huge)
@@ -260,48 +342,49 @@ static struct sg_table *accelkv_pool_get_sg_table(struct drm_gem_object *obj)
 	return drm_prime_pages_to_sg(obj->dev, pool->pages, pool->npages);
 }
 
-/* Page offset of @vma in the pool: vm_pgoff carries the fake mmap offset. */
-static unsigned long accelkv_pool_vma_pgoff(struct drm_gem_object *obj,
-					    unsigned long pgoff)
-{
-	return pgoff - drm_vma_node_start(&obj->vma_node);
-}
-
+/*
+ * The DRM fd's (or a dma-buf's) mmap maps the pool's shmem file with our
+ * vm_ops: faults are served from the file's page cache, where every page of
+ * the pool sits held, so a 2 MiB folio maps with one PMD where the address
+ * allows and MADV_DONTNEED refaults the same pages. The vma holds the object
+ * (drm_gem_vm_open/close), so the pool stays pinned and charged while mapped.
+ */
 static int accelkv_pool_mmap(struct drm_gem_object *obj,
 			     struct vm_area_struct *vma)
 {
 	struct accelkv_pool *pool = to_accelkv_pool(obj);
-	unsigned long pgoff = accelkv_pool_vma_pgoff(obj, vma->vm_pgoff);
+	/* vm_pgoff carries the fake offset of the object */
+	unsigned long pgoff = vma->vm_pgoff - drm_vma_node_start(&obj->vma_node);
 	unsigned long n = vma_pages(vma);
 
 	if (pgoff >= pool->npages || n > pool->npages - pgoff)
 		return -EINVAL;
-	accelkv_vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP);
-	vma->vm_page_prot = vm_get_page_prot(vma->vm_flags);
-	return vm_insert_pages(vma, vma->vm_start, pool->pages + pgoff, &n);
+	/* DONTEXPAND (VM_SPECIAL): no mremap growth, no khugepaged, no merging */
+	accelkv_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_pgoff = pgoff;
+	vma_set_file(vma, pool->shmem);
+	return 0;
 }
 
-/* Refills pages zapped by madvise(MADV_DONTNEED) and the like. */
+/*
+ * A page missing from the file was punched out of it (MADV_REMOVE on a
+ * mapping): the pool still holds the old page, the mapping gets SIGBUS
+ * there rather than a page nobody accounts for.
+ */
 static vm_fault_t accelkv_pool_fault(struct vm_fault *vmf)
 {
-	struct vm_area_struct *vma = vmf->vma;
-	struct drm_gem_object *obj = vma->vm_private_data;
-	struct accelkv_pool *pool = to_accelkv_pool(obj);
-	unsigned long pgoff = accelkv_pool_vma_pgoff(obj, vmf->pgoff);
-	int ret;
+	/* locked: a punch racing with us cannot leave it mapped, out of the file */
+	struct page *page = find_lock_page(vmf->vma->vm_file->f_mapping, vmf->pgoff);
 
-	if (pgoff >= pool->npages)
+	if (!page)
 		return VM_FAULT_SIGBUS;
-	ret = vm_insert_page(vma, vmf->address, pool->pages[pgoff]);
-	if (ret == -ENOMEM)
-		return VM_FAULT_OOM;
-	if (ret && ret != -EBUSY)
-		return VM_FAULT_SIGBUS;
-	return VM_FAULT_NOPAGE;
+	vmf->page = page;	/* the core maps it, by PMD where it can */
+	return VM_FAULT_LOCKED;
 }
 
 static const struct vm_operations_struct accelkv_pool_vm_ops = {
 	.fault = accelkv_pool_fault,
+	.map_pages = filemap_map_pages,
 	.open = drm_gem_vm_open,
 	.close = drm_gem_vm_close,
 };
@@ -354,7 +437,8 @@ int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,
 	ret = accelkv_pool_charge(adev, pool->user, pool->npages);
 	if (ret)
 		goto err_free_uid;
-	ret = accelkv_pool_alloc_pages(pool, pool->flags & ACCELKV_POOL_HUGEPAGE);
+	ret = accelkv_pool_alloc_pages(pool, pool->flags & ACCELKV_POOL_HUGEPAGE ?
+				       adev->huge_mnt : NULL);
 	if (ret)
 		goto err_free_pages;
 	if (num_blocks) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * accelkv: pools, GEM objects of pinned zeroed pages charged to the creator's
- * RLIMIT_MEMLOCK and to the device cap. The KV state (struct accelkv_kv) lives
- * in the object, so every file holding a handle (PRIME importers too) shares it.
+ * accelkv: pools, GEM objects of pinned zeroed pages (a shmem file's, held)
+ * charged to the creator's RLIMIT_MEMLOCK and to the device cap. The KV
+ * state (struct accelkv_kv) lives in the object, so every file holding a
+ * handle (PRIME importers too) shares it.
  */
 #ifndef _ACCELKV_POOL_H_
 #define _ACCELKV_POOL_H_
@@ -11,13 +12,17 @@
 
 #include "accelkv_kv.h"
 
+struct accelkv_device;
 struct drm_file;
+struct file;
 struct user_struct;
 
 /**
  * struct accelkv_pool - one pool
  * @base: GEM object; its reference count keeps the pages
- * @pages: the pinned pages, one per PAGE_SIZE
+ * @shmem: the shmem file whose pages the pool holds; what mmap maps
+ * @pages: the pinned pages, one per PAGE_SIZE (the folios of @shmem: one
+ *	reference per folio, taken in file order)
  * @npages: number of entries in @pages
  * @flags: ACCELKV_POOL_* as created; HUGEPAGE only if huge pages were obtained
  * @block_size: KV block size in bytes, 0 for a non-KV pool
@@ -29,6 +34,7 @@ struct user_struct;
  */
 struct accelkv_pool {
 	struct drm_gem_object base;
+	struct file *shmem;
 	struct page **pages;
 	unsigned long npages;
 	u32 flags;
@@ -44,9 +50,12 @@ static inline struct accelkv_pool *to_accelkv_pool(struct drm_gem_object *obj)
 	return container_of(obj, struct accelkv_pool, base);
 }
 
+void accelkv_pool_mnt_init(struct accelkv_device *adev);
+void accelkv_pool_mnt_fini(struct accelkv_device *adev);
+
 struct accelkv_pool *accelkv_pool_lookup(struct drm_file *file, u32 handle);
 struct accelkv_kvcore_owner *accelkv_pool_owner_locked(struct accelkv_pool *pool,
-						   struct drm_file *file);
+						       struct drm_file *file);
 
 int accelkv_pool_create_ioctl(struct drm_device *drm, void *data,
 			      struct drm_file *file);

@@ -67,10 +67,11 @@ build_guest() {
 	for src in "$TOP"/tests/vm/guest/*.c; do
 		out=$GUEST/$(basename "$src" .c)
 		[ "$out" -nt "$src" ] && [ "$out" -nt "$TOP/tests/vm/guest/akv.h" ] &&
-			[ "$out" -nt "$TOP/uapi/accelkv.h" ] && continue
+			[ "$out" -nt "$TOP/uapi/accelkv.h" ] && [ "$out" -nt "$TOP/tests/lib/memlimits.c" ] &&
+			continue
 		gcc -static -std=gnu11 -O2 -g0 -Wall -Wextra -Werror -Wno-unused-parameter \
 			-D_GNU_SOURCE -I"$TOP/uapi" -I"$TOP/tests/lib" -I"$TOP/tests/vm/guest" \
-			-I/usr/include/libdrm -o "$out" "$src" "$TOP/tests/lib/tap.c" \
+			-I/usr/include/libdrm -o "$out" "$src" "$TOP/tests/lib/tap.c" "$TOP/tests/lib/memlimits.c" \
 			-ldrm -luring -lpthread || die "building $src"
 	done
 	# conformance suite and accelctl, linked statically against libaccel

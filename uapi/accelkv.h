@@ -142,7 +142,14 @@ struct drm_accelkv_get_param {
 
 /* ------------------------------------------------------------------- pools */
 
-/** ACCELKV_POOL_HUGEPAGE - back the pool with huge pages where available */
+/**
+ * ACCELKV_POOL_HUGEPAGE - back the pool with 2 MiB pages where available
+ *
+ * Where they were obtained (POOL_INFO says so), a mapping whose address and
+ * pool offset are 2 MiB-aligned is mapped with one 2 MiB page table entry
+ * per 2 MiB (/proc/self/smaps counts it as ShmemPmdMapped); mmap picks the
+ * address, so reserve a larger range and map at a boundary inside it.
+ */
 #define ACCELKV_POOL_HUGEPAGE	(1U << 0)
 /** ACCELKV_POOL_KV - the pool holds KV blocks: enables the block allocator */
 #define ACCELKV_POOL_KV		(1U << 1)
@@ -178,7 +185,11 @@ struct drm_accelkv_get_param {
  * @reserved: In. Must be zero.
  *
  * The pages are allocated zeroed and pinned, charged to the caller's
- * RLIMIT_MEMLOCK (-EPERM beyond it) and to the device cap (-ENOMEM).
+ * RLIMIT_MEMLOCK (-EPERM beyond it) and to the device cap (-ENOMEM), and
+ * to the caller's memory cgroup. A mapping keeps the pool (pinned and
+ * charged) until it is unmapped. MADV_DONTNEED on a mapping refaults the
+ * same pages; MADV_REMOVE punches them out of the mapping, which then
+ * raises SIGBUS there (the pool keeps its pages for LOAD, STORE and PRIME).
  */
 struct drm_accelkv_pool_create {
 	__u64 size;

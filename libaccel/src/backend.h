@@ -153,6 +153,14 @@ int accel_opts_copy(void *dst, size_t dst_sz, const void *src, size_t min_sz);
 
 /* engine_gpu.c: free @pool's VRAM twin, if any (pool destroy) */
 void accel_pool_gpu_release(struct accel_pool *pool);
+/* a PMD-sized page on x86-64 */
+#define ACCEL_HUGE_SIZE	(2ULL << 20)
+/*
+ * pool.c: mmap(@size, read-write, @flags, @fd, @off) at a 2 MiB boundary, so
+ * the kernel can map huge pages with one PMD each (kernels before 6.7 do not
+ * align by themselves); MAP_FAILED and errno on failure
+ */
+void *accel_pool_mmap_huge(uint64_t size, int flags, int fd, uint64_t off);
 /* pool.c: put a new pool on the device's list (accel_pool_create, _import, _create_vram) */
 void accel_pool_link(struct accel_device *dev, struct accel_pool *pool);
 

@@ -112,7 +112,12 @@ static int accel_k_pool_map(struct accel_pool *pool, struct accel_kpool *kp)
 	ret = accel_k_ioctl(kp->fd, DRM_IOCTL_ACCELKV_POOL_INFO, &pi);
 	if (ret)
 		return ret;
-	p = mmap(NULL, pi.size, PROT_READ | PROT_WRITE, MAP_SHARED, kp->fd, (off_t)pi.mmap_offset);
+	/* the driver's huge folios map with one PMD each at a 2 MiB boundary */
+	if (pi.flags & ACCELKV_POOL_HUGEPAGE)
+		p = accel_pool_mmap_huge(pi.size, MAP_SHARED, kp->fd, pi.mmap_offset);
+	else
+		p = mmap(NULL, pi.size, PROT_READ | PROT_WRITE, MAP_SHARED, kp->fd,
+			 (off_t)pi.mmap_offset);
 	if (p == MAP_FAILED)
 		return -errno;
 	kp->map_size = pi.size;

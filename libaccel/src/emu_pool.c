@@ -24,8 +24,6 @@
 #include "accelkv.h"
 #include "emu.h"
 
-#define ACCEL_HUGE_SIZE	(2ULL << 20)
-
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER; /* registry, core->handles */
 static struct accel_link registry = { &registry, &registry };
 static int pageable_warned;	/* registry_lock */
@@ -39,19 +37,10 @@ static int pageable_warned;	/* registry_lock */
  */
 static int accel_emu_map_anon(struct accel_emu_core *core, uint64_t size)
 {
-	const uint64_t span = size + ACCEL_HUGE_SIZE;
-	uint8_t *p, *a;
+	void *a = accel_pool_mmap_huge(size, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (span < size)
-		return -ENOMEM;
-	p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	if (a == MAP_FAILED)
 		return -errno;
-	a = (uint8_t *)(((uintptr_t)p + ACCEL_HUGE_SIZE - 1) & ~(uintptr_t)(ACCEL_HUGE_SIZE - 1));
-	if (a > p)
-		munmap(p, (size_t)(a - p));
-	if (a + size < p + span)
-		munmap(a + size, (size_t)(p + span - (a + size)));
 	madvise(a, size, MADV_HUGEPAGE);
 	core->base = a;
 	return 0;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include "accelkv.h"
 #include "backend.h"
@@ -38,6 +39,34 @@ static int accel_pool_check_opts(struct accel_device *dev, struct accel_pool_opt
 		return -EINVAL;
 	}
 	return 0;
+}
+
+void *accel_pool_mmap_huge(uint64_t size, int flags, int fd, uint64_t off)
+{
+	const uint64_t span = size + ACCEL_HUGE_SIZE;
+	uint8_t *p, *a;
+	void *m;
+
+	if (span < size || span > SIZE_MAX)
+		return MAP_FAILED;
+	/* reserve, then map at the first 2 MiB boundary inside and trim */
+	p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	a = (uint8_t *)(((uintptr_t)p + ACCEL_HUGE_SIZE - 1) & ~(uintptr_t)(ACCEL_HUGE_SIZE - 1));
+	m = mmap(a, size, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, (off_t)off);
+	if (m == MAP_FAILED) {
+		int e = errno;
+
+		munmap(p, span);
+		errno = e;
+		return MAP_FAILED;
+	}
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (a + size < p + span)
+		munmap(a + size, (size_t)(p + span - (a + size)));
+	return a;
 }
 
 void accel_pool_link(struct accel_device *dev, struct accel_pool *pool)

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
@@ -28,4 +31,32 @@ int drop_ipc_lock(void)
 		return -1;
 	d[CAP_IPC_LOCK / 32].effective &= ~(1U << (CAP_IPC_LOCK % 32));
 	return syscall(SYS_capset, &h, d) ? -1 : 0;
+}
+
+long smaps_kb(const void *addr, const char *key)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	size_t n = strlen(key);
+	unsigned long lo, hi;
+	char line[512];
+	int in = 0;
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		/* a vma's header starts with its range in lower-case hex, its
+		 * fields with a capital letter */
+		if (!isupper((unsigned char)line[0])) {
+			in = sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+			     lo <= (uintptr_t)addr && (uintptr_t)addr < hi;
+			continue;
+		}
+		if (in && !strncmp(line, key, n)) {
+			kb = atol(line + n);
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/lib: the machine's memory settings that pools depend on, for tests
- * that expect huge pages exactly where they are allowed and pinning exactly
- * where RLIMIT_MEMLOCK allows it.
+ * that expect huge pages exactly where they are allowed (and mapped by PMD)
+ * and pinning exactly where RLIMIT_MEMLOCK allows it.
  */
 #ifndef TESTS_MEMLIMITS_H
 #define TESTS_MEMLIMITS_H
@@ -13,5 +13,8 @@ int thp_enabled(void);
 /* drop CAP_IPC_LOCK from the effective set, so that RLIMIT_MEMLOCK applies
  * to this process (root included); 0 or -1 */
 int drop_ipc_lock(void);
+/* the kB of @key ("AnonHugePages:", "ShmemPmdMapped:") in /proc/self/smaps
+ * for the vma that holds @addr; -1 where there is none */
+long smaps_kb(const void *addr, const char *key);
 
 #endif
