@@ -215,7 +215,7 @@ static int accelkv_pool_alloc_pages(struct accelkv_pool *pool,
 	const unsigned long nr_huge = 1UL << ACCELKV_HUGE_ORDER;
 	unsigned int fail = READ_ONCE(fail_pool_alloc);
 	loff_t size = (loff_t)pool->npages << PAGE_SHIFT;
-	bool all_huge = !!mnt;
+	bool all_huge = !!mnt, any_huge = false;
 	struct address_space *mapping;
 	struct folio *folio;
 	struct page *page;
@@ -249,14 +249,17 @@ static int accelkv_pool_alloc_pages(struct accelkv_pool *pool,
 			folio_put(folio);
 			return -EFAULT;
 		}
-		if (n != nr_huge && pool->npages - i >= nr_huge)
+		if (n == nr_huge)
+			any_huge = true;
+		else if (pool->npages - i >= nr_huge)
 			all_huge = false;
 		for (j = 0; j < n; j++)
 			pool->pages[i + j] = folio_page(folio, j);
 		i += n;
 		cond_resched();
 	}
-	if (!all_huge)
+	/* every whole 2 MiB of the pool huge (a pool under 2 MiB has none) */
+	if (!all_huge || !any_huge)
 		pool->flags &= ~ACCELKV_POOL_HUGEPAGE;
 	return 0;
 }

@@ -204,6 +204,8 @@ make_models() {
 	rm -rf "$VM/rt" "$MODELS"
 	mkdir -p "$fs"
 	cp "$TOP/tests/models/stories260K.gguf" "$fs/stories.gguf"
+	# weights over 2 MiB: the runtime's pools on the driver's huge pages
+	cp "$TOP/tests/models/random/small-moe-random-q6_k.gguf" "$fs/moe.gguf"
 	"$TOP/build/bin/accel-mkmodel" --preset small --type q4_0 --seed 7 -o "$fs/small.gguf" \
 		>/dev/null 2>&1 || die "accel-mkmodel small"
 	run_emu() { ACCEL_DEVICE=emu KN_ISA=scalar "$TOP/build/bin/accel-run" "$@"; }

@@ -43,8 +43,10 @@ static void check(const char *what, int pageable)
 	if (accel_device_info(m->dev, &di) == 0 && !strcmp(di.backend, "emu"))
 		is_int(rt_model_huge_bytes(m), thp_enabled() ? rt_model_weight_bytes(m) : 0,
 		       "%s: emulation: all of them on huge pages exactly where THP is enabled", what);
-	else	/* the driver's pools are mapped by 4 KiB pages (README) */
-		is_int(rt_model_huge_bytes(m), 0, "%s: driver: none on huge pages", what);
+	else
+		is_int(rt_model_huge_bytes(m),
+		       di.caps & ACCEL_CAP_HUGEPAGE ? rt_model_weight_bytes(m) : 0,
+		       "%s: driver: all of them on huge pages where it has them", what);
 	rt_model_free(m);
 }
 

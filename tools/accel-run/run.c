@@ -382,6 +382,11 @@ int run_main(const struct run_opts *o)
 			if (vram[0])
 				fprintf(stderr, "accel-run: placement: %s\n", vram);
 		}
+		fprintf(stderr, "accel-run: weights in host pools: %llu KiB, %llu KiB pageable, "
+			"%llu KiB on 2 MiB pages\n",
+			(unsigned long long)(rt_model_weight_bytes(m) >> 10),
+			(unsigned long long)(rt_model_unpinned_bytes(m) >> 10),
+			(unsigned long long)(rt_model_huge_bytes(m) >> 10));
 		struct rt_kv_info kvi;
 
 		rt_model_kv_info(m, &kvi);

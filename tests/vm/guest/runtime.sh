@@ -5,11 +5,12 @@
 # smallest budget (no layer resident: every layer through the driver's
 # LOAD), greedy ids equal to the emulated device's on the host (files
 # beside the models); a streaming run killed with SIGKILL leaves no pinned
-# page. --device names the node, so a fallback to the emulation is an error
+# page; a model of over 2 MiB has its weights on the driver's 2 MiB pages.
+# --device names the node, so a fallback to the emulation is an error
 # exit, never a pass. TAP; run by scripts/vm/init.sh.
 A=/tests/accel-run
 M=/mnt/models
-echo "1..8"
+echo "1..9"
 n=0
 fails=0
 ok() {	# ok STATUS DESCRIPTION
@@ -51,6 +52,15 @@ for m in stories small; do
 		[ "$l1" -gt "$l0" ]
 	ok $? "$m streamed: no unit resident, the driver's LOAD moved $((l1 - l0)) bytes"
 done
+
+# the weights' pools on the driver's 2 MiB pages (decode streams them every token)
+$A --device "$ACCEL_DEVICE" -m $M/moe.gguf -p "$P" -n 1 --temp 0 -t 2 -v >/dev/null 2>/tmp/err
+rc=$?
+w=$(sed -n 's/.*weights in host pools: \([0-9]*\) KiB, \([0-9]*\) KiB pageable, \([0-9]*\) KiB on 2 MiB pages.*/\1 \2 \3/p' /tmp/err)
+grep weights /tmp/err | sed 's/^/# /'
+set -- $w
+[ $rc -eq 0 ] && [ "${1:-0}" -gt 2048 ] && [ "$2" = 0 ] && [ "$3" = "$1" ]
+ok $? "moe on the driver: ${1:-?} KiB of weights pinned, all in pools of 2 MiB pages"
 
 # SIGKILL in the middle of a streamed run: the driver unpins everything
 l0=$(stat_of load_bytes)
