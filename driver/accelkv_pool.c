@@ -197,11 +197,45 @@ static void accelkv_pool_free_pages(struct accelkv_pool *pool)
 		kvfree(pool->pages);
 		pool->pages = NULL;
 	}
+	if (pool->mfile) {
+		fput(pool->mfile);	/* its module reference goes in __fput, later */
+		pool->mfile = NULL;
+	}
 	if (pool->shmem) {
 		mapping_clear_unevictable(pool->shmem->f_mapping);
 		fput(pool->shmem);
 		pool->shmem = NULL;
 	}
+}
+
+/*
+ * What a mapping of the pool holds: a file of the shmem inode whose
+ * file_operations are ours, so that (as with the DRM file it replaces in the
+ * vma) the module stays while anything is mapped, and no shmem call reaches
+ * the pool through the vma: fallocate (MADV_REMOVE) is refused, the pages
+ * cannot be punched out under LOAD, STORE and PRIME.
+ */
+static const struct file_operations accelkv_pool_map_fops = {
+	.owner = THIS_MODULE,
+};
+
+static int accelkv_pool_map_file(struct accelkv_pool *pool)
+{
+	struct inode *inode = file_inode(pool->shmem);
+	struct file *f;
+
+	/* alloc_file_pseudo takes neither: __fput drops both */
+	__module_get(THIS_MODULE);
+	ihold(inode);
+	f = alloc_file_pseudo(inode, pool->shmem->f_path.mnt, "accelkv-pool", O_RDWR,
+			      &accelkv_pool_map_fops);
+	if (IS_ERR(f)) {
+		iput(inode);
+		module_put(THIS_MODULE);
+		return PTR_ERR(f);
+	}
+	pool->mfile = f;
+	return 0;
 }
 
 static int accelkv_pool_alloc_pages(struct accelkv_pool *pool,
@@ -221,6 +255,7 @@ static int accelkv_pool_alloc_pages(struct accelkv_pool *pool,
 	struct page *page;
 	unsigned long i = 0, j, n;
 	struct file *f;
+	int ret;
 
 	f = mnt ? shmem_file_setup_with_mnt(mnt, "accelkv-pool", size, VM_NORESERVE) :
 		shmem_file_setup("accelkv-pool", size, VM_NORESERVE);
@@ -230,6 +265,9 @@ static int accelkv_pool_alloc_pages(struct accelkv_pool *pool,
 	mapping = f->f_mapping;
 	mapping_set_gfp_mask(mapping, gfp);
 	mapping_set_unevictable(mapping);
+	ret = accelkv_pool_map_file(pool);
+	if (ret)
+		return ret;
 
 	pool->pages = fail == 1 ? NULL :
 		kvcalloc(pool->npages, sizeof(*pool->pages), GFP_KERNEL_ACCOUNT);
@@ -346,11 +384,13 @@ static struct sg_table *accelkv_pool_get_sg_table(struct drm_gem_object *obj)
 }
 
 /*
- * The DRM fd's (or a dma-buf's) mmap maps the pool's shmem file with our
- * vm_ops: faults are served from the file's page cache, where every page of
- * the pool sits held, so a 2 MiB folio maps with one PMD where the address
- * allows and MADV_DONTNEED refaults the same pages. The vma holds the object
- * (drm_gem_vm_open/close), so the pool stays pinned and charged while mapped.
+ * The DRM fd's (or a dma-buf's) mmap maps the pool's shmem inode (through
+ * pool->mfile) with our vm_ops: faults are served from its page cache, where
+ * every page of the pool sits held, so a 2 MiB folio maps with one PMD where
+ * the address allows, MADV_DONTNEED refaults the same pages, and rmap finds
+ * the vma from the folios' mapping. The vma holds the object
+ * (drm_gem_vm_open/close), so the pool stays pinned and charged while
+ * mapped, and the file holds the module.
  */
 static int accelkv_pool_mmap(struct drm_gem_object *obj,
 			     struct vm_area_struct *vma)
@@ -365,18 +405,18 @@ static int accelkv_pool_mmap(struct drm_gem_object *obj,
 	/* DONTEXPAND (VM_SPECIAL): no mremap growth, no khugepaged, no merging */
 	accelkv_vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_pgoff = pgoff;
-	vma_set_file(vma, pool->shmem);
+	vma_set_file(vma, pool->mfile);
 	return 0;
 }
 
 /*
- * A page missing from the file was punched out of it (MADV_REMOVE on a
- * mapping): the pool still holds the old page, the mapping gets SIGBUS
- * there rather than a page nobody accounts for.
+ * Every page of the pool is in its file while the pool lives, and nothing
+ * removes one (the vmas' file refuses fallocate): a miss is a bug, SIGBUS
+ * rather than a page nobody accounts for.
  */
 static vm_fault_t accelkv_pool_fault(struct vm_fault *vmf)
 {
-	/* locked: a punch racing with us cannot leave it mapped, out of the file */
+	/* locked: how the core takes a page it maps, by PMD or not */
 	struct page *page = find_lock_page(vmf->vma->vm_file->f_mapping, vmf->pgoff);
 
 	if (!page)

@@ -20,7 +20,9 @@ struct user_struct;
 /**
  * struct accelkv_pool - one pool
  * @base: GEM object; its reference count keeps the pages
- * @shmem: the shmem file whose pages the pool holds; what mmap maps
+ * @shmem: the shmem file whose pages the pool holds
+ * @mfile: a file of @shmem's inode with the driver's file_operations: what
+ *	the pool's vmas hold (it pins the module, refuses fallocate)
  * @pages: the pinned pages, one per PAGE_SIZE (the folios of @shmem: one
  *	reference per folio, taken in file order)
  * @npages: number of entries in @pages
@@ -35,6 +37,7 @@ struct user_struct;
 struct accelkv_pool {
 	struct drm_gem_object base;
 	struct file *shmem;
+	struct file *mfile;
 	struct page **pages;
 	unsigned long npages;
 	u32 flags;

@@ -188,8 +188,8 @@ struct drm_accelkv_get_param {
  * RLIMIT_MEMLOCK (-EPERM beyond it) and to the device cap (-ENOMEM), and
  * to the caller's memory cgroup. A mapping keeps the pool (pinned and
  * charged) until it is unmapped. MADV_DONTNEED on a mapping refaults the
- * same pages; MADV_REMOVE punches them out of the mapping, which then
- * raises SIGBUS there (the pool keeps its pages for LOAD, STORE and PRIME).
+ * same pages; MADV_REMOVE is refused (EOPNOTSUPP): nothing takes a page
+ * from a pool while it lives.
  */
 struct drm_accelkv_pool_create {
 	__u64 size;
