@@ -220,12 +220,67 @@ kn_avx2_q5_K_kstep(const void *w, const kn_block_q8_K *a, __m256 acc, float *sum
 typedef __m256 (*kn_avx2_kstep_fn)(const void *w, const kn_block_q8_K *a, __m256 acc,
 				   float *summs);
 
+/* rows above this many super-blocks take kn_avx2_k_gemv_tile8 */
+#define KN_K_LONG_BLOCKS	32
+/* rows per tile of kn_avx2_k_gemv_tile8, and how far ahead it prefetches
+ * (Q4_K's gemv's numbers, kn_q4_K_x8.h; 4 rows or 16 ahead measured slower) */
+#define KN_K_TILE_ROWS		8
+#define KN_K_PF_ROWS		12
+
+/*
+ * kn_avx2_k_gemv's long rows: 8 rows at a time, block by block, each with
+ * its own chains (the same steps in the same order: the same bits), every
+ * block's lines 12 rows on prefetched to L2. Two streams of rows read the
+ * activation again for every row pair, and once two rows and it pass the
+ * 32 KiB L1 it comes from L2, 0.7 bytes per weight byte: one thread, Q6_K,
+ * a cold 45 MB matrix, 32 GB/s at 8192 inputs fell to 27.5-28 at 11008
+ * (7B's ffn_down) and 18.8 at 16384, where this tile reads 32-33 and 30
+ * (AVX2 kernels: 23-24.6 -> 27.5, 17.2-17.6 -> 25.7). At 4096 inputs it is
+ * 2-6% slower than the two streams, so short rows keep them.
+ */
+static inline __attribute__((always_inline)) int64_t
+kn_avx2_k_gemv_tile8(int64_t nb, const void *w, size_t ws, size_t bs, const kn_block_q8_K *a,
+		     const float *bias, float *out, int64_t r0, int64_t r1,
+		     kn_avx2_kstep_fn step, bool mins)
+{
+	int64_t r = r0;
+
+	for (; r + KN_K_TILE_ROWS <= r1; r += KN_K_TILE_ROWS) {
+		const uint8_t *x = (const uint8_t *)w + r * ws;
+		const size_t pf = r + KN_K_TILE_ROWS + KN_K_PF_ROWS <= r1 ? KN_K_PF_ROWS * ws : 0;
+		__m256 acc[KN_K_TILE_ROWS];
+		float s[KN_K_TILE_ROWS];
+
+		for (int j = 0; j < KN_K_TILE_ROWS; j++) {
+			acc[j] = _mm256_setzero_ps();
+			s[j] = 0.0f;
+		}
+		for (int64_t i = 0; i < nb; i++) {
+			_Pragma("GCC unroll 8")
+			for (int j = 0; j < KN_K_TILE_ROWS; j++) {
+				const uint8_t *b = x + j * ws + i * bs;
+
+				if (pf) {
+					for (size_t l = 0; l < bs; l += 64)
+						_mm_prefetch((const char *)b + pf + l, _MM_HINT_T1);
+				}
+				acc[j] = step(b, &a[i], acc[j], &s[j]);
+			}
+		}
+		for (int j = 0; j < KN_K_TILE_ROWS; j++)
+			out[r + j] = (mins ? kn_avx2_hsum_ps(acc[j]) + s[j] : kn_avx2_hsum_ps(acc[j])) +
+				     (bias ? bias[r + j] : 0.0f);
+	}
+	return r;
+}
+
 /*
  * K-quant decode: out[r] = dot(W row r, a) (+ bias[r]) for rows [r0, r1), each
  * row as ggml's vec_dot computes it (@step's lanes and chains per
  * super-block in block order, the 8-lane sum, + the mins' chain where
  * @mins; the bias added after, as llama.cpp's separate add does). W is read
- * once, so the rate is the memory's: the rows go as two address-ordered
+ * once, so the rate is the memory's: rows of more than 32 super-blocks go
+ * 8 at a time (kn_avx2_k_gemv_tile8), shorter ones as two address-ordered
  * streams, row r of each half of the range a super-block at a time (an odd
  * last row alone), which the hardware prefetcher follows. On Zen 4 (Q6_K),
  * one stream ran 3-8% slower, rows 4 or 8 at a time (a stream each, 210-byte
@@ -237,10 +292,14 @@ kn_avx2_k_gemv(int64_t n, const void *w, size_t ws, size_t bs, const void *va, c
 	       float *out, int64_t r0, int64_t r1, kn_avx2_kstep_fn step, bool mins)
 {
 	const kn_block_q8_K *a = va;
-	const int64_t half = (r1 - r0) / 2;
 	const uint8_t *x, *x2;
 	__m256 acc, acc2;
 	float s, s2;
+
+	if (n / KN_QK_K > KN_K_LONG_BLOCKS)	/* the rest as two streams: at most 7 rows */
+		r0 = kn_avx2_k_gemv_tile8(n / KN_QK_K, w, ws, bs, a, bias, out, r0, r1, step, mins);
+
+	const int64_t half = (r1 - r0) / 2;
 
 	for (int64_t r = r0; r < r0 + half; r++) {
 		x = (const uint8_t *)w + r * ws;

@@ -98,8 +98,11 @@ static void test_rmsnorm(void)
 static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
 {
 	const uint32_t at = kn_vec_dot_type(t);
-	/* 35 blocks of 32: two 16-block scale chunks and an odd tail (AVX-512 kernels) */
-	const int64_t n_in = kn_type_block_elems(t) == 256 ? 512 : (nth & 1 ? 96 : 1120);
+	/* 35 blocks of 32: two 16-block scale chunks and an odd tail (AVX-512 kernels);
+	 * one column on 2 threads: 43 super-blocks, the K-quant decode's long rows
+	 * (8-row tiles, kn_avx2_k_gemv_tile8) */
+	const int64_t n_in = kn_type_block_elems(t) == 256 ? (n_cols == 1 && nth == 2 ? 11008 : 512) :
+			     (nth & 1 ? 96 : 1120);
 	const int64_t n_rows = 37;
 	const size_t wrs = kn_row_size(t, n_in), ars = kn_row_size(at, n_in);
 	float *x = malloc(n_rows * n_in * sizeof(float)), *y = malloc(n_cols * n_in * sizeof(float));
