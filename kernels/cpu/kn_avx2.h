@@ -284,8 +284,8 @@ kn_avx2_k_gemv_tile8(int64_t nb, const void *w, size_t ws, size_t bs, const kn_b
  * streams, row r of each half of the range a super-block at a time (an odd
  * last row alone), which the hardware prefetcher follows. On Zen 4 (Q6_K),
  * one stream ran 3-8% slower, rows 4 or 8 at a time (a stream each, 210-byte
- * hops) at half the rate, and software prefetches ahead of the streams
- * slowed them by 5-15%. @step is inlined (a constant in an always_inline body).
+ * hops) without prefetching rows ahead at half the rate, and software
+ * prefetches ahead of the two streams slowed them by 5-15%. @step is inlined (a constant in an always_inline body).
  */
 static inline __attribute__((always_inline)) void
 kn_avx2_k_gemv(int64_t n, const void *w, size_t ws, size_t bs, const void *va, const float *bias,

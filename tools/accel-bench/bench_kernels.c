@@ -4,8 +4,11 @@
  * weight type, matmul of one token (and of a batch) against weights that are
  * hot in cache and against a working set larger than the caches (DRAM), in
  * GFLOP/s and weight GB/s, scalar vs AVX2; plus the DRAM read bandwidth the
- * cold numbers should be compared with. Prints `name: value` lines.
+ * cold numbers should be compared with, and the K-quant decode's cold rate
+ * against row length. Prints `name: value` lines.
  */
+#include <immintrin.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +36,29 @@ static float bk_rand(void)
 	return (float)((bk_rng >> 40) / (double)(1 << 24) * 2 - 1);
 }
 
-/* GB/s of summing a buffer far larger than the caches */
+/* one pass summing @n 32-byte words with AVX2 loads (the widest every
+ * x86 machine this runs on has): what one core can read */
+__attribute__((target("avx2"))) static uint64_t bk_sum_avx2(const __m256i *p, size_t n)
+{
+	__m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+	uint64_t v[4];
+
+	for (size_t i = 0; i + 4 <= n; i += 4) {
+		s0 = _mm256_add_epi64(s0, _mm256_load_si256(p + i));
+		s1 = _mm256_add_epi64(s1, _mm256_load_si256(p + i + 1));
+		s2 = _mm256_add_epi64(s2, _mm256_load_si256(p + i + 2));
+		s3 = _mm256_add_epi64(s3, _mm256_load_si256(p + i + 3));
+	}
+	_mm256_storeu_si256((__m256i *)v, _mm256_add_epi64(_mm256_add_epi64(s0, s1),
+							  _mm256_add_epi64(s2, s3)));
+	return v[0] + v[1] + v[2] + v[3];
+}
+
+/* GB/s of summing a buffer far larger than the caches (the best of 3) */
 static double bk_dram_read(size_t bytes)
 {
-	uint64_t *buf = malloc(bytes);
+	uint64_t *buf = aligned_alloc(64, bytes);
+	const bool avx2 = __builtin_cpu_supports("avx2");
 	volatile uint64_t sink = 0;
 	double best = 0;
 
@@ -46,14 +68,18 @@ static double bk_dram_read(size_t bytes)
 	for (int rep = 0; rep < 3; rep++) {
 		double t0 = bk_now();
 
-		uint64_t acc[8] = { 0 };
+		if (avx2) {
+			sink += bk_sum_avx2((const __m256i *)buf, bytes / 32);
+		} else {
+			uint64_t acc[8] = { 0 };
 
-		/* 8 independent sums: the loop streams (and vectorises) */
-		for (size_t i = 0; i + 8 <= bytes / 8; i += 8)
+			/* 8 independent sums: the loop streams (and vectorises) */
+			for (size_t i = 0; i + 8 <= bytes / 8; i += 8)
+				for (int k = 0; k < 8; k++)
+					acc[k] += buf[i + k];
 			for (int k = 0; k < 8; k++)
-				acc[k] += buf[i + k];
-		for (int k = 0; k < 8; k++)
-			sink += acc[k];
+				sink += acc[k];
+		}
 		double gbs = bytes / (bk_now() - t0) / 1e9;
 
 		if (gbs > best)
@@ -176,6 +202,30 @@ int bench_kernels_main(int argc, char **argv)
 		printf("matmul_%s_n%lld_hot: %.1f us %.2f GFLOP/s\n", nm, (long long)batch, b.us,
 		       b.gflops);
 		fflush(stdout);
+	}
+	/*
+	 * K-quant decode against row length, cold: rows past 32 super-blocks
+	 * (8192 inputs) take the 8-row tile (kn_avx2_k_gemv_tile8), where the
+	 * two row streams lost the activation from L1 (7B's ffn_down has 11008
+	 * inputs, Llama-3-8B's 14336)
+	 */
+	static const uint32_t ktypes[] = { KN_Q5_K, KN_Q6_K };
+	static const int64_t kin[] = { 4096, 11008, 16384 };
+
+	for (size_t ti = 0; ti < sizeof(ktypes) / sizeof(ktypes[0]); ti++) {
+		for (size_t k = 0; k < sizeof(kin) / sizeof(kin[0]); k++) {
+			const uint32_t t = ktypes[ti];
+			const size_t wrs = kn_row_size(t, kin[k]);
+			/* a 7B projection's size, a multiple of 8 rows */
+			const int64_t n_out = (int64_t)((quick ? (8ull << 20) : (45ull << 20)) / wrs) & ~7;
+			const size_t msz = wrs * n_out;
+			const int cold = (int)((quick ? (64ull << 20) : (768ull << 20)) / msz) + 1;
+			const struct bk_res c = bk_matmul(t, kin[k], n_out, 1, cold, min_time);
+
+			printf("gemv_%s_in%lld_dram: %.2f GB/s (%.2f of the DRAM read rate)\n",
+			       kn_type_name(t), (long long)kin[k], c.gbs, dram > 0 ? c.gbs / dram : 0);
+			fflush(stdout);
+		}
 	}
 	return 0;
 }
