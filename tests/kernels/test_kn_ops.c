@@ -95,7 +95,8 @@ static void test_rmsnorm(void)
 	free(out);
 }
 
-static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
+static void test_matmul_type_rows(uint32_t t, int64_t n_cols, int nth, bool bias_on,
+				  int64_t n_rows)
 {
 	const uint32_t at = kn_vec_dot_type(t);
 	/* 35 blocks of 32: two 16-block scale chunks and an odd tail (AVX-512 kernels);
@@ -103,7 +104,6 @@ static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
 	 * (8-row tiles, kn_avx2_k_gemv_tile8) */
 	const int64_t n_in = kn_type_block_elems(t) == 256 ? (n_cols == 1 && nth == 2 ? 11008 : 512) :
 			     (nth & 1 ? 96 : 1120);
-	const int64_t n_rows = 37;
 	const size_t wrs = kn_row_size(t, n_in), ars = kn_row_size(at, n_in);
 	float *x = malloc(n_rows * n_in * sizeof(float)), *y = malloc(n_cols * n_in * sizeof(float));
 	float *wd = malloc(n_rows * n_in * sizeof(float)), *ad = malloc(n_cols * n_in * sizeof(float));
@@ -159,9 +159,9 @@ static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
 		}
 	}
 	ok(worst < (t == KN_Q4_1 ? 5e-4 : 1e-5) && !not_dot && !not_ref,
-	   "matmul %s x %s: %lld cols, %d threads%s (rel err %.2g, %d != vec_dot/tiled ref, %d != scalar)",
-	   kn_type_name(t), kn_type_name(at), (long long)n_cols, nth, bias_on ? ", bias" : "",
-	   worst, not_dot, not_ref);
+	   "matmul %s x %s: %lld rows, %lld cols, %d threads%s (rel err %.2g, %d != vec_dot/tiled ref, %d != scalar)",
+	   kn_type_name(t), kn_type_name(at), (long long)n_rows, (long long)n_cols, nth,
+	   bias_on ? ", bias" : "", worst, not_dot, not_ref);
 	free(x);
 	free(y);
 	free(wd);
@@ -170,6 +170,11 @@ static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
 	free(out);
 	free(w);
 	free(a);
+}
+
+static void test_matmul_type(uint32_t t, int64_t n_cols, int nth, bool bias_on)
+{
+	test_matmul_type_rows(t, n_cols, nth, bias_on, 37);
 }
 
 /* double reference of ggml's rope for one vector */
@@ -546,14 +551,14 @@ static void test_matmul_k(uint32_t t, int64_t n_in, int64_t n_rows, int64_t n_co
 	free(seq);
 }
 
-#define KN_ISA_TESTS	69	/* the tests per x86 ISA: planned, or skipped together */
+#define KN_ISA_TESTS	70	/* the tests per x86 ISA: planned, or skipped together */
 
 int main(void)
 {
 	/* embed per type, rmsnorm 2, matmul 3 per type + 1, rope per mode and
 	 * variant + 1, swiglu 1 + one per ISA (skipped where missing) + add 1,
 	 * moe_route 2 + 1, q4_0 in the repacked order 10, q8_0 decode 2 and
-	 * batches 3, q4_1 batches 4 and decode 2, q4_K, q6_K batches 1 each (>= 8
+	 * batches 4, q4_1 batches 4 and decode 2, q4_K, q6_K batches 1 each (>= 8
 	 * columns: tiled order), q4_K in the repacked orders 14 + 1, q6_K and
 	 * q5_K batches against the scalar references 8 each, q5_K decode 7, q6_K
 	 * decode 8, per x86 ISA (KN_ISA_TESTS) */
@@ -597,6 +602,9 @@ int main(void)
 		/* 131 columns: 64-column chunks, then a 3-column tile; 37 rows over 2
 		 * threads: an odd row left to vec_dot */
 		test_matmul_type(KN_Q8_0, 131, 2, true);
+		/* 150 rows on one thread: AVX-512's 16-tile row bands, a short
+		 * one (5 tiles) and 2 rows left; 35 blocks: a 32-block chunk and 3 */
+		test_matmul_type_rows(KN_Q8_0, 21, 1, true, 150);
 		/* Q4_1 GEMM: 4-column tiles and 2, 3, 1-column tails, odd row shares */
 		test_matmul_type(KN_Q4_1, 70, 4, true);
 		test_matmul_type(KN_Q4_1, 9, 1, false);
