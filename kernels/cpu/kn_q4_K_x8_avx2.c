@@ -162,27 +162,31 @@ kn_x8_tile(const int NC, const kn_block_q4_K *const *x, const kn_block_q8_K *con
 		res[c] = _mm256_sub_ps(acc[c], accm[c]);
 }
 
-/* row k's byte j (scale j of its 8) as 16 int16 lanes: the pshufb masks */
-#define KN_X8_SC(j) { (long long)(0x8000800080008000ull | 0x0001000100010001ull * (j)), \
-		      (long long)(0x8000800080008000ull | 0x0001000100010001ull * (j)), \
-		      (long long)(0x8000800080008000ull | 0x0001000100010001ull * (j)), \
-		      (long long)(0x8000800080008000ull | 0x0001000100010001ull * (j)) }
-static const __m256i kn_x8_sc[8] = { KN_X8_SC(0), KN_X8_SC(1), KN_X8_SC(2), KN_X8_SC(3),
-				     KN_X8_SC(4), KN_X8_SC(5), KN_X8_SC(6), KN_X8_SC(7) };
-
-/* kn_x8_sums_fn on AVX2: each row's sum in one register, the scales broadcast by
- * pshufb from the row's decoded bytes (nothing stored) */
+/*
+ * kn_x8_sums_fn on AVX2: each row's sum in one register, each sub-block's
+ * scale broadcast from memory (the heads' scale bytes widened and stored
+ * once a super-block): on Zen 4 a vpbroadcastw from memory goes to the load
+ * ports where the vpshufb from a register it replaces took one of the four
+ * vector pipes this loop is bound on (12 ops per 32 weight bytes, now 10):
+ * hot 27.5 -> 28.6 GB/s, cold +3-5%. The memory clobber keeps the compiler
+ * from turning the loads back into extracts and register broadcasts.
+ */
 static inline __attribute__((always_inline)) void
 kn_x8_sums(const kn_block_q4_K *const *x, int64_t i, const int8_t *yq,
 	   const struct kn_x8_heads *h, size_t pf, __m256i *rs)
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0F);
+	/* sc[2k]: row 2k's 8 scales, then row 2k+1's, as int16 */
+	int16_t sc[KN_X8_ROWS][8] __attribute__((aligned(32)));
 
+	_Pragma("GCC unroll 4")
+	for (int k = 0; k < KN_X8_ROWS / 2; k++)
+		_mm256_store_si256((__m256i *)sc[2 * k],
+				   _mm256_unpacklo_epi8(h->sm[k], _mm256_setzero_si256()));
+	__asm__ volatile("" ::: "memory");
 	_Pragma("GCC unroll 8")
 	for (int k = 0; k < KN_X8_ROWS; k++) {
 		const uint8_t *q = x[k][i].qs;
-		/* row k's scale bytes in both lanes */
-		const __m256i sx = _mm256_permute4x64_epi64(h->sm[k / 2], k % 2 ? 0xEE : 0x44);
 		__m256i s = _mm256_setzero_si256();
 
 		kn_x8_prefetch(&x[k][i], pf);
@@ -196,9 +200,9 @@ kn_x8_sums(const kn_block_q4_K *const *x, int64_t i, const int8_t *yq,
 
 			s = _mm256_add_epi32(s, _mm256_add_epi32(
 				_mm256_madd_epi16(_mm256_maddubs_epi16(lo, yl),
-						  _mm256_shuffle_epi8(sx, kn_x8_sc[2 * p])),
+						  _mm256_set1_epi16(sc[k][2 * p])),
 				_mm256_madd_epi16(_mm256_maddubs_epi16(hi, yh),
-						  _mm256_shuffle_epi8(sx, kn_x8_sc[2 * p + 1]))));
+						  _mm256_set1_epi16(sc[k][2 * p + 1]))));
 		}
 		rs[k] = s;
 	}
