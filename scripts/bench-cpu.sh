@@ -9,18 +9,24 @@
 # shared, busy machine does not blur), and the share of the weights on huge
 # pages (decode streams them: 4 KiB pages read DRAM ~30% slower on a Zen 4).
 #
-#   scripts/bench-cpu.sh [--dir DIR] [--threads N]
+#   scripts/bench-cpu.sh [--dir DIR] [--threads N] [--rounds N]
 #     --dir DIR    where the 7B-shape models are made (kept; default
 #                  build/bench-cpu; 3 GB)
+#     --rounds N   accel-bench decode -r: rounds of one repetition of ours
+#                  and one of llama-bench's, the best of each side counted
+#                  (default 5; a prompt of 64 tokens, 64 generated)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=$top/build/bench-cpu
 threads=1
+rounds=5
 while [ $# -gt 0 ]; do
 	case $1 in
 	--dir) dir=${2:?--dir needs a directory}; shift 2 ;;
 	--threads) threads=${2:?--threads needs a count}; shift 2 ;;
-	*) echo "bench-cpu: unknown argument $1 (usage: $0 [--dir DIR] [--threads N])" >&2; exit 2 ;;
+	--rounds) rounds=${2:?--rounds needs a count}; shift 2 ;;
+	*) echo "bench-cpu: unknown argument $1 (usage: $0 [--dir DIR] [--threads N] [--rounds N])" >&2
+	   exit 2 ;;
 	esac
 done
 bin=$top/build/bin
@@ -42,7 +48,8 @@ printf '%-7s %-8s %8s %8s %12s %12s %6s\n' isa type tg_vs pp_vs cpu_tg_vs cpu_pp
 for isa in $isas; do
 	for e in $models; do
 		t=${e%%:*} m=${e#*:}
-		out=$(cd "$top" && KN_ISA=$isa "$bin/accel-bench" decode -m "$m" -t "$threads" -p 64 -n 32) || {
+		out=$(cd "$top" && KN_ISA=$isa "$bin/accel-bench" decode -m "$m" -t "$threads" -p 64 -n 64 \
+			-r "$rounds") || {
 			echo "bench-cpu: accel-bench decode failed on $m ($isa)" >&2; exit 1; }
 		v() { echo "$out" | sed -n "s/^$1: //p"; }
 		[ -n "$(v cpu_tg_vs_llama)" ] || { echo "bench-cpu: no llama.cpp figures ($isa): \

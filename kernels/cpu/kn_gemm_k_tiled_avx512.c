@@ -170,12 +170,13 @@ static void kn_k5v_row_fill(struct kn_k5v_row *dst, const kn_block_q5_K *x, int6
 				_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), _mm256_slli_epi16(hh, 4)));
 		}
 		kn_q4_K_scales_mins(x[i].scales, u);
-		for (int s = 0; s < 8; s++) {
-			const uint32_t m = ((const uint8_t *)u)[8 + s];
+		/* the 8 scales and the 8 mins (m | m << 16) widened in vectors */
+		const __m256i mn = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(
+			(long long)((uint64_t)u[2] | (uint64_t)u[3] << 32)));
 
-			dst[i].sc[s] = ((const uint8_t *)u)[s];
-			dst[i].mp[s] = (int32_t)(m | m << 16);
-		}
+		_mm256_store_si256((__m256i *)dst[i].sc, _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(
+			(long long)((uint64_t)u[0] | (uint64_t)u[1] << 32))));
+		_mm256_store_si256((__m256i *)dst[i].mp, _mm256_or_si256(mn, _mm256_slli_epi32(mn, 16)));
 		dst[i].d = kn_avx2_h2f(x[i].d);
 		dst[i].dmin = kn_avx2_h2f(x[i].dmin);
 	}

@@ -27,9 +27,9 @@
  * - The loops run chunk by chunk over a row band of KN_H5_RB tiles, the
  *   accumulators parked in a state buffer between chunks (in the same
  *   order, so the sums are the same): the band's chunk of the column copy
- *   (at most 320 KiB) stays in L2 while 16 tiles read it.
- * One thread's buffers for 11008 inputs: 1.7 MiB of column copy, 12 KiB of
- * row copy, 16 KiB of state. Measured on a Zen 4 (one core, 4096-11008
+ *   (160 KiB for 64 columns) stays in L2 while 16 tiles read it.
+ * One thread's buffers for 11008 inputs and 64 columns: 1.7 MiB of column
+ * copy, 12 KiB of row copy, 128 KiB of state. Measured on a Zen 4 (one core, 4096-11008
  * inputs, 64 columns): 17.5-18.2 multiply-adds a cycle before, 21.5-22.1
  * after.
  */
