@@ -602,9 +602,11 @@ int main(void)
 		/* 131 columns: 64-column chunks, then a 3-column tile; 37 rows over 2
 		 * threads: an odd row left to vec_dot */
 		test_matmul_type(KN_Q8_0, 131, 2, true);
-		/* 150 rows on one thread: AVX-512's 16-tile row bands, a short
-		 * one (5 tiles) and 2 rows left; 35 blocks: a 32-block chunk and 3 */
-		test_matmul_type_rows(KN_Q8_0, 21, 1, true, 150);
+		/* 150 rows over 2 threads (75 each): AVX-512's 16-tile row band, a
+		 * short one (2 tiles) and 3 rows left to the dots; 1120 inputs, 35
+		 * blocks: a 32-block chunk and 3, the accumulators parked between
+		 * them for every tile of a band; 21 columns: 8, 8 and a 5 group */
+		test_matmul_type_rows(KN_Q8_0, 21, 2, true, 150);
 		/* Q4_1 GEMM: 4-column tiles and 2, 3, 1-column tails, odd row shares */
 		test_matmul_type(KN_Q4_1, 70, 4, true);
 		test_matmul_type(KN_Q4_1, 9, 1, false);
